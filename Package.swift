@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per layer (docs/architecture.md): lower layers never import higher ones.
+//   CXDP / CXDPShim / CPcap   C libraries and the few shims Swift cannot import directly
+//   XDPPacket                 header views, checksums, builders, flow keys, pcap I/O
+//   XDPDatapath               bridges, ports, MAC learning, VLANs, batches, frame pool
+//   AFXDP                     UMEM, rings, sockets, eBPF steering, engine threads
+//   XDPModel                  configuration (YAML) compiled into datapath objects
+//   XDPSwitch                 the library product: re-exports what an embedding program needs
+//   xdpswitch                 the command
+let package = Package(
+    name: "XDPSwitch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "XDPSwitch", targets: ["XDPSwitch"]),
+        .executable(name: "xdpswitch", targets: ["xdpswitch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CXDP", path: "Sources/CXDP", pkgConfig: "libxdp",
+                       providers: [.apt(["libxdp-dev", "libbpf-dev"])]),
+        .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap",
+                       providers: [.apt(["libpcap-dev"])]),
+        .target(name: "CXDPShim", dependencies: ["CXDP"], path: "Sources/CXDPShim"),
+        .target(name: "XDPPacket", dependencies: ["CPcap"], path: "Sources/XDPPacket"),
+        .target(name: "XDPDatapath", dependencies: ["XDPPacket"], path: "Sources/XDPDatapath"),
+        .target(name: "AFXDP", dependencies: ["CXDP", "CXDPShim", "XDPPacket", "XDPDatapath"],
+                path: "Sources/AFXDP"),
+        .target(name: "XDPModel", dependencies: ["XDPDatapath", "XDPPacket", .product(name: "Yams", package: "Yams")],
+                path: "Sources/XDPModel"),
+        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel"],
+                path: "Sources/XDPSwitch"),
+        .executableTarget(name: "xdpswitch",
+                          dependencies: ["XDPSwitch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/xdpswitch"),
+        .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
+        .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Tests/XDPModelTests"),
+        .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch"], path: "Tests/AFXDPTests"),
+        .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch"], path: "Tests/XDPSwitchTests"),
+    ]
+)
