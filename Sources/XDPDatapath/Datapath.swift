@@ -1,0 +1,131 @@
+import XDPPacket
+
+/// The switch: bridges, their ports, and the per-batch pipeline that moves frames
+/// between ports.
+///
+/// `process(_:from:now:)` takes every frame of a batch received on one port and leaves
+/// each one either on the `txQueue` of some port or back in the `FramePool`, counting
+/// why. It never allocates, never reads a clock (the caller passes `now`, nanoseconds
+/// on any monotonic clock) and never throws. Everything else — building from a
+/// configuration, lookups by name, statistics — is control-path code.
+///
+/// Not thread-safe: one worker calls `process`. Configuration is fixed at init.
+public final class Datapath {
+    /// Where frames come from and go back to.
+    public let pool: FramePool
+    public let bridges: [Bridge]
+    /// Every port of every bridge, indexed by `Port.id`.
+    public let ports: [Port]
+
+    /// Patch ports may chain at most this many bridges for one frame (loops are dropped).
+    public static let maximumPatchDepth = 8
+
+    @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
+    @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
+
+    /// Builds the datapath `configuration` describes, over `pool`.
+    /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
+    ///   numbers, VLAN ids outside 1-4094, and patch ports whose peer is missing or
+    ///   not a patch port pointing back.
+    public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DatapathConfigurationError) {
+        self.pool = pool
+        var bridges: [Bridge] = []
+        var ports: [Port] = []
+        var bridgeNames: Set<String> = []
+        var portIndex: [String: Int] = [:]
+        for (bridgeID, bridgeConfig) in configuration.bridges.enumerated() {
+            guard !bridgeConfig.name.isEmpty else {
+                throw DatapathConfigurationError(subject: "bridge #\(bridgeID + 1)", key: "name", message: "a bridge needs a name")
+            }
+            guard bridgeNames.insert(bridgeConfig.name).inserted else {
+                throw DatapathConfigurationError(subject: bridgeConfig.name, key: "name", message: "duplicate bridge name")
+            }
+            var used: Set<Int> = []
+            for p in bridgeConfig.ports { if let n = p.ofport { used.insert(n) } }
+            var next = 1
+            var ids: [Int] = []
+            var seenOfports: Set<Int> = []
+            for portConfig in bridgeConfig.ports {
+                try Self.validate(portConfig)
+                guard portIndex[portConfig.name] == nil, !bridgeNames.contains(portConfig.name) || portConfig.name == bridgeConfig.name else {
+                    throw DatapathConfigurationError(subject: portConfig.name, key: "name", message: "duplicate port name")
+                }
+                let ofport: Int
+                if let n = portConfig.ofport {
+                    guard (1...0xFEFF).contains(n) else {
+                        throw DatapathConfigurationError(subject: portConfig.name, key: "ofport", message: "ofport \(n) outside 1-65279")
+                    }
+                    ofport = n
+                } else {
+                    while used.contains(next) { next += 1 }
+                    ofport = next
+                    used.insert(next)
+                }
+                guard seenOfports.insert(ofport).inserted else {
+                    throw DatapathConfigurationError(subject: portConfig.name, key: "ofport", message: "ofport \(ofport) already used in bridge \(bridgeConfig.name)")
+                }
+                let port = Port(id: ports.count, configuration: portConfig, ofport: ofport, bridgeID: bridgeID,
+                                txQueueCapacity: txQueueCapacity)
+                portIndex[port.name] = port.id
+                ids.append(port.id)
+                ports.append(port)
+            }
+            bridges.append(Bridge(id: bridgeID, configuration: bridgeConfig, portIDs: ids))
+        }
+        for port in ports {
+            guard case .patch(let peerName) = port.type else { continue }
+            guard let peerID = portIndex[peerName] else {
+                throw DatapathConfigurationError(subject: port.name, key: "options.peer", message: "peer port \(peerName) does not exist")
+            }
+            guard case .patch(let back) = ports[peerID].type, back == port.name else {
+                throw DatapathConfigurationError(subject: port.name, key: "options.peer",
+                                                 message: "peer \(peerName) is not a patch port whose peer is \(port.name)")
+            }
+            port.peerID = peerID
+        }
+        self.bridges = bridges
+        self.ports = ports
+        portTable = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { portTable[i] = Unmanaged.passUnretained(p) }
+        bridgeTable = .allocate(capacity: max(bridges.count, 1))
+        for (i, b) in bridges.enumerated() { bridgeTable[i] = Unmanaged.passUnretained(b) }
+    }
+
+    deinit {
+        portTable.deallocate()
+        bridgeTable.deallocate()
+    }
+
+    private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {
+        guard !port.name.isEmpty, port.name.utf8.count <= 15 || port.type != .system else {
+            throw DatapathConfigurationError(subject: port.name.isEmpty ? "port" : port.name, key: "name",
+                                             message: port.name.isEmpty ? "a port needs a name" : "interface names are at most 15 bytes")
+        }
+        if let tag = port.tag, !(1...4094).contains(tag) {
+            throw DatapathConfigurationError(subject: port.name, key: "tag", message: "VLAN id \(tag) outside 1-4094")
+        }
+        if let trunks = port.trunks {
+            if port.tag != nil {
+                throw DatapathConfigurationError(subject: port.name, key: "trunks", message: "a port has either tag (access) or trunks, not both")
+            }
+            if let bad = trunks.first(where: { !(0...4094).contains($0) }) {
+                throw DatapathConfigurationError(subject: port.name, key: "trunks", message: "VLAN id \(bad) outside 0-4094")
+            }
+        }
+        if case .patch(let peer) = port.type, peer.isEmpty {
+            throw DatapathConfigurationError(subject: port.name, key: "options.peer", message: "a patch port needs options: {peer: NAME}")
+        }
+        if case .patch = port.type, port.tag != nil {
+            throw DatapathConfigurationError(subject: port.name, key: "tag", message: "patch ports carry every VLAN; they take no tag")
+        }
+    }
+
+    /// The port called `name`, if any.
+    public func port(named name: String) -> Port? { ports.first { $0.name == name } }
+
+    /// The bridge called `name`, if any.
+    public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
+
+    /// The bridge `port` belongs to.
+    public func bridge(of port: Port) -> Bridge { bridges[port.bridgeID] }
+}

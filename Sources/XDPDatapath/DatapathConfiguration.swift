@@ -1,0 +1,79 @@
+/// What a `Datapath` is built from: bridges and their ports, in the vocabulary of
+/// `ovs-vsctl`. `XDPModel` reads it from YAML; an embedding program may build it directly.
+public struct DatapathConfiguration: Sendable, Equatable {
+    public var bridges: [BridgeConfiguration]
+
+    public init(bridges: [BridgeConfiguration] = []) { self.bridges = bridges }
+}
+
+/// One bridge (`ovs-vsctl add-br`).
+public struct BridgeConfiguration: Sendable, Equatable {
+    public var name: String
+    public var ports: [PortConfiguration]
+    /// Seconds a learned MAC address is remembered without being seen (OVS: `other_config:mac-aging-time`).
+    public var macAgingSeconds: UInt64
+    /// Slots in the MAC learning table (OVS: `other_config:mac-table-size`).
+    public var macTableSize: Int
+
+    public init(name: String, ports: [PortConfiguration] = [], macAgingSeconds: UInt64 = 300, macTableSize: Int = 8192) {
+        self.name = name
+        self.ports = ports
+        self.macAgingSeconds = macAgingSeconds
+        self.macTableSize = macTableSize
+    }
+}
+
+/// The kind of a port (`ovs-vsctl set interface NAME type=...`).
+public enum PortType: Sendable, Equatable, CustomStringConvertible {
+    /// A network interface of the host (the default), served by AF_XDP.
+    case system
+    /// A port the embedding program feeds itself (in-memory ports, replay).
+    case `internal`
+    /// Half of a pair joining two bridges; `peer` names the other half.
+    case patch(peer: String)
+
+    public var description: String {
+        switch self {
+        case .system: "system"
+        case .internal: "internal"
+        case .patch: "patch"
+        }
+    }
+}
+
+/// One port of a bridge (`ovs-vsctl add-port BRIDGE NAME [tag=N] [trunks=...]`).
+public struct PortConfiguration: Sendable, Equatable {
+    public var name: String
+    public var type: PortType
+    /// OpenFlow port number; the next free number when nil.
+    public var ofport: Int?
+    /// Access port VLAN: frames are untagged outside and carry this VLAN inside the bridge.
+    public var tag: UInt16?
+    /// Trunk port VLANs; nil (and no `tag`) means every VLAN.
+    public var trunks: [UInt16]?
+
+    public init(name: String, type: PortType = .system, ofport: Int? = nil, tag: UInt16? = nil, trunks: [UInt16]? = nil) {
+        self.name = name
+        self.type = type
+        self.ofport = ofport
+        self.tag = tag
+        self.trunks = trunks
+    }
+}
+
+/// Why a configuration was refused. `XDPModel` adds file and line.
+public struct DatapathConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The bridge or port the problem is about.
+    public var subject: String
+    /// The configuration key at fault (`name`, `tag`, `trunks`, `ofport`, `options.peer`...).
+    public var key: String
+    public var message: String
+
+    public init(subject: String, key: String, message: String) {
+        self.subject = subject
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(subject): \(key): \(message)" }
+}

@@ -1,0 +1,71 @@
+import XDPPacket
+
+/// Why the datapath discarded a frame. Per-packet code never throws: it counts one of
+/// these on the port the frame came in by (or was going out of) and frees the frame.
+@frozen
+public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Shorter than an Ethernet header or a VLAN tag cut off.
+    case truncatedEthernet
+    /// More than two VLAN tags.
+    case tooManyVLANTags
+    case badIPv4Header
+    case badIPv4Length
+    case badIPv6Header
+    case truncatedL4
+    case badARP
+    /// A frame tagged with a non-zero VLAN id arrived on an access port.
+    case taggedOnAccessPort
+    /// The frame's VLAN is not in the trunk port's `trunks`.
+    case vlanNotAllowed
+    /// The learned destination is the port the frame came in on.
+    case destinationIsInputPort
+    /// Flooding found no port other than the input port in the frame's VLAN.
+    case noOutputPort
+    /// The frame pool had no frame for a flood copy or a header push.
+    case noBuffer
+    /// Not enough headroom in the frame to push a header.
+    case noHeadroom
+    /// The egress port's transmit queue was full.
+    case txQueueFull
+    /// Patch ports chained deeper than the datapath allows (a loop).
+    case patchLoop
+    /// A frame sent to a port that is administratively down or has no transport.
+    case portDown
+
+    /// The drop reason for a parse error, nil for `.none`.
+    @inlinable
+    public init?(_ error: ParseError) {
+        switch error {
+        case .none: return nil
+        case .truncatedEthernet: self = .truncatedEthernet
+        case .tooManyVLANTags: self = .tooManyVLANTags
+        case .badIPv4Header: self = .badIPv4Header
+        case .badIPv4Length: self = .badIPv4Length
+        case .badIPv6Header: self = .badIPv6Header
+        case .truncatedL4: self = .truncatedL4
+        case .badARP: self = .badARP
+        }
+    }
+
+    /// Kebab-case name used in stats output and JSON.
+    public var description: String {
+        switch self {
+        case .truncatedEthernet: "truncated-ethernet"
+        case .tooManyVLANTags: "too-many-vlan-tags"
+        case .badIPv4Header: "bad-ipv4-header"
+        case .badIPv4Length: "bad-ipv4-length"
+        case .badIPv6Header: "bad-ipv6-header"
+        case .truncatedL4: "truncated-l4"
+        case .badARP: "bad-arp"
+        case .taggedOnAccessPort: "tagged-on-access-port"
+        case .vlanNotAllowed: "vlan-not-allowed"
+        case .destinationIsInputPort: "destination-is-input-port"
+        case .noOutputPort: "no-output-port"
+        case .noBuffer: "no-buffer"
+        case .noHeadroom: "no-headroom"
+        case .txQueueFull: "tx-queue-full"
+        case .patchLoop: "patch-loop"
+        case .portDown: "port-down"
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import XDPPacket
+
+/// A port of a bridge: an access port (`tag`), a trunk (`trunks`), or a patch to
+/// another bridge. The datapath puts frames to transmit on `txQueue`; whoever serves
+/// the port (AF_XDP engine, in-memory test harness, replay) drains it.
+public final class Port {
+    /// Dense index in `Datapath.ports`.
+    public let id: Int
+    public let name: String
+    public let type: PortType
+    /// OpenFlow port number within its bridge.
+    public let ofport: Int
+    /// Index of the bridge in `Datapath.bridges`.
+    public let bridgeID: Int
+    /// Access VLAN, 0 for a trunk.
+    public let tag: UInt16
+    /// VLANs a trunk carries (all when not configured).
+    public let trunks: VLANSet
+    /// For a patch port, the `id` of its peer; -1 otherwise.
+    public internal(set) var peerID: Int = -1
+    /// Frames the datapath wants transmitted on this port. The server of the port
+    /// owns them once `Datapath.process` returns and must empty the queue.
+    public let txQueue: PacketBatch
+
+    @usableFromInline let counters = PortCounters()
+    @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
+
+    init(id: Int, configuration: PortConfiguration, ofport: Int, bridgeID: Int, txQueueCapacity: Int) {
+        self.id = id
+        self.name = configuration.name
+        self.type = configuration.type
+        self.ofport = ofport
+        self.bridgeID = bridgeID
+        self.tag = configuration.tag ?? 0
+        let trunks = configuration.trunks.map { VLANSet($0) } ?? .all
+        self.trunks = trunks
+        self.txQueue = PacketBatch(capacity: txQueueCapacity)
+        trunkBits = .allocate(capacity: 64)
+        for i in 0..<64 { trunkBits[i] = trunks.words[i] }
+    }
+
+    deinit {
+        counters.deallocate()
+        trunkBits.deallocate()
+    }
+
+    /// True for an access port.
+    @inlinable public var isAccess: Bool { tag != 0 }
+    @inlinable public var isPatch: Bool { peerID >= 0 }
+
+    /// Whether frames of `vlan` may leave or enter by this port.
+    @inlinable
+    public func carries(_ vlan: UInt16) -> Bool {
+        if tag != 0 { return vlan == tag }
+        return trunkBits[Int(vlan >> 6) & 63] & (1 << UInt64(vlan & 63)) != 0
+    }
+
+    /// Counters at this moment.
+    public var stats: PortStats { counters.snapshot }
+
+    /// Zeroes the counters.
+    public func resetStats() { counters.reset() }
+}

@@ -1,0 +1,12 @@
+/// XDPSwitch: the datapath of OpenStack Neutron's Open vSwitch agent as a Swift library
+/// with an AF_XDP fast path.
+///
+/// `import XDPSwitch` brings every layer an embedding program needs:
+/// - `XDPPacket`: header views, checksums, frame builders, pcap files;
+/// - `XDPDatapath`: bridges, ports, batches, the frame pool, statistics;
+/// - `XDPModel`: the YAML configuration and its compilation into a `Datapath`;
+/// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic.
+@_exported import XDPPacket
+@_exported import XDPDatapath
+@_exported import XDPModel
+@_exported import AFXDP

@@ -1,0 +1,12 @@
+import ArgumentParser
+import XDPSwitch
+
+/// `xdpswitch`: run, inspect, replay and benchmark the XDPSwitch datapath.
+@main
+struct XDPSwitchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xdpswitch",
+        abstract: "An Open vSwitch-style datapath for OpenStack Neutron with an AF_XDP fast path.",
+        subcommands: []
+    )
+}
