@@ -29,7 +29,10 @@ let package = Package(
         .target(name: "XDPPacket", dependencies: ["CPcap"], path: "Sources/XDPPacket"),
         .target(name: "XDPDatapath", dependencies: ["XDPPacket"], path: "Sources/XDPDatapath"),
         .target(name: "AFXDP", dependencies: ["CXDP", "CXDPShim", "XDPPacket", "XDPDatapath"],
-                path: "Sources/AFXDP"),
+                path: "Sources/AFXDP", plugins: ["BPFObjects"]),
+        // Compiles bpf/*.c with clang -target bpf and embeds the objects in AFXDP (Plugins/BPFObjects).
+        .plugin(name: "BPFObjects", capability: .buildTool(), dependencies: ["bpf-embed"], path: "Plugins/BPFObjects"),
+        .executableTarget(name: "bpf-embed", path: "Plugins/BPFEmbed"),
         .target(name: "XDPModel", dependencies: ["XDPDatapath", "XDPPacket", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPModel"),
         .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel"],

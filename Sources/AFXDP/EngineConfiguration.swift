@@ -1,0 +1,37 @@
+/// Knobs of an `Engine`. The defaults suit veth in copy mode on a small machine.
+public struct EngineConfiguration: Sendable {
+    /// What the worker does when no frame arrived.
+    public enum IdleMode: String, Sendable, CustomStringConvertible {
+        /// Spin on the rings forever: lowest latency, one core always at 100%.
+        case busyPoll = "busy-poll"
+        /// Spin briefly, then sleep in poll() on every socket (and need-wakeup): an idle
+        /// switch uses no CPU.
+        case poll
+        public var description: String { rawValue }
+    }
+
+    /// Bytes per UMEM frame: 2048 or 4096 (AF_XDP aligned mode).
+    public var frameSize = 2048
+    /// Extra headroom before received data, on top of the kernel's 256 bytes.
+    public var headroom = 0
+    /// UMEM frames; nil sizes the UMEM from the socket count (see `Engine`).
+    public var frameCount: Int? = nil
+    /// Entries of every RX, TX, fill and completion ring (a power of two).
+    public var ringSize: UInt32 = 1024
+    /// Frames taken from one RX ring per datapath batch (≤ 64, the batch capacity).
+    public var batchSize = 64
+    public var idle: IdleMode = .poll
+    /// Empty loop iterations before the worker sleeps in poll().
+    public var spinIterations = 64
+    public var attachMode: XDPAttachMode = .auto
+    public var bindMode: XSKBindMode = .copy
+    /// Rx queues served per interface; nil serves every queue the driver reports.
+    public var queues: Int? = nil
+    /// CPU to pin the worker to; nil leaves it to the scheduler.
+    public var cpu: Int? = nil
+    /// Most TX kicks issued after one batch while the TX ring still holds frames (copy mode
+    /// sends a limited number of frames per kick).
+    public var kicksPerBatch = 4
+
+    public init() {}
+}

@@ -1,0 +1,93 @@
+import XDPDatapath
+
+/// Where every UMEM frame is at one moment, from the worker's point of view.
+///
+/// The invariant of the I/O layer: each frame is in exactly one place and
+/// `sum == total`. Places the kernel owns are derived from ring indices, read
+/// downstream-first so that a frame moving while we read is counted once:
+/// - `fillRing`: handed to the kernel, not yet taken for a packet;
+/// - `kernelRX`: taken from the fill ring, being written (between fill and RX ring);
+/// - `rxRing`: received, waiting for the worker;
+/// - `inFlight`: in the worker's batch or a datapath port's `txQueue`;
+/// - `txRing`: submitted for transmission, not yet taken by the kernel;
+/// - `kernelTX`: taken by the kernel (an skb in copy mode), not yet completed;
+/// - `completionRing`: transmitted, waiting for the worker to recycle it;
+/// - `free`: in the `FramePool` free list.
+public struct FrameAccounting: Sendable, Equatable, CustomStringConvertible {
+    public var total = 0
+    public var free = 0
+    public var fillRing = 0
+    public var kernelRX = 0
+    public var rxRing = 0
+    public var inFlight = 0
+    public var txRing = 0
+    public var kernelTX = 0
+    public var completionRing = 0
+
+    public init() {}
+
+    public var sum: Int { free + fillRing + kernelRX + rxRing + inFlight + txRing + kernelTX + completionRing }
+
+    /// Every frame accounted for exactly once, no place negative.
+    public var isBalanced: Bool {
+        sum == total && [free, fillRing, kernelRX, rxRing, inFlight, txRing, kernelTX, completionRing].allSatisfy { $0 >= 0 }
+    }
+
+    public var description: String {
+        "frames \(total): free \(free) fill \(fillRing) kernel-rx \(kernelRX) rx \(rxRing) in-flight \(inFlight) "
+            + "tx \(txRing) kernel-tx \(kernelTX) completion \(completionRing) (sum \(sum))"
+    }
+}
+
+/// I/O counters of one interface (all its queues).
+public struct InterfaceStatistics: Sendable, Equatable {
+    public var name: String
+    public var queues: Int
+    public var attachMode: XDPAttachMode
+    public var zeroCopy: Bool
+    public var rxPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0
+    public var txPackets: UInt64 = 0
+    public var txBytes: UInt64 = 0
+    /// Frames the kernel reported transmitted (completion ring).
+    public var completed: UInt64 = 0
+    /// Drops by reason, counted by the worker (`tx-ring-full`, `no-transport`) and the
+    /// kernel (`rx-ring-full`, `rx-dropped`, `rx-invalid-desc`, `tx-invalid-desc`).
+    public var drops: [String: UInt64] = [:]
+    /// Times the TX ring was found without room for a whole batch.
+    public var txRingFullEvents: UInt64 = 0
+    /// Times the free list could not refill the fill ring.
+    public var fillStarved: UInt64 = 0
+    /// TX kicks (sendto) and RX wakeups (recvfrom / poll).
+    public var txKicks: UInt64 = 0
+    public var rxWakeups: UInt64 = 0
+    /// The kernel's counters (XDP_STATISTICS), summed over queues.
+    public var kernel = KernelXSKStatistics()
+
+    public var totalDrops: UInt64 { drops.values.reduce(0, +) }
+}
+
+/// A consistent picture of an `Engine`, taken by its worker between two loop iterations.
+public struct EngineStatistics: Sendable {
+    public var interfaces: [InterfaceStatistics] = []
+    /// The datapath's own per-port counters (forwarding decisions, drops by reason).
+    public var datapathPorts: [String: PortStats] = [:]
+    public var frames = FrameAccounting()
+    /// Worker loop iterations, and how many ended asleep in poll().
+    public var iterations: UInt64 = 0
+    public var sleeps: UInt64 = 0
+    /// CPU time (user + system) of the worker thread since it started. In copy mode this
+    /// includes the kernel's TX work, which runs inside the worker's sendto() kicks.
+    public var workerCPUSeconds: Double = 0
+    /// Frames the kernel took from a TX ring per kick, on average and at most (copy mode
+    /// sends a limited batch per kick).
+    public var framesPerKick: Double = 0
+    public var maxFramesPerKick: UInt32 = 0
+
+    public init() {}
+
+    public func interface(_ name: String) -> InterfaceStatistics? { interfaces.first { $0.name == name } }
+
+    public var rxPackets: UInt64 { interfaces.reduce(0) { $0 + $1.rxPackets } }
+    public var txPackets: UInt64 { interfaces.reduce(0) { $0 + $1.txPackets } }
+}

@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDPShim
+
+/// Control-path facts about a network interface of the calling thread's namespace.
+public enum NetworkInterface {
+    /// The interface index of `name`.
+    /// - Throws: `AFXDPError(call: "if_nametoindex", errno: ENODEV, interface: name)`.
+    public static func index(of name: String) throws(AFXDPError) -> Int32 {
+        guard name.utf8.count < Int(IF_NAMESIZE) else {
+            throw AFXDPError(call: "if_nametoindex", errno: ENAMETOOLONG, interface: name)
+        }
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw AFXDPError(call: "if_nametoindex", errno: errno == 0 ? ENODEV : errno, interface: name) }
+        return Int32(index)
+    }
+
+    /// Rx queues of `name` (ethtool channels), 1 when the driver does not say.
+    public static func rxQueueCount(of name: String) -> Int {
+        Int(cxdp_rx_queue_count(name))
+    }
+
+    /// Raises RLIMIT_MEMLOCK to infinity: UMEM pages and BPF maps count against it unless
+    /// the process has CAP_IPC_LOCK, and the default (8 MB) fails UMEM registration with
+    /// ENOBUFS. Keeps the current limit when it cannot be raised (not root); the failure
+    /// then shows up at the call that needs the memory.
+    @discardableResult
+    public static func raiseMemlockLimit() -> UInt64 {
+        cxdp_raise_memlock()
+    }
+}

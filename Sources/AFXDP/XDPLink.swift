@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+import CXDPShim
+
+/// How an XDP program is attached to an interface.
+public enum XDPAttachMode: String, Sendable, CustomStringConvertible, CaseIterable {
+    /// In the driver (veth, most NICs): the fast one.
+    case native
+    /// On the generic (skb) path, for drivers without XDP support.
+    case generic
+    /// Native where the driver supports it, else generic (OVS's `xdp-mode=best-effort`).
+    case auto
+
+    public var description: String { rawValue }
+}
+
+/// An XDP program attached to one interface through a `bpf_link`.
+///
+/// A link (unlike a netlink attach, `bpf_xdp_attach`) belongs to its file descriptor:
+/// closing it — `detach()`, deinit, or the process dying even by SIGKILL — removes the
+/// program, so a crashed switch leaves nothing behind. A *netlink*-attached program left
+/// on the interface (by an older tool, `ip link set xdp`, or a killed process that used
+/// netlink) makes link creation fail with EBUSY; `attach` then detaches that stale program
+/// and retries once, and says so in `replacedProgram`. A program held by another live
+/// link is not touched: that interface belongs to someone else (error EBUSY).
+public final class XDPLink {
+    public let interface: String
+    public let ifindex: Int32
+    /// The mode the kernel accepted.
+    public let mode: XDPAttachMode
+    /// Name and id of a stale netlink-attached program that was removed first, if any.
+    public let replacedProgram: String?
+    private var fd: Int32
+
+    init(programFD: Int32, interface: String, ifindex: Int32, mode requested: XDPAttachMode) throws(AFXDPError) {
+        self.interface = interface
+        self.ifindex = ifindex
+        var replaced: String?
+        var lastError: Int32 = 0
+        let modes: [XDPAttachMode] = requested == .auto ? [.native, .generic] : [requested]
+        for mode in modes {
+            var fd = cxdp_xdp_link_create(programFD, ifindex, Self.flags(mode))
+            if fd == -EBUSY || fd == -EEXIST, replaced == nil, let stale = Self.removeStaleProgram(ifindex: ifindex) {
+                replaced = stale
+                fd = cxdp_xdp_link_create(programFD, ifindex, Self.flags(mode))
+            }
+            if fd >= 0 {
+                self.fd = fd
+                self.mode = mode
+                self.replacedProgram = replaced
+                return
+            }
+            lastError = -fd
+            // Only "the driver cannot do native XDP" falls through to generic.
+            guard fd == -EOPNOTSUPP || fd == -EINVAL else { break }
+        }
+        var detail: String?
+        if lastError == EBUSY || lastError == EEXIST, let holder = Self.attachedProgramName(ifindex: ifindex) {
+            detail = "XDP program \(holder) is attached by another process"
+        }
+        throw AFXDPError(call: "bpf_link_create(BPF_XDP)", errno: lastError, interface: interface, detail: detail)
+    }
+
+    deinit { detach() }
+
+    /// Removes the program (idempotent).
+    public func detach() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+    }
+
+    private static func flags(_ mode: XDPAttachMode) -> UInt32 {
+        switch mode {
+        case .native: UInt32(XDP_FLAGS_DRV_MODE)
+        case .generic: UInt32(XDP_FLAGS_SKB_MODE)
+        case .auto: 0
+        }
+    }
+
+    /// Detaches netlink-attached programs in every mode; returns "name (id N)" of what was
+    /// there when something was removed. A link-attached program makes the detach fail with
+    /// EBUSY and is left alone.
+    private static func removeStaleProgram(ifindex: Int32) -> String? {
+        var state = cxdp_xdp_state()
+        guard cxdp_xdp_query(ifindex, &state) == 0, state.prog_id != 0 || state.drv_prog_id != 0 || state.skb_prog_id != 0 else {
+            return nil
+        }
+        let id = state.prog_id != 0 ? state.prog_id : (state.drv_prog_id != 0 ? state.drv_prog_id : state.skb_prog_id)
+        let name = programName(id)
+        var removed = false
+        for flags in [UInt32(XDP_FLAGS_DRV_MODE), UInt32(XDP_FLAGS_SKB_MODE)] where cxdp_xdp_detach(ifindex, flags) == 0 {
+            removed = true
+        }
+        guard removed else { return nil }
+        var after = cxdp_xdp_state()
+        guard cxdp_xdp_query(ifindex, &after) == 0, after.prog_id == 0, after.drv_prog_id == 0, after.skb_prog_id == 0 else {
+            return nil
+        }
+        return "\(name) (id \(id))"
+    }
+
+    static func attachedProgramName(ifindex: Int32) -> String? {
+        var state = cxdp_xdp_state()
+        guard cxdp_xdp_query(ifindex, &state) == 0 else { return nil }
+        let id = [state.prog_id, state.drv_prog_id, state.skb_prog_id].first { $0 != 0 }
+        return id.map { "\(programName($0)) (id \($0))" }
+    }
+
+    private static func programName(_ id: UInt32) -> String {
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard cxdp_prog_name(id, &buffer, 32) == 0 else { return "?" }
+        return String(cString: buffer)
+    }
+
+    /// Whether any XDP program is attached to `ifindex` (for tests and shutdown checks).
+    public static func hasProgram(ifindex: Int32) -> Bool {
+        var state = cxdp_xdp_state()
+        guard cxdp_xdp_query(ifindex, &state) == 0 else { return false }
+        return state.prog_id != 0 || state.drv_prog_id != 0 || state.skb_prog_id != 0 || state.hw_prog_id != 0
+    }
+}

@@ -1,0 +1,161 @@
+#define _GNU_SOURCE
+#include "cxdp_shim.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = xdp_flags);
+	int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	return fd < 0 ? -errno : fd;
+}
+
+int cxdp_xdp_query(int ifindex, struct cxdp_xdp_state *state)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+	int err = bpf_xdp_query(ifindex, 0, &opts);
+	if (err)
+		return err < 0 ? err : -err;
+	state->prog_id = opts.prog_id;
+	state->drv_prog_id = opts.drv_prog_id;
+	state->skb_prog_id = opts.skb_prog_id;
+	state->hw_prog_id = opts.hw_prog_id;
+	state->mode = opts.attach_mode;
+	return 0;
+}
+
+int cxdp_xdp_detach(int ifindex, uint32_t xdp_flags)
+{
+	int err = bpf_xdp_detach(ifindex, xdp_flags, NULL);
+	return err < 0 ? err : -err;
+}
+
+int cxdp_prog_run_live(int prog_fd, const void *data, uint32_t size, int ifindex,
+                       uint32_t repeat, uint32_t batch_size)
+{
+	struct xdp_md ctx = { .data_end = size, .ingress_ifindex = ifindex, .rx_queue_index = 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = data, .data_size_in = size,
+		.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		.repeat = repeat, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = batch_size);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+	return err ? -errno : 0;
+}
+
+int cxdp_rx_queue_count(const char *ifname)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	ifr.ifr_data = (void *)&ch;
+	int n = 1;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+		n = (int)(ch.combined_count + ch.rx_count);
+		if (n < 1)
+			n = 1;
+	}
+	close(fd);
+	return n;
+}
+
+static int verbose_logging;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (!verbose_logging)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int print_libxdp(enum libxdp_print_level level, const char *fmt, va_list args)
+{
+	if (!verbose_logging)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void cxdp_set_library_logging(int verbose)
+{
+	verbose_logging = verbose;
+	libbpf_set_print(print_libbpf);
+	libxdp_set_print(print_libxdp);
+}
+
+int cxdp_prog_name(uint32_t prog_id, char *name, uint32_t capacity)
+{
+	if (capacity == 0)
+		return -EINVAL;
+	name[0] = 0;
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return -errno;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err)
+		return -errno;
+	snprintf(name, capacity, "%s", info.name);
+	return 0;
+}
+
+int cxdp_enter_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int err = setns(fd, CLONE_NEWNET);
+	int saved = errno;
+	close(fd);
+	return err ? -saved : 0;
+}
+
+int64_t cxdp_thread_cpu_microseconds(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return -errno;
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+int cxdp_pin_thread(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+uint64_t cxdp_raise_memlock(void)
+{
+	struct rlimit lim = { RLIM_INFINITY, RLIM_INFINITY };
+	if (setrlimit(RLIMIT_MEMLOCK, &lim)) {
+		getrlimit(RLIMIT_MEMLOCK, &lim);
+		lim.rlim_cur = lim.rlim_max;
+		setrlimit(RLIMIT_MEMLOCK, &lim);
+	}
+	getrlimit(RLIMIT_MEMLOCK, &lim);
+	return lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)lim.rlim_cur;
+}

@@ -1,0 +1,57 @@
+#ifndef CXDP_SHIM_H
+#define CXDP_SHIM_H
+// The few libbpf/kernel calls Swift cannot make directly: option structs declared with
+// LIBBPF_OPTS (their `sz` field must be the compiled struct size), ioctls with unions and
+// libbpf's variadic print callback. Every function returns 0 or a value >= 0 on success and
+// -errno on failure, and contains no policy.
+#include <stdint.h>
+#include <linux/if_link.h>
+
+/// Creates an XDP bpf_link (BPF_LINK_CREATE, attach type BPF_XDP) of `prog_fd` on `ifindex`
+/// with `xdp_flags` (XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE or 0). Returns the link fd;
+/// closing it (or the process dying) detaches the program.
+int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
+
+/// What is attached to an interface: XDP_ATTACHED_* in `mode`, program ids per mode.
+struct cxdp_xdp_state {
+	uint32_t prog_id;
+	uint32_t drv_prog_id;
+	uint32_t skb_prog_id;
+	uint32_t hw_prog_id;
+	uint8_t mode;
+};
+int cxdp_xdp_query(int ifindex, struct cxdp_xdp_state *state);
+
+/// Detaches a netlink-attached (not link-attached) program in the mode given by `xdp_flags`.
+int cxdp_xdp_detach(int ifindex, uint32_t xdp_flags);
+
+/// BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: runs `prog_fd` `repeat` times on a copy of
+/// `data` as if received on `ifindex` rx queue 0, in batches of `batch_size`; frames the
+/// program returns XDP_TX for leave through `ifindex`. Runs in the caller's network namespace.
+int cxdp_prog_run_live(int prog_fd, const void *data, uint32_t size, int ifindex,
+                       uint32_t repeat, uint32_t batch_size);
+
+/// Number of rx queues of `ifname` (ethtool channels; combined + rx), 1 when unknown.
+int cxdp_rx_queue_count(const char *ifname);
+
+/// Sends libbpf's and libxdp's messages to stderr when `verbose`, else drops them
+/// (the Swift code reports errors itself, one line each).
+void cxdp_set_library_logging(int verbose);
+
+/// Name of the program with id `prog_id` (into `name`, NUL-terminated), for messages.
+int cxdp_prog_name(uint32_t prog_id, char *name, uint32_t capacity);
+
+/// Moves the calling thread into the network namespace at `path` (/run/netns/NAME).
+int cxdp_enter_netns(const char *path);
+
+/// Microseconds of CPU (user + system) the calling thread has used (RUSAGE_THREAD).
+int64_t cxdp_thread_cpu_microseconds(void);
+
+/// Pins the calling thread to `cpu`.
+int cxdp_pin_thread(int cpu);
+
+/// Raises RLIMIT_MEMLOCK to infinity (or to the hard limit when that fails).
+/// Returns the resulting soft limit in bytes (UINT64_MAX for infinity).
+uint64_t cxdp_raise_memlock(void);
+
+#endif
