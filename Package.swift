@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
         .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Tests/XDPModelTests"),
         .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch"], path: "Tests/AFXDPTests"),
-        .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch"], path: "Tests/XDPSwitchTests"),
+        .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch"], path: "Tests/XDPSwitchTests",
+                    resources: [.copy("Fixtures")]),
     ]
 )

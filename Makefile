@@ -1,0 +1,38 @@
+# XDPSwitch — the two commands of the README, and the helpers they use.
+#   make demo   install what is missing, build release, run the demo
+#   make test   install what the tests need, run every test (root runs the veth tests too)
+
+SWIFT    ?= swift
+# Build-time libraries (Swift system modules and the eBPF build) and run-time tools of the tests.
+DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
+DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool
+DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
+
+.PHONY: all deps deps-test build release demo test bench bench-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(DEPS_BUILD)
+
+deps-test: deps
+	@scripts/install-deps.sh $(DEPS_TEST)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+demo: release deps-test
+	@scripts/demo.sh .build/release/xdpswitch
+
+test: deps-test
+	$(SWIFT) test
+
+bench: release
+	@scripts/install-deps.sh $(DEPS_BENCH)
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+clean:
+	rm -rf .build Benchmarks/.build

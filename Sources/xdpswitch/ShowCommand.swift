@@ -1,0 +1,16 @@
+import ArgumentParser
+import XDPSwitch
+
+/// `xdpswitch show`: the bridges and ports, as `ovs-vsctl show` prints them.
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Print the bridges and ports of a configuration, like `ovs-vsctl show`.")
+
+    @OptionGroup var config: ConfigOption
+
+    func run() throws {
+        let loaded = try config.load()
+        let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16))
+        print(datapath.showDescription(header: "XDPSwitch (\(loaded.file))"), terminator: "")
+    }
+}
