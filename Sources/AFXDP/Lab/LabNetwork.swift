@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDPShim
+import Synchronization
+
+/// Network namespaces and veth pairs for tests and `xdpswitch bench`: every name carries
+/// a unique prefix, and everything created is removed by `tearDown()` (call it from a
+/// `defer`; it is idempotent and also runs at deinit). Not for production use.
+///
+/// The switch side of each veth stays in the caller's namespace; the host side goes into
+/// a namespace of its own, with TX checksum offload and VLAN offloads turned off (see
+/// docs/afxdp.md: AF_XDP copy mode hands the switch frames with CHECKSUM_PARTIAL
+/// skbs' checksums not filled in, and VLAN offload would strip tags into metadata that
+/// AF_XDP does not carry).
+public final class LabNetwork: @unchecked Sendable {
+    /// Prefix of every name (`xt<pid%1000><n>`): at most 7 bytes, so names fit IFNAMSIZ.
+    public let prefix: String
+    private(set) public var namespaces: [String] = []
+    private(set) public var switchInterfaces: [String] = []
+    private var tornDown = false
+
+    private static let counter = Atomic<Int>(0)
+
+    /// `tag` distinguishes the users of one process (e.g. "t" tests, "b" bench).
+    public init(tag: String = "t") {
+        let n = Self.counter.add(1, ordering: .relaxed).newValue
+        prefix = "x\(tag.prefix(1))\(getpid() % 1000)\(n)"
+    }
+
+    deinit { tearDown() }
+
+    /// Creates namespace `<prefix><name>` with loopback up; returns its full name.
+    public func addNamespace(_ name: String) throws(Shell.Failure) -> String {
+        let full = prefix + name
+        try Shell.check(["ip", "netns", "add", full])
+        namespaces.append(full)
+        try Shell.check(["ip", "-n", full, "link", "set", "lo", "up"])
+        return full
+    }
+
+    /// A veth pair: `<prefix><switchSide>` in the caller's namespace (up, no address),
+    /// `hostSide` inside `namespace` (up, with `address`/`mac` if given). `queues` > 1 makes
+    /// a multi-queue veth. Returns the switch-side interface name.
+    @discardableResult
+    public func addHost(namespace: String, switchSide: String, hostSide: String = "eth0", mac: String? = nil,
+                        address: String? = nil, queues: Int = 1, mtu: Int? = nil) throws(Shell.Failure) -> String {
+        let sw = prefix + switchSide
+        var command = ["ip", "link", "add", sw]
+        if queues > 1 { command += ["numtxqueues", "\(queues)", "numrxqueues", "\(queues)"] }
+        command += ["type", "veth", "peer", "name", hostSide, "netns", namespace]
+        if queues > 1 { command += ["numtxqueues", "\(queues)", "numrxqueues", "\(queues)"] }
+        try Shell.check(command)
+        switchInterfaces.append(sw)
+        if let mac { try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "address", mac]) }
+        if let mtu {
+            try Shell.check(["ip", "link", "set", sw, "mtu", "\(mtu)"])
+            try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "mtu", "\(mtu)"])
+        }
+        if let address { try Shell.check(["ip", "-n", namespace, "addr", "add", address, "dev", hostSide]) }
+        Self.disableOffloads(sw, namespace: nil)
+        Self.disableOffloads(hostSide, namespace: namespace)
+        // No IPv6 autoconfiguration chatter on the test links.
+        Shell.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.\(hostSide).disable_ipv6=1"])
+        Shell.run(["sysctl", "-qw", "net.ipv6.conf.\(sw).disable_ipv6=1"])
+        try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "up"])
+        try Shell.check(["ip", "link", "set", sw, "up"])
+        return sw
+    }
+
+    /// `ethtool -K DEV tx off rxvlan off txvlan off` (see the type's comment).
+    public static func disableOffloads(_ interface: String, namespace: String?) {
+        let ethtool = ["ethtool", "-K", interface, "tx", "off", "rxvlan", "off", "txvlan", "off"]
+        Shell.run(namespace.map { ["ip", "netns", "exec", $0] + ethtool } ?? ethtool)
+    }
+
+    /// Runs `command` inside `namespace`.
+    @discardableResult
+    public func run(in namespace: String, _ command: [String]) -> Shell.Result {
+        Shell.run(["ip", "netns", "exec", namespace] + command)
+    }
+
+    /// Deletes every namespace and switch-side veth created (idempotent).
+    public func tearDown() {
+        guard !tornDown else { return }
+        tornDown = true
+        for interface in switchInterfaces { Shell.run(["ip", "link", "del", interface]) }
+        for namespace in namespaces { Shell.run(["ip", "netns", "del", namespace]) }
+    }
+
+    /// Runs `body` on a new thread that has entered network namespace `namespace` (the
+    /// calling thread's namespace is untouched) and returns its result.
+    public static func inNamespace<T>(_ namespace: String, _ body: @escaping () throws -> T) throws -> T {
+        var result: Result<T, any Error>?
+        let box = NamespaceThread(path: "/run/netns/\(namespace)") { result = Result { try body() } }
+        let context = Unmanaged.passRetained(box).toOpaque()
+        var thread = pthread_t()
+        let err = pthread_create(&thread, nil, { argument in
+            let box = Unmanaged<NamespaceThread>.fromOpaque(argument!).takeRetainedValue()
+            box.entered = cxdp_enter_netns(box.path)
+            if box.entered == 0 { box.body() }
+            return nil
+        }, context)
+        guard err == 0 else {
+            Unmanaged<NamespaceThread>.fromOpaque(context).release()
+            throw AFXDPError(call: "pthread_create", errno: err)
+        }
+        pthread_join(thread, nil)
+        guard box.entered == 0 else { throw AFXDPError(call: "setns", errno: box.entered, detail: namespace) }
+        return try result!.get()
+    }
+}
+
+private final class NamespaceThread: @unchecked Sendable {
+    let path: String
+    let body: () -> Void
+    var entered: Int32 = 0
+    init(path: String, body: @escaping () -> Void) { self.path = path; self.body = body }
+}

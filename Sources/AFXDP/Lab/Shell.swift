@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a command (no shell) and collects its output. Control path only: the lab
+/// topologies (`LabNamespace`) use it for `ip` and `ethtool`.
+public enum Shell {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var succeeded: Bool { status == 0 }
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var command: [String]
+        public var result: Result
+        public var description: String {
+            "\(command.joined(separator: " ")) exited with \(result.status): \(result.output.trimmingTrailingNewlines)"
+        }
+    }
+
+    /// Runs `arguments[0]` (looked up in PATH) with stdout and stderr captured together.
+    @discardableResult
+    public static func run(_ arguments: [String]) -> Result {
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { return Result(status: -1, output: "pipe: \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        posix_spawn_file_actions_destroy(&actions)
+        Glibc.close(pipeFDs[1])
+        guard spawned == 0 else {
+            Glibc.close(pipeFDs[0])
+            return Result(status: -1, output: "\(arguments[0]): \(String(cString: strerror(spawned)))")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
+            if n > 0 { bytes += chunk[0..<n] } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        Glibc.close(pipeFDs[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: exit, output: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Runs and throws `Failure` unless the command exits 0. Returns its output.
+    @discardableResult
+    public static func check(_ arguments: [String]) throws(Failure) -> String {
+        let result = run(arguments)
+        guard result.succeeded else { throw Failure(command: arguments, result: result) }
+        return result.output
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var s = Substring(self)
+        while s.last == "\n" || s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Testing
+import XDPDatapath
+
+@Suite("AF_XDP engine on veth pairs", .serialized, .enabled(if: afxdpAvailable, "needs root and AF_XDP"))
+struct EngineIntegrationTests {
+    @Test func twoNamespacesPingThroughAccessPorts() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.91.0.1", mac: "02:00:00:91:00:01")
+        try topo.addHost("b", ip: "10.91.0.2", mac: "02:00:00:91:00:02")
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10)]))
+        defer { engine.close() }
+        try engine.start()
+
+        let small = topo.ping("a", "b")
+        #expect(small.succeeded, "\(small.output)")
+        let large = topo.ping("a", "b", size: 1472, dontFragment: true)
+        #expect(large.succeeded, "\(large.output)")
+
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+        #expect(stats.interface(topo.port("a"))!.rxPackets >= 6)
+        #expect(stats.interface(topo.port("b"))!.txPackets >= 6)
+        for attachment in engine.attachments { #expect(attachment.mode == .native) }
+    }
+
+    @Test func threeNamespacesOnOneBridgeReachEachOther() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.92.0.1", mac: "02:00:00:92:00:01")
+        try topo.addHost("b", ip: "10.92.0.2", mac: "02:00:00:92:00:02")
+        try topo.addHost("c", ip: "10.92.0.3", mac: "02:00:00:92:00:03")
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]))
+        defer { engine.close() }
+        try engine.start()
+        for (from, to) in [("a", "b"), ("b", "c"), ("c", "a"), ("a", "c")] {
+            let result = topo.ping(from, to, count: 2)
+            #expect(result.succeeded, "\(from) → \(to): \(result.output)")
+        }
+        let jumbo = topo.ping("c", "b", count: 2, size: 1472, dontFragment: true)
+        #expect(jumbo.succeeded, "\(jumbo.output)")
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func tcpTransferOfTwelveMegabytesArrivesIntact() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.93.0.1", mac: "02:00:00:93:00:01")
+        try topo.addHost("b", ip: "10.93.0.2", mac: "02:00:00:93:00:02")
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 7), (topo.port("b"), 7)]))
+        defer { engine.close() }
+        try engine.start()
+
+        let dir = "/tmp/\(topo.lab.prefix)-tcp"
+        try Shell.check(["mkdir", "-p", dir])
+        defer { Shell.run(["rm", "-rf", dir]) }
+        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=12", "status=none"])
+        let script = """
+            ip netns exec \(topo.namespace("b")) timeout 60 nc -l -N 10.93.0.2 5201 > \(dir)/out 2>/dev/null &
+            sleep 0.5
+            ip netns exec \(topo.namespace("a")) timeout 60 nc -N 10.93.0.2 5201 < \(dir)/in
+            wait
+            """
+        let transfer = Shell.run(["sh", "-c", script])
+        #expect(transfer.succeeded, "\(transfer.output)")
+        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out | cut -d' ' -f1"]).output
+            .split(separator: "\n")
+        #expect(sums.count == 2 && sums[0] == sums[1], "checksums differ: \(sums)")
+        let size = Shell.run(["stat", "-c", "%s", "\(dir)/out"]).output.trimmingCharacters(in: "\n")
+        #expect(size == "12582912")
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func hostsOnDifferentTagsAreIsolated() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.94.0.1", mac: "02:00:00:94:00:01")
+        try topo.addHost("b", ip: "10.94.0.2", mac: "02:00:00:94:00:02")
+        try topo.addHost("c", ip: "10.94.0.3", mac: "02:00:00:94:00:03")
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]))
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 2).succeeded)
+        #expect(!topo.ping("a", "c", count: 2, timeout: 1).succeeded)
+        #expect(!topo.ping("c", "b", count: 2, timeout: 1).succeeded)
+        let stats = engine.statistics()
+        // c's ARP requests flood nowhere: no other port carries VLAN 20.
+        #expect(stats.interface(topo.port("a"))!.txPackets > 0)
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func macMoveRedirectsTrafficToTheNewPort() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.95.0.1", mac: "02:00:00:95:00:01")
+        try topo.addHost("b", ip: "10.95.0.2", mac: "02:00:00:95:00:02")
+        try topo.addHost("c", ip: "10.95.0.3", mac: "02:00:00:95:00:03")
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 3), (topo.port("b"), 3), (topo.port("c"), 3)]))
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 2).succeeded)
+
+        // The "VM" behind port a moves behind port c: same MAC and IP, old link down.
+        try Shell.check(["ip", "-n", topo.namespace("a"), "link", "set", "eth0", "down"])
+        let c = topo.namespace("c")
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "down"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "address", "02:00:00:95:00:01"])
+        try Shell.check(["ip", "-n", c, "addr", "flush", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "addr", "add", "10.95.0.1/24", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "up"])
+        // b still has the moved MAC in its ARP cache: its replies are unicast to it.
+        let moved = topo.lab.run(in: c, ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "10.95.0.2"])
+        #expect(moved.succeeded, "\(moved.output)")
+        let stats = engine.statistics()
+        #expect((stats.datapathPorts[topo.port("c")]?.macMoves ?? 0) >= 1)
+        #expect(stats.interface(topo.port("c"))!.txPackets >= 3)
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func multiQueueVethGetsOneSocketPerQueue() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.96.0.1", mac: "02:00:00:96:00:01", queues: 2)
+        try topo.addHost("b", ip: "10.96.0.2", mac: "02:00:00:96:00:02", queues: 2)
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 4), (topo.port("b"), 4)]))
+        defer { engine.close() }
+        #expect(engine.attachments.map(\.queues) == [2, 2])
+        try engine.start()
+        let result = topo.ping("a", "b", count: 4)
+        #expect(result.succeeded, "\(result.output)")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+
+    @Test func cleanShutdownLeavesNoXDPProgram() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.97.0.1", mac: "02:00:00:97:00:01")
+        try topo.addHost("b", ip: "10.97.0.2", mac: "02:00:00:97:00:02")
+        do {
+            let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+            try engine.start()
+            #expect(xdpAttached(topo.port("a")))
+            #expect(topo.ping("a", "b", count: 1).succeeded)
+            engine.close()
+        }
+        #expect(!xdpAttached(topo.port("a")))
+        #expect(!xdpAttached(topo.port("b")))
+    }
+
+    @Test func staleNetlinkProgramIsReplaced() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.98.0.1", mac: "02:00:00:98:00:01")
+        try topo.addHost("b", ip: "10.98.0.2", mac: "02:00:00:98:00:02")
+        // What a killed netlink-attaching run leaves behind: a program on the interface
+        // owned by no process (xdp-loader / ip attach through netlink).
+        let object = "/tmp/\(topo.lab.prefix)-pass.o"
+        defer { Shell.run(["rm", "-f", object]) }
+        let source = "/tmp/\(topo.lab.prefix)-pass.c"
+        defer { Shell.run(["rm", "-f", source]) }
+        try Shell.check(["sh", "-c", "printf '#include <linux/bpf.h>\\n#include <bpf/bpf_helpers.h>\\nSEC(\"xdp\") int stale(struct xdp_md *c) { return XDP_PASS; }\\nchar _l[] SEC(\"license\") = \"GPL\";\\n' > \(source)"])
+        try Shell.check(["clang", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", source, "-o", object])
+        try Shell.check(["ip", "link", "set", "dev", topo.port("a"), "xdpdrv", "obj", object, "sec", "xdp"])
+        #expect(xdpAttached(topo.port("a")))
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+        #expect(engine.attachments[0].replaced?.contains("stale") == true)
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 2).succeeded)
+        engine.close()
+        #expect(!xdpAttached(topo.port("a")))
+    }
+
+    @Test func missingInterfaceIsOneLineErrorNamingIt() throws {
+        #expect {
+            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]))
+        } throws: { error in
+            "\(error)" == "xtnosuch0: if_nametoindex: No such device"
+        }
+    }
+
+    @Test func rawForwarderMovesFramesBothWays() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.99.0.1", mac: "02:00:00:99:00:01")
+        try topo.addHost("b", ip: "10.99.0.2", mac: "02:00:00:99:00:02")
+        let engine = try Engine.rawForwarder(pairs: [(topo.port("a"), topo.port("b"))])
+        defer { engine.close() }
+        try engine.start()
+        let result = topo.ping("a", "b", count: 3, size: 1472, dontFragment: true)
+        #expect(result.succeeded, "\(result.output)")
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+        #expect(stats.frames.total == engine.umemFrames.count)
+        // The kernel put received data behind its 256-byte XDP headroom.
+        #expect(engine.umemFrames.dataOffset == 256)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let last = s.last, set.contains(last) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Testing
+import XDPDatapath
+
+/// Why the AF_XDP integration tests cannot run here, nil when they can: they need root
+/// (namespaces, XDP, AF_XDP sockets) and a kernel with AF_XDP.
+let afxdpUnavailableReason: String? = {
+    if geteuid() != 0 { return "AF_XDP integration tests need root (euid \(geteuid()))" }
+    let fd = socket(44 /* AF_XDP */, Int32(SOCK_RAW.rawValue), 0)
+    if fd < 0 { return "AF_XDP sockets unavailable: \(String(cString: strerror(errno)))" }
+    close(fd)
+    if !Shell.run(["ip", "netns", "list"]).succeeded { return "ip netns unavailable" }
+    return nil
+}()
+
+/// Evaluated by the suite's `.enabled(if:)`; prints the reason once when skipping.
+var afxdpAvailable: Bool {
+    if let reason = afxdpUnavailableReason {
+        print("AFXDPTests skipped: \(reason)")
+        return false
+    }
+    return true
+}
+
+/// A test topology: hosts in their own namespaces, each with a veth whose switch side is
+/// in the test process's namespace. Removed by `tearDown()` (use `defer`), including on
+/// failure; names are unique per process and test (`xt<pid%1000><n>...`).
+final class Topology {
+    let lab = LabNetwork(tag: "t")
+    /// Host name → (namespace, switch-side interface, IPv4 address).
+    private(set) var hosts: [String: (namespace: String, port: String, ip: String)] = [:]
+
+    func addHost(_ name: String, ip: String, mac: String, queues: Int = 1) throws {
+        let ns = try lab.addNamespace(name)
+        let port = try lab.addHost(namespace: ns, switchSide: name, mac: mac, address: "\(ip)/24", queues: queues)
+        hosts[name] = (ns, port, ip)
+    }
+
+    func port(_ host: String) -> String { hosts[host]!.port }
+    func namespace(_ host: String) -> String { hosts[host]!.namespace }
+
+    /// `ping -c count` from `from` to `to`'s address; true when every reply came back.
+    @discardableResult
+    func ping(_ from: String, _ to: String, count: Int = 3, size: Int? = nil, dontFragment: Bool = false,
+              timeout: Int = 2) -> Shell.Result {
+        var command = ["ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "\(timeout)"]
+        if let size { command += ["-s", "\(size)"] }
+        if dontFragment { command += ["-M", "do"] }
+        return lab.run(in: namespace(from), command + [hosts[to]!.ip])
+    }
+
+    func tearDown() { lab.tearDown() }
+}
+
+/// A bridge of access ports on `tag` (or per-port tags) over the topology's switch-side ports.
+func bridge(_ ports: [(String, UInt16)]) -> DatapathConfiguration {
+    DatapathConfiguration(bridges: [
+        BridgeConfiguration(name: "br-int", ports: ports.map { PortConfiguration(name: $0.0, tag: $0.1) }),
+    ])
+}
+
+/// Whether any XDP program is attached to `interface` according to `ip -d link`.
+func xdpAttached(_ interface: String) -> Bool {
+    let output = Shell.run(["ip", "-d", "link", "show", "dev", interface]).output
+    return output.contains("prog/xdp") || output.contains(" xdp")
+}
