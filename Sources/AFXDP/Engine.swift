@@ -89,10 +89,14 @@ public final class Engine: @unchecked Sendable {
 
     /// Builds the datapath `configuration` describes and attaches to every `system` port's
     /// interface. Throws `DatapathConfigurationError` or `AFXDPError`.
-    public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration()) throws {
+    /// `makeDatapath` builds the datapath over the engine's UMEM frame pool (default:
+    /// `Datapath(configuration:pool:)`; `XDPModel` passes one that reports file and line).
+    public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
+                            makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
         let interfaces = configuration.bridges.flatMap { $0.ports.filter { $0.type == .system }.map(\.name) }
         try self.init(mode: .datapath, interfaces: interfaces, options: options) { pool in
-            try Datapath(configuration: configuration, pool: pool)
+            if let makeDatapath { return try makeDatapath(pool) }
+            return try Datapath(configuration: configuration, pool: pool)
         }
     }
 

@@ -53,6 +53,30 @@ public enum Shell {
         return Result(status: exit, output: String(decoding: bytes, as: UTF8.self))
     }
 
+    /// Starts `arguments` in the background with stdout and stderr appended to `logPath`;
+    /// returns its pid (the caller waits for it with `wait(_:)`).
+    public static func spawn(_ arguments: [String], logPath: String) throws(AFXDPError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        guard spawned == 0 else { throw AFXDPError(call: "posix_spawn(\(arguments[0]))", errno: spawned) }
+        return pid
+    }
+
+    /// Waits for `pid` and returns its exit status (128 + signal when killed).
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
     /// Runs and throws `Failure` unless the command exits 0. Returns its output.
     @discardableResult
     public static func check(_ arguments: [String]) throws(Failure) -> String {

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import XDPSwitch
+
+/// `xdpswitch run --config FILE`: attach to the configuration's `system` ports and
+/// forward until SIGINT or SIGTERM, then detach. Every setup error is one line naming
+/// the interface and the cause, and nothing stays attached.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Forward traffic between the configuration's system ports with AF_XDP until SIGINT/SIGTERM.")
+
+    @Option(name: .long, help: "The YAML configuration (docs/configuration.md).")
+    var config: String
+
+    @Option(name: .long, help: "Idle behaviour: poll (sleep in poll(), no CPU when idle) or busy-poll.")
+    var idle: String = "poll"
+
+    @Option(name: .long, help: "XDP attach mode: auto (native, else generic), native or generic.")
+    var xdpMode: String = "auto"
+
+    @Option(name: .long, help: "Pin the worker thread to this CPU.")
+    var cpu: Int?
+
+    @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
+    var statsInterval: Int = 0
+
+    func run() throws {
+        let loaded: SwitchConfiguration
+        do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
+        var options = EngineConfiguration()
+        guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {
+            throw CommandFailure("--idle \(idle): expected poll or busy-poll")
+        }
+        guard let mode = XDPAttachMode(rawValue: xdpMode) else {
+            throw CommandFailure("--xdp-mode \(xdpMode): expected auto, native or generic")
+        }
+        options.idle = idleMode
+        options.attachMode = mode
+        options.cpu = cpu
+
+        // Block the stop signals before the worker exists so only sigwait sees them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, s) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let engine: Engine
+        do {
+            engine = try Engine(configuration: loaded.datapath, options: options) { pool in
+                try loaded.makeDatapath(pool: pool)
+            }
+            try engine.start()
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let described = engine.attachments.map { a in
+            var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
+            if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
+            return text
+        }
+        printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); SIGINT or SIGTERM stops")
+
+        var received: Int32 = 0
+        if statsInterval > 0 {
+            var timeout = timespec(tv_sec: statsInterval, tv_nsec: 0)
+            while true {
+                let s = sigtimedwait(&signals, nil, &timeout)
+                if s > 0 { received = s; break }
+                printStatistics(engine.statistics())
+            }
+        } else {
+            sigwait(&signals, &received)
+        }
+        engine.close()
+        let stats = engine.statistics()
+        printStatistics(stats)
+        printLine("xdpswitch: \(signalName(received)): detached from \(engine.attachments.count) interface(s)")
+    }
+
+    private func printStatistics(_ stats: EngineStatistics) {
+        for i in stats.interfaces {
+            let drops = i.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            printLine("  \(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)"
+                + (drops.isEmpty ? "" : " drops: \(drops)"))
+        }
+        printLine("  \(stats.frames)")
+    }
+
+    private func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        default: "signal \(signal)"
+        }
+    }
+}
+
+/// Writes one line to stdout and flushes (the command may be killed right after).
+func printLine(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        offset += n
+    }
+}
