@@ -14,6 +14,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "XDPSwitch", targets: ["XDPSwitch"]),
+        // The pure layers alone (no libxdp, no root): for embedders with their own I/O and for Benchmarks/.
+        .library(name: "XDPPacket", targets: ["XDPPacket"]),
+        .library(name: "XDPDatapath", targets: ["XDPDatapath"]),
         .executable(name: "xdpswitch", targets: ["xdpswitch"]),
     ],
     dependencies: [
