@@ -77,7 +77,13 @@ final class XSKSocket {
             config.libxdp_flags = UInt32(XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD)
             config.xdp_flags = 0
             config.bind_flags = flags | UInt16(XDP_USE_NEED_WAKEUP)
-            err = xsk_socket__create_shared(&created, interface, queue, umem.handle, rx, tx, fill, completion, &config)
+            // A socket closed a moment ago (a previous engine, a killed run) releases its
+            // queue asynchronously in the kernel (deferred work): EBUSY for a few ms.
+            for attempt in 0..<200 {
+                err = xsk_socket__create_shared(&created, interface, queue, umem.handle, rx, tx, fill, completion, &config)
+                guard err == -EBUSY, attempt < 199 else { break }
+                usleep(10_000)
+            }
             if err == 0 {
                 usedZeroCopy = flags == UInt16(XDP_ZEROCOPY)
                 break
