@@ -70,5 +70,5 @@ else
 fi
 kill -TERM $RUN_PID; wait $RUN_PID; RUN_PID=
 tail -n +2 "$WORK/run.log"
-left=$(for n in 1 2 3; do ip -d link show ${P}s$n 2>/dev/null | grep -c "prog/xdp"; done | paste -sd+ | bc)
+left=$(for n in 1 2 3; do ip -d link show ${P}s$n 2>/dev/null | grep -c "prog/xdp"; done | awk '{s+=$1} END{print s+0}')
 echo "   XDP programs left attached after shutdown: ${left:-0}"
