@@ -1,0 +1,157 @@
+import XDPPacket
+
+/// The fields an OpenFlow-style flow matches on, packed into 17 machine words so a
+/// masked compare is 17 ANDs and compares, and a hash is a few multiplies.
+///
+/// A `FlowKey` is used three ways: the key of a packet (every field filled from its
+/// `PacketMetadata`, its input port, tunnel id, registers and conntrack state), a
+/// rule's value, and a rule's mask (bits that must match are 1). Field layout:
+///
+/// | word | bits 0-15 | 16-31 | 32-47 | 48-63 |
+/// |---|---|---|---|---|
+/// | w0 | in_port | ct_zone | nw_proto (32-39), nw_ttl (40-47) | nw_tos (48-55), ct_state (56-63) |
+/// | w1 | dl_dst (0-47) ||| dl_type |
+/// | w2 | dl_src (0-47) ||| vlan_tci |
+/// | w3 | nw_src (0-31) || nw_dst (32-63) ||
+/// | w4 | tp_src | tp_dst | tcp_flags | — |
+/// | w5 | tun_id ||||
+/// | w6 | ct_mark (0-31) || metadata (32-63) ||
+/// | w7…w10 | reg0…reg7, two per word (low, high) ||||
+/// | w11…w14 | ipv6_src hi, lo; ipv6_dst hi, lo ||||
+/// | w15 | arp_sha (0-47) ||| — |
+/// | w16 | arp_tha (0-47) ||| — |
+///
+/// As in OVS: `vlan_tci` carries the CFI bit (0x1000) when a tag is present, so
+/// `dl_vlan=0xffff` (no tag) is `vlan_tci=0/0x1fff`; ARP's opcode lives in `nw_proto`
+/// and its SPA/TPA in `nw_src`/`nw_dst`; ICMP type and code live in `tp_src`/`tp_dst`.
+@frozen
+public struct FlowKey: Hashable, Sendable {
+    public var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
+    public var w4: UInt64 = 0, w5: UInt64 = 0, w6: UInt64 = 0, w7: UInt64 = 0
+    public var w8: UInt64 = 0, w9: UInt64 = 0, w10: UInt64 = 0, w11: UInt64 = 0
+    public var w12: UInt64 = 0, w13: UInt64 = 0, w14: UInt64 = 0, w15: UInt64 = 0
+    public var w16: UInt64 = 0
+
+    public static let wordCount = 17
+
+    @inlinable public init() {}
+
+    /// The key of a parsed packet received on `inPort` (OpenFlow port number).
+    @inlinable
+    public init(_ meta: PacketMetadata, inPort: UInt16) {
+        w0 = UInt64(inPort) | UInt64(meta.nwProto) << 32 | UInt64(meta.nwTTL) << 40 | UInt64(meta.nwTOS) << 48
+        w1 = meta.dlDst | UInt64(meta.etherType) << 48
+        let tci: UInt16 = meta.vlanCount > 0 ? (meta.outerTCI | 0x1000) : 0
+        w2 = meta.dlSrc | UInt64(tci) << 48
+        w3 = UInt64(meta.nwSrc) | UInt64(meta.nwDst) << 32
+        w4 = UInt64(meta.tpSrc) | UInt64(meta.tpDst) << 16 | UInt64(meta.tcpFlags) << 32
+        w11 = meta.ipv6SrcHi
+        w12 = meta.ipv6SrcLo
+        w13 = meta.ipv6DstHi
+        w14 = meta.ipv6DstLo
+    }
+
+    /// Word `index` (0..<17).
+    @inlinable
+    public subscript(word index: Int) -> UInt64 {
+        get {
+            withUnsafeBytes(of: self) { $0.load(fromByteOffset: index &* 8, as: UInt64.self) }
+        }
+        set {
+            withUnsafeMutableBytes(of: &self) { $0.storeBytes(of: newValue, toByteOffset: index &* 8, as: UInt64.self) }
+        }
+    }
+
+    /// `self & mask`, word by word.
+    @inlinable
+    public func masked(by m: FlowKey) -> FlowKey {
+        var k = FlowKey()
+        k.w0 = w0 & m.w0; k.w1 = w1 & m.w1; k.w2 = w2 & m.w2; k.w3 = w3 & m.w3
+        k.w4 = w4 & m.w4; k.w5 = w5 & m.w5; k.w6 = w6 & m.w6; k.w7 = w7 & m.w7
+        k.w8 = w8 & m.w8; k.w9 = w9 & m.w9; k.w10 = w10 & m.w10; k.w11 = w11 & m.w11
+        k.w12 = w12 & m.w12; k.w13 = w13 & m.w13; k.w14 = w14 & m.w14; k.w15 = w15 & m.w15
+        k.w16 = w16 & m.w16
+        return k
+    }
+
+    /// Whether `(self & mask) == value` (value already masked).
+    @inlinable
+    public func matches(_ value: FlowKey, mask m: FlowKey) -> Bool {
+        (w0 & m.w0 == value.w0) && (w1 & m.w1 == value.w1) && (w2 & m.w2 == value.w2) && (w3 & m.w3 == value.w3)
+            && (w4 & m.w4 == value.w4) && (w5 & m.w5 == value.w5) && (w6 & m.w6 == value.w6)
+            && (w7 & m.w7 == value.w7) && (w8 & m.w8 == value.w8) && (w9 & m.w9 == value.w9)
+            && (w10 & m.w10 == value.w10) && (w11 & m.w11 == value.w11) && (w12 & m.w12 == value.w12)
+            && (w13 & m.w13 == value.w13) && (w14 & m.w14 == value.w14) && (w15 & m.w15 == value.w15)
+            && (w16 & m.w16 == value.w16)
+    }
+
+    /// A fast hash of the whole key (for the exact-match cache and subtables).
+    @inlinable
+    public var fastHash: UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 32 }
+        mix(w0); mix(w1); mix(w2); mix(w3); mix(w4); mix(w5); mix(w6); mix(w7); mix(w8)
+        mix(w9); mix(w10); mix(w11); mix(w12); mix(w13); mix(w14); mix(w15); mix(w16)
+        return h
+    }
+
+    // MARK: Fields
+
+    @inlinable static func get(_ w: UInt64, _ shift: UInt64, _ bits: UInt64) -> UInt64 { (w >> shift) & (bits == 64 ? ~0 : (1 << bits) - 1) }
+    @inlinable static func set(_ w: inout UInt64, _ shift: UInt64, _ bits: UInt64, _ v: UInt64) {
+        let m: UInt64 = (bits == 64 ? ~0 : (1 << bits) - 1) << shift
+        w = (w & ~m) | ((v << shift) & m)
+    }
+
+    public var inPort: UInt16 { get { UInt16(Self.get(w0, 0, 16)) } set { Self.set(&w0, 0, 16, UInt64(newValue)) } }
+    public var ctZone: UInt16 { get { UInt16(Self.get(w0, 16, 16)) } set { Self.set(&w0, 16, 16, UInt64(newValue)) } }
+    public var nwProto: UInt8 { get { UInt8(Self.get(w0, 32, 8)) } set { Self.set(&w0, 32, 8, UInt64(newValue)) } }
+    public var nwTTL: UInt8 { get { UInt8(Self.get(w0, 40, 8)) } set { Self.set(&w0, 40, 8, UInt64(newValue)) } }
+    public var nwTOS: UInt8 { get { UInt8(Self.get(w0, 48, 8)) } set { Self.set(&w0, 48, 8, UInt64(newValue)) } }
+    public var ctState: UInt8 { get { UInt8(Self.get(w0, 56, 8)) } set { Self.set(&w0, 56, 8, UInt64(newValue)) } }
+    public var dlDst: UInt64 { get { Self.get(w1, 0, 48) } set { Self.set(&w1, 0, 48, newValue) } }
+    public var dlType: UInt16 { get { UInt16(Self.get(w1, 48, 16)) } set { Self.set(&w1, 48, 16, UInt64(newValue)) } }
+    public var dlSrc: UInt64 { get { Self.get(w2, 0, 48) } set { Self.set(&w2, 0, 48, newValue) } }
+    public var vlanTCI: UInt16 { get { UInt16(Self.get(w2, 48, 16)) } set { Self.set(&w2, 48, 16, UInt64(newValue)) } }
+    public var nwSrc: UInt32 { get { UInt32(Self.get(w3, 0, 32)) } set { Self.set(&w3, 0, 32, UInt64(newValue)) } }
+    public var nwDst: UInt32 { get { UInt32(Self.get(w3, 32, 32)) } set { Self.set(&w3, 32, 32, UInt64(newValue)) } }
+    public var tpSrc: UInt16 { get { UInt16(Self.get(w4, 0, 16)) } set { Self.set(&w4, 0, 16, UInt64(newValue)) } }
+    public var tpDst: UInt16 { get { UInt16(Self.get(w4, 16, 16)) } set { Self.set(&w4, 16, 16, UInt64(newValue)) } }
+    public var tcpFlags: UInt16 { get { UInt16(Self.get(w4, 32, 16)) } set { Self.set(&w4, 32, 16, UInt64(newValue)) } }
+    public var tunID: UInt64 { get { w5 } set { w5 = newValue } }
+    public var ctMark: UInt32 { get { UInt32(Self.get(w6, 0, 32)) } set { Self.set(&w6, 0, 32, UInt64(newValue)) } }
+    public var metadata: UInt32 { get { UInt32(Self.get(w6, 32, 32)) } set { Self.set(&w6, 32, 32, UInt64(newValue)) } }
+    public var ipv6SrcHi: UInt64 { get { w11 } set { w11 = newValue } }
+    public var ipv6SrcLo: UInt64 { get { w12 } set { w12 = newValue } }
+    public var ipv6DstHi: UInt64 { get { w13 } set { w13 = newValue } }
+    public var ipv6DstLo: UInt64 { get { w14 } set { w14 = newValue } }
+    public var arpSHA: UInt64 { get { Self.get(w15, 0, 48) } set { Self.set(&w15, 0, 48, newValue) } }
+    public var arpTHA: UInt64 { get { Self.get(w16, 0, 48) } set { Self.set(&w16, 0, 48, newValue) } }
+
+    /// Register `n` (0...7).
+    public func reg(_ n: Int) -> UInt32 {
+        precondition((0...7).contains(n))
+        return UInt32(truncatingIfNeeded: self[word: 7 + n / 2] >> UInt64(32 * (n % 2)))
+    }
+
+    public mutating func setReg(_ n: Int, _ value: UInt32) {
+        precondition((0...7).contains(n))
+        var w = self[word: 7 + n / 2]
+        Self.set(&w, UInt64(32 * (n % 2)), 32, UInt64(value))
+        self[word: 7 + n / 2] = w
+    }
+}
+
+/// Conntrack state bits as `ct_state` matches them (OVS's order).
+public struct CTState: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let new = CTState(rawValue: 1 << 0)
+    public static let established = CTState(rawValue: 1 << 1)
+    public static let related = CTState(rawValue: 1 << 2)
+    public static let reply = CTState(rawValue: 1 << 3)
+    public static let invalid = CTState(rawValue: 1 << 4)
+    public static let tracked = CTState(rawValue: 1 << 5)
+    public static let snat = CTState(rawValue: 1 << 6)
+    public static let dnat = CTState(rawValue: 1 << 7)
+}
