@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Pin the forwarder thread to this CPU.")
     var cpu: Int?
 
+    @Option(name: .long, help: "Pin the generator thread to this CPU.")
+    var generatorCPU: Int?
+
     struct Sample {
         var peer: String
         var mpps: Double
@@ -147,6 +150,7 @@ struct BenchCommand: ParsableCommand {
         defer { engine.close() }
         let generator = TrafficGenerator(interface: "g0", namespace: generatorNamespace,
                                          destination: sinkMAC, source: generatorMAC)
+        generator.cpu = generatorCPU
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }
         defer { generator.stop() }
 
@@ -161,6 +165,11 @@ struct BenchCommand: ParsableCommand {
         var reasons: [String: UInt64] = [:]
         for i in e1.interfaces { for (k, v) in i.drops { reasons["\(i.name == sides.0 ? "a" : "b"):\(k)", default: 0] += v } }
         for i in e0.interfaces { for (k, v) in i.drops { reasons["\(i.name == sides.0 ? "a" : "b"):\(k)", default: 0] -= v } }
+        if verbose {
+            printLine("    \(e1.frames); iterations \(e1.iterations &- e0.iterations) sleeps \(e1.sleeps &- e0.sleeps) "
+                + "fill-starved \(e1.interfaces.map(\.fillStarved)) kicks \(e1.interfaces.map(\.txKicks)) "
+                + "tx-full-events \(e1.interfaces.map(\.txRingFullEvents)) kernel \(e1.interfaces.map(\.kernel))")
+        }
         let dropReasons = reasons.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
             .joined(separator: ", ")
         return Sample(peer: peer, mpps: delivered / elapsed / 1e6, offered: Double(g1 &- g0) / elapsed / 1e6,

@@ -21,6 +21,8 @@ public final class TrafficGenerator: @unchecked Sendable {
     private let sentCounter = Atomic<UInt64>(0)
     private let failure = Mutex<AFXDPError?>(nil)
     private var thread: pthread_t?
+    /// CPU to pin the generator thread to, nil for none.
+    public var cpu: Int?
 
     /// A 60-byte UDP/IPv4 frame from `source` to `destination` (port 9, discard).
     public init(interface: String, namespace: String?, destination: [UInt8], source: [UInt8], size: Int = 60) {
@@ -58,6 +60,7 @@ public final class TrafficGenerator: @unchecked Sendable {
     }
 
     private func run() {
+        if let cpu { _ = cxdp_pin_thread(Int32(cpu)) }
         if let namespace {
             let entered = cxdp_enter_netns("/run/netns/\(namespace)")
             guard entered == 0 else {
