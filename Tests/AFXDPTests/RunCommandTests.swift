@@ -16,7 +16,8 @@ private func xdpswitchBinary() -> String? {
     return access(candidate, X_OK) == 0 ? candidate : nil
 }
 
-@Suite("xdpswitch run on veth pairs", .serialized, .enabled(if: afxdpAvailable, "needs root and AF_XDP"))
+extension AFXDPIntegrationTests {
+@Suite("xdpswitch run on veth pairs")
 struct RunCommandTests {
     @Test func runForwardsStopsOnSigtermAndSurvivesSigkill() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
@@ -82,4 +83,5 @@ struct RunCommandTests {
         #expect(result.output.contains("xtmissing0: if_nametoindex: No such device"), "\(result.output)")
         #expect(!xdpAttached(topo.port("a")))
     }
+}
 }
