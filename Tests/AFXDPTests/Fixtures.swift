@@ -17,13 +17,13 @@ let afxdpUnavailableReason: String? = {
 }()
 
 /// Evaluated by the suite's `.enabled(if:)`; prints the reason once when skipping.
-var afxdpAvailable: Bool {
+let afxdpAvailable: Bool = {
     if let reason = afxdpUnavailableReason {
         print("AFXDPTests skipped: \(reason)")
         return false
     }
     return true
-}
+}()
 
 /// A test topology: hosts in their own namespaces, each with a veth whose switch side is
 /// in the test process's namespace. Removed by `tearDown()` (use `defer`), including on
