@@ -178,8 +178,9 @@ public final class Engine: @unchecked Sendable {
                 port.link = try steering.attach(interface: port.name, ifindex: port.ifindex, mode: options.attachMode)
             }
         } catch {
+            // Fully initialised: deinit runs on this throw and closes the eventfd; detach
+            // here anyway so nothing is attached by the time the error surfaces.
             steering.detachAll()
-            Glibc.close(fd)
             throw error
         }
     }
