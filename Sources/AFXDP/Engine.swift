@@ -298,8 +298,16 @@ public final class Engine: @unchecked Sendable {
             }
             if moved != 0 { idle = 0; continue }
             idle &+= 1
-            // Frames still on a TX ring (a kick found the kernel busy): kick again.
-            for port in ports where port.txSocket.txOutstanding > 0 { kick(port.txSocket) }
+            // Frames still on a TX ring (a kick found the kernel busy): kick again. Frames the
+            // kernel already took only wait for their completion: no kick for those.
+            for port in ports where port.txSocket.txRingOccupancy > 0 { kick(port.txSocket) }
+            if configuration.idle == .busyPoll && idle & 63 == 0 {
+                // Zero-copy drivers stop pulling from an empty fill ring until woken.
+                for socket in sockets where xsk_ring_prod__needs_wakeup(socket.fill) != 0 {
+                    _ = recvfrom(socket.fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
+                    socket.counters.rxWakeups &+= 1
+                }
+            }
             if configuration.idle == .poll && idle > configuration.spinIterations {
                 sleeps &+= 1
                 let outstanding = sockets.contains { $0.txOutstanding > 0 }
