@@ -113,7 +113,7 @@ public final class XDPLink {
     private static func programName(_ id: UInt32) -> String {
         var buffer = [CChar](repeating: 0, count: 32)
         guard cxdp_prog_name(id, &buffer, 32) == 0 else { return "?" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Whether any XDP program is attached to `ifindex` (for tests and shutdown checks).

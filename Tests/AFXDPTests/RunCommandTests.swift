@@ -9,7 +9,7 @@ private func xdpswitchBinary() -> String? {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard n > 0 else { return nil }
-    var path = String(cString: buffer)
+    var path = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     while let last = path.last, last != "/" { path.removeLast() }
     // The test runner is .build/<config>/XDPSwitchPackageTests.xctest.
     let candidate = path + "xdpswitch"
