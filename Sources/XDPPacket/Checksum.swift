@@ -235,8 +235,10 @@ public enum Checksum {
     // MARK: Incremental update (RFC 1624)
 
     /// The checksum after a 16-bit word of the covered data changes from `old` to `new`:
-    /// RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`, which (unlike eqn. 2 of RFC 1141) never
-    /// produces −0 and so always equals a full recomputation.
+    /// RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`. Unlike RFC 1141's eqn. 2 it gives the
+    /// same bits as a full recomputation, except when all the covered data is zero
+    /// (then 0x0000 where recomputation gives 0xffff) — impossible for IPv4 headers and
+    /// for anything under a pseudo-header, whose protocol field is non-zero.
     ///
     /// For UDP, leave a zero checksum alone (it means "none") and send a result of 0 as
     /// 0xffff; `updateUDP` does both.
