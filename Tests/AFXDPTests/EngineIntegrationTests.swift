@@ -182,6 +182,23 @@ struct EngineIntegrationTests {
         #expect(!xdpAttached(topo.port("a")))
     }
 
+    @Test func genericModeForwardsAndIsReported() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.88.0.1", mac: "02:00:00:88:00:01")
+        try topo.addHost("b", ip: "10.88.0.2", mac: "02:00:00:88:00:02")
+        var options = EngineConfiguration()
+        options.attachMode = .generic
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 2), (topo.port("b"), 2)]), options: options)
+        defer { engine.close() }
+        #expect(engine.attachments.allSatisfy { $0.mode == .generic })
+        #expect(Shell.run(["ip", "-d", "link", "show", "dev", topo.port("a")]).output.contains("xdpgeneric"))
+        try engine.start()
+        let result = topo.ping("a", "b", count: 2, size: 1472, dontFragment: true)
+        #expect(result.succeeded, "\(result.output)")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+
     @Test func missingInterfaceIsOneLineErrorNamingIt() throws {
         #expect {
             _ = try Engine(configuration: bridge([("xtnosuch0", 1)]))
