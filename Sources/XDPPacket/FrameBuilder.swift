@@ -21,7 +21,6 @@
 ///
 /// This allocates freely; it is not for the per-packet path.
 public struct FrameBuilder: Sendable {
-    @usableFromInline
     enum Layer: Sendable {
         case ethernet(destination: MACAddress, source: MACAddress, type: EtherType?)
         case vlan(tpid: EtherType, tci: UInt16, type: EtherType?)
@@ -37,7 +36,6 @@ public struct FrameBuilder: Sendable {
         case payload([UInt8])
     }
 
-    @usableFromInline
     struct IPv4Fields: Sendable {
         var source: IPv4Address, destination: IPv4Address
         var ttl: UInt8, identification: UInt16, tos: UInt8
@@ -45,34 +43,29 @@ public struct FrameBuilder: Sendable {
         var options: [UInt8], protocolNumber: IPProtocol?
     }
 
-    @usableFromInline
     struct IPv6Fields: Sendable {
         var source: IPv6Address, destination: IPv6Address
         var hopLimit: UInt8, trafficClass: UInt8, flowLabel: UInt32
         var nextHeader: IPProtocol?
     }
 
-    @usableFromInline
     struct TCPFields: Sendable {
         var sourcePort: UInt16, destinationPort: UInt16
         var sequence: UInt32, acknowledgment: UInt32
         var flags: TCPFlags, window: UInt16, urgentPointer: UInt16, options: [UInt8]
     }
 
-    @usableFromInline
     struct GREFields: Sendable {
         var key: UInt32?, checksum: Bool, sequence: UInt32?
         var protocolType: EtherType?
         var reservedBits: UInt16, version: UInt8
     }
 
-    @usableFromInline
     var layers: [Layer] = []
 
     /// An empty stack.
     public init() {}
 
-    @usableFromInline
     func appending(_ layer: Layer) -> FrameBuilder {
         var copy = self
         copy.layers.append(layer)
