@@ -36,9 +36,14 @@ extension Datapath {
         batch.removeAll()
     }
 
-    /// One frame entering the bridge of `inPort` (from outside or through a patch port).
+    /// One frame entering the bridge of `inPort` (from outside, through a patch port, or
+    /// decapsulated from a tunnel with `tunnelID`).
     @inlinable
-    func receive(address: UInt64, length: UInt32, on inPort: Port, now: UInt64, depth: Int) {
+    func receive(address: UInt64, length: UInt32, on inPort: Port, now: UInt64, depth: Int, tunnelID: UInt64 = 0) {
+        if inPort.bridgeID < 0 {
+            receiveFromUnderlay(address: address, length: length, on: inPort, now: now)
+            return
+        }
         let frame = pool.pointer(address)
         var meta = PacketMetadata()
         inPort.counters.received(bytes: length)
@@ -69,7 +74,8 @@ extension Datapath {
         if meta.dlDst & 0x0100_0000_0000 == 0, let outID = table.lookup(meta.dlDst, vlan: vlan, now: now) {
             guard outID != inPort.id else { drop(address, reason: .destinationIsInputPort, on: inPort); return }
             let out = portTable[outID].takeUnretainedValue()
-            transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now, depth: depth)
+            transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now,
+                     depth: depth, tunnelID: tunnelID)
             return
         }
 
@@ -89,17 +95,18 @@ extension Datapath {
             guard let copy = pool.allocate() else { inPort.counters.dropped(.noBuffer); continue }
             let copyAddress = copy &+ UInt64(pool.headroom)
             memcpy(pool.pointer(copyAddress), frame, Int(length))
-            transmit(address: copyAddress, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now, depth: depth)
+            transmit(address: copyAddress, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now,
+                     depth: depth, tunnelID: tunnelID)
         }
         transmit(address: address, length: length, tagged: tagged, vlan: vlan,
-                 to: portTable[last].takeUnretainedValue(), from: inPort, now: now, depth: depth)
+                 to: portTable[last].takeUnretainedValue(), from: inPort, now: now, depth: depth, tunnelID: tunnelID)
     }
 
     /// Rewrites the outer tag for `out` in place and queues the frame (or hands it to
     /// the peer bridge of a patch port).
     @inlinable
     func transmit(address: UInt64, length: UInt32, tagged: Bool, vlan: UInt16, to out: Port, from inPort: Port,
-                  now: UInt64, depth: Int) {
+                  now: UInt64, depth: Int, tunnelID: UInt64) {
         var address = address
         var length = length
         let wantTag = out.tag == 0 && vlan != 0
@@ -122,7 +129,11 @@ extension Datapath {
             let tci = frame.loadBE16(at: 14)
             if tci & 0x0FFF != vlan { frame.storeBE16(tci & 0xF000 | vlan, at: 14) }
         }
-        if out.peerID >= 0 {
+        if out.transmitKind == 2 {
+            tunnelTransmit(address: address, length: length, to: out, tunnelID: tunnelID, now: now)
+            return
+        }
+        if out.transmitKind == 1 {
             out.counters.transmitted(bytes: length)
             guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, on: out); return }
             receive(address: address, length: length, on: portTable[out.peerID].takeUnretainedValue(), now: now, depth: depth &+ 1)

@@ -20,6 +20,9 @@ public final class Datapath {
     /// Patch ports may chain at most this many bridges for one frame (loops are dropped).
     public static let maximumPatchDepth = 8
 
+    /// The tunnel underlay's state (neighbours, waiting frames), when configured.
+    public let underlay: Underlay?
+
     @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
     @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
 
@@ -72,7 +75,22 @@ public final class Datapath {
             }
             bridges.append(Bridge(id: bridgeID, configuration: bridgeConfig, portIDs: ids))
         }
+        if let underlay = configuration.underlay {
+            guard portIndex[underlay.interface] == nil, !bridgeNames.contains(underlay.interface) else {
+                throw DatapathConfigurationError(subject: underlay.interface, key: "underlay.interface",
+                                                 message: "the underlay interface cannot also be a bridge port")
+            }
+            let port = Port(id: ports.count, configuration: PortConfiguration(name: underlay.interface), ofport: 0xFFFF,
+                            bridgeID: -1, txQueueCapacity: txQueueCapacity)
+            portIndex[port.name] = port.id
+            ports.append(port)
+        }
+        self.underlay = configuration.underlay.map { Underlay(configuration: $0, portID: ports.count - 1) }
         for port in ports {
+            if case .gre = port.type, configuration.underlay == nil {
+                throw DatapathConfigurationError(subject: port.name, key: "type",
+                                                 message: "a gre port needs an underlay (underlay: {interface, address})")
+            }
             guard case .patch(let peerName) = port.type else { continue }
             guard let peerID = portIndex[peerName] else {
                 throw DatapathConfigurationError(subject: port.name, key: "options.peer", message: "peer port \(peerName) does not exist")
@@ -126,6 +144,6 @@ public final class Datapath {
     /// The bridge called `name`, if any.
     public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
 
-    /// The bridge `port` belongs to.
-    public func bridge(of port: Port) -> Bridge { bridges[port.bridgeID] }
+    /// The bridge `port` belongs to (nil for the underlay port).
+    public func bridge(of port: Port) -> Bridge? { port.bridgeID >= 0 ? bridges[port.bridgeID] : nil }
 }

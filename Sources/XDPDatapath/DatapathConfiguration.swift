@@ -2,8 +2,13 @@
 /// `ovs-vsctl`. `XDPModel` reads it from YAML; an embedding program may build it directly.
 public struct DatapathConfiguration: Sendable, Equatable {
     public var bridges: [BridgeConfiguration]
+    /// The network carrying GRE tunnels, when the configuration has `gre` ports.
+    public var underlay: UnderlayConfiguration?
 
-    public init(bridges: [BridgeConfiguration] = []) { self.bridges = bridges }
+    public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil) {
+        self.bridges = bridges
+        self.underlay = underlay
+    }
 }
 
 /// One bridge (`ovs-vsctl add-br`).
@@ -14,12 +19,17 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var macAgingSeconds: UInt64
     /// Slots in the MAC learning table (OVS: `other_config:mac-table-size`).
     public var macTableSize: Int
+    /// Flows in `ovs-ofctl add-flow` syntax. Empty: the bridge has the single flow
+    /// `priority=0 actions=NORMAL`, as a new OVS bridge does.
+    public var flows: [String]
 
-    public init(name: String, ports: [PortConfiguration] = [], macAgingSeconds: UInt64 = 300, macTableSize: Int = 8192) {
+    public init(name: String, ports: [PortConfiguration] = [], macAgingSeconds: UInt64 = 300, macTableSize: Int = 8192,
+                flows: [String] = []) {
         self.name = name
         self.ports = ports
         self.macAgingSeconds = macAgingSeconds
         self.macTableSize = macTableSize
+        self.flows = flows
     }
 }
 
@@ -31,12 +41,15 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     case `internal`
     /// Half of a pair joining two bridges; `peer` names the other half.
     case patch(peer: String)
+    /// A GRE tunnel over the underlay.
+    case gre(GREOptions)
 
     public var description: String {
         switch self {
         case .system: "system"
         case .internal: "internal"
         case .patch: "patch"
+        case .gre: "gre"
         }
     }
 }

@@ -31,6 +31,22 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case patchLoop
     /// A frame sent to a port that is administratively down or has no transport.
     case portDown
+    /// A GRE packet with reserved flags or a version other than 0.
+    case greUnsupportedFlags
+    /// A GRE packet carrying something other than Ethernet (0x6558).
+    case greUnsupportedProtocol
+    /// A GRE packet cut short or with a bad GRE checksum.
+    case greMalformed
+    /// A GRE packet from a remote (or with a key) no `gre` port accepts.
+    case tunnelNoPort
+    /// A frame on the underlay that is not GRE or ARP for our address.
+    case underlayNotForUs
+    /// No route to the tunnel's remote endpoint (not in the subnet and no gateway).
+    case tunnelNoRoute
+    /// The next hop's MAC is unknown and its queue of waiting frames is full.
+    case tunnelPendingFull
+    /// Encapsulated, the frame would exceed the underlay MTU.
+    case tunnelMTUExceeded
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -66,6 +82,14 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .txQueueFull: "tx-queue-full"
         case .patchLoop: "patch-loop"
         case .portDown: "port-down"
+        case .greUnsupportedFlags: "gre-unsupported-flags"
+        case .greUnsupportedProtocol: "gre-unsupported-protocol"
+        case .greMalformed: "gre-malformed"
+        case .tunnelNoPort: "tunnel-no-port"
+        case .underlayNotForUs: "underlay-not-for-us"
+        case .tunnelNoRoute: "tunnel-no-route"
+        case .tunnelPendingFull: "tunnel-pending-full"
+        case .tunnelMTUExceeded: "tunnel-mtu-exceeded"
         }
     }
 }

@@ -10,7 +10,7 @@ public final class Port {
     public let type: PortType
     /// OpenFlow port number within its bridge.
     public let ofport: Int
-    /// Index of the bridge in `Datapath.bridges`.
+    /// Index of the bridge in `Datapath.bridges`; -1 for the underlay port.
     public let bridgeID: Int
     /// Access VLAN, 0 for a trunk.
     public let tag: UInt16
@@ -23,6 +23,10 @@ public final class Port {
     public let txQueue: PacketBatch
 
     @usableFromInline let counters = PortCounters()
+    /// What `transmit` does with a frame for this port, decided once: 0 queue it, 1 patch
+    /// into the peer bridge, 2 GRE-encapsulate onto the underlay. The underlay port
+    /// itself has `bridgeID` -1.
+    @usableFromInline let transmitKind: UInt8
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
 
     init(id: Int, configuration: PortConfiguration, ofport: Int, bridgeID: Int, txQueueCapacity: Int) {
@@ -35,6 +39,11 @@ public final class Port {
         let trunks = configuration.trunks.map { VLANSet($0) } ?? .all
         self.trunks = trunks
         self.txQueue = PacketBatch(capacity: txQueueCapacity)
+        switch configuration.type {
+        case .patch: transmitKind = 1
+        case .gre: transmitKind = 2
+        case .system, .internal: transmitKind = 0
+        }
         trunkBits = .allocate(capacity: 64)
         for i in 0..<64 { trunkBits[i] = trunks.words[i] }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Yams
 import XDPDatapath
+import XDPPacket
 
 /// The contents of an `xdpswitch` configuration file: bridges and ports in the
 /// vocabulary of `ovs-vsctl` (see docs/configuration.md).
@@ -54,19 +55,20 @@ public struct SwitchConfiguration: Sendable {
         }
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "bridges", message: "the file is empty") }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(), file: file)
-        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges"])
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay"])
         guard let bridges = top["bridges"] else {
             throw ConfigurationError(file: file, line: 1, key: "bridges", message: "missing: a configuration lists its bridges")
         }
         for bridge in try bridges.sequence() {
             config.datapath.bridges.append(try config.readBridge(bridge))
         }
+        if let underlay = top["underlay"] { config.datapath.underlay = try config.readUnderlay(underlay) }
         try config.check()
         return config
     }
 
     private mutating func readBridge(_ node: YAMLNode) throws(ConfigurationError) -> BridgeConfiguration {
-        let keys = try node.mapping(allowed: ["name", "ports", "mac_aging_time", "mac_table_size"])
+        let keys = try node.mapping(allowed: ["name", "ports", "mac_aging_time", "mac_table_size", "flows"])
         guard let nameNode = keys["name"] else { throw node.error("missing", key: "name") }
         var bridge = BridgeConfiguration(name: try nameNode.string())
         lines[bridge.name] = node.line
@@ -75,6 +77,10 @@ public struct SwitchConfiguration: Sendable {
         if let n = keys["mac_table_size"] { bridge.macTableSize = try n.integer(in: 16...(1 << 24)) }
         for port in try keys["ports"]?.sequence() ?? [] {
             bridge.ports.append(try readPort(port))
+        }
+        for flow in try keys["flows"]?.sequence() ?? [] {
+            lines["\(bridge.name).flows[\(bridge.flows.count)]"] = flow.line
+            bridge.flows.append(try flow.string())
         }
         return bridge
     }
@@ -93,7 +99,7 @@ public struct SwitchConfiguration: Sendable {
             for item in try n.sequence() { trunks.append(UInt16(try item.integer(in: 0...4094))) }
             port.trunks = trunks
         }
-        let options = try keys["options"]?.mapping(allowed: ["peer"]) ?? [:]
+        let options = try keys["options"]?.mapping(allowed: ["peer", "remote_ip", "local_ip", "key"]) ?? [:]
         for (key, value) in options { lines["\(name).options.\(key)"] = value.line }
         switch try keys["type"]?.string() ?? "system" {
         case "system": port.type = .system
@@ -101,13 +107,52 @@ public struct SwitchConfiguration: Sendable {
         case "patch":
             guard let peer = options["peer"] else { throw node.error("a patch port needs options: {peer: NAME}", key: "options.peer") }
             port.type = .patch(peer: try peer.string())
+        case "gre":
+            port.type = .gre(try readGREOptions(options, port: node))
         case let other:
-            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal or patch)")
+            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch or gre)")
         }
         if case .patch = port.type {} else if let peer = options["peer"] {
             throw peer.error("options.peer is only for type: patch")
         }
+        if case .gre = port.type {} else if let first = ["remote_ip", "local_ip", "key"].compactMap({ options[$0] }).first {
+            throw first.error("only for type: gre")
+        }
         return port
+    }
+
+    private func readGREOptions(_ options: [String: YAMLNode], port: YAMLNode) throws(ConfigurationError) -> GREOptions {
+        guard let remote = options["remote_ip"] else { throw port.error("a gre port needs options: {remote_ip: A.B.C.D}", key: "options.remote_ip") }
+        var gre = GREOptions(remoteIP: try remote.ipv4())
+        if let local = options["local_ip"] { gre.localIP = try local.ipv4() }
+        if let key = options["key"] {
+            let text = try key.string()
+            if text == "flow" {
+                gre.key = .flow
+            } else {
+                gre.key = .fixed(UInt32(try key.integer(in: 0...Int(UInt32.max))))
+            }
+        }
+        return gre
+    }
+
+    private mutating func readUnderlay(_ node: YAMLNode) throws(ConfigurationError) -> UnderlayConfiguration {
+        let keys = try node.mapping(allowed: ["interface", "address", "mac", "gateway", "mtu", "neighbours", "pending_limit"])
+        guard let interface = keys["interface"] else { throw node.error("missing", key: "interface") }
+        guard let addressNode = keys["address"] else { throw node.error("missing (A.B.C.D/LEN)", key: "address") }
+        guard let address = IPv4Prefix(try addressNode.string()) else { throw addressNode.error("expected an address with prefix length, A.B.C.D/LEN") }
+        var underlay = UnderlayConfiguration(interface: try interface.string(), address: address)
+        lines[underlay.interface] = interface.line
+        if let mac = keys["mac"] { underlay.mac = try mac.mac() }
+        if let gateway = keys["gateway"] { underlay.gateway = try gateway.ipv4() }
+        if let mtu = keys["mtu"] { underlay.mtu = try mtu.integer(in: 576...9000) }
+        if let limit = keys["pending_limit"] { underlay.pendingLimit = try limit.integer(in: 0...4096) }
+        for entry in try keys["neighbours"]?.sequence() ?? [] {
+            let pair = try entry.mapping(allowed: ["ip", "mac"])
+            guard let ip = pair["ip"], let mac = pair["mac"] else { throw entry.error("a neighbour is {ip: A.B.C.D, mac: MAC}") }
+            underlay.neighbours[try ip.ipv4()] = try mac.mac()
+        }
+        return underlay
     }
 
     /// Runs the datapath's own checks (duplicates, patch peers, VLAN rules) and maps

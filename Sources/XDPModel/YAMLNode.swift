@@ -1,4 +1,5 @@
 import Yams
+import XDPPacket
 
 /// A YAML node with its place in the document, for readers that must name the file,
 /// line and key of every mistake. Mappings are checked against the keys a reader
@@ -49,5 +50,17 @@ struct YAMLNode {
         guard let value else { throw error("expected a number, found \"\(text)\"") }
         guard range.contains(value) else { throw error("\(value) is outside \(range.lowerBound)-\(range.upperBound)") }
         return value
+    }
+
+    func ipv4() throws(ConfigurationError) -> IPv4Address {
+        let text = try string()
+        guard let address = IPv4Address(text) else { throw error("expected an IPv4 address, found \"\(text)\"") }
+        return address
+    }
+
+    func mac() throws(ConfigurationError) -> MACAddress {
+        let text = try string()
+        guard let mac = MACAddress(text) else { throw error("expected a MAC address, found \"\(text)\"") }
+        return mac
     }
 }

@@ -1,0 +1,110 @@
+import XDPPacket
+
+/// GRE (RFC 2784 with the RFC 2890 key) over IPv4, the way Open vSwitch's `gre` ports
+/// frame an Ethernet frame for the underlay:
+///
+/// ```
+///  outer Ethernet (14) | IPv4 (20, DF, TTL 64, id 0) | GRE (4, +4 key) | inner Ethernet frame
+///                                                       flags K, protocol 0x6558
+/// ```
+///
+/// Encapsulation prepends the 42 (or 38 without key) bytes in the frame's headroom:
+/// the inner frame is never moved. Decapsulation only moves the frame's start past the
+/// outer headers.
+public enum GREEncapsulation {
+    /// Bytes prepended with a key: Ethernet 14 + IPv4 20 + GRE 8.
+    public static let overheadWithKey = 42
+    /// Bytes prepended without a key.
+    public static let overheadWithoutKey = 38
+
+    /// The addresses of one tunnel hop.
+    public struct Endpoint: Sendable, Equatable {
+        public var localMAC: MACAddress
+        public var nextHopMAC: MACAddress
+        public var localIP: IPv4Address
+        public var remoteIP: IPv4Address
+        public init(localMAC: MACAddress, nextHopMAC: MACAddress, localIP: IPv4Address, remoteIP: IPv4Address) {
+            self.localMAC = localMAC
+            self.nextHopMAC = nextHopMAC
+            self.localIP = localIP
+            self.remoteIP = remoteIP
+        }
+    }
+
+    /// Writes the outer headers in front of the `innerLength`-byte frame at `inner`
+    /// (the caller checked the headroom) and returns the new start.
+    @inlinable
+    public static func encapsulate(inner: UnsafeMutableRawPointer, innerLength: Int, key: UInt32?,
+                                   endpoint: Endpoint) -> UnsafeMutableRawPointer {
+        let greLength = key == nil ? 4 : 8
+        let start = inner - (34 &+ greLength)
+        // Ethernet
+        start.storeBE48(endpoint.nextHopMAC.rawValue, at: 0)
+        start.storeBE48(endpoint.localMAC.rawValue, at: 6)
+        start.storeBE16(0x0800, at: 12)
+        // IPv4: version 4, IHL 5, TOS 0, DF, TTL 64, protocol 47.
+        let ip = start + 14
+        ip.storeBE16(0x4500, at: 0)
+        ip.storeBE16(UInt16(truncatingIfNeeded: 20 &+ greLength &+ innerLength), at: 2)
+        ip.storeBE32(0x0000_4000, at: 4)  // id 0, DF
+        ip.storeBE16(0x402F, at: 8)       // TTL 64, GRE
+        ip.storeBE16(0, at: 10)
+        ip.storeBE32(endpoint.localIP.rawValue, at: 12)
+        ip.storeBE32(endpoint.remoteIP.rawValue, at: 16)
+        ip.storeBE16(Checksum.ipv4Header(ip, headerLength: 20), at: 10)
+        // GRE: K flag when keyed, version 0, Transparent Ethernet Bridging.
+        let gre = ip + 20
+        gre.storeBE16(key == nil ? 0 : GREHeader.keyPresentBit, at: 0)
+        gre.storeBE16(0x6558, at: 2)
+        if let key { gre.storeBE32(key, at: 4) }
+        return start
+    }
+
+    /// What a GRE packet to us carried.
+    public struct Decapsulated: Sendable, Equatable {
+        /// Offset of the inner Ethernet frame from the outer frame's start.
+        public var innerOffset: Int
+        public var key: UInt32?
+        public var remoteIP: IPv4Address
+        @inlinable public init(innerOffset: Int, key: UInt32?, remoteIP: IPv4Address) {
+            self.innerOffset = innerOffset
+            self.key = key
+            self.remoteIP = remoteIP
+        }
+    }
+
+    /// Why a GRE packet was refused.
+    public enum Refusal: Sendable, Equatable {
+        /// Reserved flags (routing, strict source route, recursion) or a version other than 0.
+        case unsupportedFlags
+        /// A protocol other than Transparent Ethernet Bridging (0x6558).
+        case unsupportedProtocol
+        /// The GRE header or the inner Ethernet header is cut off, or a checksum is wrong.
+        case malformed
+    }
+
+    /// Validates the GRE header of a parsed IPv4/GRE frame (`meta.flags` has `.gre`).
+    @inlinable
+    public static func decapsulate(_ frame: UnsafeMutableRawPointer, length: Int,
+                                   meta: PacketMetadata) -> Result<Decapsulated, RefusalError> {
+        let l4 = Int(meta.l4Offset)
+        let l3 = Int(meta.l3Offset)
+        let end = l3 &+ Int(frame.loadBE16(at: l3 &+ 2))  // parser checked total length ≤ length
+        guard GREHeader.validate(frame + l4, length: end &- l4) else { return .failure(RefusalError(.malformed)) }
+        let gre = GREHeader(frame + l4)
+        guard gre.isSupported else { return .failure(RefusalError(.unsupportedFlags)) }
+        guard gre.protocolType.rawValue == 0x6558 else { return .failure(RefusalError(.unsupportedProtocol)) }
+        let inner = l4 &+ gre.headerLength
+        guard end &- inner >= 14 else { return .failure(RefusalError(.malformed)) }
+        if gre.checksumPresent, !Checksum.verify(frame + l4, length: end &- l4) {
+            return .failure(RefusalError(.malformed))
+        }
+        return .success(Decapsulated(innerOffset: inner, key: gre.keyIfPresent, remoteIP: IPv4Address(rawValue: meta.nwSrc)))
+    }
+
+    /// `Refusal` as an `Error` for `Result`.
+    public struct RefusalError: Error, Sendable, Equatable {
+        public var refusal: Refusal
+        @inlinable public init(_ refusal: Refusal) { self.refusal = refusal }
+    }
+}

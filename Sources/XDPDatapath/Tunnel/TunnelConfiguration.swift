@@ -1,0 +1,60 @@
+import XDPPacket
+
+/// Options of a `type: gre` port (`ovs-vsctl set interface NAME type=gre options:...`).
+public struct GREOptions: Sendable, Equatable {
+    /// How the GRE key is chosen, like OVS's `options:key`.
+    public enum Key: Sendable, Equatable {
+        /// No key on the wire (and only unkeyed packets are accepted).
+        case none
+        /// This key on every packet sent; only packets with it are accepted.
+        case fixed(UInt32)
+        /// `key=flow`: the key is the packet's `tun_id` (`set_tunnel`), and any key is
+        /// accepted and becomes `tun_id`.
+        case flow
+    }
+
+    /// The far end of the tunnel (`options:remote_ip`).
+    public var remoteIP: IPv4Address
+    /// Our end (`options:local_ip`); the underlay's address when nil.
+    public var localIP: IPv4Address?
+    public var key: Key
+
+    public init(remoteIP: IPv4Address, localIP: IPv4Address? = nil, key: Key = .none) {
+        self.remoteIP = remoteIP
+        self.localIP = localIP
+        self.key = key
+    }
+}
+
+/// The network that carries tunnel traffic: one interface with an address, served by
+/// the datapath itself (it answers ARP for its address, resolves next hops, and hands
+/// GRE packets addressed to it to the matching `gre` port). In the seed this is the
+/// host's `eth1` carrying the GRE mesh between nodes.
+public struct UnderlayConfiguration: Sendable, Equatable {
+    /// The interface (an AF_XDP port of its own, in no bridge).
+    public var interface: String
+    /// Our address and prefix on it.
+    public var address: IPv4Prefix
+    /// Our MAC on it; AF_XDP fills it from the interface when nil.
+    public var mac: MACAddress?
+    /// Next hop for remote endpoints outside `address`'s subnet.
+    public var gateway: IPv4Address?
+    /// The underlay MTU: an encapsulated packet larger than this is not sent (counted,
+    /// and answered with ICMP fragmentation-needed when the inner packet has DF).
+    public var mtu: Int
+    /// Static neighbours (no ARP needed for these).
+    public var neighbours: [IPv4Address: MACAddress]
+    /// Frames waiting for one ARP answer, at most (per next hop); further ones are dropped.
+    public var pendingLimit: Int
+
+    public init(interface: String, address: IPv4Prefix, mac: MACAddress? = nil, gateway: IPv4Address? = nil,
+                mtu: Int = 1500, neighbours: [IPv4Address: MACAddress] = [:], pendingLimit: Int = 16) {
+        self.interface = interface
+        self.address = address
+        self.mac = mac
+        self.gateway = gateway
+        self.mtu = mtu
+        self.neighbours = neighbours
+        self.pendingLimit = pendingLimit
+    }
+}
