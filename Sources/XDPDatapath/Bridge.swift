@@ -23,3 +23,18 @@ public final class Bridge {
 
     deinit { portList.deallocate() }
 }
+
+/// What the per-packet path needs of a bridge, as a plain value (see `PortFastPath`).
+@frozen
+@usableFromInline
+struct BridgeFastPath {
+    @usableFromInline let macTable: MACTableStorage
+    @usableFromInline let portList: UnsafeMutablePointer<Int>
+    @usableFromInline let portCount: Int
+
+    init(_ bridge: Bridge) {
+        macTable = bridge.macTable.storage
+        portList = bridge.portList
+        portCount = bridge.portCount
+    }
+}

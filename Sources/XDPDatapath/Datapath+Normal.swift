@@ -26,29 +26,33 @@ extension Datapath {
     /// the pool. `now` is nanoseconds on the caller's monotonic clock.
     @inlinable
     public func process(_ batch: PacketBatch, from portID: Int, now: UInt64) {
-        let inPort = portTable[portID].takeUnretainedValue()
-        let count = batch.count
-        let addresses = batch.addresses
-        let lengths = batch.lengths
+        let storage = batch.storage
+        let count = storage.countPointer.pointee
         for i in 0..<count {
-            receive(address: addresses[i], length: lengths[i], on: inPort, now: now, depth: 0)
+            receive(address: storage.addresses[i], length: storage.lengths[i], port: portID, now: now, depth: 0, tunnelID: 0)
         }
-        batch.removeAll()
+        storage.countPointer.pointee = 0
     }
 
     /// One frame entering the bridge of `inPort` (from outside, through a patch port, or
     /// decapsulated from a tunnel with `tunnelID`).
     @inlinable
     func receive(address: UInt64, length: UInt32, on inPort: Port, now: UInt64, depth: Int, tunnelID: UInt64 = 0) {
+        receive(address: address, length: length, port: inPort.id, now: now, depth: depth, tunnelID: tunnelID)
+    }
+
+    @inlinable
+    func receive(address: UInt64, length: UInt32, port inID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
+        let inPort = fastPorts[inID]
         if inPort.bridgeID < 0 {
-            receiveFromUnderlay(address: address, length: length, on: inPort, now: now)
+            receiveFromUnderlay(address: address, length: length, on: portTable[inID].takeUnretainedValue(), now: now)
             return
         }
         let frame = pool.pointer(address)
         var meta = PacketMetadata()
         inPort.counters.received(bytes: length)
         guard PacketParser.parse(frame, length: Int(length), into: &meta) else {
-            drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, on: inPort)
+            drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, port: inID)
             return
         }
         if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
@@ -57,26 +61,27 @@ extension Datapath {
         let tagged = meta.vlanCount > 0
         let vlan: UInt16
         if inPort.tag != 0 {
-            guard !tagged || meta.vlanID == 0 else { drop(address, reason: .taggedOnAccessPort, on: inPort); return }
+            guard !tagged || meta.vlanID == 0 else { drop(address, reason: .taggedOnAccessPort, port: inID); return }
             vlan = inPort.tag
         } else {
             vlan = tagged ? meta.vlanID : 0
-            guard inPort.carries(vlan) else { drop(address, reason: .vlanNotAllowed, on: inPort); return }
+            guard inPort.carries(vlan) else { drop(address, reason: .vlanNotAllowed, port: inID); return }
         }
 
-        let bridge = bridgeTable[inPort.bridgeID].takeUnretainedValue()
-        let table = bridge.macTable
+        let bridge = fastBridges[inPort.bridgeID]
         if meta.dlSrc & 0x0100_0000_0000 == 0 {
-            if table.learn(meta.dlSrc, vlan: vlan, port: inPort.id, now: now) != nil { inPort.counters.macMoved() }
+            if bridge.macTable.learn(meta.dlSrc, vlan: vlan, port: inID, now: now) >= 0 { inPort.counters.macMoved() }
         }
 
         // Known unicast: one output.
-        if meta.dlDst & 0x0100_0000_0000 == 0, let outID = table.lookup(meta.dlDst, vlan: vlan, now: now) {
-            guard outID != inPort.id else { drop(address, reason: .destinationIsInputPort, on: inPort); return }
-            let out = portTable[outID].takeUnretainedValue()
-            transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now,
-                     depth: depth, tunnelID: tunnelID)
-            return
+        if meta.dlDst & 0x0100_0000_0000 == 0 {
+            let outID = bridge.macTable.lookup(meta.dlDst, vlan: vlan, now: now)
+            if outID >= 0 {
+                guard outID != inID else { drop(address, reason: .destinationIsInputPort, port: inID); return }
+                transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: outID, now: now,
+                         depth: depth, tunnelID: tunnelID)
+                return
+            }
         }
 
         // Flood within the VLAN: copies for all but the last eligible port.
@@ -84,29 +89,27 @@ extension Datapath {
         var last = -1
         for j in 0..<bridge.portCount {
             let id = bridge.portList[j]
-            if id != inPort.id && portTable[id].takeUnretainedValue().carries(vlan) { last = id }
+            if id != inID && fastPorts[id].carries(vlan) { last = id }
         }
-        guard last >= 0 else { drop(address, reason: .noOutputPort, on: inPort); return }
+        guard last >= 0 else { drop(address, reason: .noOutputPort, port: inID); return }
         for j in 0..<bridge.portCount {
             let id = bridge.portList[j]
             if id == last { break }
-            let out = portTable[id].takeUnretainedValue()
-            guard id != inPort.id, out.carries(vlan) else { continue }
+            guard id != inID, fastPorts[id].carries(vlan) else { continue }
             guard let copy = pool.allocate() else { inPort.counters.dropped(.noBuffer); continue }
             let copyAddress = copy &+ UInt64(pool.headroom)
             memcpy(pool.pointer(copyAddress), frame, Int(length))
-            transmit(address: copyAddress, length: length, tagged: tagged, vlan: vlan, to: out, from: inPort, now: now,
+            transmit(address: copyAddress, length: length, tagged: tagged, vlan: vlan, to: id, now: now,
                      depth: depth, tunnelID: tunnelID)
         }
-        transmit(address: address, length: length, tagged: tagged, vlan: vlan,
-                 to: portTable[last].takeUnretainedValue(), from: inPort, now: now, depth: depth, tunnelID: tunnelID)
+        transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: last, now: now, depth: depth, tunnelID: tunnelID)
     }
 
-    /// Rewrites the outer tag for `out` in place and queues the frame (or hands it to
-    /// the peer bridge of a patch port).
+    /// Rewrites the outer tag for port `outID` in place and queues the frame (or hands it
+    /// to the peer bridge of a patch port, or to the tunnel of a gre port).
     @inlinable
-    func transmit(address: UInt64, length: UInt32, tagged: Bool, vlan: UInt16, to out: Port, from inPort: Port,
-                  now: UInt64, depth: Int, tunnelID: UInt64) {
+    func transmit(address: UInt64, length: UInt32, tagged: Bool, vlan: UInt16, to outID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
+        let out = fastPorts[outID]
         var address = address
         var length = length
         let wantTag = out.tag == 0 && vlan != 0
@@ -117,7 +120,7 @@ extension Datapath {
             address &+= 4
             length &-= 4  // a tagged frame is at least 18 bytes (parser checked)
         } else if !tagged && wantTag {
-            guard pool.headroom(before: address) >= 4 else { drop(address, reason: .noHeadroom, on: out); return }
+            guard pool.headroom(before: address) >= 4 else { drop(address, reason: .noHeadroom, port: outID); return }
             address &-= 4  // headroom checked above
             length &+= 4
             let frame = pool.pointer(address)
@@ -129,26 +132,30 @@ extension Datapath {
             let tci = frame.loadBE16(at: 14)
             if tci & 0x0FFF != vlan { frame.storeBE16(tci & 0xF000 | vlan, at: 14) }
         }
-        if out.transmitKind == 2 {
-            tunnelTransmit(address: address, length: length, to: out, tunnelID: tunnelID, now: now)
-            return
-        }
-        if out.transmitKind == 1 {
+        switch out.transmitKind {
+        case 0:
+            guard out.txQueue.append(address: address, length: length) else {
+                drop(address, reason: .txQueueFull, port: outID)
+                return
+            }
             out.counters.transmitted(bytes: length)
-            guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, on: out); return }
-            receive(address: address, length: length, on: portTable[out.peerID].takeUnretainedValue(), now: now, depth: depth &+ 1)
-            return
+        case 1:
+            out.counters.transmitted(bytes: length)
+            guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
+            receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: tunnelID)
+        default:
+            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now)
         }
-        guard out.txQueue.append(address: address, length: length) else {
-            drop(address, reason: .txQueueFull, on: out)
-            return
-        }
-        out.counters.transmitted(bytes: length)
+    }
+
+    @inlinable
+    func drop(_ address: UInt64, reason: DropReason, port: Int) {
+        fastPorts[port].counters.dropped(reason)
+        pool.free(address)
     }
 
     @inlinable
     func drop(_ address: UInt64, reason: DropReason, on port: Port) {
-        port.counters.dropped(reason)
-        pool.free(address)
+        drop(address, reason: reason, port: port.id)
     }
 }

@@ -25,6 +25,9 @@ public final class Datapath {
 
     @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
     @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
+    /// Per-packet views of the ports and bridges, indexed like `ports` and `bridges`.
+    @usableFromInline let fastPorts: UnsafeMutablePointer<PortFastPath>
+    @usableFromInline let fastBridges: UnsafeMutablePointer<BridgeFastPath>
 
     /// Builds the datapath `configuration` describes, over `pool`.
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
@@ -107,11 +110,19 @@ public final class Datapath {
         for (i, p) in ports.enumerated() { portTable[i] = Unmanaged.passUnretained(p) }
         bridgeTable = .allocate(capacity: max(bridges.count, 1))
         for (i, b) in bridges.enumerated() { bridgeTable[i] = Unmanaged.passUnretained(b) }
+        fastPorts = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { (fastPorts + i).initialize(to: PortFastPath(p)) }
+        fastBridges = .allocate(capacity: max(bridges.count, 1))
+        for (i, b) in bridges.enumerated() { (fastBridges + i).initialize(to: BridgeFastPath(b)) }
     }
 
     deinit {
         portTable.deallocate()
         bridgeTable.deallocate()
+        fastPorts.deinitialize(count: ports.count)
+        fastPorts.deallocate()
+        fastBridges.deinitialize(count: bridges.count)
+        fastBridges.deallocate()
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {

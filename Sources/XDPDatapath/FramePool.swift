@@ -29,7 +29,8 @@ public final class FramePool {
 
     @usableFromInline let frameMask: UInt64
     @usableFromInline let stack: UnsafeMutablePointer<UInt64>
-    @usableFromInline var top: Int
+    /// Number of frames on `stack` (a pointer, so the hot path pays no exclusivity check).
+    @usableFromInline let topPointer: UnsafeMutablePointer<Int>
     private let ownsMemory: Bool
 
     /// A pool over memory it allocates itself (page aligned), for in-memory ports,
@@ -60,11 +61,13 @@ public final class FramePool {
         self.stack = .allocate(capacity: frameCount)
         // Hand out low addresses first: frame 0 on top of the stack.
         for i in 0..<frameCount { stack[i] = UInt64(frameCount - 1 - i) * UInt64(frameSize) }
-        self.top = frameCount
+        topPointer = .allocate(capacity: 1)
+        topPointer.initialize(to: frameCount)
     }
 
     deinit {
         stack.deallocate()
+        topPointer.deallocate()
         if ownsMemory {
             #if canImport(Glibc)
             Glibc.free(base)
@@ -75,26 +78,28 @@ public final class FramePool {
     }
 
     /// Frames in the free list.
-    @inlinable public var freeCount: Int { top }
+    @inlinable public var freeCount: Int { topPointer.pointee }
 
     /// Takes a frame from the free list and returns its start address, or nil when the
     /// pool is empty. The frame's data conventionally starts at `address + headroom`.
     @inlinable
     public func allocate() -> UInt64? {
+        let top = topPointer.pointee
         guard top > 0 else { return nil }
-        top &-= 1  // top > 0 checked above
-        return stack[top]
+        topPointer.pointee = top &- 1  // top > 0 checked above
+        return stack[top &- 1]
     }
 
     /// Returns the frame containing `address` to the free list.
     @inlinable
     public func free(_ address: UInt64) {
+        let top = topPointer.pointee
         #if DEBUG
         precondition(top < frameCount, "FramePool: more frames freed than exist (double free of \(address))")
         precondition(address < UInt64(frameCount * frameSize), "FramePool: address \(address) outside the pool")
         #endif
         stack[top] = address & frameMask
-        top &+= 1  // bounded by frameCount: each frame is freed once
+        topPointer.pointee = top &+ 1  // bounded by frameCount: each frame is freed once
     }
 
     /// The start of the frame that contains `address`.

@@ -10,65 +10,30 @@
 /// Times are nanoseconds from the clock the datapath is given; the table never reads
 /// a clock itself. Not thread-safe: the bridge's worker owns it.
 public final class MACTable {
-    @usableFromInline static let emptyPort: Int32 = -1
-    @usableFromInline let keys: UnsafeMutablePointer<UInt64>
-    @usableFromInline let ports: UnsafeMutablePointer<Int32>
-    @usableFromInline let seen: UnsafeMutablePointer<UInt64>
-    @usableFromInline let mask: Int
-    @usableFromInline let probeLimit = 16
-    /// Entries not refreshed for this long are forgotten (OVS's default is 300 s).
-    public var agingTime: UInt64
-    /// Live entries evicted because their probe window was full.
-    public var evictions: UInt64 { evictionCount }
-    @usableFromInline var evictionCount: UInt64 = 0
+    /// The table's memory as a value, for the per-packet path.
+    public let storage: MACTableStorage
 
     /// A table of `capacity` slots (rounded up to a power of two).
     public init(capacity: Int = 8192, agingSeconds: UInt64 = 300) {
         var size = 16
         while size < capacity { size <<= 1 }
-        mask = size - 1
-        keys = .allocate(capacity: size)
-        ports = .allocate(capacity: size)
-        seen = .allocate(capacity: size)
-        keys.initialize(repeating: 0, count: size)
-        ports.initialize(repeating: Self.emptyPort, count: size)
-        seen.initialize(repeating: 0, count: size)
-        agingTime = agingSeconds * 1_000_000_000
+        storage = MACTableStorage(size: size, agingTime: agingSeconds * 1_000_000_000)
     }
 
-    deinit {
-        keys.deallocate()
-        ports.deallocate()
-        seen.deallocate()
-    }
+    deinit { storage.deallocate() }
 
     /// Slots in the table.
-    public var capacity: Int { mask + 1 }
-
-    @inlinable @inline(__always)
-    static func key(_ mac: UInt64, _ vlan: UInt16) -> UInt64 { mac | UInt64(vlan & 0x0FFF) << 48 }
-
-    @inlinable @inline(__always)
-    func slot(for key: UInt64) -> Int {
-        // Fibonacci hashing spreads OUI-heavy MACs over the table.
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
-    }
-
-    @inlinable @inline(__always)
-    func isLive(_ index: Int, now: UInt64) -> Bool {
-        ports[index] != Self.emptyPort && now &- seen[index] < agingTime
-    }
+    public var capacity: Int { storage.mask + 1 }
+    /// Entries not refreshed for this long (nanoseconds) are forgotten (OVS's default is 300 s).
+    public var agingTime: UInt64 { storage.agingTime }
+    /// Live entries evicted because their probe window was full.
+    public var evictions: UInt64 { storage.evictions.pointee }
 
     /// The port `mac` was learned on in `vlan`, or nil when unknown or aged out.
     @inlinable
     public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int? {
-        let key = Self.key(mac, vlan)
-        var index = slot(for: key)
-        for _ in 0..<probeLimit {
-            if keys[index] == key && isLive(index, now: now) { return Int(ports[index]) }
-            index = (index &+ 1) & mask
-        }
-        return nil
+        let port = storage.lookup(mac, vlan: vlan, now: now)
+        return port < 0 ? nil : port
     }
 
     /// Records that `mac` in `vlan` was seen on `port`. Returns the port it was on
@@ -76,29 +41,16 @@ public final class MACTable {
     @inlinable
     @discardableResult
     public func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int? {
-        let key = Self.key(mac, vlan)
-        let start = slot(for: key)
-        var index = start
-        var free = -1
-        var oldest = start
-        for _ in 0..<probeLimit {
-            if keys[index] == key && ports[index] != Self.emptyPort {
-                let previous = Int(ports[index])
-                let wasLive = isLive(index, now: now)
-                ports[index] = Int32(truncatingIfNeeded: port)
-                seen[index] = now
-                return wasLive && previous != port ? previous : nil
-            }
-            if free < 0 && !isLive(index, now: now) { free = index }
-            if seen[index] < seen[oldest] { oldest = index }
-            index = (index &+ 1) & mask
-        }
-        if free < 0 { free = oldest; evictionCount &+= 1 }
-        keys[free] = key
-        ports[free] = Int32(truncatingIfNeeded: port)
-        seen[free] = now
-        return nil
+        let previous = storage.learn(mac, vlan: vlan, port: port, now: now)
+        return previous < 0 ? nil : previous
     }
+
+    @usableFromInline static let emptyPort: Int32 = -1
+    @usableFromInline var keys: UnsafeMutablePointer<UInt64> { storage.keys }
+    @usableFromInline var ports: UnsafeMutablePointer<Int32> { storage.ports }
+    @usableFromInline var seen: UnsafeMutablePointer<UInt64> { storage.seen }
+    @usableFromInline var mask: Int { storage.mask }
+    @usableFromInline func isLive(_ index: Int, now: UInt64) -> Bool { storage.isLive(index, now: now) }
 
     /// Forgets everything learned on `port` (the port was removed or its VLAN changed).
     public func flush(port: Int) {
@@ -125,5 +77,91 @@ public final class MACTable {
                              age: (now &- seen[i]) / 1_000_000_000))
         }
         return out.sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
+    }
+}
+
+/// The memory of a `MACTable` as a value: what the per-packet path works on, with no
+/// class in sight. Copies share the table.
+@frozen
+public struct MACTableStorage {
+    @usableFromInline let keys: UnsafeMutablePointer<UInt64>
+    @usableFromInline let ports: UnsafeMutablePointer<Int32>
+    @usableFromInline let seen: UnsafeMutablePointer<UInt64>
+    @usableFromInline let evictions: UnsafeMutablePointer<UInt64>
+    @usableFromInline let mask: Int
+    @usableFromInline let agingTime: UInt64
+    @usableFromInline static var probeLimit: Int { 16 }
+
+    init(size: Int, agingTime: UInt64) {
+        mask = size - 1
+        self.agingTime = agingTime
+        keys = .allocate(capacity: size)
+        ports = .allocate(capacity: size)
+        seen = .allocate(capacity: size)
+        evictions = .allocate(capacity: 1)
+        keys.initialize(repeating: 0, count: size)
+        ports.initialize(repeating: -1, count: size)
+        seen.initialize(repeating: 0, count: size)
+        evictions.initialize(to: 0)
+    }
+
+    func deallocate() {
+        keys.deallocate()
+        ports.deallocate()
+        seen.deallocate()
+        evictions.deallocate()
+    }
+
+    @inlinable @inline(__always)
+    static func key(_ mac: UInt64, _ vlan: UInt16) -> UInt64 { mac | UInt64(vlan & 0x0FFF) << 48 }
+
+    @inlinable @inline(__always)
+    func slot(for key: UInt64) -> Int {
+        // Fibonacci hashing spreads OUI-heavy MACs over the table.
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
+    }
+
+    @inlinable @inline(__always)
+    func isLive(_ index: Int, now: UInt64) -> Bool {
+        ports[index] >= 0 && now &- seen[index] < agingTime
+    }
+
+    /// The port `mac` was learned on in `vlan`, or -1.
+    @inlinable
+    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
+        let key = Self.key(mac, vlan)
+        var index = slot(for: key)
+        for _ in 0..<Self.probeLimit {
+            if keys[index] == key && isLive(index, now: now) { return Int(ports[index]) }
+            index = (index &+ 1) & mask
+        }
+        return -1
+    }
+
+    /// Learns `mac` in `vlan` on `port`; returns the port it moved from, or -1.
+    @inlinable
+    public func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
+        let key = Self.key(mac, vlan)
+        let start = slot(for: key)
+        var index = start
+        var free = -1
+        var oldest = start
+        for _ in 0..<Self.probeLimit {
+            if keys[index] == key && ports[index] >= 0 {
+                let previous = Int(ports[index])
+                let wasLive = isLive(index, now: now)
+                ports[index] = Int32(truncatingIfNeeded: port)
+                seen[index] = now
+                return wasLive && previous != port ? previous : -1
+            }
+            if free < 0 && !isLive(index, now: now) { free = index }
+            if seen[index] < seen[oldest] { oldest = index }
+            index = (index &+ 1) & mask
+        }
+        if free < 0 { free = oldest; evictions.pointee &+= 1 }
+        keys[free] = key
+        ports[free] = Int32(truncatingIfNeeded: port)
+        seen[free] = now
+        return -1
     }
 }

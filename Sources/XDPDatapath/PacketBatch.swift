@@ -8,23 +8,34 @@ public final class PacketBatch {
     public static let defaultCapacity = 64
 
     public let capacity: Int
-    /// Number of frames in the batch.
-    public var count: Int = 0
     /// Address of the first byte of each frame's data (an offset into the pool).
     public let addresses: UnsafeMutablePointer<UInt64>
     /// Length in bytes of each frame.
     public let lengths: UnsafeMutablePointer<UInt32>
+    /// The same storage as a plain value, for per-packet code that must not touch the
+    /// class (no retain, no exclusivity check).
+    public let storage: BatchStorage
 
     public init(capacity: Int = PacketBatch.defaultCapacity) {
         precondition(capacity > 0)
         self.capacity = capacity
         self.addresses = .allocate(capacity: capacity)
         self.lengths = .allocate(capacity: capacity)
+        let count = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        count.initialize(to: 0)
+        storage = BatchStorage(addresses: addresses, lengths: lengths, countPointer: count, capacity: capacity)
     }
 
     deinit {
         addresses.deallocate()
         lengths.deallocate()
+        storage.countPointer.deallocate()
+    }
+
+    /// Number of frames in the batch.
+    @inlinable public var count: Int {
+        get { storage.countPointer.pointee }
+        set { storage.countPointer.pointee = newValue }
     }
 
     @inlinable public var isEmpty: Bool { count == 0 }
@@ -33,14 +44,36 @@ public final class PacketBatch {
     /// Appends a frame; returns false (and leaves the batch unchanged) when full.
     @inlinable
     @discardableResult
-    public func append(address: UInt64, length: UInt32) -> Bool {
-        guard count < capacity else { return false }
-        addresses[count] = address
-        lengths[count] = length
-        count &+= 1  // < capacity checked above
-        return true
-    }
+    public func append(address: UInt64, length: UInt32) -> Bool { storage.append(address: address, length: length) }
 
     /// Forgets every frame (the caller has taken them elsewhere).
     @inlinable public func removeAll() { count = 0 }
+}
+
+/// A batch's memory as a value: the pointers and the capacity. Copies share the batch.
+@frozen
+public struct BatchStorage {
+    public let addresses: UnsafeMutablePointer<UInt64>
+    public let lengths: UnsafeMutablePointer<UInt32>
+    public let countPointer: UnsafeMutablePointer<Int>
+    public let capacity: Int
+
+    @inlinable
+    init(addresses: UnsafeMutablePointer<UInt64>, lengths: UnsafeMutablePointer<UInt32>, countPointer: UnsafeMutablePointer<Int>, capacity: Int) {
+        self.addresses = addresses
+        self.lengths = lengths
+        self.countPointer = countPointer
+        self.capacity = capacity
+    }
+
+    /// Appends a frame; false when full.
+    @inlinable
+    public func append(address: UInt64, length: UInt32) -> Bool {
+        let n = countPointer.pointee
+        guard n < capacity else { return false }
+        addresses[n] = address
+        lengths[n] = length
+        countPointer.pointee = n &+ 1  // < capacity checked above
+        return true
+    }
 }

@@ -70,3 +70,34 @@ public final class Port {
     /// Zeroes the counters.
     public func resetStats() { counters.reset() }
 }
+
+/// What the per-packet path needs of a port, as a plain value in a table the datapath
+/// allocates once: reading it costs no retain and no exclusivity check.
+@frozen
+@usableFromInline
+struct PortFastPath {
+    @usableFromInline let tag: UInt16
+    @usableFromInline let transmitKind: UInt8
+    @usableFromInline let bridgeID: Int
+    @usableFromInline let peerID: Int
+    @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
+    @usableFromInline let counters: PortCounters
+    @usableFromInline let txQueue: BatchStorage
+
+    init(_ port: Port) {
+        tag = port.tag
+        transmitKind = port.transmitKind
+        bridgeID = port.bridgeID
+        peerID = port.peerID
+        trunkBits = port.trunkBits
+        counters = port.counters
+        txQueue = port.txQueue.storage
+    }
+
+    /// Whether frames of `vlan` may leave or enter by this port.
+    @inlinable @inline(__always)
+    func carries(_ vlan: UInt16) -> Bool {
+        if tag != 0 { return vlan == tag }
+        return trunkBits[Int(vlan >> 6) & 63] & (1 << UInt64(vlan & 63)) != 0
+    }
+}

@@ -57,24 +57,24 @@ public struct PacketFlags: OptionSet, Sendable, Hashable {
     public var rawValue: UInt16
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let ipv4 = PacketFlags(rawValue: 1 << 0)
-    public static let ipv6 = PacketFlags(rawValue: 1 << 1)
-    public static let arp = PacketFlags(rawValue: 1 << 2)
-    public static let tcp = PacketFlags(rawValue: 1 << 3)
-    public static let udp = PacketFlags(rawValue: 1 << 4)
-    public static let icmp = PacketFlags(rawValue: 1 << 5)
-    public static let icmpv6 = PacketFlags(rawValue: 1 << 6)
-    public static let gre = PacketFlags(rawValue: 1 << 7)
+    @inlinable public static var ipv4: PacketFlags { PacketFlags(rawValue: 1 << 0) }
+    @inlinable public static var ipv6: PacketFlags { PacketFlags(rawValue: 1 << 1) }
+    @inlinable public static var arp: PacketFlags { PacketFlags(rawValue: 1 << 2) }
+    @inlinable public static var tcp: PacketFlags { PacketFlags(rawValue: 1 << 3) }
+    @inlinable public static var udp: PacketFlags { PacketFlags(rawValue: 1 << 4) }
+    @inlinable public static var icmp: PacketFlags { PacketFlags(rawValue: 1 << 5) }
+    @inlinable public static var icmpv6: PacketFlags { PacketFlags(rawValue: 1 << 6) }
+    @inlinable public static var gre: PacketFlags { PacketFlags(rawValue: 1 << 7) }
     /// An IP fragment (first or later). Later fragments have no L4 header.
-    public static let fragment = PacketFlags(rawValue: 1 << 8)
+    @inlinable public static var fragment: PacketFlags { PacketFlags(rawValue: 1 << 8) }
     /// A non-first fragment: `l4Offset` is 0 and ports are not known.
-    public static let laterFragment = PacketFlags(rawValue: 1 << 9)
+    @inlinable public static var laterFragment: PacketFlags { PacketFlags(rawValue: 1 << 9) }
     /// The IPv4 header carries options (IHL > 5).
-    public static let ipOptions = PacketFlags(rawValue: 1 << 10)
+    @inlinable public static var ipOptions: PacketFlags { PacketFlags(rawValue: 1 << 10) }
     /// The EtherType is one this layer does not parse further (passed on at L2).
-    public static let unknownEtherType = PacketFlags(rawValue: 1 << 11)
+    @inlinable public static var unknownEtherType: PacketFlags { PacketFlags(rawValue: 1 << 11) }
     /// The Ethernet frame has bytes past the IP total length (padding); not an error.
-    public static let trailingBytes = PacketFlags(rawValue: 1 << 12)
+    @inlinable public static var trailingBytes: PacketFlags { PacketFlags(rawValue: 1 << 12) }
 }
 
 /// Why a frame could not be parsed. Each is a drop reason the datapath counts.

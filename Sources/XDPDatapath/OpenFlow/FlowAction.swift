@@ -1,0 +1,208 @@
+/// One OpenFlow action, as `ovs-ofctl add-flow` writes it.
+///
+/// `FlowAction` is a trivial (POD) enum: every payload is a fixed-size integer or a
+/// `FlowSubfield`, so copying an action list or switching over it per packet does no
+/// reference counting. Actions whose arguments have variable size keep them in side
+/// tables on the `FlowRule` and carry an index: `learn` → `FlowRule.learns`, `note` →
+/// `FlowRule.notes`, `ct` → `FlowRule.conntrack` (whose nested `exec(...)` actions live
+/// in `FlowRule.nestedActions`).
+///
+/// Equivalent spellings are normalized the way OVS does when it prints a flow for
+/// OpenFlow 1.0 (`ovs-ofctl`'s default): `output:NORMAL` is `.normal`, `pop_vlan` is
+/// `.stripVLAN`, `set_field:V->eth_src` is `.setEthSrc`, other `set_field`s become one
+/// `.load` per contiguous run of mask bits (at most 64 bits each), `resubmit:P` is
+/// `.resubmit(port: P, table: 255)`.
+public enum FlowAction: Hashable, Sendable {
+    /// `output:N` (or a bare port number) for a port below 0xff00.
+    case output(UInt16)
+    /// `output:FIELD[a..b]`: the port number is read from a field.
+    case outputField(FlowSubfield)
+    /// `NORMAL`: the bridge's L2 learning switch.
+    case normal
+    /// `FLOOD`: every port but the input port (and ports excluded from flooding).
+    case flood
+    /// `ALL`: every port but the input port.
+    case all
+    /// `IN_PORT`: back out the input port.
+    case inPort
+    /// `LOCAL`: the bridge's local port.
+    case local
+    /// `CONTROLLER[:max_len]`. There is no controller: executes as a drop (docs/flows.md).
+    case controller(maxLength: UInt16)
+    /// `mod_vlan_vid:V`: set the VID, pushing an 802.1Q tag first if there is none.
+    case setVLANVID(UInt16)
+    /// `mod_vlan_pcp:P`: set the PCP, pushing an 802.1Q tag first if there is none.
+    case setVLANPCP(UInt8)
+    /// `strip_vlan` / `pop_vlan`: remove the outer 802.1Q tag.
+    case stripVLAN
+    /// `push_vlan:ETHERTYPE` (0x8100 or 0x88a8): push a tag with VID 0.
+    case pushVLAN(UInt16)
+    /// `mod_dl_src:MAC` (48 bits in the low bits).
+    case setEthSrc(UInt64)
+    /// `mod_dl_dst:MAC`.
+    case setEthDst(UInt64)
+    /// `mod_nw_src:IP`.
+    case setIPv4Src(UInt32)
+    /// `mod_nw_dst:IP`.
+    case setIPv4Dst(UInt32)
+    /// `mod_nw_tos:TOS`: the DSCP bits (TOS byte, low two bits zero).
+    case setIPTOS(UInt8)
+    /// `mod_tp_src:PORT` (TCP, UDP or SCTP).
+    case setTransportSrc(UInt16)
+    /// `mod_tp_dst:PORT`.
+    case setTransportDst(UInt16)
+    /// `dec_ttl`: decrement the IPv4 TTL / IPv6 hop limit; drop at 0.
+    case decTTL
+    /// `set_tunnel:ID` or (`wide`) `set_tunnel64:ID`.
+    case setTunnel(UInt64, wide: Bool)
+    /// `load:V->FIELD[a..b]` (also what `set_field` becomes): write `V` (right-justified)
+    /// into the subfield (≤ 64 bits).
+    case load(FlowSubfield, UInt64)
+    /// `move:SRC[a..b]->DST[c..d]`: copy bits (≤ 64; both sides equally wide).
+    case move(FlowSubfield, FlowSubfield)
+    /// `resubmit(PORT,TABLE)`: run table `table` (255: the current one) as if the packet
+    /// had arrived on `port` (`OpenFlowPort.inPort`: the real input port).
+    case resubmit(port: UInt16, table: UInt8)
+    /// `goto_table:T`: continue in table `T` (the action list ends here).
+    case gotoTable(UInt8)
+    /// `learn(...)`: index into `FlowRule.learns`.
+    case learn(Int32)
+    /// `note:HEX`: index into `FlowRule.notes`; does nothing.
+    case note(Int32)
+    /// `ct(...)`: index into `FlowRule.conntrack`.
+    case conntrack(Int32)
+}
+
+/// Reserved OpenFlow 1.0 port numbers.
+public enum OpenFlowPort {
+    /// Ports 0xff00 and above are reserved.
+    public static let max: UInt16 = 0xff00
+    public static let inPort: UInt16 = 0xfff8
+    public static let table: UInt16 = 0xfff9
+    public static let normal: UInt16 = 0xfffa
+    public static let flood: UInt16 = 0xfffb
+    public static let all: UInt16 = 0xfffc
+    public static let controller: UInt16 = 0xfffd
+    public static let local: UInt16 = 0xfffe
+    public static let none: UInt16 = 0xffff
+
+    /// `IN_PORT`, `LOCAL`, … for reserved numbers, decimal otherwise (OVS's
+    /// `ofputil_format_port`).
+    public static func name(_ port: UInt16) -> String {
+        switch port {
+        case inPort: "IN_PORT"
+        case table: "TABLE"
+        case normal: "NORMAL"
+        case flood: "FLOOD"
+        case all: "ALL"
+        case controller: "CONTROLLER"
+        case local: "LOCAL"
+        case none: "ANY"
+        default: String(port)
+        }
+    }
+
+    /// The number of a reserved port name (case-insensitive), or nil.
+    public static func named(_ name: String) -> UInt16? {
+        switch name.uppercased() {
+        case "IN_PORT": inPort
+        case "TABLE": table
+        case "NORMAL": normal
+        case "FLOOD": flood
+        case "ALL": all
+        case "CONTROLLER": controller
+        case "LOCAL": local
+        case "ANY", "NONE": none
+        default: nil
+        }
+    }
+}
+
+/// The arguments of one `ct(...)` action. POD; its nested `exec(...)` actions are
+/// `FlowRule.nestedActions[actions]`.
+public struct ConntrackAction: Hashable, Sendable {
+    /// `commit`: create the connection entry if there is none.
+    public var commit: Bool = false
+    /// `force`: with `commit`, replace an entry seen in the other direction.
+    public var force: Bool = false
+    /// `table=T`: after tracking, resubmit the packet to table `T`; nil: continue the list.
+    public var table: UInt8? = nil
+    /// `zone=N`, when `zoneField` is nil.
+    public var zone: UInt16 = 0
+    /// `zone=FIELD[a..b]`: the zone is read from a field (Neutron: `NXM_NX_REG6[0..15]`).
+    public var zoneField: FlowSubfield? = nil
+    /// `nat` / `nat(...)`, printed before `exec`.
+    public var nat: NATAction? = nil
+    /// `alg=ftp|tftp|PORT` (0: none).
+    public var alg: UInt16 = 0
+    /// The `exec(...)` actions: a range of `FlowRule.nestedActions`.
+    public var actions: Range<Int32> = 0..<0
+
+    public init() {}
+}
+
+/// The `nat` argument of `ct`: `nat`, `nat(src)`, `nat(dst=IP[-IP][:PORT[-PORT]],...)`.
+public struct NATAction: Hashable, Sendable {
+    /// Which address is rewritten.
+    public enum Kind: UInt8, Sendable {
+        /// Plain `nat`: apply the NAT already set up for the connection (reply direction).
+        case existing
+        case source
+        case destination
+    }
+
+    /// The address family of the range, if one was given.
+    public enum Family: UInt8, Sendable { case none, ipv4, ipv6 }
+
+    public var kind: Kind = .existing
+    public var family: Family = .none
+    /// IPv4 range (host order), when `family == .ipv4`; `max == 0` or `max == min`: one address.
+    public var ipv4Min: UInt32 = 0
+    public var ipv4Max: UInt32 = 0
+    /// IPv6 range as (high, low) 64-bit halves, when `family == .ipv6`.
+    public var ipv6MinHi: UInt64 = 0, ipv6MinLo: UInt64 = 0
+    public var ipv6MaxHi: UInt64 = 0, ipv6MaxLo: UInt64 = 0
+    /// Port range; 0: keep the port.
+    public var portMin: UInt16 = 0
+    public var portMax: UInt16 = 0
+    public var persistent = false
+    public var hash = false
+    public var random = false
+
+    public init(kind: Kind = .existing) { self.kind = kind }
+}
+
+/// One `learn(...)` action: the flow it adds when executed.
+///
+/// Learning builds a new rule, which allocates anyway, so this side-table entry holds its
+/// specs in an array.
+public struct LearnAction: Hashable, Sendable {
+    public var table: UInt8 = 1
+    public var idleTimeout: UInt16 = 0
+    public var hardTimeout: UInt16 = 0
+    public var finIdleTimeout: UInt16 = 0
+    public var finHardTimeout: UInt16 = 0
+    public var priority: UInt16 = 32768
+    public var cookie: UInt64 = 0
+    public var sendFlowRemoved = false
+    public var deleteLearned = false
+    public var limit: UInt32 = 0
+    public var specs: [LearnSpec] = []
+
+    public init() {}
+}
+
+/// One item of a `learn(...)` action.
+public enum LearnSpec: Hashable, Sendable {
+    /// `DST[a..b]=SRC[c..d]` (or `F[a..b]` for the same bits): the learned flow matches
+    /// `destination` against the value `source` has in the packet being learned from.
+    case matchField(destination: FlowSubfield, source: FlowSubfield)
+    /// `DST[a..b]=VALUE` or `name=VALUE`: the learned flow matches a constant.
+    case matchImmediate(destination: FlowSubfield, value: UInt64)
+    /// `load:SRC[a..b]->DST[c..d]`: the learned flow loads the packet's current value.
+    case loadField(destination: FlowSubfield, source: FlowSubfield)
+    /// `load:VALUE->DST[a..b]`: the learned flow loads a constant.
+    case loadImmediate(destination: FlowSubfield, value: UInt64)
+    /// `output:SRC[a..b]`: the learned flow outputs to the port the packet's field holds.
+    case output(source: FlowSubfield)
+}
