@@ -20,7 +20,7 @@ import XDPPacket
 // with `tun_id` = the key. Everything else on the underlay is dropped and counted.
 extension Datapath {
     @inlinable
-    func tunnelTransmit(address: UInt64, length: UInt32, to out: Port, tunnelID: UInt64, now: UInt64) {
+    func tunnelTransmit(address: UInt64, length: UInt32, to out: Port, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
         guard let underlay, case .gre(let options) = out.type else { drop(address, reason: .portDown, on: out); return }
         let key: UInt32?
         switch options.key {
@@ -30,7 +30,8 @@ extension Datapath {
         }
         let overhead = key == nil ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
         guard Int(length) &+ overhead &- 14 <= underlay.configuration.mtu else {
-            drop(address, reason: .tunnelMTUExceeded, on: out)
+            refuseTooBig(address: address, length: length, on: out, overhead: overhead, mtu: underlay.configuration.mtu,
+                         tunnelID: tunnelID, now: now, depth: depth)
             return
         }
         guard let hop = underlay.nextHop(for: options.remoteIP.rawValue) else { drop(address, reason: .tunnelNoRoute, on: out); return }
@@ -67,7 +68,7 @@ extension Datapath {
         underlay.pending[hop] = queue
         if let last = underlay.lastRequest[hop], now &- last < 1_000_000_000 { return }
         underlay.lastRequest[hop] = now
-        guard let frame = pool.allocate() else { return }
+        guard let frame = pool.allocate() else { wire.counters.dropped(.noBuffer); return }
         let request = frame &+ UInt64(pool.headroom)
         let p = pool.pointer(request)
         p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
@@ -182,6 +183,7 @@ extension Datapath {
         if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
         if wire.txQueue.append(address: address, length: UInt32(replyLength)) {
             wire.counters.transmitted(bytes: UInt32(replyLength))
+            underlay.arpReplies &+= 1
         } else {
             drop(address, reason: .txQueueFull, on: wire)
         }

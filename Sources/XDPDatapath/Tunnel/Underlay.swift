@@ -20,6 +20,11 @@ public final class Underlay {
     @usableFromInline var lastRequest: [UInt32: UInt64] = [:]
     /// ARP requests sent.
     public internal(set) var arpRequests: UInt64 = 0
+    /// ARP requests for our address answered.
+    public internal(set) var arpReplies: UInt64 = 0
+    /// ICMP fragmentation-needed / ICMPv6 packet-too-big errors sent back into a bridge
+    /// for frames too big for the underlay (see `Datapath+PathMTU.swift`).
+    public internal(set) var pathMTUErrors: UInt64 = 0
 
     init(configuration: UnderlayConfiguration, portID: Int) {
         self.configuration = configuration
