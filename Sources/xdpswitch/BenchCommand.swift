@@ -5,25 +5,25 @@ import ArgumentParser
 import Synchronization
 import XDPSwitch
 
-/// `xdpswitch bench l2`: the first throughput check on veth (the full harness is issue 7).
+/// `xdpswitch bench SCENARIO`: forwarding throughput on veth pairs, ours beside the peers.
 ///
-/// Topology (every name carries a unique `xb<pid><n>` prefix and is removed on exit,
-/// also on Ctrl-C):
+///     ns gen: g0 ⇄ <p>a  [ns <p>fwd: the forwarder under test]  <p>b ⇄ s0 :ns sink
 ///
-///     ns gen: g0 ⇄ <p>a  [switch, this process]  <p>b ⇄ s0 :ns sink
-///
-/// The generator replays one 60-byte UDP frame into g0 with BPF_PROG_RUN live frames
-/// (XDP_TX); the sink counts with an XDP program and drops. Each peer — `xdpswitch` (the
-/// datapath: one bridge, two access ports, NORMAL) and, with `--raw`, the minimal AF_XDP
-/// forwarder (rx → tx, no datapath) — is measured in turn, alternating, `--repeat` times;
-/// the report gives medians of packets per second at the sink, the offered rate, and the
-/// forwarder thread's CPU seconds per million packets delivered.
+/// Every name carries a unique `xb<pid><n>` prefix; namespaces (with their veths), the OVS
+/// daemons and rundir are removed on exit, also on Ctrl-C/SIGTERM. The generator replays
+/// UDP frames into g0 with BPF_PROG_RUN live frames (XDP_TX), `--flows` source ports, the
+/// sink counts with an XDP program and drops. Each peer — `xdpswitch` (our datapath) and
+/// those of `--compare` (`raw`: the minimal AF_XDP forwarder; `ovs`: Open vSwitch userspace
+/// with afxdp ports; `kernel`: Linux bridge) — is measured in turn, the order rotating every
+/// round, `--repeat` rounds; the report gives medians (BenchReport.swift, docs in BENCHMARKS.md).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure forwarding throughput on veth pairs (scenario: l2).")
+        abstract: "Measure forwarding throughput on veth pairs beside raw AF_XDP, Open vSwitch and Linux.",
+        discussion: "Scenarios: all, l2, vlan (= vlan-push, vlan-pop), gre-encap, gre-decap, sg, snat, fip, compute. "
+            + "Scenarios whose datapath feature has not landed are reported as pending.")
 
-    @Argument(help: "Scenario: l2 (NORMAL between two access ports).")
+    @Argument(help: "Scenario: all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, snat, fip, compute.")
     var scenario: String = "l2"
 
     @Option(name: .long, help: "Seconds measured per run (after one second of warm-up).")
@@ -32,10 +32,25 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Runs per peer; the report gives the median.")
     var repeats: Int = 3
 
-    @Flag(name: .long, help: "Also measure the minimal AF_XDP forwarder (rx → tx, no datapath), alternating.")
+    @Option(name: .long, help: "Frame size in bytes as RFC 2544 counts it (with the 4-byte FCS veth does not carry): 64-1518.")
+    var size: Int = 64
+
+    @Option(name: .long, help: "Flows: distinct UDP source ports, cycled frame by frame (1-60000).")
+    var flows: Int = 1
+
+    @Option(name: .long, help: "Peers measured beside xdpswitch, comma-separated: ovs, kernel, raw.")
+    var compare: String = ""
+
+    @Flag(name: .long, help: "Same as --compare raw (kept from the first bench).")
     var raw = false
 
-    @Option(name: .long, help: "Idle mode of the forwarder: poll or busy-poll.")
+    @Option(name: .long, help: "Write every run and the medians as JSON to this file.")
+    var json: String?
+
+    @Option(name: .long, help: "Exit 1 when the median xdpswitch/raw ratio on l2 is below this (bench-check).")
+    var minRawRatio: Double?
+
+    @Option(name: .long, help: "Idle mode of our forwarder: poll or busy-poll.")
     var idle: String = "poll"
 
     @Option(name: .long, help: "Frames per RX batch (1-64).")
@@ -44,158 +59,187 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Most TX kicks after one batch.")
     var kicksPerBatch: Int = 4
 
-    @Flag(name: .long, help: "Print drops by reason per run.")
+    @Flag(name: .long, help: "Print per-run detail (frames per kick, drops by reason).")
     var verbose = false
 
-    @Option(name: .long, help: "Pin the forwarder thread to this CPU.")
+    @Option(name: .long, help: "Pin our forwarder thread to this CPU.")
     var cpu: Int?
 
     @Option(name: .long, help: "Pin the generator thread to this CPU.")
     var generatorCPU: Int?
 
-    struct Sample {
-        var peer: String
-        var mpps: Double
-        var offered: Double
-        var cpuPerMillion: Double
-        var framesPerKick: Double
-        var maxFramesPerKick: UInt32
-        var drops: UInt64
-        var dropReasons: String
-    }
-
     func run() throws {
-        guard scenario == "l2" else { throw CommandFailure("scenario \(scenario): pending (only l2 exists so far)") }
+        guard let scenarios = BenchScenario.select(scenario) else {
+            throw CommandFailure("unknown scenario \(scenario) (all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, snat, fip, compute)")
+        }
         guard seconds > 0, repeats > 0, (1...64).contains(batch) else {
             throw CommandFailure("--seconds and --repeat must be positive, --batch 1-64")
         }
+        guard (64...1518).contains(size) else { throw CommandFailure("--size \(size): expected 64-1518") }
+        guard (1...60_000).contains(flows) else { throw CommandFailure("--flows \(flows): expected 1-60000") }
         guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {
             throw CommandFailure("--idle \(idle): expected poll or busy-poll")
         }
-        let interrupted = BenchSignals.install()
-
-        let lab = LabNetwork(tag: "b")
-        defer { lab.tearDown() }
-        let generatorMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
-        let sinkMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x04]
-        let sides: (a: String, b: String, gen: String, sink: String)
-        do {
-            let gen = try lab.addNamespace("gen")
-            let sink = try lab.addNamespace("sink")
-            let a = try lab.addHost(namespace: gen, switchSide: "a", hostSide: "g0", mac: "02:00:00:00:00:01")
-            let b = try lab.addHost(namespace: sink, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04")
-            sides = (a, b, gen, sink)
-        } catch {
-            throw CommandFailure("topology: \(error)")
+        var compared = compare.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        if raw && !compared.contains("raw") { compared.append("raw") }
+        for peer in compared where !["ovs", "kernel", "raw"].contains(peer) {
+            throw CommandFailure("--compare \(peer): expected ovs, kernel, raw")
         }
-        let sink: CountingSink
-        do { sink = try CountingSink(interface: "s0", namespace: sides.sink) } catch { throw CommandFailure("sink: \(error)") }
-        defer { sink.detach() }
+        let interrupted = BenchSignals.install()
 
         var options = EngineConfiguration()
         options.idle = idleMode
         options.batchSize = batch
         options.kicksPerBatch = kicksPerBatch
         options.cpu = cpu
-        let peers = raw ? ["xdpswitch", "raw"] : ["xdpswitch"]
-        printLine("bench l2: \(sides.gen):g0 → \(sides.a) [forwarder] \(sides.b) → \(sides.sink):s0, "
-            + "\(seconds)s × \(repeats), 60-byte frames, peers: \(peers.joined(separator: ", "))")
 
-        var samples: [Sample] = []
-        for round in 0..<repeats {
-            // Alternate the order too, so neither peer always runs first after a pause.
-            for peer in round % 2 == 0 ? peers : peers.reversed() {
-                if interrupted.raised.load(ordering: .relaxed) { throw CommandFailure("interrupted; topology removed") }
-                let sample = try measure(peer: peer, sides: (sides.a, sides.b), generatorNamespace: sides.gen,
-                                         generatorMAC: generatorMAC, sinkMAC: sinkMAC, sink: sink,
-                                         options: options, interrupted: interrupted)
-                samples.append(sample)
-                printLine("  run \(round + 1) \(padded(sample.peer, 9)) \(fixed(sample.mpps, 3)) Mpps at sink "
-                    + "(offered \(fixed(sample.offered, 3)))  \(fixed(sample.cpuPerMillion, 3)) CPU s/Mpkt  "
-                    + "\(fixed(sample.framesPerKick, 1)) frames/kick (max \(sample.maxFramesPerKick))  drops \(sample.drops)"
-                    + (verbose ? " (\(sample.dropReasons))" : ""))
+        let lab = try BenchLab()
+        var peers: [any BenchPeer] = [EnginePeer(raw: false, options: options)]
+        for name in compared {
+            switch name {
+            case "raw": peers.append(EnginePeer(raw: true, options: options))
+            case "kernel": peers.append(KernelPeer())
+            default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)"))
             }
         }
-        printLine("median of \(repeats):")
-        var medians: [String: Double] = [:]
-        for peer in peers {
-            let mine = samples.filter { $0.peer == peer }
-            let mpps = median(mine.map(\.mpps))
-            medians[peer] = mpps
-            printLine("  \(padded(peer, 9)) \(fixed(mpps, 3)) Mpps at sink (offered \(fixed(median(mine.map(\.offered)), 3)))  "
-                + "\(fixed(median(mine.map(\.cpuPerMillion)), 3)) CPU s/Mpkt")
+        defer {
+            for peer in peers { peer.stop(); peer.shutdown() }
+            lab.tearDown()
+            if let ovs = peers.first(where: { $0.name == "ovs" }) as? OVSPeer { ovs.removeRundir() }
         }
-        if let ours = medians["xdpswitch"], let ceiling = medians["raw"], ceiling > 0 {
-            printLine("  xdpswitch/raw \(fixed(ours / ceiling, 2))")
+
+        let frameBytes = size - 4
+        printLine("bench \(scenario): \(lab.gen):g0 → \(lab.a) [\(lab.fwd): forwarder] \(lab.b) → \(lab.sink):s0, "
+            + "\(seconds)s × \(repeats), \(size)-byte frames (\(frameBytes) on the wire), \(flows) flow\(flows == 1 ? "" : "s"), "
+            + "peers: \(peers.map(\.name).joined(separator: ", "))")
+        let startTime = now()
+        var report = BenchReport(seconds: seconds, repeats: repeats, size: size, flows: flows,
+                                 peers: peers.map(\.name), arguments: Array(CommandLine.arguments.dropFirst()))
+        report.cpuMethods = Dictionary(uniqueKeysWithValues: peers.map { ($0.name, $0.cpuMethod) })
+        for scenario in scenarios {
+            if let reason = scenario.pending {
+                printLine("\(scenario.name): pending — \(reason)")
+                report.scenarios.append(.init(name: scenario.name, summary: scenario.summary, pending: reason))
+                continue
+            }
+            printLine("\(scenario.name): \(scenario.summary)")
+            var result = BenchReport.Scenario(name: scenario.name, summary: scenario.summary)
+            for round in 0..<repeats {
+                // Rotate the order every round so no peer always runs first (or right after another).
+                let order = (0..<peers.count).map { peers[($0 + round) % peers.count] }
+                for peer in order {
+                    if interrupted.raised.load(ordering: .relaxed) { throw CommandFailure("interrupted; topology removed") }
+                    let sample: BenchReport.Sample
+                    do {
+                        sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round, interrupted: interrupted)
+                    } catch let failure as CommandFailure where !interrupted.raised.load(ordering: .relaxed) {
+                        peer.stop()
+                        printLine("  run \(round + 1) \(padded(peer.name, 9)) failed: \(failure)")
+                        result.failures[peer.name] = failure.description
+                        continue
+                    }
+                    result.samples.append(sample)
+                    printLine("  run \(round + 1) \(padded(peer.name, 9)) \(fixed(sample.mpps, 3)) Mpps at sink "
+                        + "(offered \(fixed(sample.offered, 3)))  CPU s/Mpkt: fwd \(sample.forwarderCPU.map { fixed($0, 3) } ?? "-") "
+                        + "softirq \(fixed(sample.softirqCPU, 3))" + (verbose && !sample.detail.isEmpty ? "  \(sample.detail)" : ""))
+                }
+            }
+            report.scenarios.append(result)
+            for line in result.summaryLines(peers: peers.map(\.name)) { printLine(line) }
+        }
+        report.elapsedSeconds = now() - startTime
+        printLine("")
+        for line in report.table() { printLine(line) }
+        printLine("elapsed \(fixed(report.elapsedSeconds, 0)) s")
+        if let json {
+            do { try report.writeJSON(to: json) } catch { throw CommandFailure("--json \(json): \(error)") }
+            printLine("wrote \(json)")
+        }
+        if let minRawRatio {
+            guard let l2 = report.scenarios.first(where: { $0.name == "l2" }), let ratio = l2.ratio("xdpswitch", "raw") else {
+                throw CommandFailure("--min-raw-ratio needs scenario l2 and --compare raw")
+            }
+            let runs = l2.samples.filter { $0.peer == "xdpswitch" }.count
+            if ratio < minRawRatio {
+                printLine("bench-check: FAIL xdpswitch/raw on l2 = \(fixed(ratio, 3)) < \(minRawRatio) (median of \(runs))")
+                throw ExitCode(1)
+            }
+            printLine("bench-check: ok xdpswitch/raw on l2 = \(fixed(ratio, 3)) ≥ \(minRawRatio) (median of \(runs))")
         }
     }
 
-    private func measure(peer: String, sides: (String, String), generatorNamespace: String, generatorMAC: [UInt8],
-                         sinkMAC: [UInt8], sink: CountingSink, options: EngineConfiguration,
-                         interrupted: InterruptFlag) throws -> Sample {
-        let engine: Engine
-        do {
-            if peer == "raw" {
-                engine = try Engine.rawForwarder(pairs: [sides], options: options)
-            } else {
-                let config = DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [
-                    PortConfiguration(name: sides.0, tag: 1), PortConfiguration(name: sides.1, tag: 1),
-                ])])
-                engine = try Engine(configuration: config, options: options)
-            }
-            try engine.start()
-        } catch {
-            throw CommandFailure("\(peer): \(error)")
-        }
-        defer { engine.close() }
-        let generator = TrafficGenerator(interface: "g0", namespace: generatorNamespace,
-                                         destination: sinkMAC, source: generatorMAC)
+    private func measure(peer: any BenchPeer, scenario: BenchScenario, lab: BenchLab, round: Int,
+                         interrupted: InterruptFlag) throws -> BenchReport.Sample {
+        try peer.start(scenario, lab: lab)
+        defer { peer.stop() }
+        let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, destination: BenchLab.sinkMAC,
+                                         source: BenchLab.generatorMAC, size: size - 4 + (scenario.generatorVLAN == nil ? 0 : 4),
+                                         vlan: scenario.generatorVLAN, flows: flows)
         generator.cpu = generatorCPU
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }
         defer { generator.stop() }
+        let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
 
         try sleep(seconds: 1, interrupted: interrupted)        // warm-up
-        let (s0, g0, e0, t0) = (sink.counts.packets, generator.sent, engine.statistics(), now())
-        try sleep(seconds: Double(seconds), interrupted: interrupted)
-        let (s1, g1, e1, t1) = (sink.counts.packets, generator.sent, engine.statistics(), now())
+        let (s0, g0, gc0, p0, m0, t0) = (lab.counter.counts.packets, generator.sent, generator.cpuSeconds,
+                                         peer.counters(), ProcessCPU.machine(), now())
+        var last = (s0, t0)
+        try sleep(seconds: Double(seconds), interrupted: interrupted) { elapsed in
+            let (s, t) = (lab.counter.counts.packets, now())
+            progress("  \(label): \(fixed(elapsed, 0))/\(seconds) s  \(fixed(Double(s &- last.0) / max(t - last.1, 1e-3) / 1e6, 3)) Mpps")
+            last = (s, t)
+        }
+        let (s1, g1, gc1, p1, m1, t1) = (lab.counter.counts.packets, generator.sent, generator.cpuSeconds,
+                                         peer.counters(), ProcessCPU.machine(), now())
+        progress(nil)
         if let error = generator.error { throw CommandFailure("generator: \(error)") }
         let elapsed = t1 - t0
-        let delivered = Double(s1 &- s0)
-        let drops = e1.interfaces.reduce(0) { $0 + $1.totalDrops } - e0.interfaces.reduce(0) { $0 + $1.totalDrops }
-        var reasons: [String: UInt64] = [:]
-        for i in e1.interfaces { for (k, v) in i.drops { reasons["\(i.name == sides.0 ? "a" : "b"):\(k)", default: 0] += v } }
-        for i in e0.interfaces { for (k, v) in i.drops { reasons["\(i.name == sides.0 ? "a" : "b"):\(k)", default: 0] -= v } }
-        if verbose {
-            printLine("    \(e1.frames); iterations \(e1.iterations &- e0.iterations) sleeps \(e1.sleeps &- e0.sleeps) "
-                + "fill-starved \(e1.interfaces.map(\.fillStarved)) kicks \(e1.interfaces.map(\.txKicks)) "
-                + "tx-full-events \(e1.interfaces.map(\.txRingFullEvents)) kernel \(e1.interfaces.map(\.kernel))")
-        }
-        let dropReasons = reasons.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            .joined(separator: ", ")
-        return Sample(peer: peer, mpps: delivered / elapsed / 1e6, offered: Double(g1 &- g0) / elapsed / 1e6,
-                      cpuPerMillion: delivered > 0 ? (e1.workerCPUSeconds - e0.workerCPUSeconds) / (delivered / 1e6) : 0,
-                      framesPerKick: e1.framesPerKick, maxFramesPerKick: e1.maxFramesPerKick, drops: drops,
-                      dropReasons: dropReasons)
+        let mpkts = Double(s1 &- s0) / 1e6
+        let perMpkt = { (cpu: Double) in mpkts > 0 ? cpu / mpkts : 0 }
+        var forwarder: Double?
+        if let c0 = p0.cpuSeconds, let c1 = p1.cpuSeconds { forwarder = perMpkt(c1 - c0) }
+        return BenchReport.Sample(
+            peer: peer.name, round: round + 1, mpps: mpkts / elapsed, offered: Double(g1 &- g0) / elapsed / 1e6,
+            forwarderCPU: forwarder, softirqCPU: perMpkt(m1.softirq - m0.softirq),
+            machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0), detail: p1.detail)
     }
 
-    private func sleep(seconds: Double, interrupted: InterruptFlag) throws {
-        let end = now() + seconds
-        while now() < end {
-            if interrupted.raised.load(ordering: .relaxed) { throw CommandFailure("interrupted; topology removed") }
+    private func sleep(seconds: Double, interrupted: InterruptFlag, each: ((Double) -> Void)? = nil) throws {
+        let start = now()
+        var next = start + 1
+        while now() < start + seconds {
+            if interrupted.raised.load(ordering: .relaxed) { progress(nil); throw CommandFailure("interrupted; topology removed") }
             usleep(100_000)
+            if now() >= next { each?(now() - start); next += 1 }
         }
     }
+}
 
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+/// A progress line on stderr when it is a terminal (overwritten in place; nil clears it).
+func progress(_ line: String?) {
+    guard isatty(2) != 0 else { return }
+    let text = "\r\u{1B}[K" + (line ?? "")
+    _ = Array(text.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
     }
 }
 

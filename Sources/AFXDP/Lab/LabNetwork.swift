@@ -39,32 +39,37 @@ public final class LabNetwork: @unchecked Sendable {
         return full
     }
 
-    /// A veth pair: `<prefix><switchSide>` in the caller's namespace (up, no address),
-    /// `hostSide` inside `namespace` (up, with `address`/`mac` if given). `queues` > 1 makes
-    /// a multi-queue veth. Returns the switch-side interface name.
+    /// A veth pair: `<prefix><switchSide>` in the caller's namespace, or in `switchNamespace`
+    /// when given (up, no address), `hostSide` inside `namespace` (up, with `address`/`mac` if
+    /// given). `queues` > 1 makes a multi-queue veth. Returns the switch-side interface name.
     @discardableResult
     public func addHost(namespace: String, switchSide: String, hostSide: String = "eth0", mac: String? = nil,
-                        address: String? = nil, queues: Int = 1, mtu: Int? = nil) throws(Shell.Failure) -> String {
+                        address: String? = nil, queues: Int = 1, mtu: Int? = nil,
+                        switchNamespace: String? = nil) throws(Shell.Failure) -> String {
         let sw = prefix + switchSide
+        let inSwitch: ([String]) -> [String] = { command in
+            switchNamespace.map { ["ip", "netns", "exec", $0] + command } ?? command
+        }
         var command = ["ip", "link", "add", sw]
+        if let switchNamespace { command += ["netns", switchNamespace] }
         if queues > 1 { command += ["numtxqueues", "\(queues)", "numrxqueues", "\(queues)"] }
         command += ["type", "veth", "peer", "name", hostSide, "netns", namespace]
         if queues > 1 { command += ["numtxqueues", "\(queues)", "numrxqueues", "\(queues)"] }
         try Shell.check(command)
-        switchInterfaces.append(sw)
+        if switchNamespace == nil { switchInterfaces.append(sw) }  // otherwise it goes with its namespace
         if let mac { try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "address", mac]) }
         if let mtu {
-            try Shell.check(["ip", "link", "set", sw, "mtu", "\(mtu)"])
+            try Shell.check(inSwitch(["ip", "link", "set", sw, "mtu", "\(mtu)"]))
             try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "mtu", "\(mtu)"])
         }
         if let address { try Shell.check(["ip", "-n", namespace, "addr", "add", address, "dev", hostSide]) }
-        Self.disableOffloads(sw, namespace: nil)
+        Self.disableOffloads(sw, namespace: switchNamespace)
         Self.disableOffloads(hostSide, namespace: namespace)
         // No IPv6 autoconfiguration chatter on the test links.
         Shell.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.\(hostSide).disable_ipv6=1"])
-        Shell.run(["sysctl", "-qw", "net.ipv6.conf.\(sw).disable_ipv6=1"])
+        Shell.run(inSwitch(["sysctl", "-qw", "net.ipv6.conf.\(sw).disable_ipv6=1"]))
         try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "up"])
-        try Shell.check(["ip", "link", "set", sw, "up"])
+        try Shell.check(inSwitch(["ip", "link", "set", sw, "up"]))
         return sw
     }
 

@@ -8,35 +8,59 @@ import Synchronization
 /// A load generator: `bpf/traffic_gen.bpf.c` run with BPF_PROG_RUN and
 /// BPF_F_TEST_XDP_LIVE_FRAMES. The kernel replays one template frame `repeat` times per
 /// call as if it arrived on `interface`; the program answers XDP_TX, so every copy leaves
-/// through `interface` (on a veth: arrives on the peer, which needs an XDP program).
+/// through `interface` (on a veth: arrives on the peer, which needs an XDP program or GRO).
 /// xdp-trafficgen does the same and fails on this kernel with xdp-tools 1.3.1.
 ///
-/// The generator thread enters `namespace` (the calling thread does not), loads the
-/// program there and loops until `stop()`. `sent` counts frames offered.
+/// Several flows: with `flows` > 1 the program rewrites the UDP source port of each frame
+/// (1024 + n, n cycling through `flows` values), so consecutive frames are different
+/// 5-tuples. The generator thread enters `namespace` (the calling thread does not), loads
+/// the program there and loops until `stop()`. `sent` counts frames offered; `cpuSeconds`
+/// is the generator thread's own CPU time (RUSAGE_THREAD).
 public final class TrafficGenerator: @unchecked Sendable {
     public let interface: String
     public let namespace: String?
     private let frame: [UInt8]
+    private let flows: Int
+    private let portOffset: Int
     private let stopFlag = Atomic<Bool>(false)
     private let sentCounter = Atomic<UInt64>(0)
+    private let cpuMicroseconds = Atomic<Int64>(0)
     private let failure = Mutex<AFXDPError?>(nil)
     private var thread: pthread_t?
     /// CPU to pin the generator thread to, nil for none.
     public var cpu: Int?
 
-    /// A 60-byte UDP/IPv4 frame from `source` to `destination` (port 9, discard).
-    public init(interface: String, namespace: String?, destination: [UInt8], source: [UInt8], size: Int = 60) {
+    /// A UDP/IPv4 frame from `source` to `destination` (port 9, discard) of `size` bytes
+    /// (without FCS, at least 60), 802.1Q-tagged with `vlan` when given; `flows` source ports.
+    public init(interface: String, namespace: String?, destination: [UInt8], source: [UInt8], size: Int = 60,
+                vlan: UInt16? = nil, flows: Int = 1) {
         self.interface = interface
         self.namespace = namespace
-        frame = Self.udpFrame(destination: destination, source: source, size: size)
+        frame = Self.udpFrame(destination: destination, source: source, size: size, vlan: vlan)
+        self.flows = max(1, min(flows, 60_000))
+        portOffset = vlan == nil ? 34 : 38
+    }
+
+    /// Replays `frame` as is; `flows` > 1 rewrites the 16-bit field at `portOffset` (< 256).
+    public init(interface: String, namespace: String?, frame: [UInt8], flows: Int = 1, portOffset: Int = 34) {
+        self.interface = interface
+        self.namespace = namespace
+        self.frame = frame
+        self.flows = max(1, min(flows, 60_000))
+        self.portOffset = portOffset
     }
 
     deinit { stop() }
 
     /// Frames offered so far.
     public var sent: UInt64 { sentCounter.load(ordering: .relaxed) }
+    /// CPU seconds (user + system) of the generator thread so far, updated after each
+    /// BPF_PROG_RUN call (2^18 frames).
+    public var cpuSeconds: Double { Double(cpuMicroseconds.load(ordering: .relaxed)) / 1e6 }
     /// Why the generator stopped early, if it did.
     public var error: AFXDPError? { failure.withLock { $0 } }
+    /// The template frame (before the per-flow port rewrite).
+    public var template: [UInt8] { frame }
 
     public func start() throws(AFXDPError) {
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -72,42 +96,55 @@ public final class TrafficGenerator: @unchecked Sendable {
             let ifindex = try NetworkInterface.index(of: interface)
             let object = try BPFObject(name: "traffic_gen", bytes: EmbeddedBPF.bytes(EmbeddedBPF.trafficGen))
             let program = try object.programFD("traffic_gen")
+            var key: UInt32 = 0
+            var config: (UInt32, UInt32) = (UInt32(flows), UInt32(portOffset & 0xFF))
+            guard bpf_map_update_elem(try object.mapFD("config"), &key, &config, 0) == 0 else {
+                throw AFXDPError(call: "bpf_map_update_elem(traffic_gen config)", errno: errno, interface: interface)
+            }
             // 2^18 frames per BPF_PROG_RUN call: with 2^16 the offered rate dropped from ~3 to
             // ~1.6 Mpps on this machine and the forwarders measured ~40% lower (per-call setup
             // of the live-frames page pool and NAPI placement between calls).
             let repeatCount: UInt32 = 1 << 18
+            let start = cxdp_thread_cpu_microseconds()
             while !stopFlag.load(ordering: .relaxed) {
                 let err = frame.withUnsafeBytes {
                     cxdp_prog_run_live(program, $0.baseAddress, UInt32($0.count), ifindex, repeatCount, 64)
                 }
                 guard err == 0 else { throw AFXDPError(call: "bpf_prog_test_run(LIVE_FRAMES)", errno: err, interface: interface) }
                 sentCounter.add(UInt64(repeatCount), ordering: .relaxed)
+                cpuMicroseconds.store(cxdp_thread_cpu_microseconds() - start, ordering: .relaxed)
             }
         } catch let error as AFXDPError {
             failure.withLock { $0 = error }
         } catch {}
     }
 
-    /// Ethernet + IPv4 + UDP 10.77.0.1:9 → 10.77.0.2:9, zero payload, padded to `size`.
-    static func udpFrame(destination: [UInt8], source: [UInt8], size: Int) -> [UInt8] {
-        let size = max(60, size)
+    /// Ethernet (+ 802.1Q `vlan`) + IPv4 + UDP 10.77.0.1:9 → 10.77.0.2:9, zero payload, UDP
+    /// checksum 0, padded to `size` bytes (at least 60; 4 more with a tag).
+    public static func udpFrame(destination: [UInt8], source: [UInt8], size: Int, vlan: UInt16? = nil) -> [UInt8] {
+        let tag = vlan == nil ? 0 : 4
+        let size = max(60 + tag, size)
         var f = [UInt8](repeating: 0, count: size)
         f.replaceSubrange(0..<6, with: destination.prefix(6))
         f.replaceSubrange(6..<12, with: source.prefix(6))
-        f[12] = 0x08; f[13] = 0x00
-        let ipLength = size - 14
-        f[14] = 0x45; f[16] = UInt8(ipLength >> 8); f[17] = UInt8(ipLength & 0xFF)
-        f[22] = 64; f[23] = 17
-        f.replaceSubrange(26..<30, with: [10, 77, 0, 1])
-        f.replaceSubrange(30..<34, with: [10, 77, 0, 2])
+        if let vlan {
+            f[12] = 0x81; f[13] = 0x00; f[14] = UInt8(vlan >> 8 & 0x0F); f[15] = UInt8(vlan & 0xFF)
+        }
+        let l3 = 14 + tag
+        f[l3 - 2] = 0x08; f[l3 - 1] = 0x00
+        let ipLength = size - l3
+        f[l3] = 0x45; f[l3 + 2] = UInt8(ipLength >> 8); f[l3 + 3] = UInt8(ipLength & 0xFF)
+        f[l3 + 8] = 64; f[l3 + 9] = 17
+        f.replaceSubrange(l3 + 12..<l3 + 16, with: [10, 77, 0, 1])
+        f.replaceSubrange(l3 + 16..<l3 + 20, with: [10, 77, 0, 2])
         var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        for i in stride(from: l3, to: l3 + 20, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
         while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
         let checksum = ~UInt16(sum)
-        f[24] = UInt8(checksum >> 8); f[25] = UInt8(checksum & 0xFF)
-        f[35] = 9; f[37] = 9
+        f[l3 + 10] = UInt8(checksum >> 8); f[l3 + 11] = UInt8(checksum & 0xFF)
+        f[l3 + 21] = 9; f[l3 + 23] = 9
         let udpLength = ipLength - 20
-        f[38] = UInt8(udpLength >> 8); f[39] = UInt8(udpLength & 0xFF)
+        f[l3 + 24] = UInt8(udpLength >> 8); f[l3 + 25] = UInt8(udpLength & 0xFF)
         return f
     }
 }

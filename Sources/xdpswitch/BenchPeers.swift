@@ -1,0 +1,310 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import XDPSwitch
+
+/// The lab every peer forwards in: `ns gen: g0 ⇄ <p>a [ns <p>fwd] <p>b ⇄ s0 :ns sink`, the
+/// counting sink on s0. Everything is removed by `tearDown()` (namespaces take their veths).
+final class BenchLab {
+    let network = LabNetwork(tag: "b")
+    let gen: String, fwd: String, sink: String
+    let a: String, b: String
+    let counter: CountingSink
+    static let generatorMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
+    static let sinkMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x04]
+
+    init() throws {
+        do {
+            gen = try network.addNamespace("gen")
+            fwd = try network.addNamespace("fwd")
+            sink = try network.addNamespace("sink")
+            a = try network.addHost(namespace: gen, switchSide: "a", hostSide: "g0", mac: "02:00:00:00:00:01",
+                                    switchNamespace: fwd)
+            b = try network.addHost(namespace: sink, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04",
+                                    switchNamespace: fwd)
+        } catch {
+            network.tearDown()
+            throw CommandFailure("topology: \(error)")
+        }
+        do { counter = try CountingSink(interface: "s0", namespace: sink) } catch {
+            network.tearDown()
+            throw CommandFailure("sink: \(error)")
+        }
+    }
+
+    /// Runs `command` in the forwarder namespace.
+    @discardableResult
+    func inFwd(_ command: [String]) -> Shell.Result { network.run(in: fwd, command) }
+
+    func tearDown() {
+        counter.detach()
+        network.tearDown()
+    }
+}
+
+/// What a peer reports after a run, besides the sink's and the generator's counts.
+struct PeerCounters {
+    /// CPU seconds of the peer's own threads (nil: it has none — the Linux bridge).
+    var cpuSeconds: Double?
+    var detail: String = ""
+}
+
+/// A forwarder measured by the bench: set up for a scenario, run, torn down.
+protocol BenchPeer: AnyObject {
+    var name: String { get }
+    /// How the forwarder CPU figure is taken, for the report.
+    var cpuMethod: String { get }
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws
+    func counters() -> PeerCounters
+    func stop()
+    /// Releases what lasts across runs (daemons).
+    func shutdown()
+}
+
+extension BenchPeer {
+    func shutdown() {}
+}
+
+/// Our datapath (`raw == false`) or the minimal AF_XDP forwarder (rx → peer tx, no datapath).
+final class EnginePeer: BenchPeer {
+    let name: String
+    let raw: Bool
+    let options: EngineConfiguration
+    private var engine: Engine?
+    var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
+
+    init(raw: Bool, options: EngineConfiguration) {
+        self.raw = raw
+        self.options = options
+        name = raw ? "raw" : "xdpswitch"
+    }
+
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws {
+        let (a, b, options, raw) = (lab.a, lab.b, options, raw)
+        let config = scenario.datapathConfiguration(a: a, b: b)
+        do {
+            // Set up inside the forwarder namespace; the worker thread inherits it.
+            engine = try LabNetwork.inNamespace(lab.fwd) {
+                let engine = raw ? try Engine.rawForwarder(pairs: [(a, b)], options: options)
+                    : try Engine(configuration: config, options: options)
+                try engine.start()
+                return engine
+            }
+        } catch {
+            throw CommandFailure("\(name): \(error)")
+        }
+    }
+
+    func counters() -> PeerCounters {
+        guard let engine else { return PeerCounters(cpuSeconds: nil) }
+        let s = engine.statistics()
+        let drops = s.interfaces.flatMap { i in i.drops.filter { $0.value > 0 }.map { "\(i.name.suffix(1)):\($0.key) \($0.value)" } }
+        return PeerCounters(cpuSeconds: s.workerCPUSeconds,
+                            detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))"
+                                + (drops.isEmpty ? "" : ", drops: " + drops.sorted().joined(separator: ", ")))
+    }
+
+    func stop() {
+        engine?.close()
+        engine = nil
+    }
+}
+
+/// Linux bridge in the forwarder namespace (VLAN filtering for the vlan scenarios: pvid +
+/// untagged on access ports, tagged VLAN 100 on trunks). GRO is turned on on `a` while it
+/// runs: a frame sent by XDP into a veth whose peer has neither XDP nor GRO is dropped.
+final class KernelPeer: BenchPeer {
+    let name = "kernel"
+    private var lab: BenchLab?
+    private var bridge = ""
+    var cpuMethod: String { "none of its own: all of its work is softirq (see softirq CPU)" }
+
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws {
+        self.lab = lab
+        bridge = lab.network.prefix + "br"
+        let vlans = scenario.portA != .access || scenario.portB != .access
+        var commands: [[String]] = [
+            ["ip", "link", "add", bridge, "type", "bridge"] + (vlans ? ["vlan_filtering", "1", "vlan_default_pvid", "0"] : []),
+            ["ip", "link", "set", lab.a, "master", bridge], ["ip", "link", "set", lab.b, "master", bridge],
+        ]
+        if vlans {
+            for (port, role) in [(lab.a, scenario.portA), (lab.b, scenario.portB)] {
+                commands.append(["bridge", "vlan", "add", "vid", "\(BenchScenario.vlan)", "dev", port]
+                    + (role == .access ? ["pvid", "untagged"] : []))
+            }
+        }
+        commands += [["ip", "link", "set", bridge, "up"], ["ethtool", "-K", lab.a, "gro", "on"]]
+        for command in commands {
+            let r = lab.inFwd(command)
+            guard r.succeeded else { throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output)") }
+        }
+    }
+
+    func counters() -> PeerCounters { PeerCounters(cpuSeconds: nil) }
+
+    func stop() {
+        guard let lab else { return }
+        lab.inFwd(["ip", "link", "del", bridge])
+        lab.inFwd(["ethtool", "-K", lab.a, "gro", "off"])
+        self.lab = nil
+    }
+}
+
+/// Open vSwitch userspace: ovsdb-server and ovs-vswitchd started by the bench with their own
+/// rundir (vswitchd inside the forwarder namespace), one `datapath_type=netdev` bridge per run
+/// with `type=afxdp` ports (native XDP) configured like ours (access tag / trunks), NORMAL.
+final class OVSPeer: BenchPeer {
+    let name = "ovs"
+    private let rundir: String
+    private var dbPID: pid_t?
+    private var vswitchdPID: pid_t?
+    private var bridge: String?
+    var cpuMethod: String { "ovs-vswitchd process user+system, all threads (/proc/PID/stat)" }
+
+    init(rundir: String) { self.rundir = rundir }
+
+    private var db: String { "unix:\(rundir)/db.sock" }
+    private var env: [String] { ["env", "OVS_RUNDIR=\(rundir)", "OVS_LOGDIR=\(rundir)", "OVS_DBDIR=\(rundir)"] }
+
+    private func vsctl(_ args: [String]) throws {
+        let r = Shell.run(env + ["ovs-vsctl", "--db=\(db)", "--timeout=20"] + args)
+        guard r.succeeded else { throw CommandFailure("ovs: ovs-vsctl \(args.joined(separator: " ")): \(r.output)") }
+    }
+
+    /// Installs Open vSwitch when missing (Debian `openvswitch-switch`) and stops the
+    /// distribution's daemons if the package started them.
+    static func ensureInstalled() throws {
+        if Shell.run(["sh", "-c", "command -v ovs-vswitchd && command -v ovsdb-server"]).succeeded { return }
+        printLine("bench: installing openvswitch-switch (apt-get)")
+        var r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                           "--no-install-recommends", "openvswitch-switch"])
+        if !r.succeeded {
+            Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"])
+            r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                           "--no-install-recommends", "openvswitch-switch"])
+        }
+        guard r.succeeded else { throw CommandFailure("ovs: apt-get install openvswitch-switch failed: \(r.output.suffix(400))") }
+        // The package's own service (if its postinst started it) is not ours to measure with.
+        Shell.run(["sh", "-c", "/usr/share/openvswitch/scripts/ovs-ctl status >/dev/null 2>&1 && "
+            + "/usr/share/openvswitch/scripts/ovs-ctl stop"])
+    }
+
+    private func startDaemons(lab: BenchLab) throws {
+        try Self.ensureInstalled()
+        Shell.run(["rm", "-rf", rundir])
+        Shell.run(["mkdir", "-p", rundir])
+        let created = Shell.run(["ovsdb-tool", "create", "\(rundir)/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"])
+        guard created.succeeded else { throw CommandFailure("ovs: ovsdb-tool create: \(created.output)") }
+        do {
+            dbPID = try Shell.spawn(env + ["ovsdb-server", "\(rundir)/conf.db", "--remote=punix:\(rundir)/db.sock",
+                                           "--pidfile=\(rundir)/ovsdb-server.pid", "--unixctl=\(rundir)/ovsdb-server.ctl",
+                                           "--log-file=\(rundir)/ovsdb-server.log", "-vconsole:off"],
+                                    logPath: "\(rundir)/ovsdb-server.out")
+        } catch { throw CommandFailure("ovs: \(error)") }
+        try waitFor("ovsdb-server socket") { access("\(rundir)/db.sock", F_OK) == 0 }
+        try vsctl(["--no-wait", "init"])
+        // bpffs inside the namespace's own mount namespace (ip netns exec remounts /sys).
+        let vswitchd = (env + ["ovs-vswitchd", db, "--pidfile=\(rundir)/ovs-vswitchd.pid",
+                               "--unixctl=\(rundir)/ovs-vswitchd.ctl", "--log-file=\(rundir)/ovs-vswitchd.log",
+                               "-vconsole:off"]).joined(separator: " ")
+        do {
+            vswitchdPID = try Shell.spawn(["ip", "netns", "exec", lab.fwd, "sh", "-c",
+                                           "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec \(vswitchd)"],
+                                          logPath: "\(rundir)/ovs-vswitchd.out")
+        } catch { throw CommandFailure("ovs: \(error)") }
+        try waitFor("ovs-vswitchd control socket") { access("\(rundir)/ovs-vswitchd.ctl", F_OK) == 0 }
+    }
+
+    private func waitFor(_ what: String, seconds: Double = 20, _ ready: () -> Bool) throws {
+        var waited = 0.0
+        while !ready() {
+            if let pid = vswitchdPID ?? dbPID, kill(pid, 0) != 0 { throw CommandFailure("ovs: daemon died (logs in \(rundir))") }
+            guard waited < seconds else { throw CommandFailure("ovs: timed out waiting for \(what) (logs in \(rundir))") }
+            usleep(100_000)
+            waited += 0.1
+        }
+    }
+
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws {
+        if vswitchdPID == nil { try startDaemons(lab: lab) }
+        let br = lab.network.prefix + "ovs"
+        bridge = br
+        func role(_ r: BenchScenario.Role) -> String { r == .access ? "tag=\(BenchScenario.vlan)" : "trunks=\(BenchScenario.vlan)" }
+        try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
+                   "--", "add-port", br, lab.a, role(scenario.portA), "--", "set", "interface", lab.a, "type=afxdp",
+                   "options:xdp-mode=native", "ofport_request=1",
+                   "--", "add-port", br, lab.b, role(scenario.portB), "--", "set", "interface", lab.b, "type=afxdp",
+                   "options:xdp-mode=native", "ofport_request=2"])
+        let db = self.db, env = self.env
+        try waitFor("afxdp ports") {
+            [lab.a, lab.b].allSatisfy { port in
+                let r = Shell.run(env + ["ovs-vsctl", "--db=\(db)", "get", "interface", port, "ofport"])
+                return r.succeeded && !r.output.hasPrefix("-1") && !r.output.hasPrefix("[]")
+            }
+        }
+        usleep(500_000)  // the pmd thread picks the new rx queues up
+    }
+
+    func counters() -> PeerCounters {
+        guard let pid = vswitchdPID else { return PeerCounters(cpuSeconds: nil) }
+        return PeerCounters(cpuSeconds: ProcessCPU.seconds(pid: pid))
+    }
+
+    func stop() {
+        if let br = bridge { try? vsctl(["--if-exists", "del-br", br]) }
+        bridge = nil
+    }
+
+    func shutdown() {
+        stop()
+        for pid in [vswitchdPID, dbPID].compactMap({ $0 }) {
+            kill(pid, SIGTERM)
+            var waited = 0
+            while waitpid(pid, nil, WNOHANG) == 0 && waited < 50 { usleep(100_000); waited += 1 }
+            if waited >= 50 { kill(pid, SIGKILL); _ = Shell.wait(pid) }
+        }
+        vswitchdPID = nil
+        dbPID = nil
+    }
+
+    /// Deletes the rundir (database, sockets, logs); kept when the daemons failed, for the logs.
+    func removeRundir() { Shell.run(["rm", "-rf", rundir]) }
+}
+
+/// CPU time from /proc (control path only).
+enum ProcessCPU {
+    static let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// user + system seconds of process `pid`, all threads (live and exited).
+    static func seconds(pid: pid_t) -> Double? {
+        guard let text = read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After "pid (comm)": state is field 3, utime 14, stime 15 → indices 11, 12 here.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / ticks
+    }
+
+    /// Machine-wide (all CPUs) seconds spent in softirq and in total busy time, from /proc/stat.
+    static func machine() -> (softirq: Double, busy: Double) {
+        guard let text = read("/proc/stat"), let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+        else { return (0, 0) }
+        let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard v.count >= 8 else { return (0, 0) }
+        // user nice system idle iowait irq softirq steal
+        return (v[6] / ticks, (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / ticks)
+    }
+
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
