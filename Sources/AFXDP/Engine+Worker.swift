@@ -29,6 +29,7 @@ extension Engine {
             for socket in sockets {
                 moved &+= receive(socket, into: batch, now: now)
             }
+            if controlPending.load(ordering: .relaxed) { runControlJobs(now: now) }
             let requested = statisticsRequested.load(ordering: .acquiring)
             if requested != served {
                 publishStatistics()
@@ -226,7 +227,7 @@ extension Engine {
     }
 
     @inline(__always)
-    private func monotonicNanoseconds() -> UInt64 {
+    func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)

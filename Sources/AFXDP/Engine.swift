@@ -77,6 +77,9 @@ public final class Engine: @unchecked Sendable {
     let statisticsRequested = Atomic<UInt64>(0)
     let statisticsServed = Atomic<UInt64>(0)
     let published = Mutex(EngineStatistics())
+    /// Control operations waiting for the worker (Engine+Control.swift).
+    let controlJobs = Mutex<[ControlJob]>([])
+    let controlPending = Atomic<Bool>(false)
     let wakeFD: Int32
     private var thread: pthread_t?
     private let lifecycle = Mutex(false)   // true while running

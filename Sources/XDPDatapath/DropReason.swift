@@ -47,6 +47,16 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case tunnelPendingFull
     /// Encapsulated, the frame would exceed the underlay MTU.
     case tunnelMTUExceeded
+    /// The flows ended without sending the frame anywhere (`actions=drop`, a table miss).
+    case flowDrop
+    /// An action sent the frame to the controller or LOCAL, which this switch does not have.
+    case noController
+    /// `dec_ttl` on a packet whose TTL was 0 or 1.
+    case ttlExceeded
+    /// More than `Datapath.maximumResubmits` resubmits for one frame (a loop in the flows).
+    case resubmitLimit
+    /// A `ct()` action, before connection tracking is available.
+    case conntrackUnavailable
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -90,6 +100,11 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .tunnelNoRoute: "tunnel-no-route"
         case .tunnelPendingFull: "tunnel-pending-full"
         case .tunnelMTUExceeded: "tunnel-mtu-exceeded"
+        case .flowDrop: "flow-drop"
+        case .noController: "no-controller"
+        case .ttlExceeded: "ttl-exceeded"
+        case .resubmitLimit: "resubmit-limit"
+        case .conntrackUnavailable: "conntrack-unavailable"
         }
     }
 }
