@@ -27,6 +27,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
+    @Option(name: .long, help: "The control socket for dump-flows, add-flow, fdb/show... (mode 0600).")
+    var control: String = ControlSocket.defaultPath
+
     func run() throws {
         let loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
@@ -61,7 +64,18 @@ struct RunCommand: ParsableCommand {
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
             return text
         }
-        printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); SIGINT or SIGTERM stops")
+        let server: ControlServer
+        do {
+            server = try ControlServer(path: control) { [engine] request in
+                engine.perform { datapath, now in SwitchControl.handle(request, datapath: datapath, now: now) }
+                    ?? .failure("no datapath")
+            }
+        } catch {
+            engine.close()
+            throw CommandFailure("\(error)")
+        }
+        defer { server.close() }
+        printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); control socket \(control); SIGINT or SIGTERM stops")
 
         var received: Int32 = 0
         if statsInterval > 0 {

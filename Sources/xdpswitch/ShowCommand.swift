@@ -8,7 +8,11 @@ struct ShowCommand: ParsableCommand {
 
     @OptionGroup var config: ConfigOption
 
+    @Option(name: .long, help: "Ask the running switch on this control socket instead of reading a configuration.")
+    var control: String?
+
     func run() throws {
+        if let control { return try ControlOption(control: control).run("show") }
         let loaded = try config.load()
         let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16))
         print(datapath.showDescription(header: "XDPSwitch (\(loaded.file))"), terminator: "")

@@ -1,0 +1,33 @@
+import XDPDatapath
+import XDPPacket
+
+/// The commands a running switch answers on its control socket, as a library function so
+/// an embedding program can serve the same commands from its own engine.
+///
+/// Called on the thread that owns the datapath (the engine's worker, via
+/// `Engine.perform`), with that thread's clock.
+public enum SwitchControl {
+    /// The commands, with their arguments, as `xdpswitch --help` lists them.
+    public static let commands: [String: String] = [
+        "show": "bridges and ports, like ovs-vsctl show",
+        "stats": "per-port counters and drop reasons",
+        "fdb/show BRIDGE": "the MAC learning table, like ovs-appctl fdb/show",
+    ]
+
+    public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
+        let args = request.arguments
+        switch request.command {
+        case "show":
+            return .success(datapath.showDescription())
+        case "stats":
+            return .success(datapath.statsDescription())
+        case "fdb/show":
+            guard args.count == 1 else { return .failure("usage: fdb/show BRIDGE") }
+            guard let bridge = datapath.bridge(named: args[0]) else { return .failure("\(args[0]): no such bridge") }
+            return .success(datapath.fdbDescription(bridge, now: now))
+        default:
+            if let flowReply = handleFlowCommand(request, datapath: datapath, now: now) { return flowReply }
+            return .failure("unknown command \"\(request.command)\"")
+        }
+    }
+}
