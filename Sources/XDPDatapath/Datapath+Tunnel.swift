@@ -38,7 +38,7 @@ extension Datapath {
         guard pool.headroom(before: address) >= overhead else { drop(address, reason: .noHeadroom, on: out); return }
         let mac = underlay.neighbours[hop]
         let endpoint = GREEncapsulation.Endpoint(localMAC: underlay.mac, nextHopMAC: MACAddress(rawValue: mac ?? 0),
-                                                 localIP: options.localIP ?? underlay.configuration.address.address,
+                                                 localIP: options.localIP ?? underlay.configuration.address,
                                                  remoteIP: options.remoteIP)
         _ = GREEncapsulation.encapsulate(inner: pool.pointer(address), innerLength: Int(length), key: key, endpoint: endpoint)
         let outerAddress = address &- UInt64(overhead)  // headroom checked above
@@ -74,7 +74,7 @@ extension Datapath {
         p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
         p.storeBE48(underlay.mac.rawValue, at: 6)
         p.storeBE16(0x0806, at: 12)
-        writeARP(p + 14, operation: 1, senderMAC: underlay.mac.rawValue, senderIP: underlay.configuration.address.address.rawValue,
+        writeARP(p + 14, operation: 1, senderMAC: underlay.mac.rawValue, senderIP: underlay.configuration.address.rawValue,
                  targetMAC: 0, targetIP: hop)
         memset(p + 42, 0, 18)  // pad to the 60-byte minimum
         if wire.txQueue.append(address: request, length: 60) {
@@ -108,7 +108,7 @@ extension Datapath {
             drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, on: wire)
             return
         }
-        let ours = underlay.configuration.address.address.rawValue
+        let ours = underlay.configuration.address.rawValue
         if meta.flags.contains(.arp) {
             receiveUnderlayARP(address: address, length: length, frame: frame, meta: meta, underlay: underlay, wire: wire)
             return
@@ -156,7 +156,7 @@ extension Datapath {
     @usableFromInline
     func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata,
                             underlay: Underlay, wire: Port) {
-        let ours = underlay.configuration.address.address.rawValue
+        let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)
         guard meta.nwDst == ours, meta.nwSrc != 0, senderMAC & 0x0100_0000_0000 == 0 else {

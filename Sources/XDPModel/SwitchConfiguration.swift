@@ -63,6 +63,7 @@ public struct SwitchConfiguration: Sendable {
             config.datapath.bridges.append(try config.readBridge(bridge))
         }
         if let underlay = top["underlay"] { config.datapath.underlay = try config.readUnderlay(underlay) }
+        try config.checkTunnels()
         try config.check()
         return config
     }
@@ -140,11 +141,22 @@ public struct SwitchConfiguration: Sendable {
         let keys = try node.mapping(allowed: ["interface", "address", "mac", "gateway", "mtu", "neighbours", "pending_limit"])
         guard let interface = keys["interface"] else { throw node.error("missing", key: "interface") }
         guard let addressNode = keys["address"] else { throw node.error("missing (A.B.C.D/LEN)", key: "address") }
-        guard let address = IPv4Prefix(try addressNode.string()) else { throw addressNode.error("expected an address with prefix length, A.B.C.D/LEN") }
-        var underlay = UnderlayConfiguration(interface: try interface.string(), address: address)
+        let text = try addressNode.string()
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let address = IPv4Address(parts[0]), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+              let length = Int(parts[1]), (1...32).contains(length) else {
+            throw addressNode.error("expected our address with the subnet's prefix length, A.B.C.D/LEN, found \"\(text)\"")
+        }
+        var underlay = UnderlayConfiguration(interface: try interface.string(), address: address, prefixLength: length)
         lines[underlay.interface] = interface.line
         if let mac = keys["mac"] { underlay.mac = try mac.mac() }
-        if let gateway = keys["gateway"] { underlay.gateway = try gateway.ipv4() }
+        if let gateway = keys["gateway"] {
+            let address = try gateway.ipv4()
+            guard address != underlay.address, IPv4Prefix(underlay.address, length: length)?.contains(address) == true else {
+                throw gateway.error("the gateway must be another address of the underlay subnet \(underlay.subnet.map { "\($0)" } ?? "")")
+            }
+            underlay.gateway = address
+        }
         if let mtu = keys["mtu"] { underlay.mtu = try mtu.integer(in: 576...9000) }
         if let limit = keys["pending_limit"] { underlay.pendingLimit = try limit.integer(in: 0...4096) }
         for entry in try keys["neighbours"]?.sequence() ?? [] {
@@ -153,6 +165,20 @@ public struct SwitchConfiguration: Sendable {
             underlay.neighbours[try ip.ipv4()] = try mac.mac()
         }
         return underlay
+    }
+
+    /// A gre port's `local_ip`, when given, must be the underlay's address: the datapath
+    /// owns exactly one underlay address (it answers ARP for it and accepts GRE sent to it).
+    private func checkTunnels() throws(ConfigurationError) {
+        for bridge in datapath.bridges {
+            for port in bridge.ports {
+                guard case .gre(let options) = port.type, let local = options.localIP, let underlay = datapath.underlay,
+                      local != underlay.address else { continue }
+                throw ConfigurationError(file: file, line: lines["\(port.name).options.local_ip"] ?? lines[port.name] ?? 0,
+                                         key: "\(port.name).options.local_ip",
+                                         message: "local_ip \(local) is not the underlay address \(underlay.address)")
+            }
+        }
     }
 
     /// Runs the datapath's own checks (duplicates, patch peers, VLAN rules) and maps

@@ -33,8 +33,12 @@ public struct GREOptions: Sendable, Equatable {
 public struct UnderlayConfiguration: Sendable, Equatable {
     /// The interface (an AF_XDP port of its own, in no bridge).
     public var interface: String
-    /// Our address and prefix on it.
-    public var address: IPv4Prefix
+    /// Our address on it (a host address: it is the source of our GRE packets and the
+    /// address we answer ARP for).
+    public var address: IPv4Address
+    /// The length of the underlay subnet's prefix: remotes inside it are reached directly,
+    /// others through `gateway`.
+    public var prefixLength: Int
     /// Our MAC on it; AF_XDP fills it from the interface when nil.
     public var mac: MACAddress?
     /// Next hop for remote endpoints outside `address`'s subnet.
@@ -47,14 +51,19 @@ public struct UnderlayConfiguration: Sendable, Equatable {
     /// Frames waiting for one ARP answer, at most (per next hop); further ones are dropped.
     public var pendingLimit: Int
 
-    public init(interface: String, address: IPv4Prefix, mac: MACAddress? = nil, gateway: IPv4Address? = nil,
-                mtu: Int = 1500, neighbours: [IPv4Address: MACAddress] = [:], pendingLimit: Int = 16) {
+    public init(interface: String, address: IPv4Address, prefixLength: Int = 24, mac: MACAddress? = nil,
+                gateway: IPv4Address? = nil, mtu: Int = 1500, neighbours: [IPv4Address: MACAddress] = [:],
+                pendingLimit: Int = 16) {
         self.interface = interface
         self.address = address
+        self.prefixLength = prefixLength
         self.mac = mac
         self.gateway = gateway
         self.mtu = mtu
         self.neighbours = neighbours
         self.pendingLimit = pendingLimit
     }
+
+    /// The underlay subnet (`address/prefixLength` with the host bits cleared).
+    public var subnet: IPv4Prefix? { IPv4Prefix(address, length: prefixLength) }
 }

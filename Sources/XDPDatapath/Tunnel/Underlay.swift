@@ -29,7 +29,7 @@ public final class Underlay {
     init(configuration: UnderlayConfiguration, portID: Int) {
         self.configuration = configuration
         self.portID = portID
-        self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.address.rawValue))
+        self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.rawValue))
         for (ip, mac) in configuration.neighbours { neighbours[ip.rawValue] = mac.rawValue }
     }
 
@@ -44,8 +44,8 @@ public final class Underlay {
     /// The next hop toward `remote`: itself on our subnet, else the gateway (nil: no route).
     @inlinable
     func nextHop(for remote: UInt32) -> UInt32? {
-        let mask = IPv4Prefix.mask(length: configuration.address.length)
-        if remote & mask == configuration.address.address.rawValue & mask { return remote }
+        let mask = IPv4Prefix.mask(length: configuration.prefixLength)
+        if remote & mask == configuration.address.rawValue & mask { return remote }
         return configuration.gateway?.rawValue
     }
 }
