@@ -61,7 +61,10 @@ extension Engine {
         var a = FrameAccounting()
         a.total = umem.frameCount
         a.free = pool.freeCount
-        if let datapath { a.inFlight = datapath.ports.reduce(0) { $0 + $1.txQueue.count } }
+        if let datapath {
+            // Frames waiting for an underlay ARP answer are the datapath's too.
+            a.inFlight = datapath.ports.reduce(0) { $0 + $1.txQueue.count } + (datapath.underlay?.pendingCount ?? 0)
+        }
         for socket in sockets {
             let rxRing = XSKSocket.occupancy(producer: socket.rx.pointee.producer, consumer: socket.rx.pointee.consumer)
             let fillRing = XSKSocket.occupancy(producer: socket.fill.pointee.producer, consumer: socket.fill.pointee.consumer)

@@ -97,7 +97,9 @@ public final class Engine: @unchecked Sendable {
     /// `Datapath(configuration:pool:)`; `XDPModel` passes one that reports file and line).
     public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
                             makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
+        // The tunnel underlay is an interface like a system port (bridgeID -1 in the datapath).
         let interfaces = configuration.bridges.flatMap { $0.ports.filter { $0.type == .system }.map(\.name) }
+            + (configuration.underlay.map { [$0.interface] } ?? [])
         try self.init(mode: .datapath, interfaces: interfaces, options: options) { pool in
             if let makeDatapath { return try makeDatapath(pool) }
             return try Datapath(configuration: configuration, pool: pool)
@@ -143,6 +145,7 @@ public final class Engine: @unchecked Sendable {
         pool = umem.pool
         let datapath = try makeDatapath(pool)
         self.datapath = datapath
+        if let underlay = datapath?.underlay { try Self.adoptInterfaceMAC(underlay) }
 
         // Re-create ports with their datapath ids now that the datapath exists.
         if let datapath {
