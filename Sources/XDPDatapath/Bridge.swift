@@ -7,6 +7,8 @@ public final class Bridge {
     public let macTable: MACTable
     /// `Port.id` of each port, in configuration order.
     public let portIDs: [Int]
+    /// The current version of the bridge's OpenFlow tables.
+    public internal(set) var flowTable: FlowTable!
 
     @usableFromInline let portList: UnsafeMutablePointer<Int>
     @usableFromInline let portCount: Int

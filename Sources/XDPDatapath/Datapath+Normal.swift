@@ -32,6 +32,19 @@ extension Datapath {
             receive(address: storage.addresses[i], length: storage.lengths[i], port: portID, now: now, depth: 0, tunnelID: 0)
         }
         storage.countPointer.pointee = 0
+        tick(now: now)
+    }
+
+    /// Housekeeping between batches: installs learned flows and, once a second, expires
+    /// flows past their timeouts. `process` calls it; a transport whose ports are idle
+    /// calls it from its idle loop so timeouts fire without traffic.
+    @inlinable
+    public func tick(now: UInt64) {
+        if !pendingLearned.isEmpty { installLearned(now: now) }
+        if now &- lastExpiry.pointee >= 1_000_000_000 {
+            lastExpiry.pointee = now
+            if anyTimeouts { expireFlows(now: now) }
+        }
     }
 
     /// One frame entering the bridge of `inPort` (from outside, through a patch port, or
@@ -56,26 +69,39 @@ extension Datapath {
             return
         }
         if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
+        if flowsActive[inPort.bridgeID] {
+            runFlows(address: address, length: length, meta: meta, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
+                     tunnelID: tunnelID, now: now)
+            return
+        }
+        normalForward(address: address, length: length, dlSrc: meta.dlSrc, dlDst: meta.dlDst, tagged: meta.vlanCount > 0,
+                      tci: meta.outerTCI, inID: inID, now: now, depth: depth, tunnelID: tunnelID)
+    }
 
+    /// The NORMAL action: ingress VLAN, learning, unicast or flood within the VLAN.
+    /// `tci` is the outer tag's TCI when `tagged`.
+    @inlinable
+    func normalForward(address: UInt64, length: UInt32, dlSrc: UInt64, dlDst: UInt64, tagged: Bool, tci: UInt16,
+                       inID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
+        let inPort = fastPorts[inID]
         // Ingress VLAN.
-        let tagged = meta.vlanCount > 0
         let vlan: UInt16
         if inPort.tag != 0 {
-            guard !tagged || meta.vlanID == 0 else { drop(address, reason: .taggedOnAccessPort, port: inID); return }
+            guard !tagged || tci & 0x0FFF == 0 else { drop(address, reason: .taggedOnAccessPort, port: inID); return }
             vlan = inPort.tag
         } else {
-            vlan = tagged ? meta.vlanID : 0
+            vlan = tagged ? tci & 0x0FFF : 0
             guard inPort.carries(vlan) else { drop(address, reason: .vlanNotAllowed, port: inID); return }
         }
 
         let bridge = fastBridges[inPort.bridgeID]
-        if meta.dlSrc & 0x0100_0000_0000 == 0 {
-            if bridge.macTable.learn(meta.dlSrc, vlan: vlan, port: inID, now: now) >= 0 { inPort.counters.macMoved() }
+        if dlSrc & 0x0100_0000_0000 == 0 {
+            if bridge.macTable.learn(dlSrc, vlan: vlan, port: inID, now: now) >= 0 { inPort.counters.macMoved() }
         }
 
         // Known unicast: one output.
-        if meta.dlDst & 0x0100_0000_0000 == 0 {
-            let outID = bridge.macTable.lookup(meta.dlDst, vlan: vlan, now: now)
+        if dlDst & 0x0100_0000_0000 == 0 {
+            let outID = bridge.macTable.lookup(dlDst, vlan: vlan, now: now)
             if outID >= 0 {
                 guard outID != inID else { drop(address, reason: .destinationIsInputPort, port: inID); return }
                 transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: outID, now: now,
@@ -92,6 +118,7 @@ extension Datapath {
             if id != inID && fastPorts[id].carries(vlan) { last = id }
         }
         guard last >= 0 else { drop(address, reason: .noOutputPort, port: inID); return }
+        let frame = pool.pointer(address)
         for j in 0..<bridge.portCount {
             let id = bridge.portList[j]
             if id == last { break }

@@ -28,12 +28,30 @@ public final class Datapath {
     /// Per-packet views of the ports and bridges, indexed like `ports` and `bridges`.
     @usableFromInline let fastPorts: UnsafeMutablePointer<PortFastPath>
     @usableFromInline let fastBridges: UnsafeMutablePointer<BridgeFastPath>
+    /// OpenFlow port number of each port, indexed like `ports`.
+    @usableFromInline let ofports: UnsafeMutablePointer<UInt16>
+    /// Each bridge's current flow table (owned by `Bridge.flowTable`) and whether it is
+    /// anything but the default NORMAL-only table.
+    @usableFromInline let flowTables: UnsafeMutablePointer<Unmanaged<FlowTable>>
+    @usableFromInline let flowsActive: UnsafeMutablePointer<Bool>
+    @usableFromInline let exactMatchCaches: UnsafeMutablePointer<ExactMatchCache>
+    /// Flows learned during a batch, installed when the batch ends.
+    @usableFromInline var pendingLearned: [(bridgeID: Int, rule: FlowRule)] = []
+    /// When flows were last checked for expiry (datapath clock).
+    @usableFromInline let lastExpiry: UnsafeMutablePointer<UInt64>
+    /// Whether any flow has a timeout (else expiry is skipped).
+    @usableFromInline var anyTimeouts: Bool {
+        bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
+    }
+    /// Slots of each bridge's exact-match cache.
+    public static let exactMatchCacheSlots = 4096
 
     /// Builds the datapath `configuration` describes, over `pool`.
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
     ///   numbers, VLAN ids outside 1-4094, and patch ports whose peer is missing or
     ///   not a patch port pointing back.
-    public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DatapathConfigurationError) {
+    public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
+                now: UInt64 = 0) throws(DatapathConfigurationError) {
         self.pool = pool
         var bridges: [Bridge] = []
         var ports: [Port] = []
@@ -114,6 +132,34 @@ public final class Datapath {
         for (i, p) in ports.enumerated() { (fastPorts + i).initialize(to: PortFastPath(p)) }
         fastBridges = .allocate(capacity: max(bridges.count, 1))
         for (i, b) in bridges.enumerated() { (fastBridges + i).initialize(to: BridgeFastPath(b)) }
+        lastExpiry = .allocate(capacity: 1)
+        lastExpiry.initialize(to: now)
+        ofports = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { ofports[i] = UInt16(truncatingIfNeeded: p.ofport) }
+        flowTables = .allocate(capacity: max(bridges.count, 1))
+        flowsActive = .allocate(capacity: max(bridges.count, 1))
+        exactMatchCaches = .allocate(capacity: max(bridges.count, 1))
+        for (i, bridgeConfig) in configuration.bridges.enumerated() {
+            let table: FlowTable
+            if bridgeConfig.flows.isEmpty {
+                table = FlowTable.normalOnly(now: now)
+            } else {
+                var flows: [FlowTable.Flow] = []
+                for (n, text) in bridgeConfig.flows.enumerated() {
+                    do {
+                        let rule = try FlowParser.parse(text)
+                        flows.append(FlowTable.Flow(rule: rule, counters: FlowCounters(now: now)))
+                    } catch {
+                        throw DatapathConfigurationError(subject: bridgeConfig.name, key: "flows[\(n)]", message: "\(error)")
+                    }
+                }
+                table = FlowTable(flows: flows, version: 1)
+            }
+            bridges[i].flowTable = table
+            flowTables[i] = Unmanaged.passUnretained(table)
+            flowsActive[i] = !table.isNormalOnly
+            (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
+        }
     }
 
     deinit {
@@ -123,6 +169,12 @@ public final class Datapath {
         fastPorts.deallocate()
         fastBridges.deinitialize(count: bridges.count)
         fastBridges.deallocate()
+        ofports.deallocate()
+        lastExpiry.deallocate()
+        flowTables.deallocate()
+        flowsActive.deallocate()
+        for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
+        exactMatchCaches.deallocate()
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {

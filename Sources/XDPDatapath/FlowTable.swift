@@ -1,0 +1,127 @@
+/// A bridge's OpenFlow tables at one moment: every flow, a classifier per table, and
+/// the flows' counters.
+///
+/// A `FlowTable` never changes once built. `add-flow`, `mod-flows`, `del-flows`,
+/// learning and expiry build a new one (`FlowTable.replacing...`) and the bridge swaps
+/// it in between two batches, so every batch runs against exactly one version. Flows
+/// that survive a change keep their counters: `FlowCounters` live in memory shared by
+/// the old and new versions.
+public final class FlowTable {
+    /// The flows, in the order they were added.
+    public let flows: [Flow]
+    /// Bumped on every change; the exact-match cache compares it.
+    public let version: UInt64
+
+    @usableFromInline let classifiers: UnsafeMutablePointer<Unmanaged<FlowClassifier>?>
+    @usableFromInline let actionLists: UnsafeMutablePointer<ActionList>
+    private let retainedClassifiers: [FlowClassifier]
+
+    /// A flow as the datapath runs it.
+    public struct Flow: @unchecked Sendable {
+        public var rule: FlowRule
+        /// Packets, bytes and times, shared with later versions of the table.
+        public let counters: FlowCounters
+    }
+
+    /// A flow's actions as a raw list: executing it touches no reference count.
+    @usableFromInline
+    struct ActionList {
+        @usableFromInline let actions: UnsafeMutablePointer<FlowAction>
+        @usableFromInline let count: Int
+        @usableFromInline let counters: UnsafeMutablePointer<UInt64>
+    }
+
+    /// Tables exist 0...254, like OpenFlow's.
+    public static let tableCount = 255
+
+    init(flows: [Flow], version: UInt64) {
+        self.flows = flows
+        self.version = version
+        var byTable: [[FlowClassifier.Entry]] = Array(repeating: [], count: Self.tableCount)
+        for (i, flow) in flows.enumerated() {
+            byTable[Int(flow.rule.table)].append(.init(value: flow.rule.match.value, mask: flow.rule.match.mask,
+                                                      priority: Int(flow.rule.priority), id: Int32(i)))
+        }
+        classifiers = .allocate(capacity: Self.tableCount)
+        var retained: [FlowClassifier] = []
+        for t in 0..<Self.tableCount {
+            if byTable[t].isEmpty {
+                classifiers[t] = nil
+            } else {
+                let c = FlowClassifier(byTable[t])
+                retained.append(c)
+                classifiers[t] = Unmanaged.passUnretained(c)
+            }
+        }
+        retainedClassifiers = retained
+        actionLists = .allocate(capacity: max(flows.count, 1))
+        for (i, flow) in flows.enumerated() {
+            let storage = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.actions.count, 1))
+            storage.initialize(from: flow.rule.actions, count: flow.rule.actions.count)
+            (actionLists + i).initialize(to: ActionList(actions: storage, count: flow.rule.actions.count,
+                                                        counters: flow.counters.slots))
+        }
+    }
+
+    deinit {
+        for i in 0..<flows.count { actionLists[i].actions.deallocate() }
+        actionLists.deallocate()
+        classifiers.deallocate()
+    }
+
+    /// The table a new bridge has: `priority=0 actions=NORMAL` in table 0.
+    static func normalOnly(now: UInt64) -> FlowTable {
+        var rule = FlowRule()
+        rule.priority = 0
+        rule.actions = [.normal]
+        return FlowTable(flows: [Flow(rule: rule, counters: FlowCounters(now: now))], version: 0)
+    }
+
+    /// True when the table is exactly `priority=0 actions=NORMAL` (the datapath then
+    /// skips classification).
+    public var isNormalOnly: Bool {
+        flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.mask == FlowKey()
+            && flows[0].rule.actions == [.normal]
+    }
+
+    /// The index of the flow of `table` matching `key`, or -1.
+    @inlinable
+    func lookup(table: Int, key: FlowKey) -> Int32 {
+        guard let c = classifiers[table] else { return -1 }
+        return c.takeUnretainedValue().lookup(key)
+    }
+}
+
+/// A flow's counters: packets, bytes, when it was added, when it last matched.
+/// Reference semantics: versions of a table share them.
+public final class FlowCounters: @unchecked Sendable {
+    @usableFromInline let slots: UnsafeMutablePointer<UInt64>
+
+    init(now: UInt64) {
+        slots = .allocate(capacity: 4)
+        slots.initialize(repeating: 0, count: 4)
+        slots[2] = now
+        slots[3] = now
+    }
+
+    deinit { slots.deallocate() }
+
+    public var packets: UInt64 { slots[0] }
+    public var bytes: UInt64 { slots[1] }
+    /// When the flow was added (datapath clock, ns).
+    public var created: UInt64 { slots[2] }
+    /// When a packet last matched it (or it was added).
+    public var lastUsed: UInt64 { slots[3] }
+
+    /// Restarts the idle timer (a learn action re-learning the same flow).
+    func touch(now: UInt64) { slots[3] = now }
+}
+
+extension FlowTable.ActionList {
+    @inlinable @inline(__always)
+    func hit(bytes: UInt32, now: UInt64) {
+        counters[0] &+= 1
+        counters[1] &+= UInt64(bytes)
+        counters[3] = now
+    }
+}
