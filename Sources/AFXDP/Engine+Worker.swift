@@ -42,6 +42,7 @@ extension Engine {
             // kernel already took only wait for their completion: no kick for those.
             for port in ports where port.txSocket.txRingOccupancy > 0 { kick(port.txSocket) }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
+                datapath?.tick(now: monotonicNanoseconds())
                 // Zero-copy drivers stop pulling from an empty fill ring until woken.
                 for socket in sockets where xsk_ring_prod__needs_wakeup(socket.fill) != 0 {
                     _ = recvfrom(socket.fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
@@ -57,6 +58,8 @@ extension Engine {
                     var value: UInt64 = 0
                     _ = read(wakeFD, &value, 8)
                 }
+                // Learned flows and timeouts advance even when no frame arrives.
+                datapath?.tick(now: monotonicNanoseconds())
                 for socket in sockets where xsk_ring_prod__needs_wakeup(socket.fill) != 0 {
                     _ = recvfrom(socket.fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
                     socket.counters.rxWakeups &+= 1
