@@ -127,11 +127,15 @@ struct BenchCommand: ParsableCommand {
             for round in 0..<repeats {
                 // Rotate the order every round so no peer always runs first (or right after another).
                 let order = (0..<peers.count).map { peers[($0 + round) % peers.count] }
-                for peer in order {
+                for peer in order where result.unsupported[peer.name] == nil {
                     if interrupted.raised.load(ordering: .relaxed) { throw CommandFailure("interrupted; topology removed") }
                     let sample: BenchReport.Sample
                     do {
                         sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round, interrupted: interrupted)
+                    } catch let unsupported as BenchUnsupported {
+                        printLine("  \(padded(peer.name, 9)) n/a: \(unsupported.reason)")
+                        result.unsupported[peer.name] = unsupported.reason
+                        continue
                     } catch let failure as CommandFailure where !interrupted.raised.load(ordering: .relaxed) {
                         peer.stop()
                         printLine("  run \(round + 1) \(padded(peer.name, 9)) failed: \(failure)")
@@ -141,7 +145,8 @@ struct BenchCommand: ParsableCommand {
                     result.samples.append(sample)
                     printLine("  run \(round + 1) \(padded(peer.name, 9)) \(fixed(sample.mpps, 3)) Mpps at sink "
                         + "(offered \(fixed(sample.offered, 3)))  CPU s/Mpkt: fwd \(sample.forwarderCPU.map { fixed($0, 3) } ?? "-") "
-                        + "softirq \(fixed(sample.softirqCPU, 3))" + (verbose && !sample.detail.isEmpty ? "  \(sample.detail)" : ""))
+                        + "softirq \(fixed(sample.softirqCPU, 3))"
+                        + (verbose ? "  \(fixed(sample.sinkFrameBytes, 0)) B/frame at sink" : "") + (verbose && !sample.detail.isEmpty ? "  \(sample.detail)" : ""))
                 }
             }
             report.scenarios.append(result)
@@ -181,7 +186,8 @@ struct BenchCommand: ParsableCommand {
         let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
 
         try sleep(seconds: 1, interrupted: interrupted)        // warm-up
-        let (s0, g0, gc0, p0, m0, t0) = (lab.counter.counts.packets, generator.sent, generator.cpuSeconds,
+        let c0 = lab.counter.counts
+        let (s0, g0, gc0, p0, m0, t0) = (c0.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())
         var last = (s0, t0)
         try sleep(seconds: Double(seconds), interrupted: interrupted) { elapsed in
@@ -189,7 +195,8 @@ struct BenchCommand: ParsableCommand {
             progress("  \(label): \(fixed(elapsed, 0))/\(seconds) s  \(fixed(Double(s &- last.0) / max(t - last.1, 1e-3) / 1e6, 3)) Mpps")
             last = (s, t)
         }
-        let (s1, g1, gc1, p1, m1, t1) = (lab.counter.counts.packets, generator.sent, generator.cpuSeconds,
+        let c1 = lab.counter.counts
+        let (s1, g1, gc1, p1, m1, t1) = (c1.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())
         progress(nil)
         if let error = generator.error { throw CommandFailure("generator: \(error)") }
@@ -201,7 +208,8 @@ struct BenchCommand: ParsableCommand {
         return BenchReport.Sample(
             peer: peer.name, round: round + 1, mpps: mpkts / elapsed, offered: Double(g1 &- g0) / elapsed / 1e6,
             forwarderCPU: forwarder, softirqCPU: perMpkt(m1.softirq - m0.softirq),
-            machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0), detail: p1.detail)
+            machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0),
+            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: p1.detail)
     }
 
     private func sleep(seconds: Double, interrupted: InterruptFlag, each: ((Double) -> Void)? = nil) throws {

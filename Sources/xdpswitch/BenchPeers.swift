@@ -42,6 +42,12 @@ final class BenchLab {
     }
 }
 
+/// A peer cannot do a scenario's work on this machine (reported as n/a, not as a failure).
+struct BenchUnsupported: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
+}
+
 /// What a peer reports after a run, besides the sink's and the generator's counts.
 struct PeerCounters {
     /// CPU seconds of the peer's own threads (nil: it has none — the Linux bridge).
@@ -136,7 +142,14 @@ final class KernelPeer: BenchPeer {
         commands += [["ip", "link", "set", bridge, "up"], ["ethtool", "-K", lab.a, "gro", "on"]]
         for command in commands {
             let r = lab.inFwd(command)
-            guard r.succeeded else { throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output)") }
+            guard r.succeeded else {
+                stop()
+                if vlans && r.output.contains("Operation not supported") {
+                    throw BenchUnsupported(reason: "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING, "
+                        + "and no 802.1Q or act_vlan either): `\(command.joined(separator: " "))` → EOPNOTSUPP")
+                }
+                throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+            }
         }
     }
 

@@ -24,6 +24,8 @@ struct BenchReport {
         var softirqCPU: Double
         var machineCPU: Double
         var generatorCPU: Double
+        /// Mean frame length the sink saw (checks the scenario's work: +4 after a VLAN push).
+        var sinkFrameBytes: Double
         var detail: String
         var totalCPU: Double { (forwarderCPU ?? 0) + softirqCPU }
     }
@@ -39,6 +41,7 @@ struct BenchReport {
         var pending: String? = nil
         var samples: [Sample] = []
         var failures: [String: String] = [:]
+        var unsupported: [String: String] = [:]
 
         func median(_ peer: String) -> Median? {
             let mine = samples.filter { $0.peer == peer }
@@ -59,7 +62,10 @@ struct BenchReport {
         func summaryLines(peers: [String]) -> [String] {
             var lines = ["  median of \(samples.filter { $0.peer == peers[0] }.count):"]
             for peer in peers {
-                guard let m = median(peer) else { lines.append("    \(padded(peer, 9)) no successful run"); continue }
+                guard let m = median(peer) else {
+                    lines.append("    \(padded(peer, 9)) " + (unsupported[peer].map { "n/a: \($0)" } ?? "no successful run"))
+                    continue
+                }
                 lines.append("    \(padded(peer, 9)) \(fixed(m.mpps, 3)) Mpps at sink (offered \(fixed(m.offered, 3)))  "
                     + "CPU s/Mpkt: fwd \(m.forwarderCPU.map { fixed($0, 3) } ?? "-") softirq \(fixed(m.softirqCPU, 3)) "
                     + "total \(fixed(m.totalCPU, 3))")
@@ -88,6 +94,10 @@ struct BenchReport {
             }
             for peer in peers {
                 guard let m = s.median(peer) else {
+                    if let reason = s.unsupported[peer] {
+                        lines.append("| \(s.name) | \(peer) | n/a | | | | | \(reason) |")
+                        continue
+                    }
                     lines.append("| \(s.name) | \(peer) | failed | | | | | \(s.failures[peer] ?? "") |")
                     continue
                 }
@@ -127,12 +137,13 @@ struct BenchReport {
             e += "},\n      \"ratios\": {"
             e += peers.dropFirst().compactMap { p in s.ratio(peers[0], p).map { "\(Self.quote("\(peers[0])/\(p)")): \(Self.num($0))" } }
                 .joined(separator: ", ")
-            e += "},\n      \"failures\": {\(s.failures.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)): \(Self.quote($0.value))" }.joined(separator: ", "))},\n"
+            e += "},\n      \"unsupported\": {\(s.unsupported.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)): \(Self.quote($0.value))" }.joined(separator: ", "))},"
+            e += "\n      \"failures\": {\(s.failures.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)): \(Self.quote($0.value))" }.joined(separator: ", "))},\n"
             e += "      \"runs\": [\n"
             e += s.samples.map { r in
                 "        {\"peer\": \(Self.quote(r.peer)), \"round\": \(r.round), \"mpps\": \(Self.num(r.mpps)), \"offered_mpps\": \(Self.num(r.offered)), "
                     + "\"fwd_cpu_s_per_mpkt\": \(r.forwarderCPU.map(Self.num) ?? "null"), \"softirq_cpu_s_per_mpkt\": \(Self.num(r.softirqCPU)), "
-                    + "\"machine_cpu_s_per_mpkt\": \(Self.num(r.machineCPU)), \"generator_cpu_s_per_mpkt\": \(Self.num(r.generatorCPU)), "
+                    + "\"machine_cpu_s_per_mpkt\": \(Self.num(r.machineCPU)), \"generator_cpu_s_per_mpkt\": \(Self.num(r.generatorCPU)), \"sink_frame_bytes\": \(Self.num(r.sinkFrameBytes)), "
                     + "\"detail\": \(Self.quote(r.detail))}"
             }.joined(separator: ",\n")
             return e + "\n      ]}"
