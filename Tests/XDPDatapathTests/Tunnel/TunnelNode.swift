@@ -16,7 +16,8 @@ final class TunnelNode {
     let underlayConfiguration: UnderlayConfiguration
     var now: UInt64 = 1_000_000_000
 
-    init(underlay: UnderlayConfiguration, gre: [String: GREOptions], vmTag: UInt16 = 1, frames: Int = 256) throws {
+    init(underlay: UnderlayConfiguration, gre: [String: GREOptions], vmTag: UInt16 = 1, frames: Int = 256,
+         brTunFlows: [String] = []) throws {
         pool = FramePool(frameCount: frames)
         underlayConfiguration = underlay
         let configuration = DatapathConfiguration(bridges: [
@@ -25,7 +26,7 @@ final class TunnelNode {
                 PortConfiguration(name: "patch-tun", type: .patch(peer: "patch-int")),
             ]),
             BridgeConfiguration(name: "br-tun", ports: [PortConfiguration(name: "patch-int", type: .patch(peer: "patch-tun"))]
-                + gre.keys.sorted().map { PortConfiguration(name: $0, type: .gre(gre[$0]!)) }),
+                + gre.keys.sorted().map { PortConfiguration(name: $0, type: .gre(gre[$0]!)) }, flows: brTunFlows),
         ], underlay: underlay)
         datapath = try Datapath(configuration: configuration, pool: pool)
     }
@@ -119,4 +120,23 @@ enum Net {
 
     /// `frame` padded with zeros to the 60-byte Ethernet minimum.
     static func padded(_ frame: [UInt8]) -> [UInt8] { frame + [UInt8](repeating: 0, count: max(0, 60 - frame.count)) }
+}
+
+extension TunnelNode {
+    /// The seed's br-tun flows (tunnel 2 ↔ local VLAN 1), with `localMAC` the node's VM.
+    static func seedFlows(localMAC: MACAddress) -> [String] {
+        [
+            "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL",
+            "priority=3,tun_id=0x2,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
+            "priority=3,tun_id=0x2,dl_dst=\(localMAC) actions=mod_vlan_vid:1,NORMAL",
+            "priority=1 actions=drop",
+        ]
+    }
+
+    /// Node `n` of two with key=flow gre ports and the seed's flows on br-tun.
+    convenience init(seedNode n: Int, mtu: Int = 1500) throws {
+        let local = n == 1 ? Net.vmA : Net.vmB
+        try self.init(underlay: Net.underlay(n, mtu: mtu), gre: ["gre": GREOptions(remoteIP: n == 1 ? Net.ip2 : Net.ip1, key: .flow)],
+                      brTunFlows: Self.seedFlows(localMAC: local))
+    }
 }
