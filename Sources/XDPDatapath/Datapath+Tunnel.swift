@@ -159,11 +159,19 @@ extension Datapath {
         let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)
-        guard meta.nwDst == ours, meta.nwSrc != 0, senderMAC & 0x0100_0000_0000 == 0 else {
+        let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
+        // RFC 826's merge: a sender we already know is updated whoever the ARP is for
+        // (a gratuitous ARP after a MAC change); a new one is added only when it talks
+        // to us. Static neighbours are never overwritten.
+        let isStatic = underlay.staticNeighbours.contains(meta.nwSrc)
+        if validSender, !isStatic, meta.nwDst != ours, underlay.neighbours[meta.nwSrc] != nil {
+            underlay.neighbours[meta.nwSrc] = senderMAC
+        }
+        guard meta.nwDst == ours, validSender else {
             drop(address, reason: .underlayNotForUs, on: wire)
             return
         }
-        underlay.neighbours[meta.nwSrc] = senderMAC
+        if !isStatic { underlay.neighbours[meta.nwSrc] = senderMAC }
         if let waiting = underlay.pending.removeValue(forKey: meta.nwSrc) {
             for w in waiting {
                 pool.pointer(w.address).storeBE48(senderMAC, at: 0)

@@ -15,6 +15,8 @@ public final class Underlay {
     public var mac: MACAddress
 
     @usableFromInline var neighbours: [UInt32: UInt64] = [:]
+    /// Addresses of the configured neighbours: ARP never changes their MAC.
+    @usableFromInline let staticNeighbours: Set<UInt32>
     /// Encapsulated frames (outer Ethernet destination not yet written) per next hop.
     @usableFromInline var pending: [UInt32: [(address: UInt64, length: UInt32)]] = [:]
     @usableFromInline var lastRequest: [UInt32: UInt64] = [:]
@@ -31,6 +33,7 @@ public final class Underlay {
         self.portID = portID
         self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.rawValue))
         for (ip, mac) in configuration.neighbours { neighbours[ip.rawValue] = mac.rawValue }
+        staticNeighbours = Set(configuration.neighbours.keys.map(\.rawValue))
     }
 
     /// The neighbours known now (static and learned), by address.

@@ -162,6 +162,36 @@ import XDPPacket
         #expect(n2.accountingHolds)
     }
 
+    @Test func gratuitousARPUpdatesAKnownNeighbourOnly() throws {
+        let n1 = try Net.node(1, staticNeighbours: false)
+        let moved = MACAddress("02:00:00:00:02:99")!
+        let gratuitous = { (mac: MACAddress, ip: IPv4Address) in
+            FrameBuilder().ethernet(source: mac, destination: .broadcast)
+                .arp(operation: .request, senderMAC: mac, senderIP: ip, targetIP: ip).build()
+        }
+        n1.receiveOnWire([gratuitous(moved, Net.ip2)])
+        #expect(n1.underlay.neighbourTable.isEmpty, "a stranger's announcement adds nothing")
+        n1.receiveOnWire([FrameBuilder.arpReply(senderMAC: Net.mac2, senderIP: Net.ip2, targetMAC: Net.mac1, targetIP: Net.ip1)])
+        #expect(n1.underlay.neighbourTable[Net.ip2] == Net.mac2)
+        n1.receiveOnWire([gratuitous(moved, Net.ip2)])
+        #expect(n1.underlay.neighbourTable[Net.ip2] == moved, "RFC 826 merge: a known sender is updated")
+        #expect(n1.wireOut().isEmpty, "nothing to answer")
+        n1.send(Net.udp())
+        #expect(n1.wireOut().first.map { Array($0[0..<6]) } == [0x02, 0, 0, 0, 0x02, 0x99])
+        #expect(n1.accountingHolds)
+    }
+
+    @Test func staticNeighboursAreNotOverwrittenByARP() throws {
+        let n1 = try Net.node(1)
+        let spoof = MACAddress("02:00:00:00:66:66")!
+        n1.receiveOnWire([FrameBuilder.arpRequest(senderMAC: spoof, senderIP: Net.ip2, targetIP: Net.ip1)])
+        #expect(n1.underlay.neighbourTable[Net.ip2] == Net.mac2)
+        let reply = n1.wireOut()
+        #expect(reply == [Net.padded(FrameBuilder.arpReply(senderMAC: Net.mac1, senderIP: Net.ip1, targetMAC: spoof, targetIP: Net.ip2))],
+                "the request is still answered")
+        #expect(n1.accountingHolds)
+    }
+
     // MARK: - Decapsulation refusals
 
     @Test func packetsFromAnUnknownRemoteOrKeyAreCountedNoPort() throws {
