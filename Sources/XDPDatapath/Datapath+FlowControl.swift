@@ -78,6 +78,20 @@ extension Datapath {
         }
     }
 
+    /// `ovs-ofctl dump-flows BRIDGE`: one line per flow, table by table, then by
+    /// descending priority, as OVS prints them.
+    public func dumpFlows(bridge name: String, now: UInt64) throws(FlowModificationError) -> [String] {
+        let id = try bridgeIndex(name)
+        let flows = bridges[id].flowTable.flows.sorted {
+            ($0.rule.table, $1.rule.priority) < ($1.rule.table, $0.rule.priority)
+        }
+        return flows.map { flow in
+            let c = flow.counters
+            return flow.rule.dumpLine(durationSeconds: Double(now &- c.created) / 1e9, nPackets: c.packets, nBytes: c.bytes,
+                                      idleAge: Int((now &- c.lastUsed) / 1_000_000_000))
+        }
+    }
+
     /// The flows of bridge `name` with their counters.
     public func flows(bridge name: String) -> [FlowTable.Flow] {
         bridge(named: name)?.flowTable.flows ?? []

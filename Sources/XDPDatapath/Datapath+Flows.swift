@@ -93,6 +93,7 @@ extension Datapath {
     @inlinable
     func runTable(_ t: Int, table: FlowTable, ctx: inout FlowContext, now: UInt64) {
         let index = cachedLookup(t, table: table, key: ctx.key, bridgeID: ctx.bridgeID)
+        if tracing.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
         guard index >= 0 else { return }  // a miss: the packet goes no further in this table
         let list = table.actionLists[Int(index)]
         list.hit(bytes: ctx.length, now: now)
@@ -285,7 +286,8 @@ extension Datapath {
             // Like OVS, crossing a patch port does not carry tunnel metadata.
             receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
         default:
-            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now)
+            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now,
+                           depth: depth)
         }
     }
 

@@ -74,6 +74,9 @@ extension Datapath {
                      tunnelID: tunnelID, now: now)
             return
         }
+        if tracing.pointee {
+            recordTrace(bridgeID: inPort.bridgeID, table: nil, index: -1, key: FlowKey(meta, inPort: ofports[inID]))
+        }
         normalForward(address: address, length: length, dlSrc: meta.dlSrc, dlDst: meta.dlDst, tagged: meta.vlanCount > 0,
                       tci: meta.outerTCI, inID: inID, now: now, depth: depth, tunnelID: tunnelID)
     }
@@ -171,7 +174,8 @@ extension Datapath {
             guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
             receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: tunnelID)
         default:
-            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now)
+            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now,
+                           depth: depth)
         }
     }
 

@@ -37,6 +37,9 @@ public final class Datapath {
     @usableFromInline let exactMatchCaches: UnsafeMutablePointer<ExactMatchCache>
     /// Flows learned during a batch, installed when the batch ends.
     @usableFromInline var pendingLearned: [(bridgeID: Int, rule: FlowRule)] = []
+    /// Set while `trace` runs a frame: lookups are recorded in `traceSteps`.
+    @usableFromInline let tracing: UnsafeMutablePointer<Bool>
+    @usableFromInline var traceSteps: [TraceStep] = []
     /// When flows were last checked for expiry (datapath clock).
     @usableFromInline let lastExpiry: UnsafeMutablePointer<UInt64>
     /// Whether any flow has a timeout (else expiry is skipped).
@@ -132,6 +135,8 @@ public final class Datapath {
         for (i, p) in ports.enumerated() { (fastPorts + i).initialize(to: PortFastPath(p)) }
         fastBridges = .allocate(capacity: max(bridges.count, 1))
         for (i, b) in bridges.enumerated() { (fastBridges + i).initialize(to: BridgeFastPath(b)) }
+        tracing = .allocate(capacity: 1)
+        tracing.initialize(to: false)
         lastExpiry = .allocate(capacity: 1)
         lastExpiry.initialize(to: now)
         ofports = .allocate(capacity: max(ports.count, 1))
@@ -171,6 +176,7 @@ public final class Datapath {
         fastBridges.deallocate()
         ofports.deallocate()
         lastExpiry.deallocate()
+        tracing.deallocate()
         flowTables.deallocate()
         flowsActive.deallocate()
         for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }

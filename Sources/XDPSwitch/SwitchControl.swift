@@ -12,6 +12,11 @@ public enum SwitchControl {
         "show": "bridges and ports, like ovs-vsctl show",
         "stats": "per-port counters and drop reasons",
         "fdb/show BRIDGE": "the MAC learning table, like ovs-appctl fdb/show",
+        "dump-flows BRIDGE": "the flows with counters, like ovs-ofctl dump-flows",
+        "add-flow BRIDGE FLOW": "add (or replace) a flow",
+        "del-flows BRIDGE [FLOW] [--strict]": "delete the selected flows",
+        "mod-flows BRIDGE FLOW [--strict]": "replace the selected flows' actions",
+        "trace BRIDGE FLOW": "the tables and flows a packet hits, like ofproto/trace",
     ]
 
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {

@@ -1,0 +1,162 @@
+import XDPPacket
+
+// `ofproto/trace` for XDPSwitch: run one frame through the datapath and report every
+// bridge it entered, every table lookup with the flow it hit (or the miss), and where
+// the frame (or its copies) went or why it was dropped.
+//
+// The frame runs through the real pipeline, so what the trace shows is what the
+// datapath does. It has the pipeline's side effects (MAC learning, flow counters,
+// learned flows): trace on a datapath built for the purpose (`xdpswitch trace
+// --config`), or accept them on a live one.
+extension Datapath {
+    /// One step of a trace.
+    public struct TraceStep: Sendable, Equatable {
+        public var bridge: String
+        /// The table looked up; nil when the bridge has no flows but the default NORMAL.
+        public var table: Int?
+        /// The flow hit; nil on a miss (or for a NORMAL-only bridge).
+        public var rule: FlowRule?
+        /// The packet's flow key at the lookup.
+        public var key: FlowKey
+    }
+
+    /// What happened to a traced frame.
+    public struct Trace: Sendable, CustomStringConvertible {
+        public var steps: [TraceStep]
+        /// Frames queued for transmission, by port name, in port order.
+        public var outputs: [(port: String, frame: [UInt8])]
+        /// Drops the frame caused, by port and reason.
+        public var drops: [(port: String, reason: DropReason, count: UInt64)]
+
+        public var description: String {
+            var out = ""
+            var lastBridge = ""
+            for step in steps {
+                if step.bridge != lastBridge {
+                    let title = "bridge(\"\(step.bridge)\")"
+                    out += (out.isEmpty ? "" : "\n") + title + "\n" + String(repeating: "-", count: title.count) + "\n"
+                    lastBridge = step.bridge
+                }
+                guard let table = step.table else {
+                    out += " no flows: NORMAL\n"
+                    continue
+                }
+                if let rule = step.rule {
+                    let match = rule.matchDescription
+                    out += String(repeating: " ", count: max(1, 3 - String(table).count)) + "\(table). "
+                        + (match.isEmpty ? "priority 0" : match) + (rule.cookie != 0 ? ", cookie 0x\(String(rule.cookie, radix: 16))" : "") + "\n"
+                    out += "    " + rule.actionsDescription + "\n"
+                } else {
+                    out += String(repeating: " ", count: max(1, 3 - String(table).count)) + "\(table). No match.\n    drop\n"
+                }
+            }
+            out += "\nFinal:\n"
+            if outputs.isEmpty && drops.isEmpty { out += "  nothing sent\n" }
+            for o in outputs { out += "  output to \(o.port): \(o.frame.count) bytes\(Self.vlanText(o.frame))\n" }
+            for d in drops { out += "  dropped on \(d.port): \(d.reason)\(d.count > 1 ? " ×\(d.count)" : "")\n" }
+            return out
+        }
+
+        static func vlanText(_ frame: [UInt8]) -> String {
+            guard frame.count >= 16, frame[12] == 0x81 || frame[12] == 0x88 else { return "" }
+            return ", vlan \(UInt16(frame[14] & 0x0F) << 8 | UInt16(frame[15]))"
+        }
+    }
+
+    /// Runs `frame` as received on `port` (with `tunnelID`, for a tunnel port) and
+    /// reports what the datapath did with it. Frames already queued on ports are taken
+    /// out (and freed) first.
+    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now: UInt64) -> Trace {
+        discardTransmitted()
+        let before = ports.map { $0.stats.drops }
+        traceSteps = []
+        tracing.pointee = true
+        if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
+            let start = address &+ UInt64(pool.headroom)
+            frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            receive(address: start, length: UInt32(frame.count), port: port.id, now: now, depth: 0, tunnelID: tunnelID)
+            tick(now: now)
+        } else {
+            port.counters.dropped(.noBuffer)
+        }
+        tracing.pointee = false
+        var result = Trace(steps: traceSteps, outputs: [], drops: [])
+        traceSteps = []
+        for p in ports {
+            for f in drainTransmitted(p) { result.outputs.append((p.name, f)) }
+            for (reason, count) in p.stats.drops.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                let delta = count - (before[p.id][reason] ?? 0)
+                if delta > 0 { result.drops.append((p.name, reason, delta)) }
+            }
+        }
+        return result
+    }
+
+    @inline(never)
+    @usableFromInline
+    func recordTrace(bridgeID: Int, table: Int?, index: Int32, key: FlowKey) {
+        let bridge = bridges[bridgeID]
+        let rule = table != nil && index >= 0 ? bridge.flowTable.flows[Int(index)].rule : nil
+        traceSteps.append(TraceStep(bridge: bridge.name, table: table, rule: rule, key: key))
+    }
+}
+
+extension Datapath {
+    /// Why a trace could not run.
+    public struct TraceError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Traces the packet `flow` describes (`ofproto/trace` syntax: `in_port=N` plus any
+    /// header fields, e.g. `in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_dst=53`)
+    /// entering `bridge`. Unset fields are zero (TTL 64), as OVS assumes.
+    public func trace(flow text: String, bridge name: String, now: UInt64) throws -> Trace {
+        guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
+        let match = try FlowParser.parseSelector(text).match
+        guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }
+        guard let inID = bridge.portIDs.first(where: { ports[$0].ofport == Int(match.value.inPort) }) else {
+            throw TraceError(description: "\(name): no OpenFlow port \(match.value.inPort)")
+        }
+        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: now)
+    }
+
+    /// A frame with the header fields `match` sets.
+    static func exampleFrame(for match: FlowMatch) -> [UInt8] {
+        let v = match.value, m = match.mask
+        var builder = FrameBuilder().ethernet(source: MACAddress(rawValue: v.dlSrc), destination: MACAddress(rawValue: v.dlDst),
+                                              type: m.dlType != 0 && v.dlType != 0x0800 && v.dlType != 0x0806 && v.dlType != 0x86DD
+                                                  ? EtherType(rawValue: v.dlType) : nil)
+        if m.vlanTCI & 0x1000 != 0 && v.vlanTCI & 0x1000 != 0 {
+            builder = builder.vlan(vid: v.vlanTCI & 0x0FFF, pcp: UInt8(v.vlanTCI >> 13))
+        }
+        switch m.dlType != 0 ? v.dlType : 0 {
+        case 0x0800:
+            builder = builder.ipv4(source: IPv4Address(rawValue: v.nwSrc), destination: IPv4Address(rawValue: v.nwDst),
+                                   ttl: m.nwTTL != 0 ? v.nwTTL : 64, tos: v.nwTOS)
+            switch v.nwProto {
+            case 6: builder = builder.tcp(sourcePort: v.tpSrc, destinationPort: v.tpDst)
+            case 17: builder = builder.udp(sourcePort: v.tpSrc, destinationPort: v.tpDst)
+            case 1: builder = builder.icmp(type: ICMPType(rawValue: UInt8(truncatingIfNeeded: v.tpSrc)), code: UInt8(truncatingIfNeeded: v.tpDst))
+            default: builder = builder.payload(count: 8)
+            }
+        case 0x0806:
+            builder = builder.arp(operation: ARPOperation(rawValue: m.nwProto != 0 ? UInt16(v.nwProto) : 1),
+                                  senderMAC: MACAddress(rawValue: m.arpSHA != 0 ? v.arpSHA : v.dlSrc),
+                                  senderIP: IPv4Address(rawValue: v.nwSrc), targetMAC: MACAddress(rawValue: v.arpTHA),
+                                  targetIP: IPv4Address(rawValue: v.nwDst))
+        case 0x86DD:
+            builder = builder.ipv6(source: IPv6Address(high: v.ipv6SrcHi, low: v.ipv6SrcLo),
+                                   destination: IPv6Address(high: v.ipv6DstHi, low: v.ipv6DstLo))
+            switch v.nwProto {
+            case 6: builder = builder.tcp(sourcePort: v.tpSrc, destinationPort: v.tpDst)
+            case 17: builder = builder.udp(sourcePort: v.tpSrc, destinationPort: v.tpDst)
+            default: builder = builder.payload(count: 8)
+            }
+        default:
+            builder = builder.payload(count: 46)
+        }
+        var frame = builder.build()
+        if frame.count < 60 { frame += Array(repeating: 0, count: 60 - frame.count) }
+        return frame
+    }
+}
