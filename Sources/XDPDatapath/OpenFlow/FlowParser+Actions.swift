@@ -38,8 +38,7 @@ extension FlowTextParser {
                 dropAt = at
             case "output":
                 try needArg("a port or a field")
-                let first = bytes[arg.lowerBound]
-                if find(UInt8(ascii: "["), in: arg) != nil || (first >= UInt8(ascii: "A") && first <= UInt8(ascii: "Z") && first != UInt8(ascii: "C") && OpenFlowPort.named(string(arg)) == nil) {
+                if find(UInt8(ascii: "["), in: arg) != nil || FlowField.nxmNamed(string(arg)) != nil {
                     let sf = try subfield(arg, "output")
                     if sf.bits > 32 { throw fail(arg.lowerBound, "output: the port field must be at most 32 bits wide") }
                     out.append(.outputField(sf))
@@ -133,7 +132,6 @@ extension FlowTextParser {
                     guard parts.count <= 2 else { throw fail(parts[2].lowerBound, "resubmit: expected (PORT,TABLE)") }
                     let p = parts[0].isEmpty ? OpenFlowPort.inPort : try port(parts[0], "resubmit")
                     let t = parts.count < 2 || parts[1].isEmpty ? 255 : UInt8(try number(parts[1], "resubmit table", max: 254))
-                    if parts[0].isEmpty && t == 255 { throw fail(arg.lowerBound, "resubmit: give a port, a table or both") }
                     out.append(.resubmit(port: p, table: t))
                 } else {
                     throw fail(item.upperBound, "resubmit: expected :PORT or (PORT,TABLE)")

@@ -563,7 +563,8 @@ struct FlowTextParser {
             let (s, m) = try flags(v, key, names: Self.ctStateNames, allowed: 0xff)
             rule.match.set(.ctState, UInt64(s), mask: UInt64(m))
         case "ct_zone":
-            rule.match.set(.ctZone, try number(v, key, max: 0xffff))
+            let (z, m) = try maskedNumber(v, key, full: 0xffff)
+            rule.match.set(.ctZone, z, mask: m)
         case "ct_mark":
             let (c, m) = try maskedNumber(v, key, full: 0xffff_ffff)
             rule.match.set(.ctMark, c, mask: m)
