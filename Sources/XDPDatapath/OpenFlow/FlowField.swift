@@ -44,6 +44,13 @@ public enum FlowField: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         public var word: Int
         public var shift: Int
         public var bits: Int
+
+        @inlinable
+        public init(word: Int, shift: Int, bits: Int) {
+            self.word = word
+            self.shift = shift
+            self.bits = bits
+        }
     }
 
     /// The canonical OVS name (`eth_src`, `tun_id`, `nw_tos`, …).
@@ -207,6 +214,7 @@ public enum FlowField: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// Where the field lives in a `FlowKey` (see the layout table on `FlowKey`).
+    @inlinable
     public var storage: Storage {
         switch self {
         case .inPort, .inPortOXM: Storage(word: 0, shift: 0, bits: 16)
@@ -282,6 +290,7 @@ public enum FlowField: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// 0…7 for `reg0`…`reg7`, else nil.
+    @inlinable
     public var registerIndex: Int? {
         rawValue >= FlowField.reg0.rawValue && rawValue <= FlowField.reg7.rawValue
             ? Int(rawValue - FlowField.reg0.rawValue) : nil
