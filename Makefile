@@ -30,9 +30,12 @@ demo: release deps-test
 test: deps-test
 	$(SWIFT) test
 
-bench: release
+bench: deps
 	@scripts/install-deps.sh $(DEPS_BENCH)
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	@scripts/bench-all.sh
+
+bench-check: deps
+	@scripts/bench-check.sh
 
 clean:
 	rm -rf .build Benchmarks/.build

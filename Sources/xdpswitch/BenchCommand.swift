@@ -177,9 +177,8 @@ struct BenchCommand: ParsableCommand {
                          interrupted: InterruptFlag) throws -> BenchReport.Sample {
         try peer.start(scenario, lab: lab)
         defer { peer.stop() }
-        let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, destination: BenchLab.sinkMAC,
-                                         source: BenchLab.generatorMAC, size: size - 4 + (scenario.generatorVLAN == nil ? 0 : 4),
-                                         vlan: scenario.generatorVLAN, flows: flows)
+        let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
+        let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
         generator.cpu = generatorCPU
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }
         defer { generator.stop() }

@@ -12,6 +12,8 @@ final class BenchLab {
     let counter: CountingSink
     static let generatorMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
     static let sinkMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x04]
+    /// The forwarder's side of each veth (the underlay's MAC in the GRE scenarios).
+    static let aMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0a], bMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0b]
 
     init() throws {
         do {
@@ -22,6 +24,9 @@ final class BenchLab {
                                     switchNamespace: fwd)
             b = try network.addHost(namespace: sink, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04",
                                     switchNamespace: fwd)
+            for (port, mac) in [(a, Self.aMAC), (b, Self.bMAC)] {
+                try Shell.check(["ip", "-n", fwd, "link", "set", port, "address", BenchScenario.colon(mac)])
+            }
         } catch {
             network.tearDown()
             throw CommandFailure("topology: \(error)")
@@ -128,6 +133,18 @@ final class KernelPeer: BenchPeer {
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         self.lab = lab
         bridge = lab.network.prefix + "br"
+        if scenario.tunnel != nil {
+            let probe = lab.inFwd(["ip", "link", "add", lab.network.prefix + "gt", "type", "gretap",
+                                   "local", BenchScenario.dotted(BenchScenario.localIP),
+                                   "remote", BenchScenario.dotted(BenchScenario.remoteIP)])
+            lab.inFwd(["ip", "link", "del", lab.network.prefix + "gt"])
+            guard probe.succeeded else {
+                self.lab = nil
+                throw BenchUnsupported(reason: "this kernel has no GRE (CONFIG_NET_IPGRE): `ip link add … type gretap` → "
+                    + probe.output.trimmingCharacters(in: "\n"))
+            }
+            throw BenchUnsupported(reason: "kernel GRE peer not written yet")
+        }
         let vlans = scenario.portA != .access || scenario.portB != .access
         var commands: [[String]] = [
             ["ip", "link", "add", bridge, "type", "bridge"] + (vlans ? ["vlan_filtering", "1", "vlan_default_pvid", "0"] : []),
@@ -172,6 +189,7 @@ final class OVSPeer: BenchPeer {
     private var dbPID: pid_t?
     private var vswitchdPID: pid_t?
     private var bridge: String?
+    private var phyBridge: String?
     var cpuMethod: String { "ovs-vswitchd process user+system, all threads (/proc/PID/stat)" }
 
     init(rundir: String) { self.rundir = rundir }
@@ -243,11 +261,39 @@ final class OVSPeer: BenchPeer {
         let br = lab.network.prefix + "ovs"
         bridge = br
         func role(_ r: BenchScenario.Role) -> String { r == .access ? "tag=\(BenchScenario.vlan)" : "trunks=\(BenchScenario.vlan)" }
-        try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
-                   "--", "add-port", br, lab.a, role(scenario.portA), "--", "set", "interface", lab.a, "type=afxdp",
-                   "options:xdp-mode=native", "ofport_request=1",
-                   "--", "add-port", br, lab.b, role(scenario.portB), "--", "set", "interface", lab.b, "type=afxdp",
-                   "options:xdp-mode=native", "ofport_request=2"])
+        func afxdp(_ port: String, _ ofport: Int) -> [String] {
+            ["--", "set", "interface", port, "type=afxdp", "options:xdp-mode=native", "ofport_request=\(ofport)"]
+        }
+        if let tunnel = scenario.tunnel {
+            // OVS userspace tunnelling: br-phy owns the underlay port and the local address (on
+            // its internal port), br-int holds the other port and the gre port; the remote's
+            // MAC is set in the tunnel ARP cache (static, like our neighbours).
+            let phy = lab.network.prefix + "phy"
+            phyBridge = phy
+            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (lab.b, lab.a, BenchLab.bMAC, BenchLab.sinkMAC)
+                : (lab.a, lab.b, BenchLab.aMAC, BenchLab.generatorMAC)
+            try vsctl(["add-br", phy, "--", "set", "bridge", phy, "datapath_type=netdev",
+                       "other-config:hwaddr=\"\(BenchScenario.colon(mac))\"", "--", "add-port", phy, underlay] + afxdp(underlay, 1)
+                      + ["--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "--", "add-port", br, port]
+                      + afxdp(port, 2)
+                      + ["--", "add-port", br, "gre0", "--", "set", "interface", "gre0", "type=gre",
+                         "options:remote_ip=\(BenchScenario.dotted(BenchScenario.remoteIP))"])
+            for command in [["ip", "addr", "add", "\(BenchScenario.dotted(BenchScenario.localIP))/24", "dev", phy],
+                            ["ip", "link", "set", phy, "up"]] {
+                let r = lab.inFwd(command)
+                guard r.succeeded else { throw CommandFailure("ovs: \(command.joined(separator: " ")): \(r.output)") }
+            }
+            usleep(300_000)
+            for command in [["ovs/route/add", "\(BenchScenario.dotted(BenchScenario.remoteIP))/32", phy],
+                            ["tnl/arp/set", phy, BenchScenario.dotted(BenchScenario.remoteIP), BenchScenario.colon(remoteMAC)]] {
+                let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
+                guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
+            }
+        } else {
+            try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
+                       "--", "add-port", br, lab.a, role(scenario.portA)] + afxdp(lab.a, 1)
+                      + ["--", "add-port", br, lab.b, role(scenario.portB)] + afxdp(lab.b, 2))
+        }
         let db = self.db, env = self.env
         try waitFor("afxdp ports") {
             [lab.a, lab.b].allSatisfy { port in
@@ -264,8 +310,9 @@ final class OVSPeer: BenchPeer {
     }
 
     func stop() {
-        if let br = bridge { try? vsctl(["--if-exists", "del-br", br]) }
+        for br in [bridge, phyBridge].compactMap({ $0 }) { try? vsctl(["--if-exists", "del-br", br]) }
         bridge = nil
+        phyBridge = nil
     }
 
     func shutdown() {

@@ -17,8 +17,16 @@ struct BenchScenario: Sendable {
     /// How ports `a` and `b` are configured (every peer: our bridge, OVS, Linux bridge).
     var portA: Role = .access
     var portB: Role = .access
+    /// GRE scenarios: which side is the underlay (`a`: decapsulation, `b`: encapsulation);
+    /// the other side is a trunk port of the bridge that also holds the `gre` port.
+    var tunnel: Tunnel? = nil
+
+    enum Tunnel: Sendable { case encap, decap }
 
     static let vlan: UInt16 = 100
+    /// Underlay addresses: ours (the forwarder's) and the remote tunnel endpoint's.
+    static let localIP: [UInt8] = [172, 31, 0, 1], remoteIP: [UInt8] = [172, 31, 0, 2]
+    static func dotted(_ a: [UInt8]) -> String { a.map(String.init).joined(separator: ".") }
 
     static let all: [BenchScenario] = [
         BenchScenario(name: "l2", summary: "NORMAL between two access ports (VLAN 100)"),
@@ -26,12 +34,10 @@ struct BenchScenario: Sendable {
                       portA: .access, portB: .trunk),
         BenchScenario(name: "vlan-pop", summary: "trunk → access (VLAN 100): tag popped",
                       generatorVLAN: vlan, portA: .trunk, portB: .access),
-        BenchScenario(name: "gre-encap", summary: "access port → br-tun → GRE out of the underlay",
-                      pending: "feature not landed in the AF_XDP engine (GRE exists in the datapath, "
-                        + "but Engine does not attach the underlay interface yet)"),
-        BenchScenario(name: "gre-decap", summary: "GRE in on the underlay → access port",
-                      pending: "feature not landed in the AF_XDP engine (GRE exists in the datapath, "
-                        + "but Engine does not attach the underlay interface yet)"),
+        BenchScenario(name: "gre-encap", summary: "trunk port → gre port: GRE encapsulation out of the underlay (b)",
+                      portA: .trunk, portB: .trunk, tunnel: .encap),
+        BenchScenario(name: "gre-decap", summary: "GRE in on the underlay (a) → decapsulation → trunk port",
+                      portA: .trunk, portB: .trunk, tunnel: .decap),
         BenchScenario(name: "sg", summary: "stateful security group with N rules, conntrack",
                       pending: "feature not landed (conntrack / security groups)"),
         BenchScenario(name: "snat", summary: "router SNAT",
@@ -51,11 +57,43 @@ struct BenchScenario: Sendable {
         }
     }
 
-    /// Our datapath's configuration: one bridge, ports `a` and `b` as the roles say, NORMAL.
+    /// The generator's frame (inner frame of `size` bytes on the wire for the GRE scenarios)
+    /// and the offset of the UDP source port the flows rewrite.
+    func generatorFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
+        let tag = generatorVLAN == nil ? 0 : 4
+        let inner = TrafficGenerator.udpFrame(destination: BenchLab.sinkMAC, source: BenchLab.generatorMAC,
+                                              size: size + tag, vlan: generatorVLAN)
+        guard tunnel == .decap else { return (inner, 34 + tag) }
+        return (TrafficGenerator.greFrame(inner: inner, destination: BenchLab.aMAC, source: BenchLab.generatorMAC,
+                                          from: Self.remoteIP, to: Self.localIP), 38 + 34)
+    }
+
+    /// Our datapath's configuration: one bridge, ports `a` and `b` as the roles say, NORMAL;
+    /// GRE scenarios: the underlay side is the datapath's underlay, the bridge holds the other
+    /// side and a `gre` port to the remote endpoint (a static neighbour: no ARP in the run).
     func datapathConfiguration(a: String, b: String) -> DatapathConfiguration {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
         }
+        if let tunnel {
+            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (b, a, BenchLab.bMAC, BenchLab.sinkMAC)
+                : (a, b, BenchLab.aMAC, BenchLab.generatorMAC)
+            let remote = IPv4Address(Self.dotted(Self.remoteIP))!
+            return DatapathConfiguration(
+                bridges: [BridgeConfiguration(name: "br-bench", ports: [
+                    PortConfiguration(name: port),
+                    PortConfiguration(name: "gre-bench", type: .gre(GREOptions(remoteIP: remote))),
+                ])],
+                underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address(Self.dotted(Self.localIP))!,
+                                                prefixLength: 24, mac: MACAddress(Self.colon(mac)),
+                                                neighbours: [remote: MACAddress(Self.colon(remoteMAC))!]))
+        }
         return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [port(a, portA), port(b, portB)])])
+    }
+}
+
+extension BenchScenario {
+    static func colon(_ mac: [UInt8]) -> String {
+        mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }
 }

@@ -119,6 +119,30 @@ public final class TrafficGenerator: @unchecked Sendable {
         } catch {}
     }
 
+    /// `inner` encapsulated like a GRE tunnel endpoint would send it: Ethernet (`destination`
+    /// ← `source`) + IPv4 (`from` → `to`, DF, TTL 64, id 0, protocol 47) + GRE (no flags, no
+    /// key, protocol 0x6558 Transparent Ethernet Bridging): 38 bytes before `inner`, so the
+    /// inner UDP source port is at 38 + 34 = 72 (for `flows`).
+    public static func greFrame(inner: [UInt8], destination: [UInt8], source: [UInt8],
+                                from: [UInt8], to: [UInt8]) -> [UInt8] {
+        var f = [UInt8](repeating: 0, count: 38)   // Ethernet 14 + IPv4 20 + GRE 4 (no key)
+        f.replaceSubrange(0..<6, with: destination.prefix(6))
+        f.replaceSubrange(6..<12, with: source.prefix(6))
+        f[12] = 0x08; f[13] = 0x00
+        let ipLength = 20 + 4 + inner.count
+        f[14] = 0x45; f[16] = UInt8(ipLength >> 8); f[17] = UInt8(ipLength & 0xFF)
+        f[20] = 0x40; f[22] = 64; f[23] = 47
+        f.replaceSubrange(26..<30, with: from.prefix(4))
+        f.replaceSubrange(30..<34, with: to.prefix(4))
+        var sum: UInt32 = 0
+        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        let checksum = ~UInt16(sum)
+        f[24] = UInt8(checksum >> 8); f[25] = UInt8(checksum & 0xFF)
+        f[36] = 0x65; f[37] = 0x58
+        return f + inner
+    }
+
     /// Ethernet (+ 802.1Q `vlan`) + IPv4 + UDP 10.77.0.1:9 → 10.77.0.2:9, zero payload, UDP
     /// checksum 0, padded to `size` bytes (at least 60; 4 more with a tag).
     public static func udpFrame(destination: [UInt8], source: [UInt8], size: Int, vlan: UInt16? = nil) -> [UInt8] {

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Testing
+
+/// The bench lab's pieces that need no traffic: the generator's template frames and the
+/// forwarder-namespace topology. (No timing here: throughput is checked by `make bench-check`.)
+@Suite("bench lab")
+struct BenchLabTests {
+    private func checksumOK(_ f: [UInt8], at l3: Int) -> Bool {
+        var sum: UInt32 = 0
+        for i in stride(from: l3, to: l3 + 20, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return sum == 0xFFFF
+    }
+
+    @Test(arguments: [60, 124, 508, 1514])
+    func untaggedFrameHasLengthsAndChecksum(size: Int) {
+        let f = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: size)
+        #expect(f.count == size)
+        #expect(Array(f[0..<6]) == [2, 0, 0, 0, 0, 4] && Array(f[6..<12]) == [2, 0, 0, 0, 0, 1])
+        #expect(f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 && f[23] == 17)
+        #expect(Int(f[16]) << 8 | Int(f[17]) == size - 14)                 // IPv4 total length
+        #expect(Int(f[38]) << 8 | Int(f[39]) == size - 34)                 // UDP length
+        #expect(f[34] == 0 && f[35] == 9 && f[36] == 0 && f[37] == 9)      // ports 9 → 9 (flows rewrite 34..35)
+        #expect(f[40] == 0 && f[41] == 0)                                  // no UDP checksum: port rewrites stay valid
+        #expect(checksumOK(f, at: 14))
+    }
+
+    @Test func taggedFrameCarriesTheVLANAndShiftsTheHeaders() {
+        let f = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 64, vlan: 100)
+        #expect(f.count == 64)
+        #expect(f[12] == 0x81 && f[13] == 0x00 && (Int(f[14]) << 8 | Int(f[15])) == 100)
+        #expect(f[16] == 0x08 && f[17] == 0x00 && f[18] == 0x45)
+        #expect(Int(f[20]) << 8 | Int(f[21]) == 64 - 18)
+        #expect(f[39] == 9 && f[41] == 9)                                  // source port at 38 (the generator's offset)
+        #expect(checksumOK(f, at: 18))
+    }
+
+    @Test func framesAreAtLeastTheEthernetMinimum() {
+        #expect(TrafficGenerator.udpFrame(destination: [], source: [], size: 10).count == 60)
+        #expect(TrafficGenerator.udpFrame(destination: [], source: [], size: 10, vlan: 5).count == 64)
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root (namespaces)"))
+    func switchSideCanLiveInItsOwnNamespaceAndIsRemoved() throws {
+        let lab = LabNetwork(tag: "t")
+        defer { lab.tearDown() }
+        let host = try lab.addNamespace("h")
+        let fwd = try lab.addNamespace("f")
+        let sw = try lab.addHost(namespace: host, switchSide: "x", hostSide: "h0", switchNamespace: fwd)
+        #expect(lab.run(in: fwd, ["ip", "link", "show", sw]).succeeded)
+        #expect(!Shell.run(["ip", "link", "show", sw]).succeeded)         // not in the caller's namespace
+        lab.tearDown()
+        #expect(!Shell.run(["ip", "netns", "list"]).output.contains(fwd))
+    }
+}
+
+@Suite("bench lab: GRE frames")
+struct BenchLabGRETests {
+    @Test func greFrameWrapsTheInnerFrameAfter38Bytes() {
+        let inner = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60)
+        let f = TrafficGenerator.greFrame(inner: inner, destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1],
+                                          from: [172, 31, 0, 2], to: [172, 31, 0, 1])
+        #expect(f.count == 38 + 60 && Array(f[38...]) == inner)
+        #expect(f[14] == 0x45 && f[20] == 0x40 && f[23] == 47)            // DF, protocol GRE
+        #expect(Int(f[16]) << 8 | Int(f[17]) == 20 + 4 + 60)
+        #expect(f[34] == 0 && f[35] == 0 && f[36] == 0x65 && f[37] == 0x58) // no flags, TEB
+        var sum: UInt32 = 0
+        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        #expect(sum == 0xFFFF)
+        #expect(f[72] == 0 && f[73] == 9)                                  // inner UDP source port at 72
+    }
+}
