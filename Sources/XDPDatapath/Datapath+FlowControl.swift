@@ -21,6 +21,7 @@ extension Datapath {
         let table = FlowTable(flows: flows, version: old.version &+ 1)
         bridges[bridgeID].flowTable = table
         flowTables[bridgeID] = Unmanaged.passUnretained(table)
+        flowTableViews[bridgeID] = table.view
         flowsActive[bridgeID] = !table.isNormalOnly
     }
 
@@ -122,6 +123,10 @@ extension Datapath {
     /// is installed when the batch ends.
     @inline(never)
     @usableFromInline
+    func learn(flowIndex: Int, spec n: Int, key: FlowKey, bridgeID: Int, now: UInt64) {
+        learn(bridges[bridgeID].flowTable.flows[flowIndex].rule.learns[n], key: key, bridgeID: bridgeID, now: now)
+    }
+
     func learn(_ spec: LearnAction, key: FlowKey, bridgeID: Int, now: UInt64) {
         var rule = FlowRule(table: spec.table, priority: spec.priority, cookie: spec.cookie)
         rule.idleTimeout = spec.idleTimeout

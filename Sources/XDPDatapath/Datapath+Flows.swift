@@ -79,7 +79,7 @@ extension Datapath {
     func runFlows(address: UInt64, length: UInt32, meta: PacketMetadata, inID: Int, bridgeID: Int, depth: Int, tunnelID: UInt64, now: UInt64) {
         var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID], tunnelID: tunnelID,
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
-        let table = flowTables[bridgeID].takeUnretainedValue()
+        let table = flowTableViews[bridgeID]
         runTable(0, table: table, ctx: &ctx, now: now)
         guard !ctx.consumed else { return }
         if ctx.pending != Datapath.pendingNone {
@@ -91,7 +91,7 @@ extension Datapath {
 
     /// Looks `ctx.key` up in table `t` (exact-match cache first) and runs the flow found.
     @inlinable
-    func runTable(_ t: Int, table: FlowTable, ctx: inout FlowContext, now: UInt64) {
+    func runTable(_ t: Int, table: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         let index = cachedLookup(t, table: table, key: ctx.key, bridgeID: ctx.bridgeID)
         if tracing.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
         guard index >= 0 else { return }  // a miss: the packet goes no further in this table
@@ -101,7 +101,7 @@ extension Datapath {
     }
 
     @inlinable
-    func cachedLookup(_ t: Int, table: FlowTable, key: FlowKey, bridgeID: Int) -> Int32 {
+    func cachedLookup(_ t: Int, table: FlowTableView, key: FlowKey, bridgeID: Int) -> Int32 {
         let cache = exactMatchCaches[bridgeID]
         let slot = Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & cache.mask
         let tag = table.version << 8 | UInt64(t) | 1 << 63
@@ -118,7 +118,7 @@ extension Datapath {
     }
 
     @inlinable
-    func execute(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTable, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
+    func execute(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTableView, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
         for i in 0..<list.count {
             if ctx.consumed { return }
             switch list.actions[i] {
@@ -179,7 +179,7 @@ extension Datapath {
                 resubmit(port: OpenFlowPort.inPort, table: Int(t), flows: table, ctx: &ctx, now: now)
                 return
             case .learn(let n):
-                learn(table.flows[flowIndex].rule.learns[Int(n)], key: ctx.key, bridgeID: ctx.bridgeID, now: now)
+                learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID, now: now)
             case .note:
                 break
             case .conntrack:
@@ -193,7 +193,7 @@ extension Datapath {
     }
 
     @inlinable
-    func resubmit(port: UInt16, table t: Int, flows: FlowTable, ctx: inout FlowContext, now: UInt64) {
+    func resubmit(port: UInt16, table t: Int, flows: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         guard ctx.resubmits < Datapath.maximumResubmits else {
             fastPorts[ctx.inPortID].counters.dropped(.resubmitLimit)
             return

@@ -34,6 +34,7 @@ public final class Datapath {
     /// anything but the default NORMAL-only table.
     @usableFromInline let flowTables: UnsafeMutablePointer<Unmanaged<FlowTable>>
     @usableFromInline let flowsActive: UnsafeMutablePointer<Bool>
+    @usableFromInline let flowTableViews: UnsafeMutablePointer<FlowTableView>
     @usableFromInline let exactMatchCaches: UnsafeMutablePointer<ExactMatchCache>
     /// Flows learned during a batch, installed when the batch ends.
     @usableFromInline var pendingLearned: [(bridgeID: Int, rule: FlowRule)] = []
@@ -143,6 +144,7 @@ public final class Datapath {
         for (i, p) in ports.enumerated() { ofports[i] = UInt16(truncatingIfNeeded: p.ofport) }
         flowTables = .allocate(capacity: max(bridges.count, 1))
         flowsActive = .allocate(capacity: max(bridges.count, 1))
+        flowTableViews = .allocate(capacity: max(bridges.count, 1))
         exactMatchCaches = .allocate(capacity: max(bridges.count, 1))
         for (i, bridgeConfig) in configuration.bridges.enumerated() {
             let table: FlowTable
@@ -162,6 +164,7 @@ public final class Datapath {
             }
             bridges[i].flowTable = table
             flowTables[i] = Unmanaged.passUnretained(table)
+            (flowTableViews + i).initialize(to: table.view)
             flowsActive[i] = !table.isNormalOnly
             (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
         }
@@ -179,6 +182,7 @@ public final class Datapath {
         tracing.deallocate()
         flowTables.deallocate()
         flowsActive.deallocate()
+        flowTableViews.deallocate()
         for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
         exactMatchCaches.deallocate()
     }

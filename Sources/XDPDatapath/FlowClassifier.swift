@@ -26,17 +26,17 @@ public final class FlowClassifier {
         }
     }
 
-    @usableFromInline
+    /// Owns one subtable's memory; lookups go through its `SubtableView`.
     final class Subtable {
-        @usableFromInline let mask: FlowKey
-        @usableFromInline let maxPriority: Int
-        @usableFromInline let slotMask: Int
+        let mask: FlowKey
+        let maxPriority: Int
+        let slotMask: Int
         /// Open addressing over masked values. Rules with the same masked value differ
         /// only in priority, and only the best of them can ever match, so a slot keeps
         /// just that one.
-        @usableFromInline let keys: UnsafeMutablePointer<FlowKey>
-        @usableFromInline let ids: UnsafeMutablePointer<Int32>  // -1: empty slot
-        @usableFromInline let priorities: UnsafeMutablePointer<Int>
+        let keys: UnsafeMutablePointer<FlowKey>
+        let ids: UnsafeMutablePointer<Int32>  // -1: empty slot
+        let priorities: UnsafeMutablePointer<Int>
 
         init(mask: FlowKey, entries: [Entry]) {
             self.mask = mask
@@ -66,6 +66,32 @@ public final class FlowClassifier {
             ids.deallocate()
             priorities.deallocate()
         }
+    }
+
+    let subtables: [Subtable]
+    @usableFromInline let subtableCount: Int
+    /// The subtables as plain values, in search order: the lookup touches no class.
+    @usableFromInline let subtableTable: UnsafeMutablePointer<SubtableView>
+
+    /// A subtable's memory as a value (see `Subtable`).
+    @frozen
+    @usableFromInline
+    struct SubtableView {
+        @usableFromInline let mask: FlowKey
+        @usableFromInline let maxPriority: Int
+        @usableFromInline let slotMask: Int
+        @usableFromInline let keys: UnsafeMutablePointer<FlowKey>
+        @usableFromInline let ids: UnsafeMutablePointer<Int32>
+        @usableFromInline let priorities: UnsafeMutablePointer<Int>
+
+        init(_ s: Subtable) {
+            mask = s.mask
+            maxPriority = s.maxPriority
+            slotMask = s.slotMask
+            keys = s.keys
+            ids = s.ids
+            priorities = s.priorities
+        }
 
         /// The slot of the rule whose masked value equals `key & mask`, or -1.
         @inlinable
@@ -79,10 +105,6 @@ public final class FlowClassifier {
             }
         }
     }
-
-    @usableFromInline let subtables: [Subtable]
-    @usableFromInline let subtableCount: Int
-    @usableFromInline let subtableTable: UnsafeMutablePointer<Unmanaged<Subtable>>
     /// Number of rules.
     public let count: Int
 
@@ -93,11 +115,14 @@ public final class FlowClassifier {
         subtables = byMask.map { Subtable(mask: $0.key, entries: $0.value) }.sorted { $0.maxPriority > $1.maxPriority }
         subtableCount = subtables.count
         subtableTable = .allocate(capacity: max(subtables.count, 1))
-        for (i, s) in subtables.enumerated() { subtableTable[i] = Unmanaged.passUnretained(s) }
+        for (i, s) in subtables.enumerated() { (subtableTable + i).initialize(to: SubtableView(s)) }
         count = entries.count
     }
 
-    deinit { subtableTable.deallocate() }
+    deinit {
+        subtableTable.deinitialize(count: subtableCount)
+        subtableTable.deallocate()
+    }
 
     /// Distinct masks (the number of subtables a worst-case lookup probes).
     public var maskCount: Int { subtableCount }
@@ -105,10 +130,30 @@ public final class FlowClassifier {
     /// The id of the highest-priority rule matching `key`, or -1.
     @inlinable
     public func lookup(_ key: FlowKey) -> Int32 {
+        View(subtables: subtableTable, count: subtableCount).lookup(key)
+    }
+
+    /// The classifier as a plain value (valid while the classifier lives).
+    @frozen
+    @usableFromInline
+    struct View {
+        @usableFromInline let subtables: UnsafeMutablePointer<SubtableView>?
+        @usableFromInline let count: Int
+
+        @inlinable
+        init(subtables: UnsafeMutablePointer<SubtableView>?, count: Int) {
+            self.subtables = subtables
+            self.count = count
+        }
+
+        /// The id of the highest-priority rule matching `key`, or -1.
+        @inlinable
+        func lookup(_ key: FlowKey) -> Int32 {
+        guard let subtableTable = subtables else { return -1 }
         var bestID: Int32 = -1
         var bestPriority = Int.min
-        for i in 0..<subtableCount {
-            let sub = subtableTable[i].takeUnretainedValue()
+        for i in 0..<count {
+            let sub = subtableTable[i]
             if sub.maxPriority <= bestPriority { break }
             let slot = sub.find(key)
             if slot >= 0, sub.priorities[slot] > bestPriority {
@@ -117,5 +162,6 @@ public final class FlowClassifier {
             }
         }
         return bestID
+    }
     }
 }

@@ -85,13 +85,31 @@ public struct FlowKey: Hashable, Sendable {
             && (w16 & m.w16 == value.w16)
     }
 
-    /// A fast hash of the whole key (for the exact-match cache and subtables).
+    /// A fast hash of the whole key (for the exact-match cache and subtables): each word
+    /// times its own odd constant, summed — the multiplies are independent, so they
+    /// overlap in the pipeline — then one avalanche round.
     @inlinable
     public var fastHash: UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-        @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 32 }
-        mix(w0); mix(w1); mix(w2); mix(w3); mix(w4); mix(w5); mix(w6); mix(w7); mix(w8)
-        mix(w9); mix(w10); mix(w11); mix(w12); mix(w13); mix(w14); mix(w15); mix(w16)
+        var h = w0 &* 0x9E37_79B9_7F4A_7C15
+        h &+= w1 &* 0xC2B2_AE3D_27D4_EB4F
+        h &+= w2 &* 0x1656_67B1_9E37_79F9
+        h &+= w3 &* 0x85EB_CA77_C2B2_AE63
+        h &+= w4 &* 0x27D4_EB2F_1656_67C5
+        h &+= w5 &* 0xFF51_AFD7_ED55_8CCD
+        h &+= w6 &* 0xC4CE_B9FE_1A85_EC53
+        h &+= w7 &* 0xD6E8_FEB8_6659_FD93
+        h &+= w8 &* 0xA076_1D64_78BD_642F
+        h &+= w9 &* 0xE703_7ED1_A0B4_28DB
+        h &+= w10 &* 0x8EBC_6AF0_9C88_C6E3
+        h &+= w11 &* 0x5899_65CC_7537_4CC3
+        h &+= w12 &* 0x1D8E_4E27_C47D_124F
+        h &+= w13 &* 0x9E37_79B9_7F4A_7C55
+        h &+= w14 &* 0xC2B2_AE3D_27D4_EB8F
+        h &+= w15 &* 0x1656_67B1_9E37_7A39
+        h &+= w16 &* 0x85EB_CA77_C2B2_AEA3
+        h ^= h >> 32
+        h &*= 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 29
         return h
     }
 

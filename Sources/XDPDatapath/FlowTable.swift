@@ -15,6 +15,8 @@ public final class FlowTable {
     @usableFromInline let classifiers: UnsafeMutablePointer<Unmanaged<FlowClassifier>?>
     @usableFromInline let actionLists: UnsafeMutablePointer<ActionList>
     private let retainedClassifiers: [FlowClassifier]
+    /// The table as a plain value for the per-packet path (valid while `self` lives).
+    @usableFromInline private(set) var view: FlowTableView!
 
     /// A flow as the datapath runs it.
     public struct Flow: @unchecked Sendable {
@@ -61,9 +63,20 @@ public final class FlowTable {
             (actionLists + i).initialize(to: ActionList(actions: storage, count: flow.rule.actions.count,
                                                         counters: flow.counters.slots))
         }
+        classifierViews = .allocate(capacity: Self.tableCount)
+        for t in 0..<Self.tableCount {
+            (classifierViews + t).initialize(to: classifiers[t].map {
+                let c = $0.takeUnretainedValue()
+                return FlowClassifier.View(subtables: c.subtableTable, count: c.subtableCount)
+            } ?? FlowClassifier.View(subtables: nil, count: 0))
+        }
+        view = FlowTableView(version: version, classifiers: classifierViews, actionLists: actionLists)
     }
 
+    private let classifierViews: UnsafeMutablePointer<FlowClassifier.View>
+
     deinit {
+        classifierViews.deallocate()
         for i in 0..<flows.count { actionLists[i].actions.deallocate() }
         actionLists.deallocate()
         classifiers.deallocate()
@@ -82,13 +95,6 @@ public final class FlowTable {
     public var isNormalOnly: Bool {
         flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.mask == FlowKey()
             && flows[0].rule.actions == [.normal]
-    }
-
-    /// The index of the flow of `table` matching `key`, or -1.
-    @inlinable
-    func lookup(table: Int, key: FlowKey) -> Int32 {
-        guard let c = classifiers[table] else { return -1 }
-        return c.takeUnretainedValue().lookup(key)
     }
 }
 
@@ -124,4 +130,17 @@ extension FlowTable.ActionList {
         counters[1] &+= UInt64(bytes)
         counters[3] = now
     }
+}
+
+/// A `FlowTable` as a plain value: what the per-packet path holds (no reference count).
+@frozen
+@usableFromInline
+struct FlowTableView {
+    @usableFromInline let version: UInt64
+    @usableFromInline let classifiers: UnsafeMutablePointer<FlowClassifier.View>
+    @usableFromInline let actionLists: UnsafeMutablePointer<FlowTable.ActionList>
+
+    /// The index of the flow of `table` matching `key`, or -1.
+    @inlinable
+    func lookup(table: Int, key: FlowKey) -> Int32 { classifiers[table].lookup(key) }
 }
