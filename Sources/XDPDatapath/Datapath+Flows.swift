@@ -269,7 +269,8 @@ extension Datapath {
         }
     }
 
-    /// Sends a frame out of port `outID` as it is (no VLAN processing: that is NORMAL's).
+    /// Sends a frame out of port `outID` as it is (VLAN handling is the caller's): queued
+    /// for transmission, handed to the peer bridge of a patch port, or tunnelled.
     @inlinable
     func send(address: UInt64, length: UInt32, to outID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
         let out = fastPorts[outID]

@@ -162,21 +162,7 @@ extension Datapath {
             let tci = frame.loadBE16(at: 14)
             if tci & 0x0FFF != vlan { frame.storeBE16(tci & 0xF000 | vlan, at: 14) }
         }
-        switch out.transmitKind {
-        case 0:
-            guard out.txQueue.append(address: address, length: length) else {
-                drop(address, reason: .txQueueFull, port: outID)
-                return
-            }
-            out.counters.transmitted(bytes: length)
-        case 1:
-            out.counters.transmitted(bytes: length)
-            guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
-            receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: tunnelID)
-        default:
-            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now,
-                           depth: depth)
-        }
+        send(address: address, length: length, to: outID, now: now, depth: depth, tunnelID: tunnelID)
     }
 
     @inlinable
