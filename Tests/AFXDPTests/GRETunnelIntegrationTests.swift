@@ -23,11 +23,14 @@ final class TwoNodeGRE {
     var engines: [Engine] = []
     let key: UInt32
     let net: Int
+    /// br-tun runs the seed's flows (tunnel `key` ↔ local VLAN 1) instead of NORMAL.
+    let seedFlows: Bool
 
     /// `net` picks the addresses (10.net.0.0/24 for VMs, 172.31.net.0/24 for the underlay).
-    init(net: Int, key: UInt32) throws {
+    init(net: Int, key: UInt32, seedFlows: Bool = false) throws {
         self.net = net
         self.key = key
+        self.seedFlows = seedFlows
         try topo.addHost("a", ip: "10.\(net).0.1", mac: "02:00:00:\(net):00:01")
         try topo.addHost("b", ip: "10.\(net).0.2", mac: "02:00:00:\(net):00:02")
         wire = try topo.lab.addNamespace("w")
@@ -41,6 +44,14 @@ final class TwoNodeGRE {
 
     func configuration(node: Int) -> DatapathConfiguration {
         let (vm, underlay, remote) = node == 1 ? (topo.port("a"), underlay1, 2) : (topo.port("b"), underlay2, 1)
+        let vmMAC = "02:00:00:\(net):00:0\(node)"
+        // The seed's br-tun dump, with this node's VM MAC and the test's tunnel id.
+        let flows = seedFlows ? [
+            "priority=3,tun_id=\(key),dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
+            "priority=3,tun_id=\(key),dl_dst=\(vmMAC) actions=mod_vlan_vid:1,NORMAL",
+            "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:\(key),NORMAL",
+            "priority=1 actions=drop",
+        ] : []
         return DatapathConfiguration(bridges: [
             BridgeConfiguration(name: "br-int", ports: [
                 PortConfiguration(name: vm, tag: 1),
@@ -49,8 +60,8 @@ final class TwoNodeGRE {
             BridgeConfiguration(name: "br-tun", ports: [
                 PortConfiguration(name: "patch-int", type: .patch(peer: "patch-tun")),
                 PortConfiguration(name: "gre-node\(remote)", type: .gre(GREOptions(remoteIP: IPv4Address("172.31.\(net).\(remote)")!,
-                                                                                  key: .fixed(key)))),
-            ]),
+                                                                                  key: seedFlows ? .flow : .fixed(key)))),
+            ], flows: flows),
         ], underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address("172.31.\(net).\(node)")!, prefixLength: 24))
     }
 
@@ -72,6 +83,32 @@ final class TwoNodeGRE {
 extension AFXDPIntegrationTests {
 @Suite("GRE tunnel between two engines on veth")
 struct GRETunnelIntegrationTests {
+    @Test func seedFlowsCarryVLAN1OverTunnel2BetweenNodes() throws {
+        let nodes = try TwoNodeGRE(net: 95, key: 2, seedFlows: true)
+        defer { nodes.tearDown() }
+        try nodes.start()
+        let ping = nodes.topo.ping("a", "b", count: 4)
+        #expect(ping.succeeded, "\(ping.output)")
+        var multicastIn = 0
+        for engine in nodes.engines {
+            let dump = engine.perform { datapath, now in (try? datapath.dumpFlows(bridge: "br-tun", now: now)) ?? [] } ?? []
+            #expect(dump.count == 4)
+            func packets(_ match: String) -> Int {
+                guard let line = dump.first(where: { $0.contains(match) }),
+                      let field = line.split(separator: ",").first(where: { $0.contains("n_packets=") }) else { return -1 }
+                return Int(field.split(separator: "=")[1]) ?? -1
+            }
+            // Out of the VM: flow 3 (ARP and pings); into it: flow 2 (unicast), and on the
+            // answering node flow 1 (the broadcast ARP request).
+            #expect(packets("in_port=1,dl_vlan=1") >= 5, "\(dump)")
+            multicastIn += packets("dl_dst=01:00:00:00:00:00/01:00:00:00:00:00")
+            #expect(packets("tun_id=0x2,dl_dst=02:00:00") >= 4, "\(dump)")
+            #expect(packets("priority=1 actions=drop") == 0, "\(dump)")
+            #expect(engine.statistics().frames.isBalanced)
+        }
+        #expect(multicastIn >= 1, "the first ARP request arrives as a tunnelled broadcast")
+    }
+
     @Test func vmsPingAcrossTheTunnelAndTheWireShowsKeyedGRE() throws {
         let nodes = try TwoNodeGRE(net: 97, key: 0x2A)
         defer { nodes.tearDown() }
