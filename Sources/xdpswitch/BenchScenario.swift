@@ -45,7 +45,7 @@ struct BenchScenario: Sendable {
         BenchScenario(name: "fip", summary: "floating IP (DNAT + SNAT)",
                       pending: "feature not landed (router / NAT)"),
         BenchScenario(name: "compute", summary: "VM port → SG → br-int (local VLAN) → br-tun → GRE out",
-                      pending: "feature not landed (security groups, br-tun, GRE in the engine)"),
+                      pending: "feature not landed (security groups / conntrack on the VM port)"),
     ]
 
     /// `all`, `vlan` (both directions) or one name.
