@@ -126,8 +126,9 @@ public final class TrafficGenerator: @unchecked Sendable {
     public static func greFrame(inner: [UInt8], destination: [UInt8], source: [UInt8],
                                 from: [UInt8], to: [UInt8]) -> [UInt8] {
         var f = [UInt8](repeating: 0, count: 38)   // Ethernet 14 + IPv4 20 + GRE 4 (no key)
-        f.replaceSubrange(0..<6, with: destination.prefix(6))
-        f.replaceSubrange(6..<12, with: source.prefix(6))
+        // Addresses shorter than 6 bytes are zero-padded (replaceSubrange must not shrink the frame).
+        for (i, byte) in destination.prefix(6).enumerated() { f[i] = byte }
+        for (i, byte) in source.prefix(6).enumerated() { f[6 + i] = byte }
         f[12] = 0x08; f[13] = 0x00
         let ipLength = 20 + 4 + inner.count
         f[14] = 0x45; f[16] = UInt8(ipLength >> 8); f[17] = UInt8(ipLength & 0xFF)
@@ -149,8 +150,9 @@ public final class TrafficGenerator: @unchecked Sendable {
         let tag = vlan == nil ? 0 : 4
         let size = max(60 + tag, size)
         var f = [UInt8](repeating: 0, count: size)
-        f.replaceSubrange(0..<6, with: destination.prefix(6))
-        f.replaceSubrange(6..<12, with: source.prefix(6))
+        // Addresses shorter than 6 bytes are zero-padded (replaceSubrange must not shrink the frame).
+        for (i, byte) in destination.prefix(6).enumerated() { f[i] = byte }
+        for (i, byte) in source.prefix(6).enumerated() { f[6 + i] = byte }
         if let vlan {
             f[12] = 0x81; f[13] = 0x00; f[14] = UInt8(vlan >> 8 & 0x0F); f[15] = UInt8(vlan & 0xFF)
         }
