@@ -46,7 +46,8 @@ def main(src, dst):
         a.set_xticklabels([s["name"] for s in scenarios])
     ax.set_ylabel("Mpps at the sink (median, bars: min-max of runs)")
     ax2.set_ylabel("CPU s per Mpkt (forwarder + softirq)")
-    ax.legend()
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.18)
+    ax.legend(loc="upper center", ncol=len(peers), fontsize=8)
     m = data["machine"]
     title = (f"xdpswitch bench: {data['frame_size']}-byte frames, {data['flows']} flow(s), "
              f"{data['repeats']}x{data['seconds']} s; {m['cpus']} CPUs, kernel {m['kernel']}")
