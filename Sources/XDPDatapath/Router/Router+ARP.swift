@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import XDPPacket
+
+// ARP for a router interface: the responder, neighbour learning, and the frames that wait
+// for a next hop. The same model as the underlay's (docs/tunnels.md, "ARP and
+// neighbours"), per router and per interface:
+//
+// - A request for the receiving interface's address is answered in place: a unicast
+//   reply from the interface's MAC to the asker, padded to 60 bytes. Requests for other
+//   addresses (even the router's address on another interface, Linux `arp_ignore=1`
+//   style) are not answered: a tenant network never learns the external side's MACs.
+// - Any ARP addressed to the interface's address teaches its sender when the sender is on
+//   the interface's subnet (RFC 826: the receiver of a request learns the asker). A sender
+//   already known is updated by any ARP from it, whoever it is for (RFC 826's merge: a
+//   gratuitous ARP after a move). Strangers' ARP for other addresses teaches nothing.
+// - A sender claiming the interface's own address is a conflict: dropped, never learned,
+//   never answered. A probe (sender 0.0.0.0, RFC 5227) is answered, not learned.
+// - A learned neighbour releases the frames waiting for it, in order.
+// - The first frame for an unknown next hop sends an ARP request; `service(now:)`
+//   repeats it every `arpRetransmitInterval` and, after `arpMaximumRequests`, drops the
+//   waiting frames with ICMP host unreachable. Waiting is bounded per next hop and in all.
+//
+// All of this is cold (`@inline(never)`): the per-packet path is one probe of the
+// neighbour table. The waiting queues are the only allocations the router makes.
+extension Router {
+    @inline(never)
+    @usableFromInline
+    func receiveARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata,
+                    on interface: Int, now: UInt64) {
+        let input = fast[interface]
+        guard meta.dlDst == input.mac || meta.dlDst == MACAddress.broadcast.rawValue else {
+            drop(address, .notForRouterMAC)
+            return
+        }
+        let l3 = Int(meta.l3Offset)
+        let arp = ARPHeader(frame + l3)
+        let senderMAC = arp.senderHardwareAddress.rawValue
+        let sender = meta.nwSrc
+        let ours = input.address
+        guard sender != ours else { drop(address, .arpAddressConflict); return }
+        let validMAC = senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
+        let onLink = validMAC && sender != 0 && sender & input.mask == input.network
+        if onLink, meta.nwDst != ours, neighbours.lookup(sender) != nil {
+            _ = neighbours.set(sender, mac: senderMAC)  // merge: known, so it fits
+        }
+        guard meta.nwDst == ours else { drop(address, .arpNotForUs); return }
+        if onLink { learn(sender, mac: senderMAC) }
+        let operation = meta.tpSrc
+        guard operation == ARPOperation.request.rawValue, validMAC else {
+            if operation == ARPOperation.reply.rawValue { count(.arpRepliesReceived) }
+            pool.free(address)  // a reply (or another opcode): learned what there was to learn
+            return
+        }
+        // Answer in place.
+        frame.storeBE48(senderMAC, at: 0)
+        frame.storeBE48(input.mac, at: 6)
+        arp.operation = .reply
+        arp.senderHardwareAddress = MACAddress(rawValue: input.mac)
+        arp.senderProtocolAddress = IPv4Address(rawValue: ours)
+        arp.targetHardwareAddress = MACAddress(rawValue: senderMAC)
+        arp.targetProtocolAddress = IPv4Address(rawValue: sender)
+        let replyLength = max(l3 &+ ARPHeader.minimumLength, 60)
+        if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
+        count(.arpRepliesSent)
+        enqueue(address: address, length: UInt32(replyLength), out: interface)
+    }
+
+    /// Adds or updates a neighbour and releases the frames waiting for it.
+    @inline(never)
+    @usableFromInline
+    func learn(_ neighbour: UInt32, mac: UInt64) {
+        let known = neighbours.lookup(neighbour) != nil
+        guard neighbours.set(neighbour, mac: mac) else { count(.neighbourTableFull); return }
+        if !known { count(.neighboursLearned) }
+        guard state.pointee.pendingTotal > 0, let hop = pending.removeValue(forKey: neighbour) else { return }
+        state.pointee.pendingTotal &-= hop.frames.count  // they were counted in when queued
+        for waiting in hop.frames {
+            pool.pointer(waiting.address).storeBE48(mac, at: 0)
+            enqueue(address: waiting.address, length: waiting.length, out: hop.interface)
+        }
+    }
+
+    /// Parks a frame (source MAC already written) until `nextHop` is resolved.
+    @inline(never)
+    @usableFromInline
+    func waitForNeighbour(_ nextHop: UInt32, address: UInt64, length: UInt32, out: Int, now: UInt64) {
+        var hop = pending[nextHop] ?? PendingHop(interface: out)
+        guard hop.frames.count < pendingLimit, state.pointee.pendingTotal < pendingTotalLimit else {
+            drop(address, .pendingFull)
+            return
+        }
+        hop.frames.append((address, length))
+        state.pointee.pendingTotal &+= 1  // < pendingTotalLimit
+        if hop.requests == 0 {
+            hop.requests = 1
+            hop.lastRequest = now
+            sendARPRequest(for: nextHop, out: out)
+            state.pointee.nextServiceTime = min(state.pointee.nextServiceTime, now &+ arpInterval)
+        }
+        pending[nextHop] = hop
+    }
+
+    /// Broadcasts "who has `target`, tell <interface address>" out of interface `out`.
+    @inline(never)
+    @usableFromInline
+    func sendARPRequest(for target: UInt32, out: Int) {
+        guard let start = pool.allocate() else { counters[Self.eventSlots &+ RouterDropReason.noBuffer.rawValue] &+= 1; return }
+        let address = start &+ UInt64(pool.headroom)
+        let p = pool.pointer(address)
+        let o = fast[out]
+        p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
+        p.storeBE48(o.mac, at: 6)
+        p.storeBE16(EtherType.arp.rawValue, at: 12)
+        let arp = ARPHeader(p + 14)
+        arp.hardwareType = 1
+        arp.protocolType = .ipv4
+        arp.hardwareLength = 6
+        arp.protocolLength = 4
+        arp.operation = .request
+        arp.senderHardwareAddress = MACAddress(rawValue: o.mac)
+        arp.senderProtocolAddress = IPv4Address(rawValue: o.address)
+        arp.targetHardwareAddress = .zero
+        arp.targetProtocolAddress = IPv4Address(rawValue: target)
+        memset(p + 42, 0, 18)  // pad to the 60-byte minimum
+        count(.arpRequestsSent)
+        enqueue(address: address, length: 60, out: out)
+    }
+
+    /// Runs the ARP timers due at `now`: repeats requests for next hops still unanswered
+    /// after `arpRetransmitInterval` and gives up on those asked `arpMaximumRequests`
+    /// times (their frames dropped, each answered with ICMP host unreachable). `receive`
+    /// and `process` call it when a deadline has passed; call it from an idle loop too
+    /// so waiting frames are released without traffic.
+    @inline(never)
+    public func service(now: UInt64) {
+        var next = UInt64.max
+        var expired: [UInt32] = []
+        for (hop, var waiting) in pending {
+            let due = waiting.lastRequest &+ arpInterval
+            guard now >= due else { next = min(next, due); continue }
+            if waiting.requests >= arpMaximumRequests {
+                expired.append(hop)
+                continue
+            }
+            waiting.requests &+= 1
+            waiting.lastRequest = now
+            pending[hop] = waiting
+            sendARPRequest(for: hop, out: waiting.interface)
+            next = min(next, now &+ arpInterval)
+        }
+        state.pointee.nextServiceTime = next
+        for hop in expired {
+            guard let waiting = pending.removeValue(forKey: hop) else { continue }
+            state.pointee.pendingTotal &-= waiting.frames.count
+            for frame in waiting.frames {
+                var meta = PacketMetadata()
+                let p = pool.pointer(frame.address)
+                if PacketParser.parse(p, length: Int(frame.length), into: &meta), meta.flags.contains(.ipv4) {
+                    sendError(about: p, meta: meta, type: 3, code: ICMPType.Code.hostUnreachable, now: now)
+                }
+                drop(frame.address, .neighbourUnreachable)
+            }
+        }
+    }
+}

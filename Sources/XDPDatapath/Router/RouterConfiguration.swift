@@ -1,0 +1,253 @@
+import XDPPacket
+
+/// What a `Router` is built from: the seed's `qrouter-<id>` namespace as data.
+///
+/// ```swift
+/// let r1 = RouterConfiguration(name: "router1", interfaces: [
+///     .init(name: "qr-6a1b2c3d-4e", mac: MACAddress("fa:16:3e:00:00:01")!, address: IPv4Address(10, 1, 0, 1), prefixLength: 24),
+///     .init(name: "qg-7f8e9d0c-1b", mac: MACAddress("fa:16:3e:00:00:02")!, address: IPv4Address(172, 24, 4, 227), prefixLength: 28),
+/// ], defaultGateway: IPv4Address(172, 24, 4, 225))
+/// ```
+///
+/// Routes come from three places, as in the namespace's `ip route`:
+/// - **connected**: each interface's subnet (`10.1.0.0/24 dev qr-…`), derived, never written;
+/// - **static**: `prefix via nextHop` (Neutron's router `routes` attribute, "extra routes");
+/// - **default**: `default via defaultGateway` (the external gateway of the `qg-` interface).
+/// Next hops must lie in a connected subnet (Neutron refuses others too); the interface a
+/// route leaves by is the one whose subnet holds its next hop.
+public struct RouterConfiguration: Sendable, Equatable {
+    /// One interface of the router: a `qr-` port on an internal network (the subnet's
+    /// gateway address) or the `qg-` port on the external network.
+    public struct Interface: Sendable, Equatable {
+        /// The device name (`qr-XXXXXXXX-XX`, `qg-XXXXXXXX-XX`), at most 15 bytes like a Linux device.
+        public var name: String
+        /// The interface's MAC: the router answers ARP with it and sends from it.
+        public var mac: MACAddress
+        /// The interface's address.
+        public var address: IPv4Address
+        /// The subnet's prefix length (1–32).
+        public var prefixLength: Int
+        /// Largest IPv4 packet sent out of this interface (68–9000). Larger ones are refused
+        /// (ICMP fragmentation needed when DF is set; the router does not fragment).
+        public var mtu: Int
+
+        /// An interface `address/prefixLength` with `mac`.
+        public init(name: String, mac: MACAddress, address: IPv4Address, prefixLength: Int, mtu: Int = 1500) {
+            self.name = name
+            self.mac = mac
+            self.address = address
+            self.prefixLength = prefixLength
+            self.mtu = mtu
+        }
+
+        /// The connected subnet, host bits cleared (nil when `prefixLength` is out of range).
+        public var subnet: IPv4Prefix? { IPv4Prefix(address, length: prefixLength) }
+    }
+
+    /// A static route: packets for `prefix` go to `nextHop`.
+    public struct Route: Sendable, Equatable {
+        public var prefix: IPv4Prefix
+        public var nextHop: IPv4Address
+
+        /// `prefix via nextHop`.
+        public init(prefix: IPv4Prefix, nextHop: IPv4Address) {
+            self.prefix = prefix
+            self.nextHop = nextHop
+        }
+    }
+
+    /// The router's name (Neutron's router id or name); errors and stats carry it.
+    public var name: String
+    public var interfaces: [Interface]
+    /// Static routes ("extra routes").
+    public var routes: [Route]
+    /// `default via` this address; none: no default route.
+    public var defaultGateway: IPv4Address?
+    /// Frames that may wait for one next hop's ARP answer (0–4096); more are dropped.
+    public var pendingLimit: Int
+    /// Frames that may wait for ARP answers in all, whatever the next hop (0–65536): a
+    /// sweep of a connected /16 cannot take the frame pool.
+    public var pendingTotalLimit: Int
+    /// Nanoseconds between two ARP requests for one next hop (Linux `retrans_time_ms`, 1 s).
+    public var arpRetransmitInterval: UInt64
+    /// ARP requests for a next hop before its waiting frames are given up, each answered
+    /// with ICMP host unreachable (Linux `mcast_solicit`, 3).
+    public var arpMaximumRequests: Int
+    /// Neighbours the router can remember (power of two not required; 1–1048576).
+    public var neighbourCapacity: Int
+    /// ICMP errors sent per second, at most (a token bucket; 0 sends none). RFC 1812 §4.3.2.8
+    /// asks routers to limit them; Linux's default is 1000 per second with a burst of 50.
+    public var icmpErrorsPerSecond: Int
+    /// Tokens the ICMP error bucket holds when full.
+    public var icmpErrorBurst: Int
+
+    /// A router; see the type's documentation for how routes are derived.
+    public init(name: String, interfaces: [Interface], routes: [Route] = [], defaultGateway: IPv4Address? = nil,
+                pendingLimit: Int = 16, pendingTotalLimit: Int = 256, arpRetransmitInterval: UInt64 = 1_000_000_000,
+                arpMaximumRequests: Int = 3, neighbourCapacity: Int = 4096, icmpErrorsPerSecond: Int = 1000,
+                icmpErrorBurst: Int = 50) {
+        self.name = name
+        self.interfaces = interfaces
+        self.routes = routes
+        self.defaultGateway = defaultGateway
+        self.pendingLimit = pendingLimit
+        self.pendingTotalLimit = pendingTotalLimit
+        self.arpRetransmitInterval = arpRetransmitInterval
+        self.arpMaximumRequests = arpMaximumRequests
+        self.neighbourCapacity = neighbourCapacity
+        self.icmpErrorsPerSecond = icmpErrorsPerSecond
+        self.icmpErrorBurst = icmpErrorBurst
+    }
+
+    /// What a route resolves to once validated.
+    public struct ResolvedRoute: Sendable, Equatable, CustomStringConvertible {
+        /// Where the route came from.
+        public enum Origin: Sendable, Equatable {
+            /// An interface's subnet (`proto kernel scope link`).
+            case connected
+            /// A static route.
+            case `static`
+            /// The default route.
+            case `default`
+        }
+        public var prefix: IPv4Prefix
+        /// Index in `interfaces` of the interface packets leave by.
+        public var interface: Int
+        /// The gateway; nil for a connected route (the destination itself is the next hop).
+        public var nextHop: IPv4Address?
+        public var origin: Origin
+
+        /// `10.1.0.0/24 dev 0`, `default via 172.24.4.225 dev 1`: like `ip route`, interfaces by index.
+        public var description: String {
+            let head = origin == .default ? "default" : prefix.description
+            return nextHop.map { "\(head) via \($0) dev \(interface)" } ?? "\(head) dev \(interface)"
+        }
+    }
+
+    /// The connected routes, one per interface, in interface order.
+    public var connectedRoutes: [ResolvedRoute] {
+        interfaces.enumerated().compactMap { i, interface in
+            interface.subnet.map { ResolvedRoute(prefix: $0, interface: i, nextHop: nil, origin: .connected) }
+        }
+    }
+
+    /// Checks everything and returns the routing table's contents: connected, then static,
+    /// then default routes. Errors name the router, the interface (or route) and the key.
+    public func resolvedRoutes() throws(RouterConfigurationError) -> [ResolvedRoute] {
+        try validate()
+        var table = connectedRoutes
+        func onLink(_ hop: IPv4Address) -> Int? {
+            // Interface subnets do not overlap (validated), so at most one holds the hop.
+            interfaces.firstIndex { $0.subnet?.contains(hop) == true }
+        }
+        var seen = Set(table.map(\.prefix))
+        for (i, route) in routes.enumerated() {
+            let subject = "routes[\(i)]"
+            guard let out = onLink(route.nextHop) else {
+                throw error(subject, "nexthop", "\(route.nextHop) is not in a subnet of the router's interfaces")
+            }
+            guard !interfaces.contains(where: { $0.address == route.nextHop }) else {
+                throw error(subject, "nexthop", "\(route.nextHop) is the router's own address")
+            }
+            guard route.prefix.length > 0 || defaultGateway == nil else {
+                throw error(subject, "destination", "0.0.0.0/0 and default_gateway are both given")
+            }
+            guard seen.insert(route.prefix).inserted else {
+                throw error(subject, "destination", "\(route.prefix) has another route already")
+            }
+            table.append(ResolvedRoute(prefix: route.prefix, interface: out, nextHop: route.nextHop,
+                                       origin: route.prefix.length == 0 ? .default : .static))
+        }
+        if let gateway = defaultGateway {
+            guard let out = onLink(gateway) else {
+                throw error(nil, "default_gateway", "\(gateway) is not in a subnet of the router's interfaces")
+            }
+            guard !interfaces.contains(where: { $0.address == gateway }) else {
+                throw error(nil, "default_gateway", "\(gateway) is the router's own address")
+            }
+            let all = IPv4Prefix(.any, length: 0)!
+            table.append(ResolvedRoute(prefix: all, interface: out, nextHop: gateway, origin: .default))
+        }
+        return table
+    }
+
+    /// Checks names, addresses and limits without building the table.
+    public func validate() throws(RouterConfigurationError) {
+        guard !name.isEmpty else { throw error(nil, "name", "a router needs a name") }
+        guard !interfaces.isEmpty else { throw error(nil, "interfaces", "a router needs at least one interface") }
+        for (i, interface) in interfaces.enumerated() {
+            let subject = interface.name.isEmpty ? "interfaces[\(i)]" : interface.name
+            guard !interface.name.isEmpty, interface.name.utf8.count <= 15 else {
+                throw error(subject, "name", "an interface name has 1 to 15 bytes, found \"\(interface.name)\"")
+            }
+            guard !interfaces[..<i].contains(where: { $0.name == interface.name }) else {
+                throw error(subject, "name", "two interfaces are named \(interface.name)")
+            }
+            guard !interface.mac.isMulticast, interface.mac != .zero else {
+                throw error(subject, "mac", "\(interface.mac) is not a unicast MAC")
+            }
+            guard (1...32).contains(interface.prefixLength), let subnet = interface.subnet else {
+                throw error(subject, "prefix_length", "expected 1 to 32, found \(interface.prefixLength)")
+            }
+            let a = interface.address.rawValue
+            guard PathMTU.isUnicastHost(a) else {
+                throw error(subject, "address", "\(interface.address) is not a unicast host address")
+            }
+            if interface.prefixLength <= 30 {
+                guard a != subnet.address.rawValue, a != subnet.broadcast.rawValue else {
+                    throw error(subject, "address", "\(interface.address) is the network or broadcast address of \(subnet)")
+                }
+            }
+            guard (68...9000).contains(interface.mtu) else {
+                throw error(subject, "mtu", "expected 68 to 9000, found \(interface.mtu)")
+            }
+            for other in interfaces[..<i] {
+                guard let theirs = other.subnet else { continue }
+                if theirs.contains(subnet.address) || subnet.contains(theirs.address) {
+                    throw error(subject, "address", "\(subnet) overlaps \(theirs) of \(other.name)")
+                }
+            }
+        }
+        guard (0...4096).contains(pendingLimit) else { throw error(nil, "pending_limit", "expected 0 to 4096, found \(pendingLimit)") }
+        guard (0...65536).contains(pendingTotalLimit) else {
+            throw error(nil, "pending_total_limit", "expected 0 to 65536, found \(pendingTotalLimit)")
+        }
+        guard arpRetransmitInterval > 0 else { throw error(nil, "arp_retransmit_interval", "must be positive") }
+        guard (1...100).contains(arpMaximumRequests) else {
+            throw error(nil, "arp_maximum_requests", "expected 1 to 100, found \(arpMaximumRequests)")
+        }
+        guard (1...1_048_576).contains(neighbourCapacity) else {
+            throw error(nil, "neighbour_capacity", "expected 1 to 1048576, found \(neighbourCapacity)")
+        }
+        guard icmpErrorsPerSecond >= 0, icmpErrorBurst >= 0 else {
+            throw error(nil, "icmp_errors_per_second", "must not be negative")
+        }
+    }
+
+    private func error(_ subject: String?, _ key: String, _ message: String) -> RouterConfigurationError {
+        RouterConfigurationError(router: name.isEmpty ? "(unnamed)" : name, subject: subject, key: key, message: message)
+    }
+}
+
+/// Why a router configuration was refused: `router1: qr-6a1b2c3d-4e: address: 10.1.0.0 is the network ...`.
+public struct RouterConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The router's name.
+    public var router: String
+    /// The interface (by name) or route (`routes[2]`) at fault; nil for router-wide keys.
+    public var subject: String?
+    /// The configuration key at fault (`address`, `mac`, `nexthop`, `default_gateway`, ...).
+    public var key: String
+    public var message: String
+
+    /// An error about `key` of `subject` in `router`.
+    public init(router: String, subject: String?, key: String, message: String) {
+        self.router = router
+        self.subject = subject
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        subject.map { "\(router): \($0): \(key): \(message)" } ?? "\(router): \(key): \(message)"
+    }
+}

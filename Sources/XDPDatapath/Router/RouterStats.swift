@@ -1,0 +1,146 @@
+import XDPPacket
+
+/// Why a router discarded a frame. Per-packet code never throws: it counts one of these
+/// (router-wide) and returns the frame to the pool.
+@frozen
+public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
+    // The parse errors of `PacketParser`, as the caller's metadata reported them.
+    case truncatedEthernet
+    case tooManyVLANTags
+    case badIPv4Header
+    case badIPv4Length
+    case badIPv6Header
+    case truncatedL4
+    case badARP
+    /// The IPv4 header checksum is wrong (RFC 1812 §5.2.2: a router must check it).
+    case badIPv4Checksum
+    /// An ICMP message for the router with a wrong checksum.
+    case badICMPChecksum
+    /// A VLAN-tagged frame: router interfaces are untagged (the bridge pops the tag).
+    case vlanTagged
+    /// The Ethernet destination is not the interface's MAC (nor broadcast, for ARP).
+    case notForRouterMAC
+    /// Neither IPv4 nor ARP (IPv6 is not routed yet).
+    case unsupportedEtherType
+    /// ARP about an address that is not the receiving interface's.
+    case arpNotForUs
+    /// ARP from a host claiming the receiving interface's own address.
+    case arpAddressConflict
+    /// An IPv4 source that no host may use (0/8, loopback, multicast, class E, broadcast).
+    case martianSource
+    /// A destination the router does not forward (multicast, broadcast, a subnet's
+    /// broadcast address, loopback, 0/8, class E).
+    case martianDestination
+    /// A fragment addressed to the router (it does not reassemble).
+    case fragmentForRouter
+    /// Addressed to the router, but nothing in it answers (TCP, ICMP other than echo).
+    case notHandledLocally
+    /// No route to the destination (ICMP net unreachable sent).
+    case noRoute
+    /// The TTL was 0 or 1 (ICMP time exceeded sent).
+    case ttlExceeded
+    /// Larger than the output interface's MTU (ICMP fragmentation needed sent when DF is set).
+    case mtuExceeded
+    /// The next hop's MAC is unknown and its waiting queue (or all queues) is full.
+    case pendingFull
+    /// The next hop never answered ARP (ICMP host unreachable sent).
+    case neighbourUnreachable
+    /// The output interface's transmit queue was full.
+    case txQueueFull
+    /// The pool had no frame for an answer the router had to build (ARP request, ICMP).
+    case noBuffer
+    /// `receive` was called with an interface index the router does not have.
+    case unknownInterface
+
+    /// The drop reason for a parse error, nil for `.none`.
+    @inlinable
+    public init?(_ error: ParseError) {
+        switch error {
+        case .none: return nil
+        case .truncatedEthernet: self = .truncatedEthernet
+        case .tooManyVLANTags: self = .tooManyVLANTags
+        case .badIPv4Header: self = .badIPv4Header
+        case .badIPv4Length: self = .badIPv4Length
+        case .badIPv6Header: self = .badIPv6Header
+        case .truncatedL4: self = .truncatedL4
+        case .badARP: self = .badARP
+        }
+    }
+
+    /// Kebab-case name used in stats output and JSON.
+    public var description: String {
+        switch self {
+        case .truncatedEthernet: "truncated-ethernet"
+        case .tooManyVLANTags: "too-many-vlan-tags"
+        case .badIPv4Header: "bad-ipv4-header"
+        case .badIPv4Length: "bad-ipv4-length"
+        case .badIPv6Header: "bad-ipv6-header"
+        case .truncatedL4: "truncated-l4"
+        case .badARP: "bad-arp"
+        case .badIPv4Checksum: "bad-ipv4-checksum"
+        case .badICMPChecksum: "bad-icmp-checksum"
+        case .vlanTagged: "vlan-tagged"
+        case .notForRouterMAC: "not-for-router-mac"
+        case .unsupportedEtherType: "unsupported-ethertype"
+        case .arpNotForUs: "arp-not-for-us"
+        case .arpAddressConflict: "arp-address-conflict"
+        case .martianSource: "martian-source"
+        case .martianDestination: "martian-destination"
+        case .fragmentForRouter: "fragment-for-router"
+        case .notHandledLocally: "not-handled-locally"
+        case .noRoute: "no-route"
+        case .ttlExceeded: "ttl-exceeded"
+        case .mtuExceeded: "mtu-exceeded"
+        case .pendingFull: "pending-full"
+        case .neighbourUnreachable: "neighbour-unreachable"
+        case .txQueueFull: "tx-queue-full"
+        case .noBuffer: "no-buffer"
+        case .unknownInterface: "unknown-interface"
+        }
+    }
+}
+
+/// Router-wide event counters (slots before the drop reasons in the counter memory).
+@usableFromInline
+enum RouterEvent: Int, CaseIterable {
+    case forwarded, arpRequestsSent, arpRepliesSent, arpRepliesReceived, neighboursLearned, neighbourTableFull
+    case echoReplies, icmpErrorsSent, icmpErrorsRateLimited
+}
+
+/// One interface's traffic at one moment.
+public struct RouterInterfaceStats: Sendable, Equatable {
+    public var name: String
+    public var rxPackets: UInt64
+    public var rxBytes: UInt64
+    public var txPackets: UInt64
+    public var txBytes: UInt64
+}
+
+/// A router's counters at one moment (see `Router.stats`).
+public struct RouterStats: Sendable, Equatable {
+    /// Packets routed from one interface to another (or back out of the same one).
+    public var forwarded: UInt64
+    /// ARP requests sent for next hops.
+    public var arpRequestsSent: UInt64
+    /// ARP requests for the router's addresses answered.
+    public var arpRepliesSent: UInt64
+    /// ARP replies addressed to the router received.
+    public var arpRepliesReceived: UInt64
+    /// Neighbours added to the table (not counting updates of known ones).
+    public var neighboursLearned: UInt64
+    /// Neighbours not learned because the table held `neighbourCapacity` entries.
+    public var neighbourTableFull: UInt64
+    /// ICMP echo replies sent for the router's addresses.
+    public var echoReplies: UInt64
+    /// ICMP errors sent (time exceeded, unreachable, fragmentation needed).
+    public var icmpErrorsSent: UInt64
+    /// ICMP errors not sent because of the rate limit.
+    public var icmpErrorsRateLimited: UInt64
+    /// Frames dropped, by reason (reasons with a zero count are absent).
+    public var drops: [RouterDropReason: UInt64]
+    /// Per interface, in configuration order.
+    public var interfaces: [RouterInterfaceStats]
+
+    /// All drops, whatever the reason.
+    public var totalDrops: UInt64 { drops.values.reduce(0, +) }
+}
