@@ -19,6 +19,74 @@ import XDPPacket
 public final class RouteTable {
     /// Number of prefixes in the table.
     public let count: Int
+    /// The table's memory as a plain value, for per-packet code (no retain, no
+    /// exclusivity check). Valid while the table lives.
+    public let view: RouteTableView
+
+    /// A table over `prefixes`; a lookup answers with an index into this array. When a
+    /// prefix appears twice, the later one wins.
+    public init(_ prefixes: [IPv4Prefix]) {
+        precondition(prefixes.count < Int(Int32.max))
+        var slots = 8
+        while slots < prefixes.count * 2 { slots <<= 1 }  // load factor ≤ 1/2: short probe runs
+        let slotMask = slots - 1
+        let shift = UInt64(64 - slots.trailingZeroBitCount)
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: slots)
+        keys.initialize(repeating: RouteTableView.empty, count: slots)
+        let values = UnsafeMutablePointer<Int32>.allocate(capacity: slots)
+        values.initialize(repeating: -1, count: slots)
+        let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: 33)
+        var present = Set<Int>()
+        var defaultValue: Int32 = -1
+        var unique = 0
+        for (index, prefix) in prefixes.enumerated() {
+            if prefix.length == 0 {
+                if defaultValue < 0 { unique += 1 }
+                defaultValue = Int32(index)
+                continue
+            }
+            present.insert(prefix.length)
+            let key = RouteTableView.key(prefix.address.rawValue, length: prefix.length)
+            var slot = RouteTableView.slot(key, shift: shift)
+            while keys[slot] != RouteTableView.empty && keys[slot] != key { slot = (slot + 1) & slotMask }
+            if keys[slot] == RouteTableView.empty { unique += 1 }
+            keys[slot] = key
+            values[slot] = Int32(index)
+        }
+        count = unique
+        let sorted = present.sorted(by: >)
+        for (i, length) in sorted.enumerated() { lengths[i] = UInt8(length) }
+        view = RouteTableView(keys: keys, values: values, slotMask: slotMask, shift: shift, lengths: lengths,
+                              lengthCount: sorted.count, defaultValue: defaultValue)
+    }
+
+    deinit {
+        view.keys.deallocate()
+        view.values.deallocate()
+        view.lengths.deallocate()
+    }
+
+    /// The index (in the array the table was built from) of the longest prefix holding
+    /// `address`, or nil.
+    @inlinable
+    public func lookup(_ address: IPv4Address) -> Int? {
+        let i = view.lookup(raw: address.rawValue)
+        return i < 0 ? nil : Int(i)
+    }
+
+    /// `lookup(_:)` on a host-order address, -1 for no match. Allocation-free.
+    @inlinable
+    public func lookup(raw address: UInt32) -> Int32 { view.lookup(raw: address) }
+
+    /// The distinct prefix lengths present, longest first (0 last when there is a default).
+    public var prefixLengths: [Int] {
+        (0..<view.lengthCount).map { Int(view.lengths[$0]) } + (view.defaultValue >= 0 ? [0] : [])
+    }
+}
+
+/// A `RouteTable`'s memory as a value: what a lookup reads. Copies share the table.
+@frozen
+public struct RouteTableView {
     @usableFromInline let keys: UnsafeMutablePointer<UInt64>
     @usableFromInline let values: UnsafeMutablePointer<Int32>
     /// Slots - 1 (the slot count is a power of two).
@@ -32,47 +100,16 @@ public final class RouteTable {
 
     @usableFromInline static let empty = UInt64.max
 
-    /// A table over `prefixes`; a lookup answers with an index into this array. When a
-    /// prefix appears twice, the later one wins.
-    public init(_ prefixes: [IPv4Prefix]) {
-        precondition(prefixes.count < Int(Int32.max))
-        var slots = 8
-        while slots < prefixes.count * 2 { slots <<= 1 }  // load factor ≤ 1/2: short probe runs
-        slotMask = slots - 1
-        shift = UInt64(64 - slots.trailingZeroBitCount)
-        keys = .allocate(capacity: slots)
-        keys.initialize(repeating: Self.empty, count: slots)
-        values = .allocate(capacity: slots)
-        values.initialize(repeating: -1, count: slots)
-        lengths = .allocate(capacity: 33)
-        var present = Set<Int>()
-        var defaultValue: Int32 = -1
-        var unique = 0
-        for (index, prefix) in prefixes.enumerated() {
-            if prefix.length == 0 {
-                if defaultValue < 0 { unique += 1 }
-                defaultValue = Int32(index)
-                continue
-            }
-            present.insert(prefix.length)
-            let key = Self.key(prefix.address.rawValue, length: prefix.length)
-            var slot = Self.slot(key, shift: shift)
-            while keys[slot] != Self.empty && keys[slot] != key { slot = (slot + 1) & slotMask }
-            if keys[slot] == Self.empty { unique += 1 }
-            keys[slot] = key
-            values[slot] = Int32(index)
-        }
-        count = unique
+    @inlinable
+    init(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<Int32>, slotMask: Int, shift: UInt64,
+         lengths: UnsafeMutablePointer<UInt8>, lengthCount: Int, defaultValue: Int32) {
+        self.keys = keys
+        self.values = values
+        self.slotMask = slotMask
+        self.shift = shift
+        self.lengths = lengths
+        self.lengthCount = lengthCount
         self.defaultValue = defaultValue
-        let sorted = present.sorted(by: >)
-        for (i, length) in sorted.enumerated() { lengths[i] = UInt8(length) }
-        lengthCount = sorted.count
-    }
-
-    deinit {
-        keys.deallocate()
-        values.deallocate()
-        lengths.deallocate()
     }
 
     @inlinable @inline(__always)
@@ -83,15 +120,7 @@ public final class RouteTable {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)  // Fibonacci hashing: top bits
     }
 
-    /// The index (in the array the table was built from) of the longest prefix holding
-    /// `address`, or nil.
-    @inlinable
-    public func lookup(_ address: IPv4Address) -> Int? {
-        let i = lookup(raw: address.rawValue)
-        return i < 0 ? nil : Int(i)
-    }
-
-    /// `lookup(_:)` on a host-order address, -1 for no match. Allocation-free.
+    /// The index of the longest prefix holding `address` (host order), -1 for none.
     @inlinable
     public func lookup(raw address: UInt32) -> Int32 {
         var i = 0
@@ -110,11 +139,6 @@ public final class RouteTable {
         }
         return defaultValue
     }
-
-    /// The distinct prefix lengths present, longest first (0 last when there is a default).
-    public var prefixLengths: [Int] {
-        (0..<lengthCount).map { Int(lengths[$0]) } + (defaultValue >= 0 ? [0] : [])
-    }
 }
 
 /// IPv4 address → MAC, in memory allocated once: the neighbours one router has resolved.
@@ -123,14 +147,15 @@ public final class RouteTable {
 /// neighbour) marks an empty slot. Entries are added and updated, never removed one by
 /// one (learned neighbours do not age yet); when `capacity` entries exist new ones are
 /// refused and the caller counts it.
+@frozen
 @usableFromInline
-final class NeighbourTable {
+struct NeighbourTable {
     @usableFromInline let keys: UnsafeMutablePointer<UInt32>
     @usableFromInline let macs: UnsafeMutablePointer<UInt64>
+    @usableFromInline let countPointer: UnsafeMutablePointer<Int>
     @usableFromInline let slotMask: Int
     @usableFromInline let shift: UInt64
     @usableFromInline let capacity: Int
-    @usableFromInline var count = 0
 
     init(capacity: Int) {
         var slots = 8
@@ -142,17 +167,21 @@ final class NeighbourTable {
         keys.initialize(repeating: 0, count: slots)
         macs = .allocate(capacity: slots)
         macs.initialize(repeating: 0, count: slots)
+        countPointer = .allocate(capacity: 1)
+        countPointer.initialize(to: 0)
     }
 
-    deinit {
+    /// Frees the memory (the owner calls it once).
+    func deallocate() {
         keys.deallocate()
         macs.deallocate()
+        countPointer.deallocate()
     }
 
     /// The MAC of `address`, or nil.
     @inlinable
     func lookup(_ address: UInt32) -> UInt64? {
-        var slot = RouteTable.slot(UInt64(address), shift: shift)
+        var slot = RouteTableView.slot(UInt64(address), shift: shift)
         while true {
             let k = keys[slot]
             if k == address { return macs[slot] }
@@ -164,11 +193,11 @@ final class NeighbourTable {
     /// Adds or updates; false when the table is full and `address` is new.
     @inlinable
     func set(_ address: UInt32, mac: UInt64) -> Bool {
-        var slot = RouteTable.slot(UInt64(address), shift: shift)
+        var slot = RouteTableView.slot(UInt64(address), shift: shift)
         while keys[slot] != 0 && keys[slot] != address { slot = (slot &+ 1) & slotMask }
         if keys[slot] == 0 {
-            guard count < capacity else { return false }
-            count &+= 1  // < capacity
+            guard countPointer.pointee < capacity else { return false }
+            countPointer.pointee &+= 1  // < capacity
             keys[slot] = address
         }
         macs[slot] = mac

@@ -96,7 +96,7 @@ extension Router {
                    rest: UInt32 = 0, now: UInt64) {
         if meta.flags.contains(.icmp), !PathMTU.isICMPQuery(UInt8(truncatingIfNeeded: meta.tpSrc)) { return }
         guard !meta.flags.contains(.laterFragment), PathMTU.isUnicastHost(meta.nwSrc) else { return }
-        let back = table.lookup(raw: meta.nwSrc)
+        let back = tableView.lookup(raw: meta.nwSrc)
         guard back >= 0, routeInfo[Int(back)].kind == RouterRoute.kindForward else { return }
         guard takeICMPToken(now: now) else { count(.icmpErrorsRateLimited); return }
         guard let start = pool.allocate() else { counters[Self.eventSlots &+ RouterDropReason.noBuffer.rawValue] &+= 1; return }

@@ -152,7 +152,9 @@ public final class Router {
     /// The routing table's contents: connected, static and default routes.
     public let routes: [RouterConfiguration.ResolvedRoute]
 
-    @usableFromInline let table: RouteTable
+    /// Kept alive for `tableView`, which the per-packet path reads.
+    let table: RouteTable
+    @usableFromInline let tableView: RouteTableView
     @usableFromInline let routeInfo: UnsafeMutablePointer<RouterRoute>
     @usableFromInline let routeCount: Int
     @usableFromInline let fast: UnsafeMutablePointer<RouterInterfaceFastPath>
@@ -208,6 +210,7 @@ public final class Router {
             }
         }
         table = RouteTable(prefixes)
+        tableView = table.view
         routeCount = info.count
         routeInfo = .allocate(capacity: info.count)
         routeInfo.initialize(from: info, count: info.count)
@@ -233,6 +236,7 @@ public final class Router {
         fast.deinitialize(count: interfaceCount)
         fast.deallocate()
         routeInfo.deallocate()
+        neighbours.deallocate()
         counters.deallocate()
         state.deallocate()
     }
@@ -282,7 +286,7 @@ public final class Router {
         let headerLength = Int(ip.loadBE8(at: 0) & 0x0F) &* 4  // the parser checked 20...60 within the frame
         guard Checksum.verifyIPv4Header(ip, headerLength: headerLength) else { drop(address, .badIPv4Checksum); return }
         guard PathMTU.isUnicastHost(meta.nwSrc) else { drop(address, .martianSource); return }
-        let r = table.lookup(raw: meta.nwDst)
+        let r = tableView.lookup(raw: meta.nwDst)
         guard r >= 0 else {
             if PathMTU.isUnicastHost(meta.nwDst) {
                 sendError(about: frame, meta: meta, type: 3, code: ICMPType.Code.netUnreachable, now: now)
@@ -353,7 +357,7 @@ public final class Router {
     func originate(address: UInt64, length: UInt32, now: UInt64) {
         let frame = pool.pointer(address)
         let destination = frame.loadBE32(at: 14 &+ 16)
-        let r = table.lookup(raw: destination)
+        let r = tableView.lookup(raw: destination)
         guard r >= 0, routeInfo[Int(r)].kind == RouterRoute.kindForward else { drop(address, .noRoute); return }
         let route = routeInfo[Int(r)]
         transmit(address: address, length: length, frame: frame, out: route.interface,
