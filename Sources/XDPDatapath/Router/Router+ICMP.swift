@@ -65,8 +65,14 @@ extension Router {
         ip.storeBE32(meta.nwSrc, at: 16)
         IPv4Header(ip).updateChecksum()
         count(.echoReplies)
-        // Frames reaching here are untagged: l3 is 14, as `originate` expects.
-        originate(address: address, length: UInt32(l3 &+ replyTotal), now: now)
+        // Frames reaching here are untagged: l3 is 14, as `originate` expects. A short reply
+        // is padded to the 60-byte Ethernet minimum, like the ARP replies.
+        var replyLength = l3 &+ replyTotal
+        if replyLength < 60 {
+            memset(frame + replyLength, 0, 60 &- replyLength)
+            replyLength = 60
+        }
+        originate(address: address, length: UInt32(replyLength), now: now)
     }
 
     /// Takes a token from the ICMP error bucket; false when it is empty.

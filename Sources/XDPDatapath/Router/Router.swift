@@ -198,15 +198,19 @@ public final class Router {
                 tx: interface.txQueue.storage, counters: slots))
         }
         // The table: the routes, then each interface's address (local) and its subnet's
-        // broadcast address (up to /30; /31 and /32 have none, RFC 3021).
+        // broadcast and network addresses (up to /30; /31 and /32 have none, RFC 3021).
         var prefixes = resolved.map(\.prefix)
         var info = resolved.map { RouterRoute(kind: RouterRoute.kindForward, interface: $0.interface, nextHop: $0.nextHop?.rawValue ?? 0) }
         for interface in interfaces {
             prefixes.append(IPv4Prefix(interface.address, length: 32)!)
             info.append(RouterRoute(kind: RouterRoute.kindLocal, interface: interface.index, nextHop: 0))
             if interface.prefixLength <= 30 {
-                prefixes.append(IPv4Prefix(interface.subnet.broadcast, length: 32)!)
-                info.append(RouterRoute(kind: RouterRoute.kindBroadcast, interface: interface.index, nextHop: 0))
+                // The subnet's broadcast address, and its network address (the old BSD
+                // broadcast): never forwarded, never ARPed for.
+                for address in [interface.subnet.broadcast, interface.subnet.address] {
+                    prefixes.append(IPv4Prefix(address, length: 32)!)
+                    info.append(RouterRoute(kind: RouterRoute.kindBroadcast, interface: interface.index, nextHop: 0))
+                }
             }
         }
         table = RouteTable(prefixes)

@@ -75,10 +75,11 @@ public struct RouterConfiguration: Sendable, Equatable {
     public var arpMaximumRequests: Int
     /// Neighbours the router can remember (power of two not required; 1–1048576).
     public var neighbourCapacity: Int
-    /// ICMP errors sent per second, at most (a token bucket; 0 sends none). RFC 1812 §4.3.2.8
-    /// asks routers to limit them; Linux's default is 1000 per second with a burst of 50.
+    /// ICMP errors sent per second in the long run (0–1000000; a token bucket). RFC 1812
+    /// §4.3.2.8 asks routers to limit them; Linux's default is 1000 per second, burst 50.
     public var icmpErrorsPerSecond: Int
-    /// Tokens the ICMP error bucket holds when full.
+    /// Errors that may go out at once (0–1000000): what the bucket holds when full, and
+    /// at the start. A burst of 0 sends no ICMP errors at all.
     public var icmpErrorBurst: Int
 
     /// A router; see the type's documentation for how routes are derived.
@@ -219,8 +220,11 @@ public struct RouterConfiguration: Sendable, Equatable {
         guard (1...1_048_576).contains(neighbourCapacity) else {
             throw error(nil, "neighbour_capacity", "expected 1 to 1048576, found \(neighbourCapacity)")
         }
-        guard icmpErrorsPerSecond >= 0, icmpErrorBurst >= 0 else {
-            throw error(nil, "icmp_errors_per_second", "must not be negative")
+        guard (0...1_000_000).contains(icmpErrorsPerSecond) else {
+            throw error(nil, "icmp_errors_per_second", "expected 0 to 1000000, found \(icmpErrorsPerSecond)")
+        }
+        guard (0...1_000_000).contains(icmpErrorBurst) else {
+            throw error(nil, "icmp_error_burst", "expected 0 to 1000000, found \(icmpErrorBurst)")
         }
     }
 

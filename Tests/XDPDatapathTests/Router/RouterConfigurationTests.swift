@@ -50,6 +50,8 @@ import XDPPacket
                 == "router1: routes[0]: destination: 0.0.0.0/0 and default_gateway are both given")
         #expect(refusal(H.seed { $0.pendingLimit = 5000 }) == "router1: pending_limit: expected 0 to 4096, found 5000")
         #expect(refusal(H.seed { $0.interfaces[0].mtu = 60 }) == "router1: qr-6a1b2c3d-4e: mtu: expected 68 to 9000, found 60")
+        #expect(refusal(H.seed { $0.icmpErrorBurst = 2_000_000 }) == "router1: icmp_error_burst: expected 0 to 1000000, found 2000000")
+        #expect(refusal(H.seed { $0.neighbourCapacity = 0 }) == "router1: neighbour_capacity: expected 1 to 1048576, found 0")
         #expect(refusal(H.seed(name: "") ) == "(unnamed): name: a router needs a name")
         #expect(refusal(RouterConfiguration(name: "r", interfaces: [])) == "r: interfaces: a router needs at least one interface")
     }

@@ -77,7 +77,7 @@ import XDPPacket
         let expected = FrameBuilder().ethernet(source: H.qgMAC, destination: H.gatewayMAC)
             .ipv4(source: H.qgIP, destination: H.outside, ttl: 64, identification: 5)
             .icmpEcho(identifier: 1, sequence: 2, reply: true).payload(count: 8).build()
-        #expect(h.sent(H.qg) == [expected])
+        #expect(h.sent(H.qg) == [expected + [UInt8](repeating: 0, count: 10)])  // padded to 60
         #expect(h.router.stats.echoReplies == 3)
         #expect(h.accountingHolds)
     }
@@ -92,6 +92,29 @@ import XDPPacket
             .ipv4(source: H.qrIP, destination: H.vmIP, ttl: 64, identification: 8)
             .icmpEcho(identifier: 3, sequence: 4, reply: true).payload(count: 20).build()
         #expect(h.sent(H.qr) == [expected])
+    }
+
+    @Test func shortEchoRepliesArePaddedTo60Bytes() throws {
+        let h = try H()
+        h.learnNeighbours()
+        h.send(FrameBuilder().ethernet(source: H.vmMAC, destination: H.qrMAC)
+            .ipv4(source: H.vmIP, destination: H.qrIP, identification: 2).icmpEcho(identifier: 9, sequence: 9).build())
+        let expected = FrameBuilder().ethernet(source: H.qrMAC, destination: H.vmMAC)
+            .ipv4(source: H.qrIP, destination: H.vmIP, ttl: 64, identification: 2)
+            .icmpEcho(identifier: 9, sequence: 9, reply: true).build()
+        #expect(h.sent(H.qr) == [expected + [UInt8](repeating: 0, count: 60 - expected.count)])
+    }
+
+    @Test func subnetNetworkAndBroadcastAddressesAreNotForwarded() throws {
+        let h = try H()
+        h.learnNeighbours()
+        for destination in [IPv4Address(10, 1, 0, 0), IPv4Address(10, 1, 0, 255), IPv4Address(172, 24, 4, 239),
+                            IPv4Address(255, 255, 255, 255)] {
+            h.send(FrameBuilder().ethernet(source: H.gatewayMAC, destination: H.qgMAC)
+                .ipv4(source: H.outside, destination: destination).udp(sourcePort: 1, destinationPort: 2).build(), on: H.qg)
+        }
+        #expect(h.sent(H.qr).isEmpty && h.sent(H.qg).isEmpty)
+        #expect(h.drops(.martianDestination) == 4 && h.router.stats.arpRequestsSent == 0)
     }
 
     @Test func badEchoChecksumIsDropped() throws {
