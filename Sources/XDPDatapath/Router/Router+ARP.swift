@@ -48,11 +48,13 @@ extension Router {
             _ = neighbours.set(sender, mac: senderMAC)  // merge: known, so it fits
         }
         guard meta.nwDst == ours else { drop(address, .arpNotForUs); return }
+        guard validMAC else { drop(address, .badARP); return }  // a multicast or zero sender MAC
         if onLink { learn(sender, mac: senderMAC) }
         let operation = meta.tpSrc
-        guard operation == ARPOperation.request.rawValue, validMAC else {
-            if operation == ARPOperation.reply.rawValue { count(.arpRepliesReceived) }
-            pool.free(address)  // a reply (or another opcode): learned what there was to learn
+        guard operation == ARPOperation.request.rawValue else {
+            guard operation == ARPOperation.reply.rawValue else { drop(address, .badARP); return }
+            count(.arpRepliesReceived)
+            pool.free(address)  // consumed: learned what there was to learn
             return
         }
         // Answer in place.

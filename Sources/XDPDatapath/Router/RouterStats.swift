@@ -11,6 +11,8 @@ public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertib
     case badIPv4Length
     case badIPv6Header
     case truncatedL4
+    /// ARP that is not Ethernet/IPv4 or is cut off; or, addressed to us, with a multicast
+    /// or zero sender MAC, or an opcode other than request and reply.
     case badARP
     /// The IPv4 header checksum is wrong (RFC 1812 §5.2.2: a router must check it).
     case badIPv4Checksum

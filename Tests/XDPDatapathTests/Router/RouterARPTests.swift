@@ -36,6 +36,35 @@ import XDPPacket
         #expect(h.accountingHolds)
     }
 
+    @Test func unusableSendersAndOpcodesAreBadARP() throws {
+        let h = try H()
+        let multicastSender = MACAddress("01:00:5e:00:00:01")!
+        h.send(FrameBuilder().ethernet(source: H.vmMAC, destination: .broadcast)
+            .arp(operation: .request, senderMAC: multicastSender, senderIP: H.vmIP, targetIP: H.qrIP).build(),
+               FrameBuilder().ethernet(source: H.vmMAC, destination: .broadcast)
+            .arp(operation: ARPOperation(rawValue: 9), senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP).build())
+        #expect(h.sent(H.qr).isEmpty && h.drops(.badARP) == 2)
+        #expect(h.router.neighbourTable == [H.vmIP: H.vmMAC])  // the odd opcode still taught its sender
+        #expect(h.accountingHolds)
+    }
+
+    @Test func aFullNeighbourTableLearnsNoMore() throws {
+        let h = try H(H.seed { $0.neighbourCapacity = 2 })
+        for host in 5...8 {
+            h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: IPv4Address(10, 1, 0, UInt8(host)), targetIP: H.qrIP))
+        }
+        #expect(h.sent(H.qr).count == 4)  // all answered
+        #expect(h.router.neighbourTable.count == 2 && h.router.stats.neighbourTableFull == 2)
+    }
+
+    @Test func pendingLimitZeroDropsUntilResolved() throws {
+        let h = try H(H.seed { $0.pendingLimit = 0 })
+        h.send(H.vmUDP())
+        #expect(h.drops(.pendingFull) == 1 && h.router.pendingCount == 0)
+        #expect(h.sent(H.qg).isEmpty)  // nothing waits, so nothing asks
+        #expect(h.accountingHolds)
+    }
+
     @Test func probesAreAnsweredButNotLearned() throws {
         let h = try H()
         h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: .any, targetIP: H.qrIP))
