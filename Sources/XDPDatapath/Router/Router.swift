@@ -57,10 +57,15 @@ import XDPPacket
 public final class RouterInterface {
     /// Position in `Router.interfaces` (what `receive(…on:)` takes).
     public let index: Int
+    /// The device name (`qr-…`, `qg-…`).
     public let name: String
+    /// The MAC the router answers ARP with and sends from on this interface.
     public let mac: MACAddress
+    /// The interface's address (the subnet's gateway for a `qr-`).
     public let address: IPv4Address
+    /// The connected subnet's prefix length.
     public let prefixLength: Int
+    /// Largest IPv4 packet sent out of this interface.
     public let mtu: Int
     /// Frames the router wants sent out of this interface. Whoever serves the interface
     /// owns them once a router call returns and must empty the queue (`removeAll`) after
@@ -142,6 +147,7 @@ struct PendingHop {
 /// for out in router.interfaces { send(out.txQueue); out.txQueue.removeAll() }
 /// ```
 public final class Router {
+    /// What the router was built from.
     public let configuration: RouterConfiguration
     /// The router's name.
     public let name: String

@@ -46,7 +46,9 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// A static route: packets for `prefix` go to `nextHop`.
     public struct Route: Sendable, Equatable {
+        /// The destinations (`destination` in Neutron's extra routes).
         public var prefix: IPv4Prefix
+        /// The gateway; it must lie in a subnet of one of the router's interfaces.
         public var nextHop: IPv4Address
 
         /// `prefix via nextHop`.
@@ -58,6 +60,7 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// The router's name (Neutron's router id or name); errors and stats carry it.
     public var name: String
+    /// The `qr-` and `qg-` interfaces, in the order `Router.receive(…on:)` numbers them.
     public var interfaces: [Interface]
     /// Static routes ("extra routes").
     public var routes: [Route]
@@ -111,11 +114,13 @@ public struct RouterConfiguration: Sendable, Equatable {
             /// The default route.
             case `default`
         }
+        /// The destinations.
         public var prefix: IPv4Prefix
         /// Index in `interfaces` of the interface packets leave by.
         public var interface: Int
         /// The gateway; nil for a connected route (the destination itself is the next hop).
         public var nextHop: IPv4Address?
+        /// Connected, static or default.
         public var origin: Origin
 
         /// `10.1.0.0/24 dev 0`, `default via 172.24.4.225 dev 1`: like `ip route`, interfaces by index.
@@ -241,6 +246,7 @@ public struct RouterConfigurationError: Error, Sendable, Equatable, CustomString
     public var subject: String?
     /// The configuration key at fault (`address`, `mac`, `nexthop`, `default_gateway`, ...).
     public var key: String
+    /// What is wrong, with the value found.
     public var message: String
 
     /// An error about `key` of `subject` in `router`.

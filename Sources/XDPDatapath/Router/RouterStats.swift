@@ -111,9 +111,12 @@ enum RouterEvent: Int, CaseIterable {
 
 /// One interface's traffic at one moment.
 public struct RouterInterfaceStats: Sendable, Equatable {
+    /// The interface's name.
     public var name: String
+    /// Frames handed to the router on this interface, and their bytes.
     public var rxPackets: UInt64
     public var rxBytes: UInt64
+    /// Frames the router queued on this interface, and their bytes.
     public var txPackets: UInt64
     public var txBytes: UInt64
 }
