@@ -102,8 +102,7 @@ extension Router {
                    rest: UInt32 = 0, now: UInt64) {
         if meta.flags.contains(.icmp), !PathMTU.isICMPQuery(UInt8(truncatingIfNeeded: meta.tpSrc)) { return }
         guard !meta.flags.contains(.laterFragment), PathMTU.isUnicastHost(meta.nwSrc) else { return }
-        let back = tableView.lookup(raw: meta.nwSrc)
-        guard back >= 0, routeInfo[Int(back)].kind == RouterRoute.kindForward else { return }
+        guard let back = routeEntry(for: meta.nwSrc), back.kind == RouterRoute.kindForward else { return }
         guard takeICMPToken(now: now) else { count(.icmpErrorsRateLimited); return }
         guard let start = pool.allocate() else { counters[Self.eventSlots &+ RouterDropReason.noBuffer.rawValue] &+= 1; return }
         let address = start &+ UInt64(pool.headroom)
@@ -120,7 +119,7 @@ extension Router {
         ip.storeBE32(0, at: 4)                  // id 0, no flags
         ip.storeBE16(0x4001, at: 8)             // TTL 64, ICMP
         ip.storeBE16(0, at: 10)
-        ip.storeBE32(fast[routeInfo[Int(back)].interface].address, at: 12)
+        ip.storeBE32(fast[back.interface].address, at: 12)
         ip.storeBE32(meta.nwSrc, at: 16)
         IPv4Header(ip).updateChecksum()
         let icmp = ip + 20

@@ -116,6 +116,15 @@ struct RouterRoute {
     @usableFromInline static let kindBroadcast: UInt8 = 2
 }
 
+/// The routing table as the per-packet path reads it: swapped whole by `updateRoutes`.
+@frozen
+@usableFromInline
+struct RouterLookup {
+    @usableFromInline var view: RouteTableView
+    /// What each table entry means, by the index the lookup returns.
+    @usableFromInline var info: UnsafeMutablePointer<RouterRoute>
+}
+
 /// Mutable scalars of a router, kept in memory allocated once (no exclusivity checks).
 @usableFromInline
 struct RouterState {
@@ -147,8 +156,8 @@ struct PendingHop {
 /// for out in router.interfaces { send(out.txQueue); out.txQueue.removeAll() }
 /// ```
 public final class Router {
-    /// What the router was built from.
-    public let configuration: RouterConfiguration
+    /// What the router was built from (with the routes of the last `updateRoutes`).
+    public private(set) var configuration: RouterConfiguration
     /// The router's name.
     public let name: String
     /// The pool every frame given to (or built by) the router belongs to.
@@ -156,13 +165,12 @@ public final class Router {
     /// Interfaces in configuration order.
     public let interfaces: [RouterInterface]
     /// The routing table's contents: connected, static and default routes.
-    public let routes: [RouterConfiguration.ResolvedRoute]
+    public private(set) var routes: [RouterConfiguration.ResolvedRoute]
 
-    /// Kept alive for `tableView`, which the per-packet path reads.
-    let table: RouteTable
-    @usableFromInline let tableView: RouteTableView
-    @usableFromInline let routeInfo: UnsafeMutablePointer<RouterRoute>
-    @usableFromInline let routeCount: Int
+    /// Kept alive for `lookup`, which the per-packet path reads.
+    var table: RouteTable
+    /// The table's view and entries, in memory allocated once (no exclusivity checks).
+    @usableFromInline let lookup: UnsafeMutablePointer<RouterLookup>
     @usableFromInline let fast: UnsafeMutablePointer<RouterInterfaceFastPath>
     @usableFromInline let interfaceCount: Int
     @usableFromInline let neighbours: NeighbourTable
@@ -203,27 +211,10 @@ public final class Router {
                 mask: IPv4Prefix.mask(length: interface.prefixLength), mtu: interface.mtu,
                 tx: interface.txQueue.storage, counters: slots))
         }
-        // The table: the routes, then each interface's address (local) and its subnet's
-        // broadcast and network addresses (up to /30; /31 and /32 have none, RFC 3021).
-        var prefixes = resolved.map(\.prefix)
-        var info = resolved.map { RouterRoute(kind: RouterRoute.kindForward, interface: $0.interface, nextHop: $0.nextHop?.rawValue ?? 0) }
-        for interface in interfaces {
-            prefixes.append(IPv4Prefix(interface.address, length: 32)!)
-            info.append(RouterRoute(kind: RouterRoute.kindLocal, interface: interface.index, nextHop: 0))
-            if interface.prefixLength <= 30 {
-                // The subnet's broadcast address, and its network address (the old BSD
-                // broadcast): never forwarded, never ARPed for.
-                for address in [interface.subnet.broadcast, interface.subnet.address] {
-                    prefixes.append(IPv4Prefix(address, length: 32)!)
-                    info.append(RouterRoute(kind: RouterRoute.kindBroadcast, interface: interface.index, nextHop: 0))
-                }
-            }
-        }
-        table = RouteTable(prefixes)
-        tableView = table.view
-        routeCount = info.count
-        routeInfo = .allocate(capacity: info.count)
-        routeInfo.initialize(from: info, count: info.count)
+        let (table, info) = Self.buildTable(resolved, interfaces: interfaces)
+        self.table = table
+        lookup = .allocate(capacity: 1)
+        lookup.initialize(to: RouterLookup(view: table.view, info: info))
         neighbours = NeighbourTable(capacity: configuration.neighbourCapacity)
         let counterCount = Self.eventSlots + RouterDropReason.allCases.count
         counters = .allocate(capacity: counterCount)
@@ -239,13 +230,54 @@ public final class Router {
         state.pointee.tokens = icmpBurst &* 1_000_000_000
     }
 
+    /// The table: the routes, then each interface's address (local) and its subnet's
+    /// broadcast and network addresses (up to /30; /31 and /32 have none, RFC 3021).
+    static func buildTable(_ resolved: [RouterConfiguration.ResolvedRoute],
+                           interfaces: [RouterInterface]) -> (RouteTable, UnsafeMutablePointer<RouterRoute>) {
+        var prefixes = resolved.map(\.prefix)
+        var info = resolved.map { RouterRoute(kind: RouterRoute.kindForward, interface: $0.interface, nextHop: $0.nextHop?.rawValue ?? 0) }
+        for interface in interfaces {
+            prefixes.append(IPv4Prefix(interface.address, length: 32)!)
+            info.append(RouterRoute(kind: RouterRoute.kindLocal, interface: interface.index, nextHop: 0))
+            if interface.prefixLength <= 30 {
+                // The old BSD broadcast (network address) too: never forwarded, never ARPed for.
+                for address in [interface.subnet.broadcast, interface.subnet.address] {
+                    prefixes.append(IPv4Prefix(address, length: 32)!)
+                    info.append(RouterRoute(kind: RouterRoute.kindBroadcast, interface: interface.index, nextHop: 0))
+                }
+            }
+        }
+        let entries = UnsafeMutablePointer<RouterRoute>.allocate(capacity: max(info.count, 1))
+        entries.initialize(from: info, count: info.count)
+        return (RouteTable(prefixes), entries)
+    }
+
+    /// Replaces the static routes and the default gateway (Neutron's `router-update
+    /// --routes`, `router-gateway-set`), keeping interfaces, neighbours and waiting frames.
+    /// Call it between batches, on the thread that owns the router. On a refusal nothing
+    /// changes.
+    public func updateRoutes(_ routes: [RouterConfiguration.Route], defaultGateway: IPv4Address?) throws(RouterConfigurationError) {
+        var candidate = configuration
+        candidate.routes = routes
+        candidate.defaultGateway = defaultGateway
+        let resolved = try candidate.resolvedRoutes()
+        let (table, info) = Self.buildTable(resolved, interfaces: interfaces)
+        let old = lookup.pointee.info
+        lookup.pointee = RouterLookup(view: table.view, info: info)
+        old.deallocate()
+        self.table = table  // the old table's memory goes with it: nothing reads its view now
+        self.routes = resolved
+        configuration = candidate
+    }
+
     deinit {
         // Frames still waiting go back to the pool: the router is their only owner.
         for hop in pending.values { for frame in hop.frames { pool.free(frame.address) } }
         for i in 0..<interfaceCount { fast[i].counters.deallocate() }
         fast.deinitialize(count: interfaceCount)
         fast.deallocate()
-        routeInfo.deallocate()
+        lookup.pointee.info.deallocate()
+        lookup.deallocate()
         neighbours.deallocate()
         counters.deallocate()
         state.deallocate()
@@ -296,8 +328,7 @@ public final class Router {
         let headerLength = Int(ip.loadBE8(at: 0) & 0x0F) &* 4  // the parser checked 20...60 within the frame
         guard Checksum.verifyIPv4Header(ip, headerLength: headerLength) else { drop(address, .badIPv4Checksum); return }
         guard PathMTU.isUnicastHost(meta.nwSrc) else { drop(address, .martianSource); return }
-        let r = tableView.lookup(raw: meta.nwDst)
-        guard r >= 0 else {
+        guard let route = routeEntry(for: meta.nwDst) else {
             if PathMTU.isUnicastHost(meta.nwDst) {
                 sendError(about: frame, meta: meta, type: 3, code: ICMPType.Code.netUnreachable, now: now)
                 drop(address, .noRoute)
@@ -306,7 +337,6 @@ public final class Router {
             }
             return
         }
-        let route = routeInfo[Int(r)]
         guard route.kind == RouterRoute.kindForward else {
             if route.kind == RouterRoute.kindLocal {
                 deliverLocally(address: address, length: length, frame: frame, meta: meta, on: interface, now: now)
@@ -367,11 +397,20 @@ public final class Router {
     func originate(address: UInt64, length: UInt32, now: UInt64) {
         let frame = pool.pointer(address)
         let destination = frame.loadBE32(at: 14 &+ 16)
-        let r = tableView.lookup(raw: destination)
-        guard r >= 0, routeInfo[Int(r)].kind == RouterRoute.kindForward else { drop(address, .noRoute); return }
-        let route = routeInfo[Int(r)]
+        guard let route = routeEntry(for: destination), route.kind == RouterRoute.kindForward else {
+            drop(address, .noRoute)
+            return
+        }
         transmit(address: address, length: length, frame: frame, out: route.interface,
                  nextHop: route.nextHop != 0 ? route.nextHop : destination, now: now)
+    }
+
+    /// The table entry for `destination` (host order), nil when nothing matches.
+    @inlinable @inline(__always)
+    func routeEntry(for destination: UInt32) -> RouterRoute? {
+        let l = lookup.pointee
+        let r = l.view.lookup(raw: destination)
+        return r < 0 ? nil : l.info[Int(r)]
     }
 
     /// Counts `reason` and returns the frame to the pool.

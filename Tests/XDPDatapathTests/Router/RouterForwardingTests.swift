@@ -204,6 +204,30 @@ import XDPPacket
         #expect(h.drops(.ttlExceeded) == 5)
     }
 
+    /// `router-update --routes` and `router-gateway-clear` at run time: neighbours stay,
+    /// a refused update changes nothing.
+    @Test func routesAreReplacedAtRunTime() throws {
+        let h = try H()
+        h.learnNeighbours()
+        let hop = IPv4Address(10, 1, 0, 254)
+        let extra = RouterConfiguration.Route(prefix: IPv4Prefix("192.168.50.0/24")!, nextHop: hop)
+        try h.router.updateRoutes([extra], defaultGateway: H.gatewayIP)
+        #expect(h.router.route(to: IPv4Address(192, 168, 50, 1))?.nextHop == hop)
+        #expect(h.router.configuration.routes == [extra])
+        #expect(throws: RouterConfigurationError.self) {
+            try h.router.updateRoutes([.init(prefix: IPv4Prefix("10.9.0.0/16")!, nextHop: IPv4Address(192, 0, 2, 1))], defaultGateway: nil)
+        }
+        #expect(h.router.routes.count == 4 && h.router.configuration.defaultGateway == H.gatewayIP)
+        h.send(H.vmUDP())
+        #expect(h.sent(H.qg).count == 1)  // still via the known gateway, no new ARP
+        try h.router.updateRoutes([], defaultGateway: nil)
+        h.send(H.vmUDP())
+        #expect(h.sent(H.qg).isEmpty && h.drops(.noRoute) == 1)
+        #expect(h.sent(H.qr).first?[34] == 3)  // net unreachable
+        #expect(h.router.neighbourTable.count == 2 && h.router.stats.arpRequestsSent == 0)
+        #expect(h.accountingHolds)
+    }
+
     /// Static routes: the gateway of a route on the tenant side.
     @Test func staticRouteNextHopIsResolvedOnItsInterface() throws {
         let hop = IPv4Address(10, 1, 0, 254)
