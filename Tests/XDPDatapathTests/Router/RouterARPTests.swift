@@ -111,11 +111,11 @@ import XDPPacket
         // The gateway answers.
         h.send(FrameBuilder.arpReply(senderMAC: H.gatewayMAC, senderIP: H.gatewayIP, targetMAC: H.qgMAC, targetIP: H.qgIP), on: H.qg)
         let released = h.sent(H.qg)
-        #expect(released.map { $0.be16(18) } == [1, 2, 3])
+        #expect(released.map { $0.routerBE16(18) } == [1, 2, 3])
         for frame in released {
             #expect(Array(frame[0..<6]) == H.macBytes(H.gatewayMAC))
             #expect(Array(frame[6..<12]) == H.macBytes(H.qgMAC))
-            #expect(frame[22] == 63 && frame.checksumsVerify)
+            #expect(frame[22] == 63 && frame.routerChecksumsVerify)
         }
         #expect(h.router.pendingCount == 0 && h.router.stats.arpRepliesReceived == 1)
         // Later frames go straight out.
@@ -148,9 +148,9 @@ import XDPPacket
         #expect(h.drops(.neighbourUnreachable) == 2 && h.router.pendingCount == 0)
         let first = try #require(errors.first)
         #expect(first[34] == 3 && first[35] == 1)               // destination unreachable, host unreachable
-        #expect(first.checksumsVerify)
+        #expect(first.routerChecksumsVerify)
         #expect(Array(first[26..<30]) == [10, 1, 0, 1] && Array(first[30..<34]) == [10, 1, 0, 5])
-        #expect(first.be16(42 + 4) == 41)                       // quotes the datagram with id 41
+        #expect(first.routerBE16(42 + 4) == 41)                       // quotes the datagram with id 41
         #expect(h.accountingHolds)
     }
 

@@ -52,7 +52,7 @@ import XDPPacket
             let out = try #require(h.sent(H.qg).first, "TTL \(ttl): \(h.router.stats.drops)")
             #expect(out[22] == UInt8(ttl - 1))
             var recomputed = out
-            let stored = out.be16(24)
+            let stored = out.routerBE16(24)
             recomputed[24] = 0; recomputed[25] = 0
             let full = recomputed.withUnsafeBytes { Checksum.ipv4Header($0.baseAddress! + 14, headerLength: Int(out[14] & 0x0F) * 4) }
             #expect(stored == full, "TTL \(ttl)")
@@ -135,7 +135,7 @@ import XDPPacket
         #expect(h.sent(H.qg).isEmpty)
         let expected = FrameBuilder().ethernet(source: H.qrMAC, destination: H.vmMAC)
             .ipv4(source: H.qrIP, destination: H.vmIP, ttl: 64, identification: 0, tos: 0xC0)
-            .icmp(type: .timeExceeded, code: 0).payload(original.ipPacket).build()
+            .icmp(type: .timeExceeded, code: 0).payload(original.routerIPPacket).build()
         #expect(h.sent(H.qr) == [expected])
         #expect(h.drops(.ttlExceeded) == 1 && h.router.stats.icmpErrorsSent == 1)
         // TTL 0 too; an ICMP error with TTL 1 gets no error back.
@@ -143,7 +143,7 @@ import XDPPacket
         #expect(h.sent(H.qr).count == 1)
         h.send(FrameBuilder().ethernet(source: H.vmMAC, destination: H.qrMAC)
             .ipv4(source: H.vmIP, destination: H.outside, ttl: 1)
-            .icmp(type: .destinationUnreachable, code: 3).payload(Array(original.ipPacket.prefix(28))).build())
+            .icmp(type: .destinationUnreachable, code: 3).payload(Array(original.routerIPPacket.prefix(28))).build())
         #expect(h.sent(H.qr).isEmpty && h.drops(.ttlExceeded) == 3)
         #expect(h.accountingHolds)
     }
@@ -153,7 +153,7 @@ import XDPPacket
         h.learnNeighbours()
         h.send(H.vmUDP(ttl: 1, payload: 1200))
         let error = try #require(h.sent(H.qr).first)
-        #expect(error.count == 14 + 576 && error.be16(16) == 576 && error.checksumsVerify)
+        #expect(error.count == 14 + 576 && error.routerBE16(16) == 576 && error.routerChecksumsVerify)
     }
 
     @Test func noRouteIsAnsweredWithNetUnreachable() throws {
@@ -163,7 +163,7 @@ import XDPPacket
         h.send(original)
         let expected = FrameBuilder().ethernet(source: H.qrMAC, destination: H.vmMAC)
             .ipv4(source: H.qrIP, destination: H.vmIP, ttl: 64, identification: 0, tos: 0xC0)
-            .icmp(type: .destinationUnreachable, code: ICMPType.Code.netUnreachable).payload(original.ipPacket).build()
+            .icmp(type: .destinationUnreachable, code: ICMPType.Code.netUnreachable).payload(original.routerIPPacket).build()
         #expect(h.sent(H.qr) == [expected])
         #expect(h.drops(.noRoute) == 1)
     }
@@ -174,7 +174,7 @@ import XDPPacket
         h.send(H.vmUDP(dontFragment: true, payload: 1400))
         #expect(h.sent(H.qg).isEmpty)
         let error = try #require(h.sent(H.qr).first)
-        #expect(error[34] == 3 && error[35] == 4 && error.be16(40) == 1400 && error.checksumsVerify)
+        #expect(error[34] == 3 && error[35] == 4 && error.routerBE16(40) == 1400 && error.routerChecksumsVerify)
         h.send(H.vmUDP(dontFragment: false, payload: 1400))
         #expect(h.sent(H.qr).isEmpty && h.drops(.mtuExceeded) == 2)
         h.send(H.vmUDP(dontFragment: true, payload: 1400 - 28))  // exactly the MTU
@@ -186,7 +186,7 @@ import XDPPacket
         h.learnNeighbours()
         h.send(H.vmUDP(to: H.qrIP))
         let error = try #require(h.sent(H.qr).first)
-        #expect(error[34] == 3 && error[35] == 3 && error.checksumsVerify)
+        #expect(error[34] == 3 && error[35] == 3 && error.routerChecksumsVerify)
         h.send(FrameBuilder().ethernet(source: H.vmMAC, destination: H.qrMAC).ipv4(source: H.vmIP, destination: H.qrIP)
             .tcp(sourcePort: 5, destinationPort: 22).build())
         #expect(h.sent(H.qr).isEmpty && h.drops(.notHandledLocally) == 2)

@@ -97,21 +97,21 @@ final class RouterHarness {
 
 extension Array where Element == UInt8 {
     /// The IPv4 packet of an untagged Ethernet frame (padding cut).
-    var ipPacket: [UInt8] {
+    var routerIPPacket: [UInt8] {
         let total = Int(self[16]) << 8 | Int(self[17])
         return Array(self[14..<(14 + total)])
     }
 
-    func be16(_ offset: Int) -> UInt16 { UInt16(self[offset]) << 8 | UInt16(self[offset + 1]) }
+    func routerBE16(_ offset: Int) -> UInt16 { UInt16(self[offset]) << 8 | UInt16(self[offset + 1]) }
 
     /// True when the frame's IPv4 header checksum and (for ICMP) ICMP checksum verify.
-    var checksumsVerify: Bool {
+    var routerChecksumsVerify: Bool {
         var bytes = self
         return bytes.withUnsafeMutableBytes { raw in
             let ip = raw.baseAddress! + 14
             let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) * 4
             guard Checksum.verifyIPv4Header(ip, headerLength: headerLength) else { return false }
-            let total = Int(self.be16(16))
+            let total = Int(self.routerBE16(16))
             if ip.load(fromByteOffset: 9, as: UInt8.self) == 1 {
                 return Checksum.verify(ip + headerLength, length: total - headerLength)
             }

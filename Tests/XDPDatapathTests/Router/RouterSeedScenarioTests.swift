@@ -38,10 +38,10 @@ import XDPPacket
         // traceroute -U 172.24.4.225: hop 1 is the router's qr address, hop 2 the host.
         h.send(H.vmUDP(to: H.gatewayIP, ttl: 1, id: 1))
         let hop1 = try #require(h.sent(H.qr).first)
-        #expect(Array(hop1[26..<30]) == [10, 1, 0, 1] && hop1[34] == 11 && hop1.checksumsVerify)
+        #expect(Array(hop1[26..<30]) == [10, 1, 0, 1] && hop1[34] == 11 && hop1.routerChecksumsVerify)
         h.send(H.vmUDP(to: H.gatewayIP, ttl: 2, id: 2))
         let hop2 = try #require(h.sent(H.qg).first)
-        #expect(hop2[22] == 1 && hop2.checksumsVerify)
+        #expect(hop2[22] == 1 && hop2.routerChecksumsVerify)
         let stats = h.router.stats
         #expect(stats.forwarded == 3 && stats.arpRequestsSent == 1 && stats.arpRepliesSent == 1 && stats.icmpErrorsSent == 1)
         #expect(stats.drops == [.ttlExceeded: 1])
