@@ -338,6 +338,8 @@ public final class ConnectionTracker {
     public let capacity: Int
 
     static let nilIndex = UInt32.max
+    /// Expired connections freed per timeout class when a commit meets a limit.
+    static let limitSweepBudget = 8
     /// A zone limit slot that is not set (the default limit applies).
     static let unsetLimit = UInt32.max
 
@@ -439,10 +441,13 @@ public final class ConnectionTracker {
     public func track(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, zone: UInt16,
                       commit: Bool, now: UInt64, markValue: UInt32 = 0, markMask: UInt32 = 0) -> TrackResult {
         sweepStep(now: now)
-        guard meta.error == .none else { return invalid(.malformed, zone: zone) }
+        // A first fragment often fails the parser's L4 length check (a UDP length
+        // covering the whole datagram); reassembly does not need the L4 fields.
+        let fragment = meta.flags.contains(.fragment)
+        guard meta.error == .none || (fragment && meta.error == .truncatedL4) else { return invalid(.malformed, zone: zone) }
         let v6 = meta.flags.contains(.ipv6)
         guard v6 || meta.flags.contains(.ipv4) else { return invalid(.notIP, zone: zone) }
-        if meta.flags.contains(.fragment) {
+        if fragment {
             return trackFragment(frame: frame, length: length, meta: meta, zone: zone, commit: commit, now: now,
                                  markValue: markValue, markMask: markMask)
         }
@@ -562,11 +567,17 @@ public final class ConnectionTracker {
             break
         }
         guard commit else { return TrackResult(state: [.tracked, .new], zone: zone) }
+        let limit = zoneLimit(zone)
+        if scalars.pointee.live >= scalars.pointee.globalLimit || (limit != 0 && zoneCounts[Int(zone)] >= limit) {
+            // At a limit: first free what has expired (bounded), then decide.
+            for c in 0..<ConntrackTimeoutClass.allCases.count {
+                _ = expireList(c, now: now, budget: Self.limitSweepBudget)
+            }
+        }
         if scalars.pointee.live >= scalars.pointee.globalLimit {
             bump(.globalLimit)
             return TrackResult(state: [.tracked, .new], zone: zone, disposition: .drop, reason: .globalLimit)
         }
-        let limit = zoneLimit(zone)
         if limit != 0 && zoneCounts[Int(zone)] >= limit {
             bump(.zoneLimit)
             return TrackResult(state: [.tracked, .new], zone: zone, disposition: .drop, reason: .zoneLimit)
