@@ -172,10 +172,11 @@ extension ConnectionTracker {
                                                         total: -1, received: 0, rangeCount: 0, zone: zone,
                                                         family: key.family, proto: key.proto, inUse: true)
         }
-        let ctx = fragments.contexts + match
+        let slot = match  // a constant for `fail` to capture (no box for a var)
+        let ctx = fragments.contexts + slot
         let datagram = ctx.pointee.datagram
         func fail(_ reason: ConntrackCounter) -> TrackResult {
-            releaseContext(match)
+            releaseContext(slot)
             return fragmentDrop(reason, zone: zone, datagram: datagram)
         }
         guard end <= fragments.maxDatagram else { return fail(.fragmentTooLarge) }

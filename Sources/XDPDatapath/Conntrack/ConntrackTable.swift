@@ -130,7 +130,7 @@ extension ConnectionTracker {
     @inline(__always)
     func sweepStep(now: UInt64) {
         guard expiryBudget > 0 else { return }
-        let classes = ConntrackTimeoutClass.allCases.count
+        let classes = ConntrackTimeoutClass.count
         let c = scalars.pointee.sweepCursor
         scalars.pointee.sweepCursor = c &+ 1 == classes ? 0 : c &+ 1
         _ = expireList(c, now: now, budget: expiryBudget)
@@ -154,7 +154,7 @@ extension ConnectionTracker {
     @discardableResult
     public func expire(now: UInt64, budget: Int = .max) -> Int {
         var freed = 0
-        for c in 0..<ConntrackTimeoutClass.allCases.count where freed < budget {
+        for c in 0..<ConntrackTimeoutClass.count where freed < budget {
             freed &+= expireList(c, now: now, budget: budget &- freed)
         }
         expireFragments(now: now)

@@ -136,7 +136,7 @@ final class ConntrackHarness {
 
 extension CTState {
     /// `+trk+new` style text for readable failures.
-    var text: String {
+    var ctText: String {
         let names: [(CTState, String)] = [(.new, "new"), (.established, "est"), (.related, "rel"), (.reply, "rpl"),
                                            (.invalid, "inv"), (.tracked, "trk")]
         return names.filter { contains($0.0) }.map { "+" + $0.1 }.joined()

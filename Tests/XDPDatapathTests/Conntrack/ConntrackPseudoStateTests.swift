@@ -118,7 +118,7 @@ import XDPPacket
         let error = H.icmpError(Self.r, Self.a, type: .destinationUnreachable, code: ICMPType.Code.fragmentationNeeded,
                                 rest: 1400, quoting: H.quote(data))
         let result = h.track(error)
-        #expect(result.state == .trkRelRpl, "\(result.state.text)")
+        #expect(result.state == .trkRelRpl, "\(result.state.ctText)")
         #expect(h.ct.connectionCount == 1)  // related packets create nothing
         // The whole quoted packet (as much as fits) works too.
         #expect(h.track(H.icmpError(Self.r, Self.a, type: .destinationUnreachable, code: 4, quoting: H.quote(data, count: 548))).state == .trkRelRpl)
