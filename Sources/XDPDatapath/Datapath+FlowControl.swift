@@ -23,6 +23,7 @@ extension Datapath {
         flowTables[bridgeID] = Unmanaged.passUnretained(table)
         flowTableViews[bridgeID] = table.view
         flowsActive[bridgeID] = !table.isNormalOnly
+        if table.usesConntrack { startConntrack() }
     }
 
     /// `ovs-ofctl add-flow`: adds `rule`, replacing a flow with the same table, priority

@@ -81,12 +81,7 @@ extension Datapath {
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
         let table = flowTableViews[bridgeID]
         runTable(0, table: table, ctx: &ctx, now: now)
-        guard !ctx.consumed else { return }
-        if ctx.pending != Datapath.pendingNone {
-            flush(&ctx, copy: false, now: now)
-        } else {
-            drop(ctx.address, reason: .flowDrop, port: inID)
-        }
+        finish(&ctx, now: now)
     }
 
     /// Looks `ctx.key` up in table `t` (exact-match cache first) and runs the flow found.
@@ -182,12 +177,8 @@ extension Datapath {
                 learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID, now: now)
             case .note:
                 break
-            case .conntrack:
-                // Connection tracking lands with the security-group issue; until then a
-                // ct() action cannot run and the frame is dropped, counted.
-                drop(ctx.address, reason: .conntrackUnavailable, port: ctx.inPortID)
-                ctx.consumed = true
-                return
+            case .conntrack(let n):
+                if !executeConntrack(n, list: list, ctx: &ctx, now: now) { return }
             }
         }
     }

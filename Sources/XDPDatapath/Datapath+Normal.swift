@@ -41,6 +41,7 @@ extension Datapath {
     @inlinable
     public func tick(now: UInt64) {
         if !pendingLearned.isEmpty { installLearned(now: now) }
+        if conntrackCell.pointee != nil { conntrackHousekeeping(now: now) }
         if now &- lastExpiry.pointee >= 1_000_000_000 {
             lastExpiry.pointee = now
             if anyTimeouts { expireFlows(now: now) }

@@ -47,6 +47,13 @@ public final class Datapath {
     @usableFromInline var anyTimeouts: Bool {
         bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
     }
+    /// The connection tracker behind `ct()` (nil until a flow with `ct()` is installed),
+    /// its configuration, and fragments waiting for the rest of their datagram
+    /// (Datapath+Conntrack.swift).
+    @usableFromInline let conntrackCell: UnsafeMutablePointer<Unmanaged<ConnectionTracker>?>
+    @usableFromInline var conntrackInstance: ConnectionTracker?
+    public let conntrackConfiguration: ConntrackConfiguration
+    @usableFromInline let heldFragments: HeldFragmentQueue
     /// Slots of each bridge's exact-match cache.
     public static let exactMatchCacheSlots = 4096
 
@@ -57,6 +64,10 @@ public final class Datapath {
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
                 now: UInt64 = 0) throws(DatapathConfigurationError) {
         self.pool = pool
+        conntrackConfiguration = configuration.conntrack
+        conntrackCell = .allocate(capacity: 1)
+        conntrackCell.initialize(to: nil)
+        heldFragments = HeldFragmentQueue(capacity: Datapath.heldFragmentCapacity)
         var bridges: [Bridge] = []
         var ports: [Port] = []
         var bridgeNames: Set<String> = []
@@ -167,6 +178,7 @@ public final class Datapath {
             (flowTableViews + i).initialize(to: table.view)
             flowsActive[i] = !table.isNormalOnly
             (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
+            if table.usesConntrack { startConntrack() }
         }
     }
 
@@ -185,6 +197,7 @@ public final class Datapath {
         flowTableViews.deallocate()
         for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
         exactMatchCaches.deallocate()
+        conntrackCell.deallocate()
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {

@@ -4,10 +4,16 @@ public struct DatapathConfiguration: Sendable, Equatable {
     public var bridges: [BridgeConfiguration]
     /// The network carrying GRE tunnels, when the configuration has `gre` ports.
     public var underlay: UnderlayConfiguration?
+    /// The connection tracker behind `ct()` actions: size, limits, timeouts. The tracker
+    /// is created when a flow with `ct()` is first installed (its memory is allocated
+    /// up front: see docs/conntrack.md).
+    public var conntrack: ConntrackConfiguration
 
-    public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil) {
+    public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
+                conntrack: ConntrackConfiguration = ConntrackConfiguration()) {
         self.bridges = bridges
         self.underlay = underlay
+        self.conntrack = conntrack
     }
 }
 

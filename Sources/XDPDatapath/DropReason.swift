@@ -55,8 +55,16 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case ttlExceeded
     /// More than `Datapath.maximumResubmits` resubmits for one frame (a loop in the flows).
     case resubmitLimit
-    /// A `ct()` action, before connection tracking is available.
+    /// A `ct()` action on a datapath without a connection tracker (none was configured).
     case conntrackUnavailable
+    /// `ct(commit)` refused: the tracker's global or zone limit is reached.
+    case conntrackLimit
+    /// A fragment the tracker could not reassemble (overlap, too many, out of memory…).
+    case conntrackFragment
+    /// A fragment waiting for the rest of its datagram found the hold queue full.
+    case fragmentHoldFull
+    /// A held fragment's datagram did not complete in time.
+    case fragmentTimeout
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -105,6 +113,10 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .ttlExceeded: "ttl-exceeded"
         case .resubmitLimit: "resubmit-limit"
         case .conntrackUnavailable: "conntrack-unavailable"
+        case .conntrackLimit: "conntrack-limit"
+        case .conntrackFragment: "conntrack-fragment"
+        case .fragmentHoldFull: "fragment-hold-full"
+        case .fragmentTimeout: "fragment-timeout"
         }
     }
 }

@@ -31,7 +31,14 @@ public final class FlowTable {
         @usableFromInline let actions: UnsafeMutablePointer<FlowAction>
         @usableFromInline let count: Int
         @usableFromInline let counters: UnsafeMutablePointer<UInt64>
+        /// The rule's `ct(...)` arguments (`FlowAction.conntrack` indexes them) and the
+        /// actions nested in their `exec(...)`.
+        @usableFromInline let conntrack: UnsafeMutablePointer<ConntrackAction>
+        @usableFromInline let nested: UnsafeMutablePointer<FlowAction>
     }
+
+    /// Whether some flow has a `ct(...)` action.
+    public var usesConntrack: Bool { flows.contains { !$0.rule.conntrack.isEmpty } }
 
     /// Tables exist 0...254, like OpenFlow's.
     public static let tableCount = 255
@@ -60,8 +67,12 @@ public final class FlowTable {
         for (i, flow) in flows.enumerated() {
             let storage = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.actions.count, 1))
             storage.initialize(from: flow.rule.actions, count: flow.rule.actions.count)
+            let conntrack = UnsafeMutablePointer<ConntrackAction>.allocate(capacity: max(flow.rule.conntrack.count, 1))
+            conntrack.initialize(from: flow.rule.conntrack, count: flow.rule.conntrack.count)
+            let nested = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.nestedActions.count, 1))
+            nested.initialize(from: flow.rule.nestedActions, count: flow.rule.nestedActions.count)
             (actionLists + i).initialize(to: ActionList(actions: storage, count: flow.rule.actions.count,
-                                                        counters: flow.counters.slots))
+                                                        counters: flow.counters.slots, conntrack: conntrack, nested: nested))
         }
         classifierViews = .allocate(capacity: Self.tableCount)
         for t in 0..<Self.tableCount {
@@ -77,7 +88,11 @@ public final class FlowTable {
 
     deinit {
         classifierViews.deallocate()
-        for i in 0..<flows.count { actionLists[i].actions.deallocate() }
+        for i in 0..<flows.count {
+            actionLists[i].actions.deallocate()
+            actionLists[i].conntrack.deallocate()
+            actionLists[i].nested.deallocate()
+        }
         actionLists.deallocate()
         classifiers.deallocate()
     }

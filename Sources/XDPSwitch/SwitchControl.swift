@@ -17,6 +17,9 @@ public enum SwitchControl {
         "del-flows BRIDGE [FLOW] [--strict]": "delete the selected flows",
         "mod-flows BRIDGE FLOW [--strict]": "replace the selected flows' actions",
         "trace BRIDGE FLOW": "the tables and flows a packet hits, like ofproto/trace",
+        "dump-conntrack [zone=N]": "tracked connections, like ovs-appctl dpctl/dump-conntrack",
+        "flush-conntrack [zone=N] [TUPLE]": "remove tracked connections (all, by zone, by ct_nw_src=...,ct_tp_dst=...)",
+        "conntrack-stats": "connections per zone and conntrack counters",
     ]
 
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
@@ -32,6 +35,7 @@ public enum SwitchControl {
             return .success(datapath.fdbDescription(bridge, now: now))
         default:
             if let flowReply = handleFlowCommand(request, datapath: datapath, now: now) { return flowReply }
+            if let reply = handleConntrackCommand(request, datapath: datapath) { return reply }
             return .failure("unknown command \"\(request.command)\"")
         }
     }

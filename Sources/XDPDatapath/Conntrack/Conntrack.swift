@@ -156,7 +156,7 @@ public enum ConntrackTimeoutClass: UInt8, CaseIterable, Sendable, CustomStringCo
 
 /// How a `ConnectionTracker` is sized and behaves. Everything here is fixed at init
 /// except the limits, which `setLimit`/`setZoneLimit` change at run time.
-public struct ConntrackConfiguration: Sendable {
+public struct ConntrackConfiguration: Sendable, Equatable {
     /// Connections the tracker can hold (entries allocated at init). Also the initial
     /// global limit.
     public var capacity: Int = 65_536

@@ -1,0 +1,350 @@
+import XDPPacket
+
+// The `ct(...)` action: connection tracking in the flow pipeline.
+//
+// How a packet goes through `ct(zone=Z,commit,table=T,exec(...))`, as in Open vSwitch:
+//
+// 1. Header changes the flows made so far are written into the frame (conntrack sees
+//    the packet as it would leave), and the frame is parsed again.
+// 2. The zone is `zone=N`, or read from a field (`zone=NXM_NX_REG6[0..15]`, Neutron's
+//    per-network zones).
+// 3. The tracker (one per datapath, `ConnectionTracker`) classifies the packet:
+//    +trk and new/est/rel/rpl/inv. With `commit`, a new connection is remembered and
+//    the `exec(set_field:V->ct_mark)` / `exec(load:V->NXM_NX_CT_MARK[])` actions set
+//    its mark. At a limit the commit is refused and the packet dropped
+//    (`conntrack-limit`); packets of existing connections never consult the limits.
+// 4. Without `table=`, that is all: the action list goes on and, as in OVS, the
+//    packet's `ct_state`/`ct_zone`/`ct_mark` do not change (the packet was only sent
+//    through the tracker, e.g. to commit it). With `table=T` the packet is
+//    recirculated: its ct fields are set from the result and table T runs, with the
+//    registers, metadata and input port it has now. Here `ct(table=T)` ends the
+//    action list (OVS forks: actions after it would run on the pre-ct packet;
+//    Neutron's flows never put any there), and it counts as a resubmit toward
+//    `Datapath.maximumResubmits`.
+//
+// Fragments. The tracker reassembles IP fragments before tracking. A fragment whose
+// datagram is not complete yet is `.held`: for `ct(table=T)` the datapath keeps the
+// frame, with its flow context, in a small fixed queue (`HeldFragmentQueue`); when a
+// later fragment completes the datagram, every held fragment of it is recirculated
+// with the datagram's result, in arrival order, before the completing one goes on.
+// Fragments of a datagram that fails (overlap, too many, out of memory) are dropped
+// (`conntrack-fragment`); held ones are dropped when their datagram dies or after the
+// tracker's fragment timeout (`fragment-timeout`); a full hold queue drops the new
+// fragment (`fragment-hold-full`). A held fragment of a `ct()` without `table=` goes
+// straight on (its action list cannot be resumed later, and a ct() without table does
+// not change what the flows see).
+//
+// Cost. The per-packet path allocates nothing and touches no reference count: the
+// tracker is reached through an unmanaged pointer cell, and the `ct()` arguments
+// through the flow's action list (`FlowTable.ActionList.conntrack`).
+extension Datapath {
+    /// Fragments one datapath holds at most while their datagrams complete.
+    public static let heldFragmentCapacity = 64
+
+    /// The connection tracker, once a flow with `ct()` has been installed (or
+    /// `startConntrack()` was called). Control-path: use it on the thread that runs the
+    /// datapath (the engine's worker, through `Engine.perform`).
+    public var conntrack: ConnectionTracker? { conntrackInstance }
+
+    /// Creates the connection tracker from the configuration, if there is none yet.
+    /// Called when a table with `ct()` is installed; an embedding program may call it
+    /// earlier to pay for the allocation up front.
+    @discardableResult
+    public func startConntrack() -> ConnectionTracker {
+        if let existing = conntrackInstance { return existing }
+        let tracker = ConnectionTracker(configuration: conntrackConfiguration)
+        conntrackInstance = tracker
+        conntrackCell.pointee = Unmanaged.passUnretained(tracker)
+        return tracker
+    }
+
+    /// Runs `ct(...)` number `index` of `list` on the frame in `ctx`. Returns whether the
+    /// action list goes on (false: the frame was recirculated, held or dropped).
+    @inlinable
+    func executeConntrack(_ index: Int32, list: FlowTable.ActionList, ctx: inout FlowContext, now: UInt64) -> Bool {
+        guard let cell = conntrackCell.pointee else {
+            drop(ctx.address, reason: .conntrackUnavailable, port: ctx.inPortID)
+            ctx.consumed = true
+            return false
+        }
+        let tracker = cell.takeUnretainedValue()
+        let action = list.conntrack + Int(index)
+        // NAT in flows (`ct(nat...)`) is not executed yet (routers do their own NAT):
+        // refusing beats forwarding untranslated packets.
+        if action.pointee.nat != nil {
+            drop(ctx.address, reason: .conntrackUnavailable, port: ctx.inPortID)
+            ctx.consumed = true
+            return false
+        }
+        commit(&ctx)
+        if ctx.consumed { return false }
+        let frame = pool.pointer(ctx.address)
+        var meta = PacketMetadata()
+        // A frame the parser rejects still goes to the tracker, which answers +trk+inv.
+        _ = PacketParser.parse(frame, length: Int(ctx.length), into: &meta)
+        var zone = action.pointee.zone
+        if let field = action.pointee.zoneField { zone = UInt16(truncatingIfNeeded: field.get(ctx.key)) }
+        var markValue: UInt32 = 0
+        var markMask: UInt32 = 0
+        let nested = action.pointee.actions
+        var i = Int(nested.lowerBound)
+        while i < Int(nested.upperBound) {
+            if case .load(let field, let value) = list.nested[i], field.field == .ctMark {
+                let bits = UInt32(truncatingIfNeeded: field.bits >= 32 ? UInt32.max : (1 << UInt32(field.bits)) &- 1)
+                let mask = bits << UInt32(field.offset)
+                markMask |= mask
+                markValue = markValue & ~mask | (UInt32(truncatingIfNeeded: value) << UInt32(field.offset)) & mask
+            }
+            i &+= 1
+        }
+        let result = tracker.track(frame: frame, length: Int(ctx.length), meta: meta, zone: zone,
+                                   commit: action.pointee.commit, now: now, markValue: markValue, markMask: markMask)
+        let table = action.pointee.table
+        switch result.disposition {
+        case .forward:
+            break
+        case .drop:
+            if result.datagram != 0 { dropHeldFragments(datagram: result.datagram) }
+            let reason: DropReason = result.reason == .globalLimit || result.reason == .zoneLimit ? .conntrackLimit : .conntrackFragment
+            drop(ctx.address, reason: reason, port: ctx.inPortID)
+            ctx.consumed = true
+            return false
+        case .held:
+            guard let t = table else { return true }
+            if !heldFragments.append(ctx, datagram: result.datagram, table: t, now: now) {
+                drop(ctx.address, reason: .fragmentHoldFull, port: ctx.inPortID)
+            }
+            ctx.consumed = true
+            return false
+        }
+        guard let t = table else { return true }
+        if result.datagram != 0 && heldFragments.count > 0 { releaseHeldFragments(result, now: now) }
+        recirculate(&ctx, result: result, table: Int(t), now: now)
+        return false
+    }
+
+    /// Sets the packet's ct fields from `result` and runs table `t`.
+    @inlinable
+    func recirculate(_ ctx: inout FlowContext, result: TrackResult, table t: Int, now: UInt64) {
+        guard ctx.resubmits < Datapath.maximumResubmits else {
+            drop(ctx.address, reason: .resubmitLimit, port: ctx.inPortID)
+            ctx.consumed = true
+            return
+        }
+        ctx.resubmits &+= 1
+        for k in 0..<2 {
+            if k == 0 {
+                ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
+            } else {
+                // The ct fields are not in the frame's bytes: keep the frame's key equal.
+                ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone
+                ctx.frameKey.ctMark = result.mark
+            }
+        }
+        runTable(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
+    }
+
+    /// Recirculates every held fragment of `result.datagram`, oldest first, and finishes
+    /// each as `runFlows` finishes a frame.
+    @usableFromInline
+    func releaseHeldFragments(_ result: TrackResult, now: UInt64) {
+        var i = 0
+        while i < heldFragments.count {
+            let slot = heldFragments.slots + i
+            guard slot.pointee.datagram == result.datagram else { i &+= 1; continue }
+            var ctx = slot.pointee.context
+            let table = Int(slot.pointee.table)
+            heldFragments.remove(at: i)
+            recirculate(&ctx, result: result, table: table, now: now)
+            finish(&ctx, now: now)
+        }
+    }
+
+    /// Drops every held fragment of `datagram` (its reassembly failed).
+    @usableFromInline
+    func dropHeldFragments(datagram: UInt32) {
+        var i = 0
+        while i < heldFragments.count {
+            let slot = heldFragments.slots + i
+            guard slot.pointee.datagram == datagram else { i &+= 1; continue }
+            drop(slot.pointee.context.address, reason: .conntrackFragment, port: slot.pointee.context.inPortID)
+            heldFragments.remove(at: i)
+        }
+    }
+
+    /// Drops held fragments older than the tracker's fragment timeout, and lets the
+    /// tracker expire connections (a bounded amount of work). `tick` calls it.
+    @usableFromInline
+    func conntrackHousekeeping(now: UInt64) {
+        if heldFragments.count > 0 {
+            let timeout = UInt64(conntrackConfiguration.fragmentTimeout) &* 1_000_000_000
+            var i = 0
+            while i < heldFragments.count {
+                let slot = heldFragments.slots + i
+                guard now &- slot.pointee.since >= timeout else { i &+= 1; continue }
+                drop(slot.pointee.context.address, reason: .fragmentTimeout, port: slot.pointee.context.inPortID)
+                heldFragments.remove(at: i)
+            }
+        }
+        _ = conntrackInstance?.expire(now: now, budget: 64)
+    }
+
+    /// The end of a frame's trip through the tables: sent to its pending output, or
+    /// dropped when no flow output it.
+    @inlinable
+    func finish(_ ctx: inout FlowContext, now: UInt64) {
+        guard !ctx.consumed else { return }
+        if ctx.pending != Datapath.pendingNone {
+            flush(&ctx, copy: false, now: now)
+        } else {
+            drop(ctx.address, reason: .flowDrop, port: ctx.inPortID)
+        }
+    }
+
+    /// Frames held in the datapath: fragments waiting for their datagram.
+    public var heldFrameCount: Int { heldFragments.count }
+
+    // MARK: Control
+
+    /// `ovs-appctl dpctl/dump-conntrack [zone=N]`: one line per connection.
+    public func dumpConntrack(zone: UInt16? = nil) -> [String] {
+        conntrackInstance?.dump(zone: zone) ?? []
+    }
+
+    /// `ovs-appctl dpctl/flush-conntrack [zone=N] [tuple]`: removes the connections
+    /// selected (all without arguments). Returns how many.
+    @discardableResult
+    public func flushConntrack(zone: UInt16? = nil, tuple: ConntrackTupleFilter? = nil) -> Int {
+        guard let tracker = conntrackInstance else { return 0 }
+        return tracker.flush { info in
+            if let zone, info.original.zone != zone { return false }
+            if let tuple, !tuple.matches(info.original) { return false }
+            return true
+        }
+    }
+
+    /// Live connections per zone (zones with none are left out), and the tracker's
+    /// counters: what `xdpswitch conntrack-stats` prints.
+    public func conntrackStatsDescription() -> String {
+        guard let tracker = conntrackInstance else { return "conntrack: not started (no flow uses ct())\n" }
+        var zones: [UInt16: Int] = [:]
+        for c in tracker.connections() { zones[c.original.zone, default: 0] += 1 }
+        var out = "connections: \(tracker.connectionCount) (limit \(tracker.capacity))\n"
+        for (zone, n) in zones.sorted(by: { $0.key < $1.key }) { out += "  zone \(zone): \(n)\n" }
+        let counters = tracker.nonZeroCounters
+        if !counters.isEmpty {
+            out += "counters:\n"
+            for (name, n) in counters.sorted(by: { $0.key < $1.key }) { out += "  \(name): \(n)\n" }
+        }
+        if heldFragments.count > 0 { out += "held fragments: \(heldFragments.count)\n" }
+        return out
+    }
+}
+
+/// Which connections `flush-conntrack` removes, in the syntax of
+/// `ovs-appctl dpctl/flush-conntrack`'s tuple: `ct_nw_src=IP,ct_nw_dst=IP,ct_nw_proto=N,
+/// ct_tp_src=P,ct_tp_dst=P` (IPv6: `ct_ipv6_src`, `ct_ipv6_dst`), any subset. Fields are
+/// compared with the connection's original direction.
+public struct ConntrackTupleFilter: Sendable, Equatable {
+    public var sourceFamily: UInt8 = 0
+    public var sourceHi: UInt64 = 0, sourceLo: UInt64 = 0
+    public var destinationFamily: UInt8 = 0
+    public var destinationHi: UInt64 = 0, destinationLo: UInt64 = 0
+    public var proto: UInt8?
+    public var sourcePort: UInt16?
+    public var destinationPort: UInt16?
+
+    public init() {}
+
+    /// Parses `ct_nw_src=10.0.0.1,ct_tp_dst=80,...`.
+    /// - Throws: a message naming the bad field.
+    public init(parsing text: String) throws(ConntrackTupleFilterError) {
+        for item in text.split(separator: ",", omittingEmptySubsequences: true) {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ConntrackTupleFilterError(message: "\(item): expected FIELD=VALUE") }
+            let (name, value) = (parts[0], parts[1])
+            switch name {
+            case "ct_nw_src", "ct_nw_dst":
+                guard let a = IPv4Address(value) else { throw ConntrackTupleFilterError(message: "\(name): \(value) is not an IPv4 address") }
+                if name == "ct_nw_src" { sourceFamily = 4; sourceLo = UInt64(a.rawValue) } else { destinationFamily = 4; destinationLo = UInt64(a.rawValue) }
+            case "ct_ipv6_src", "ct_ipv6_dst":
+                guard let a = IPv6Address(value) else { throw ConntrackTupleFilterError(message: "\(name): \(value) is not an IPv6 address") }
+                if name == "ct_ipv6_src" {
+                    sourceFamily = 6; sourceHi = a.high; sourceLo = a.low
+                } else {
+                    destinationFamily = 6; destinationHi = a.high; destinationLo = a.low
+                }
+            case "ct_nw_proto":
+                guard let n = UInt8(value) else { throw ConntrackTupleFilterError(message: "ct_nw_proto: \(value) is not 0-255") }
+                proto = n
+            case "ct_tp_src", "ct_tp_dst":
+                guard let n = UInt16(value) else { throw ConntrackTupleFilterError(message: "\(name): \(value) is not 0-65535") }
+                if name == "ct_tp_src" { sourcePort = n } else { destinationPort = n }
+            default:
+                throw ConntrackTupleFilterError(
+                    message: "\(name): unknown field (ct_nw_src, ct_nw_dst, ct_ipv6_src, ct_ipv6_dst, ct_nw_proto, ct_tp_src, ct_tp_dst)")
+            }
+        }
+    }
+
+    /// Whether `key` (a connection's original direction) is selected.
+    public func matches(_ key: ConntrackKey) -> Bool {
+        if sourceFamily != 0 && (key.family != sourceFamily || key.srcHi != sourceHi || key.srcLo != sourceLo) { return false }
+        if destinationFamily != 0 && (key.family != destinationFamily || key.dstHi != destinationHi || key.dstLo != destinationLo) {
+            return false
+        }
+        if let proto, key.proto != proto { return false }
+        if let sourcePort, !(key.hasPorts && key.sourcePort == sourcePort) { return false }
+        if let destinationPort, !(key.hasPorts && key.destinationPort == destinationPort) { return false }
+        return true
+    }
+}
+
+/// A `flush-conntrack` tuple that does not parse.
+public struct ConntrackTupleFilterError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Fragments held by the datapath while their datagram is reassembled: a fixed array
+/// of slots, filled in arrival order (`remove` keeps the order).
+@usableFromInline
+final class HeldFragmentQueue {
+    @usableFromInline
+    struct Slot {
+        @usableFromInline var context: Datapath.FlowContext
+        @usableFromInline var datagram: UInt32
+        @usableFromInline var table: UInt8
+        @usableFromInline var since: UInt64
+    }
+
+    @usableFromInline let slots: UnsafeMutablePointer<Slot>
+    @usableFromInline let capacity: Int
+    @usableFromInline var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        slots = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+
+    @usableFromInline
+    func append(_ context: Datapath.FlowContext, datagram: UInt32, table: UInt8, now: UInt64) -> Bool {
+        guard count < capacity else { return false }
+        (slots + count).initialize(to: Slot(context: context, datagram: datagram, table: table, since: now))
+        count &+= 1
+        return true
+    }
+
+    @usableFromInline
+    func remove(at i: Int) {
+        (slots + i).deinitialize(count: 1)
+        let rest = count &- i &- 1
+        if rest > 0 { (slots + i).moveInitialize(from: slots + i + 1, count: rest) }
+        count &-= 1
+    }
+}
