@@ -59,5 +59,5 @@ extension Datapath {
 
     /// Frames not in the pool's free list: those queued on ports. With nothing in
     /// flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`.
-    public var framesQueued: Int { ports.reduce(0) { $0 + $1.txQueue.count } }
+    public var framesQueued: Int { ports.reduce(0) { $0 + $1.txQueue.count } + heldFragments.count }
 }

@@ -55,7 +55,7 @@ public struct SwitchConfiguration: Sendable {
         }
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "bridges", message: "the file is empty") }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(), file: file)
-        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay"])
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack"])
         guard let bridges = top["bridges"] else {
             throw ConfigurationError(file: file, line: 1, key: "bridges", message: "missing: a configuration lists its bridges")
         }
@@ -63,6 +63,7 @@ public struct SwitchConfiguration: Sendable {
             config.datapath.bridges.append(try config.readBridge(bridge))
         }
         if let underlay = top["underlay"] { config.datapath.underlay = try config.readUnderlay(underlay) }
+        if let conntrack = top["conntrack"] { config.datapath.conntrack = try Self.readConntrack(conntrack) }
         try config.checkTunnels()
         try config.check()
         return config

@@ -52,6 +52,15 @@ struct YAMLNode {
         return value
     }
 
+    func boolean() throws(ConfigurationError) -> Bool {
+        let text = try string()
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error("expected true or false, found \"\(text)\"")
+        }
+    }
+
     func ipv4() throws(ConfigurationError) -> IPv4Address {
         let text = try string()
         guard let address = IPv4Address(text) else { throw error("expected an IPv4 address, found \"\(text)\"") }
