@@ -150,10 +150,11 @@ public enum PacketParser {
             meta.tpSrc = frame.loadBE16(at: l4)
             meta.tpDst = frame.loadBE16(at: l4 + 2)
             meta.tcpFlags = offsetFlags & 0x0FFF
-        case 17:  // UDP: the length field must cover the header and stay inside the packet.
+        case 17:  // UDP: the length field must cover the header and stay inside the packet
+            // (in a first fragment it covers the whole datagram, so only the header must).
             guard l4 + 8 <= end else { meta.error = .truncatedL4; return false }
             let udpLength = Int(frame.loadBE16(at: l4 + 4))
-            guard udpLength >= 8 || (v6 && udpLength == 0), l4 + udpLength <= end
+            guard udpLength >= 8 || (v6 && udpLength == 0), l4 + udpLength <= end || meta.flags.contains(.fragment)
             else { meta.error = .truncatedL4; return false }
             meta.flags.insert(.udp)
             meta.tpSrc = frame.loadBE16(at: l4)

@@ -8,9 +8,9 @@ final class Harness {
     let datapath: Datapath
     var now: UInt64 = 1_000_000_000
 
-    init(_ bridges: [BridgeConfiguration], frames: Int = 1024) throws {
+    init(_ bridges: [BridgeConfiguration], frames: Int = 1024, conntrack: ConntrackConfiguration = ConntrackConfiguration()) throws {
         pool = FramePool(frameCount: frames)
-        datapath = try Datapath(configuration: DatapathConfiguration(bridges: bridges), pool: pool)
+        datapath = try Datapath(configuration: DatapathConfiguration(bridges: bridges, conntrack: conntrack), pool: pool)
     }
 
     func port(_ name: String) -> Port { datapath.port(named: name)! }
