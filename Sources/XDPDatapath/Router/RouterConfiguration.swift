@@ -58,6 +58,68 @@ public struct RouterConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Source NAT of the internal subnets behind the gateway address (Neutron's
+    /// `enable_snat` on the router's external gateway).
+    public struct SNAT: Sendable, Equatable {
+        /// Translate connections from internal subnets that leave by the gateway interface
+        /// to the gateway interface's address (iptables `-o qg-… -j SNAT --to-source`).
+        public var enabled: Bool
+        /// Source ports (and ICMP query identifiers) a translated connection may get. A
+        /// connection keeps its own port when it is in the range and free.
+        public var portMin: UInt16
+        public var portMax: UInt16
+
+        /// SNAT over `portMin...portMax` (default: enabled, ports 1024–65535).
+        public init(enabled: Bool = true, portMin: UInt16 = 1024, portMax: UInt16 = 65535) {
+            self.enabled = enabled
+            self.portMin = portMin
+            self.portMax = portMax
+        }
+
+        /// No default SNAT (floating IPs still translate).
+        public static let disabled = SNAT(enabled: false)
+    }
+
+    /// A floating IP: `floating` on the external network is `fixed` (a VM's address on an
+    /// internal subnet) 1:1, both ways (DNAT in, SNAT out), before the default SNAT.
+    public struct FloatingIP: Sendable, Equatable, Hashable {
+        /// The public address (answered by ARP on the gateway interface when in its subnet).
+        public var floating: IPv4Address
+        /// The VM's address behind the router.
+        public var fixed: IPv4Address
+
+        /// `floating` ↔ `fixed`.
+        public init(floating: IPv4Address, fixed: IPv4Address) {
+            self.floating = floating
+            self.fixed = fixed
+        }
+    }
+
+    /// The metadata redirect: TCP to `address:port` (169.254.169.254:80) arriving on an
+    /// internal interface is DNATed to `endpoint:endpointPort` (the metadata proxy; the
+    /// seed's namespace runs it on port 9697). The endpoint must be a host the router routes
+    /// to and whose replies come back through the router (the router has no TCP stack of its
+    /// own); the connection is never source-NATed, so the proxy sees the VM's address.
+    public struct Metadata: Sendable, Equatable {
+        /// The well-known metadata address.
+        public var address: IPv4Address
+        /// The well-known metadata port.
+        public var port: UInt16
+        /// Where the connections go.
+        public var endpoint: IPv4Address
+        /// The endpoint's port.
+        public var endpointPort: UInt16
+
+        /// `address:port` → `endpoint:endpointPort`.
+        public init(endpoint: IPv4Address, endpointPort: UInt16 = 9697,
+                    address: IPv4Address = IPv4Address(169, 254, 169, 254), port: UInt16 = 80) {
+            self.address = address
+            self.port = port
+            self.endpoint = endpoint
+            self.endpointPort = endpointPort
+        }
+    }
+
     /// The router's name (Neutron's router id or name); errors and stats carry it.
     public var name: String
     /// The `qr-` and `qg-` interfaces, in the order `Router.receive(…on:)` numbers them.
@@ -84,12 +146,25 @@ public struct RouterConfiguration: Sendable, Equatable {
     /// Errors that may go out at once (0–1000000): what the bucket holds when full, and
     /// at the start. A burst of 0 sends no ICMP errors at all.
     public var icmpErrorBurst: Int
+    /// The external gateway interface (`qg-…`) by name; nil: the interface whose name starts
+    /// with `qg-`, else the one the default gateway is on. NAT needs one.
+    public var gatewayInterface: String?
+    /// Default source NAT (disabled unless set).
+    public var snat: SNAT
+    /// Floating IPs (each floating and each fixed address at most once).
+    public var floatingIPs: [FloatingIP]
+    /// The metadata redirect, nil: none.
+    public var metadata: Metadata?
+    /// Connections the router's NAT tracker holds (entries allocated when NAT is
+    /// configured; 16–16777216). At this many, new translated connections are refused.
+    public var natConnections: Int
 
     /// A router; see the type's documentation for how routes are derived.
     public init(name: String, interfaces: [Interface], routes: [Route] = [], defaultGateway: IPv4Address? = nil,
                 pendingLimit: Int = 16, pendingTotalLimit: Int = 256, arpRetransmitInterval: UInt64 = 1_000_000_000,
                 arpMaximumRequests: Int = 3, neighbourCapacity: Int = 4096, icmpErrorsPerSecond: Int = 1000,
-                icmpErrorBurst: Int = 50) {
+                icmpErrorBurst: Int = 50, gatewayInterface: String? = nil, snat: SNAT = .disabled,
+                floatingIPs: [FloatingIP] = [], metadata: Metadata? = nil, natConnections: Int = 16384) {
         self.name = name
         self.interfaces = interfaces
         self.routes = routes
@@ -101,6 +176,23 @@ public struct RouterConfiguration: Sendable, Equatable {
         self.neighbourCapacity = neighbourCapacity
         self.icmpErrorsPerSecond = icmpErrorsPerSecond
         self.icmpErrorBurst = icmpErrorBurst
+        self.gatewayInterface = gatewayInterface
+        self.snat = snat
+        self.floatingIPs = floatingIPs
+        self.metadata = metadata
+        self.natConnections = natConnections
+    }
+
+    /// True when anything is translated: SNAT enabled, a floating IP, or the metadata redirect.
+    public var usesNAT: Bool { snat.enabled || !floatingIPs.isEmpty || metadata != nil }
+
+    /// The index of the external gateway interface (see `gatewayInterface`), nil when
+    /// there is none.
+    public var gatewayInterfaceIndex: Int? {
+        if let name = gatewayInterface { return interfaces.firstIndex { $0.name == name } }
+        if let i = interfaces.firstIndex(where: { $0.name.hasPrefix("qg-") }) { return i }
+        if let gateway = defaultGateway { return interfaces.firstIndex { $0.subnet?.contains(gateway) == true } }
+        return nil
     }
 
     /// What a route resolves to once validated.
@@ -230,6 +322,59 @@ public struct RouterConfiguration: Sendable, Equatable {
         }
         guard (0...1_000_000).contains(icmpErrorBurst) else {
             throw error(nil, "icmp_error_burst", "expected 0 to 1000000, found \(icmpErrorBurst)")
+        }
+        try validateNAT()
+    }
+
+    /// Checks the NAT settings: an external interface when anything is translated, port
+    /// ranges, floating IPs (unique, fixed on an internal subnet, floating not the
+    /// router's nor on an internal subnet), the metadata endpoint.
+    func validateNAT() throws(RouterConfigurationError) {
+        if let name = gatewayInterface, !interfaces.contains(where: { $0.name == name }) {
+            throw error(nil, "gateway_interface", "\(name) is not an interface of the router")
+        }
+        guard (16...16_777_216).contains(natConnections) else {
+            throw error(nil, "nat_connections", "expected 16 to 16777216, found \(natConnections)")
+        }
+        guard usesNAT else { return }
+        guard let gw = gatewayInterfaceIndex else {
+            throw error(nil, "gateway_interface", "NAT needs an external gateway interface (qg-…, or the default gateway's)")
+        }
+        if snat.enabled {
+            guard snat.portMin >= 1, snat.portMin <= snat.portMax else {
+                throw error(nil, "snat.ports", "expected 1 ≤ min ≤ max ≤ 65535, found \(snat.portMin)-\(snat.portMax)")
+            }
+        }
+        func internalSubnet(_ a: IPv4Address) -> Bool {
+            interfaces.indices.contains { $0 != gw && interfaces[$0].subnet?.contains(a) == true }
+        }
+        var floating = Set<IPv4Address>(), fixed = Set<IPv4Address>()
+        for (i, f) in floatingIPs.enumerated() {
+            let subject = "floating_ips[\(i)]"
+            guard PathMTU.isUnicastHost(f.floating.rawValue) else {
+                throw error(subject, "floating", "\(f.floating) is not a unicast host address")
+            }
+            guard !interfaces.contains(where: { $0.address == f.floating }) else {
+                throw error(subject, "floating", "\(f.floating) is the router's own address")
+            }
+            guard !internalSubnet(f.floating) else {
+                throw error(subject, "floating", "\(f.floating) is on an internal subnet")
+            }
+            guard internalSubnet(f.fixed), !interfaces.contains(where: { $0.address == f.fixed }) else {
+                throw error(subject, "fixed", "\(f.fixed) is not a host on an internal subnet of the router")
+            }
+            guard floating.insert(f.floating).inserted else {
+                throw error(subject, "floating", "\(f.floating) is given twice")
+            }
+            guard fixed.insert(f.fixed).inserted else {
+                throw error(subject, "fixed", "\(f.fixed) has two floating IPs")
+            }
+        }
+        if let m = metadata {
+            guard m.port != 0, m.endpointPort != 0 else { throw error(nil, "metadata", "ports must not be 0") }
+            guard PathMTU.isUnicastHost(m.endpoint.rawValue), !interfaces.contains(where: { $0.address == m.endpoint }) else {
+                throw error(nil, "metadata.endpoint", "\(m.endpoint) is not a unicast host the router can route to")
+            }
         }
     }
 
