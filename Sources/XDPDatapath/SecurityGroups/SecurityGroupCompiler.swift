@@ -1,0 +1,293 @@
+// Security groups compiled to OpenFlow flows with ct(), in the manner of Neutron's OVS
+// firewall driver (neutron/agent/linux/openvswitch_firewall), with the order of checks
+// of the seed's iptables driver.
+//
+// The bridge's whole table is generated here; `Datapath.applySecurityGroups` installs
+// it as one new table version, so a batch runs either the old or the new flows.
+//
+// Registers. reg6 holds the packet's network: the local VLAN of the access port it
+// came in on (table 0), or the VLAN it is tagged with on a trunk. It is also the
+// conntrack zone (`ct(zone=NXM_NX_REG6[0..15])`): one zone per network, as in Neutron.
+// reg5 holds the OpenFlow port of the VM whose filter runs: the sender's in the egress
+// tables, the receiver's in the ingress tables.
+//
+// Tables (Neutron's numbers):
+//   0   network into reg6                              → 60
+//   60  TRANSIENT: from a filtered port → 71 (egress); to a filtered port's MAC on its
+//       network → 81 (ingress, tag stripped); anything else → 94 (NORMAL)
+//   71  BASE_EGRESS, per port, in the seed's order: a source MAC that is not the port's
+//       (or an address pair's) matches nothing and falls to the drop; DHCP client
+//       68→67 (546→547) allowed; ARP only from an allowed sender address; ICMPv6
+//       router/neighbour solicitations and MLD allowed, neighbour advertisements
+//       only from an allowed address, router advertisements dropped; DHCP server
+//       replies 67→68 (547→546) dropped; IP from an allowed (MAC, source) pair →
+//       ct(table=72); everything else dropped.
+//   72  RULES_EGRESS: +inv dropped; +est / +rel allowed; +new matching an egress rule
+//       → ct(commit), allowed; else dropped. Allowed → 73.
+//   73  ACCEPT_OR_INGRESS: to a filtered port's MAC on the same network → reg5 = that
+//       port, 81 (the receiver's ingress filter: two VMs on one host get both); else 91.
+//   81  BASE_INGRESS: ARP allowed; ICMPv6 neighbour discovery, router advertisements and
+//       MLD queries allowed; IP → ct(table=82); everything else dropped.
+//   82  RULES_INGRESS: +inv dropped; +est / +rel allowed; +new matching an ingress rule
+//       → ct(commit), allowed; DHCP replies from the network's DHCP server allowed;
+//       else dropped. Allowed → 92.
+//   91  accepted egress → 94;  92  accepted ingress → output:reg5;  94  NORMAL.
+//
+// Broadcast and multicast to VMs are not filtered on ingress (they reach the VMs
+// through NORMAL), as in Neutron's OVS firewall. A port without port security gets
+// no flows: its traffic goes to NORMAL (and still meets a filtered receiver's ingress).
+//
+// Rules become one flow per (remote address × port-range mask): `remote_group_id`
+// expands to the members' addresses (fixed IPs and address pairs) each time the
+// configuration is compiled, so a port joining or leaving a group changes the flows of
+// every rule naming it.
+import XDPPacket
+
+/// What the compiler needs to know about one port of the bridge.
+public struct FirewallBridgePort: Sendable, Equatable {
+    public var name: String
+    public var ofport: Int
+    /// Access VLAN (the network's local VLAN, also its conntrack zone); 0 for a trunk
+    /// or an untagged port.
+    public var tag: UInt16
+
+    public init(name: String, ofport: Int, tag: UInt16) {
+        self.name = name
+        self.ofport = ofport
+        self.tag = tag
+    }
+}
+
+/// Compiles a `SecurityGroupConfiguration` to the flows of its bridge (see the essay at
+/// the top of SecurityGroupCompiler.swift).
+public struct SecurityGroupCompiler: Sendable {
+    /// Neutron's table numbers.
+    public enum Table {
+        public static let localSwitching: UInt8 = 0
+        public static let transient: UInt8 = 60
+        public static let baseEgress: UInt8 = 71
+        public static let rulesEgress: UInt8 = 72
+        public static let acceptOrIngress: UInt8 = 73
+        public static let baseIngress: UInt8 = 81
+        public static let rulesIngress: UInt8 = 82
+        public static let acceptedEgress: UInt8 = 91
+        public static let acceptedIngress: UInt8 = 92
+        public static let acceptedEgressNormal: UInt8 = 94
+    }
+
+    /// The conntrack zone field: the network's local VLAN in reg6.
+    public static let zoneField = "NXM_NX_REG6[0..15]"
+
+    public let configuration: SecurityGroupConfiguration
+    public let bridgePorts: [FirewallBridgePort]
+
+    public init(configuration: SecurityGroupConfiguration, bridgePorts: [FirewallBridgePort]) {
+        self.configuration = configuration
+        self.bridgePorts = bridgePorts
+    }
+
+    /// The flows, in `ovs-ofctl add-flow` syntax, table by table.
+    /// - Throws: a refused configuration, or a bound port the bridge does not have.
+    public func flowTexts() throws(SecurityGroupError) -> [String] {
+        try configuration.validate()
+        var out: [String] = []
+        var seen = Set<String>()
+        func add(_ text: String) { if seen.insert(text).inserted { out.append(text) } }
+        let zone = Self.zoneField
+
+        // Table 0: the network into reg6.
+        add("table=0,priority=65535,dl_vlan=4095 actions=drop")
+        for p in bridgePorts where p.tag != 0 {
+            add("table=0,priority=100,in_port=\(p.ofport) actions=load:\(p.tag)->NXM_NX_REG6[],resubmit(,60)")
+        }
+        add("table=0,priority=90,vlan_tci=0x1000/0x1000 actions=move:NXM_OF_VLAN_TCI[0..11]->NXM_NX_REG6[0..11],resubmit(,60)")
+        add("table=0,priority=0 actions=resubmit(,60)")
+
+        var filtered: [(SecurityPort, FirewallBridgePort)] = []
+        for port in configuration.ports {
+            guard let bp = bridgePorts.first(where: { $0.name == port.name }) else {
+                throw SecurityGroupError(subject: port.name, key: "name",
+                                         message: "no port \(port.name) on bridge \(configuration.bridge)")
+            }
+            if port.portSecurityEnabled { filtered.append((port, bp)) }
+        }
+
+        // Table 60: who filters what.
+        for (port, bp) in filtered {
+            add("table=60,priority=100,in_port=\(bp.ofport) actions=load:\(bp.ofport)->NXM_NX_REG5[],resubmit(,71)")
+            for mac in port.macs {
+                add("table=60,priority=90,reg6=\(bp.tag),dl_dst=\(mac) actions=load:\(bp.ofport)->NXM_NX_REG5[],strip_vlan,resubmit(,81)")
+            }
+        }
+        add("table=60,priority=0 actions=resubmit(,94)")
+
+        // Table 71: egress anti-spoofing, the seed's order.
+        for (port, bp) in filtered {
+            let m = "reg5=\(bp.ofport),in_port=\(bp.ofport)"
+            for mac in port.macs {
+                add("table=71,priority=95,udp,\(m),dl_src=\(mac),tp_src=68,tp_dst=67 actions=resubmit(,73)")
+                add("table=71,priority=95,udp6,\(m),dl_src=\(mac),tp_src=546,tp_dst=547 actions=resubmit(,73)")
+                for type in [130, 131, 132, 133, 135, 143] {
+                    add("table=71,priority=95,icmp6,\(m),dl_src=\(mac),icmp_type=\(type) actions=resubmit(,73)")
+                }
+            }
+            for (mac, prefix) in port.allowedSources {
+                switch prefix.family {
+                case 4:
+                    add("table=71,priority=95,arp,\(m),dl_src=\(mac),arp_spa=\(prefix.flowText) actions=resubmit(,73)")
+                    add("table=71,priority=65,ip,\(m),dl_src=\(mac),nw_src=\(prefix.flowText) actions=ct(table=72,zone=\(zone))")
+                default:
+                    add("table=71,priority=95,icmp6,\(m),dl_src=\(mac),ipv6_src=\(prefix.flowText),icmp_type=136 actions=resubmit(,73)")
+                    add("table=71,priority=65,ipv6,\(m),dl_src=\(mac),ipv6_src=\(prefix.flowText) actions=ct(table=72,zone=\(zone))")
+                }
+            }
+            add("table=71,priority=70,udp,\(m),tp_src=67,tp_dst=68 actions=drop")
+            add("table=71,priority=70,udp6,\(m),tp_src=547,tp_dst=546 actions=drop")
+            add("table=71,priority=70,icmp6,\(m),icmp_type=134 actions=drop")
+            add("table=71,priority=10,\(m) actions=drop")
+        }
+        add("table=71,priority=0 actions=drop")
+
+        // Table 72: egress rules.
+        for (port, bp) in filtered {
+            let r = "reg5=\(bp.ofport)"
+            add("table=72,priority=100,ct_state=+inv+trk,\(r) actions=drop")
+            add("table=72,priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,73)")
+            add("table=72,priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,73)")
+            for match in ruleMatches(port, direction: .egress) {
+                add("table=72,priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,73)")
+            }
+        }
+        add("table=72,priority=0 actions=drop")
+
+        // Table 73: to another filtered port of the same network → its ingress filter.
+        for (port, bp) in filtered {
+            for mac in port.macs {
+                add("table=73,priority=100,reg6=\(bp.tag),dl_dst=\(mac) actions=load:\(bp.ofport)->NXM_NX_REG5[],resubmit(,81)")
+            }
+        }
+        add("table=73,priority=0 actions=resubmit(,91)")
+
+        // Table 81: ingress base.
+        for (_, bp) in filtered {
+            let r = "reg5=\(bp.ofport)"
+            add("table=81,priority=100,arp,\(r) actions=resubmit(,92)")
+            for type in [130, 134, 135, 136] {
+                add("table=81,priority=95,icmp6,\(r),icmp_type=\(type) actions=resubmit(,92)")
+            }
+            add("table=81,priority=90,ip,\(r) actions=ct(table=82,zone=\(zone))")
+            add("table=81,priority=90,ipv6,\(r) actions=ct(table=82,zone=\(zone))")
+            add("table=81,priority=10,\(r) actions=drop")
+        }
+        add("table=81,priority=0 actions=drop")
+
+        // Table 82: ingress rules, then DHCP replies from the network's server.
+        for (port, bp) in filtered {
+            let r = "reg5=\(bp.ofport)"
+            add("table=82,priority=100,ct_state=+inv+trk,\(r) actions=drop")
+            add("table=82,priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,92)")
+            add("table=82,priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,92)")
+            for match in ruleMatches(port, direction: .ingress) {
+                add("table=82,priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,92)")
+            }
+            let v4 = port.dhcpServers.filter { $0.address.family == 4 }
+            let v6 = port.dhcpServers.filter { $0.address.family == 6 }
+            if v4.isEmpty {
+                add("table=82,priority=50,ct_state=-inv+trk,udp,\(r),tp_src=67,tp_dst=68 actions=resubmit(,92)")
+            }
+            for s in v4 {
+                let mac = s.mac.map { ",dl_src=\($0)" } ?? ""
+                add("table=82,priority=50,ct_state=-inv+trk,udp,\(r)\(mac),nw_src=\(s.address.flowText),tp_src=67,tp_dst=68 actions=resubmit(,92)")
+            }
+            if v6.isEmpty {
+                add("table=82,priority=50,ct_state=-inv+trk,udp6,\(r),tp_src=547,tp_dst=546 actions=resubmit(,92)")
+            }
+            for s in v6 {
+                let mac = s.mac.map { ",dl_src=\($0)" } ?? ""
+                add("table=82,priority=50,ct_state=-inv+trk,udp6,\(r)\(mac),ipv6_src=\(s.address.flowText),tp_src=547,tp_dst=546 actions=resubmit(,92)")
+            }
+        }
+        add("table=82,priority=0 actions=drop")
+
+        add("table=91,priority=0 actions=resubmit(,94)")
+        add("table=92,priority=0 actions=output:NXM_NX_REG5[]")
+        add("table=94,priority=0 actions=NORMAL")
+        return out
+    }
+
+    /// The flows as `FlowRule`s.
+    public func flows() throws(SecurityGroupError) -> [FlowRule] {
+        var rules: [FlowRule] = []
+        for text in try flowTexts() {
+            do {
+                rules.append(try FlowParser.parse(text))
+            } catch {
+                // A bug here, not in the configuration: every text above is generated.
+                throw SecurityGroupError(subject: configuration.bridge, key: "flows", message: "generated flow does not parse: \(error)")
+            }
+        }
+        return rules
+    }
+
+    /// The match of every flow that lets `port`'s rules of `direction` through (without
+    /// ct_state and reg5), one per remote address and port-range mask.
+    func ruleMatches(_ port: SecurityPort, direction: SecurityGroupRule.Direction) -> [String] {
+        var out: [String] = []
+        for id in port.securityGroups {
+            guard let group = configuration.group(id) else { continue }
+            for rule in group.rules where rule.direction == direction {
+                out += Self.matches(rule, remotes: remotes(rule))
+            }
+        }
+        return out
+    }
+
+    /// Who the other end may be: nil for anyone, else the prefixes (empty: nobody).
+    func remotes(_ rule: SecurityGroupRule) -> [AddressPrefix]? {
+        if let g = rule.remoteGroupID { return configuration.members(of: g, family: rule.ethertype.family) }
+        if let p = rule.remoteIPPrefix, p.length > 0 { return [p] }
+        return nil
+    }
+
+    /// The flow matches of one rule.
+    static func matches(_ rule: SecurityGroupRule, remotes: [AddressPrefix]?) -> [String] {
+        let v4 = rule.ethertype == .ipv4
+        var proto: String
+        switch rule.ipProtocol {
+        case nil: proto = v4 ? "ip" : "ipv6"
+        case 6: proto = v4 ? "tcp" : "tcp6"
+        case 17: proto = v4 ? "udp" : "udp6"
+        case 132: proto = v4 ? "sctp" : "sctp6"
+        case 1 where v4: proto = "icmp"
+        case 58 where !v4: proto = "icmp6"
+        case let n?: proto = (v4 ? "ip" : "ipv6") + ",nw_proto=\(n)"
+        }
+        var l4: [String] = [""]
+        if let lo = rule.portRangeMin {
+            if rule.isICMP {
+                l4 = [",icmp_type=\(lo)" + (rule.portRangeMax.map { ",icmp_code=\($0)" } ?? "")]
+            } else if [6, 17, 132].contains(rule.ipProtocol), let hi = rule.portRangeMax, !(lo <= 1 && hi >= 65535) {
+                l4 = portMasks(lo, hi).map { v, m in m == 0xFFFF ? ",tp_dst=\(v)" : ",tp_dst=0x\(String(v, radix: 16))/0x\(String(m, radix: 16))" }
+            }
+        }
+        let field = v4 ? (rule.direction == .ingress ? "nw_src" : "nw_dst") : (rule.direction == .ingress ? "ipv6_src" : "ipv6_dst")
+        let addresses: [String] = remotes.map { $0.map { ",\(field)=\($0.flowText)" } } ?? [""]
+        var out: [String] = []
+        for a in addresses { for p in l4 { out.append(proto + a + p) } }
+        return out
+    }
+
+    /// The range `lo...hi` as value/mask pairs (the fewest aligned power-of-two blocks).
+    public static func portMasks(_ lo: Int, _ hi: Int) -> [(value: Int, mask: Int)] {
+        var out: [(Int, Int)] = []
+        var start = lo
+        while start <= hi {
+            var size = 1
+            // Grow the block while it stays aligned at `start` and inside the range.
+            while start % (size * 2) == 0 && start + size * 2 - 1 <= hi && size * 2 <= 65536 { size *= 2 }
+            out.append((start, 0xFFFF & ~(size - 1)))
+            start += size
+        }
+        return out
+    }
+}

@@ -1,0 +1,70 @@
+/// The same decisions as the compiled flows, asked of a tracked connection: would the
+/// rules allow its first packet? Used when the rules change, to cut the connections the
+/// new rules no longer allow (their conntrack entries are removed, so the next packet
+/// is judged by the new rules: a mid-stream TCP segment without an entry is +inv and
+/// dropped; a UDP or ICMP packet is +new and meets the rules).
+///
+/// A connection in zone Z (a network's local VLAN) from address S to D must be
+/// allowed by the egress rules of every filtered port of that network that owns S,
+/// and by the ingress rules of every filtered port of that network that owns D.
+/// Endpoints that are no filtered port put no condition.
+public struct SecurityGroupPolicy: Sendable {
+    let configuration: SecurityGroupConfiguration
+    /// Filtered ports with their zone.
+    let ports: [(port: SecurityPort, zone: UInt16)]
+
+    public init(configuration: SecurityGroupConfiguration, bridgePorts: [FirewallBridgePort]) {
+        self.configuration = configuration
+        var ports: [(SecurityPort, UInt16)] = []
+        for p in configuration.ports where p.portSecurityEnabled {
+            guard let bp = bridgePorts.first(where: { $0.name == p.name }) else { continue }
+            ports.append((p, bp.tag))
+        }
+        self.ports = ports
+    }
+
+    /// Whether the rules allow the connection whose original direction is `key`.
+    public func allows(_ key: ConntrackKey) -> Bool {
+        for (port, zone) in ports where zone == key.zone {
+            let owned = port.allowedSources.map(\.prefix)
+            if owned.contains(where: { $0.contains(family: key.family, hi: key.srcHi, lo: key.srcLo) }),
+               !rulesAllow(port, direction: .egress, key) {
+                return false
+            }
+            if owned.contains(where: { $0.contains(family: key.family, hi: key.dstHi, lo: key.dstLo) }),
+               !rulesAllow(port, direction: .ingress, key) {
+                return false
+            }
+        }
+        return true
+    }
+
+    func rulesAllow(_ port: SecurityPort, direction: SecurityGroupRule.Direction, _ key: ConntrackKey) -> Bool {
+        for id in port.securityGroups {
+            guard let group = configuration.group(id) else { continue }
+            for rule in group.rules where rule.direction == direction && matches(rule, direction: direction, key) {
+                return true
+            }
+        }
+        return false
+    }
+
+    func matches(_ rule: SecurityGroupRule, direction: SecurityGroupRule.Direction, _ key: ConntrackKey) -> Bool {
+        guard rule.ethertype.family == key.family else { return false }
+        if let p = rule.ipProtocol, p != key.proto { return false }
+        if let lo = rule.portRangeMin {
+            if rule.isICMP {
+                guard key.isICMP, Int(key.icmpType) == lo else { return false }
+                if let code = rule.portRangeMax, Int(key.icmpCode) != code { return false }
+            } else if [6, 17, 132].contains(rule.ipProtocol), let hi = rule.portRangeMax {
+                guard key.hasPorts, (lo...hi).contains(Int(key.destinationPort)) else { return false }
+            }
+        }
+        let (hi, lo) = direction == .egress ? (key.dstHi, key.dstLo) : (key.srcHi, key.srcLo)
+        if let g = rule.remoteGroupID {
+            return configuration.members(of: g, family: key.family).contains { $0.contains(family: key.family, hi: hi, lo: lo) }
+        }
+        if let p = rule.remoteIPPrefix { return p.contains(family: key.family, hi: hi, lo: lo) }
+        return true
+    }
+}
