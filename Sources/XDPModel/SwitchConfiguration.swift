@@ -20,6 +20,9 @@ import XDPPacket
 public struct SwitchConfiguration: Sendable {
     /// The bridges and ports.
     public var datapath: DatapathConfiguration
+    /// Security groups and the ports they filter (`security_groups:` and `ports:`;
+    /// docs/security-groups.md), installed as flows when the datapath is made.
+    public var securityGroups: SecurityGroupConfiguration?
     /// Where it was read from.
     public var file: String
     /// Line of each bridge and port by name, and of each of their keys by `name.key`,
@@ -55,7 +58,7 @@ public struct SwitchConfiguration: Sendable {
         }
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "bridges", message: "the file is empty") }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(), file: file)
-        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack"])
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack", "security_groups", "ports"])
         guard let bridges = top["bridges"] else {
             throw ConfigurationError(file: file, line: 1, key: "bridges", message: "missing: a configuration lists its bridges")
         }
@@ -64,6 +67,9 @@ public struct SwitchConfiguration: Sendable {
         }
         if let underlay = top["underlay"] { config.datapath.underlay = try config.readUnderlay(underlay) }
         if let conntrack = top["conntrack"] { config.datapath.conntrack = try Self.readConntrack(conntrack) }
+        if top["security_groups"] != nil || top["ports"] != nil {
+            config.securityGroups = try config.readSecurityGroups(groups: top["security_groups"], ports: top["ports"])
+        }
         try config.checkTunnels()
         try config.check()
         return config
@@ -186,9 +192,12 @@ public struct SwitchConfiguration: Sendable {
     /// a refusal back to the line it came from.
     private func check() throws(ConfigurationError) {
         do {
-            _ = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0))
-        } catch {
+            let built = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0))
+            try checkSecurityGroups(built)
+        } catch let error as DatapathConfigurationError {
             throw located(error)
+        } catch {
+            throw error as! ConfigurationError
         }
     }
 
@@ -200,9 +209,13 @@ public struct SwitchConfiguration: Sendable {
     /// Builds the datapath this configuration describes over `pool`.
     public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256) throws(ConfigurationError) -> Datapath {
         do {
-            return try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity)
-        } catch {
+            let built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity)
+            try applySecurityGroups(built)
+            return built
+        } catch let error as DatapathConfigurationError {
             throw located(error)
+        } catch {
+            throw error as! ConfigurationError
         }
     }
 
