@@ -62,8 +62,9 @@ extension Engine {
         a.total = umem.frameCount
         a.free = pool.freeCount
         if let datapath {
-            // Frames waiting for an underlay ARP answer are the datapath's too.
-            a.inFlight = datapath.ports.reduce(0) { $0 + $1.txQueue.count } + (datapath.underlay?.pendingCount ?? 0)
+            // Frames on port queues, held fragments, frames routers keep for ARP answers
+            // (`framesQueued`) and frames waiting for an underlay ARP answer are the datapath's.
+            a.inFlight = datapath.framesQueued + (datapath.underlay?.pendingCount ?? 0)
         }
         for socket in sockets {
             let rxRing = XSKSocket.occupancy(producer: socket.rx.pointee.producer, consumer: socket.rx.pointee.consumer)

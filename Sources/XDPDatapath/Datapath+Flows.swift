@@ -235,6 +235,7 @@ extension Datapath {
             ctx.consumed = true
         }
         let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
+        if hasServices { refreshServiceMeta(ctx) }
         switch target {
         case Datapath.pendingNormal:
             normalForward(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,
@@ -261,7 +262,8 @@ extension Datapath {
     }
 
     /// Sends a frame out of port `outID` as it is (VLAN handling is the caller's): queued
-    /// for transmission, handed to the peer bridge of a patch port, or tunnelled.
+    /// for transmission, handed to the peer bridge of a patch port, tunnelled, or handed
+    /// to the service behind a service port.
     @inlinable
     func send(address: UInt64, length: UInt32, to outID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
         let out = fastPorts[outID]
@@ -277,9 +279,11 @@ extension Datapath {
             guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
             // Like OVS, crossing a patch port does not carry tunnel metadata.
             receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
-        default:
+        case 2:
             tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now,
                            depth: depth)
+        default:
+            deliverToService(address: address, length: length, to: outID, depth: depth, now: now)
         }
     }
 

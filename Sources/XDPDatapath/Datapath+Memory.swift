@@ -57,7 +57,10 @@ extension Datapath {
         }
     }
 
-    /// Frames not in the pool's free list: those queued on ports. With nothing in
-    /// flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`.
-    public var framesQueued: Int { ports.reduce(0) { $0 + $1.txQueue.count } + heldFragments.count }
+    /// Frames not in the pool's free list: those queued on ports, held fragments, and
+    /// frames the services hold (routers' frames waiting for ARP answers). With nothing
+    /// in flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`.
+    public var framesQueued: Int {
+        ports.reduce(0) { $0 + $1.txQueue.count } + heldFragments.count + serviceFramesHeld
+    }
 }

@@ -35,11 +35,13 @@ extension Datapath {
         tick(now: now)
     }
 
-    /// Housekeeping between batches: installs learned flows and, once a second, expires
+    /// Housekeeping between batches: runs the services (router timers, and frames they
+    /// emitted enter their bridges), installs learned flows and, once a second, expires
     /// flows past their timeouts. `process` calls it; a transport whose ports are idle
     /// calls it from its idle loop so timeouts fire without traffic.
     @inlinable
     public func tick(now: UInt64) {
+        if serviceOutputCount > 0 { runServices(now: now) }
         if !pendingLearned.isEmpty { installLearned(now: now) }
         if conntrackCell.pointee != nil { conntrackHousekeeping(now: now) }
         if now &- lastExpiry.pointee >= 1_000_000_000 {
@@ -70,6 +72,7 @@ extension Datapath {
             return
         }
         if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
+        if hasServices { serviceMeta[depth] = meta }
         if flowsActive[inPort.bridgeID] {
             runFlows(address: address, length: length, meta: meta, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                      tunnelID: tunnelID, now: now)

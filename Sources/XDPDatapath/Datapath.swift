@@ -56,6 +56,19 @@ public final class Datapath {
     @usableFromInline let heldFragments: HeldFragmentQueue
     /// Slots of each bridge's exact-match cache.
     public static let exactMatchCacheSlots = 4096
+    /// The routers whose interfaces are `router` ports (Datapath+Services.swift).
+    public let routers: [Router]
+    @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<Router>>
+    @usableFromInline let routerCount: Int
+    /// The queues services emit on and the ports their frames enter by.
+    @usableFromInline let serviceOutputs: UnsafeMutablePointer<ServiceOutput>
+    @usableFromInline let serviceOutputCount: Int
+    /// Where a drained queue's frames wait while they run through the bridge.
+    @usableFromInline let serviceScratch: PacketBatch
+    /// Whether any port is a service port (else `receive` keeps no metadata).
+    @usableFromInline let hasServices: Bool
+    /// The parse of the frame being forwarded, one slot per patch depth.
+    @usableFromInline let serviceMeta: UnsafeMutablePointer<PacketMetadata>
 
     /// Builds the datapath `configuration` describes, over `pool`.
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
@@ -137,6 +150,18 @@ public final class Datapath {
             }
             port.peerID = peerID
         }
+        let (routers, outputs) = try Self.makeRouters(configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
+        self.routers = routers
+        routerCount = routers.count
+        routerTable = .allocate(capacity: max(routers.count, 1))
+        for (i, r) in routers.enumerated() { routerTable[i] = Unmanaged.passUnretained(r) }
+        serviceOutputCount = outputs.count
+        serviceOutputs = .allocate(capacity: max(outputs.count, 1))
+        serviceOutputs.initialize(from: outputs, count: outputs.count)
+        serviceScratch = PacketBatch(capacity: max(outputs.map(\.queue.capacity).max() ?? 1, 1))
+        hasServices = ports.contains { $0.transmitKind == 3 }
+        serviceMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
+        serviceMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
         self.bridges = bridges
         self.ports = ports
         portTable = .allocate(capacity: max(ports.count, 1))
@@ -198,6 +223,11 @@ public final class Datapath {
         for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
         exactMatchCaches.deallocate()
         conntrackCell.deallocate()
+        routerTable.deallocate()
+        serviceOutputs.deinitialize(count: serviceOutputCount)
+        serviceOutputs.deallocate()
+        serviceMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
+        serviceMeta.deallocate()
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {
@@ -218,6 +248,10 @@ public final class Datapath {
         }
         if case .patch(let peer) = port.type, peer.isEmpty {
             throw DatapathConfigurationError(subject: port.name, key: "options.peer", message: "a patch port needs options: {peer: NAME}")
+        }
+        if port.type == .router, let trunks = port.trunks, trunks != [0] {
+            throw DatapathConfigurationError(subject: port.name, key: "trunks",
+                                             message: "a router port takes untagged frames: give it a tag (access) or no trunks")
         }
         if case .patch = port.type, port.tag != nil {
             throw DatapathConfigurationError(subject: port.name, key: "tag", message: "patch ports carry every VLAN; they take no tag")

@@ -8,12 +8,15 @@ public struct DatapathConfiguration: Sendable, Equatable {
     /// is created when a flow with `ct()` is first installed (its memory is allocated
     /// up front: see docs/conntrack.md).
     public var conntrack: ConntrackConfiguration
+    /// Routers whose interfaces are `router` ports of the bridges (docs/routers.md).
+    public var routers: [RouterConfiguration]
 
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
-                conntrack: ConntrackConfiguration = ConntrackConfiguration()) {
+                conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = []) {
         self.bridges = bridges
         self.underlay = underlay
         self.conntrack = conntrack
+        self.routers = routers
     }
 }
 
@@ -49,6 +52,9 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     case patch(peer: String)
     /// A GRE tunnel over the underlay.
     case gre(GREOptions)
+    /// An interface of a router (`DatapathConfiguration.routers`) with the same name: the
+    /// `qr-`/`qg-` port of the seed's `qrouter-` namespace, served inside the datapath.
+    case router
 
     public var description: String {
         switch self {
@@ -56,6 +62,7 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
         case .internal: "internal"
         case .patch: "patch"
         case .gre: "gre"
+        case .router: "router"
         }
     }
 }

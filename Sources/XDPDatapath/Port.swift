@@ -1,7 +1,8 @@
 import XDPPacket
 
-/// A port of a bridge: an access port (`tag`), a trunk (`trunks`), or a patch to
-/// another bridge. The datapath puts frames to transmit on `txQueue`; whoever serves
+/// A port of a bridge: an access port (`tag`), a trunk (`trunks`), a patch to
+/// another bridge, a GRE tunnel, or a service port (a router interface: see
+/// `Datapath+Services.swift`). The datapath puts frames to transmit on `txQueue`; whoever serves
 /// the port (AF_XDP engine, in-memory test harness, replay) drains it.
 public final class Port {
     /// Dense index in `Datapath.ports`.
@@ -18,14 +19,21 @@ public final class Port {
     public let trunks: VLANSet
     /// For a patch port, the `id` of its peer; -1 otherwise.
     public internal(set) var peerID: Int = -1
+    /// For a service port, what serves it (`ServiceKind`); `.none` otherwise.
+    public internal(set) var serviceKind: ServiceKind = .none
+    /// For a service port, the service's index in the datapath's table of its kind
+    /// (`Datapath.routers` for a router) and the element within it (the router
+    /// interface); -1 otherwise.
+    public internal(set) var serviceIndex: Int = -1
+    public internal(set) var serviceElement: Int = -1
     /// Frames the datapath wants transmitted on this port. The server of the port
     /// owns them once `Datapath.process` returns and must empty the queue.
     public let txQueue: PacketBatch
 
     @usableFromInline let counters = PortCounters()
     /// What `transmit` does with a frame for this port, decided once: 0 queue it, 1 patch
-    /// into the peer bridge, 2 GRE-encapsulate onto the underlay. The underlay port
-    /// itself has `bridgeID` -1.
+    /// into the peer bridge, 2 GRE-encapsulate onto the underlay, 3 hand it to the
+    /// datapath service behind the port. The underlay port itself has `bridgeID` -1.
     @usableFromInline let transmitKind: UInt8
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
 
@@ -42,6 +50,7 @@ public final class Port {
         switch configuration.type {
         case .patch: transmitKind = 1
         case .gre: transmitKind = 2
+        case .router: transmitKind = 3
         case .system, .internal: transmitKind = 0
         }
         trunkBits = .allocate(capacity: 64)
@@ -83,6 +92,10 @@ struct PortFastPath {
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
     @usableFromInline let counters: PortCounters
     @usableFromInline let txQueue: BatchStorage
+    /// `ServiceKind` raw value, index in that kind's table, element within the service.
+    @usableFromInline let serviceKind: UInt8
+    @usableFromInline let serviceIndex: Int
+    @usableFromInline let serviceElement: Int
 
     init(_ port: Port) {
         tag = port.tag
@@ -92,6 +105,9 @@ struct PortFastPath {
         trunkBits = port.trunkBits
         counters = port.counters
         txQueue = port.txQueue.storage
+        serviceKind = port.serviceKind.rawValue
+        serviceIndex = port.serviceIndex
+        serviceElement = port.serviceElement
     }
 
     /// Whether frames of `vlan` may leave or enter by this port.

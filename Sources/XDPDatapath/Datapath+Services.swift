@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import XDPPacket
+
+// Service ports: bridge ports whose far side is a service inside the datapath (a router
+// interface today; the DHCP responder next) instead of a network interface.
+//
+// Into the service. A frame the bridge sends to a service port (NORMAL, `output:`,
+// FLOOD/ALL) gets the egress VLAN step of an access port (NORMAL pops the tag in
+// `transmit`; `send` pops it for an `output:` that left it on), the port counts it as
+// transmitted, and the service receives it with the `PacketMetadata` of the parse the
+// frame entered the bridge with, fixed for what happened since — no second parse:
+// - `receive` keeps each parse in `serviceMeta[depth]` (one slot per patch depth, so a
+//   frame crossing a patch port into another bridge does not overwrite the metadata of
+//   the frame whose flood is still going on);
+// - a frame the flow tables changed is described again from its `FlowContext` in
+//   `flush` (MACs, addresses, TTL, TOS, ports, VLAN, offsets: what the actions can touch);
+// - at the port, the offsets are moved by the difference between the tags the metadata
+//   counts and the tags the frame carries now (a pop moves L3 four bytes forward).
+// The service takes the frame whatever it does with it (queues, parks or frees it).
+//
+// Out of the service. Each service registers the queues it emits on (`ServiceOutput`:
+// a `BatchStorage` and the port the frames enter by). At the end of `process` — in
+// `tick`, which also runs the services' timers — the datapath moves each queue's
+// frames to a scratch batch and enters them into the port's bridge as received on the
+// service port, as one batch per queue. Frames a service emits in reply go round again,
+// at most `maximumPatchDepth` rounds; what is still queued then is dropped and counted
+// (`patch-loop` on the port). A router ping-pong is bounded by TTL anyway and ICMP errors
+// never cause errors, so the bound is a guard, not a behaviour.
+//
+// The per-packet path reads only plain values: `PortFastPath.serviceKind` (a byte),
+// `serviceIndex` into the kind's table of `Unmanaged` references, `serviceElement`
+// within the service. Adding a kind is a case in `ServiceKind`, a table, a branch in
+// `deliverToService`, and its queues in `serviceOutputs`.
+
+/// What serves a service port.
+@frozen
+public enum ServiceKind: UInt8, Sendable, CustomStringConvertible {
+    /// Not a service port.
+    case none = 0
+    /// A router interface: `serviceIndex` in `Datapath.routers`, `serviceElement` the
+    /// interface's index in `Router.interfaces`.
+    case router = 1
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .router: "router"
+        }
+    }
+}
+
+/// A queue a service emits frames on, and the service port they enter the bridge by.
+@frozen
+@usableFromInline
+struct ServiceOutput {
+    @usableFromInline let queue: BatchStorage
+    @usableFromInline let portID: Int
+
+    init(queue: BatchStorage, portID: Int) {
+        self.queue = queue
+        self.portID = portID
+    }
+}
+
+extension Datapath {
+    /// Builds the routers of `configuration` and binds each interface to the `router`
+    /// port of the same name: refuses a router port naming no interface and an interface
+    /// that is no bridge's port (a name on two bridges is already a duplicate port).
+    static func makeRouters(_ configuration: DatapathConfiguration, ports: [Port], pool: FramePool,
+                            txQueueCapacity: Int) throws(DatapathConfigurationError) -> (routers: [Router], outputs: [ServiceOutput]) {
+        var routers: [Router] = []
+        var outputs: [ServiceOutput] = []
+        var byInterface: [String: (router: Int, interface: Int)] = [:]
+        var routerNames: Set<String> = []
+        for (r, config) in configuration.routers.enumerated() {
+            guard routerNames.insert(config.name).inserted else {
+                throw DatapathConfigurationError(subject: config.name, key: "name", message: "duplicate router name")
+            }
+            for (i, interface) in config.interfaces.enumerated() {
+                if let other = byInterface[interface.name] {
+                    throw DatapathConfigurationError(subject: config.name, key: "interfaces[\(i)].name",
+                        message: "interface \(interface.name) is already an interface of router \(configuration.routers[other.router].name)")
+                }
+                byInterface[interface.name] = (r, i)
+            }
+        }
+        for port in ports where port.type == .router {
+            guard let binding = byInterface[port.name] else {
+                throw DatapathConfigurationError(subject: port.name, key: "type",
+                                                 message: "a router port must be named like an interface of a router (routers: ... interfaces: [{name: \(port.name), ...}])")
+            }
+            port.serviceKind = .router
+            port.serviceIndex = binding.router
+            port.serviceElement = binding.interface
+        }
+        for (r, config) in configuration.routers.enumerated() {
+            let router: Router
+            do {
+                router = try Router(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
+            } catch {
+                let key = Self.routerKey(error, configuration: config)
+                throw DatapathConfigurationError(subject: config.name, key: key, message: error.message)
+            }
+            for (i, interface) in router.interfaces.enumerated() {
+                let port = ports.first { $0.name == interface.name }
+                guard let port, port.type == .router, port.bridgeID >= 0 else {
+                    throw DatapathConfigurationError(subject: config.name, key: "interfaces[\(i)].name",
+                        message: port == nil ? "interface \(interface.name) is no bridge's port: add {name: \(interface.name), type: router} to a bridge"
+                                             : "port \(interface.name) must have type: router")
+                }
+                outputs.append(ServiceOutput(queue: interface.txQueue.storage, portID: port.id))
+            }
+            _ = r
+            routers.append(router)
+        }
+        return (routers, outputs)
+    }
+
+    /// `interfaces[1].address`, `routes[0].nexthop`, `default_gateway`: the key of a
+    /// router refusal within its router.
+    static func routerKey(_ error: RouterConfigurationError, configuration: RouterConfiguration) -> String {
+        guard let subject = error.subject else { return error.key }
+        if let i = configuration.interfaces.firstIndex(where: { $0.name == subject }) { return "interfaces[\(i)].\(error.key)" }
+        return "\(subject).\(error.key)"
+    }
+
+    /// The router called `name`, if any.
+    public func router(named name: String) -> Router? { routers.first { $0.name == name } }
+
+    /// Frames the services hold (routers' frames waiting for ARP answers): not in the
+    /// pool, on no port's queue.
+    public var serviceFramesHeld: Int { routers.reduce(0) { $0 + $1.pendingCount } }
+
+    // MARK: Per packet
+
+    /// Hands a frame sent to service port `outID` to its service, with the metadata of
+    /// its parse fixed for the frame as it is now.
+    @inlinable
+    func deliverToService(address: UInt64, length: UInt32, to outID: Int, depth: Int, now: UInt64) {
+        let out = fastPorts[outID]
+        var address = address
+        var length = length
+        var frame = pool.pointer(address)
+        var meta = serviceMeta[depth]
+        // Tags on the frame now (the parser allows two).
+        var tags = 0
+        var type = frame.loadBE16(at: 12)
+        if type == 0x8100 || type == 0x88A8 {
+            tags = 1
+            if out.tag != 0 && frame.loadBE16(at: 14) & 0x0FFF == out.tag {
+                // An access port's egress step (`output:` leaves the tag on).
+                memmove(frame + 4, frame, 12)
+                address &+= 4
+                length &-= 4  // a tagged frame is at least 18 bytes (the parser checked)
+                frame = pool.pointer(address)
+                type = frame.loadBE16(at: 12)
+                tags = type == 0x8100 || type == 0x88A8 ? 1 : 0
+            } else if length >= 22 {
+                let inner = frame.loadBE16(at: 16)
+                if inner == 0x8100 || inner == 0x88A8 { tags = 2 }
+            }
+        }
+        let shift = (Int(meta.vlanCount) &- tags) &* 4
+        if shift != 0 {
+            meta.l3Offset = UInt16(truncatingIfNeeded: Int(meta.l3Offset) &- shift)
+            if meta.l4Offset != 0 { meta.l4Offset = UInt16(truncatingIfNeeded: Int(meta.l4Offset) &- shift) }
+            meta.vlanCount = UInt8(truncatingIfNeeded: tags)
+            if tags == 0 { meta.outerTPID = 0; meta.outerTCI = 0; meta.innerTCI = 0 }
+        }
+        out.counters.transmitted(bytes: length)
+        switch out.serviceKind {
+        case ServiceKind.router.rawValue:
+            routerTable[out.serviceIndex].takeUnretainedValue()
+                .receive(address: address, length: length, meta: meta, on: out.serviceElement, now: now)
+        default:
+            drop(address, reason: .portDown, port: outID)
+        }
+    }
+
+    /// Describes the frame of `ctx` in `serviceMeta[ctx.depth]` as the flow actions left
+    /// it (`commit` has written the key into the frame): what actions change, from the key
+    /// and the context's offsets.
+    @inlinable
+    func refreshServiceMeta(_ ctx: FlowContext) {
+        let slot = serviceMeta + ctx.depth
+        let k = ctx.frameKey
+        slot.pointee.dlDst = k.w1 & 0xFFFF_FFFF_FFFF
+        slot.pointee.dlSrc = k.w2 & 0xFFFF_FFFF_FFFF
+        let tci = UInt16(truncatingIfNeeded: k.w2 >> 48)
+        if tci & 0x1000 != 0 {
+            slot.pointee.outerTCI = tci & 0xEFFF
+            if slot.pointee.vlanCount == 0 { slot.pointee.vlanCount = 1; slot.pointee.outerTPID = 0x8100 }
+        } else if slot.pointee.vlanCount > 0 {
+            slot.pointee.vlanCount = 0
+            slot.pointee.outerTPID = 0
+            slot.pointee.outerTCI = 0
+        }
+        slot.pointee.l3Offset = UInt16(truncatingIfNeeded: ctx.l3Offset)
+        slot.pointee.l4Offset = UInt16(truncatingIfNeeded: ctx.l4Offset)
+        guard ctx.isIPv4 else { return }
+        slot.pointee.nwTTL = UInt8(truncatingIfNeeded: k.w0 >> 40)
+        slot.pointee.nwTOS = UInt8(truncatingIfNeeded: k.w0 >> 48)
+        slot.pointee.nwSrc = UInt32(truncatingIfNeeded: k.w3)
+        slot.pointee.nwDst = UInt32(truncatingIfNeeded: k.w3 >> 32)
+        slot.pointee.tpSrc = UInt16(truncatingIfNeeded: k.w4)
+        slot.pointee.tpDst = UInt16(truncatingIfNeeded: k.w4 >> 16)
+    }
+
+    // MARK: Between batches
+
+    /// Runs the services' timers (router ARP retransmission and give-up) when due, then
+    /// enters what the services emitted into their bridges. `tick` calls it.
+    @inlinable
+    func runServices(now: UInt64) {
+        for r in 0..<routerCount {
+            let router = routerTable[r].takeUnretainedValue()
+            if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
+        }
+        drainServices(now: now)
+    }
+
+    /// Enters every frame on the services' output queues into the bridge of its service
+    /// port, round after round while replies keep coming, at most `maximumPatchDepth`
+    /// rounds; what is left after the last is dropped (`patch-loop`).
+    @inlinable
+    func drainServices(now: UInt64) {
+        let scratch = serviceScratch.storage
+        var round = 0
+        while true {
+            var moved = false
+            for s in 0..<serviceOutputCount {
+                let output = serviceOutputs[s]
+                let n = output.queue.countPointer.pointee
+                if n == 0 { continue }
+                moved = true
+                if round >= Datapath.maximumPatchDepth {
+                    for i in 0..<n { drop(output.queue.addresses[i], reason: .patchLoop, port: output.portID) }
+                    output.queue.countPointer.pointee = 0
+                    continue
+                }
+                // The service may queue more while these run: take the batch out first.
+                memcpy(scratch.addresses, output.queue.addresses, n &* MemoryLayout<UInt64>.stride)
+                memcpy(scratch.lengths, output.queue.lengths, n &* MemoryLayout<UInt32>.stride)
+                output.queue.countPointer.pointee = 0
+                for i in 0..<n {
+                    receive(address: scratch.addresses[i], length: scratch.lengths[i], port: output.portID, now: now,
+                            depth: 0, tunnelID: 0)
+                }
+            }
+            if !moved || round >= Datapath.maximumPatchDepth { return }
+            round &+= 1
+        }
+    }
+}
