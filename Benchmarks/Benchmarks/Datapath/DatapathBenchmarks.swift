@@ -168,6 +168,8 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(found)
         }
     }
+
+    conntrackBenchmarks()
 }
 
 let brTun = DatapathConfiguration(bridges: [
