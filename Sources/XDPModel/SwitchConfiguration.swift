@@ -58,7 +58,7 @@ public struct SwitchConfiguration: Sendable {
         }
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "bridges", message: "the file is empty") }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(), file: file)
-        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack", "security_groups", "ports"])
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack", "security_groups", "ports", "routers"])
         guard let bridges = top["bridges"] else {
             throw ConfigurationError(file: file, line: 1, key: "bridges", message: "missing: a configuration lists its bridges")
         }
@@ -67,6 +67,9 @@ public struct SwitchConfiguration: Sendable {
         }
         if let underlay = top["underlay"] { config.datapath.underlay = try config.readUnderlay(underlay) }
         if let conntrack = top["conntrack"] { config.datapath.conntrack = try Self.readConntrack(conntrack) }
+        for router in try top["routers"]?.sequence() ?? [] {
+            config.datapath.routers.append(try config.readRouter(router))
+        }
         if top["security_groups"] != nil || top["ports"] != nil {
             config.securityGroups = try config.readSecurityGroups(groups: top["security_groups"], ports: top["ports"])
         }
@@ -117,8 +120,10 @@ public struct SwitchConfiguration: Sendable {
             port.type = .patch(peer: try peer.string())
         case "gre":
             port.type = .gre(try readGREOptions(options, port: node))
+        case "router":
+            port.type = .router
         case let other:
-            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch or gre)")
+            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch, gre or router)")
         }
         if case .patch = port.type {} else if let peer = options["peer"] {
             throw peer.error("options.peer is only for type: patch")
