@@ -106,7 +106,8 @@ extension ConnectionTracker {
 
     /// A first or later fragment (`meta.flags` has `.fragment`).
     func trackFragment(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, zone: UInt16,
-                       commit: Bool, now: UInt64, markValue: UInt32, markMask: UInt32) -> TrackResult {
+                       commit: Bool, now: UInt64, markValue: UInt32, markMask: UInt32,
+                       nat: ConntrackNAT = .none) -> TrackResult {
         let l3 = Int(meta.l3Offset)
         let v6 = meta.flags.contains(.ipv6)
         var key = ConntrackKey()
@@ -228,9 +229,14 @@ extension ConnectionTracker {
         }
         bump(.reassembled)
         var result = trackPacket(key: key, l4: l4, l4Length: l4Length, commit: commit, now: now,
-                                 markValue: markValue, markMask: markMask)
+                                 markValue: markValue, markMask: markMask, nat: nat)
         releaseContext(match)
         result.datagram = datagram
+        if nat.flags != 0 && result.connection != 0 && !result.state.contains(.invalid) {
+            // The completing fragment is rewritten here; the held ones by the caller
+            // (`translate(frame:length:meta:result:)`).
+            result.state.formUnion(translate(frame: frame, length: length, meta: meta, result: result))
+        }
         return result
     }
 }

@@ -20,6 +20,14 @@ import XDPPacket
 // the connection's mark, and changes nothing. The quoted source must be the error's
 // destination (OVS's check: an error about someone else's packet is forged). Anything
 // else — a stray error, a quoted header cut short, an error quoting an error — is +inv.
+//
+// The lookup uses the reverse of the quoted key first (as OVS does): the quoted packet is
+// what the error's sender saw, i.e. a packet after any translation, and its reverse is
+// a key of the connection in the direction the error travels, on either side of a NAT.
+// Only when that fails is the quoted key itself looked up (an untranslated packet
+// quoted on its own side); such an error is never translated. A translated error gets
+// its outer addresses, the quoted IP header and the quoted ports or ICMP identifier
+// rewritten, with every checksum updated (Conntrack+NAT.swift).
 
 extension ConnectionTracker {
     /// A query or answer of existing connection `e`.
@@ -30,7 +38,9 @@ extension ConnectionTracker {
 
     /// An ICMP error message (`outer` has zone, family and addresses; the ICMP header
     /// and the quoted packet are `l4Length` ≥ 8 bytes at `l4`).
-    func trackICMPError(key outer: ConntrackKey, l4: UnsafeMutableRawPointer, l4Length: Int, now: UInt64) -> TrackResult {
+    /// `ip`: the frame's IP header when a translated connection's error is to be rewritten.
+    func trackICMPError(key outer: ConntrackKey, l4: UnsafeMutableRawPointer, l4Length: Int, now: UInt64,
+                        ip: UnsafeMutableRawPointer? = nil) -> TrackResult {
         let zone = outer.zone
         let v6 = outer.family == 6
         let quoted = l4 + 8
@@ -72,13 +82,27 @@ extension ConnectionTracker {
             guard ConntrackKey.icmpAnswerType(type, v6: v6) != nil else { return invalid(.icmpErrorMalformed, zone: zone) }
             k.ports = UInt32(innerL4.loadBE16(at: 4)) << 16 | UInt32(type) << 8 | UInt32(innerL4.loadBE8(at: 1))
         }
-        let found = lookup(k, hash: k.hash(seed: seed))
+        let r = k.reversed()
+        var found = lookup(r, hash: r.hash(seed: seed))
+        // The direction the error travels in (1: back to the originator, +rpl).
+        var direction = found & 1
+        var translatable = true
+        if found < 0 {
+            found = lookup(k, hash: k.hash(seed: seed))
+            direction = 1 &- found & 1
+            translatable = false
+        }
         // An expired entry is as good as gone; the sweep or the next lookup frees it.
         guard found >= 0 else { return invalid(.icmpErrorWithoutConnection, zone: zone) }
         let e = found >> 1
         guard entries[e].expiration > now else { return invalid(.icmpErrorWithoutConnection, zone: zone) }
         var state: CTState = [.tracked, .related]
-        if found & 1 == 0 { state.insert(.reply) }
+        if direction == 1 { state.insert(.reply) }
+        if let ip, translatable, entries[e].flags & ConntrackEntry.natMask != 0 {
+            state.formUnion(translateError(entry: e, reply: direction == 1, ip: ip, l4: l4, l4Length: l4Length,
+                                           quoted: quoted, innerL4: innerL4, innerAvailable: innerAvailable,
+                                           family: outer.family))
+        }
         return TrackResult(state: state, mark: entries[e].mark, zone: zone, connection: UInt32(e + 1))
     }
 }

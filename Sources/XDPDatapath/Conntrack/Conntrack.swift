@@ -79,7 +79,10 @@ import XDPPacket
 // The tracker never reads a clock: each call passes `now` in nanoseconds from the
 // datapath's monotonic clock. Tests inject any clock they like.
 //
-// Not done here (the datapath's side): NAT, ALGs (`alg=`), `force`, `ct_label`,
+// NAT (Conntrack+NAT.swift): a translated connection's reply key is not the reverse of
+// its original key; both are indexed, so either direction still finds it with one lookup.
+//
+// Not done here (the datapath's side): ALGs (`alg=`), `force`, `ct_label`,
 // and holding fragment frames while their datagram is incomplete (see `TrackResult`).
 
 /// Per-state timeouts in seconds. Defaults follow the brief (OVS's userspace defaults
@@ -217,6 +220,8 @@ public enum ConntrackCounter: Int, CaseIterable, Sendable, CustomStringConvertib
     case icmpUnsupportedType, icmpReplyWithoutConnection, icmpErrorWithoutConnection, icmpErrorMalformed
     // Commit refused.
     case globalLimit, zoneLimit
+    // NAT: no free translated tuple in the requested range (commit refused); translations made.
+    case natExhausted, natTranslated
     // Fragments.
     case fragmentHeld, reassembled, fragmentOverlap, fragmentDuplicate, fragmentMalformed, fragmentTooLarge
     case fragmentTooMany, fragmentContextsFull, fragmentMemoryFull, fragmentTimeout
@@ -240,6 +245,8 @@ public enum ConntrackCounter: Int, CaseIterable, Sendable, CustomStringConvertib
         case .icmpErrorMalformed: "icmp-error-malformed"
         case .globalLimit: "global-limit"
         case .zoneLimit: "zone-limit"
+        case .natExhausted: "nat-exhausted"
+        case .natTranslated: "nat-translated"
         case .fragmentHeld: "fragment-held"
         case .reassembled: "reassembled"
         case .fragmentOverlap: "fragment-overlap"
@@ -315,11 +322,16 @@ struct ConntrackEntry {
     var next: UInt32 = ConnectionTracker.nilIndex
     var mark: UInt32 = 0
     var timeoutClass: UInt8 = 0
-    /// `inUse`, `seenReply`.
+    /// `inUse`, `seenReply`, `natSource`, `natDestination`.
     var flags: UInt8 = 0
 
     static let inUse: UInt8 = 1
     static let seenReply: UInt8 = 2
+    /// The reply key's destination is not the original source (SNAT).
+    static let natSource: UInt8 = 4
+    /// The reply key's source is not the original destination (DNAT).
+    static let natDestination: UInt8 = 8
+    static let natMask: UInt8 = natSource | natDestination
 }
 
 /// Mutable scalars of a tracker, in memory allocated once (no class property writes
@@ -441,10 +453,16 @@ public final class ConnectionTracker {
     /// and `markMask` bits of its ct_mark are set to `markValue`
     /// (`exec(set_field:V/M->ct_mark)`). `now` is the datapath clock in nanoseconds.
     ///
+    /// With `nat` (OVS `ct(nat…)`, see Conntrack+NAT.swift) a committed new connection
+    /// gets a translation and every packet of a translated connection, in either
+    /// direction, is rewritten in place (state +snat/+dnat); ICMP errors about one are
+    /// translated back, quoted headers included. `.none` (the default): no rewriting.
+    ///
     /// Never throws, never allocates: refusals and malformed input come back as
     /// `disposition`/`reason` and are counted.
     public func track(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, zone: UInt16,
-                      commit: Bool, now: UInt64, markValue: UInt32 = 0, markMask: UInt32 = 0) -> TrackResult {
+                      commit: Bool, now: UInt64, markValue: UInt32 = 0, markMask: UInt32 = 0,
+                      nat: ConntrackNAT = .none) -> TrackResult {
         sweepStep(now: now)
         // A first fragment often fails the parser's L4 length check (a UDP length
         // covering the whole datagram); reassembly does not need the L4 fields.
@@ -454,7 +472,7 @@ public final class ConnectionTracker {
         guard v6 || meta.flags.contains(.ipv4) else { return invalid(.notIP, zone: zone) }
         if fragment {
             return trackFragment(frame: frame, length: length, meta: meta, zone: zone, commit: commit, now: now,
-                                 markValue: markValue, markMask: markMask)
+                                 markValue: markValue, markMask: markMask, nat: nat)
         }
         var key = ConntrackKey()
         key.zone = zone
@@ -475,7 +493,8 @@ public final class ConnectionTracker {
         // Protocols the parser does not open (l4Offset 0) are tracked by address pair.
         let l4Length = l4 == 0 ? 0 : end &- l4
         return trackPacket(key: key, l4: frame + (l4 == 0 ? l3 : l4), l4Length: l4Length, commit: commit,
-                           now: now, markValue: markValue, markMask: markMask)
+                           now: now, markValue: markValue, markMask: markMask, nat: nat,
+                           ip: nat.flags == 0 ? nil : frame + l3)
     }
 
     @inline(__always)
@@ -486,9 +505,11 @@ public final class ConnectionTracker {
 
     /// The common path for a whole packet (or reassembled datagram): `key` has zone,
     /// family, protocol and addresses; the L4 header and payload are `l4Length` bytes
-    /// at `l4`.
+    /// at `l4`. `ip`: the frame's IP header when the packet is to be translated in place
+    /// (nil for a reassembled datagram, whose bytes are a copy, or without `nat`).
     func trackPacket(key k: ConntrackKey, l4: UnsafeMutableRawPointer, l4Length: Int, commit: Bool, now: UInt64,
-                     markValue: UInt32, markMask: UInt32) -> TrackResult {
+                     markValue: UInt32, markMask: UInt32, nat: ConntrackNAT = .none,
+                     ip: UnsafeMutableRawPointer? = nil) -> TrackResult {
         var key = k
         let zone = key.zone
         let v6 = key.family == 6
@@ -507,7 +528,7 @@ public final class ConnectionTracker {
             guard l4Length >= 8 else { return invalid(.malformed, zone: zone) }
             let type = l4.loadBE8(at: 0)
             if ConntrackKey.isICMPError(type, v6: v6) {
-                return trackICMPError(key: key, l4: l4, l4Length: l4Length, now: now)
+                return trackICMPError(key: key, l4: l4, l4Length: l4Length, now: now, ip: ip)
             }
             guard ConntrackKey.icmpAnswerType(type, v6: v6) != nil else { return invalid(.icmpUnsupportedType, zone: zone) }
             key.ports = UInt32(l4.loadBE16(at: 4)) << 16 | UInt32(type) << 8 | UInt32(l4.loadBE8(at: 1))
@@ -549,6 +570,9 @@ public final class ConnectionTracker {
                 } else {
                     state.insert(.established)
                 }
+                if let ip, entries[e].flags & ConntrackEntry.natMask != 0 {
+                    state.formUnion(translate(entry: e, reply: reply, ip: ip, l4: l4, l4Length: l4Length, family: key.family))
+                }
                 return TrackResult(state: state, mark: entries[e].mark, zone: zone, connection: UInt32(e + 1))
             case .invalid(let reason):
                 bump(reason)
@@ -587,7 +611,26 @@ public final class ConnectionTracker {
             bump(.zoneLimit)
             return TrackResult(state: [.tracked, .new], zone: zone, disposition: .drop, reason: .zoneLimit)
         }
-        let e = insert(key, hash: hash)
+        var e: Int
+        if nat.flags & (ConntrackNAT.source | ConntrackNAT.destination) != 0 {
+            guard let translated = allocateTranslation(key, nat: nat, now: now) else {
+                bump(.natExhausted)
+                return TrackResult(state: [.tracked, .new], zone: zone, disposition: .drop, reason: .natExhausted)
+            }
+            e = insert(key, hash: hash, reply: translated.reversed())
+            if translated != key {
+                if translated.srcLo != key.srcLo || translated.srcHi != key.srcHi
+                    || (key.isICMP ? translated.icmpID != key.icmpID : translated.sourcePort != key.sourcePort) {
+                    entries[e].flags |= ConntrackEntry.natSource
+                }
+                if translated.dstLo != key.dstLo || translated.dstHi != key.dstHi
+                    || (!key.isICMP && translated.destinationPort != key.destinationPort) {
+                    entries[e].flags |= ConntrackEntry.natDestination
+                }
+            }
+        } else {
+            e = insert(key, hash: hash)
+        }
         entries[e].mark = markValue & markMask
         switch key.proto {
         case 6: tcpNew(entry: e, l4: l4, l4Length: l4Length, now: now)
@@ -596,7 +639,11 @@ public final class ConnectionTracker {
         default: setTimeout(entry: e, .otherFirst, now: now)
         }
         bump(.created)
-        return TrackResult(state: [.tracked, .new], mark: entries[e].mark, zone: zone, connection: UInt32(e + 1))
+        var state: CTState = [.tracked, .new]
+        if let ip, entries[e].flags & ConntrackEntry.natMask != 0 {
+            state.formUnion(translate(entry: e, reply: false, ip: ip, l4: l4, l4Length: l4Length, family: key.family))
+        }
+        return TrackResult(state: state, mark: entries[e].mark, zone: zone, connection: UInt32(e + 1))
     }
 
     /// Sets `mask` bits of the ct_mark of `connection` (a `TrackResult.connection`) to `value`.

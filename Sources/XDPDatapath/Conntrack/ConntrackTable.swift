@@ -64,11 +64,12 @@ extension ConnectionTracker {
 
     /// Takes an entry off the free list for `key` (original direction), indexes both
     /// directions and counts it in its zone. The caller checked the limits, so the
-    /// free list is not empty (global limit ≤ capacity).
-    func insert(_ key: ConntrackKey, hash: UInt64) -> Int {
+    /// free list is not empty (global limit ≤ capacity). `reply`: the reply key of a
+    /// translated connection (default: the reverse of `key`).
+    func insert(_ key: ConntrackKey, hash: UInt64, reply translatedReply: ConntrackKey? = nil) -> Int {
         let e = Int(scalars.pointee.freeHead)
         scalars.pointee.freeHead = entries[e].next
-        let reply = key.reversed()
+        let reply = translatedReply ?? key.reversed()
         entries[e] = ConntrackEntry(original: key, reply: reply, expiration: 0, prev: Self.nilIndex,
                                     next: Self.nilIndex, mark: 0, timeoutClass: 0, flags: ConntrackEntry.inUse)
         peers[2 &* e] = TCPPeer()
