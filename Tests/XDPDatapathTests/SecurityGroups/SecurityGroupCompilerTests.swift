@@ -138,7 +138,9 @@ import XDPPacket
 
     @Test func badConfigurationsNameTheField() {
         func refusal(_ c: SecurityGroupConfiguration) -> SecurityGroupError? {
-            do { _ = try texts(c); return nil } catch { return error }
+            let result = Result { () throws(SecurityGroupError) in try SecurityGroupCompiler(configuration: c, bridgePorts: Self.layout).flowTexts() }
+            if case .failure(let error) = result { return error }
+            return nil
         }
         let cases: [(SecurityGroupRule, String)] = [
             (SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 90, portRangeMax: 80)!, "above"),
