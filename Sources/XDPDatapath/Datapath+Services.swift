@@ -44,11 +44,14 @@ public enum ServiceKind: UInt8, Sendable, CustomStringConvertible {
     /// A router interface: `serviceIndex` in `Datapath.routers`, `serviceElement` the
     /// interface's index in `Router.interfaces`.
     case router = 1
+    /// A DHCP responder: `serviceIndex` in `Datapath.dhcpResponders` (Datapath+DHCP.swift).
+    case dhcp = 2
 
     public var description: String {
         switch self {
         case .none: "none"
         case .router: "router"
+        case .dhcp: "dhcp"
         }
     }
 }
@@ -176,6 +179,8 @@ extension Datapath {
         case ServiceKind.router.rawValue:
             routerTable[out.serviceIndex].takeUnretainedValue()
                 .receive(address: address, length: length, meta: meta, on: out.serviceElement, now: now)
+        case ServiceKind.dhcp.rawValue:
+            dhcpTable[out.serviceIndex].takeUnretainedValue().receive(address: address, length: length, meta: meta)
         default:
             drop(address, reason: .portDown, port: outID)
         }

@@ -60,6 +60,9 @@ public final class Datapath {
     public let routers: [Router]
     @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<Router>>
     @usableFromInline let routerCount: Int
+    /// The DHCP responders behind `dhcp` ports (Datapath+DHCP.swift).
+    public let dhcpResponders: [DHCPResponder]
+    @usableFromInline let dhcpTable: UnsafeMutablePointer<Unmanaged<DHCPResponder>>
     /// The queues services emit on and the ports their frames enter by.
     @usableFromInline let serviceOutputs: UnsafeMutablePointer<ServiceOutput>
     @usableFromInline let serviceOutputCount: Int
@@ -150,7 +153,13 @@ public final class Datapath {
             }
             port.peerID = peerID
         }
-        let (routers, outputs) = try Self.makeRouters(configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
+        let (routers, routerOutputs) = try Self.makeRouters(configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
+        let (responders, dhcpOutputs) = try Self.makeDHCPResponders(configuration, ports: ports, pool: pool,
+                                                                     txQueueCapacity: txQueueCapacity)
+        let outputs = routerOutputs + dhcpOutputs
+        dhcpResponders = responders
+        dhcpTable = .allocate(capacity: max(responders.count, 1))
+        for (i, d) in responders.enumerated() { dhcpTable[i] = Unmanaged.passUnretained(d) }
         self.routers = routers
         routerCount = routers.count
         routerTable = .allocate(capacity: max(routers.count, 1))
@@ -224,6 +233,7 @@ public final class Datapath {
         exactMatchCaches.deallocate()
         conntrackCell.deallocate()
         routerTable.deallocate()
+        dhcpTable.deallocate()
         serviceOutputs.deinitialize(count: serviceOutputCount)
         serviceOutputs.deallocate()
         serviceMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
@@ -252,6 +262,10 @@ public final class Datapath {
         if port.type == .router, let trunks = port.trunks, trunks != [0] {
             throw DatapathConfigurationError(subject: port.name, key: "trunks",
                                              message: "a router port takes untagged frames: give it a tag (access) or no trunks")
+        }
+        if case .dhcp = port.type, let trunks = port.trunks, trunks != [0] {
+            throw DatapathConfigurationError(subject: port.name, key: "trunks",
+                                             message: "a dhcp port takes untagged frames: give it a tag (access) or no trunks")
         }
         if case .patch = port.type, port.tag != nil {
             throw DatapathConfigurationError(subject: port.name, key: "tag", message: "patch ports carry every VLAN; they take no tag")

@@ -10,13 +10,18 @@ public struct DatapathConfiguration: Sendable, Equatable {
     public var conntrack: ConntrackConfiguration
     /// Routers whose interfaces are `router` ports of the bridges (docs/routers.md).
     public var routers: [RouterConfiguration]
+    /// DHCP responders, one per network, each served by the `dhcp` port naming its
+    /// network (docs/dhcp.md).
+    public var dhcp: [DHCPConfiguration]
 
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
-                conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = []) {
+                conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = [],
+                dhcp: [DHCPConfiguration] = []) {
         self.bridges = bridges
         self.underlay = underlay
         self.conntrack = conntrack
         self.routers = routers
+        self.dhcp = dhcp
     }
 }
 
@@ -55,6 +60,9 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     /// An interface of a router (`DatapathConfiguration.routers`) with the same name: the
     /// `qr-`/`qg-` port of the seed's `qrouter-` namespace, served inside the datapath.
     case router
+    /// The DHCP responder of `network` (`DatapathConfiguration.dhcp`): the `tap`/`ns-` port
+    /// of the seed's `qdhcp-` namespace, served inside the datapath (docs/dhcp.md).
+    case dhcp(network: String)
 
     public var description: String {
         switch self {
@@ -63,6 +71,7 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
         case .patch: "patch"
         case .gre: "gre"
         case .router: "router"
+        case .dhcp: "dhcp"
         }
     }
 }

@@ -50,7 +50,7 @@ public final class Port {
         switch configuration.type {
         case .patch: transmitKind = 1
         case .gre: transmitKind = 2
-        case .router: transmitKind = 3
+        case .router, .dhcp: transmitKind = 3
         case .system, .internal: transmitKind = 0
         }
         trunkBits = .allocate(capacity: 64)

@@ -58,7 +58,7 @@ public struct SwitchConfiguration: Sendable {
         }
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "bridges", message: "the file is empty") }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(), file: file)
-        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack", "security_groups", "ports", "routers"])
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["bridges", "underlay", "conntrack", "security_groups", "ports", "routers", "dhcp"])
         guard let bridges = top["bridges"] else {
             throw ConfigurationError(file: file, line: 1, key: "bridges", message: "missing: a configuration lists its bridges")
         }
@@ -69,6 +69,9 @@ public struct SwitchConfiguration: Sendable {
         if let conntrack = top["conntrack"] { config.datapath.conntrack = try Self.readConntrack(conntrack) }
         for router in try top["routers"]?.sequence() ?? [] {
             config.datapath.routers.append(try config.readRouter(router))
+        }
+        for (i, entry) in try (top["dhcp"]?.sequence() ?? []).enumerated() {
+            config.datapath.dhcp.append(try config.readDHCP(entry, index: i))
         }
         if top["security_groups"] != nil || top["ports"] != nil {
             config.securityGroups = try config.readSecurityGroups(groups: top["security_groups"], ports: top["ports"])
@@ -110,7 +113,7 @@ public struct SwitchConfiguration: Sendable {
             for item in try n.sequence() { trunks.append(UInt16(try item.integer(in: 0...4094))) }
             port.trunks = trunks
         }
-        let options = try keys["options"]?.mapping(allowed: ["peer", "remote_ip", "local_ip", "key"]) ?? [:]
+        let options = try keys["options"]?.mapping(allowed: ["peer", "remote_ip", "local_ip", "key", "network"]) ?? [:]
         for (key, value) in options { lines["\(name).options.\(key)"] = value.line }
         switch try keys["type"]?.string() ?? "system" {
         case "system": port.type = .system
@@ -122,8 +125,14 @@ public struct SwitchConfiguration: Sendable {
             port.type = .gre(try readGREOptions(options, port: node))
         case "router":
             port.type = .router
+        case "dhcp":
+            guard let network = options["network"] else { throw node.error("a dhcp port needs options: {network: NAME}", key: "options.network") }
+            port.type = .dhcp(network: try network.string())
         case let other:
-            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch, gre or router)")
+            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch, gre, router or dhcp)")
+        }
+        if case .dhcp = port.type {} else if let network = options["network"] {
+            throw network.error("options.network is only for type: dhcp")
         }
         if case .patch = port.type {} else if let peer = options["peer"] {
             throw peer.error("options.peer is only for type: patch")

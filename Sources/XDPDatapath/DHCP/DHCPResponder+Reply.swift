@@ -21,7 +21,7 @@ extension DHCPResponder {
     @usableFromInline
     func reply(_ type: DHCPMessageType, to m: UnsafeMutableRawPointer, host: DHCPHostEntry, yiaddr: UInt32, ciaddr: UInt32,
                options request: DHCPRequestOptions, inform: Bool = false) {
-        guard let start = pool.allocate() else { counters[Self.eventSlots &+ DHCPDropReason.noBuffer.rawValue] &+= 1; return }
+        guard canReply, let start = pool.allocate() else { counters[Self.eventSlots &+ DHCPDropReason.noBuffer.rawValue] &+= 1; return }
         let address = start &+ UInt64(pool.headroom)
         let p = pool.pointer(address)
         let b = p + 42  // Ethernet 14, IPv4 20, UDP 8

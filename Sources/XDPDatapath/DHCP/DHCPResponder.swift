@@ -93,6 +93,8 @@ public final class DHCPResponder {
     public let txQueue: PacketBatch
 
     @usableFromInline let mac: UInt64
+    /// Whether the pool's frames hold a reply.
+    @usableFromInline let canReply: Bool
     @usableFromInline let tx: BatchStorage
     /// The server's address on each subnet (host order), `subnetCount` of them.
     @usableFromInline let serverAddresses: UnsafeMutablePointer<UInt32>
@@ -112,14 +114,12 @@ public final class DHCPResponder {
 
     @usableFromInline static let eventSlots = DHCPEvent.count
 
-    /// A server from `configuration` (validated here), taking frames from `pool`, whose
-    /// frames must hold `maximumReplyFrame` bytes after the headroom.
+    /// A server from `configuration` (validated here), taking frames from `pool`. A pool
+    /// whose frames cannot hold `maximumReplyFrame` bytes after the headroom gets no
+    /// replies (each counted `noBuffer`): configuration checks build datapaths over tiny pools.
     public init(configuration: DHCPConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DHCPConfigurationError) {
         try configuration.validate()
-        guard pool.frameSize - pool.headroom >= Self.maximumReplyFrame else {
-            throw DHCPConfigurationError(network: configuration.network, subject: nil, key: "pool",
-                                         message: "frames of \(pool.frameSize) bytes with \(pool.headroom) of headroom cannot hold a \(Self.maximumReplyFrame)-byte reply")
-        }
+        canReply = pool.frameSize - pool.headroom >= Self.maximumReplyFrame
         self.configuration = configuration
         network = configuration.network
         self.pool = pool

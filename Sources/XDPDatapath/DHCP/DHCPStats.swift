@@ -48,7 +48,7 @@ public enum DHCPDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
     case otherServer
     /// An ARP that is not a request for one of the server's addresses.
     case arpNotForServer
-    /// The pool had no frame for a reply.
+    /// The pool had no frame for a reply (or its frames are too small for one).
     case noBuffer
     /// The server's transmit queue was full.
     case txQueueFull

@@ -305,7 +305,10 @@ import XDPPacket
         #expect(throws: Never.self) { try H.seed().validate() }
     }
 
-    @Test func poolFramesTooSmallForAReplyAreRefused() {
-        #expect(throws: DHCPConfigurationError.self) { _ = try DHCPResponder(configuration: H.seed(), pool: FramePool(frameCount: 4, frameSize: 512)) }
+    @Test func poolFramesTooSmallForAReplyGetNoReply() throws {
+        let h = try H(pool: FramePool(frameCount: 4, frameSize: 512, headroom: 0))
+        #expect(h.exchange(Message().frame) == nil)
+        #expect(h.drops(.noBuffer) == 1)
+        #expect(h.pool.freeCount == 4)
     }
 }
