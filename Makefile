@@ -8,7 +8,7 @@ DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
 DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool
 DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
 
-.PHONY: all deps deps-test build release demo test bench bench-check clean
+.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean
 
 all: build
 
@@ -35,7 +35,12 @@ bench: deps
 	@scripts/bench-all.sh
 
 bench-check: deps
+	@scripts/install-deps.sh iproute2 ethtool
 	@scripts/bench-check.sh
+
+bench-instructions: deps
+	@scripts/install-deps.sh valgrind binutils
+	@scripts/bench-instructions.sh
 
 clean:
 	rm -rf .build Benchmarks/.build

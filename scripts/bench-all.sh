@@ -17,6 +17,7 @@ $PY -c 'import matplotlib' 2>/dev/null || { /usr/bin/python3 -c 'import matplotl
 $PY -c 'import matplotlib' 2>/dev/null || PY=/usr/bin/python3
 $PY scripts/bench-chart.py "$OUT/bench.json" "$OUT/bench.png"
 if [ "${MICRO:-1}" = 1 ]; then
+  scripts/bench-instructions.sh
   (cd Benchmarks && $SWIFT package --disable-sandbox benchmark --format markdown) \
     | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -E '^(\||#)' > "$OUT/micro.md"
   $PY scripts/bench-micro.py "$OUT/micro.md" | tee "$OUT/micro-table.md"

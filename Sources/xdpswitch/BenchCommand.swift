@@ -20,10 +20,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure forwarding throughput on veth pairs beside raw AF_XDP, Open vSwitch and Linux.",
-        discussion: "Scenarios: all, l2, vlan (= vlan-push, vlan-pop), gre-encap, gre-decap, sg, snat, fip, compute. "
+        discussion: "Scenarios: all, l2, vlan (= vlan-push, vlan-pop), gre-encap, gre-decap, sg (= sg-10, sg-100), snat, fip, compute. "
             + "Scenarios whose datapath feature has not landed are reported as pending.")
 
-    @Argument(help: "Scenario: all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, snat, fip, compute.")
+    @Argument(help: "Scenario: all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, sg-10, sg-100, snat, fip, compute.")
     var scenario: String = "l2"
 
     @Option(name: .long, help: "Seconds measured per run (after one second of warm-up).")
@@ -185,6 +185,18 @@ struct BenchCommand: ParsableCommand {
         let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
 
         try sleep(seconds: 1, interrupted: interrupted)        // warm-up
+        if scenario.primeReplies {
+            // Conntrack scenarios: the sink answers every flow (one BPF_PROG_RUN call or
+            // more), so the measured stream is established in every peer's tracker.
+            let (reply, replyOffset) = scenario.replyFrame(size: size - 4)
+            let replies = TrafficGenerator(interface: "s0", namespace: lab.sink, frame: reply, flows: flows, portOffset: replyOffset)
+            do { try replies.start() } catch { throw CommandFailure("reply generator: \(error)") }
+            try sleep(seconds: 0.3, interrupted: interrupted)
+            replies.stop()
+            if let error = replies.error { throw CommandFailure("reply generator: \(error)") }
+            try sleep(seconds: 0.5, interrupted: interrupted)
+        }
+        let f0 = scenario.securityGroupRules == nil ? nil : peer.firewallCounts()
         let c0 = lab.counter.counts
         let (s0, g0, gc0, p0, m0, t0) = (c0.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())
@@ -199,6 +211,13 @@ struct BenchCommand: ParsableCommand {
                                          peer.counters(), ProcessCPU.machine(), now())
         progress(nil)
         if let error = generator.error { throw CommandFailure("generator: \(error)") }
+        var detail = p1.detail
+        if let f0, let f1 = peer.firewallCounts() {
+            // Which packets of the window the VM's ingress filter passed as established.
+            let (est, new) = (f1.established &- f0.established, f1.new &- f0.new)
+            let share = est + new > 0 ? 100 * Double(est) / Double(est + new) : 0
+            detail = (detail.isEmpty ? "" : detail + ", ") + "conntrack: \(fixed(share, 2))% of \(est + new) passed as +est"
+        }
         let elapsed = t1 - t0
         let mpkts = Double(s1 &- s0) / 1e6
         let perMpkt = { (cpu: Double) in mpkts > 0 ? cpu / mpkts : 0 }
@@ -208,7 +227,7 @@ struct BenchCommand: ParsableCommand {
             peer: peer.name, round: round + 1, mpps: mpkts / elapsed, offered: Double(g1 &- g0) / elapsed / 1e6,
             forwarderCPU: forwarder, softirqCPU: perMpkt(m1.softirq - m0.softirq),
             machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0),
-            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: p1.detail)
+            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: detail)
     }
 
     private func sleep(seconds: Double, interrupted: InterruptFlag, each: ((Double) -> Void)? = nil) throws {

@@ -70,10 +70,40 @@ protocol BenchPeer: AnyObject {
     func stop()
     /// Releases what lasts across runs (daemons).
     func shutdown()
+    /// `sg` scenarios: the ingress filter's established/new packet counts (nil: not a firewall run).
+    func firewallCounts() -> FirewallCounts?
 }
 
 extension BenchPeer {
     func shutdown() {}
+    func firewallCounts() -> FirewallCounts? { nil }
+}
+
+/// `sg` scenarios: packets the VM's ingress filter let through as established connections
+/// and as new ones (the rule), from the peer's own counters — the proof that the measured
+/// stream is established (the `+est` flow / the RELATED,ESTABLISHED rule), not re-checked
+/// against the rules packet by packet.
+struct FirewallCounts {
+    var established: UInt64
+    var new: UInt64
+
+    /// From `ovs-ofctl dump-flows` lines of table 82 (ours print the same format).
+    init(dumpLines: [String]) {
+        func packets(_ line: String) -> UInt64 {
+            guard let r = line.range(of: "n_packets=") else { return 0 }
+            return UInt64(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        let ingress = dumpLines.filter { $0.contains("table=82") }
+        established = ingress.filter { $0.contains("ct_state=+est") }.map(packets).reduce(0, +)
+        new = ingress.filter { $0.contains("ct_state=+new") }.map(packets).reduce(0, +)
+    }
+
+    /// From `iptables -nvxL sg-ingress` (pkts is the first column).
+    init(iptablesLines: [String]) {
+        func packets(_ line: String) -> UInt64 { UInt64(line.split(separator: " ").first ?? "") ?? 0 }
+        established = iptablesLines.filter { $0.contains("RELATED,ESTABLISHED") }.map(packets).reduce(0, +)
+        new = iptablesLines.filter { $0.contains("ACCEPT") && !$0.contains("RELATED,ESTABLISHED") }.map(packets).reduce(0, +)
+    }
 }
 
 /// Our datapath (`raw == false`) or the minimal AF_XDP forwarder (rx → peer tx, no datapath).
@@ -115,6 +145,12 @@ final class EnginePeer: BenchPeer {
                                 + (drops.isEmpty ? "" : ", drops: " + drops.sorted().joined(separator: ", ")))
     }
 
+    func firewallCounts() -> FirewallCounts? {
+        guard !raw, let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: "br-bench", now: now) }) ?? nil
+        else { return nil }
+        return FirewallCounts(dumpLines: lines)
+    }
+
     func stop() {
         engine?.close()
         engine = nil
@@ -128,6 +164,8 @@ final class KernelPeer: BenchPeer {
     let name = "kernel"
     private var lab: BenchLab?
     private var bridge = ""
+    /// The iptables rules file of an `sg` run (removed with the rules in `stop`).
+    private var firewall: String?
     var cpuMethod: String { "none of its own: all of its work is softirq (see softirq CPU)" }
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
@@ -145,7 +183,7 @@ final class KernelPeer: BenchPeer {
             }
             throw BenchUnsupported(reason: "kernel GRE peer not written yet")
         }
-        let vlans = scenario.portA != .access || scenario.portB != .access
+        let vlans = scenario.securityGroupRules == nil && (scenario.portA != .access || scenario.portB != .access)
         var commands: [[String]] = [
             ["ip", "link", "add", bridge, "type", "bridge"] + (vlans ? ["vlan_filtering", "1", "vlan_default_pvid", "0"] : []),
             ["ip", "link", "set", lab.a, "master", bridge], ["ip", "link", "set", lab.b, "master", bridge],
@@ -157,6 +195,15 @@ final class KernelPeer: BenchPeer {
             }
         }
         commands += [["ip", "link", "set", bridge, "up"], ["ethtool", "-K", lab.a, "gro", "on"]]
+        if let rules = scenario.securityGroupRules {
+            // The seed's iptables firewall on a qbr bridge: br_netfilter, zones, per-port chains.
+            let path = "/tmp/\(lab.network.prefix)-sg.rules"
+            try writeFile(path, BenchScenario.securityGroupIptables(rules: rules, a: lab.a, b: lab.b))
+            firewall = path
+            // GRO on `b` too: the sink's replies are XDP_TX'd into s0 (see the type's comment).
+            commands += [["sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1"], ["iptables-restore", path],
+                         ["ethtool", "-K", lab.b, "gro", "on"]]
+        }
         for command in commands {
             let r = lab.inFwd(command)
             guard r.succeeded else {
@@ -172,10 +219,25 @@ final class KernelPeer: BenchPeer {
 
     func counters() -> PeerCounters { PeerCounters(cpuSeconds: nil) }
 
+    func firewallCounts() -> FirewallCounts? {
+        guard let lab, firewall != nil else { return nil }
+        let r = lab.inFwd(["iptables", "-nvxL", "sg-ingress"])
+        return r.succeeded ? FirewallCounts(iptablesLines: r.output.split(separator: "\n").map(String.init)) : nil
+    }
+
     func stop() {
         guard let lab else { return }
         lab.inFwd(["ip", "link", "del", bridge])
         lab.inFwd(["ethtool", "-K", lab.a, "gro", "off"])
+        if let path = firewall {
+            for command in [["iptables", "-t", "raw", "-F"], ["iptables", "-F"], ["iptables", "-X"], ["iptables", "-P", "FORWARD", "ACCEPT"],
+                            ["sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0"], ["conntrack", "-F"],
+                            ["ethtool", "-K", lab.b, "gro", "off"]] {
+                lab.inFwd(command)
+            }
+            Shell.run(["rm", "-f", path])
+            firewall = nil
+        }
         self.lab = nil
     }
 }
@@ -289,6 +351,14 @@ final class OVSPeer: BenchPeer {
                 let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
                 guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
             }
+        } else if let rules = scenario.securityGroupRules {
+            // The very same OpenFlow text as ours (ct() with zones from reg6, ct_state matches).
+            try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
+                       "--", "add-port", br, lab.a] + afxdp(lab.a, 1) + ["--", "add-port", br, lab.b] + afxdp(lab.b, 2))
+            let path = "\(rundir)/sg-\(rules).flows"
+            try writeFile(path, BenchScenario.securityGroupFlows(rules: rules).joined(separator: "\n") + "\n")
+            let r = Shell.run(env + ["ovs-ofctl", "-O", "OpenFlow13", "replace-flows", br, path])
+            guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl replace-flows: \(r.output)") }
         } else {
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
                        "--", "add-port", br, lab.a, role(scenario.portA)] + afxdp(lab.a, 1)
@@ -304,6 +374,12 @@ final class OVSPeer: BenchPeer {
         usleep(500_000)  // the pmd thread picks the new rx queues up
     }
 
+    func firewallCounts() -> FirewallCounts? {
+        guard let bridge else { return nil }
+        let r = Shell.run(env + ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge, "table=82"])
+        return r.succeeded ? FirewallCounts(dumpLines: r.output.split(separator: "\n").map { "table=82, " + $0 }) : nil
+    }
+
     func counters() -> PeerCounters {
         guard let pid = vswitchdPID else { return PeerCounters(cpuSeconds: nil) }
         return PeerCounters(cpuSeconds: ProcessCPU.seconds(pid: pid))
@@ -311,6 +387,8 @@ final class OVSPeer: BenchPeer {
 
     func stop() {
         for br in [bridge, phyBridge].compactMap({ $0 }) { try? vsctl(["--if-exists", "del-br", br]) }
+        // Connections of an sg run must not make the next run's stream established from the start.
+        if bridge != nil { Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl", "dpctl/flush-conntrack"]) }
         bridge = nil
         phyBridge = nil
     }
@@ -367,4 +445,11 @@ enum ProcessCPU {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// Writes `text` to `path` (control path: rules and flows files for the peers).
+func writeFile(_ path: String, _ text: String) throws {
+    guard let file = fopen(path, "w") else { throw CommandFailure("\(path): \(String(cString: strerror(errno)))") }
+    defer { fclose(file) }
+    guard fputs(text, file) >= 0 else { throw CommandFailure("\(path): \(String(cString: strerror(errno)))") }
 }

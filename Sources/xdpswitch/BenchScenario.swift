@@ -22,6 +22,11 @@ struct BenchScenario: Sendable {
     var tunnel: Tunnel? = nil
 
     enum Tunnel: Sendable { case encap, decap }
+    /// `sg` scenarios: the number of ingress rules of the VM's security group
+    /// (BenchScenario+SecurityGroup.swift); the peers run its flows / iptables rules.
+    var securityGroupRules: Int? = nil
+    /// Before measuring, the sink answers every flow so conntrack calls them established.
+    var primeReplies = false
 
     static let vlan: UInt16 = 100
     /// Underlay addresses: ours (the forwarder's) and the remote tunnel endpoint's.
@@ -38,8 +43,8 @@ struct BenchScenario: Sendable {
                       portA: .trunk, portB: .trunk, tunnel: .encap),
         BenchScenario(name: "gre-decap", summary: "GRE in on the underlay (a) → decapsulation → trunk port",
                       portA: .trunk, portB: .trunk, tunnel: .decap),
-        BenchScenario(name: "sg", summary: "stateful security group with N rules, conntrack",
-                      pending: "feature not landed (conntrack / security groups)"),
+        securityGroup(rules: 10),
+        securityGroup(rules: 100),
         BenchScenario(name: "snat", summary: "router SNAT",
                       pending: "feature not landed (router / NAT)"),
         BenchScenario(name: "fip", summary: "floating IP (DNAT + SNAT)",
@@ -53,6 +58,7 @@ struct BenchScenario: Sendable {
         switch name {
         case "all": all
         case "vlan": all.filter { $0.name.hasPrefix("vlan-") }
+        case "sg": all.filter { $0.securityGroupRules != nil }
         default: all.first { $0.name == name }.map { [$0] }
         }
     }
@@ -74,6 +80,11 @@ struct BenchScenario: Sendable {
     func datapathConfiguration(a: String, b: String) -> DatapathConfiguration {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
+        }
+        if let rules = securityGroupRules {
+            return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [
+                PortConfiguration(name: a, ofport: 1), PortConfiguration(name: b, ofport: 2),
+            ], flows: Self.securityGroupFlows(rules: rules))])
         }
         if let tunnel {
             let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (b, a, BenchLab.bMAC, BenchLab.sinkMAC)
