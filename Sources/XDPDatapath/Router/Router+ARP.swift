@@ -40,8 +40,9 @@ extension Router {
         let arp = ARPHeader(frame + l3)
         let senderMAC = arp.senderHardwareAddress.rawValue
         let sender = meta.nwSrc
-        let ours = input.address
-        guard sender != ours else { drop(address, .arpAddressConflict); return }
+        // The interface's address, or a floating IP the gateway interface answers for.
+        let ours = meta.nwDst != input.address && answersARP(for: meta.nwDst, on: interface) ? meta.nwDst : input.address
+        guard sender != ours, sender != input.address else { drop(address, .arpAddressConflict); return }
         let validMAC = senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
         let onLink = validMAC && sender != 0 && sender & input.mask == input.network
         if onLink, meta.nwDst != ours, neighbours.lookup(sender) != nil {

@@ -157,7 +157,7 @@ struct PendingHop {
 /// ```
 public final class Router {
     /// What the router was built from (with the routes of the last `updateRoutes`).
-    public private(set) var configuration: RouterConfiguration
+    public internal(set) var configuration: RouterConfiguration
     /// The router's name.
     public let name: String
     /// The pool every frame given to (or built by) the router belongs to.
@@ -185,6 +185,11 @@ public final class Router {
     @usableFromInline let arpMaximumRequests: Int
     @usableFromInline let icmpRate: UInt64
     @usableFromInline let icmpBurst: UInt64
+    /// NAT settings the per-packet path reads (Router+NAT.swift); `enabled` false: none.
+    @usableFromInline let natPath: UnsafeMutablePointer<RouterNATPath>
+    /// The NAT connection tracker, once NAT is configured (owned here; `natPath` holds
+    /// an unretained reference for the per-packet path).
+    var natTracker: ConnectionTracker?
 
     @usableFromInline static let eventSlots = RouterEvent.allCases.count
     @usableFromInline static let interfaceSlots = 4
@@ -228,6 +233,9 @@ public final class Router {
         icmpRate = UInt64(configuration.icmpErrorsPerSecond)
         icmpBurst = UInt64(configuration.icmpErrorBurst)
         state.pointee.tokens = icmpBurst &* 1_000_000_000
+        natPath = .allocate(capacity: 1)
+        natPath.initialize(to: RouterNATPath())
+        configureNAT(configuration)
     }
 
     /// The table: the routes, then each interface's address (local) and its subnet's
@@ -281,6 +289,8 @@ public final class Router {
         neighbours.deallocate()
         counters.deallocate()
         state.deallocate()
+        natPath.pointee.deallocateTables()
+        natPath.deallocate()
     }
 
     // MARK: Entry points
@@ -328,6 +338,11 @@ public final class Router {
         let headerLength = Int(ip.loadBE8(at: 0) & 0x0F) &* 4  // the parser checked 20...60 within the frame
         guard Checksum.verifyIPv4Header(ip, headerLength: headerLength) else { drop(address, .badIPv4Checksum); return }
         guard PathMTU.isUnicastHost(meta.nwSrc) else { drop(address, .martianSource); return }
+        var meta = meta
+        if natPath.pointee.enabled {
+            // Translates in place before routing (the destination may change the route).
+            guard natStep(address: address, length: length, frame: frame, meta: &meta, on: interface, now: now) else { return }
+        }
         guard let route = routeEntry(for: meta.nwDst) else {
             if PathMTU.isUnicastHost(meta.nwDst) {
                 sendError(about: frame, meta: meta, type: 3, code: ICMPType.Code.netUnreachable, now: now)
@@ -436,11 +451,16 @@ public final class Router {
             let c = fast[interface.index].counters
             return RouterInterfaceStats(name: interface.name, rxPackets: c[0], rxBytes: c[1], txPackets: c[2], txBytes: c[3])
         }
-        return RouterStats(forwarded: event(.forwarded), arpRequestsSent: event(.arpRequestsSent),
-                           arpRepliesSent: event(.arpRepliesSent), arpRepliesReceived: event(.arpRepliesReceived),
-                           neighboursLearned: event(.neighboursLearned), neighbourTableFull: event(.neighbourTableFull),
-                           echoReplies: event(.echoReplies), icmpErrorsSent: event(.icmpErrorsSent),
-                           icmpErrorsRateLimited: event(.icmpErrorsRateLimited), drops: drops, interfaces: perInterface)
+        var stats = RouterStats(forwarded: event(.forwarded), arpRequestsSent: event(.arpRequestsSent),
+                                arpRepliesSent: event(.arpRepliesSent), arpRepliesReceived: event(.arpRepliesReceived),
+                                neighboursLearned: event(.neighboursLearned), neighbourTableFull: event(.neighbourTableFull),
+                                echoReplies: event(.echoReplies), icmpErrorsSent: event(.icmpErrorsSent),
+                                icmpErrorsRateLimited: event(.icmpErrorsRateLimited), drops: drops, interfaces: perInterface)
+        stats.natTranslated = event(.natTranslated)
+        stats.natConnectionsCreated = event(.natConnectionsCreated)
+        stats.natConnectionsFlushed = event(.natConnectionsFlushed)
+        stats.natConnections = natTracker?.connectionCount ?? 0
+        return stats
     }
 
     /// The neighbours the router knows now, by address (`ip neigh` in the namespace).

@@ -53,6 +53,18 @@ public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertib
     case noBuffer
     /// `receive` was called with an interface index the router does not have.
     case unknownInterface
+    /// NAT: no free translated source port (or identifier) in the SNAT range.
+    case natExhausted
+    /// NAT: the router's connection table is full.
+    case natTableFull
+    /// NAT: a packet of a translated connection that conntrack finds invalid (e.g. TCP
+    /// out of window): never forwarded untranslated.
+    case natInvalid
+    /// NAT: addressed to a floating IP but not translatable (an answer with no connection).
+    case natUntranslated
+    /// NAT: an IP fragment entering or leaving by the gateway interface (fragments are
+    /// not reassembled for NAT).
+    case natFragment
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -98,6 +110,11 @@ public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertib
         case .txQueueFull: "tx-queue-full"
         case .noBuffer: "no-buffer"
         case .unknownInterface: "unknown-interface"
+        case .natExhausted: "nat-exhausted"
+        case .natTableFull: "nat-table-full"
+        case .natInvalid: "nat-invalid"
+        case .natUntranslated: "nat-untranslated"
+        case .natFragment: "nat-fragment"
         }
     }
 }
@@ -107,6 +124,7 @@ public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertib
 enum RouterEvent: Int, CaseIterable {
     case forwarded, arpRequestsSent, arpRepliesSent, arpRepliesReceived, neighboursLearned, neighbourTableFull
     case echoReplies, icmpErrorsSent, icmpErrorsRateLimited
+    case natTranslated, natConnectionsCreated, natConnectionsFlushed
 }
 
 /// One interface's traffic at one moment.
@@ -141,6 +159,14 @@ public struct RouterStats: Sendable, Equatable {
     public var icmpErrorsSent: UInt64
     /// ICMP errors not sent because of the rate limit.
     public var icmpErrorsRateLimited: UInt64
+    /// Packets NAT rewrote (either direction, ICMP errors included).
+    public var natTranslated: UInt64 = 0
+    /// Translated connections created (SNAT, floating IP, metadata).
+    public var natConnectionsCreated: UInt64 = 0
+    /// Translated connections removed because their floating IP went away.
+    public var natConnectionsFlushed: UInt64 = 0
+    /// Translated connections held now.
+    public var natConnections: Int = 0
     /// Frames dropped, by reason (reasons with a zero count are absent).
     public var drops: [RouterDropReason: UInt64]
     /// Per interface, in configuration order.
