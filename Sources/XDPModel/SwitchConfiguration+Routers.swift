@@ -2,10 +2,11 @@ import XDPDatapath
 import XDPPacket
 
 extension SwitchConfiguration {
-    /// Keys a router entry may have. The NAT keys are added with their reader.
+    /// Keys a router entry may have.
     static var routerKeys: Set<String> {
         ["name", "interfaces", "routes", "default_gateway", "gateway_interface", "pending_limit", "pending_total_limit",
-         "arp_retransmit_ms", "arp_max_requests", "neighbour_capacity", "icmp_errors_per_second", "icmp_error_burst"]
+         "arp_retransmit_ms", "arp_max_requests", "neighbour_capacity", "icmp_errors_per_second", "icmp_error_burst",
+         "snat", "floating_ips", "metadata", "nat_connections"]
     }
 
     /// One entry of `routers:` (docs/configuration.md, docs/routers.md):
@@ -26,6 +27,10 @@ extension SwitchConfiguration {
     ///     neighbour_capacity: 4096
     ///     icmp_errors_per_second: 1000
     ///     icmp_error_burst: 50
+    ///     snat: {enabled: true, ports: 1024-65535}   # or snat: true (default: no SNAT)
+    ///     floating_ips: [{floating: 172.24.4.228, fixed: 10.1.0.5}]
+    ///     metadata: {endpoint: 172.24.4.226, endpoint_port: 9697}   # address 169.254.169.254, port 80
+    ///     nat_connections: 16384
     /// ```
     ///
     /// The router's own checks (`RouterConfiguration.resolvedRoutes`) run here, so their
@@ -76,14 +81,18 @@ extension SwitchConfiguration {
         if let n = keys["neighbour_capacity"] { router.neighbourCapacity = try n.integer(in: 1...1_048_576) }
         if let n = keys["icmp_errors_per_second"] { router.icmpErrorsPerSecond = try n.integer(in: 0...1_000_000) }
         if let n = keys["icmp_error_burst"] { router.icmpErrorBurst = try n.integer(in: 0...1_000_000) }
+        var floatingNodes: [String: (node: YAMLNode, keys: [String: YAMLNode])] = [:]
+        try readRouterNAT(keys, into: &router, floatingNodes: &floatingNodes)
         do {
             _ = try router.resolvedRoutes()
         } catch {
             // Point at the key the refusal names: in the interface or route it is about,
             // else in the router's own mapping.
             let keyName = ["prefix_length": "address", "arp_retransmit_interval": "arp_retransmit_ms",
-                           "arp_maximum_requests": "arp_max_requests"][error.key] ?? error.key
-            if let subject = error.subject, let place = interfaceNodes[subject] ?? routeNodes[subject] {
+                           "arp_maximum_requests": "arp_max_requests", "snat.ports": "snat",
+                           "metadata.endpoint": "metadata"][error.key] ?? error.key
+            if let subject = error.subject,
+               let place = interfaceNodes[subject] ?? routeNodes[subject] ?? floatingNodes[subject] {
                 throw (place.keys[keyName] ?? place.node).error("\(subject): \(error.message)",
                                                                  key: place.keys[keyName] == nil ? keyName : nil)
             }
@@ -91,6 +100,50 @@ extension SwitchConfiguration {
             throw node.error(error.subject.map { "\($0): \(error.message)" } ?? error.message, key: keyName)
         }
         return router
+    }
+
+    /// The NAT keys of a router entry: `snat` (a boolean, or `{enabled, ports: MIN-MAX}`),
+    /// `floating_ips` (`[{floating, fixed}]`), `metadata` (`{endpoint, endpoint_port,
+    /// address, port}`), `nat_connections`. Checked with the rest by `resolvedRoutes`.
+    func readRouterNAT(_ keys: [String: YAMLNode], into router: inout RouterConfiguration,
+                       floatingNodes: inout [String: (node: YAMLNode, keys: [String: YAMLNode])]) throws(ConfigurationError) {
+        if let n = keys["snat"] {
+            if case .mapping = n.node {
+                let k = try n.mapping(allowed: ["enabled", "ports"])
+                var snat = RouterConfiguration.SNAT()
+                if let e = k["enabled"] { snat.enabled = try e.boolean() }
+                if let p = k["ports"] {
+                    let text = try p.string()
+                    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+                    guard parts.count == 2 || parts.count == 1, let low = UInt16(parts[0]), let high = UInt16(parts.last!),
+                          low >= 1, low <= high else {
+                        throw p.error("expected a port range MIN-MAX within 1-65535, found \"\(text)\"")
+                    }
+                    snat.portMin = low
+                    snat.portMax = high
+                }
+                router.snat = snat
+            } else {
+                router.snat = try n.boolean() ? RouterConfiguration.SNAT() : .disabled
+            }
+        }
+        for (i, entry) in try (keys["floating_ips"]?.sequence() ?? []).enumerated() {
+            let k = try entry.mapping(allowed: ["floating", "fixed"])
+            guard let floating = k["floating"] else { throw entry.error("missing", key: "floating") }
+            guard let fixed = k["fixed"] else { throw entry.error("missing", key: "fixed") }
+            floatingNodes["floating_ips[\(i)]"] = (entry, k)
+            router.floatingIPs.append(.init(floating: try floating.ipv4(), fixed: try fixed.ipv4()))
+        }
+        if let n = keys["metadata"] {
+            let k = try n.mapping(allowed: ["endpoint", "endpoint_port", "address", "port"])
+            guard let endpoint = k["endpoint"] else { throw n.error("missing: where the metadata proxy listens", key: "endpoint") }
+            var m = RouterConfiguration.Metadata(endpoint: try endpoint.ipv4())
+            if let p = k["endpoint_port"] { m.endpointPort = UInt16(try p.integer(in: 1...65535)) }
+            if let a = k["address"] { m.address = try a.ipv4() }
+            if let p = k["port"] { m.port = UInt16(try p.integer(in: 1...65535)) }
+            router.metadata = m
+        }
+        if let n = keys["nat_connections"] { router.natConnections = try n.integer(in: 16...16_777_216) }
     }
 
     /// `A.B.C.D/LEN` with a host address (the interface's) and its subnet's length.
