@@ -177,11 +177,12 @@ final class MicroStage {
                     .gre(key: 2, protocolType: .transparentEthernetBridging).payload(udp64(from: b, to: .broadcast)).build()
                 return try MicroStage(configuration: brTun, input: "eth1", templates: [gre])
             case "sg-10", "sg-100":
-                // The bench's `sg` flows; one connection, committed and answered before measuring.
+                // The bench's `sg` flows (the security-group compiler's); one connection, committed and answered before measuring.
                 let rules = name == "sg-10" ? 10 : 100
                 let config = DatapathConfiguration(bridges: [BridgeConfiguration(name: "br", ports: [
-                    PortConfiguration(name: "a", ofport: 1), PortConfiguration(name: "b", ofport: 2),
-                ], flows: BenchScenario.securityGroupFlows(rules: rules))])
+                    PortConfiguration(name: "a", ofport: 1, tag: BenchScenario.vlan),
+                    PortConfiguration(name: "b", ofport: 2, tag: BenchScenario.vlan),
+                ], flows: try BenchScenario.securityGroupFlows(rules: rules))])
                 let forward = TrafficGenerator.udpFrame(destination: BenchLab.sinkMAC, source: BenchLab.generatorMAC, size: 60)
                 let reply = BenchScenario.securityGroup(rules: rules).replyFrame(size: 60).frame
                 return try MicroStage(configuration: config, input: "a", templates: [forward],

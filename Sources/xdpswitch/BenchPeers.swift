@@ -122,7 +122,7 @@ final class EnginePeer: BenchPeer {
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         let (a, b, options, raw) = (lab.a, lab.b, options, raw)
-        let config = scenario.datapathConfiguration(a: a, b: b)
+        let config = try scenario.datapathConfiguration(a: a, b: b)
         do {
             // Set up inside the forwarder namespace; the worker thread inherits it.
             engine = try LabNetwork.inNamespace(lab.fwd) {
@@ -352,13 +352,17 @@ final class OVSPeer: BenchPeer {
                 guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
             }
         } else if let rules = scenario.securityGroupRules {
-            // The very same OpenFlow text as ours (ct() with zones from reg6, ct_state matches).
+            // The very same OpenFlow text as ours: the security-group compiler's output.
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
-                       "--", "add-port", br, lab.a] + afxdp(lab.a, 1) + ["--", "add-port", br, lab.b] + afxdp(lab.b, 2))
+                       "--", "add-port", br, lab.a, role(.access)] + afxdp(lab.a, 1)
+                      + ["--", "add-port", br, lab.b, role(.access)] + afxdp(lab.b, 2))
             let path = "\(rundir)/sg-\(rules).flows"
-            try writeFile(path, BenchScenario.securityGroupFlows(rules: rules).joined(separator: "\n") + "\n")
-            let r = Shell.run(env + ["ovs-ofctl", "-O", "OpenFlow13", "replace-flows", br, path])
-            guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl replace-flows: \(r.output)") }
+            try writeFile(path, try BenchScenario.securityGroupFlows(rules: rules).joined(separator: "\n") + "\n")
+            // del-flows + add-flows: `replace-flows` refuses flows that need NXM with table_id.
+            for command in [["del-flows", br], ["add-flows", br, path]] {
+                let r = Shell.run(env + ["ovs-ofctl"] + command)
+                guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl \(command[0]): \(r.output)") }
+            }
         } else {
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
                        "--", "add-port", br, lab.a, role(scenario.portA)] + afxdp(lab.a, 1)
@@ -376,7 +380,7 @@ final class OVSPeer: BenchPeer {
 
     func firewallCounts() -> FirewallCounts? {
         guard let bridge else { return nil }
-        let r = Shell.run(env + ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge, "table=82"])
+        let r = Shell.run(env + ["ovs-ofctl", "dump-flows", bridge, "table=82"])
         return r.succeeded ? FirewallCounts(dumpLines: r.output.split(separator: "\n").map { "table=82, " + $0 }) : nil
     }
 

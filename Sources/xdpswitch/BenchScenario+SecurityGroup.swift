@@ -10,13 +10,15 @@ import XDPSwitch
 // ranges — masked `tp_dst` in flows, `--dport a:b` in iptables — and ICMP from a /32), so
 // the classifier sees several masks and iptables walks a real chain for a new connection.
 //
-// Open vSwitch and xdpswitch get the very same OpenFlow text, in the style of Neutron's OVS
-// firewall driver: the network's zone loaded into reg6 in table 0, `ct(table=…,
-// zone=NXM_NX_REG6[0..15])` to send the packet through conntrack, the rules tables 72
-// (egress) and 82 (ingress) with `ct_state` matches — invalid dropped, established and
-// related allowed before any rule, new connections allowed by a rule committed with
-// `ct(commit,zone=…)`, everything else dropped. Egress (the VM's replies) is allowed to
-// anyone, as Neutron's default group does.
+// Open vSwitch and xdpswitch get the very same OpenFlow text: the security-group
+// compiler's output (SecurityGroupCompiler.flowTexts, Neutron's OVS firewall tables
+// 0/60/71/72/73/81/82/91/92/94) for the model `securityGroupModel` — the VM port with
+// port security (its MAC and fixed IP), the N ingress rules and Neutron's default egress
+// rules; both ports access ports of VLAN 100, which is reg6 and the conntrack zone.
+// Ingress: table 60 → 81 → `ct(table=82,zone=NXM_NX_REG6[0..15])` → 82: invalid dropped,
+// established/related allowed before any rule, a new connection allowed by a rule and
+// committed → 92 → output to the VM. The replies: 60 → 71 (anti-spoofing) → ct(table=72)
+// → established → 73 → 91 → 94 NORMAL.
 //
 // The Linux peer does what the seed's iptables firewall does on its qbr bridge: a Linux
 // bridge with br_netfilter, conntrack zones set in raw PREROUTING per bridge port
@@ -29,8 +31,8 @@ import XDPSwitch
 // `primeReplies`), and the measured packets then match the `+est` flows / the
 // RELATED,ESTABLISHED rule.
 extension BenchScenario {
-    /// The conntrack zone (Neutron: the network's local VLAN) every peer uses.
-    static let securityGroupZone = 1
+    /// The conntrack zone (Neutron: the network's local VLAN, reg6) every peer uses.
+    static let securityGroupZone = Int(vlan)
 
     /// One `sg` scenario with `rules` ingress rules.
     static func securityGroup(rules: Int) -> BenchScenario {
@@ -41,54 +43,58 @@ extension BenchScenario {
         return s
     }
 
-    /// The N−1 rules that do not match the generator's traffic, then the one that does,
-    /// as (OpenFlow match, iptables match) pairs.
-    static func securityGroupRuleMatches(_ rules: Int) -> [(flow: String, iptables: String)] {
-        var out: [(String, String)] = []
+    /// The N−1 rules that do not match the generator's traffic, then the one that does:
+    /// the Neutron rule, and the same rule as an iptables match (the seed's iptables driver).
+    static func securityGroupRuleSet(_ rules: Int) -> [(rule: SecurityGroupRule, iptables: String)] {
+        var out: [(SecurityGroupRule, String)] = []
         for i in 0..<max(0, rules - 1) {
             let x = i / 4
             switch i % 4 {
             case 0:
-                out.append(("tcp,tp_dst=\(1000 + x)", "-p tcp -m tcp --dport \(1000 + x)"))
+                out.append((SecurityGroupRule(direction: .ingress, ipProtocol: 6, portRangeMin: 1000 + x, portRangeMax: 1000 + x),
+                            "-p tcp -m tcp --dport \(1000 + x)"))
             case 1:
-                out.append(("tcp,nw_src=172.16.\(x % 256).0/24,tp_dst=443", "-s 172.16.\(x % 256).0/24 -p tcp -m tcp --dport 443"))
+                out.append((SecurityGroupRule(direction: .ingress, ipProtocol: 6, portRangeMin: 443, portRangeMax: 443,
+                                              remoteIPPrefix: AddressPrefix("172.16.\(x % 256).0/24")),
+                            "-s 172.16.\(x % 256).0/24 -p tcp -m tcp --dport 443"))
             case 2:
-                // A 64-port range starting at a multiple of 64: one masked flow, as Neutron compiles it.
+                // A 64-port range starting at a multiple of 64: one masked flow.
                 let low = 0x8000 + 64 * x
-                out.append(("udp,tp_dst=0x\(String(low, radix: 16))/0xffc0", "-p udp -m udp --dport \(low):\(low + 63)"))
+                out.append((SecurityGroupRule(direction: .ingress, ipProtocol: 17, portRangeMin: low, portRangeMax: low + 63),
+                            "-p udp -m udp --dport \(low):\(low + 63)"))
             default:
-                out.append(("icmp,nw_src=10.200.\(x % 256).\(x / 256 + 1)", "-s 10.200.\(x % 256).\(x / 256 + 1)/32 -p icmp"))
+                let host = "10.200.\(x % 256).\(x / 256 + 1)"
+                out.append((SecurityGroupRule(direction: .ingress, ipProtocol: 1, remoteIPPrefix: AddressPrefix(host)),
+                            "-s \(host)/32 -p icmp"))
             }
         }
-        out.append(("udp,nw_src=10.77.0.0/24,tp_dst=9", "-s 10.77.0.0/24 -p udp -m udp --dport 9"))
+        out.append((SecurityGroupRule(direction: .ingress, ipProtocol: 17, portRangeMin: 9, portRangeMax: 9,
+                                      remoteIPPrefix: AddressPrefix("10.77.0.0/24")),
+                    "-s 10.77.0.0/24 -p udp -m udp --dport 9"))
         return out
     }
 
-    /// The OpenFlow flows (ovs-ofctl syntax) for ours and Open vSwitch: ofport 1 is `a`
-    /// (outside), 2 is `b` (the VM).
-    static func securityGroupFlows(rules: Int) -> [String] {
-        let zone = "zone=NXM_NX_REG6[0..15]"
-        var flows = [
-            "table=0,priority=100,ip,in_port=1 actions=load:\(securityGroupZone)->NXM_NX_REG6[0..15],ct(table=82,\(zone))",
-            "table=0,priority=100,ip,in_port=2 actions=load:\(securityGroupZone)->NXM_NX_REG6[0..15],ct(table=72,\(zone))",
-            "table=0,priority=0 actions=drop",
-        ]
-        for (table, out) in [(72, 1), (82, 2)] {
-            flows += [
-                "table=\(table),priority=90,ct_state=+inv+trk actions=drop",
-                "table=\(table),priority=80,ct_state=+est-rel-inv+trk actions=output:\(out)",
-                "table=\(table),priority=80,ct_state=-new+rel-inv+trk actions=output:\(out)",
-            ]
-            if table == 72 {
-                flows.append("table=72,priority=70,ct_state=+new-est+trk,ip actions=ct(commit,\(zone)),output:1")
-            } else {
-                for rule in securityGroupRuleMatches(rules) {
-                    flows.append("table=82,priority=70,ct_state=+new-est+trk,\(rule.flow) actions=ct(commit,\(zone)),output:2")
-                }
-            }
-            flows.append("table=\(table),priority=0 actions=drop")
+    /// The security-group model: the VM on port `b` (the sink's MAC and 10.77.0.2) in one
+    /// group with the N ingress rules and Neutron's default egress rules (any IPv4, any IPv6).
+    static func securityGroupModel(rules: Int) -> SecurityGroupConfiguration {
+        let group = SecurityGroup(id: "bench", rules: securityGroupRuleSet(rules).map(\.rule) + [
+            SecurityGroupRule(direction: .egress, ethertype: .ipv4), SecurityGroupRule(direction: .egress, ethertype: .ipv6),
+        ])
+        let vm = SecurityPort(name: "b", mac: MACAddress(colon(BenchLab.sinkMAC))!, fixedIPs: [AddressPrefix("10.77.0.2")!],
+                              securityGroups: ["bench"])
+        return SecurityGroupConfiguration(bridge: "br-bench", groups: [group], ports: [vm])
+    }
+
+    /// The OpenFlow flows (ovs-ofctl syntax) for ours and Open vSwitch, from the
+    /// security-group compiler (Sources/XDPDatapath/SecurityGroups): ofport 1 is `a` (the
+    /// outside), 2 is `b` (the VM), both access ports of VLAN 100 (reg6 and the zone).
+    static func securityGroupFlows(rules: Int) throws -> [String] {
+        let ports = [FirewallBridgePort(name: "a", ofport: 1, tag: vlan), FirewallBridgePort(name: "b", ofport: 2, tag: vlan)]
+        do {
+            return try SecurityGroupCompiler(configuration: securityGroupModel(rules: rules), bridgePorts: ports).flowTexts()
+        } catch {
+            throw CommandFailure("security-group compiler: \(error)")
         }
-        return flows
     }
 
     /// `iptables-restore` input for the Linux peer: bridge ports `a` (outside) and `b` (the VM).
@@ -109,7 +115,7 @@ extension BenchScenario {
             lines += ["-A \(chain) -m conntrack --ctstate INVALID -j DROP",
                       "-A \(chain) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
             if chain == "sg-ingress" {
-                lines += securityGroupRuleMatches(rules).map { "-A sg-ingress \($0.iptables) -j ACCEPT" }
+                lines += securityGroupRuleSet(rules).map { "-A sg-ingress \($0.iptables) -j ACCEPT" }
                 lines.append("-A sg-ingress -j DROP")
             } else {
                 lines.append("-A sg-egress -j ACCEPT")

@@ -77,14 +77,14 @@ struct BenchScenario: Sendable {
     /// Our datapath's configuration: one bridge, ports `a` and `b` as the roles say, NORMAL;
     /// GRE scenarios: the underlay side is the datapath's underlay, the bridge holds the other
     /// side and a `gre` port to the remote endpoint (a static neighbour: no ARP in the run).
-    func datapathConfiguration(a: String, b: String) -> DatapathConfiguration {
+    func datapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
         }
         if let rules = securityGroupRules {
             return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [
-                PortConfiguration(name: a, ofport: 1), PortConfiguration(name: b, ofport: 2),
-            ], flows: Self.securityGroupFlows(rules: rules))])
+                PortConfiguration(name: a, ofport: 1, tag: Self.vlan), PortConfiguration(name: b, ofport: 2, tag: Self.vlan),
+            ], flows: try Self.securityGroupFlows(rules: rules))])
         }
         if let tunnel {
             let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (b, a, BenchLab.bMAC, BenchLab.sinkMAC)
