@@ -15,9 +15,11 @@ extension Datapath {
                 out += "            Interface \(port.name)\n"
                 if port.type != .system { out += "                type: \(port.type)\n" }
                 if case .patch(let peer) = port.type { out += "                options: {peer=\(peer)}\n" }
+                if port.serviceKind == .router { out += "                options: {router=\(routers[port.serviceIndex].name)}\n" }
                 out += "                ofport: \(port.ofport)\n"
             }
         }
+        out += routersDescription()
         return out
     }
 

@@ -20,6 +20,10 @@ public enum SwitchControl {
         "dump-conntrack [zone=N]": "tracked connections, like ovs-appctl dpctl/dump-conntrack",
         "flush-conntrack [zone=N] [TUPLE]": "remove tracked connections (all, by zone, by ct_nw_src=...,ct_tp_dst=...)",
         "conntrack-stats": "connections per zone and conntrack counters",
+        "route-show ROUTER": "a router's routing table, like ip route in its qrouter- namespace",
+        "route-get ROUTER ADDRESS": "the route and next hop for one destination, like ip route get",
+        "neigh-show ROUTER": "the neighbours a router learned, like ip neigh",
+        "router-stats [ROUTER]": "routers' forwarding counters, drops by reason, interface counters",
     ]
 
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
@@ -36,6 +40,7 @@ public enum SwitchControl {
         default:
             if let flowReply = handleFlowCommand(request, datapath: datapath, now: now) { return flowReply }
             if let reply = handleConntrackCommand(request, datapath: datapath) { return reply }
+            if let reply = handleRouterCommand(request, datapath: datapath) { return reply }
             return .failure("unknown command \"\(request.command)\"")
         }
     }

@@ -1,0 +1,39 @@
+import ArgumentParser
+import XDPSwitch
+
+/// `xdpswitch route-show ROUTER`: a router's routing table, like `ip route` in its namespace.
+struct RouteShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route-show", abstract: "A router's routing table (ip route in its qrouter- namespace).")
+    @Argument(help: "The router.") var router: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("route-show", [router]) }
+}
+
+/// `xdpswitch route-get ROUTER ADDRESS`: the route one destination takes, like `ip route get`.
+struct RouteGetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route-get", abstract: "The route and next hop a router uses for one destination (ip route get).")
+    @Argument(help: "The router.") var router: String
+    @Argument(help: "The destination address.") var address: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("route-get", [router, address]) }
+}
+
+/// `xdpswitch neigh-show ROUTER`: the neighbours a router learned, like `ip neigh`.
+struct NeighShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "neigh-show", abstract: "The neighbours a router learned (ip neigh in its qrouter- namespace).")
+    @Argument(help: "The router.") var router: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("neigh-show", [router]) }
+}
+
+/// `xdpswitch router-stats [ROUTER]`: forwarding counters and drops by reason.
+struct RouterStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router-stats", abstract: "Routers' forwarding counters, drops by reason and interface counters.")
+    @Argument(help: "One router (default: all).") var router: String?
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("router-stats", router.map { [$0] } ?? []) }
+}
