@@ -215,7 +215,6 @@ extension Router {
                  on interface: Int, now: UInt64) -> Bool {
         let n = natPath.pointee
         guard let cell = n.tracker else { return true }
-        let tracker = cell.takeUnretainedValue()
         let dst = meta.nwDst
         if meta.flags.contains(.fragment) {
             // No reassembly here: fragments that NAT would have to see are refused.
@@ -237,8 +236,10 @@ extension Router {
         }
         let l3 = Int(meta.l3Offset)
         let ip = frame + l3
-        var r = tracker.track(frame: frame, length: Int(length), meta: meta, zone: Self.natZone, commit: false,
-                              now: now, nat: .existing)
+        // `_withUnsafeGuaranteedRef`: the router owns the tracker, so no retain per packet.
+        var r = cell._withUnsafeGuaranteedRef {
+            $0.track(frame: frame, length: Int(length), meta: meta, zone: Self.natZone, commit: false, now: now, nat: .existing)
+        }
         if r.connection != 0 {
             guard !r.state.contains(.invalid) else { drop(address, .natInvalid); return false }
             if r.state.contains(.snat) || r.state.contains(.dnat) {
@@ -281,7 +282,9 @@ extension Router {
             }
         }
         guard nat.flags & (ConntrackNAT.source | ConntrackNAT.destination) != 0 else { return true }
-        r = tracker.track(frame: frame, length: Int(length), meta: meta, zone: Self.natZone, commit: true, now: now, nat: nat)
+        r = cell._withUnsafeGuaranteedRef {
+            $0.track(frame: frame, length: Int(length), meta: meta, zone: Self.natZone, commit: true, now: now, nat: nat)
+        }
         guard r.disposition == .forward else {
             drop(address, r.reason == .natExhausted ? .natExhausted : .natTableFull)
             return false
