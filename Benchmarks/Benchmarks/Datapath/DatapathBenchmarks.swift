@@ -170,6 +170,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     conntrackBenchmarks()
+    routerBenchmarks()
 }
 
 let brTun = DatapathConfiguration(bridges: [
