@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Testing
+import XDPDatapath
+import XDPPacket
+
+extension AFXDPIntegrationTests {
+/// The seed's network node with NAT, over AF_XDP: namespaces vm1 (10.1.0.5, floating IP
+/// 172.24.4.228) and vm2 (10.1.0.6, no floating IP) on br-int (access VLAN 1), namespace
+/// ext (172.24.4.225/28, *no* route to 10.1.0.0/24) on br-ex, router1 between them with
+/// SNAT to its gateway address 172.24.4.227. Real kernels on both sides: ARP for the
+/// floating IP, ping, TCP with checksums the kernels verify.
+@Suite("Router NAT between namespaces over AF_XDP")
+struct RouterNATIntegrationTests {
+    final class Node {
+        let lab = LabNetwork(tag: "n")
+        var vm1 = "", vm2 = "", ext = "", vm1Port = "", vm2Port = "", extPort = ""
+
+        func build() throws {
+            vm1 = try lab.addNamespace("vm1")
+            vm2 = try lab.addNamespace("vm2")
+            ext = try lab.addNamespace("ext")
+            vm1Port = try lab.addHost(namespace: vm1, switchSide: "vm1", mac: "fa:16:3e:aa:00:05", address: "10.1.0.5/24")
+            vm2Port = try lab.addHost(namespace: vm2, switchSide: "vm2", mac: "fa:16:3e:aa:00:06", address: "10.1.0.6/24")
+            extPort = try lab.addHost(namespace: ext, switchSide: "ext", mac: "02:42:ac:18:04:e1", address: "172.24.4.225/28")
+            for vm in [vm1, vm2] { try Shell.check(["ip", "-n", vm, "route", "add", "default", "via", "10.1.0.1"]) }
+        }
+
+        var configuration: DatapathConfiguration {
+            var router = RouterConfiguration(name: "router1", interfaces: [
+                .init(name: "qr-6a1b2c3d-4e", mac: MACAddress("fa:16:3e:00:00:01")!, address: IPv4Address(10, 1, 0, 1), prefixLength: 24),
+                .init(name: "qg-7f8e9d0c-1b", mac: MACAddress("fa:16:3e:00:00:02")!, address: IPv4Address(172, 24, 4, 227),
+                      prefixLength: 28),
+            ], defaultGateway: IPv4Address(172, 24, 4, 225))
+            router.snat = .init()
+            router.floatingIPs = [.init(floating: IPv4Address(172, 24, 4, 228), fixed: IPv4Address(10, 1, 0, 5))]
+            return DatapathConfiguration(bridges: [
+                BridgeConfiguration(name: "br-int", ports: [
+                    PortConfiguration(name: vm1Port, tag: 1),
+                    PortConfiguration(name: vm2Port, tag: 1),
+                    PortConfiguration(name: "qr-6a1b2c3d-4e", type: .router, tag: 1),
+                ]),
+                BridgeConfiguration(name: "br-ex", ports: [
+                    PortConfiguration(name: extPort),
+                    PortConfiguration(name: "qg-7f8e9d0c-1b", type: .router),
+                ]),
+            ], routers: [router])
+        }
+
+        func ping(from namespace: String, _ address: String, count: Int = 3) -> Shell.Result {
+            lab.run(in: namespace, ["ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "2", address])
+        }
+
+        /// The address a TCP connection from `client` to ext:port arrives from, as ext sees it.
+        func peerSeenByExt(from client: String, port: Int) -> Shell.Result {
+            let server = "import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                + "s.bind(('172.24.4.225', \(port))); s.listen(1); s.settimeout(20); c, a = s.accept(); print(a[0]); c.close()"
+            let script = """
+                ip netns exec \(ext) timeout 30 /usr/bin/python3 -c "\(server)" &
+                sleep 0.7
+                ip netns exec \(client) timeout 20 nc -N -w 5 172.24.4.225 \(port) < /dev/null
+                wait
+                """
+            return Shell.run(["sh", "-c", script])
+        }
+    }
+
+    @Test func snatFloatingIPAndATenMegabyteTransferThroughNAT() throws {
+        let node = Node()
+        defer { node.lab.tearDown() }
+        try node.build()
+        let engine = try Engine(configuration: node.configuration)
+        defer { engine.close() }
+        try engine.start()
+
+        // vm2 (no floating IP) reaches ext, which sees the gateway address.
+        let ping2 = node.ping(from: node.vm2, "172.24.4.225")
+        #expect(ping2.succeeded, "vm2 → ext: \(ping2.output)")
+        let seen2 = node.peerSeenByExt(from: node.vm2, port: 5301)
+        #expect(seen2.output.split(separator: "\n").contains("172.24.4.227"), "ext saw vm2 as: \(seen2.output)")
+        // vm1 goes out as its floating IP.
+        let seen1 = node.peerSeenByExt(from: node.vm1, port: 5302)
+        #expect(seen1.output.split(separator: "\n").contains("172.24.4.228"), "ext saw vm1 as: \(seen1.output)")
+        // ext reaches vm1 by its floating IP (ARP for it answered by the router on br-ex).
+        let inbound = node.ping(from: node.ext, "172.24.4.228")
+        #expect(inbound.succeeded, "ext → 172.24.4.228: \(inbound.output)")
+        // ext cannot reach the fixed address: it has no route there.
+        let fixed = node.ping(from: node.ext, "10.1.0.5", count: 1)
+        #expect(!fixed.succeeded)
+
+        // 10 MB from vm2 through SNAT and 10 MB from ext to vm1 through the floating IP, sha256 compared.
+        let dir = "/tmp/\(node.lab.prefix)-nat"
+        try Shell.check(["mkdir", "-p", dir])
+        defer { Shell.run(["rm", "-rf", dir]) }
+        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=10", "status=none"])
+        let script = """
+            ip netns exec \(node.ext) timeout 90 nc -l -N 172.24.4.225 5201 > \(dir)/out-snat 2>/dev/null &
+            ip netns exec \(node.vm1) timeout 90 nc -l -N 10.1.0.5 5202 > \(dir)/out-fip 2>/dev/null &
+            sleep 0.7
+            ip netns exec \(node.vm2) timeout 90 nc -N 172.24.4.225 5201 < \(dir)/in
+            ip netns exec \(node.ext) timeout 90 nc -N 172.24.4.228 5202 < \(dir)/in
+            wait
+            """
+        let transfer = Shell.run(["sh", "-c", script])
+        #expect(transfer.succeeded, "\(transfer.output)")
+        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out-snat \(dir)/out-fip | cut -d' ' -f1"]).output
+            .split(separator: "\n")
+        #expect(sums.count == 3 && sums[0] == sums[1] && sums[0] == sums[2], "checksums differ: \(sums)")
+
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+        let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
+        #expect(router.natTranslated > 2 * 10 * 1024 * 1024 / 1500, "every segment was translated: \(router)")
+        #expect(router.natConnectionsCreated >= 6, "\(router)")
+        #expect(router.drops[.natInvalid] == nil && router.drops[.natExhausted] == nil, "\(router.drops)")
+        let dump = try #require(engine.perform { datapath, _ in datapath.routers[0].conntrack?.dump() ?? [] })
+        #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=10.1.0.6,dst=172.24.4.225,") && $0.contains("reply=(src=172.24.4.225,dst=172.24.4.227,") },
+                "\(dump)")
+        #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=172.24.4.225,dst=172.24.4.228,") && $0.contains("reply=(src=10.1.0.5,dst=172.24.4.225,") },
+                "\(dump)")
+    }
+}
+}
