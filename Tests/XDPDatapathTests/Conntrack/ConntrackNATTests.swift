@@ -241,6 +241,58 @@ struct ConntrackNATTests {
         #expect((5000...5001).contains(bytes.routerBE16(34)))
     }
 
+    @Test func ipv6SourceNATAndAnICMPv6ErrorBack() {
+        let h = H()
+        let outside = IPv6Address("2001:db8::9")!, translatedSource = IPv6Address("2001:db8:1::1")!
+        var action = NATAction(kind: .source)
+        action.family = .ipv6
+        action.ipv6MinHi = translatedSource.high
+        action.ipv6MinLo = translatedSource.low
+        func udp6(_ s: IPv6Address, _ d: IPv6Address, _ sp: UInt16, _ dp: UInt16) -> [UInt8] {
+            H.eth(true).ipv6(source: s, destination: d).udp(sourcePort: sp, destinationPort: dp).payload(count: 13).build()
+        }
+        let original = udp6(H.a6, outside, 5000, 53)
+        let (r, bytes) = h.trackNAT(original, nat: ConntrackNAT(action))
+        #expect(r.state == [.tracked, .new, .snat])
+        #expect(bytes == udp6(translatedSource, outside, 5000, 53))
+        #expect(h.trackNAT(udp6(outside, translatedSource, 53, 5000), nat: .existing).1 == udp6(outside, H.a6, 53, 5000))
+        // Packet too big about the translated datagram, back to the originator.
+        func tooBig(_ d: IPv6Address, quoting frame: [UInt8]) -> [UInt8] {
+            H.eth(true).ipv6(source: outside, destination: d).icmpv6(type: ICMPv6Type(rawValue: 2), code: 0, rest: 1280)
+                .payload(Array(frame[14...])).build()
+        }
+        let (e, errorBytes) = h.trackNAT(tooBig(translatedSource, quoting: bytes), nat: .existing)
+        #expect(e.state == [.tracked, .related, .reply, .snat])
+        #expect(errorBytes == tooBig(H.a6, quoting: original))
+    }
+
+    @Test func fragmentsAreTranslatedTheCompletingOneByTrackTheHeldOneByTranslate() {
+        let h = H()
+        let segment = H.udpSegment(H.a, Self.ext, 5000, 53, payload: 60)
+        let first = H.fragment4(H.a, Self.ext, id: 42, proto: .udp, l4: segment, offset: 0, count: 32)
+        let second = H.fragment4(H.a, Self.ext, id: 42, proto: .udp, l4: segment, offset: 32, count: 64)
+        var held = first
+        let heldResult = held.withUnsafeMutableBytes { raw in
+            var meta = PacketMetadata()
+            PacketParser.parse(raw.baseAddress!, length: raw.count, into: &meta)
+            return h.ct.track(frame: raw.baseAddress!, length: raw.count, meta: meta, zone: 0, commit: true, now: h.now, nat: Self.snat)
+        }
+        #expect(heldResult.disposition == .held && held == first)
+        let (done, completing) = h.trackNAT(second, nat: Self.snat)
+        #expect(done.disposition == .forward && done.state == [.tracked, .new, .snat])
+        let translatedSegment = H.udpSegment(Self.gw, Self.ext, 5000, 53, payload: 60)
+        let expectFirst = H.fragment4(Self.gw, Self.ext, id: 42, proto: .udp, l4: translatedSegment, offset: 0, count: 32)
+        let expectSecond = H.fragment4(Self.gw, Self.ext, id: 42, proto: .udp, l4: translatedSegment, offset: 32, count: 64)
+        #expect(Array(completing[14...]) == Array(expectSecond[14...]))
+        let applied = held.withUnsafeMutableBytes { raw in
+            var meta = PacketMetadata()
+            PacketParser.parse(raw.baseAddress!, length: raw.count, into: &meta)
+            return h.ct.translate(frame: raw.baseAddress!, length: raw.count, meta: meta, result: done)
+        }
+        #expect(applied == [.snat])
+        #expect(Array(held[14...]) == Array(expectFirst[14...]))
+    }
+
     @Test func flushByPredicateRemovesTranslatedConnections() {
         let h = H()
         _ = h.trackNAT(Self.udp(H.a, Self.ext, 5000, 53), nat: Self.snat)
