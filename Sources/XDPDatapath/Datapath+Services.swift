@@ -175,6 +175,7 @@ extension Datapath {
             if tags == 0 { meta.outerTPID = 0; meta.outerTCI = 0; meta.innerTCI = 0 }
         }
         out.counters.transmitted(bytes: length)
+        if tracing.pointee { recordServiceTrace(outID: outID, meta: meta) }
         switch out.serviceKind {
         case ServiceKind.router.rawValue:
             routerTable[out.serviceIndex].takeUnretainedValue()

@@ -18,6 +18,9 @@ extension Datapath {
         public var rule: FlowRule?
         /// The packet's flow key at the lookup.
         public var key: FlowKey
+        /// For a frame handed to a service (a router): what the service is and what it
+        /// decided (`bridge` is then the service's name).
+        public var service: String? = nil
     }
 
     /// What happened to a traced frame.
@@ -32,6 +35,13 @@ extension Datapath {
             var out = ""
             var lastBridge = ""
             for step in steps {
+                if let service = step.service {
+                    let title = "router(\"\(step.bridge)\")"
+                    out += (out.isEmpty ? "" : "\n") + title + "\n" + String(repeating: "-", count: title.count) + "\n"
+                    out += " " + service + "\n"
+                    lastBridge = ""
+                    continue
+                }
                 if step.bridge != lastBridge {
                     let title = "bridge(\"\(step.bridge)\")"
                     out += (out.isEmpty ? "" : "\n") + title + "\n" + String(repeating: "-", count: title.count) + "\n"
@@ -90,6 +100,29 @@ extension Datapath {
             }
         }
         return result
+    }
+
+    /// The router step of a trace: the interface the frame arrived on and the route its
+    /// destination takes (what the router will do, before it does it).
+    @inline(never)
+    @usableFromInline
+    func recordServiceTrace(outID: Int, meta: PacketMetadata) {
+        let port = ports[outID]
+        guard port.serviceKind == .router else { return }
+        let router = routers[port.serviceIndex]
+        let interface = router.interfaces[port.serviceElement]
+        var text = "received on \(interface.name): "
+        if meta.flags.contains(.arp) {
+            text += "ARP for \(IPv4Address(rawValue: meta.nwDst))"
+        } else if !meta.flags.contains(.ipv4) {
+            text += "not IPv4"
+        } else {
+            let destination = IPv4Address(rawValue: meta.nwDst)
+            text += "\(IPv4Address(rawValue: meta.nwSrc)) -> \(destination) ttl \(meta.nwTTL), "
+            let route = routeGetDescription(router, destination: destination)
+            text += route.hasSuffix("\n") ? String(route.dropLast()) : route
+        }
+        traceSteps.append(TraceStep(bridge: router.name, table: nil, rule: nil, key: FlowKey(meta, inPort: 0), service: text))
     }
 
     @inline(never)

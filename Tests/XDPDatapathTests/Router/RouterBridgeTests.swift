@@ -118,6 +118,32 @@ final class RouterBridgeNode {
         #expect(n.accountingHolds)
     }
 
+    @Test func traceShowsTheRouterBetweenTheBridges() throws {
+        let n = try N()
+        n.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP), on: "qvo-vm1")
+        n.send(FrameBuilder.arpRequest(senderMAC: N.extHostMAC, senderIP: N.extHostIP, targetIP: H.qgIP), on: "eth-ext")
+        _ = n.collect()
+        let trace = n.datapath.trace(H.vmUDP(to: N.extHostIP), on: n.port("qvo-vm1"), now: n.now)
+        #expect(trace.description == """
+            bridge("br-int")
+            ----------------
+             no flows: NORMAL
+
+            router("router1")
+            -----------------
+             received on qr-6a1b2c3d-4e: 10.1.0.5 -> 172.24.4.225 ttl 64, 172.24.4.225 dev qg-7f8e9d0c-1b src 172.24.4.227 lladdr 02:42:ac:18:04:e1
+
+            bridge("br-ex")
+            ---------------
+             no flows: NORMAL
+
+            Final:
+              output to eth-ext: 60 bytes
+
+            """, "\(trace)")
+        #expect(n.accountingHolds)
+    }
+
     @Test func timeExceededComesBackToTheVM() throws {
         let n = try N()
         n.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP), on: "qvo-vm1")
