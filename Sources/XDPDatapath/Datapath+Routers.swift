@@ -65,6 +65,15 @@ extension Datapath {
         return out
     }
 
+    /// `nat-show ROUTER`: the router's translated connections, as `dpctl/dump-conntrack`
+    /// prints them (the reply tuple is the translated one), then its floating IPs.
+    public func natDescription(_ router: Router) -> String {
+        guard let tracker = router.conntrack else { return "\(router.name): no NAT configured\n" }
+        var out = tracker.dump().map { $0 + "\n" }.joined()
+        for f in router.configuration.floatingIPs { out += "floating \(f.floating) -> \(f.fixed)\n" }
+        return out
+    }
+
     /// `router-stats [ROUTER]`: each router's counters, its drops by reason and its
     /// interfaces' packets and bytes.
     public func routerStatsDescription(_ only: Router? = nil) -> String {
@@ -74,6 +83,10 @@ extension Datapath {
             out += "\(router.name): forwarded=\(s.forwarded) echo-replies=\(s.echoReplies) icmp-errors=\(s.icmpErrorsSent)"
             out += " icmp-rate-limited=\(s.icmpErrorsRateLimited) arp-requests=\(s.arpRequestsSent) arp-replies=\(s.arpRepliesSent)"
             out += " neighbours-learned=\(s.neighboursLearned) waiting=\(router.pendingCount)\n"
+            if router.conntrack != nil {
+                out += "    nat: connections=\(s.natConnections) created=\(s.natConnectionsCreated)"
+                out += " translated=\(s.natTranslated) flushed=\(s.natConnectionsFlushed)\n"
+            }
             let drops = s.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }
             out += "    drops: \(drops.isEmpty ? "-" : drops.joined(separator: ","))\n"
             for i in s.interfaces {

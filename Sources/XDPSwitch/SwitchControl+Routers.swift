@@ -7,6 +7,7 @@ extension SwitchControl {
     /// - `route-show ROUTER`: the routing table, like `ip route` in the qrouter- namespace
     /// - `route-get ROUTER ADDRESS`: the route and next hop one destination takes (`ip route get`)
     /// - `neigh-show ROUTER`: the neighbours the router learned (`ip neigh`)
+    /// - `nat-show ROUTER`: the router's NAT connections (`conntrack -L` in the namespace) and floating IPs
     /// - `router-stats [ROUTER]`: forwarding counters, drops by reason, per-interface counters
     static func handleRouterCommand(_ request: ControlSocket.Request, datapath: Datapath) -> ControlSocket.Reply? {
         let args = request.arguments
@@ -16,6 +17,7 @@ extension SwitchControl {
         case "route-show": (usage, count) = ("route-show ROUTER", 1...1)
         case "route-get": (usage, count) = ("route-get ROUTER ADDRESS", 2...2)
         case "neigh-show": (usage, count) = ("neigh-show ROUTER", 1...1)
+        case "nat-show": (usage, count) = ("nat-show ROUTER", 1...1)
         case "router-stats":
             if args.isEmpty { return .success(datapath.routerStatsDescription()) }
             (usage, count) = ("router-stats [ROUTER]", 1...1)
@@ -29,6 +31,7 @@ extension SwitchControl {
         switch request.command {
         case "route-show": return .success(datapath.routeDescription(router))
         case "neigh-show": return .success(datapath.neighbourDescription(router))
+        case "nat-show": return .success(datapath.natDescription(router))
         case "router-stats": return .success(datapath.routerStatsDescription(router))
         default:
             guard let address = IPv4Address(args[1]) else { return .failure("route-get: \(args[1]): expected an IPv4 address") }

@@ -23,6 +23,7 @@ public enum SwitchControl {
         "route-show ROUTER": "a router's routing table, like ip route in its qrouter- namespace",
         "route-get ROUTER ADDRESS": "the route and next hop for one destination, like ip route get",
         "neigh-show ROUTER": "the neighbours a router learned, like ip neigh",
+        "nat-show ROUTER": "a router's NAT connections (translated reply tuples) and floating IPs",
         "router-stats [ROUTER]": "routers' forwarding counters, drops by reason, interface counters",
     ]
 

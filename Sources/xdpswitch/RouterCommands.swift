@@ -29,6 +29,15 @@ struct NeighShowCommand: ParsableCommand {
     func run() throws { try control.run("neigh-show", [router]) }
 }
 
+/// `xdpswitch nat-show ROUTER`: a router's NAT connections, like `conntrack -L` in its namespace.
+struct NATShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nat-show", abstract: "A router's NAT connections (translated reply tuples) and floating IPs.")
+    @Argument(help: "The router.") var router: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("nat-show", [router]) }
+}
+
 /// `xdpswitch router-stats [ROUTER]`: forwarding counters and drops by reason.
 struct RouterStatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
