@@ -176,12 +176,16 @@ extension Datapath {
         }
         out.counters.transmitted(bytes: length)
         if tracing.pointee { recordServiceTrace(outID: outID, meta: meta) }
+        // `_withUnsafeGuaranteedRef`: the datapath keeps the services alive, so the call
+        // needs no retain/release around it (`takeUnretainedValue()` costs one of each,
+        // measured with callgrind).
         switch out.serviceKind {
         case ServiceKind.router.rawValue:
-            routerTable[out.serviceIndex].takeUnretainedValue()
-                .receive(address: address, length: length, meta: meta, on: out.serviceElement, now: now)
+            routerTable[out.serviceIndex]._withUnsafeGuaranteedRef {
+                $0.receive(address: address, length: length, meta: meta, on: out.serviceElement, now: now)
+            }
         case ServiceKind.dhcp.rawValue:
-            dhcpTable[out.serviceIndex].takeUnretainedValue().receive(address: address, length: length, meta: meta)
+            dhcpTable[out.serviceIndex]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
         default:
             drop(address, reason: .portDown, port: outID)
         }
@@ -223,8 +227,9 @@ extension Datapath {
     @inlinable
     func runServices(now: UInt64) {
         for r in 0..<routerCount {
-            let router = routerTable[r].takeUnretainedValue()
-            if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
+            routerTable[r]._withUnsafeGuaranteedRef { router in
+                if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
+            }
         }
         drainServices(now: now)
     }
