@@ -285,9 +285,12 @@ extension ConnectionTracker {
     /// `l4Length` bytes at `l4` (0: none in this frame, a later fragment). Returns the
     /// +snat/+dnat bits.
     func translate(entry e: Int, reply: Bool, ip: UnsafeMutableRawPointer, l4: UnsafeMutableRawPointer,
-                   l4Length: Int, family: UInt8) -> CTState {
-        let current = reply ? entries[e].reply : entries[e].original
-        let target = (reply ? entries[e].original : entries[e].reply).reversed()
+                   l4Length: Int, family: UInt8, back: Bool = false) -> CTState {
+        // Forward: the packet as it arrived (`current`) becomes the other direction's
+        // key reversed (`target`). Back: the inverse, for a packet already rewritten.
+        var current = reply ? entries[e].reply : entries[e].original
+        var target = (reply ? entries[e].original : entries[e].reply).reversed()
+        if back { swap(&current, &target) }
         let v6 = family == 6
         let (ckOffset, pseudo) = Self.l4Checksum(proto: current.proto, v6: v6)
         let hasL4Checksum = ckOffset >= 0 && l4Length >= ckOffset &+ 2
@@ -334,7 +337,7 @@ extension ConnectionTracker {
             }
         }
         if hasL4Checksum { l4.storeBE16(l4ck, at: ckOffset) }
-        bump(.natTranslated)
+        if !back { bump(.natTranslated) }
         return natState(entry: e)
     }
 
@@ -467,6 +470,28 @@ extension ConnectionTracker {
         l4.storeBE16(icmpck, at: 2)
         bump(.natTranslated)
         return natState(entry: e)
+    }
+
+    /// Undoes the rewrite `track(…nat:)` made to this frame (answered with `result`):
+    /// the packet gets back the addresses and ports it arrived with, checksums updated.
+    /// For a router that must send an ICMP error about a packet it has already
+    /// translated (the error must quote, and go to, what the sender sent). Returns the
+    /// +snat/+dnat bits undone (none when nothing was translated).
+    @discardableResult
+    public func translateBack(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, result: TrackResult) -> CTState {
+        guard result.connection > 0, Int(result.connection) <= capacity,
+              !result.state.contains(.invalid), !result.state.contains(.related) else { return [] }
+        let e = Int(result.connection) &- 1
+        let f = entries[e].flags
+        guard f & ConntrackEntry.inUse != 0, f & ConntrackEntry.natMask != 0 else { return [] }
+        let v6 = meta.flags.contains(.ipv6)
+        guard v6 || meta.flags.contains(.ipv4) else { return [] }
+        let l3 = Int(meta.l3Offset)
+        let end = min(length, v6 ? l3 &+ 40 &+ Int(frame.loadBE16(at: l3 &+ 4)) : l3 &+ Int(frame.loadBE16(at: l3 &+ 2)))
+        let l4 = Int(meta.l4Offset)
+        let l4Length = l4 == 0 || meta.flags.contains(.laterFragment) || l4 >= end ? 0 : end &- l4
+        return translate(entry: e, reply: result.state.contains(.reply), ip: frame + l3,
+                         l4: frame + (l4 == 0 ? l3 : l4), l4Length: l4Length, family: v6 ? 6 : 4, back: true)
     }
 
     /// Rewrites a frame of a translated connection that `track(…nat:)` answered with

@@ -43,10 +43,14 @@ import XDPPacket
 // disassociated floating IP cuts its connections at once, as the L3 agent's conntrack
 // deletion does.
 //
+// ICMP errors the router itself sends about a packet it has translated (no route, TTL,
+// fragmentation needed: path MTU discovery through NAT) are about the packet as it was
+// sent: the frame is translated back first (`natRestore`), so the error goes to the real
+// sender and quotes what it sent. Time exceeded is answered before translation.
+//
 // Not done: fragments entering or leaving by the gateway interface are dropped
-// (`nat-fragment`; east-west fragments are routed); ICMP errors the router itself sends
-// about a translated packet quote the translated packet (Linux translates them back);
-// ALGs (FTP, TFTP); IPv6 (the router is IPv4 only).
+// (`nat-fragment`; east-west fragments are routed); ALGs (FTP, TFTP); IPv6 (the router
+// is IPv4 only).
 //
 // Cost: per packet one tracker lookup (two for a packet that opens a translated
 // connection), no allocation, no reference counting (the tracker is reached through an
@@ -212,7 +216,7 @@ extension Router {
     /// follow it.
     @usableFromInline
     func natStep(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: inout PacketMetadata,
-                 on interface: Int, now: UInt64) -> Bool {
+                 on interface: Int, now: UInt64, result: inout TrackResult) -> Bool {
         let n = natPath.pointee
         guard let cell = n.tracker else { return true }
         let dst = meta.nwDst
@@ -246,6 +250,7 @@ extension Router {
                 meta.nwSrc = ip.loadBE32(at: 12)
                 meta.nwDst = ip.loadBE32(at: 16)
                 count(.natTranslated)
+                result = r
             }
             return true
         }
@@ -295,7 +300,22 @@ extension Router {
             meta.nwSrc = ip.loadBE32(at: 12)
             meta.nwDst = ip.loadBE32(at: 16)
             count(.natTranslated)
+            result = r
         }
         return true
+    }
+
+    /// Gives a translated packet back the addresses and ports it arrived with, before an
+    /// ICMP error about it (no route, TTL, fragmentation needed): the error must go to
+    /// the real sender and quote what it sent, as Linux's NAT of locally generated errors
+    /// achieves. The frame is dropped right after. Cold.
+    @inline(never)
+    @usableFromInline
+    func natRestore(frame: UnsafeMutableRawPointer, length: UInt32, meta: inout PacketMetadata, result: TrackResult) {
+        guard let tracker = natTracker else { return }
+        tracker.translateBack(frame: frame, length: Int(length), meta: meta, result: result)
+        let ip = frame + Int(meta.l3Offset)
+        meta.nwSrc = ip.loadBE32(at: 12)
+        meta.nwDst = ip.loadBE32(at: 16)
     }
 }

@@ -339,12 +339,15 @@ public final class Router {
         guard Checksum.verifyIPv4Header(ip, headerLength: headerLength) else { drop(address, .badIPv4Checksum); return }
         guard PathMTU.isUnicastHost(meta.nwSrc) else { drop(address, .martianSource); return }
         var meta = meta
+        var nat = TrackResult(state: [], zone: 0)
         if natPath.pointee.enabled {
             // Translates in place before routing (the destination may change the route).
-            guard natStep(address: address, length: length, frame: frame, meta: &meta, on: interface, now: now) else { return }
+            guard natStep(address: address, length: length, frame: frame, meta: &meta, on: interface, now: now,
+                          result: &nat) else { return }
         }
         guard let route = routeEntry(for: meta.nwDst) else {
             if PathMTU.isUnicastHost(meta.nwDst) {
+                if nat.connection != 0 { natRestore(frame: frame, length: length, meta: &meta, result: nat) }
                 sendError(about: frame, meta: meta, type: 3, code: ICMPType.Code.netUnreachable, now: now)
                 drop(address, .noRoute)
             } else {
@@ -362,6 +365,7 @@ public final class Router {
         }
         guard PathMTU.isUnicastHost(meta.nwDst) else { drop(address, .martianDestination); return }
         guard meta.nwTTL > 1 else {
+            if nat.connection != 0 { natRestore(frame: frame, length: length, meta: &meta, result: nat) }
             sendError(about: frame, meta: meta, type: 11, code: ICMPType.Code.ttlExceededInTransit, now: now)
             drop(address, .ttlExceeded)
             return
@@ -369,6 +373,8 @@ public final class Router {
         let out = fast[route.interface]
         guard Int(ip.loadBE16(at: 2)) <= out.mtu else {
             if ip.loadBE16(at: 6) & 0x4000 != 0 {
+                // About the packet as it was sent (a translated one is translated back).
+                if nat.connection != 0 { natRestore(frame: frame, length: length, meta: &meta, result: nat) }
                 sendError(about: frame, meta: meta, type: 3, code: ICMPType.Code.fragmentationNeeded,
                           rest: UInt32(out.mtu), now: now)
             }

@@ -131,6 +131,30 @@ import XDPPacket
         #expect(error.routerChecksumsVerify)
     }
 
+    @Test func fragmentationNeededQuotesThePacketAsSentInBothDirections() throws {
+        // Outbound through SNAT, the gateway side's MTU too small: the error goes to the VM
+        // and quotes what the VM sent, not the translated packet.
+        let h = try harness(Self.natSeed(floating: false) { $0.interfaces[1].mtu = 1400 })
+        let big = H.vmUDP(to: Self.ext, dontFragment: true, payload: 1400)
+        h.send(big)
+        #expect(h.sent(H.qg).isEmpty)
+        let quoteLength = 576 - 28
+        #expect(h.sent(H.qr) == [Self.outQR().ipv4(source: H.qrIP, destination: H.vmIP, ttl: 64, identification: 0, tos: 0xC0)
+            .icmp(type: .destinationUnreachable, code: 4, rest: 1400).payload(Array(big[14..<(14 + quoteLength)])).build()])
+        // Inbound replies larger than the tenant side's MTU: the error goes to the external
+        // host from the gateway address, quoting the packet addressed to 172.24.4.227.
+        let g = try harness(Self.natSeed(floating: false) { $0.interfaces[0].mtu = 1400 })
+        g.send(Self.udp(Self.onQR(), H.vmIP, Self.ext, 40000, 53))
+        #expect(g.sent(H.qg).count == 1)
+        let reply = Self.onQG().ipv4(source: Self.ext, destination: H.qgIP, ttl: 64, identification: 3, dontFragment: true)
+            .udp(sourcePort: 53, destinationPort: 40000).payload(count: 1400).build()
+        g.send(reply, on: H.qg)
+        #expect(g.sent(H.qr).isEmpty)
+        #expect(g.sent(H.qg) == [Self.outQG().ipv4(source: H.qgIP, destination: Self.ext, ttl: 64, identification: 0, tos: 0xC0)
+            .icmp(type: .destinationUnreachable, code: 4, rest: 1400).payload(Array(reply[14..<(14 + quoteLength)])).build()])
+        #expect(g.router.conntrack?.count(.natTranslated) == 2)  // out, in; the restore is not counted
+    }
+
     @Test func portExhaustionDropsAndCounts() throws {
         let h = try harness(Self.natSeed(snat: .init(portMin: 5000, portMax: 5001), floating: false))
         for sp in [UInt16(1), 2, 3] { h.send(Self.udp(Self.onQR(), H.vmIP, Self.ext, sp, 53)) }
