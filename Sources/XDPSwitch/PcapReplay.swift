@@ -51,6 +51,9 @@ public struct PcapReplay {
             if case .patch = port.type {
                 throw Failure(description: "--input \(input.port)=\(input.path): \(input.port) is a patch port; it has no wire to replay into")
             }
+            if port.serviceKind != .none {
+                throw Failure(description: "--input \(input.port)=\(input.path): \(input.port) is a \(port.serviceKind) port; its frames come from the datapath's \(port.serviceKind), not a wire")
+            }
             ports.append(port)
             let reader = try PcapReader(path: input.path)
             guard reader.linkType == 1 else {
