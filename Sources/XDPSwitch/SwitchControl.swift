@@ -24,6 +24,8 @@ public enum SwitchControl {
         "route-get ROUTER ADDRESS": "the route and next hop for one destination, like ip route get",
         "neigh-show ROUTER": "the neighbours a router learned, like ip neigh",
         "nat-show ROUTER": "a router's NAT connections (translated reply tuples) and floating IPs",
+        "floatingip-associate ROUTER FLOATING FIXED": "add or move a floating IP (its connections are flushed when it moves)",
+        "floatingip-disassociate ROUTER FLOATING": "remove a floating IP and flush its connections",
         "router-stats [ROUTER]": "routers' forwarding counters, drops by reason, interface counters",
     ]
 

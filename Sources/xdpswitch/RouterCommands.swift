@@ -38,6 +38,27 @@ struct NATShowCommand: ParsableCommand {
     func run() throws { try control.run("nat-show", [router]) }
 }
 
+/// `xdpswitch floatingip-associate ROUTER FLOATING FIXED`: add or move a floating IP.
+struct FloatingIPAssociateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "floatingip-associate", abstract: "Add or move a router's floating IP (1:1 NAT to a fixed address).")
+    @Argument(help: "The router.") var router: String
+    @Argument(help: "The floating address.") var floating: String
+    @Argument(help: "The fixed address behind it.") var fixed: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("floatingip-associate", [router, floating, fixed]) }
+}
+
+/// `xdpswitch floatingip-disassociate ROUTER FLOATING`: remove a floating IP, cutting its connections.
+struct FloatingIPDisassociateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "floatingip-disassociate", abstract: "Remove a router's floating IP and flush its connections.")
+    @Argument(help: "The router.") var router: String
+    @Argument(help: "The floating address.") var floating: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("floatingip-disassociate", [router, floating]) }
+}
+
 /// `xdpswitch router-stats [ROUTER]`: forwarding counters and drops by reason.
 struct RouterStatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

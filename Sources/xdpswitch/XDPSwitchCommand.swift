@@ -10,6 +10,7 @@ struct XDPSwitchCommand: ParsableCommand {
         subcommands: [ShowCommand.self, ReplayCommand.self, RunCommand.self, BenchCommand.self, BenchMicroCommand.self, StatsCommand.self, FDBShowCommand.self,
                       DumpFlowsCommand.self, AddFlowCommand.self, DelFlowsCommand.self, ModFlowsCommand.self, TraceCommand.self,
                       DumpConntrackCommand.self, FlushConntrackCommand.self, ConntrackStatsCommand.self,
-                      RouteShowCommand.self, RouteGetCommand.self, NeighShowCommand.self, NATShowCommand.self, RouterStatsCommand.self]
+                      RouteShowCommand.self, RouteGetCommand.self, NeighShowCommand.self, NATShowCommand.self,
+                      FloatingIPAssociateCommand.self, FloatingIPDisassociateCommand.self, RouterStatsCommand.self]
     )
 }

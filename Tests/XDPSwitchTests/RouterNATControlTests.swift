@@ -44,5 +44,17 @@ import XDPSwitch
         let stats = run("router-stats", ["router1"]).output
         #expect(stats.contains("    nat: connections=1 created=1 translated=1 flushed=0\n"), "\(stats)")
         #expect(run("nat-show").output == "usage: nat-show ROUTER")
+        // Run-time floating IPs: move one, remove it, refusals.
+        #expect(run("floatingip-associate", ["router1", "172.24.4.229", "10.1.0.5"]).output
+                == "router1: 2 floating IPs, 0 connections flushed\n")
+        dp.inject(FrameBuilder().ethernet(source: vm, destination: MACAddress("fa:16:3e:00:00:01")!)
+            .ipv4(source: IPv4Address(10, 1, 0, 5), destination: IPv4Address(172, 24, 4, 225))
+            .udp(sourcePort: 40001, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: 3)
+        #expect(run("nat-show", ["router1"]).output.contains("reply=(src=172.24.4.225,dst=172.24.4.229,sport=53,dport=40001)"))
+        #expect(run("floatingip-disassociate", ["router1", "172.24.4.229"]).output
+                == "router1: 1 floating IPs, 1 connections flushed\n")
+        #expect(!run("floatingip-disassociate", ["router1", "172.24.4.229"]).ok)
+        #expect(run("floatingip-associate", ["router1", "10.1.0.9", "10.1.0.5"]).output
+                == "floatingip-associate: router1: floating_ips[1]: floating: 10.1.0.9 is on an internal subnet")
     }
 }
