@@ -180,20 +180,23 @@ struct BenchCommand: ParsableCommand {
         let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
         let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
         generator.cpu = generatorCPU
+        // Routed scenarios: the Linux peer rewrites the live frames' pages in place.
+        generator.restoreHeaders = scenario.nat != nil
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }
         defer { generator.stop() }
         let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
 
         try sleep(seconds: 1, interrupted: interrupted)        // warm-up
-        if scenario.primeReplies {
-            // Conntrack scenarios: the sink answers every flow (one BPF_PROG_RUN call or
-            // more), so the measured stream is established in every peer's tracker.
-            let (reply, replyOffset) = scenario.replyFrame(size: size - 4)
-            let replies = TrafficGenerator(interface: "s0", namespace: lab.sink, frame: reply, flows: flows, portOffset: replyOffset)
-            do { try replies.start() } catch { throw CommandFailure("reply generator: \(error)") }
+        if let prime = scenario.primeFrame(size: size - 4) {
+            // sg: the sink answers every flow (one BPF_PROG_RUN call or more), so the measured
+            // stream is established in every peer's tracker; snat/fip: the sink's ARP request
+            // teaches our router its MAC.
+            let replies = TrafficGenerator(interface: "s0", namespace: lab.sink, frame: prime.frame,
+                                           flows: prime.perFlow ? flows : 1, portOffset: prime.portOffset)
+            do { try replies.start() } catch { throw CommandFailure("sink's frames: \(error)") }
             try sleep(seconds: 0.3, interrupted: interrupted)
             replies.stop()
-            if let error = replies.error { throw CommandFailure("reply generator: \(error)") }
+            if let error = replies.error { throw CommandFailure("sink's frames: \(error)") }
             try sleep(seconds: 0.5, interrupted: interrupted)
         }
         let f0 = scenario.securityGroupRules == nil ? nil : peer.firewallCounts()
@@ -219,6 +222,7 @@ struct BenchCommand: ParsableCommand {
             detail = (detail.isEmpty ? "" : detail + ", ") + "conntrack: \(fixed(share, 2))% of \(est + new) passed as +est"
         }
         let elapsed = t1 - t0
+        guard s1 > s0 else { throw CommandFailure("nothing reached the sink in \(fixed(elapsed, 1)) s") }
         let mpkts = Double(s1 &- s0) / 1e6
         let perMpkt = { (cpu: Double) in mpkts > 0 ? cpu / mpkts : 0 }
         var forwarder: Double?

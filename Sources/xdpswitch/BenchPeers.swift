@@ -140,9 +140,13 @@ final class EnginePeer: BenchPeer {
         guard let engine else { return PeerCounters(cpuSeconds: nil) }
         let s = engine.statistics()
         let drops = s.interfaces.flatMap { i in i.drops.filter { $0.value > 0 }.map { "\(i.name.suffix(1)):\($0.key) \($0.value)" } }
+        var router = ""
+        if !raw, let r = engine.perform({ datapath, _ in datapath.router(named: "bench")?.stats }) ?? nil {
+            router = ", router: \(r.forwarded) forwarded, \(r.natTranslated) translated (cumulative)"
+        }
         return PeerCounters(cpuSeconds: s.workerCPUSeconds,
                             detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))"
-                                + (drops.isEmpty ? "" : ", drops: " + drops.sorted().joined(separator: ", ")))
+                                + (drops.isEmpty ? "" : ", drops: " + drops.sorted().joined(separator: ", ")) + router)
     }
 
     func firewallCounts() -> FirewallCounts? {
@@ -158,19 +162,35 @@ final class EnginePeer: BenchPeer {
 }
 
 /// Linux bridge in the forwarder namespace (VLAN filtering for the vlan scenarios: pvid +
-/// untagged on access ports, tagged VLAN 100 on trunks). GRO is turned on on `a` while it
-/// runs: a frame sent by XDP into a veth whose peer has neither XDP nor GRO is dropped.
+/// untagged on access ports, tagged VLAN 100 on trunks; br_netfilter and iptables for `sg`),
+/// or for `snat`/`fip` the namespace routing with iptables NAT (BenchScenario+NAT.swift).
+/// GRO is turned on on `a` while it runs: a frame sent by XDP into a veth whose peer has
+/// neither XDP nor GRO is dropped.
 final class KernelPeer: BenchPeer {
     let name = "kernel"
     private var lab: BenchLab?
     private var bridge = ""
     /// The iptables rules file of an `sg` run (removed with the rules in `stop`).
     private var firewall: String?
+    /// The `snat`/`fip` scenario running (its addresses and rules are removed in `stop`).
+    private var router: BenchScenario?
     var cpuMethod: String { "none of its own: all of its work is softirq (see softirq CPU)" }
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         self.lab = lab
         bridge = lab.network.prefix + "br"
+        if scenario.nat != nil {
+            // The L3 agent's namespace: no bridge, routing and iptables NAT.
+            router = scenario
+            for command in scenario.natKernelCommands(a: lab.a, b: lab.b) {
+                let r = lab.inFwd(command)
+                guard r.succeeded else {
+                    stop()
+                    throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+                }
+            }
+            return
+        }
         if scenario.tunnel != nil {
             let probe = lab.inFwd(["ip", "link", "add", lab.network.prefix + "gt", "type", "gretap",
                                    "local", BenchScenario.dotted(BenchScenario.localIP),
@@ -227,6 +247,12 @@ final class KernelPeer: BenchPeer {
 
     func stop() {
         guard let lab else { return }
+        if let router {
+            for command in router.natKernelCleanup(a: lab.a, b: lab.b) { lab.inFwd(command) }
+            self.router = nil
+            self.lab = nil
+            return
+        }
         lab.inFwd(["ip", "link", "del", bridge])
         lab.inFwd(["ethtool", "-K", lab.a, "gro", "off"])
         if let path = firewall {
@@ -351,13 +377,16 @@ final class OVSPeer: BenchPeer {
                 let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
                 guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
             }
-        } else if let rules = scenario.securityGroupRules {
-            // The very same OpenFlow text as ours: the security-group compiler's output.
+        } else if scenario.securityGroupRules != nil || scenario.nat != nil {
+            // sg: the very same OpenFlow text as ours, the security-group compiler's output
+            // (ports on VLAN 100, the zone); snat/fip: the translation in flows.
+            let flows = try scenario.securityGroupRules.map { try BenchScenario.securityGroupFlows(rules: $0) } ?? scenario.natFlows
+            let tag = scenario.nat == nil ? [role(.access)] : []
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
-                       "--", "add-port", br, lab.a, role(.access)] + afxdp(lab.a, 1)
-                      + ["--", "add-port", br, lab.b, role(.access)] + afxdp(lab.b, 2))
-            let path = "\(rundir)/sg-\(rules).flows"
-            try writeFile(path, try BenchScenario.securityGroupFlows(rules: rules).joined(separator: "\n") + "\n")
+                       "--", "add-port", br, lab.a] + tag + afxdp(lab.a, 1)
+                      + ["--", "add-port", br, lab.b] + tag + afxdp(lab.b, 2))
+            let path = "\(rundir)/\(scenario.name).flows"
+            try writeFile(path, flows.joined(separator: "\n") + "\n")
             // del-flows + add-flows: `replace-flows` refuses flows that need NXM with table_id.
             for command in [["del-flows", br], ["add-flows", br, path]] {
                 let r = Shell.run(env + ["ovs-ofctl"] + command)

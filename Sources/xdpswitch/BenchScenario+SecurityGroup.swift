@@ -28,7 +28,7 @@ import XDPSwitch
 // Established connections: the measured stream must be one conntrack calls established
 // (a one-way UDP stream stays +new in netfilter and in our tracker), so before measuring,
 // the bench sends the reply of every flow from the sink (10.77.0.2:9 → 10.77.0.1:sport,
-// `primeReplies`), and the measured packets then match the `+est` flows / the
+// `primeFrame`), and the measured packets then match the `+est` flows / the
 // RELATED,ESTABLISHED rule.
 extension BenchScenario {
     /// The conntrack zone (Neutron: the network's local VLAN, reg6) every peer uses.
@@ -39,7 +39,6 @@ extension BenchScenario {
         var s = BenchScenario(name: "sg-\(rules)", summary: "stateful security group, \(rules) ingress rules, "
                               + "established UDP through conntrack (ct zone \(securityGroupZone))")
         s.securityGroupRules = rules
-        s.primeReplies = true
         return s
     }
 

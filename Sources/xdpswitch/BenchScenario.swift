@@ -25,8 +25,8 @@ struct BenchScenario: Sendable {
     /// `sg` scenarios: the number of ingress rules of the VM's security group
     /// (BenchScenario+SecurityGroup.swift); the peers run its flows / iptables rules.
     var securityGroupRules: Int? = nil
-    /// Before measuring, the sink answers every flow so conntrack calls them established.
-    var primeReplies = false
+    /// `snat`/`fip`: the router scenarios (BenchScenario+NAT.swift).
+    var nat: NAT? = nil
 
     static let vlan: UInt16 = 100
     /// Underlay addresses: ours (the forwarder's) and the remote tunnel endpoint's.
@@ -45,12 +45,11 @@ struct BenchScenario: Sendable {
                       portA: .trunk, portB: .trunk, tunnel: .decap),
         securityGroup(rules: 10),
         securityGroup(rules: 100),
-        BenchScenario(name: "snat", summary: "router SNAT",
-                      pending: "feature not landed (router / NAT)"),
-        BenchScenario(name: "fip", summary: "floating IP (DNAT + SNAT)",
-                      pending: "feature not landed (router / NAT)"),
+        nat(.snat),
+        nat(.fip),
         BenchScenario(name: "compute", summary: "VM port → SG → br-int (local VLAN) → br-tun → GRE out",
-                      pending: "feature not landed (security groups / conntrack on the VM port)"),
+                      pending: "not wired yet: its features have landed (security groups, conntrack, GRE), "
+                        + "the harness's two-bridge topology with the SG on the VM port is not written"),
     ]
 
     /// `all`, `vlan` (both directions) or one name.
@@ -66,6 +65,7 @@ struct BenchScenario: Sendable {
     /// The generator's frame (inner frame of `size` bytes on the wire for the GRE scenarios)
     /// and the offset of the UDP source port the flows rewrite.
     func generatorFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
+        if nat != nil { return (Self.routedFrame(from: natAddresses.from, to: natAddresses.to, size: size), 34) }
         let tag = generatorVLAN == nil ? 0 : 4
         let inner = TrafficGenerator.udpFrame(destination: BenchLab.sinkMAC, source: BenchLab.generatorMAC,
                                               size: size + tag, vlan: generatorVLAN)
@@ -81,6 +81,7 @@ struct BenchScenario: Sendable {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
         }
+        if nat != nil { return natDatapathConfiguration(a: a, b: b) }
         if let rules = securityGroupRules {
             return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [
                 PortConfiguration(name: a, ofport: 1, tag: Self.vlan), PortConfiguration(name: b, ofport: 2, tag: Self.vlan),
@@ -104,6 +105,18 @@ struct BenchScenario: Sendable {
 }
 
 extension BenchScenario {
+    /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
+    /// stream established (`perFlow`: rewritten per flow like the generator's), or the ARP
+    /// request that teaches our router the sink's MAC (`snat`, `fip`).
+    func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
+        if securityGroupRules != nil {
+            let reply = replyFrame(size: size)
+            return (reply.frame, reply.portOffset, true)
+        }
+        if nat != nil { return (Self.arpRequest(sender: natSinkSide.sink, target: natSinkSide.router), 34, false) }
+        return nil
+    }
+
     static func colon(_ mac: [UInt8]) -> String {
         mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }

@@ -29,6 +29,10 @@ public final class TrafficGenerator: @unchecked Sendable {
     private var thread: pthread_t?
     /// CPU to pin the generator thread to, nil for none.
     public var cpu: Int?
+    /// Write the template's first bytes (up to 128) back into every frame before sending:
+    /// needed when the receiver modifies the live frames' pages in place (the Linux stack
+    /// routing/NATing them), which the kernel's page pool would otherwise send again.
+    public var restoreHeaders = false
 
     /// A UDP/IPv4 frame from `source` to `destination` (port 9, discard) of `size` bytes
     /// (without FCS, at least 60), 802.1Q-tagged with `vlan` when given; `flows` source ports.
@@ -100,6 +104,16 @@ public final class TrafficGenerator: @unchecked Sendable {
             var config: (UInt32, UInt32) = (UInt32(flows), UInt32(portOffset & 0xFF))
             guard bpf_map_update_elem(try object.mapFD("config"), &key, &config, 0) == 0 else {
                 throw AFXDPError(call: "bpf_map_update_elem(traffic_gen config)", errno: errno, interface: interface)
+            }
+            if restoreHeaders {
+                // struct gen_headers { __u32 len; unsigned char bytes[128]; }
+                let count = min(frame.count, 128)
+                var value = [UInt8](repeating: 0, count: 4 + 128)
+                value[0] = UInt8(count)
+                for i in 0..<count { value[4 + i] = frame[i] }
+                guard bpf_map_update_elem(try object.mapFD("headers"), &key, &value, 0) == 0 else {
+                    throw AFXDPError(call: "bpf_map_update_elem(traffic_gen headers)", errno: errno, interface: interface)
+                }
             }
             // 2^18 frames per BPF_PROG_RUN call: with 2^16 the offered rate dropped from ~3 to
             // ~1.6 Mpps on this machine and the forwarders measured ~40% lower (per-call setup
