@@ -31,10 +31,11 @@ import XDPPacket
 // (`patch-loop` on the port). A router ping-pong is bounded by TTL anyway and ICMP errors
 // never cause errors, so the bound is a guard, not a behaviour.
 //
-// The per-packet path reads only plain values: `PortFastPath.serviceKind` (a byte),
-// `serviceIndex` into the kind's table of `Unmanaged` references, `serviceElement`
-// within the service. Adding a kind is a case in `ServiceKind`, a table, a branch in
-// `deliverToService`, and its queues in `serviceOutputs`.
+// The per-packet path reads only plain values: `serviceTargets[port]` gives the kind (a
+// byte), the index into the kind's table of `Unmanaged` references and the element
+// within the service (kept apart from `PortFastPath`, which every frame reads). Adding
+// a kind is a case in `ServiceKind`, a table, a branch in `deliverToService`, and its
+// queues in `serviceOutputs`.
 
 /// What serves a service port.
 @frozen
@@ -53,6 +54,23 @@ public enum ServiceKind: UInt8, Sendable, CustomStringConvertible {
         case .router: "router"
         case .dhcp: "dhcp"
         }
+    }
+}
+
+/// What serves a service port, as the per-packet path reads it (`Datapath.serviceTargets`).
+@frozen
+@usableFromInline
+struct ServiceTarget {
+    /// `ServiceKind` raw value.
+    @usableFromInline let kind: UInt8
+    /// Index in that kind's table, element within the service.
+    @usableFromInline let index: Int
+    @usableFromInline let element: Int
+
+    init(_ port: Port) {
+        kind = port.serviceKind.rawValue
+        index = port.serviceIndex
+        element = port.serviceElement
     }
 }
 
@@ -179,13 +197,14 @@ extension Datapath {
         // `_withUnsafeGuaranteedRef`: the datapath keeps the services alive, so the call
         // needs no retain/release around it (`takeUnretainedValue()` costs one of each,
         // measured with callgrind).
-        switch out.serviceKind {
+        let target = serviceTargets[outID]
+        switch target.kind {
         case ServiceKind.router.rawValue:
-            routerTable[out.serviceIndex]._withUnsafeGuaranteedRef {
-                $0.receive(address: address, length: length, meta: meta, on: out.serviceElement, now: now)
+            routerTable[target.index]._withUnsafeGuaranteedRef {
+                $0.receive(address: address, length: length, meta: meta, on: target.element, now: now)
             }
         case ServiceKind.dhcp.rawValue:
-            dhcpTable[out.serviceIndex]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
+            dhcpTable[target.index]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
         default:
             drop(address, reason: .portDown, port: outID)
         }

@@ -72,6 +72,9 @@ public final class Datapath {
     @usableFromInline let hasServices: Bool
     /// The parse of the frame being forwarded, one slot per patch depth.
     @usableFromInline let serviceMeta: UnsafeMutablePointer<PacketMetadata>
+    /// What serves each port (indexed like `ports`; kind `.none` for ports that are not
+    /// service ports). Apart from `fastPorts` so ordinary ports' per-packet view stays small.
+    @usableFromInline let serviceTargets: UnsafeMutablePointer<ServiceTarget>
 
     /// Builds the datapath `configuration` describes, over `pool`.
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
@@ -171,6 +174,8 @@ public final class Datapath {
         hasServices = ports.contains { $0.transmitKind == 3 }
         serviceMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
         serviceMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
+        serviceTargets = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { (serviceTargets + i).initialize(to: ServiceTarget(p)) }
         self.bridges = bridges
         self.ports = ports
         portTable = .allocate(capacity: max(ports.count, 1))
@@ -238,6 +243,7 @@ public final class Datapath {
         serviceOutputs.deallocate()
         serviceMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
         serviceMeta.deallocate()
+        serviceTargets.deallocate()
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {

@@ -92,10 +92,6 @@ struct PortFastPath {
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
     @usableFromInline let counters: PortCounters
     @usableFromInline let txQueue: BatchStorage
-    /// `ServiceKind` raw value, index in that kind's table, element within the service.
-    @usableFromInline let serviceKind: UInt8
-    @usableFromInline let serviceIndex: Int
-    @usableFromInline let serviceElement: Int
 
     init(_ port: Port) {
         tag = port.tag
@@ -105,9 +101,6 @@ struct PortFastPath {
         trunkBits = port.trunkBits
         counters = port.counters
         txQueue = port.txQueue.storage
-        serviceKind = port.serviceKind.rawValue
-        serviceIndex = port.serviceIndex
-        serviceElement = port.serviceElement
     }
 
     /// Whether frames of `vlan` may leave or enter by this port.
