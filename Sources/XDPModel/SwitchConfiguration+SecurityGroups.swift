@@ -1,4 +1,5 @@
 import XDPDatapath
+import Yams
 import XDPPacket
 
 extension SwitchConfiguration {
@@ -155,5 +156,30 @@ extension SwitchConfiguration {
         let line = lines["sg:\(error.subject).\(error.key)"] ?? lines["sg:\(error.subject)"] ?? lines["port:\(error.subject)"] ?? 0
         let section = lines["port:\(error.subject)"] != nil ? "ports" : "security_groups"
         return ConfigurationError(file: file, line: line, key: "\(section).\(error.subject).\(error.key)", message: error.message)
+    }
+}
+
+extension SwitchConfiguration {
+    /// Reads a document with only `security_groups:` and `ports:` (the schema of
+    /// docs/security-groups.md) for a running `datapath`: the ports are looked up among
+    /// its bridges. What `xdpswitch set-security-groups FILE` applies.
+    public static func parseSecurityGroups(yaml: String, file: String = "<security groups>",
+                                           datapath: Datapath) throws(ConfigurationError) -> SecurityGroupConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(file: file, line: 0, key: "yaml", message: "\(error)")
+        }
+        guard let root else { throw ConfigurationError(file: file, line: 0, key: "security_groups", message: "the file is empty") }
+        let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["security_groups", "ports"])
+        let bridges = datapath.bridges.map { b in
+            BridgeConfiguration(name: b.name, ports: b.portIDs.map { PortConfiguration(name: datapath.ports[$0].name) })
+        }
+        var config = SwitchConfiguration(datapath: DatapathConfiguration(bridges: bridges), file: file)
+        let sg = try config.readSecurityGroups(groups: top["security_groups"], ports: top["ports"])
+        config.securityGroups = sg
+        try config.checkSecurityGroups(datapath)
+        return sg
     }
 }

@@ -20,6 +20,7 @@ public enum SwitchControl {
         "dump-conntrack [zone=N]": "tracked connections, like ovs-appctl dpctl/dump-conntrack",
         "flush-conntrack [zone=N] [TUPLE]": "remove tracked connections (all, by zone, by ct_nw_src=...,ct_tp_dst=...)",
         "conntrack-stats": "connections per zone and conntrack counters",
+        "set-security-groups FILE": "make FILE's security_groups:/ports: the firewall (docs/security-groups.md)",
         "route-show ROUTER": "a router's routing table, like ip route in its qrouter- namespace",
         "route-get ROUTER ADDRESS": "the route and next hop for one destination, like ip route get",
         "neigh-show ROUTER": "the neighbours a router learned, like ip neigh",
@@ -43,6 +44,7 @@ public enum SwitchControl {
         default:
             if let flowReply = handleFlowCommand(request, datapath: datapath, now: now) { return flowReply }
             if let reply = handleConntrackCommand(request, datapath: datapath) { return reply }
+            if let reply = handleSecurityGroupCommand(request, datapath: datapath, now: now) { return reply }
             if let reply = handleRouterCommand(request, datapath: datapath) { return reply }
             return .failure("unknown command \"\(request.command)\"")
         }
