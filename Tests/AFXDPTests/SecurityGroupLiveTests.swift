@@ -104,7 +104,7 @@ final class SGLab {
         let script = """
             nsenter --net=/run/netns/\(ns(to)) timeout 5 nc -l \(ip(to)) \(port) >/dev/null 2>&1 &
             srv=$!
-            sleep 0.3
+            sleep 0.6
             ip netns exec \(ns(from)) nc -z -w 2 \(ip(to)) \(port); rc=$?
             kill $srv 2>/dev/null; wait
             exit $rc
@@ -119,7 +119,7 @@ final class SGLab {
             rm -f \(file)
             nsenter --net=/run/netns/\(ns(to)) timeout 3 nc -u -l \(ip(to)) \(port) > \(file) 2>/dev/null &
             srv=$!
-            sleep 0.3
+            sleep 0.6
             echo udp-probe | ip netns exec \(ns(from)) nc -u -w 1 \(ip(to)) \(port)
             sleep 0.3
             kill $srv 2>/dev/null; wait
