@@ -16,6 +16,7 @@ extension Datapath {
                 if port.type != .system { out += "                type: \(port.type)\n" }
                 if case .patch(let peer) = port.type { out += "                options: {peer=\(peer)}\n" }
                 if port.serviceKind == .router { out += "                options: {router=\(routers[port.serviceIndex].name)}\n" }
+                if port.serviceKind == .dhcp { out += "                options: {network=\(dhcpResponders[port.serviceIndex].network)}\n" }
                 out += "                ofport: \(port.ofport)\n"
             }
         }

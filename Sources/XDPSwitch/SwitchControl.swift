@@ -28,6 +28,8 @@ public enum SwitchControl {
         "floatingip-associate ROUTER FLOATING FIXED": "add or move a floating IP (its connections are flushed when it moves)",
         "floatingip-disassociate ROUTER FLOATING": "remove a floating IP and flush its connections",
         "router-stats [ROUTER]": "routers' forwarding counters, drops by reason, interface counters",
+        "dhcp-stats [NETWORK]": "DHCP responders' messages, replies and drops by reason",
+        "dhcp-leases NETWORK": "a DHCP responder's static leases (MAC,hostname,address)",
     ]
 
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
@@ -46,6 +48,7 @@ public enum SwitchControl {
             if let reply = handleConntrackCommand(request, datapath: datapath) { return reply }
             if let reply = handleSecurityGroupCommand(request, datapath: datapath, now: now) { return reply }
             if let reply = handleRouterCommand(request, datapath: datapath) { return reply }
+            if let reply = handleDHCPCommand(request, datapath: datapath) { return reply }
             return .failure("unknown command \"\(request.command)\"")
         }
     }
