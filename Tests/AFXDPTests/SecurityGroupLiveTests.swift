@@ -325,7 +325,7 @@ struct SecurityGroupLiveTests {
             import socket, time
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(('\(lab.ip("b"))', 5500)); s.listen(1); s.settimeout(10)
-            c, _ = s.accept(); c.settimeout(0.5); n = 0; end = time.time() + 12
+            c, _ = s.accept(); c.settimeout(0.5); n = 0; end = time.time() + 25
             while time.time() < end:
                 try:
                     d = c.recv(65536)
@@ -336,7 +336,7 @@ struct SecurityGroupLiveTests {
             """
         let client = """
             import socket, time
-            s = socket.create_connection(('\(lab.ip("b"))', 5500), timeout=3); s.settimeout(0.5); end = time.time() + 10
+            s = socket.create_connection(('\(lab.ip("b"))', 5500), timeout=5); s.settimeout(0.5); end = time.time() + 22
             while time.time() < end:
                 try:
                     s.send(b'x' * 500)
@@ -349,7 +349,9 @@ struct SecurityGroupLiveTests {
         let clientPID = try lab.spawn(in: "a", ["/usr/bin/python3", "-c", client], log: "\(lab.dir)/client.log")
         defer { lab.stop(clientPID); lab.stop(serverPID) }
         func received() -> Int { Int((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "") ?? 0 }
-        usleep(1_500_000)
+        // Python starts slowly on a loaded machine: wait for the stream to run.
+        for _ in 0..<100 where received() == 0 { usleep(100_000) }
+        usleep(500_000)
         let before = received()
         #expect(before > 0, "the stream runs")
         let update = try lab.setRules([Self.egressAll, Self.icmpIn])
@@ -417,7 +419,7 @@ struct SecurityGroupLiveTests {
                 while True:
                     d = c.recv(65536)
                     if not d: break
-                    f.write(d)
+                    f.write(d); f.flush()
             """
         let client = """
             import socket, time
@@ -430,7 +432,12 @@ struct SecurityGroupLiveTests {
         let serverPID = try lab.spawn(in: "b", ["/usr/bin/python3", "-c", server], log: "\(lab.dir)/server.log")
         usleep(500_000)
         let clientPID = try lab.spawn(in: "a", ["/usr/bin/python3", "-c", client], log: "\(lab.dir)/client.log")
-        usleep(1_000_000)
+        var reaped = false
+        defer { if !reaped { lab.stop(clientPID); lab.stop(serverPID) } }
+        // The transfer is established (bytes arrive) before the flood starts.
+        func arrived() -> Int { (try? FileManager.default.attributesOfItem(atPath: "\(lab.dir)/out")[.size] as? Int) ?? 0 }
+        for _ in 0..<100 where arrived() == 0 { usleep(100_000) }
+        #expect(arrived() > 0, "the transfer started")
         // 10 × the limit of SYNs from c (no port security) to b, each a new connection.
         let flood = """
             from scapy.all import *
@@ -441,6 +448,7 @@ struct SecurityGroupLiveTests {
         #expect(flooded.succeeded, "\(flooded.output)")
         let clientStatus = Shell.wait(clientPID)
         let serverStatus = Shell.wait(serverPID)
+        reaped = true
         #expect(clientStatus == 0 && serverStatus == 0,
                 "transfer: \((try? String(contentsOfFile: "\(lab.dir)/client.log", encoding: .utf8)) ?? "")")
         let sums = Shell.run(["sh", "-c", "sha256sum \(lab.dir)/in \(lab.dir)/out | cut -d' ' -f1"]).output.split(separator: "\n")
