@@ -41,7 +41,7 @@ extension DHCPResponder {
         b.storeBE8(1, at: o &+ 1)
         b.storeBE8(type.rawValue, at: o &+ 2)
         o &+= 3
-        let block = options + host.optionsOffset
+        let block = table.pointee.options + host.optionsOffset  // the table `host` came from: no update runs meanwhile
         if type == .nak {
             memcpy(b + o, block, host.leaseStart)  // the server identifier
             o &+= host.leaseStart

@@ -15,9 +15,9 @@ import XDPPacket
 //    Ethernet with the magic cookie, options whose lengths stay inside the message, and
 //    an option 53. Relayed messages (`giaddr` set) are not served: the server sits on the
 //    network's own segment, as Neutron's does.
-// 2. The client is `chaddr`, looked up in a hash table of the static leases built once
-//    (open addressing, plain memory). Unknown clients get no answer (counted), as dnsmasq
-//    without a dynamic range behaves.
+// 2. The client is `chaddr`, looked up in a hash table of the static leases
+//    (`DHCPLeaseTable`: open addressing, plain memory, rebuilt whole by `updateHosts`).
+//    Unknown clients get no answer (counted), as dnsmasq without a dynamic range behaves.
 // 3. The answer (RFC 2131 §4.3):
 //    - DHCPDISCOVER → DHCPOFFER of the host's fixed address.
 //    - DHCPREQUEST, told apart by its fields (§4.3.2): SELECTING (option 54 present) —
@@ -82,8 +82,8 @@ public final class DHCPResponder {
     /// Largest frame a reply takes: Ethernet, IPv4, UDP and a 548-byte DHCP message.
     public static let maximumReplyFrame = 14 + 576
 
-    /// What the server was built from.
-    public let configuration: DHCPConfiguration
+    /// What the server was built from (with the hosts of the last `updateHosts`).
+    public private(set) var configuration: DHCPConfiguration
     /// The network's name.
     public let network: String
     /// The pool every frame given to (or built by) the server belongs to.
@@ -99,16 +99,8 @@ public final class DHCPResponder {
     /// The server's address on each subnet (host order), `subnetCount` of them.
     @usableFromInline let serverAddresses: UnsafeMutablePointer<UInt32>
     @usableFromInline let subnetCount: Int
-    /// Host table: MACs (0: empty slot) and indexes into `hosts`.
-    @usableFromInline let slotKeys: UnsafeMutablePointer<UInt64>
-    @usableFromInline let slotHosts: UnsafeMutablePointer<Int32>
-    @usableFromInline let slotMask: Int
-    @usableFromInline let slotShift: UInt64
-    @usableFromInline let hosts: UnsafeMutablePointer<DHCPHostEntry>
-    @usableFromInline let hostCount: Int
-    /// Every host's encoded options, back to back.
-    @usableFromInline let options: UnsafeMutablePointer<UInt8>
-    @usableFromInline let optionsSize: Int
+    /// The static leases as the per-packet path reads them: swapped whole by `updateHosts`.
+    @usableFromInline let table: UnsafeMutablePointer<DHCPLeaseTable>
     /// `DHCPEvent` slots, then one per `DHCPDropReason`.
     @usableFromInline let counters: UnsafeMutablePointer<UInt64>
 
@@ -131,39 +123,8 @@ public final class DHCPResponder {
         serverAddresses = .allocate(capacity: subnetCount)
         for (i, subnet) in configuration.subnets.enumerated() { (serverAddresses + i).initialize(to: subnet.serverAddress.rawValue) }
 
-        var blob: [UInt8] = []
-        var entries: [DHCPHostEntry] = []
-        for host in configuration.hosts {
-            let s = configuration.subnetIndex(of: host.address)!  // validated
-            let block = DHCPOptionBlock.build(configuration: configuration, subnet: s, host: host)
-            entries.append(DHCPHostEntry(address: host.address.rawValue,
-                                         serverAddress: configuration.subnets[s].serverAddress.rawValue,
-                                         optionsOffset: blob.count, optionsLength: block.bytes.count,
-                                         leaseStart: block.leaseStart, leaseLength: block.leaseLength,
-                                         enabled: configuration.subnets[s].enableDHCP))
-            blob += block.bytes
-        }
-        hostCount = entries.count
-        hosts = .allocate(capacity: max(entries.count, 1))
-        hosts.initialize(from: entries, count: entries.count)
-        optionsSize = blob.count
-        options = .allocate(capacity: max(blob.count, 1))
-        options.initialize(from: blob, count: blob.count)
-
-        var slots = 8
-        while slots < entries.count * 2 { slots <<= 1 }
-        slotMask = slots - 1
-        slotShift = UInt64(64 - slots.trailingZeroBitCount)
-        slotKeys = .allocate(capacity: slots)
-        slotKeys.initialize(repeating: 0, count: slots)
-        slotHosts = .allocate(capacity: slots)
-        slotHosts.initialize(repeating: -1, count: slots)
-        for (i, host) in configuration.hosts.enumerated() {
-            var slot = Self.slot(host.mac.rawValue, shift: slotShift)
-            while slotKeys[slot] != 0 { slot = (slot + 1) & slotMask }  // MACs are unique and non-zero (validated)
-            slotKeys[slot] = host.mac.rawValue
-            slotHosts[slot] = Int32(i)
-        }
+        table = .allocate(capacity: 1)
+        table.initialize(to: DHCPLeaseTable(configuration))
 
         let counterCount = Self.eventSlots + DHCPDropReason.allCases.count
         counters = .allocate(capacity: counterCount)
@@ -172,10 +133,8 @@ public final class DHCPResponder {
 
     deinit {
         serverAddresses.deallocate()
-        hosts.deallocate()
-        options.deallocate()
-        slotKeys.deallocate()
-        slotHosts.deallocate()
+        table.pointee.deallocate()
+        table.deallocate()
         counters.deallocate()
     }
 
@@ -261,9 +220,10 @@ public final class DHCPResponder {
             drop(address, .unexpectedMessageType)
             return
         }
-        let index = hostIndex(client)
+        let leases = table.pointee
+        let index = leases.index(of: client)
         guard index >= 0 else { drop(address, .unknownClient); return }
-        let host = hosts[index]
+        let host = leases.hosts[index]
         guard host.enabled else { drop(address, .dhcpDisabled); return }
         let ciaddr = m.loadBE32(at: BOOTPLayout.ciaddr)
         switch type {
@@ -314,22 +274,17 @@ public final class DHCPResponder {
         return false
     }
 
-    @inlinable @inline(__always)
-    static func slot(_ mac: UInt64, shift: UInt64) -> Int {
-        Int(truncatingIfNeeded: (mac &* 0x9E37_79B9_7F4A_7C15) >> shift)  // Fibonacci hashing: top bits
-    }
-
-    /// The index in `hosts` of the static lease for `mac`, -1 for none.
-    @inlinable
-    func hostIndex(_ mac: UInt64) -> Int {
-        guard mac != 0 else { return -1 }
-        var slot = Self.slot(mac, shift: slotShift)
-        while true {
-            let key = slotKeys[slot]
-            if key == mac { return Int(slotHosts[slot]) }
-            if key == 0 { return -1 }  // the table is at most half full: an empty slot always ends the probe
-            slot = (slot &+ 1) & slotMask
-        }
+    /// Replaces the static leases (Neutron's agent rewriting dnsmasq's hosts file when a
+    /// port is created, updated or deleted), keeping subnets, options and counters. Call it
+    /// between batches, on the thread that owns the responder. On a refusal nothing changes.
+    public func updateHosts(_ hosts: [DHCPConfiguration.Host]) throws(DHCPConfigurationError) {
+        var candidate = configuration
+        candidate.hosts = hosts
+        try candidate.validate()
+        let old = table.pointee
+        table.pointee = DHCPLeaseTable(candidate)
+        old.deallocate()
+        configuration = candidate
     }
 
     /// Counts `reason` and returns the frame to the pool.
@@ -366,8 +321,87 @@ public final class DHCPResponder {
 
     /// The static lease of `mac`: the address it gets, nil when the server does not know it.
     public func lease(for mac: MACAddress) -> IPv4Address? {
-        let i = hostIndex(mac.rawValue)
-        return i < 0 ? nil : IPv4Address(rawValue: hosts[i].address)
+        let leases = table.pointee
+        let i = leases.index(of: mac.rawValue)
+        return i < 0 ? nil : IPv4Address(rawValue: leases.hosts[i].address)
+    }
+}
+
+/// The static leases in plain memory: an open-addressing table of MACs (at most half
+/// full, so an empty slot ends every probe), the hosts' entries, and their encoded options
+/// back to back. Built whole from a validated configuration; freed by its owner.
+@frozen
+@usableFromInline
+struct DHCPLeaseTable {
+    /// MACs (0: empty slot) and indexes into `hosts`.
+    @usableFromInline let slotKeys: UnsafeMutablePointer<UInt64>
+    @usableFromInline let slotHosts: UnsafeMutablePointer<Int32>
+    @usableFromInline let slotMask: Int
+    @usableFromInline let slotShift: UInt64
+    @usableFromInline let hosts: UnsafeMutablePointer<DHCPHostEntry>
+    @usableFromInline let hostCount: Int
+    /// Every host's encoded options, back to back.
+    @usableFromInline let options: UnsafeMutablePointer<UInt8>
+
+    /// The leases of a validated `configuration`.
+    init(_ configuration: DHCPConfiguration) {
+        var blob: [UInt8] = []
+        var entries: [DHCPHostEntry] = []
+        for host in configuration.hosts {
+            let s = configuration.subnetIndex(of: host.address)!  // validated
+            let block = DHCPOptionBlock.build(configuration: configuration, subnet: s, host: host)
+            entries.append(DHCPHostEntry(address: host.address.rawValue,
+                                         serverAddress: configuration.subnets[s].serverAddress.rawValue,
+                                         optionsOffset: blob.count, optionsLength: block.bytes.count,
+                                         leaseStart: block.leaseStart, leaseLength: block.leaseLength,
+                                         enabled: configuration.subnets[s].enableDHCP))
+            blob += block.bytes
+        }
+        hostCount = entries.count
+        hosts = .allocate(capacity: max(entries.count, 1))
+        hosts.initialize(from: entries, count: entries.count)
+        options = .allocate(capacity: max(blob.count, 1))
+        options.initialize(from: blob, count: blob.count)
+        var slots = 8
+        while slots < entries.count * 2 { slots <<= 1 }
+        slotMask = slots - 1
+        slotShift = UInt64(64 - slots.trailingZeroBitCount)
+        slotKeys = .allocate(capacity: slots)
+        slotKeys.initialize(repeating: 0, count: slots)
+        slotHosts = .allocate(capacity: slots)
+        slotHosts.initialize(repeating: -1, count: slots)
+        for (i, host) in configuration.hosts.enumerated() {
+            var slot = Self.slot(host.mac.rawValue, shift: slotShift)
+            while slotKeys[slot] != 0 { slot = (slot + 1) & slotMask }  // MACs are unique and non-zero (validated)
+            slotKeys[slot] = host.mac.rawValue
+            slotHosts[slot] = Int32(i)
+        }
+    }
+
+    /// Frees the memory (the owner calls it once).
+    func deallocate() {
+        hosts.deallocate()
+        options.deallocate()
+        slotKeys.deallocate()
+        slotHosts.deallocate()
+    }
+
+    @inlinable @inline(__always)
+    static func slot(_ mac: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (mac &* 0x9E37_79B9_7F4A_7C15) >> shift)  // Fibonacci hashing: top bits
+    }
+
+    /// The index in `hosts` of the static lease for `mac`, -1 for none.
+    @inlinable
+    func index(of mac: UInt64) -> Int {
+        guard mac != 0 else { return -1 }
+        var slot = Self.slot(mac, shift: slotShift)
+        while true {
+            let key = slotKeys[slot]
+            if key == mac { return Int(slotHosts[slot]) }
+            if key == 0 { return -1 }  // the table is at most half full: an empty slot always ends the probe
+            slot = (slot &+ 1) & slotMask
+        }
     }
 }
 

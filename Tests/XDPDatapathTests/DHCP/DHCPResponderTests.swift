@@ -305,6 +305,25 @@ import XDPPacket
         #expect(throws: Never.self) { try H.seed().validate() }
     }
 
+    @Test func hostsAreReplacedAtRunTime() throws {
+        let h = try H()
+        let newcomer = DHCPConfiguration.Host(mac: H.strangerMAC, address: IPv4Address(10, 1, 0, 9), hostname: "late")
+        #expect(h.exchange(Message(mac: H.strangerMAC).frame) == nil)
+        try h.server.updateHosts([newcomer])  // the VM's port deleted, a new one created
+        let offer = try #require(h.exchange(Message(mac: H.strangerMAC).frame).map(DHCPReply.init))
+        #expect(offer.yiaddr == IPv4Address(10, 1, 0, 9))
+        #expect(offer.option(12) == Array("late".utf8))
+        #expect(offer.option(121) == Self.seedRoutes, "subnet options kept")
+        #expect(h.exchange(Message().frame) == nil)
+        #expect(h.server.lease(for: H.vmMAC) == nil)
+        // A refusal changes nothing.
+        #expect(throws: DHCPConfigurationError.self) { try h.server.updateHosts([newcomer, newcomer]) }
+        #expect(h.server.lease(for: H.strangerMAC) == IPv4Address(10, 1, 0, 9))
+        #expect(h.server.configuration.hosts == [newcomer])
+        #expect(h.drops(.unknownClient) == 2)
+        #expect(h.accountingHolds)
+    }
+
     @Test func poolFramesTooSmallForAReplyGetNoReply() throws {
         let h = try H(pool: FramePool(frameCount: 4, frameSize: 512, headroom: 0))
         #expect(h.exchange(Message().frame) == nil)
