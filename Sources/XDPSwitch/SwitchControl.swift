@@ -30,6 +30,8 @@ public enum SwitchControl {
         "router-stats [ROUTER]": "routers' forwarding counters, drops by reason, interface counters",
         "dhcp-stats [NETWORK]": "DHCP responders' messages, replies and drops by reason",
         "dhcp-leases NETWORK": "a DHCP responder's static leases (MAC,hostname,address)",
+        "dhcp-host-add NETWORK MAC ADDRESS [HOSTNAME]": "add or replace a static DHCP lease",
+        "dhcp-host-del NETWORK MAC": "remove a static DHCP lease",
     ]
 
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {

@@ -18,3 +18,25 @@ struct DHCPLeasesCommand: ParsableCommand {
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("dhcp-leases", [network]) }
 }
+
+/// `xdpswitch dhcp-host-add NETWORK MAC ADDRESS [HOSTNAME]`: add or replace a static lease.
+struct DHCPHostAddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dhcp-host-add", abstract: "Add or replace a static DHCP lease (a port created or updated).")
+    @Argument(help: "The network.") var network: String
+    @Argument(help: "The port's MAC.") var mac: String
+    @Argument(help: "The port's fixed IP.") var address: String
+    @Argument(help: "Option 12 (default: host-A-B-C-D).") var hostname: String?
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("dhcp-host-add", [network, mac, address] + (hostname.map { [$0] } ?? [])) }
+}
+
+/// `xdpswitch dhcp-host-del NETWORK MAC`: remove a static lease.
+struct DHCPHostDelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dhcp-host-del", abstract: "Remove a static DHCP lease (a port deleted).")
+    @Argument(help: "The network.") var network: String
+    @Argument(help: "The port's MAC.") var mac: String
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run("dhcp-host-del", [network, mac]) }
+}

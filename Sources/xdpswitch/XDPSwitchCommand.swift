@@ -11,7 +11,7 @@ struct XDPSwitchCommand: ParsableCommand {
                       DumpFlowsCommand.self, AddFlowCommand.self, DelFlowsCommand.self, ModFlowsCommand.self, TraceCommand.self,
                       DumpConntrackCommand.self, FlushConntrackCommand.self, ConntrackStatsCommand.self,
                       RouteShowCommand.self, RouteGetCommand.self, NeighShowCommand.self, NATShowCommand.self,
-                      FloatingIPAssociateCommand.self, FloatingIPDisassociateCommand.self, RouterStatsCommand.self, DHCPStatsCommand.self, DHCPLeasesCommand.self,
+                      FloatingIPAssociateCommand.self, FloatingIPDisassociateCommand.self, RouterStatsCommand.self, DHCPStatsCommand.self, DHCPLeasesCommand.self, DHCPHostAddCommand.self, DHCPHostDelCommand.self,
                       SetSecurityGroupsCommand.self]
     )
 }

@@ -63,5 +63,21 @@ import XDPSwitch
         #expect(run("dhcp-leases", ["net9"]).output == "net9: no DHCP responder for this network (networks: net1)")
         #expect(run("dhcp-leases").output == "usage: dhcp-leases NETWORK")
         #expect(run("dhcp-stats", ["a", "b"]).output == "usage: dhcp-stats [NETWORK]")
+        // Leases at run time: the stranger's port is created, the VM's deleted.
+        #expect(run("dhcp-host-add", ["net1", "fa:16:3e:bb:00:09", "10.1.0.9", "late"]).output == "net1: 3 leases\n")
+        #expect(run("dhcp-host-del", ["net1", "fa:16:3e:aa:00:05"]).output == "net1: 2 leases\n")
+        #expect(run("dhcp-host-del", ["net1", "fa:16:3e:aa:00:05"]).output == "dhcp-host-del: fa:16:3e:aa:00:05 has no lease on net1")
+        #expect(run("dhcp-host-add", ["net1", "fa:16:3e:cc:00:01", "10.1.0.9"]).output
+                == "dhcp-host-add: net1: hosts[2] (fa:16:3e:cc:00:01): address: 10.1.0.9 is given to another host already")
+        #expect(run("dhcp-host-add", ["net1", "nope", "10.1.0.9"]).output == "dhcp-host-add: nope: expected a MAC address")
+        #expect(run("dhcp-leases", ["net1"]).output == """
+            fa:16:3e:aa:00:06,web1,10.9.0.6 subnet=subnet2 dhcp=disabled
+            fa:16:3e:bb:00:09,late,10.1.0.9 subnet=subnet1
+
+            """)
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:bb:00:09")!), into: vm, now: 5_000_000_000)
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:aa:00:05")!), into: vm, now: 5_000_000_000)
+        let offers = dp.drainTransmitted(vm)
+        #expect(offers.count == 1 && offers.first.map { Array($0[58..<62]) } == [10, 1, 0, 9], "only the new port is offered its address")
     }
 }
