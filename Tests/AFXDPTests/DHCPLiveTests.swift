@@ -127,7 +127,7 @@ struct DHCPLiveTests {
             case "$1" in
             bound|renew)
                 ip addr replace "$ip/$mask" dev "$interface"
-                env > "$OUT.$1" ;;
+                env > "$OUT.$1.tmp" && mv "$OUT.$1.tmp" "$OUT.$1" ;;   # appears whole
             esac
             exit 0
 
@@ -199,11 +199,14 @@ struct DHCPLiveTests {
         engine.close()
         #expect(stats.frames.isBalanced, "\(stats.frames)")
         let s = try #require(engine.datapath?.dhcpResponder(network: "net1")?.stats)
-        #expect(s.offers == 2 && s.acks == 3, "bound, renewed, bound with -B: \(s)")
+        // Bound, renewed, bound with -B (a client may repeat a request on a loaded machine).
+        #expect(s.offers >= 2 && s.acks >= 3 && s.naks == 0, "\(s)")
         #expect(s.releases == 1, "\(s)")
         #expect(s.arpReplies >= 1, "\(s)")
         #expect((s.drops[.unknownClient] ?? 0) >= 2, "\(s)")
-        #expect(s.drops.keys.allSatisfy { $0 == .unknownClient }, "only the stranger's messages are dropped: \(s)")
+        // Besides the stranger's messages, only traffic that is not DHCP (IGMP reports when
+        // the client configures its address, ARP for other hosts) may be dropped.
+        #expect(s.drops.keys.allSatisfy { [.unknownClient, .notDHCP, .arpNotForServer].contains($0) }, "\(s)")
     }
 }
 }
