@@ -171,6 +171,7 @@ let benchmarks: @Sendable () -> Void = {
 
     conntrackBenchmarks()
     routerBenchmarks()
+    securityGroupBenchmarks()
 }
 
 let brTun = DatapathConfiguration(bridges: [
