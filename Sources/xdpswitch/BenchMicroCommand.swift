@@ -48,7 +48,7 @@ final class MicroStage {
     static let batchSize = 64
     static let names = ["parse", "l2", "vlan-push", "vlan-pop", "flood", "gre-encap", "gre-decap",
                         "flows-1", "flows-100", "flows-10000", "classifier-1", "classifier-100", "classifier-10000",
-                        "sg-10", "sg-100"]
+                        "sg-10", "sg-100", "snat", "fip"]
 
     let kind: Kind
     let pool = FramePool(frameCount: 4096)
@@ -187,6 +187,15 @@ final class MicroStage {
                 let reply = BenchScenario.securityGroup(rules: rules).replyFrame(size: 60).frame
                 return try MicroStage(configuration: config, input: "a", templates: [forward],
                                       prime: [(forward, "a"), (reply, "b")])
+            case "snat", "fip":
+                // The bench's router (seed bridges, qr-/qg- router ports, NAT); the sink's MAC
+                // learned from its ARP request first, one connection translated before measuring.
+                let scenario = BenchScenario.nat(name == "snat" ? .snat : .fip)
+                let side = scenario.natSinkSide
+                let (from, to) = scenario.natAddresses
+                let frame = BenchScenario.routedFrame(from: from, to: to, size: 60)
+                return try MicroStage(configuration: scenario.natDatapathConfiguration(a: "a", b: "b"), input: "a", templates: [frame],
+                                      prime: [(BenchScenario.arpRequest(sender: side.sink, target: side.router), "b"), (frame, "a")])
             default:
                 for n in [1, 100, 10_000] {
                     if name == "flows-\(n)" {
