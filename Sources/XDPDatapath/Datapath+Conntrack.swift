@@ -34,6 +34,13 @@ import XDPPacket
 // straight on (its action list cannot be resumed later, and a ct() without table does
 // not change what the flows see).
 //
+// NAT. `ct(commit,nat(src=IP[-IP][:P-P]))`, `nat(dst=...)` and plain `ct(nat)` ask the
+// tracker for the translation (Conntrack+NAT.swift): new committed connections get a
+// translated tuple (none free: dropped, `nat-exhausted`), every packet of a translated
+// connection is rewritten in place in either direction, and the packet's address and
+// port fields are read again so later flows match what is on the wire. Held fragments
+// are translated when released.
+//
 // Cost. The per-packet path allocates nothing and touches no reference count: the
 // tracker is reached through an unmanaged pointer cell, and the `ct()` arguments
 // through the flow's action list (`FlowTable.ActionList.conntrack`).
@@ -67,15 +74,9 @@ extension Datapath {
             ctx.consumed = true
             return false
         }
-        let tracker = cell.takeUnretainedValue()
         let action = list.conntrack + Int(index)
-        // NAT in flows (`ct(nat...)`) is not executed yet (routers do their own NAT):
-        // refusing beats forwarding untranslated packets.
-        if action.pointee.nat != nil {
-            drop(ctx.address, reason: .conntrackUnavailable, port: ctx.inPortID)
-            ctx.consumed = true
-            return false
-        }
+        var nat = ConntrackNAT.none
+        if let request = action.pointee.nat { nat = ConntrackNAT(request) }
         commit(&ctx)
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
@@ -97,15 +98,21 @@ extension Datapath {
             }
             i &+= 1
         }
-        let result = tracker.track(frame: frame, length: Int(ctx.length), meta: meta, zone: zone,
-                                   commit: action.pointee.commit, now: now, markValue: markValue, markMask: markMask)
+        let commitFlag = action.pointee.commit, length = Int(ctx.length)
+        // `_withUnsafeGuaranteedRef`: the cell's reference is kept alive by
+        // `conntrackInstance`, so no retain/release per packet.
+        let result = cell._withUnsafeGuaranteedRef {
+            $0.track(frame: frame, length: length, meta: meta, zone: zone, commit: commitFlag, now: now,
+                     markValue: markValue, markMask: markMask, nat: nat)
+        }
         let table = action.pointee.table
         switch result.disposition {
         case .forward:
             break
         case .drop:
             if result.datagram != 0 { dropHeldFragments(datagram: result.datagram) }
-            let reason: DropReason = result.reason == .globalLimit || result.reason == .zoneLimit ? .conntrackLimit : .conntrackFragment
+            let reason: DropReason = result.reason == .globalLimit || result.reason == .zoneLimit ? .conntrackLimit
+                : result.reason == .natExhausted ? .natExhausted : .conntrackFragment
             drop(ctx.address, reason: reason, port: ctx.inPortID)
             ctx.consumed = true
             return false
@@ -117,6 +124,7 @@ extension Datapath {
             ctx.consumed = true
             return false
         }
+        if result.state.contains(.snat) || result.state.contains(.dnat) { refreshAddresses(&ctx) }
         guard let t = table else { return true }
         if result.datagram != 0 && heldFragments.count > 0 { releaseHeldFragments(result, now: now) }
         recirculate(&ctx, result: result, table: Int(t), now: now)
@@ -144,6 +152,22 @@ extension Datapath {
         runTable(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
     }
 
+    /// After NAT rewrote the frame: its addresses and ports, read again, become the
+    /// packet's (and the frame's) key fields.
+    @inlinable
+    func refreshAddresses(_ ctx: inout FlowContext) {
+        var meta = PacketMetadata()
+        _ = PacketParser.parse(pool.pointer(ctx.address), length: Int(ctx.length), into: &meta)
+        for k in 0..<2 {
+            var key = k == 0 ? ctx.key : ctx.frameKey
+            key.nwSrc = meta.nwSrc; key.nwDst = meta.nwDst
+            key.ipv6SrcHi = meta.ipv6SrcHi; key.ipv6SrcLo = meta.ipv6SrcLo
+            key.ipv6DstHi = meta.ipv6DstHi; key.ipv6DstLo = meta.ipv6DstLo
+            if meta.l4Offset != 0 { key.tpSrc = meta.tpSrc; key.tpDst = meta.tpDst }
+            if k == 0 { ctx.key = key } else { ctx.frameKey = key }
+        }
+    }
+
     /// Recirculates every held fragment of `result.datagram`, oldest first, and finishes
     /// each as `runFlows` finishes a frame.
     @usableFromInline
@@ -155,6 +179,14 @@ extension Datapath {
             var ctx = slot.pointee.context
             let table = Int(slot.pointee.table)
             heldFragments.remove(at: i)
+            if result.state.contains(.snat) || result.state.contains(.dnat), let tracker = conntrackInstance {
+                // NAT rewrote only the fragment that completed the datagram.
+                var meta = PacketMetadata()
+                let frame = pool.pointer(ctx.address)
+                _ = PacketParser.parse(frame, length: Int(ctx.length), into: &meta)
+                tracker.translate(frame: frame, length: Int(ctx.length), meta: meta, result: result)
+                refreshAddresses(&ctx)
+            }
             recirculate(&ctx, result: result, table: table, now: now)
             finish(&ctx, now: now)
         }

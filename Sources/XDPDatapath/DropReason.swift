@@ -59,6 +59,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case conntrackUnavailable
     /// `ct(commit)` refused: the tracker's global or zone limit is reached.
     case conntrackLimit
+    /// `ct(commit,nat(...))` found no free translated tuple in its range.
+    case natExhausted
     /// A fragment the tracker could not reassemble (overlap, too many, out of memory…).
     case conntrackFragment
     /// A fragment waiting for the rest of its datagram found the hold queue full.
@@ -114,6 +116,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .resubmitLimit: "resubmit-limit"
         case .conntrackUnavailable: "conntrack-unavailable"
         case .conntrackLimit: "conntrack-limit"
+        case .natExhausted: "nat-exhausted"
         case .conntrackFragment: "conntrack-fragment"
         case .fragmentHoldFull: "fragment-hold-full"
         case .fragmentTimeout: "fragment-timeout"

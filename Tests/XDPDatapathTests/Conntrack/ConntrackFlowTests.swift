@@ -157,3 +157,52 @@ import XDPPacket
         #expect(plain.datapath.conntrack != nil)
     }
 }
+
+/// `ct(nat)` in flows: SNAT on commit, replies translated back, exhaustion counted.
+@Suite struct ConntrackFlowNATTests {
+    static let flows = [
+        "table=0,priority=100,ip,in_port=1 actions=ct(commit,zone=3,nat(src=192.0.2.1:5000-5001)),output:2",
+        "table=0,priority=100,ip,in_port=2 actions=ct(zone=3,nat,table=1)",
+        "table=1,priority=100,ct_state=+trk+est,ip,nw_dst=10.1.0.10 actions=output:1",
+        "table=1,priority=0 actions=drop",
+    ]
+
+    func fields(_ frame: [UInt8]) -> (src: UInt32, dst: UInt32, sport: UInt16, dport: UInt16, valid: Bool) {
+        var bytes = frame
+        return bytes.withUnsafeMutableBytes { raw in
+            let p = raw.baseAddress!
+            var meta = PacketMetadata()
+            _ = PacketParser.parse(p, length: raw.count, into: &meta)
+            let ip = IPv4Header(p + Int(meta.l3Offset))
+            let length = Int(ip.totalLength) - ip.headerLength
+            let pseudo = Checksum.pseudoHeaderSum(source: ip.source, destination: ip.destination, protocol: ip.protocolNumber,
+                                                  length: length)
+            let valid = ip.isChecksumValid
+                && Checksum.verifyTransport(pseudoHeaderSum: pseudo, segment: p + Int(meta.l4Offset), length: length)
+            return (meta.nwSrc, meta.nwDst, meta.tpSrc, meta.tpDst, valid)
+        }
+    }
+
+    @Test func snatInFlowsTranslatesBothWaysAndCountsExhaustion() throws {
+        let h = try Harness([BridgeConfiguration(name: "br", ports: [PortConfiguration(name: "p1"), PortConfiguration(name: "p2")],
+                                                 flows: Self.flows)])
+        let ipA = ConntrackFlowTests.ipA, ipB = ConntrackFlowTests.ipB
+        h.send(ConntrackFlowTests.udp(from: ipA, to: ipB, sport: 1000, dport: 53), on: "p1")
+        let out = try #require(h.collect()["p2"]?.first)
+        let o = fields(out)
+        #expect(o.src == IPv4Address(192, 0, 2, 1).rawValue && o.dst == ipB.rawValue && (5000...5001).contains(o.sport) && o.valid)
+        // The reply to the translated address comes back to the original one.
+        h.send(ConntrackFlowTests.udp(from: ipB, to: IPv4Address(192, 0, 2, 1), sport: 53, dport: o.sport, reverse: true), on: "p2")
+        let back = try #require(h.collect()["p1"]?.first)
+        let r = fields(back)
+        #expect(r.src == ipB.rawValue && r.dst == ipA.rawValue && r.sport == 53 && r.dport == 1000 && r.valid)
+        let dump = h.datapath.dumpConntrack(zone: 3)
+        #expect(dump.count == 1 && dump[0].contains("reply=(src=10.1.0.11,dst=192.0.2.1,sport=53,dport=\(o.sport))"))
+        // Two ports in the range: a third connection finds none free.
+        h.send(ConntrackFlowTests.udp(from: ipA, to: ipB, sport: 1001, dport: 53), on: "p1")
+        h.send(ConntrackFlowTests.udp(from: ipA, to: ipB, sport: 1002, dport: 53), on: "p1")
+        #expect(h.collect()["p2"]?.count == 1)
+        #expect(h.port("p1").stats.drops[.natExhausted] == 1)
+        #expect(h.accountingHolds)
+    }
+}
