@@ -238,9 +238,14 @@ extension Datapath {
 
     // MARK: Control
 
-    /// `ovs-appctl dpctl/dump-conntrack [zone=N]`: one line per connection.
+    /// `ovs-appctl dpctl/dump-conntrack [zone=N]`: one line per connection — those of
+    /// the `ct()` flows, then each router's NAT connections (`orig=(...),reply=(...)`
+    /// with the translated reply; a router tracks them in `Router.natZone` of its own
+    /// tracker, so overlapping tenants stay apart).
     public func dumpConntrack(zone: UInt16? = nil) -> [String] {
-        conntrackInstance?.dump(zone: zone) ?? []
+        var lines = conntrackInstance?.dump(zone: zone) ?? []
+        for router in routers { if let tracker = router.conntrack { lines += tracker.dump(zone: zone) } }
+        return lines
     }
 
     /// `ovs-appctl dpctl/flush-conntrack [zone=N] [tuple]`: removes the connections

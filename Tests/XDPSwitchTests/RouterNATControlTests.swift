@@ -41,6 +41,12 @@ import XDPSwitch
             floating 172.24.4.228 -> 10.1.0.7
 
             """)
+        // dump-conntrack shows the routers' NAT connections too, as OVS prints NAT entries.
+        #expect(run("dump-conntrack").output == """
+            udp,orig=(src=10.1.0.5,dst=172.24.4.225,sport=40000,dport=53),reply=(src=172.24.4.225,dst=172.24.4.227,sport=53,dport=40000)
+
+            """)
+        #expect(run("dump-conntrack", ["zone=7"]).output == "")
         let stats = run("router-stats", ["router1"]).output
         #expect(stats.contains("    nat: connections=1 created=1 translated=1 flushed=0\n"), "\(stats)")
         #expect(run("nat-show").output == "usage: nat-show ROUTER")
