@@ -479,19 +479,7 @@ extension ConnectionTracker {
     /// +snat/+dnat bits undone (none when nothing was translated).
     @discardableResult
     public func translateBack(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, result: TrackResult) -> CTState {
-        guard result.connection > 0, Int(result.connection) <= capacity,
-              !result.state.contains(.invalid), !result.state.contains(.related) else { return [] }
-        let e = Int(result.connection) &- 1
-        let f = entries[e].flags
-        guard f & ConntrackEntry.inUse != 0, f & ConntrackEntry.natMask != 0 else { return [] }
-        let v6 = meta.flags.contains(.ipv6)
-        guard v6 || meta.flags.contains(.ipv4) else { return [] }
-        let l3 = Int(meta.l3Offset)
-        let end = min(length, v6 ? l3 &+ 40 &+ Int(frame.loadBE16(at: l3 &+ 4)) : l3 &+ Int(frame.loadBE16(at: l3 &+ 2)))
-        let l4 = Int(meta.l4Offset)
-        let l4Length = l4 == 0 || meta.flags.contains(.laterFragment) || l4 >= end ? 0 : end &- l4
-        return translate(entry: e, reply: result.state.contains(.reply), ip: frame + l3,
-                         l4: frame + (l4 == 0 ? l3 : l4), l4Length: l4Length, family: v6 ? 6 : 4, back: true)
+        translateFrame(frame, length: length, meta: meta, result: result, back: true)
     }
 
     /// Rewrites a frame of a translated connection that `track(…nat:)` answered with
@@ -501,6 +489,12 @@ extension ConnectionTracker {
     /// invalid or related result, or a handle that is no longer live).
     @discardableResult
     public func translate(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, result: TrackResult) -> CTState {
+        translateFrame(frame, length: length, meta: meta, result: result, back: false)
+    }
+
+    /// `translate` (`back` false) or `translateBack` of a whole parsed frame.
+    func translateFrame(_ frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, result: TrackResult,
+                        back: Bool) -> CTState {
         guard result.connection > 0, Int(result.connection) <= capacity,
               !result.state.contains(.invalid), !result.state.contains(.related) else { return [] }
         let e = Int(result.connection) &- 1
@@ -513,6 +507,6 @@ extension ConnectionTracker {
         let l4 = Int(meta.l4Offset)
         let l4Length = l4 == 0 || meta.flags.contains(.laterFragment) || l4 >= end ? 0 : end &- l4
         return translate(entry: e, reply: result.state.contains(.reply), ip: frame + l3,
-                         l4: frame + (l4 == 0 ? l3 : l4), l4Length: l4Length, family: v6 ? 6 : 4)
+                         l4: frame + (l4 == 0 ? l3 : l4), l4Length: l4Length, family: v6 ? 6 : 4, back: back)
     }
 }
