@@ -5,7 +5,9 @@ import XDPPacket
 // How a packet goes through `ct(zone=Z,commit,table=T,exec(...))`, as in Open vSwitch:
 //
 // 1. Header changes the flows made so far are written into the frame (conntrack sees
-//    the packet as it would leave), and the frame is parsed again.
+//    the packet as it would leave). Its metadata is the parse it entered the bridge
+//    with, brought up to date from the flow context (`refreshServiceMeta`), not a
+//    second parse. Only a NAT rewrite re-reads the frame (`refreshAddresses`).
 // 2. The zone is `zone=N`, or read from a field (`zone=NXM_NX_REG6[0..15]`, Neutron's
 //    per-network zones).
 // 3. The tracker (one per datapath, `ConnectionTracker`) classifies the packet:
@@ -80,9 +82,10 @@ extension Datapath {
         commit(&ctx)
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
-        var meta = PacketMetadata()
-        // A frame the parser rejects still goes to the tracker, which answers +trk+inv.
-        _ = PacketParser.parse(frame, length: Int(ctx.length), into: &meta)
+        // The parse the frame entered the bridge with (kept in `serviceMeta[depth]` once
+        // a tracker exists), brought up to date with what the actions wrote: no second parse.
+        refreshServiceMeta(ctx)
+        let meta = serviceMeta[ctx.depth]
         var zone = action.pointee.zone
         if let field = action.pointee.zoneField { zone = UInt16(truncatingIfNeeded: field.get(ctx.key)) }
         var markValue: UInt32 = 0
@@ -140,15 +143,9 @@ extension Datapath {
             return
         }
         ctx.resubmits &+= 1
-        for k in 0..<2 {
-            if k == 0 {
-                ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
-            } else {
-                // The ct fields are not in the frame's bytes: keep the frame's key equal.
-                ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone
-                ctx.frameKey.ctMark = result.mark
-            }
-        }
+        ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
+        // The ct fields are not in the frame's bytes: keep the frame's key equal.
+        ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone; ctx.frameKey.ctMark = result.mark
         runTable(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
     }
 
@@ -158,14 +155,14 @@ extension Datapath {
     func refreshAddresses(_ ctx: inout FlowContext) {
         var meta = PacketMetadata()
         _ = PacketParser.parse(pool.pointer(ctx.address), length: Int(ctx.length), into: &meta)
-        for k in 0..<2 {
-            var key = k == 0 ? ctx.key : ctx.frameKey
+        func reread(_ key: inout FlowKey) {
             key.nwSrc = meta.nwSrc; key.nwDst = meta.nwDst
             key.ipv6SrcHi = meta.ipv6SrcHi; key.ipv6SrcLo = meta.ipv6SrcLo
             key.ipv6DstHi = meta.ipv6DstHi; key.ipv6DstLo = meta.ipv6DstLo
             if meta.l4Offset != 0 { key.tpSrc = meta.tpSrc; key.tpDst = meta.tpDst }
-            if k == 0 { ctx.key = key } else { ctx.frameKey = key }
         }
+        reread(&ctx.key)
+        reread(&ctx.frameKey)
     }
 
     /// Recirculates every held fragment of `result.datagram`, oldest first, and finishes

@@ -72,7 +72,8 @@ extension Datapath {
             return
         }
         if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
-        if hasServices { serviceMeta[depth] = meta }
+        // Service ports and the ct() action read this parse instead of parsing again.
+        if hasServices || conntrackCell.pointee != nil { serviceMeta[depth] = meta }
         if flowsActive[inPort.bridgeID] {
             runFlows(address: address, length: length, meta: meta, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                      tunnelID: tunnelID, now: now)
