@@ -199,7 +199,7 @@ struct BenchCommand: ParsableCommand {
             if let error = replies.error { throw CommandFailure("sink's frames: \(error)") }
             try sleep(seconds: 0.5, interrupted: interrupted)
         }
-        let f0 = scenario.securityGroupRules == nil ? nil : peer.firewallCounts()
+        let f0 = scenario.firewallCounter == nil ? nil : peer.firewallCounts()
         let c0 = lab.counter.counts
         let (s0, g0, gc0, p0, m0, t0) = (c0.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())

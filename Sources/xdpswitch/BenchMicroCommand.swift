@@ -48,7 +48,7 @@ final class MicroStage {
     static let batchSize = 64
     static let names = ["parse", "l2", "vlan-push", "vlan-pop", "flood", "gre-encap", "gre-decap",
                         "flows-1", "flows-100", "flows-10000", "classifier-1", "classifier-100", "classifier-10000",
-                        "sg-10", "sg-100", "snat", "fip"]
+                        "sg-10", "sg-100", "snat", "fip", "compute"]
 
     let kind: Kind
     let pool = FramePool(frameCount: 4096)
@@ -187,6 +187,20 @@ final class MicroStage {
                 let reply = BenchScenario.securityGroup(rules: rules).replyFrame(size: 60).frame
                 return try MicroStage(configuration: config, input: "a", templates: [forward],
                                       prime: [(forward, "a"), (reply, "b")])
+            case "compute":
+                // The bench's compute node (br-int with the SG flows, patch, br-tun, GRE out of the
+                // underlay `b`), checked frame by frame first (ComputePathCheck: the VM's frame leaves
+                // GRE-encapsulated with key 1001, the reply reaches the VM, the stream is then +est).
+                let config = try BenchScenario.computeScenario.computeDatapathConfiguration(a: "a", b: "b")
+                let check = ComputePathCheck(datapath: try Datapath(configuration: config, pool: FramePool(frameCount: 256)),
+                                             a: "a", b: "b")
+                guard check.problems.isEmpty else {
+                    throw CommandFailure("compute path check failed:\n  " + check.problems.joined(separator: "\n  "))
+                }
+                let scenario = BenchScenario.computeScenario
+                let forward = scenario.generatorFrame(size: 60).frame
+                return try MicroStage(configuration: config, input: "a", templates: [forward],
+                                      prime: [(forward, "a"), (scenario.computeReplyFrame(size: 60).frame, "b")])
             case "snat", "fip":
                 // The bench's router (seed bridges, qr-/qg- router ports, NAT); the sink's MAC
                 // learned from its ARP request first, one connection translated before measuring.

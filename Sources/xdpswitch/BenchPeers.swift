@@ -70,7 +70,8 @@ protocol BenchPeer: AnyObject {
     func stop()
     /// Releases what lasts across runs (daemons).
     func shutdown()
-    /// `sg` scenarios: the ingress filter's established/new packet counts (nil: not a firewall run).
+    /// `sg` and `compute`: the established/new packet counts of the filter that passes the
+    /// measured stream (`BenchScenario.firewallCounter`; nil: not a firewall run).
     func firewallCounts() -> FirewallCounts?
 }
 
@@ -82,23 +83,24 @@ extension BenchPeer {
 /// `sg` scenarios: packets the VM's ingress filter let through as established connections
 /// and as new ones (the rule), from the peer's own counters — the proof that the measured
 /// stream is established (the `+est` flow / the RELATED,ESTABLISHED rule), not re-checked
-/// against the rules packet by packet.
+/// against the rules packet by packet. `compute`: the same for the VM's egress filter.
 struct FirewallCounts {
     var established: UInt64
     var new: UInt64
 
-    /// From `ovs-ofctl dump-flows` lines of table 82 (ours print the same format).
-    init(dumpLines: [String]) {
+    /// From `ovs-ofctl dump-flows` lines of `table` (82: `sg`'s ingress rules, 72: `compute`'s
+    /// egress rules; ours print the same format).
+    init(dumpLines: [String], table: Int = 82) {
         func packets(_ line: String) -> UInt64 {
             guard let r = line.range(of: "n_packets=") else { return 0 }
             return UInt64(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
         }
-        let ingress = dumpLines.filter { $0.contains("table=82") }
+        let ingress = dumpLines.filter { $0.contains("table=\(table),") }
         established = ingress.filter { $0.contains("ct_state=+est") }.map(packets).reduce(0, +)
         new = ingress.filter { $0.contains("ct_state=+new") }.map(packets).reduce(0, +)
     }
 
-    /// From `iptables -nvxL sg-ingress` (pkts is the first column).
+    /// From `iptables -nvxL sg-ingress` / `sg-egress` (pkts is the first column).
     init(iptablesLines: [String]) {
         func packets(_ line: String) -> UInt64 { UInt64(line.split(separator: " ").first ?? "") ?? 0 }
         established = iptablesLines.filter { $0.contains("RELATED,ESTABLISHED") }.map(packets).reduce(0, +)
@@ -112,6 +114,7 @@ final class EnginePeer: BenchPeer {
     let raw: Bool
     let options: EngineConfiguration
     private var engine: Engine?
+    private var firewallCounter: (bridge: String, table: Int, chain: String)?
     var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
 
     init(raw: Bool, options: EngineConfiguration) {
@@ -123,6 +126,7 @@ final class EnginePeer: BenchPeer {
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         let (a, b, options, raw) = (lab.a, lab.b, options, raw)
         let config = try scenario.datapathConfiguration(a: a, b: b)
+        firewallCounter = scenario.firewallCounter
         do {
             // Set up inside the forwarder namespace; the worker thread inherits it.
             engine = try LabNetwork.inNamespace(lab.fwd) {
@@ -150,9 +154,10 @@ final class EnginePeer: BenchPeer {
     }
 
     func firewallCounts() -> FirewallCounts? {
-        guard !raw, let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: "br-bench", now: now) }) ?? nil
+        guard !raw, let counter = firewallCounter,
+              let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: counter.bridge, now: now) }) ?? nil
         else { return nil }
-        return FirewallCounts(dumpLines: lines)
+        return FirewallCounts(dumpLines: lines, table: counter.table)
     }
 
     func stop() {
@@ -174,7 +179,24 @@ final class KernelPeer: BenchPeer {
     private var firewall: String?
     /// The `snat`/`fip` scenario running (its addresses and rules are removed in `stop`).
     private var router: BenchScenario?
+    /// `compute`: the bridge and gretap created (removed in `stop`).
+    private var computeDevices: (bridge: String, gretap: String)?
+    /// The iptables chain whose counts `firewallCounts` reads.
+    private var firewallChain = "sg-ingress"
     var cpuMethod: String { "none of its own: all of its work is softirq (see softirq CPU)" }
+
+    /// Throws BenchUnsupported when this kernel cannot create a gretap (no CONFIG_NET_IPGRE).
+    private func probeGRE(_ lab: BenchLab) throws {
+        let probe = lab.inFwd(["ip", "link", "add", lab.network.prefix + "gt", "type", "gretap",
+                               "local", BenchScenario.dotted(BenchScenario.localIP),
+                               "remote", BenchScenario.dotted(BenchScenario.remoteIP)])
+        lab.inFwd(["ip", "link", "del", lab.network.prefix + "gt"])
+        guard probe.succeeded else {
+            self.lab = nil
+            throw BenchUnsupported(reason: "this kernel has no GRE (CONFIG_NET_IPGRE): `ip link add … type gretap` → "
+                + probe.output.trimmingCharacters(in: "\n"))
+        }
+    }
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         self.lab = lab
@@ -191,16 +213,28 @@ final class KernelPeer: BenchPeer {
             }
             return
         }
-        if scenario.tunnel != nil {
-            let probe = lab.inFwd(["ip", "link", "add", lab.network.prefix + "gt", "type", "gretap",
-                                   "local", BenchScenario.dotted(BenchScenario.localIP),
-                                   "remote", BenchScenario.dotted(BenchScenario.remoteIP)])
-            lab.inFwd(["ip", "link", "del", lab.network.prefix + "gt"])
-            guard probe.succeeded else {
-                self.lab = nil
-                throw BenchUnsupported(reason: "this kernel has no GRE (CONFIG_NET_IPGRE): `ip link add … type gretap` → "
-                    + probe.output.trimmingCharacters(in: "\n"))
+        if scenario.compute {
+            // The Linux-bridge compute node: the VM's port and a keyed gretap on one bridge,
+            // the `sg` iptables chains for the VM (BenchScenario+Compute.swift).
+            try probeGRE(lab)
+            let devices = (bridge: bridge, gretap: lab.network.prefix + "gt")
+            let path = "/tmp/\(lab.network.prefix)-compute.rules"
+            try writeFile(path, BenchScenario.computeIptables(a: lab.a, gretap: devices.gretap))
+            computeDevices = devices
+            firewall = path
+            firewallChain = "sg-egress"
+            for command in BenchScenario.computeKernelCommands(a: lab.a, b: lab.b, bridge: devices.bridge,
+                                                              gretap: devices.gretap, rules: path) {
+                let r = lab.inFwd(command)
+                guard r.succeeded else {
+                    stop()
+                    throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+                }
             }
+            return
+        }
+        if scenario.tunnel != nil {
+            try probeGRE(lab)
             throw BenchUnsupported(reason: "kernel GRE peer not written yet")
         }
         let vlans = scenario.securityGroupRules == nil && (scenario.portA != .access || scenario.portB != .access)
@@ -241,12 +275,23 @@ final class KernelPeer: BenchPeer {
 
     func firewallCounts() -> FirewallCounts? {
         guard let lab, firewall != nil else { return nil }
-        let r = lab.inFwd(["iptables", "-nvxL", "sg-ingress"])
+        let r = lab.inFwd(["iptables", "-nvxL", firewallChain])
         return r.succeeded ? FirewallCounts(iptablesLines: r.output.split(separator: "\n").map(String.init)) : nil
     }
 
     func stop() {
         guard let lab else { return }
+        if let devices = computeDevices {
+            for command in BenchScenario.computeKernelCleanup(a: lab.a, b: lab.b, bridge: devices.bridge, gretap: devices.gretap) {
+                lab.inFwd(command)
+            }
+            if let path = firewall { Shell.run(["rm", "-f", path]) }
+            computeDevices = nil
+            firewall = nil
+            firewallChain = "sg-ingress"
+            self.lab = nil
+            return
+        }
         if let router {
             for command in router.natKernelCleanup(a: lab.a, b: lab.b) { lab.inFwd(command) }
             self.router = nil
@@ -278,6 +323,9 @@ final class OVSPeer: BenchPeer {
     private var vswitchdPID: pid_t?
     private var bridge: String?
     private var phyBridge: String?
+    /// `compute`: br-tun (br-int is `bridge`).
+    private var tunBridge: String?
+    private var firewallTable = 82
     var cpuMethod: String { "ovs-vswitchd process user+system, all threads (/proc/PID/stat)" }
 
     init(rundir: String) { self.rundir = rundir }
@@ -352,7 +400,10 @@ final class OVSPeer: BenchPeer {
         func afxdp(_ port: String, _ ofport: Int) -> [String] {
             ["--", "set", "interface", port, "type=afxdp", "options:xdp-mode=native", "ofport_request=\(ofport)"]
         }
-        if let tunnel = scenario.tunnel {
+        firewallTable = scenario.firewallCounter?.table ?? 82
+        if scenario.compute {
+            try startCompute(lab: lab, integration: br)
+        } else if let tunnel = scenario.tunnel {
             // OVS userspace tunnelling: br-phy owns the underlay port and the local address (on
             // its internal port), br-int holds the other port and the gre port; the remote's
             // MAC is set in the tunnel ARP cache (static, like our neighbours).
@@ -366,17 +417,7 @@ final class OVSPeer: BenchPeer {
                       + afxdp(port, 2)
                       + ["--", "add-port", br, "gre0", "--", "set", "interface", "gre0", "type=gre",
                          "options:remote_ip=\(BenchScenario.dotted(BenchScenario.remoteIP))"])
-            for command in [["ip", "addr", "add", "\(BenchScenario.dotted(BenchScenario.localIP))/24", "dev", phy],
-                            ["ip", "link", "set", phy, "up"]] {
-                let r = lab.inFwd(command)
-                guard r.succeeded else { throw CommandFailure("ovs: \(command.joined(separator: " ")): \(r.output)") }
-            }
-            usleep(300_000)
-            for command in [["ovs/route/add", "\(BenchScenario.dotted(BenchScenario.remoteIP))/32", phy],
-                            ["tnl/arp/set", phy, BenchScenario.dotted(BenchScenario.remoteIP), BenchScenario.colon(remoteMAC)]] {
-                let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
-                guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
-            }
+            try setUpUnderlay(lab: lab, phy: phy, remoteMAC: remoteMAC)
         } else if scenario.securityGroupRules != nil || scenario.nat != nil {
             // sg: the very same OpenFlow text as ours, the security-group compiler's output
             // (ports on VLAN 100, the zone); snat/fip: the translation in flows.
@@ -385,13 +426,7 @@ final class OVSPeer: BenchPeer {
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
                        "--", "add-port", br, lab.a] + tag + afxdp(lab.a, 1)
                       + ["--", "add-port", br, lab.b] + tag + afxdp(lab.b, 2))
-            let path = "\(rundir)/\(scenario.name).flows"
-            try writeFile(path, flows.joined(separator: "\n") + "\n")
-            // del-flows + add-flows: `replace-flows` refuses flows that need NXM with table_id.
-            for command in [["del-flows", br], ["add-flows", br, path]] {
-                let r = Shell.run(env + ["ovs-ofctl"] + command)
-                guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl \(command[0]): \(r.output)") }
-            }
+            try loadFlows(flows, bridge: br, file: scenario.name)
         } else {
             try vsctl(["add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
                        "--", "add-port", br, lab.a, role(scenario.portA)] + afxdp(lab.a, 1)
@@ -407,10 +442,66 @@ final class OVSPeer: BenchPeer {
         usleep(500_000)  // the pmd thread picks the new rx queues up
     }
 
+    /// The underlay of OVS userspace tunnelling: the local address on br-phy's internal
+    /// port, the route to the remote through it, and the remote's MAC in the tunnel ARP cache.
+    private func setUpUnderlay(lab: BenchLab, phy: String, remoteMAC: [UInt8]) throws {
+        for command in [["ip", "addr", "add", "\(BenchScenario.dotted(BenchScenario.localIP))/24", "dev", phy],
+                        ["ip", "link", "set", phy, "up"]] {
+            let r = lab.inFwd(command)
+            guard r.succeeded else { throw CommandFailure("ovs: \(command.joined(separator: " ")): \(r.output)") }
+        }
+        usleep(300_000)
+        for command in [["ovs/route/add", "\(BenchScenario.dotted(BenchScenario.remoteIP))/32", phy],
+                        ["tnl/arp/set", phy, BenchScenario.dotted(BenchScenario.remoteIP), BenchScenario.colon(remoteMAC)]] {
+            let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
+            guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
+        }
+    }
+
+    /// Replaces `bridge`'s flows with `flows` (del-flows + add-flows: `replace-flows` refuses
+    /// flows that need NXM with table_id).
+    private func loadFlows(_ flows: [String], bridge: String, file: String) throws {
+        let path = "\(rundir)/\(file).flows"
+        try writeFile(path, flows.joined(separator: "\n") + "\n")
+        for command in [["del-flows", bridge], ["add-flows", bridge, path]] {
+            let r = Shell.run(env + ["ovs-ofctl"] + command)
+            guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl \(command[0]) \(bridge): \(r.output)") }
+        }
+    }
+
+    /// `compute`: br-int (the VM's afxdp port `a`, tag 100, patch-tun) with the security-group
+    /// flows, br-tun (patch-int, gre0 key=flow) with Neutron's tunnel flows, and br-phy owning
+    /// the underlay `b` as in `gre-encap`; ofports as the flows name them.
+    private func startCompute(lab: BenchLab, integration br: String) throws {
+        let phy = lab.network.prefix + "phy", tun = lab.network.prefix + "tun"
+        phyBridge = phy
+        tunBridge = tun
+        let ports = BenchScenario.computePorts
+        func afxdp(_ port: String, _ ofport: Int) -> [String] {
+            ["--", "set", "interface", port, "type=afxdp", "options:xdp-mode=native", "ofport_request=\(ofport)"]
+        }
+        try vsctl(["add-br", phy, "--", "set", "bridge", phy, "datapath_type=netdev",
+                   "other-config:hwaddr=\"\(BenchScenario.colon(BenchLab.bMAC))\"", "--", "add-port", phy, lab.b] + afxdp(lab.b, 1)
+                  + ["--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
+                     "--", "add-port", br, lab.a, "tag=\(BenchScenario.vlan)"] + afxdp(lab.a, ports.vm)
+                  + ["--", "add-port", br, "patch-tun", "--", "set", "interface", "patch-tun", "type=patch",
+                     "options:peer=patch-int", "ofport_request=\(ports.patchTun)"]
+                  + ["--", "add-br", tun, "--", "set", "bridge", tun, "datapath_type=netdev",
+                     "--", "add-port", tun, "patch-int", "--", "set", "interface", "patch-int", "type=patch",
+                     "options:peer=patch-tun", "ofport_request=\(ports.patchInt)",
+                     "--", "add-port", tun, "gre0", "--", "set", "interface", "gre0", "type=gre",
+                     "options:remote_ip=\(BenchScenario.dotted(BenchScenario.remoteIP))", "options:key=flow",
+                     "ofport_request=\(ports.gre)"])
+        try setUpUnderlay(lab: lab, phy: phy, remoteMAC: BenchLab.sinkMAC)
+        try loadFlows(try BenchScenario.computeIntegrationFlows(), bridge: br, file: "compute-br-int")
+        try loadFlows(BenchScenario.computeTunnelFlows, bridge: tun, file: "compute-br-tun")
+    }
+
     func firewallCounts() -> FirewallCounts? {
         guard let bridge else { return nil }
-        let r = Shell.run(env + ["ovs-ofctl", "dump-flows", bridge, "table=82"])
-        return r.succeeded ? FirewallCounts(dumpLines: r.output.split(separator: "\n").map { "table=82, " + $0 }) : nil
+        let r = Shell.run(env + ["ovs-ofctl", "dump-flows", bridge, "table=\(firewallTable)"])
+        return r.succeeded ? FirewallCounts(dumpLines: r.output.split(separator: "\n").map { "table=\(firewallTable), " + $0 },
+                                            table: firewallTable) : nil
     }
 
     func counters() -> PeerCounters {
@@ -419,11 +510,12 @@ final class OVSPeer: BenchPeer {
     }
 
     func stop() {
-        for br in [bridge, phyBridge].compactMap({ $0 }) { try? vsctl(["--if-exists", "del-br", br]) }
+        for br in [bridge, tunBridge, phyBridge].compactMap({ $0 }) { try? vsctl(["--if-exists", "del-br", br]) }
         // Connections of an sg run must not make the next run's stream established from the start.
         if bridge != nil { Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl", "dpctl/flush-conntrack"]) }
         bridge = nil
         phyBridge = nil
+        tunBridge = nil
     }
 
     func shutdown() {

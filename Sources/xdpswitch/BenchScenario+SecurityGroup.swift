@@ -73,15 +73,17 @@ extension BenchScenario {
         return out
     }
 
-    /// The security-group model: the VM on port `b` (the sink's MAC and 10.77.0.2) in one
-    /// group with the N ingress rules and Neutron's default egress rules (any IPv4, any IPv6).
-    static func securityGroupModel(rules: Int) -> SecurityGroupConfiguration {
+    /// The security-group model: the VM (by default on port `b`, the sink's MAC and
+    /// 10.77.0.2; `compute` puts it on `a`) in one group with the N ingress rules and
+    /// Neutron's default egress rules (any IPv4, any IPv6).
+    static func securityGroupModel(rules: Int, bridge: String = "br-bench", vm port: String = "b",
+                                   mac: [UInt8] = BenchLab.sinkMAC, address: String = "10.77.0.2") -> SecurityGroupConfiguration {
         let group = SecurityGroup(id: "bench", rules: securityGroupRuleSet(rules).map(\.rule) + [
             SecurityGroupRule(direction: .egress, ethertype: .ipv4), SecurityGroupRule(direction: .egress, ethertype: .ipv6),
         ])
-        let vm = SecurityPort(name: "b", mac: MACAddress(colon(BenchLab.sinkMAC))!, fixedIPs: [AddressPrefix("10.77.0.2")!],
+        let vm = SecurityPort(name: port, mac: MACAddress(colon(mac))!, fixedIPs: [AddressPrefix(address)!],
                               securityGroups: ["bench"])
-        return SecurityGroupConfiguration(bridge: "br-bench", groups: [group], ports: [vm])
+        return SecurityGroupConfiguration(bridge: bridge, groups: [group], ports: [vm])
     }
 
     /// The OpenFlow flows (ovs-ofctl syntax) for ours and Open vSwitch, from the

@@ -27,6 +27,8 @@ struct BenchScenario: Sendable {
     var securityGroupRules: Int? = nil
     /// `snat`/`fip`: the router scenarios (BenchScenario+NAT.swift).
     var nat: NAT? = nil
+    /// `compute`: the seed's compute-node path, two bridges (BenchScenario+Compute.swift).
+    var compute = false
 
     static let vlan: UInt16 = 100
     /// Underlay addresses: ours (the forwarder's) and the remote tunnel endpoint's.
@@ -47,9 +49,7 @@ struct BenchScenario: Sendable {
         securityGroup(rules: 100),
         nat(.snat),
         nat(.fip),
-        BenchScenario(name: "compute", summary: "VM port → SG → br-int (local VLAN) → br-tun → GRE out",
-                      pending: "not wired yet: its features have landed (security groups, conntrack, GRE), "
-                        + "the harness's two-bridge topology with the SG on the VM port is not written"),
+        computeScenario,
     ]
 
     /// `all`, `vlan` (both directions) or one name.
@@ -82,6 +82,7 @@ struct BenchScenario: Sendable {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
         }
         if nat != nil { return natDatapathConfiguration(a: a, b: b) }
+        if compute { return try computeDatapathConfiguration(a: a, b: b) }
         if let rules = securityGroupRules {
             return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-bench", ports: [
                 PortConfiguration(name: a, ofport: 1, tag: Self.vlan), PortConfiguration(name: b, ofport: 2, tag: Self.vlan),
@@ -106,15 +107,27 @@ struct BenchScenario: Sendable {
 
 extension BenchScenario {
     /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
-    /// stream established (`perFlow`: rewritten per flow like the generator's), or the ARP
-    /// request that teaches our router the sink's MAC (`snat`, `fip`).
+    /// stream established (`perFlow`: rewritten per flow like the generator's; `compute`:
+    /// GRE-encapsulated), or the ARP request that teaches our router the sink's MAC (`snat`, `fip`).
     func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
+        if compute {
+            let reply = computeReplyFrame(size: size)
+            return (reply.frame, reply.portOffset, true)
+        }
         if securityGroupRules != nil {
             let reply = replyFrame(size: size)
             return (reply.frame, reply.portOffset, true)
         }
         if nat != nil { return (Self.arpRequest(sender: natSinkSide.sink, target: natSinkSide.router), 34, false) }
         return nil
+    }
+
+    /// Where the measured stream's conntrack verdict is counted, nil for no firewall: the
+    /// OpenFlow table (`sg`: the VM's ingress, 82; `compute`: its egress, 72) on our bridge,
+    /// and the iptables chain of the Linux peer.
+    var firewallCounter: (bridge: String, table: Int, chain: String)? {
+        if compute { return ("br-int", 72, "sg-egress") }
+        return securityGroupRules == nil ? nil : ("br-bench", 82, "sg-ingress")
     }
 
     static func colon(_ mac: [UInt8]) -> String {
