@@ -33,9 +33,10 @@ struct BenchMicroCommand: ParsableCommand {
             return
         }
         guard batches > 0 else { throw CommandFailure("--batches must be positive") }
-        guard let rig = MicroStage.make(stage) else {
+        guard MicroStage.names.contains(stage) else {
             throw CommandFailure("unknown stage \(stage) (\(MicroStage.names.joined(separator: ", ")))")
         }
+        guard let rig = MicroStage.make(stage) else { throw CommandFailure("stage \(stage): set-up failed (above)") }
         let packets = rig.run(batches: batches)
         printLine("stage \(stage): \(packets) packets in \(batches) batches")
     }
