@@ -222,7 +222,7 @@ final class KernelPeer: BenchPeer {
             try writeFile(path, BenchScenario.computeIptables(a: lab.a, gretap: devices.gretap))
             computeDevices = devices
             firewall = path
-            firewallChain = "sg-egress"
+            firewallChain = scenario.firewallCounter?.chain ?? "sg-egress"
             for command in BenchScenario.computeKernelCommands(a: lab.a, b: lab.b, bridge: devices.bridge,
                                                               gretap: devices.gretap, rules: path) {
                 let r = lab.inFwd(command)
