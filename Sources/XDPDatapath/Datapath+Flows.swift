@@ -280,8 +280,7 @@ extension Datapath {
             // Like OVS, crossing a patch port does not carry tunnel metadata.
             receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
         case 2:
-            tunnelTransmit(address: address, length: length, to: portTable[outID].takeUnretainedValue(), tunnelID: tunnelID, now: now,
-                           depth: depth)
+            tunnelTransmit(address: address, length: length, to: outID, tunnelID: tunnelID, now: now, depth: depth)
         default:
             deliverToService(address: address, length: length, to: outID, depth: depth, now: now)
         }

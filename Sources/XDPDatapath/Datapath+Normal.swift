@@ -61,7 +61,7 @@ extension Datapath {
     func receive(address: UInt64, length: UInt32, port inID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
         let inPort = fastPorts[inID]
         if inPort.bridgeID < 0 {
-            receiveFromUnderlay(address: address, length: length, on: portTable[inID].takeUnretainedValue(), now: now)
+            receiveFromUnderlay(address: address, length: length, wireID: inID, now: now)
             return
         }
         let frame = pool.pointer(address)

@@ -18,39 +18,40 @@ import XDPPacket
 // sender learned; GRE to our address is checked (RFC 2784/2890 flags, protocol 0x6558)
 // and its inner frame enters the bridge of the `gre` port whose remote (and key) match,
 // with `tun_id` = the key. Everything else on the underlay is dropped and counted.
+//
+// The per-packet code reads the tunnels from `tunnels` (TunnelTable.swift: plain values,
+// the outer headers prebuilt) and the ports from `fastPorts`: no class field, no
+// retain/release, no dictionary. The underlay's dictionaries and waiting queues are only
+// touched on the cold paths (ARP, a next hop without MAC).
 extension Datapath {
+    /// Encapsulates the frame output to `gre` port `outID` and queues it on the underlay.
     @inlinable
-    func tunnelTransmit(address: UInt64, length: UInt32, to out: Port, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
-        guard let underlay, case .gre(let options) = out.type else { drop(address, reason: .portDown, on: out); return }
-        let key: UInt32?
-        switch options.key {
-        case .none: key = nil
-        case .fixed(let k): key = k
-        case .flow: key = UInt32(truncatingIfNeeded: tunnelID)
-        }
-        let overhead = key == nil ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
-        guard Int(length) &+ overhead &- 14 <= underlay.configuration.mtu else {
-            refuseTooBig(address: address, length: length, on: out, overhead: overhead, mtu: underlay.configuration.mtu,
+    func tunnelTransmit(address: UInt64, length: UInt32, to outID: Int, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
+        let table = tunnels
+        let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID]) : -1
+        guard slot >= 0 else { drop(address, reason: .portDown, port: outID); return }
+        let tunnel = table.endpoints.unsafelyUnwrapped + slot
+        let overhead = tunnel.pointee.overhead
+        guard Int(length) &+ overhead &- 14 <= table.mtu else {
+            refuseTooBig(address: address, length: length, outID: outID, overhead: overhead, mtu: table.mtu,
                          tunnelID: tunnelID, now: now, depth: depth)
             return
         }
-        guard let hop = underlay.nextHop(for: options.remoteIP.rawValue) else { drop(address, reason: .tunnelNoRoute, on: out); return }
-        guard pool.headroom(before: address) >= overhead else { drop(address, reason: .noHeadroom, on: out); return }
-        let mac = underlay.neighbours[hop]
-        let endpoint = GREEncapsulation.Endpoint(localMAC: underlay.mac, nextHopMAC: MACAddress(rawValue: mac ?? 0),
-                                                 localIP: options.localIP ?? underlay.configuration.address,
-                                                 remoteIP: options.remoteIP)
-        _ = GREEncapsulation.encapsulate(inner: pool.pointer(address), innerLength: Int(length), key: key, endpoint: endpoint)
+        guard tunnel.pointee.hasRoute else { drop(address, reason: .tunnelNoRoute, port: outID); return }
+        guard pool.headroom(before: address) >= overhead else { drop(address, reason: .noHeadroom, port: outID); return }
+        let key = tunnel.pointee.keyMode == TunnelEndpoint.fixedKey ? tunnel.pointee.fixedKey : UInt32(truncatingIfNeeded: tunnelID)
         let outerAddress = address &- UInt64(overhead)  // headroom checked above
         let outerLength = length &+ UInt32(overhead)
-        out.counters.transmitted(bytes: length)
-        let wire = portTable[underlay.portID].takeUnretainedValue()
-        guard mac != nil else {
-            waitForNeighbour(hop, address: outerAddress, length: outerLength, underlay: underlay, wire: wire, now: now)
+        tunnel.pointee.write(to: pool.pointer(outerAddress), innerLength: Int(length), key: key)
+        fastPorts[outID].counters.transmitted(bytes: length)
+        let wireID = table.underlayPortID
+        guard tunnel.pointee.nextHopKnown else {
+            waitForNeighbour(tunnel.pointee.nextHop, address: outerAddress, length: outerLength, wireID: wireID, now: now)
             return
         }
+        let wire = fastPorts[wireID]
         guard wire.txQueue.append(address: outerAddress, length: outerLength) else {
-            drop(outerAddress, reason: .txQueueFull, on: wire)
+            drop(outerAddress, reason: .txQueueFull, port: wireID)
             return
         }
         wire.counters.transmitted(bytes: outerLength)
@@ -58,7 +59,9 @@ extension Datapath {
 
     @inline(never)
     @usableFromInline
-    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, underlay: Underlay, wire: Port, now: UInt64) {
+    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+        guard let underlay else { drop(address, reason: .portDown, port: wireID); return }
+        let wire = portTable[wireID].takeUnretainedValue()
         var queue = underlay.pending[hop] ?? []
         guard queue.count < underlay.configuration.pendingLimit else {
             drop(address, reason: .tunnelPendingFull, on: wire)
@@ -98,23 +101,44 @@ extension Datapath {
         p.storeBE32(targetIP, at: 24)
     }
 
+    /// A frame received on the underlay port `wireID`.
     @inlinable
-    func receiveFromUnderlay(address: UInt64, length: UInt32, on wire: Port, now: UInt64) {
-        wire.counters.received(bytes: length)
-        guard let underlay else { drop(address, reason: .underlayNotForUs, on: wire); return }
+    func receiveFromUnderlay(address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+        fastPorts[wireID].counters.received(bytes: length)
+        let table = tunnels
+        guard table.underlayPortID >= 0 else { drop(address, reason: .underlayNotForUs, port: wireID); return }
         let frame = pool.pointer(address)
+        // The common case is recognised from the bytes alone: untagged IPv4 without
+        // options, not a fragment, GRE to our address, no GRE flags but K, carrying
+        // Ethernet. The parser and `GREEncapsulation.decapsulate` would accept such a frame
+        // with these same offsets; every other frame takes the general path below (same
+        // checks, same drop reasons).
+        if length >= 52, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
+           frame.loadBE16(at: 20) & 0x3FFF == 0, frame.loadBE32(at: 30) == table.address, frame.loadBE16(at: 36) == 0x6558 {
+            let end = 14 &+ Int(frame.loadBE16(at: 16))
+            let flags = frame.loadBE16(at: 34)
+            let keyed = flags == GREHeader.keyPresentBit
+            let inner = keyed ? 42 : 38
+            if end <= Int(length), keyed || flags == 0, end &- inner >= 14 {
+                let key: UInt32? = keyed ? frame.loadBE32(at: 38) : nil
+                let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
+                guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
+                receive(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: portID, now: now, depth: 0,
+                        tunnelID: UInt64(key ?? 0))
+                return
+            }
+        }
         var meta = PacketMetadata()
         guard PacketParser.parse(frame, length: Int(length), into: &meta) else {
-            drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, on: wire)
+            drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, port: wireID)
             return
         }
-        let ours = underlay.configuration.address.rawValue
         if meta.flags.contains(.arp) {
-            receiveUnderlayARP(address: address, length: length, frame: frame, meta: meta, underlay: underlay, wire: wire)
+            receiveUnderlayARP(address: address, length: length, frame: frame, meta: meta, wireID: wireID)
             return
         }
-        guard meta.flags.contains(.gre), meta.nwDst == ours, !meta.flags.contains(.fragment), meta.vlanCount == 0 else {
-            drop(address, reason: .underlayNotForUs, on: wire)
+        guard meta.flags.contains(.gre), meta.nwDst == table.address, !meta.flags.contains(.fragment), meta.vlanCount == 0 else {
+            drop(address, reason: .underlayNotForUs, port: wireID)
             return
         }
         switch GREEncapsulation.decapsulate(frame, length: Int(length), meta: meta) {
@@ -125,37 +149,24 @@ extension Datapath {
             case .unsupportedProtocol: reason = .greUnsupportedProtocol
             case .malformed: reason = .greMalformed
             }
-            drop(address, reason: reason, on: wire)
+            drop(address, reason: reason, port: wireID)
         case .success(let packet):
-            guard let port = tunnelPort(remote: meta.nwSrc, key: packet.key, underlay: underlay) else {
-                drop(address, reason: .tunnelNoPort, on: wire)
+            let portID = table.port(remote: meta.nwSrc, key: packet.key)
+            guard portID >= 0 else {
+                drop(address, reason: .tunnelNoPort, port: wireID)
                 return
             }
             let end = Int(meta.l3Offset) &+ Int(frame.loadBE16(at: Int(meta.l3Offset) &+ 2))
-            receive(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), on: port,
+            receive(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), port: portID,
                     now: now, depth: 0, tunnelID: UInt64(packet.key ?? 0))
         }
     }
 
-    /// The `gre` port accepting packets from `remote` with `key`.
-    @inlinable
-    func tunnelPort(remote: UInt32, key: UInt32?, underlay: Underlay) -> Port? {
-        for i in 0..<ports.count {
-            let port = portTable[i].takeUnretainedValue()
-            guard port.transmitKind == 2, case .gre(let options) = port.type, options.remoteIP.rawValue == remote else { continue }
-            switch options.key {
-            case .none: if key == nil { return port }
-            case .fixed(let k): if key == k { return port }
-            case .flow: if key != nil { return port }
-            }
-        }
-        return nil
-    }
-
     @inline(never)
     @usableFromInline
-    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata,
-                            underlay: Underlay, wire: Port) {
+    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata, wireID: Int) {
+        guard let underlay else { drop(address, reason: .underlayNotForUs, port: wireID); return }
+        let wire = portTable[wireID].takeUnretainedValue()
         let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)

@@ -22,6 +22,8 @@ public final class Datapath {
 
     /// The tunnel underlay's state (neighbours, waiting frames), when configured.
     public let underlay: Underlay?
+    /// The `gre` ports as the per-packet code reads them (owned by `underlay`; empty without one).
+    @usableFromInline let tunnels: TunnelTable
 
     @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
     @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
@@ -140,7 +142,9 @@ public final class Datapath {
             portIndex[port.name] = port.id
             ports.append(port)
         }
-        self.underlay = configuration.underlay.map { Underlay(configuration: $0, portID: ports.count - 1) }
+        let underlay = configuration.underlay.map { Underlay(configuration: $0, portID: ports.count - 1, ports: ports) }
+        self.underlay = underlay
+        tunnels = underlay?.tunnels ?? TunnelTable()
         for port in ports {
             if case .gre = port.type, configuration.underlay == nil {
                 throw DatapathConfigurationError(subject: port.name, key: "type",

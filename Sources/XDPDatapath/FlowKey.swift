@@ -115,8 +115,8 @@ public struct FlowKey: Hashable, Sendable {
 
     // MARK: Fields
 
-    @inlinable static func get(_ w: UInt64, _ shift: UInt64, _ bits: UInt64) -> UInt64 { (w >> shift) & (bits == 64 ? ~0 : (1 << bits) - 1) }
-    @inlinable static func set(_ w: inout UInt64, _ shift: UInt64, _ bits: UInt64, _ v: UInt64) {
+    @inlinable @inline(__always) static func get(_ w: UInt64, _ shift: UInt64, _ bits: UInt64) -> UInt64 { (w >> shift) & (bits == 64 ? ~0 : (1 << bits) - 1) }
+    @inlinable @inline(__always) static func set(_ w: inout UInt64, _ shift: UInt64, _ bits: UInt64, _ v: UInt64) {
         let m: UInt64 = (bits == 64 ? ~0 : (1 << bits) - 1) << shift
         w = (w & ~m) | ((v << shift) & m)
     }

@@ -37,10 +37,12 @@ final class Rig {
         datapath = try! Datapath(configuration: configuration, pool: pool)
         self.input = datapath.port(named: input)!
         self.templates = templates
+        // The rig's frames first, from the fresh pool: the priming frames below then come
+        // from elsewhere, whatever order they go back to the pool in.
+        for _ in 0..<batchSize { addresses.append(pool.allocate()! + UInt64(pool.headroom)) }
+        precondition(addresses.allSatisfy { $0 < UInt64(batchSize * pool.frameSize) }, "the rig owns the pool's first frames")
         for (frame, port) in learn { datapath.inject(frame, into: datapath.port(named: port)!, now: 1) }
         datapath.discardTransmitted()
-        for _ in 0..<batchSize { addresses.append(pool.allocate()! + UInt64(pool.headroom)) }
-        precondition(addresses.last! < UInt64(batchSize * pool.frameSize), "the rig owns the pool's first frames")
     }
 
     /// Refill the batch from the template (an RX copy).
@@ -171,7 +173,9 @@ let benchmarks: @Sendable () -> Void = {
 
     conntrackBenchmarks()
     routerBenchmarks()
+    natBenchmarks()
     securityGroupBenchmarks()
+    computeBenchmarks()
 }
 
 let brTun = DatapathConfiguration(bridges: [

@@ -17,18 +17,7 @@ func securityGroupBenchmarks() {
     let vmMAC = MACAddress("fa:16:3e:00:00:01")!, extMAC = MACAddress("fa:16:3e:00:00:02")!
     let vmIP = IPv4Address(10, 1, 0, 5), extIP = IPv4Address(10, 1, 0, 6)
     for n in [10, 100] {
-        var rules = [SecurityGroupRule(direction: .egress)]
-        for i in 0..<(n - 1) {
-            switch i % 4 {
-            case 0: rules.append(SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 1000 + i, portRangeMax: 1000 + i)!)
-            case 1: rules.append(SecurityGroupRule(direction: .ingress, protocol: "udp", portRangeMin: 2000 + i * 10,
-                                                   portRangeMax: 2005 + i * 10)!)
-            case 2: rules.append(SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 443, portRangeMax: 443,
-                                                   remoteIPPrefix: AddressPrefix("192.0.\(i % 250).0/24"))!)
-            default: rules.append(SecurityGroupRule(direction: .ingress, protocol: "icmp", remoteIPPrefix: AddressPrefix("198.51.100.\(i % 250)"))!)
-            }
-        }
-        rules.append(SecurityGroupRule(direction: .ingress, protocol: "udp", portRangeMin: 9, portRangeMax: 9)!)
+        let rules = benchSecurityGroupRules(n)
         let sg = SecurityGroupConfiguration(groups: [SecurityGroup(id: "bench", rules: rules)], ports: [
             SecurityPort(name: "vm", mac: vmMAC, fixedIPs: [AddressPrefix(vmIP)], securityGroups: ["bench"]),
         ])
@@ -54,4 +43,22 @@ func securityGroupBenchmarks() {
         precondition(egress.datapath.conntrack?.connectionCount == 64)
         pipeline("Security group (compiled, \(n) rules): established egress 64B x64000", output: "ext", egress)
     }
+}
+
+/// The benchmarks' security group: egress allowed, then `n` ingress rules (TCP single
+/// ports, UDP ranges, TCP 443 from prefixes, ICMP from addresses), the last UDP 9.
+func benchSecurityGroupRules(_ n: Int) -> [SecurityGroupRule] {
+    var rules = [SecurityGroupRule(direction: .egress)]
+    for i in 0..<(n - 1) {
+        switch i % 4 {
+        case 0: rules.append(SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 1000 + i, portRangeMax: 1000 + i)!)
+        case 1: rules.append(SecurityGroupRule(direction: .ingress, protocol: "udp", portRangeMin: 2000 + i * 10,
+                                               portRangeMax: 2005 + i * 10)!)
+        case 2: rules.append(SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 443, portRangeMax: 443,
+                                               remoteIPPrefix: AddressPrefix("192.0.\(i % 250).0/24"))!)
+        default: rules.append(SecurityGroupRule(direction: .ingress, protocol: "icmp", remoteIPPrefix: AddressPrefix("198.51.100.\(i % 250)"))!)
+        }
+    }
+    rules.append(SecurityGroupRule(direction: .ingress, protocol: "udp", portRangeMin: 9, portRangeMax: 9)!)
+    return rules
 }

@@ -34,12 +34,13 @@ import XDPPacket
 // from the pool; no heap allocation. When the pool is empty the error is not sent
 // (`no-buffer` counted on the gre port).
 extension Datapath {
-    /// Drops the too-big frame at `address` (counted on `out`) and, when the rules above
-    /// allow, enters an ICMP error for its sender into `out`'s bridge.
+    /// Drops the too-big frame at `address` (counted on the gre port `outID`) and, when the
+    /// rules above allow, enters an ICMP error for its sender into that port's bridge.
     @inline(never)
     @usableFromInline
-    func refuseTooBig(address: UInt64, length: UInt32, on out: Port, overhead: Int, mtu: Int,
+    func refuseTooBig(address: UInt64, length: UInt32, outID: Int, overhead: Int, mtu: Int,
                       tunnelID: UInt64, now: UInt64, depth: Int) {
+        let out = portTable[outID].takeUnretainedValue()
         let frame = pool.pointer(address)
         var meta = PacketMetadata()
         let parsed = PacketParser.parse(frame, length: Int(length), into: &meta)

@@ -12,9 +12,14 @@ public final class Underlay {
     public let portID: Int
     /// Our MAC on the underlay. The AF_XDP layer sets it from the interface when the
     /// configuration gives none.
-    public var mac: MACAddress
+    public var mac: MACAddress { didSet { refreshTunnels() } }
 
-    @usableFromInline var neighbours: [UInt32: UInt64] = [:]
+    /// Learned and static neighbours: address → MAC. Every change refreshes the tunnels'
+    /// prebuilt headers (`refreshTunnels`); the per-packet code never reads this.
+    @usableFromInline var neighbours: [UInt32: UInt64] = [:] { didSet { refreshTunnels() } }
+    /// The `gre` ports as the per-packet code reads them (this object owns the memory;
+    /// the datapath keeps a copy of the pointers).
+    @usableFromInline let tunnels: TunnelTable
     /// Addresses of the configured neighbours: ARP never changes their MAC.
     @usableFromInline let staticNeighbours: Set<UInt32>
     /// Encapsulated frames (outer Ethernet destination not yet written) per next hop.
@@ -28,12 +33,32 @@ public final class Underlay {
     /// for frames too big for the underlay (see `Datapath+PathMTU.swift`).
     public internal(set) var pathMTUErrors: UInt64 = 0
 
-    init(configuration: UnderlayConfiguration, portID: Int) {
+    /// The underlay of `configuration` on the port with id `portID`, serving the `gre`
+    /// ports among `ports`.
+    init(configuration: UnderlayConfiguration, portID: Int, ports: [Port]) {
         self.configuration = configuration
         self.portID = portID
         self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.rawValue))
         for (ip, mac) in configuration.neighbours { neighbours[ip.rawValue] = mac.rawValue }
         staticNeighbours = Set(configuration.neighbours.keys.map(\.rawValue))
+        tunnels = TunnelTable(ports: ports, underlay: configuration, underlayPortID: portID,
+                              nextHop: { Self.nextHop(for: $0, configuration: configuration) })
+        refreshTunnels()
+    }
+
+    deinit { tunnels.deallocate() }
+
+    /// Writes our MAC and each tunnel's next-hop MAC (zero while unknown) into the
+    /// tunnels' prebuilt headers. Runs whenever `mac` or `neighbours` change.
+    func refreshTunnels() {
+        guard let endpoints = tunnels.endpoints else { return }
+        for i in 0..<tunnels.count {
+            let t = endpoints + i
+            let known = t.pointee.hasRoute ? neighbours[t.pointee.nextHop] : nil
+            t.pointee.header.storeBE48(known ?? 0, at: 0)
+            t.pointee.header.storeBE48(mac.rawValue, at: 6)
+            t.pointee.nextHopKnown = known != nil
+        }
     }
 
     /// The neighbours known now (static and learned), by address.
@@ -45,8 +70,7 @@ public final class Underlay {
     public var pendingCount: Int { pending.values.reduce(0) { $0 + $1.count } }
 
     /// The next hop toward `remote`: itself on our subnet, else the gateway (nil: no route).
-    @inlinable
-    func nextHop(for remote: UInt32) -> UInt32? {
+    static func nextHop(for remote: UInt32, configuration: UnderlayConfiguration) -> UInt32? {
         let mask = IPv4Prefix.mask(length: configuration.prefixLength)
         if remote & mask == configuration.address.rawValue & mask { return remote }
         return configuration.gateway?.rawValue

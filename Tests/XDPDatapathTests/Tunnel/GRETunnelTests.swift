@@ -238,6 +238,38 @@ import XDPPacket
         #expect(n2.accountingHolds)
     }
 
+    /// The usual GRE frame is decapsulated without a full parse (Datapath+Tunnel.swift);
+    /// the frames next to it — padding after the IP packet, a fragment, IP options, an
+    /// outer VLAN tag — must come out as the general path decides.
+    @Test func decapsulationShortcutAgreesWithTheGeneralPath() throws {
+        let n2 = try Net.node(2)
+        let frame = Net.udp()
+        let gre = Net.gre(Net.tagged(frame, vlan: 1), key: 0x2A)
+        // Bytes after the IP packet (Ethernet padding) are not part of the inner frame.
+        n2.receiveOnWire([gre + [0xEE, 0xEE, 0xEE, 0xEE]])
+        #expect(n2.transmitted("vm") == [frame])
+        // IP options (IHL 6): not the shortcut, decapsulated all the same.
+        var options = Array(gre[0..<14]) + [0x46] + Array(gre[15..<34]) + [1, 1, 1, 0] + Array(gre[34...])
+        let total = Int(options[16]) << 8 | Int(options[17]) + 4
+        options[16] = UInt8(total >> 8); options[17] = UInt8(total & 0xFF)
+        n2.receiveOnWire([options])
+        #expect(n2.transmitted("vm") == [frame])
+        // A fragment (MF set), and a VLAN-tagged outer frame: not for us.
+        var fragment = gre
+        fragment[20] |= 0x20
+        let tagged = Array(gre[0..<12]) + [0x81, 0x00, 0x00, 0x05] + Array(gre[12...])
+        n2.receiveOnWire([fragment, tagged])
+        #expect(n2.drops("eth1", .underlayNotForUs) == 2)
+        // IP total length beyond the frame: the parser's refusal.
+        var long = gre
+        long[17] &+= 8
+        n2.receiveOnWire([long])
+        #expect(n2.drops("eth1", .badIPv4Length) == 1)
+        #expect(n2.transmitted("vm").isEmpty)
+        #expect(n2.port("eth1").stats.rxPackets == 5)
+        #expect(n2.accountingHolds)
+    }
+
     @Test func greWithChecksumIsVerified() throws {
         let n2 = try Net.node(2)
         let frame = Net.udp()
