@@ -87,7 +87,11 @@ extension Datapath {
         refreshServiceMeta(ctx)
         let meta = serviceMeta[ctx.depth]
         var zone = action.pointee.zone
-        if let field = action.pointee.zoneField { zone = UInt16(truncatingIfNeeded: field.get(ctx.key)) }
+        if let reader = action.pointee.zoneReader {
+            zone = UInt16(truncatingIfNeeded: reader.read(ctx.key))
+        } else if let field = action.pointee.zoneField {
+            zone = UInt16(truncatingIfNeeded: field.get(ctx.key))
+        }
         var markValue: UInt32 = 0
         var markMask: UInt32 = 0
         let nested = action.pointee.actions
@@ -109,6 +113,8 @@ extension Datapath {
                      markValue: markValue, markMask: markMask, nat: nat)
         }
         let table = action.pointee.table
+        // Fragments (held, released with other frames' contexts) are never remembered.
+        if result.datagram != 0 && recorder.pointee.depth > 0 { recorder.pointee.poisonAll() }
         switch result.disposition {
         case .forward:
             break
@@ -146,7 +152,7 @@ extension Datapath {
         ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
         // The ct fields are not in the frame's bytes: keep the frame's key equal.
         ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone; ctx.frameKey.ctMark = result.mark
-        runTable(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
+        runSegment(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
     }
 
     /// After NAT rewrote the frame: its addresses and ports, read again, become the

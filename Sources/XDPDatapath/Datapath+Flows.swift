@@ -80,7 +80,7 @@ extension Datapath {
         var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID], tunnelID: tunnelID,
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
         let table = flowTableViews[bridgeID]
-        runTable(0, table: table, ctx: &ctx, now: now)
+        runSegment(0, table: table, ctx: &ctx, now: now)
         finish(&ctx, now: now)
     }
 
@@ -90,6 +90,7 @@ extension Datapath {
         let index = cachedLookup(t, table: table, key: ctx.key, bridgeID: ctx.bridgeID)
         if tracing.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
         guard index >= 0 else { return }  // a miss: the packet goes no further in this table
+        if recorder.pointee.active { recordHit(index) }
         let list = table.actionLists[Int(index)]
         list.hit(bytes: ctx.length, now: now)
         execute(list, flowIndex: Int(index), table: table, currentTable: t, ctx: &ctx, now: now)
@@ -100,7 +101,7 @@ extension Datapath {
         let cache = exactMatchCaches[bridgeID]
         let slot = Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & cache.mask
         let tag = table.version << 8 | UInt64(t) | 1 << 63
-        if cache.tags[slot] == tag && cache.keys[slot] == key {
+        if cache.tags[slot] == tag && cache.keys[slot].equals(key) {
             cache.hits.pointee &+= 1
             return cache.results[slot]
         }
@@ -116,6 +117,7 @@ extension Datapath {
     func execute(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTableView, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
         for i in 0..<list.count {
             if ctx.consumed { return }
+            if recorder.pointee.active { recordAction() }
             switch list.actions[i] {
             case .output(let port):
                 output(ofport: port, ctx: &ctx, now: now)
@@ -132,6 +134,7 @@ extension Datapath {
             case .local, .controller:
                 // No local port and no controller: nothing to send to.
                 fastPorts[ctx.inPortID].counters.dropped(.noController)
+                if recorder.pointee.active { recordPoison() }
             case .setVLANVID(let vid):
                 ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
             case .setVLANPCP(let pcp):
@@ -157,6 +160,7 @@ extension Datapath {
             case .decTTL:
                 guard ctx.isIPv4 else { break }
                 guard ctx.key.nwTTL > 1 else {
+                    if recorder.pointee.active { recordPoison() }
                     drop(ctx.address, reason: .ttlExceeded, port: ctx.inPortID)
                     ctx.consumed = true
                     return
@@ -174,10 +178,14 @@ extension Datapath {
                 resubmit(port: OpenFlowPort.inPort, table: Int(t), flows: table, ctx: &ctx, now: now)
                 return
             case .learn(let n):
+                if recorder.pointee.active { recordPoison() }
                 learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID, now: now)
             case .note:
                 break
             case .conntrack(let n):
+                if recorder.pointee.active {
+                    recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrack[Int(n)].table != nil, ctx: ctx)
+                }
                 if !executeConntrack(n, list: list, ctx: &ctx, now: now) { return }
             }
         }
@@ -187,6 +195,7 @@ extension Datapath {
     func resubmit(port: UInt16, table t: Int, flows: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         guard ctx.resubmits < Datapath.maximumResubmits else {
             fastPorts[ctx.inPortID].counters.dropped(.resubmitLimit)
+            if recorder.pointee.active { recordPoison() }
             return
         }
         ctx.resubmits &+= 1
@@ -216,9 +225,13 @@ extension Datapath {
     @inlinable
     func emit(_ target: Int, ctx: inout FlowContext, now: UInt64) {
         if ctx.pending != Datapath.pendingNone { flush(&ctx, copy: true, now: now) }
-        if ctx.consumed { return }
+        if ctx.consumed {
+            if recorder.pointee.active { recordPoison() }
+            return
+        }
         commit(&ctx)
         if !ctx.consumed { ctx.pending = target }
+        if recorder.pointee.active { recordOutput(target, ctx: ctx) }
     }
 
     /// Sends the frame (or a copy) to the pending target.
@@ -289,9 +302,11 @@ extension Datapath {
     /// Writes the differences between `ctx.key` and the frame into the frame.
     @inlinable
     func commit(_ ctx: inout FlowContext) {
+        // Only these words are in the frame's bytes; compared in place (no copies).
+        if ctx.key.w1 == ctx.frameKey.w1 && ctx.key.w2 == ctx.frameKey.w2 && ctx.key.w3 == ctx.frameKey.w3
+            && ctx.key.w4 == ctx.frameKey.w4 && ctx.key.w0 == ctx.frameKey.w0 { return }
         let key = ctx.key
         var old = ctx.frameKey
-        if key.w1 == old.w1 && key.w2 == old.w2 && key.w3 == old.w3 && key.w4 == old.w4 && key.w0 == old.w0 { return }
         // VLAN: push, pop or rewrite the outer tag.
         let hadTag = old.vlanTCI & 0x1000 != 0
         let wantTag = key.vlanTCI & 0x1000 != 0

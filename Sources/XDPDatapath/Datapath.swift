@@ -38,6 +38,11 @@ public final class Datapath {
     @usableFromInline let flowsActive: UnsafeMutablePointer<Bool>
     @usableFromInline let flowTableViews: UnsafeMutablePointer<FlowTableView>
     @usableFromInline let exactMatchCaches: UnsafeMutablePointer<ExactMatchCache>
+    /// Each bridge's flow-segment cache, the recorder that fills them, and whether they
+    /// are used (`DatapathConfiguration.flowSegmentCache`; FlowSegmentCache.swift).
+    @usableFromInline let segmentCaches: UnsafeMutablePointer<FlowSegmentCache>
+    @usableFromInline let recorder: UnsafeMutablePointer<SegmentRecorder>
+    @usableFromInline let segmentCacheEnabled: Bool
     /// Flows learned during a batch, installed when the batch ends.
     @usableFromInline var pendingLearned: [(bridgeID: Int, rule: FlowRule)] = []
     /// Set while `trace` runs a frame: lookups are recorded in `traceSteps`.
@@ -58,6 +63,8 @@ public final class Datapath {
     @usableFromInline let heldFragments: HeldFragmentQueue
     /// Slots of each bridge's exact-match cache.
     public static let exactMatchCacheSlots = 4096
+    /// Slots of each bridge's flow-segment cache.
+    public static let flowSegmentCacheSlots = 1024
     /// The routers whose interfaces are `router` ports (Datapath+Services.swift).
     public let routers: [Router]
     @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<Router>>
@@ -200,6 +207,10 @@ public final class Datapath {
         flowsActive = .allocate(capacity: max(bridges.count, 1))
         flowTableViews = .allocate(capacity: max(bridges.count, 1))
         exactMatchCaches = .allocate(capacity: max(bridges.count, 1))
+        segmentCaches = .allocate(capacity: max(bridges.count, 1))
+        recorder = .allocate(capacity: 1)
+        recorder.initialize(to: SegmentRecorder())
+        segmentCacheEnabled = configuration.flowSegmentCache
         for (i, bridgeConfig) in configuration.bridges.enumerated() {
             let table: FlowTable
             if bridgeConfig.flows.isEmpty {
@@ -221,6 +232,7 @@ public final class Datapath {
             (flowTableViews + i).initialize(to: table.view)
             flowsActive[i] = !table.isNormalOnly
             (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
+            (segmentCaches + i).initialize(to: FlowSegmentCache(slots: configuration.flowSegmentCache ? Datapath.flowSegmentCacheSlots : 16))
             if table.usesConntrack { startConntrack() }
         }
     }
@@ -240,6 +252,10 @@ public final class Datapath {
         flowTableViews.deallocate()
         for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
         exactMatchCaches.deallocate()
+        for i in 0..<bridges.count { segmentCaches[i].deallocate() }
+        segmentCaches.deallocate()
+        recorder.pointee.deallocate()
+        recorder.deallocate()
         conntrackCell.deallocate()
         routerTable.deallocate()
         dhcpTable.deallocate()

@@ -13,15 +13,19 @@ public struct DatapathConfiguration: Sendable, Equatable {
     /// DHCP responders, one per network, each served by the `dhcp` port naming its
     /// network (docs/dhcp.md).
     public var dhcp: [DHCPConfiguration]
+    /// Whether whole runs through a bridge's tables are remembered and replayed (the
+    /// flow-segment cache, FlowSegmentCache.swift). On by default; off only to compare.
+    public var flowSegmentCache: Bool
 
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
                 conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = [],
-                dhcp: [DHCPConfiguration] = []) {
+                dhcp: [DHCPConfiguration] = [], flowSegmentCache: Bool = true) {
         self.bridges = bridges
         self.underlay = underlay
         self.conntrack = conntrack
         self.routers = routers
         self.dhcp = dhcp
+        self.flowSegmentCache = flowSegmentCache
     }
 }
 

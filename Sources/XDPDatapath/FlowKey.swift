@@ -85,11 +85,43 @@ public struct FlowKey: Hashable, Sendable {
             && (w16 & m.w16 == value.w16)
     }
 
+    /// Whether every word equals `other`'s: the caches' compare, branch-free (the derived
+    /// `==` compares with a call to memcmp).
+    @inlinable @inline(__always)
+    public func equals(_ o: FlowKey) -> Bool {
+        let a = (w0 ^ o.w0) | (w1 ^ o.w1) | (w2 ^ o.w2) | (w3 ^ o.w3) | (w4 ^ o.w4) | (w5 ^ o.w5)
+        let b = (w6 ^ o.w6) | (w7 ^ o.w7) | (w8 ^ o.w8) | (w9 ^ o.w9) | (w10 ^ o.w10) | (w11 ^ o.w11)
+        let c = (w12 ^ o.w12) | (w13 ^ o.w13) | (w14 ^ o.w14) | (w15 ^ o.w15) | (w16 ^ o.w16)
+        return a | b | c == 0
+    }
+
+    /// A subfield of ≤ 64 bits that lies in one word, as that word's index, shift and
+    /// mask: read with two instructions (`FlowSubfield.get` works this out per call).
+    public struct WordReader: Hashable, Sendable {
+        @usableFromInline let word: Int
+        @usableFromInline let shift: UInt64
+        @usableFromInline let mask: UInt64
+
+        /// nil for subfields of 128-bit fields.
+        public init?(_ subfield: FlowSubfield) {
+            let s = subfield.field.storage
+            guard s.bits <= 64, Int(subfield.offset) < s.bits else { return nil }
+            let n = Swift.min(Int(subfield.bits), s.bits - Int(subfield.offset))
+            word = s.word
+            shift = UInt64(s.shift + Int(subfield.offset))
+            mask = n >= 64 ? ~0 : (1 << UInt64(n)) &- 1
+        }
+
+        @inlinable @inline(__always)
+        public func read(_ key: FlowKey) -> UInt64 { (key[word: word] >> shift) & mask }
+    }
+
     /// A fast hash of the whole key (for the exact-match cache and subtables): each word
     /// times its own odd constant, summed — the multiplies are independent, so they
     /// overlap in the pipeline — then one avalanche round.
     @inlinable
     public var fastHash: UInt64 {
+        @inline(__always) get {
         var h = w0 &* 0x9E37_79B9_7F4A_7C15
         h &+= w1 &* 0xC2B2_AE3D_27D4_EB4F
         h &+= w2 &* 0x1656_67B1_9E37_79F9
@@ -111,6 +143,7 @@ public struct FlowKey: Hashable, Sendable {
         h &*= 0xFF51_AFD7_ED55_8CCD
         h ^= h >> 29
         return h
+        }
     }
 
     // MARK: Fields

@@ -130,7 +130,12 @@ public struct ConntrackAction: Hashable, Sendable {
     /// `zone=N`, when `zoneField` is nil.
     public var zone: UInt16 = 0
     /// `zone=FIELD[a..b]`: the zone is read from a field (Neutron: `NXM_NX_REG6[0..15]`).
-    public var zoneField: FlowSubfield? = nil
+    public var zoneField: FlowSubfield? = nil {
+        didSet { zoneReader = zoneField.flatMap(FlowKey.WordReader.init) }
+    }
+    /// `zoneField` as a word, shift and mask of the flow key (fields of ≤ 64 bits): the
+    /// per-packet read.
+    @usableFromInline var zoneReader: FlowKey.WordReader? = nil
     /// `nat` / `nat(...)`, printed before `exec`.
     public var nat: NATAction? = nil
     /// `alg=ftp|tftp|PORT` (0: none).
