@@ -8,9 +8,11 @@ final class Harness {
     let datapath: Datapath
     var now: UInt64 = 1_000_000_000
 
-    init(_ bridges: [BridgeConfiguration], frames: Int = 1024, conntrack: ConntrackConfiguration = ConntrackConfiguration()) throws {
+    init(_ bridges: [BridgeConfiguration], frames: Int = 1024, conntrack: ConntrackConfiguration = ConntrackConfiguration(),
+         flowSegmentCache: Bool = true) throws {
         pool = FramePool(frameCount: frames)
-        datapath = try Datapath(configuration: DatapathConfiguration(bridges: bridges, conntrack: conntrack), pool: pool)
+        datapath = try Datapath(configuration: DatapathConfiguration(bridges: bridges, conntrack: conntrack,
+                                                                     flowSegmentCache: flowSegmentCache), pool: pool)
     }
 
     func port(_ name: String) -> Port { datapath.port(named: name)! }

@@ -18,12 +18,12 @@ final class SGBench {
     let h: Harness
     var sg: SecurityGroupConfiguration
 
-    init(rules: [SecurityGroupRule], conntrack: ConntrackConfiguration = ConntrackConfiguration()) throws {
+    init(rules: [SecurityGroupRule], conntrack: ConntrackConfiguration = ConntrackConfiguration(), flowSegmentCache: Bool = true) throws {
         h = try Harness([BridgeConfiguration(name: "br-int", ports: [
             PortConfiguration(name: "vm1", ofport: 1, tag: 1), PortConfiguration(name: "vm2", ofport: 2, tag: 1),
             PortConfiguration(name: "vm3", ofport: 3, tag: 1), PortConfiguration(name: "dhcp", ofport: 4, tag: 1),
             PortConfiguration(name: "tun", ofport: 5),
-        ])], conntrack: conntrack)
+        ])], conntrack: conntrack, flowSegmentCache: flowSegmentCache)
         sg = SecurityGroupConfiguration(
             groups: [SecurityGroup(id: "sg1", rules: rules)],
             ports: [
