@@ -88,13 +88,26 @@ extension Engine {
         return Int(n)
     }
 
-    /// Tops the fill ring up to its size from the free list (in steps of at least 16).
+    /// Tops the fill ring up from the free list (in steps of at least 16).
+    ///
+    /// `fillOutstanding` counts the frames the kernel holds for this socket: those still
+    /// in the fill ring and those it already put on the RX ring for us. The target is both
+    /// rings' worth, so a full RX ring (the worker behind the arrivals) still leaves a
+    /// full fill ring: the kernel then drops for a full RX ring, never for want of
+    /// buffers while the worker has room. (With one ring's worth, N frames waiting on the
+    /// RX ring left the fill ring N short, and it ran dry — `rx-dropped` — whenever the
+    /// worker fell behind, costing whole bursts.)
     @inline(__always)
     func refill(_ socket: XSKSocket) {
-        let want = Int(configuration.ringSize) &- socket.fillOutstanding
+        let ring = Int(configuration.ringSize)
+        let want = 2 &* ring &- socket.fillOutstanding
         guard want >= 16 || (want > 0 && socket.fillOutstanding == 0) else { return }
-        let n = min(want, pool.freeCount)
-        guard n > 0 else { socket.counters.fillStarved &+= 1; return }
+        let room = Int(xsk_prod_nb_free(socket.fill, UInt32(want)))
+        let n = min(want, room, pool.freeCount)
+        guard n > 0 else {
+            if room > 0 { socket.counters.fillStarved &+= 1 }
+            return
+        }
         var index: UInt32 = 0
         let reserved = xsk_ring_prod__reserve(socket.fill, UInt32(n), &index)
         guard reserved > 0 else { return }

@@ -84,11 +84,11 @@ extension Datapath {
         let frame = pool.pointer(ctx.address)
         // The parse the frame entered the bridge with (kept in `serviceMeta[depth]` once
         // a tracker exists), brought up to date with what the actions wrote: no second parse.
-        refreshServiceMeta(ctx)
+        refreshServiceMeta(&ctx)
         let meta = serviceMeta[ctx.depth]
         var zone = action.pointee.zone
         if let reader = action.pointee.zoneReader {
-            zone = UInt16(truncatingIfNeeded: reader.read(ctx.key))
+            zone = UInt16(truncatingIfNeeded: reader.read(&ctx.key))
         } else if let field = action.pointee.zoneField {
             zone = UInt16(truncatingIfNeeded: field.get(ctx.key))
         }

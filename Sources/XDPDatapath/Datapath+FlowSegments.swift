@@ -64,7 +64,7 @@ extension Datapath {
         let hits = Int(segment.pointee.hitCount)
         var i = 0
         while i < hits {
-            table.actionLists[Int(segment.pointee.hit(i))].hit(bytes: ctx.length, now: now)
+            table.actionLists[Int(FlowSegment.hit(segment, i))].hit(bytes: ctx.length, now: now)
             i &+= 1
         }
         ctx.resubmits &+= Int(segment.pointee.resubmits)
@@ -113,7 +113,7 @@ extension Datapath {
 
     /// The frame was given to output `target` (after the key was written into it).
     @inlinable
-    func recordOutput(_ target: Int, ctx: FlowContext) {
+    func recordOutput(_ target: Int, ctx: inout FlowContext) {
         let record = recorder.pointee.top
         guard !record.pointee.ended, !ctx.consumed else { record.pointee.poisoned = true; return }
         record.pointee.ended = true
@@ -125,7 +125,7 @@ extension Datapath {
 
     /// `ct()` number `n` of flow `flowIndex` is about to run on `ctx`.
     @inlinable
-    func recordConntrack(flowIndex: Int, _ n: Int32, recirculates: Bool, ctx: FlowContext) {
+    func recordConntrack(flowIndex: Int, _ n: Int32, recirculates: Bool, ctx: inout FlowContext) {
         let record = recorder.pointee.top
         guard !record.pointee.ended, recirculates, ctx.pending == Datapath.pendingNone else {
             record.pointee.poisoned = true

@@ -184,7 +184,7 @@ extension Datapath {
                 break
             case .conntrack(let n):
                 if recorder.pointee.active {
-                    recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrack[Int(n)].table != nil, ctx: ctx)
+                    recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrack[Int(n)].table != nil, ctx: &ctx)
                 }
                 if !executeConntrack(n, list: list, ctx: &ctx, now: now) { return }
             }
@@ -231,7 +231,7 @@ extension Datapath {
         }
         commit(&ctx)
         if !ctx.consumed { ctx.pending = target }
-        if recorder.pointee.active { recordOutput(target, ctx: ctx) }
+        if recorder.pointee.active { recordOutput(target, ctx: &ctx) }
     }
 
     /// Sends the frame (or a copy) to the pending target.
@@ -248,7 +248,7 @@ extension Datapath {
             ctx.consumed = true
         }
         let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
-        if hasServices { refreshServiceMeta(ctx) }
+        if hasServices { refreshServiceMeta(&ctx) }
         switch target {
         case Datapath.pendingNormal:
             normalForward(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,

@@ -214,12 +214,12 @@ extension Datapath {
     /// it (`commit` has written the key into the frame): what actions change, from the key
     /// and the context's offsets.
     @inlinable
-    func refreshServiceMeta(_ ctx: FlowContext) {
+    func refreshServiceMeta(_ ctx: inout FlowContext) {
+        // inout: read in place (a FlowContext is 350 bytes; by value it is copied).
         let slot = serviceMeta + ctx.depth
-        let k = ctx.frameKey
-        slot.pointee.dlDst = k.w1 & 0xFFFF_FFFF_FFFF
-        slot.pointee.dlSrc = k.w2 & 0xFFFF_FFFF_FFFF
-        let tci = UInt16(truncatingIfNeeded: k.w2 >> 48)
+        slot.pointee.dlDst = ctx.frameKey.w1 & 0xFFFF_FFFF_FFFF
+        slot.pointee.dlSrc = ctx.frameKey.w2 & 0xFFFF_FFFF_FFFF
+        let tci = UInt16(truncatingIfNeeded: ctx.frameKey.w2 >> 48)
         if tci & 0x1000 != 0 {
             slot.pointee.outerTCI = tci & 0xEFFF
             if slot.pointee.vlanCount == 0 { slot.pointee.vlanCount = 1; slot.pointee.outerTPID = 0x8100 }
@@ -231,12 +231,12 @@ extension Datapath {
         slot.pointee.l3Offset = UInt16(truncatingIfNeeded: ctx.l3Offset)
         slot.pointee.l4Offset = UInt16(truncatingIfNeeded: ctx.l4Offset)
         guard ctx.isIPv4 else { return }
-        slot.pointee.nwTTL = UInt8(truncatingIfNeeded: k.w0 >> 40)
-        slot.pointee.nwTOS = UInt8(truncatingIfNeeded: k.w0 >> 48)
-        slot.pointee.nwSrc = UInt32(truncatingIfNeeded: k.w3)
-        slot.pointee.nwDst = UInt32(truncatingIfNeeded: k.w3 >> 32)
-        slot.pointee.tpSrc = UInt16(truncatingIfNeeded: k.w4)
-        slot.pointee.tpDst = UInt16(truncatingIfNeeded: k.w4 >> 16)
+        slot.pointee.nwTTL = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 40)
+        slot.pointee.nwTOS = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 48)
+        slot.pointee.nwSrc = UInt32(truncatingIfNeeded: ctx.frameKey.w3)
+        slot.pointee.nwDst = UInt32(truncatingIfNeeded: ctx.frameKey.w3 >> 32)
+        slot.pointee.tpSrc = UInt16(truncatingIfNeeded: ctx.frameKey.w4)
+        slot.pointee.tpDst = UInt16(truncatingIfNeeded: ctx.frameKey.w4 >> 16)
     }
 
     // MARK: Between batches

@@ -112,8 +112,11 @@ public struct FlowKey: Hashable, Sendable {
             mask = n >= 64 ? ~0 : (1 << UInt64(n)) &- 1
         }
 
+        /// `inout` only to read the key where it is (by value it would be copied).
         @inlinable @inline(__always)
-        public func read(_ key: FlowKey) -> UInt64 { (key[word: word] >> shift) & mask }
+        public func read(_ key: inout FlowKey) -> UInt64 {
+            (withUnsafeBytes(of: &key) { $0.load(fromByteOffset: word &* 8, as: UInt64.self) } >> shift) & mask
+        }
     }
 
     /// A fast hash of the whole key (for the exact-match cache and subtables): each word

@@ -92,10 +92,10 @@ struct FlowSegment {
         hits = (0, 0, 0, 0, 0, 0, 0, 0)
     }
 
-    /// Flow hit `i` (0..<hitCount).
-    @inlinable
-    func hit(_ i: Int) -> Int32 {
-        withUnsafeBytes(of: hits) { $0.load(fromByteOffset: i &* 4, as: Int32.self) }
+    /// Flow hit `i` (0..<hitCount) of the segment at `segment`, read in place.
+    @inlinable @inline(__always)
+    static func hit(_ segment: UnsafeMutablePointer<FlowSegment>, _ i: Int) -> Int32 {
+        withUnsafeBytes(of: &segment.pointee.hits) { $0.load(fromByteOffset: i &* 4, as: Int32.self) }
     }
 
     @inlinable
