@@ -128,14 +128,7 @@ extension BenchScenario {
         let ipLength = 20 + 8 + inner.count
         f[16] = UInt8(ipLength >> 8)
         f[17] = UInt8(ipLength & 0xFF)
-        f[24] = 0
-        f[25] = 0
-        var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        f[24] = UInt8(checksum >> 8)
-        f[25] = UInt8(checksum & 0xFF)
+        setIPv4Checksum(&f)
         return f
     }
 

@@ -54,14 +54,7 @@ extension BenchScenario {
         var f = TrafficGenerator.udpFrame(destination: BenchLab.aMAC, source: BenchLab.generatorMAC, size: size)
         f.replaceSubrange(26..<30, with: from)
         f.replaceSubrange(30..<34, with: to)
-        f[24] = 0
-        f[25] = 0
-        var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        f[24] = UInt8(checksum >> 8)
-        f[25] = UInt8(checksum & 0xFF)
+        setIPv4Checksum(&f)
         return f
     }
 

@@ -130,6 +130,18 @@ extension BenchScenario {
         return securityGroupRules == nil ? nil : ("br-bench", 82, "sg-ingress")
     }
 
+    /// Recomputes the header checksum of the IPv4 header at offset 14 (no options).
+    static func setIPv4Checksum(_ f: inout [UInt8]) {
+        f[24] = 0
+        f[25] = 0
+        var sum: UInt32 = 0
+        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        let checksum = ~UInt16(sum)
+        f[24] = UInt8(checksum >> 8)
+        f[25] = UInt8(checksum & 0xFF)
+    }
+
     static func colon(_ mac: [UInt8]) -> String {
         mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }

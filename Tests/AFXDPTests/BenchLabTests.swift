@@ -115,16 +115,6 @@ struct BenchLabGRETests {
     }
 }
 
-/// The built `xdpswitch` next to the test bundle (as RunCommandTests finds it).
-private func benchBinary() -> String? {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard n > 0 else { return nil }
-    var path = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    while let last = path.last, last != "/" { path.removeLast() }
-    let candidate = path + "xdpswitch"
-    return access(candidate, X_OK) == 0 ? candidate : nil
-}
 
 /// The `compute` scenario's configuration (BenchScenario+Compute.swift) passes traffic
 /// end to end through our datapath: frame by frame in memory (`bench-micro compute` runs
@@ -136,7 +126,7 @@ struct BenchComputeTests {
     static let expectedSinkFrame = 60 + 14 + 20 + 4 + 4
 
     @Test func computePathIsCheckedFrameByFrame() throws {
-        let binary = try #require(benchBinary(), "build xdpswitch first (swift build)")
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
         // VM frame → GRE key 1001 out of b (outer addresses, inner untagged); GRE reply into b →
         // the VM untagged; the VM's next frame counted +est in table 72.
         let r = Shell.run([binary, "bench-micro", "compute", "--batches", "1"])
@@ -146,7 +136,7 @@ struct BenchComputeTests {
 
     @Test(.enabled(if: geteuid() == 0, "needs root (namespaces, XDP)"))
     func computeRunDeliversGREFramesAndStaysEstablished() throws {
-        let binary = try #require(benchBinary(), "build xdpswitch first (swift build)")
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
         let json = "/tmp/xdpswitch-bench-compute-test-\(getpid()).json"
         defer { Shell.run(["rm", "-f", json]) }
         let r = Shell.run([binary, "bench", "compute", "--seconds", "1", "--repeat", "1", "--json", json])

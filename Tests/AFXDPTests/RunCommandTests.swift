@@ -5,7 +5,7 @@ import AFXDP
 import Testing
 
 /// The built `xdpswitch` next to the test bundle (`swift build` builds it with the tests).
-private func xdpswitchBinary() -> String? {
+func xdpswitchBinary() -> String? {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard n > 0 else { return nil }
