@@ -183,6 +183,51 @@ import XDPPacket
         }
     }
 
+    /// A reply in two fragments, the last first: held until the datagram completes, then
+    /// both are translated (the held one when it is released) and leave in arrival order,
+    /// their IPv4 checksums right and the reassembled UDP checksum right for the new
+    /// addresses and port.
+    @Test func heldReplyFragmentsAreTranslatedWhenReleased() throws {
+        let h = try Harness([BridgeConfiguration(name: "br", ports: [PortConfiguration(name: "p1"), PortConfiguration(name: "p2")],
+                                                 flows: Self.flows)])
+        let ipA = ConntrackFlowTests.ipA, ipB = ConntrackFlowTests.ipB, outside = IPv4Address(192, 0, 2, 1)
+        h.send(ConntrackFlowTests.udp(from: ipA, to: ipB, sport: 1000, dport: 53), on: "p1")
+        let sport = fields(try #require(h.collect()["p2"]?.first)).sport
+        // The reply's IP payload (UDP header + 16 bytes) in fragments of 16 and 8 bytes.
+        let whole = ConntrackFlowTests.udp(from: ipB, to: outside, sport: 53, dport: sport, reverse: true)
+        let ipPayload = Array(whole[34..<58])
+        func fragment(_ bytes: ArraySlice<UInt8>, offset: UInt16, more: Bool) -> [UInt8] {
+            FrameBuilder().ethernet(source: ConntrackFlowTests.macB, destination: ConntrackFlowTests.macA)
+                .ipv4(source: ipB, destination: outside, identification: 41, moreFragments: more, fragmentOffset: offset,
+                      protocolNumber: .udp)
+                .payload(Array(bytes)).build()
+        }
+        h.send(fragment(ipPayload[16..<24], offset: 2, more: false), on: "p2")
+        #expect(h.collect().isEmpty)
+        #expect(h.datapath.heldFrameCount == 1)
+        h.send(fragment(ipPayload[0..<16], offset: 0, more: true), on: "p2")
+        let out = try #require(h.collect()["p1"])
+        try #require(out.count == 2)
+        let (last, first) = (out[0], out[1])
+        #expect(last[20] & 0x1F == 0 && last[21] == 2, "the held (last) fragment leaves first")
+        for f in out {
+            var bytes = f
+            let ok = bytes.withUnsafeMutableBytes { raw -> Bool in
+                let ip = IPv4Header(raw.baseAddress! + 14)
+                return ip.isChecksumValid && ip.source == ipB && ip.destination == ipA
+            }
+            #expect(ok, "both fragments addressed to the inside host with a valid IPv4 checksum")
+        }
+        var udp = Array(first[34...]) + Array(last[34...])
+        #expect(UInt16(udp[2]) << 8 | UInt16(udp[3]) == 1000, "destination port translated back")
+        let valid = udp.withUnsafeMutableBytes { raw in
+            Checksum.verifyTransport(pseudoHeaderSum: Checksum.pseudoHeaderSum(source: ipB, destination: ipA, protocol: .udp, length: 24),
+                                     segment: raw.baseAddress!, length: 24)
+        }
+        #expect(valid, "the reassembled UDP checksum covers the translated addresses and port")
+        #expect(h.datapath.heldFrameCount == 0 && h.accountingHolds)
+    }
+
     @Test func snatInFlowsTranslatesBothWaysAndCountsExhaustion() throws {
         let h = try Harness([BridgeConfiguration(name: "br", ports: [PortConfiguration(name: "p1"), PortConfiguration(name: "p2")],
                                                  flows: Self.flows)])
