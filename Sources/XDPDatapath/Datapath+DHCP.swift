@@ -71,8 +71,7 @@ extension Datapath {
             out += "\(responder.network): received=\(s.received) discovers=\(s.discovers) requests=\(s.requests)"
             out += " informs=\(s.informs) releases=\(s.releases) declines=\(s.declines)"
             out += " offers=\(s.offers) acks=\(s.acks) naks=\(s.naks) arp-replies=\(s.arpReplies)\n"
-            let drops = s.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }
-            out += "    drops: \(drops.isEmpty ? "-" : drops.joined(separator: ","))\n"
+            out += "    drops: \(Datapath.dropList(s.drops))\n"
         }
         return out
     }

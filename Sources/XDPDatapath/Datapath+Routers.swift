@@ -87,8 +87,7 @@ extension Datapath {
                 out += "    nat: connections=\(s.natConnections) created=\(s.natConnectionsCreated)"
                 out += " translated=\(s.natTranslated) flushed=\(s.natConnectionsFlushed)\n"
             }
-            let drops = s.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }
-            out += "    drops: \(drops.isEmpty ? "-" : drops.joined(separator: ","))\n"
+            out += "    drops: \(Datapath.dropList(s.drops))\n"
             for i in s.interfaces {
                 out += "    \(i.name): rx \(i.rxPackets) pkts \(i.rxBytes) bytes, tx \(i.txPackets) pkts \(i.txBytes) bytes\n"
             }

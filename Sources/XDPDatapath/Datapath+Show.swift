@@ -24,6 +24,13 @@ extension Datapath {
         return out
     }
 
+    /// Drop counters as the stats verbs print them: `reason=N,...` by reason, `-` for none.
+    static func dropList<Reason: RawRepresentable>(_ drops: [Reason: UInt64]) -> String
+    where Reason.RawValue: Comparable {
+        let items = drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }
+        return items.isEmpty ? "-" : items.joined(separator: ",")
+    }
+
     /// Per-port counters as a table: port, rx, tx, drops and the drop reasons.
     public func statsDescription() -> String {
         var out = "port              rx-pkts    rx-bytes    tx-pkts    tx-bytes   drops  reasons\n"
