@@ -4,25 +4,11 @@ import XDPSwitch
 /// The seed's network node with SNAT and a floating IP, from YAML, through the bridges:
 /// `nat-show` and the NAT line of `router-stats` after a VM's datagram went out.
 @Suite struct RouterNATControlTests {
-    static let networkNode = """
-        bridges:
-          - name: br-int
-            ports:
-              - {name: qvo-vm1, tag: 1}
-              - {name: qr-6a1b2c3d-4e, type: router, tag: 1}
-          - name: br-ex
-            ports:
-              - {name: eth-ext}
-              - {name: qg-7f8e9d0c-1b, type: router}
-        routers:
-          - name: router1
-            interfaces:
-              - {name: qr-6a1b2c3d-4e, mac: "fa:16:3e:00:00:01", address: 10.1.0.1/24}
-              - {name: qg-7f8e9d0c-1b, mac: "fa:16:3e:00:00:02", address: 172.24.4.227/28}
+    static let networkNode = RouterControlTests.networkNode(router: """
             default_gateway: 172.24.4.225
             snat: true
             floating_ips: [{floating: 172.24.4.228, fixed: 10.1.0.7}]
-        """
+        """)
 
     @Test func natShowAndStatsAfterTraffic() throws {
         let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
