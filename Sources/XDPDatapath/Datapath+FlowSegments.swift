@@ -17,11 +17,11 @@ extension Datapath {
         if slot.pointee.tag == tag && slot.pointee.inPortID == Int32(truncatingIfNeeded: ctx.inPortID)
             && slot.pointee.parseFacts == facts && slot.pointee.key.equals(ctx.key)
             && ctx.resubmits &+ Int(slot.pointee.resubmits) <= Datapath.maximumResubmits {
-            cache.counters[0] &+= 1
+            cache.countHit()
             replaySegment(slot, table: table, ctx: &ctx, now: now)
             return
         }
-        cache.counters[1] &+= 1
+        cache.countMiss()
         let recorder = self.recorder
         guard recorder.pointee.depth < SegmentRecorder.depthLimit else {
             // Too deep to record: the walk's events spoil the record below, if any.
@@ -29,7 +29,6 @@ extension Datapath {
             return
         }
         let record = recorder.pointee.records + recorder.pointee.depth
-        record.pointee.ended = false
         record.pointee.poisoned = false
         record.pointee.resubmitsAtStart = ctx.resubmits
         record.pointee.segment.key = ctx.key
@@ -45,7 +44,7 @@ extension Datapath {
         recorder.pointee.active = wasActive
         recorder.pointee.depth &-= 1
         guard !record.pointee.poisoned else {
-            cache.counters[3] &+= 1
+            cache.countPoisoned()
             return
         }
         if !record.pointee.ended {
@@ -54,7 +53,7 @@ extension Datapath {
             record.pointee.segment.resubmits = UInt8(truncatingIfNeeded: ctx.resubmits &- record.pointee.resubmitsAtStart)
         }
         slot.pointee = record.pointee.segment
-        cache.counters[2] &+= 1
+        cache.countStored()
     }
 
     /// Does what a walk through the segment's tables did: counts its flows, takes its
@@ -116,7 +115,6 @@ extension Datapath {
     func recordOutput(_ target: Int, ctx: inout FlowContext) {
         let record = recorder.pointee.top
         guard !record.pointee.ended, !ctx.consumed else { record.pointee.poisoned = true; return }
-        record.pointee.ended = true
         record.pointee.segment.end = .output
         record.pointee.segment.target = Int32(truncatingIfNeeded: target)
         record.pointee.segment.endKey = ctx.key
@@ -131,7 +129,6 @@ extension Datapath {
             record.pointee.poisoned = true
             return
         }
-        record.pointee.ended = true
         record.pointee.segment.end = .conntrack
         record.pointee.segment.target = Int32(truncatingIfNeeded: flowIndex)
         record.pointee.segment.conntrackIndex = n

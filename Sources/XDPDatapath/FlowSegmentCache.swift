@@ -112,13 +112,13 @@ struct SegmentRecord {
     @usableFromInline var segment: FlowSegment
     /// The resubmit count when the segment started.
     @usableFromInline var resubmitsAtStart: Int
-    @usableFromInline var ended: Bool
     @usableFromInline var poisoned: Bool
+    /// Whether the segment's end (an output, a `ct()`) has happened.
+    @inlinable var ended: Bool { segment.end != .none }
 
     init() {
         segment = FlowSegment()
         resubmitsAtStart = 0
-        ended = false
         poisoned = false
     }
 }
@@ -152,6 +152,11 @@ struct FlowSegmentCache {
     func slot(key: FlowKey, table t: Int) -> UnsafeMutablePointer<FlowSegment> {
         slots + (Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & mask)
     }
+
+    @inlinable func countHit() { counters[0] &+= 1 }
+    @inlinable func countMiss() { counters[1] &+= 1 }
+    @inlinable func countStored() { counters[2] &+= 1 }
+    @inlinable func countPoisoned() { counters[3] &+= 1 }
 
     public var hits: UInt64 { counters[0] }
     public var misses: UInt64 { counters[1] }
