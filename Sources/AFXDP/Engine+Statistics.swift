@@ -19,6 +19,7 @@ extension Engine {
         var stats = EngineStatistics()
         stats.iterations = iterations
         stats.sleeps = sleeps
+        stats.rxBatches = rxBatches
         stats.workerCPUSeconds = cpuSeconds
         stats.framesPerKick = kicksMeasured == 0 ? 0 : Double(framesKicked) / Double(kicksMeasured)
         stats.maxFramesPerKick = maxFramesPerKick

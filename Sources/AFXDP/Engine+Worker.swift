@@ -91,16 +91,19 @@ extension Engine {
     /// Tops the fill ring up from the free list (in steps of at least 16).
     ///
     /// `fillOutstanding` counts the frames the kernel holds for this socket: those still
-    /// in the fill ring and those it already put on the RX ring for us. The target is both
-    /// rings' worth, so a full RX ring (the worker behind the arrivals) still leaves a
-    /// full fill ring: the kernel then drops for a full RX ring, never for want of
-    /// buffers while the worker has room. (With one ring's worth, N frames waiting on the
-    /// RX ring left the fill ring N short, and it ran dry — `rx-dropped` — whenever the
-    /// worker fell behind, costing whole bursts.)
+    /// in the fill ring and those it already put on the RX ring for us. The target is one
+    /// ring's worth of both together: while the worker keeps up the fill ring is full;
+    /// when it falls a whole ring behind (the RX ring holds `ringSize` frames) the fill
+    /// ring is empty, and the kernel drops arrivals *before* copying them (`rx-dropped`)
+    /// instead of copying each into the UMEM and then dropping it for a full RX ring
+    /// (`rx-ring-full`). Under overload that saves the softirq a copy per dropped frame —
+    /// 8–10% of the machine's CPU per forwarded packet on the veth bench, with the same
+    /// forwarding rate (BENCHMARKS.md, "Rings"). It needs a deep ring: with 1,024 entries
+    /// a burst of the veth's softirq overflowed it while the worker then idled in the gap;
+    /// the default is 4,096 (`EngineConfiguration.ringSize`).
     @inline(__always)
     func refill(_ socket: XSKSocket) {
-        let ring = Int(configuration.ringSize)
-        let want = 2 &* ring &- socket.fillOutstanding
+        let want = Int(configuration.ringSize) &- socket.fillOutstanding
         guard want >= 16 || (want > 0 && socket.fillOutstanding == 0) else { return }
         let room = Int(xsk_prod_nb_free(socket.fill, UInt32(want)))
         let n = min(want, room, pool.freeCount)
@@ -125,6 +128,7 @@ extension Engine {
         var index: UInt32 = 0
         let n = xsk_ring_cons__peek(socket.rx, UInt32(configuration.batchSize), &index)
         guard n > 0 else { return 0 }
+        rxBatches &+= 1
         var bytes: UInt64 = 0
         for i in 0..<n {
             let desc = xsk_ring_cons__rx_desc(socket.rx, index &+ i).pointee

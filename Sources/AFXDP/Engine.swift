@@ -84,6 +84,7 @@ public final class Engine: @unchecked Sendable {
     private var thread: pthread_t?
     private let lifecycle = Mutex(false)   // true while running
     var iterations: UInt64 = 0
+    var rxBatches: UInt64 = 0
     var sleeps: UInt64 = 0
     var kicksMeasured: UInt64 = 0
     var framesKicked: UInt64 = 0

@@ -16,8 +16,15 @@ public struct EngineConfiguration: Sendable {
     public var headroom = 0
     /// UMEM frames; nil sizes the UMEM from the socket count (see `Engine`).
     public var frameCount: Int? = nil
-    /// Entries of every RX, TX, fill and completion ring (a power of two).
-    public var ringSize: UInt32 = 1024
+    /// Entries of every RX, TX, fill and completion ring (a power of two, see
+    /// `isValidRingSize`). The RX ring absorbs the bursts in which a veth's softirq
+    /// delivers frames (it and the sender share a CPU and take turns): with 1,024
+    /// entries the kernel dropped frames during a burst while the worker then idled in
+    /// the gap — 15–20% fewer frames forwarded under overload, ours and `raw` alike
+    /// (BENCHMARKS.md, "Rings"). libxdp's default and Open vSwitch's AF_XDP rings are
+    /// 2,048. Memory: the UMEM holds 2 × `ringSize` frames per socket (16 MiB per socket
+    /// with 2 KiB frames at 4,096).
+    public var ringSize: UInt32 = 4096
     /// Frames taken from one RX ring per datapath batch (≤ 64, the batch capacity).
     public var batchSize = 64
     public var idle: IdleMode = .poll
@@ -34,4 +41,9 @@ public struct EngineConfiguration: Sendable {
     public var kicksPerBatch = 4
 
     public init() {}
+
+    /// Ring sizes the engine accepts: powers of two from 64 to 16384.
+    public static func isValidRingSize(_ size: Int) -> Bool {
+        (64...16384).contains(size) && size & (size - 1) == 0
+    }
 }

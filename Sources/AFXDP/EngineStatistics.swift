@@ -76,6 +76,9 @@ public struct EngineStatistics: Sendable {
     /// Worker loop iterations, and how many ended asleep in poll().
     public var iterations: UInt64 = 0
     public var sleeps: UInt64 = 0
+    /// RX batches taken off the rings (RX packets / batches = frames per batch; against
+    /// `iterations`, how often the worker found work).
+    public var rxBatches: UInt64 = 0
     /// CPU time (user + system) of the worker thread since it started. In copy mode this
     /// includes the kernel's TX work, which runs inside the worker's sendto() kicks.
     public var workerCPUSeconds: Double = 0

@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Frames per RX batch (1-64).")
     var batch: Int = 64
 
+    @Option(name: .long, help: "Entries of every AF_XDP ring of our forwarder (a power of two, 64-16384; default 4096).")
+    var ringSize: Int?
+
     @Option(name: .long, help: "Most TX kicks after one batch.")
     var kicksPerBatch: Int = 4
 
@@ -92,6 +95,7 @@ struct BenchCommand: ParsableCommand {
         options.batchSize = batch
         options.kicksPerBatch = kicksPerBatch
         options.cpu = cpu
+        if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
 
         let lab = try BenchLab()
         var peers: [any BenchPeer] = [EnginePeer(raw: false, options: options)]
@@ -215,6 +219,13 @@ struct BenchCommand: ParsableCommand {
         progress(nil)
         if let error = generator.error { throw CommandFailure("generator: \(error)") }
         var detail = p1.detail
+        let grown = p1.counts.compactMap { key, value -> (String, UInt64)? in
+            let delta = value &- (p0.counts[key] ?? 0)
+            return delta > 0 ? (key, delta) : nil
+        }.sorted { $0.0 < $1.0 }
+        if !grown.isEmpty {
+            detail += (detail.isEmpty ? "" : ", ") + "in the window: " + grown.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        }
         if let f0, let f1 = peer.firewallCounts() {
             // Which packets of the window the VM's ingress filter passed as established.
             let (est, new) = (f1.established &- f0.established, f1.new &- f0.new)

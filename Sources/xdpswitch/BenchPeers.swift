@@ -58,6 +58,9 @@ struct PeerCounters {
     /// CPU seconds of the peer's own threads (nil: it has none — the Linux bridge).
     var cpuSeconds: Double?
     var detail: String = ""
+    /// Cumulative counters (drops by reason, loop iterations, ...): the bench prints how
+    /// much each grew during the measured window.
+    var counts: [String: UInt64] = [:]
 }
 
 /// A forwarder measured by the bench: set up for a scenario, run, torn down.
@@ -143,14 +146,17 @@ final class EnginePeer: BenchPeer {
     func counters() -> PeerCounters {
         guard let engine else { return PeerCounters(cpuSeconds: nil) }
         let s = engine.statistics()
-        let drops = s.interfaces.flatMap { i in i.drops.filter { $0.value > 0 }.map { "\(i.name.suffix(1)):\($0.key) \($0.value)" } }
+        var counts: [String: UInt64] = ["loops": s.iterations, "sleeps": s.sleeps, "rx-batches": s.rxBatches, "rx": s.rxPackets]
+        for i in s.interfaces {
+            for (reason, value) in i.drops { counts["\(i.name.suffix(1)):\(reason)"] = value }
+        }
         var router = ""
         if !raw, let r = engine.perform({ datapath, _ in datapath.router(named: "bench")?.stats }) ?? nil {
             router = ", router: \(r.forwarded) forwarded, \(r.natTranslated) translated (cumulative)"
         }
         return PeerCounters(cpuSeconds: s.workerCPUSeconds,
-                            detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))"
-                                + (drops.isEmpty ? "" : ", drops: " + drops.sorted().joined(separator: ", ")) + router)
+                            detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))" + router,
+                            counts: counts)
     }
 
     func firewallCounts() -> FirewallCounts? {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AFXDP
 import XDPSwitch
 
 /// `--config FILE`, shared by the verbs that read a configuration. Errors print as
@@ -15,6 +16,14 @@ struct ConfigOption: ParsableArguments {
             throw CommandFailure("\(error)")
         }
     }
+}
+
+/// `--ring-size N` checked (a power of two, 64-16384) for `EngineConfiguration.ringSize`.
+func ringSizeOption(_ size: Int) throws -> UInt32 {
+    guard EngineConfiguration.isValidRingSize(size) else {
+        throw CommandFailure("--ring-size \(size): expected a power of two, 64-16384")
+    }
+    return UInt32(size)
 }
 
 /// A failure reported as one line (`Error: ...`) with exit status 1, without usage text.

@@ -24,6 +24,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Pin the worker thread to this CPU.")
     var cpu: Int?
 
+    @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")
+    var ringSize: Int?
+
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
@@ -43,6 +46,7 @@ struct RunCommand: ParsableCommand {
         options.idle = idleMode
         options.attachMode = mode
         options.cpu = cpu
+        if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = sigset_t()
