@@ -45,7 +45,8 @@ import XDPPacket
 //
 // Cost. The per-packet path allocates nothing and touches no reference count: the
 // tracker is reached through an unmanaged pointer cell, and the `ct()` arguments
-// through the flow's action list (`FlowTable.ActionList.conntrack`).
+// through the flow's action list, prepared when the table was built
+// (`FlowTable.ActionList.conntrackSteps`, ConntrackStep.swift).
 extension Datapath {
     /// Fragments one datapath holds at most while their datagrams complete.
     public static let heldFragmentCapacity = 64
@@ -76,9 +77,7 @@ extension Datapath {
             ctx.consumed = true
             return false
         }
-        let action = list.conntrack + Int(index)
-        var nat = ConntrackNAT.none
-        if let request = action.pointee.nat { nat = ConntrackNAT(request) }
+        let step = list.conntrackSteps + Int(index)
         commit(&ctx)
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
@@ -86,33 +85,15 @@ extension Datapath {
         // a tracker exists), brought up to date with what the actions wrote: no second parse.
         refreshServiceMeta(&ctx)
         let meta = serviceMeta[ctx.depth]
-        var zone = action.pointee.zone
-        if let reader = action.pointee.zoneReader {
-            zone = UInt16(truncatingIfNeeded: reader.read(&ctx.key))
-        } else if let field = action.pointee.zoneField {
-            zone = UInt16(truncatingIfNeeded: field.get(ctx.key))
-        }
-        var markValue: UInt32 = 0
-        var markMask: UInt32 = 0
-        let nested = action.pointee.actions
-        var i = Int(nested.lowerBound)
-        while i < Int(nested.upperBound) {
-            if case .load(let field, let value) = list.nested[i], field.field == .ctMark {
-                let bits = UInt32(truncatingIfNeeded: field.bits >= 32 ? UInt32.max : (1 << UInt32(field.bits)) &- 1)
-                let mask = bits << UInt32(field.offset)
-                markMask |= mask
-                markValue = markValue & ~mask | (UInt32(truncatingIfNeeded: value) << UInt32(field.offset)) & mask
-            }
-            i &+= 1
-        }
-        let commitFlag = action.pointee.commit, length = Int(ctx.length)
+        let zone = step.pointee.zone(&ctx.key)
+        let length = Int(ctx.length)
         // `_withUnsafeGuaranteedRef`: the cell's reference is kept alive by
         // `conntrackInstance`, so no retain/release per packet.
         let result = cell._withUnsafeGuaranteedRef {
-            $0.track(frame: frame, length: length, meta: meta, zone: zone, commit: commitFlag, now: now,
-                     markValue: markValue, markMask: markMask, nat: nat)
+            $0.track(frame: frame, length: length, meta: meta, zone: zone, commit: step.pointee.commit, now: now,
+                     markValue: step.pointee.markValue, markMask: step.pointee.markMask, nat: step.pointee.nat)
         }
-        let table = action.pointee.table
+        let table = step.pointee.table
         // Fragments (held, released with other frames' contexts) are never remembered.
         if result.datagram != 0 && recorder.pointee.depth > 0 { recorder.pointee.poisonAll() }
         switch result.disposition {
@@ -126,7 +107,8 @@ extension Datapath {
             ctx.consumed = true
             return false
         case .held:
-            guard let t = table else { return true }
+            guard table >= 0 else { return true }
+            let t = UInt8(table)
             if !heldFragments.append(ctx, datagram: result.datagram, table: t, now: now) {
                 drop(ctx.address, reason: .fragmentHoldFull, port: ctx.inPortID)
             }
@@ -134,9 +116,9 @@ extension Datapath {
             return false
         }
         if result.state.contains(.snat) || result.state.contains(.dnat) { refreshAddresses(&ctx) }
-        guard let t = table else { return true }
+        guard table >= 0 else { return true }
         if result.datagram != 0 && heldFragments.count > 0 { releaseHeldFragments(result, now: now) }
-        recirculate(&ctx, result: result, table: Int(t), now: now)
+        recirculate(&ctx, result: result, table: Int(table), now: now)
         return false
     }
 

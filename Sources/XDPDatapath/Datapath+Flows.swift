@@ -184,7 +184,7 @@ extension Datapath {
                 break
             case .conntrack(let n):
                 if recorder.pointee.active {
-                    recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrack[Int(n)].table != nil, ctx: &ctx)
+                    recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrackSteps[Int(n)].table >= 0, ctx: &ctx)
                 }
                 if !executeConntrack(n, list: list, ctx: &ctx, now: now) { return }
             }

@@ -65,15 +65,17 @@ extension Datapath {
             return
         }
         let frame = pool.pointer(address)
-        var meta = PacketMetadata()
+        // Parsed straight into the depth's slot: service ports and the ct() action read
+        // this parse instead of parsing again (no copy of it either).
+        let slot = serviceMeta + depth
+        slot.pointee = PacketMetadata()
         inPort.counters.received(bytes: length)
-        guard PacketParser.parse(frame, length: Int(length), into: &meta) else {
-            drop(address, reason: DropReason(meta.error) ?? .truncatedEthernet, port: inID)
+        guard PacketParser.parse(frame, length: Int(length), into: &slot.pointee) else {
+            drop(address, reason: DropReason(slot.pointee.error) ?? .truncatedEthernet, port: inID)
             return
         }
+        let meta = slot.pointee
         if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
-        // Service ports and the ct() action read this parse instead of parsing again.
-        if hasServices || conntrackCell.pointee != nil { serviceMeta[depth] = meta }
         if flowsActive[inPort.bridgeID] {
             runFlows(address: address, length: length, meta: meta, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                      tunnelID: tunnelID, now: now)

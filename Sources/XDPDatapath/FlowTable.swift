@@ -35,6 +35,8 @@ public final class FlowTable {
         /// actions nested in their `exec(...)`.
         @usableFromInline let conntrack: UnsafeMutablePointer<ConntrackAction>
         @usableFromInline let nested: UnsafeMutablePointer<FlowAction>
+        /// `conntrack` prepared for execution (one per `ct(...)`).
+        @usableFromInline let conntrackSteps: UnsafeMutablePointer<ConntrackStep>
     }
 
     /// Whether some flow has a `ct(...)` action.
@@ -71,8 +73,12 @@ public final class FlowTable {
             conntrack.initialize(from: flow.rule.conntrack, count: flow.rule.conntrack.count)
             let nested = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.nestedActions.count, 1))
             nested.initialize(from: flow.rule.nestedActions, count: flow.rule.nestedActions.count)
+            let steps = UnsafeMutablePointer<ConntrackStep>.allocate(capacity: max(flow.rule.conntrack.count, 1))
+            steps.initialize(from: flow.rule.conntrack.map { ConntrackStep($0, nested: flow.rule.nestedActions) },
+                             count: flow.rule.conntrack.count)
             (actionLists + i).initialize(to: ActionList(actions: storage, count: flow.rule.actions.count,
-                                                        counters: flow.counters.slots, conntrack: conntrack, nested: nested))
+                                                        counters: flow.counters.slots, conntrack: conntrack, nested: nested,
+                                                        conntrackSteps: steps))
         }
         classifierViews = .allocate(capacity: Self.tableCount)
         for t in 0..<Self.tableCount {
@@ -92,6 +98,8 @@ public final class FlowTable {
             actionLists[i].actions.deallocate()
             actionLists[i].conntrack.deallocate()
             actionLists[i].nested.deallocate()
+            actionLists[i].conntrackSteps.deinitialize(count: flows[i].rule.conntrack.count)
+            actionLists[i].conntrackSteps.deallocate()
         }
         actionLists.deallocate()
         classifiers.deallocate()
