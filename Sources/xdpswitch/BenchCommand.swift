@@ -65,11 +65,22 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print per-run detail (frames per kick, drops by reason).")
     var verbose = false
 
-    @Option(name: .long, help: "Pin our forwarder thread to this CPU.")
+    @Option(name: .long, help: "Pin our forwarder's worker (and Open vSwitch's pmd thread) to this CPU. Default: the last CPU, where Open vSwitch puts its pmd thread itself; -1: not pinned.")
     var cpu: Int?
 
-    @Option(name: .long, help: "Pin the generator thread to this CPU.")
+    @Option(name: .long, help: "Pin the generator thread to this CPU. Default: CPU 0; -1: not pinned.")
     var generatorCPU: Int?
+
+    /// Where the forwarder and the generator run: apart, and never migrating. Unpinned,
+    /// our worker and the generator swapped CPUs several times a second (their caches
+    /// went cold each time) while OVS's pmd thread stays on its CPU.
+    var placement: (forwarder: Int?, generator: Int?) {
+        let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        guard cpus > 1 else { return (cpu.flatMap { $0 < 0 ? nil : $0 }, generatorCPU.flatMap { $0 < 0 ? nil : $0 }) }
+        let forwarder = cpu ?? cpus - 1
+        let generator = generatorCPU ?? 0
+        return (forwarder < 0 ? nil : forwarder, generator < 0 ? nil : generator)
+    }
 
     func run() throws {
         guard let scenarios = BenchScenario.select(scenario) else {
@@ -94,7 +105,7 @@ struct BenchCommand: ParsableCommand {
         options.idle = idleMode
         options.batchSize = batch
         options.kicksPerBatch = kicksPerBatch
-        options.cpu = cpu
+        options.cpu = placement.forwarder
         if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
 
         let lab = try BenchLab()
@@ -103,7 +114,7 @@ struct BenchCommand: ParsableCommand {
             switch name {
             case "raw": peers.append(EnginePeer(raw: true, options: options))
             case "kernel": peers.append(KernelPeer())
-            default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)"))
+            default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)", pmdCPU: placement.forwarder))
             }
         }
         defer {
@@ -115,7 +126,8 @@ struct BenchCommand: ParsableCommand {
         let frameBytes = size - 4
         printLine("bench \(scenario): \(lab.gen):g0 → \(lab.a) [\(lab.fwd): forwarder] \(lab.b) → \(lab.sink):s0, "
             + "\(seconds)s × \(repeats), \(size)-byte frames (\(frameBytes) on the wire), \(flows) flow\(flows == 1 ? "" : "s"), "
-            + "peers: \(peers.map(\.name).joined(separator: ", "))")
+            + "peers: \(peers.map(\.name).joined(separator: ", ")), "
+            + "forwarder on CPU \(placement.forwarder.map(String.init) ?? "any"), generator on CPU \(placement.generator.map(String.init) ?? "any")")
         let startTime = now()
         var report = BenchReport(seconds: seconds, repeats: repeats, size: size, flows: flows,
                                  peers: peers.map(\.name), arguments: Array(CommandLine.arguments.dropFirst()))
@@ -183,7 +195,7 @@ struct BenchCommand: ParsableCommand {
         defer { peer.stop() }
         let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
         let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
-        generator.cpu = generatorCPU
+        generator.cpu = placement.generator
         // Routed scenarios: the Linux peer rewrites the live frames' pages in place.
         generator.restoreHeaders = scenario.nat != nil
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }

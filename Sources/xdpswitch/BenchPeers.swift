@@ -334,7 +334,13 @@ final class OVSPeer: BenchPeer {
     private var firewallTable = 82
     var cpuMethod: String { "ovs-vswitchd process user+system, all threads (/proc/PID/stat)" }
 
-    init(rundir: String) { self.rundir = rundir }
+    /// The CPU of the pmd thread (`pmd-cpu-mask`), nil: Open vSwitch's own choice.
+    let pmdCPU: Int?
+
+    init(rundir: String, pmdCPU: Int?) {
+        self.rundir = rundir
+        self.pmdCPU = pmdCPU
+    }
 
     private var db: String { "unix:\(rundir)/db.sock" }
     private var env: [String] { ["env", "OVS_RUNDIR=\(rundir)", "OVS_LOGDIR=\(rundir)", "OVS_DBDIR=\(rundir)"] }
@@ -376,6 +382,9 @@ final class OVSPeer: BenchPeer {
         } catch { throw CommandFailure("ovs: \(error)") }
         try waitFor("ovsdb-server socket") { access("\(rundir)/db.sock", F_OK) == 0 }
         try vsctl(["--no-wait", "init"])
+        if let pmdCPU {
+            try vsctl(["--no-wait", "set", "Open_vSwitch", ".", "other_config:pmd-cpu-mask=0x\(String(1 << pmdCPU, radix: 16))"])
+        }
         // bpffs inside the namespace's own mount namespace (ip netns exec remounts /sys).
         let vswitchd = (env + ["ovs-vswitchd", db, "--pidfile=\(rundir)/ovs-vswitchd.pid",
                                "--unixctl=\(rundir)/ovs-vswitchd.ctl", "--log-file=\(rundir)/ovs-vswitchd.log",
