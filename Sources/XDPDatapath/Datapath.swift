@@ -50,6 +50,8 @@ public final class Datapath {
     @usableFromInline var traceSteps: [TraceStep] = []
     /// When flows were last checked for expiry (datapath clock).
     @usableFromInline let lastExpiry: UnsafeMutablePointer<UInt64>
+    /// Where `process` leaves the bytes it touched to warm a batch's frames.
+    @usableFromInline let frameTouch: UnsafeMutablePointer<UInt8>
     /// Whether any flow has a timeout (else expiry is skipped).
     @usableFromInline var anyTimeouts: Bool {
         bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
@@ -201,6 +203,8 @@ public final class Datapath {
         tracing.initialize(to: false)
         lastExpiry = .allocate(capacity: 1)
         lastExpiry.initialize(to: now)
+        frameTouch = .allocate(capacity: 1)
+        frameTouch.initialize(to: 0)
         ofports = .allocate(capacity: max(ports.count, 1))
         for (i, p) in ports.enumerated() { ofports[i] = UInt16(truncatingIfNeeded: p.ofport) }
         flowTables = .allocate(capacity: max(bridges.count, 1))
@@ -246,6 +250,7 @@ public final class Datapath {
         fastBridges.deallocate()
         ofports.deallocate()
         lastExpiry.deallocate()
+        frameTouch.deallocate()
         tracing.deallocate()
         flowTables.deallocate()
         flowsActive.deallocate()
