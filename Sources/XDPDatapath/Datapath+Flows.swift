@@ -53,18 +53,19 @@ extension Datapath {
         @usableFromInline var consumed: Bool
 
         @inlinable
-        init(address: UInt64, length: UInt32, meta: PacketMetadata, ofport: UInt16, tunnelID: UInt64,
+        init(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, ofport: UInt16, tunnelID: UInt64,
              inPortID: Int, bridgeID: Int, depth: Int) {
             self.address = address
             self.length = length
-            var key = FlowKey(meta, inPort: ofport)
+            var key = FlowKey(meta.pointee, inPort: ofport)
             key.tunID = tunnelID
             self.key = key
             self.frameKey = key
-            l3Offset = Int(meta.l3Offset)
-            l4Offset = Int(meta.l4Offset)
-            isIPv4 = meta.flags.contains(.ipv4)
-            l4Protocol = meta.l4Offset == 0 ? 0 : (meta.flags.contains(.tcp) ? 6 : meta.flags.contains(.udp) ? 17 : 0)
+            l3Offset = Int(meta.pointee.l3Offset)
+            l4Offset = Int(meta.pointee.l4Offset)
+            isIPv4 = meta.pointee.flags.contains(.ipv4)
+            l4Protocol = meta.pointee.l4Offset == 0 ? 0
+                : (meta.pointee.flags.contains(.tcp) ? 6 : meta.pointee.flags.contains(.udp) ? 17 : 0)
             pending = Datapath.pendingNone
             self.inPortID = inPortID
             self.bridgeID = bridgeID
@@ -76,7 +77,7 @@ extension Datapath {
 
     /// Runs the bridge's tables on a parsed frame; consumes the frame.
     @inlinable
-    func runFlows(address: UInt64, length: UInt32, meta: PacketMetadata, inID: Int, bridgeID: Int, depth: Int, tunnelID: UInt64, now: UInt64) {
+    func runFlows(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, inID: Int, bridgeID: Int, depth: Int, tunnelID: UInt64, now: UInt64) {
         var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID], tunnelID: tunnelID,
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
         let table = flowTableViews[bridgeID]

@@ -80,18 +80,18 @@ extension Datapath {
             drop(address, reason: DropReason(slot.pointee.error) ?? .truncatedEthernet, port: inID)
             return
         }
-        let meta = slot.pointee
-        if meta.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
+        if slot.pointee.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
         if flowsActive[inPort.bridgeID] {
-            runFlows(address: address, length: length, meta: meta, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
+            runFlows(address: address, length: length, meta: slot, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                      tunnelID: tunnelID, now: now)
             return
         }
         if tracing.pointee {
-            recordTrace(bridgeID: inPort.bridgeID, table: nil, index: -1, key: FlowKey(meta, inPort: ofports[inID]))
+            recordTrace(bridgeID: inPort.bridgeID, table: nil, index: -1, key: FlowKey(slot.pointee, inPort: ofports[inID]))
         }
-        normalForward(address: address, length: length, dlSrc: meta.dlSrc, dlDst: meta.dlDst, tagged: meta.vlanCount > 0,
-                      tci: meta.outerTCI, inID: inID, now: now, depth: depth, tunnelID: tunnelID)
+        normalForward(address: address, length: length, dlSrc: slot.pointee.dlSrc, dlDst: slot.pointee.dlDst,
+                      tagged: slot.pointee.vlanCount > 0, tci: slot.pointee.outerTCI, inID: inID, now: now, depth: depth,
+                      tunnelID: tunnelID)
     }
 
     /// The NORMAL action: ingress VLAN, learning, unicast or flood within the VLAN.
