@@ -144,7 +144,7 @@ struct BenchCommand: ParsableCommand {
                 // Rotate the order every round so no peer always runs first (or right after another).
                 let order = (0..<peers.count).map { peers[($0 + round) % peers.count] }
                 for peer in order where result.unsupported[peer.name] == nil {
-                    if interrupted.raised.load(ordering: .relaxed) { throw CommandFailure("interrupted; topology removed") }
+                    if interrupted.isRaised { throw CommandFailure("interrupted; topology removed") }
                     let sample: BenchReport.Sample
                     do {
                         sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round, interrupted: interrupted)
@@ -152,7 +152,7 @@ struct BenchCommand: ParsableCommand {
                         printLine("  \(padded(peer.name, 9)) n/a: \(unsupported.reason)")
                         result.unsupported[peer.name] = unsupported.reason
                         continue
-                    } catch let failure as CommandFailure where !interrupted.raised.load(ordering: .relaxed) {
+                    } catch let failure as CommandFailure where !interrupted.isRaised {
                         peer.stop()
                         printLine("  run \(round + 1) \(padded(peer.name, 9)) failed: \(failure)")
                         result.failures[peer.name] = failure.description
@@ -261,7 +261,7 @@ struct BenchCommand: ParsableCommand {
         let start = now()
         var next = start + 1
         while now() < start + seconds {
-            if interrupted.raised.load(ordering: .relaxed) { progress(nil); throw CommandFailure("interrupted; topology removed") }
+            if interrupted.isRaised { progress(nil); throw CommandFailure("interrupted; topology removed") }
             usleep(100_000)
             if now() >= next { each?(now() - start); next += 1 }
         }
@@ -300,12 +300,18 @@ extension String {
 /// through its `defer`s and removes its namespaces instead of dying with them in place.
 final class InterruptFlag: Sendable {
     let raised = Atomic<Bool>(false)
+    /// A stop signal arrived, or whoever read our output went away (`| head`).
+    var isRaised: Bool { raised.load(ordering: .relaxed) || standardOutputClosed.load(ordering: .relaxed) }
 }
 
 enum BenchSignals {
     /// Blocks SIGINT and SIGTERM in this thread (and the threads it starts later) and
-    /// starts a thread that turns them into the returned flag.
+    /// starts a thread that turns them into the returned flag. SIGPIPE is ignored: a
+    /// closed output (`xdpswitch bench … | head -3`) raises the flag through `printLine`
+    /// instead of killing the process with its namespaces, OVS daemons and XDP programs
+    /// still there.
     static func install() -> InterruptFlag {
+        signal(SIGPIPE, SIG_IGN)
         let flag = InterruptFlag()
         var signals = sigset_t()
         sigemptyset(&signals)

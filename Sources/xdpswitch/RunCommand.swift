@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Synchronization
 import XDPSwitch
 
 /// `xdpswitch run --config FILE`: attach to the configuration's `system` ports and
@@ -117,6 +118,9 @@ struct RunCommand: ParsableCommand {
     }
 }
 
+/// Set when a write to stdout failed with EPIPE (the reader is gone; SIGPIPE ignored).
+let standardOutputClosed = Atomic<Bool>(false)
+
 /// Writes one line to stdout and flushes (the command may be killed right after).
 func printLine(_ line: String) {
     let bytes = Array((line + "\n").utf8)
@@ -124,6 +128,7 @@ func printLine(_ line: String) {
     while offset < bytes.count {
         let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
+        if n < 0 && errno == EPIPE { standardOutputClosed.store(true, ordering: .relaxed) }
         if n <= 0 { return }
         offset += n
     }

@@ -153,3 +153,26 @@ struct BenchComputeTests {
         #expect(run.contains("conntrack: 100.00% of "), "\(run)")
     }
 }
+
+/// `xdpswitch bench` cleans up however it ends.
+@Suite("bench lab: cleanup")
+struct BenchCleanupTests {
+    /// `| head -1` closes the bench's output after its first line: the bench must stop and
+    /// remove its namespaces (a SIGPIPE used to kill it with them still there).
+    @Test(.enabled(if: geteuid() == 0, "needs root (namespaces, XDP)"))
+    func closedOutputStopsTheBenchAndRemovesItsNamespaces() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        func benchNamespaces() -> Set<String> {
+            Set(Shell.run(["ip", "netns", "list"]).output.split(separator: "\n")
+                .map { String($0.split(separator: " ").first ?? "") }.filter { $0.hasPrefix("xb") })
+        }
+        let before = benchNamespaces()
+        // sh returns once both ends of the pipe have exited.
+        let r = Shell.run(["sh", "-c", "'\(binary)' bench l2 --seconds 2 --repeat 3 2>/dev/null | head -1"])
+        #expect(r.output.hasPrefix("bench l2: "), "\(r.output)")
+        let left = benchNamespaces().subtracting(before)
+        #expect(left.isEmpty, "namespaces left behind: \(left.sorted())")
+        for name in left { Shell.run(["ip", "netns", "del", name]) }
+        #expect(Shell.run(["pgrep", "-f", "\(binary) bench l2 --seconds 2 --repeat 3"]).output.isEmpty)
+    }
+}
