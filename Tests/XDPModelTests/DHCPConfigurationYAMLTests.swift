@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,7 +6,7 @@ import XDPPacket
 
 /// The `dhcp:` section and `type: dhcp` ports in the YAML configuration.
 @Suite struct DHCPConfigurationYAMLTests {
-    static let networkNode = NetworkNodeYAML.brInt(service: NetworkNodeYAML.dhcpPort) + "\n" + """
+    static let networkNode = NetworkNodeYAML.brInt(vmPort: "qvo-a", service: NetworkNodeYAML.dhcpPort) + "\n" + """
         dhcp:
           - network: net1
             mac: fa:16:3e:00:00:03

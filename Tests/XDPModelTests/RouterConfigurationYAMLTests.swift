@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,7 +6,7 @@ import XDPPacket
 
 /// The `routers:` section and `type: router` ports in the YAML configuration.
 @Suite struct RouterConfigurationYAMLTests {
-    static let networkNode = NetworkNodeYAML.router1(gatewayMTU: 1400, keys: """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-a", gatewayMTU: 1400, keys: """
             routes: [{destination: 192.168.50.0/24, nexthop: 10.1.0.254}]
             default_gateway: 172.24.4.225
             gateway_interface: qg-7f8e9d0c-1b

@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,7 +6,7 @@ import XDPPacket
 
 /// The NAT keys of a `routers:` entry: snat, floating_ips, metadata, nat_connections.
 @Suite struct RouterNATYAMLTests {
-    static let networkNode = NetworkNodeYAML.router1(keys: """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-a", keys: """
             default_gateway: 172.24.4.225
             snat: {enabled: true, ports: 20000-29999}
             floating_ips:

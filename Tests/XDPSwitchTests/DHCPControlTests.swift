@@ -1,10 +1,11 @@
+import TestFixtures
 import Testing
 import XDPSwitch
 
 /// The DHCP verbs of the control socket and `show`, on a node configured in YAML after a
 /// VM's DISCOVER and a stranger's went through br-int.
 @Suite struct DHCPControlTests {
-    static let networkNode = NetworkNodeYAML.brInt(service: NetworkNodeYAML.dhcpPort) + "\n" + """
+    static let networkNode = NetworkNodeYAML.brInt(vmPort: "qvo-vm1", service: NetworkNodeYAML.dhcpPort) + "\n" + """
         dhcp:
           - network: net1
             mac: "fa:16:3e:00:00:03"

@@ -1,10 +1,11 @@
+import TestFixtures
 import Testing
 import XDPSwitch
 
 /// The seed's network node with its router, configured in YAML: `show` and the router
 /// verbs of the control socket, after real traffic taught the router its neighbours.
 @Suite struct RouterControlTests {
-    static let networkNode = NetworkNodeYAML.router1(keys: """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-vm1", keys: """
             routes: [{destination: 192.168.50.0/24, nexthop: 10.1.0.254}]
             default_gateway: 172.24.4.225
         """)
