@@ -46,9 +46,12 @@ let package = Package(
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
-        .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Tests/XDPModelTests"),
+        // What more than one test target builds its inputs from (the network node's YAML); no product.
+        .target(name: "TestFixtures", path: "Tests/TestFixtures"),
+        .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket", "TestFixtures"],
+                    path: "Tests/XDPModelTests"),
         .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch"], path: "Tests/AFXDPTests"),
-        .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch"], path: "Tests/XDPSwitchTests",
+        .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch", "TestFixtures"], path: "Tests/XDPSwitchTests",
                     resources: [.copy("Fixtures")]),
     ]
 )

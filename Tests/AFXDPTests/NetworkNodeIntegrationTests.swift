@@ -33,52 +33,48 @@ struct NetworkNodeIntegrationTests {
     }
 
     @Test func icmpPortUnreachableAboutASNATedFlowComesBackTranslated() throws {
-        let node = Node()
-        defer { node.lab.tearDown() }
-        try node.build()
-        let engine = try Engine(configuration: node.configuration)
-        defer { engine.close() }
-        try engine.start()
-        let dir = "/tmp/\(node.lab.prefix)-icmp"
-        try Shell.check(["mkdir", "-p", dir])
-        defer { Shell.run(["rm", "-rf", dir]) }
+        try Node.withEngine { node, engine in
+            let dir = "/tmp/\(node.lab.prefix)-icmp"
+            try Shell.check(["mkdir", "-p", dir])
+            defer { Shell.run(["rm", "-rf", dir]) }
 
-        // Capture the first ICMP packet vm2 receives, then send UDP from vm2:40123 to a closed
-        // port on ext. ext answers port unreachable to 172.24.4.227; the router must turn it
-        // back into an error to 10.1.0.6 quoting 10.1.0.6:40123, checksums recomputed.
-        let client = "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.1.0.6', 40123)); "
-            + "s.connect(('172.24.4.225', 33999)); s.settimeout(3); s.send(b'probe')\n"
-            + "try:\n s.recv(100); print('answered')\nexcept ConnectionRefusedError: print('refused')\n"
-            + "except socket.timeout: print('timeout')"
-        let run = Self.sh("""
-            ip netns exec \(node.vm2) timeout -k 1 15 tcpdump -Z root -U -n -i eth0 -c 1 -w \(dir)/vm2.pcap icmp > \(dir)/tcpdump.log 2>&1 &
-            for i in $(seq 50); do grep -q 'listening on' \(dir)/tcpdump.log && break; sleep 0.1; done
-            ip netns exec \(node.vm2) timeout -k 1 10 /usr/bin/python3 -c "\(client)"
-            wait
-            cat \(dir)/tcpdump.log
-            """)
-        #expect(run.output.contains("refused"), "vm2's socket saw no port unreachable: \(run.output)")
+            // Capture the first ICMP packet vm2 receives, then send UDP from vm2:40123 to a closed
+            // port on ext. ext answers port unreachable to 172.24.4.227; the router must turn it
+            // back into an error to 10.1.0.6 quoting 10.1.0.6:40123, checksums recomputed.
+            let client = "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.1.0.6', 40123)); "
+                + "s.connect(('172.24.4.225', 33999)); s.settimeout(3); s.send(b'probe')\n"
+                + "try:\n s.recv(100); print('answered')\nexcept ConnectionRefusedError: print('refused')\n"
+                + "except socket.timeout: print('timeout')"
+            let run = Self.sh("""
+                ip netns exec \(node.vm2) timeout -k 1 15 tcpdump -Z root -U -n -i eth0 -c 1 -w \(dir)/vm2.pcap icmp > \(dir)/tcpdump.log 2>&1 &
+                for i in $(seq 50); do grep -q 'listening on' \(dir)/tcpdump.log && break; sleep 0.1; done
+                ip netns exec \(node.vm2) timeout -k 1 10 /usr/bin/python3 -c "\(client)"
+                wait
+                cat \(dir)/tcpdump.log
+                """)
+            #expect(run.output.contains("refused"), "vm2's socket saw no port unreachable: \(run.output)")
 
-        let fields = ["-T", "fields", "-E", "separator=;", "-e", "ip.src", "-e", "ip.dst", "-e", "icmp.type", "-e", "icmp.code",
-                      "-e", "udp.srcport", "-e", "udp.dstport"]
-        let checks = ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
-        let packets = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + fields)
-        let lines = packets.output.split(separator: "\n").filter { !$0.hasPrefix("Running as user") }
-        // Outer then quoted IP addresses and ports, as tshark lists repeated fields.
-        #expect(lines == ["172.24.4.225,10.1.0.6;10.1.0.6,172.24.4.225;3;3;40123;33999"],
-                "ICMP error seen in vm2: \(packets.output)")
-        let bad = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + [
-            "-Y", "ip.checksum.status == 0 || icmp.checksum.status == 0 || udp.checksum.status == 0"])
-        #expect(bad.succeeded && !bad.output.split(separator: "\n").contains { !$0.hasPrefix("Running as user") },
-                "tshark finds bad checksums: \(bad.output)")
-        let good = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + fields.prefix(4) + [
-            "-e", "ip.checksum.status", "-e", "icmp.checksum.status", "-e", "udp.checksum.status"])
-        // Status 1 is "Good": outer and quoted IP header, ICMP, and the quoted UDP checksum were all verified.
-        #expect(good.output.split(separator: "\n").contains("1,1;1;1"),
-                "checksums verified good (outer+inner IP, ICMP, inner UDP): \(good.output)")
+            let fields = ["-T", "fields", "-E", "separator=;", "-e", "ip.src", "-e", "ip.dst", "-e", "icmp.type", "-e", "icmp.code",
+                          "-e", "udp.srcport", "-e", "udp.dstport"]
+            let checks = ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+            let packets = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + fields)
+            let lines = packets.output.split(separator: "\n").filter { !$0.hasPrefix("Running as user") }
+            // Outer then quoted IP addresses and ports, as tshark lists repeated fields.
+            #expect(lines == ["172.24.4.225,10.1.0.6;10.1.0.6,172.24.4.225;3;3;40123;33999"],
+                    "ICMP error seen in vm2: \(packets.output)")
+            let bad = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + [
+                "-Y", "ip.checksum.status == 0 || icmp.checksum.status == 0 || udp.checksum.status == 0"])
+            #expect(bad.succeeded && !bad.output.split(separator: "\n").contains { !$0.hasPrefix("Running as user") },
+                    "tshark finds bad checksums: \(bad.output)")
+            let good = Shell.run(["tshark", "-n", "-r", "\(dir)/vm2.pcap"] + checks + fields.prefix(4) + [
+                "-e", "ip.checksum.status", "-e", "icmp.checksum.status", "-e", "udp.checksum.status"])
+            // Status 1 is "Good": outer and quoted IP header, ICMP, and the quoted UDP checksum were all verified.
+            #expect(good.output.split(separator: "\n").contains("1,1;1;1"),
+                    "checksums verified good (outer+inner IP, ICMP, inner UDP): \(good.output)")
 
-        let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
-        #expect(router.drops[.natInvalid] == nil, "\(router.drops)")
+            let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
+            #expect(router.drops[.natInvalid] == nil, "\(router.drops)")
+        }
     }
 
     @Test func twoTenantsWithTheSameSubnetBehindTwoRoutersStayApart() throws {
@@ -119,80 +115,72 @@ struct NetworkNodeIntegrationTests {
             router("router1", qr: "qr-6a1b2c3d-4e", qg: "qg-7f8e9d0c-1b", macByte: 0, gateway: 227),
             router("router2", qr: "qr-9c8d7e6f-5a", qg: "qg-3e4f5a6b-7c", macByte: 1, gateway: 229),
         ])
-        let engine = try Engine(configuration: configuration)
-        defer { engine.close() }
-        try engine.start()
+        try withEngine(configuration) { engine in
+            func ping(_ namespace: String, _ address: String, count: Int = 3) -> Shell.Result {
+                lab.run(in: namespace, ["ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "2", address])
+            }
+            for vm in [a, b] {
+                let result = ping(vm, "172.24.4.225")
+                #expect(result.succeeded, "\(vm) → ext: \(result.output)")
+            }
+            let seenA = Self.peerSeen(by: ext, from: a, port: 5311)
+            #expect(seenA.output.split(separator: "\n").contains("172.24.4.227"), "ext saw tenant 1's VM as: \(seenA.output)")
+            let seenB = Self.peerSeen(by: ext, from: b, port: 5312)
+            #expect(seenB.output.split(separator: "\n").contains("172.24.4.229"), "ext saw tenant 2's VM as: \(seenB.output)")
 
-        func ping(_ namespace: String, _ address: String, count: Int = 3) -> Shell.Result {
-            lab.run(in: namespace, ["ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "2", address])
+            // c is reachable inside tenant 2 (the control), not from tenant 1; a and b, same
+            // address, never see each other's ARP.
+            let inside = ping(b, "10.1.0.6", count: 2)
+            #expect(inside.succeeded, "b → c inside tenant 2: \(inside.output)")
+            let across = ping(a, "10.1.0.6", count: 2)
+            #expect(!across.succeeded, "a (tenant 1) reached tenant 2's 10.1.0.6: \(across.output)")
+            let neighboursA = lab.run(in: a, ["ip", "neigh", "show", "dev", "eth0"]).output
+            #expect(!neighboursA.contains("fa:16:3e:bb:"), "tenant 1 learned tenant 2's MACs: \(neighboursA)")
+            let neighboursB = lab.run(in: b, ["ip", "neigh", "show", "dev", "eth0"]).output
+            #expect(!neighboursB.contains("fa:16:3e:aa:"), "tenant 2 learned tenant 1's MACs: \(neighboursB)")
+
+            let dumps = try #require(engine.perform { datapath, _ in datapath.routers.map { $0.conntrack?.dump() ?? [] } })
+            #expect(dumps[0].contains { $0.hasPrefix("tcp,orig=(src=10.1.0.5,dst=172.24.4.225,") && $0.contains("dst=172.24.4.227,") }
+                    && !dumps[0].contains { $0.contains("172.24.4.229") }, "router1: \(dumps[0])")
+            #expect(dumps[1].contains { $0.hasPrefix("tcp,orig=(src=10.1.0.5,dst=172.24.4.225,") && $0.contains("dst=172.24.4.229,") }
+                    && !dumps[1].contains { $0.contains("172.24.4.227") }, "router2: \(dumps[1])")
+            #expect(engine.statistics().frames.isBalanced)
         }
-        for vm in [a, b] {
-            let result = ping(vm, "172.24.4.225")
-            #expect(result.succeeded, "\(vm) → ext: \(result.output)")
-        }
-        let seenA = Self.peerSeen(by: ext, from: a, port: 5311)
-        #expect(seenA.output.split(separator: "\n").contains("172.24.4.227"), "ext saw tenant 1's VM as: \(seenA.output)")
-        let seenB = Self.peerSeen(by: ext, from: b, port: 5312)
-        #expect(seenB.output.split(separator: "\n").contains("172.24.4.229"), "ext saw tenant 2's VM as: \(seenB.output)")
-
-        // c is reachable inside tenant 2 (the control), not from tenant 1; a and b, same
-        // address, never see each other's ARP.
-        let inside = ping(b, "10.1.0.6", count: 2)
-        #expect(inside.succeeded, "b → c inside tenant 2: \(inside.output)")
-        let across = ping(a, "10.1.0.6", count: 2)
-        #expect(!across.succeeded, "a (tenant 1) reached tenant 2's 10.1.0.6: \(across.output)")
-        let neighboursA = lab.run(in: a, ["ip", "neigh", "show", "dev", "eth0"]).output
-        #expect(!neighboursA.contains("fa:16:3e:bb:"), "tenant 1 learned tenant 2's MACs: \(neighboursA)")
-        let neighboursB = lab.run(in: b, ["ip", "neigh", "show", "dev", "eth0"]).output
-        #expect(!neighboursB.contains("fa:16:3e:aa:"), "tenant 2 learned tenant 1's MACs: \(neighboursB)")
-
-        let dumps = try #require(engine.perform { datapath, _ in datapath.routers.map { $0.conntrack?.dump() ?? [] } })
-        #expect(dumps[0].contains { $0.hasPrefix("tcp,orig=(src=10.1.0.5,dst=172.24.4.225,") && $0.contains("dst=172.24.4.227,") }
-                && !dumps[0].contains { $0.contains("172.24.4.229") }, "router1: \(dumps[0])")
-        #expect(dumps[1].contains { $0.hasPrefix("tcp,orig=(src=10.1.0.5,dst=172.24.4.225,") && $0.contains("dst=172.24.4.229,") }
-                && !dumps[1].contains { $0.contains("172.24.4.227") }, "router2: \(dumps[1])")
-        #expect(engine.statistics().frames.isBalanced)
     }
 
     @Test func snatPortRangeExhaustionDropsTheThirdFlowAndCountsIt() throws {
-        let node = Node()
-        defer { node.lab.tearDown() }
-        try node.build()
-        var configuration = node.configuration
-        configuration.routers[0].snat = .init(portMin: 40000, portMax: 40001)
-        let engine = try Engine(configuration: configuration)
-        defer { engine.close() }
-        try engine.start()
+        try Node.withEngine(adjusting: { $0.routers[0].snat = .init(portMin: 40000, portMax: 40001) }) { node, engine in
 
-        // Three UDP flows from vm2 (source ports outside the range, so each needs one of the
-        // two), each sent three times; ext prints what arrives and from where.
-        let server = "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('172.24.4.225', 7000)); "
-            + "s.settimeout(4)\nwhile True:\n try: d, a = s.recvfrom(100)\n except socket.timeout: break\n"
-            + " print(d.decode(), a[0], a[1], flush=True)"
-        let client = "import socket, time\nss = []\nfor p in (50001, 50002, 50003):\n"
-            + " s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.1.0.6', p)); ss.append(s)\n"
-            + "for r in range(3):\n for i, s in enumerate(ss): s.sendto(b'flow%d' % (i + 1), ('172.24.4.225', 7000)); time.sleep(0.05)\n"
-            + " time.sleep(0.3)"
-        let run = Self.sh("""
-            ip netns exec \(node.ext) timeout -k 1 20 /usr/bin/python3 -c "\(server)" &
-            sleep 0.7
-            ip netns exec \(node.vm2) timeout -k 1 10 /usr/bin/python3 -c "\(client)"
-            wait
-            """)
-        let received = run.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
-        let flows = Dictionary(grouping: received, by: { $0[0] })
-        for flow in ["flow1", "flow2"] {
-            let seen = flows[flow] ?? []
-            #expect(!seen.isEmpty && seen.allSatisfy { $0[1] == "172.24.4.227" && ($0[2] == "40000" || $0[2] == "40001") },
-                    "\(flow) through SNAT: \(run.output)")
+            // Three UDP flows from vm2 (source ports outside the range, so each needs one of the
+            // two), each sent three times; ext prints what arrives and from where.
+            let server = "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('172.24.4.225', 7000)); "
+                + "s.settimeout(4)\nwhile True:\n try: d, a = s.recvfrom(100)\n except socket.timeout: break\n"
+                + " print(d.decode(), a[0], a[1], flush=True)"
+            let client = "import socket, time\nss = []\nfor p in (50001, 50002, 50003):\n"
+                + " s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.1.0.6', p)); ss.append(s)\n"
+                + "for r in range(3):\n for i, s in enumerate(ss): s.sendto(b'flow%d' % (i + 1), ('172.24.4.225', 7000)); time.sleep(0.05)\n"
+                + " time.sleep(0.3)"
+            let run = Self.sh("""
+                ip netns exec \(node.ext) timeout -k 1 20 /usr/bin/python3 -c "\(server)" &
+                sleep 0.7
+                ip netns exec \(node.vm2) timeout -k 1 10 /usr/bin/python3 -c "\(client)"
+                wait
+                """)
+            let received = run.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
+            let flows = Dictionary(grouping: received, by: { $0[0] })
+            for flow in ["flow1", "flow2"] {
+                let seen = flows[flow] ?? []
+                #expect(!seen.isEmpty && seen.allSatisfy { $0[1] == "172.24.4.227" && ($0[2] == "40000" || $0[2] == "40001") },
+                        "\(flow) through SNAT: \(run.output)")
+            }
+            #expect(Set((flows["flow1"] ?? []).map { $0[2] }).count == 1 && flows["flow1"]?.first?[2] != flows["flow2"]?.first?[2],
+                    "one port each: \(run.output)")
+            #expect(flows["flow3"] == nil, "the third flow got through: \(run.output)")
+
+            let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
+            #expect((router.drops[.natExhausted] ?? 0) >= 1, "\(router.drops)")
+            #expect(router.natConnectionsCreated == 2, "\(router)")
         }
-        #expect(Set((flows["flow1"] ?? []).map { $0[2] }).count == 1 && flows["flow1"]?.first?[2] != flows["flow2"]?.first?[2],
-                "one port each: \(run.output)")
-        #expect(flows["flow3"] == nil, "the third flow got through: \(run.output)")
-
-        let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
-        #expect((router.drops[.natExhausted] ?? 0) >= 1, "\(router.drops)")
-        #expect(router.natConnectionsCreated == 2, "\(router)")
     }
 }
 }

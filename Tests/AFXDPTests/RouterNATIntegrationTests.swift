@@ -14,7 +14,7 @@ extension AFXDPIntegrationTests {
 /// floating IP, ping, TCP with checksums the kernels verify.
 @Suite("Router NAT between namespaces over AF_XDP")
 struct RouterNATIntegrationTests {
-    final class Node {
+    final class Node: EngineLab {
         let lab = LabNetwork(tag: "n")
         var vm1 = "", vm2 = "", ext = "", vm1Port = "", vm2Port = "", extPort = ""
 
@@ -68,58 +68,54 @@ struct RouterNATIntegrationTests {
     }
 
     @Test func snatFloatingIPAndATenMegabyteTransferThroughNAT() throws {
-        let node = Node()
-        defer { node.lab.tearDown() }
-        try node.build()
-        let engine = try Engine(configuration: node.configuration)
-        defer { engine.close() }
-        try engine.start()
+        try Node.withEngine { node, engine in
 
-        // vm2 (no floating IP) reaches ext, which sees the gateway address.
-        let ping2 = node.ping(from: node.vm2, "172.24.4.225")
-        #expect(ping2.succeeded, "vm2 → ext: \(ping2.output)")
-        let seen2 = node.peerSeenByExt(from: node.vm2, port: 5301)
-        #expect(seen2.output.split(separator: "\n").contains("172.24.4.227"), "ext saw vm2 as: \(seen2.output)")
-        // vm1 goes out as its floating IP.
-        let seen1 = node.peerSeenByExt(from: node.vm1, port: 5302)
-        #expect(seen1.output.split(separator: "\n").contains("172.24.4.228"), "ext saw vm1 as: \(seen1.output)")
-        // ext reaches vm1 by its floating IP (ARP for it answered by the router on br-ex).
-        let inbound = node.ping(from: node.ext, "172.24.4.228")
-        #expect(inbound.succeeded, "ext → 172.24.4.228: \(inbound.output)")
-        // ext cannot reach the fixed address: it has no route there.
-        let fixed = node.ping(from: node.ext, "10.1.0.5", count: 1)
-        #expect(!fixed.succeeded)
+            // vm2 (no floating IP) reaches ext, which sees the gateway address.
+            let ping2 = node.ping(from: node.vm2, "172.24.4.225")
+            #expect(ping2.succeeded, "vm2 → ext: \(ping2.output)")
+            let seen2 = node.peerSeenByExt(from: node.vm2, port: 5301)
+            #expect(seen2.output.split(separator: "\n").contains("172.24.4.227"), "ext saw vm2 as: \(seen2.output)")
+            // vm1 goes out as its floating IP.
+            let seen1 = node.peerSeenByExt(from: node.vm1, port: 5302)
+            #expect(seen1.output.split(separator: "\n").contains("172.24.4.228"), "ext saw vm1 as: \(seen1.output)")
+            // ext reaches vm1 by its floating IP (ARP for it answered by the router on br-ex).
+            let inbound = node.ping(from: node.ext, "172.24.4.228")
+            #expect(inbound.succeeded, "ext → 172.24.4.228: \(inbound.output)")
+            // ext cannot reach the fixed address: it has no route there.
+            let fixed = node.ping(from: node.ext, "10.1.0.5", count: 1)
+            #expect(!fixed.succeeded)
 
-        // 10 MB from vm2 through SNAT and 10 MB from ext to vm1 through the floating IP, sha256 compared.
-        let dir = "/tmp/\(node.lab.prefix)-nat"
-        try Shell.check(["mkdir", "-p", dir])
-        defer { Shell.run(["rm", "-rf", dir]) }
-        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=10", "status=none"])
-        let script = """
-            ip netns exec \(node.ext) timeout 90 nc -l -N 172.24.4.225 5201 > \(dir)/out-snat 2>/dev/null &
-            ip netns exec \(node.vm1) timeout 90 nc -l -N 10.1.0.5 5202 > \(dir)/out-fip 2>/dev/null &
-            sleep 0.7
-            ip netns exec \(node.vm2) timeout 90 nc -N 172.24.4.225 5201 < \(dir)/in
-            ip netns exec \(node.ext) timeout 90 nc -N 172.24.4.228 5202 < \(dir)/in
-            wait
-            """
-        let transfer = Shell.run(["sh", "-c", script])
-        #expect(transfer.succeeded, "\(transfer.output)")
-        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out-snat \(dir)/out-fip | cut -d' ' -f1"]).output
-            .split(separator: "\n")
-        #expect(sums.count == 3 && sums[0] == sums[1] && sums[0] == sums[2], "checksums differ: \(sums)")
+            // 10 MB from vm2 through SNAT and 10 MB from ext to vm1 through the floating IP, sha256 compared.
+            let dir = "/tmp/\(node.lab.prefix)-nat"
+            try Shell.check(["mkdir", "-p", dir])
+            defer { Shell.run(["rm", "-rf", dir]) }
+            try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=10", "status=none"])
+            let script = """
+                ip netns exec \(node.ext) timeout 90 nc -l -N 172.24.4.225 5201 > \(dir)/out-snat 2>/dev/null &
+                ip netns exec \(node.vm1) timeout 90 nc -l -N 10.1.0.5 5202 > \(dir)/out-fip 2>/dev/null &
+                sleep 0.7
+                ip netns exec \(node.vm2) timeout 90 nc -N 172.24.4.225 5201 < \(dir)/in
+                ip netns exec \(node.ext) timeout 90 nc -N 172.24.4.228 5202 < \(dir)/in
+                wait
+                """
+            let transfer = Shell.run(["sh", "-c", script])
+            #expect(transfer.succeeded, "\(transfer.output)")
+            let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out-snat \(dir)/out-fip | cut -d' ' -f1"]).output
+                .split(separator: "\n")
+            #expect(sums.count == 3 && sums[0] == sums[1] && sums[0] == sums[2], "checksums differ: \(sums)")
 
-        let stats = engine.statistics()
-        #expect(stats.frames.isBalanced, "\(stats.frames)")
-        let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
-        #expect(router.natTranslated > 2 * 10 * 1024 * 1024 / 1500, "every segment was translated: \(router)")
-        #expect(router.natConnectionsCreated >= 6, "\(router)")
-        #expect(router.drops[.natInvalid] == nil && router.drops[.natExhausted] == nil, "\(router.drops)")
-        let dump = try #require(engine.perform { datapath, _ in datapath.routers[0].conntrack?.dump() ?? [] })
-        #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=10.1.0.6,dst=172.24.4.225,") && $0.contains("reply=(src=172.24.4.225,dst=172.24.4.227,") },
-                "\(dump)")
-        #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=172.24.4.225,dst=172.24.4.228,") && $0.contains("reply=(src=10.1.0.5,dst=172.24.4.225,") },
-                "\(dump)")
+            let stats = engine.statistics()
+            #expect(stats.frames.isBalanced, "\(stats.frames)")
+            let router = try #require(engine.perform { datapath, _ in datapath.routers[0].stats })
+            #expect(router.natTranslated > 2 * 10 * 1024 * 1024 / 1500, "every segment was translated: \(router)")
+            #expect(router.natConnectionsCreated >= 6, "\(router)")
+            #expect(router.drops[.natInvalid] == nil && router.drops[.natExhausted] == nil, "\(router.drops)")
+            let dump = try #require(engine.perform { datapath, _ in datapath.routers[0].conntrack?.dump() ?? [] })
+            #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=10.1.0.6,dst=172.24.4.225,") && $0.contains("reply=(src=172.24.4.225,dst=172.24.4.227,") },
+                    "\(dump)")
+            #expect(dump.contains { $0.hasPrefix("tcp,orig=(src=172.24.4.225,dst=172.24.4.228,") && $0.contains("reply=(src=10.1.0.5,dst=172.24.4.225,") },
+                    "\(dump)")
+        }
     }
 }
 }

@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,30 +6,25 @@ import XDPPacket
 
 /// The `dhcp:` section and `type: dhcp` ports in the YAML configuration.
 @Suite struct DHCPConfigurationYAMLTests {
-    static let networkNode = """
-    bridges:
-      - name: br-int
-        ports:
-          - {name: qvo-a, tag: 1}
-          - {name: tap-3c1a2b4d-5e, type: dhcp, tag: 1, options: {network: net1}}
-    dhcp:
-      - network: net1
-        mac: fa:16:3e:00:00:03
-        domain: example.org
-        lease_time: 600
-        mtu: 1450
-        subnets:
-          - name: subnet1
-            cidr: 10.1.0.0/24
-            server_address: 10.1.0.3
-            gateway_ip: 10.1.0.1
-            dns_nameservers: [8.8.8.8, 8.8.4.4]
-            host_routes: [{destination: 169.254.169.254/32, nexthop: 10.1.0.2}]
-          - {name: subnet2, cidr: 10.9.0.0/28, server_address: 10.9.0.2, enable_dhcp: false}
-        hosts:
-          - {mac: fa:16:3e:aa:00:05, address: 10.1.0.5}
-          - {mac: fa:16:3e:aa:00:06, address: 10.1.0.6, hostname: web1}
-    """
+    static let networkNode = NetworkNodeYAML.brInt(vmPort: "qvo-a", service: NetworkNodeYAML.dhcpPort) + "\n" + """
+        dhcp:
+          - network: net1
+            mac: fa:16:3e:00:00:03
+            domain: example.org
+            lease_time: 600
+            mtu: 1450
+            subnets:
+              - name: subnet1
+                cidr: 10.1.0.0/24
+                server_address: 10.1.0.3
+                gateway_ip: 10.1.0.1
+                dns_nameservers: [8.8.8.8, 8.8.4.4]
+                host_routes: [{destination: 169.254.169.254/32, nexthop: 10.1.0.2}]
+              - {name: subnet2, cidr: 10.9.0.0/28, server_address: 10.9.0.2, enable_dhcp: false}
+            hosts:
+              - {mac: fa:16:3e:aa:00:05, address: 10.1.0.5}
+              - {mac: fa:16:3e:aa:00:06, address: 10.1.0.6, hostname: web1}
+        """
 
     func refusal(_ yaml: String) -> String? {
         do { _ = try SwitchConfiguration.parse(yaml: yaml, file: "d.yaml"); return nil } catch { return error.description }

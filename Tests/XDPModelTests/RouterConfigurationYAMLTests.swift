@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,32 +6,18 @@ import XDPPacket
 
 /// The `routers:` section and `type: router` ports in the YAML configuration.
 @Suite struct RouterConfigurationYAMLTests {
-    static let networkNode = """
-    bridges:
-      - name: br-int
-        ports:
-          - {name: qvo-a, tag: 1}
-          - {name: qr-6a1b2c3d-4e, type: router, tag: 1}
-      - name: br-ex
-        ports:
-          - {name: eth-ext}
-          - {name: qg-7f8e9d0c-1b, type: router}
-    routers:
-      - name: router1
-        interfaces:
-          - {name: qr-6a1b2c3d-4e, mac: fa:16:3e:00:00:01, address: 10.1.0.1/24}
-          - {name: qg-7f8e9d0c-1b, mac: fa:16:3e:00:00:02, address: 172.24.4.227/28, mtu: 1400}
-        routes: [{destination: 192.168.50.0/24, nexthop: 10.1.0.254}]
-        default_gateway: 172.24.4.225
-        gateway_interface: qg-7f8e9d0c-1b
-        pending_limit: 8
-        pending_total_limit: 100
-        arp_retransmit_ms: 500
-        arp_max_requests: 5
-        neighbour_capacity: 1024
-        icmp_errors_per_second: 100
-        icmp_error_burst: 10
-    """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-a", gatewayMTU: 1400, keys: """
+            routes: [{destination: 192.168.50.0/24, nexthop: 10.1.0.254}]
+            default_gateway: 172.24.4.225
+            gateway_interface: qg-7f8e9d0c-1b
+            pending_limit: 8
+            pending_total_limit: 100
+            arp_retransmit_ms: 500
+            arp_max_requests: 5
+            neighbour_capacity: 1024
+            icmp_errors_per_second: 100
+            icmp_error_burst: 10
+        """)
 
     func refusal(_ yaml: String) -> String? {
         do { _ = try SwitchConfiguration.parse(yaml: yaml, file: "r.yaml"); return nil } catch { return error.description }

@@ -1,3 +1,4 @@
+import TestFixtures
 import Testing
 import XDPDatapath
 import XDPModel
@@ -5,28 +6,14 @@ import XDPPacket
 
 /// The NAT keys of a `routers:` entry: snat, floating_ips, metadata, nat_connections.
 @Suite struct RouterNATYAMLTests {
-    static let networkNode = """
-    bridges:
-      - name: br-int
-        ports:
-          - {name: qvo-a, tag: 1}
-          - {name: qr-6a1b2c3d-4e, type: router, tag: 1}
-      - name: br-ex
-        ports:
-          - {name: eth-ext}
-          - {name: qg-7f8e9d0c-1b, type: router}
-    routers:
-      - name: router1
-        interfaces:
-          - {name: qr-6a1b2c3d-4e, mac: fa:16:3e:00:00:01, address: 10.1.0.1/24}
-          - {name: qg-7f8e9d0c-1b, mac: fa:16:3e:00:00:02, address: 172.24.4.227/28}
-        default_gateway: 172.24.4.225
-        snat: {enabled: true, ports: 20000-29999}
-        floating_ips:
-          - {floating: 172.24.4.228, fixed: 10.1.0.5}
-        metadata: {endpoint: 172.24.4.226, endpoint_port: 9697}
-        nat_connections: 4096
-    """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-a", keys: """
+            default_gateway: 172.24.4.225
+            snat: {enabled: true, ports: 20000-29999}
+            floating_ips:
+              - {floating: 172.24.4.228, fixed: 10.1.0.5}
+            metadata: {endpoint: 172.24.4.226, endpoint_port: 9697}
+            nat_connections: 4096
+        """)
 
     func refusal(_ yaml: String) -> String? {
         do { _ = try SwitchConfiguration.parse(yaml: yaml, file: "r.yaml"); return nil } catch { return error.description }

@@ -1,15 +1,11 @@
+import TestFixtures
 import Testing
 import XDPSwitch
 
 /// The DHCP verbs of the control socket and `show`, on a node configured in YAML after a
 /// VM's DISCOVER and a stranger's went through br-int.
 @Suite struct DHCPControlTests {
-    static let networkNode = """
-        bridges:
-          - name: br-int
-            ports:
-              - {name: qvo-vm1, tag: 1}
-              - {name: tap-3c1a2b4d-5e, type: dhcp, tag: 1, options: {network: net1}}
+    static let networkNode = NetworkNodeYAML.brInt(vmPort: "qvo-vm1", service: NetworkNodeYAML.dhcpPort) + "\n" + """
         dhcp:
           - network: net1
             mac: "fa:16:3e:00:00:03"

@@ -1,35 +1,14 @@
+import TestFixtures
 import Testing
 import XDPSwitch
 
 /// The seed's network node with its router, configured in YAML: `show` and the router
 /// verbs of the control socket, after real traffic taught the router its neighbours.
 @Suite struct RouterControlTests {
-    static let networkNode = networkNode(router: """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-vm1", keys: """
             routes: [{destination: 192.168.50.0/24, nexthop: 10.1.0.254}]
             default_gateway: 172.24.4.225
         """)
-
-    /// The seed's network node (br-int with a VM port and the router's qr- port, br-ex with
-    /// the external port and its qg- port), `router` adding keys to router1.
-    static func networkNode(router: String) -> String {
-        """
-        bridges:
-          - name: br-int
-            ports:
-              - {name: qvo-vm1, tag: 1}
-              - {name: qr-6a1b2c3d-4e, type: router, tag: 1}
-          - name: br-ex
-            ports:
-              - {name: eth-ext}
-              - {name: qg-7f8e9d0c-1b, type: router}
-        routers:
-          - name: router1
-            interfaces:
-              - {name: qr-6a1b2c3d-4e, mac: "fa:16:3e:00:00:01", address: 10.1.0.1/24}
-              - {name: qg-7f8e9d0c-1b, mac: "fa:16:3e:00:00:02", address: 172.24.4.227/28}
-        \(router)
-        """
-    }
 
     @Test func showAndRouterVerbs() throws {
         let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))

@@ -1,10 +1,11 @@
+import TestFixtures
 import Testing
 import XDPSwitch
 
 /// The seed's network node with SNAT and a floating IP, from YAML, through the bridges:
 /// `nat-show` and the NAT line of `router-stats` after a VM's datagram went out.
 @Suite struct RouterNATControlTests {
-    static let networkNode = RouterControlTests.networkNode(router: """
+    static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-vm1", keys: """
             default_gateway: 172.24.4.225
             snat: true
             floating_ips: [{floating: 172.24.4.228, fixed: 10.1.0.7}]

@@ -1,0 +1,35 @@
+import AFXDP
+import XDPDatapath
+
+/// Builds an `Engine` over `configuration`, starts it and runs `body` with it; the engine is
+/// closed however `body` ends (its XDP programs detached, its sockets closed).
+func withEngine(_ configuration: DatapathConfiguration, _ body: (Engine) throws -> Void) throws {
+    let engine = try Engine(configuration: configuration)
+    defer { engine.close() }
+    try engine.start()
+    try body(engine)
+}
+
+/// A lab of namespaces on veths and the datapath over their switch sides, as the router,
+/// NAT and network-node tests build it: `build()` makes the namespaces and veths,
+/// `configuration` is the datapath over them.
+protocol EngineLab: AnyObject {
+    init()
+    var lab: LabNetwork { get }
+    func build() throws
+    var configuration: DatapathConfiguration { get }
+}
+
+extension EngineLab {
+    /// Builds a lab, starts an engine over its configuration (first changed by `adjust`) and
+    /// runs `body` with both; the engine is closed and the lab torn down however `body` ends.
+    static func withEngine(adjusting adjust: (inout DatapathConfiguration) -> Void = { _ in },
+                           _ body: (Self, Engine) throws -> Void) throws {
+        let node = Self()
+        defer { node.lab.tearDown() }
+        try node.build()
+        var configuration = node.configuration
+        adjust(&configuration)
+        try AFXDPTests.withEngine(configuration) { engine in try body(node, engine) }
+    }
+}
