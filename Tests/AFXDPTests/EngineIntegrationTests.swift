@@ -237,9 +237,12 @@ extension String {
 extension AFXDPIntegrationTests {
 @Suite("AF_XDP engine under load")
 struct EngineLoadTests {
-    /// gen:g0 ⇄ a [engine] b ⇄ s0:sink, live-frames generator and counting sink.
-    @Test func framesStayAccountedForUnderOverloadAndKicksAreBatched() throws {
-        let lab = LabNetwork(tag: "t")
+    /// gen:g0 ⇄ a [engine] b ⇄ s0:sink, a live-frames generator (not started) and a counting
+    /// sink; everything is removed when `body` returns or throws.
+    private func withLoadLab(tag: String, options: EngineConfiguration = EngineConfiguration(),
+                             _ body: (_ engine: Engine, _ generator: TrafficGenerator, _ sink: CountingSink,
+                                      _ a: String, _ b: String) throws -> Void) throws {
+        let lab = LabNetwork(tag: tag)
         defer { lab.tearDown() }
         let gen = try lab.addNamespace("gen")
         let sinkNS = try lab.addNamespace("sink")
@@ -247,77 +250,72 @@ struct EngineLoadTests {
         let b = try lab.addHost(namespace: sinkNS, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04")
         let sink = try CountingSink(interface: "s0", namespace: sinkNS)
         defer { sink.detach() }
-        let engine = try Engine(configuration: bridge([(a, 1), (b, 1)]))
+        let engine = try Engine(configuration: bridge([(a, 1), (b, 1)]), options: options)
         defer { engine.close() }
         try engine.start()
         let generator = TrafficGenerator(interface: "g0", namespace: gen, destination: [2, 0, 0, 0, 0, 4],
                                          source: [2, 0, 0, 0, 0, 1])
-        try generator.start()
-        var balancedWhileLoaded = 0
-        for _ in 0..<10 {
-            usleep(100_000)
+        defer { generator.stop() }
+        try body(engine, generator, sink, a, b)
+    }
+
+    @Test func framesStayAccountedForUnderOverloadAndKicksAreBatched() throws {
+        try withLoadLab(tag: "t") { engine, generator, sink, a, b in
+            try generator.start()
+            var balancedWhileLoaded = 0
+            for _ in 0..<10 {
+                usleep(100_000)
+                let stats = engine.statistics()
+                #expect(stats.frames.isBalanced, "\(stats.frames)")
+                if stats.frames.isBalanced { balancedWhileLoaded += 1 }
+            }
+            generator.stop()
+            #expect(generator.error == nil)
+            usleep(200_000)
             let stats = engine.statistics()
+            #expect(balancedWhileLoaded == 10)
             #expect(stats.frames.isBalanced, "\(stats.frames)")
-            if stats.frames.isBalanced { balancedWhileLoaded += 1 }
+            // Everything forwarded was seen by the sink (nothing lost between TX ring and s0).
+            #expect(sink.counts.packets > 10_000)
+            #expect(sink.counts.packets == stats.interface(b)!.completed)
+            // Copy mode sends a limited batch per kick: 32 on this kernel (16 on older ones).
+            #expect([16, 32].contains(stats.maxFramesPerKick), "max frames per kick \(stats.maxFramesPerKick)")
+            // Excess load is dropped by the kernel at RX (no fill buffer / RX ring full), counted.
+            let dropped = stats.interface(a)!.drops.values.reduce(0, +)
+            #expect(generator.sent > stats.interface(a)!.rxPackets)
+            #expect(dropped > 0)
         }
-        generator.stop()
-        #expect(generator.error == nil)
-        usleep(200_000)
-        let stats = engine.statistics()
-        #expect(balancedWhileLoaded == 10)
-        #expect(stats.frames.isBalanced, "\(stats.frames)")
-        // Everything forwarded was seen by the sink (nothing lost between TX ring and s0).
-        #expect(sink.counts.packets > 10_000)
-        #expect(sink.counts.packets == stats.interface(b)!.completed)
-        // Copy mode sends a limited batch per kick: 32 on this kernel (16 on older ones).
-        #expect([16, 32].contains(stats.maxFramesPerKick), "max frames per kick \(stats.maxFramesPerKick)")
-        // Excess load is dropped by the kernel at RX (no fill buffer / RX ring full), counted.
-        let dropped = stats.interface(a)!.drops.values.reduce(0, +)
-        #expect(generator.sent > stats.interface(a)!.rxPackets)
-        #expect(dropped > 0)
     }
 
     /// The fill ring holds one ring's worth together with the RX ring: a worker a whole
     /// ring behind leaves the kernel no buffer, so it drops arrivals before copying them
     /// (`rx-dropped`) and never copies a frame only to find the RX ring full.
     @Test func aWorkerARingBehindMakesTheKernelDropBeforeCopying() throws {
-        let lab = LabNetwork(tag: "r")
-        defer { lab.tearDown() }
-        let gen = try lab.addNamespace("gen")
-        let sinkNS = try lab.addNamespace("sink")
-        let a = try lab.addHost(namespace: gen, switchSide: "a", hostSide: "g0", mac: "02:00:00:00:00:01")
-        let b = try lab.addHost(namespace: sinkNS, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04")
-        let sink = try CountingSink(interface: "s0", namespace: sinkNS)
-        defer { sink.detach() }
         var options = EngineConfiguration()
         options.ringSize = 64
-        let engine = try Engine(configuration: bridge([(a, 1), (b, 1)]), options: options)
-        defer { engine.close() }
-        try engine.start()
-        usleep(100_000)
-        let sockets = engine.attachments.reduce(0) { $0 + $1.queues }
-        let idle = engine.statistics()
-        // At rest every socket's fill ring holds one ring's worth.
-        #expect(idle.frames.fillRing == 64 * sockets, "\(idle.frames)")
-        let generator = TrafficGenerator(interface: "g0", namespace: gen, destination: [2, 0, 0, 0, 0, 4],
-                                         source: [2, 0, 0, 0, 0, 1])
-        try generator.start()
-        defer { generator.stop() }
-        usleep(100_000)
-        // Hold the worker for 300 ms: arrivals pile up on a's RX ring, then find no buffer.
-        let before = engine.statistics().interface(a)!
-        _ = engine.perform { _, _ in usleep(300_000) }
-        let after = engine.statistics().interface(a)!
-        generator.stop()
-        #expect(generator.error == nil)
-        let dropped = after.drops["rx-dropped", default: 0] - before.drops["rx-dropped", default: 0]
-        let ringFull = after.drops["rx-ring-full", default: 0] - before.drops["rx-ring-full", default: 0]
-        #expect(dropped > 1000, "rx-dropped grew by \(dropped) while the worker was held")
-        #expect(ringFull == 0, "rx-ring-full grew by \(ringFull): frames copied and then dropped")
-        usleep(200_000)
-        let stats = engine.statistics()
-        #expect(stats.frames.isBalanced, "\(stats.frames)")
-        #expect(sink.counts.packets > 0)
+        try withLoadLab(tag: "r", options: options) { engine, generator, sink, a, _ in
+            usleep(100_000)
+            let sockets = engine.attachments.reduce(0) { $0 + $1.queues }
+            let idle = engine.statistics()
+            // At rest every socket's fill ring holds one ring's worth.
+            #expect(idle.frames.fillRing == 64 * sockets, "\(idle.frames)")
+            try generator.start()
+            usleep(100_000)
+            // Hold the worker for 300 ms: arrivals pile up on a's RX ring, then find no buffer.
+            let before = engine.statistics().interface(a)!
+            _ = engine.perform { _, _ in usleep(300_000) }
+            let after = engine.statistics().interface(a)!
+            generator.stop()
+            #expect(generator.error == nil)
+            let dropped = after.drops["rx-dropped", default: 0] - before.drops["rx-dropped", default: 0]
+            let ringFull = after.drops["rx-ring-full", default: 0] - before.drops["rx-ring-full", default: 0]
+            #expect(dropped > 1000, "rx-dropped grew by \(dropped) while the worker was held")
+            #expect(ringFull == 0, "rx-ring-full grew by \(ringFull): frames copied and then dropped")
+            usleep(200_000)
+            let stats = engine.statistics()
+            #expect(stats.frames.isBalanced, "\(stats.frames)")
+            #expect(sink.counts.packets > 0)
+        }
     }
 
     @Test func idleSwitchUsesNoCPU() throws {
