@@ -9,7 +9,7 @@ struct ConntrackStep {
     /// `table=T`, or -1: the action list goes on after tracking.
     @usableFromInline let table: Int16
     /// `zone=N` when the zone is not read from a field.
-    @usableFromInline let zone: UInt16
+    @usableFromInline let fixedZone: UInt16
     /// `zone=FIELD[a..b]` read as one word of the key (fields of at most 64 bits).
     @usableFromInline let zoneReader: FlowKey.WordReader?
     /// `zone=FIELD[a..b]` of a wider field (read through `FlowSubfield.get`).
@@ -23,7 +23,7 @@ struct ConntrackStep {
     init(_ action: ConntrackAction, nested: [FlowAction]) {
         commit = action.commit
         table = action.table.map { Int16($0) } ?? -1
-        zone = action.zone
+        fixedZone = action.zone
         zoneReader = action.zoneReader
         zoneField = action.zoneReader == nil ? action.zoneField : nil
         nat = action.nat.map { ConntrackNAT($0) } ?? .none
@@ -42,9 +42,9 @@ struct ConntrackStep {
 
     /// The zone of the packet with key `key`.
     @inlinable @inline(__always)
-    func zone(_ key: inout FlowKey) -> UInt16 {
+    func zone(of key: inout FlowKey) -> UInt16 {
         if let reader = zoneReader { return UInt16(truncatingIfNeeded: reader.read(&key)) }
         if let field = zoneField { return UInt16(truncatingIfNeeded: field.get(key)) }
-        return zone
+        return fixedZone
     }
 }

@@ -81,11 +81,11 @@ extension Datapath {
         commit(&ctx)
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
-        // The parse the frame entered the bridge with (kept in `serviceMeta[depth]` once
-        // a tracker exists), brought up to date with what the actions wrote: no second parse.
+        // The parse the frame entered the bridge with (`receive` parses into
+        // `serviceMeta[depth]`), brought up to date with what the actions wrote: no second parse.
         refreshServiceMeta(&ctx)
         let meta = serviceMeta[ctx.depth]
-        let zone = step.pointee.zone(&ctx.key)
+        let zone = step.pointee.zone(of: &ctx.key)
         let length = Int(ctx.length)
         // `_withUnsafeGuaranteedRef`: the cell's reference is kept alive by
         // `conntrackInstance`, so no retain/release per packet.

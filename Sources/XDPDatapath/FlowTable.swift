@@ -31,11 +31,8 @@ public final class FlowTable {
         @usableFromInline let actions: UnsafeMutablePointer<FlowAction>
         @usableFromInline let count: Int
         @usableFromInline let counters: UnsafeMutablePointer<UInt64>
-        /// The rule's `ct(...)` arguments (`FlowAction.conntrack` indexes them) and the
-        /// actions nested in their `exec(...)`.
-        @usableFromInline let conntrack: UnsafeMutablePointer<ConntrackAction>
-        @usableFromInline let nested: UnsafeMutablePointer<FlowAction>
-        /// `conntrack` prepared for execution (one per `ct(...)`).
+        /// The rule's `ct(...)` actions as they execute (`FlowAction.conntrack` indexes
+        /// them), their `exec(...)` already folded in.
         @usableFromInline let conntrackSteps: UnsafeMutablePointer<ConntrackStep>
     }
 
@@ -69,16 +66,11 @@ public final class FlowTable {
         for (i, flow) in flows.enumerated() {
             let storage = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.actions.count, 1))
             storage.initialize(from: flow.rule.actions, count: flow.rule.actions.count)
-            let conntrack = UnsafeMutablePointer<ConntrackAction>.allocate(capacity: max(flow.rule.conntrack.count, 1))
-            conntrack.initialize(from: flow.rule.conntrack, count: flow.rule.conntrack.count)
-            let nested = UnsafeMutablePointer<FlowAction>.allocate(capacity: max(flow.rule.nestedActions.count, 1))
-            nested.initialize(from: flow.rule.nestedActions, count: flow.rule.nestedActions.count)
             let steps = UnsafeMutablePointer<ConntrackStep>.allocate(capacity: max(flow.rule.conntrack.count, 1))
             steps.initialize(from: flow.rule.conntrack.map { ConntrackStep($0, nested: flow.rule.nestedActions) },
                              count: flow.rule.conntrack.count)
             (actionLists + i).initialize(to: ActionList(actions: storage, count: flow.rule.actions.count,
-                                                        counters: flow.counters.slots, conntrack: conntrack, nested: nested,
-                                                        conntrackSteps: steps))
+                                                        counters: flow.counters.slots, conntrackSteps: steps))
         }
         classifierViews = .allocate(capacity: Self.tableCount)
         for t in 0..<Self.tableCount {
@@ -96,8 +88,6 @@ public final class FlowTable {
         classifierViews.deallocate()
         for i in 0..<flows.count {
             actionLists[i].actions.deallocate()
-            actionLists[i].conntrack.deallocate()
-            actionLists[i].nested.deallocate()
             actionLists[i].conntrackSteps.deinitialize(count: flows[i].rule.conntrack.count)
             actionLists[i].conntrackSteps.deallocate()
         }
