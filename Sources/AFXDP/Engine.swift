@@ -122,6 +122,10 @@ public final class Engine: @unchecked Sendable {
     init(mode: Mode, interfaces: [String], options: EngineConfiguration,
          makeDatapath: (FramePool) throws -> Datapath?) throws {
         precondition(options.batchSize > 0 && options.batchSize <= PacketBatch.defaultCapacity)
+        guard EngineConfiguration.isValidRingSize(Int(options.ringSize)) else {
+            throw AFXDPError(call: "EngineConfiguration.ringSize", errno: EINVAL,
+                             detail: "\(options.ringSize): expected a power of two, 64-16384")
+        }
         self.configuration = options
         self.mode = mode
         NetworkInterface.raiseMemlockLimit()

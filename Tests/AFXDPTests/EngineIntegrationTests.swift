@@ -207,6 +207,18 @@ struct EngineIntegrationTests {
         }
     }
 
+    @Test func ringSizeThatIsNoPowerOfTwoIsRefusedBeforeAnythingIsAttached() throws {
+        var options = EngineConfiguration()
+        options.ringSize = 1000
+        #expect {
+            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]), options: options)
+        } throws: { error in
+            "\(error)" == "EngineConfiguration.ringSize: Invalid argument (1000: expected a power of two, 64-16384)"
+        }
+        #expect(EngineConfiguration.isValidRingSize(64) && EngineConfiguration.isValidRingSize(16384))
+        #expect(!EngineConfiguration.isValidRingSize(32) && !EngineConfiguration.isValidRingSize(32768))
+    }
+
     @Test func rawForwarderMovesFramesBothWays() throws {
         let topo = Topology()
         defer { topo.tearDown() }
@@ -278,6 +290,9 @@ struct EngineLoadTests {
             // Everything forwarded was seen by the sink (nothing lost between TX ring and s0).
             #expect(sink.counts.packets > 10_000)
             #expect(sink.counts.packets == stats.interface(b)!.completed)
+            // Every RX batch holds 1...batchSize frames.
+            #expect(stats.rxBatches > 0 && stats.rxPackets >= stats.rxBatches)
+            #expect(stats.rxPackets <= stats.rxBatches * 64, "\(stats.rxPackets) frames in \(stats.rxBatches) batches")
             // Copy mode sends a limited batch per kick: 32 on this kernel (16 on older ones).
             #expect([16, 32].contains(stats.maxFramesPerKick), "max frames per kick \(stats.maxFramesPerKick)")
             // Excess load is dropped by the kernel at RX (no fill buffer / RX ring full), counted.
