@@ -124,7 +124,7 @@ public final class Engine: @unchecked Sendable {
         precondition(options.batchSize > 0 && options.batchSize <= PacketBatch.defaultCapacity)
         guard EngineConfiguration.isValidRingSize(Int(options.ringSize)) else {
             throw AFXDPError(call: "EngineConfiguration.ringSize", errno: EINVAL,
-                             detail: "\(options.ringSize): expected a power of two, 64-16384")
+                             detail: "\(options.ringSize): expected \(EngineConfiguration.ringSizeRule)")
         }
         self.configuration = options
         self.mode = mode

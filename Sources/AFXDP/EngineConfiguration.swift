@@ -42,6 +42,9 @@ public struct EngineConfiguration: Sendable {
 
     public init() {}
 
+    /// Ring sizes the engine accepts, as error messages say it.
+    public static let ringSizeRule = "a power of two, 64-16384"
+
     /// Ring sizes the engine accepts: powers of two from 64 to 16384.
     public static func isValidRingSize(_ size: Int) -> Bool {
         (64...16384).contains(size) && size & (size - 1) == 0

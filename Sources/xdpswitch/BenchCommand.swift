@@ -76,10 +76,9 @@ struct BenchCommand: ParsableCommand {
     /// went cold each time) while OVS's pmd thread stays on its CPU.
     var placement: (forwarder: Int?, generator: Int?) {
         let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        guard cpus > 1 else { return (cpu.flatMap { $0 < 0 ? nil : $0 }, generatorCPU.flatMap { $0 < 0 ? nil : $0 }) }
-        let forwarder = cpu ?? cpus - 1
-        let generator = generatorCPU ?? 0
-        return (forwarder < 0 ? nil : forwarder, generator < 0 ? nil : generator)
+        let forwarder = cpu ?? (cpus > 1 ? cpus - 1 : -1)
+        let generator = generatorCPU ?? (cpus > 1 ? 0 : -1)
+        return (forwarder >= 0 ? forwarder : nil, generator >= 0 ? generator : nil)
     }
 
     func run() throws {

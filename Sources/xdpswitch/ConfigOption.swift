@@ -18,10 +18,11 @@ struct ConfigOption: ParsableArguments {
     }
 }
 
-/// `--ring-size N` checked (a power of two, 64-16384) for `EngineConfiguration.ringSize`.
+/// `--ring-size N` checked before any set-up (the engine checks it again) for
+/// `EngineConfiguration.ringSize`.
 func ringSizeOption(_ size: Int) throws -> UInt32 {
     guard EngineConfiguration.isValidRingSize(size) else {
-        throw CommandFailure("--ring-size \(size): expected a power of two, 64-16384")
+        throw CommandFailure("--ring-size \(size): expected \(EngineConfiguration.ringSizeRule)")
     }
     return UInt32(size)
 }

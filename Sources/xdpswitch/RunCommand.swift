@@ -35,8 +35,6 @@ struct RunCommand: ParsableCommand {
     var control: String = ControlSocket.defaultPath
 
     func run() throws {
-        let loaded: SwitchConfiguration
-        do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
         var options = EngineConfiguration()
         guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {
             throw CommandFailure("--idle \(idle): expected poll or busy-poll")
@@ -48,6 +46,9 @@ struct RunCommand: ParsableCommand {
         options.attachMode = mode
         options.cpu = cpu
         if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
+        // The flags are checked first, then the configuration is read.
+        let loaded: SwitchConfiguration
+        do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = sigset_t()

@@ -157,6 +157,15 @@ struct BenchComputeTests {
 /// `xdpswitch bench` cleans up however it ends.
 @Suite("bench lab: cleanup")
 struct BenchCleanupTests {
+    /// A bad `--ring-size` is refused before any namespace exists (bench and run alike).
+    @Test(arguments: [["bench", "l2", "--ring-size", "100"], ["run", "--config", "/nonexistent.yaml", "--ring-size", "100"]])
+    func ringSizeThatIsNoPowerOfTwoIsRefused(arguments: [String]) throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary] + arguments)
+        #expect(!r.succeeded)
+        #expect(r.output.contains("--ring-size 100: expected a power of two, 64-16384"), "\(r.output)")
+    }
+
     /// `| head -1` closes the bench's output after its first line: the bench must stop and
     /// remove its namespaces (a SIGPIPE used to kill it with them still there).
     @Test(.enabled(if: geteuid() == 0, "needs root (namespaces, XDP)"))
