@@ -55,7 +55,65 @@ struct BenchLabTests {
         lab.tearDown()
         #expect(!Shell.run(["ip", "netns", "list"]).output.contains(fwd))
     }
+}
 
+@Suite("bench lab: GRE frames")
+struct BenchLabGRETests {
+    @Test func greFrameWrapsTheInnerFrameAfter38Bytes() {
+        let inner = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60)
+        let f = TrafficGenerator.greFrame(inner: inner, destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1],
+                                          from: [172, 31, 0, 2], to: [172, 31, 0, 1])
+        #expect(f.count == 38 + 60 && Array(f[38...]) == inner)
+        #expect(f[14] == 0x45 && f[20] == 0x40 && f[23] == 47)            // DF, protocol GRE
+        #expect(Int(f[16]) << 8 | Int(f[17]) == 20 + 4 + 60)
+        #expect(f[34] == 0 && f[35] == 0 && f[36] == 0x65 && f[37] == 0x58) // no flags, TEB
+        var sum: UInt32 = 0
+        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+        #expect(sum == 0xFFFF)
+        #expect(f[72] == 0 && f[73] == 9)                                  // inner UDP source port at 72
+    }
+}
+
+
+/// The `compute` scenario's configuration (BenchScenario+Compute.swift) passes traffic
+/// end to end through our datapath: frame by frame in memory (`bench-micro compute` runs
+/// ComputePathCheck before measuring and fails on any difference), and on veths
+/// (`BenchLabLiveTests`).
+@Suite("bench lab: compute scenario")
+struct BenchComputeTests {
+    /// Ethernet 14 + IPv4 20 + GRE 4 + key 4 around the 60-byte inner frame, which leaves untagged.
+    static let expectedSinkFrame = 60 + 14 + 20 + 4 + 4
+
+    @Test func computePathIsCheckedFrameByFrame() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        // VM frame → GRE key 1001 out of b (outer addresses, inner untagged); GRE reply into b →
+        // the VM untagged; the VM's next frame counted +est in table 72.
+        let r = Shell.run([binary, "bench-micro", "compute", "--batches", "1"])
+        #expect(r.succeeded, "\(r.output)")
+        #expect(r.output.contains("stage compute: 64 packets in 1 batches"), "\(r.output)")
+    }
+}
+
+/// `xdpswitch bench` cleans up however it ends.
+@Suite("bench lab: cleanup")
+struct BenchCleanupTests {
+    /// A bad `--ring-size` is refused before any namespace exists (bench and run alike).
+    @Test(arguments: [["bench", "l2", "--ring-size", "100"], ["run", "--config", "/nonexistent.yaml", "--ring-size", "100"]])
+    func ringSizeThatIsNoPowerOfTwoIsRefused(arguments: [String]) throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary] + arguments)
+        #expect(!r.succeeded)
+        #expect(r.output.contains("--ring-size 100: expected a power of two, 64-16384"), "\(r.output)")
+    }
+}
+
+extension AFXDPIntegrationTests {
+/// The bench lab's tests that put load on the machine (a generator at full rate, a bench
+/// run): in the serialized integration suite, so they neither starve the other veth tests'
+/// timeouts nor see those tests' namespaces.
+@Suite("bench lab on veth")
+struct BenchLabLiveTests {
     /// The Linux stack routes (and rewrites in place) the live frames' pages; with
     /// `restoreHeaders` the generator sends the template again every time, so a routed
     /// stream keeps arriving (without it this kernel re-sent the rewritten frames and the
@@ -95,47 +153,10 @@ struct BenchLabTests {
         #expect(second.packets > first + 1000, "routed frames stopped arriving: \(first) then \(second.packets)")
         #expect(second.bytes / max(second.packets, 1) == 60)
     }
-}
 
-@Suite("bench lab: GRE frames")
-struct BenchLabGRETests {
-    @Test func greFrameWrapsTheInnerFrameAfter38Bytes() {
-        let inner = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60)
-        let f = TrafficGenerator.greFrame(inner: inner, destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1],
-                                          from: [172, 31, 0, 2], to: [172, 31, 0, 1])
-        #expect(f.count == 38 + 60 && Array(f[38...]) == inner)
-        #expect(f[14] == 0x45 && f[20] == 0x40 && f[23] == 47)            // DF, protocol GRE
-        #expect(Int(f[16]) << 8 | Int(f[17]) == 20 + 4 + 60)
-        #expect(f[34] == 0 && f[35] == 0 && f[36] == 0x65 && f[37] == 0x58) // no flags, TEB
-        var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        #expect(sum == 0xFFFF)
-        #expect(f[72] == 0 && f[73] == 9)                                  // inner UDP source port at 72
-    }
-}
-
-
-/// The `compute` scenario's configuration (BenchScenario+Compute.swift) passes traffic
-/// end to end through our datapath: frame by frame in memory (`bench-micro compute` runs
-/// ComputePathCheck before measuring and fails on any difference), and on veths (a short
-/// `xdpswitch bench compute` run, ours only).
-@Suite("bench lab: compute scenario")
-struct BenchComputeTests {
-    /// Ethernet 14 + IPv4 20 + GRE 4 + key 4 around the 60-byte inner frame, which leaves untagged.
-    static let expectedSinkFrame = 60 + 14 + 20 + 4 + 4
-
-    @Test func computePathIsCheckedFrameByFrame() throws {
-        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
-        // VM frame → GRE key 1001 out of b (outer addresses, inner untagged); GRE reply into b →
-        // the VM untagged; the VM's next frame counted +est in table 72.
-        let r = Shell.run([binary, "bench-micro", "compute", "--batches", "1"])
-        #expect(r.succeeded, "\(r.output)")
-        #expect(r.output.contains("stage compute: 64 packets in 1 batches"), "\(r.output)")
-    }
-
-    @Test(.enabled(if: geteuid() == 0, "needs root (namespaces, XDP)"))
-    func computeRunDeliversGREFramesAndStaysEstablished() throws {
+    /// A short `xdpswitch bench compute` run (ours only): GRE frames of the expected size
+    /// reach the sink, and the VM's egress stays established.
+    @Test func computeRunDeliversGREFramesAndStaysEstablished() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
         let json = "/tmp/xdpswitch-bench-compute-test-\(getpid()).json"
         defer { Shell.run(["rm", "-f", json]) }
@@ -148,40 +169,29 @@ struct BenchComputeTests {
             return Double(run[k.upperBound...].prefix { $0.isNumber || $0 == "." })
         }
         #expect((number("mpps") ?? 0) > 0, "\(run)")
-        #expect(number("sink_frame_bytes") == Double(Self.expectedSinkFrame), "\(run)")
+        #expect(number("sink_frame_bytes") == Double(BenchComputeTests.expectedSinkFrame), "\(run)")
         // Every packet of the window passed the VM's egress filter as established.
         #expect(run.contains("conntrack: 100.00% of "), "\(run)")
-    }
-}
-
-/// `xdpswitch bench` cleans up however it ends.
-@Suite("bench lab: cleanup")
-struct BenchCleanupTests {
-    /// A bad `--ring-size` is refused before any namespace exists (bench and run alike).
-    @Test(arguments: [["bench", "l2", "--ring-size", "100"], ["run", "--config", "/nonexistent.yaml", "--ring-size", "100"]])
-    func ringSizeThatIsNoPowerOfTwoIsRefused(arguments: [String]) throws {
-        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
-        let r = Shell.run([binary] + arguments)
-        #expect(!r.succeeded)
-        #expect(r.output.contains("--ring-size 100: expected a power of two, 64-16384"), "\(r.output)")
     }
 
     /// `| head -1` closes the bench's output after its first line: the bench must stop and
     /// remove its namespaces (a SIGPIPE used to kill it with them still there).
-    @Test(.enabled(if: geteuid() == 0, "needs root (namespaces, XDP)"))
-    func closedOutputStopsTheBenchAndRemovesItsNamespaces() throws {
+    @Test func closedOutputStopsTheBenchAndRemovesItsNamespaces() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
-        func benchNamespaces() -> Set<String> {
-            Set(Shell.run(["ip", "netns", "list"]).output.split(separator: "\n")
-                .map { String($0.split(separator: " ").first ?? "") }.filter { $0.hasPrefix("xb") })
-        }
-        let before = benchNamespaces()
-        // sh returns once both ends of the pipe have exited.
-        let r = Shell.run(["sh", "-c", "'\(binary)' bench l2 --seconds 2 --repeat 3 2>/dev/null | head -1"])
+        let pidFile = "/tmp/xdpswitch-bench-closed-test-\(getpid()).pid"
+        defer { Shell.run(["rm", "-f", pidFile]) }
+        // sh returns once both ends of the pipe have exited. The inner sh writes its pid and
+        // becomes the bench, whose pid names its namespaces (LabNetwork: `xb<pid % 1000><n>…`).
+        let bench = "echo \\$$ > \(pidFile); exec '\(binary)' bench l2 --seconds 2 --repeat 3 2>/dev/null"
+        let r = Shell.run(["sh", "-c", "sh -c \"\(bench)\" | head -1"])
         #expect(r.output.hasPrefix("bench l2: "), "\(r.output)")
-        let left = benchNamespaces().subtracting(before)
+        let pid = try #require(Int32(Shell.run(["cat", pidFile]).output.filter(\.isNumber)))
+        let prefix = "xb\(pid % 1000)"
+        let left = Shell.run(["ip", "netns", "list"]).output.split(separator: "\n")
+            .map { String($0.split(separator: " ").first ?? "") }.filter { $0.hasPrefix(prefix) }
         #expect(left.isEmpty, "namespaces left behind: \(left.sorted())")
         for name in left { Shell.run(["ip", "netns", "del", name]) }
-        #expect(Shell.run(["pgrep", "-f", "\(binary) bench l2 --seconds 2 --repeat 3"]).output.isEmpty)
+        #expect(kill(pid, 0) != 0, "the bench (pid \(pid)) has exited")
     }
+}
 }

@@ -324,7 +324,7 @@ struct SecurityGroupLiveTests {
         let server = """
             import socket, time
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(('\(lab.ip("b"))', 5500)); s.listen(1); s.settimeout(10)
+            s.bind(('\(lab.ip("b"))', 5500)); s.listen(1); s.settimeout(25)
             c, _ = s.accept(); c.settimeout(0.5); n = 0; end = time.time() + 25
             while time.time() < end:
                 try:
@@ -336,7 +336,12 @@ struct SecurityGroupLiveTests {
             """
         let client = """
             import socket, time
-            s = socket.create_connection(('\(lab.ip("b"))', 5500), timeout=5); s.settimeout(0.5); end = time.time() + 22
+            for attempt in range(10):
+                try:
+                    s = socket.create_connection(('\(lab.ip("b"))', 5500), timeout=2); break
+                except OSError:
+                    time.sleep(0.5)
+            s.settimeout(0.5); end = time.time() + 22
             while time.time() < end:
                 try:
                     s.send(b'x' * 500)
@@ -350,7 +355,7 @@ struct SecurityGroupLiveTests {
         defer { lab.stop(clientPID); lab.stop(serverPID) }
         func received() -> Int { Int((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "") ?? 0 }
         // Python starts slowly on a loaded machine: wait for the stream to run.
-        for _ in 0..<100 where received() == 0 { usleep(100_000) }
+        for _ in 0..<200 where received() == 0 { usleep(100_000) }
         usleep(500_000)
         let before = received()
         #expect(before > 0, "the stream runs")
