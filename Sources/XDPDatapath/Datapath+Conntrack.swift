@@ -6,7 +6,7 @@ import XDPPacket
 //
 // 1. Header changes the flows made so far are written into the frame (conntrack sees
 //    the packet as it would leave). Its metadata is the parse it entered the bridge
-//    with, brought up to date from the flow context (`refreshServiceMeta`), not a
+//    with, brought up to date from the flow context (`refreshFrameMeta`), not a
 //    second parse. Only a NAT rewrite re-reads the frame (`refreshAddresses`).
 // 2. The zone is `zone=N`, or read from a field (`zone=NXM_NX_REG6[0..15]`, Neutron's
 //    per-network zones).
@@ -82,9 +82,9 @@ extension Datapath {
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
         // The parse the frame entered the bridge with (`receive` parses into
-        // `serviceMeta[depth]`), brought up to date with what the actions wrote: no second parse.
-        refreshServiceMeta(&ctx)
-        let meta = serviceMeta[ctx.depth]
+        // `frameMeta[depth]`), brought up to date with what the actions wrote: no second parse.
+        refreshFrameMeta(&ctx)
+        let meta = frameMeta[ctx.depth]
         let zone = step.pointee.zone(of: &ctx.key)
         let length = Int(ctx.length)
         // `_withUnsafeGuaranteedRef`: the cell's reference is kept alive by

@@ -249,7 +249,7 @@ extension Datapath {
             ctx.consumed = true
         }
         let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
-        if hasServices { refreshServiceMeta(&ctx) }
+        if hasServices { refreshFrameMeta(&ctx) }
         switch target {
         case Datapath.pendingNormal:
             normalForward(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,

@@ -73,7 +73,7 @@ extension Datapath {
         let frame = pool.pointer(address)
         // Parsed straight into the depth's slot: service ports and the ct() action read
         // this parse instead of parsing again (no copy of it either).
-        let slot = serviceMeta + depth
+        let slot = frameMeta + depth
         slot.pointee = PacketMetadata()
         inPort.counters.received(bytes: length)
         guard PacketParser.parse(frame, length: Int(length), into: &slot.pointee) else {

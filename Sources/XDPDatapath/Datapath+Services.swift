@@ -13,7 +13,7 @@ import XDPPacket
 // `transmit`; `send` pops it for an `output:` that left it on), the port counts it as
 // transmitted, and the service receives it with the `PacketMetadata` of the parse the
 // frame entered the bridge with, fixed for what happened since — no second parse:
-// - `receive` keeps each parse in `serviceMeta[depth]` (one slot per patch depth, so a
+// - `receive` keeps each parse in `frameMeta[depth]` (one slot per patch depth, so a
 //   frame crossing a patch port into another bridge does not overwrite the metadata of
 //   the frame whose flood is still going on);
 // - a frame the flow tables changed is described again from its `FlowContext` in
@@ -166,7 +166,7 @@ extension Datapath {
         var address = address
         var length = length
         var frame = pool.pointer(address)
-        var meta = serviceMeta[depth]
+        var meta = frameMeta[depth]
         // Tags on the frame now (the parser allows two).
         var tags = 0
         var type = frame.loadBE16(at: 12)
@@ -210,13 +210,13 @@ extension Datapath {
         }
     }
 
-    /// Describes the frame of `ctx` in `serviceMeta[ctx.depth]` as the flow actions left
+    /// Describes the frame of `ctx` in `frameMeta[ctx.depth]` as the flow actions left
     /// it (`commit` has written the key into the frame): what actions change, from the key
     /// and the context's offsets.
     @inlinable
-    func refreshServiceMeta(_ ctx: inout FlowContext) {
+    func refreshFrameMeta(_ ctx: inout FlowContext) {
         // inout: read in place (a FlowContext is 350 bytes; by value it is copied).
-        let slot = serviceMeta + ctx.depth
+        let slot = frameMeta + ctx.depth
         slot.pointee.dlDst = ctx.frameKey.w1 & 0xFFFF_FFFF_FFFF
         slot.pointee.dlSrc = ctx.frameKey.w2 & 0xFFFF_FFFF_FFFF
         let tci = UInt16(truncatingIfNeeded: ctx.frameKey.w2 >> 48)

@@ -81,8 +81,9 @@ public final class Datapath {
     @usableFromInline let serviceScratch: PacketBatch
     /// Whether any port is a service port (else `receive` keeps no metadata).
     @usableFromInline let hasServices: Bool
-    /// The parse of the frame being forwarded, one slot per patch depth.
-    @usableFromInline let serviceMeta: UnsafeMutablePointer<PacketMetadata>
+    /// The parse of the frame being forwarded, one slot per patch depth (`receive` parses
+    /// into it; service ports and `ct()` read it, brought up to date by `refreshFrameMeta`).
+    @usableFromInline let frameMeta: UnsafeMutablePointer<PacketMetadata>
     /// What serves each port (indexed like `ports`; kind `.none` for ports that are not
     /// service ports). Apart from `fastPorts` so ordinary ports' per-packet view stays small.
     @usableFromInline let serviceTargets: UnsafeMutablePointer<ServiceTarget>
@@ -185,8 +186,8 @@ public final class Datapath {
         serviceOutputs.initialize(from: outputs, count: outputs.count)
         serviceScratch = PacketBatch(capacity: max(outputs.map(\.queue.capacity).max() ?? 1, 1))
         hasServices = ports.contains { $0.transmitKind == 3 }
-        serviceMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
-        serviceMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
+        frameMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
+        frameMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
         serviceTargets = .allocate(capacity: max(ports.count, 1))
         for (i, p) in ports.enumerated() { (serviceTargets + i).initialize(to: ServiceTarget(p)) }
         self.bridges = bridges
@@ -266,8 +267,8 @@ public final class Datapath {
         dhcpTable.deallocate()
         serviceOutputs.deinitialize(count: serviceOutputCount)
         serviceOutputs.deallocate()
-        serviceMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
-        serviceMeta.deallocate()
+        frameMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
+        frameMeta.deallocate()
         serviceTargets.deallocate()
     }
 
