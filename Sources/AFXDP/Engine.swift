@@ -126,6 +126,10 @@ public final class Engine: @unchecked Sendable {
             throw AFXDPError(call: "EngineConfiguration.ringSize", errno: EINVAL,
                              detail: "\(options.ringSize): expected \(EngineConfiguration.ringSizeRule)")
         }
+        if let cpu = options.cpu, !EngineConfiguration.isValidCPU(cpu) {
+            throw AFXDPError(call: "EngineConfiguration.cpu", errno: EINVAL,
+                             detail: "\(cpu): expected \(EngineConfiguration.cpuRule)")
+        }
         self.configuration = options
         self.mode = mode
         NetworkInterface.raiseMemlockLimit()

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Knobs of an `Engine`. The defaults suit veth in copy mode on a small machine.
 public struct EngineConfiguration: Sendable {
     /// What the worker does when no frame arrived.
@@ -34,7 +38,8 @@ public struct EngineConfiguration: Sendable {
     public var bindMode: XSKBindMode = .copy
     /// Rx queues served per interface; nil serves every queue the driver reports.
     public var queues: Int? = nil
-    /// CPU to pin the worker to; nil leaves it to the scheduler.
+    /// CPU to pin the worker to (one of the online CPUs, `isValidCPU`); nil leaves it to
+    /// the scheduler.
     public var cpu: Int? = nil
     /// Most TX kicks issued after one batch while the TX ring still holds frames (copy mode
     /// sends a limited number of frames per kick).
@@ -44,6 +49,15 @@ public struct EngineConfiguration: Sendable {
 
     /// Ring sizes the engine accepts, as error messages say it.
     public static let ringSizeRule = "a power of two, 64-16384"
+
+    /// CPUs a thread can be pinned to, as error messages say it: `0-N` (the online CPUs).
+    public static var cpuRule: String { "an online CPU, 0-\(onlineCPUs - 1)" }
+
+    /// Whether `cpu` is one of this machine's online CPUs (pinning to another fails, and
+    /// the thread would run unpinned).
+    public static func isValidCPU(_ cpu: Int) -> Bool { (0..<onlineCPUs).contains(cpu) }
+
+    static var onlineCPUs: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     /// Ring sizes the engine accepts: powers of two from 64 to 16384.
     public static func isValidRingSize(_ size: Int) -> Bool {

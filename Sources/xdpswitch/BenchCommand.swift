@@ -9,7 +9,7 @@ import XDPSwitch
 ///
 ///     ns gen: g0 ⇄ <p>a  [ns <p>fwd: the forwarder under test]  <p>b ⇄ s0 :ns sink
 ///
-/// Every name carries a unique `xb<pid><n>` prefix; namespaces (with their veths), the OVS
+/// Every name carries a unique `xb<pid % 1000><n>` prefix; namespaces (with their veths), the OVS
 /// daemons and rundir are removed on exit, also on Ctrl-C/SIGTERM. The generator replays
 /// UDP frames into g0 with BPF_PROG_RUN live frames (XDP_TX), `--flows` source ports, the
 /// sink counts with an XDP program and drops. Each peer — `xdpswitch` (our datapath) and
@@ -65,20 +65,21 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print per-run detail (frames per kick, drops by reason).")
     var verbose = false
 
-    @Option(name: .long, help: "Pin our forwarder's worker (and Open vSwitch's pmd thread) to this CPU. Default: the last CPU, where Open vSwitch puts its pmd thread itself; -1: not pinned.")
-    var cpu: Int?
+    @Option(name: .long, help: ArgumentHelp("Pin our forwarder's worker (and Open vSwitch's pmd thread) to this CPU. Default: the last CPU, where Open vSwitch puts its pmd thread itself; any: not pinned.", valueName: "cpu|any"))
+    var cpu: CPUChoice?
 
-    @Option(name: .long, help: "Pin the generator thread to this CPU. Default: CPU 0; -1: not pinned.")
-    var generatorCPU: Int?
+    @Option(name: .long, help: ArgumentHelp("Pin the generator thread to this CPU. Default: CPU 0; any: not pinned.", valueName: "cpu|any"))
+    var generatorCPU: CPUChoice?
 
     /// Where the forwarder and the generator run: apart, and never migrating. Unpinned,
     /// our worker and the generator swapped CPUs several times a second (their caches
-    /// went cold each time) while OVS's pmd thread stays on its CPU.
-    var placement: (forwarder: Int?, generator: Int?) {
+    /// went cold each time) while OVS's pmd thread stays on its CPU. A CPU that is not
+    /// online is refused.
+    func placement() throws -> (forwarder: Int?, generator: Int?) {
         let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        let forwarder = cpu ?? (cpus > 1 ? cpus - 1 : -1)
-        let generator = generatorCPU ?? (cpus > 1 ? 0 : -1)
-        return (forwarder >= 0 ? forwarder : nil, generator >= 0 ? generator : nil)
+        let forwarder = cpu ?? CPUChoice(cpu: cpus > 1 ? cpus - 1 : nil)
+        let generator = generatorCPU ?? CPUChoice(cpu: cpus > 1 ? 0 : nil)
+        return (try cpuOption(forwarder, flag: "--cpu"), try cpuOption(generator, flag: "--generator-cpu"))
     }
 
     func run() throws {
@@ -98,6 +99,7 @@ struct BenchCommand: ParsableCommand {
         for peer in compared where !["ovs", "kernel", "raw"].contains(peer) {
             throw CommandFailure("--compare \(peer): expected ovs, kernel, raw")
         }
+        let placement = try placement()
         let interrupted = BenchSignals.install()
 
         var options = EngineConfiguration()
@@ -146,7 +148,8 @@ struct BenchCommand: ParsableCommand {
                     if interrupted.isRaised { throw CommandFailure("interrupted; topology removed") }
                     let sample: BenchReport.Sample
                     do {
-                        sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round, interrupted: interrupted)
+                        sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round,
+                                             generatorCPU: placement.generator, interrupted: interrupted)
                     } catch let unsupported as BenchUnsupported {
                         printLine("  \(padded(peer.name, 9)) n/a: \(unsupported.reason)")
                         result.unsupported[peer.name] = unsupported.reason
@@ -189,12 +192,12 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func measure(peer: any BenchPeer, scenario: BenchScenario, lab: BenchLab, round: Int,
-                         interrupted: InterruptFlag) throws -> BenchReport.Sample {
+                         generatorCPU: Int?, interrupted: InterruptFlag) throws -> BenchReport.Sample {
         try peer.start(scenario, lab: lab)
         defer { peer.stop() }
         let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
         let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
-        generator.cpu = placement.generator
+        generator.cpu = generatorCPU
         // Routed scenarios: the Linux peer rewrites the live frames' pages in place.
         generator.restoreHeaders = scenario.nat != nil
         do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }

@@ -27,6 +27,32 @@ func ringSizeOption(_ size: Int) throws -> UInt32 {
     return UInt32(size)
 }
 
+/// A CPU to pin a thread to, from `--cpu N`; `any` (or -1, written `--cpu=-1`) leaves the
+/// thread unpinned. Checked against the online CPUs by `cpuOption` before any set-up.
+struct CPUChoice: ExpressibleByArgument {
+    /// The CPU, nil for not pinned.
+    var cpu: Int?
+
+    init?(argument: String) {
+        if argument == "any" || argument == "-1" { cpu = nil; return }
+        guard let n = Int(argument), n >= 0 else { return nil }
+        cpu = n
+    }
+
+    init(cpu: Int?) { self.cpu = cpu }
+}
+
+/// `FLAG N` checked against the online CPUs before any set-up (the engine checks the
+/// worker's again): pinning to a CPU that is not there would leave the thread unpinned
+/// while the output said otherwise.
+func cpuOption(_ choice: CPUChoice?, flag: String) throws -> Int? {
+    guard let cpu = choice?.cpu else { return nil }
+    guard EngineConfiguration.isValidCPU(cpu) else {
+        throw CommandFailure("\(flag) \(cpu): expected \(EngineConfiguration.cpuRule), or any")
+    }
+    return cpu
+}
+
 /// A failure reported as one line (`Error: ...`) with exit status 1, without usage text.
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String

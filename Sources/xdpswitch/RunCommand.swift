@@ -22,8 +22,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "XDP attach mode: auto (native, else generic), native or generic.")
     var xdpMode: String = "auto"
 
-    @Option(name: .long, help: "Pin the worker thread to this CPU.")
-    var cpu: Int?
+    @Option(name: .long, help: ArgumentHelp("Pin the worker thread to this CPU (an online CPU, or any: not pinned, the default).", valueName: "cpu|any"))
+    var cpu: CPUChoice?
 
     @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")
     var ringSize: Int?
@@ -44,7 +44,7 @@ struct RunCommand: ParsableCommand {
         }
         options.idle = idleMode
         options.attachMode = mode
-        options.cpu = cpu
+        options.cpu = try cpuOption(cpu, flag: "--cpu")
         if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
         // The flags are checked first, then the configuration is read.
         let loaded: SwitchConfiguration

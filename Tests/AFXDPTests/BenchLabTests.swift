@@ -106,6 +106,25 @@ struct BenchCleanupTests {
         #expect(!r.succeeded)
         #expect(r.output.contains("--ring-size 100: expected a power of two, 64-16384"), "\(r.output)")
     }
+
+    /// A CPU that is not online is refused before any set-up (pinning to it would fail
+    /// and the thread run unpinned while the output named the CPU).
+    @Test(arguments: [["bench", "l2", "--cpu", "4096"], ["bench", "l2", "--generator-cpu", "4096"],
+                      ["run", "--config", "/nonexistent.yaml", "--cpu", "4096"]])
+    func cpuThatIsNotOnlineIsRefused(arguments: [String]) throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let r = Shell.run([binary] + arguments)
+        #expect(!r.succeeded)
+        #expect(r.output.contains("\(arguments[arguments.count - 2]) 4096: expected an online CPU, 0-\(online - 1), or any"), "\(r.output)")
+    }
+
+    @Test func cpuThatIsNoNumberIsRefusedByTheParser() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary, "bench", "l2", "--cpu", "last"])
+        #expect(!r.succeeded)
+        #expect(r.output.contains("The value 'last' is invalid for '--cpu <cpu|any>'"), "\(r.output)")
+    }
 }
 
 extension AFXDPIntegrationTests {
@@ -172,6 +191,39 @@ struct BenchLabLiveTests {
         #expect(number("sink_frame_bytes") == Double(BenchComputeTests.expectedSinkFrame), "\(run)")
         // Every packet of the window passed the VM's egress filter as established.
         #expect(run.contains("conntrack: 100.00% of "), "\(run)")
+    }
+
+    /// `--verbose` prints each run's counter growth over the measured window (not the
+    /// totals since start, which include the warm-up second); by default the forwarder
+    /// runs on the last CPU and the generator on CPU 0.
+    @Test func verboseRunShowsTheWindowsCountersAndThePlacement() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let r = Shell.run([binary, "bench", "l2", "--seconds", "2", "--repeat", "1", "--verbose"])
+        #expect(r.succeeded, "\(r.output)")
+        let placement = online > 1 ? "forwarder on CPU \(online - 1), generator on CPU 0" : "forwarder on CPU any, generator on CPU any"
+        #expect(r.output.split(separator: "\n").first?.hasSuffix(placement) == true, "\(r.output)")
+        let line = try #require(r.output.split(separator: "\n").first { $0.contains("run 1 xdpswitch") }, "\(r.output)")
+        func number(after label: String) -> Double? {
+            guard let k = line.range(of: label) else { return nil }
+            return Double(line[k.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        let delivered = try #require(number(after: "xdpswitch ")) * 1e6 * 2
+        let rx = try #require(number(after: ", rx "), "\(line)")
+        let batches = try #require(number(after: "rx-batches "), "\(line)")
+        #expect(delivered > 0)
+        // What the window received is about what the sink counted in it; the totals would be
+        // about half as much again (the warm-up second).
+        #expect(rx >= 0.9 * delivered && rx <= 1.3 * delivered, "rx \(rx), delivered \(delivered): \(line)")
+        #expect(batches >= rx / 64 && batches <= rx, "\(line)")
+    }
+
+    /// `--cpu any --generator-cpu any` leaves both threads to the scheduler.
+    @Test func anyCPULeavesTheThreadsUnpinned() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary, "bench", "l2", "--seconds", "1", "--repeat", "1", "--cpu", "any", "--generator-cpu", "any"])
+        #expect(r.succeeded, "\(r.output)")
+        #expect(r.output.split(separator: "\n").first?.hasSuffix("forwarder on CPU any, generator on CPU any") == true, "\(r.output)")
     }
 
     /// `| head -1` closes the bench's output after its first line: the bench must stop and

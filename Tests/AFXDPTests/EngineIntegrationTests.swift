@@ -219,6 +219,20 @@ struct EngineIntegrationTests {
         #expect(!EngineConfiguration.isValidRingSize(32) && !EngineConfiguration.isValidRingSize(32768))
     }
 
+    /// Pinning to a CPU that is not online would fail and leave the worker unpinned.
+    @Test func cpuThatIsNotOnlineIsRefusedBeforeAnythingIsAttached() throws {
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        var options = EngineConfiguration()
+        options.cpu = online
+        #expect {
+            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]), options: options)
+        } throws: { error in
+            "\(error)" == "EngineConfiguration.cpu: Invalid argument (\(online): expected an online CPU, 0-\(online - 1))"
+        }
+        #expect(EngineConfiguration.isValidCPU(0) && EngineConfiguration.isValidCPU(online - 1))
+        #expect(!EngineConfiguration.isValidCPU(-1) && !EngineConfiguration.isValidCPU(online))
+    }
+
     @Test func rawForwarderMovesFramesBothWays() throws {
         let topo = Topology()
         defer { topo.tearDown() }
