@@ -94,6 +94,18 @@ public struct SecurityGroupCompiler: Sendable {
         var seen = Set<String>()
         func add(_ text: String) { if seen.insert(text).inserted { out.append(text) } }
         let zone = Self.zoneField
+        // A port's rule table (72 egress, 82 ingress): INVALID dropped, RELATED/ESTABLISHED
+        // on to `next`, then the rules, each committing the new connection.
+        func addRuleTable(_ table: Int, then next: Int, port: SecurityPort, ofport: Int,
+                          direction: SecurityGroupRule.Direction) {
+            let r = "reg5=\(ofport)"
+            add("table=\(table),priority=100,ct_state=+inv+trk,\(r) actions=drop")
+            add("table=\(table),priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,\(next))")
+            add("table=\(table),priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,\(next))")
+            for match in ruleMatches(port, direction: direction) {
+                add("table=\(table),priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,\(next))")
+            }
+        }
 
         // Table 0: the network into reg6.
         add("table=0,priority=65535,dl_vlan=4095 actions=drop")
@@ -149,15 +161,7 @@ public struct SecurityGroupCompiler: Sendable {
         add("table=71,priority=0 actions=drop")
 
         // Table 72: egress rules.
-        for (port, bp) in filtered {
-            let r = "reg5=\(bp.ofport)"
-            add("table=72,priority=100,ct_state=+inv+trk,\(r) actions=drop")
-            add("table=72,priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,73)")
-            add("table=72,priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,73)")
-            for match in ruleMatches(port, direction: .egress) {
-                add("table=72,priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,73)")
-            }
-        }
+        for (port, bp) in filtered { addRuleTable(72, then: 73, port: port, ofport: bp.ofport, direction: .egress) }
         add("table=72,priority=0 actions=drop")
 
         // Table 73: to another filtered port of the same network → its ingress filter.
@@ -184,12 +188,7 @@ public struct SecurityGroupCompiler: Sendable {
         // Table 82: ingress rules, then DHCP replies from the network's server.
         for (port, bp) in filtered {
             let r = "reg5=\(bp.ofport)"
-            add("table=82,priority=100,ct_state=+inv+trk,\(r) actions=drop")
-            add("table=82,priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,92)")
-            add("table=82,priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,92)")
-            for match in ruleMatches(port, direction: .ingress) {
-                add("table=82,priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,92)")
-            }
+            addRuleTable(82, then: 92, port: port, ofport: bp.ofport, direction: .ingress)
             let v4 = port.dhcpServers.filter { $0.address.family == 4 }
             let v6 = port.dhcpServers.filter { $0.address.family == 6 }
             if v4.isEmpty {
