@@ -17,18 +17,16 @@ final class SGLab {
     let net: Int
     static let hosts = ["a", "b", "c", "d"]
 
-    func ip(_ h: String) -> String { "10.\(net).0.\(Self.hosts.firstIndex(of: h)! + 1)" }
-    func mac(_ h: String) -> String { String(format: "02:00:00:%02x:00:%02x", net, Self.hosts.firstIndex(of: h)! + 1) }
+    func ip(_ h: String) -> String { Self.ip(h, net: net) }
+    func mac(_ h: String) -> String { Self.mac(h, net: net) }
+    static func ip(_ h: String, net: Int) -> String { "10.\(net).0.\(hosts.firstIndex(of: h)! + 1)" }
+    static func mac(_ h: String, net: Int) -> String { String(format: "02:00:00:%02x:00:%02x", net, hosts.firstIndex(of: h)! + 1) }
     func ns(_ h: String) -> String { topo.namespace(h) }
     var dir: String { "/tmp/\(topo.lab.prefix)-sg" }
 
     init(net: Int, rules: [SecurityGroupRule]) throws {
         self.net = net
-        for h in Self.hosts {
-            let i = Self.hosts.firstIndex(of: h)! + 1
-            try topo.addHost(h, ip: "10.\(net).0.\(i)", mac: String(format: "02:00:00:%02x:00:%02x", net, i))
-        }
-        try Shell.check(["mkdir", "-p", "/tmp/\(topo.lab.prefix)-sg"])
+        try Self.addHosts(to: topo, net: net)
         let topo = self.topo
         engine = try Engine(configuration: bridge(Self.hosts.map { (topo.port($0), 1) }))
         sg = SecurityGroupConfiguration(groups: [SecurityGroup(id: "default", rules: rules)])
@@ -40,18 +38,19 @@ final class SGLab {
     /// A lab whose engine comes from `SwitchConfiguration.parse(yaml:)`.
     init(net: Int, yaml: (_ port: (String) -> String, _ ip: (String) -> String, _ mac: (String) -> String) -> String) throws {
         self.net = net
-        for h in Self.hosts {
-            let i = Self.hosts.firstIndex(of: h)! + 1
-            try topo.addHost(h, ip: "10.\(net).0.\(i)", mac: String(format: "02:00:00:%02x:00:%02x", net, i))
-        }
-        try Shell.check(["mkdir", "-p", "/tmp/\(topo.lab.prefix)-sg"])
+        try Self.addHosts(to: topo, net: net)
         let topo = self.topo
-        let text = yaml({ topo.port($0) }, { h in "10.\(net).0.\(Self.hosts.firstIndex(of: h)! + 1)" },
-                        { h in String(format: "02:00:00:%02x:00:%02x", net, Self.hosts.firstIndex(of: h)! + 1) })
+        let text = yaml({ topo.port($0) }, { Self.ip($0, net: net) }, { Self.mac($0, net: net) })
         let loaded = try SwitchConfiguration.parse(yaml: text, file: "sg-lab.yaml")
         sg = try #require(loaded.securityGroups)
         engine = try Engine(configuration: loaded.datapath) { pool in try loaded.makeDatapath(pool: pool) }
         try engine.start()
+    }
+
+    /// Hosts a-d (10.NET.0.1-4) and the lab's scratch directory.
+    private static func addHosts(to topo: Topology, net: Int) throws {
+        for h in hosts { try topo.addHost(h, ip: ip(h, net: net), mac: mac(h, net: net)) }
+        try Shell.check(["mkdir", "-p", "/tmp/\(topo.lab.prefix)-sg"])
     }
 
     func binding(_ h: String, groups: [String] = ["default"]) -> SecurityPort {
