@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CXDPShim
 
 /// Knobs of an `Engine`. The defaults suit veth in copy mode on a small machine.
 public struct EngineConfiguration: Sendable {
@@ -38,8 +39,8 @@ public struct EngineConfiguration: Sendable {
     public var bindMode: XSKBindMode = .copy
     /// Rx queues served per interface; nil serves every queue the driver reports.
     public var queues: Int? = nil
-    /// CPU to pin the worker to (one of the online CPUs, `isValidCPU`); nil leaves it to
-    /// the scheduler.
+    /// CPU to pin the worker to (one the process may run on, `isValidCPU`); nil leaves it
+    /// to the scheduler.
     public var cpu: Int? = nil
     /// Most TX kicks issued after one batch while the TX ring still holds frames (copy mode
     /// sends a limited number of frames per kick).
@@ -50,14 +51,37 @@ public struct EngineConfiguration: Sendable {
     /// Ring sizes the engine accepts, as error messages say it.
     public static let ringSizeRule = "a power of two, 64-16384"
 
-    /// CPUs a thread can be pinned to, as error messages say it: `0-N` (the online CPUs).
-    public static var cpuRule: String { "an online CPU, 0-\(onlineCPUs - 1)" }
+    /// The CPUs this process may run on, ascending: its affinity mask (the online CPUs,
+    /// narrowed by `taskset` or a cgroup cpuset). Pinning a thread to any other fails, and
+    /// the thread runs unpinned. Control path: one system call per use.
+    public static var allowedCPUs: [Int] {
+        let limit = 4096
+        var allowed = [UInt8](repeating: 0, count: limit)
+        guard cxdp_allowed_cpus(&allowed, Int32(limit)) > 0 else {
+            return Array(0..<max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        }
+        return allowed.indices.filter { allowed[$0] != 0 }
+    }
 
-    /// Whether `cpu` is one of this machine's online CPUs (pinning to another fails, and
-    /// the thread would run unpinned).
-    public static func isValidCPU(_ cpu: Int) -> Bool { (0..<onlineCPUs).contains(cpu) }
+    /// CPUs a thread can be pinned to, as error messages say it:
+    /// `a CPU this process may run on (0-3,6)`.
+    public static var cpuRule: String { "a CPU this process may run on (\(cpuListText(allowedCPUs)))" }
 
-    static var onlineCPUs: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    /// Whether a thread can be pinned to `cpu` (`allowedCPUs`).
+    public static func isValidCPU(_ cpu: Int) -> Bool { allowedCPUs.contains(cpu) }
+
+    /// Ascending CPU numbers in `taskset -c` form: `[0, 1, 2, 5]` → `0-2,5`.
+    public static func cpuListText(_ cpus: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < cpus.count {
+            var j = i
+            while j + 1 < cpus.count && cpus[j + 1] == cpus[j] + 1 { j += 1 }
+            parts.append(j > i ? "\(cpus[i])-\(cpus[j])" : "\(cpus[i])")
+            i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
 
     /// Ring sizes the engine accepts: powers of two from 64 to 16384.
     public static func isValidRingSize(_ size: Int) -> Bool {

@@ -148,6 +148,19 @@ int cxdp_pin_thread(int cpu)
 	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int cxdp_allowed_cpus(uint8_t *allowed, int count)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(getpid(), sizeof(set), &set))
+		return -errno;
+	int n = 0;
+	for (int cpu = 0; cpu < count; cpu++) {
+		allowed[cpu] = cpu < CPU_SETSIZE && CPU_ISSET(cpu, &set);
+		n += allowed[cpu];
+	}
+	return n;
+}
+
 uint64_t cxdp_raise_memlock(void)
 {
 	struct rlimit lim = { RLIM_INFINITY, RLIM_INFINITY };

@@ -73,12 +73,12 @@ struct BenchCommand: ParsableCommand {
 
     /// Where the forwarder and the generator run: apart, and never migrating. Unpinned,
     /// our worker and the generator swapped CPUs several times a second (their caches
-    /// went cold each time) while OVS's pmd thread stays on its CPU. A CPU that is not
-    /// online is refused.
+    /// went cold each time) while OVS's pmd thread stays on its CPU. Defaults: the last
+    /// and the first CPU the process may run on; any other CPU is refused.
     func placement() throws -> (forwarder: Int?, generator: Int?) {
-        let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        let forwarder = cpu ?? CPUChoice(cpu: cpus > 1 ? cpus - 1 : nil)
-        let generator = generatorCPU ?? CPUChoice(cpu: cpus > 1 ? 0 : nil)
+        let cpus = EngineConfiguration.allowedCPUs
+        let forwarder = cpu ?? CPUChoice(cpu: cpus.count > 1 ? cpus.last : nil)
+        let generator = generatorCPU ?? CPUChoice(cpu: cpus.count > 1 ? cpus.first : nil)
         return (try cpuOption(forwarder, flag: "--cpu"), try cpuOption(generator, flag: "--generator-cpu"))
     }
 

@@ -28,7 +28,7 @@ func ringSizeOption(_ size: Int) throws -> UInt32 {
 }
 
 /// A CPU to pin a thread to, from `--cpu N`; `any` (or -1, written `--cpu=-1`) leaves the
-/// thread unpinned. Checked against the online CPUs by `cpuOption` before any set-up.
+/// thread unpinned. Checked by `cpuOption` before any set-up.
 struct CPUChoice: ExpressibleByArgument {
     /// The CPU, nil for not pinned.
     var cpu: Int?
@@ -42,8 +42,8 @@ struct CPUChoice: ExpressibleByArgument {
     init(cpu: Int?) { self.cpu = cpu }
 }
 
-/// `FLAG N` checked against the online CPUs before any set-up (the engine checks the
-/// worker's again): pinning to a CPU that is not there would leave the thread unpinned
+/// `FLAG N` checked against the CPUs this process may run on before any set-up (the
+/// engine checks the worker's again): pinning to another would leave the thread unpinned
 /// while the output said otherwise.
 func cpuOption(_ choice: CPUChoice?, flag: String) throws -> Int? {
     guard let cpu = choice?.cpu else { return nil }

@@ -22,7 +22,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "XDP attach mode: auto (native, else generic), native or generic.")
     var xdpMode: String = "auto"
 
-    @Option(name: .long, help: ArgumentHelp("Pin the worker thread to this CPU (an online CPU, or any: not pinned, the default).", valueName: "cpu|any"))
+    @Option(name: .long, help: ArgumentHelp("Pin the worker thread to this CPU (one this process may run on, or any: not pinned, the default).", valueName: "cpu|any"))
     var cpu: CPUChoice?
 
     @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")

@@ -107,16 +107,28 @@ struct BenchCleanupTests {
         #expect(r.output.contains("--ring-size 100: expected a power of two, 64-16384"), "\(r.output)")
     }
 
-    /// A CPU that is not online is refused before any set-up (pinning to it would fail
-    /// and the thread run unpinned while the output named the CPU).
+    /// A CPU the process may not run on is refused before any set-up (pinning to it would
+    /// fail and the thread run unpinned while the output named the CPU).
     @Test(arguments: [["bench", "l2", "--cpu", "4096"], ["bench", "l2", "--generator-cpu", "4096"],
                       ["run", "--config", "/nonexistent.yaml", "--cpu", "4096"]])
-    func cpuThatIsNotOnlineIsRefused(arguments: [String]) throws {
+    func cpuThatIsNotAllowedIsRefused(arguments: [String]) throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
-        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let allowed = EngineConfiguration.cpuListText(EngineConfiguration.allowedCPUs)
         let r = Shell.run([binary] + arguments)
         #expect(!r.succeeded)
-        #expect(r.output.contains("\(arguments[arguments.count - 2]) 4096: expected an online CPU, 0-\(online - 1), or any"), "\(r.output)")
+        #expect(r.output.contains("\(arguments[arguments.count - 2]) 4096: expected a CPU this process may run on (\(allowed)), or any"),
+                "\(r.output)")
+    }
+
+    /// Online is not enough: under `taskset -c 0` CPU 1 is refused too (pinning to it
+    /// would fail).
+    @Test(.enabled(if: EngineConfiguration.allowedCPUs.contains(1) && EngineConfiguration.allowedCPUs.contains(0),
+                   "needs CPUs 0 and 1"))
+    func cpuOutsideTheAffinityMaskIsRefused() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run(["taskset", "-c", "0", binary, "bench", "l2", "--cpu", "1"])
+        #expect(!r.succeeded)
+        #expect(r.output.contains("--cpu 1: expected a CPU this process may run on (0), or any"), "\(r.output)")
     }
 
     @Test func cpuThatIsNoNumberIsRefusedByTheParser() throws {
@@ -198,10 +210,11 @@ struct BenchLabLiveTests {
     /// runs on the last CPU and the generator on CPU 0.
     @Test func verboseRunShowsTheWindowsCountersAndThePlacement() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
-        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let cpus = EngineConfiguration.allowedCPUs
         let r = Shell.run([binary, "bench", "l2", "--seconds", "2", "--repeat", "1", "--verbose"])
         #expect(r.succeeded, "\(r.output)")
-        let placement = online > 1 ? "forwarder on CPU \(online - 1), generator on CPU 0" : "forwarder on CPU any, generator on CPU any"
+        let placement = cpus.count > 1 ? "forwarder on CPU \(cpus.last!), generator on CPU \(cpus.first!)"
+            : "forwarder on CPU any, generator on CPU any"
         #expect(r.output.split(separator: "\n").first?.hasSuffix(placement) == true, "\(r.output)")
         let line = try #require(r.output.split(separator: "\n").first { $0.contains("run 1 xdpswitch") }, "\(r.output)")
         func number(after label: String) -> Double? {

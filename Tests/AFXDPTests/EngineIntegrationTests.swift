@@ -219,18 +219,26 @@ struct EngineIntegrationTests {
         #expect(!EngineConfiguration.isValidRingSize(32) && !EngineConfiguration.isValidRingSize(32768))
     }
 
-    /// Pinning to a CPU that is not online would fail and leave the worker unpinned.
-    @Test func cpuThatIsNotOnlineIsRefusedBeforeAnythingIsAttached() throws {
+    /// Pinning to a CPU the process may not run on would fail and leave the worker unpinned.
+    @Test func cpuThatIsNotAllowedIsRefusedBeforeAnythingIsAttached() throws {
         let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let allowed = EngineConfiguration.allowedCPUs
         var options = EngineConfiguration()
         options.cpu = online
         #expect {
             _ = try Engine(configuration: bridge([("xtnosuch0", 1)]), options: options)
         } throws: { error in
-            "\(error)" == "EngineConfiguration.cpu: Invalid argument (\(online): expected an online CPU, 0-\(online - 1))"
+            "\(error)" == "EngineConfiguration.cpu: Invalid argument (\(online): expected a CPU this process may run on (\(EngineConfiguration.cpuListText(allowed))))"
         }
-        #expect(EngineConfiguration.isValidCPU(0) && EngineConfiguration.isValidCPU(online - 1))
+        #expect(!allowed.isEmpty && allowed.allSatisfy { (0..<online).contains($0) })
+        #expect(allowed.allSatisfy(EngineConfiguration.isValidCPU))
         #expect(!EngineConfiguration.isValidCPU(-1) && !EngineConfiguration.isValidCPU(online))
+    }
+
+    @Test func cpuListsAreWrittenAsTasksetReadsThem() {
+        #expect(EngineConfiguration.cpuListText([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8")
+        #expect(EngineConfiguration.cpuListText([3]) == "3")
+        #expect(EngineConfiguration.cpuListText([]) == "")
     }
 
     @Test func rawForwarderMovesFramesBothWays() throws {

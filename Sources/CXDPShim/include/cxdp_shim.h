@@ -49,6 +49,10 @@ int64_t cxdp_thread_cpu_microseconds(void);
 
 /// Pins the calling thread to `cpu`.
 int cxdp_pin_thread(int cpu);
+/* allowed[cpu] = 1 for each of the first `count` CPUs the process may run on (its
+ * affinity mask: online CPUs, narrowed by taskset or a cgroup cpuset); returns how many,
+ * or -errno. */
+int cxdp_allowed_cpus(uint8_t *allowed, int count);
 
 /// Raises RLIMIT_MEMLOCK to infinity (or to the hard limit when that fails).
 /// Returns the resulting soft limit in bytes (UINT64_MAX for infinity).
