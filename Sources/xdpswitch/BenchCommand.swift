@@ -9,7 +9,7 @@ import XDPSwitch
 ///
 ///     ns gen: g0 ⇄ <p>a  [ns <p>fwd: the forwarder under test]  <p>b ⇄ s0 :ns sink
 ///
-/// Every name carries a unique `xb<pid % 1000><n>` prefix; namespaces (with their veths), the OVS
+/// Every name carries a unique `xb<pid % 1000, 3 digits><n>` prefix; namespaces (with their veths), the OVS
 /// daemons and rundir are removed on exit, also on Ctrl-C/SIGTERM. The generator replays
 /// UDP frames into g0 with BPF_PROG_RUN live frames (XDP_TX), `--flows` source ports, the
 /// sink counts with an XDP program and drops. Each peer — `xdpswitch` (our datapath) and

@@ -43,6 +43,14 @@ struct BenchLabTests {
         #expect(TrafficGenerator.udpFrame(destination: [], source: [], size: 10, vlan: 5).count == 64)
     }
 
+    /// The pid part of a lab's prefix has a fixed width: `xb28`+`21` and `xb282`+`1` were
+    /// the same name.
+    @Test func labPrefixesCarryThePidInThreeDigits() {
+        #expect(LabNetwork.pidPart(7) == "007" && LabNetwork.pidPart(282) == "282" && LabNetwork.pidPart(12_028) == "028")
+        let first = LabNetwork(tag: "q"), second = LabNetwork(tag: "q")
+        #expect(first.prefix.hasPrefix("xq\(LabNetwork.pidPart(getpid()))") && first.prefix != second.prefix)
+    }
+
     @Test(.enabled(if: geteuid() == 0, "needs root (namespaces)"))
     func switchSideCanLiveInItsOwnNamespaceAndIsRemoved() throws {
         let lab = LabNetwork(tag: "t")
@@ -246,12 +254,15 @@ struct BenchLabLiveTests {
         let pidFile = "/tmp/xdpswitch-bench-closed-test-\(getpid()).pid"
         defer { Shell.run(["rm", "-f", pidFile]) }
         // sh returns once both ends of the pipe have exited. The inner sh writes its pid and
-        // becomes the bench, whose pid names its namespaces (LabNetwork: `xb<pid % 1000><n>…`).
+        // becomes the bench, whose pid names its namespaces (LabNetwork: `xb<pid % 1000, 3 digits><n>…`).
         let bench = "echo \\$$ > \(pidFile); exec '\(binary)' bench l2 --seconds 2 --repeat 3 2>/dev/null"
         let r = Shell.run(["sh", "-c", "sh -c \"\(bench)\" | head -1"])
         #expect(r.output.hasPrefix("bench l2: "), "\(r.output)")
         let pid = try #require(Int32(Shell.run(["cat", pidFile]).output.filter(\.isNumber)))
-        let prefix = "xb\(pid % 1000)"
+        // The header names the namespaces (`bench l2: xb…gen:g0 → …`): the prefix the
+        // leftovers would carry, made of the bench's pid.
+        let prefix = String(r.output.dropFirst("bench l2: ".count).prefix { $0 != ":" }.dropLast("gen".count))
+        #expect(prefix.hasPrefix("xb\(LabNetwork.pidPart(pid))") && prefix.count > 5, "\(prefix) from \(r.output)")
         let left = Shell.run(["ip", "netns", "list"]).output.split(separator: "\n")
             .map { String($0.split(separator: " ").first ?? "") }.filter { $0.hasPrefix(prefix) }
         #expect(left.isEmpty, "namespaces left behind: \(left.sorted())")

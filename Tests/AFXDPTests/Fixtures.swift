@@ -27,7 +27,7 @@ let afxdpAvailable: Bool = {
 
 /// A test topology: hosts in their own namespaces, each with a veth whose switch side is
 /// in the test process's namespace. Removed by `tearDown()` (use `defer`), including on
-/// failure; names are unique per process and test (`xt<pid%1000><n>...`).
+/// failure; names are unique per process and test (`xt<pid % 1000, 3 digits><n>...`, LabNetwork).
 final class Topology {
     let lab = LabNetwork(tag: "t")
     /// Host name → (namespace, switch-side interface, IPv4 address).

@@ -14,7 +14,9 @@ import Synchronization
 /// skbs' checksums not filled in, and VLAN offload would strip tags into metadata that
 /// AF_XDP does not carry).
 public final class LabNetwork: @unchecked Sendable {
-    /// Prefix of every name (`xt<pid%1000><n>`): at most 7 bytes, so names fit IFNAMSIZ.
+    /// Prefix of every name, `x<tag><pid % 1000, three digits><n>` (`xt0421`): the pid part
+    /// has a fixed width so two processes' prefixes never read alike (`xt28`+`21` was
+    /// `xt282`+`1`). 7 bytes up to n = 99, so names fit IFNAMSIZ.
     public let prefix: String
     private(set) public var namespaces: [String] = []
     private(set) public var switchInterfaces: [String] = []
@@ -25,7 +27,13 @@ public final class LabNetwork: @unchecked Sendable {
     /// `tag` distinguishes the users of one process (e.g. "t" tests, "b" bench).
     public init(tag: String = "t") {
         let n = Self.counter.add(1, ordering: .relaxed).newValue
-        prefix = "x\(tag.prefix(1))\(getpid() % 1000)\(n)"
+        prefix = "x\(tag.prefix(1))\(Self.pidPart(getpid()))\(n)"
+    }
+
+    /// `pid % 1000` in three digits, as in the prefix.
+    public static func pidPart(_ pid: Int32) -> String {
+        let digits = String(pid % 1000)
+        return String(repeating: "0", count: 3 - digits.count) + digits
     }
 
     deinit { tearDown() }
