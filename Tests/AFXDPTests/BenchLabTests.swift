@@ -219,7 +219,8 @@ struct BenchLabLiveTests {
     @Test func verboseRunShowsTheWindowsCountersAndThePlacement() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
         let cpus = EngineConfiguration.allowedCPUs
-        let r = Shell.run([binary, "bench", "l2", "--seconds", "2", "--repeat", "1", "--verbose"])
+        let seconds = 2
+        let r = Shell.run([binary, "bench", "l2", "--seconds", "\(seconds)", "--repeat", "1", "--verbose"])
         #expect(r.succeeded, "\(r.output)")
         let placement = cpus.count > 1 ? "forwarder on CPU \(cpus.last!), generator on CPU \(cpus.first!)"
             : "forwarder on CPU any, generator on CPU any"
@@ -229,7 +230,7 @@ struct BenchLabLiveTests {
             guard let k = line.range(of: label) else { return nil }
             return Double(line[k.upperBound...].prefix { $0.isNumber || $0 == "." })
         }
-        let delivered = try #require(number(after: "xdpswitch ")) * 1e6 * 2
+        let delivered = try #require(number(after: "xdpswitch ")) * 1e6 * Double(seconds)
         let rx = try #require(number(after: ", rx "), "\(line)")
         let batches = try #require(number(after: "rx-batches "), "\(line)")
         #expect(delivered > 0)
