@@ -465,5 +465,50 @@ struct SecurityGroupLiveTests {
         #expect(refused >= UInt64(10 * limit - limit), "SYNs refused at the limit: \(refused)")
         #expect(lab.engine.statistics().frames.isBalanced)
     }
+
+    /// The isolation scenario on veth (SecurityGroupIsolationTests in memory): `open`
+    /// (egress anything) sends UDP 41000 → 7777 to `closed` (egress TCP 80 only, no
+    /// ingress rule), which refuses it; `closed` then sends the reverse 5-tuple, and c
+    /// (port security off) forges the same answer: neither reaches `open`. Both ways round.
+    @Test(arguments: [("a", "b"), ("b", "a")])
+    func answerToARefusedConnectionNeverArrives(open: String, closed: String) throws {
+        let lab = try SGLab(net: open == "a" ? 128 : 129, rules: [Self.egressAll])
+        defer { lab.tearDown() }
+        lab.sg.upsert(SecurityGroup(id: "closed", rules: [
+            SecurityGroupRule(direction: .egress, protocol: "tcp", portRangeMin: 80, portRangeMax: 80)!]))
+        lab.sg.ports[closed == "a" ? 0 : 1].securityGroups = ["closed"]
+        lab.sg.bind(SecurityPort(name: lab.topo.port("c"), mac: MACAddress(lab.mac("c"))!, fixedIPs: [AddressPrefix(lab.ip("c"))!],
+                                 portSecurityEnabled: false))
+        try lab.apply()
+        func udp(from h: String, port: Int, to peer: String, port peerPort: Int) -> String {
+            """
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(('\(lab.ip(h))', \(port)))
+            for i in range(3):
+                s.sendto(b'probe', ('\(lab.ip(peer))', \(peerPort))); time.sleep(0.1)
+            """
+        }
+        #expect(lab.captured(at: closed, "udp and dst port 7777") { lab.python(open, udp(from: open, port: 41000, to: closed, port: 7777)) } == 0,
+                "the receiver's ingress refuses the first packet")
+        #expect(lab.captured(at: open, "udp and src port 7777") { lab.python(closed, udp(from: closed, port: 7777, to: open, port: 41000)) } == 0,
+                "the reverse 5-tuple is no reply: the sender's egress refuses it")
+        let forged = """
+            from scapy.all import *
+            sendp(Ether(src='\(lab.mac("c"))',dst='\(lab.mac(open))')/IP(src='\(lab.ip(closed))',dst='\(lab.ip(open))')/UDP(sport=7777,dport=41000)/b'forged', iface='eth0', count=3, verbose=False)
+            """
+        #expect(lab.captured(at: open, "udp and src port 7777") { lab.python("c", forged) } == 0,
+                "a forged answer from a port without port security meets the addressee's ingress rules")
+        #expect(lab.dropCount(closed, .flowDrop) >= 3)
+        // Control: once the receiver admits UDP, the same exchange goes through both ways.
+        lab.sg.upsert(SecurityGroup(id: "closed", rules: [
+            SecurityGroupRule(direction: .egress, protocol: "tcp", portRangeMin: 80, portRangeMax: 80)!,
+            SecurityGroupRule(direction: .ingress, protocol: "udp")!]))
+        try lab.apply()
+        #expect(lab.captured(at: closed, "udp and dst port 7777") { lab.python(open, udp(from: open, port: 41000, to: closed, port: 7777)) } >= 3)
+        #expect(lab.captured(at: open, "udp and src port 7777") { lab.python(closed, udp(from: closed, port: 7777, to: open, port: 41000)) } >= 3,
+                "now a reply")
+        #expect(lab.engine.statistics().frames.isBalanced)
+    }
 }
 }

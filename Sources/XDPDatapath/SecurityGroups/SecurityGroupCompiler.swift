@@ -1,37 +1,59 @@
 // Security groups compiled to OpenFlow flows with ct(), in the manner of Neutron's OVS
 // firewall driver (neutron/agent/linux/openvswitch_firewall), with the order of checks
-// of the seed's iptables driver.
+// and the conntrack zones of the iptables driver of Neutron's Open vSwitch agent design.
 //
 // The bridge's whole table is generated here; `Datapath.applySecurityGroups` installs
 // it as one new table version, so a batch runs either the old or the new flows.
 //
 // Registers. reg6 holds the packet's network: the local VLAN of the access port it
-// came in on (table 0), or the VLAN it is tagged with on a trunk. It is also the
-// conntrack zone (`ct(zone=NXM_NX_REG6[0..15])`): one zone per network, as in Neutron.
-// reg5 holds the OpenFlow port of the VM whose filter runs: the sender's in the egress
-// tables, the receiver's in the ingress tables.
+// came in on (table 0), or the VLAN it is tagged with on a trunk. reg5 holds the
+// OpenFlow port of the VM whose filter runs: the sender's in the egress tables, the
+// receiver's in the ingress tables.
+//
+// Zones: one conntrack zone per filtered port, the port's OpenFlow number
+// (`ct(zone=NXM_NX_REG5[0..15])`), as the iptables driver gives each port its own zone.
+// A port's zone holds only connections its own rules admitted, so no packet can pass a
+// port's rules as the reply of a connection that another port opened (a neighbour, an
+// address-pair twin, a port without port security sending a forged reply).
+//
+// When a connection is committed. A connection exists only once every filter on its
+// path admitted its first packet:
+//   - leaving the bridge's filtered ports (to a router, a tunnel, a port without port
+//     security): committed in the sender's zone after its egress rules (table 73);
+//   - between two filtered ports of the bridge: nothing is committed on the sender's
+//     side; the receiver's ingress rules commit in its zone (table 82) and only then
+//     the sender's zone gets the connection (table 92, per sender). A packet the
+//     receiver refuses leaves no entry in either zone;
+//   - arriving from outside: committed in the receiver's zone by its ingress rules.
+// (Neutron's OVS firewall commits in the receiver's table for local traffic too, but in
+// one zone per network; the iptables driver has per-port zones but commits on the
+// sender's side before the receiver has decided. This does both halves right.)
 //
 // Tables (Neutron's numbers):
 //   0   network into reg6                              → 60
 //   60  TRANSIENT: from a filtered port → 71 (egress); to a filtered port's MAC on its
 //       network → 81 (ingress, tag stripped); anything else → 94 (NORMAL)
-//   71  BASE_EGRESS, per port, in the seed's order: a source MAC that is not the port's
-//       (or an address pair's) matches nothing and falls to the drop; DHCP client
-//       68→67 (546→547) allowed; ARP only from an allowed sender address; ICMPv6
-//       router/neighbour solicitations and MLD allowed, neighbour advertisements
-//       only from an allowed address, router advertisements dropped; DHCP server
-//       replies 67→68 (547→546) dropped; IP from an allowed (MAC, source) pair →
-//       ct(table=72); everything else dropped.
+//   71  BASE_EGRESS, per port, in the reference design's order: a source MAC that is
+//       not the port's (or an address pair's) matches nothing and falls to the drop;
+//       DHCP client 68→67 (546→547) allowed; ARP only from an allowed sender address;
+//       ICMPv6 router/neighbour solicitations and MLD allowed, neighbour
+//       advertisements only from an allowed address, router advertisements dropped;
+//       DHCP server replies 67→68 (547→546) dropped; IP from an allowed (MAC, source)
+//       pair → ct(table=72) in the sender's zone; everything else dropped.
 //   72  RULES_EGRESS: +inv dropped; +est / +rel allowed; +new matching an egress rule
-//       → ct(commit), allowed; else dropped. Allowed → 73.
+//       allowed (not committed yet); else dropped. Allowed → 73.
 //   73  ACCEPT_OR_INGRESS: to a filtered port's MAC on the same network → reg5 = that
-//       port, 81 (the receiver's ingress filter: two VMs on one host get both); else 91.
+//       port, 81 (the receiver's ingress filter: two VMs on one host get both); else a
+//       +new connection is committed in the sender's zone, → 91.
 //   81  BASE_INGRESS: ARP allowed; ICMPv6 neighbour discovery, router advertisements and
-//       MLD queries allowed; IP → ct(table=82); everything else dropped.
+//       MLD queries allowed; IP → ct(table=82) in the receiver's zone; everything else
+//       dropped.
 //   82  RULES_INGRESS: +inv dropped; +est / +rel allowed; +new matching an ingress rule
-//       → ct(commit), allowed; DHCP replies from the network's DHCP server allowed;
-//       else dropped. Allowed → 92.
-//   91  accepted egress → 94;  92  accepted ingress → output:reg5;  94  NORMAL.
+//       → ct(commit) in the receiver's zone, allowed; DHCP replies from the network's
+//       DHCP server allowed; else dropped. Allowed → 92.
+//   91  accepted egress → 94;  94  NORMAL.
+//   92  accepted ingress: a +new connection from a local filtered port is committed in
+//       that sender's zone too; → output:reg5.
 //
 // Broadcast and multicast to VMs are not filtered on ingress (they reach the VMs
 // through NORMAL), as in Neutron's OVS firewall. A port without port security gets
@@ -47,8 +69,7 @@ import XDPPacket
 public struct FirewallBridgePort: Sendable, Equatable {
     public var name: String
     public var ofport: Int
-    /// Access VLAN (the network's local VLAN, also its conntrack zone); 0 for a trunk
-    /// or an untagged port.
+    /// Access VLAN (the network's local VLAN); 0 for a trunk or an untagged port.
     public var tag: UInt16
 
     public init(name: String, ofport: Int, tag: UInt16) {
@@ -75,8 +96,9 @@ public struct SecurityGroupCompiler: Sendable {
         public static let acceptedEgressNormal: UInt8 = 94
     }
 
-    /// The conntrack zone field: the network's local VLAN in reg6.
-    public static let zoneField = "NXM_NX_REG6[0..15]"
+    /// The conntrack zone field: the filtered port's OpenFlow number in reg5 (one zone
+    /// per port).
+    public static let zoneField = "NXM_NX_REG5[0..15]"
 
     public let configuration: SecurityGroupConfiguration
     public let bridgePorts: [FirewallBridgePort]
@@ -95,15 +117,18 @@ public struct SecurityGroupCompiler: Sendable {
         func add(_ text: String) { if seen.insert(text).inserted { out.append(text) } }
         let zone = Self.zoneField
         // A port's rule table (72 egress, 82 ingress): INVALID dropped, RELATED/ESTABLISHED
-        // on to `next`, then the rules, each committing the new connection.
+        // on to `next`, then the rules. Ingress rules commit the new connection in the
+        // receiver's zone; egress rules commit nothing (table 73 or 92 does, once every
+        // filter on the path has admitted the packet).
         func addRuleTable(_ table: Int, then next: Int, port: SecurityPort, ofport: Int,
                           direction: SecurityGroupRule.Direction) {
             let r = "reg5=\(ofport)"
             add("table=\(table),priority=100,ct_state=+inv+trk,\(r) actions=drop")
             add("table=\(table),priority=90,ct_state=+est-inv+trk,\(r) actions=resubmit(,\(next))")
             add("table=\(table),priority=90,ct_state=+rel-inv+trk,\(r) actions=resubmit(,\(next))")
+            let commit = direction == .ingress ? "ct(commit,zone=\(zone))," : ""
             for match in ruleMatches(port, direction: direction) {
-                add("table=\(table),priority=70,ct_state=+new-est+trk,\(match),\(r) actions=ct(commit,zone=\(zone)),resubmit(,\(next))")
+                add("table=\(table),priority=70,ct_state=+new-est+trk,\(match),\(r) actions=\(commit)resubmit(,\(next))")
             }
         }
 
@@ -170,6 +195,8 @@ public struct SecurityGroupCompiler: Sendable {
                 add("table=73,priority=100,reg6=\(bp.tag),dl_dst=\(mac) actions=load:\(bp.ofport)->NXM_NX_REG5[],resubmit(,81)")
             }
         }
+        // Leaving the filtered ports: the sender's egress rules were the last filter.
+        add("table=73,priority=50,ct_state=+new+trk actions=ct(commit,zone=\(zone)),resubmit(,91)")
         add("table=73,priority=0 actions=resubmit(,91)")
 
         // Table 81: ingress base.
@@ -209,6 +236,11 @@ public struct SecurityGroupCompiler: Sendable {
         add("table=82,priority=0 actions=drop")
 
         add("table=91,priority=0 actions=resubmit(,94)")
+        // Between two filtered ports: the receiver admitted the new connection (table 82
+        // committed it in its zone); now the sender's zone gets it too.
+        for (_, bp) in filtered {
+            add("table=92,priority=50,ct_state=+new+trk,in_port=\(bp.ofport) actions=ct(commit,zone=\(bp.ofport)),output:NXM_NX_REG5[]")
+        }
         add("table=92,priority=0 actions=output:NXM_NX_REG5[]")
         add("table=94,priority=0 actions=NORMAL")
         return out

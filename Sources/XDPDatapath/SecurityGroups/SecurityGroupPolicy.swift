@@ -4,28 +4,32 @@
 /// is judged by the new rules: a mid-stream TCP segment without an entry is +inv and
 /// dropped; a UDP or ICMP packet is +new and meets the rules).
 ///
-/// A connection in zone Z (a network's local VLAN) from address S to D must be
-/// allowed by the egress rules of every filtered port of that network that owns S,
-/// and by the ingress rules of every filtered port of that network that owns D.
-/// Endpoints that are no filtered port put no condition.
+/// Zones are per filtered port (its OpenFlow number, SecurityGroupCompiler.swift). A
+/// connection in port P's zone from address S to D must be allowed by the egress rules
+/// of every filtered port of P's network that owns S, and by the ingress rules of every
+/// filtered port of P's network that owns D — so both zones' copies of a connection
+/// between two local ports are cut when either side's rules stop allowing it. Zones
+/// that are no filtered port's, and endpoints that are no filtered port, put no
+/// condition.
 public struct SecurityGroupPolicy: Sendable {
     let configuration: SecurityGroupConfiguration
-    /// Filtered ports with their zone.
-    let ports: [(port: SecurityPort, zone: UInt16)]
+    /// Filtered ports with their OpenFlow number (their zone) and network (local VLAN).
+    let ports: [(port: SecurityPort, zone: UInt16, network: UInt16)]
 
     public init(configuration: SecurityGroupConfiguration, bridgePorts: [FirewallBridgePort]) {
         self.configuration = configuration
-        var ports: [(SecurityPort, UInt16)] = []
+        var ports: [(SecurityPort, UInt16, UInt16)] = []
         for p in configuration.ports where p.portSecurityEnabled {
             guard let bp = bridgePorts.first(where: { $0.name == p.name }) else { continue }
-            ports.append((p, bp.tag))
+            ports.append((p, UInt16(truncatingIfNeeded: bp.ofport), bp.tag))
         }
         self.ports = ports
     }
 
     /// Whether the rules allow the connection whose original direction is `key`.
     public func allows(_ key: ConntrackKey) -> Bool {
-        for (port, zone) in ports where zone == key.zone {
+        guard let owner = ports.first(where: { $0.zone == key.zone }) else { return true }
+        for (port, _, network) in ports where network == owner.network {
             let owned = port.allowedSources.map(\.prefix)
             if owned.contains(where: { $0.contains(family: key.family, hi: key.srcHi, lo: key.srcLo) }),
                !rulesAllow(port, direction: .egress, key) {

@@ -186,8 +186,18 @@ import XDPPacket
         #expect(policy.allows(.ipv4(zone: 1, source: vm1, destination: outside, proto: 17, sourcePort: 1, destinationPort: 53)))
         #expect(!policy.allows(.ipv4(zone: 1, source: vm1, destination: outside, proto: 6, sourcePort: 1, destinationPort: 53)))
         #expect(policy.allows(.icmp(zone: 1, source: outside, destination: vm1, id: 1)))
-        // Another zone is another network: the port's rules do not apply there.
-        #expect(policy.allows(.ipv4(zone: 2, source: outside, destination: vm1, proto: 6, sourcePort: 999, destinationPort: 23)))
+        // Zones are per port: qvo-2's zone (2) is on vm1's network, so vm1's ingress rules
+        // apply to its copy of a connection toward vm1; a zone that is no filtered
+        // port's puts no condition.
+        #expect(!policy.allows(.ipv4(zone: 2, source: outside, destination: vm1, proto: 6, sourcePort: 999, destinationPort: 23)))
+        #expect(policy.allows(.ipv4(zone: 9, source: outside, destination: vm1, proto: 6, sourcePort: 999, destinationPort: 23)))
+        // A filtered port of another network with the same address: its rules, not vm1's.
+        var other = c
+        other.ports[1].fixedIPs = [AddressPrefix(vm1)]
+        let twoNetworks = SecurityGroupPolicy(configuration: other, bridgePorts: [
+            FirewallBridgePort(name: "qvo-1", ofport: 1, tag: 1), FirewallBridgePort(name: "qvo-2", ofport: 2, tag: 2)])
+        #expect(twoNetworks.allows(.ipv4(zone: 2, source: vm1, destination: outside, proto: 17, sourcePort: 1, destinationPort: 53)))
+        #expect(!twoNetworks.allows(.ipv4(zone: 2, source: outside, destination: vm1, proto: 6, sourcePort: 999, destinationPort: 23)))
         // VM to VM: the sender's egress (udp only) and the receiver's ingress (tcp 22) both apply.
         let vm2 = IPv4Address(10, 1, 0, 6)
         #expect(!policy.allows(.ipv4(zone: 1, source: vm1, destination: vm2, proto: 6, sourcePort: 1, destinationPort: 22)))

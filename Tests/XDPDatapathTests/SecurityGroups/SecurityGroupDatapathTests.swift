@@ -81,7 +81,8 @@ final class SGBench {
         #expect(b.send(echo, on: "vm2")["vm1"] == [echo])
         let reply = B.ping(B.mac1, B.mac2, B.ip1, B.ip2, reply: true)
         #expect(b.send(reply, on: "vm1")["vm2"] == [reply], "the reply is ESTABLISHED for both ports")
-        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 1, "one connection in the network's zone")
+        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 1, "the connection in vm1's zone")
+        #expect(b.h.datapath.dumpConntrack(zone: 2).count == 1, "and in vm2's: one zone per port")
         #expect(b.h.accountingHolds)
     }
 
