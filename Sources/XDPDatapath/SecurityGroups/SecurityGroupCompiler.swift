@@ -196,7 +196,9 @@ public struct SecurityGroupCompiler: Sendable {
             }
         }
         // Leaving the filtered ports: the sender's egress rules were the last filter.
-        add("table=73,priority=50,ct_state=+new+trk actions=ct(commit,zone=\(zone)),resubmit(,91)")
+        for ip in ["ip", "ipv6"] {   // Open vSwitch takes ct() only with an IP match
+            add("table=73,priority=50,ct_state=+new+trk,\(ip) actions=ct(commit,zone=\(zone)),resubmit(,91)")
+        }
         add("table=73,priority=0 actions=resubmit(,91)")
 
         // Table 81: ingress base.
@@ -239,7 +241,9 @@ public struct SecurityGroupCompiler: Sendable {
         // Between two filtered ports: the receiver admitted the new connection (table 82
         // committed it in its zone); now the sender's zone gets it too.
         for (_, bp) in filtered {
-            add("table=92,priority=50,ct_state=+new+trk,in_port=\(bp.ofport) actions=ct(commit,zone=\(bp.ofport)),output:NXM_NX_REG5[]")
+            for ip in ["ip", "ipv6"] {
+                add("table=92,priority=50,ct_state=+new+trk,\(ip),in_port=\(bp.ofport) actions=ct(commit,zone=\(bp.ofport)),output:NXM_NX_REG5[]")
+            }
         }
         add("table=92,priority=0 actions=output:NXM_NX_REG5[]")
         add("table=94,priority=0 actions=NORMAL")

@@ -45,6 +45,11 @@ import XDPPacket
         for rule in rules {
             #expect(try FlowParser.parse(rule.description) == rule, "\(rule)")
         }
+        // Open vSwitch takes a ct() action only in a flow that matches IPv4 or IPv6
+        // (OFPBAC_MATCH_INCONSISTENT otherwise): the same flows must load into it.
+        for rule in rules where rule.actions.contains(where: { if case .conntrack = $0 { true } else { false } }) {
+            #expect(rule.match.mask.dlType == 0xFFFF && [0x0800, 0x86DD].contains(rule.match.value.dlType), "\(rule)")
+        }
         let printed = rules.map(\.description)
         // ICMP type/code, a protocol by number, remote group members, remote prefix.
         #expect(printed.contains { $0.contains("icmp,reg5=0x2") && $0.contains("icmp_type=8,icmp_code=0") })
