@@ -15,6 +15,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -171,4 +173,40 @@ uint64_t cxdp_raise_memlock(void)
 	}
 	getrlimit(RLIMIT_MEMLOCK, &lim);
 	return lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)lim.rlim_cur;
+}
+
+int cxdp_packet_socket(int ifindex)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	(void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	struct sockaddr_ll addr = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+int cxdp_packet_send_batch(int fd, const uint8_t *frames, uint32_t frame_size, uint32_t count)
+{
+	enum { max_batch = 64 };
+	struct iovec iov[max_batch];
+	struct mmsghdr msgs[max_batch];
+	if (count > max_batch)
+		count = max_batch;
+	memset(msgs, 0, sizeof(msgs[0]) * count);
+	for (uint32_t i = 0; i < count; i++) {
+		iov[i].iov_base = (void *)(frames + (size_t)i * frame_size);
+		iov[i].iov_len = frame_size;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	int sent = sendmmsg(fd, msgs, count, MSG_DONTWAIT);
+	if (sent < 0)
+		return errno == EAGAIN || errno == ENOBUFS ? 0 : -errno;
+	return sent;
 }

@@ -11,6 +11,10 @@ import Synchronization
 /// through `interface` (on a veth: arrives on the peer, which needs an XDP program or GRO).
 /// xdp-trafficgen does the same and fails on this kernel with xdp-tools 1.3.1.
 ///
+/// Where the kernel refuses live frames (EPERM: kernel lockdown or a security module), the
+/// generator sends the same frames through a raw packet socket without the qdisc
+/// (`usesPacketSocket`): fewer frames per CPU second, the same frames on the wire.
+///
 /// Several flows: with `flows` > 1 the program rewrites the UDP source port of each frame
 /// (1024 + n, n cycling through `flows` values), so consecutive frames are different
 /// 5-tuples. The generator thread enters `namespace` (the calling thread does not), loads
@@ -55,6 +59,10 @@ public final class TrafficGenerator: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Whether the generator fell back to the packet socket (see the type's comment).
+    public var usesPacketSocket: Bool { packetSocketFallback.load(ordering: .relaxed) }
+    private let packetSocketFallback = Atomic<Bool>(false)
 
     /// Frames offered so far.
     public var sent: UInt64 { sentCounter.load(ordering: .relaxed) }
@@ -124,6 +132,12 @@ public final class TrafficGenerator: @unchecked Sendable {
                 let err = frame.withUnsafeBytes {
                     cxdp_prog_run_live(program, $0.baseAddress, UInt32($0.count), ifindex, repeatCount, 64)
                 }
+                if err == -EPERM && sentCounter.load(ordering: .relaxed) == 0 {
+                    // A kernel that refuses live frames (lockdown, a security module): the
+                    // same frames through a packet socket instead.
+                    try sendThroughPacketSocket(ifindex: ifindex, start: start)
+                    return
+                }
                 guard err == 0 else { throw AFXDPError(call: "bpf_prog_test_run(LIVE_FRAMES)", errno: err, interface: interface) }
                 sentCounter.add(UInt64(repeatCount), ordering: .relaxed)
                 cpuMicroseconds.store(cxdp_thread_cpu_microseconds() - start, ordering: .relaxed)
@@ -131,6 +145,40 @@ public final class TrafficGenerator: @unchecked Sendable {
         } catch let error as AFXDPError {
             failure.withLock { $0 = error }
         } catch {}
+    }
+
+    /// The fallback loop: batches of 64 copies of the template (each with its flow's port
+    /// when `flows` > 1) through a raw packet socket on `ifindex`, until `stop()`.
+    private func sendThroughPacketSocket(ifindex: Int32, start: Int64) throws(AFXDPError) {
+        packetSocketFallback.store(true, ordering: .relaxed)
+        let fd = cxdp_packet_socket(ifindex)
+        guard fd >= 0 else { throw AFXDPError(call: "socket(AF_PACKET)", errno: fd, interface: interface) }
+        defer { close(fd) }
+        let batch = 64, size = frame.count
+        var frames = [UInt8](repeating: 0, count: batch * size)
+        for i in 0..<batch { frames.replaceSubrange(i * size..<(i + 1) * size, with: frame) }
+        var flow = 0
+        var sinceClock = 0
+        while !stopFlag.load(ordering: .relaxed) {
+            if flows > 1 && portOffset + 1 < size {
+                for i in 0..<batch {
+                    let port = 1024 + flow
+                    frames[i * size + portOffset] = UInt8(port >> 8)
+                    frames[i * size + portOffset + 1] = UInt8(port & 0xFF)
+                    flow = flow + 1 == flows ? 0 : flow + 1
+                }
+            }
+            let sent = frames.withUnsafeBufferPointer { cxdp_packet_send_batch(fd, $0.baseAddress, UInt32(size), UInt32(batch)) }
+            guard sent >= 0 else { throw AFXDPError(call: "sendmmsg(AF_PACKET)", errno: sent, interface: interface) }
+            if sent == 0 { sched_yield(); continue }
+            sentCounter.add(UInt64(sent), ordering: .relaxed)
+            sinceClock += Int(sent)
+            if sinceClock >= 4096 {
+                sinceClock = 0
+                cpuMicroseconds.store(cxdp_thread_cpu_microseconds() - start, ordering: .relaxed)
+            }
+        }
+        cpuMicroseconds.store(cxdp_thread_cpu_microseconds() - start, ordering: .relaxed)
     }
 
     /// `inner` encapsulated like a GRE tunnel endpoint would send it: Ethernet (`destination`

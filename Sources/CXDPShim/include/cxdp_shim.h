@@ -58,4 +58,13 @@ int cxdp_allowed_cpus(uint8_t *allowed, int count);
 /// Returns the resulting soft limit in bytes (UINT64_MAX for infinity).
 uint64_t cxdp_raise_memlock(void);
 
+/* A raw packet socket that sends on interface `ifindex` without the qdisc
+ * (PACKET_QDISC_BYPASS): the load generator's fallback where the kernel refuses
+ * BPF_PROG_RUN with live frames. Returns the descriptor or -errno. */
+int cxdp_packet_socket(int ifindex);
+
+/* Sends `count` frames of `frame_size` bytes laid out back to back at `frames` with one
+ * sendmmsg call. Returns how many were sent (0 when the socket buffer is full), or -errno. */
+int cxdp_packet_send_batch(int fd, const uint8_t *frames, uint32_t frame_size, uint32_t count);
+
 #endif
