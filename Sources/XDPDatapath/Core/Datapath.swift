@@ -20,73 +20,53 @@ public final class Datapath {
     /// Patch ports may chain at most this many bridges for one frame (loops are dropped).
     public static let maximumPatchDepth = 8
 
-    /// The tunnel underlay's state (neighbours, waiting frames), when configured.
-    public let underlay: Underlay?
-    /// The `gre` ports as the per-packet code reads them (owned by `underlay`; empty without one).
-    @usableFromInline let tunnels: TunnelTable
-
+    /// The per-packet view of each port and bridge, indexed like `ports` and `bridges`,
+    /// and the unmanaged tables the cold paths reach the objects through.
     @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
     @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
-    /// Per-packet views of the ports and bridges, indexed like `ports` and `bridges`.
     @usableFromInline let fastPorts: UnsafeMutablePointer<PortFastPath>
     @usableFromInline let fastBridges: UnsafeMutablePointer<BridgeFastPath>
     /// OpenFlow port number of each port, indexed like `ports`.
     @usableFromInline let ofports: UnsafeMutablePointer<UInt16>
-    /// Each bridge's current flow table (owned by `Bridge.flowTable`) and whether it is
-    /// anything but the default NORMAL-only table.
-    @usableFromInline let flowTables: UnsafeMutablePointer<Unmanaged<FlowTable>>
-    @usableFromInline let flowsActive: UnsafeMutablePointer<Bool>
-    @usableFromInline let flowTableViews: UnsafeMutablePointer<FlowTableView>
-    @usableFromInline let exactMatchCaches: UnsafeMutablePointer<ExactMatchCache>
-    /// Each bridge's flow-segment cache, the recorder that fills them, and whether they
-    /// are used (`DatapathConfiguration.flowSegmentCache`; FlowSegmentCache.swift).
-    @usableFromInline let segmentCaches: UnsafeMutablePointer<FlowSegmentCache>
-    @usableFromInline let recorder: UnsafeMutablePointer<SegmentRecorder>
-    @usableFromInline let segmentCacheEnabled: Bool
-    /// Flows learned during a batch, installed when the batch ends.
-    @usableFromInline var pendingLearned: [(bridgeID: Int, rule: FlowRule)] = []
-    /// Set while `trace` runs a frame: lookups are recorded in `traceSteps`.
-    @usableFromInline let tracing: UnsafeMutablePointer<Bool>
-    @usableFromInline var traceSteps: [TraceStep] = []
-    /// When flows were last checked for expiry (datapath clock).
-    @usableFromInline let lastExpiry: UnsafeMutablePointer<UInt64>
     /// Where `process` leaves the bytes it touched to warm a batch's frames.
     @usableFromInline let frameTouch: UnsafeMutablePointer<UInt8>
-    /// Whether any flow has a timeout (else expiry is skipped).
-    @usableFromInline var anyTimeouts: Bool {
-        bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
-    }
-    /// The connection tracker behind `ct()` (nil until a flow with `ct()` is installed),
-    /// its configuration, and fragments waiting for the rest of their datagram
-    /// (Datapath+Conntrack.swift).
-    @usableFromInline let conntrackCell: UnsafeMutablePointer<Unmanaged<ConnectionTracker>?>
-    @usableFromInline var conntrackInstance: ConnectionTracker?
-    public let conntrackConfiguration: ConntrackConfiguration
-    @usableFromInline let heldFragments: HeldFragmentQueue
+    /// The parse of the frame being forwarded, one slot per patch depth (`receive` parses
+    /// into it; service ports and `ct()` read it, brought up to date by `refreshFrameMeta`).
+    @usableFromInline let frameMeta: UnsafeMutablePointer<PacketMetadata>
+
+    // The stages, each owning its state (and freeing it in `deinit`).
+
+    /// L2: the MAC learning tables NORMAL reads (L2Stage.swift).
+    @usableFromInline let l2: L2Stage
+    /// OpenFlow: tables, views, exact-match and segment caches, learned flows, expiry
+    /// (OpenFlowStage.swift).
+    @usableFromInline let openFlow: OpenFlowStage
+    /// Connection tracking behind `ct()`: the tracker and held fragments (ConntrackStage.swift).
+    @usableFromInline let connectionTracking: ConntrackStage
+    /// GRE tunnels and their underlay (TunnelStage.swift).
+    @usableFromInline let tunnel: TunnelStage
+    /// Routers and DHCP responders behind service ports, and their queues (ServiceStage.swift).
+    @usableFromInline let services: ServiceStage
+    /// `trace`'s switch and recorded steps (Tracer.swift).
+    @usableFromInline let tracer: Tracer
+
     /// Slots of each bridge's exact-match cache.
     public static let exactMatchCacheSlots = 4096
     /// Slots of each bridge's flow-segment cache.
     public static let flowSegmentCacheSlots = 1024
+
+    /// The tunnel underlay's state (neighbours, waiting frames), when configured.
+    public var underlay: Underlay? { tunnel.underlay }
     /// The routers whose interfaces are `router` ports (Datapath+Services.swift).
-    public let routers: [Router]
-    @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<Router>>
-    @usableFromInline let routerCount: Int
+    public var routers: [Router] { services.routers }
     /// The DHCP responders behind `dhcp` ports (Datapath+DHCP.swift).
-    public let dhcpResponders: [DHCPResponder]
-    @usableFromInline let dhcpTable: UnsafeMutablePointer<Unmanaged<DHCPResponder>>
-    /// The queues services emit on and the ports their frames enter by.
-    @usableFromInline let serviceOutputs: UnsafeMutablePointer<ServiceOutput>
-    @usableFromInline let serviceOutputCount: Int
-    /// Where a drained queue's frames wait while they run through the bridge.
-    @usableFromInline let serviceScratch: PacketBatch
-    /// Whether any port is a service port (else `receive` keeps no metadata).
-    @usableFromInline let hasServices: Bool
-    /// The parse of the frame being forwarded, one slot per patch depth (`receive` parses
-    /// into it; service ports and `ct()` read it, brought up to date by `refreshFrameMeta`).
-    @usableFromInline let frameMeta: UnsafeMutablePointer<PacketMetadata>
-    /// What serves each port (indexed like `ports`; kind `.none` for ports that are not
-    /// service ports). Apart from `fastPorts` so ordinary ports' per-packet view stays small.
-    @usableFromInline let serviceTargets: UnsafeMutablePointer<ServiceTarget>
+    public var dhcpResponders: [DHCPResponder] { services.dhcpResponders }
+    /// The configuration of the connection tracker behind `ct()`.
+    public var conntrackConfiguration: ConntrackConfiguration { connectionTracking.configuration }
+    /// Whether any flow has a timeout (else expiry is skipped).
+    @usableFromInline var anyTimeouts: Bool {
+        bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
+    }
 
     /// Builds the datapath `configuration` describes, over `pool`.
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
@@ -95,10 +75,55 @@ public final class Datapath {
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
                 now: UInt64 = 0) throws(DatapathConfigurationError) {
         self.pool = pool
-        conntrackConfiguration = configuration.conntrack
-        conntrackCell = .allocate(capacity: 1)
-        conntrackCell.initialize(to: nil)
-        heldFragments = HeldFragmentQueue(capacity: Datapath.heldFragmentCapacity)
+        let (bridges, ports) = try Self.makeTopology(configuration, txQueueCapacity: txQueueCapacity)
+        tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
+        services = try ServiceStage(configuration: configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
+        openFlow = try OpenFlowStage(configuration: configuration, bridges: bridges, now: now)
+        connectionTracking = ConntrackStage(configuration: configuration.conntrack)
+        l2 = L2Stage(bridges: bridges)
+        tracer = Tracer()
+        self.bridges = bridges
+        self.ports = ports
+        portTable = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { portTable[i] = Unmanaged.passUnretained(p) }
+        bridgeTable = .allocate(capacity: max(bridges.count, 1))
+        for (i, b) in bridges.enumerated() { bridgeTable[i] = Unmanaged.passUnretained(b) }
+        fastPorts = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { (fastPorts + i).initialize(to: PortFastPath(p)) }
+        fastBridges = .allocate(capacity: max(bridges.count, 1))
+        for (i, b) in bridges.enumerated() { (fastBridges + i).initialize(to: BridgeFastPath(b)) }
+        ofports = .allocate(capacity: max(ports.count, 1))
+        for (i, p) in ports.enumerated() { ofports[i] = UInt16(truncatingIfNeeded: p.ofport) }
+        frameTouch = .allocate(capacity: 1)
+        frameTouch.initialize(to: 0)
+        frameMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
+        frameMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
+        if bridges.contains(where: { $0.flowTable.usesConntrack }) { startConntrack() }
+    }
+
+    deinit {
+        portTable.deallocate()
+        bridgeTable.deallocate()
+        fastPorts.deinitialize(count: ports.count)
+        fastPorts.deallocate()
+        fastBridges.deinitialize(count: bridges.count)
+        fastBridges.deallocate()
+        ofports.deallocate()
+        frameTouch.deallocate()
+        frameMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
+        frameMeta.deallocate()
+        l2.deallocate()
+        openFlow.deallocate()
+        connectionTracking.deallocate()
+        services.deallocate()
+        tracer.deallocate()
+    }
+
+    /// The bridges and ports `configuration` describes (the underlay interface, if any,
+    /// is the last port, in no bridge), with OpenFlow port numbers assigned and patch
+    /// ports bound to their peers.
+    private static func makeTopology(_ configuration: DatapathConfiguration,
+                                     txQueueCapacity: Int) throws(DatapathConfigurationError) -> (bridges: [Bridge], ports: [Port]) {
         var bridges: [Bridge] = []
         var ports: [Port] = []
         var bridgeNames: Set<String> = []
@@ -152,9 +177,6 @@ public final class Datapath {
             portIndex[port.name] = port.id
             ports.append(port)
         }
-        let underlay = configuration.underlay.map { Underlay(configuration: $0, portID: ports.count - 1, ports: ports) }
-        self.underlay = underlay
-        tunnels = underlay?.tunnels ?? TunnelTable()
         for port in ports {
             if case .gre = port.type, configuration.underlay == nil {
                 throw DatapathConfigurationError(subject: port.name, key: "type",
@@ -170,106 +192,7 @@ public final class Datapath {
             }
             port.peerID = peerID
         }
-        let (routers, routerOutputs) = try Self.makeRouters(configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
-        let (responders, dhcpOutputs) = try Self.makeDHCPResponders(configuration, ports: ports, pool: pool,
-                                                                     txQueueCapacity: txQueueCapacity)
-        let outputs = routerOutputs + dhcpOutputs
-        dhcpResponders = responders
-        dhcpTable = .allocate(capacity: max(responders.count, 1))
-        for (i, d) in responders.enumerated() { dhcpTable[i] = Unmanaged.passUnretained(d) }
-        self.routers = routers
-        routerCount = routers.count
-        routerTable = .allocate(capacity: max(routers.count, 1))
-        for (i, r) in routers.enumerated() { routerTable[i] = Unmanaged.passUnretained(r) }
-        serviceOutputCount = outputs.count
-        serviceOutputs = .allocate(capacity: max(outputs.count, 1))
-        serviceOutputs.initialize(from: outputs, count: outputs.count)
-        serviceScratch = PacketBatch(capacity: max(outputs.map(\.queue.capacity).max() ?? 1, 1))
-        hasServices = ports.contains { $0.transmitKind == 3 }
-        frameMeta = .allocate(capacity: Datapath.maximumPatchDepth + 1)
-        frameMeta.initialize(repeating: PacketMetadata(), count: Datapath.maximumPatchDepth + 1)
-        serviceTargets = .allocate(capacity: max(ports.count, 1))
-        for (i, p) in ports.enumerated() { (serviceTargets + i).initialize(to: ServiceTarget(p)) }
-        self.bridges = bridges
-        self.ports = ports
-        portTable = .allocate(capacity: max(ports.count, 1))
-        for (i, p) in ports.enumerated() { portTable[i] = Unmanaged.passUnretained(p) }
-        bridgeTable = .allocate(capacity: max(bridges.count, 1))
-        for (i, b) in bridges.enumerated() { bridgeTable[i] = Unmanaged.passUnretained(b) }
-        fastPorts = .allocate(capacity: max(ports.count, 1))
-        for (i, p) in ports.enumerated() { (fastPorts + i).initialize(to: PortFastPath(p)) }
-        fastBridges = .allocate(capacity: max(bridges.count, 1))
-        for (i, b) in bridges.enumerated() { (fastBridges + i).initialize(to: BridgeFastPath(b)) }
-        tracing = .allocate(capacity: 1)
-        tracing.initialize(to: false)
-        lastExpiry = .allocate(capacity: 1)
-        lastExpiry.initialize(to: now)
-        frameTouch = .allocate(capacity: 1)
-        frameTouch.initialize(to: 0)
-        ofports = .allocate(capacity: max(ports.count, 1))
-        for (i, p) in ports.enumerated() { ofports[i] = UInt16(truncatingIfNeeded: p.ofport) }
-        flowTables = .allocate(capacity: max(bridges.count, 1))
-        flowsActive = .allocate(capacity: max(bridges.count, 1))
-        flowTableViews = .allocate(capacity: max(bridges.count, 1))
-        exactMatchCaches = .allocate(capacity: max(bridges.count, 1))
-        segmentCaches = .allocate(capacity: max(bridges.count, 1))
-        recorder = .allocate(capacity: 1)
-        recorder.initialize(to: SegmentRecorder())
-        segmentCacheEnabled = configuration.flowSegmentCache
-        for (i, bridgeConfig) in configuration.bridges.enumerated() {
-            let table: FlowTable
-            if bridgeConfig.flows.isEmpty {
-                table = FlowTable.normalOnly(now: now)
-            } else {
-                var flows: [FlowTable.Flow] = []
-                for (n, text) in bridgeConfig.flows.enumerated() {
-                    do {
-                        let rule = try FlowParser.parse(text)
-                        flows.append(FlowTable.Flow(rule: rule, counters: FlowCounters(now: now)))
-                    } catch {
-                        throw DatapathConfigurationError(subject: bridgeConfig.name, key: "flows[\(n)]", message: "\(error)")
-                    }
-                }
-                table = FlowTable(flows: flows, version: 1)
-            }
-            bridges[i].flowTable = table
-            flowTables[i] = Unmanaged.passUnretained(table)
-            (flowTableViews + i).initialize(to: table.view)
-            flowsActive[i] = !table.isNormalOnly
-            (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
-            (segmentCaches + i).initialize(to: FlowSegmentCache(slots: configuration.flowSegmentCache ? Datapath.flowSegmentCacheSlots : 16))
-            if table.usesConntrack { startConntrack() }
-        }
-    }
-
-    deinit {
-        portTable.deallocate()
-        bridgeTable.deallocate()
-        fastPorts.deinitialize(count: ports.count)
-        fastPorts.deallocate()
-        fastBridges.deinitialize(count: bridges.count)
-        fastBridges.deallocate()
-        ofports.deallocate()
-        lastExpiry.deallocate()
-        frameTouch.deallocate()
-        tracing.deallocate()
-        flowTables.deallocate()
-        flowsActive.deallocate()
-        flowTableViews.deallocate()
-        for i in 0..<bridges.count { exactMatchCaches[i].deallocate() }
-        exactMatchCaches.deallocate()
-        for i in 0..<bridges.count { segmentCaches[i].deallocate() }
-        segmentCaches.deallocate()
-        recorder.pointee.deallocate()
-        recorder.deallocate()
-        conntrackCell.deallocate()
-        routerTable.deallocate()
-        dhcpTable.deallocate()
-        serviceOutputs.deinitialize(count: serviceOutputCount)
-        serviceOutputs.deallocate()
-        frameMeta.deinitialize(count: Datapath.maximumPatchDepth + 1)
-        frameMeta.deallocate()
-        serviceTargets.deallocate()
+        return (bridges, ports)
     }
 
     private static func validate(_ port: PortConfiguration) throws(DatapathConfigurationError) {
