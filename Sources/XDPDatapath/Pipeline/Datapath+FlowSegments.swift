@@ -6,11 +6,11 @@ extension Datapath {
     /// segments are the start of the pipeline (`runFlows`) and recirculations.
     @inlinable
     func runSegment(_ t: Int, table: FlowTableView, ctx: inout FlowContext, now: UInt64) {
-        guard segmentCacheEnabled && !tracing.pointee else {
+        guard openFlow.segmentCacheEnabled && !tracer.active.pointee else {
             runTable(t, table: table, ctx: &ctx, now: now)
             return
         }
-        let cache = segmentCaches[ctx.bridgeID]
+        let cache = openFlow.segmentCaches[ctx.bridgeID]
         let slot = cache.slot(key: ctx.key, table: t)
         let tag = table.version << 8 | UInt64(t) | 1 << 63
         let facts = (ctx.isIPv4 ? 0x100 : 0) | UInt16(ctx.l4Protocol)
@@ -22,7 +22,7 @@ extension Datapath {
             return
         }
         cache.countMiss()
-        let recorder = self.recorder
+        let recorder = openFlow.recorder
         guard recorder.pointee.depth < SegmentRecorder.depthLimit else {
             // Too deep to record: the walk's events spoil the record below, if any.
             runTable(t, table: table, ctx: &ctx, now: now)
@@ -38,10 +38,10 @@ extension Datapath {
         record.pointee.segment.hitCount = 0
         record.pointee.segment.end = .none
         recorder.pointee.depth &+= 1
-        let wasActive = recorder.pointee.active
-        recorder.pointee.active = true
+        let wasActive = openFlow.recorder.pointee.active
+        openFlow.recorder.pointee.active = true
         runTable(t, table: table, ctx: &ctx, now: now)
-        recorder.pointee.active = wasActive
+        openFlow.recorder.pointee.active = wasActive
         recorder.pointee.depth &-= 1
         guard !record.pointee.poisoned else {
             cache.countPoisoned()
@@ -72,25 +72,25 @@ extension Datapath {
         case .none:
             return
         case .output:
-            let wasActive = recorder.pointee.active
-            recorder.pointee.active = false
+            let wasActive = openFlow.recorder.pointee.active
+            openFlow.recorder.pointee.active = false
             emit(Int(segment.pointee.target), ctx: &ctx, now: now)
-            recorder.pointee.active = wasActive
+            openFlow.recorder.pointee.active = wasActive
         case .conntrack:
-            let wasActive = recorder.pointee.active
-            recorder.pointee.active = false
+            let wasActive = openFlow.recorder.pointee.active
+            openFlow.recorder.pointee.active = false
             _ = executeConntrack(segment.pointee.conntrackIndex, list: table.actionLists[Int(segment.pointee.target)],
                                  ctx: &ctx, now: now)
-            recorder.pointee.active = wasActive
+            openFlow.recorder.pointee.active = wasActive
         }
     }
 
-    // MARK: Recording (called only while `recorder.pointee.active`)
+    // MARK: Recording (called only while `openFlow.recorder.pointee.active`)
 
     /// Flow `index` matched.
     @inlinable
     func recordHit(_ index: Int32) {
-        let record = recorder.pointee.top
+        let record = openFlow.recorder.pointee.top
         let n = Int(record.pointee.segment.hitCount)
         guard !record.pointee.ended, n < SegmentRecord.hitCapacity else { record.pointee.poisoned = true; return }
         record.pointee.segment.setHit(n, index)
@@ -100,20 +100,20 @@ extension Datapath {
     /// An action is about to run: after the segment's end, nothing may.
     @inlinable
     func recordAction() {
-        let record = recorder.pointee.top
+        let record = openFlow.recorder.pointee.top
         if record.pointee.ended { record.pointee.poisoned = true }
     }
 
     /// Something a replay would not reproduce happened.
     @inlinable
     func recordPoison() {
-        recorder.pointee.top.pointee.poisoned = true
+        openFlow.recorder.pointee.top.pointee.poisoned = true
     }
 
     /// The frame was given to output `target` (after the key was written into it).
     @inlinable
     func recordOutput(_ target: Int, ctx: inout FlowContext) {
-        let record = recorder.pointee.top
+        let record = openFlow.recorder.pointee.top
         guard !record.pointee.ended, !ctx.consumed else { record.pointee.poisoned = true; return }
         record.pointee.segment.end = .output
         record.pointee.segment.target = Int32(truncatingIfNeeded: target)
@@ -124,7 +124,7 @@ extension Datapath {
     /// `ct()` number `n` of flow `flowIndex` is about to run on `ctx`.
     @inlinable
     func recordConntrack(flowIndex: Int, _ n: Int32, recirculates: Bool, ctx: inout FlowContext) {
-        let record = recorder.pointee.top
+        let record = openFlow.recorder.pointee.top
         guard !record.pointee.ended, recirculates, ctx.pending == Datapath.pendingNone else {
             record.pointee.poisoned = true
             return
@@ -141,7 +141,7 @@ extension Datapath {
     /// Per-bridge flow-segment cache counters: hits, misses, segments stored, walks not
     /// cacheable (see FlowSegmentCache.swift).
     public func flowSegmentCacheCounters(bridge: Int) -> (hits: UInt64, misses: UInt64, stored: UInt64, uncacheable: UInt64) {
-        let c = segmentCaches[bridge]
+        let c = openFlow.segmentCaches[bridge]
         return (c.hits, c.misses, c.stored, c.poisoned)
     }
 }

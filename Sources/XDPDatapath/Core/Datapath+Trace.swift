@@ -79,8 +79,8 @@ extension Datapath {
     public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now: UInt64) -> Trace {
         discardTransmitted()
         let before = ports.map { $0.stats.drops }
-        traceSteps = []
-        tracing.pointee = true
+        tracer.steps.pointee = []
+        tracer.active.pointee = true
         if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
             let start = address &+ UInt64(pool.headroom)
             frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -89,9 +89,9 @@ extension Datapath {
         } else {
             port.counters.dropped(.noBuffer)
         }
-        tracing.pointee = false
-        var result = Trace(steps: traceSteps, outputs: [], drops: [])
-        traceSteps = []
+        tracer.active.pointee = false
+        var result = Trace(steps: tracer.steps.pointee, outputs: [], drops: [])
+        tracer.steps.pointee = []
         for p in ports {
             for f in drainTransmitted(p) { result.outputs.append((p.name, f)) }
             for (reason, count) in p.stats.drops.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -122,7 +122,7 @@ extension Datapath {
             let route = routeGetDescription(router, destination: destination)
             text += route.hasSuffix("\n") ? String(route.dropLast()) : route
         }
-        traceSteps.append(TraceStep(bridge: router.name, table: nil, rule: nil, key: FlowKey(meta, inPort: 0), service: text))
+        tracer.steps.pointee.append(TraceStep(bridge: router.name, table: nil, rule: nil, key: FlowKey(meta, inPort: 0), service: text))
     }
 
     @inline(never)
@@ -130,7 +130,7 @@ extension Datapath {
     func recordTrace(bridgeID: Int, table: Int?, index: Int32, key: FlowKey) {
         let bridge = bridges[bridgeID]
         let rule = table != nil && index >= 0 ? bridge.flowTable.flows[Int(index)].rule : nil
-        traceSteps.append(TraceStep(bridge: bridge.name, table: table, rule: rule, key: key))
+        tracer.steps.pointee.append(TraceStep(bridge: bridge.name, table: table, rule: rule, key: key))
     }
 }
 

@@ -80,7 +80,7 @@ extension Datapath {
     func runFlows(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, inID: Int, bridgeID: Int, depth: Int, tunnelID: UInt64, now: UInt64) {
         var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID], tunnelID: tunnelID,
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
-        let table = flowTableViews[bridgeID]
+        let table = openFlow.views[bridgeID]
         runSegment(0, table: table, ctx: &ctx, now: now)
         finish(&ctx, now: now)
     }
@@ -89,9 +89,9 @@ extension Datapath {
     @inlinable
     func runTable(_ t: Int, table: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         let index = cachedLookup(t, table: table, key: ctx.key, bridgeID: ctx.bridgeID)
-        if tracing.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
+        if tracer.active.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
         guard index >= 0 else { return }  // a miss: the packet goes no further in this table
-        if recorder.pointee.active { recordHit(index) }
+        if openFlow.recorder.pointee.active { recordHit(index) }
         let list = table.actionLists[Int(index)]
         list.hit(bytes: ctx.length, now: now)
         execute(list, flowIndex: Int(index), table: table, currentTable: t, ctx: &ctx, now: now)
@@ -99,7 +99,7 @@ extension Datapath {
 
     @inlinable
     func cachedLookup(_ t: Int, table: FlowTableView, key: FlowKey, bridgeID: Int) -> Int32 {
-        let cache = exactMatchCaches[bridgeID]
+        let cache = openFlow.exactMatchCaches[bridgeID]
         let slot = Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & cache.mask
         let tag = table.version << 8 | UInt64(t) | 1 << 63
         if cache.tags[slot] == tag && cache.keys[slot].equals(key) {
@@ -118,7 +118,7 @@ extension Datapath {
     func execute(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTableView, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
         for i in 0..<list.count {
             if ctx.consumed { return }
-            if recorder.pointee.active { recordAction() }
+            if openFlow.recorder.pointee.active { recordAction() }
             switch list.actions[i] {
             case .output(let port):
                 output(ofport: port, ctx: &ctx, now: now)
@@ -135,7 +135,7 @@ extension Datapath {
             case .local, .controller:
                 // No local port and no controller: nothing to send to.
                 fastPorts[ctx.inPortID].counters.dropped(.noController)
-                if recorder.pointee.active { recordPoison() }
+                if openFlow.recorder.pointee.active { recordPoison() }
             case .setVLANVID(let vid):
                 ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
             case .setVLANPCP(let pcp):
@@ -161,7 +161,7 @@ extension Datapath {
             case .decTTL:
                 guard ctx.isIPv4 else { break }
                 guard ctx.key.nwTTL > 1 else {
-                    if recorder.pointee.active { recordPoison() }
+                    if openFlow.recorder.pointee.active { recordPoison() }
                     drop(ctx.address, reason: .ttlExceeded, port: ctx.inPortID)
                     ctx.consumed = true
                     return
@@ -179,12 +179,12 @@ extension Datapath {
                 resubmit(port: OpenFlowPort.inPort, table: Int(t), flows: table, ctx: &ctx, now: now)
                 return
             case .learn(let n):
-                if recorder.pointee.active { recordPoison() }
+                if openFlow.recorder.pointee.active { recordPoison() }
                 learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID, now: now)
             case .note:
                 break
             case .conntrack(let n):
-                if recorder.pointee.active {
+                if openFlow.recorder.pointee.active {
                     recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrackSteps[Int(n)].table >= 0, ctx: &ctx)
                 }
                 if !executeConntrack(n, list: list, ctx: &ctx, now: now) { return }
@@ -196,7 +196,7 @@ extension Datapath {
     func resubmit(port: UInt16, table t: Int, flows: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         guard ctx.resubmits < Datapath.maximumResubmits else {
             fastPorts[ctx.inPortID].counters.dropped(.resubmitLimit)
-            if recorder.pointee.active { recordPoison() }
+            if openFlow.recorder.pointee.active { recordPoison() }
             return
         }
         ctx.resubmits &+= 1
@@ -227,12 +227,12 @@ extension Datapath {
     func emit(_ target: Int, ctx: inout FlowContext, now: UInt64) {
         if ctx.pending != Datapath.pendingNone { flush(&ctx, copy: true, now: now) }
         if ctx.consumed {
-            if recorder.pointee.active { recordPoison() }
+            if openFlow.recorder.pointee.active { recordPoison() }
             return
         }
         commit(&ctx)
         if !ctx.consumed { ctx.pending = target }
-        if recorder.pointee.active { recordOutput(target, ctx: &ctx) }
+        if openFlow.recorder.pointee.active { recordOutput(target, ctx: &ctx) }
     }
 
     /// Sends the frame (or a copy) to the pending target.
@@ -249,7 +249,7 @@ extension Datapath {
             ctx.consumed = true
         }
         let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
-        if hasServices { refreshFrameMeta(&ctx) }
+        if services.present { refreshFrameMeta(&ctx) }
         switch target {
         case Datapath.pendingNormal:
             normalForward(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,

@@ -54,25 +54,21 @@ extension Datapath {
     /// The connection tracker, once a flow with `ct()` has been installed (or
     /// `startConntrack()` was called). Control-path: use it on the thread that runs the
     /// datapath (the engine's worker, through `Engine.perform`).
-    public var conntrack: ConnectionTracker? { conntrackInstance }
+    public var conntrack: ConnectionTracker? { connectionTracking.instance }
 
     /// Creates the connection tracker from the configuration, if there is none yet.
     /// Called when a table with `ct()` is installed; an embedding program may call it
     /// earlier to pay for the allocation up front.
     @discardableResult
     public func startConntrack() -> ConnectionTracker {
-        if let existing = conntrackInstance { return existing }
-        let tracker = ConnectionTracker(configuration: conntrackConfiguration)
-        conntrackInstance = tracker
-        conntrackCell.pointee = Unmanaged.passUnretained(tracker)
-        return tracker
+        connectionTracking.start()
     }
 
     /// Runs `ct(...)` number `index` of `list` on the frame in `ctx`. Returns whether the
     /// action list goes on (false: the frame was recirculated, held or dropped).
     @inlinable
     func executeConntrack(_ index: Int32, list: FlowTable.ActionList, ctx: inout FlowContext, now: UInt64) -> Bool {
-        guard let cell = conntrackCell.pointee else {
+        guard let cell = connectionTracking.tracker.pointee else {
             drop(ctx.address, reason: .conntrackUnavailable, port: ctx.inPortID)
             ctx.consumed = true
             return false
@@ -88,14 +84,14 @@ extension Datapath {
         let zone = step.pointee.zone(of: &ctx.key)
         let length = Int(ctx.length)
         // `_withUnsafeGuaranteedRef`: the cell's reference is kept alive by
-        // `conntrackInstance`, so no retain/release per packet.
+        // `connectionTracking.instance`, so no retain/release per packet.
         let result = cell._withUnsafeGuaranteedRef {
             $0.track(frame: frame, length: length, meta: meta, zone: zone, commit: step.pointee.commit, now: now,
                      markValue: step.pointee.markValue, markMask: step.pointee.markMask, nat: step.pointee.nat)
         }
         let table = step.pointee.table
         // Fragments (held, released with other frames' contexts) are never remembered.
-        if result.datagram != 0 && recorder.pointee.depth > 0 { recorder.pointee.poisonAll() }
+        if result.datagram != 0 && openFlow.recorder.pointee.depth > 0 { openFlow.recorder.pointee.poisonAll() }
         switch result.disposition {
         case .forward:
             break
@@ -109,7 +105,7 @@ extension Datapath {
         case .held:
             guard table >= 0 else { return true }
             let t = UInt8(table)
-            if !heldFragments.append(ctx, datagram: result.datagram, table: t, now: now) {
+            if !connectionTracking.heldFragments.append(ctx, datagram: result.datagram, table: t, now: now) {
                 drop(ctx.address, reason: .fragmentHoldFull, port: ctx.inPortID)
             }
             ctx.consumed = true
@@ -117,7 +113,7 @@ extension Datapath {
         }
         if result.state.contains(.snat) || result.state.contains(.dnat) { refreshAddresses(&ctx) }
         guard table >= 0 else { return true }
-        if result.datagram != 0 && heldFragments.count > 0 { releaseHeldFragments(result, now: now) }
+        if result.datagram != 0 && connectionTracking.heldFragments.count > 0 { releaseHeldFragments(result, now: now) }
         recirculate(&ctx, result: result, table: Int(table), now: now)
         return false
     }
@@ -134,7 +130,7 @@ extension Datapath {
         ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
         // The ct fields are not in the frame's bytes: keep the frame's key equal.
         ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone; ctx.frameKey.ctMark = result.mark
-        runSegment(t, table: flowTableViews[ctx.bridgeID], ctx: &ctx, now: now)
+        runSegment(t, table: openFlow.views[ctx.bridgeID], ctx: &ctx, now: now)
     }
 
     /// After NAT rewrote the frame: its addresses and ports, read again, become the
@@ -158,13 +154,13 @@ extension Datapath {
     @usableFromInline
     func releaseHeldFragments(_ result: TrackResult, now: UInt64) {
         var i = 0
-        while i < heldFragments.count {
-            let slot = heldFragments.slots + i
+        while i < connectionTracking.heldFragments.count {
+            let slot = connectionTracking.heldFragments.slots + i
             guard slot.pointee.datagram == result.datagram else { i &+= 1; continue }
             var ctx = slot.pointee.context
             let table = Int(slot.pointee.table)
-            heldFragments.remove(at: i)
-            if result.state.contains(.snat) || result.state.contains(.dnat), let tracker = conntrackInstance {
+            connectionTracking.heldFragments.remove(at: i)
+            if result.state.contains(.snat) || result.state.contains(.dnat), let tracker = connectionTracking.instance {
                 // NAT rewrote only the fragment that completed the datagram.
                 var meta = PacketMetadata()
                 let frame = pool.pointer(ctx.address)
@@ -181,11 +177,11 @@ extension Datapath {
     @usableFromInline
     func dropHeldFragments(datagram: UInt32) {
         var i = 0
-        while i < heldFragments.count {
-            let slot = heldFragments.slots + i
+        while i < connectionTracking.heldFragments.count {
+            let slot = connectionTracking.heldFragments.slots + i
             guard slot.pointee.datagram == datagram else { i &+= 1; continue }
             drop(slot.pointee.context.address, reason: .conntrackFragment, port: slot.pointee.context.inPortID)
-            heldFragments.remove(at: i)
+            connectionTracking.heldFragments.remove(at: i)
         }
     }
 
@@ -193,17 +189,17 @@ extension Datapath {
     /// tracker expire connections (a bounded amount of work). `tick` calls it.
     @usableFromInline
     func conntrackHousekeeping(now: UInt64) {
-        if heldFragments.count > 0 {
-            let timeout = UInt64(conntrackConfiguration.fragmentTimeout) &* 1_000_000_000
+        if connectionTracking.heldFragments.count > 0 {
+            let timeout = UInt64(connectionTracking.configuration.fragmentTimeout) &* 1_000_000_000
             var i = 0
-            while i < heldFragments.count {
-                let slot = heldFragments.slots + i
+            while i < connectionTracking.heldFragments.count {
+                let slot = connectionTracking.heldFragments.slots + i
                 guard now &- slot.pointee.since >= timeout else { i &+= 1; continue }
                 drop(slot.pointee.context.address, reason: .fragmentTimeout, port: slot.pointee.context.inPortID)
-                heldFragments.remove(at: i)
+                connectionTracking.heldFragments.remove(at: i)
             }
         }
-        _ = conntrackInstance?.expire(now: now, budget: 64)
+        _ = connectionTracking.instance?.expire(now: now, budget: 64)
     }
 
     /// The end of a frame's trip through the tables: sent to its pending output, or
@@ -219,7 +215,7 @@ extension Datapath {
     }
 
     /// Frames held in the datapath: fragments waiting for their datagram.
-    public var heldFrameCount: Int { heldFragments.count }
+    public var heldFrameCount: Int { connectionTracking.heldFragments.count }
 
     // MARK: Control
 
@@ -228,7 +224,7 @@ extension Datapath {
     /// with the translated reply; a router tracks them in `Router.natZone` of its own
     /// tracker, so overlapping tenants stay apart).
     public func dumpConntrack(zone: UInt16? = nil) -> [String] {
-        var lines = conntrackInstance?.dump(zone: zone) ?? []
+        var lines = connectionTracking.instance?.dump(zone: zone) ?? []
         for router in routers { if let tracker = router.conntrack { lines += tracker.dump(zone: zone) } }
         return lines
     }
@@ -237,7 +233,7 @@ extension Datapath {
     /// selected (all without arguments). Returns how many.
     @discardableResult
     public func flushConntrack(zone: UInt16? = nil, tuple: ConntrackTupleFilter? = nil) -> Int {
-        guard let tracker = conntrackInstance else { return 0 }
+        guard let tracker = connectionTracking.instance else { return 0 }
         return tracker.flush { info in
             if let zone, info.original.zone != zone { return false }
             if let tuple, !tuple.matches(info.original) { return false }
@@ -248,7 +244,7 @@ extension Datapath {
     /// Live connections per zone (zones with none are left out), and the tracker's
     /// counters: what `xdpswitch conntrack-stats` prints.
     public func conntrackStatsDescription() -> String {
-        guard let tracker = conntrackInstance else { return "conntrack: not started (no flow uses ct())\n" }
+        guard let tracker = connectionTracking.instance else { return "conntrack: not started (no flow uses ct())\n" }
         var zones: [UInt16: Int] = [:]
         for c in tracker.connections() { zones[c.original.zone, default: 0] += 1 }
         var out = "connections: \(tracker.connectionCount) (limit \(tracker.capacity))\n"
@@ -258,7 +254,7 @@ extension Datapath {
             out += "counters:\n"
             for (name, n) in counters.sorted(by: { $0.key < $1.key }) { out += "  \(name): \(n)\n" }
         }
-        if heldFragments.count > 0 { out += "held fragments: \(heldFragments.count)\n" }
+        if connectionTracking.heldFragments.count > 0 { out += "held fragments: \(connectionTracking.heldFragments.count)\n" }
         return out
     }
 }

@@ -31,7 +31,7 @@ import XDPPacket
 // (`patch-loop` on the port). A router ping-pong is bounded by TTL anyway and ICMP errors
 // never cause errors, so the bound is a guard, not a behaviour.
 //
-// The per-packet path reads only plain values: `serviceTargets[port]` gives the kind (a
+// The per-packet path reads only plain values: `services.targets[port]` gives the kind (a
 // byte), the index into the kind's table of `Unmanaged` references and the element
 // within the service (kept apart from `PortFastPath`, which every frame reads). Adding
 // a kind is a case in `ServiceKind`, a table, a branch in `deliverToService`, and its
@@ -154,7 +154,7 @@ extension Datapath {
 
     /// Frames the services hold (routers' frames waiting for ARP answers): not in the
     /// pool, on no port's queue.
-    public var serviceFramesHeld: Int { routers.reduce(0) { $0 + $1.pendingCount } }
+    public var serviceFramesHeld: Int { services.framesHeld }
 
     // MARK: Per packet
 
@@ -193,18 +193,18 @@ extension Datapath {
             if tags == 0 { meta.outerTPID = 0; meta.outerTCI = 0; meta.innerTCI = 0 }
         }
         out.counters.transmitted(bytes: length)
-        if tracing.pointee { recordServiceTrace(outID: outID, meta: meta) }
+        if tracer.active.pointee { recordServiceTrace(outID: outID, meta: meta) }
         // `_withUnsafeGuaranteedRef`: the datapath keeps the services alive, so the call
         // needs no retain/release around it (`takeUnretainedValue()` costs one of each,
         // measured with callgrind).
-        let target = serviceTargets[outID]
+        let target = services.targets[outID]
         switch target.kind {
         case ServiceKind.router.rawValue:
-            routerTable[target.index]._withUnsafeGuaranteedRef {
+            services.routerTable[target.index]._withUnsafeGuaranteedRef {
                 $0.receive(address: address, length: length, meta: meta, on: target.element, now: now)
             }
         case ServiceKind.dhcp.rawValue:
-            dhcpTable[target.index]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
+            services.dhcpTable[target.index]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
         default:
             drop(address, reason: .portDown, port: outID)
         }
@@ -245,8 +245,8 @@ extension Datapath {
     /// enters what the services emitted into their bridges. `tick` calls it.
     @inlinable
     func runServices(now: UInt64) {
-        for r in 0..<routerCount {
-            routerTable[r]._withUnsafeGuaranteedRef { router in
+        for r in 0..<services.routerCount {
+            services.routerTable[r]._withUnsafeGuaranteedRef { router in
                 if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
             }
         }
@@ -258,12 +258,12 @@ extension Datapath {
     /// rounds; what is left after the last is dropped (`patch-loop`).
     @inlinable
     func drainServices(now: UInt64) {
-        let scratch = serviceScratch.storage
+        let scratch = services.scratch.storage
         var round = 0
         while true {
             var moved = false
-            for s in 0..<serviceOutputCount {
-                let output = serviceOutputs[s]
+            for s in 0..<services.outputCount {
+                let output = services.outputs[s]
                 let n = output.queue.countPointer.pointee
                 if n == 0 { continue }
                 moved = true

@@ -30,12 +30,10 @@ public final class Bridge {
 @frozen
 @usableFromInline
 struct BridgeFastPath {
-    @usableFromInline let macTable: MACTableStorage
     @usableFromInline let portList: UnsafeMutablePointer<Int>
     @usableFromInline let portCount: Int
 
     init(_ bridge: Bridge) {
-        macTable = bridge.macTable.storage
         portList = bridge.portList
         portCount = bridge.portCount
     }

@@ -61,6 +61,6 @@ extension Datapath {
     /// frames the services hold (routers' frames waiting for ARP answers). With nothing
     /// in flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`.
     public var framesQueued: Int {
-        ports.reduce(0) { $0 + $1.txQueue.count } + heldFragments.count + serviceFramesHeld
+        ports.reduce(0) { $0 + $1.txQueue.count } + connectionTracking.heldFragments.count + serviceFramesHeld
     }
 }

@@ -20,9 +20,7 @@ extension Datapath {
         let old = bridges[bridgeID].flowTable!
         let table = FlowTable(flows: flows, version: old.version &+ 1)
         bridges[bridgeID].flowTable = table
-        flowTables[bridgeID] = Unmanaged.passUnretained(table)
-        flowTableViews[bridgeID] = table.view
-        flowsActive[bridgeID] = !table.isNormalOnly
+        openFlow.use(table, bridgeID: bridgeID)
         if table.usesConntrack { startConntrack() }
     }
 
@@ -155,8 +153,8 @@ extension Datapath {
             existing.counters.touch(now: now)
             return
         }
-        if !pendingLearned.contains(where: { $0.bridgeID == bridgeID && $0.rule == rule }) {
-            pendingLearned.append((bridgeID, rule))
+        if !openFlow.learned.pointee.contains(where: { $0.bridgeID == bridgeID && $0.rule == rule }) {
+            openFlow.learned.pointee.append((bridgeID, rule))
         }
     }
 
@@ -164,8 +162,8 @@ extension Datapath {
     @inline(never)
     @usableFromInline
     func installLearned(now: UInt64) {
-        let learned = pendingLearned
-        pendingLearned.removeAll()
+        let learned = openFlow.learned.pointee
+        openFlow.learned.pointee.removeAll()
         for id in Set(learned.map(\.bridgeID)) {
             var flows = bridges[id].flowTable.flows
             for (bridgeID, rule) in learned where bridgeID == id {

@@ -27,7 +27,7 @@ extension Datapath {
     /// Encapsulates the frame output to `gre` port `outID` and queues it on the underlay.
     @inlinable
     func tunnelTransmit(address: UInt64, length: UInt32, to outID: Int, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
-        let table = tunnels
+        let table = tunnel.table
         let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID]) : -1
         guard slot >= 0 else { drop(address, reason: .portDown, port: outID); return }
         let tunnel = table.endpoints.unsafelyUnwrapped + slot
@@ -105,7 +105,7 @@ extension Datapath {
     @inlinable
     func receiveFromUnderlay(address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
         fastPorts[wireID].counters.received(bytes: length)
-        let table = tunnels
+        let table = tunnel.table
         guard table.underlayPortID >= 0 else { drop(address, reason: .underlayNotForUs, port: wireID); return }
         let frame = pool.pointer(address)
         // The common case is recognised from the bytes alone: untagged IPv4 without

@@ -47,11 +47,11 @@ extension Datapath {
     /// calls it from its idle loop so timeouts fire without traffic.
     @inlinable
     public func tick(now: UInt64) {
-        if serviceOutputCount > 0 { runServices(now: now) }
-        if !pendingLearned.isEmpty { installLearned(now: now) }
-        if conntrackCell.pointee != nil { conntrackHousekeeping(now: now) }
-        if now &- lastExpiry.pointee >= 1_000_000_000 {
-            lastExpiry.pointee = now
+        if services.outputCount > 0 { runServices(now: now) }
+        if !openFlow.learned.pointee.isEmpty { installLearned(now: now) }
+        if connectionTracking.tracker.pointee != nil { conntrackHousekeeping(now: now) }
+        if now &- openFlow.lastExpiry.pointee >= 1_000_000_000 {
+            openFlow.lastExpiry.pointee = now
             if anyTimeouts { expireFlows(now: now) }
         }
     }
@@ -81,12 +81,12 @@ extension Datapath {
             return
         }
         if slot.pointee.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
-        if flowsActive[inPort.bridgeID] {
+        if openFlow.active[inPort.bridgeID] {
             runFlows(address: address, length: length, meta: slot, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                      tunnelID: tunnelID, now: now)
             return
         }
-        if tracing.pointee {
+        if tracer.active.pointee {
             recordTrace(bridgeID: inPort.bridgeID, table: nil, index: -1, key: FlowKey(slot.pointee, inPort: ofports[inID]))
         }
         normalForward(address: address, length: length, dlSrc: slot.pointee.dlSrc, dlDst: slot.pointee.dlDst,
@@ -111,13 +111,14 @@ extension Datapath {
         }
 
         let bridge = fastBridges[inPort.bridgeID]
+        let macTable = l2.macTables[inPort.bridgeID]
         if dlSrc & 0x0100_0000_0000 == 0 {
-            if bridge.macTable.learn(dlSrc, vlan: vlan, port: inID, now: now) >= 0 { inPort.counters.macMoved() }
+            if macTable.learn(dlSrc, vlan: vlan, port: inID, now: now) >= 0 { inPort.counters.macMoved() }
         }
 
         // Known unicast: one output.
         if dlDst & 0x0100_0000_0000 == 0 {
-            let outID = bridge.macTable.lookup(dlDst, vlan: vlan, now: now)
+            let outID = macTable.lookup(dlDst, vlan: vlan, now: now)
             if outID >= 0 {
                 guard outID != inID else { drop(address, reason: .destinationIsInputPort, port: inID); return }
                 transmit(address: address, length: length, tagged: tagged, vlan: vlan, to: outID, now: now,
