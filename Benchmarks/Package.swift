@@ -21,6 +21,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "XDPDatapath", package: root),
                 .product(name: "XDPPacket", package: root),
+                .product(name: "XDPScenarios", package: root),
             ],
             path: "Benchmarks/Datapath",
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],

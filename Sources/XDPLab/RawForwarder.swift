@@ -101,17 +101,7 @@ public final class RawForwarder: @unchecked Sendable {
     public func start() throws(AFXDPError) {
         guard thread == nil else { return }
         stopRequested.store(false, ordering: .relaxed)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        let err = pthread_create(&tid, nil, { argument in
-            Unmanaged<RawForwarder>.fromOpaque(argument!).takeRetainedValue().runWorker()
-            return nil
-        }, context)
-        guard err == 0 else {
-            Unmanaged<RawForwarder>.fromOpaque(context).release()
-            throw AFXDPError(call: "pthread_create", errno: err)
-        }
-        thread = tid
+        thread = try startLabThread { self.runWorker() }
     }
 
     /// Stops the worker and waits for it.

@@ -58,18 +58,7 @@ public final class TrafficGenerator: @unchecked Sendable {
     public var template: [UInt8] { frame }
 
     public func start() throws(AFXDPError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        let err = pthread_create(&tid, nil, { argument in
-            let generator = Unmanaged<TrafficGenerator>.fromOpaque(argument!).takeRetainedValue()
-            generator.run()
-            return nil
-        }, context)
-        guard err == 0 else {
-            Unmanaged<TrafficGenerator>.fromOpaque(context).release()
-            throw AFXDPError(call: "pthread_create", errno: err)
-        }
-        thread = tid
+        thread = try startLabThread { self.run() }
     }
 
     public func stop() {
