@@ -18,8 +18,8 @@ import XDPDatapath
 // The worker (`start()` … `stop()`) runs, per iteration:
 //   1. recycle completions of every socket into the free list, top up every fill ring;
 //   2. for every socket: peek ≤ batchSize RX descriptors into a `PacketBatch`, release
-//      them, hand the batch to the datapath,
-//      then move every port's `txQueue` onto its TX ring and kick;
+//      them, hand the batch to the datapath, then move every port's `txQueue` onto its
+//      TX ring and kick (the ring verbs: XSKSocket+Rings.swift);
 //   3. when nothing moved: spin a little, then sleep in poll() (idle mode `.poll`).
 // It is the only thread that touches rings, the FramePool and the Datapath: the MAC
 // tables are not thread-safe, so one worker serves every port and queue.
