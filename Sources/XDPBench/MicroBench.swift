@@ -38,12 +38,18 @@ final class MicroStage {
 
     let kind: Kind
     let rig: ScenarioRig
+    // The rig's datapath, batch and input port held here as well: the measured function
+    // reads them from this module's class, without retaining what another module's holds.
+    let datapath: Datapath
+    let batch: PacketBatch
+    let input: Int
     var now: UInt64 = 2
 
     init(_ name: String) throws {
         if name.hasPrefix("classifier-"), let n = Int(name.dropFirst("classifier-".count)) {
             kind = .classifier(ClassifierScenario(flows: n))
             rig = try ScenarioRig(PipelineScenario.named("flows-1")!)
+            (datapath, batch, input) = (rig.datapath, rig.batch, rig.input)
             return
         }
         guard let scenario = try PipelineScenario.named(name) else { throw ScenarioError("unknown stage \(name)") }
@@ -58,6 +64,7 @@ final class MicroStage {
         }
         kind = name == "parse" ? .parse : .pipeline
         rig = try ScenarioRig(scenario)
+        (datapath, batch, input) = (rig.datapath, rig.batch, rig.input)
     }
 
     /// Warm-up batches, then `batches` measured ones; returns the packets measured.
@@ -80,7 +87,7 @@ final class MicroStage {
             return
         case .pipeline:
             rig.refill()
-            if measured { xdpswitchMicroProcess(self) } else { rig.datapath.process(rig.batch, from: rig.input, now: now) }
+            if measured { xdpswitchMicroProcess(self) } else { datapath.process(batch, from: input, now: now) }
             now &+= 1000
             rig.checkRecycled(rig.recycle())
         }
@@ -92,7 +99,7 @@ final class MicroStage {
 
 @inline(never) @_silgen_name("xdpswitch_micro_process")
 func xdpswitchMicroProcess(_ stage: MicroStage) {
-    stage.rig.datapath.process(stage.rig.batch, from: stage.rig.input, now: stage.now)
+    stage.datapath.process(stage.batch, from: stage.input, now: stage.now)
 }
 
 @inline(never) @_silgen_name("xdpswitch_micro_parse")
