@@ -8,15 +8,25 @@ import PackageDescription
 //   AFXDP                     UMEM, rings, sockets, eBPF steering, engine threads
 //   XDPModel                  configuration (YAML) compiled into datapath objects
 //   XDPSwitch                 the library product: re-exports what an embedding program needs
+//   XDPScenarios              the benchmark scenarios (topologies, flows, frames), shared with Benchmarks/
+//   XDPLab                    namespaces, load generator, counting sink, raw forwarder (in no product)
+//   XDPBench                  the veth bench and bench-micro behind `xdpswitch bench` (in no product)
 //   xdpswitch                 the command
+//
+// Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
+// any distribution with libxdp/libbpf); no other platform builds.
+#if !os(Linux)
+#error("XDPSwitch builds on Linux only (AF_XDP, eBPF, network namespaces)")
+#endif
 let package = Package(
     name: "XDPSwitch",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "XDPSwitch", targets: ["XDPSwitch"]),
         // The pure layers alone (no libxdp, no root): for embedders with their own I/O and for Benchmarks/.
         .library(name: "XDPPacket", targets: ["XDPPacket"]),
         .library(name: "XDPDatapath", targets: ["XDPDatapath"]),
+        // The bench scenarios over the pure layers, for Benchmarks/ (no libxdp, no root).
+        .library(name: "XDPScenarios", targets: ["XDPScenarios"]),
         .executable(name: "xdpswitch", targets: ["xdpswitch"]),
     ],
     dependencies: [
@@ -33,15 +43,22 @@ let package = Package(
         .target(name: "XDPDatapath", dependencies: ["XDPPacket"], path: "Sources/XDPDatapath"),
         .target(name: "AFXDP", dependencies: ["CXDP", "CXDPShim", "XDPPacket", "XDPDatapath"],
                 path: "Sources/AFXDP", plugins: ["BPFObjects"]),
-        // Compiles bpf/*.c with clang -target bpf and embeds the objects in AFXDP (Plugins/BPFObjects).
+        // Compiles a target's bpf/<folder>/*.c with clang -target bpf and embeds the objects in it
+        // (Plugins/BPFObjects): bpf/datapath in AFXDP, bpf/lab in XDPLab.
         .plugin(name: "BPFObjects", capability: .buildTool(), dependencies: ["bpf-embed"], path: "Plugins/BPFObjects"),
         .executableTarget(name: "bpf-embed", path: "Plugins/BPFEmbed"),
         .target(name: "XDPModel", dependencies: ["XDPDatapath", "XDPPacket", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPModel"),
         .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel"],
                 path: "Sources/XDPSwitch"),
+        .target(name: "XDPScenarios", dependencies: ["XDPPacket", "XDPDatapath"], path: "Sources/XDPScenarios"),
+        .target(name: "XDPLab", dependencies: ["AFXDP", "CXDP", "CXDPShim", "XDPDatapath"],
+                path: "Sources/XDPLab", plugins: ["BPFObjects"]),
+        .target(name: "XDPBench", dependencies: ["AFXDP", "XDPLab", "XDPScenarios", "XDPDatapath", "XDPPacket"],
+                path: "Sources/XDPBench"),
         .executableTarget(name: "xdpswitch",
-                          dependencies: ["XDPSwitch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["XDPSwitch", "XDPBench",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
@@ -50,7 +67,8 @@ let package = Package(
         .target(name: "TestFixtures", path: "Tests/TestFixtures"),
         .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket", "TestFixtures"],
                     path: "Tests/XDPModelTests"),
-        .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch"], path: "Tests/AFXDPTests"),
+        .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch", "XDPLab", "XDPScenarios"],
+                    path: "Tests/AFXDPTests"),
         .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch", "TestFixtures"], path: "Tests/XDPSwitchTests",
                     resources: [.copy("Fixtures")]),
     ]

@@ -10,7 +10,6 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 
 let package = Package(
     name: "XDPSwitchBenchmarks",
-    platforms: [.macOS(.v13)],
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -22,6 +21,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "XDPDatapath", package: root),
                 .product(name: "XDPPacket", package: root),
+                .product(name: "XDPScenarios", package: root),
             ],
             path: "Benchmarks/Datapath",
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],

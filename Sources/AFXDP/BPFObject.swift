@@ -4,19 +4,20 @@ import Glibc
 import CXDP
 import CXDPShim
 
-/// One loaded eBPF object (an ELF image compiled from `bpf/`), opened from memory.
+/// One loaded eBPF object (an ELF image compiled from `bpf/`), opened from memory. The
+/// datapath's steering program and the lab's programs (XDPLab) open theirs with it.
 ///
 /// `bpf_object__open_mem` does not copy the image: the bytes are kept in this object
 /// until `bpf_object__load` has run (and for the object's life, which costs a few KB).
 /// Closing the object (deinit) unloads programs and maps that nothing else holds; a
 /// `XDPLink` keeps its program alive on its own.
-final class BPFObject {
+package final class BPFObject {
     let name: String
     private let object: OpaquePointer
     private let image: UnsafeMutableRawBufferPointer
 
     /// Opens and loads `bytes`. `name` is used in errors and as the libbpf object name.
-    init(name: String, bytes: [UInt8]) throws(AFXDPError) {
+    package init(name: String, bytes: [UInt8]) throws(AFXDPError) {
         CXDPLogging.configure()
         self.name = name
         let image = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
@@ -49,7 +50,7 @@ final class BPFObject {
     }
 
     /// The fd of the program called `program` (the C function name).
-    func programFD(_ program: String) throws(AFXDPError) -> Int32 {
+    package func programFD(_ program: String) throws(AFXDPError) -> Int32 {
         guard let prog = bpf_object__find_program_by_name(object, program) else {
             throw AFXDPError(call: "bpf_object__find_program_by_name", errno: ENOENT, detail: "\(name): \(program)")
         }
@@ -57,7 +58,7 @@ final class BPFObject {
     }
 
     /// The fd of the map called `map`.
-    func mapFD(_ map: String) throws(AFXDPError) -> Int32 {
+    package func mapFD(_ map: String) throws(AFXDPError) -> Int32 {
         let fd = bpf_object__find_map_fd_by_name(object, map)
         guard fd >= 0 else {
             throw AFXDPError(call: "bpf_object__find_map_fd_by_name", errno: ENOENT, detail: "\(name): \(map)")

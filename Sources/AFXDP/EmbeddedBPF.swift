@@ -1,10 +1,11 @@
-/// The eBPF objects compiled from `bpf/*.c` by the BPFObjects build plugin. Each is a
-/// `static let NAME: StaticString` of lowercase hex, added by a generated extension
-/// (`xskSteer`, `trafficGen`, `countSink`); `bytes(_:)` turns one into the ELF image
-/// that `bpf_object__open_mem` reads.
-enum EmbeddedBPF {
+/// The eBPF objects compiled by the BPFObjects build plugin, each into the target whose
+/// folder it sits in: `bpf/datapath/*.c` into AFXDP (`xskSteer`), `bpf/lab/*.c` into XDPLab
+/// (`trafficGen`, `countSink`). Each is a `static let NAME: StaticString` of lowercase hex,
+/// added by a generated extension in its own target; `bytes(_:)` turns one into the ELF
+/// image that `bpf_object__open_mem` reads.
+package enum EmbeddedBPF {
     /// Decodes a generated hex literal. Control path only (once per program load).
-    static func bytes(_ hex: StaticString) -> [UInt8] {
+    package static func bytes(_ hex: StaticString) -> [UInt8] {
         precondition(hex.hasPointerRepresentation && hex.utf8CodeUnitCount % 2 == 0)
         let count = hex.utf8CodeUnitCount / 2
         let digits = hex.utf8Start

@@ -18,7 +18,7 @@ extension Engine {
 
     /// Runs `body` with the datapath and the worker's clock (monotonic nanoseconds) on the
     /// worker thread between two iterations, and returns its result. When the worker is
-    /// not running, runs it on the calling thread. Nil for a raw forwarder (no datapath).
+    /// not running, runs it on the calling thread.
     public func perform<T>(_ body: @escaping (Datapath, UInt64) -> T) -> T? {
         guard let datapath else { return nil }
         guard isRunning else { return body(datapath, monotonicNanoseconds()) }

@@ -18,8 +18,8 @@ import XDPDatapath
 // The worker (`start()` … `stop()`) runs, per iteration:
 //   1. recycle completions of every socket into the free list, top up every fill ring;
 //   2. for every socket: peek ≤ batchSize RX descriptors into a `PacketBatch`, release
-//      them, hand the batch to the datapath (or, in raw mode, straight to the peer port),
-//      then move every port's `txQueue` onto its TX ring and kick;
+//      them, hand the batch to the datapath, then move every port's `txQueue` onto its
+//      TX ring and kick (the ring verbs: XSKSocket+Rings.swift);
 //   3. when nothing moved: spin a little, then sleep in poll() (idle mode `.poll`).
 // It is the only thread that touches rings, the FramePool and the Datapath: the MAC
 // tables are not thread-safe, so one worker serves every port and queue.
@@ -30,23 +30,13 @@ import XDPDatapath
 // Thread safety: `start`, `stop`, `statistics` may be called from any thread (they
 // synchronise with the worker); everything else is the worker's.
 public final class Engine: @unchecked Sendable {
-    /// How frames are forwarded.
-    enum Mode {
-        /// Through the datapath (bridges, MAC learning, VLANs...).
-        case datapath
-        /// The minimal forwarder: everything received on a port goes out of its peer port.
-        case raw
-    }
-
     /// One interface the engine serves.
     final class IOPort {
         let name: String
         let ifindex: Int32
-        /// `Datapath.ports` index, -1 in raw mode.
+        /// `Datapath.ports` index, -1 for an interface that is no datapath port.
         let datapathPortID: Int
         var sockets: [XSKSocket] = []
-        /// Raw mode: index of the port frames received here leave by.
-        var rawPeer = -1
         var link: XDPLink?
         var noTransportDrops: UInt64 = 0
         init(name: String, ifindex: Int32, datapathPortID: Int) {
@@ -58,10 +48,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     public let configuration: EngineConfiguration
-    /// The datapath the engine feeds (nil for a raw forwarder). It lives in the UMEM:
+    /// The datapath the engine feeds. It lives in the UMEM:
     /// do not use it to process frames after the engine is gone.
     public let datapath: Datapath?
-    let mode: Mode
     let umem: Umem
     let pool: FramePool
     let steering: SteeringProgram
@@ -86,9 +75,7 @@ public final class Engine: @unchecked Sendable {
     var iterations: UInt64 = 0
     var rxBatches: UInt64 = 0
     var sleeps: UInt64 = 0
-    var kicksMeasured: UInt64 = 0
-    var framesKicked: UInt64 = 0
-    var maxFramesPerKick: UInt32 = 0
+    var kicks = KickCounters()
     var workerCPUStart: Int64 = 0
     var lastWorkerCPU: Int64 = 0
 
@@ -101,25 +88,13 @@ public final class Engine: @unchecked Sendable {
         // The tunnel underlay is an interface like a system port (bridgeID -1 in the datapath).
         let interfaces = configuration.bridges.flatMap { $0.ports.filter { $0.type == .system }.map(\.name) }
             + (configuration.underlay.map { [$0.interface] } ?? [])
-        try self.init(mode: .datapath, interfaces: interfaces, options: options) { pool in
+        try self.init(interfaces: interfaces, options: options) { pool in
             if let makeDatapath { return try makeDatapath(pool) }
             return try Datapath(configuration: configuration, pool: pool)
         }
     }
 
-    /// A minimal AF_XDP forwarder with no datapath: each pair's two interfaces forward
-    /// to each other (rx → tx, frames unchanged). The I/O cost alone; `bench --raw`.
-    public static func rawForwarder(pairs: [(String, String)], options: EngineConfiguration = EngineConfiguration()) throws -> Engine {
-        let interfaces = pairs.flatMap { [$0.0, $0.1] }
-        let engine = try Engine(mode: .raw, interfaces: interfaces, options: options) { _ in nil }
-        for i in stride(from: 0, to: engine.ports.count, by: 2) {
-            engine.ports[i].rawPeer = i + 1
-            engine.ports[i + 1].rawPeer = i
-        }
-        return engine
-    }
-
-    init(mode: Mode, interfaces: [String], options: EngineConfiguration,
+    init(interfaces: [String], options: EngineConfiguration,
          makeDatapath: (FramePool) throws -> Datapath?) throws {
         precondition(options.batchSize > 0 && options.batchSize <= PacketBatch.defaultCapacity)
         guard EngineConfiguration.isValidRingSize(Int(options.ringSize)) else {
@@ -131,7 +106,6 @@ public final class Engine: @unchecked Sendable {
                              detail: "\(cpu): expected \(EngineConfiguration.cpuRule)")
         }
         self.configuration = options
-        self.mode = mode
         NetworkInterface.raiseMemlockLimit()
 
         // Interfaces and queue counts first: a missing interface is the most common error.
@@ -282,15 +256,4 @@ public final class Engine: @unchecked Sendable {
         }
         return published.withLock { $0 }
     }
-}
-
-extension XSKSocket {
-    /// Frames on the TX ring the kernel has not taken yet.
-    @inline(__always)
-    var txRingOccupancy: UInt32 {
-        tx.pointee.cached_prod &- UnsafeMutableRawPointer(tx.pointee.consumer).load(as: UInt32.self)
-    }
-
-    @inline(__always)
-    var txConsumerIndex: UInt32 { UnsafeMutableRawPointer(tx.pointee.consumer).load(as: UInt32.self) }
 }

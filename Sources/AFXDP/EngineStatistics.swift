@@ -39,6 +39,32 @@ public struct FrameAccounting: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension FrameAccounting {
+    /// Where the `total` frames of a UMEM are: `free` in the pool, `inFlight` held by the
+    /// datapath, the rest in the rings of `sockets` and the kernel. Worker thread (or a
+    /// stopped worker) only. Reads each ring's downstream index first so a frame moving
+    /// during the reads lands in the kernel's share, never counted twice.
+    package init(total: Int, free: Int, inFlight: Int, sockets: [XSKSocket]) {
+        self.init()
+        self.total = total
+        self.free = free
+        self.inFlight = inFlight
+        for socket in sockets {
+            let rxRing = XSKSocket.occupancy(producer: socket.rx.pointee.producer, consumer: socket.rx.pointee.consumer)
+            let fillRing = XSKSocket.occupancy(producer: socket.fill.pointee.producer, consumer: socket.fill.pointee.consumer)
+            self.rxRing += rxRing
+            self.fillRing += fillRing
+            kernelRX += socket.fillOutstanding - rxRing - fillRing
+            let completionRing = XSKSocket.occupancy(producer: socket.completion.pointee.producer,
+                                                     consumer: socket.completion.pointee.consumer)
+            let txRing = XSKSocket.occupancy(producer: socket.tx.pointee.producer, consumer: socket.tx.pointee.consumer)
+            self.completionRing += completionRing
+            self.txRing += txRing
+            kernelTX += socket.txOutstanding - completionRing - txRing
+        }
+    }
+}
+
 /// I/O counters of one interface (all its queues).
 public struct InterfaceStatistics: Sendable, Equatable {
     public var name: String
@@ -65,6 +91,34 @@ public struct InterfaceStatistics: Sendable, Equatable {
     public var kernel = KernelXSKStatistics()
 
     public var totalDrops: UInt64 { drops.values.reduce(0, +) }
+
+    /// The counters of `sockets` (one interface's queues) summed, the kernel's read now.
+    /// Worker thread (or a stopped worker) only.
+    package init(name: String, sockets: [XSKSocket], link: XDPLink?, noTransportDrops: UInt64 = 0) {
+        self.name = name
+        queues = sockets.count
+        attachMode = link?.mode ?? .auto
+        zeroCopy = sockets.first?.zeroCopy ?? false
+        var ringFullDrops: UInt64 = 0
+        for socket in sockets {
+            let c = socket.counters
+            rxPackets += c.rxPackets; rxBytes += c.rxBytes
+            txPackets += c.txPackets; txBytes += c.txBytes
+            completed += c.completed
+            txRingFullEvents += c.txRingFullEvents
+            fillStarved += c.fillStarved
+            txKicks += c.txKicks
+            rxWakeups += c.rxWakeups
+            ringFullDrops += c.txRingFullDrops
+            kernel = kernel + socket.kernelStatistics()
+        }
+        let drops: [(String, UInt64)] = [
+            ("tx-ring-full", ringFullDrops), ("no-transport", noTransportDrops),
+            ("rx-ring-full", kernel.rxRingFull), ("rx-dropped", kernel.rxDropped),
+            ("rx-invalid-desc", kernel.rxInvalidDescriptors), ("tx-invalid-desc", kernel.txInvalidDescriptors),
+        ]
+        for (reason, count) in drops where count > 0 { self.drops[reason] = count }
+    }
 }
 
 /// A consistent picture of an `Engine`, taken by its worker between two loop iterations.

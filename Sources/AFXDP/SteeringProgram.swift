@@ -3,14 +3,14 @@ import Glibc
 #endif
 import CXDP
 
-/// The steering program (`bpf/xsk_steer.bpf.c`), loaded once per engine and attached to
+/// The steering program (`bpf/datapath/xsk_steer.bpf.c`), loaded once per engine and attached to
 /// every interface the engine serves.
 ///
 /// Its maps: `xsks` (XSKMAP, one slot per AF_XDP socket) and `ports` (ifindex → bridge
 /// port id, first slot, number of queues with a socket). An interface that is not in
 /// `ports`, or a queue beyond its sockets, gets XDP_PASS, so the kernel stack keeps
 /// traffic the switch cannot take.
-final class SteeringProgram {
+package final class SteeringProgram {
     static let maximumSockets = 256
 
     private let object: BPFObject
@@ -20,7 +20,7 @@ final class SteeringProgram {
     private var nextSlot: UInt32 = 0
     private(set) var links: [XDPLink] = []
 
-    init() throws(AFXDPError) {
+    package init() throws(AFXDPError) {
         object = try BPFObject(name: "xsk_steer", bytes: EmbeddedBPF.bytes(EmbeddedBPF.xskSteer))
         programFD = try object.programFD("xsk_steer")
         socketsMapFD = try object.mapFD("xsks")
@@ -28,7 +28,7 @@ final class SteeringProgram {
     }
 
     /// Reserves `queues` consecutive XSKMAP slots for an interface and returns the first.
-    func reserveSlots(_ queues: Int, interface: String) throws(AFXDPError) -> UInt32 {
+    package func reserveSlots(_ queues: Int, interface: String) throws(AFXDPError) -> UInt32 {
         guard Int(nextSlot) + queues <= Self.maximumSockets else {
             throw AFXDPError(call: "xsks map", errno: ENOSPC, interface: interface, detail: "more than \(Self.maximumSockets) sockets")
         }
@@ -37,7 +37,7 @@ final class SteeringProgram {
     }
 
     /// Puts socket `fd` in XSKMAP slot `slot`.
-    func setSocket(_ fd: Int32, slot: UInt32, interface: String) throws(AFXDPError) {
+    package func setSocket(_ fd: Int32, slot: UInt32, interface: String) throws(AFXDPError) {
         var key = slot
         var value = UInt32(bitPattern: fd)
         guard bpf_map_update_elem(socketsMapFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
@@ -46,7 +46,7 @@ final class SteeringProgram {
     }
 
     /// Says which port owns `ifindex` and where its sockets are.
-    func setPort(ifindex: Int32, portID: Int, slotBase: UInt32, queues: Int, interface: String) throws(AFXDPError) {
+    package func setPort(ifindex: Int32, portID: Int, slotBase: UInt32, queues: Int, interface: String) throws(AFXDPError) {
         var key = UInt32(bitPattern: ifindex)
         var value: (UInt32, UInt32, UInt32, UInt32) = (UInt32(truncatingIfNeeded: portID), slotBase, UInt32(queues), 0)
         guard bpf_map_update_elem(portsMapFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
@@ -56,14 +56,14 @@ final class SteeringProgram {
 
     /// Attaches the program to `interface`; the link lives as long as this object.
     @discardableResult
-    func attach(interface: String, ifindex: Int32, mode: XDPAttachMode) throws(AFXDPError) -> XDPLink {
+    package func attach(interface: String, ifindex: Int32, mode: XDPAttachMode) throws(AFXDPError) -> XDPLink {
         let link = try XDPLink(programFD: programFD, interface: interface, ifindex: ifindex, mode: mode)
         links.append(link)
         return link
     }
 
     /// Detaches from every interface.
-    func detachAll() {
+    package func detachAll() {
         for link in links { link.detach() }
         links.removeAll()
     }

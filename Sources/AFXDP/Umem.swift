@@ -16,24 +16,24 @@ import XDPDatapath
 /// itself start at the same offset (`pool.headroom`).
 ///
 /// Lifetime: the sockets keep their `Umem` alive; it is deleted after the last socket.
-final class Umem {
+package final class Umem {
     /// Bytes the kernel reserves before the data of a received frame (XDP_PACKET_HEADROOM).
     static let kernelHeadroom = 256
 
     let memory: UnsafeMutableRawPointer
     let byteCount: Int
-    let frameSize: Int
-    let frameCount: Int
+    package let frameSize: Int
+    package let frameCount: Int
     /// Extra headroom configured in the UMEM (`frame_headroom`), on top of the kernel's 256.
     let headroom: Int
-    let pool: FramePool
+    package let pool: FramePool
     let handle: OpaquePointer
     /// The fill/completion ring pair created with the UMEM; the first socket adopts it.
     let fillSize: UInt32
     let completionSize: UInt32
     private(set) var firstRings: (fill: UnsafeMutablePointer<xsk_ring_prod>, completion: UnsafeMutablePointer<xsk_ring_cons>)?
 
-    init(frameSize: Int, frameCount: Int, headroom: Int, fillSize: UInt32, completionSize: UInt32) throws(AFXDPError) {
+    package init(frameSize: Int, frameCount: Int, headroom: Int, fillSize: UInt32, completionSize: UInt32) throws(AFXDPError) {
         precondition(frameSize >= 2048 && frameSize & (frameSize - 1) == 0 && frameSize <= 4096,
                      "AF_XDP aligned frames are 2048 or 4096 bytes")
         NetworkInterface.raiseMemlockLimit()

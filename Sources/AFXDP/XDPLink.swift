@@ -34,7 +34,7 @@ public final class XDPLink {
     public let replacedProgram: String?
     private var fd: Int32
 
-    init(programFD: Int32, interface: String, ifindex: Int32, mode requested: XDPAttachMode) throws(AFXDPError) {
+    package init(programFD: Int32, interface: String, ifindex: Int32, mode requested: XDPAttachMode) throws(AFXDPError) {
         self.interface = interface
         self.ifindex = ifindex
         var replaced: String?

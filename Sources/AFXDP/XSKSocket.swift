@@ -21,26 +21,26 @@ public enum XSKBindMode: String, Sendable, CustomStringConvertible {
 /// Frame accounting per socket (worker-owned): `fillOutstanding` frames were handed to the
 /// kernel through the fill ring and have not come back on RX; `txOutstanding` frames were
 /// put on the TX ring and have not come back on the completion ring.
-final class XSKSocket {
+package final class XSKSocket {
     let interface: String
     let ifindex: Int32
     let queue: UInt32
     /// Index of the engine port this socket belongs to.
-    let portIndex: Int
+    package let portIndex: Int
     let umem: Umem
     let rx: UnsafeMutablePointer<xsk_ring_cons>
     let tx: UnsafeMutablePointer<xsk_ring_prod>
     let fill: UnsafeMutablePointer<xsk_ring_prod>
     let completion: UnsafeMutablePointer<xsk_ring_cons>
-    let fd: Int32
-    let zeroCopy: Bool
+    package let fd: Int32
+    package let zeroCopy: Bool
     private let handle: OpaquePointer
 
     var fillOutstanding = 0
-    var txOutstanding = 0
+    package var txOutstanding = 0
     var counters = SocketCounters()
 
-    init(interface: String, ifindex: Int32, queue: UInt32, portIndex: Int, umem: Umem,
+    package init(interface: String, ifindex: Int32, queue: UInt32, portIndex: Int, umem: Umem,
          rxSize: UInt32, txSize: UInt32, bind: XSKBindMode) throws(AFXDPError) {
         self.interface = interface
         self.ifindex = ifindex

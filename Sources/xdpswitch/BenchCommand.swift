@@ -1,21 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
-import Synchronization
+import XDPBench
 import XDPSwitch
 
 /// `xdpswitch bench SCENARIO`: forwarding throughput on veth pairs, ours beside the peers.
-///
-///     ns gen: g0 ⇄ <p>a  [ns <p>fwd: the forwarder under test]  <p>b ⇄ s0 :ns sink
-///
-/// Every name carries a unique `xb<pid % 1000, 3 digits><n>` prefix; namespaces (with their veths), the OVS
-/// daemons and rundir are removed on exit, also on Ctrl-C/SIGTERM. The generator replays
-/// UDP frames into g0 with BPF_PROG_RUN live frames (XDP_TX), `--flows` source ports, the
-/// sink counts with an XDP program and drops. Each peer — `xdpswitch` (our datapath) and
-/// those of `--compare` (`raw`: the minimal AF_XDP forwarder; `ovs`: Open vSwitch userspace
-/// with afxdp ports; `kernel`: Linux bridge) — is measured in turn, the order rotating every
-/// round, `--repeat` rounds; the report gives medians (BenchReport.swift, docs in BENCHMARKS.md).
+/// The options only; the lab, the peers and the report are XDPBench's (`BenchRun`), the
+/// scenarios XDPScenarios' (`BenchScenario`). Docs in BENCHMARKS.md.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -83,273 +72,64 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let scenarios = BenchScenario.select(scenario) else {
-            throw CommandFailure("unknown scenario \(scenario) (all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, snat, fip, compute)")
-        }
-        guard seconds > 0, repeats > 0, (1...64).contains(batch) else {
-            throw CommandFailure("--seconds and --repeat must be positive, --batch 1-64")
-        }
-        guard (64...1518).contains(size) else { throw CommandFailure("--size \(size): expected 64-1518") }
-        guard (1...60_000).contains(flows) else { throw CommandFailure("--flows \(flows): expected 1-60000") }
+        var bench = BenchRun()
+        bench.scenario = scenario
+        bench.seconds = seconds
+        bench.repeats = repeats
+        bench.size = size
+        bench.flows = flows
+        bench.compared = compare.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty }
+        if raw && !bench.compared.contains("raw") { bench.compared.append("raw") }
+        bench.json = json
+        bench.minRawRatio = minRawRatio
+        bench.verbose = verbose
+        bench.arguments = Array(CommandLine.arguments.dropFirst())
         guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {
             throw CommandFailure("--idle \(idle): expected poll or busy-poll")
         }
-        var compared = compare.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
-        if raw && !compared.contains("raw") { compared.append("raw") }
-        for peer in compared where !["ovs", "kernel", "raw"].contains(peer) {
-            throw CommandFailure("--compare \(peer): expected ovs, kernel, raw")
-        }
+        bench.options.idle = idleMode
+        bench.options.batchSize = batch
+        bench.options.kicksPerBatch = kicksPerBatch
+        do { try bench.validate() } catch { throw CommandFailure("\(error)") }
         let placement = try placement()
-        let interrupted = BenchSignals.install()
-
-        var options = EngineConfiguration()
-        options.idle = idleMode
-        options.batchSize = batch
-        options.kicksPerBatch = kicksPerBatch
-        options.cpu = placement.forwarder
-        if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
-
-        let lab = try BenchLab()
-        var peers: [any BenchPeer] = [EnginePeer(raw: false, options: options)]
-        for name in compared {
-            switch name {
-            case "raw": peers.append(EnginePeer(raw: true, options: options))
-            case "kernel": peers.append(KernelPeer())
-            default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)", pmdCPU: placement.forwarder))
-            }
-        }
-        defer {
-            for peer in peers { peer.stop(); peer.shutdown() }
-            lab.tearDown()
-            if let ovs = peers.first(where: { $0.name == "ovs" }) as? OVSPeer { ovs.removeRundir() }
-        }
-
-        let frameBytes = size - 4
-        printLine("bench \(scenario): \(lab.gen):g0 → \(lab.a) [\(lab.fwd): forwarder] \(lab.b) → \(lab.sink):s0, "
-            + "\(seconds)s × \(repeats), \(size)-byte frames (\(frameBytes) on the wire), \(flows) flow\(flows == 1 ? "" : "s"), "
-            + "peers: \(peers.map(\.name).joined(separator: ", ")), "
-            + "forwarder on CPU \(placement.forwarder.map(String.init) ?? "any"), generator on CPU \(placement.generator.map(String.init) ?? "any")")
-        let startTime = now()
-        var report = BenchReport(seconds: seconds, repeats: repeats, size: size, flows: flows,
-                                 peers: peers.map(\.name), arguments: Array(CommandLine.arguments.dropFirst()))
-        report.cpuMethods = Dictionary(uniqueKeysWithValues: peers.map { ($0.name, $0.cpuMethod) })
-        for scenario in scenarios {
-            if let reason = scenario.pending {
-                printLine("\(scenario.name): pending — \(reason)")
-                report.scenarios.append(.init(name: scenario.name, summary: scenario.summary, pending: reason))
-                continue
-            }
-            printLine("\(scenario.name): \(scenario.summary)")
-            var result = BenchReport.Scenario(name: scenario.name, summary: scenario.summary)
-            for round in 0..<repeats {
-                // Rotate the order every round so no peer always runs first (or right after another).
-                let order = (0..<peers.count).map { peers[($0 + round) % peers.count] }
-                for peer in order where result.unsupported[peer.name] == nil {
-                    if interrupted.isRaised { throw CommandFailure("interrupted; topology removed") }
-                    let sample: BenchReport.Sample
-                    do {
-                        sample = try measure(peer: peer, scenario: scenario, lab: lab, round: round,
-                                             generatorCPU: placement.generator, interrupted: interrupted)
-                    } catch let unsupported as BenchUnsupported {
-                        printLine("  \(padded(peer.name, 9)) n/a: \(unsupported.reason)")
-                        result.unsupported[peer.name] = unsupported.reason
-                        continue
-                    } catch let failure as CommandFailure where !interrupted.isRaised {
-                        peer.stop()
-                        printLine("  run \(round + 1) \(padded(peer.name, 9)) failed: \(failure)")
-                        result.failures[peer.name] = failure.description
-                        continue
-                    }
-                    result.samples.append(sample)
-                    printLine("  run \(round + 1) \(padded(peer.name, 9)) \(fixed(sample.mpps, 3)) Mpps at sink "
-                        + "(offered \(fixed(sample.offered, 3)))  CPU s/Mpkt: fwd \(sample.forwarderCPU.map { fixed($0, 3) } ?? "-") "
-                        + "softirq \(fixed(sample.softirqCPU, 3))"
-                        + (verbose ? "  \(fixed(sample.sinkFrameBytes, 0)) B/frame at sink" : "") + (verbose && !sample.detail.isEmpty ? "  \(sample.detail)" : ""))
-                }
-            }
-            report.scenarios.append(result)
-            for line in result.summaryLines(peers: peers.map(\.name)) { printLine(line) }
-        }
-        report.elapsedSeconds = now() - startTime
-        printLine("")
-        for line in report.table() { printLine(line) }
-        printLine("elapsed \(fixed(report.elapsedSeconds, 0)) s")
-        if let json {
-            do { try report.writeJSON(to: json) } catch { throw CommandFailure("--json \(json): \(error)") }
-            printLine("wrote \(json)")
-        }
-        if let minRawRatio {
-            guard let l2 = report.scenarios.first(where: { $0.name == "l2" }), let ratio = l2.ratio("xdpswitch", "raw") else {
-                throw CommandFailure("--min-raw-ratio needs scenario l2 and --compare raw")
-            }
-            let runs = l2.samples.filter { $0.peer == "xdpswitch" }.count
-            if ratio < minRawRatio {
-                printLine("bench-check: FAIL xdpswitch/raw on l2 = \(fixed(ratio, 3)) < \(minRawRatio) (median of \(runs))")
-                throw ExitCode(1)
-            }
-            printLine("bench-check: ok xdpswitch/raw on l2 = \(fixed(ratio, 3)) ≥ \(minRawRatio) (median of \(runs))")
-        }
-    }
-
-    private func measure(peer: any BenchPeer, scenario: BenchScenario, lab: BenchLab, round: Int,
-                         generatorCPU: Int?, interrupted: InterruptFlag) throws -> BenchReport.Sample {
-        try peer.start(scenario, lab: lab)
-        defer { peer.stop() }
-        let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
-        let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
-        generator.cpu = generatorCPU
-        // Routed scenarios: the Linux peer rewrites the live frames' pages in place.
-        generator.restoreHeaders = scenario.nat != nil
-        do { try generator.start() } catch { throw CommandFailure("generator: \(error)") }
-        defer { generator.stop() }
-        let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
-
-        try sleep(seconds: 1, interrupted: interrupted)        // warm-up
-        if let prime = scenario.primeFrame(size: size - 4) {
-            // sg: the sink answers every flow (one BPF_PROG_RUN call or more), so the measured
-            // stream is established in every peer's tracker; snat/fip: the sink's ARP request
-            // teaches our router its MAC.
-            let replies = TrafficGenerator(interface: "s0", namespace: lab.sink, frame: prime.frame,
-                                           flows: prime.perFlow ? flows : 1, portOffset: prime.portOffset)
-            do { try replies.start() } catch { throw CommandFailure("sink's frames: \(error)") }
-            try sleep(seconds: 0.3, interrupted: interrupted)
-            replies.stop()
-            if let error = replies.error { throw CommandFailure("sink's frames: \(error)") }
-            try sleep(seconds: 0.5, interrupted: interrupted)
-        }
-        let f0 = scenario.firewallCounter == nil ? nil : peer.firewallCounts()
-        let c0 = lab.counter.counts
-        let (s0, g0, gc0, p0, m0, t0) = (c0.packets, generator.sent, generator.cpuSeconds,
-                                         peer.counters(), ProcessCPU.machine(), now())
-        var last = (s0, t0)
-        try sleep(seconds: Double(seconds), interrupted: interrupted) { elapsed in
-            let (s, t) = (lab.counter.counts.packets, now())
-            progress("  \(label): \(fixed(elapsed, 0))/\(seconds) s  \(fixed(Double(s &- last.0) / max(t - last.1, 1e-3) / 1e6, 3)) Mpps")
-            last = (s, t)
-        }
-        let c1 = lab.counter.counts
-        let (s1, g1, gc1, p1, m1, t1) = (c1.packets, generator.sent, generator.cpuSeconds,
-                                         peer.counters(), ProcessCPU.machine(), now())
-        progress(nil)
-        if let error = generator.error { throw CommandFailure("generator: \(error)") }
-        var detail = p1.detail
-        let grown = p1.counts.compactMap { key, value -> (String, UInt64)? in
-            let delta = value &- (p0.counts[key] ?? 0)
-            return delta > 0 ? (key, delta) : nil
-        }.sorted { $0.0 < $1.0 }
-        if !grown.isEmpty {
-            detail += (detail.isEmpty ? "" : ", ") + "in the window: " + grown.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-        }
-        if let f0, let f1 = peer.firewallCounts() {
-            // Which packets of the window the VM's ingress filter passed as established.
-            let (est, new) = (f1.established &- f0.established, f1.new &- f0.new)
-            let share = est + new > 0 ? 100 * Double(est) / Double(est + new) : 0
-            detail = (detail.isEmpty ? "" : detail + ", ") + "conntrack: \(fixed(share, 2))% of \(est + new) passed as +est"
-        }
-        let elapsed = t1 - t0
-        guard s1 > s0 else { throw CommandFailure("nothing reached the sink in \(fixed(elapsed, 1)) s") }
-        let mpkts = Double(s1 &- s0) / 1e6
-        let perMpkt = { (cpu: Double) in mpkts > 0 ? cpu / mpkts : 0 }
-        var forwarder: Double?
-        if let c0 = p0.cpuSeconds, let c1 = p1.cpuSeconds { forwarder = perMpkt(c1 - c0) }
-        return BenchReport.Sample(
-            peer: peer.name, round: round + 1, mpps: mpkts / elapsed, offered: Double(g1 &- g0) / elapsed / 1e6,
-            forwarderCPU: forwarder, softirqCPU: perMpkt(m1.softirq - m0.softirq),
-            machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0),
-            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: detail)
-    }
-
-    private func sleep(seconds: Double, interrupted: InterruptFlag, each: ((Double) -> Void)? = nil) throws {
-        let start = now()
-        var next = start + 1
-        while now() < start + seconds {
-            if interrupted.isRaised { progress(nil); throw CommandFailure("interrupted; topology removed") }
-            usleep(100_000)
-            if now() >= next { each?(now() - start); next += 1 }
+        bench.options.cpu = placement.forwarder
+        bench.generatorCPU = placement.generator
+        if let ringSize { bench.options.ringSize = try ringSizeOption(ringSize) }
+        do {
+            try bench.run(output: BenchOutput(line: { printLine($0) },
+                                              isClosed: { standardOutputClosed.load(ordering: .relaxed) }))
+        } catch is BenchCheckFailure {
+            throw ExitCode(1)
+        } catch let failure as BenchFailure {
+            throw CommandFailure(failure.description)
         }
     }
 }
 
-/// A progress line on stderr when it is a terminal (overwritten in place; nil clears it).
-func progress(_ line: String?) {
-    guard isatty(2) != 0 else { return }
-    let text = "\r\u{1B}[K" + (line ?? "")
-    _ = Array(text.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
+/// `xdpswitch bench-micro STAGE --batches N` (hidden): N batches of 64 frames through one
+/// pipeline stage in memory, for `make bench-instructions` (XDPBench's `MicroBench`).
+struct BenchMicroCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-micro",
+        abstract: "Run N batches of 64 frames through one pipeline stage (for instruction counting).",
+        shouldDisplay: false)
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+    @Argument(help: "Stage, or `list`.")
+    var stage: String
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return 0 }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
+    @Option(name: .long, help: "Measured batches of 64 frames.")
+    var batches: Int = 200
 
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return String(s)
+    func run() throws {
+        if stage == "list" {
+            for s in MicroBench.stages { printLine(s) }
+            return
+        }
+        do {
+            let packets = try MicroBench.run(stage: stage, batches: batches)
+            printLine("stage \(stage): \(packets) packets in \(batches) batches")
+        } catch {
+            throw CommandFailure("\(error)")
+        }
     }
-}
-
-/// SIGINT/SIGTERM during a bench set a flag (a thread waits for them) so the bench unwinds
-/// through its `defer`s and removes its namespaces instead of dying with them in place.
-final class InterruptFlag: Sendable {
-    let raised = Atomic<Bool>(false)
-    /// A stop signal arrived, or whoever read our output went away (`| head`).
-    var isRaised: Bool { raised.load(ordering: .relaxed) || standardOutputClosed.load(ordering: .relaxed) }
-}
-
-enum BenchSignals {
-    /// Blocks SIGINT and SIGTERM in this thread (and the threads it starts later) and
-    /// starts a thread that turns them into the returned flag. SIGPIPE is ignored: a
-    /// closed output (`xdpswitch bench … | head -3`) raises the flag through `printLine`
-    /// instead of killing the process with its namespaces, OVS daemons and XDP programs
-    /// still there.
-    static func install() -> InterruptFlag {
-        signal(SIGPIPE, SIG_IGN)
-        let flag = InterruptFlag()
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let context = Unmanaged.passRetained(flag).toOpaque()
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { argument in
-            let flag = Unmanaged<InterruptFlag>.fromOpaque(argument!).takeRetainedValue()
-            var signals = sigset_t()
-            sigemptyset(&signals)
-            sigaddset(&signals, SIGINT)
-            sigaddset(&signals, SIGTERM)
-            while true {
-                var received: Int32 = 0
-                if sigwait(&signals, &received) == 0 { flag.raised.store(true, ordering: .relaxed) }
-            }
-        }, context)
-        pthread_detach(thread)
-        return flag
-    }
-}
-
-/// `value` with `digits` decimals (no Foundation in this target).
-func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int(scaled / scale)
-    var fraction = String(Int(scaled) - whole * Int(scale))
-    while fraction.count < digits { fraction = "0" + fraction }
-    return (value < 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + fraction : "")
-}
-
-func padded(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }

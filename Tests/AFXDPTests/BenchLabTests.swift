@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import AFXDP
+import XDPLab
+import XDPScenarios
 import Testing
 
 /// The bench lab's pieces that need no traffic: the generator's template frames and the
@@ -17,7 +19,7 @@ struct BenchLabTests {
 
     @Test(arguments: [60, 124, 508, 1514])
     func untaggedFrameHasLengthsAndChecksum(size: Int) {
-        let f = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: size)
+        let f = ScenarioFrames.udp(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: size)
         #expect(f.count == size)
         #expect(Array(f[0..<6]) == [2, 0, 0, 0, 0, 4] && Array(f[6..<12]) == [2, 0, 0, 0, 0, 1])
         #expect(f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 && f[23] == 17)
@@ -29,7 +31,7 @@ struct BenchLabTests {
     }
 
     @Test func taggedFrameCarriesTheVLANAndShiftsTheHeaders() {
-        let f = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 64, vlan: 100)
+        let f = ScenarioFrames.udp(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 64, vlan: 100)
         #expect(f.count == 64)
         #expect(f[12] == 0x81 && f[13] == 0x00 && (Int(f[14]) << 8 | Int(f[15])) == 100)
         #expect(f[16] == 0x08 && f[17] == 0x00 && f[18] == 0x45)
@@ -39,8 +41,8 @@ struct BenchLabTests {
     }
 
     @Test func framesAreAtLeastTheEthernetMinimum() {
-        #expect(TrafficGenerator.udpFrame(destination: [], source: [], size: 10).count == 60)
-        #expect(TrafficGenerator.udpFrame(destination: [], source: [], size: 10, vlan: 5).count == 64)
+        #expect(ScenarioFrames.udp(destination: [], source: [], size: 10).count == 60)
+        #expect(ScenarioFrames.udp(destination: [], source: [], size: 10, vlan: 5).count == 64)
     }
 
     /// The pid part of a lab's prefix has a fixed width: `xb28`+`21` and `xb282`+`1` were
@@ -68,8 +70,8 @@ struct BenchLabTests {
 @Suite("bench lab: GRE frames")
 struct BenchLabGRETests {
     @Test func greFrameWrapsTheInnerFrameAfter38Bytes() {
-        let inner = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60)
-        let f = TrafficGenerator.greFrame(inner: inner, destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1],
+        let inner = ScenarioFrames.udp(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60)
+        let f = ScenarioFrames.gre(inner: inner, destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1],
                                           from: [172, 31, 0, 2], to: [172, 31, 0, 1])
         #expect(f.count == 38 + 60 && Array(f[38...]) == inner)
         #expect(f[14] == 0x45 && f[20] == 0x40 && f[23] == 47)            // DF, protocol GRE
@@ -172,7 +174,7 @@ struct BenchLabLiveTests {
         }
         let sink = try CountingSink(interface: "s0", namespace: sinkNS)
         defer { sink.detach() }
-        var frame = TrafficGenerator.udpFrame(destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1], size: 60)
+        var frame = ScenarioFrames.udp(destination: [2, 0, 0, 0, 0, 0x0a], source: [2, 0, 0, 0, 0, 1], size: 60)
         frame.replaceSubrange(30..<34, with: [10, 78, 0, 2])   // 10.77.0.1 → 10.78.0.2
         frame[24] = 0; frame[25] = 0
         var sum: UInt32 = 0

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import AFXDP
+import XDPLab
+import XDPScenarios
 import Testing
 import XDPDatapath
 
@@ -246,7 +248,7 @@ struct EngineIntegrationTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.99.0.1", mac: "02:00:00:99:00:01")
         try topo.addHost("b", ip: "10.99.0.2", mac: "02:00:00:99:00:02")
-        let engine = try Engine.rawForwarder(pairs: [(topo.port("a"), topo.port("b"))])
+        let engine = try RawForwarder(pairs: [(topo.port("a"), topo.port("b"))])
         defer { engine.close() }
         try engine.start()
         let result = topo.ping("a", "b", count: 3, size: 1472, dontFragment: true)
@@ -287,8 +289,8 @@ struct EngineLoadTests {
         let engine = try Engine(configuration: bridge([(a, 1), (b, 1)]), options: options)
         defer { engine.close() }
         try engine.start()
-        let generator = TrafficGenerator(interface: "g0", namespace: gen, destination: [2, 0, 0, 0, 0, 4],
-                                         source: [2, 0, 0, 0, 0, 1])
+        let generator = TrafficGenerator(interface: "g0", namespace: gen,
+                                         frame: ScenarioFrames.udp(destination: [2, 0, 0, 0, 0, 4], source: [2, 0, 0, 0, 0, 1], size: 60))
         defer { generator.stop() }
         try body(engine, generator, sink, a, b)
     }

@@ -1,4 +1,5 @@
 import AFXDP
+import XDPLab
 import XDPDatapath
 
 /// Builds an `Engine` over `configuration`, starts it and runs `body` with it; the engine is

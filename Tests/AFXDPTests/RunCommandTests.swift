@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import XDPLab
 import Testing
 
 /// The built `xdpswitch` next to the test bundle (`swift build` builds it with the tests).

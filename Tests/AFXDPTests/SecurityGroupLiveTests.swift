@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import XDPLab
 import Foundation
 import Testing
 import XDPSwitch

@@ -1,6 +1,7 @@
 import Benchmark
 import XDPDatapath
 import XDPPacket
+import XDPScenarios
 
 // Connection tracking, alone and in the flow pipeline.
 //
@@ -16,6 +17,10 @@ import XDPPacket
 //   established connections.
 //
 // Per packet = metric / 64,000, as in DatapathBenchmarks.swift.
+
+let a = MACAddress("fa:16:3e:00:00:0a")!, b = MACAddress("fa:16:3e:00:00:0b")!
+let ipA = IPv4Address(10, 1, 0, 10), ipB = IPv4Address(10, 1, 0, 11)
+let batchSize = ScenarioRig.batchSize
 
 /// A UDP frame and its parse, rewritten per packet with another source address/port.
 struct ConntrackProbe {
@@ -118,8 +123,9 @@ func conntrackBenchmarks() {
             .udp(sourcePort: reply ? 53 : sport, destinationPort: reply ? sport : 53).build()
         return frame + Array(repeating: 0, count: max(0, 60 - frame.count))
     }
-    let rig = Rig(configuration: firewall, input: "p2", templates: (0..<64).map { flowUDP($0, reply: true) },
-                  learn: (0..<64).map { (flowUDP($0, reply: false), "p1") })
+    let rig = try! ScenarioRig(PipelineScenario(name: "ct-firewall", configuration: firewall, input: "p2", output: "p1",
+                                                templates: (0..<64).map { flowUDP($0, reply: true) },
+                                                prime: (0..<64).map { (flowUDP($0, reply: false), "p1") }))
     precondition(rig.datapath.conntrack?.connectionCount == 64)
-    pipeline("Flow pipeline: ct() stateful firewall, established replies 64B x64000", output: "p1", rig)
+    pipeline("Flow pipeline: ct() stateful firewall, established replies 64B x64000", rig)
 }

@@ -1,6 +1,7 @@
 import Benchmark
 import XDPDatapath
 import XDPPacket
+import XDPScenarios
 
 // The router as a bridge port: a VM on br-int (access VLAN 1) sends UDP to a host on
 // br-ex; the frame is switched to the qr- port (tag popped), routed (checksum check, LPM,
@@ -29,9 +30,9 @@ let routedNode = DatapathConfiguration(bridges: [
 func routerBenchmarks() {
     let template = FrameBuilder().ethernet(source: routerVMMAC, destination: routerQRMAC)
         .ipv4(source: routerVMIP, destination: routerExtIP, ttl: 64).udp(sourcePort: 9, destinationPort: 9).payload(count: 18).build()
-    pipeline("Router: br-int VM -> qr -> qg -> br-ex host 64B x64000", output: "eth-ext",
-             Rig(configuration: routedNode, input: "qvo-vm1", templates: [template], learn: [
-                (FrameBuilder.arpRequest(senderMAC: routerVMMAC, senderIP: routerVMIP, targetIP: IPv4Address(10, 1, 0, 1)), "qvo-vm1"),
-                (FrameBuilder.arpRequest(senderMAC: routerExtMAC, senderIP: routerExtIP, targetIP: IPv4Address(172, 24, 4, 227)), "eth-ext"),
-             ]))
+    pipeline("Router: br-int VM -> qr -> qg -> br-ex host 64B x64000", try! ScenarioRig(PipelineScenario(
+        name: "router", configuration: routedNode, input: "qvo-vm1", output: "eth-ext", templates: [template], prime: [
+            (FrameBuilder.arpRequest(senderMAC: routerVMMAC, senderIP: routerVMIP, targetIP: IPv4Address(10, 1, 0, 1)), "qvo-vm1"),
+            (FrameBuilder.arpRequest(senderMAC: routerExtMAC, senderIP: routerExtIP, targetIP: IPv4Address(172, 24, 4, 227)), "eth-ext"),
+        ])))
 }

@@ -1,41 +1,49 @@
-import XDPSwitch
+import XDPDatapath
+import XDPPacket
 
-/// One `xdpswitch bench` scenario: the same forwarding work asked of every peer.
+/// One `xdpswitch bench` scenario: the same forwarding work asked of every peer. Its
+/// topology, flows and frames are written here once: the veth bench (XDPBench) runs them
+/// through every peer, `bench-micro` and the package benchmarks (`PipelineScenario`) through
+/// our datapath in memory.
 ///
 /// Topology (every scenario): `ns gen: g0 ⇄ <p>a [ns fwd: forwarder] <p>b ⇄ s0 :ns sink`.
 /// The generator sends into `a`; the sink counts what leaves `b`. A scenario says what
 /// the generator's frame looks like and how each peer is configured to do the work.
-struct BenchScenario: Sendable {
-    enum Role: Sendable { case access, trunk }
+public struct BenchScenario: Sendable {
+    public enum Role: Sendable { case access, trunk }
 
-    var name: String
-    var summary: String
+    public var name: String
+    public var summary: String
     /// Why the scenario cannot be measured yet; nil when it can.
-    var pending: String?
+    public var pending: String?
     /// 802.1Q tag on the generator's frames (nil: untagged).
-    var generatorVLAN: UInt16? = nil
+    public var generatorVLAN: UInt16? = nil
     /// How ports `a` and `b` are configured (every peer: our bridge, OVS, Linux bridge).
-    var portA: Role = .access
-    var portB: Role = .access
+    public var portA: Role = .access
+    public var portB: Role = .access
     /// GRE scenarios: which side is the underlay (`a`: decapsulation, `b`: encapsulation);
     /// the other side is a trunk port of the bridge that also holds the `gre` port.
-    var tunnel: Tunnel? = nil
+    public var tunnel: Tunnel? = nil
 
-    enum Tunnel: Sendable { case encap, decap }
+    public enum Tunnel: Sendable { case encap, decap }
     /// `sg` scenarios: the number of ingress rules of the VM's security group
     /// (BenchScenario+SecurityGroup.swift); the peers run its flows / iptables rules.
-    var securityGroupRules: Int? = nil
+    public var securityGroupRules: Int? = nil
     /// `snat`/`fip`: the router scenarios (BenchScenario+NAT.swift).
-    var nat: NAT? = nil
+    public var nat: NAT? = nil
     /// `compute`: the seed's compute-node path, two bridges (BenchScenario+Compute.swift).
-    var compute = false
+    public var compute = false
 
-    static let vlan: UInt16 = 100
+    public static let vlan: UInt16 = 100
+    /// The lab's MACs: the generator (host side of `a`), the sink (host side of `b`), and the
+    /// forwarder's side of each veth (the underlay's MAC in the GRE scenarios, the router's).
+    public static let generatorMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01], sinkMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x04]
+    public static let aMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0a], bMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0b]
     /// Underlay addresses: ours (the forwarder's) and the remote tunnel endpoint's.
-    static let localIP: [UInt8] = [172, 31, 0, 1], remoteIP: [UInt8] = [172, 31, 0, 2]
-    static func dotted(_ a: [UInt8]) -> String { a.map(String.init).joined(separator: ".") }
+    public static let localIP: [UInt8] = [172, 31, 0, 1], remoteIP: [UInt8] = [172, 31, 0, 2]
+    public static func dotted(_ a: [UInt8]) -> String { a.map(String.init).joined(separator: ".") }
 
-    static let all: [BenchScenario] = [
+    public static let all: [BenchScenario] = [
         BenchScenario(name: "l2", summary: "NORMAL between two access ports (VLAN 100)"),
         BenchScenario(name: "vlan-push", summary: "access (VLAN 100) → trunk: tag pushed",
                       portA: .access, portB: .trunk),
@@ -53,7 +61,7 @@ struct BenchScenario: Sendable {
     ]
 
     /// `all`, `vlan` (both directions) or one name.
-    static func select(_ name: String) -> [BenchScenario]? {
+    public static func select(_ name: String) -> [BenchScenario]? {
         switch name {
         case "all": all
         case "vlan": all.filter { $0.name.hasPrefix("vlan-") }
@@ -64,20 +72,20 @@ struct BenchScenario: Sendable {
 
     /// The generator's frame (inner frame of `size` bytes on the wire for the GRE scenarios)
     /// and the offset of the UDP source port the flows rewrite.
-    func generatorFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
+    public func generatorFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
         if nat != nil { return (Self.routedFrame(from: natAddresses.from, to: natAddresses.to, size: size), 34) }
         let tag = generatorVLAN == nil ? 0 : 4
-        let inner = TrafficGenerator.udpFrame(destination: BenchLab.sinkMAC, source: BenchLab.generatorMAC,
-                                              size: size + tag, vlan: generatorVLAN)
+        let inner = ScenarioFrames.udp(destination: Self.sinkMAC, source: Self.generatorMAC, size: size + tag,
+                                       vlan: generatorVLAN)
         guard tunnel == .decap else { return (inner, 34 + tag) }
-        return (TrafficGenerator.greFrame(inner: inner, destination: BenchLab.aMAC, source: BenchLab.generatorMAC,
-                                          from: Self.remoteIP, to: Self.localIP), 38 + 34)
+        return (ScenarioFrames.gre(inner: inner, destination: Self.aMAC, source: Self.generatorMAC,
+                                   from: Self.remoteIP, to: Self.localIP), ScenarioFrames.greHeaderBytes(key: nil) + 34)
     }
 
     /// Our datapath's configuration: one bridge, ports `a` and `b` as the roles say, NORMAL;
     /// GRE scenarios: the underlay side is the datapath's underlay, the bridge holds the other
     /// side and a `gre` port to the remote endpoint (a static neighbour: no ARP in the run).
-    func datapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
+    public func datapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
         }
@@ -89,8 +97,8 @@ struct BenchScenario: Sendable {
             ], flows: try Self.securityGroupFlows(rules: rules))])
         }
         if let tunnel {
-            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (b, a, BenchLab.bMAC, BenchLab.sinkMAC)
-                : (a, b, BenchLab.aMAC, BenchLab.generatorMAC)
+            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (b, a, BenchScenario.bMAC, BenchScenario.sinkMAC)
+                : (a, b, BenchScenario.aMAC, BenchScenario.generatorMAC)
             let remote = IPv4Address(Self.dotted(Self.remoteIP))!
             return DatapathConfiguration(
                 bridges: [BridgeConfiguration(name: "br-bench", ports: [
@@ -109,7 +117,7 @@ extension BenchScenario {
     /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
     /// stream established (`perFlow`: rewritten per flow like the generator's; `compute`:
     /// GRE-encapsulated), or the ARP request that teaches our router the sink's MAC (`snat`, `fip`).
-    func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
+    public func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
         if compute {
             let reply = computeReplyFrame(size: size)
             return (reply.frame, reply.portOffset, true)
@@ -118,31 +126,22 @@ extension BenchScenario {
             let reply = replyFrame(size: size)
             return (reply.frame, reply.portOffset, true)
         }
-        if nat != nil { return (Self.arpRequest(sender: natSinkSide.sink, target: natSinkSide.router), 34, false) }
+        if nat != nil {
+            return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: natSinkSide.sink, target: natSinkSide.router),
+                    34, false)
+        }
         return nil
     }
 
     /// Where the measured stream's conntrack verdict is counted, nil for no firewall: the
     /// OpenFlow table (`sg`: the VM's ingress, 82; `compute`: its egress, 72) on our bridge,
     /// and the iptables chain of the Linux peer.
-    var firewallCounter: (bridge: String, table: Int, chain: String)? {
+    public var firewallCounter: (bridge: String, table: Int, chain: String)? {
         if compute { return ("br-int", 72, "sg-egress") }
         return securityGroupRules == nil ? nil : ("br-bench", 82, "sg-ingress")
     }
 
-    /// Recomputes the header checksum of the IPv4 header at offset 14 (no options).
-    static func setIPv4Checksum(_ f: inout [UInt8]) {
-        f[24] = 0
-        f[25] = 0
-        var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        f[24] = UInt8(checksum >> 8)
-        f[25] = UInt8(checksum & 0xFF)
-    }
-
-    static func colon(_ mac: [UInt8]) -> String {
+    public static func colon(_ mac: [UInt8]) -> String {
         mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }
 }

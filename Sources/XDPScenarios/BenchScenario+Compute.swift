@@ -1,4 +1,5 @@
-import XDPSwitch
+import XDPDatapath
+import XDPPacket
 
 // The `compute` scenario: the seed's compute-node path for a VM's traffic to a VM on
 // another node, the same work for every peer.
@@ -33,13 +34,13 @@ import XDPSwitch
 // iptables chains on br_netfilter for the VM, the underlay address on `b`.
 extension BenchScenario {
     /// The network's segmentation id: the GRE key on the wire.
-    static let computeTunnelID: UInt32 = 1001
+    public static let computeTunnelID: UInt32 = 1001
     /// Ingress rules of the VM's group (one of each kind the `sg` scenarios use, then the UDP one).
-    static let computeRules = 5
+    public static let computeRules = 5
     /// OpenFlow ports: br-int `a` 1, patch-tun 2; br-tun patch-int 1, gre 2.
-    static let computePorts = (vm: 1, patchTun: 2, patchInt: 1, gre: 2)
+    public static let computePorts = (vm: 1, patchTun: 2, patchInt: 1, gre: 2)
 
-    static let computeScenario: BenchScenario = {
+    public static let computeScenario: BenchScenario = {
         var s = BenchScenario(name: "compute", summary: "VM port → SG (\(computeRules) ingress rules, established egress) → br-int "
                               + "(VLAN \(vlan)) → patch → br-tun (tun_id \(computeTunnelID)) → GRE out of the underlay (b)")
         s.compute = true
@@ -47,25 +48,25 @@ extension BenchScenario {
     }()
 
     /// The security-group model: the VM on `a` (the generator's MAC and 10.77.0.1).
-    static func computeSecurityGroupModel() -> SecurityGroupConfiguration {
-        securityGroupModel(rules: computeRules, bridge: "br-int", vm: "a", mac: BenchLab.generatorMAC, address: "10.77.0.1")
+    public static func computeSecurityGroupModel() -> SecurityGroupConfiguration {
+        securityGroupModel(rules: computeRules, bridge: "br-int", vm: "a", mac: BenchScenario.generatorMAC, address: "10.77.0.1")
     }
 
     /// br-int's flows: the security-group compiler's output for the VM on ofport 1 (VLAN 100)
     /// beside the trunk patch-tun (ofport 2).
-    static func computeIntegrationFlows() throws -> [String] {
+    public static func computeIntegrationFlows() throws -> [String] {
         let ports = [FirewallBridgePort(name: "a", ofport: computePorts.vm, tag: vlan),
                      FirewallBridgePort(name: "patch-tun", ofport: computePorts.patchTun, tag: 0)]
         do {
             return try SecurityGroupCompiler(configuration: computeSecurityGroupModel(), bridgePorts: ports).flowTexts()
         } catch {
-            throw CommandFailure("security-group compiler: \(error)")
+            throw ScenarioError("security-group compiler: \(error)")
         }
     }
 
     /// br-tun's flows: Neutron's tunnel bridge for one network (local VLAN 100 ↔ tun_id 1001)
     /// with one remote VM (the sink's MAC) known by l2population.
-    static var computeTunnelFlows: [String] {
+    public static var computeTunnelFlows: [String] {
         let (patch, gre) = (computePorts.patchInt, computePorts.gre)
         let out = "strip_vlan,set_tunnel:\(computeTunnelID),output:\(gre)"
         return [
@@ -79,7 +80,7 @@ extension BenchScenario {
             "table=10,priority=1 actions=learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],"
                 + "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],"
                 + "output:OXM_OF_IN_PORT[]),output:\(patch)",
-            "table=20,priority=2,dl_vlan=\(vlan),dl_dst=\(colon(BenchLab.sinkMAC)) actions=\(out)",
+            "table=20,priority=2,dl_vlan=\(vlan),dl_dst=\(colon(BenchScenario.sinkMAC)) actions=\(out)",
             "table=20,priority=0 actions=resubmit(,22)",
             "table=22,priority=1,dl_vlan=\(vlan) actions=\(out)",
             "table=22,priority=0 actions=drop",
@@ -87,7 +88,7 @@ extension BenchScenario {
     }
 
     /// Ours: br-int and br-tun joined by patch ports, the underlay on `b`.
-    func computeDatapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
+    public func computeDatapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
         let remote = IPv4Address(Self.dotted(Self.remoteIP))!
         let ports = Self.computePorts
         return DatapathConfiguration(
@@ -102,45 +103,29 @@ extension BenchScenario {
                 ], flows: Self.computeTunnelFlows),
             ],
             underlay: UnderlayConfiguration(interface: b, address: IPv4Address(Self.dotted(Self.localIP))!, prefixLength: 24,
-                                            mac: MACAddress(Self.colon(BenchLab.bMAC)),
-                                            neighbours: [remote: MACAddress(Self.colon(BenchLab.sinkMAC))!]))
+                                            mac: MACAddress(Self.colon(BenchScenario.bMAC)),
+                                            neighbours: [remote: MACAddress(Self.colon(BenchScenario.sinkMAC))!]))
     }
 
     /// The sink's reply to the VM's stream as it arrives on the underlay: Ether (sink → `b`)
     /// / IPv4 172.31.0.2 → 172.31.0.1 / GRE with key 1001 / the inner reply (`replyFrame`).
     /// The offset is that of the inner UDP destination port (the flows' port).
-    func computeReplyFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
+    public func computeReplyFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
         let inner = replyFrame(size: size)
-        return (Self.keyedGREFrame(inner: inner.frame, key: Self.computeTunnelID, destination: BenchLab.bMAC,
-                                   source: BenchLab.sinkMAC, from: Self.remoteIP, to: Self.localIP),
-                Self.keyedGREHeaderBytes + inner.portOffset)
-    }
-
-    /// Ethernet 14 + IPv4 20 + GRE with a key 8.
-    static let keyedGREHeaderBytes = 42
-
-    /// `TrafficGenerator.greFrame` with the K bit and `key` (RFC 2890): 4 bytes longer.
-    static func keyedGREFrame(inner: [UInt8], key: UInt32, destination: [UInt8], source: [UInt8],
-                              from: [UInt8], to: [UInt8]) -> [UInt8] {
-        var f = TrafficGenerator.greFrame(inner: inner, destination: destination, source: source, from: from, to: to)
-        f.insert(contentsOf: [UInt8(key >> 24), UInt8(key >> 16 & 0xFF), UInt8(key >> 8 & 0xFF), UInt8(key & 0xFF)], at: 38)
-        f[34] = 0x20                                   // K
-        let ipLength = 20 + 8 + inner.count
-        f[16] = UInt8(ipLength >> 8)
-        f[17] = UInt8(ipLength & 0xFF)
-        setIPv4Checksum(&f)
-        return f
+        return (ScenarioFrames.gre(inner: inner.frame, destination: Self.bMAC, source: Self.sinkMAC,
+                                   from: Self.remoteIP, to: Self.localIP, key: Self.computeTunnelID),
+                ScenarioFrames.greHeaderBytes(key: Self.computeTunnelID) + inner.portOffset)
     }
 
     /// Linux: the VM's port and a gretap on one bridge, the `sg` iptables chains for the VM
     /// (its outside is the gretap), the underlay address on `b`. Commands in the forwarder
     /// namespace; `gretap` and `bridge` are the device names to create; `rules` the
     /// iptables-restore file (written by the caller from `computeIptables`).
-    static func computeKernelCommands(a: String, b: String, bridge: String, gretap: String, rules: String) -> [[String]] {
+    public static func computeKernelCommands(a: String, b: String, bridge: String, gretap: String, rules: String) -> [[String]] {
         let local = dotted(localIP), remote = dotted(remoteIP)
         return [
             ["ip", "addr", "add", "\(local)/24", "dev", b], ["ip", "link", "set", b, "up"],
-            ["ip", "neigh", "replace", remote, "lladdr", colon(BenchLab.sinkMAC), "dev", b, "nud", "permanent"],
+            ["ip", "neigh", "replace", remote, "lladdr", colon(BenchScenario.sinkMAC), "dev", b, "nud", "permanent"],
             ["ip", "link", "add", gretap, "type", "gretap", "local", local, "remote", remote, "key", "\(computeTunnelID)"],
             ["ip", "link", "add", bridge, "type", "bridge"],
             ["ip", "link", "set", a, "master", bridge], ["ip", "link", "set", gretap, "master", bridge],
@@ -153,12 +138,12 @@ extension BenchScenario {
 
     /// The `sg` chains with the VM on `a` and the gretap as its outside: the stream is
     /// counted in sg-egress (the VM's egress), its replies pass sg-ingress as established.
-    static func computeIptables(a: String, gretap: String) -> String {
+    public static func computeIptables(a: String, gretap: String) -> String {
         securityGroupIptables(rules: computeRules, a: gretap, b: a)
     }
 
     /// Undoes `computeKernelCommands` (errors ignored).
-    static func computeKernelCleanup(a: String, b: String, bridge: String, gretap: String) -> [[String]] {
+    public static func computeKernelCleanup(a: String, b: String, bridge: String, gretap: String) -> [[String]] {
         [["ip", "link", "del", bridge], ["ip", "link", "del", gretap], ["ip", "addr", "flush", "dev", b],
          ["ip", "neigh", "del", dotted(remoteIP), "dev", b],
          ["iptables", "-t", "raw", "-F"], ["iptables", "-F"], ["iptables", "-X"], ["iptables", "-P", "FORWARD", "ACCEPT"],
@@ -169,15 +154,15 @@ extension BenchScenario {
 
 /// What one frame of the VM's stream and one reply did in our datapath (in memory):
 /// the bench's `compute` configuration checked frame by frame (bench-micro, BenchLabTests).
-struct ComputePathCheck {
+public struct ComputePathCheck {
     /// Problems found; empty when the path is right.
-    var problems: [String] = []
+    public var problems: [String] = []
 
     /// Sends the VM's frame into `a`, the sink's GRE reply into `b`, then the VM's frame
     /// again, and checks what leaves: the first and last leave `b` GRE-encapsulated with key
     /// 1001, the underlay's addresses and the inner frame untagged and unchanged; the reply
     /// reaches `a` decapsulated and untagged; the last frame passes table 72 as +est.
-    init(datapath: Datapath, a: String, b: String, now: UInt64 = 1_000_000_000) {
+    public init(datapath: Datapath, a: String, b: String, now: UInt64 = 1_000_000_000) {
         let scenario = BenchScenario.computeScenario
         let forward = scenario.generatorFrame(size: 60).frame
         let reply = scenario.replyFrame(size: 60).frame
@@ -190,9 +175,9 @@ struct ComputePathCheck {
                 problems.append("\(what): \(out.count) frames left \(b), expected 1 (\(datapath.statsDescription()))")
                 return
             }
-            let expected = BenchScenario.keyedGREFrame(inner: forward, key: BenchScenario.computeTunnelID,
-                                                       destination: BenchLab.sinkMAC, source: BenchLab.bMAC,
-                                                       from: BenchScenario.localIP, to: BenchScenario.remoteIP)
+            let expected = ScenarioFrames.gre(inner: forward, destination: BenchScenario.sinkMAC, source: BenchScenario.bMAC,
+                                              from: BenchScenario.localIP, to: BenchScenario.remoteIP,
+                                              key: BenchScenario.computeTunnelID)
             guard f.count == expected.count else {
                 problems.append("\(what): \(f.count) bytes on \(b), expected \(expected.count)")
                 return
@@ -228,7 +213,7 @@ struct ComputePathCheck {
         }
     }
 
-    static func established(_ datapath: Datapath) -> FirewallCounts {
+    public static func established(_ datapath: Datapath) -> FirewallCounts {
         FirewallCounts(dumpLines: (try? datapath.dumpFlows(bridge: "br-int", now: 0)) ?? [], table: 72)
     }
 }

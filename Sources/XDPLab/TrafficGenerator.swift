@@ -1,11 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AFXDP
 import CXDP
 import CXDPShim
 import Synchronization
 
-/// A load generator: `bpf/traffic_gen.bpf.c` run with BPF_PROG_RUN and
+/// A load generator: `bpf/lab/traffic_gen.bpf.c` run with BPF_PROG_RUN and
 /// BPF_F_TEST_XDP_LIVE_FRAMES. The kernel replays one template frame `repeat` times per
 /// call as if it arrived on `interface`; the program answers XDP_TX, so every copy leaves
 /// through `interface` (on a veth: arrives on the peer, which needs an XDP program or GRO).
@@ -38,18 +39,8 @@ public final class TrafficGenerator: @unchecked Sendable {
     /// routing/NATing them), which the kernel's page pool would otherwise send again.
     public var restoreHeaders = false
 
-    /// A UDP/IPv4 frame from `source` to `destination` (port 9, discard) of `size` bytes
-    /// (without FCS, at least 60), 802.1Q-tagged with `vlan` when given; `flows` source ports.
-    public init(interface: String, namespace: String?, destination: [UInt8], source: [UInt8], size: Int = 60,
-                vlan: UInt16? = nil, flows: Int = 1) {
-        self.interface = interface
-        self.namespace = namespace
-        frame = Self.udpFrame(destination: destination, source: source, size: size, vlan: vlan)
-        self.flows = max(1, min(flows, 60_000))
-        portOffset = vlan == nil ? 34 : 38
-    }
-
-    /// Replays `frame` as is; `flows` > 1 rewrites the 16-bit field at `portOffset` (< 256).
+    /// Replays `frame` as is (the bench's come from XDPScenarios' `ScenarioFrames`); `flows`
+    /// > 1 rewrites the 16-bit field at `portOffset` (< 256).
     public init(interface: String, namespace: String?, frame: [UInt8], flows: Int = 1, portOffset: Int = 34) {
         self.interface = interface
         self.namespace = namespace
@@ -75,18 +66,7 @@ public final class TrafficGenerator: @unchecked Sendable {
     public var template: [UInt8] { frame }
 
     public func start() throws(AFXDPError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        let err = pthread_create(&tid, nil, { argument in
-            let generator = Unmanaged<TrafficGenerator>.fromOpaque(argument!).takeRetainedValue()
-            generator.run()
-            return nil
-        }, context)
-        guard err == 0 else {
-            Unmanaged<TrafficGenerator>.fromOpaque(context).release()
-            throw AFXDPError(call: "pthread_create", errno: err)
-        }
-        thread = tid
+        thread = try startLabThread { self.run() }
     }
 
     public func stop() {
@@ -180,96 +160,4 @@ public final class TrafficGenerator: @unchecked Sendable {
         }
         cpuMicroseconds.store(cxdp_thread_cpu_microseconds() - start, ordering: .relaxed)
     }
-
-    /// `inner` encapsulated like a GRE tunnel endpoint would send it: Ethernet (`destination`
-    /// ← `source`) + IPv4 (`from` → `to`, DF, TTL 64, id 0, protocol 47) + GRE (no flags, no
-    /// key, protocol 0x6558 Transparent Ethernet Bridging): 38 bytes before `inner`, so the
-    /// inner UDP source port is at 38 + 34 = 72 (for `flows`).
-    public static func greFrame(inner: [UInt8], destination: [UInt8], source: [UInt8],
-                                from: [UInt8], to: [UInt8]) -> [UInt8] {
-        var f = [UInt8](repeating: 0, count: 38)   // Ethernet 14 + IPv4 20 + GRE 4 (no key)
-        // Addresses shorter than 6 bytes are zero-padded (replaceSubrange must not shrink the frame).
-        for (i, byte) in destination.prefix(6).enumerated() { f[i] = byte }
-        for (i, byte) in source.prefix(6).enumerated() { f[6 + i] = byte }
-        f[12] = 0x08; f[13] = 0x00
-        let ipLength = 20 + 4 + inner.count
-        f[14] = 0x45; f[16] = UInt8(ipLength >> 8); f[17] = UInt8(ipLength & 0xFF)
-        f[20] = 0x40; f[22] = 64; f[23] = 47
-        f.replaceSubrange(26..<30, with: from.prefix(4))
-        f.replaceSubrange(30..<34, with: to.prefix(4))
-        var sum: UInt32 = 0
-        for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        f[24] = UInt8(checksum >> 8); f[25] = UInt8(checksum & 0xFF)
-        f[36] = 0x65; f[37] = 0x58
-        return f + inner
-    }
-
-    /// Ethernet (+ 802.1Q `vlan`) + IPv4 + UDP 10.77.0.1:9 → 10.77.0.2:9, zero payload, UDP
-    /// checksum 0, padded to `size` bytes (at least 60; 4 more with a tag).
-    public static func udpFrame(destination: [UInt8], source: [UInt8], size: Int, vlan: UInt16? = nil) -> [UInt8] {
-        let tag = vlan == nil ? 0 : 4
-        let size = max(60 + tag, size)
-        var f = [UInt8](repeating: 0, count: size)
-        // Addresses shorter than 6 bytes are zero-padded (replaceSubrange must not shrink the frame).
-        for (i, byte) in destination.prefix(6).enumerated() { f[i] = byte }
-        for (i, byte) in source.prefix(6).enumerated() { f[6 + i] = byte }
-        if let vlan {
-            f[12] = 0x81; f[13] = 0x00; f[14] = UInt8(vlan >> 8 & 0x0F); f[15] = UInt8(vlan & 0xFF)
-        }
-        let l3 = 14 + tag
-        f[l3 - 2] = 0x08; f[l3 - 1] = 0x00
-        let ipLength = size - l3
-        f[l3] = 0x45; f[l3 + 2] = UInt8(ipLength >> 8); f[l3 + 3] = UInt8(ipLength & 0xFF)
-        f[l3 + 8] = 64; f[l3 + 9] = 17
-        f.replaceSubrange(l3 + 12..<l3 + 16, with: [10, 77, 0, 1])
-        f.replaceSubrange(l3 + 16..<l3 + 20, with: [10, 77, 0, 2])
-        var sum: UInt32 = 0
-        for i in stride(from: l3, to: l3 + 20, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        f[l3 + 10] = UInt8(checksum >> 8); f[l3 + 11] = UInt8(checksum & 0xFF)
-        f[l3 + 21] = 9; f[l3 + 23] = 9
-        let udpLength = ipLength - 20
-        f[l3 + 24] = UInt8(udpLength >> 8); f[l3 + 25] = UInt8(udpLength & 0xFF)
-        return f
-    }
-}
-
-/// A counting sink: `bpf/count_sink.bpf.c` attached (bpf_link, native mode) to
-/// `interface` in `namespace`; it counts every frame and drops it.
-public final class CountingSink: @unchecked Sendable {
-    public let interface: String
-    private let object: BPFObject
-    private let countsFD: Int32
-    private let link: XDPLink
-    private let cpus: Int
-
-    public init(interface: String, namespace: String?) throws {
-        self.interface = interface
-        let object = try BPFObject(name: "count_sink", bytes: EmbeddedBPF.bytes(EmbeddedBPF.countSink))
-        self.object = object
-        countsFD = try object.mapFD("counts")
-        let program = try object.programFD("count_sink")
-        let attach = { () throws -> XDPLink in
-            let ifindex = try NetworkInterface.index(of: interface)
-            return try XDPLink(programFD: program, interface: interface, ifindex: ifindex, mode: .native)
-        }
-        link = try namespace.map { try LabNetwork.inNamespace($0, attach) } ?? attach()
-        cpus = Int(libbpf_num_possible_cpus())
-    }
-
-    /// Frames and bytes counted so far (summed over CPUs).
-    public var counts: (packets: UInt64, bytes: UInt64) {
-        var key: UInt32 = 0
-        var values = [UInt64](repeating: 0, count: 2 * max(cpus, 1))
-        guard bpf_map_lookup_elem(countsFD, &key, &values) == 0 else { return (0, 0) }
-        var packets: UInt64 = 0
-        var bytes: UInt64 = 0
-        for cpu in 0..<cpus { packets += values[2 * cpu]; bytes += values[2 * cpu + 1] }
-        return (packets, bytes)
-    }
-
-    public func detach() { link.detach() }
 }

@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AFXDP
 
 /// Runs a command (no shell) and collects its output. Control path only: the lab
-/// topologies (`LabNamespace`) use it for `ip` and `ethtool`.
+/// topologies (`LabNetwork`) and the bench's peers use it for `ip`, `ethtool`, `iptables`
+/// and Open vSwitch's tools.
 public enum Shell {
     public struct Result: Sendable {
         public var status: Int32

@@ -1,7 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import XDPSwitch
+import AFXDP
+import XDPDatapath
+import XDPLab
+import XDPScenarios
 
 /// The lab every peer forwards in: `ns gen: g0 ⇄ <p>a [ns <p>fwd] <p>b ⇄ s0 :ns sink`, the
 /// counting sink on s0. Everything is removed by `tearDown()` (namespaces take their veths).
@@ -10,10 +13,6 @@ final class BenchLab {
     let gen: String, fwd: String, sink: String
     let a: String, b: String
     let counter: CountingSink
-    static let generatorMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
-    static let sinkMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x04]
-    /// The forwarder's side of each veth (the underlay's MAC in the GRE scenarios).
-    static let aMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0a], bMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x0b]
 
     init() throws {
         do {
@@ -24,16 +23,16 @@ final class BenchLab {
                                     switchNamespace: fwd)
             b = try network.addHost(namespace: sink, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04",
                                     switchNamespace: fwd)
-            for (port, mac) in [(a, Self.aMAC), (b, Self.bMAC)] {
+            for (port, mac) in [(a, BenchScenario.aMAC), (b, BenchScenario.bMAC)] {
                 try Shell.check(["ip", "-n", fwd, "link", "set", port, "address", BenchScenario.colon(mac)])
             }
         } catch {
             network.tearDown()
-            throw CommandFailure("topology: \(error)")
+            throw BenchFailure("topology: \(error)")
         }
         do { counter = try CountingSink(interface: "s0", namespace: sink) } catch {
             network.tearDown()
-            throw CommandFailure("sink: \(error)")
+            throw BenchFailure("sink: \(error)")
         }
     }
 
@@ -83,84 +82,43 @@ extension BenchPeer {
     func firewallCounts() -> FirewallCounts? { nil }
 }
 
-/// `sg` scenarios: packets the VM's ingress filter let through as established connections
-/// and as new ones (the rule), from the peer's own counters — the proof that the measured
-/// stream is established (the `+est` flow / the RELATED,ESTABLISHED rule), not re-checked
-/// against the rules packet by packet. `compute`: the same for the VM's egress filter.
-struct FirewallCounts {
-    var established: UInt64
-    var new: UInt64
-
-    /// From `ovs-ofctl dump-flows` lines of `table` (82: `sg`'s ingress rules, 72: `compute`'s
-    /// egress rules; ours print the same format).
-    init(dumpLines: [String], table: Int = 82) {
-        func packets(_ line: String) -> UInt64 {
-            guard let r = line.range(of: "n_packets=") else { return 0 }
-            return UInt64(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
-        let ingress = dumpLines.filter { $0.contains("table=\(table),") }
-        established = ingress.filter { $0.contains("ct_state=+est") }.map(packets).reduce(0, +)
-        new = ingress.filter { $0.contains("ct_state=+new") }.map(packets).reduce(0, +)
-    }
-
-    /// From `iptables -nvxL sg-ingress` / `sg-egress` (pkts is the first column).
-    init(iptablesLines: [String]) {
-        func packets(_ line: String) -> UInt64 { UInt64(line.split(separator: " ").first ?? "") ?? 0 }
-        established = iptablesLines.filter { $0.contains("RELATED,ESTABLISHED") }.map(packets).reduce(0, +)
-        new = iptablesLines.filter { $0.contains("ACCEPT") && !$0.contains("RELATED,ESTABLISHED") }.map(packets).reduce(0, +)
-    }
-}
-
-/// Our datapath (`raw == false`) or the minimal AF_XDP forwarder (rx → peer tx, no datapath).
+/// Our datapath: an `Engine` over the scenario's configuration.
 final class EnginePeer: BenchPeer {
-    let name: String
-    let raw: Bool
+    let name = "xdpswitch"
     let options: EngineConfiguration
     private var engine: Engine?
     private var firewallCounter: (bridge: String, table: Int, chain: String)?
     var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
 
-    init(raw: Bool, options: EngineConfiguration) {
-        self.raw = raw
-        self.options = options
-        name = raw ? "raw" : "xdpswitch"
-    }
+    init(options: EngineConfiguration) { self.options = options }
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
-        let (a, b, options, raw) = (lab.a, lab.b, options, raw)
+        let (a, b, options) = (lab.a, lab.b, options)
         let config = try scenario.datapathConfiguration(a: a, b: b)
         firewallCounter = scenario.firewallCounter
         do {
             // Set up inside the forwarder namespace; the worker thread inherits it.
             engine = try LabNetwork.inNamespace(lab.fwd) {
-                let engine = raw ? try Engine.rawForwarder(pairs: [(a, b)], options: options)
-                    : try Engine(configuration: config, options: options)
+                let engine = try Engine(configuration: config, options: options)
                 try engine.start()
                 return engine
             }
         } catch {
-            throw CommandFailure("\(name): \(error)")
+            throw BenchFailure("\(name): \(error)")
         }
     }
 
     func counters() -> PeerCounters {
         guard let engine else { return PeerCounters(cpuSeconds: nil) }
-        let s = engine.statistics()
-        var counts: [String: UInt64] = ["loops": s.iterations, "sleeps": s.sleeps, "rx-batches": s.rxBatches, "rx": s.rxPackets]
-        for i in s.interfaces {
-            for (reason, value) in i.drops { counts["\(i.name.suffix(1)):\(reason)"] = value }
+        var counters = PeerCounters(engine.statistics())
+        if let r = engine.perform({ datapath, _ in datapath.router(named: "bench")?.stats }) ?? nil {
+            counters.detail += ", router: \(r.forwarded) forwarded, \(r.natTranslated) translated (cumulative)"
         }
-        var router = ""
-        if !raw, let r = engine.perform({ datapath, _ in datapath.router(named: "bench")?.stats }) ?? nil {
-            router = ", router: \(r.forwarded) forwarded, \(r.natTranslated) translated (cumulative)"
-        }
-        return PeerCounters(cpuSeconds: s.workerCPUSeconds,
-                            detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))" + router,
-                            counts: counts)
+        return counters
     }
 
     func firewallCounts() -> FirewallCounts? {
-        guard !raw, let counter = firewallCounter,
+        guard let counter = firewallCounter,
               let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: counter.bridge, now: now) }) ?? nil
         else { return nil }
         return FirewallCounts(dumpLines: lines, table: counter.table)
@@ -169,6 +127,50 @@ final class EnginePeer: BenchPeer {
     func stop() {
         engine?.close()
         engine = nil
+    }
+}
+
+/// The minimal AF_XDP forwarder (XDPLab's `RawForwarder`: rx → peer tx, no datapath),
+/// with our forwarder's options.
+final class RawPeer: BenchPeer {
+    let name = "raw"
+    let options: EngineConfiguration
+    private var forwarder: RawForwarder?
+    var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
+
+    init(options: EngineConfiguration) { self.options = options }
+
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws {
+        let (a, b, options) = (lab.a, lab.b, options)
+        do {
+            forwarder = try LabNetwork.inNamespace(lab.fwd) {
+                let forwarder = try RawForwarder(pairs: [(a, b)], options: options)
+                try forwarder.start()
+                return forwarder
+            }
+        } catch {
+            throw BenchFailure("\(name): \(error)")
+        }
+    }
+
+    func counters() -> PeerCounters { forwarder.map { PeerCounters($0.statistics()) } ?? PeerCounters(cpuSeconds: nil) }
+
+    func stop() {
+        forwarder?.close()
+        forwarder = nil
+    }
+}
+
+extension PeerCounters {
+    /// An AF_XDP forwarder's counters: its worker's CPU, loop and batch counts, drops by
+    /// interface (`a:` / `b:` and the reason) and frames per kick.
+    init(_ s: EngineStatistics) {
+        var counts: [String: UInt64] = ["loops": s.iterations, "sleeps": s.sleeps, "rx-batches": s.rxBatches, "rx": s.rxPackets]
+        for i in s.interfaces {
+            for (reason, value) in i.drops { counts["\(i.name.suffix(1)):\(reason)"] = value }
+        }
+        self.init(cpuSeconds: s.workerCPUSeconds, detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))",
+                  counts: counts)
     }
 }
 
@@ -214,7 +216,7 @@ final class KernelPeer: BenchPeer {
                 let r = lab.inFwd(command)
                 guard r.succeeded else {
                     stop()
-                    throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+                    throw BenchFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
                 }
             }
             return
@@ -234,7 +236,7 @@ final class KernelPeer: BenchPeer {
                 let r = lab.inFwd(command)
                 guard r.succeeded else {
                     stop()
-                    throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+                    throw BenchFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
                 }
             }
             return
@@ -272,7 +274,7 @@ final class KernelPeer: BenchPeer {
                     throw BenchUnsupported(reason: "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING, "
                         + "and no 802.1Q or act_vlan either): `\(command.joined(separator: " "))` → EOPNOTSUPP")
                 }
-                throw CommandFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
+                throw BenchFailure("kernel: \(command.joined(separator: " ")): \(r.output.trimmingCharacters(in: "\n"))")
             }
         }
     }
@@ -337,9 +339,13 @@ final class OVSPeer: BenchPeer {
     /// The CPU of the pmd thread (`pmd-cpu-mask`), nil: Open vSwitch's own choice.
     let pmdCPU: Int?
 
-    init(rundir: String, pmdCPU: Int?) {
+    /// Where the package installation is announced.
+    let output: BenchOutput
+
+    init(rundir: String, pmdCPU: Int?, output: BenchOutput) {
         self.rundir = rundir
         self.pmdCPU = pmdCPU
+        self.output = output
     }
 
     private var db: String { "unix:\(rundir)/db.sock" }
@@ -347,14 +353,14 @@ final class OVSPeer: BenchPeer {
 
     private func vsctl(_ args: [String]) throws {
         let r = Shell.run(env + ["ovs-vsctl", "--db=\(db)", "--timeout=20"] + args)
-        guard r.succeeded else { throw CommandFailure("ovs: ovs-vsctl \(args.joined(separator: " ")): \(r.output)") }
+        guard r.succeeded else { throw BenchFailure("ovs: ovs-vsctl \(args.joined(separator: " ")): \(r.output)") }
     }
 
     /// Installs Open vSwitch when missing (Debian `openvswitch-switch`) and stops the
     /// distribution's daemons if the package started them.
-    static func ensureInstalled() throws {
+    func ensureInstalled() throws {
         if Shell.run(["sh", "-c", "command -v ovs-vswitchd && command -v ovsdb-server"]).succeeded { return }
-        printLine("bench: installing openvswitch-switch (apt-get)")
+        output.line("bench: installing openvswitch-switch (apt-get)")
         var r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
                            "--no-install-recommends", "openvswitch-switch"])
         if !r.succeeded {
@@ -362,24 +368,24 @@ final class OVSPeer: BenchPeer {
             r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
                            "--no-install-recommends", "openvswitch-switch"])
         }
-        guard r.succeeded else { throw CommandFailure("ovs: apt-get install openvswitch-switch failed: \(r.output.suffix(400))") }
+        guard r.succeeded else { throw BenchFailure("ovs: apt-get install openvswitch-switch failed: \(r.output.suffix(400))") }
         // The package's own service (if its postinst started it) is not ours to measure with.
         Shell.run(["sh", "-c", "/usr/share/openvswitch/scripts/ovs-ctl status >/dev/null 2>&1 && "
             + "/usr/share/openvswitch/scripts/ovs-ctl stop"])
     }
 
     private func startDaemons(lab: BenchLab) throws {
-        try Self.ensureInstalled()
+        try ensureInstalled()
         Shell.run(["rm", "-rf", rundir])
         Shell.run(["mkdir", "-p", rundir])
         let created = Shell.run(["ovsdb-tool", "create", "\(rundir)/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"])
-        guard created.succeeded else { throw CommandFailure("ovs: ovsdb-tool create: \(created.output)") }
+        guard created.succeeded else { throw BenchFailure("ovs: ovsdb-tool create: \(created.output)") }
         do {
             dbPID = try Shell.spawn(env + ["ovsdb-server", "\(rundir)/conf.db", "--remote=punix:\(rundir)/db.sock",
                                            "--pidfile=\(rundir)/ovsdb-server.pid", "--unixctl=\(rundir)/ovsdb-server.ctl",
                                            "--log-file=\(rundir)/ovsdb-server.log", "-vconsole:off"],
                                     logPath: "\(rundir)/ovsdb-server.out")
-        } catch { throw CommandFailure("ovs: \(error)") }
+        } catch { throw BenchFailure("ovs: \(error)") }
         try waitFor("ovsdb-server socket") { access("\(rundir)/db.sock", F_OK) == 0 }
         try vsctl(["--no-wait", "init"])
         if let pmdCPU {
@@ -393,15 +399,15 @@ final class OVSPeer: BenchPeer {
             vswitchdPID = try Shell.spawn(["ip", "netns", "exec", lab.fwd, "sh", "-c",
                                            "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec \(vswitchd)"],
                                           logPath: "\(rundir)/ovs-vswitchd.out")
-        } catch { throw CommandFailure("ovs: \(error)") }
+        } catch { throw BenchFailure("ovs: \(error)") }
         try waitFor("ovs-vswitchd control socket") { access("\(rundir)/ovs-vswitchd.ctl", F_OK) == 0 }
     }
 
     private func waitFor(_ what: String, seconds: Double = 20, _ ready: () -> Bool) throws {
         var waited = 0.0
         while !ready() {
-            if let pid = vswitchdPID ?? dbPID, kill(pid, 0) != 0 { throw CommandFailure("ovs: daemon died (logs in \(rundir))") }
-            guard waited < seconds else { throw CommandFailure("ovs: timed out waiting for \(what) (logs in \(rundir))") }
+            if let pid = vswitchdPID ?? dbPID, kill(pid, 0) != 0 { throw BenchFailure("ovs: daemon died (logs in \(rundir))") }
+            guard waited < seconds else { throw BenchFailure("ovs: timed out waiting for \(what) (logs in \(rundir))") }
             usleep(100_000)
             waited += 0.1
         }
@@ -424,8 +430,8 @@ final class OVSPeer: BenchPeer {
             // MAC is set in the tunnel ARP cache (static, like our neighbours).
             let phy = lab.network.prefix + "phy"
             phyBridge = phy
-            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (lab.b, lab.a, BenchLab.bMAC, BenchLab.sinkMAC)
-                : (lab.a, lab.b, BenchLab.aMAC, BenchLab.generatorMAC)
+            let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (lab.b, lab.a, BenchScenario.bMAC, BenchScenario.sinkMAC)
+                : (lab.a, lab.b, BenchScenario.aMAC, BenchScenario.generatorMAC)
             try vsctl(["add-br", phy, "--", "set", "bridge", phy, "datapath_type=netdev",
                        "other-config:hwaddr=\"\(BenchScenario.colon(mac))\"", "--", "add-port", phy, underlay] + afxdp(underlay, 1)
                       + ["--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "--", "add-port", br, port]
@@ -463,13 +469,13 @@ final class OVSPeer: BenchPeer {
         for command in [["ip", "addr", "add", "\(BenchScenario.dotted(BenchScenario.localIP))/24", "dev", phy],
                         ["ip", "link", "set", phy, "up"]] {
             let r = lab.inFwd(command)
-            guard r.succeeded else { throw CommandFailure("ovs: \(command.joined(separator: " ")): \(r.output)") }
+            guard r.succeeded else { throw BenchFailure("ovs: \(command.joined(separator: " ")): \(r.output)") }
         }
         usleep(300_000)
         for command in [["ovs/route/add", "\(BenchScenario.dotted(BenchScenario.remoteIP))/32", phy],
                         ["tnl/arp/set", phy, BenchScenario.dotted(BenchScenario.remoteIP), BenchScenario.colon(remoteMAC)]] {
             let r = Shell.run(env + ["ovs-appctl", "-t", "\(rundir)/ovs-vswitchd.ctl"] + command)
-            guard r.succeeded else { throw CommandFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
+            guard r.succeeded else { throw BenchFailure("ovs: ovs-appctl \(command.joined(separator: " ")): \(r.output)") }
         }
     }
 
@@ -480,7 +486,7 @@ final class OVSPeer: BenchPeer {
         try writeFile(path, flows.joined(separator: "\n") + "\n")
         for command in [["del-flows", bridge], ["add-flows", bridge, path]] {
             let r = Shell.run(env + ["ovs-ofctl"] + command)
-            guard r.succeeded else { throw CommandFailure("ovs: ovs-ofctl \(command[0]) \(bridge): \(r.output)") }
+            guard r.succeeded else { throw BenchFailure("ovs: ovs-ofctl \(command[0]) \(bridge): \(r.output)") }
         }
     }
 
@@ -496,7 +502,7 @@ final class OVSPeer: BenchPeer {
             ["--", "set", "interface", port, "type=afxdp", "options:xdp-mode=native", "ofport_request=\(ofport)"]
         }
         try vsctl(["add-br", phy, "--", "set", "bridge", phy, "datapath_type=netdev",
-                   "other-config:hwaddr=\"\(BenchScenario.colon(BenchLab.bMAC))\"", "--", "add-port", phy, lab.b] + afxdp(lab.b, 1)
+                   "other-config:hwaddr=\"\(BenchScenario.colon(BenchScenario.bMAC))\"", "--", "add-port", phy, lab.b] + afxdp(lab.b, 1)
                   + ["--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev",
                      "--", "add-port", br, lab.a, "tag=\(BenchScenario.vlan)"] + afxdp(lab.a, ports.vm)
                   + ["--", "add-port", br, "patch-tun", "--", "set", "interface", "patch-tun", "type=patch",
@@ -507,7 +513,7 @@ final class OVSPeer: BenchPeer {
                      "--", "add-port", tun, "gre0", "--", "set", "interface", "gre0", "type=gre",
                      "options:remote_ip=\(BenchScenario.dotted(BenchScenario.remoteIP))", "options:key=flow",
                      "ofport_request=\(ports.gre)"])
-        try setUpUnderlay(lab: lab, phy: phy, remoteMAC: BenchLab.sinkMAC)
+        try setUpUnderlay(lab: lab, phy: phy, remoteMAC: BenchScenario.sinkMAC)
         try loadFlows(try BenchScenario.computeIntegrationFlows(), bridge: br, file: "compute-br-int")
         try loadFlows(BenchScenario.computeTunnelFlows, bridge: tun, file: "compute-br-tun")
     }
@@ -589,7 +595,7 @@ enum ProcessCPU {
 
 /// Writes `text` to `path` (control path: rules and flows files for the peers).
 func writeFile(_ path: String, _ text: String) throws {
-    guard let file = fopen(path, "w") else { throw CommandFailure("\(path): \(String(cString: strerror(errno)))") }
+    guard let file = fopen(path, "w") else { throw BenchFailure("\(path): \(String(cString: strerror(errno)))") }
     defer { fclose(file) }
-    guard fputs(text, file) >= 0 else { throw CommandFailure("\(path): \(String(cString: strerror(errno)))") }
+    guard fputs(text, file) >= 0 else { throw BenchFailure("\(path): \(String(cString: strerror(errno)))") }
 }

@@ -47,10 +47,10 @@ struct BenchReport {
             let mine = samples.filter { $0.peer == peer }
             guard !mine.isEmpty else { return nil }
             let fwd = mine.compactMap(\.forwarderCPU)
-            return Median(mpps: xdpswitch.median(mine.map(\.mpps)), offered: xdpswitch.median(mine.map(\.offered)),
-                          forwarderCPU: fwd.isEmpty ? nil : xdpswitch.median(fwd),
-                          softirqCPU: xdpswitch.median(mine.map(\.softirqCPU)), totalCPU: xdpswitch.median(mine.map(\.totalCPU)),
-                          machineCPU: xdpswitch.median(mine.map(\.machineCPU)), runs: mine.count)
+            return Median(mpps: XDPBench.median(mine.map(\.mpps)), offered: XDPBench.median(mine.map(\.offered)),
+                          forwarderCPU: fwd.isEmpty ? nil : XDPBench.median(fwd),
+                          softirqCPU: XDPBench.median(mine.map(\.softirqCPU)), totalCPU: XDPBench.median(mine.map(\.totalCPU)),
+                          machineCPU: XDPBench.median(mine.map(\.machineCPU)), runs: mine.count)
         }
 
         /// Median Mpps of `ours` over median Mpps of `peer`.
@@ -149,9 +149,9 @@ struct BenchReport {
             return e + "\n      ]}"
         }.joined(separator: ",\n")
         o += "\n  ]\n}\n"
-        guard let file = fopen(path, "w") else { throw CommandFailure(String(cString: strerror(errno))) }
+        guard let file = fopen(path, "w") else { throw BenchFailure(String(cString: strerror(errno))) }
         defer { fclose(file) }
-        guard fputs(o, file) >= 0 else { throw CommandFailure(String(cString: strerror(errno))) }
+        guard fputs(o, file) >= 0 else { throw BenchFailure(String(cString: strerror(errno))) }
     }
 
     static func num(_ v: Double) -> String { v.isFinite ? fixed(v, 4) : "null" }

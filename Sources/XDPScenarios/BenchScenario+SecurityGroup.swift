@@ -1,4 +1,5 @@
-import XDPSwitch
+import XDPDatapath
+import XDPPacket
 
 // The `sg` scenarios: a stateful security group with N rules on the VM port, the same
 // policy for every peer.
@@ -32,10 +33,10 @@ import XDPSwitch
 // RELATED,ESTABLISHED rule.
 extension BenchScenario {
     /// The conntrack zone (Neutron: the network's local VLAN, reg6) every peer uses.
-    static let securityGroupZone = Int(vlan)
+    public static let securityGroupZone = Int(vlan)
 
     /// One `sg` scenario with `rules` ingress rules.
-    static func securityGroup(rules: Int) -> BenchScenario {
+    public static func securityGroup(rules: Int) -> BenchScenario {
         var s = BenchScenario(name: "sg-\(rules)", summary: "stateful security group, \(rules) ingress rules, "
                               + "established UDP through conntrack (ct zone \(securityGroupZone))")
         s.securityGroupRules = rules
@@ -44,7 +45,7 @@ extension BenchScenario {
 
     /// The N−1 rules that do not match the generator's traffic, then the one that does:
     /// the Neutron rule, and the same rule as an iptables match (the seed's iptables driver).
-    static func securityGroupRuleSet(_ rules: Int) -> [(rule: SecurityGroupRule, iptables: String)] {
+    public static func securityGroupRuleSet(_ rules: Int) -> [(rule: SecurityGroupRule, iptables: String)] {
         var out: [(SecurityGroupRule, String)] = []
         for i in 0..<max(0, rules - 1) {
             let x = i / 4
@@ -76,8 +77,8 @@ extension BenchScenario {
     /// The security-group model: the VM (by default on port `b`, the sink's MAC and
     /// 10.77.0.2; `compute` puts it on `a`) in one group with the N ingress rules and
     /// Neutron's default egress rules (any IPv4, any IPv6).
-    static func securityGroupModel(rules: Int, bridge: String = "br-bench", vm port: String = "b",
-                                   mac: [UInt8] = BenchLab.sinkMAC, address: String = "10.77.0.2") -> SecurityGroupConfiguration {
+    public static func securityGroupModel(rules: Int, bridge: String = "br-bench", vm port: String = "b",
+                                   mac: [UInt8] = BenchScenario.sinkMAC, address: String = "10.77.0.2") -> SecurityGroupConfiguration {
         let group = SecurityGroup(id: "bench", rules: securityGroupRuleSet(rules).map(\.rule) + [
             SecurityGroupRule(direction: .egress, ethertype: .ipv4), SecurityGroupRule(direction: .egress, ethertype: .ipv6),
         ])
@@ -89,17 +90,17 @@ extension BenchScenario {
     /// The OpenFlow flows (ovs-ofctl syntax) for ours and Open vSwitch, from the
     /// security-group compiler (Sources/XDPDatapath/SecurityGroups): ofport 1 is `a` (the
     /// outside), 2 is `b` (the VM), both access ports of VLAN 100 (reg6 and the zone).
-    static func securityGroupFlows(rules: Int) throws -> [String] {
+    public static func securityGroupFlows(rules: Int) throws -> [String] {
         let ports = [FirewallBridgePort(name: "a", ofport: 1, tag: vlan), FirewallBridgePort(name: "b", ofport: 2, tag: vlan)]
         do {
             return try SecurityGroupCompiler(configuration: securityGroupModel(rules: rules), bridgePorts: ports).flowTexts()
         } catch {
-            throw CommandFailure("security-group compiler: \(error)")
+            throw ScenarioError("security-group compiler: \(error)")
         }
     }
 
     /// `iptables-restore` input for the Linux peer: bridge ports `a` (outside) and `b` (the VM).
-    static func securityGroupIptables(rules: Int, a: String, b: String) -> String {
+    public static func securityGroupIptables(rules: Int, a: String, b: String) -> String {
         var lines = [
             "*raw",
             "-A PREROUTING -m physdev --physdev-in \(a) -j CT --zone \(securityGroupZone)",
@@ -128,10 +129,8 @@ extension BenchScenario {
 
     /// The reply of the generator's stream, sent from the sink to make every flow
     /// established: addresses and MACs swapped, the flows' port in the destination field.
-    func replyFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
-        var f = TrafficGenerator.udpFrame(destination: BenchLab.generatorMAC, source: BenchLab.sinkMAC, size: size)
-        // 10.77.0.1 → 10.77.0.2 becomes 10.77.0.2 → 10.77.0.1 (the IPv4 checksum is unchanged).
-        for i in 0..<4 { f.swapAt(26 + i, 30 + i) }
-        return (f, 36)
+    public func replyFrame(size: Int) -> (frame: [UInt8], portOffset: Int) {
+        (ScenarioFrames.udp(destination: Self.generatorMAC, source: Self.sinkMAC, size: size,
+                            from: [10, 77, 0, 2], to: [10, 77, 0, 1]), 36)
     }
 }

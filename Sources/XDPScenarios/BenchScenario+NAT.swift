@@ -1,4 +1,5 @@
-import XDPSwitch
+import XDPDatapath
+import XDPPacket
 
 // The `snat` and `fip` scenarios: the seed's router namespace, as each peer does it.
 //
@@ -25,13 +26,13 @@ import XDPSwitch
 // the router before measuring (`primeFrame`); Linux gets a permanent neighbour entry;
 // OVS's flows write the MAC.
 extension BenchScenario {
-    enum NAT: Sendable { case snat, fip }
+    public enum NAT: Sendable { case snat, fip }
 
-    static let internalRouterIP: [UInt8] = [10, 77, 0, 254], externalRouterIP: [UInt8] = [10, 78, 0, 1]
-    static let externalHostIP: [UInt8] = [10, 78, 0, 2], floatingIP: [UInt8] = [10, 78, 0, 100]
-    static let vmIP: [UInt8] = [10, 77, 0, 1], fixedIP: [UInt8] = [10, 77, 0, 2]
+    public static let internalRouterIP: [UInt8] = [10, 77, 0, 254], externalRouterIP: [UInt8] = [10, 78, 0, 1]
+    public static let externalHostIP: [UInt8] = [10, 78, 0, 2], floatingIP: [UInt8] = [10, 78, 0, 100]
+    public static let vmIP: [UInt8] = [10, 77, 0, 1], fixedIP: [UInt8] = [10, 77, 0, 2]
 
-    static func nat(_ kind: NAT) -> BenchScenario {
+    public static func nat(_ kind: NAT) -> BenchScenario {
         var s = kind == .snat
             ? BenchScenario(name: "snat", summary: "router SNAT: 10.77.0.1 → 10.78.0.2 leaves as 10.78.0.1")
             : BenchScenario(name: "fip", summary: "floating IP: 10.78.0.2 → 10.78.0.100 arrives at 10.77.0.2")
@@ -40,35 +41,24 @@ extension BenchScenario {
     }
 
     /// Source and destination address of the generator's stream.
-    var natAddresses: (from: [UInt8], to: [UInt8]) {
+    public var natAddresses: (from: [UInt8], to: [UInt8]) {
         nat == .snat ? (Self.vmIP, Self.externalHostIP) : (Self.externalHostIP, Self.floatingIP)
     }
 
     /// The sink's address and the router's address on the sink's side.
-    var natSinkSide: (sink: [UInt8], router: [UInt8]) {
+    public var natSinkSide: (sink: [UInt8], router: [UInt8]) {
         nat == .snat ? (Self.externalHostIP, Self.externalRouterIP) : (Self.fixedIP, Self.internalRouterIP)
     }
 
     /// A UDP frame to the router's MAC (`a`'s) with the scenario's addresses.
-    static func routedFrame(from: [UInt8], to: [UInt8], size: Int) -> [UInt8] {
-        var f = TrafficGenerator.udpFrame(destination: BenchLab.aMAC, source: BenchLab.generatorMAC, size: size)
-        f.replaceSubrange(26..<30, with: from)
-        f.replaceSubrange(30..<34, with: to)
-        setIPv4Checksum(&f)
-        return f
-    }
-
-    /// An ARP request from the sink (`sender`, the sink's MAC) for `target`, padded to 60 bytes.
-    static func arpRequest(sender: [UInt8], target: [UInt8]) -> [UInt8] {
-        var f = [UInt8](repeating: 0xFF, count: 6) + BenchLab.sinkMAC + [0x08, 0x06]
-        f += [0, 1, 0x08, 0x00, 6, 4, 0, 1] + BenchLab.sinkMAC + sender + [UInt8](repeating: 0, count: 6) + target
-        return f + [UInt8](repeating: 0, count: 60 - f.count)
+    public static func routedFrame(from: [UInt8], to: [UInt8], size: Int) -> [UInt8] {
+        ScenarioFrames.udp(destination: aMAC, source: generatorMAC, size: size, from: from, to: to)
     }
 
     /// Ours: the seed's bridges and router. `a` is on br-int (snat) or br-ex (fip).
-    func natDatapathConfiguration(a: String, b: String) -> DatapathConfiguration {
+    public func natDatapathConfiguration(a: String, b: String) -> DatapathConfiguration {
         let (inside, outside) = nat == .snat ? (a, b) : (b, a)
-        let (qrMAC, qgMAC) = nat == .snat ? (BenchLab.aMAC, BenchLab.bMAC) : (BenchLab.bMAC, BenchLab.aMAC)
+        let (qrMAC, qgMAC) = nat == .snat ? (BenchScenario.aMAC, BenchScenario.bMAC) : (BenchScenario.bMAC, BenchScenario.aMAC)
         let ip = { (x: [UInt8]) in IPv4Address(x[0], x[1], x[2], x[3]) }
         let router = RouterConfiguration(name: "bench", interfaces: [
             .init(name: "qr-bench", mac: MACAddress(Self.colon(qrMAC))!, address: ip(Self.internalRouterIP), prefixLength: 24),
@@ -83,10 +73,10 @@ extension BenchScenario {
     }
 
     /// Open vSwitch: the translation in flows (ofport 1 = `a`, 2 = `b`).
-    var natFlows: [String] {
+    public var natFlows: [String] {
         let to = Self.dotted(natAddresses.to)
         let translate = nat == .snat ? "nat(src=\(Self.dotted(Self.externalRouterIP)))" : "nat(dst=\(Self.dotted(Self.fixedIP)))"
-        let rewrite = "mod_dl_src:\(Self.colon(BenchLab.bMAC)),mod_dl_dst:\(Self.colon(BenchLab.sinkMAC)),dec_ttl,output:2"
+        let rewrite = "mod_dl_src:\(Self.colon(BenchScenario.bMAC)),mod_dl_dst:\(Self.colon(BenchScenario.sinkMAC)),dec_ttl,output:2"
         return [
             "table=0,priority=100,ip,in_port=1,nw_dst=\(to) actions=ct(table=1,zone=1,nat)",
             "table=0,priority=0 actions=drop",
@@ -97,7 +87,7 @@ extension BenchScenario {
     }
 
     /// Linux: the L3 agent's namespace, as commands run in the forwarder namespace.
-    func natKernelCommands(a: String, b: String) -> [[String]] {
+    public func natKernelCommands(a: String, b: String) -> [[String]] {
         let sink = Self.dotted(natSinkSide.sink)
         let (internalDevice, externalDevice) = nat == .snat ? (a, b) : (b, a)
         var c: [[String]] = [["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
@@ -114,13 +104,13 @@ extension BenchScenario {
                    "-j", "SNAT", "--to-source", Self.dotted(Self.floatingIP)]]
         }
         c += [["ip", "link", "set", a, "up"], ["ip", "link", "set", b, "up"],
-              ["ip", "neigh", "replace", sink, "lladdr", Self.colon(BenchLab.sinkMAC), "dev", b, "nud", "permanent"],
+              ["ip", "neigh", "replace", sink, "lladdr", Self.colon(BenchScenario.sinkMAC), "dev", b, "nud", "permanent"],
               ["ethtool", "-K", a, "gro", "on"]]
         return c
     }
 
     /// Undoes `natKernelCommands` (errors ignored).
-    func natKernelCleanup(a: String, b: String) -> [[String]] {
+    public func natKernelCleanup(a: String, b: String) -> [[String]] {
         [["iptables", "-t", "nat", "-F"], ["ip", "addr", "flush", "dev", a], ["ip", "addr", "flush", "dev", b],
          ["ip", "neigh", "del", Self.dotted(natSinkSide.sink), "dev", b], ["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"],
          ["conntrack", "-F"], ["ethtool", "-K", a, "gro", "off"]]
