@@ -13,7 +13,7 @@ import Glibc
 ///   forwarding; the same generator/sink overhead is in every peer's figure;
 /// * `totalCPU` = forwarder + softirq: the comparable figure across peers;
 /// * `machineCPU`: all busy time of the machine minus the generator thread — includes other
-///   processes (other sessions' builds), so it is in the JSON only.
+///   processes (builds, other tests), so it is in the JSON only.
 struct BenchReport {
     struct Sample {
         var peer: String
