@@ -60,7 +60,11 @@ public struct HostView: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
-        revision = try c.decode(UInt64.self, forKey: .revision)
+        let revision = try c.decode(Int64.self, forKey: .revision)
+        guard revision >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .revision, in: c, debugDescription: "expected a whole number ≥ 0, found \(revision)")
+        }
+        self.revision = UInt64(revision)
         host = try c.decode(Host.self, forKey: .host)
         networks = try c.decodeIfPresent([Network].self, forKey: .networks) ?? []
         ports = try c.decodeIfPresent([Port].self, forKey: .ports) ?? []

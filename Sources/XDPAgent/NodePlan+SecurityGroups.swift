@@ -55,7 +55,8 @@ extension NodePlan {
         if !view.securityGroups.isEmpty {
             w.line(0, "security_groups:")
             for group in view.securityGroups.sorted(by: { $0.id < $1.id }) {
-                w.item(2, .map(["id": .string(group.id), "name": group.name.map { .string($0) }]))
+                w.item(2, Value(text: "id: \(YAMLWriter.quoted(group.id))"))
+                if let name = group.name { w.field(4, "name", .string(name)) }
                 let rules = expandedRules(group)
                 if rules.isEmpty {
                     w.line(4, "rules: []")

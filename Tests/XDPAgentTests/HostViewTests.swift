@@ -47,8 +47,8 @@ import XDPAgent
         ("{\"format_version\": 2, \"revision\": 1}", "format_version", "unknown format version 2"),
         ("{\"format_version\": \"1\"}", "format_version", "expected a whole number"),
         ("{\"format_version\": 1, \"revision\": 1}", "host", "missing"),
-        ("{\"format_version\": 1, \"revision\": -1, \"host\": {\"name\": \"h\", \"role\": \"compute\"}}", "revision", ""),
-        ("{\"format_version\": 1, \"revision\": 1, \"host\": {\"name\": \"h\", \"role\": \"router\"}}", "host.role", ""),
+        ("{\"format_version\": 1, \"revision\": -1, \"host\": {\"name\": \"h\", \"role\": \"compute\"}}", "revision", "expected a whole number"),
+        ("{\"format_version\": 1, \"revision\": 1, \"host\": {\"name\": \"h\", \"role\": \"router\"}}", "host.role", "router"),
         ("{\"format_version\": 1, \"revision\": 1, \"host\": {\"name\": \"a b\", \"role\": \"compute\"}}", "host.name", "expected a host name"),
     ]
 
@@ -81,7 +81,7 @@ import XDPAgent
         ("unknown group", broken { $0.ports[0].securityGroups = ["ghost"] }, "ports[0].security_groups[0]", "ghost"),
         ("unknown remote group", broken { $0.securityGroups[0].rules[2].remoteGroupID = "ghost" },
          "security_groups[0].rules[2].remote_group_id", "ghost"),
-        ("bad rule", broken { $0.securityGroups[0].rules[4].portRangeMin = 80 }, "security_groups[0].rules[4]", ""),
+        ("bad rule", broken { $0.securityGroups[0].rules[4].portRangeMin = 80 }, "security_groups[0].rules[4]", "port_range_min 80 is above port_range_max 22"),
         ("multicast MAC", broken { $0.ports[0].macAddress = "01:00:5e:00:00:01" }, "ports[0].mac_address", "unicast MAC"),
         ("gre key 0", broken { $0.networks[0].segmentationID = 0 }, "networks[0].segmentation_id", "1-4294967295"),
         ("gre key > 32 bits", broken { $0.networks[0].segmentationID = 1 << 32 }, "networks[0].segmentation_id", "1-4294967295"),

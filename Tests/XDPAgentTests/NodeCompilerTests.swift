@@ -46,7 +46,10 @@ import XDPPacket
         let table3 = try Compiled.flows(config, bridge: "br-tun")[3, default: []].map(\.description)
         #expect(table3.contains("table=3, priority=1,tun_id=0x66 actions=mod_vlan_vid:3,resubmit(,10)"))
         // Deterministic: the same view and allocation give the same text, whatever the view's order.
-        let again = try NodeCompiler(view: Self.compute([d, c, b, a]), previousLocalVLANs: third.localVLANs).compile()
+        var shuffled = Self.compute([a, b, c, d])
+        shuffled.networks.reverse()
+        shuffled.ports.reverse()
+        let again = try NodeCompiler(view: shuffled, previousLocalVLANs: third.localVLANs).compile()
         #expect(again.yaml == fourth.yaml)
     }
 
@@ -144,7 +147,7 @@ import XDPPacket
     }
 
     @Test func twoTenantsWithTheSameCIDRGetTheirOwnLocalVLANs() throws {
-        let red = Self.network("net-red", segment: 10), blue = Self.network("net-blue", segment: 11)
+        let red = Self.network("net-red", segment: 10, remote: [HostView.RemoteHost(host: "compute2", tunnelIP: "172.16.0.2")]), blue = Self.network("net-blue", segment: 11)
         var view = Self.compute([red, blue])
         view.ports[0].fixedIPs = [HostView.FixedIP(subnetID: "sub-net-red", ipAddress: "10.1.0.5")]
         view.ports[1].fixedIPs = [HostView.FixedIP(subnetID: "sub-net-blue", ipAddress: "10.1.0.5")]
@@ -164,7 +167,7 @@ import XDPPacket
         // And a tunnel packet of the red segment reaches only the red VM.
         let underlay = try Underlay(dp)
         let inner = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:09:09")!, destination: .broadcast).payload(count: 46).build()
-        dp.inject(underlay.gre(from: "172.16.0.9", key: 10, inner: inner), into: underlay.port, now: 2)
+        dp.inject(underlay.gre(from: "172.16.0.2", key: 10, inner: inner), into: underlay.port, now: 2)
         #expect(dp.drainTransmitted(redVM) == [inner] && dp.drainTransmitted(blueVM).isEmpty)
     }
 

@@ -165,7 +165,7 @@ struct Underlay {
         let local = datapath.underlay!
         return FrameBuilder().ethernet(source: Self.mac(of: remote), destination: local.mac)
             .ipv4(source: IPv4Address(remote)!, destination: local.configuration.address, dontFragment: true)
-            .gre(key: key).payload(inner).build()
+            .gre(key: key, protocolType: .transparentEthernetBridging).payload(inner).build()
     }
 }
 
