@@ -220,4 +220,22 @@ import XDPPacket
         dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 2, inner: telnet), into: underlay.port, now: 3_000_000_000)
         #expect(dp.drainTransmitted(tap) == [telnet])
     }
+
+    /// `arp_responder`: table 2 sends ARP broadcasts to 21, which answers for each remote
+    /// port's address (Neutron's flow) and passes the rest to 22. Off by default (the
+    /// datapath writes back no rewritten ARP field yet, see CompileOptions).
+    @Test func arpResponderTableAnswersForRemotePorts() throws {
+        let off = try Compiled.flows(Compiled.configuration(ReferenceCloud.compute1).configuration, bridge: "br-tun")
+        #expect(off[21] == nil && off[2]?.count == 2)
+        let (_, config) = try Compiled.configuration(ReferenceCloud.compute1, options: CompileOptions(arpResponder: true))
+        let tables = try Compiled.flows(config, bridge: "br-tun")
+        #expect(tables[2]?.first?.description == "table=2, priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)")
+        let responder = tables[21, default: []]
+        #expect(responder.count == 4, "10.1.0.3, 10.1.0.1, 10.1.0.4 and the default")
+        #expect(responder.last?.description == "table=21, priority=0 actions=resubmit(,22)")
+        let vm2 = try #require(responder.first { $0.description.contains("arp_tpa=10.1.0.4") })
+        #expect(vm2.description == "table=21, priority=1,arp,dl_vlan=1,arp_tpa=10.1.0.4 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+                + "mod_dl_src:fa:16:3e:aa:00:04,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],"
+                + "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163eaa0004->NXM_NX_ARP_SHA[],load:0xa010004->NXM_OF_ARP_SPA[],IN_PORT")
+    }
 }
