@@ -19,7 +19,7 @@ import XDPPacket
     @Test func computeNodeBrTunDoesWhatTheReferenceDesignsFlowsDo() throws {
         let (node, config) = try Compiled.configuration(ReferenceCloud.compute1)
         #expect(node.localVLANs == [ReferenceCloud.net1: 1], "net1 takes local VLAN 1, as in the reference design")
-        let seed = try Self.referenceBrTun.map(FlowParser.parse)
+        let reference = try Self.referenceBrTun.map(FlowParser.parse)
         let tables = try Compiled.flows(config, bridge: "br-tun")
         #expect(Set(tables.keys) == [0, 2, 3, 4, 10, 20, 22], "Neutron's tunnel tables (no 21 without the ARP responder)")
         // The tunnel ports: patch-int 1, then one per remote host in address order (.2 network, .3 compute2).
@@ -28,28 +28,28 @@ import XDPPacket
         #expect(Compiled.port(config, "patch-int")?.ofport == 1)
         let text = { (t: Int) in tables[t, default: []].map(\.description) }
 
-        // Seed flows 1 and 2 (from tunnel 2: tag the local VLAN, to br-int): table 0 sends
+        // Reference flows 1 and 2 (from tunnel 2: tag the local VLAN, to br-int): table 0 sends
         // the tunnels to 3, table 3 maps tun_id 0x2 to VLAN 1, table 10 learns and outputs
         // to patch-int (1) — the same match on tun_id and the same rewrite.
         #expect(text(0) == ["priority=1,in_port=1 actions=resubmit(,2)", "priority=1,in_port=2 actions=resubmit(,3)",
                             "priority=1,in_port=3 actions=resubmit(,3)", "priority=0 actions=drop"])
         let fromTunnel = try #require(tables[3]?.first { $0.priority == 1 })
-        #expect(fromTunnel.match.value.tunID == seed[0].match.value.tunID && fromTunnel.match.mask.tunID == seed[0].match.mask.tunID)
-        #expect(fromTunnel.actions.first == seed[0].actions.first, "mod_vlan_vid:1 as the reference design")
+        #expect(fromTunnel.match.value.tunID == reference[0].match.value.tunID && fromTunnel.match.mask.tunID == reference[0].match.mask.tunID)
+        #expect(fromTunnel.actions.first == reference[0].actions.first, "mod_vlan_vid:1 as the reference design")
         #expect(text(3) == ["table=3, priority=1,tun_id=0x2 actions=mod_vlan_vid:1,resubmit(,10)", "table=3, priority=0 actions=drop"])
         let learn = try #require(tables[10]?.first)
-        #expect(learn.actions.last == seed[0].actions.last, "output:1 (patch-int) as the reference design")
+        #expect(learn.actions.last == reference[0].actions.last, "output:1 (patch-int) as the reference design")
         #expect(learn.learns.first?.table == 20 && learn.learns.first?.hardTimeout == 300)
 
-        // Seed flow 3 (from patch-int with VLAN 1 → tunnel 2): table 0 sends patch-int to
+        // Reference flow 3 (from patch-int with VLAN 1 → tunnel 2): table 0 sends patch-int to
         // 2, which splits unicast (20) and flood (22); both set tunnel 2 on the way out,
         // flooding to both hosts with net1, unicast to the host of each known MAC.
         #expect(text(2) == ["table=2, priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)",
                             "table=2, priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)"])
         let flood = try #require(tables[22]?.first { $0.priority == 1 })
-        #expect(flood.match.value.vlanTCI == seed[2].match.value.vlanTCI && flood.match.mask.vlanTCI == seed[2].match.mask.vlanTCI,
+        #expect(flood.match.value.vlanTCI == reference[2].match.value.vlanTCI && flood.match.mask.vlanTCI == reference[2].match.mask.vlanTCI,
                 "dl_vlan=1 as the reference design")
-        #expect(flood.actions.contains(seed[2].actions[0]), "set_tunnel:0x2 as the reference design")
+        #expect(flood.actions.contains(reference[2].actions[0]), "set_tunnel:0x2 as the reference design")
         #expect(text(22) == ["table=22, priority=1,dl_vlan=1 actions=strip_vlan,set_tunnel:0x2,output:2,output:3",
                              "table=22, priority=0 actions=drop"])
         #expect(text(20) == [
@@ -58,8 +58,8 @@ import XDPPacket
             "table=20, priority=2,dl_vlan=1,dl_dst=fa:16:3e:00:00:01 actions=strip_vlan,set_tunnel:0x2,output:2",
             "table=20, priority=0 actions=resubmit(,22)",
         ])
-        // Seed flow 4: what nothing else takes is dropped.
-        #expect(tables[0]?.last?.actions == seed[3].actions && tables[0]?.last?.match.isCatchAll == true)
+        // Reference flow 4: what nothing else takes is dropped.
+        #expect(tables[0]?.last?.actions == reference[3].actions && tables[0]?.last?.match.isCatchAll == true)
         #expect(text(4) == ["table=4, priority=0 actions=drop"])
     }
 
