@@ -309,10 +309,21 @@ extension HostView {
                 throw AgentError("\(path).lease_time", "expected 1-4294967294 seconds or -1 (infinite), found \(lease)")
             }
             if let domain = service.domain, domain.utf8.count > 255 { throw AgentError("\(path).domain", "at most 255 bytes") }
+            let served = service.fixedIPs.compactMap { fixed in fixed.subnetID.flatMap { subnets[$0]?.prefix } }
+            let servers = Set(service.fixedIPs.compactMap { IPv4Address($0.ipAddress) })
+            var leasedMACs = Set<MACAddress>(), leasedAddresses = Set<IPv4Address>()
             for (j, lease) in service.hosts.enumerated() {
-                try Self.checkUnicastMAC(lease.macAddress, "\(path).hosts[\(j)].mac_address")
-                guard IPv4Address(lease.ipAddress) != nil else {
+                let mac = try Self.checkUnicastMAC(lease.macAddress, "\(path).hosts[\(j)].mac_address")
+                guard let address = IPv4Address(lease.ipAddress) else {
                     throw AgentError("\(path).hosts[\(j)].ip_address", "expected an IPv4 address, found \"\(lease.ipAddress)\"")
+                }
+                guard served.contains(where: { $0.contains(address) && address != $0.address && address != $0.broadcast }),
+                      !servers.contains(address) else {
+                    throw AgentError("\(path).hosts[\(j)].ip_address", "\(address) is not a host address of a subnet the DHCP port serves, other than its own")
+                }
+                guard leasedMACs.insert(mac).inserted else { throw AgentError("\(path).hosts[\(j)].mac_address", "MAC \(mac) has a lease already") }
+                guard leasedAddresses.insert(address).inserted else {
+                    throw AgentError("\(path).hosts[\(j)].ip_address", "\(address) is leased twice")
                 }
                 if let name = lease.hostname, name.utf8.count > 63 { throw AgentError("\(path).hosts[\(j)].hostname", "at most 63 bytes") }
             }

@@ -69,6 +69,12 @@ import XDPAgent
         return view
     }
 
+    static func brokenNetworkNode(_ change: (inout HostView) -> Void) -> HostView {
+        var view = ReferenceCloud.networkNode
+        change(&view)
+        return view
+    }
+
     static let invalid: [(String, HostView, String, String)] = [
         ("duplicate network", broken { $0.networks.append($0.networks[0]) }, "networks[1].id", "duplicate network id"),
         ("duplicate port", broken { $0.ports.append($0.ports[0]) }, "ports[1].id", "duplicate port id"),
@@ -116,6 +122,13 @@ import XDPAgent
                                                 subnets: [HostView.Subnet(id: "s2", cidr: "10.2.0.0/24")]))
             $0.ports.append(HostView.Port(id: "p2", networkID: "net2", macAddress: "fa:16:3e:00:00:77"))
         }, "networks[1].segmentation_id", "share one segment"),
+        ("lease outside the subnets", brokenNetworkNode { $0.dhcp[0].hosts[1].ipAddress = "10.9.0.4" }, "dhcp[0].hosts[1].ip_address", "not a host address"),
+        ("lease of the server's address", brokenNetworkNode { $0.dhcp[0].hosts[1].ipAddress = "10.1.0.3" }, "dhcp[0].hosts[1].ip_address", "other than its own"),
+        ("MAC leased twice", brokenNetworkNode { $0.dhcp[0].hosts[1].macAddress = ReferenceCloud.vm1MAC }, "dhcp[0].hosts[1].mac_address", "has a lease already"),
+        ("router interface outside its subnet", brokenNetworkNode { $0.routers[0].interfaces[0].ipAddress = "10.2.0.1" },
+         "routers[0].interfaces[0].ip_address", "not a host address"),
+        ("gateway on an internal network", brokenNetworkNode { $0.routers[0].gateway?.port.networkID = ReferenceCloud.net1 },
+         "routers[0].gateway.port.network_id", "external network"),
         ("id with a quote", broken { $0.ports[0].id = "x\"y" }, "ports[0].id", "expected an id"),
     ]
 
