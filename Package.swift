@@ -11,6 +11,7 @@ import PackageDescription
 //   XDPScenarios              the benchmark scenarios (topologies, flows, frames), shared with Benchmarks/
 //   XDPLab                    namespaces, load generator, counting sink, raw forwarder (in no product)
 //   XDPBench                  the veth bench and bench-micro behind `xdpswitch bench` (in no product)
+//   XDPAgent                  the node agent's compiler: a host's view of the Neutron model → the node's YAML
 //   xdpswitch                 the command
 //
 // Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
@@ -56,8 +57,9 @@ let package = Package(
                 path: "Sources/XDPLab", plugins: ["BPFObjects"]),
         .target(name: "XDPBench", dependencies: ["AFXDP", "XDPLab", "XDPScenarios", "XDPDatapath", "XDPPacket"],
                 path: "Sources/XDPBench"),
+        .target(name: "XDPAgent", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Sources/XDPAgent"),
         .executableTarget(name: "xdpswitch",
-                          dependencies: ["XDPSwitch", "XDPBench",
+                          dependencies: ["XDPSwitch", "XDPBench", "XDPAgent",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
@@ -69,6 +71,8 @@ let package = Package(
                     path: "Tests/XDPModelTests"),
         .testTarget(name: "AFXDPTests", dependencies: ["AFXDP", "XDPSwitch", "XDPLab", "XDPScenarios"],
                     path: "Tests/AFXDPTests"),
+        .testTarget(name: "XDPAgentTests", dependencies: ["XDPAgent", "XDPModel", "XDPDatapath", "XDPPacket"],
+                    path: "Tests/XDPAgentTests"),
         .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch", "TestFixtures"], path: "Tests/XDPSwitchTests",
                     resources: [.copy("Fixtures")]),
     ]
