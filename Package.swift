@@ -6,7 +6,8 @@ import PackageDescription
 //   XDPPacket                 header views, checksums, builders, flow keys, pcap I/O
 //   XDPDatapath               bridges, ports, MAC learning, VLANs, batches, frame pool
 //   AFXDP                     UMEM, rings, sockets, eBPF steering, engine threads
-//   XDPModel                  configuration (YAML) compiled into datapath objects
+//   XDPModel                  configuration (YAML) compiled into datapath objects; EmbeddedDatapath
+//   XDPControl                the control socket and its command registry
 //   XDPSwitch                 the library product: re-exports what an embedding program needs
 //   xdpswitch                 the command
 let package = Package(
@@ -17,6 +18,9 @@ let package = Package(
         // The pure layers alone (no libxdp, no root): for embedders with their own I/O and for Benchmarks/.
         .library(name: "XDPPacket", targets: ["XDPPacket"]),
         .library(name: "XDPDatapath", targets: ["XDPDatapath"]),
+        // YAML configuration and the embedded datapath, without libxdp.
+        .library(name: "XDPModel", targets: ["XDPModel"]),
+        .library(name: "XDPControl", targets: ["XDPControl"]),
         .executable(name: "xdpswitch", targets: ["xdpswitch"]),
     ],
     dependencies: [
@@ -38,7 +42,9 @@ let package = Package(
         .executableTarget(name: "bpf-embed", path: "Plugins/BPFEmbed"),
         .target(name: "XDPModel", dependencies: ["XDPDatapath", "XDPPacket", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPModel"),
-        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel"],
+        // The control socket and its command registry, above the datapath (no libxdp).
+        .target(name: "XDPControl", dependencies: ["XDPDatapath", "XDPPacket", "XDPModel"], path: "Sources/XDPControl"),
+        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel", "XDPControl"],
                 path: "Sources/XDPSwitch"),
         .executableTarget(name: "xdpswitch",
                           dependencies: ["XDPSwitch", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -5,8 +5,11 @@
 /// - `XDPPacket`: header views, checksums, frame builders, pcap files;
 /// - `XDPDatapath`: bridges, ports, batches, the frame pool, statistics;
 /// - `XDPModel`: the YAML configuration and its compilation into a `Datapath`;
-/// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic.
+/// - `XDPControl`: the control socket and the registry of its commands;
+/// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic
+///   (`Engine(configuration:options:)` builds it from a `SwitchConfiguration`).
 @_exported import XDPPacket
 @_exported import XDPDatapath
 @_exported import XDPModel
+@_exported import XDPControl
 @_exported import AFXDP
