@@ -49,6 +49,10 @@ let package = Package(
         .executableTarget(name: "xdpswitch",
                           dependencies: ["XDPSwitch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
+        // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
+        .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel"], path: "Examples/InMemoryFlows"),
+        .executableTarget(name: "example-router-nat", dependencies: ["XDPDatapath", "XDPModel", "XDPPacket"], path: "Examples/RouterNAT"),
+        .executableTarget(name: "example-engine-veth", dependencies: ["XDPSwitch"], path: "Examples/EngineOnVeth"),
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),

@@ -28,26 +28,8 @@ import XDPSwitch
 
         @discardableResult
         static func ip(_ arguments: [String]) throws -> Int32 {
-            try run("/usr/sbin/ip", arguments)
+            try BuiltProducts.run("/usr/sbin/ip", arguments)
         }
-    }
-
-    /// Runs `path` with `arguments` to the end; its exit status, output to `output`.
-    @discardableResult
-    static func run(_ path: String, _ arguments: [String], output: FileHandle? = nil) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = output ?? FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    /// `xdpswitch`, built beside the test runner.
-    static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("xdpswitch").path
     }
 
     /// `dump-flows` lines without what differs between two runs of the same flows:
@@ -84,6 +66,9 @@ import XDPSwitch
         return await engine.perform { datapath, now in try? datapath.dumpFlows(bridge: "br-int", now: now) } ?? nil
     }
 
+    /// `xdpswitch`, built beside the test runner.
+    static var binary: String { BuiltProducts.path("xdpswitch") }
+
     @Test func engineFromYAMLInstallsTheFlowsOfXDPSwitchRun() async throws {
         try #require(access(Self.binary, X_OK) == 0, "build xdpswitch first (swift build)")
         let pair = try VethPair()
@@ -107,7 +92,7 @@ import XDPSwitch
         try #require(answered, "xdpswitch run did not open its control socket")
         #expect(FileManager.default.createFile(atPath: dump, contents: nil))
         let out = try #require(FileHandle(forWritingAtPath: dump))
-        #expect(try Self.run(Self.binary, ["dump-flows", "br-int", "--control", socket], output: out) == 0)
+        #expect(try BuiltProducts.run(Self.binary, ["dump-flows", "br-int", "--control", socket], output: out) == 0)
         try out.close()
         run.terminate()
         run.waitUntilExit()
