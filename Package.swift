@@ -3,7 +3,8 @@ import PackageDescription
 
 // One target per layer (docs/architecture.md): lower layers never import higher ones.
 //   CXDP / CXDPShim / CPcap   C libraries and the few shims Swift cannot import directly
-//   XDPPacket                 header views, checksums, builders, flow keys, pcap I/O
+//   XDPPacket                 header views, checksums, builders, flow keys (no C library)
+//   XDPPcap                   pcap/pcapng files through libpcap
 //   XDPDatapath               bridges, ports, MAC learning, VLANs, batches, frame pool
 //   AFXDP                     UMEM, rings, sockets, eBPF steering, engine threads
 //   XDPModel                  configuration (YAML) compiled into datapath objects; EmbeddedDatapath
@@ -15,8 +16,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "XDPSwitch", targets: ["XDPSwitch"]),
-        // The pure layers alone (no libxdp, no root): for embedders with their own I/O and for Benchmarks/.
+        // The pure layers alone (no C library, no root): for embedders with their own I/O and for Benchmarks/.
         .library(name: "XDPPacket", targets: ["XDPPacket"]),
+        .library(name: "XDPPcap", targets: ["XDPPcap"]),
         .library(name: "XDPDatapath", targets: ["XDPDatapath"]),
         // YAML configuration and the embedded datapath, without libxdp.
         .library(name: "XDPModel", targets: ["XDPModel"]),
@@ -33,7 +35,9 @@ let package = Package(
         .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap",
                        providers: [.apt(["libpcap-dev"])]),
         .target(name: "CXDPShim", dependencies: ["CXDP"], path: "Sources/CXDPShim"),
-        .target(name: "XDPPacket", dependencies: ["CPcap"], path: "Sources/XDPPacket"),
+        .target(name: "XDPPacket", path: "Sources/XDPPacket"),
+        // pcap and pcapng files through libpcap, apart from the header views so XDPPacket needs no C library.
+        .target(name: "XDPPcap", dependencies: ["CPcap"], path: "Sources/XDPPcap"),
         .target(name: "XDPDatapath", dependencies: ["XDPPacket"], path: "Sources/XDPDatapath"),
         .target(name: "AFXDP", dependencies: ["CXDP", "CXDPShim", "XDPPacket", "XDPDatapath"],
                 path: "Sources/AFXDP", plugins: ["BPFObjects"]),
@@ -44,7 +48,7 @@ let package = Package(
                 path: "Sources/XDPModel"),
         // The control socket and its command registry, above the datapath (no libxdp).
         .target(name: "XDPControl", dependencies: ["XDPDatapath", "XDPPacket", "XDPModel"], path: "Sources/XDPControl"),
-        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel", "XDPControl"],
+        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPPcap", "XDPDatapath", "AFXDP", "XDPModel", "XDPControl"],
                 path: "Sources/XDPSwitch"),
         .executableTarget(name: "xdpswitch",
                           dependencies: ["XDPSwitch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -53,7 +57,7 @@ let package = Package(
         .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel"], path: "Examples/InMemoryFlows"),
         .executableTarget(name: "example-router-nat", dependencies: ["XDPDatapath", "XDPModel", "XDPPacket"], path: "Examples/RouterNAT"),
         .executableTarget(name: "example-engine-veth", dependencies: ["XDPSwitch"], path: "Examples/EngineOnVeth"),
-        .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
+        .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket", "XDPPcap"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
         // What more than one test target builds its inputs from (the network node's YAML); no product.

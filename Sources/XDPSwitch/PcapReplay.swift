@@ -1,4 +1,5 @@
 import XDPPacket
+import XDPPcap
 import XDPDatapath
 
 /// Runs a datapath offline over capture files: the third transport, beside AF_XDP
