@@ -21,11 +21,8 @@ extension SwitchControl {
 
     /// The DHCP responder of the network the first argument names, or a failure listing them.
     private static func responder(_ call: ControlCommand.Invocation) throws(ControlCommand.Failure) -> DHCPResponder {
-        guard let responder = call.datapath.dhcpResponder(network: call.arguments[0]) else {
-            let known = call.datapath.dhcpResponders.map(\.network).joined(separator: ", ")
-            throw ControlCommand.Failure("\(call.arguments[0]): no DHCP responder for this network (networks: \(known.isEmpty ? "none" : known))")
-        }
-        return responder
+        try found(call.datapath.dhcpResponder(network: call.arguments[0]), call.arguments[0],
+                  missing: "no DHCP responder for this network", known: "networks", call.datapath.dhcpResponders.map(\.network))
     }
 
     /// `dhcp-host-add` / `dhcp-host-del` on `responder` (arguments checked for count).

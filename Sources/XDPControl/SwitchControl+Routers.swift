@@ -36,11 +36,16 @@ extension SwitchControl {
 
     /// The router the first argument names, or a failure listing the routers.
     private static func router(_ call: ControlCommand.Invocation) throws(ControlCommand.Failure) -> Router {
-        guard let router = call.datapath.router(named: call.arguments[0]) else {
-            let known = call.datapath.routers.map(\.name).joined(separator: ", ")
-            throw ControlCommand.Failure("\(call.arguments[0]): no such router (routers: \(known.isEmpty ? "none" : known))")
+        try found(call.datapath.router(named: call.arguments[0]), call.arguments[0], missing: "no such router",
+                  known: "routers", call.datapath.routers.map(\.name))
+    }
+
+    /// `element`, or a failure saying `name: missing (known: a, b)` (`none` when empty).
+    static func found<T>(_ element: T?, _ name: String, missing: String, known: String, _ names: [String]) throws(ControlCommand.Failure) -> T {
+        guard let element else {
+            throw ControlCommand.Failure("\(name): \(missing) (\(known): \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
         }
-        return router
+        return element
     }
 
     /// `floatingip-associate` / `floatingip-disassociate` on `router` (arguments checked for count).
