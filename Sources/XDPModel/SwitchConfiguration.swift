@@ -32,6 +32,8 @@ public struct SwitchConfiguration: Sendable {
     /// so errors found later (when the datapath is built) still point into the file.
     var lines: [String: Int] = [:]
 
+    /// A configuration of `datapath` without security groups (set `securityGroups` to
+    /// add them); `file` names it in errors.
     public init(datapath: DatapathConfiguration, file: String = "<api>") {
         self.datapath = datapath
         self.file = file
