@@ -3,10 +3,12 @@ import PackageDescription
 
 // One target per layer (docs/architecture.md): lower layers never import higher ones.
 //   CXDP / CXDPShim / CPcap   C libraries and the few shims Swift cannot import directly
-//   XDPPacket                 header views, checksums, builders, flow keys, pcap I/O
+//   XDPPacket                 header views, checksums, builders, flow keys (no C library)
+//   XDPPcap                   pcap/pcapng files through libpcap
 //   XDPDatapath               bridges, ports, MAC learning, VLANs, batches, frame pool
 //   AFXDP                     UMEM, rings, sockets, eBPF steering, engine threads
-//   XDPModel                  configuration (YAML) compiled into datapath objects
+//   XDPModel                  configuration (YAML) compiled into datapath objects; EmbeddedDatapath
+//   XDPControl                the control socket and its command registry
 //   XDPSwitch                 the library product: re-exports what an embedding program needs
 //   XDPScenarios              the benchmark scenarios (topologies, flows, frames), shared with Benchmarks/
 //   XDPLab                    namespaces, load generator, counting sink, raw forwarder (in no product)
@@ -23,11 +25,15 @@ let package = Package(
     name: "XDPSwitch",
     products: [
         .library(name: "XDPSwitch", targets: ["XDPSwitch"]),
-        // The pure layers alone (no libxdp, no root): for embedders with their own I/O and for Benchmarks/.
+        // The pure layers alone (no C library, no root): for embedders with their own I/O and for Benchmarks/.
         .library(name: "XDPPacket", targets: ["XDPPacket"]),
+        .library(name: "XDPPcap", targets: ["XDPPcap"]),
         .library(name: "XDPDatapath", targets: ["XDPDatapath"]),
         // The bench scenarios over the pure layers, for Benchmarks/ (no libxdp, no root).
         .library(name: "XDPScenarios", targets: ["XDPScenarios"]),
+        // YAML configuration and the embedded datapath, without libxdp.
+        .library(name: "XDPModel", targets: ["XDPModel"]),
+        .library(name: "XDPControl", targets: ["XDPControl"]),
         .executable(name: "xdpswitch", targets: ["xdpswitch"]),
     ],
     dependencies: [
@@ -40,7 +46,9 @@ let package = Package(
         .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap",
                        providers: [.apt(["libpcap-dev"])]),
         .target(name: "CXDPShim", dependencies: ["CXDP"], path: "Sources/CXDPShim"),
-        .target(name: "XDPPacket", dependencies: ["CPcap"], path: "Sources/XDPPacket"),
+        .target(name: "XDPPacket", path: "Sources/XDPPacket"),
+        // pcap and pcapng files through libpcap, apart from the header views so XDPPacket needs no C library.
+        .target(name: "XDPPcap", dependencies: ["CPcap"], path: "Sources/XDPPcap"),
         .target(name: "XDPDatapath", dependencies: ["XDPPacket"], path: "Sources/XDPDatapath"),
         .target(name: "AFXDP", dependencies: ["CXDP", "CXDPShim", "XDPPacket", "XDPDatapath"],
                 path: "Sources/AFXDP", plugins: ["BPFObjects"]),
@@ -50,7 +58,9 @@ let package = Package(
         .executableTarget(name: "bpf-embed", path: "Plugins/BPFEmbed"),
         .target(name: "XDPModel", dependencies: ["XDPDatapath", "XDPPacket", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPModel"),
-        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPDatapath", "AFXDP", "XDPModel"],
+        // The control socket and its command registry, above the datapath (no libxdp).
+        .target(name: "XDPControl", dependencies: ["XDPDatapath", "XDPPacket", "XDPModel"], path: "Sources/XDPControl"),
+        .target(name: "XDPSwitch", dependencies: ["XDPPacket", "XDPPcap", "XDPDatapath", "AFXDP", "XDPModel", "XDPControl"],
                 path: "Sources/XDPSwitch"),
         .target(name: "XDPScenarios", dependencies: ["XDPPacket", "XDPDatapath"], path: "Sources/XDPScenarios"),
         .target(name: "XDPLab", dependencies: ["AFXDP", "CXDP", "CXDPShim", "XDPDatapath"],
@@ -62,7 +72,11 @@ let package = Package(
                           dependencies: ["XDPSwitch", "XDPBench", "XDPAgent",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
-        .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket"], path: "Tests/XDPPacketTests",
+        // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
+        .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel"], path: "Examples/InMemoryFlows"),
+        .executableTarget(name: "example-router-nat", dependencies: ["XDPDatapath", "XDPModel", "XDPPacket"], path: "Examples/RouterNAT"),
+        .executableTarget(name: "example-engine-veth", dependencies: ["XDPSwitch"], path: "Examples/EngineOnVeth"),
+        .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket", "XDPPcap"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
         // What more than one test target builds its inputs from (the network node's YAML); no product.

@@ -27,8 +27,23 @@ import XDPDatapath
 // Frame ownership: see `FrameAccounting`. Frames the kernel has not returned when the
 // engine stops are simply dropped with the UMEM.
 //
-// Thread safety: `start`, `stop`, `statistics` may be called from any thread (they
-// synchronise with the worker); everything else is the worker's.
+// Thread safety: `start`, `stop`, `close`, `statistics`, `attachments` and `perform` may
+// be called from any thread (they synchronise with the worker); everything else is the
+// worker's.
+//
+// Why `@unchecked Sendable` holds: the compiler cannot see it because the worker's state
+// is plain stored properties, not locks. Each is owned by exactly one party at a time:
+// - `configuration`, `umem`, `pool`, `steering`, `sockets`, `wakeFD`,
+//   `ioPortOfDatapathPort` and the ports' names, ifindices and sockets are set in init and
+//   never change;
+// - the rings, the frame pool, the datapath and the worker counters (`iterations`...) are
+//   touched only by the worker while it runs, and otherwise only by a thread holding
+//   `lifecycle` (`perform` while stopped, `stop` running orphaned jobs; see
+//   Engine+Control.swift) or after `pthread_join` (statistics of a stopped engine);
+//   `datapath` is internal, so other modules reach it only through `perform`;
+// - `thread` and the ports' `link` change only under `lifecycle`, and are read under it;
+// - what other threads read while the worker runs goes through `Atomic`s and `Mutex`es
+//   (`stopRequested`, `statisticsRequested`/`published`, `controlJobs`).
 public final class Engine: @unchecked Sendable {
     /// One interface the engine serves.
     final class IOPort {
@@ -47,10 +62,11 @@ public final class Engine: @unchecked Sendable {
         var txSocket: XSKSocket { sockets[0] }
     }
 
+    /// The knobs the engine was made with.
     public let configuration: EngineConfiguration
-    /// The datapath the engine feeds. It lives in the UMEM:
-    /// do not use it to process frames after the engine is gone.
-    public let datapath: Datapath?
+    /// The datapath the engine feeds. It lives in the UMEM, is not thread-safe and is owned
+    /// by the worker: other modules reach it only through `perform`.
+    let datapath: Datapath?
     let umem: Umem
     let pool: FramePool
     let steering: SteeringProgram
@@ -71,7 +87,7 @@ public final class Engine: @unchecked Sendable {
     let controlPending = Atomic<Bool>(false)
     let wakeFD: Int32
     private var thread: pthread_t?
-    private let lifecycle = Mutex(false)   // true while running
+    let lifecycle = Mutex(false)   // true while running
     var iterations: UInt64 = 0
     var rxBatches: UInt64 = 0
     var sleeps: UInt64 = 0
@@ -79,10 +95,16 @@ public final class Engine: @unchecked Sendable {
     var workerCPUStart: Int64 = 0
     var lastWorkerCPU: Int64 = 0
 
-    /// Builds the datapath `configuration` describes and attaches to every `system` port's
-    /// interface. Throws `DatapathConfigurationError` or `AFXDPError`.
-    /// `makeDatapath` builds the datapath over the engine's UMEM frame pool (default:
-    /// `Datapath(configuration:pool:)`; `XDPModel` passes one that reports file and line).
+    /// Builds a datapath over the engine's UMEM and attaches to every `system` port's
+    /// interface of `configuration` (and the tunnel underlay's). Throws
+    /// `DatapathConfigurationError` or `AFXDPError`.
+    ///
+    /// **Builds only what a `DatapathConfiguration` holds** (bridges, ports, flows,
+    /// routers, DHCP, tunnels, conntrack): security groups are not part of it. From a YAML
+    /// file use `Engine(configuration: SwitchConfiguration, options:)` (module
+    /// `XDPSwitch`), which builds exactly what `xdpswitch run` builds. `makeDatapath`
+    /// replaces the datapath built over the engine's frame pool (default:
+    /// `Datapath(configuration:pool:)`); its ports must still be those `configuration` names.
     public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
                             makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
         // The tunnel underlay is an interface like a system port (bridgeID -1 in the datapath).
@@ -185,7 +207,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Interfaces served, with the attach mode the kernel accepted.
     public var attachments: [(interface: String, mode: XDPAttachMode, queues: Int, zeroCopy: Bool, replaced: String?)] {
-        ports.map { ($0.name, $0.link?.mode ?? .auto, $0.sockets.count, $0.sockets.first?.zeroCopy ?? false, $0.link?.replacedProgram) }
+        lifecycle.withLock { _ in
+            ports.map { ($0.name, $0.link?.mode ?? .auto, $0.sockets.count, $0.sockets.first?.zeroCopy ?? false, $0.link?.replacedProgram) }
+        }
     }
 
     /// Frame size and count of the UMEM.
@@ -226,16 +250,20 @@ public final class Engine: @unchecked Sendable {
             pthread_join(thread, nil)
             self.thread = nil
             running = false
+            runOrphanedControlJobs()
         }
     }
 
     /// Stops the worker and detaches from every interface now (rather than at deinit).
     public func close() {
         stop()
-        steering.detachAll()
-        for port in ports { port.link = nil }
+        lifecycle.withLock { _ in
+            steering.detachAll()
+            for port in ports { port.link = nil }
+        }
     }
 
+    /// Whether the worker thread runs.
     public var isRunning: Bool { lifecycle.withLock { $0 } }
 
     func wake() {

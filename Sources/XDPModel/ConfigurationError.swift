@@ -7,8 +7,10 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var line: Int
     /// The key path at fault, e.g. `bridges[0].ports[1].tag`.
     public var key: String
+    /// What is wrong, and what was expected.
     public var message: String
 
+    /// A refusal of `key` at `file`:`line` (0: unknown) saying `message`.
     public init(file: String, line: Int, key: String, message: String) {
         self.file = file
         self.line = line

@@ -18,7 +18,10 @@ import XDPPacket
 /// Every mistake — unknown keys, duplicate names, a patch whose peer is missing, VLAN
 /// ids outside 1-4094 — is a `ConfigurationError` naming the file, line and key.
 public struct SwitchConfiguration: Sendable {
-    /// The bridges and ports.
+    /// The bridges, ports, flows, routers, DHCP responders, tunnels and conntrack: all
+    /// but the security groups, which `securityGroups` holds beside it. Build from the
+    /// whole configuration (`makeDatapath(pool:)`, `Engine(configuration:options:)`) to
+    /// keep them.
     public var datapath: DatapathConfiguration
     /// Security groups and the ports they filter (`security_groups:` and `ports:`;
     /// docs/security-groups.md), installed as flows when the datapath is made.
@@ -29,6 +32,8 @@ public struct SwitchConfiguration: Sendable {
     /// so errors found later (when the datapath is built) still point into the file.
     var lines: [String: Int] = [:]
 
+    /// A configuration of `datapath` without security groups (set `securityGroups` to
+    /// add them); `file` names it in errors.
     public init(datapath: DatapathConfiguration, file: String = "<api>") {
         self.datapath = datapath
         self.file = file
@@ -205,32 +210,35 @@ public struct SwitchConfiguration: Sendable {
     /// Runs the datapath's own checks (duplicates, patch peers, VLAN rules) and maps
     /// a refusal back to the line it came from.
     private func check() throws(ConfigurationError) {
+        let built: Datapath
         do {
-            let built = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0))
-            try checkSecurityGroups(built)
-        } catch let error as DatapathConfigurationError {
-            throw located(error)
+            built = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0))
         } catch {
-            throw error as! ConfigurationError
+            throw located(error)
         }
+        try checkSecurityGroups(built)
     }
 
-    func located(_ error: DatapathConfigurationError) -> ConfigurationError {
+    /// `error`, which the datapath raised while building this configuration, as a
+    /// `ConfigurationError` pointing at the line of the file it came from.
+    public func located(_ error: DatapathConfigurationError) -> ConfigurationError {
         let line = lines["\(error.subject).\(error.key)"] ?? lines[error.subject] ?? 0
         return ConfigurationError(file: file, line: line, key: "\(error.subject).\(error.key)", message: error.message)
     }
 
     /// Builds the datapath this configuration describes over `pool`.
+    /// Builds the datapath this configuration describes over `pool`: bridges, ports,
+    /// flows, routers, DHCP, tunnels, conntrack and the security groups' flows (which
+    /// `Datapath(configuration: datapath, pool:)` alone would leave out).
     public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256) throws(ConfigurationError) -> Datapath {
+        let built: Datapath
         do {
-            let built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity)
-            try applySecurityGroups(built)
-            return built
-        } catch let error as DatapathConfigurationError {
-            throw located(error)
+            built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity)
         } catch {
-            throw error as! ConfigurationError
+            throw located(error)
         }
+        try applySecurityGroups(built)
+        return built
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> ConfigurationError {

@@ -1,4 +1,5 @@
 import XDPPacket
+import XDPPcap
 import XDPDatapath
 
 /// Runs a datapath offline over capture files: the third transport, beside AF_XDP
@@ -12,8 +13,11 @@ import XDPDatapath
 public struct PcapReplay {
     /// One capture file fed into one port.
     public struct Input: Sendable, Equatable {
+        /// The port the file's frames are received on.
         public var port: String
+        /// The capture file (pcap or pcapng, Ethernet).
         public var path: String
+        /// The file at `path` fed into the port named `port`.
         public init(port: String, path: String) {
             self.port = port
             self.path = path
@@ -21,7 +25,8 @@ public struct PcapReplay {
     }
 
     /// Why a replay could not run.
-    public struct Failure: Error, CustomStringConvertible {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, naming the flag and file.
         public var description: String
     }
 
@@ -35,8 +40,10 @@ public struct PcapReplay {
         public var outputFiles: [String: String]
     }
 
+    /// The datapath the frames run through (its clock is the captures' timestamps).
     public let datapath: Datapath
 
+    /// A replay through `datapath`.
     public init(datapath: Datapath) { self.datapath = datapath }
 
     /// Replays `inputs` and writes what each port emitted into `outputDirectory`

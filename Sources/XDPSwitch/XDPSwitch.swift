@@ -2,11 +2,16 @@
 /// with an AF_XDP fast path.
 ///
 /// `import XDPSwitch` brings every layer an embedding program needs:
-/// - `XDPPacket`: header views, checksums, frame builders, pcap files;
+/// - `XDPPacket`: header views, checksums, frame builders;
+/// - `XDPPcap`: pcap and pcapng files (libpcap);
 /// - `XDPDatapath`: bridges, ports, batches, the frame pool, statistics;
 /// - `XDPModel`: the YAML configuration and its compilation into a `Datapath`;
-/// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic.
+/// - `XDPControl`: the control socket and the registry of its commands;
+/// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic
+///   (`Engine(configuration:options:)` builds it from a `SwitchConfiguration`).
 @_exported import XDPPacket
+@_exported import XDPPcap
 @_exported import XDPDatapath
 @_exported import XDPModel
+@_exported import XDPControl
 @_exported import AFXDP

@@ -19,18 +19,37 @@ struct ControlOption: ParsableArguments {
     }
 }
 
+extension CommandConfiguration {
+    /// The configuration of the verb that sends control command `command` (default: the
+    /// verb's own name): its abstract is the command's summary in `SwitchControl.registry`,
+    /// so the CLI's help and the socket's `list-commands` say the same thing.
+    static func control(_ verb: String, command: String? = nil, discussion: String = "") -> CommandConfiguration {
+        let summary = SwitchControl.registry[command ?? verb]?.summary ?? ""
+        return CommandConfiguration(commandName: verb, abstract: summary.prefix(1).uppercased() + summary.dropFirst() + ".",
+                                    discussion: discussion)
+    }
+}
+
+/// `xdpswitch list-commands`: every command the running switch's control socket answers,
+/// like `ovs-appctl list-commands`.
+struct ListCommandsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list-commands", abstract: "List the commands the running switch's control socket answers.",
+        discussion: "Each command's usage and summary, from the switch's command registry (xdpswitch CMD --help for the verbs).")
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run(ControlCommandRegistry.listCommands) }
+}
+
 /// `xdpswitch stats`: per-port counters of the running switch.
 struct StatsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stats", abstract: "Per-port counters and drop reasons of the running switch.")
+    static let configuration = CommandConfiguration.control("stats")
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("stats") }
 }
 
 /// `xdpswitch fdb-show BRIDGE`: the MAC learning table, like `ovs-appctl fdb/show`.
 struct FDBShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "fdb-show", abstract: "The MAC learning table of a bridge of the running switch (ovs-appctl fdb/show).")
+    static let configuration = CommandConfiguration.control("fdb-show", command: "fdb/show")
     @Argument(help: "The bridge.") var bridge: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("fdb/show", [bridge]) }

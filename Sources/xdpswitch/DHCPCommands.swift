@@ -3,8 +3,7 @@ import XDPSwitch
 
 /// `xdpswitch dhcp-stats [NETWORK]`: DHCP responders' messages, replies and drops by reason.
 struct DHCPStatsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dhcp-stats", abstract: "DHCP responders' messages, replies and drops by reason.")
+    static let configuration = CommandConfiguration.control("dhcp-stats")
     @Argument(help: "One network (default: all).") var network: String?
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("dhcp-stats", network.map { [$0] } ?? []) }
@@ -12,8 +11,7 @@ struct DHCPStatsCommand: ParsableCommand {
 
 /// `xdpswitch dhcp-leases NETWORK`: a DHCP responder's static leases.
 struct DHCPLeasesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dhcp-leases", abstract: "A network's static DHCP leases (MAC,hostname,address).")
+    static let configuration = CommandConfiguration.control("dhcp-leases")
     @Argument(help: "The network.") var network: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("dhcp-leases", [network]) }
@@ -21,8 +19,7 @@ struct DHCPLeasesCommand: ParsableCommand {
 
 /// `xdpswitch dhcp-host-add NETWORK MAC ADDRESS [HOSTNAME]`: add or replace a static lease.
 struct DHCPHostAddCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dhcp-host-add", abstract: "Add or replace a static DHCP lease (a port created or updated).")
+    static let configuration = CommandConfiguration.control("dhcp-host-add")
     @Argument(help: "The network.") var network: String
     @Argument(help: "The port's MAC.") var mac: String
     @Argument(help: "The port's fixed IP.") var address: String
@@ -33,8 +30,7 @@ struct DHCPHostAddCommand: ParsableCommand {
 
 /// `xdpswitch dhcp-host-del NETWORK MAC`: remove a static lease.
 struct DHCPHostDelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dhcp-host-del", abstract: "Remove a static DHCP lease (a port deleted).")
+    static let configuration = CommandConfiguration.control("dhcp-host-del")
     @Argument(help: "The network.") var network: String
     @Argument(help: "The port's MAC.") var mac: String
     @OptionGroup var control: ControlOption

@@ -4,8 +4,7 @@ import XDPSwitch
 /// `xdpswitch dump-flows BRIDGE`: the flows of a running switch's bridge, as
 /// `ovs-ofctl dump-flows` prints them.
 struct DumpFlowsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dump-flows", abstract: "Print a bridge's flows with their counters (ovs-ofctl dump-flows).")
+    static let configuration = CommandConfiguration.control("dump-flows")
     @Argument(help: "The bridge.") var bridge: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("dump-flows", [bridge]) }
@@ -13,8 +12,7 @@ struct DumpFlowsCommand: ParsableCommand {
 
 /// `xdpswitch add-flow BRIDGE FLOW`.
 struct AddFlowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "add-flow", abstract: "Add a flow (ovs-ofctl add-flow syntax, docs/flows.md) to a running switch's bridge.")
+    static let configuration = CommandConfiguration.control("add-flow")
     @Argument(help: "The bridge.") var bridge: String
     @Argument(help: "The flow, e.g. \"priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL\".") var flow: String
     @OptionGroup var control: ControlOption
@@ -23,8 +21,7 @@ struct AddFlowCommand: ParsableCommand {
 
 /// `xdpswitch del-flows BRIDGE [FLOW] [--strict]`.
 struct DelFlowsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "del-flows", abstract: "Delete the flows a match selects (all without one) from a running switch's bridge.")
+    static let configuration = CommandConfiguration.control("del-flows")
     @Argument(help: "The bridge.") var bridge: String
     @Argument(help: "The match; loose unless --strict (then priority and match must be equal).") var flow: String?
     @Flag(help: "Delete only the flow with exactly this match and priority.") var strict = false
@@ -34,8 +31,7 @@ struct DelFlowsCommand: ParsableCommand {
 
 /// `xdpswitch mod-flows BRIDGE FLOW [--strict]`.
 struct ModFlowsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mod-flows", abstract: "Replace the actions of the flows a match selects, keeping their counters.")
+    static let configuration = CommandConfiguration.control("mod-flows")
     @Argument(help: "The bridge.") var bridge: String
     @Argument(help: "The match and the new actions=.") var flow: String
     @Flag(help: "Modify only the flow with exactly this match and priority.") var strict = false
@@ -46,9 +42,8 @@ struct ModFlowsCommand: ParsableCommand {
 /// `xdpswitch trace BRIDGE FLOW`: every table and flow a packet hits and where it goes,
 /// like `ovs-appctl ofproto/trace`: offline on a configuration, or on the running switch.
 struct TraceCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "trace",
-        abstract: "Show the tables and flows a packet hits and where it goes (ofproto/trace).",
+    static let configuration = CommandConfiguration.control(
+        "trace",
         discussion: """
         FLOW names the input port and header fields, e.g. \
         "in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff". With --config the trace runs on a \

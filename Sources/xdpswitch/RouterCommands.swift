@@ -3,8 +3,7 @@ import XDPSwitch
 
 /// `xdpswitch route-show ROUTER`: a router's routing table, like `ip route` in its namespace.
 struct RouteShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "route-show", abstract: "A router's routing table (ip route in its qrouter- namespace).")
+    static let configuration = CommandConfiguration.control("route-show")
     @Argument(help: "The router.") var router: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("route-show", [router]) }
@@ -12,8 +11,7 @@ struct RouteShowCommand: ParsableCommand {
 
 /// `xdpswitch route-get ROUTER ADDRESS`: the route one destination takes, like `ip route get`.
 struct RouteGetCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "route-get", abstract: "The route and next hop a router uses for one destination (ip route get).")
+    static let configuration = CommandConfiguration.control("route-get")
     @Argument(help: "The router.") var router: String
     @Argument(help: "The destination address.") var address: String
     @OptionGroup var control: ControlOption
@@ -22,8 +20,7 @@ struct RouteGetCommand: ParsableCommand {
 
 /// `xdpswitch neigh-show ROUTER`: the neighbours a router learned, like `ip neigh`.
 struct NeighShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "neigh-show", abstract: "The neighbours a router learned (ip neigh in its qrouter- namespace).")
+    static let configuration = CommandConfiguration.control("neigh-show")
     @Argument(help: "The router.") var router: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("neigh-show", [router]) }
@@ -31,8 +28,7 @@ struct NeighShowCommand: ParsableCommand {
 
 /// `xdpswitch nat-show ROUTER`: a router's NAT connections, like `conntrack -L` in its namespace.
 struct NATShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "nat-show", abstract: "A router's NAT connections (translated reply tuples) and floating IPs.")
+    static let configuration = CommandConfiguration.control("nat-show")
     @Argument(help: "The router.") var router: String
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("nat-show", [router]) }
@@ -40,8 +36,7 @@ struct NATShowCommand: ParsableCommand {
 
 /// `xdpswitch floatingip-associate ROUTER FLOATING FIXED`: add or move a floating IP.
 struct FloatingIPAssociateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "floatingip-associate", abstract: "Add or move a router's floating IP (1:1 NAT to a fixed address).")
+    static let configuration = CommandConfiguration.control("floatingip-associate")
     @Argument(help: "The router.") var router: String
     @Argument(help: "The floating address.") var floating: String
     @Argument(help: "The fixed address behind it.") var fixed: String
@@ -51,8 +46,7 @@ struct FloatingIPAssociateCommand: ParsableCommand {
 
 /// `xdpswitch floatingip-disassociate ROUTER FLOATING`: remove a floating IP, cutting its connections.
 struct FloatingIPDisassociateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "floatingip-disassociate", abstract: "Remove a router's floating IP and flush its connections.")
+    static let configuration = CommandConfiguration.control("floatingip-disassociate")
     @Argument(help: "The router.") var router: String
     @Argument(help: "The floating address.") var floating: String
     @OptionGroup var control: ControlOption
@@ -61,8 +55,7 @@ struct FloatingIPDisassociateCommand: ParsableCommand {
 
 /// `xdpswitch router-stats [ROUTER]`: forwarding counters and drops by reason.
 struct RouterStatsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "router-stats", abstract: "Routers' forwarding counters, drops by reason and interface counters.")
+    static let configuration = CommandConfiguration.control("router-stats")
     @Argument(help: "One router (default: all).") var router: String?
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("router-stats", router.map { [$0] } ?? []) }

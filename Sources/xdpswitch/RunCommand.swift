@@ -58,9 +58,7 @@ struct RunCommand: ParsableCommand {
 
         let engine: Engine
         do {
-            engine = try Engine(configuration: loaded.datapath, options: options) { pool in
-                try loaded.makeDatapath(pool: pool)
-            }
+            engine = try Engine(configuration: loaded, options: options)
             try engine.start()
         } catch {
             throw CommandFailure("\(error)")

@@ -5,9 +5,7 @@ import XDPSwitch
 /// `xdpswitch set-security-groups FILE`: replace the running switch's security groups
 /// and port bindings (docs/security-groups.md).
 struct SetSecurityGroupsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "set-security-groups",
-        abstract: "Make a file's security_groups:/ports: the running switch's firewall (whole table swapped, refused connections cut).")
+    static let configuration = CommandConfiguration.control("set-security-groups")
     @Argument(help: "A YAML file with security_groups: and ports: sections.") var file: String
     @OptionGroup var control: ControlOption
     func run() throws {

@@ -199,7 +199,7 @@ struct DHCPLiveTests {
         let stats = engine.statistics()
         engine.close()
         #expect(stats.frames.isBalanced, "\(stats.frames)")
-        let s = try #require(engine.datapath?.dhcpResponder(network: "net1")?.stats)
+        let s = try #require(engine.perform { datapath, _ in datapath.dhcpResponder(network: "net1")?.stats } ?? nil)
         // Bound, renewed, bound with -B (a client may repeat a request on a loaded machine).
         #expect(s.offers >= 2 && s.acks >= 3 && s.naks == 0, "\(s)")
         #expect(s.releases == 1, "\(s)")

@@ -116,7 +116,7 @@ struct GRETunnelIntegrationTests {
         try nodes.start()
         // No mac in the configuration: each engine speaks with its interface's MAC.
         let mac1 = try NetworkInterface.macAddress(of: nodes.underlay1)
-        #expect(nodes.engines[0].datapath?.underlay?.mac == MACAddress(rawValue: mac1))
+        #expect(nodes.engines[0].perform { datapath, _ in datapath.underlay?.mac } == MACAddress(rawValue: mac1))
 
         let log = "/tmp/\(nodes.topo.lab.prefix)-gre.pcap.txt"
         defer { Shell.run(["rm", "-f", log]) }
@@ -142,13 +142,15 @@ struct GRETunnelIntegrationTests {
             engine.stop()
             let stats = engine.statistics()
             #expect(stats.frames.isBalanced, "\(stats.frames)")
-            let underlay = try #require(engine.datapath?.underlay)
-            #expect(underlay.neighbourTable.count == 1, "learned the other node")
-            #expect(underlay.pendingCount == 0)
+            let underlay = try #require(engine.perform { datapath, _ in
+                datapath.underlay.map { (neighbours: $0.neighbourTable.count, pending: $0.pendingCount) }
+            } ?? nil)
+            #expect(underlay.neighbours == 1, "learned the other node")
+            #expect(underlay.pending == 0)
         }
         // Node 1 asked for node 2's underlay MAC (node 2 learned node 1 from that request).
-        #expect(nodes.engines[0].datapath?.underlay?.arpRequests == 1)
-        #expect(nodes.engines[1].datapath?.underlay?.arpReplies == 1)
+        #expect(nodes.engines[0].perform { datapath, _ in datapath.underlay?.arpRequests } == 1)
+        #expect(nodes.engines[1].perform { datapath, _ in datapath.underlay?.arpReplies } == 1)
     }
 
     @Test func tcpTransferCrossesTheTunnelWithPathMTUDiscovery() throws {
@@ -183,11 +185,11 @@ struct GRETunnelIntegrationTests {
             let stats = engine.statistics()
             #expect(stats.frames.isBalanced, "\(stats.frames)")
         }
-        let gre1 = nodes.engines[0].datapath?.port(named: "gre-node2")?.stats
-        let gre2 = nodes.engines[1].datapath?.port(named: "gre-node1")?.stats
+        let gre1 = nodes.engines[0].perform { datapath, _ in datapath.port(named: "gre-node2")?.stats } ?? nil
+        let gre2 = nodes.engines[1].perform { datapath, _ in datapath.port(named: "gre-node1")?.stats } ?? nil
         #expect((gre1?.drops[.tunnelMTUExceeded] ?? 0) >= 1, "a's probe")
         #expect((gre2?.drops[.tunnelMTUExceeded] ?? 0) >= 1, "b's full-size segments")
-        #expect((nodes.engines[1].datapath?.underlay?.pathMTUErrors ?? 0) >= 1)
+        #expect((nodes.engines[1].perform { datapath, _ in datapath.underlay?.pathMTUErrors ?? 0 } ?? 0) >= 1)
         #expect((gre2?.txPackets ?? 0) > 2000, "4 MB in segments of at most 1402 bytes")
     }
 }

@@ -67,6 +67,7 @@ final class SGLab {
         return try #require(result).get()
     }
 
+    @discardableResult
     func setRules(_ rules: [SecurityGroupRule]) throws -> Datapath.SecurityGroupUpdate {
         sg.groups[0].rules = rules
         return try apply()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import XDPPacket
+import XDPPcap
 
 /// Matches TIMESTAMPS and PCAP_NAMES in make_fixtures.py.
 private let fixtureTimestamps: [UInt64] = [1_700_000_000_123_456_789, 1_700_000_001_000_000_000,

@@ -47,7 +47,7 @@ import XDPSwitch
     @Test func socketIsPrivateAndSingleAndStaleFilesAreReplaced() throws {
         let path = Self.path()
         // A stale socket file (from a killed switch) is replaced.
-        FileManager.default.createFile(atPath: path, contents: Data())
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
         let served = try Served(path: path)
         var info = stat()
         #expect(stat(path, &info) == 0)

@@ -33,6 +33,6 @@ import XDPSwitch
         #expect(datapath.bridge(named: "br-int")!.flowTable.version == version, "a refused file changes nothing")
         let nowhere = try set("ports:\n  - {name: qvo-z, mac_address: \"fa:16:3e:00:00:0a\"}\n")
         #expect(!nowhere.ok && nowhere.output.contains("qvo-z"))
-        #expect(SwitchControl.commands["set-security-groups FILE"] != nil)
+        #expect(SwitchControl.registry["set-security-groups"]?.usage == "set-security-groups FILE")
     }
 }

@@ -11,6 +11,8 @@ public struct PcapRecord: Sendable, Equatable {
     /// at a snapshot length.
     public var originalLength: Int
 
+    /// A record of `bytes` captured at `timestampNanoseconds`; `originalLength` defaults
+    /// to the bytes' count (nothing cut).
     public init(timestampNanoseconds: UInt64, bytes: [UInt8], originalLength: Int? = nil) {
         self.timestampNanoseconds = timestampNanoseconds
         self.bytes = bytes

@@ -8,11 +8,13 @@ public struct PcapError: Error, Sendable, Equatable, CustomStringConvertible {
     /// libpcap's error text (`errbuf` or `pcap_geterr`).
     public var message: String
 
+    /// A failure of `operation` on the file at `path`, as libpcap said it.
     public init(operation: String, path: String, message: String) {
         self.operation = operation
         self.path = path
         self.message = message
     }
 
+    /// `OPERATION PATH: message`.
     public var description: String { "\(operation) \(path): \(message)" }
 }

@@ -13,8 +13,11 @@ public enum ControlSocket {
 
     /// A request: the command (`dump-flows`) and its arguments (`br-tun`).
     public struct Request: Codable, Sendable, Equatable {
+        /// The command's name (`dump-flows`).
         public var command: String
+        /// Its arguments, in order.
         public var arguments: [String]
+        /// A request for `command` with `arguments`.
         public init(command: String, arguments: [String] = []) {
             self.command = command
             self.arguments = arguments
@@ -23,18 +26,24 @@ public enum ControlSocket {
 
     /// A reply: the command's output, or an error message.
     public struct Reply: Codable, Sendable, Equatable {
+        /// Whether the command succeeded.
         public var ok: Bool
+        /// The command's output, or the error message when `ok` is false.
         public var output: String
+        /// A reply as given.
         public init(ok: Bool, output: String) {
             self.ok = ok
             self.output = output
         }
+        /// A successful reply carrying `output`.
         public static func success(_ output: String) -> Reply { Reply(ok: true, output: output) }
+        /// A failed reply carrying `message`.
         public static func failure(_ message: String) -> Reply { Reply(ok: false, output: message) }
     }
 
     /// Why talking to the socket failed.
-    public struct Failure: Error, CustomStringConvertible {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What failed, in one line.
         public var description: String
     }
 
@@ -103,7 +112,13 @@ public enum ControlSocket {
 }
 
 /// Serves a control socket on a thread of its own until closed.
+///
+/// Why `@unchecked Sendable` holds: `path`, `fd` and `handler` (itself `@Sendable`) are
+/// set in init and never change; `thread` is written only in init, before the serving
+/// thread starts; `isStopped` is read and written only under `stopped`. The serving
+/// thread touches nothing else of the server.
 public final class ControlServer: @unchecked Sendable {
+    /// The socket file's path.
     public let path: String
     private let fd: Int32
     private let handler: @Sendable (ControlSocket.Request) -> ControlSocket.Reply

@@ -1,0 +1,53 @@
+import AFXDP
+import XDPDatapath
+import XDPModel
+
+/// Why an engine could not be made from a configuration: the configuration was refused
+/// (file, line and key), or the system refused a step of the set-up (the call and the
+/// interface). Nothing stays attached when one is thrown.
+public enum EngineSetupError: Error, Sendable, CustomStringConvertible {
+    /// The configuration is inconsistent (a duplicate name, a security group naming a
+    /// port that does not exist, ...).
+    case configuration(ConfigurationError)
+    /// A system call of the set-up failed (an interface that does not exist, no
+    /// permission to load the steering program, ...).
+    case system(AFXDPError)
+
+    /// The underlying error's one-line description.
+    public var description: String {
+        switch self {
+        case .configuration(let error): error.description
+        case .system(let error): error.description
+        }
+    }
+}
+
+extension Engine {
+    /// The engine `xdpswitch run --config FILE` runs: the datapath `configuration`
+    /// describes — bridges, ports, flows, security groups, routers, DHCP responders,
+    /// tunnels and conntrack — over the engine's UMEM, attached to every `system` port's
+    /// interface (and the tunnel underlay's). Call `start()` to forward.
+    ///
+    /// ```swift
+    /// let engine = try Engine(configuration: SwitchConfiguration.load(path: "switch.yaml"))
+    /// try engine.start()
+    /// let flows = await engine.perform { datapath, now in try? datapath.dumpFlows(bridge: "br-int", now: now) }
+    /// ```
+    public convenience init(configuration: SwitchConfiguration,
+                            options: EngineConfiguration = EngineConfiguration()) throws(EngineSetupError) {
+        do {
+            try self.init(configuration: configuration.datapath, options: options) { pool in
+                try configuration.makeDatapath(pool: pool)
+            }
+        } catch let error as ConfigurationError {
+            throw .configuration(error)
+        } catch let error as AFXDPError {
+            throw .system(error)
+        } catch let error as DatapathConfigurationError {
+            // Not reached: `makeDatapath` locates the datapath's refusals in the file.
+            throw .configuration(configuration.located(error))
+        } catch {
+            throw .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
+        }
+    }
+}
