@@ -72,13 +72,12 @@ struct PersistenceAndConcurrencyTests {
 
     /// Several clients create ports on one subnet at once: every port gets its own address and MAC.
     @Test func concurrentPortCreatesGiveNoAddressTwice() throws {
-        let folder = try TemporaryDirectory()
-        let server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
-        defer { server.stop() }
-        let netID = try #require(try OpenStackCLI.json(server.endpoint, ["network", "create", "busy"])["id"]?.string)
-        _ = try OpenStackCLI.json(server.endpoint, ["subnet", "create", "busy-sub", "--network", netID, "--subnet-range", "10.2.0.0/24"])
-        let made = try createPortsConcurrently([server.endpoint], networkID: netID, clients: 4, perClient: 10)
-        try expectDistinctPorts(made, count: 40, endpoint: server.endpoint, networkID: netID)
+        try withSQLiteServer { server in
+            let netID = try #require(try OpenStackCLI.json(server.endpoint, ["network", "create", "busy"])["id"]?.string)
+            _ = try OpenStackCLI.json(server.endpoint, ["subnet", "create", "busy-sub", "--network", netID, "--subnet-range", "10.2.0.0/24"])
+            let made = try createPortsConcurrently([server.endpoint], networkID: netID, clients: 4, perClient: 10)
+            try expectDistinctPorts(made, count: 40, endpoint: server.endpoint, networkID: netID)
+        }
     }
 }
 

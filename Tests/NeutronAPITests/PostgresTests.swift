@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NeutronModel
 import Testing
 
@@ -49,10 +52,30 @@ final class PostgresCluster {
         try run(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
     }
 
+    /// Runs a command with its output in a file and no descriptor of the test process but
+    /// stdin/stdout/stderr: `pg_ctl start` leaves the server running with whatever it was given,
+    /// and Foundation's Process learns that a child ended when every holder of a descriptor it
+    /// passes has closed it — the server would hold it for good.
     private func run(_ command: [String]) throws {
-        let result = try OpenStackCLI.runProgram(command[0], Array(command.dropFirst()))
-        guard result.status == 0 else {
-            throw HarnessError("\(command.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        let log = folder.path + "/commands.log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        for descriptor in open where descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        let argv = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+        guard spawned == 0 else { throw HarnessError("cannot start \(command[0]): errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw HarnessError("\(command.joined(separator: " ")) failed (wait status \(status)): \(text)")
         }
     }
 }
@@ -77,7 +100,7 @@ struct PostgresTests {
         // And again through the second server, on new networks: segment 2 (1 is taken), the
         // SSH rule already there (created through the first server).
         try runReferenceWorkflow(second.endpoint, suffix: "-b", expectFirstSegment: false, physicalNetwork: "extnet-b",
-                                 sshRuleExists: true)
+                                 external: "198.51.100", sshRuleExists: true)
         let segments = try OpenStackCLI.json(first.endpoint, ["network", "list", "--long", "-c", "Name", "-c", "Network Type"])
         #expect(segments.array?.count == 4)
 

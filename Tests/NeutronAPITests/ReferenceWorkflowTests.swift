@@ -7,10 +7,7 @@ import Testing
 @Suite("openstack client: reference workflow", .serialized, .enabled(if: OpenStackCLI.available))
 struct ReferenceWorkflowTests {
     @Test func referenceWorkflowThroughTheClient() throws {
-        let folder = try TemporaryDirectory()
-        let server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
-        defer { server.stop() }
-        try runReferenceWorkflow(server.endpoint)
+        try withSQLiteServer { server in try runReferenceWorkflow(server.endpoint) }
     }
 }
 
@@ -19,7 +16,7 @@ struct ReferenceWorkflowTests {
 /// PostgreSQL tests. Returns the VM port's id.
 @discardableResult
 func runReferenceWorkflow(_ endpoint: String, suffix: String = "", expectFirstSegment: Bool = true,
-                          physicalNetwork: String = "extnet", sshRuleExists: Bool = false) throws -> String {
+                          physicalNetwork: String = "extnet", external: String = "203.0.113", sshRuleExists: Bool = false) throws -> String {
     let net = try OpenStackCLI.json(endpoint, ["network", "create", "net1" + suffix])
     #expect(net["name"] == .string("net1" + suffix))
     #expect(net["provider:network_type"] == .string("gre"))
@@ -53,10 +50,10 @@ func runReferenceWorkflow(_ endpoint: String, suffix: String = "", expectFirstSe
     #expect(ext["mtu"] == .int(1500))
     let extID = try #require(ext["id"]?.string)
     let extSubnet = try OpenStackCLI.json(endpoint, ["subnet", "create", "ext-sub" + suffix, "--network", extID, "--no-dhcp",
-                                                     "--subnet-range", "203.0.113.0/24",
-                                                     "--allocation-pool", "start=203.0.113.10,end=203.0.113.100"])
+                                                     "--subnet-range", "\(external).0/24",
+                                                     "--allocation-pool", "start=\(external).10,end=\(external).100"])
     #expect(extSubnet["enable_dhcp"] == .bool(false))
-    #expect(extSubnet["allocation_pools"] == .array([.object(["start": .string("203.0.113.10"), "end": .string("203.0.113.100")])]))
+    #expect(extSubnet["allocation_pools"] == .array([.object(["start": .string("\(external).10"), "end": .string("\(external).100")])]))
 
     let router = try OpenStackCLI.json(endpoint, ["router", "create", "router1" + suffix])
     #expect(router["status"] == .string("ACTIVE"))
@@ -68,7 +65,7 @@ func runReferenceWorkflow(_ endpoint: String, suffix: String = "", expectFirstSe
     let gateway = try #require(shown["external_gateway_info"])
     #expect(gateway["network_id"] == .string(extID))
     #expect(gateway["enable_snat"] == .bool(true))
-    #expect(gateway["external_fixed_ips"]?[0]?["ip_address"] == .string("203.0.113.10"))
+    #expect(gateway["external_fixed_ips"]?[0]?["ip_address"] == .string("\(external).10"))
     // `router show` lists the interfaces from the router's ports: the subnet's gateway address.
     #expect("\(shown["interfaces_info"] ?? .null)".contains("10.0.0.1"))
 
@@ -98,7 +95,7 @@ func runReferenceWorkflow(_ endpoint: String, suffix: String = "", expectFirstSe
     let portID = try #require(port["id"]?.string)
 
     let floating = try OpenStackCLI.json(endpoint, ["floating", "ip", "create", extID])
-    #expect(floating["floating_ip_address"] == .string("203.0.113.11"))
+    #expect(floating["floating_ip_address"] == .string("\(external).11"))
     #expect(floating["port_id"] == .null)
     let address = try #require(floating["floating_ip_address"]?.string)
     #expect(try OpenStackCLI.run(endpoint, ["floating", "ip", "set", "--port", portID, address]).status == 0)

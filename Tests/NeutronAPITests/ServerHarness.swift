@@ -83,6 +83,15 @@ final class ServerProcess {
     deinit { stop() }
 }
 
+/// Runs `body` against a new server on a fresh SQLite file in a temporary folder; the server is
+/// stopped and the folder removed afterwards.
+func withSQLiteServer(_ body: (ServerProcess) throws -> Void) throws {
+    let folder = try TemporaryDirectory()
+    let server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
+    defer { server.stop() }
+    try body(server)
+}
+
 /// The real `openstack` command (python-openstackclient from PyPI) in the project's venv,
 /// made by scripts/install-openstack-client.sh (`make deps-test`).
 enum OpenStackCLI {

@@ -10,10 +10,10 @@ import Testing
 @Suite("openstack client: validation errors", .serialized, .enabled(if: OpenStackCLI.available))
 struct ValidationErrorTests {
     @Test func refusalsAsTheClientPrintsThem() throws {
-        let folder = try TemporaryDirectory()
-        let server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
-        defer { server.stop() }
-        let endpoint = server.endpoint
+        try withSQLiteServer { server in try refusals(server.endpoint) }
+    }
+
+    func refusals(_ endpoint: String) throws {
         let url = endpoint + "/v2.0"
         func fails(_ arguments: [String]) throws -> String { try OpenStackCLI.failure(endpoint, arguments) }
 
