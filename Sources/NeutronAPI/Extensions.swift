@@ -1,3 +1,5 @@
+import NeutronModel
+
 /// The API extensions this server implements, as `GET /v2.0/extensions` lists them. Clients
 /// change what they send by these aliases, so only what is implemented is listed (notably not
 /// `external-gateway-multihoming`, which would switch the client to a call this server lacks).
@@ -33,4 +35,3 @@ struct Extensions {
     ]
 }
 
-import NeutronModel

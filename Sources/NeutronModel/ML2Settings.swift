@@ -1,3 +1,5 @@
+import Foundation
+
 /// How networks get their segments, as ML2's type drivers are configured in Neutron
 /// (`ml2_conf.ini`): which types tenant networks get, which physical networks flat and VLAN
 /// networks may use, and the ranges ids are allocated from.
@@ -64,4 +66,3 @@ public struct ML2Settings: Sendable {
     }
 }
 
-import Foundation

@@ -202,7 +202,7 @@ public final class NetworkingService: Sendable {
         }
     }
 
-    /// A copy with the fields of `request` applied and the bookkeeping of an update.
+    /// A new resource id (a lower-case UUID, as Neutron's).
     static func newID() -> String { UUID().uuidString.lowercased() }
 
     /// Only the named fields (all when none are named), as `fields=` asks.

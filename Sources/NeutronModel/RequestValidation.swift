@@ -1,3 +1,5 @@
+import Foundation
+
 /// Checks a create or update body against the resource's attributes the way Neutron's API layer
 /// does (`neutron/api/v2/base.py`, `neutron_lib/api/attributes.py`): the resource key, unknown
 /// fields, fields a POST or PUT may not set, required fields, and each value's type, converting
@@ -166,4 +168,3 @@ public enum RequestValidation {
     }
 }
 
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The model's reads and writes inside one store transaction, in Neutron's terms: resources by
 /// kind, IP and MAC allocations, segments, the model revision. Written once over ``SQLExecutor``,
 /// so SQLite and PostgreSQL run the same statements.
@@ -135,4 +137,3 @@ public final class ModelTransaction {
     }
 }
 
-import Foundation
