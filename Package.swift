@@ -39,6 +39,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // The control plane only (NeutronModel, NeutronAPI): the datapath targets never import these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CXDP", path: "Sources/CXDP", pkgConfig: "libxdp",
@@ -68,8 +74,19 @@ let package = Package(
         .target(name: "XDPBench", dependencies: ["AFXDP", "XDPLab", "XDPScenarios", "XDPDatapath", "XDPPacket"],
                 path: "Sources/XDPBench"),
         .target(name: "XDPAgent", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Sources/XDPAgent"),
+        // Control plane: the Neutron model, IPAM and store (SQLite | PostgreSQL), and its HTTP API.
+        .target(name: "NeutronModel", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
+                                                     .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                     .product(name: "NIOCore", package: "swift-nio"),
+                                                     .product(name: "NIOPosix", package: "swift-nio"),
+                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                                                     .product(name: "Logging", package: "swift-log")],
+                path: "Sources/NeutronModel"),
+        .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
+                                                   .product(name: "NIOCore", package: "swift-nio")],
+                path: "Sources/NeutronAPI"),
         .executableTarget(name: "xdpswitch",
-                          dependencies: ["XDPSwitch", "XDPBench", "XDPAgent",
+                          dependencies: ["XDPSwitch", "XDPBench", "XDPAgent", "NeutronAPI",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
         // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
@@ -87,6 +104,7 @@ let package = Package(
                     path: "Tests/AFXDPTests"),
         .testTarget(name: "XDPAgentTests", dependencies: ["XDPAgent", "XDPModel", "XDPDatapath", "XDPPacket"],
                     path: "Tests/XDPAgentTests"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
         .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch", "TestFixtures"], path: "Tests/XDPSwitchTests",
                     resources: [.copy("Fixtures")]),
     ]
