@@ -189,8 +189,12 @@ extension Datapath {
         }
     }
 
-    /// Drops held fragments older than the tracker's fragment timeout, and lets the
-    /// tracker expire connections (a bounded amount of work). `tick` calls it.
+    /// Drops held fragments older than the tracker's fragment timeout, and frees every
+    /// connection whose expiration passed. `tick` calls it. Catching up in one call: after
+    /// an idle gap (or a jump between a replay's timestamps) `dump-conntrack`,
+    /// `conntrack-stats` and the limits see exactly the connections alive at `now`, not
+    /// those a bounded sweep had not reached yet. The work is one look at each expiry
+    /// list's head plus one removal per expired connection, each paid once.
     @usableFromInline
     func conntrackHousekeeping(now: UInt64) {
         if heldFragments.count > 0 {
@@ -203,7 +207,7 @@ extension Datapath {
                 heldFragments.remove(at: i)
             }
         }
-        _ = conntrackInstance?.expire(now: now, budget: 64)
+        _ = conntrackInstance?.expire(now: now)
     }
 
     /// The end of a frame's trip through the tables: sent to its pending output, or

@@ -94,6 +94,7 @@ public final class Datapath {
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
                 now: UInt64 = 0) throws(DatapathConfigurationError) {
+        let configuration = configuration.withDerivedSeeds
         self.pool = pool
         conntrackConfiguration = configuration.conntrack
         conntrackCell = .allocate(capacity: 1)
