@@ -8,7 +8,7 @@ DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
 DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool busybox
 DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
 
-.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean
+.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean fuzz fuzz-ci test-sanitize
 
 all: build
 
@@ -42,5 +42,17 @@ bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh
 
+# libFuzzer targets (Fuzz/, docs/SECURITY.md): FUZZ_SECONDS per target; fuzz-ci is CI's short pass.
+FUZZ_SECONDS ?= 300
+fuzz: deps-test
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-ci: deps-test
+	FUZZ_SECONDS=60 scripts/fuzz.sh
+
+# The unit tests that need no root under AddressSanitizer and ThreadSanitizer (docs/SECURITY.md).
+test-sanitize: deps-test
+	scripts/test-sanitize.sh
+
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Fuzz/.build .build-asan .build-tsan
