@@ -16,6 +16,7 @@ for sanitizer in ${SANITIZERS:-address thread}; do
     built=$(date +%s)
     # halt_on_error: the first report fails the run; the exit code says so.
     ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} \
+        LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt} \
         swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" --filter "$FILTER"
     done=$(date +%s)
     echo "test-sanitize: $sanitizer: build $((built - start)) s, tests $((done - built)) s"

@@ -97,8 +97,6 @@ public final class Datapath {
         let configuration = configuration.withDerivedSeeds
         self.pool = pool
         conntrackConfiguration = configuration.conntrack
-        conntrackCell = .allocate(capacity: 1)
-        conntrackCell.initialize(to: nil)
         heldFragments = HeldFragmentQueue(capacity: Datapath.heldFragmentCapacity)
         var bridges: [Bridge] = []
         var ports: [Port] = []
@@ -174,6 +172,11 @@ public final class Datapath {
         let (routers, routerOutputs) = try Self.makeRouters(configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
         let (responders, dhcpOutputs) = try Self.makeDHCPResponders(configuration, ports: ports, pool: pool,
                                                                      txQueueCapacity: txQueueCapacity)
+        // Every refusal is thrown above this line: memory allocated from here on is freed
+        // by deinit, which does not run for an initializer that throws.
+        let flowLists = try Self.parseFlows(configuration, now: now)
+        conntrackCell = .allocate(capacity: 1)
+        conntrackCell.initialize(to: nil)
         let outputs = routerOutputs + dhcpOutputs
         dhcpResponders = responders
         dhcpTable = .allocate(capacity: max(responders.count, 1))
@@ -218,21 +221,7 @@ public final class Datapath {
         recorder.initialize(to: SegmentRecorder())
         segmentCacheEnabled = configuration.flowSegmentCache
         for (i, bridgeConfig) in configuration.bridges.enumerated() {
-            let table: FlowTable
-            if bridgeConfig.flows.isEmpty {
-                table = FlowTable.normalOnly(now: now)
-            } else {
-                var flows: [FlowTable.Flow] = []
-                for (n, text) in bridgeConfig.flows.enumerated() {
-                    do {
-                        let rule = try FlowParser.parse(text)
-                        flows.append(FlowTable.Flow(rule: rule, counters: FlowCounters(now: now)))
-                    } catch {
-                        throw DatapathConfigurationError(subject: bridgeConfig.name, key: "flows[\(n)]", message: "\(error)")
-                    }
-                }
-                table = FlowTable(flows: flows, version: 1)
-            }
+            let table = bridgeConfig.flows.isEmpty ? FlowTable.normalOnly(now: now) : FlowTable(flows: flowLists[i], version: 1)
             bridges[i].flowTable = table
             flowTables[i] = Unmanaged.passUnretained(table)
             (flowTableViews + i).initialize(to: table.view)
@@ -240,6 +229,22 @@ public final class Datapath {
             (exactMatchCaches + i).initialize(to: ExactMatchCache(slots: Datapath.exactMatchCacheSlots))
             (segmentCaches + i).initialize(to: FlowSegmentCache(slots: configuration.flowSegmentCache ? Datapath.flowSegmentCacheSlots : 16))
             if table.usesConntrack { startConntrack() }
+        }
+    }
+
+    /// Each bridge's flows parsed (empty for a NORMAL-only bridge), or the first refusal.
+    static func parseFlows(_ configuration: DatapathConfiguration, now: UInt64) throws(DatapathConfigurationError) -> [[FlowTable.Flow]] {
+        try configuration.bridges.map { (bridgeConfig) throws(DatapathConfigurationError) in
+            var flows: [FlowTable.Flow] = []
+            for (n, text) in bridgeConfig.flows.enumerated() {
+                do {
+                    let rule = try FlowParser.parse(text)
+                    flows.append(FlowTable.Flow(rule: rule, counters: FlowCounters(now: now)))
+                } catch {
+                    throw DatapathConfigurationError(subject: bridgeConfig.name, key: "flows[\(n)]", message: "\(error)")
+                }
+            }
+            return flows
         }
     }
 
