@@ -38,10 +38,10 @@ public final class NetworkNodeFuzzer {
                   - {name: qvo-vm2, tag: 1}
                   - \(NetworkNodeYAML.dhcpPort)
                   - {name: patch-tun, type: patch, options: {peer: patch-int}}
-                  - name: br-tun
-                    ports:
-                      - {name: patch-int, type: patch, options: {peer: patch-tun}}
-                      - {name: gre-node2, type: gre, options: {remote_ip: 172.16.0.2, key: flow}}
+              - name: br-tun
+                ports:
+                  - {name: patch-int, type: patch, options: {peer: patch-tun}}
+                  - {name: gre-node2, type: gre, options: {remote_ip: 172.16.0.2, key: flow}}
             """
         var lines = router.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         lines.insert(contentsOf: extra.split(separator: "\n").map(String.init), at: 5)
@@ -82,10 +82,10 @@ public final class NetworkNodeFuzzer {
     var now: UInt64 = 1_000_000_000
 
     public init() {
+        let pool = FramePool(frameCount: 1024)
+        let datapath: Datapath
         do {
-            let configuration = try SwitchConfiguration.parse(yaml: Self.yaml, file: "network-node.yaml")
-            pool = FramePool(frameCount: 1024)
-            datapath = try configuration.makeDatapath(pool: pool)
+            datapath = try SwitchConfiguration.parse(yaml: Self.yaml, file: "network-node.yaml").makeDatapath(pool: pool)
         } catch {
             fatalError("the network node does not load: \(error)\n\(Self.yaml)")
         }
@@ -93,6 +93,8 @@ public final class NetworkNodeFuzzer {
             guard let port = datapath.port(named: name) else { fatalError("no port \(name)") }
             return port
         }
+        self.pool = pool
+        self.datapath = datapath
     }
 
     /// Runs one fuzzer input (see the essay above).
