@@ -16,13 +16,15 @@ let package = Package(
     targets: [
         // The network node's YAML pieces the tests use (a link to Tests/TestFixtures).
         .target(name: "TestFixtures", path: "Sources/TestFixtures"),
+        // Hands a target's LLVMFuzzerTestOneInput to libFuzzer's driver (see FuzzDriver.swift).
+        .target(name: "FuzzDriver", path: "Sources/FuzzDriver"),
         .target(name: "FuzzSupport", dependencies: [.product(name: "XDPSwitch", package: "XDPSwitch"), "TestFixtures"],
                 path: "Sources/FuzzSupport"),
-        .executableTarget(name: "fuzz-packet", dependencies: [.product(name: "XDPDatapath", package: "XDPSwitch")],
+        .executableTarget(name: "fuzz-packet", dependencies: ["FuzzDriver", .product(name: "XDPDatapath", package: "XDPSwitch")],
                           path: "Sources/fuzz-packet"),
-        .executableTarget(name: "fuzz-datapath", dependencies: ["FuzzSupport"], path: "Sources/fuzz-datapath"),
-        .executableTarget(name: "fuzz-flow-syntax", dependencies: [.product(name: "XDPDatapath", package: "XDPSwitch")],
+        .executableTarget(name: "fuzz-datapath", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-datapath"),
+        .executableTarget(name: "fuzz-flow-syntax", dependencies: ["FuzzDriver", .product(name: "XDPDatapath", package: "XDPSwitch")],
                           path: "Sources/fuzz-flow-syntax"),
-        .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzSupport"], path: "Sources/fuzz-yaml"),
+        .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-yaml"),
     ]
 )

@@ -1,3 +1,4 @@
+import FuzzDriver
 import XDPDatapath
 
 /// The `ovs-ofctl` flow parser on any text: a refusal is a `FlowSyntaxError`, never a crash;
@@ -14,3 +15,5 @@ public func fuzzFlowSyntax(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 
     precondition(again.description == printed, "print(parse(print(x))) != print(x): \(printed) vs \(again.description)")
     return 0
 }
+
+runFuzzer(fuzzFlowSyntax)

@@ -1,3 +1,4 @@
+import FuzzDriver
 import FuzzSupport
 
 /// The network node under libFuzzer: see `NetworkNodeFuzzer` for the input format and the
@@ -9,3 +10,5 @@ public func fuzzDatapath(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     node.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
+
+runFuzzer(fuzzDatapath)

@@ -1,3 +1,4 @@
+import FuzzDriver
 import XDPDatapath
 import XDPPacket
 
@@ -24,3 +25,5 @@ public func fuzzPacket(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     precondition(PacketParser.parse(frame, length: size, into: &again) == ok, "the parse is not deterministic")
     return 0
 }
+
+runFuzzer(fuzzPacket)

@@ -1,3 +1,4 @@
+import FuzzDriver
 import FuzzSupport
 import XDPSwitch
 
@@ -17,3 +18,5 @@ public func fuzzYAML(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     _ = try? SwitchConfiguration.parseSecurityGroups(yaml: text, file: "fuzz.yaml", datapath: node.datapath)
     return 0
 }
+
+runFuzzer(fuzzYAML)
