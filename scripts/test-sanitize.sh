@@ -18,6 +18,12 @@ for sanitizer in ${SANITIZERS:-address thread}; do
     ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} \
         LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt} \
         swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" --filter "$FILTER"
+    # As root, ThreadSanitizer also watches the engine's threads and the control socket
+    # driving them on veth pairs (AF_XDP integration tests; make test runs them plain).
+    if [ "$sanitizer" = thread ] && [ "$(id -u)" = 0 ]; then
+        TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} swift test --skip-build --sanitize=thread --scratch-path "$scratch" \
+            --filter "${SANITIZE_ROOT_FILTER:-LiveFlowControlTests|EngineIntegrationTests}"
+    fi
     done=$(date +%s)
     echo "test-sanitize: $sanitizer: build $((built - start)) s, tests $((done - built)) s"
 done
