@@ -8,7 +8,7 @@ DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
 DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool busybox
 DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
 
-.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean fuzz fuzz-ci test-sanitize
+.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean
 
 all: build
 
@@ -43,6 +43,7 @@ bench-instructions: deps
 	@scripts/bench-instructions.sh
 
 # libFuzzer targets (Fuzz/, docs/SECURITY.md): FUZZ_SECONDS per target; fuzz-ci is CI's short pass.
+.PHONY: fuzz fuzz-ci test-sanitize
 FUZZ_SECONDS ?= 300
 fuzz: deps-test
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
@@ -55,4 +56,4 @@ test-sanitize: deps-test
 	scripts/test-sanitize.sh
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build .build-asan .build-tsan
+	rm -rf .build Benchmarks/.build
