@@ -43,5 +43,18 @@ bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh
 
+# libFuzzer targets (Fuzz/, docs/SECURITY.md): FUZZ_SECONDS per target; fuzz-ci is CI's short pass.
+.PHONY: fuzz fuzz-ci test-sanitize
+FUZZ_SECONDS ?= 300
+fuzz: deps-test
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-ci: deps-test
+	FUZZ_SECONDS=60 scripts/fuzz.sh
+
+# The unit tests that need no root under AddressSanitizer and ThreadSanitizer (docs/SECURITY.md).
+test-sanitize: deps-test
+	scripts/test-sanitize.sh
+
 clean:
 	rm -rf .build Benchmarks/.build

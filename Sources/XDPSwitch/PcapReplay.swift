@@ -10,6 +10,10 @@ import XDPDatapath
 /// with its capture timestamp as the datapath clock, so MAC aging replays as it
 /// happened. Every port that emits frames gets `DIR/PORT.pcap`, each frame stamped
 /// with the time of the frame that caused it.
+///
+/// A replay is reproducible when the datapath was built with
+/// `DatapathConfiguration.randomSeed` set (`xdpswitch replay --seed N`): the same
+/// captures then give byte-identical output files, run after run.
 public struct PcapReplay {
     /// One capture file fed into one port.
     public struct Input: Sendable, Equatable {

@@ -8,7 +8,9 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Run the datapath over capture files: frames in by port, one pcap out per port that emits.",
         discussion: """
         Frames of all inputs are processed in timestamp order; capture timestamps are the \
-        datapath's clock. Every port that emits frames gets DIR/PORT.pcap.
+        datapath's clock. Every port that emits frames gets DIR/PORT.pcap. With --seed N \
+        every random choice (connection-tracker hashes, so the ports NAT picks) is derived \
+        from N: the same captures and seed give byte-identical outputs.
         Example: xdpswitch replay --config node.yaml --input qvo-vm1=vm1.pcap --output-dir out
         """)
 
@@ -23,6 +25,10 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Frames in the pool (each 2048 bytes).")
     var frames: Int = 4096
 
+    @Option(name: .long, help: ArgumentHelp("Seed every random choice from N, for reproducible outputs (default: random).",
+                                            valueName: "N"))
+    var seed: UInt64?
+
     func validate() throws {
         guard !input.isEmpty else { throw ValidationError("give at least one --input PORT=FILE") }
         for item in input where !item.contains("=") {
@@ -31,7 +37,8 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try config.load()
+        var loaded = try config.load()
+        if let seed { loaded.datapath.randomSeed = seed }
         let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: frames))
         let inputs = input.map { item -> PcapReplay.Input in
             let parts = item.split(separator: "=", maxSplits: 1)

@@ -185,8 +185,12 @@ extension Datapath {
         }
     }
 
-    /// Drops held fragments older than the tracker's fragment timeout, and lets the
-    /// tracker expire connections (a bounded amount of work). `tick` calls it.
+    /// Drops held fragments older than the tracker's fragment timeout, and frees every
+    /// connection whose expiration passed. `tick` calls it. Catching up in one call: after
+    /// an idle gap (or a jump between a replay's timestamps) `dump-conntrack`,
+    /// `conntrack-stats` and the limits see exactly the connections alive at `now`, not
+    /// those a bounded sweep had not reached yet. The work is one look at each expiry
+    /// list's head plus one removal per expired connection, each paid once.
     @usableFromInline
     func conntrackHousekeeping(now: UInt64) {
         if connectionTracking.heldFragments.count > 0 {
@@ -199,7 +203,7 @@ extension Datapath {
                 connectionTracking.heldFragments.remove(at: i)
             }
         }
-        _ = connectionTracking.instance?.expire(now: now, budget: 64)
+        _ = connectionTracking.instance?.expire(now: now)
     }
 
     /// The end of a frame's trip through the tables: sent to its pending output, or

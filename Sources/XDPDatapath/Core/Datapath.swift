@@ -74,11 +74,16 @@ public final class Datapath {
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
                 now: UInt64 = 0) throws(DatapathConfigurationError) {
+        let configuration = configuration.withDerivedSeeds
         self.pool = pool
         let (bridges, ports) = try Self.makeTopology(configuration, txQueueCapacity: txQueueCapacity)
-        tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
+        let tables = try OpenFlowStage.parseTables(configuration, now: now)
+        // The service stage throws before it allocates. Every refusal is thrown above this
+        // line: memory allocated from here on is freed by deinit, which does not run for an
+        // initializer that throws.
         services = try ServiceStage(configuration: configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
-        openFlow = try OpenFlowStage(configuration: configuration, bridges: bridges, now: now)
+        tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
+        openFlow = OpenFlowStage(configuration: configuration, bridges: bridges, tables: tables, now: now)
         connectionTracking = ConntrackStage(configuration: configuration.conntrack)
         l2 = L2Stage(bridges: bridges)
         tracer = Tracer()

@@ -16,16 +16,44 @@ public struct DatapathConfiguration: Sendable, Equatable {
     /// Whether whole runs through a bridge's tables are remembered and replayed (the
     /// flow-segment cache, FlowSegmentCache.swift). On by default; off only to compare.
     public var flowSegmentCache: Bool
+    /// The seed of every random choice the datapath makes (the connection trackers'
+    /// hashes, hence the ports NAT picks); nil: a random seed per run, so an attacker
+    /// cannot aim at the hash. With a seed the same input gives byte-identical output
+    /// (`xdpswitch replay --seed N`). A seed set on `conntrack.hashSeed` or a router's
+    /// `natHashSeed` wins over the one derived from this.
+    public var randomSeed: UInt64?
 
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
                 conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = [],
-                dhcp: [DHCPConfiguration] = [], flowSegmentCache: Bool = true) {
+                dhcp: [DHCPConfiguration] = [], flowSegmentCache: Bool = true, randomSeed: UInt64? = nil) {
         self.bridges = bridges
         self.underlay = underlay
         self.conntrack = conntrack
         self.routers = routers
         self.dhcp = dhcp
         self.flowSegmentCache = flowSegmentCache
+        self.randomSeed = randomSeed
+    }
+
+    /// This configuration with the seeds `randomSeed` implies written into the
+    /// tracker's and each router's configuration (those not set already): a distinct
+    /// seed per tracker, from SplitMix64 over `randomSeed` and the tracker's place.
+    public var withDerivedSeeds: DatapathConfiguration {
+        guard let seed = randomSeed else { return self }
+        var c = self
+        if c.conntrack.hashSeed == nil { c.conntrack.hashSeed = Self.splitMix64(seed, 0) }
+        for r in c.routers.indices where c.routers[r].natHashSeed == nil {
+            c.routers[r].natHashSeed = Self.splitMix64(seed, UInt64(r) &+ 1)
+        }
+        return c
+    }
+
+    /// SplitMix64's output for `seed` advanced `n` + 1 steps (Steele, Lea, Flood 2014).
+    static func splitMix64(_ seed: UInt64, _ n: UInt64) -> UInt64 {
+        var z = seed &+ (n &+ 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -67,6 +67,13 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case fragmentHoldFull
     /// A held fragment's datagram did not complete in time.
     case fragmentTimeout
+    /// GRE to our underlay address whose outer IPv4 header checksum is wrong (RFC 1122
+    /// §3.2.1.2: a host verifies it; Open vSwitch and Linux drop such packets too).
+    case underlayBadIPv4Checksum
+    /// GRE to our underlay address inside a frame not unicast to our underlay MAC
+    /// (another host's MAC, broadcast or multicast): Open vSwitch decapsulates only
+    /// frames to the bridge's own MAC.
+    case underlayNotOurMAC
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -120,6 +127,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .conntrackFragment: "conntrack-fragment"
         case .fragmentHoldFull: "fragment-hold-full"
         case .fragmentTimeout: "fragment-timeout"
+        case .underlayBadIPv4Checksum: "underlay-bad-ipv4-checksum"
+        case .underlayNotOurMAC: "underlay-not-our-mac"
         }
     }
 }

@@ -26,9 +26,10 @@ struct OpenFlowStage {
     /// When flows were last checked for expiry (datapath clock).
     @usableFromInline let lastExpiry: UnsafeMutablePointer<UInt64>
 
-    /// Parses each bridge's configured flows (none: the default NORMAL-only table) and
-    /// installs them as the bridge's first table version.
-    init(configuration: DatapathConfiguration, bridges: [Bridge], now: UInt64) throws(DatapathConfigurationError) {
+    /// Each bridge's configured flows parsed into its first table version (none: the
+    /// default NORMAL-only table), or the first refusal. Allocates nothing that a throwing
+    /// initializer would leak: `Datapath.init` calls it before any stage allocates.
+    static func parseTables(_ configuration: DatapathConfiguration, now: UInt64) throws(DatapathConfigurationError) -> [FlowTable] {
         var tables: [FlowTable] = []
         for bridgeConfig in configuration.bridges {
             if bridgeConfig.flows.isEmpty {
@@ -46,6 +47,11 @@ struct OpenFlowStage {
             }
             tables.append(FlowTable(flows: flows, version: 1))
         }
+        return tables
+    }
+
+    /// Installs `tables` (from `parseTables`) as the bridges' first table versions.
+    init(configuration: DatapathConfiguration, bridges: [Bridge], tables: [FlowTable], now: UInt64) {
         let count = max(bridges.count, 1)
         bridgeCount = bridges.count
         self.tables = .allocate(capacity: count)

@@ -241,13 +241,16 @@ extension Datapath {
 
     // MARK: Between batches
 
-    /// Runs the services' timers (router ARP retransmission and give-up) when due, then
-    /// enters what the services emitted into their bridges. `tick` calls it.
+    /// Runs the services' timers (router ARP retransmission and give-up, the routers' NAT
+    /// connections past their expiration) when due, then enters what the services emitted
+    /// into their bridges. `tick` calls it. Each timer catches up on every deadline that
+    /// passed by `now` in this one call.
     @inlinable
     func runServices(now: UInt64) {
         for r in 0..<services.routerCount {
             services.routerTable[r]._withUnsafeGuaranteedRef { router in
                 if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
+                router.expireConnections(now: now)
             }
         }
         drainServices(now: now)

@@ -15,9 +15,11 @@ import XDPPacket
 // an ARP request goes out; the ARP answer releases the waiting frames.
 //
 // Receiving (a frame on the underlay port): ARP for our address is answered and its
-// sender learned; GRE to our address is checked (RFC 2784/2890 flags, protocol 0x6558)
-// and its inner frame enters the bridge of the `gre` port whose remote (and key) match,
-// with `tun_id` = the key. Everything else on the underlay is dropped and counted.
+// sender learned; GRE to our address inside a frame unicast to our MAC, with a correct
+// outer IPv4 header checksum, is checked (RFC 2784/2890 flags, protocol 0x6558) and its
+// inner frame enters the bridge of the `gre` port whose remote (and key) match, with
+// `tun_id` = the key (0 without one). Everything else on the underlay is dropped and
+// counted.
 //
 // The per-packet code reads the tunnels from `tunnels` (TunnelTable.swift: plain values,
 // the outer headers prebuilt) and the ports from `fastPorts`: no class field, no
@@ -108,18 +110,23 @@ extension Datapath {
         let table = tunnel.table
         guard table.underlayPortID >= 0 else { drop(address, reason: .underlayNotForUs, port: wireID); return }
         let frame = pool.pointer(address)
-        // The common case is recognised from the bytes alone: untagged IPv4 without
-        // options, not a fragment, GRE to our address, no GRE flags but K, carrying
+        // The common case is recognised from the bytes alone: to our MAC, untagged IPv4
+        // without options, not a fragment, GRE to our address, no GRE flags but K, carrying
         // Ethernet. The parser and `GREEncapsulation.decapsulate` would accept such a frame
         // with these same offsets; every other frame takes the general path below (same
         // checks, same drop reasons).
-        if length >= 52, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
+        if length >= 52, frame.loadBE48(at: 0) == table.localMAC.unsafelyUnwrapped.pointee,
+           frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
            frame.loadBE16(at: 20) & 0x3FFF == 0, frame.loadBE32(at: 30) == table.address, frame.loadBE16(at: 36) == 0x6558 {
             let end = 14 &+ Int(frame.loadBE16(at: 16))
             let flags = frame.loadBE16(at: 34)
             let keyed = flags == GREHeader.keyPresentBit
             let inner = keyed ? 42 : 38
             if end <= Int(length), keyed || flags == 0, end &- inner >= 14 {
+                guard Checksum.verifyIPv4Header(frame + 14, headerLength: 20) else {
+                    drop(address, reason: .underlayBadIPv4Checksum, port: wireID)
+                    return
+                }
                 let key: UInt32? = keyed ? frame.loadBE32(at: 38) : nil
                 let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
                 guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
@@ -139,6 +146,17 @@ extension Datapath {
         }
         guard meta.flags.contains(.gre), meta.nwDst == table.address, !meta.flags.contains(.fragment), meta.vlanCount == 0 else {
             drop(address, reason: .underlayNotForUs, port: wireID)
+            return
+        }
+        // Open vSwitch's tunnel port map matches the bridge's own MAC exactly (lib/tnl-ports.c):
+        // GRE inside a frame for another host, broadcast or multicast is not ours.
+        guard meta.dlDst == table.localMAC.unsafelyUnwrapped.pointee else {
+            drop(address, reason: .underlayNotOurMAC, port: wireID)
+            return
+        }
+        let l3 = Int(meta.l3Offset)
+        guard Checksum.verifyIPv4Header(frame + l3, headerLength: Int(frame.loadBE8(at: l3) & 0x0F) &* 4) else {
+            drop(address, reason: .underlayBadIPv4Checksum, port: wireID)
             return
         }
         switch GREEncapsulation.decapsulate(frame, length: Int(length), meta: meta) {

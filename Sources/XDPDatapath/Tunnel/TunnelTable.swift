@@ -23,6 +23,9 @@ struct TunnelTable {
     @usableFromInline let endpoints: UnsafeMutablePointer<TunnelEndpoint>?
     /// Index into `endpoints` by `Port.id` (-1 for a port that is not a `gre` port).
     @usableFromInline let slots: UnsafeMutablePointer<Int32>?
+    /// Our MAC on the underlay (`Underlay.mac`, kept by `refreshTunnels`): GRE is
+    /// decapsulated only from frames unicast to it.
+    @usableFromInline let localMAC: UnsafeMutablePointer<UInt64>?
 
     /// No underlay, no tunnels.
     init() {
@@ -32,6 +35,7 @@ struct TunnelTable {
         count = 0
         endpoints = nil
         slots = nil
+        localMAC = nil
     }
 
     /// Allocates the table for the `gre` ports among `ports` (owned by `Underlay`, which
@@ -56,6 +60,9 @@ struct TunnelTable {
         endpoints.initialize(from: tunnels, count: tunnels.count)
         self.endpoints = endpoints
         self.slots = slots
+        let localMAC = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        localMAC.initialize(to: 0)
+        self.localMAC = localMAC
     }
 
     func deallocate() {
@@ -64,23 +71,30 @@ struct TunnelTable {
         endpoints.deinitialize(count: count)
         endpoints.deallocate()
         slots.deallocate()
+        localMAC?.deallocate()
     }
 
     /// The `Port.id` of the `gre` port accepting packets from `remote` with `key`
-    /// (the first in port order), or -1.
+    /// (nil: a packet without a key), or -1. As Open vSwitch's `tnl_find`
+    /// (ofproto/tunnel.c): a packet without a key has `tun_id` 0, a port without a key
+    /// expects `tun_id` 0, ports with an exact key (none, or N) are tried before `key=flow`
+    /// ports, and a `key=flow` port takes any packet from its remote, keyed or not. Within
+    /// each kind, the first in port order.
     @inlinable
     func port(remote: UInt32, key: UInt32?) -> Int {
         guard let endpoints else { return -1 }
+        let tunID = key ?? 0
+        var flowPort = -1
         for i in 0..<count {
             let t = endpoints + i
             guard t.pointee.remoteIP == remote else { continue }
             switch t.pointee.keyMode {
-            case TunnelEndpoint.noKey: if key == nil { return t.pointee.portID }
-            case TunnelEndpoint.fixedKey: if key == t.pointee.fixedKey { return t.pointee.portID }
-            default: if key != nil { return t.pointee.portID }
+            case TunnelEndpoint.noKey: if tunID == 0 { return t.pointee.portID }
+            case TunnelEndpoint.fixedKey: if tunID == t.pointee.fixedKey { return t.pointee.portID }
+            default: if flowPort < 0 { flowPort = t.pointee.portID }
             }
         }
-        return -1
+        return flowPort
     }
 }
 

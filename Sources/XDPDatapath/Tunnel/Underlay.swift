@@ -51,6 +51,7 @@ public final class Underlay {
     /// Writes our MAC and each tunnel's next-hop MAC (zero while unknown) into the
     /// tunnels' prebuilt headers. Runs whenever `mac` or `neighbours` change.
     func refreshTunnels() {
+        tunnels.localMAC?.pointee = mac.rawValue
         guard let endpoints = tunnels.endpoints else { return }
         for i in 0..<tunnels.count {
             let t = endpoints + i

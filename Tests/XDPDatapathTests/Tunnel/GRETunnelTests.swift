@@ -34,9 +34,10 @@ import XDPPacket
         // key=flow accepts any key (it becomes tun_id).
         n2.receiveOnWire([Net.gre(Net.tagged(frame, vlan: 1), key: 7)])
         #expect(n2.transmitted("vm") == [frame])
-        // …but not an unkeyed packet.
+        // …and an unkeyed packet too, with tun_id 0 (as Open vSwitch's tnl_find).
         n2.receiveOnWire([Net.gre(Net.tagged(frame, vlan: 1), key: nil)])
-        #expect(n2.drops("eth1", .tunnelNoPort) == 1)
+        #expect(n2.transmitted("vm") == [frame])
+        #expect(n2.drops("eth1", .tunnelNoPort) == 0)
         #expect(n1.accountingHolds && n2.accountingHolds)
     }
 
@@ -252,6 +253,9 @@ import XDPPacket
         var options = Array(gre[0..<14]) + [0x46] + Array(gre[15..<34]) + [1, 1, 1, 0] + Array(gre[34...])
         let total = Int(options[16]) << 8 | Int(options[17]) + 4
         options[16] = UInt8(total >> 8); options[17] = UInt8(total & 0xFF)
+        options[24] = 0; options[25] = 0  // the outer header checksum is verified: make it right
+        let sum = options.withUnsafeBytes { Checksum.ipv4Header($0.baseAddress! + 14, headerLength: 24) }
+        options[24] = UInt8(sum >> 8); options[25] = UInt8(sum & 0xFF)
         n2.receiveOnWire([options])
         #expect(n2.transmitted("vm") == [frame])
         // A fragment (MF set), and a VLAN-tagged outer frame: not for us.

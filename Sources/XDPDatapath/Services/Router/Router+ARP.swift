@@ -138,22 +138,37 @@ extension Router {
     /// times (their frames dropped, each answered with ICMP host unreachable). `receive`
     /// and `process` call it when a deadline has passed; call it from an idle loop too
     /// so waiting frames are released without traffic.
+    ///
+    /// Every deadline that passed by `now` runs, in order, as if the router had been
+    /// called at each one: after an idle gap (or a jump between a replay's timestamps)
+    /// the retransmissions that fell in the gap are sent and, when the give-up deadline
+    /// passed too, the waiting frames are dropped in this call, not one step per call.
+    /// The schedule stays on its grid (the next deadline is the last request's time plus
+    /// the interval, not `now` plus it), so the outcome does not depend on how often
+    /// the caller ticks. At most `arpMaximumRequests` requests per next hop come out of
+    /// one call.
     @inline(never)
     public func service(now: UInt64) {
         var next = UInt64.max
         var expired: [UInt32] = []
-        for (hop, var waiting) in pending {
-            let due = waiting.lastRequest &+ arpInterval
+        // In address order, not the dictionary's (seeded per process): a replay sends the
+        // same requests in the same order every run.
+        for hop in pending.keys.sorted() {
+            guard var waiting = pending[hop] else { continue }
+            var due = waiting.lastRequest &+ arpInterval
             guard now >= due else { next = min(next, due); continue }
-            if waiting.requests >= arpMaximumRequests {
+            while now >= due && waiting.requests < arpMaximumRequests {
+                waiting.requests &+= 1
+                waiting.lastRequest = due
+                sendARPRequest(for: hop, out: waiting.interface)
+                due = waiting.lastRequest &+ arpInterval
+            }
+            if now >= due {  // asked arpMaximumRequests times and the last one's wait is over
                 expired.append(hop)
                 continue
             }
-            waiting.requests &+= 1
-            waiting.lastRequest = now
             pending[hop] = waiting
-            sendARPRequest(for: hop, out: waiting.interface)
-            next = min(next, now &+ arpInterval)
+            next = min(next, due)
         }
         state.pointee.nextServiceTime = next
         for hop in expired {

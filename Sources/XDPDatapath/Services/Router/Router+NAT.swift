@@ -127,6 +127,7 @@ extension Router {
             c.fragmentContexts = 1  // the router does not reassemble
             c.maxDatagramSize = 8
             c.fragmentMemory = 0
+            c.hashSeed = configuration.natHashSeed
             let tracker = ConnectionTracker(configuration: c)
             natTracker = tracker
             p.pointee.tracker = Unmanaged.passUnretained(tracker)
@@ -168,6 +169,15 @@ extension Router {
     /// `router.conntrack?.dump()` prints `orig=(…),reply=(…)` with translated replies.
     /// Control path, on the thread that owns the router.
     public var conntrack: ConnectionTracker? { natTracker }
+
+    /// Frees every NAT connection whose expiration passed by `now` (all of them, however
+    /// long since the last call). The datapath's `tick` calls it between batches; a
+    /// router used on its own may call it from an idle loop.
+    @inlinable
+    public func expireConnections(now: UInt64) {
+        guard let tracker = natPath.pointee.tracker else { return }
+        tracker._withUnsafeGuaranteedRef { _ = $0.expire(now: now) }
+    }
 
     /// Replaces the floating IPs at run time (`floatingip-associate`/`-disassociate`),
     /// between batches on the router's thread. Connections translated to or from a

@@ -158,6 +158,9 @@ public struct RouterConfiguration: Sendable, Equatable {
     /// Connections the router's NAT tracker holds (entries allocated when NAT is
     /// configured; 16–16777216). At this many, new translated connections are refused.
     public var natConnections: Int
+    /// Seed of the NAT tracker's hash (which also picks translated ports); nil picks a
+    /// random one. `DatapathConfiguration.randomSeed` fills it for reproducible runs.
+    public var natHashSeed: UInt64? = nil
 
     /// A router; see the type's documentation for how routes are derived.
     public init(name: String, interfaces: [Interface], routes: [Route] = [], defaultGateway: IPv4Address? = nil,

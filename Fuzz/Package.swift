@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer targets over the main package (../), built only by `make fuzz` / `make fuzz-ci`
+// (scripts/fuzz.sh) with `-sanitize=fuzzer,address`: the main package's `swift build` and
+// `swift test` never see them. Each target is one `LLVMFuzzerTestOneInput` (libFuzzer
+// supplies `main`); docs/SECURITY.md has what each one checks and the executions run.
+//   fuzz-packet       PacketParser + FlowKey on any bytes
+//   fuzz-datapath     the network node (routers, NAT, DHCP, security groups, GRE): frames in
+//                     on every port, invariants after each frame
+//   fuzz-flow-syntax  the ovs-ofctl flow parser (and printer round trip)
+//   fuzz-yaml         the configuration loader
+let package = Package(
+    name: "XDPSwitchFuzz",
+    dependencies: [.package(name: "XDPSwitch", path: "..")],
+    targets: [
+        // The network node's YAML pieces the tests use (a link to Tests/TestFixtures).
+        .target(name: "TestFixtures", path: "Sources/TestFixtures"),
+        // Hands a target's LLVMFuzzerTestOneInput to libFuzzer's driver (see FuzzDriver.swift).
+        .target(name: "FuzzDriver", path: "Sources/FuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "XDPSwitch", package: "XDPSwitch"), "TestFixtures"],
+                path: "Sources/FuzzSupport"),
+        .executableTarget(name: "fuzz-packet", dependencies: ["FuzzDriver", .product(name: "XDPDatapath", package: "XDPSwitch")],
+                          path: "Sources/fuzz-packet"),
+        .executableTarget(name: "fuzz-datapath", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-datapath"),
+        .executableTarget(name: "fuzz-flow-syntax", dependencies: ["FuzzDriver", .product(name: "XDPDatapath", package: "XDPSwitch")],
+                          path: "Sources/fuzz-flow-syntax"),
+        .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-yaml"),
+    ]
+)
