@@ -14,6 +14,7 @@ import PackageDescription
 //   XDPLab                    namespaces, load generator, counting sink, raw forwarder (in no product)
 //   XDPBench                  the veth bench and bench-micro behind `xdpswitch bench` (in no product)
 //   XDPAgent                  the node agent's compiler: a host's view of the Neutron model → the node's YAML
+//   NeutronModel, NeutronAPI  the control plane: the Neutron model and its store, the Networking API server
 //   xdpswitch                 the command
 //
 // Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
@@ -21,6 +22,12 @@ import PackageDescription
 #if !os(Linux)
 #error("XDPSwitch builds on Linux only (AF_XDP, eBPF, network namespaces)")
 #endif
+
+// The control plane (NeutronModel, NeutronAPI, `xdpswitch server`) brings Hummingbird, GRDB
+// and postgres-nio, most of a clean build. XDPSWITCH_CONTROL_PLANE=0 leaves it out of the
+// package, for builds that need only the datapath: the sanitizer runs, the fuzz targets and
+// the bench's release build (scripts/). The datapath targets never import it either way.
+let controlPlane = Context.environment["XDPSWITCH_CONTROL_PLANE"] != "0"
 let package = Package(
     name: "XDPSwitch",
     products: [
@@ -39,12 +46,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        // The control plane only (NeutronModel, NeutronAPI): the datapath targets never import these.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CXDP", path: "Sources/CXDP", pkgConfig: "libxdp",
@@ -74,19 +75,8 @@ let package = Package(
         .target(name: "XDPBench", dependencies: ["AFXDP", "XDPLab", "XDPScenarios", "XDPDatapath", "XDPPacket"],
                 path: "Sources/XDPBench"),
         .target(name: "XDPAgent", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Sources/XDPAgent"),
-        // Control plane: the Neutron model, IPAM and store (SQLite | PostgreSQL), and its HTTP API.
-        .target(name: "NeutronModel", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
-                                                     .product(name: "PostgresNIO", package: "postgres-nio"),
-                                                     .product(name: "NIOCore", package: "swift-nio"),
-                                                     .product(name: "NIOPosix", package: "swift-nio"),
-                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                                     .product(name: "Logging", package: "swift-log")],
-                path: "Sources/NeutronModel"),
-        .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
-                                                   .product(name: "NIOCore", package: "swift-nio")],
-                path: "Sources/NeutronAPI"),
         .executableTarget(name: "xdpswitch",
-                          dependencies: ["XDPSwitch", "XDPBench", "XDPAgent", "NeutronAPI",
+                          dependencies: ["XDPSwitch", "XDPBench", "XDPAgent",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/xdpswitch"),
         // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
@@ -104,8 +94,32 @@ let package = Package(
                     path: "Tests/AFXDPTests"),
         .testTarget(name: "XDPAgentTests", dependencies: ["XDPAgent", "XDPModel", "XDPDatapath", "XDPPacket"],
                     path: "Tests/XDPAgentTests"),
-        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
         .testTarget(name: "XDPSwitchTests", dependencies: ["XDPSwitch", "TestFixtures"], path: "Tests/XDPSwitchTests",
                     resources: [.copy("Fixtures")]),
     ]
 )
+
+if controlPlane {
+    package.dependencies += [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ]
+    package.targets += [
+        // The Neutron model, IPAM and store (SQLite | PostgreSQL), and its HTTP API.
+        .target(name: "NeutronModel", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
+                                                     .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                     .product(name: "NIOCore", package: "swift-nio"),
+                                                     .product(name: "NIOPosix", package: "swift-nio"),
+                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                                                     .product(name: "Logging", package: "swift-log")],
+                path: "Sources/NeutronModel"),
+        .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
+                                                   .product(name: "NIOCore", package: "swift-nio")],
+                path: "Sources/NeutronAPI"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+    ]
+    package.targets.first { $0.name == "xdpswitch" }?.dependencies.append("NeutronAPI")
+}

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 OUT=${OUT:-docs/benchmarks}
 mkdir -p "$OUT"
+# The bench needs no control plane (Package.swift): its release build leaves it out.
+export XDPSWITCH_CONTROL_PLANE=0
 $SWIFT build -c release --scratch-path .build-bench --product xdpswitch
 .build-bench/release/xdpswitch bench all --compare ovs,kernel,raw \
   --seconds "${SECONDS_PER_RUN:-5}" --repeat "${REPEAT:-5}" --json "$OUT/bench.json" | tee "$OUT/bench.txt"

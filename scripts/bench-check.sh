@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
+# The bench needs no control plane (Package.swift): its release build leaves it out.
+export XDPSWITCH_CONTROL_PLANE=0
 $SWIFT build -c release --scratch-path .build-bench --product xdpswitch
 check=(.build-bench/release/xdpswitch bench l2 --compare raw --seconds "${BENCH_CHECK_SECONDS:-2}"
        --repeat "${BENCH_CHECK_REPEAT:-5}" --min-raw-ratio "${BENCH_CHECK_MIN:-0.75}")

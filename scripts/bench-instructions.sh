@@ -10,6 +10,8 @@ SWIFT=${SWIFT:-swift}
 OUT=${OUT:-docs/benchmarks}
 mkdir -p "$OUT"
 scripts/install-deps.sh valgrind binutils
+# The bench needs no control plane (Package.swift): its release build leaves it out.
+export XDPSWITCH_CONTROL_PLANE=0
 $SWIFT build -c release --scratch-path .build-bench --product xdpswitch
 # valgrind 3.19 gives up on the DWARF of Swift binaries; the symbol table is all it needs.
 BIN=$(mktemp /tmp/xdpswitch-nodebug.XXXXXX)

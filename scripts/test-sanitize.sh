@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Pure layers and the library over in-memory ports, the control socket and the YAML: no
 # root, no AF_XDP (AFXDPTests needs both and runs in make test).
+# The control plane is left out (Package.swift): its packages would double each build.
+export XDPSWITCH_CONTROL_PLANE=0
 FILTER=${SANITIZE_FILTER:-'XDPPacketTests|XDPDatapathTests|XDPModelTests|XDPSwitchTests'}
 for sanitizer in ${SANITIZERS:-address thread}; do
     scratch=.build-${sanitizer/address/asan}

@@ -1,4 +1,5 @@
 import ArgumentParser
+#if canImport(NeutronAPI)
 import Dispatch
 import Foundation
 import NeutronAPI
@@ -99,3 +100,14 @@ private final class FailureBox: @unchecked Sendable {
     func set(_ text: String) { lock.lock(); message = text; lock.unlock() }
     func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
 }
+
+/// The control plane's verbs (`server`), when the package was built with it
+/// (XDPSWITCH_CONTROL_PLANE=0 leaves it out, Package.swift).
+enum ControlPlaneCommands {
+    static var all: [ParsableCommand.Type] { [ServerCommand.self] }
+}
+#else
+enum ControlPlaneCommands {
+    static var all: [ParsableCommand.Type] { [] }
+}
+#endif
