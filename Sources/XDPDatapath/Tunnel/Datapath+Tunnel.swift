@@ -26,9 +26,9 @@ import XDPPacket
 extension Datapath {
     /// Encapsulates the frame output to `gre` port `outID` and queues it on the underlay.
     @inlinable
-    func tunnelTransmit(address: UInt64, length: UInt32, to outID: Int, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
+    func tunnelEgress(address: UInt64, length: UInt32, to outID: PortID, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
         let table = tunnel.table
-        let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID]) : -1
+        let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID.index]) : -1
         guard slot >= 0 else { drop(address, reason: .portDown, port: outID); return }
         let tunnel = table.endpoints.unsafelyUnwrapped + slot
         let overhead = tunnel.pointee.overhead
@@ -44,7 +44,7 @@ extension Datapath {
         let outerLength = length &+ UInt32(overhead)
         tunnel.pointee.write(to: pool.pointer(outerAddress), innerLength: Int(length), key: key)
         fastPorts[outID].counters.transmitted(bytes: length)
-        let wireID = table.underlayPortID
+        let wireID = PortID(table.underlayPortID)
         guard tunnel.pointee.nextHopKnown else {
             waitForNeighbour(tunnel.pointee.nextHop, address: outerAddress, length: outerLength, wireID: wireID, now: now)
             return
@@ -59,9 +59,9 @@ extension Datapath {
 
     @inline(never)
     @usableFromInline
-    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, wireID: PortID, now: UInt64) {
         guard let underlay else { drop(address, reason: .portDown, port: wireID); return }
-        let wire = portTable[wireID].takeUnretainedValue()
+        let wire = portTable[wireID.index].takeUnretainedValue()
         var queue = underlay.pending[hop] ?? []
         guard queue.count < underlay.configuration.pendingLimit else {
             drop(address, reason: .tunnelPendingFull, on: wire)
@@ -101,9 +101,10 @@ extension Datapath {
         p.storeBE32(targetIP, at: 24)
     }
 
-    /// A frame received on the underlay port `wireID`.
+    /// Ingress of a frame received on the underlay port `wireID`: ARP for our address,
+    /// or GRE whose inner frame enters `ingress` as received on its `gre` port.
     @inlinable
-    func receiveFromUnderlay(address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+    func underlayIngress(address: UInt64, length: UInt32, wireID: PortID, now: UInt64) {
         fastPorts[wireID].counters.received(bytes: length)
         let table = tunnel.table
         guard table.underlayPortID >= 0 else { drop(address, reason: .underlayNotForUs, port: wireID); return }
@@ -123,7 +124,7 @@ extension Datapath {
                 let key: UInt32? = keyed ? frame.loadBE32(at: 38) : nil
                 let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
                 guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
-                receive(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: portID, now: now, depth: 0,
+                ingress(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: PortID(portID), now: now, depth: 0,
                         tunnelID: UInt64(key ?? 0))
                 return
             }
@@ -157,16 +158,16 @@ extension Datapath {
                 return
             }
             let end = Int(meta.l3Offset) &+ Int(frame.loadBE16(at: Int(meta.l3Offset) &+ 2))
-            receive(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), port: portID,
+            ingress(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), port: PortID(portID),
                     now: now, depth: 0, tunnelID: UInt64(packet.key ?? 0))
         }
     }
 
     @inline(never)
     @usableFromInline
-    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata, wireID: Int) {
+    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata, wireID: PortID) {
         guard let underlay else { drop(address, reason: .underlayNotForUs, port: wireID); return }
-        let wire = portTable[wireID].takeUnretainedValue()
+        let wire = portTable[wireID.index].takeUnretainedValue()
         let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)
