@@ -59,7 +59,7 @@ struct FlowSegment {
     @usableFromInline var key: FlowKey
     /// The key at its end: what the output or `ct()` saw.
     @usableFromInline var endKey: FlowKey
-    /// version << 8 | table | 1 << 63 (0: empty).
+    /// `FlowTableView.cacheTag(table:)` of the fill (0: empty).
     @usableFromInline var tag: UInt64
     @usableFromInline var inPortID: Int32
     /// `FlowContext.isIPv4` (bit 8) and `l4Protocol` (bits 0-7) at the start.

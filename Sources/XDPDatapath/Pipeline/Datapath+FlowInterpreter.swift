@@ -100,7 +100,7 @@ extension Datapath {
     func cachedLookup(_ t: Int, table: FlowTableView, key: FlowKey, bridgeID: BridgeID) -> Int32 {
         let cache = openFlow.exactMatchCaches[bridgeID.index]
         let slot = Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & cache.mask
-        let tag = table.version << 8 | UInt64(t) | 1 << 63
+        let tag = table.cacheTag(table: t)
         if cache.tags[slot] == tag && cache.keys[slot].equals(key) {
             cache.hits.pointee &+= 1
             return cache.results[slot]
@@ -137,13 +137,13 @@ extension Datapath {
                 fastPorts[ctx.inPortID].counters.dropped(.noController)
                 if openFlow.recorder.pointee.active { recordPoison() }
             case .setVLANVID(let vid):
-                ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
+                ctx.key.vlanTCI = (ctx.key.hasVLAN ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
             case .setVLANPCP(let pcp):
-                ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0x1FFF : 0x1000) | UInt16(pcp & 7) << 13
+                ctx.key.vlanTCI = (ctx.key.hasVLAN ? ctx.key.vlanTCI & 0x1FFF : 0x1000) | UInt16(pcp & 7) << 13
             case .stripVLAN:
                 ctx.key.vlanTCI = 0
             case .pushVLAN:
-                if ctx.key.vlanTCI & 0x1000 == 0 { ctx.key.vlanTCI = 0x1000 }
+                if !ctx.key.hasVLAN { ctx.key.vlanTCI = 0x1000 }
             case .setEthSrc(let mac):
                 ctx.key.dlSrc = mac
             case .setEthDst(let mac):
@@ -247,12 +247,12 @@ extension Datapath {
         } else {
             ctx.consumed = true
         }
-        let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
+        let tagged = ctx.frameKey.hasVLAN
         if services.present { refreshFrameMeta(&ctx) }
         switch target {
         case .normal:
             normalAction(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,
-                         tagged: tagged, tci: ctx.frameKey.vlanTCI & 0xEFFF, inID: ctx.inPortID, now: now,
+                         tagged: tagged, tci: ctx.frameKey.wireTCI, inID: ctx.inPortID, now: now,
                          depth: ctx.depth, tunnelID: ctx.key.tunID)
         case .flood, .all:
             let bridge = fastBridges[ctx.bridgeID]
@@ -285,8 +285,8 @@ extension Datapath {
         let key = ctx.key
         var old = ctx.frameKey
         // VLAN: push, pop or rewrite the outer tag.
-        let hadTag = old.vlanTCI & 0x1000 != 0
-        let wantTag = key.vlanTCI & 0x1000 != 0
+        let hadTag = old.hasVLAN
+        let wantTag = key.hasVLAN
         if hadTag != wantTag {
             if wantTag {
                 guard pool.headroom(before: ctx.address) >= 4 else {
@@ -299,7 +299,7 @@ extension Datapath {
                 let frame = pool.pointer(ctx.address)
                 memmove(frame, frame + 4, 12)
                 frame.storeBE16(0x8100, at: 12)
-                frame.storeBE16(key.vlanTCI & 0xEFFF, at: 14)
+                frame.storeBE16(key.wireTCI, at: 14)
                 ctx.l3Offset &+= 4
                 if ctx.l4Offset != 0 { ctx.l4Offset &+= 4 }
             } else {
@@ -311,7 +311,7 @@ extension Datapath {
                 if ctx.l4Offset != 0 { ctx.l4Offset &-= 4 }
             }
         } else if wantTag && key.vlanTCI != old.vlanTCI {
-            pool.pointer(ctx.address).storeBE16(key.vlanTCI & 0xEFFF, at: 14)
+            pool.pointer(ctx.address).storeBE16(key.wireTCI, at: 14)
         }
         old.vlanTCI = key.vlanTCI
         let frame = pool.pointer(ctx.address)

@@ -12,7 +12,7 @@ extension Datapath {
         }
         let cache = openFlow.segmentCaches[ctx.bridgeID.index]
         let slot = cache.slot(key: ctx.key, table: t)
-        let tag = table.version << 8 | UInt64(t) | 1 << 63
+        let tag = table.cacheTag(table: t)
         let facts = (ctx.isIPv4 ? 0x100 : 0) | UInt16(ctx.l4Protocol)
         if slot.pointee.tag == tag && slot.pointee.inPortID == Int32(truncatingIfNeeded: ctx.inPortID.index)
             && slot.pointee.parseFacts == facts && slot.pointee.key.equals(ctx.key)

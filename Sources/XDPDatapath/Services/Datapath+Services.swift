@@ -217,11 +217,10 @@ extension Datapath {
     func refreshFrameMeta(_ ctx: inout FlowContext) {
         // inout: read in place (a FlowContext is 350 bytes; by value it is copied).
         let slot = frameMeta + ctx.depth
-        slot.pointee.dlDst = ctx.frameKey.w1 & 0xFFFF_FFFF_FFFF
-        slot.pointee.dlSrc = ctx.frameKey.w2 & 0xFFFF_FFFF_FFFF
-        let tci = UInt16(truncatingIfNeeded: ctx.frameKey.w2 >> 48)
-        if tci & 0x1000 != 0 {
-            slot.pointee.outerTCI = tci & 0xEFFF
+        slot.pointee.dlDst = ctx.frameKey.dlDst
+        slot.pointee.dlSrc = ctx.frameKey.dlSrc
+        if ctx.frameKey.hasVLAN {
+            slot.pointee.outerTCI = ctx.frameKey.wireTCI
             if slot.pointee.vlanCount == 0 { slot.pointee.vlanCount = 1; slot.pointee.outerTPID = 0x8100 }
         } else if slot.pointee.vlanCount > 0 {
             slot.pointee.vlanCount = 0
@@ -231,12 +230,12 @@ extension Datapath {
         slot.pointee.l3Offset = UInt16(truncatingIfNeeded: ctx.l3Offset)
         slot.pointee.l4Offset = UInt16(truncatingIfNeeded: ctx.l4Offset)
         guard ctx.isIPv4 else { return }
-        slot.pointee.nwTTL = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 40)
-        slot.pointee.nwTOS = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 48)
-        slot.pointee.nwSrc = UInt32(truncatingIfNeeded: ctx.frameKey.w3)
-        slot.pointee.nwDst = UInt32(truncatingIfNeeded: ctx.frameKey.w3 >> 32)
-        slot.pointee.tpSrc = UInt16(truncatingIfNeeded: ctx.frameKey.w4)
-        slot.pointee.tpDst = UInt16(truncatingIfNeeded: ctx.frameKey.w4 >> 16)
+        slot.pointee.nwTTL = ctx.frameKey.nwTTL
+        slot.pointee.nwTOS = ctx.frameKey.nwTOS
+        slot.pointee.nwSrc = ctx.frameKey.nwSrc
+        slot.pointee.nwDst = ctx.frameKey.nwDst
+        slot.pointee.tpSrc = ctx.frameKey.tpSrc
+        slot.pointee.tpDst = ctx.frameKey.tpDst
     }
 
     // MARK: Between batches

@@ -73,32 +73,14 @@ extension Datapath {
         underlay.lastRequest[hop] = now
         guard let frame = pool.allocate() else { wire.counters.dropped(.noBuffer); return }
         let request = frame &+ UInt64(pool.headroom)
-        let p = pool.pointer(request)
-        p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
-        p.storeBE48(underlay.mac.rawValue, at: 6)
-        p.storeBE16(0x0806, at: 12)
-        writeARP(p + 14, operation: 1, senderMAC: underlay.mac.rawValue, senderIP: underlay.configuration.address.rawValue,
-                 targetMAC: 0, targetIP: hop)
-        memset(p + 42, 0, 18)  // pad to the 60-byte minimum
-        if wire.txQueue.append(address: request, length: 60) {
-            wire.counters.transmitted(bytes: 60)
+        let requestLength = ARPResponder.writeRequest(pool.pointer(request), mac: underlay.mac.rawValue,
+                                                      address: underlay.configuration.address.rawValue, target: hop)
+        if wire.txQueue.append(address: request, length: requestLength) {
+            wire.counters.transmitted(bytes: requestLength)
             underlay.arpRequests &+= 1
         } else {
             drop(request, reason: .txQueueFull, on: wire)
         }
-    }
-
-    @inlinable
-    func writeARP(_ p: UnsafeMutableRawPointer, operation: UInt16, senderMAC: UInt64, senderIP: UInt32, targetMAC: UInt64, targetIP: UInt32) {
-        p.storeBE16(1, at: 0)
-        p.storeBE16(0x0800, at: 2)
-        p.storeBE8(6, at: 4)
-        p.storeBE8(4, at: 5)
-        p.storeBE16(operation, at: 6)
-        p.storeBE48(senderMAC, at: 8)
-        p.storeBE32(senderIP, at: 14)
-        p.storeBE48(targetMAC, at: 18)
-        p.storeBE32(targetIP, at: 24)
     }
 
     /// Ingress of a frame received on the underlay port `wireID`: ARP for our address,
@@ -171,7 +153,7 @@ extension Datapath {
         let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)
-        let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
+        let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && ARPResponder.isValidSender(senderMAC)
         // RFC 826's merge: a sender we already know is updated whoever the ARP is for
         // (a gratuitous ARP after a MAC change); a new one is added only when it talks
         // to us. Static neighbours are never overwritten.
@@ -196,13 +178,10 @@ extension Datapath {
         }
         guard meta.tpSrc == 1 else { pool.free(address); return }  // a reply: learned, done
         // Answer the request in place.
-        frame.storeBE48(senderMAC, at: 0)
-        frame.storeBE48(underlay.mac.rawValue, at: 6)
-        writeARP(frame + l3, operation: 2, senderMAC: underlay.mac.rawValue, senderIP: ours, targetMAC: senderMAC, targetIP: meta.nwSrc)
-        let replyLength = max(l3 &+ 28, 60)
-        if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
-        if wire.txQueue.append(address: address, length: UInt32(replyLength)) {
-            wire.counters.transmitted(bytes: UInt32(replyLength))
+        let replyLength = ARPResponder.answerInPlace(frame, length: length, l3: l3, senderMAC: senderMAC, senderIP: meta.nwSrc,
+                                                     mac: underlay.mac.rawValue, address: ours)
+        if wire.txQueue.append(address: address, length: replyLength) {
+            wire.counters.transmitted(bytes: replyLength)
             underlay.arpReplies &+= 1
         } else {
             drop(address, reason: .txQueueFull, on: wire)
