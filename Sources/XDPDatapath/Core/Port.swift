@@ -84,7 +84,10 @@ public final class Port {
 @usableFromInline
 struct PortFastPath {
     @usableFromInline let tag: UInt16
-    @usableFromInline let egressKind: EgressKind
+    /// `Port.egressKind`'s raw value. Egress switches on the byte with a `default:`
+    /// (`Datapath.egress`): an exhaustive switch over the enum's four cases becomes a
+    /// jump table, 5 instructions per output more than the compare chain (callgrind).
+    @usableFromInline let egressKindByte: UInt8
     /// The underlay port, in no bridge: ingress hands its frames to the tunnel stage.
     @usableFromInline let isUnderlay: Bool
     /// The bridge of the port (meaningless for the underlay port).
@@ -97,7 +100,7 @@ struct PortFastPath {
 
     init(_ port: Port) {
         tag = port.tag
-        egressKind = port.egressKind
+        egressKindByte = port.egressKind.rawValue
         isUnderlay = port.bridgeID < 0
         bridgeID = BridgeID(max(port.bridgeID, 0))
         peerID = PortID(max(port.peerID, 0))
