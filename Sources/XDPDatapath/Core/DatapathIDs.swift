@@ -47,14 +47,21 @@ enum EgressKind: UInt8 {
     case service
 }
 
+// The views are read in place (`unsafeAddress`, as the standard library's pointer
+// subscript does): a getter returning the struct copies all of it, every field loaded,
+// where egress needs two (callgrind: +10 instructions per packet on l2).
 extension UnsafeMutablePointer where Pointee == PortFastPath {
     /// The per-packet view of port `id`.
-    @inlinable @inline(__always)
-    subscript(id: PortID) -> PortFastPath { self[id.index] }
+    @inlinable
+    subscript(id: PortID) -> PortFastPath {
+        @inline(__always) unsafeAddress { UnsafePointer(self + id.index) }
+    }
 }
 
 extension UnsafeMutablePointer where Pointee == BridgeFastPath {
     /// The per-packet view of bridge `id`.
-    @inlinable @inline(__always)
-    subscript(id: BridgeID) -> BridgeFastPath { self[id.index] }
+    @inlinable
+    subscript(id: BridgeID) -> BridgeFastPath {
+        @inline(__always) unsafeAddress { UnsafePointer(self + id.index) }
+    }
 }
