@@ -48,8 +48,8 @@ enum EgressKind: UInt8 {
 }
 
 // The views are read in place (`unsafeAddress`, as the standard library's pointer
-// subscript does): a getter returning the struct copies all of it, every field loaded,
-// where egress needs two (callgrind: +10 instructions per packet on l2).
+// subscript does): a getter returning the struct would copy all of it where the
+// pipeline reads one or two fields.
 extension UnsafeMutablePointer where Pointee == PortFastPath {
     /// The per-packet view of port `id`.
     @inlinable
