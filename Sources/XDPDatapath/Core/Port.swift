@@ -84,10 +84,7 @@ public final class Port {
 @usableFromInline
 struct PortFastPath {
     @usableFromInline let tag: UInt16
-    /// `Port.egressKind`'s raw value. Egress switches on the byte with a `default:`
-    /// (`Datapath.egress`): the exhaustive switch over the enum's four cases compiled to
-    /// a jump table in every inlined egress.
-    @usableFromInline let egressKindByte: UInt8
+    @usableFromInline let egressKind: EgressKind
     /// The underlay port, in no bridge: ingress hands its frames to the tunnel stage.
     @usableFromInline let isUnderlay: Bool
     /// The bridge of the port (meaningless for the underlay port).
@@ -100,7 +97,7 @@ struct PortFastPath {
 
     init(_ port: Port) {
         tag = port.tag
-        egressKindByte = port.egressKind.rawValue
+        egressKind = port.egressKind
         isUnderlay = port.bridgeID < 0
         bridgeID = BridgeID(max(port.bridgeID, 0))
         peerID = PortID(max(port.peerID, 0))

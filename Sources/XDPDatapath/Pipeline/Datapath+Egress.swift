@@ -47,21 +47,21 @@ extension Datapath {
     @inlinable
     func egress(address: UInt64, length: UInt32, to outID: PortID, now: UInt64, depth: Int, tunnelID: UInt64) {
         let out = fastPorts[outID]
-        switch out.egressKindByte {
-        case EgressKind.queue.rawValue:
+        switch out.egressKind {
+        case .queue:
             guard out.txQueue.append(address: address, length: length) else {
                 drop(address, reason: .txQueueFull, port: outID)
                 return
             }
             out.counters.transmitted(bytes: length)
-        case EgressKind.patch.rawValue:
+        case .patch:
             out.counters.transmitted(bytes: length)
             guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
             // Like OVS, crossing a patch port does not carry tunnel metadata.
             ingress(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
-        case EgressKind.tunnel.rawValue:
+        case .tunnel:
             tunnelEgress(address: address, length: length, to: outID, tunnelID: tunnelID, now: now, depth: depth)
-        default:  // EgressKind.service
+        case .service:
             deliverToService(address: address, length: length, to: outID, depth: depth, now: now)
         }
     }
