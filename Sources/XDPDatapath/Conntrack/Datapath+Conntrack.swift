@@ -74,10 +74,10 @@ extension Datapath {
             return false
         }
         let step = list.conntrackSteps + Int(index)
-        commit(&ctx)
+        writeKeyToFrame(&ctx)
         if ctx.consumed { return false }
         let frame = pool.pointer(ctx.address)
-        // The parse the frame entered the bridge with (`receive` parses into
+        // The parse the frame entered the bridge with (`ingress` parses into
         // `frameMeta[depth]`), brought up to date with what the actions wrote: no second parse.
         refreshFrameMeta(&ctx)
         let meta = frameMeta[ctx.depth]
@@ -130,7 +130,7 @@ extension Datapath {
         ctx.key.ctState = result.state.rawValue; ctx.key.ctZone = result.zone; ctx.key.ctMark = result.mark
         // The ct fields are not in the frame's bytes: keep the frame's key equal.
         ctx.frameKey.ctState = result.state.rawValue; ctx.frameKey.ctZone = result.zone; ctx.frameKey.ctMark = result.mark
-        runSegment(t, table: openFlow.views[ctx.bridgeID], ctx: &ctx, now: now)
+        runSegment(t, table: openFlow.views[ctx.bridgeID.index], ctx: &ctx, now: now)
     }
 
     /// After NAT rewrote the frame: its addresses and ports, read again, become the
@@ -150,7 +150,7 @@ extension Datapath {
     }
 
     /// Recirculates every held fragment of `result.datagram`, oldest first, and finishes
-    /// each as `runFlows` finishes a frame.
+    /// each as `interpretFlows` finishes a frame.
     @usableFromInline
     func releaseHeldFragments(_ result: TrackResult, now: UInt64) {
         var i = 0
@@ -169,7 +169,7 @@ extension Datapath {
                 refreshAddresses(&ctx)
             }
             recirculate(&ctx, result: result, table: table, now: now)
-            finish(&ctx, now: now)
+            endOfTables(&ctx, now: now)
         }
     }
 
@@ -204,18 +204,6 @@ extension Datapath {
             }
         }
         _ = connectionTracking.instance?.expire(now: now)
-    }
-
-    /// The end of a frame's trip through the tables: sent to its pending output, or
-    /// dropped when no flow output it.
-    @inlinable
-    func finish(_ ctx: inout FlowContext, now: UInt64) {
-        guard !ctx.consumed else { return }
-        if ctx.pending != Datapath.pendingNone {
-            flush(&ctx, copy: false, now: now)
-        } else {
-            drop(ctx.address, reason: .flowDrop, port: ctx.inPortID)
-        }
     }
 
     /// Frames held in the datapath: fragments waiting for their datagram.

@@ -12,8 +12,12 @@ public final class Bridge {
 
     @usableFromInline let portList: UnsafeMutablePointer<Int>
     @usableFromInline let portCount: Int
+    /// The port id of each OpenFlow port number below `ofportLimit` (-1: none), so an
+    /// `output:N` finds its port with one load instead of a scan of the bridge's ports.
+    @usableFromInline let portByOfport: UnsafeMutablePointer<Int32>
+    @usableFromInline let ofportLimit: Int
 
-    init(id: Int, configuration: BridgeConfiguration, portIDs: [Int]) {
+    init(id: Int, configuration: BridgeConfiguration, portIDs: [Int], ofports: [Int]) {
         self.id = id
         self.name = configuration.name
         self.macTable = MACTable(capacity: configuration.macTableSize, agingSeconds: configuration.macAgingSeconds)
@@ -21,9 +25,16 @@ public final class Bridge {
         portCount = portIDs.count
         portList = .allocate(capacity: max(portIDs.count, 1))
         for (i, id) in portIDs.enumerated() { portList[i] = id }
+        ofportLimit = (ofports.max() ?? 0) + 1
+        portByOfport = .allocate(capacity: ofportLimit)
+        portByOfport.initialize(repeating: -1, count: ofportLimit)
+        for (id, ofport) in zip(portIDs, ofports) { portByOfport[ofport] = Int32(id) }
     }
 
-    deinit { portList.deallocate() }
+    deinit {
+        portList.deallocate()
+        portByOfport.deallocate()
+    }
 }
 
 /// What the per-packet path needs of a bridge, as a plain value (see `PortFastPath`).
@@ -32,9 +43,21 @@ public final class Bridge {
 struct BridgeFastPath {
     @usableFromInline let portList: UnsafeMutablePointer<Int>
     @usableFromInline let portCount: Int
+    @usableFromInline let portByOfport: UnsafeMutablePointer<Int32>
+    @usableFromInline let ofportLimit: Int
 
     init(_ bridge: Bridge) {
         portList = bridge.portList
         portCount = bridge.portCount
+        portByOfport = bridge.portByOfport
+        ofportLimit = bridge.ofportLimit
+    }
+
+    /// The port with OpenFlow port number `ofport`, if the bridge has one.
+    @inlinable @inline(__always)
+    func port(ofport: UInt16) -> PortID? {
+        guard Int(ofport) < ofportLimit else { return nil }
+        let id = portByOfport[Int(ofport)]
+        return id >= 0 ? PortID(Int(id)) : nil
     }
 }

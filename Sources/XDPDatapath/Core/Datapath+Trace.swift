@@ -84,7 +84,7 @@ extension Datapath {
         if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
             let start = address &+ UInt64(pool.headroom)
             frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            receive(address: start, length: UInt32(frame.count), port: port.id, now: now, depth: 0, tunnelID: tunnelID)
+            ingress(address: start, length: UInt32(frame.count), port: PortID(port.id), now: now, depth: 0, tunnelID: tunnelID)
             tick(now: now)
         } else {
             port.counters.dropped(.noBuffer)

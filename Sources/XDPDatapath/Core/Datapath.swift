@@ -144,6 +144,7 @@ public final class Datapath {
             for p in bridgeConfig.ports { if let n = p.ofport { used.insert(n) } }
             var next = 1
             var ids: [Int] = []
+            var numbers: [Int] = []
             var seenOfports: Set<Int> = []
             for portConfig in bridgeConfig.ports {
                 try Self.validate(portConfig)
@@ -168,9 +169,10 @@ public final class Datapath {
                                 txQueueCapacity: txQueueCapacity)
                 portIndex[port.name] = port.id
                 ids.append(port.id)
+                numbers.append(ofport)
                 ports.append(port)
             }
-            bridges.append(Bridge(id: bridgeID, configuration: bridgeConfig, portIDs: ids))
+            bridges.append(Bridge(id: bridgeID, configuration: bridgeConfig, portIDs: ids, ofports: numbers))
         }
         if let underlay = configuration.underlay {
             guard portIndex[underlay.interface] == nil, !bridgeNames.contains(underlay.interface) else {

@@ -31,10 +31,8 @@ public final class Port {
     public let txQueue: PacketBatch
 
     @usableFromInline let counters = PortCounters()
-    /// What `transmit` does with a frame for this port, decided once: 0 queue it, 1 patch
-    /// into the peer bridge, 2 GRE-encapsulate onto the underlay, 3 hand it to the
-    /// datapath service behind the port. The underlay port itself has `bridgeID` -1.
-    @usableFromInline let transmitKind: UInt8
+    /// What egress does with a frame for this port, decided once.
+    @usableFromInline let egressKind: EgressKind
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
 
     init(id: Int, configuration: PortConfiguration, ofport: Int, bridgeID: Int, txQueueCapacity: Int) {
@@ -48,10 +46,10 @@ public final class Port {
         self.trunks = trunks
         self.txQueue = PacketBatch(capacity: txQueueCapacity)
         switch configuration.type {
-        case .patch: transmitKind = 1
-        case .gre: transmitKind = 2
-        case .router, .dhcp: transmitKind = 3
-        case .system, .internal: transmitKind = 0
+        case .patch: egressKind = .patch
+        case .gre: egressKind = .tunnel
+        case .router, .dhcp: egressKind = .service
+        case .system, .internal: egressKind = .queue
         }
         trunkBits = .allocate(capacity: 64)
         for i in 0..<64 { trunkBits[i] = trunks.words[i] }
@@ -86,18 +84,23 @@ public final class Port {
 @usableFromInline
 struct PortFastPath {
     @usableFromInline let tag: UInt16
-    @usableFromInline let transmitKind: UInt8
-    @usableFromInline let bridgeID: Int
-    @usableFromInline let peerID: Int
+    @usableFromInline let egressKind: EgressKind
+    /// The underlay port, in no bridge: ingress hands its frames to the tunnel stage.
+    @usableFromInline let isUnderlay: Bool
+    /// The bridge of the port (meaningless for the underlay port).
+    @usableFromInline let bridgeID: BridgeID
+    /// The peer of a patch port (meaningless for other ports).
+    @usableFromInline let peerID: PortID
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
     @usableFromInline let counters: PortCounters
     @usableFromInline let txQueue: BatchStorage
 
     init(_ port: Port) {
         tag = port.tag
-        transmitKind = port.transmitKind
-        bridgeID = port.bridgeID
-        peerID = port.peerID
+        egressKind = port.egressKind
+        isUnderlay = port.bridgeID < 0
+        bridgeID = BridgeID(max(port.bridgeID, 0))
+        peerID = PortID(max(port.peerID, 0))
         trunkBits = port.trunkBits
         counters = port.counters
         txQueue = port.txQueue.storage

@@ -72,7 +72,7 @@ extension Datapath {
     func checkOutputs(_ rule: FlowRule, bridgeID: Int) throws(FlowModificationError) {
         for action in rule.actions {
             guard case .output(let port) = action, port < OpenFlowPort.max else { continue }
-            guard portID(bridge: bridgeID, ofport: port) >= 0 else {
+            guard fastBridges[bridgeID].port(ofport: port) != nil else {
                 throw FlowModificationError(message: "\(bridges[bridgeID].name): output:\(port): no such OpenFlow port")
             }
         }

@@ -9,7 +9,7 @@
 @usableFromInline
 struct ExactMatchCache {
     @usableFromInline let keys: UnsafeMutablePointer<FlowKey>
-    /// version << 8 | table | 1 << 63 (0: empty).
+    /// `FlowTableView.cacheTag(table:)` of the fill (0: empty).
     @usableFromInline let tags: UnsafeMutablePointer<UInt64>
     @usableFromInline let results: UnsafeMutablePointer<Int32>
     @usableFromInline let hits: UnsafeMutablePointer<UInt64>

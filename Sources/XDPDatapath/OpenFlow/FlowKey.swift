@@ -173,6 +173,11 @@ public struct FlowKey: Hashable, Sendable {
     public var tpDst: UInt16 { get { UInt16(Self.get(w4, 16, 16)) } set { Self.set(&w4, 16, 16, UInt64(newValue)) } }
     public var tcpFlags: UInt16 { get { UInt16(Self.get(w4, 32, 16)) } set { Self.set(&w4, 32, 16, UInt64(newValue)) } }
     public var tunID: UInt64 { get { w5 } set { w5 = newValue } }
+    /// Whether the packet has a VLAN tag: bit 0x1000 of `vlanTCI`, which OVS uses as
+    /// "tag present" (the CFI bit of the wire TCI, always 0 on Ethernet).
+    @inlinable public var hasVLAN: Bool { vlanTCI & 0x1000 != 0 }
+    /// The tag's TCI as it is on the wire (PCP and VID, the "present" bit cleared).
+    @inlinable public var wireTCI: UInt16 { vlanTCI & 0xEFFF }
     public var ctMark: UInt32 { get { UInt32(Self.get(w6, 0, 32)) } set { Self.set(&w6, 0, 32, UInt64(newValue)) } }
     public var metadata: UInt32 { get { UInt32(Self.get(w6, 32, 32)) } set { Self.set(&w6, 32, 32, UInt64(newValue)) } }
     public var ipv6SrcHi: UInt64 { get { w11 } set { w11 = newValue } }

@@ -23,7 +23,7 @@
 // port, the table version): the flows the segment hit (their counters must still
 // count), the key at the end, and the end. The next packet with the same entry key
 // skips the tables: it bumps the flows' counters, takes the end key, and does the end
-// — the output through `emit`, the conntrack action through `executeConntrack` — live,
+// — the output through `setPendingOutput`, the conntrack action through `executeConntrack` — live,
 // exactly as the walk would have. What happens after the end is never cached: NORMAL's
 // MAC learning and lookup, patch ports, tunnels and services, the tracker's verdict
 // (which sets the key of the next segment, itself looked up in the cache).
@@ -59,7 +59,7 @@ struct FlowSegment {
     @usableFromInline var key: FlowKey
     /// The key at its end: what the output or `ct()` saw.
     @usableFromInline var endKey: FlowKey
-    /// version << 8 | table | 1 << 63 (0: empty).
+    /// `FlowTableView.cacheTag(table:)` of the fill (0: empty).
     @usableFromInline var tag: UInt64
     @usableFromInline var inPortID: Int32
     /// `FlowContext.isIPv4` (bit 8) and `l4Protocol` (bits 0-7) at the start.
@@ -68,8 +68,10 @@ struct FlowSegment {
     @usableFromInline var hitCount: UInt8
     /// Resubmits the walk made (counted toward `Datapath.maximumResubmits` on a replay).
     @usableFromInline var resubmits: UInt8
-    /// The output target (`emit`'s argument) or the flow holding the `ct()`.
-    @usableFromInline var target: Int32
+    /// Where an `.output` end sends the frame (`setPendingOutput`'s argument).
+    @usableFromInline var output: OutputTarget
+    /// For a `.conntrack` end, the flow holding the `ct()`.
+    @usableFromInline var conntrackFlow: Int32
     /// Which `ct()` of that flow.
     @usableFromInline var conntrackIndex: Int32
     /// The flows hit, in order (indices into the table version's action lists).
@@ -87,7 +89,8 @@ struct FlowSegment {
         end = .none
         hitCount = 0
         resubmits = 0
-        target = 0
+        output = .normal
+        conntrackFlow = 0
         conntrackIndex = 0
         hits = (0, 0, 0, 0, 0, 0, 0, 0)
     }

@@ -156,4 +156,11 @@ struct FlowTableView {
     /// The index of the flow of `table` matching `key`, or -1.
     @inlinable
     func lookup(table: Int, key: FlowKey) -> Int32 { classifiers[table].lookup(key) }
+
+    /// The tag of a cache slot filled for table `t` of this version, in both the
+    /// exact-match and the flow-segment cache: version << 8 | table | 1 << 63 (an empty
+    /// slot's tag is 0, which no version has). Installing a new version invalidates every
+    /// slot of both caches at once.
+    @inlinable @inline(__always)
+    func cacheTag(table t: Int) -> UInt64 { version << 8 | UInt64(t) | 1 << 63 }
 }

@@ -3,18 +3,18 @@
 extension Datapath {
     /// Runs the tables from `t` for the frame in `ctx`: replays the remembered segment
     /// when the cache has one, else walks the tables and records the walk. Entries of
-    /// segments are the start of the pipeline (`runFlows`) and recirculations.
+    /// segments are the start of the pipeline (`interpretFlows`) and recirculations.
     @inlinable
     func runSegment(_ t: Int, table: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         guard openFlow.segmentCacheEnabled && !tracer.active.pointee else {
             runTable(t, table: table, ctx: &ctx, now: now)
             return
         }
-        let cache = openFlow.segmentCaches[ctx.bridgeID]
+        let cache = openFlow.segmentCaches[ctx.bridgeID.index]
         let slot = cache.slot(key: ctx.key, table: t)
-        let tag = table.version << 8 | UInt64(t) | 1 << 63
+        let tag = table.cacheTag(table: t)
         let facts = (ctx.isIPv4 ? 0x100 : 0) | UInt16(ctx.l4Protocol)
-        if slot.pointee.tag == tag && slot.pointee.inPortID == Int32(truncatingIfNeeded: ctx.inPortID)
+        if slot.pointee.tag == tag && slot.pointee.inPortID == Int32(truncatingIfNeeded: ctx.inPortID.index)
             && slot.pointee.parseFacts == facts && slot.pointee.key.equals(ctx.key)
             && ctx.resubmits &+ Int(slot.pointee.resubmits) <= Datapath.maximumResubmits {
             cache.countHit()
@@ -33,7 +33,7 @@ extension Datapath {
         record.pointee.resubmitsAtStart = ctx.resubmits
         record.pointee.segment.key = ctx.key
         record.pointee.segment.tag = tag
-        record.pointee.segment.inPortID = Int32(truncatingIfNeeded: ctx.inPortID)
+        record.pointee.segment.inPortID = Int32(truncatingIfNeeded: ctx.inPortID.index)
         record.pointee.segment.parseFacts = facts
         record.pointee.segment.hitCount = 0
         record.pointee.segment.end = .none
@@ -74,12 +74,12 @@ extension Datapath {
         case .output:
             let wasActive = openFlow.recorder.pointee.active
             openFlow.recorder.pointee.active = false
-            emit(Int(segment.pointee.target), ctx: &ctx, now: now)
+            setPendingOutput(segment.pointee.output, ctx: &ctx, now: now)
             openFlow.recorder.pointee.active = wasActive
         case .conntrack:
             let wasActive = openFlow.recorder.pointee.active
             openFlow.recorder.pointee.active = false
-            _ = executeConntrack(segment.pointee.conntrackIndex, list: table.actionLists[Int(segment.pointee.target)],
+            _ = executeConntrack(segment.pointee.conntrackIndex, list: table.actionLists[Int(segment.pointee.conntrackFlow)],
                                  ctx: &ctx, now: now)
             openFlow.recorder.pointee.active = wasActive
         }
@@ -112,11 +112,11 @@ extension Datapath {
 
     /// The frame was given to output `target` (after the key was written into it).
     @inlinable
-    func recordOutput(_ target: Int, ctx: inout FlowContext) {
+    func recordOutput(_ target: OutputTarget, ctx: inout FlowContext) {
         let record = openFlow.recorder.pointee.top
         guard !record.pointee.ended, !ctx.consumed else { record.pointee.poisoned = true; return }
         record.pointee.segment.end = .output
-        record.pointee.segment.target = Int32(truncatingIfNeeded: target)
+        record.pointee.segment.output = target
         record.pointee.segment.endKey = ctx.key
         record.pointee.segment.resubmits = UInt8(truncatingIfNeeded: ctx.resubmits &- record.pointee.resubmitsAtStart)
     }
@@ -125,12 +125,12 @@ extension Datapath {
     @inlinable
     func recordConntrack(flowIndex: Int, _ n: Int32, recirculates: Bool, ctx: inout FlowContext) {
         let record = openFlow.recorder.pointee.top
-        guard !record.pointee.ended, recirculates, ctx.pending == Datapath.pendingNone else {
+        guard !record.pointee.ended, recirculates, ctx.pending == nil else {
             record.pointee.poisoned = true
             return
         }
         record.pointee.segment.end = .conntrack
-        record.pointee.segment.target = Int32(truncatingIfNeeded: flowIndex)
+        record.pointee.segment.conntrackFlow = Int32(truncatingIfNeeded: flowIndex)
         record.pointee.segment.conntrackIndex = n
         record.pointee.segment.endKey = ctx.key
         record.pointee.segment.resubmits = UInt8(truncatingIfNeeded: ctx.resubmits &- record.pointee.resubmitsAtStart)

@@ -10,14 +10,14 @@ import XDPPacket
 //
 // Into the service. A frame the bridge sends to a service port (NORMAL, `output:`,
 // FLOOD/ALL) gets the egress VLAN step of an access port (NORMAL pops the tag in
-// `transmit`; `send` pops it for an `output:` that left it on), the port counts it as
+// `egressVLAN`; `deliverToService` pops it for an `output:` that left it on), the port counts it as
 // transmitted, and the service receives it with the `PacketMetadata` of the parse the
 // frame entered the bridge with, fixed for what happened since — no second parse:
-// - `receive` keeps each parse in `frameMeta[depth]` (one slot per patch depth, so a
+// - `ingress` keeps each parse in `frameMeta[depth]` (one slot per patch depth, so a
 //   frame crossing a patch port into another bridge does not overwrite the metadata of
 //   the frame whose flood is still going on);
 // - a frame the flow tables changed is described again from its `FlowContext` in
-//   `flush` (MACs, addresses, TTL, TOS, ports, VLAN, offsets: what the actions can touch);
+//   `sendToPendingOutput` (MACs, addresses, TTL, TOS, ports, VLAN, offsets: what the actions can touch);
 // - at the port, the offsets are moved by the difference between the tags the metadata
 //   counts and the tags the frame carries now (a pop moves L3 four bytes forward).
 // The service takes the frame whatever it does with it (queues, parks or frees it).
@@ -79,11 +79,11 @@ struct ServiceTarget {
 @usableFromInline
 struct ServiceOutput {
     @usableFromInline let queue: BatchStorage
-    @usableFromInline let portID: Int
+    @usableFromInline let portID: PortID
 
     init(queue: BatchStorage, portID: Int) {
         self.queue = queue
-        self.portID = portID
+        self.portID = PortID(portID)
     }
 }
 
@@ -161,7 +161,7 @@ extension Datapath {
     /// Hands a frame sent to service port `outID` to its service, with the metadata of
     /// its parse fixed for the frame as it is now.
     @inlinable
-    func deliverToService(address: UInt64, length: UInt32, to outID: Int, depth: Int, now: UInt64) {
+    func deliverToService(address: UInt64, length: UInt32, to outID: PortID, depth: Int, now: UInt64) {
         let out = fastPorts[outID]
         var address = address
         var length = length
@@ -193,11 +193,11 @@ extension Datapath {
             if tags == 0 { meta.outerTPID = 0; meta.outerTCI = 0; meta.innerTCI = 0 }
         }
         out.counters.transmitted(bytes: length)
-        if tracer.active.pointee { recordServiceTrace(outID: outID, meta: meta) }
+        if tracer.active.pointee { recordServiceTrace(outID: outID.index, meta: meta) }
         // `_withUnsafeGuaranteedRef`: the datapath keeps the services alive, so the call
         // needs no retain/release around it (`takeUnretainedValue()` costs one of each,
         // measured with callgrind).
-        let target = services.targets[outID]
+        let target = services.targets[outID.index]
         switch target.kind {
         case ServiceKind.router.rawValue:
             services.routerTable[target.index]._withUnsafeGuaranteedRef {
@@ -211,17 +211,16 @@ extension Datapath {
     }
 
     /// Describes the frame of `ctx` in `frameMeta[ctx.depth]` as the flow actions left
-    /// it (`commit` has written the key into the frame): what actions change, from the key
+    /// it (`writeKeyToFrame` has written the key into the frame): what actions change, from the key
     /// and the context's offsets.
     @inlinable
     func refreshFrameMeta(_ ctx: inout FlowContext) {
         // inout: read in place (a FlowContext is 350 bytes; by value it is copied).
         let slot = frameMeta + ctx.depth
-        slot.pointee.dlDst = ctx.frameKey.w1 & 0xFFFF_FFFF_FFFF
-        slot.pointee.dlSrc = ctx.frameKey.w2 & 0xFFFF_FFFF_FFFF
-        let tci = UInt16(truncatingIfNeeded: ctx.frameKey.w2 >> 48)
-        if tci & 0x1000 != 0 {
-            slot.pointee.outerTCI = tci & 0xEFFF
+        slot.pointee.dlDst = ctx.frameKey.dlDst
+        slot.pointee.dlSrc = ctx.frameKey.dlSrc
+        if ctx.frameKey.hasVLAN {
+            slot.pointee.outerTCI = ctx.frameKey.wireTCI
             if slot.pointee.vlanCount == 0 { slot.pointee.vlanCount = 1; slot.pointee.outerTPID = 0x8100 }
         } else if slot.pointee.vlanCount > 0 {
             slot.pointee.vlanCount = 0
@@ -231,12 +230,12 @@ extension Datapath {
         slot.pointee.l3Offset = UInt16(truncatingIfNeeded: ctx.l3Offset)
         slot.pointee.l4Offset = UInt16(truncatingIfNeeded: ctx.l4Offset)
         guard ctx.isIPv4 else { return }
-        slot.pointee.nwTTL = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 40)
-        slot.pointee.nwTOS = UInt8(truncatingIfNeeded: ctx.frameKey.w0 >> 48)
-        slot.pointee.nwSrc = UInt32(truncatingIfNeeded: ctx.frameKey.w3)
-        slot.pointee.nwDst = UInt32(truncatingIfNeeded: ctx.frameKey.w3 >> 32)
-        slot.pointee.tpSrc = UInt16(truncatingIfNeeded: ctx.frameKey.w4)
-        slot.pointee.tpDst = UInt16(truncatingIfNeeded: ctx.frameKey.w4 >> 16)
+        slot.pointee.nwTTL = ctx.frameKey.nwTTL
+        slot.pointee.nwTOS = ctx.frameKey.nwTOS
+        slot.pointee.nwSrc = ctx.frameKey.nwSrc
+        slot.pointee.nwDst = ctx.frameKey.nwDst
+        slot.pointee.tpSrc = ctx.frameKey.tpSrc
+        slot.pointee.tpDst = ctx.frameKey.tpDst
     }
 
     // MARK: Between batches
@@ -280,7 +279,7 @@ extension Datapath {
                 memcpy(scratch.lengths, output.queue.lengths, n &* MemoryLayout<UInt32>.stride)
                 output.queue.countPointer.pointee = 0
                 for i in 0..<n {
-                    receive(address: scratch.addresses[i], length: scratch.lengths[i], port: output.portID, now: now,
+                    ingress(address: scratch.addresses[i], length: scratch.lengths[i], port: output.portID, now: now,
                             depth: 0, tunnelID: 0)
                 }
             }

@@ -43,7 +43,7 @@ struct ServiceStage {
         self.outputs = .allocate(capacity: max(outputs.count, 1))
         self.outputs.initialize(from: outputs, count: outputs.count)
         scratch = PacketBatch(capacity: max(outputs.map(\.queue.capacity).max() ?? 1, 1))
-        present = ports.contains { $0.transmitKind == 3 }
+        present = ports.contains { $0.egressKind == .service }
         targets = .allocate(capacity: max(ports.count, 1))
         for (i, p) in ports.enumerated() { (targets + i).initialize(to: ServiceTarget(p)) }
     }

@@ -38,9 +38,9 @@ extension Datapath {
     /// rules above allow, enters an ICMP error for its sender into that port's bridge.
     @inline(never)
     @usableFromInline
-    func refuseTooBig(address: UInt64, length: UInt32, outID: Int, overhead: Int, mtu: Int,
+    func refuseTooBig(address: UInt64, length: UInt32, outID: PortID, overhead: Int, mtu: Int,
                       tunnelID: UInt64, now: UInt64, depth: Int) {
-        let out = portTable[outID].takeUnretainedValue()
+        let out = portTable[outID.index].takeUnretainedValue()
         let frame = pool.pointer(address)
         var meta = PacketMetadata()
         let parsed = PacketParser.parse(frame, length: Int(length), into: &meta)
@@ -58,7 +58,7 @@ extension Datapath {
         drop(address, reason: .tunnelMTUExceeded, on: out)
         guard let error else { return }
         underlay?.pathMTUErrors &+= 1
-        receive(address: error.address, length: error.length, port: out.id, now: now, depth: depth &+ 1, tunnelID: tunnelID)
+        ingress(address: error.address, length: error.length, port: PortID(out.id), now: now, depth: depth &+ 1, tunnelID: tunnelID)
     }
 
     @inline(never)

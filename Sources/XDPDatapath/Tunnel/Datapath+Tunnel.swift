@@ -28,9 +28,9 @@ import XDPPacket
 extension Datapath {
     /// Encapsulates the frame output to `gre` port `outID` and queues it on the underlay.
     @inlinable
-    func tunnelTransmit(address: UInt64, length: UInt32, to outID: Int, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
+    func tunnelEgress(address: UInt64, length: UInt32, to outID: PortID, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
         let table = tunnel.table
-        let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID]) : -1
+        let slot = table.underlayPortID >= 0 ? Int(table.slots.unsafelyUnwrapped[outID.index]) : -1
         guard slot >= 0 else { drop(address, reason: .portDown, port: outID); return }
         let tunnel = table.endpoints.unsafelyUnwrapped + slot
         let overhead = tunnel.pointee.overhead
@@ -46,7 +46,7 @@ extension Datapath {
         let outerLength = length &+ UInt32(overhead)
         tunnel.pointee.write(to: pool.pointer(outerAddress), innerLength: Int(length), key: key)
         fastPorts[outID].counters.transmitted(bytes: length)
-        let wireID = table.underlayPortID
+        let wireID = PortID(table.underlayPortID)
         guard tunnel.pointee.nextHopKnown else {
             waitForNeighbour(tunnel.pointee.nextHop, address: outerAddress, length: outerLength, wireID: wireID, now: now)
             return
@@ -61,9 +61,9 @@ extension Datapath {
 
     @inline(never)
     @usableFromInline
-    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+    func waitForNeighbour(_ hop: UInt32, address: UInt64, length: UInt32, wireID: PortID, now: UInt64) {
         guard let underlay else { drop(address, reason: .portDown, port: wireID); return }
-        let wire = portTable[wireID].takeUnretainedValue()
+        let wire = portTable[wireID.index].takeUnretainedValue()
         var queue = underlay.pending[hop] ?? []
         guard queue.count < underlay.configuration.pendingLimit else {
             drop(address, reason: .tunnelPendingFull, on: wire)
@@ -75,37 +75,20 @@ extension Datapath {
         underlay.lastRequest[hop] = now
         guard let frame = pool.allocate() else { wire.counters.dropped(.noBuffer); return }
         let request = frame &+ UInt64(pool.headroom)
-        let p = pool.pointer(request)
-        p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
-        p.storeBE48(underlay.mac.rawValue, at: 6)
-        p.storeBE16(0x0806, at: 12)
-        writeARP(p + 14, operation: 1, senderMAC: underlay.mac.rawValue, senderIP: underlay.configuration.address.rawValue,
-                 targetMAC: 0, targetIP: hop)
-        memset(p + 42, 0, 18)  // pad to the 60-byte minimum
-        if wire.txQueue.append(address: request, length: 60) {
-            wire.counters.transmitted(bytes: 60)
+        let requestLength = ARPResponder.writeRequest(pool.pointer(request), mac: underlay.mac.rawValue,
+                                                      address: underlay.configuration.address.rawValue, target: hop)
+        if wire.txQueue.append(address: request, length: requestLength) {
+            wire.counters.transmitted(bytes: requestLength)
             underlay.arpRequests &+= 1
         } else {
             drop(request, reason: .txQueueFull, on: wire)
         }
     }
 
+    /// Ingress of a frame received on the underlay port `wireID`: ARP for our address,
+    /// or GRE whose inner frame enters `ingress` as received on its `gre` port.
     @inlinable
-    func writeARP(_ p: UnsafeMutableRawPointer, operation: UInt16, senderMAC: UInt64, senderIP: UInt32, targetMAC: UInt64, targetIP: UInt32) {
-        p.storeBE16(1, at: 0)
-        p.storeBE16(0x0800, at: 2)
-        p.storeBE8(6, at: 4)
-        p.storeBE8(4, at: 5)
-        p.storeBE16(operation, at: 6)
-        p.storeBE48(senderMAC, at: 8)
-        p.storeBE32(senderIP, at: 14)
-        p.storeBE48(targetMAC, at: 18)
-        p.storeBE32(targetIP, at: 24)
-    }
-
-    /// A frame received on the underlay port `wireID`.
-    @inlinable
-    func receiveFromUnderlay(address: UInt64, length: UInt32, wireID: Int, now: UInt64) {
+    func underlayIngress(address: UInt64, length: UInt32, wireID: PortID, now: UInt64) {
         fastPorts[wireID].counters.received(bytes: length)
         let table = tunnel.table
         guard table.underlayPortID >= 0 else { drop(address, reason: .underlayNotForUs, port: wireID); return }
@@ -130,7 +113,7 @@ extension Datapath {
                 let key: UInt32? = keyed ? frame.loadBE32(at: 38) : nil
                 let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
                 guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
-                receive(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: portID, now: now, depth: 0,
+                ingress(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: PortID(portID), now: now, depth: 0,
                         tunnelID: UInt64(key ?? 0))
                 return
             }
@@ -175,20 +158,20 @@ extension Datapath {
                 return
             }
             let end = Int(meta.l3Offset) &+ Int(frame.loadBE16(at: Int(meta.l3Offset) &+ 2))
-            receive(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), port: portID,
+            ingress(address: address &+ UInt64(packet.innerOffset), length: UInt32(end &- packet.innerOffset), port: PortID(portID),
                     now: now, depth: 0, tunnelID: UInt64(packet.key ?? 0))
         }
     }
 
     @inline(never)
     @usableFromInline
-    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata, wireID: Int) {
+    func receiveUnderlayARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata, wireID: PortID) {
         guard let underlay else { drop(address, reason: .underlayNotForUs, port: wireID); return }
-        let wire = portTable[wireID].takeUnretainedValue()
+        let wire = portTable[wireID.index].takeUnretainedValue()
         let ours = underlay.configuration.address.rawValue
         let l3 = Int(meta.l3Offset)
         let senderMAC = frame.loadBE48(at: l3 &+ 8)
-        let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
+        let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && ARPResponder.isValidSender(senderMAC)
         // RFC 826's merge: a sender we already know is updated whoever the ARP is for
         // (a gratuitous ARP after a MAC change); a new one is added only when it talks
         // to us. Static neighbours are never overwritten.
@@ -213,13 +196,10 @@ extension Datapath {
         }
         guard meta.tpSrc == 1 else { pool.free(address); return }  // a reply: learned, done
         // Answer the request in place.
-        frame.storeBE48(senderMAC, at: 0)
-        frame.storeBE48(underlay.mac.rawValue, at: 6)
-        writeARP(frame + l3, operation: 2, senderMAC: underlay.mac.rawValue, senderIP: ours, targetMAC: senderMAC, targetIP: meta.nwSrc)
-        let replyLength = max(l3 &+ 28, 60)
-        if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
-        if wire.txQueue.append(address: address, length: UInt32(replyLength)) {
-            wire.counters.transmitted(bytes: UInt32(replyLength))
+        let replyLength = ARPResponder.answerInPlace(frame, length: length, l3: l3, senderMAC: senderMAC, senderIP: meta.nwSrc,
+                                                     mac: underlay.mac.rawValue, address: ours)
+        if wire.txQueue.append(address: address, length: replyLength) {
+            wire.counters.transmitted(bytes: replyLength)
             underlay.arpReplies &+= 1
         } else {
             drop(address, reason: .txQueueFull, on: wire)

@@ -48,7 +48,7 @@ struct TunnelTable {
         let slots = UnsafeMutablePointer<Int32>.allocate(capacity: max(ports.count, 1))
         slots.initialize(repeating: -1, count: max(ports.count, 1))
         var tunnels: [TunnelEndpoint] = []
-        for port in ports where port.transmitKind == 2 {
+        for port in ports where port.egressKind == .tunnel {
             guard case .gre(let options) = port.type else { continue }
             slots[port.id] = Int32(tunnels.count)
             tunnels.append(TunnelEndpoint(portID: port.id, options: options,

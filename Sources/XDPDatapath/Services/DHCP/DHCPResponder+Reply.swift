@@ -120,21 +120,13 @@ extension DHCPResponder {
         let senderMAC = arp.senderHardwareAddress.rawValue
         guard meta.tpSrc == ARPOperation.request.rawValue, isServerAddress(meta.nwDst), meta.nwSrc != meta.nwDst,
               meta.dlDst == mac || meta.dlDst == MACAddress.broadcast.rawValue,
-              senderMAC & 0x0100_0000_0000 == 0, senderMAC != 0 else {
+              ARPResponder.isValidSender(senderMAC) else {
             drop(address, .arpNotForServer)
             return
         }
-        let target = meta.nwDst
-        frame.storeBE48(senderMAC, at: 0)
-        frame.storeBE48(mac, at: 6)
-        arp.operation = .reply
-        arp.senderHardwareAddress = MACAddress(rawValue: mac)
-        arp.senderProtocolAddress = IPv4Address(rawValue: target)
-        arp.targetHardwareAddress = MACAddress(rawValue: senderMAC)
-        arp.targetProtocolAddress = IPv4Address(rawValue: meta.nwSrc)
-        let replyLength = max(l3 &+ ARPHeader.minimumLength, 60)
-        if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
+        let replyLength = ARPResponder.answerInPlace(frame, length: length, l3: l3, senderMAC: senderMAC, senderIP: meta.nwSrc,
+                                                     mac: mac, address: meta.nwDst)
         count(.arpReplies)
-        enqueue(address: address, length: UInt32(replyLength))
+        enqueue(address: address, length: replyLength)
     }
 }

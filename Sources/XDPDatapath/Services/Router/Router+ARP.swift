@@ -43,7 +43,7 @@ extension Router {
         // The interface's address, or a floating IP the gateway interface answers for.
         let ours = meta.nwDst != input.address && answersARP(for: meta.nwDst, on: interface) ? meta.nwDst : input.address
         guard sender != ours, sender != input.address else { drop(address, .arpAddressConflict); return }
-        let validMAC = senderMAC & 0x0100_0000_0000 == 0 && senderMAC != 0
+        let validMAC = ARPResponder.isValidSender(senderMAC)
         let onLink = validMAC && sender != 0 && sender & input.mask == input.network
         if onLink, meta.nwDst != ours, neighbours.lookup(sender) != nil {
             _ = neighbours.set(sender, mac: senderMAC)  // merge: known, so it fits
@@ -58,18 +58,10 @@ extension Router {
             pool.free(address)  // consumed: learned what there was to learn
             return
         }
-        // Answer in place.
-        frame.storeBE48(senderMAC, at: 0)
-        frame.storeBE48(input.mac, at: 6)
-        arp.operation = .reply
-        arp.senderHardwareAddress = MACAddress(rawValue: input.mac)
-        arp.senderProtocolAddress = IPv4Address(rawValue: ours)
-        arp.targetHardwareAddress = MACAddress(rawValue: senderMAC)
-        arp.targetProtocolAddress = IPv4Address(rawValue: sender)
-        let replyLength = max(l3 &+ ARPHeader.minimumLength, 60)
-        if Int(length) < replyLength { memset(frame + Int(length), 0, replyLength &- Int(length)) }
+        let replyLength = ARPResponder.answerInPlace(frame, length: length, l3: l3, senderMAC: senderMAC, senderIP: sender,
+                                                     mac: input.mac, address: ours)
         count(.arpRepliesSent)
-        enqueue(address: address, length: UInt32(replyLength), out: interface)
+        enqueue(address: address, length: replyLength, out: interface)
     }
 
     /// Adds or updates a neighbour and releases the frames waiting for it.
@@ -115,22 +107,9 @@ extension Router {
         let address = start &+ UInt64(pool.headroom)
         let p = pool.pointer(address)
         let o = fast[out]
-        p.storeBE48(MACAddress.broadcast.rawValue, at: 0)
-        p.storeBE48(o.mac, at: 6)
-        p.storeBE16(EtherType.arp.rawValue, at: 12)
-        let arp = ARPHeader(p + 14)
-        arp.hardwareType = 1
-        arp.protocolType = .ipv4
-        arp.hardwareLength = 6
-        arp.protocolLength = 4
-        arp.operation = .request
-        arp.senderHardwareAddress = MACAddress(rawValue: o.mac)
-        arp.senderProtocolAddress = IPv4Address(rawValue: o.address)
-        arp.targetHardwareAddress = .zero
-        arp.targetProtocolAddress = IPv4Address(rawValue: target)
-        memset(p + 42, 0, 18)  // pad to the 60-byte minimum
+        let requestLength = ARPResponder.writeRequest(p, mac: o.mac, address: o.address, target: target)
         count(.arpRequestsSent)
-        enqueue(address: address, length: 60, out: out)
+        enqueue(address: address, length: requestLength, out: out)
     }
 
     /// Runs the ARP timers due at `now`: repeats requests for next hops still unanswered

@@ -5,7 +5,7 @@ import Darwin
 #endif
 import XDPPacket
 
-// Running a frame through a bridge's OpenFlow tables.
+// The flow interpreter: running a frame through a bridge's OpenFlow tables.
 //
 // A frame entering a bridge whose table is not the default `priority=0 actions=NORMAL`
 // gets a `FlowContext`: its `FlowKey` (from the parse, the OpenFlow input port and the
@@ -17,19 +17,15 @@ import XDPPacket
 // composes datapath actions, and it means a `load` into `NXM_OF_VLAN_TCI[]` and a
 // `strip_vlan` are the same thing.
 //
-// Outputs are deferred by one: an output remembers its target; the next output (or a
-// header change) first sends a copy to the remembered target; the last target gets
-// the original frame. One output, the common case, never copies.
+// Outputs are deferred by one: an output remembers its target (`setPendingOutput`); the
+// next output (or a header change) first sends a copy to the remembered target
+// (`sendToPendingOutput`); the last target gets the original frame. One output, the
+// common case, never copies. Key changes reach the frame in `writeKeyToFrame`.
 //
 // Lookups go through a per-bridge exact-match cache (full key + table → flow) in front
 // of the tuple-space classifier; the cache is keyed on the table version, so any change
 // of the tables invalidates it at once.
 extension Datapath {
-    /// Pending output kinds besides a port id (≥ 0).
-    @usableFromInline static var pendingNone: Int { -1 }
-    @usableFromInline static var pendingNormal: Int { -2 }
-    @usableFromInline static var pendingFlood: Int { -3 }
-    @usableFromInline static var pendingAll: Int { -4 }
     /// Resubmits (and goto_table) one frame may make.
     public static let maximumResubmits = 64
 
@@ -45,16 +41,17 @@ extension Datapath {
         /// 6 TCP, 17 UDP, 1 ICMP, 0 none: which L4 checksum follows address/port changes.
         @usableFromInline var l4Protocol: UInt8
         @usableFromInline var isIPv4: Bool
-        @usableFromInline var pending: Int
-        @usableFromInline let inPortID: Int
-        @usableFromInline let bridgeID: Int
+        /// Where the frame goes when the next output (or the end of the tables) comes.
+        @usableFromInline var pending: OutputTarget?
+        @usableFromInline let inPortID: PortID
+        @usableFromInline let bridgeID: BridgeID
         @usableFromInline let depth: Int
         @usableFromInline var resubmits: Int
         @usableFromInline var consumed: Bool
 
         @inlinable
         init(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, ofport: UInt16, tunnelID: UInt64,
-             inPortID: Int, bridgeID: Int, depth: Int) {
+             inPortID: PortID, bridgeID: BridgeID, depth: Int) {
             self.address = address
             self.length = length
             var key = FlowKey(meta.pointee, inPort: ofport)
@@ -66,7 +63,7 @@ extension Datapath {
             isIPv4 = meta.pointee.flags.contains(.ipv4)
             l4Protocol = meta.pointee.l4Offset == 0 ? 0
                 : (meta.pointee.flags.contains(.tcp) ? 6 : meta.pointee.flags.contains(.udp) ? 17 : 0)
-            pending = Datapath.pendingNone
+            pending = nil
             self.inPortID = inPortID
             self.bridgeID = bridgeID
             self.depth = depth
@@ -75,33 +72,35 @@ extension Datapath {
         }
     }
 
-    /// Runs the bridge's tables on a parsed frame; consumes the frame.
+    /// Runs the bridge's tables on a parsed frame from table 0 (through the flow-segment
+    /// cache); consumes the frame.
     @inlinable
-    func runFlows(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, inID: Int, bridgeID: Int, depth: Int, tunnelID: UInt64, now: UInt64) {
-        var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID], tunnelID: tunnelID,
+    func interpretFlows(address: UInt64, length: UInt32, meta: UnsafePointer<PacketMetadata>, inID: PortID, bridgeID: BridgeID,
+                        depth: Int, tunnelID: UInt64, now: UInt64) {
+        var ctx = FlowContext(address: address, length: length, meta: meta, ofport: ofports[inID.index], tunnelID: tunnelID,
                               inPortID: inID, bridgeID: bridgeID, depth: depth)
-        let table = openFlow.views[bridgeID]
+        let table = openFlow.views[bridgeID.index]
         runSegment(0, table: table, ctx: &ctx, now: now)
-        finish(&ctx, now: now)
+        endOfTables(&ctx, now: now)
     }
 
     /// Looks `ctx.key` up in table `t` (exact-match cache first) and runs the flow found.
     @inlinable
     func runTable(_ t: Int, table: FlowTableView, ctx: inout FlowContext, now: UInt64) {
         let index = cachedLookup(t, table: table, key: ctx.key, bridgeID: ctx.bridgeID)
-        if tracer.active.pointee { recordTrace(bridgeID: ctx.bridgeID, table: t, index: index, key: ctx.key) }
+        if tracer.active.pointee { recordTrace(bridgeID: ctx.bridgeID.index, table: t, index: index, key: ctx.key) }
         guard index >= 0 else { return }  // a miss: the packet goes no further in this table
         if openFlow.recorder.pointee.active { recordHit(index) }
         let list = table.actionLists[Int(index)]
         list.hit(bytes: ctx.length, now: now)
-        execute(list, flowIndex: Int(index), table: table, currentTable: t, ctx: &ctx, now: now)
+        executeActions(list, flowIndex: Int(index), table: table, currentTable: t, ctx: &ctx, now: now)
     }
 
     @inlinable
-    func cachedLookup(_ t: Int, table: FlowTableView, key: FlowKey, bridgeID: Int) -> Int32 {
-        let cache = openFlow.exactMatchCaches[bridgeID]
+    func cachedLookup(_ t: Int, table: FlowTableView, key: FlowKey, bridgeID: BridgeID) -> Int32 {
+        let cache = openFlow.exactMatchCaches[bridgeID.index]
         let slot = Int(truncatingIfNeeded: key.fastHash &+ UInt64(t) &* 0x9E37_79B9) & cache.mask
-        let tag = table.version << 8 | UInt64(t) | 1 << 63
+        let tag = table.cacheTag(table: t)
         if cache.tags[slot] == tag && cache.keys[slot].equals(key) {
             cache.hits.pointee &+= 1
             return cache.results[slot]
@@ -114,8 +113,9 @@ extension Datapath {
         return found
     }
 
+    /// Runs the actions of the flow hit (`list`): key changes, outputs, resubmits, `ct()`.
     @inlinable
-    func execute(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTableView, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
+    func executeActions(_ list: FlowTable.ActionList, flowIndex: Int, table: FlowTableView, currentTable: Int, ctx: inout FlowContext, now: UInt64) {
         for i in 0..<list.count {
             if ctx.consumed { return }
             if openFlow.recorder.pointee.active { recordAction() }
@@ -125,25 +125,25 @@ extension Datapath {
             case .outputField(let field):
                 output(ofport: UInt16(truncatingIfNeeded: field.get(ctx.key)), ctx: &ctx, now: now)
             case .normal:
-                emit(Datapath.pendingNormal, ctx: &ctx, now: now)
+                setPendingOutput(.normal, ctx: &ctx, now: now)
             case .flood:
-                emit(Datapath.pendingFlood, ctx: &ctx, now: now)
+                setPendingOutput(.flood, ctx: &ctx, now: now)
             case .all:
-                emit(Datapath.pendingAll, ctx: &ctx, now: now)
+                setPendingOutput(.all, ctx: &ctx, now: now)
             case .inPort:
-                emit(ctx.inPortID, ctx: &ctx, now: now)
+                setPendingOutput(.port(ctx.inPortID), ctx: &ctx, now: now)
             case .local, .controller:
                 // No local port and no controller: nothing to send to.
                 fastPorts[ctx.inPortID].counters.dropped(.noController)
                 if openFlow.recorder.pointee.active { recordPoison() }
             case .setVLANVID(let vid):
-                ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
+                ctx.key.vlanTCI = (ctx.key.hasVLAN ? ctx.key.vlanTCI & 0xF000 : 0x1000) | (vid & 0x0FFF)
             case .setVLANPCP(let pcp):
-                ctx.key.vlanTCI = (ctx.key.vlanTCI & 0x1000 != 0 ? ctx.key.vlanTCI & 0x1FFF : 0x1000) | UInt16(pcp & 7) << 13
+                ctx.key.vlanTCI = (ctx.key.hasVLAN ? ctx.key.vlanTCI & 0x1FFF : 0x1000) | UInt16(pcp & 7) << 13
             case .stripVLAN:
                 ctx.key.vlanTCI = 0
             case .pushVLAN:
-                if ctx.key.vlanTCI & 0x1000 == 0 { ctx.key.vlanTCI = 0x1000 }
+                if !ctx.key.hasVLAN { ctx.key.vlanTCI = 0x1000 }
             case .setEthSrc(let mac):
                 ctx.key.dlSrc = mac
             case .setEthDst(let mac):
@@ -180,7 +180,7 @@ extension Datapath {
                 return
             case .learn(let n):
                 if openFlow.recorder.pointee.active { recordPoison() }
-                learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID, now: now)
+                learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID.index, now: now)
             case .note:
                 break
             case .conntrack(let n):
@@ -209,37 +209,36 @@ extension Datapath {
     @inlinable
     func output(ofport: UInt16, ctx: inout FlowContext, now: UInt64) {
         switch ofport {
-        case OpenFlowPort.inPort: emit(ctx.inPortID, ctx: &ctx, now: now)
-        case OpenFlowPort.normal: emit(Datapath.pendingNormal, ctx: &ctx, now: now)
-        case OpenFlowPort.flood: emit(Datapath.pendingFlood, ctx: &ctx, now: now)
-        case OpenFlowPort.all: emit(Datapath.pendingAll, ctx: &ctx, now: now)
+        case OpenFlowPort.inPort: setPendingOutput(.port(ctx.inPortID), ctx: &ctx, now: now)
+        case OpenFlowPort.normal: setPendingOutput(.normal, ctx: &ctx, now: now)
+        case OpenFlowPort.flood: setPendingOutput(.flood, ctx: &ctx, now: now)
+        case OpenFlowPort.all: setPendingOutput(.all, ctx: &ctx, now: now)
         default:
-            let id = portID(bridge: ctx.bridgeID, ofport: ofport)
             // OpenFlow: output to the input port needs IN_PORT; plain output:N to it is dropped.
-            guard id >= 0, id != ctx.inPortID else { return }
-            emit(id, ctx: &ctx, now: now)
+            guard let id = fastBridges[ctx.bridgeID].port(ofport: ofport), id != ctx.inPortID else { return }
+            setPendingOutput(.port(id), ctx: &ctx, now: now)
         }
     }
 
     /// Remembers `target` as where the frame goes next, after sending a copy to the
     /// previous target and writing the key's changes into the frame.
     @inlinable
-    func emit(_ target: Int, ctx: inout FlowContext, now: UInt64) {
-        if ctx.pending != Datapath.pendingNone { flush(&ctx, copy: true, now: now) }
+    func setPendingOutput(_ target: OutputTarget, ctx: inout FlowContext, now: UInt64) {
+        if ctx.pending != nil { sendToPendingOutput(&ctx, copy: true, now: now) }
         if ctx.consumed {
             if openFlow.recorder.pointee.active { recordPoison() }
             return
         }
-        commit(&ctx)
+        writeKeyToFrame(&ctx)
         if !ctx.consumed { ctx.pending = target }
         if openFlow.recorder.pointee.active { recordOutput(target, ctx: &ctx) }
     }
 
     /// Sends the frame (or a copy) to the pending target.
     @inlinable
-    func flush(_ ctx: inout FlowContext, copy: Bool, now: UInt64) {
-        let target = ctx.pending
-        ctx.pending = Datapath.pendingNone
+    func sendToPendingOutput(_ ctx: inout FlowContext, copy: Bool, now: UInt64) {
+        guard let target = ctx.pending else { return }
+        ctx.pending = nil
         var address = ctx.address
         if copy {
             guard let frame = pool.allocate() else { fastPorts[ctx.inPortID].counters.dropped(.noBuffer); return }
@@ -248,69 +247,46 @@ extension Datapath {
         } else {
             ctx.consumed = true
         }
-        let tagged = ctx.frameKey.vlanTCI & 0x1000 != 0
+        let tagged = ctx.frameKey.hasVLAN
         if services.present { refreshFrameMeta(&ctx) }
         switch target {
-        case Datapath.pendingNormal:
-            normalForward(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,
-                          tagged: tagged, tci: ctx.frameKey.vlanTCI & 0xEFFF, inID: ctx.inPortID, now: now,
-                          depth: ctx.depth, tunnelID: ctx.key.tunID)
-        case Datapath.pendingFlood, Datapath.pendingAll:
+        case .normal:
+            normalAction(address: address, length: ctx.length, dlSrc: ctx.frameKey.dlSrc, dlDst: ctx.frameKey.dlDst,
+                         tagged: tagged, tci: ctx.frameKey.wireTCI, inID: ctx.inPortID, now: now,
+                         depth: ctx.depth, tunnelID: ctx.key.tunID)
+        case .flood, .all:
             let bridge = fastBridges[ctx.bridgeID]
-            var last = -1
-            for j in 0..<bridge.portCount where bridge.portList[j] != ctx.inPortID { last = bridge.portList[j] }
-            guard last >= 0 else { drop(address, reason: .noOutputPort, port: ctx.inPortID); return }
+            var lastIndex = -1
+            for j in 0..<bridge.portCount where bridge.portList[j] != ctx.inPortID.index { lastIndex = bridge.portList[j] }
+            guard lastIndex >= 0 else { drop(address, reason: .noOutputPort, port: ctx.inPortID); return }
+            let last = PortID(lastIndex)
             for j in 0..<bridge.portCount {
-                let id = bridge.portList[j]
+                let id = PortID(bridge.portList[j])
                 if id == last { break }
                 guard id != ctx.inPortID else { continue }
                 guard let extra = pool.allocate() else { fastPorts[ctx.inPortID].counters.dropped(.noBuffer); continue }
                 let extraAddress = extra &+ UInt64(pool.headroom)
                 memcpy(pool.pointer(extraAddress), pool.pointer(address), Int(ctx.length))
-                send(address: extraAddress, length: ctx.length, to: id, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
+                egress(address: extraAddress, length: ctx.length, to: id, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
             }
-            send(address: address, length: ctx.length, to: last, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
-        default:
-            send(address: address, length: ctx.length, to: target, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
+            egress(address: address, length: ctx.length, to: last, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
+        case .port(let id):
+            egress(address: address, length: ctx.length, to: id, now: now, depth: ctx.depth, tunnelID: ctx.key.tunID)
         }
     }
 
-    /// Sends a frame out of port `outID` as it is (VLAN handling is the caller's): queued
-    /// for transmission, handed to the peer bridge of a patch port, tunnelled, or handed
-    /// to the service behind a service port.
+    /// Writes the differences between `ctx.key` and the frame into the frame (VLAN
+    /// push/pop/rewrite, MACs, IPv4 fields and L4 ports with incremental checksums).
     @inlinable
-    func send(address: UInt64, length: UInt32, to outID: Int, now: UInt64, depth: Int, tunnelID: UInt64) {
-        let out = fastPorts[outID]
-        switch out.transmitKind {
-        case 0:
-            guard out.txQueue.append(address: address, length: length) else {
-                drop(address, reason: .txQueueFull, port: outID)
-                return
-            }
-            out.counters.transmitted(bytes: length)
-        case 1:
-            out.counters.transmitted(bytes: length)
-            guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
-            // Like OVS, crossing a patch port does not carry tunnel metadata.
-            receive(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
-        case 2:
-            tunnelTransmit(address: address, length: length, to: outID, tunnelID: tunnelID, now: now, depth: depth)
-        default:
-            deliverToService(address: address, length: length, to: outID, depth: depth, now: now)
-        }
-    }
-
-    /// Writes the differences between `ctx.key` and the frame into the frame.
-    @inlinable
-    func commit(_ ctx: inout FlowContext) {
+    func writeKeyToFrame(_ ctx: inout FlowContext) {
         // Only these words are in the frame's bytes; compared in place (no copies).
         if ctx.key.w1 == ctx.frameKey.w1 && ctx.key.w2 == ctx.frameKey.w2 && ctx.key.w3 == ctx.frameKey.w3
             && ctx.key.w4 == ctx.frameKey.w4 && ctx.key.w0 == ctx.frameKey.w0 { return }
         let key = ctx.key
         var old = ctx.frameKey
         // VLAN: push, pop or rewrite the outer tag.
-        let hadTag = old.vlanTCI & 0x1000 != 0
-        let wantTag = key.vlanTCI & 0x1000 != 0
+        let hadTag = old.hasVLAN
+        let wantTag = key.hasVLAN
         if hadTag != wantTag {
             if wantTag {
                 guard pool.headroom(before: ctx.address) >= 4 else {
@@ -323,7 +299,7 @@ extension Datapath {
                 let frame = pool.pointer(ctx.address)
                 memmove(frame, frame + 4, 12)
                 frame.storeBE16(0x8100, at: 12)
-                frame.storeBE16(key.vlanTCI & 0xEFFF, at: 14)
+                frame.storeBE16(key.wireTCI, at: 14)
                 ctx.l3Offset &+= 4
                 if ctx.l4Offset != 0 { ctx.l4Offset &+= 4 }
             } else {
@@ -335,7 +311,7 @@ extension Datapath {
                 if ctx.l4Offset != 0 { ctx.l4Offset &-= 4 }
             }
         } else if wantTag && key.vlanTCI != old.vlanTCI {
-            pool.pointer(ctx.address).storeBE16(key.vlanTCI & 0xEFFF, at: 14)
+            pool.pointer(ctx.address).storeBE16(key.wireTCI, at: 14)
         }
         old.vlanTCI = key.vlanTCI
         let frame = pool.pointer(ctx.address)
@@ -383,11 +359,15 @@ extension Datapath {
         ctx.frameKey = key
     }
 
-    /// The port id of OpenFlow port `ofport` in bridge `bridgeID`, or -1.
+    /// The end of a frame's trip through the tables: sent to its pending output, or
+    /// dropped when no flow output it.
     @inlinable
-    func portID(bridge bridgeID: Int, ofport: UInt16) -> Int {
-        let bridge = fastBridges[bridgeID]
-        for j in 0..<bridge.portCount where ofports[bridge.portList[j]] == ofport { return bridge.portList[j] }
-        return -1
+    func endOfTables(_ ctx: inout FlowContext, now: UInt64) {
+        guard !ctx.consumed else { return }
+        if ctx.pending != nil {
+            sendToPendingOutput(&ctx, copy: false, now: now)
+        } else {
+            drop(ctx.address, reason: .flowDrop, port: ctx.inPortID)
+        }
     }
 }
