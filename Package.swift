@@ -85,7 +85,9 @@ let package = Package(
         .executableTarget(name: "example-engine-veth", dependencies: ["XDPSwitch"], path: "Examples/EngineOnVeth"),
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket", "XDPPcap"], path: "Tests/XDPPacketTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests"),
+        // The scapy scripts the tests run by path, not sources of the target.
+        .testTarget(name: "XDPDatapathTests", dependencies: ["XDPDatapath", "XDPPacket"], path: "Tests/XDPDatapathTests",
+                    exclude: ["Scripts", "DHCP/Scripts", "Router/Scripts"]),
         // What more than one test target builds its inputs from (the network node's YAML); no product.
         .target(name: "TestFixtures", path: "Tests/TestFixtures"),
         .testTarget(name: "XDPModelTests", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket", "TestFixtures"],

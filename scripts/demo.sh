@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "1. The embedded default configuration: the seed's compute node (xdpswitch show)"
+say "1. The embedded default configuration: the reference design's compute node (xdpswitch show)"
 "$XS" show
 
 say "2. Offline: scapy-built captures replayed through it (xdpswitch replay)"

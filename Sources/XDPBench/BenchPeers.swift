@@ -258,7 +258,7 @@ final class KernelPeer: BenchPeer {
         }
         commands += [["ip", "link", "set", bridge, "up"], ["ethtool", "-K", lab.a, "gro", "on"]]
         if let rules = scenario.securityGroupRules {
-            // The seed's iptables firewall on a qbr bridge: br_netfilter, zones, per-port chains.
+            // The reference design's iptables firewall on a qbr bridge: br_netfilter, zones, per-port chains.
             let path = "/tmp/\(lab.network.prefix)-sg.rules"
             try writeFile(path, BenchScenario.securityGroupIptables(rules: rules, a: lab.a, b: lab.b))
             firewall = path

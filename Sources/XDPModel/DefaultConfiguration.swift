@@ -1,4 +1,4 @@
-/// The configuration `xdpswitch` uses when none is given: the seed's compute node in
+/// The configuration `xdpswitch` uses when none is given: the reference design's compute node in
 /// VLAN and GRE mode — two VMs on local VLAN 1 and one on VLAN 2 in br-int, a trunk
 /// to br-eth1 (`int-br-eth1`), and the patch pair to br-tun.
 public enum DefaultConfiguration {

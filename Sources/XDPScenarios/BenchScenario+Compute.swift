@@ -1,7 +1,7 @@
 import XDPDatapath
 import XDPPacket
 
-// The `compute` scenario: the seed's compute-node path for a VM's traffic to a VM on
+// The `compute` scenario: the reference design's compute-node path for a VM's traffic to a VM on
 // another node, the same work for every peer.
 //
 //   VM (the generator: 10.77.0.1, its MAC) → port `a` of br-int (access, local VLAN 100,

@@ -1,7 +1,7 @@
 import XDPDatapath
 import XDPPacket
 
-// The `snat` and `fip` scenarios: the seed's router namespace, as each peer does it.
+// The `snat` and `fip` scenarios: the reference design's router namespace, as each peer does it.
 //
 //   snat: VM 10.77.0.1 (generator, internal network on `a`) → external host 10.78.0.2
 //         (the sink, on `b`), translated to the router's gateway address 10.78.0.1.
@@ -11,12 +11,12 @@ import XDPPacket
 // The generator's frames are addressed to the router's MAC on its side (`a`'s MAC, which
 // every peer uses for that interface). Peers:
 // * xdpswitch: the router in the datapath (Router + NAT, `type: router` ports) on the
-//   seed's two bridges — br-int with the internal port and `qr-`, br-ex with the external
+//   reference design's two bridges — br-int with the internal port and `qr-`, br-ex with the external
 //   port and `qg-` — SNAT to the gateway address / a floating IP.
 // * Open vSwitch: the same translation in flows, as an OVS-based router does it:
 //   `ct(table=1,zone=1,nat)`, then `ct(commit,zone=1,nat(src=…))` / `nat(dst=…)` for a
 //   new connection, MACs rewritten, `dec_ttl`, output.
-// * Linux: the namespace of the seed's L3 agent: ip_forward, the addresses on the two sides
+// * Linux: the namespace of the reference design's L3 agent: ip_forward, the addresses on the two sides
 //   (the floating IP as a /32 on the external side), iptables `-j SNAT --to-source` in
 //   nat POSTROUTING, and for a floating IP `-j DNAT --to-destination` in PREROUTING plus
 //   the 1:1 SNAT back. The Linux stack rewrites the generator's live frames in place, so
@@ -55,7 +55,7 @@ extension BenchScenario {
         ScenarioFrames.udp(destination: aMAC, source: generatorMAC, size: size, from: from, to: to)
     }
 
-    /// Ours: the seed's bridges and router. `a` is on br-int (snat) or br-ex (fip).
+    /// Ours: the reference design's bridges and router. `a` is on br-int (snat) or br-ex (fip).
     public func natDatapathConfiguration(a: String, b: String) -> DatapathConfiguration {
         let (inside, outside) = nat == .snat ? (a, b) : (b, a)
         let (qrMAC, qgMAC) = nat == .snat ? (BenchScenario.aMAC, BenchScenario.bMAC) : (BenchScenario.bMAC, BenchScenario.aMAC)

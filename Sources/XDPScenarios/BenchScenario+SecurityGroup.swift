@@ -21,7 +21,7 @@ import XDPPacket
 // committed → 92 → output to the VM. The replies: 60 → 71 (anti-spoofing) → ct(table=72)
 // → established → 73 → 91 → 94 NORMAL.
 //
-// The Linux peer does what the seed's iptables firewall does on its qbr bridge: a Linux
+// The Linux peer does what the reference design's iptables firewall does on its qbr bridge: a Linux
 // bridge with br_netfilter, conntrack zones set in raw PREROUTING per bridge port
 // (`-j CT --zone`), and per-direction chains: INVALID dropped, RELATED,ESTABLISHED
 // accepted, then the rules, then DROP.
@@ -44,7 +44,7 @@ extension BenchScenario {
     }
 
     /// The N−1 rules that do not match the generator's traffic, then the one that does:
-    /// the Neutron rule, and the same rule as an iptables match (the seed's iptables driver).
+    /// the Neutron rule, and the same rule as an iptables match (the reference design's iptables driver).
     public static func securityGroupRuleSet(_ rules: Int) -> [(rule: SecurityGroupRule, iptables: String)] {
         var out: [(SecurityGroupRule, String)] = []
         for i in 0..<max(0, rules - 1) {

@@ -31,7 +31,7 @@ public struct BenchScenario: Sendable {
     public var securityGroupRules: Int? = nil
     /// `snat`/`fip`: the router scenarios (BenchScenario+NAT.swift).
     public var nat: NAT? = nil
-    /// `compute`: the seed's compute-node path, two bridges (BenchScenario+Compute.swift).
+    /// `compute`: the reference design's compute-node path, two bridges (BenchScenario+Compute.swift).
     public var compute = false
 
     public static let vlan: UInt16 = 100

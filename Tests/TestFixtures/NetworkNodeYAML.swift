@@ -1,4 +1,4 @@
-/// The seed's network node in YAML, built from parts so that each test writes only the keys
+/// The reference design's network node in YAML, built from parts so that each test writes only the keys
 /// that are its own; shared by the YAML tests (XDPModelTests) and the control-socket tests
 /// (XDPSwitchTests). The refusal tests name line numbers of this text: a part that gains or
 /// loses a line moves every refusal after it.

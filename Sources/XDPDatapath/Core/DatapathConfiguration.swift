@@ -90,10 +90,10 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     /// A GRE tunnel over the underlay.
     case gre(GREOptions)
     /// An interface of a router (`DatapathConfiguration.routers`) with the same name: the
-    /// `qr-`/`qg-` port of the seed's `qrouter-` namespace, served inside the datapath.
+    /// `qr-`/`qg-` port of the reference design's `qrouter-` namespace, served inside the datapath.
     case router
     /// The DHCP responder of `network` (`DatapathConfiguration.dhcp`): the `tap`/`ns-` port
-    /// of the seed's `qdhcp-` namespace, served inside the datapath (docs/dhcp.md).
+    /// of the reference design's `qdhcp-` namespace, served inside the datapath (docs/dhcp.md).
     case dhcp(network: String)
 
     public var description: String {

@@ -158,7 +158,7 @@ public struct SecurityGroupCompiler: Sendable {
         }
         add("table=60,priority=0 actions=resubmit(,94)")
 
-        // Table 71: egress anti-spoofing, the seed's order.
+        // Table 71: egress anti-spoofing, the reference design's order.
         for (port, bp) in filtered {
             let m = "reg5=\(bp.ofport),in_port=\(bp.ofport)"
             for mac in port.macs {

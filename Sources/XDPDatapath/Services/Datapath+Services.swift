@@ -6,7 +6,7 @@ import Darwin
 import XDPPacket
 
 // Service ports: bridge ports whose far side is a service inside the datapath (a router
-// interface today; the DHCP responder next) instead of a network interface.
+// interface or a DHCP responder) instead of a network interface.
 //
 // Into the service. A frame the bridge sends to a service port (NORMAL, `output:`,
 // FLOOD/ALL) gets the egress VLAN step of an access port (NORMAL pops the tag in

@@ -28,7 +28,7 @@ public struct GREOptions: Sendable, Equatable {
 
 /// The network that carries tunnel traffic: one interface with an address, served by
 /// the datapath itself (it answers ARP for its address, resolves next hops, and hands
-/// GRE packets addressed to it to the matching `gre` port). In the seed this is the
+/// GRE packets addressed to it to the matching `gre` port). In the reference design this is the
 /// host's `eth1` carrying the GRE mesh between nodes.
 public struct UnderlayConfiguration: Sendable, Equatable {
     /// The interface (an AF_XDP port of its own, in no bridge).

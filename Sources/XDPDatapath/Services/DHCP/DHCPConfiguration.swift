@@ -1,6 +1,6 @@
 import XDPPacket
 
-/// What a `DHCPResponder` is built from: the seed's `qdhcp-<network>` namespace (dnsmasq with
+/// What a `DHCPResponder` is built from: the reference design's `qdhcp-<network>` namespace (dnsmasq with
 /// a hosts file of static leases) as data, one per Neutron network.
 ///
 /// ```swift
@@ -94,7 +94,7 @@ public struct DHCPConfiguration: Sendable, Equatable {
     public var hosts: [Host]
     /// Option 15 (dnsmasq `--domain`, Neutron's `dns_domain`): `openstacklocal` by default; empty: none.
     public var domain: String
-    /// Option 51 in seconds (Neutron's `dhcp_lease_duration`, 120 s in the seed); T1 (58)
+    /// Option 51 in seconds (Neutron's `dhcp_lease_duration`, 120 s in the reference design); T1 (58)
     /// is half of it and T2 (59) seven eighths. `UInt32.max`: infinite, without T1 and T2.
     public var leaseSeconds: UInt32
     /// Option 26, the network's MTU (68–65535); nil: not sent.

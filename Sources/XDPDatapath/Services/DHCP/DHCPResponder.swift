@@ -1,6 +1,6 @@
 import XDPPacket
 
-// A DHCPv4 server for one network with static leases only: the seed's `qdhcp-<network>`
+// A DHCPv4 server for one network with static leases only: the reference design's `qdhcp-<network>`
 // namespace (dnsmasq bound to `ns-…`, a hosts file, lease time 120 s, domain
 // `openstacklocal`) as a datapath element.
 //
@@ -64,7 +64,7 @@ struct DHCPHostEntry {
     @usableFromInline let enabled: Bool
 }
 
-/// A DHCPv4 server with static leases for one network: dnsmasq in the seed's `qdhcp-`
+/// A DHCPv4 server with static leases for one network: dnsmasq in the reference design's `qdhcp-`
 /// namespace. See the essay at the top of `DHCPResponder.swift`.
 ///
 /// ```swift

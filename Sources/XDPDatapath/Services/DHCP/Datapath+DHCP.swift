@@ -1,6 +1,6 @@
 import XDPPacket
 
-// DHCP responders as bridge ports: the seed's `qdhcp-<network>` namespace, whose dnsmasq
+// DHCP responders as bridge ports: the reference design's `qdhcp-<network>` namespace, whose dnsmasq
 // listens on a tap port of br-int in the network's local VLAN, becomes a `dhcp` service
 // port (Datapath+Services.swift). A port `{type: dhcp, tag: 1, options: {network: net1}}`
 // is served by the responder of `DatapathConfiguration.dhcp` for `net1`: the bridge's

@@ -1,6 +1,6 @@
 import XDPPacket
 
-// Router NAT: the seed's qrouter namespace's iptables nat table, on the connection tracker
+// Router NAT: the reference design's qrouter namespace's iptables nat table, on the connection tracker
 // =====================================================================================
 //
 // The L3 agent programs, per router (neutron/agent/l3/router_info.py):

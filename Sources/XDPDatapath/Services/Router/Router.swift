@@ -1,6 +1,6 @@
 import XDPPacket
 
-// An IPv4 router as a datapath element: the seed's `qrouter-<id>` namespace without NAT.
+// An IPv4 router as a datapath element: the reference design's `qrouter-<id>` namespace without NAT.
 //
 // What it does, per frame received on one of its interfaces (`receive`, or `process`
 // for a batch that still needs parsing):

@@ -1,6 +1,6 @@
 import XDPPacket
 
-/// What a `Router` is built from: the seed's `qrouter-<id>` namespace as data.
+/// What a `Router` is built from: the reference design's `qrouter-<id>` namespace as data.
 ///
 /// ```swift
 /// let r1 = RouterConfiguration(name: "router1", interfaces: [
@@ -97,7 +97,7 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// The metadata redirect: TCP to `address:port` (169.254.169.254:80) arriving on an
     /// internal interface is DNATed to `endpoint:endpointPort` (the metadata proxy; the
-    /// seed's namespace runs it on port 9697). The endpoint must be a host the router routes
+    /// reference design's namespace runs it on port 9697). The endpoint must be a host the router routes
     /// to and whose replies come back through the router (the router has no TCP stack of its
     /// own); the connection is never source-NATed, so the proxy sees the VM's address.
     public struct Metadata: Sendable, Equatable {
