@@ -15,6 +15,7 @@ import PackageDescription
 //   XDPBench                  the veth bench and bench-micro behind `xdpswitch bench` (in no product)
 //   XDPAgent                  the node agent's compiler: a host's view of the Neutron model → the node's YAML
 //   NeutronModel, NeutronAPI  the control plane: the Neutron model and its store, the Networking API server
+//   XDPNodeAgent              the running node agent: the server's feed → compiled views → the engine
 //   xdpswitch                 the command
 //
 // Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
@@ -122,6 +123,11 @@ if controlPlane {
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
         .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+        // `xdpswitch agent run`: registers with the server, follows the host's view, runs the engine.
+        .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", .product(name: "Yams", package: "Yams")],
+                path: "Sources/XDPNodeAgent"),
+        .testTarget(name: "XDPNodeAgentTests", dependencies: ["XDPNodeAgent", "XDPAgent", "NeutronModel", "XDPLab"],
+                    path: "Tests/XDPNodeAgentTests"),
     ]
-    package.targets.first { $0.name == "xdpswitch" }?.dependencies.append("NeutronAPI")
+    package.targets.first { $0.name == "xdpswitch" }?.dependencies += ["NeutronAPI", "XDPNodeAgent"]
 }

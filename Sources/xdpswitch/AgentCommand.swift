@@ -1,14 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Foundation
 import XDPAgent
+#if canImport(XDPNodeAgent)
+import XDPNodeAgent
+import XDPSwitch
 
-/// `xdpswitch agent`: the node agent (docs/agent-protocol.md). For now its compiler: a
-/// host view in, the node's configuration out.
+/// `xdpswitch agent run --server URL --host NAME …`: the long-running node agent.
+struct AgentRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Register with the server, follow this host's view and run the datapath it compiles to.",
+        discussion: """
+        The agent registers the host (role, tunnel endpoint, bridge mappings), waits for the \
+        host's view (a long poll), compiles it and applies it to the AF_XDP engine it runs, and \
+        reports each VM port ACTIVE or DOWN and the revision applied every --report-interval. \
+        The control socket answers show, dump-flows br-tun, ... as for `xdpswitch run`. The \
+        state folder keeps the local VLANs and the last view, so a restart rebuilds the same \
+        datapath. The settings may come from a YAML file with the flags' names as keys \
+        (`tunnel-ip: 172.16.0.1/24`, `bridge-mappings: {physnet1: eth2}`); flags override it.
+        Example: xdpswitch agent --server http://127.0.0.1:9696 --host compute1 --role compute \
+                   --tunnel-ip 172.16.0.1/24 --tunnel-interface eth1 --state-dir /var/lib/xdpswitch/agent
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Settings in YAML (keys: the flags' names); flags given override them.", valueName: "FILE"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The model server.", valueName: "URL"))
+    var server: String?
+
+    @Option(name: .long, help: ArgumentHelp("This host's name (binding:host_id of its ports).", valueName: "NAME"))
+    var host: String?
+
+    @Option(name: .long, help: ArgumentHelp("compute (default), network (routers and DHCP) or all.", valueName: "ROLE"))
+    var role: String?
+
+    @Option(name: .customLong("tunnel-ip"), help: ArgumentHelp("The tunnel endpoint on the underlay (prefix length 24 if none).", valueName: "A.B.C.D[/LEN]"))
+    var tunnelIP: String?
+
+    @Option(name: .customLong("tunnel-interface"), help: ArgumentHelp("The interface carrying the tunnels.", valueName: "IFACE"))
+    var tunnelInterface: String?
+
+    @Option(name: .customLong("tunnel-gateway"), help: ArgumentHelp("Next hop for tunnel endpoints outside the underlay subnet.", valueName: "A.B.C.D"))
+    var tunnelGateway: String?
+
+    @Option(name: .customLong("tunnel-mtu"), help: ArgumentHelp("The underlay MTU (default 1500).", valueName: "N"))
+    var tunnelMTU: String?
+
+    @Option(name: .customLong("bridge-mappings"), help: ArgumentHelp("Physical networks and their interfaces.", valueName: "PHYSNET:IFACE[,…]"))
+    var bridgeMappings: String?
+
+    @Option(name: .customLong("external-interface"), help: ArgumentHelp("The interface of br-ex (network node).", valueName: "IFACE"))
+    var externalInterface: String?
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the local VLANs, the last view and node.yaml are kept.", valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(name: .customLong("report-interval"), help: ArgumentHelp("Seconds between heartbeats (default 10).", valueName: "SECONDS"))
+    var reportInterval: String?
+
+    @Option(name: .customLong("poll-timeout"), help: ArgumentHelp("Seconds the server holds a view request without change (default 30).", valueName: "SECONDS"))
+    var pollTimeout: String?
+
+    @Flag(name: .customLong("arp-responder"), help: "Answer ARP for remote ports in br-tun (Neutron's arp_responder).")
+    var arpResponder = false
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    func run() throws {
+        let options = try engineOptions.engineConfiguration()
+        var fields = AgentSettings.Fields()
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw CommandFailure("--config \(config): cannot read the file")
+            }
+            do { fields = try AgentSettings.Fields.parse(yaml: text, file: config) } catch { throw CommandFailure("\(error)") }
+        }
+        let flags: [String: String?] = [
+            "server": server, "host": host, "role": role, "tunnel-ip": tunnelIP, "tunnel-interface": tunnelInterface,
+            "tunnel-gateway": tunnelGateway, "tunnel-mtu": tunnelMTU, "bridge-mappings": bridgeMappings,
+            "external-interface": externalInterface, "state-dir": stateDir, "report-interval": reportInterval,
+            "poll-timeout": pollTimeout,
+        ]
+        fields = fields.overridden(by: AgentSettings.Fields(flags.compactMapValues { $0 }))
+        let settings: AgentSettings
+        do { settings = try AgentSettings(fields) } catch { throw CommandFailure("\(error)") }
+
+        // Block the stop signals before any other thread exists so only sigwait sees them.
+        var signals = StopSignals.block()
+        let datapath = RestartingEngineDatapath(options: options)
+        let agent: NodeAgent
+        do {
+            agent = try NodeAgent(settings: settings, datapath: datapath,
+                                  compileOptions: CompileOptions(arpResponder: arpResponder)) { printLine("xdpswitch agent: \($0)") }
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let control: ControlServer
+        do {
+            control = try ControlServer(path: engineOptions.control) { [datapath] request in datapath.answerControlRequest(request) }
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        printLine("xdpswitch agent: host \(settings.host) (\(settings.role.rawValue)), server \(settings.server.absoluteString), "
+                  + "state \(settings.stateDirectory), control socket \(engineOptions.control); SIGINT or SIGTERM stops")
+        let task = Task { await agent.run() }
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        task.cancel()
+        datapath.close()
+        control.close()
+        printLine("xdpswitch agent: \(StopSignals.name(received)): stopped, detached from every interface")
+    }
+}
+
+/// The agent's long-running verb, when the package was built with the control plane.
+enum AgentRunCommands {
+    static var all: [ParsableCommand.Type] { [AgentRunCommand.self] }
+}
+#else
+enum AgentRunCommands {
+    static var all: [ParsableCommand.Type] { [] }
+}
+#endif
+
+/// `xdpswitch agent`: the node agent (docs/agent-protocol.md): `run` (the default) follows
+/// the server's view of this host and runs the datapath; `compile` turns one host view into
+/// the node's configuration.
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The node agent: turns a host's share of the Neutron model into the node's datapath.",
-        subcommands: [AgentCompileCommand.self])
+        subcommands: AgentRunCommands.all + [AgentCompileCommand.self],
+        defaultSubcommand: AgentRunCommands.all.first)
 }
 
 /// `xdpswitch agent compile --host-view FILE.json [--output FILE] [--local-vlans FILE]`.

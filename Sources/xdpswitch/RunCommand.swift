@@ -16,45 +16,20 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "The YAML configuration (docs/configuration.md).")
     var config: String
 
-    @Option(name: .long, help: "Idle behaviour: poll (sleep in poll(), no CPU when idle) or busy-poll.")
-    var idle: String = "poll"
-
-    @Option(name: .long, help: "XDP attach mode: auto (native, else generic), native or generic.")
-    var xdpMode: String = "auto"
-
-    @Option(name: .long, help: ArgumentHelp("Pin the worker thread to this CPU (one this process may run on, or any: not pinned, the default).", valueName: "cpu|any"))
-    var cpu: CPUChoice?
-
-    @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")
-    var ringSize: Int?
+    @OptionGroup var engineOptions: EngineOptions
 
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
-    @Option(name: .long, help: "The control socket for dump-flows, add-flow, fdb/show... (mode 0600).")
-    var control: String = ControlSocket.defaultPath
-
     func run() throws {
-        var options = EngineConfiguration()
-        guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {
-            throw CommandFailure("--idle \(idle): expected poll or busy-poll")
-        }
-        guard let mode = XDPAttachMode(rawValue: xdpMode) else {
-            throw CommandFailure("--xdp-mode \(xdpMode): expected auto, native or generic")
-        }
-        options.idle = idleMode
-        options.attachMode = mode
-        options.cpu = try cpuOption(cpu, flag: "--cpu")
-        if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
+        let options = try engineOptions.engineConfiguration()
+        let control = engineOptions.control
         // The flags are checked first, then the configuration is read.
         let loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, s) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        var signals = StopSignals.block()
 
         let engine: Engine
         do {
@@ -70,10 +45,7 @@ struct RunCommand: ParsableCommand {
         }
         let server: ControlServer
         do {
-            server = try ControlServer(path: control) { [engine] request in
-                engine.perform { datapath, now in SwitchControl.handle(request, datapath: datapath, now: now) }
-                    ?? .failure("no datapath")
-            }
+            server = try ControlServer(path: control) { [engine] request in engine.answerControlRequest(request) }
         } catch {
             engine.close()
             throw CommandFailure("\(error)")
@@ -95,7 +67,7 @@ struct RunCommand: ParsableCommand {
         engine.close()
         let stats = engine.statistics()
         printStatistics(stats)
-        printLine("xdpswitch: \(signalName(received)): detached from \(engine.attachments.count) interface(s)")
+        printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
     }
 
     private func printStatistics(_ stats: EngineStatistics) {
@@ -105,15 +77,6 @@ struct RunCommand: ParsableCommand {
                 + (drops.isEmpty ? "" : " drops: \(drops)"))
         }
         printLine("  \(stats.frames)")
-    }
-
-    private func signalName(_ signal: Int32) -> String {
-        switch signal {
-        case SIGINT: "SIGINT"
-        case SIGTERM: "SIGTERM"
-        case SIGHUP: "SIGHUP"
-        default: "signal \(signal)"
-        }
     }
 }
 

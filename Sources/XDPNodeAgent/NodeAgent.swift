@@ -1,0 +1,309 @@
+// The node agent: keeps one node's datapath equal to its share of the Neutron model, as
+// Neutron's Open vSwitch, L3 and DHCP agents do together (docs/agent-protocol.md, "The
+// agent").
+//
+// Three loops share the agent's state (an actor, so they take turns):
+//   views       registers with the server, then asks for the host's view after the last
+//               revision seen (a long poll: the server answers when the model changes, or
+//               "unchanged" after --poll-timeout); 404 means the server forgot the host
+//               (restarted with a new store): register again. Each view received becomes
+//               the desired state and is reconciled.
+//   heartbeat   every --report-interval, the registration again with the applied revision
+//               and each VM port's status (ACTIVE when its interface is attached).
+//   interfaces  every second: VM interfaces that appeared or went (recompile when the
+//               datapath attaches only existing interfaces), and port status changes
+//               (reported at once, not at the next heartbeat).
+//
+// Reconciling compiles the desired view with the local VLANs of the configuration applied
+// (`NodeCompiler`), compares the text with what runs — a view for a change elsewhere in the
+// model compiles to the same text and is not applied — and hands a different configuration
+// to the datapath (`NodeDatapath.apply`). Only then are the local VLANs, the view and the
+// configuration written to the state folder, so that a restart compiles the same text from
+// the same view. A view the compiler refuses, or a configuration the datapath refuses,
+// changes nothing: the previous configuration keeps forwarding, the refusal is logged once,
+// and the next revision (or the next interface change) is tried afresh. Reconciling never
+// runs twice at once: a request arriving meanwhile makes the running one go round again.
+//
+// The server going away changes nothing either: forwarding continues with the last
+// configuration, requests are retried with a growing pause (1 s doubling up to 30 s), and
+// the log says "unreachable" once and "connected" once when it answers again. At start the
+// last applied view is read back from the state folder and applied before the server is
+// asked, so a restarted agent forwards again without waiting for it.
+import Foundation
+import XDPAgent
+import XDPSwitch
+
+/// The node agent (see the essay at the top of NodeAgent.swift). `run()` until cancelled;
+/// then close the datapath.
+public actor NodeAgent {
+    /// Where the agent's lines go (one per state change, never one per retry).
+    public typealias Log = @Sendable (String) -> Void
+
+    public let settings: AgentSettings
+    let client: ModelServerClient
+    let datapath: any NodeDatapath
+    let state: AgentStateDirectory
+    let compileOptions: CompileOptions
+    let log: Log
+
+    /// The latest view received (or restored): what the node should run.
+    private var desired: HostView?
+    /// The configuration running, and the revision of the view it was compiled from.
+    private var applied: (yaml: String, revision: UInt64)?
+    /// Network id → local VLAN of the configuration running.
+    private var localVLANs: [String: UInt16] = [:]
+    /// VM interfaces that exist, among those of the desired view (when the datapath
+    /// attaches only existing interfaces).
+    private var presentInterfaces: Set<String> = []
+    /// The last refusal logged, so that a refusal repeated is not logged again.
+    private var lastRefusal: String?
+    /// When the last apply failed: retried after `applyRetryInterval` even without a new revision.
+    private var applyFailedAt: ContinuousClock.Instant?
+    private var reconciling = false
+    private var reconcileAgain = false
+    /// The port status last reported with success.
+    private var reportedStatus: [String: String]?
+    /// Whether the server answered the last request (nil: not asked yet).
+    private var serverReachable: Bool?
+
+    static let applyRetryInterval: Duration = .seconds(5)
+
+    public init(settings: AgentSettings, datapath: any NodeDatapath, compileOptions: CompileOptions = CompileOptions(),
+                log: @escaping Log) throws(AgentSettingsError) {
+        self.settings = settings
+        self.client = ModelServerClient(server: settings.server)
+        self.datapath = datapath
+        self.state = try AgentStateDirectory(path: settings.stateDirectory)
+        self.compileOptions = compileOptions
+        self.log = log
+    }
+
+    /// Runs the three loops until the task is cancelled.
+    public func run() async {
+        restore()
+        await reconcile()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.followViews() }
+            group.addTask { await self.heartbeat() }
+            group.addTask { await self.watchInterfaces() }
+        }
+    }
+
+    // MARK: - State folder
+
+    private func restore() {
+        let (vlans, vlanWarning) = state.localVLANs()
+        localVLANs = vlans
+        if let vlanWarning { log(vlanWarning) }
+        let (view, viewWarning) = state.lastView()
+        if let viewWarning { log(viewWarning) }
+        if let view {
+            if view.host.name == settings.host {
+                desired = view
+                log("restoring revision \(view.revision) from \(state.viewFile) until the server answers")
+            } else {
+                log("\(state.viewFile) is host \(view.host.name)'s, not \(settings.host): ignored")
+            }
+        }
+    }
+
+    // MARK: - Views
+
+    private func followViews() async {
+        var registered = false
+        // No revision at start: the current view at once (the server's store may have been
+        // replaced meanwhile, its revisions starting again).
+        var after: UInt64?
+        var pause = 1.0
+        while !Task.isCancelled {
+            do {
+                if !registered {
+                    try await client.report(currentReport())
+                    registered = true
+                    serverAnswered()
+                }
+                switch try await client.view(host: settings.host, after: after, timeout: settings.pollTimeout) {
+                case .view(let data):
+                    serverAnswered()
+                    if let revision = await receive(data) {
+                        after = revision
+                    } else {
+                        // A document without a revision: ask again later, not at once.
+                        try? await Task.sleep(for: .seconds(pause))
+                    }
+                case .unchanged:
+                    serverAnswered()
+                case .notRegistered:
+                    serverAnswered()
+                    log("the server does not know host \(settings.host): registering again")
+                    registered = false
+                }
+                pause = 1
+            } catch {
+                serverFailed(error)
+                try? await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 30)
+            }
+        }
+    }
+
+    /// Takes a view as received; returns the revision to wait after, or nil when the
+    /// document does not even say its revision.
+    private func receive(_ data: Data) async -> UInt64? {
+        let view: HostView
+        do {
+            view = try HostView.decode(json: data)
+        } catch {
+            struct Revision: Decodable { var revision: UInt64 }
+            let revision = (try? JSONDecoder().decode(Revision.self, from: data))?.revision
+            refuse("revision \(revision.map(String.init) ?? "?") refused: \(error)")
+            return revision
+        }
+        guard view.host.name == settings.host else {
+            refuse("revision \(view.revision) refused: the view is for host \(view.host.name), this is \(settings.host)")
+            return view.revision
+        }
+        desired = view
+        await reconcile()
+        return view.revision
+    }
+
+    // MARK: - Reconciling
+
+    /// Brings the datapath to the desired view (see the essay). Never runs twice at once.
+    func reconcile() async {
+        if reconciling { reconcileAgain = true; return }
+        reconciling = true
+        defer { reconciling = false }
+        repeat {
+            reconcileAgain = false
+            await reconcileOnce()
+        } while reconcileAgain
+    }
+
+    private func reconcileOnce() async {
+        guard let view = desired else { return }
+        var compiledView = view
+        if !datapath.attachesAbsentInterfaces {
+            presentInterfaces = Self.vmInterfaces(view).intersection(HostInterfaces.names())
+            compiledView.ports = view.ports.filter { $0.isNetworkService || presentInterfaces.contains($0.tapName) }
+        }
+        let compiled: CompiledNode
+        do {
+            compiled = try NodeCompiler(view: compiledView, previousLocalVLANs: localVLANs, options: compileOptions).compile()
+        } catch {
+            refuse("revision \(view.revision) refused: \(error)")
+            return
+        }
+        if let applied, compiled.yaml == applied.yaml {
+            if applied.revision != view.revision {
+                self.applied = (applied.yaml, view.revision)
+                try? state.record(view: view, compiled: compiled)
+                await reportNow()
+            }
+            return
+        }
+        do {
+            let configuration = try SwitchConfiguration.parse(yaml: compiled.yaml, file: state.nodeConfigurationFile)
+            try await datapath.apply(configuration)
+        } catch {
+            applyFailedAt = ContinuousClock.now
+            refuse("revision \(view.revision) not applied: \(error)")
+            return
+        }
+        applyFailedAt = nil
+        lastRefusal = nil
+        localVLANs = compiled.localVLANs
+        applied = (compiled.yaml, view.revision)
+        do {
+            try state.record(view: view, compiled: compiled)
+        } catch {
+            log("cannot write the state folder \(state.path): \((error as NSError).localizedDescription)")
+        }
+        let vmPorts = view.ports.filter { !$0.isNetworkService }.count
+        let attached = compiledView.ports.filter { !$0.isNetworkService }.count
+        log("revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, "
+            + "\(attached) of \(vmPorts) VM port(s) plugged, \(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s)")
+        await reportNow()
+    }
+
+    /// Logs a refusal once, saying what keeps running.
+    private func refuse(_ message: String) {
+        let keeping = applied.map { "; revision \($0.revision) keeps running" } ?? "; nothing applied yet"
+        guard message != lastRefusal else { return }
+        lastRefusal = message
+        log(message + keeping)
+    }
+
+    /// The interfaces of the view's VM ports.
+    static func vmInterfaces(_ view: HostView) -> Set<String> {
+        Set(view.ports.filter { !$0.isNetworkService }.map(\.tapName))
+    }
+
+    // MARK: - Interfaces and status
+
+    private func watchInterfaces() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if let view = desired {
+                let failedLongAgo = applyFailedAt.map { ContinuousClock.now - $0 >= Self.applyRetryInterval } ?? false
+                if !datapath.attachesAbsentInterfaces {
+                    let present = Self.vmInterfaces(view).intersection(HostInterfaces.names())
+                    if present != presentInterfaces || failedLongAgo { await reconcile() }
+                } else if failedLongAgo {
+                    await reconcile()
+                }
+            }
+            if let reportedStatus, await portStatus() != reportedStatus { await reportNow() }
+        }
+    }
+
+    /// Each VM port of the desired view: ACTIVE when its interface is attached, else DOWN.
+    func portStatus() async -> [String: String] {
+        guard let view = desired, applied != nil else { return [:] }
+        let attached = await datapath.attachedInterfaces()
+        var status: [String: String] = [:]
+        for port in view.ports where !port.isNetworkService {
+            status[port.id] = attached.contains(port.tapName) ? "ACTIVE" : "DOWN"
+        }
+        return status
+    }
+
+    func currentReport() async -> AgentReport {
+        AgentReport(settings: settings, revisionApplied: applied?.revision ?? 0, ports: await portStatus())
+    }
+
+    // MARK: - Heartbeat
+
+    private func heartbeat() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(settings.reportInterval))
+            await reportNow()
+        }
+    }
+
+    /// Sends the registration with the applied revision and the port status now.
+    func reportNow() async {
+        let report = await currentReport()
+        do {
+            try await client.report(report)
+            reportedStatus = report.ports
+            serverAnswered()
+        } catch {
+            serverFailed(error)
+        }
+    }
+
+    private func serverAnswered() {
+        guard serverReachable != true else { return }
+        serverReachable = true
+        log("connected to \(settings.server.absoluteString) as host \(settings.host)")
+    }
+
+    private func serverFailed(_ error: any Error) {
+        guard serverReachable != false else { return }
+        serverReachable = false
+        let running = applied.map { "forwarding with revision \($0.revision)" } ?? "nothing applied yet"
+        log("server unreachable: \(error); retrying, \(running)")
+    }
+}

@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import NeutronModel
+import XDPLab
+
+/// One node driven by `xdpswitch agent` against a real `xdpswitch server`: the server on a
+/// SQLite file in a temporary folder, VMs as namespaces behind veth pairs named as Nova
+/// names taps (`tap` + the first 11 characters of the port id), an underlay veth for the
+/// tunnel endpoint, and the agent process itself. Everything is removed by `tearDown()`
+/// (from a `defer`), whatever happened.
+final class AgentLab {
+    let folder: TemporaryDirectory
+    let server: ServerProcess
+    let lab = LabNetwork(tag: "n")
+    let host: String
+    /// The interface the tunnels use (the agent's `--tunnel-interface`).
+    let underlay: String
+    var stateDirectory: String { folder.path + "/state" }
+    var controlSocket: String { folder.path + "/agent.ctl" }
+    var agentLog: String { folder.path + "/agent.log" }
+    private(set) var agentPID: pid_t?
+    private var taps: [String] = []
+
+    /// A VM: its port as the server made it, its namespace and its interface there.
+    struct VM {
+        let name: String
+        let portID: String
+        let mac: String
+        let address: String
+        let namespace: String
+        var tap: String { "tap" + portID.prefix(11) }
+    }
+
+    init() throws {
+        folder = try TemporaryDirectory()
+        server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
+        host = "host-\(lab.prefix)"
+        underlay = lab.prefix + "ul"
+        // The underlay: a veth whose far end stays down-to-earth in the root namespace, up.
+        try Shell.check(["ip", "link", "add", underlay, "type", "veth", "peer", "name", lab.prefix + "up"])
+        taps.append(underlay)
+        try Shell.check(["ip", "link", "set", lab.prefix + "up", "up"])
+        try Shell.check(["ip", "link", "set", underlay, "up"])
+    }
+
+    func tearDown() {
+        if let agentPID { kill(agentPID, SIGKILL); _ = Shell.wait(agentPID); self.agentPID = nil }
+        server.stop()
+        for tap in taps { Shell.run(["ip", "link", "del", tap]) }
+        taps = []
+        lab.tearDown()
+    }
+
+    deinit { tearDown() }
+
+    // MARK: the cloud
+
+    /// `openstack …` against the lab's server, its `-f json` output.
+    @discardableResult
+    func openstack(_ arguments: String...) throws -> JSONValue {
+        try OpenStackCLI.json(server.endpoint, arguments)
+    }
+
+    /// `openstack …` for the commands that print nothing (delete, set): fails on a non-zero exit.
+    func openstackQuiet(_ arguments: String...) throws {
+        let result = try OpenStackCLI.run(server.endpoint, arguments)
+        guard result.status == 0 else {
+            throw HarnessError("openstack \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        }
+    }
+
+    /// Creates a port for VM `name` bound to this host, and the VM: a namespace whose `eth0`
+    /// (with the port's MAC) is the peer of the port's tap. No address: DHCP gives it.
+    func addVM(_ name: String, network: String, securityGroup: String) throws -> VM {
+        let port = try openstack("port", "create", "--network", network, "--host", host,
+                                 "--security-group", securityGroup, "--device-owner", "compute:nova", name)
+        guard let id = port["id"]?.string, let mac = port["mac_address"]?.string,
+              let address = Self.firstAddress(port["fixed_ips"]) else {
+            throw HarnessError("port create \(name): unexpected answer \(port)")
+        }
+        let namespace = try lab.addNamespace(name)
+        let vm = VM(name: name, portID: id, mac: mac, address: address, namespace: namespace)
+        try plug(vm)
+        return vm
+    }
+
+    /// The VM's tap and its `eth0` (again, after `unplug`).
+    func plug(_ vm: VM) throws {
+        try Shell.check(["ip", "link", "add", vm.tap, "type", "veth", "peer", "name", "eth0", "netns", vm.namespace])
+        taps.append(vm.tap)
+        try Shell.check(["ip", "-n", vm.namespace, "link", "set", "eth0", "address", vm.mac])
+        LabNetwork.disableOffloads(vm.tap, namespace: nil)
+        LabNetwork.disableOffloads("eth0", namespace: vm.namespace)
+        Shell.run(["ip", "netns", "exec", vm.namespace, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"])
+        Shell.run(["sysctl", "-qw", "net.ipv6.conf.\(vm.tap).disable_ipv6=1"])
+        try Shell.check(["ip", "-n", vm.namespace, "link", "set", "eth0", "up"])
+        try Shell.check(["ip", "link", "set", vm.tap, "up"])
+    }
+
+    /// Removes the VM's tap (the VM "shut down").
+    func unplug(_ vm: VM) {
+        Shell.run(["ip", "link", "del", vm.tap])
+        taps.removeAll { $0 == vm.tap }
+    }
+
+    /// The first `ip_address` of a port's `fixed_ips` as the client prints it.
+    static func firstAddress(_ fixedIPs: JSONValue?) -> String? {
+        if let list = fixedIPs?.array, let first = list.first { return first["ip_address"]?.string }
+        // Older clients print "ip_address='10.0.0.3', subnet_id='…'".
+        if let text = fixedIPs?.string, let range = text.range(of: "ip_address='") {
+            return String(text[range.upperBound...].prefix { $0 != "'" })
+        }
+        return nil
+    }
+
+    // MARK: the agent
+
+    /// Starts `xdpswitch agent` for this host (role all, the tunnel on the underlay veth).
+    func startAgent() throws {
+        precondition(agentPID == nil)
+        let arguments = [try xdpswitchBinary(), "agent", "--server", server.endpoint, "--host", host, "--role", "all",
+                         "--tunnel-ip", "172.31.\(getpid() % 200).1/24", "--tunnel-interface", underlay,
+                         "--state-dir", stateDirectory, "--control", controlSocket, "--report-interval", "1",
+                         "--poll-timeout", "5"]
+        agentPID = try Shell.spawn(arguments, logPath: agentLog)
+    }
+
+    /// `kill -9` of the agent (nothing cleaned up by it).
+    func killAgent() {
+        guard let agentPID else { return }
+        kill(agentPID, SIGKILL)
+        _ = Shell.wait(agentPID)
+        self.agentPID = nil
+    }
+
+    /// SIGTERM; returns the agent's exit status.
+    func stopAgent() -> Int32? {
+        guard let agentPID else { return nil }
+        kill(agentPID, SIGTERM)
+        let status = Shell.wait(agentPID)
+        self.agentPID = nil
+        return status
+    }
+
+    var agentOutput: String { (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? "" }
+
+    /// A control-socket verb of the running agent (`dump-flows br-int`), its output.
+    func control(_ verb: String...) -> Shell.Result {
+        Shell.run([(try? xdpswitchBinary()) ?? "xdpswitch"] + verb + ["--control", controlSocket])
+    }
+
+    /// Runs `command` in the VM.
+    @discardableResult
+    func run(_ vm: VM, _ command: String...) -> Shell.Result {
+        lab.run(in: vm.namespace, command)
+    }
+
+    /// busybox udhcpc in the VM, with a script that sets the address it is given; the
+    /// address the VM has afterwards.
+    func dhcp(_ vm: VM) throws -> String? {
+        let script = folder.path + "/udhcpc.sh"
+        if !FileManager.default.fileExists(atPath: script) {
+            try """
+            #!/bin/sh
+            case "$1" in
+              bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;
+            esac
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+        }
+        let result = run(vm, "busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1", "-s", script)
+        guard result.succeeded else { return nil }
+        let shown = run(vm, "ip", "-4", "-o", "addr", "show", "dev", "eth0").output
+        guard let range = shown.range(of: "inet ") else { return nil }
+        return String(shown[range.upperBound...].prefix { $0 != "/" })
+    }
+
+    /// Polls `condition` every 200 ms for up to `seconds`; whether it became true.
+    func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if try condition() { return true }
+            usleep(200_000)
+        } while Date() < deadline
+        return try condition()
+    }
+}

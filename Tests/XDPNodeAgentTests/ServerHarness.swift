@@ -1,0 +1,1 @@
+../NeutronAPITests/ServerHarness.swift
