@@ -249,7 +249,14 @@ public actor NodeAgent {
                 let failedLongAgo = applyFailedAt.map { ContinuousClock.now - $0 >= Self.applyRetryInterval } ?? false
                 if !datapath.attachesAbsentInterfaces {
                     let present = Self.vmInterfaces(view).intersection(HostInterfaces.names())
-                    if present != presentInterfaces || failedLongAgo { await reconcile() }
+                    if present != presentInterfaces {
+                        let appeared = present.subtracting(presentInterfaces).sorted(), gone = presentInterfaces.subtracting(present).sorted()
+                        log("VM interfaces" + (appeared.isEmpty ? "" : " appeared: \(appeared.joined(separator: ", "))")
+                            + (gone.isEmpty ? "" : " gone: \(gone.joined(separator: ", "))"))
+                        await reconcile()
+                    } else if failedLongAgo {
+                        await reconcile()
+                    }
                 } else if failedLongAgo {
                     await reconcile()
                 }

@@ -8,6 +8,12 @@ struct ControlOption: ParsableArguments {
 
     /// Sends the command and prints its output; a failure exits 1 with the message.
     func run(_ command: String, _ arguments: [String] = []) throws {
+        try Self.run(command, arguments, control: control)
+    }
+
+    /// `run` for a verb whose `--control` is an option of its own (`show --control`): a
+    /// `ControlOption` made by hand has no parsed value to read.
+    static func run(_ command: String, _ arguments: [String] = [], control: String) throws {
         let reply: ControlSocket.Reply
         do {
             reply = try ControlSocket.send(ControlSocket.Request(command: command, arguments: arguments), to: control)

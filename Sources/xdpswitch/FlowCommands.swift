@@ -56,7 +56,7 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .long, help: "Trace on the running switch behind this control socket instead.") var control: String?
 
     func run() throws {
-        if let control { return try ControlOption(control: control).run("trace", [bridge, flow]) }
+        if let control { return try ControlOption.run("trace", [bridge, flow], control: control) }
         let datapath = try config.load().makeDatapath(pool: FramePool(frameCount: 256))
         do {
             print(try datapath.trace(flow: flow, bridge: bridge, now: 1_000_000_000), terminator: "")

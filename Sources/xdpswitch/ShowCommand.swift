@@ -12,7 +12,7 @@ struct ShowCommand: ParsableCommand {
     var control: String?
 
     func run() throws {
-        if let control { return try ControlOption(control: control).run("show") }
+        if let control { return try ControlOption.run("show", control: control) }
         let loaded = try config.load()
         let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16))
         print(datapath.showDescription(header: "XDPSwitch (\(loaded.file))"), terminator: "")
