@@ -122,6 +122,8 @@ if controlPlane {
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
         .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+        // `make demo` as a test: the whole cloud, server and agents, driven by the openstack client.
+        .testTarget(name: "CloudTests", dependencies: [], path: "Tests/CloudTests"),
     ]
     package.targets.first { $0.name == "xdpswitch" }?.dependencies.append("NeutronAPI")
 }
