@@ -258,3 +258,42 @@ func withSQLiteServerAsync(_ body: (ServerProcess) async throws -> Void) async t
     defer { server.stop() }
     try await body(server)
 }
+
+@Suite("agent feed: PostgreSQL, two servers", .serialized, .enabled(if: OpenStackCLI.available && PostgresCluster.available))
+struct AgentFeedPostgresTests {
+    /// Hosts register through server A, the cloud is made through server B: both serve the
+    /// same views, and an agent long-polling A sees a change made through B.
+    @Test func anAgentOnOneServerSeesChangesMadeThroughTheOther() async throws {
+        let cluster = try PostgresCluster()
+        defer { cluster.stop() }
+        let logs = try TemporaryDirectory()
+        let first = try ServerProcess(database: cluster.url, logPath: logs.path + "/server-a.log")
+        defer { first.stop() }
+        let second = try ServerProcess(database: cluster.url, logPath: logs.path + "/server-b.log")
+        defer { second.stop() }
+        let feedA = AgentFeed(endpoint: first.endpoint), feedB = AgentFeed(endpoint: second.endpoint)
+        let cloud = try await ReferenceCloud.make(second.endpoint, feedA)
+
+        for host in ["compute1", "compute2", "network"] {
+            let throughA = try await feedA.hostView(host), throughB = try await feedB.hostView(host)
+            #expect(throughA == throughB)
+            _ = try NodeCompiler(view: throughA).compile()
+        }
+        let network = try await feedA.hostView("network")
+        #expect(network.routers.map(\.id) == [cloud.router])
+        #expect(network.dhcp.map(\.networkID) == [cloud.net1])
+        let rows = try OpenStackCLI.run(second.endpoint, ["network", "agent", "list"]).stdout
+        #expect(rows.split(separator: "\n").count(where: { $0.contains(":-)") }) == 5)
+
+        let current = try await feedA.hostView("compute1")
+        async let waited = feedA.view("compute1", after: Int(current.revision), timeout: 120)
+        let port = try OpenStackCLI.json(second.endpoint, ["port", "create", "vm3", "--network", cloud.net1, "--host", "compute1"])
+        let reply = try await waited
+        #expect(reply.status == 200)
+        let next = try HostView.decode(json: reply.data)
+        #expect(next.revision > current.revision)
+        #expect(Set(next.ports.map(\.id)) == [cloud.vm1, port["id"]?.string ?? ""])
+        #expect(next.securityGroups.first.map { Set($0.members) } == ["10.0.0.3", "10.0.0.4", "10.0.0.5"])
+        _ = try NodeCompiler(view: next).compile()
+    }
+}
