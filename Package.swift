@@ -121,7 +121,7 @@ if controlPlane {
         .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
-        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent"], path: "Tests/NeutronAPITests"),
         // `make demo` as a test: the whole cloud, server and agents, driven by the openstack client.
         .testTarget(name: "CloudTests", dependencies: [], path: "Tests/CloudTests"),
     ]
