@@ -122,7 +122,9 @@ if controlPlane {
         .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
-        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent"], path: "Tests/NeutronAPITests"),
+        // `make demo` as a test: the whole cloud, server and agents, driven by the openstack client.
+        .testTarget(name: "CloudTests", dependencies: [], path: "Tests/CloudTests"),
         // `xdpswitch agent run`: registers with the server, follows the host's view, runs the engine.
         .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPNodeAgent"),

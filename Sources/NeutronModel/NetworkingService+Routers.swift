@@ -1,3 +1,5 @@
+import Foundation
+
 /// Routers: the external gateway (a `network:router_gateway` port on an external network),
 /// interfaces on subnets or ports (`network:router_interface` ports holding the subnet's
 /// gateway address), and extra routes.
@@ -117,7 +119,7 @@ extension NetworkingService {
         guard subnetID != nil || portID != nil else {
             throw NeutronError.badResourceRequest("router", "Either subnet_id or port_id must be specified")
         }
-        return try await store.write { sql in
+        return try await write { sql in
             let tx = ModelTransaction(sql)
             var router = try self.existing(.router, routerID, tx)
             let port = add ? try self.addInterface(router, subnetID: subnetID, portID: portID, tx)
@@ -125,6 +127,7 @@ extension NetworkingService {
             router["revision_number"] = .int((router["revision_number"]?.int ?? 0) + 1)
             router["updated_at"] = .string(Timestamp.now())
             try tx.update(.router, router)
+            try self.scheduleNetworkServices(tx, now: Date().timeIntervalSince1970)
             let subnets = (port["fixed_ips"]?.array ?? []).compactMap { $0.object?["subnet_id"] }
             return .object(["id": .string(routerID), "port_id": .string(port.id), "subnet_id": subnets.first ?? .null,
                             "subnet_ids": .array(subnets), "network_id": port["network_id"] ?? .null,

@@ -11,7 +11,7 @@ extension NetworkingService {
     /// The project's `default` group, created with its rules when missing. Runs in its own
     /// transaction (the security-group list calls it before reading).
     public func ensureDefaultSecurityGroup(project: String) async throws {
-        _ = try await store.write { sql in try self.ensureDefaultSecurityGroup(project: project, ModelTransaction(sql)) }
+        _ = try await write { sql in try self.ensureDefaultSecurityGroup(project: project, ModelTransaction(sql)) }
     }
 
     @discardableResult

@@ -12,12 +12,24 @@ public final class NetworkingService: Sendable {
     public let settings: ML2Settings
     /// The project of requests that name none (no-auth mode has no token to take it from).
     public let defaultProjectID: String
+    /// Seconds without a heartbeat after which an agent is not `alive` (Neutron's `agent_down_time`).
+    public let agentDownTime: Double
+    /// Wakes the agents' long polls when this process commits.
+    public let changes = ModelChangeSignal()
 
     public init(store: any ModelStore, settings: ML2Settings = ML2Settings(),
-                defaultProjectID: String = NetworkingService.noAuthProjectID) {
+                defaultProjectID: String = NetworkingService.noAuthProjectID, agentDownTime: Double = 75) {
         self.store = store
         self.settings = settings
         self.defaultProjectID = defaultProjectID
+        self.agentDownTime = agentDownTime
+    }
+
+    /// One write transaction; the long polls are woken once it has committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) throws -> T) async throws -> T {
+        let result = try await store.write(body)
+        changes.notify()
+        return result
     }
 
     /// The project of requests without `X-Project-Id` or a `project_id` in the body.
@@ -29,11 +41,12 @@ public final class NetworkingService: Sendable {
     public func create(_ kind: ResourceKind, body: JSONValue, project: String?) async throws -> JSONValue {
         let (requests, bulk) = try RequestValidation.createBodies(kind, body)
         let project = project ?? defaultProjectID
-        return try await store.write { sql in
+        return try await write { sql in
             let tx = ModelTransaction(sql)
             let created = try requests.map { request in
                 try self.render(kind, try self.create(kind, request, project: request.projectID ?? project, tx), tx)
             }
+            if kind.mayCreateNetworkServicePorts { try self.scheduleNetworkServices(tx, now: Date().timeIntervalSince1970) }
             return bulk ? .object([kind.plural: .array(created.map(JSONValue.object))])
                         : .object([kind.singular: .object(created[0])])
         }
@@ -42,20 +55,21 @@ public final class NetworkingService: Sendable {
     /// PUT /v2.0/COLLECTION/ID.
     public func update(_ kind: ResourceKind, id: String, body: JSONValue) async throws -> JSONValue {
         let changes = try RequestValidation.updateBody(kind, body)
-        return try await store.write { sql in
+        return try await write { sql in
             let tx = ModelTransaction(sql)
             let current = try self.existing(kind, id, tx)
             var updated = try self.update(kind, current, changes, tx)
             updated["updated_at"] = .string(Timestamp.now())
             updated["revision_number"] = .int((current["revision_number"]?.int ?? 0) + 1)
             try tx.update(kind, updated)
+            if kind.mayCreateNetworkServicePorts { try self.scheduleNetworkServices(tx, now: Date().timeIntervalSince1970) }
             return .object([kind.singular: .object(try self.render(kind, updated, tx))])
         }
     }
 
     /// DELETE /v2.0/COLLECTION/ID.
     public func delete(_ kind: ResourceKind, id: String) async throws {
-        try await store.write { sql in
+        try await write { sql in
             let tx = ModelTransaction(sql)
             try self.delete(kind, try self.existing(kind, id, tx), tx)
         }
@@ -93,7 +107,7 @@ public final class NetworkingService: Sendable {
 
     /// PUT /v2.0/COLLECTION/ID/tags (replace all), PUT …/tags/TAG (add one), DELETE …/tags[/TAG].
     public func setTags(_ kind: ResourceKind, id: String, change: TagChange) async throws -> JSONValue {
-        try await store.write { sql in
+        try await write { sql in
             let tx = ModelTransaction(sql)
             var resource = try self.existing(kind, id, tx)
             var tags = resource["tags"]?.array?.compactMap(\.string) ?? []
@@ -222,6 +236,9 @@ public enum TagChange: Sendable {
 extension ResourceKind {
     /// Whether the store keeps a `network_id` column for this kind (used to narrow list queries).
     var hasNetworkColumn: Bool { self == .subnet || self == .port }
+    /// Whether creating or updating one can create a router's or DHCP service's port (which
+    /// the scheduler then binds to a network node).
+    var mayCreateNetworkServicePorts: Bool { self == .subnet || self == .router }
 }
 
 extension Dictionary where Key == String, Value == JSONValue {

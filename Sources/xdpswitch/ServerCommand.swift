@@ -39,7 +39,12 @@ struct ServerCommand: ParsableCommand {
     @Option(name: .customLong("vni-ranges"), help: ArgumentHelp("VXLAN VNIs for tenant networks.", valueName: "MIN:MAX,…"))
     var vniRanges = "1:1000"
 
+    @Option(name: .customLong("agent-down-time"),
+            help: ArgumentHelp("Seconds without a heartbeat after which an agent is not alive (Neutron's agent_down_time).", valueName: "SECONDS"))
+    var agentDownTime: Double = 75
+
     func validate() throws {
+        guard agentDownTime > 0, agentDownTime.isFinite else { throw ValidationError("--agent-down-time must be a positive number of seconds") }
         _ = try endpoint()
         _ = try settings()
     }
@@ -69,6 +74,7 @@ struct ServerCommand: ParsableCommand {
         let (host, port) = try endpoint()
         let settings = try settings()
         let database = database
+        let agentDownTime = agentDownTime
         // ArgumentParser runs a synchronous root command: the server runs on the concurrency
         // pool while this thread waits for it to stop.
         let done = DispatchSemaphore(value: 0)
@@ -76,7 +82,7 @@ struct ServerCommand: ParsableCommand {
         Task {
             do {
                 let store = try await openModelStore(database)
-                let service = NetworkingService(store: store, settings: settings)
+                let service = NetworkingService(store: store, settings: settings, agentDownTime: agentDownTime)
                 try await NeutronAPIServer.run(service, host: host, port: port) { boundPort in
                     // Unbuffered: a parent reading the pipe learns the port at once.
                     let line = "xdpswitch server: Networking API v2.0 on http://\(host):\(boundPort) (database \(database))\n"

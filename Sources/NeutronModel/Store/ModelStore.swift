@@ -15,6 +15,9 @@ public protocol ModelStore: Sendable {
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) throws -> T) async throws -> T
     /// Closes the connections.
     func close() async
+    /// How often a waiter for a later revision re-reads it, for commits made by other
+    /// processes (``ModelChangeSignal`` wakes it at once for this process's own).
+    var changePollInterval: Double { get }
 }
 
 /// A value bound to or read from SQL: the schema uses only text and 64-bit integers.

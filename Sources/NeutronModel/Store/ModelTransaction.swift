@@ -34,10 +34,47 @@ public final class ModelTransaction {
         try bumpRevision()
     }
 
-    public func update(_ kind: ResourceKind, _ resource: Resource) throws {
+    /// Stores the resource's new body. `bumpingRevision: false` is for fields no host view
+    /// holds (a port's `status` from its agent): the agents are not woken for them.
+    public func update(_ kind: ResourceKind, _ resource: Resource, bumpingRevision: Bool = true) throws {
         try sql.execute("UPDATE resources SET network_id = ?, device_id = ?, body = ? WHERE kind = ? AND id = ?",
                         [Self.optional(resource.text("network_id")), Self.optional(resource.text("device_id")),
                          .text(try JSONValue.encodeText(.object(resource))), .text(kind.rawValue), .text(resource.id)])
+        if bumpingRevision { try bumpRevision() }
+    }
+
+    /// The ports routers and DHCP services own (`device_id` a router's id or `dhcp-NETWORK`):
+    /// those the scheduler binds to a network node.
+    public func networkServicePorts() throws -> [Resource] {
+        try sql.rows("""
+            SELECT body FROM resources WHERE kind = 'port'
+              AND (device_id LIKE 'dhcp-%' OR device_id IN (SELECT id FROM resources WHERE kind = 'router')) ORDER BY id
+            """, []).map { try Self.decode($0[0]) }
+    }
+
+    // MARK: Agent hosts
+
+    /// Every registered host's registration body, by host name.
+    public func agentHosts() throws -> [Resource] {
+        try sql.rows("SELECT body FROM agent_hosts ORDER BY host", []).map { try Self.decode($0[0]) }
+    }
+
+    public func agentHost(_ host: String) throws -> Resource? {
+        try sql.rows("SELECT body FROM agent_hosts WHERE host = ?", [.text(host)]).first.map { try Self.decode($0[0]) }
+    }
+
+    /// Inserts or replaces a host's registration. `changesModel`: the registration changed
+    /// what some host view holds (a new host, another tunnel address or role), so the model's
+    /// revision is bumped; a heartbeat alone is not a change of the model.
+    public func saveAgentHost(_ host: String, _ body: Resource, changesModel: Bool) throws {
+        let text = try JSONValue.encodeText(.object(body))
+        try sql.execute("DELETE FROM agent_hosts WHERE host = ?", [.text(host)])
+        try sql.execute("INSERT INTO agent_hosts (host, body) VALUES (?, ?)", [.text(host), .text(text)])
+        if changesModel { try bumpRevision() }
+    }
+
+    public func deleteAgentHost(_ host: String) throws {
+        try sql.execute("DELETE FROM agent_hosts WHERE host = ?", [.text(host)])
         try bumpRevision()
     }
 

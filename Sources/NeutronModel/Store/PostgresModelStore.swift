@@ -100,6 +100,9 @@ public final class PostgresModelStore: ModelStore {
         }
     }
 
+    /// Other servers on the database commit too: their changes are seen within this time.
+    public var changePollInterval: Double { 0.2 }
+
     public func close() async {
         for connection in idle.withLockedValue({ connections in defer { connections = [] }; return connections }) {
             try? await connection.close()

@@ -33,6 +33,9 @@ public final class SQLiteModelStore: ModelStore {
         try await pool.write { db in try body(GRDBExecutor(db: db)) }
     }
 
+    /// One SQLite file has one server: its own commits wake the waiters; the poll is a safety net.
+    public var changePollInterval: Double { 1 }
+
     public func close() async {
         try? pool.close()
     }

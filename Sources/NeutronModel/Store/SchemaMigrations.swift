@@ -8,7 +8,7 @@
 /// were missed: an address in a subnet (`ip_allocations`), a MAC on a network
 /// (`mac_addresses`), a segment (`segments`; `physical_network` is '' for tunnels).
 /// `model_revision` counts committed write transactions that changed something: the agent
-/// feed's revision.
+/// feed's revision. `agent_hosts` holds the registered agents (version 2).
 public enum SchemaMigrations {
     public static let all: [(version: Int, statements: [String])] = [
         (1, [
@@ -34,6 +34,11 @@ public enum SchemaMigrations {
             """,
             "CREATE TABLE model_revision (id BIGINT PRIMARY KEY, revision BIGINT NOT NULL)",
             "INSERT INTO model_revision (id, revision) VALUES (1, 0)",
+        ]),
+        // The agents' registrations (docs/agent-protocol.md, Transport): one row per host,
+        // its last registration or heartbeat as JSON.
+        (2, [
+            "CREATE TABLE agent_hosts (host TEXT PRIMARY KEY, body TEXT NOT NULL)",
         ]),
     ]
 

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+/// `make demo` as a test: scripts/demo-cloud.sh builds the reference design's cloud (API server,
+/// a network node and two compute nodes as agents in their own namespaces, two VMs, an external
+/// network) with the real `openstack` client and checks DHCP, cross-node traffic, the security
+/// group, SNAT, the floating IP and metadata with real traffic. Every check prints PASS or FAIL;
+/// the script exits non-zero on any FAIL.
+@Suite(.serialized) struct CloudDemoTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Why the demo cannot run here, or nil.
+    static var missingCapability: String? {
+        if getuid() != 0 { return "needs root (network namespaces, veth pairs, AF_XDP)" }
+        let client = packageRoot.appendingPathComponent(".venv-openstack/bin/openstack").path
+        if !FileManager.default.isExecutableFile(atPath: client) {
+            return "no openstack client at .venv-openstack (scripts/install-openstack-client.sh)"
+        }
+        return nil
+    }
+
+    /// The `xdpswitch` built beside the test runner.
+    static func xdpswitch() throws -> String {
+        let runner = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let path = runner.deletingLastPathComponent().appendingPathComponent("xdpswitch").path
+        try #require(FileManager.default.isExecutableFile(atPath: path), "no xdpswitch beside the test runner at \(path)")
+        return path
+    }
+
+    /// Runs the demo in `mode`; returns its exit status and output.
+    static func runDemo(mode: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [packageRoot.appendingPathComponent("scripts/demo-cloud.sh").path, try xdpswitch()]
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OS_") }
+        environment["MODE"] = mode
+        environment["DEMO_PREFIX"] = "xt\(getpid() % 100_000)\(mode.prefix(1))"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test(arguments: ["gre", "vlan"])
+    func demoPassesEveryCheck(mode: String) throws {
+        if let reason = Self.missingCapability {
+            print("CloudDemoTests: skipped: \(reason)")
+            return
+        }
+        let (status, output) = try Self.runDemo(mode: mode)
+        let lines = output.split(separator: "\n").map(String.init)
+        let passes = lines.filter { $0.contains("PASS") }
+        let failures = lines.filter { $0.contains("FAIL") }
+        #expect(failures.isEmpty, "MODE=\(mode): \(failures.joined(separator: "\n"))\n\(output)")
+        #expect(status == 0, "MODE=\(mode): exit \(status)\n\(output)")
+        // agents, ports ACTIVE, 2× DHCP, ping, TCP 22, TCP 80 refused, SNAT, floating IP out, metadata.
+        #expect(passes.count == 10, "MODE=\(mode): \(passes.count) checks passed\n\(output)")
+    }
+}
