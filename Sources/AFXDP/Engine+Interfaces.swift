@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXDP
+import CXDPShim
 import Synchronization
 import XDPDatapath
 
@@ -96,6 +97,34 @@ final class LinkMonitor {
     }
 }
 
+/// Runs a body once on a thread of its own that has left for a new network namespace
+/// (`unshare(CLONE_NEWNET)`); the calling thread's namespace is untouched.
+private final class PrivateNamespaceThread: @unchecked Sendable {
+    private let body: () -> Void
+    private var entered = false
+
+    private init(_ body: @escaping () -> Void) { self.body = body }
+
+    /// Whether the namespace was made and `body` ran in it.
+    static func run(_ body: @escaping () -> Void) -> Bool {
+        let box = PrivateNamespaceThread(body)
+        let context = Unmanaged.passRetained(box).toOpaque()
+        var thread = pthread_t()
+        let err = pthread_create(&thread, nil, { argument in
+            let box = Unmanaged<PrivateNamespaceThread>.fromOpaque(argument!).takeRetainedValue()
+            box.entered = cxdp_unshare_netns() == 0
+            if box.entered { box.body() }
+            return nil
+        }, context)
+        guard err == 0 else {
+            Unmanaged<PrivateNamespaceThread>.fromOpaque(context).release()
+            return false
+        }
+        pthread_join(thread, nil)
+        return box.entered
+    }
+}
+
 /// Runs async bodies one at a time, in call order.
 final class AsyncSerializer: Sendable {
     private let state = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
@@ -126,11 +155,31 @@ extension Engine {
         max(1, options.queues.map { min($0, NetworkInterface.rxQueueCount(of: name)) } ?? NetworkInterface.rxQueueCount(of: name))
     }
 
-    /// The UMEM's own socket on `lo` (see the top of Engine.swift).
-    static func makeAnchor(umem: Umem, options: EngineConfiguration) throws(AFXDPError) -> XSKSocket {
-        let lo = try NetworkInterface.index(of: "lo")
-        return try XSKSocket(interface: "lo", ifindex: lo, queue: 0, portIndex: -1, umem: umem,
-                             rxSize: options.ringSize, txSize: options.ringSize, bind: .copy)
+    /// The UMEM, and in copy mode its own socket bound to the loopback interface of a
+    /// network namespace of its own (see the top of Engine.swift): made on a thread that
+    /// unshares its network namespace, so the UMEM's socket lives there (the namespace
+    /// lives as long as the socket, and goes with the process however it ends) and no two
+    /// engines contend for one `lo`. Where a namespace cannot be made, the anchor is this
+    /// namespace's `lo` if free, else there is none.
+    static func makeUmem(options: EngineConfiguration, frameCount: Int) throws(AFXDPError) -> (Umem, XSKSocket?) {
+        func umem() throws(AFXDPError) -> Umem {
+            try Umem(frameSize: options.frameSize, frameCount: frameCount, headroom: options.headroom,
+                     fillSize: options.ringSize, completionSize: options.ringSize)
+        }
+        func anchor(_ umem: Umem) throws(AFXDPError) -> XSKSocket {
+            let lo = try NetworkInterface.index(of: "lo")
+            return try XSKSocket(interface: "lo", ifindex: lo, queue: 0, portIndex: -1, umem: umem,
+                                 rxSize: options.ringSize, txSize: options.ringSize, bind: .copy)
+        }
+        guard options.bindMode == .copy else { return (try umem(), nil) }
+        var isolated: (Umem, XSKSocket)?
+        _ = PrivateNamespaceThread.run {
+            guard let made = try? umem() else { return }
+            if let socket = try? anchor(made) { isolated = (made, socket) }
+        }
+        if let isolated { return isolated }
+        let made = try umem()
+        return (made, try? anchor(made))
     }
 
     /// Opens `port`'s sockets on interface `ifindex` (one per queue), puts them in the

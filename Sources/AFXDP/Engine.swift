@@ -18,11 +18,12 @@ import XDPDatapath
 // The anchor: the kernel lets a socket share a UMEM only through the UMEM's own socket,
 // and only while that socket is bound. Were it bound to a served interface, deleting that
 // interface would leave no way to open a socket for any interface that appears later. In
-// copy mode (the default) the UMEM's socket is bound to `lo` instead, which never goes
-// away, and never gets a frame (no program is attached to `lo`, its fill ring stays
-// empty). In zero-copy modes the first interface's socket is the UMEM's (zero-copy is
-// decided by the UMEM's socket, and `lo` cannot do it), and interfaces then come and go
-// only while that one stays.
+// copy mode (the default) the UMEM's socket is bound to the `lo` of a network namespace
+// of the engine's own (`makeUmem`: made by a thread that unshares its namespace; it lives
+// as long as the socket), which never goes away, is no other engine's, and never gets a
+// frame (no program is attached to it, its fill ring stays empty). In zero-copy modes the
+// first interface's socket is the UMEM's (zero-copy is decided by the UMEM's socket, and
+// `lo` cannot do it), and interfaces then come and go only while that one stays.
 //
 // The worker (`start()` … `stop()`) runs, per iteration:
 //   1. recycle completions of every socket into the free list, top up every fill ring;
@@ -197,10 +198,8 @@ public final class Engine: @unchecked Sendable {
             ?? max(4096, socketCount * 2 * ring + ports.count * 256 + 1024)
 
         steering = try SteeringProgram()
-        umem = try Umem(frameSize: options.frameSize, frameCount: frameCount, headroom: options.headroom,
-                        fillSize: options.ringSize, completionSize: options.ringSize)
+        (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
         pool = umem.pool
-        anchor = options.bindMode == .copy ? try Self.makeAnchor(umem: umem, options: options) : nil
         let datapath = try makeDatapath(pool)
         self.datapath = datapath
         hasDatapath = datapath != nil

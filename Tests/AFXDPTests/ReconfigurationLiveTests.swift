@@ -105,5 +105,159 @@ struct ReconfigurationLiveTests {
         #expect(stats.frames.isBalanced, "\(stats.frames)")
         #expect(stats.framesLost == 0)
     }
+
+    /// Polls `engine.interfaceStates()` until `name` is in `state` (at most `seconds`).
+    static func waitFor(_ engine: Engine, _ name: String, _ state: InterfaceState?, seconds: Double = 5) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if await engine.interfaceStates()[name] == state { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await engine.interfaceStates()[name] == state
+    }
+
+    @Test func aPortConfiguredBeforeItsInterfaceExistsIsAttachedWhenItAppears() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.98.0.1", mac: "02:00:00:98:00:01")
+        let late = topo.lab.prefix + "late"
+        let engine = try Engine(configuration: Self.configuration([topo.port("a")]))
+        defer { engine.close() }
+        try engine.start()
+        let summary = try await engine.reconfigure(to: Self.configuration([topo.port("a"), late]))
+        #expect(summary.portsAdded == [late] && summary.interfacesAbsent == [late], "\(summary)")
+        #expect(await engine.interfaceStates()[late] == .absent)
+        let show = await engine.perform { datapath, _ in datapath.showDescription() } ?? ""
+        #expect(show.contains("link_state: down (absent)"), "\(show)")
+        // Frames for the absent port are counted and dropped: a's broadcasts flood to it.
+        // (ARP requests for an address nobody has).
+        topo.lab.run(in: topo.namespace("a"), ["ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "10.98.0.9"])
+        let downDrops = await engine.perform { datapath, _ in datapath.port(named: late)?.stats.drops[.portDown] ?? 0 } ?? 0
+        #expect(downDrops > 0, "frames flooded to the absent port are port-down drops")
+
+        try topo.addHost("late", ip: "10.98.0.2", mac: "02:00:00:98:00:02")
+        #expect(topo.port("late") == late)
+        let lateAttached = await Self.waitFor(engine, late, .attached)
+        #expect(lateAttached, "attached once the veth exists: \(engine.attachments)")
+        #expect(topo.ping("a", "late").succeeded, "traffic flows through the late port")
+        #expect(engine.attachments.contains { $0.interface == late })
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func anInterfaceDeletedUnderTheEngineGoesDownAndIsReattachedWhenItComesBack() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.99.0.1", mac: "02:00:00:99:00:01")
+        try topo.addHost("b", ip: "10.99.0.2", mac: "02:00:00:99:00:02")
+        let b = topo.port("b")
+        let engine = try Engine(configuration: Self.configuration([topo.port("a"), b]))
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b").succeeded)
+
+        try Shell.check(["ip", "link", "del", b])
+        let wentDown = await Self.waitFor(engine, b, .absent)
+        #expect(wentDown, "the deleted interface's port goes down")
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "every frame of the deleted interface's rings is back: \(stats.frames)")
+        #expect(stats.framesLost == 0)
+        #expect(!topo.ping("a", "b", count: 2, timeout: 1).succeeded)
+        let port = await engine.perform { datapath, _ in
+            (datapath.port(named: b)?.linkDown, datapath.statsDescription())
+        }
+        #expect(port?.0 == "absent", "\(String(describing: port))")
+        #expect(port?.1.contains("link down: absent") == true, "\(String(describing: port?.1))")
+        // Nothing spins on the dead socket: the worker sleeps while idle.
+        let before = engine.statistics()
+        try await Task.sleep(for: .milliseconds(500))
+        let after = engine.statistics()
+        #expect(after.iterations - before.iterations < 2_000, "idle worker iterations: \(after.iterations - before.iterations)")
+        #expect(after.frames.isBalanced, "\(after.frames)")
+
+        try topo.lab.addHost(namespace: topo.namespace("b"), switchSide: "b", mac: "02:00:00:99:00:02", address: "10.99.0.2/24")
+        let reattached = await Self.waitFor(engine, b, .attached)
+        #expect(reattached, "re-attached: \(engine.attachments)")
+        #expect(topo.ping("a", "b").succeeded, "traffic flows again through the re-created interface")
+        let last = engine.statistics()
+        #expect(last.frames.isBalanced, "\(last.frames)")
+        #expect(await engine.perform { datapath, _ in datapath.port(named: b)?.linkDown } == .some(nil))
+    }
+
+    @Test func aRefusedConfigurationChangesNothing() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.100.0.1", mac: "02:00:00:a0:00:01")
+        try topo.addHost("b", ip: "10.100.0.2", mac: "02:00:00:a0:00:02")
+        try topo.addHost("c", ip: "10.100.0.3", mac: "02:00:00:a0:00:03")
+        let flows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
+        let engine = try Engine(configuration: Self.configuration([topo.port("a"), topo.port("b")], flows: flows))
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b").succeeded)
+        let before = await Self.flowPackets(engine)
+        let show = await engine.perform { datapath, _ in datapath.showDescription() }
+        do {
+            _ = try await engine.reconfigure(to: Self.configuration(
+                [topo.port("a"), topo.port("b"), topo.port("c")], flows: flows + ["priority=20,tcp,nonsense=1 actions=NORMAL"]))
+            Issue.record("a bad flow was accepted")
+        } catch {
+            #expect("\(error)".contains("test.yaml") && "\(error)".contains("nonsense"), "\(error)")
+        }
+        #expect(await engine.perform { datapath, _ in datapath.showDescription() } == show, "the ports are as before")
+        #expect(await Self.flowPackets(engine) == before, "the flows and their counters are as before")
+        #expect(await engine.interfaceStates()[topo.port("c")] == nil)
+        #expect(!xdpAttached(topo.port("c")), "the refused configuration's new interface was never attached")
+        #expect(topo.ping("a", "b").succeeded)
+        #expect(engine.statistics().frames.isBalanced)
+    }
+
+    @Test func pingsThroughASecurityGroupKeepFlowingAcross20Reconfigurations() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.101.0.1", mac: "02:00:00:a1:00:01")
+        try topo.addHost("b", ip: "10.101.0.2", mac: "02:00:00:a1:00:02")
+        for x in ["x", "y"] { try topo.addHost(x, ip: "10.101.0.\(x == "x" ? 3 : 4)", mac: "02:00:00:a1:00:0\(x == "x" ? 3 : 4)") }
+        func config(extra: [String], rules: Int) throws -> SwitchConfiguration {
+            var groups = "security_groups:\n  - id: web\n    rules:\n      - {direction: egress}\n"
+            groups += "      - {direction: ingress, protocol: icmp}\n"
+            for r in 0..<rules { groups += "      - {direction: ingress, protocol: tcp, port_range_min: \(2000 + r), port_range_max: \(2000 + r)}\n" }
+            groups += "ports:\n"
+            for (h, n) in [("a", 1), ("b", 2)] + extra.map({ ($0, $0 == "x" ? 3 : 4) }) {
+                groups += "  - {name: \(topo.port(h)), mac_address: 02:00:00:a1:00:0\(n), fixed_ips: [10.101.0.\(n)], security_groups: [web]}\n"
+            }
+            return try Self.configuration(([topo.port("a"), topo.port("b")] + extra.map { topo.port($0) }), extra: groups)
+        }
+        let engine = try Engine(configuration: config(extra: [], rules: 0))
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b").succeeded, "the group admits ICMP")
+        let portA = topo.port("a")
+        let zoneA = try #require(await engine.perform { datapath, _ in datapath.port(named: portA).map { UInt16($0.ofport) } })
+
+        let count = 300
+        let running = Self.startPing(topo.namespace("a"), "10.101.0.2", count: count, interval: "0.02")
+        try await Task.sleep(for: .milliseconds(200))
+        let entryBefore = await engine.perform { datapath, _ in datapath.dumpConntrack(zone: zoneA).filter { $0.contains("icmp") } } ?? []
+        #expect(!entryBefore.isEmpty, "the ping's connection is tracked in a's zone")
+        var kept = 0
+        for round in 0..<20 {
+            let extra = [["x"], ["x", "y"], ["y"], []][round % 4]
+            let summary = try await engine.reconfigure(to: config(extra: extra, rules: round % 3))
+            #expect(summary.conntrackKept, "\(summary)")
+            kept += summary.flowsKept
+        }
+        #expect(kept > 0)
+        let result = await running.value
+        let counts = try #require(Self.pingCounts(result.output), "\(result.output)")
+        #expect(counts.sent == count && counts.received == count, "ping through the group across 20 reconfigurations: \(result.output)")
+        let entryAfter = await engine.perform { datapath, _ in datapath.dumpConntrack(zone: zoneA).filter { $0.contains("icmp") } } ?? []
+        let idOf = { (line: String) in line.split(separator: ",").first { $0.hasPrefix("id=") } }
+        #expect(!entryAfter.isEmpty && entryAfter.map(idOf) == entryBefore.map(idOf),
+                "the same connection, kept: \(entryBefore) → \(entryAfter)")
+        let stats = engine.statistics()
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+        #expect(stats.framesLost == 0)
+    }
 }
 }
