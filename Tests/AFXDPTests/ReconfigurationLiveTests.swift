@@ -259,5 +259,39 @@ struct ReconfigurationLiveTests {
         #expect(stats.frames.isBalanced, "\(stats.frames)")
         #expect(stats.framesLost == 0)
     }
+
+    @Test func xdpswitchReloadReReadsTheFileAndAppliesIt() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.102.0.1", mac: "02:00:00:a2:00:01")
+        try topo.addHost("b", ip: "10.102.0.2", mac: "02:00:00:a2:00:02")
+        try topo.addHost("c", ip: "10.102.0.3", mac: "02:00:00:a2:00:03")
+        let config = "/tmp/\(topo.lab.prefix)-reload.yaml"
+        let control = "/tmp/\(topo.lab.prefix)-reload.ctl"
+        let log = "/tmp/\(topo.lab.prefix)-reload.log"
+        defer { Shell.run(["rm", "-f", config, control, log]) }
+        func write(_ text: String) throws { try Shell.check(["sh", "-c", "cat > \(config) <<'EOF'\n\(text)EOF"]) }
+        try write(Self.yaml([topo.port("a"), topo.port("b")]))
+        let pid = try Shell.spawn([binary, "run", "--config", config, "--control", control], logPath: log)
+        defer { kill(pid, SIGTERM); _ = Shell.wait(pid) }
+        for _ in 0..<100 where !(xdpAttached(topo.port("a")) && xdpAttached(topo.port("b"))) { usleep(50_000) }
+        usleep(100_000)
+        #expect(topo.ping("a", "b").succeeded)
+        #expect(!topo.ping("a", "c", count: 1, timeout: 1).succeeded)
+
+        try write(Self.yaml([topo.port("a"), topo.port("b"), topo.port("c")]))
+        let reload = Shell.run([binary, "reload", "--control", control])
+        #expect(reload.succeeded && reload.output.contains("ports +1 -0 =2"), "\(reload.output)")
+        #expect(topo.ping("a", "c").succeeded, "the reloaded configuration's new port forwards")
+        let help = Shell.run([binary, "list-commands", "--control", control])
+        #expect(help.output.contains("reload"), "\(help.output)")
+
+        try write("bridges:\n  - name: br-int\n    ports:\n      - {name: \(topo.port("a")), tag: 5000}\n")
+        let refused = Shell.run([binary, "reload", "--control", control])
+        #expect(!refused.succeeded && refused.output.contains("tag"), "\(refused.output)")
+        #expect(topo.ping("a", "c").succeeded, "a refused reload changes nothing")
+        #expect(topo.ping("b", "a").succeeded)
+    }
 }
 }
