@@ -27,6 +27,10 @@
 //    predecessor may be released (on the worker: routers it alone held free their waiting
 //    frames to the pool in their deinit).
 //
+// The conntrack zone of a removed port (its OpenFlow number, the security groups' zone)
+// is flushed unless the number still names a port, and a port added in the same change
+// never gets a removed port's number.
+//
 // Not carried: the flow caches (they refill on the first packets), flows `learn` added at
 // run time or add-flow put there by hand (a configuration replaces the flows whole, as
 // `ovs-ofctl replace-flows` does), a router or DHCP responder whose configuration changed
@@ -81,6 +85,8 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
     public var macEntriesKept = 0
     /// Whether the connection tracker (and every connection in it) carried over.
     public var conntrackKept = false
+    /// Connections flushed with the zones of removed ports.
+    public var connectionsFlushed = 0
     /// Frames the predecessor held that could not carry over (fragments waiting for
     /// their datagram), freed.
     public var framesFreed = 0
@@ -114,6 +120,7 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
             parts.append("interfaces" + names("attached:", interfacesAttached) + names("detached:", interfacesDetached)
                          + names("absent:", interfacesAbsent))
         }
+        if connectionsFlushed > 0 { parts.append("connections of removed ports flushed \(connectionsFlushed)") }
         if framesFreed > 0 { parts.append("held fragments freed \(framesFreed)") }
         return parts.joined(separator: ", ")
     }
@@ -130,10 +137,20 @@ extension DatapathConfiguration {
             guard let old = previous.bridge(named: result.bridges[b].name) else { continue }
             var numbers: [String: Int] = [:]
             for id in old.portIDs { numbers[previous.ports[id].name] = previous.ports[id].ofport }
-            let explicit = Set(result.bridges[b].ports.compactMap(\.ofport))
+            var taken = Set(result.bridges[b].ports.compactMap(\.ofport))
             for p in result.bridges[b].ports.indices where result.bridges[b].ports[p].ofport == nil {
-                guard let number = numbers[result.bridges[b].ports[p].name], !explicit.contains(number) else { continue }
+                guard let number = numbers[result.bridges[b].ports[p].name], !taken.contains(number) else { continue }
                 result.bridges[b].ports[p].ofport = number
+                taken.insert(number)
+            }
+            // New ports: numbers no port of the predecessor had, so a removed port's number
+            // (and its conntrack zone) is not handed to a port added in the same change.
+            taken.formUnion(numbers.values)
+            var next = 1
+            for p in result.bridges[b].ports.indices where result.bridges[b].ports[p].ofport == nil {
+                while taken.contains(next) { next += 1 }
+                result.bridges[b].ports[p].ofport = next
+                taken.insert(next)
             }
         }
         return result
@@ -190,6 +207,13 @@ extension Datapath {
             connectionTracking.owner.pointee = tracker
             connectionTracking.tracker.pointee = Unmanaged.passUnretained(tracker)
             summary.conntrackKept = true
+            // The connections of removed ports' zones (their OpenFlow numbers) go with them,
+            // as Neutron's agent deletes a deleted port's connections — unless the number
+            // still names a port.
+            let numbers = Set(ports.map(\.ofport))
+            for old in previous.ports where port(named: old.name) == nil && !numbers.contains(old.ofport) && old.bridgeID >= 0 {
+                summary.connectionsFlushed += tracker.flush(zone: UInt16(truncatingIfNeeded: old.ofport))
+            }
         }
         summary.framesFreed += previous.releaseHeldFragments()
         // The underlay's learned neighbours and the frames waiting for them.
