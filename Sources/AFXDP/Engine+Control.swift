@@ -23,7 +23,8 @@ extension Engine {
     /// One operation waiting for the worker: the caller's closure with its completion
     /// (a semaphore signal or a continuation resume) folded in.
     struct ControlJob: Sendable {
-        let run: @Sendable (Datapath, UInt64) -> Void
+        /// Runs with the engine (its worker's state) and the worker's clock.
+        let run: @Sendable (Engine, UInt64) -> Void
     }
 
     /// Runs `body` with the datapath and the worker's clock (monotonic nanoseconds)
@@ -34,10 +35,10 @@ extension Engine {
     /// `body` must not call back into this engine's `start`, `stop`, `close`,
     /// `isRunning` or `statistics`: it runs while the engine's lifecycle is locked.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, UInt64) -> T) async -> T? {
-        guard datapath != nil else { return nil }
+        guard hasDatapath else { return nil }
         return await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-            submit(ControlJob { datapath, now in
-                continuation.resume(returning: body(datapath, now))
+            submit(ControlJob { engine, now in
+                continuation.resume(returning: body(engine.datapath.unsafelyUnwrapped, now))
             })
         }
     }
@@ -47,11 +48,11 @@ extension Engine {
     /// `await perform(_:)` picks the non-blocking variant instead. The same rule holds:
     /// `body` must not call this engine's lifecycle.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, UInt64) -> T) -> T? {
-        guard datapath != nil else { return nil }
+        guard hasDatapath else { return nil }
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        submit(ControlJob { datapath, now in
-            box.value.withLock { $0 = body(datapath, now) }
+        submit(ControlJob { engine, now in
+            box.value.withLock { $0 = body(engine.datapath.unsafelyUnwrapped, now) }
             done.signal()
         })
         done.wait()
@@ -59,11 +60,10 @@ extension Engine {
     }
 
     /// Queues `job` for the worker, or runs it here when no worker runs (see the top).
-    private func submit(_ job: ControlJob) {
-        guard let datapath else { return }
+    func submit(_ job: ControlJob) {
         let queued = lifecycle.withLock { running -> Bool in
             guard running else {
-                job.run(datapath, monotonicNanoseconds())
+                job.run(self, monotonicNanoseconds())
                 return false
             }
             controlJobs.withLock { $0.append(job) }
@@ -87,13 +87,12 @@ extension Engine {
     }
 
     private func runQueuedJobs(now: UInt64) {
-        guard let datapath else { return }
         let jobs = controlJobs.withLock { jobs -> [ControlJob] in
             let taken = jobs
             jobs.removeAll()
             return taken
         }
-        for job in jobs { job.run(datapath, now) }
+        for job in jobs { job.run(self, now) }
     }
 }
 

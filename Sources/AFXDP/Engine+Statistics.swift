@@ -24,6 +24,7 @@ extension Engine {
         stats.framesPerKick = kicks.framesPerKick
         stats.maxFramesPerKick = kicks.maximum
         stats.frames = frameAccounting()
+        stats.framesLost = framesLost
         for port in ports {
             stats.interfaces.append(InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
                                                         noTransportDrops: port.noTransportDrops))
@@ -39,6 +40,7 @@ extension Engine {
         // Frames on port queues, held fragments, frames routers keep for ARP answers
         // (`framesQueued`) and frames waiting for an underlay ARP answer are the datapath's.
         let inFlight = datapath.map { $0.framesQueued + ($0.underlay?.pendingCount ?? 0) } ?? 0
-        return FrameAccounting(total: umem.frameCount, free: pool.freeCount, inFlight: inFlight, sockets: sockets)
+        return FrameAccounting(total: umem.frameCount, free: pool.freeCount, inFlight: inFlight,
+                               sockets: sockets + (anchor.map { [$0] } ?? []))
     }
 }

@@ -13,9 +13,8 @@ extension Engine {
         workerCPUStart = cxdp_thread_cpu_microseconds()
         lastWorkerCPU = workerCPUStart
         let batch = PacketBatch(capacity: PacketBatch.defaultCapacity)
-        var pollFDs = [pollfd](repeating: pollfd(), count: sockets.count + 1)
-        for (i, socket) in sockets.enumerated() { pollFDs[i] = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0) }
-        pollFDs[sockets.count] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        var pollFDs: [pollfd] = []
+        var pollVersion = socketsVersion &- 1
         var idle = 0
         var served: UInt64 = 0
         while !stopRequested.load(ordering: .relaxed) {
@@ -30,6 +29,7 @@ extension Engine {
                 moved &+= receive(socket, into: batch, now: now)
             }
             if controlPending.load(ordering: .relaxed) { runControlJobs(now: now) }
+            pollLinkChanges(now: now, readable: false)
             let requested = statisticsRequested.load(ordering: .acquiring)
             if requested != served {
                 publishStatistics()
@@ -40,22 +40,31 @@ extension Engine {
             idle &+= 1
             // Frames still on a TX ring (a kick found the kernel busy): kick again. Frames the
             // kernel already took only wait for their completion: no kick for those.
-            for port in ports where port.txSocket.txRingOccupancy > 0 { port.txSocket.kick(&kicks) }
+            for port in ports where !port.sockets.isEmpty && port.txSocket.txRingOccupancy > 0 { port.txSocket.kick(&kicks) }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
                 datapath?.tick(now: monotonicNanoseconds())
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
             if configuration.idle == .poll && idle > configuration.spinIterations {
                 sleeps &+= 1
+                if pollVersion != socketsVersion {
+                    // The sockets, the wake eventfd and the link monitor.
+                    pollFDs = sockets.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+                    pollFDs.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
+                    pollFDs.append(pollfd(fd: linkMonitor?.fd ?? -1, events: Int16(POLLIN), revents: 0))
+                    pollVersion = socketsVersion
+                }
                 let outstanding = sockets.contains { $0.txOutstanding > 0 }
                 for i in pollFDs.indices { pollFDs[i].revents = 0 }
                 _ = poll(&pollFDs, nfds_t(pollFDs.count), outstanding ? 1 : 1000)
-                if pollFDs[sockets.count].revents != 0 {
+                if pollFDs[pollFDs.count - 2].revents != 0 {
                     var value: UInt64 = 0
                     _ = read(wakeFD, &value, 8)
                 }
                 // Learned flows and timeouts advance even when no frame arrives.
-                datapath?.tick(now: monotonicNanoseconds())
+                let woke = monotonicNanoseconds()
+                datapath?.tick(now: woke)
+                pollLinkChanges(now: woke, readable: pollFDs[pollFDs.count - 1].revents != 0)
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
         }
@@ -97,16 +106,22 @@ extension Engine {
     }
 
     /// Moves every port's `txQueue` onto its interface's TX ring; frames for ports
-    /// without an interface (internal ports) are freed and counted.
+    /// without an interface (internal ports) are freed, and those for a port whose
+    /// interface is down are freed and counted (`port-down`).
     @inline(__always)
-    private func drainDatapathQueues(_ datapath: Datapath) {
+    func drainDatapathQueues(_ datapath: Datapath) {
         let dpPorts = datapath.ports
         for id in 0..<dpPorts.count {
             let queue = dpPorts[id].txQueue
             guard queue.count > 0 else { continue }
             let io = ioPortOfDatapathPort[id]
             if io >= 0 {
-                transmit(queue, on: ports[io].txSocket)
+                let port = ports[io]
+                if port.sockets.isEmpty {
+                    datapath.discardTransmitQueue(of: id)
+                    continue
+                }
+                transmit(queue, on: port.txSocket)
             } else {
                 for i in 0..<queue.count { pool.free(queue.addresses[i]) }
             }

@@ -9,50 +9,70 @@ import XDPDatapath
 // The engine: AF_XDP sockets on real interfaces, one UMEM, one worker thread.
 //
 // Setup (init, control path, throws `AFXDPError`): raise RLIMIT_MEMLOCK, load the
-// steering program, create the UMEM and one socket per (interface, rx queue) — all
-// sharing the UMEM — put each socket in the XSKMAP, record which port owns each
-// interface, and only then attach the program (a bpf_link per interface), so traffic
-// is redirected only to sockets that exist. Any failure unwinds what was built: no
-// program stays attached.
+// steering program, create the UMEM and bind its own socket to the loopback interface
+// (the anchor: see below), then per interface one socket per rx queue — all sharing the
+// UMEM — put each socket in the XSKMAP, record which port owns each interface, and only
+// then attach the program (a bpf_link per interface), so traffic is redirected only to
+// sockets that exist. Any failure unwinds what was built: no program stays attached.
+//
+// The anchor: the kernel lets a socket share a UMEM only through the UMEM's own socket,
+// and only while that socket is bound. Were it bound to a served interface, deleting that
+// interface would leave no way to open a socket for any interface that appears later. In
+// copy mode (the default) the UMEM's socket is bound to the `lo` of a network namespace
+// of the engine's own (`makeUmem`: made by a thread that unshares its namespace; it lives
+// as long as the socket), which never goes away, is no other engine's, and never gets a
+// frame (no program is attached to it, its fill ring stays empty). In zero-copy modes the
+// first interface's socket is the UMEM's (zero-copy is decided by the UMEM's socket, and
+// `lo` cannot do it), and interfaces then come and go only while that one stays.
 //
 // The worker (`start()` … `stop()`) runs, per iteration:
 //   1. recycle completions of every socket into the free list, top up every fill ring;
 //   2. for every socket: peek ≤ batchSize RX descriptors into a `PacketBatch`, release
 //      them, hand the batch to the datapath, then move every port's `txQueue` onto its
 //      TX ring and kick (the ring verbs: XSKSocket+Rings.swift);
-//   3. when nothing moved: spin a little, then sleep in poll() (idle mode `.poll`).
+//   3. when nothing moved: spin a little, then sleep in poll() (idle mode `.poll`);
+//   4. when the link monitor reports a change (netlink, Engine+Interfaces.swift), detach
+//      the interfaces that went away and attach those that appeared.
 // It is the only thread that touches rings, the FramePool and the Datapath: the MAC
 // tables are not thread-safe, so one worker serves every port and queue.
 //
 // Frame ownership: see `FrameAccounting`. Frames the kernel has not returned when the
 // engine stops are simply dropped with the UMEM.
 //
-// Thread safety: `start`, `stop`, `close`, `statistics`, `attachments` and `perform` may
-// be called from any thread (they synchronise with the worker); everything else is the
-// worker's.
+// Thread safety: `start`, `stop`, `close`, `statistics`, `attachments`,
+// `interfaceStates`, `perform` and `reconfigure` may be called from any thread (they
+// synchronise with the worker); everything else is the worker's.
 //
 // Why `@unchecked Sendable` holds: the compiler cannot see it because the worker's state
 // is plain stored properties, not locks. Each is owned by exactly one party at a time:
-// - `configuration`, `umem`, `pool`, `steering`, `sockets`, `wakeFD`,
-//   `ioPortOfDatapathPort` and the ports' names, ifindices and sockets are set in init and
-//   never change;
-// - the rings, the frame pool, the datapath and the worker counters (`iterations`...) are
-//   touched only by the worker while it runs, and otherwise only by a thread holding
-//   `lifecycle` (`perform` while stopped, `stop` running orphaned jobs; see
-//   Engine+Control.swift) or after `pthread_join` (statistics of a stopped engine);
-//   `datapath` is internal, so other modules reach it only through `perform`;
-// - `thread` and the ports' `link` change only under `lifecycle`, and are read under it;
+// - `configuration`, `umem`, `pool`, `steering`, `anchor`, `linkMonitor` and `wakeFD` are
+//   set in init and never change;
+// - the rings, the frame pool, the datapath, the interfaces (`ports`, `sockets`,
+//   `ioPortOfDatapathPort`, the ports' sockets, links and states) and the worker counters
+//   (`iterations`...) are touched only by the worker while it runs, and otherwise only by
+//   a thread holding `lifecycle` (`perform` while stopped, `stop` running orphaned jobs;
+//   see Engine+Control.swift) or after `pthread_join` (statistics of a stopped engine);
+//   `datapath` is internal, so other modules reach it only through `perform`, and it is
+//   replaced only by a `reconfigure` job on the worker (Engine+Reconfiguration.swift);
+// - `thread` changes only under `lifecycle`, and is read under it;
 // - what other threads read while the worker runs goes through `Atomic`s and `Mutex`es
-//   (`stopRequested`, `statisticsRequested`/`published`, `controlJobs`).
+//   (`stopRequested`, `statisticsRequested`/`published`, `controlJobs`,
+//   `publishedInterfaces`).
 public final class Engine: @unchecked Sendable {
-    /// One interface the engine serves.
+    /// One interface the engine serves, attached or waiting for it to exist.
     final class IOPort {
         let name: String
-        let ifindex: Int32
+        /// The interface's index while attached (0 while absent).
+        var ifindex: Int32
         /// `Datapath.ports` index, -1 for an interface that is no datapath port.
-        let datapathPortID: Int
+        var datapathPortID: Int
         var sockets: [XSKSocket] = []
         var link: XDPLink?
+        /// The interface's XSKMAP slots while attached.
+        var slotBase: UInt32 = 0
+        var state: InterfaceState = .absent
+        /// The interface index the last failed attach was tried on (not retried for it).
+        var failedIfindex: Int32 = 0
         var noTransportDrops: UInt64 = 0
         init(name: String, ifindex: Int32, datapathPortID: Int) {
             self.name = name
@@ -65,16 +85,39 @@ public final class Engine: @unchecked Sendable {
     /// The knobs the engine was made with.
     public let configuration: EngineConfiguration
     /// The datapath the engine feeds. It lives in the UMEM, is not thread-safe and is owned
-    /// by the worker: other modules reach it only through `perform`.
-    let datapath: Datapath?
+    /// by the worker: other modules reach it only through `perform`. `reconfigure`
+    /// replaces it (on the worker, between two batches).
+    var datapath: Datapath?
+    /// Whether the engine has a datapath (fixed at init; `datapath` is the worker's).
+    let hasDatapath: Bool
     let umem: Umem
     let pool: FramePool
     let steering: SteeringProgram
-    let ports: [IOPort]
-    /// Every socket, in service order.
-    let sockets: [XSKSocket]
+    /// The UMEM's own socket, bound to `lo` (see the top); nil in zero-copy modes.
+    let anchor: XSKSocket?
+    /// Every interface served or waited for, in configuration order.
+    var ports: [IOPort]
+    /// Every socket of an attached interface, in service order.
+    var sockets: [XSKSocket]
+    /// Bumped whenever `sockets` changes (the worker rebuilds its poll set).
+    var socketsVersion = 0
     /// Datapath port id → index in `ports`, -1 for ports without an interface.
-    let ioPortOfDatapathPort: [Int]
+    var ioPortOfDatapathPort: [Int]
+    /// Interface changes from the kernel (netlink); nil where netlink is unavailable (the
+    /// worker then checks every second).
+    let linkMonitor: LinkMonitor?
+    /// When the worker last looked at the interfaces (its clock).
+    var lastLinkCheck: UInt64 = 0
+    /// Frames the kernel never gave back from a socket that was closed (see
+    /// `closeInterface`): lost to the pool, reported in `EngineStatistics.framesLost`.
+    var framesLost = 0
+    /// What `attachments` and `interfaceStates` report, published by the worker.
+    let publishedInterfaces = Mutex<[InterfaceSnapshot]>([])
+    /// Serialises `reconfigure` calls (Engine+Reconfiguration.swift).
+    let reconfiguration = AsyncSerializer()
+    /// The configuration the datapath was last built from, when the engine knows it (what
+    /// `reconfigure` compares routers and DHCP responders with).
+    let appliedConfiguration = Mutex<DatapathConfiguration?>(nil)
 
     // Worker state (Engine+Worker.swift, Engine+Statistics.swift). Only the worker writes the
     // plain counters; other threads see them through published snapshots.
@@ -107,13 +150,18 @@ public final class Engine: @unchecked Sendable {
     /// `Datapath(configuration:pool:)`); its ports must still be those `configuration` names.
     public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
                             makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
-        // The tunnel underlay is an interface like a system port (bridgeID -1 in the datapath).
-        let interfaces = configuration.bridges.flatMap { $0.ports.filter { $0.type == .system }.map(\.name) }
-            + (configuration.underlay.map { [$0.interface] } ?? [])
-        try self.init(interfaces: interfaces, options: options) { pool in
+        try self.init(interfaces: Self.interfaces(of: configuration), options: options) { pool in
             if let makeDatapath { return try makeDatapath(pool) }
             return try Datapath(configuration: configuration, pool: pool)
         }
+        appliedConfiguration.withLock { $0 = configuration }
+    }
+
+    /// The interfaces a configuration's datapath is served through: every `system` port,
+    /// and the tunnel underlay's (bridgeID -1 in the datapath).
+    package static func interfaces(of configuration: DatapathConfiguration) -> [String] {
+        configuration.bridges.flatMap { $0.ports.filter { $0.type == .system }.map(\.name) }
+            + (configuration.underlay.map { [$0.interface] } ?? [])
     }
 
     init(interfaces: [String], options: EngineConfiguration,
@@ -130,71 +178,57 @@ public final class Engine: @unchecked Sendable {
         self.configuration = options
         NetworkInterface.raiseMemlockLimit()
 
-        // Interfaces and queue counts first: a missing interface is the most common error.
+        // Interfaces and queue counts first: a missing interface is the most common error
+        // (unless the engine waits for it).
         var ports: [IOPort] = []
-        var queueCounts: [Int] = []
+        var socketCount = 0
         for name in interfaces {
-            let ifindex = try NetworkInterface.index(of: name)
+            let ifindex: Int32
+            do {
+                ifindex = try NetworkInterface.index(of: name)
+            } catch {
+                guard options.waitForInterfaces, error.errno == ENODEV else { throw error }
+                ifindex = 0
+            }
             ports.append(IOPort(name: name, ifindex: ifindex, datapathPortID: -1))
-            queueCounts.append(max(1, options.queues.map { min($0, NetworkInterface.rxQueueCount(of: name)) }
-                ?? NetworkInterface.rxQueueCount(of: name)))
+            socketCount += ifindex == 0 ? 1 : Self.queueCount(of: name, options: options)
         }
-        let socketCount = queueCounts.reduce(0, +)
         let ring = Int(options.ringSize)
         let frameCount = options.frameCount
             ?? max(4096, socketCount * 2 * ring + ports.count * 256 + 1024)
 
         steering = try SteeringProgram()
-        umem = try Umem(frameSize: options.frameSize, frameCount: frameCount, headroom: options.headroom,
-                        fillSize: options.ringSize, completionSize: options.ringSize)
+        (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
         pool = umem.pool
         let datapath = try makeDatapath(pool)
         self.datapath = datapath
-        if let underlay = datapath?.underlay { try Self.adoptInterfaceMAC(underlay) }
-
-        // Re-create ports with their datapath ids now that the datapath exists.
-        if let datapath {
-            ports = ports.map { p in
-                IOPort(name: p.name, ifindex: p.ifindex, datapathPortID: datapath.port(named: p.name)?.id ?? -1)
-            }
+        hasDatapath = datapath != nil
+        if let underlay = datapath?.underlay, ports.contains(where: { $0.name == underlay.configuration.interface && $0.ifindex != 0 }) {
+            try Self.adoptInterfaceMAC(underlay)
         }
-        var sockets: [XSKSocket] = []
-        for (index, port) in ports.enumerated() {
-            let queues = queueCounts[index]
-            let slotBase = try steering.reserveSlots(queues, interface: port.name)
-            for queue in 0..<queues {
-                let socket = try XSKSocket(interface: port.name, ifindex: port.ifindex, queue: UInt32(queue),
-                                           portIndex: index, umem: umem, rxSize: options.ringSize,
-                                           txSize: options.ringSize, bind: options.bindMode)
-                try steering.setSocket(socket.fd, slot: slotBase + UInt32(queue), interface: port.name)
-                port.sockets.append(socket)
-                sockets.append(socket)
-            }
-            try steering.setPort(ifindex: port.ifindex, portID: max(port.datapathPortID, index), slotBase: slotBase,
-                                 queues: queues, interface: port.name)
-        }
-        var map = [Int](repeating: -1, count: datapath?.ports.count ?? 0)
-        for (index, port) in ports.enumerated() where port.datapathPortID >= 0 { map[port.datapathPortID] = index }
-        ioPortOfDatapathPort = map
+        for port in ports { port.datapathPortID = datapath?.port(named: port.name)?.id ?? -1 }
         self.ports = ports
-        self.sockets = sockets
+        sockets = []
+        ioPortOfDatapathPort = []
+        linkMonitor = LinkMonitor()
 
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { throw AFXDPError(call: "eventfd", errno: errno) }
         wakeFD = fd
 
-        // Fill every socket's fill ring before attaching, so the first frames find buffers.
-        for socket in sockets { refill(socket) }
+        // Sockets (their fill rings filled, so the first frames find buffers), then the
+        // links. Fully initialised: deinit runs on a throw and closes what was opened;
+        // detach here anyway so nothing is attached by the time the error surfaces.
         do {
-            for port in ports {
-                port.link = try steering.attach(interface: port.name, ifindex: port.ifindex, mode: options.attachMode)
+            for (index, port) in ports.enumerated() where port.ifindex != 0 {
+                try openInterface(port, index: index, ifindex: port.ifindex)
             }
+            for port in ports where port.ifindex != 0 { try attachLink(port) }
         } catch {
-            // Fully initialised: deinit runs on this throw and closes the eventfd; detach
-            // here anyway so nothing is attached by the time the error surfaces.
             steering.detachAll()
             throw error
         }
+        interfacesChanged()
     }
 
     deinit {
@@ -205,10 +239,18 @@ public final class Engine: @unchecked Sendable {
         Glibc.close(wakeFD)
     }
 
-    /// Interfaces served, with the attach mode the kernel accepted.
+    /// Interfaces served (attached now), with the attach mode the kernel accepted.
     public var attachments: [(interface: String, mode: XDPAttachMode, queues: Int, zeroCopy: Bool, replaced: String?)] {
-        lifecycle.withLock { _ in
-            ports.map { ($0.name, $0.link?.mode ?? .auto, $0.sockets.count, $0.sockets.first?.zeroCopy ?? false, $0.link?.replacedProgram) }
+        publishedInterfaces.withLock { snapshot in
+            snapshot.filter { $0.state == .attached }.map { ($0.name, $0.mode, $0.queues, $0.zeroCopy, $0.replaced) }
+        }
+    }
+
+    /// Each interface the engine serves or waits for: attached, absent (waiting for it to
+    /// appear), or failed to attach (with the reason).
+    public func interfaceStates() async -> [String: InterfaceState] {
+        publishedInterfaces.withLock { snapshot in
+            Dictionary(snapshot.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -260,6 +302,7 @@ public final class Engine: @unchecked Sendable {
         lifecycle.withLock { _ in
             steering.detachAll()
             for port in ports { port.link = nil }
+            interfacesChanged()
         }
     }
 

@@ -45,6 +45,12 @@ public struct EngineConfiguration: Sendable {
     /// Most TX kicks issued after one batch while the TX ring still holds frames (copy mode
     /// sends a limited number of frames per kick).
     public var kicksPerBatch = 4
+    /// What `Engine.init` does with a configured interface that does not exist: false (the
+    /// default) refuses the configuration with `if_nametoindex: No such device`; true
+    /// keeps its port, down (`InterfaceState.absent`), and attaches it when the interface
+    /// appears — as `Engine.reconfigure` always does, and as a node agent needs for VM
+    /// taps that come and go.
+    public var waitForInterfaces = false
 
     public init() {}
 

@@ -140,6 +140,9 @@ public struct EngineStatistics: Sendable {
     /// sends a limited batch per kick).
     public var framesPerKick: Double = 0
     public var maxFramesPerKick: UInt32 = 0
+    /// Frames the kernel never gave back from the sockets of an interface that was closed
+    /// (`Engine+Interfaces.swift`): gone from the pool, so `frames` is short of them.
+    public var framesLost = 0
 
     public init() {}
 

@@ -18,6 +18,8 @@ package final class SteeringProgram {
     private let socketsMapFD: Int32
     private let portsMapFD: Int32
     private var nextSlot: UInt32 = 0
+    /// Slot ranges given back by interfaces that went away, reused first-fit.
+    private var freedSlots: [(base: UInt32, count: Int)] = []
     private(set) var links: [XDPLink] = []
 
     package init() throws(AFXDPError) {
@@ -29,6 +31,12 @@ package final class SteeringProgram {
 
     /// Reserves `queues` consecutive XSKMAP slots for an interface and returns the first.
     package func reserveSlots(_ queues: Int, interface: String) throws(AFXDPError) -> UInt32 {
+        if let i = freedSlots.firstIndex(where: { $0.count >= queues }) {
+            let range = freedSlots[i]
+            if range.count == queues { freedSlots.remove(at: i) }
+            else { freedSlots[i] = (range.base + UInt32(queues), range.count - queues) }
+            return range.base
+        }
         guard Int(nextSlot) + queues <= Self.maximumSockets else {
             throw AFXDPError(call: "xsks map", errno: ENOSPC, interface: interface, detail: "more than \(Self.maximumSockets) sockets")
         }
@@ -43,6 +51,29 @@ package final class SteeringProgram {
         guard bpf_map_update_elem(socketsMapFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
             throw AFXDPError(call: "bpf_map_update_elem(xsks)", errno: errno, interface: interface)
         }
+    }
+
+    /// Empties `count` XSKMAP slots from `base` and makes them reservable again (an
+    /// interface that went away). Errors are ignored: an entry of a closed socket is
+    /// removed by the kernel anyway.
+    package func releaseSlots(_ base: UInt32, count: Int) {
+        for slot in base..<base + UInt32(count) {
+            var key = slot
+            _ = bpf_map_delete_elem(socketsMapFD, &key)
+        }
+        freedSlots.append((base, count))
+    }
+
+    /// Forgets `ifindex`: the program passes its traffic to the stack.
+    package func removePort(ifindex: Int32) {
+        var key = UInt32(bitPattern: ifindex)
+        _ = bpf_map_delete_elem(portsMapFD, &key)
+    }
+
+    /// Detaches from the interface of `link` only.
+    package func detach(_ link: XDPLink) {
+        link.detach()
+        links.removeAll { $0 === link }
     }
 
     /// Says which port owns `ifindex` and where its sockets are.

@@ -177,3 +177,54 @@ extension XSKSocket {
     @inline(__always)
     var txConsumerIndex: UInt32 { UnsafeMutableRawPointer(tx.pointee.consumer).load(as: UInt32.self) }
 }
+
+extension XSKSocket {
+    /// Gives back to `pool` every frame this socket holds, once nothing can arrive on it any
+    /// more (its interface detached and out of the XSKMAP, or deleted): completions, the RX
+    /// ring, the fill ring's unused entries, the TX ring's untaken descriptors, then the
+    /// frames the kernel took for transmission as they complete (waiting up to 50 ms).
+    /// Returns the frames reclaimed and those the kernel never gave back (`lost`).
+    /// Worker thread only; the socket is closed afterwards.
+    package func reclaimAll(into pool: FramePool, ringSize: UInt32) -> (reclaimed: Int, lost: Int) {
+        var reclaimed = reclaimCompletions(into: pool, ringSize: ringSize)
+        // RX: received and not yet taken.
+        var index: UInt32 = 0
+        let received = xsk_ring_cons__peek(rx, ringSize, &index)
+        for i in 0..<received { pool.free(xsk_ring_cons__rx_desc(rx, index &+ i).pointee.addr) }
+        if received > 0 { xsk_ring_cons__release(rx, received) }
+        fillOutstanding -= Int(received)
+        reclaimed += Int(received)
+        // Fill: handed to the kernel, not consumed.
+        let fillConsumer = UnsafeMutableRawPointer(fill.pointee.consumer).load(as: UInt32.self)
+        var position = fillConsumer
+        while position != fill.pointee.cached_prod {
+            pool.free(xsk_ring_prod__fill_addr(fill, position).pointee)
+            position &+= 1
+        }
+        let unused = Int(fill.pointee.cached_prod &- fillConsumer)
+        fillOutstanding -= unused
+        reclaimed += unused
+        // TX: submitted, not taken by the kernel.
+        let txConsumer = txConsumerIndex
+        position = txConsumer
+        while position != tx.pointee.cached_prod {
+            pool.free(xsk_ring_prod__tx_desc(tx, position).pointee.addr)
+            position &+= 1
+        }
+        let untaken = Int(tx.pointee.cached_prod &- txConsumer)
+        txOutstanding -= untaken
+        reclaimed += untaken
+        // Taken for transmission: they come back on the completion ring.
+        var waited = 0
+        while txOutstanding > 0 && waited < 50 {
+            let n = reclaimCompletions(into: pool, ringSize: ringSize)
+            reclaimed += n
+            if n == 0 { usleep(1_000); waited += 1 }
+        }
+        // What the kernel took from the fill ring without delivering (none in copy mode).
+        let lost = max(0, fillOutstanding) + max(0, txOutstanding)
+        fillOutstanding = 0
+        txOutstanding = 0
+        return (reclaimed, lost)
+    }
+}

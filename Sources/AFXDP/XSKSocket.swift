@@ -25,8 +25,9 @@ package final class XSKSocket {
     let interface: String
     let ifindex: Int32
     let queue: UInt32
-    /// Index of the engine port this socket belongs to.
-    package let portIndex: Int
+    /// Index of the engine port this socket belongs to (the engine renumbers it when its
+    /// interfaces change).
+    package var portIndex: Int
     let umem: Umem
     let rx: UnsafeMutablePointer<xsk_ring_cons>
     let tx: UnsafeMutablePointer<xsk_ring_prod>

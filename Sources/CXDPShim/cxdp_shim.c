@@ -134,6 +134,11 @@ int cxdp_enter_netns(const char *path)
 	return err ? -saved : 0;
 }
 
+int cxdp_unshare_netns(void)
+{
+	return unshare(CLONE_NEWNET) ? -errno : 0;
+}
+
 int64_t cxdp_thread_cpu_microseconds(void)
 {
 	struct rusage ru;

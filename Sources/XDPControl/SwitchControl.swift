@@ -9,11 +9,25 @@ import XDPPacket
 public enum SwitchControl {
     /// Every switch command: bridges, flows, conntrack, security groups, routers, DHCP.
     public static let registry = ControlCommandRegistry(
-        bridgeCommands + flowCommands + conntrackCommands + securityGroupCommands + routerCommands + dhcpCommands)
+        bridgeCommands + flowCommands + conntrackCommands + securityGroupCommands + routerCommands + dhcpCommands
+            + [reloadCommand])
 
     /// Runs `request` with `registry` (see `ControlCommandRegistry.handle`).
     public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
         registry.handle(request, datapath: datapath, now: now)
+    }
+
+    /// The name of `reloadCommand`.
+    public static let reload = "reload"
+
+    /// `reload`: re-read the configuration file and bring the running switch to it
+    /// (`Engine.reconfigure`). Answered by whoever owns the file and the engine —
+    /// `xdpswitch run` answers it before the registry sees the request, since a
+    /// reconfiguration waits for the worker the registry's handlers run on. Here for
+    /// `list-commands` and the CLI's help; a server without a file refuses it.
+    public static let reloadCommand = ControlCommand(
+        reload, summary: "re-read the configuration file of xdpswitch run and apply it without restarting") { _ in
+        throw ControlCommand.Failure("reload: this server has no configuration file to re-read (xdpswitch run --config FILE answers it)")
     }
 
     /// `show`, `stats`, `fdb/show`.

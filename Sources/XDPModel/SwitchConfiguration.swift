@@ -229,11 +229,14 @@ public struct SwitchConfiguration: Sendable {
     /// Builds the datapath this configuration describes over `pool`.
     /// Builds the datapath this configuration describes over `pool`: bridges, ports,
     /// flows, routers, DHCP, tunnels, conntrack and the security groups' flows (which
-    /// `Datapath(configuration: datapath, pool:)` alone would leave out).
-    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256) throws(ConfigurationError) -> Datapath {
+    /// `Datapath(configuration: datapath, pool:)` alone would leave out). `succession`:
+    /// the routers and DHCP responders of the datapath this one replaces that it reuses
+    /// (`Engine.reconfigure`).
+    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256,
+                             succeeding succession: DatapathSuccession? = nil) throws(ConfigurationError) -> Datapath {
         let built: Datapath
         do {
-            built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity)
+            built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity, succeeding: succession)
         } catch {
             throw located(error)
         }

@@ -51,3 +51,32 @@ extension Engine {
         }
     }
 }
+
+extension Engine {
+    /// Brings the running (or stopped) engine to `configuration` — ports, interfaces,
+    /// bridges' flows, security groups, routers, DHCP, tunnels — without stopping it.
+    /// Unchanged ports keep their MAC entries, counters and conntrack (their OpenFlow port
+    /// numbers, hence zones, do not change); unchanged flows keep their counters;
+    /// unchanged routers keep NAT and neighbours, unchanged DHCP responders their state.
+    /// Interfaces of new ports are attached, or waited for when they do not exist yet
+    /// (`interfaceStates()`); those of removed ports are detached with every frame they
+    /// held given back. Refused whole (nothing changed) on error:
+    /// `EngineSetupError.configuration` with the file, line and key at fault.
+    public func reconfigure(to configuration: SwitchConfiguration) async throws(EngineSetupError) -> ReconfigurationSummary {
+        do {
+            return try await reconfigure(to: configuration.datapath) { pool, numbered, succession in
+                var renumbered = configuration
+                renumbered.datapath = numbered
+                return try renumbered.makeDatapath(pool: pool, succeeding: succession)
+            }
+        } catch let error as ConfigurationError {
+            throw .configuration(error)
+        } catch let error as AFXDPError {
+            throw .system(error)
+        } catch let error as DatapathConfigurationError {
+            throw .configuration(configuration.located(error))
+        } catch {
+            throw .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
+        }
+    }
+}

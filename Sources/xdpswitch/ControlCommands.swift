@@ -60,3 +60,11 @@ struct FDBShowCommand: ParsableCommand {
     @OptionGroup var control: ControlOption
     func run() throws { try control.run("fdb/show", [bridge]) }
 }
+
+/// `xdpswitch reload`: the running `xdpswitch run` re-reads its configuration file and
+/// applies it without restarting (ports, flows, security groups, routers, DHCP).
+struct ReloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration.control("reload")
+    @OptionGroup var control: ControlOption
+    func run() throws { try control.run(SwitchControl.reload) }
+}

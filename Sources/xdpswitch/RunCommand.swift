@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Dispatch
 import Synchronization
 import XDPSwitch
 
@@ -45,7 +46,12 @@ struct RunCommand: ParsableCommand {
         }
         let server: ControlServer
         do {
-            server = try ControlServer(path: control) { [engine] request in engine.answerControlRequest(request) }
+            server = try ControlServer(path: control) { [engine, config] request in
+                if request.command == SwitchControl.reload {
+                    return request.arguments.isEmpty ? Self.reload(engine, path: config) : .failure("usage: reload")
+                }
+                return engine.answerControlRequest(request)
+            }
         } catch {
             engine.close()
             throw CommandFailure("\(error)")
@@ -70,6 +76,27 @@ struct RunCommand: ParsableCommand {
         printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
     }
 
+    /// `reload`: reads the configuration file again and brings the engine to it
+    /// (`Engine.reconfigure`), on the control socket's thread; the reply is the summary of
+    /// what changed, or the refusal (nothing changed then).
+    static func reload(_ engine: Engine, path: String) -> ControlSocket.Reply {
+        let loaded: SwitchConfiguration
+        do { loaded = try SwitchConfiguration.load(path: path) } catch { return .failure("\(error)") }
+        let result = ReloadResult()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                let summary = try await engine.reconfigure(to: loaded)
+                result.reply.withLock { $0 = .success("\(summary)\n") }
+            } catch {
+                result.reply.withLock { $0 = .failure("\(error)") }
+            }
+            done.signal()
+        }
+        done.wait()
+        return result.reply.withLock { $0 } ?? .failure("reload: no result")
+    }
+
     private func printStatistics(_ stats: EngineStatistics) {
         for i in stats.interfaces {
             let drops = i.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -78,6 +105,11 @@ struct RunCommand: ParsableCommand {
         }
         printLine("  \(stats.frames)")
     }
+}
+
+/// The reply of a `reload`, handed from its task to the control socket's thread.
+private final class ReloadResult: Sendable {
+    let reply = Mutex<ControlSocket.Reply?>(nil)
 }
 
 /// Set when a write to stdout failed with EPIPE (the reader is gone; SIGPIPE ignored).

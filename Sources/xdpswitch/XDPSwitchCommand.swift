@@ -12,6 +12,6 @@ struct XDPSwitchCommand: ParsableCommand {
                       DumpConntrackCommand.self, FlushConntrackCommand.self, ConntrackStatsCommand.self,
                       RouteShowCommand.self, RouteGetCommand.self, NeighShowCommand.self, NATShowCommand.self,
                       FloatingIPAssociateCommand.self, FloatingIPDisassociateCommand.self, RouterStatsCommand.self, DHCPStatsCommand.self, DHCPLeasesCommand.self, DHCPHostAddCommand.self, DHCPHostDelCommand.self,
-                      SetSecurityGroupsCommand.self, ListCommandsCommand.self, AgentCommand.self] + ControlPlaneCommands.all
+                      SetSecurityGroupsCommand.self, ListCommandsCommand.self, ReloadCommand.self, AgentCommand.self] + ControlPlaneCommands.all
     )
 }

@@ -44,6 +44,9 @@ int cxdp_prog_name(uint32_t prog_id, char *name, uint32_t capacity);
 /// Moves the calling thread into the network namespace at `path` (/run/netns/NAME).
 int cxdp_enter_netns(const char *path);
 
+/// Moves the calling thread into a new network namespace of its own (unshare(CLONE_NEWNET)).
+int cxdp_unshare_netns(void);
+
 /// Microseconds of CPU (user + system) the calling thread has used (RUSAGE_THREAD).
 int64_t cxdp_thread_cpu_microseconds(void);
 

@@ -18,6 +18,7 @@ extension Datapath {
                 if port.serviceKind == .router { out += "                options: {router=\(routers[port.serviceIndex].name)}\n" }
                 if port.serviceKind == .dhcp { out += "                options: {network=\(dhcpResponders[port.serviceIndex].network)}\n" }
                 out += "                ofport: \(port.ofport)\n"
+                if let down = port.linkDown { out += "                link_state: down (\(down))\n" }
             }
         }
         out += routersDescription()
@@ -41,7 +42,7 @@ extension Datapath {
             for value in [s.rxPackets, s.rxBytes, s.txPackets, s.txBytes, s.totalDrops] {
                 out += rightAligned(String(value), 11)
             }
-            out += "  " + (reasons.isEmpty ? "-" : reasons) + "\n"
+            out += "  " + (reasons.isEmpty ? "-" : reasons) + (port.linkDown.map { "  (link down: \($0))" } ?? "") + "\n"
         }
         return out
     }

@@ -9,7 +9,9 @@ import XDPPacket
 /// on any monotonic clock) and never throws. Everything else — building from a
 /// configuration, lookups by name, statistics — is control-path code.
 ///
-/// Not thread-safe: one worker calls `process`. Configuration is fixed at init.
+/// Not thread-safe: one worker calls `process`. Configuration is fixed at init: a new
+/// configuration is a new `Datapath` that takes over the state of this one between two
+/// batches (`takeOver(from:now:)`, Datapath+Reconfiguration.swift).
 public final class Datapath {
     /// Where frames come from and go back to.
     public let pool: FramePool
@@ -68,12 +70,14 @@ public final class Datapath {
         bridges.contains { $0.flowTable.flows.contains { $0.rule.idleTimeout > 0 || $0.rule.hardTimeout > 0 } }
     }
 
-    /// Builds the datapath `configuration` describes, over `pool`.
+    /// Builds the datapath `configuration` describes, over `pool`. With `succession`, the
+    /// routers and DHCP responders it names are the predecessor's own objects (their NAT,
+    /// neighbours and leases carry over; see Datapath+Reconfiguration.swift).
     /// - Throws: `DatapathConfigurationError` for duplicate names or OpenFlow port
     ///   numbers, VLAN ids outside 1-4094, and patch ports whose peer is missing or
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
-                now: UInt64 = 0) throws(DatapathConfigurationError) {
+                now: UInt64 = 0, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
         let configuration = configuration.withDerivedSeeds
         self.pool = pool
         let (bridges, ports) = try Self.makeTopology(configuration, txQueueCapacity: txQueueCapacity)
@@ -81,7 +85,8 @@ public final class Datapath {
         // The service stage throws before it allocates. Every refusal is thrown above this
         // line: memory allocated from here on is freed by deinit, which does not run for an
         // initializer that throws.
-        services = try ServiceStage(configuration: configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity)
+        services = try ServiceStage(configuration: configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity,
+                                    succession: succession)
         tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
         openFlow = OpenFlowStage(configuration: configuration, bridges: bridges, tables: tables, now: now)
         connectionTracking = ConntrackStage(configuration: configuration.conntrack)

@@ -26,6 +26,12 @@ public final class Port {
     /// interface); -1 otherwise.
     public internal(set) var serviceIndex: Int = -1
     public internal(set) var serviceElement: Int = -1
+    /// Why the port's interface cannot carry frames now (`"absent"`: it does not exist, or
+    /// was deleted), as the server of the port (the AF_XDP engine) says; nil when it can,
+    /// or the port has no interface. `show` and `stats` print it. Control path only: the
+    /// per-packet path never reads it (the server counts frames for a down port as
+    /// `port-down` drops, `Datapath.discardTransmitQueue`).
+    public var linkDown: String?
     /// Frames the datapath wants transmitted on this port. The server of the port
     /// owns them once `Datapath.process` returns and must empty the queue.
     public let txQueue: PacketBatch

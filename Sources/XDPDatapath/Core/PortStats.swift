@@ -18,6 +18,7 @@ public struct PortCounters {
     @inlinable func unknownEtherType() { slots[5] &+= 1 }
     @inlinable func macMoved() { slots[6] &+= 1 }
     @inlinable func dropped(_ reason: DropReason) { slots[Self.fixed &+ reason.rawValue] &+= 1 }
+    func dropped(_ reason: DropReason, count: UInt64) { slots[Self.fixed + reason.rawValue] &+= count }
 
     /// A copy of the counters at this moment.
     public var snapshot: PortStats {

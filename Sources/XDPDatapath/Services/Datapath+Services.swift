@@ -90,9 +90,10 @@ struct ServiceOutput {
 extension Datapath {
     /// Builds the routers of `configuration` and binds each interface to the `router`
     /// port of the same name: refuses a router port naming no interface and an interface
-    /// that is no bridge's port (a name on two bridges is already a duplicate port).
+    /// that is no bridge's port (a name on two bridges is already a duplicate port). A
+    /// router in `reusing` (by name) is that object, not a new one.
     static func makeRouters(_ configuration: DatapathConfiguration, ports: [Port], pool: FramePool,
-                            txQueueCapacity: Int) throws(DatapathConfigurationError) -> (routers: [Router], outputs: [ServiceOutput]) {
+                            txQueueCapacity: Int, reusing: [String: Router] = [:]) throws(DatapathConfigurationError) -> (routers: [Router], outputs: [ServiceOutput]) {
         var routers: [Router] = []
         var outputs: [ServiceOutput] = []
         var byInterface: [String: (router: Int, interface: Int)] = [:]
@@ -120,11 +121,15 @@ extension Datapath {
         }
         for (r, config) in configuration.routers.enumerated() {
             let router: Router
-            do {
-                router = try Router(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
-            } catch {
-                let key = Self.routerKey(error, configuration: config)
-                throw DatapathConfigurationError(subject: config.name, key: key, message: error.message)
+            if let kept = reusing[config.name] {
+                router = kept
+            } else {
+                do {
+                    router = try Router(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
+                } catch {
+                    let key = Self.routerKey(error, configuration: config)
+                    throw DatapathConfigurationError(subject: config.name, key: key, message: error.message)
+                }
             }
             for (i, interface) in router.interfaces.enumerated() {
                 let port = ports.first { $0.name == interface.name }

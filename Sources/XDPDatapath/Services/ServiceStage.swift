@@ -24,13 +24,15 @@ struct ServiceStage {
     /// view stays small.
     @usableFromInline let targets: UnsafeMutablePointer<ServiceTarget>
 
-    /// Builds the routers and DHCP responders of `configuration` and binds them to their
-    /// service ports.
-    init(configuration: DatapathConfiguration, ports: [Port], pool: FramePool, txQueueCapacity: Int) throws(DatapathConfigurationError) {
+    /// Builds the routers and DHCP responders of `configuration` and them to their service ports (those `succession` names are reused, not built).
+    init(configuration: DatapathConfiguration, ports: [Port], pool: FramePool, txQueueCapacity: Int,
+         succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
         let (routers, routerOutputs) = try Datapath.makeRouters(configuration, ports: ports, pool: pool,
-                                                                txQueueCapacity: txQueueCapacity)
+                                                                txQueueCapacity: txQueueCapacity,
+                                                                reusing: succession?.routers ?? [:])
         let (responders, dhcpOutputs) = try Datapath.makeDHCPResponders(configuration, ports: ports, pool: pool,
-                                                                        txQueueCapacity: txQueueCapacity)
+                                                                        txQueueCapacity: txQueueCapacity,
+                                                                        reusing: succession?.dhcpResponders ?? [:])
         let outputs = routerOutputs + dhcpOutputs
         dhcpResponders = responders
         dhcpTable = .allocate(capacity: max(responders.count, 1))

@@ -13,9 +13,9 @@ import XDPPacket
 // would be a silent no-op).
 extension Datapath {
     /// Builds the DHCP responders of `configuration` and binds each to the `dhcp` port
-    /// naming its network.
+    /// naming its network (a responder in `reusing`, by network, is that object).
     static func makeDHCPResponders(_ configuration: DatapathConfiguration, ports: [Port], pool: FramePool,
-                                   txQueueCapacity: Int) throws(DatapathConfigurationError) -> (responders: [DHCPResponder], outputs: [ServiceOutput]) {
+                                   txQueueCapacity: Int, reusing: [String: DHCPResponder] = [:]) throws(DatapathConfigurationError) -> (responders: [DHCPResponder], outputs: [ServiceOutput]) {
         var byNetwork: [String: Int] = [:]
         for (i, config) in configuration.dhcp.enumerated() {
             guard byNetwork.updateValue(i, forKey: config.network) == nil else {
@@ -43,11 +43,15 @@ extension Datapath {
                     message: "no port serves network \(config.network): add {name: tap-..., type: dhcp, tag: N, options: {network: \(config.network)}} to a bridge")
             }
             let responder: DHCPResponder
-            do {
-                responder = try DHCPResponder(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
-            } catch {
-                throw DatapathConfigurationError(subject: error.subject.map { "dhcp \(config.network): \($0)" } ?? "dhcp \(config.network)",
-                                                 key: error.key, message: error.message)
+            if let kept = reusing[config.network] {
+                responder = kept
+            } else {
+                do {
+                    responder = try DHCPResponder(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
+                } catch {
+                    throw DatapathConfigurationError(subject: error.subject.map { "dhcp \(config.network): \($0)" } ?? "dhcp \(config.network)",
+                                                     key: error.key, message: error.message)
+                }
             }
             port.serviceKind = .dhcp
             port.serviceIndex = responders.count

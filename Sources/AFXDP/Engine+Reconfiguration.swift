@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import XDPDatapath
+
+// Bringing a running engine to a new configuration (docs/operations.md, "Changing a running
+// switch"). The new datapath is built off the worker, over the engine's frame pool, with the
+// OpenFlow port numbers of the ports that stay and the routers and DHCP responders that did
+// not change (Datapath+Reconfiguration.swift); a refusal there changes nothing. Then one job
+// on the worker, between two batches (the `perform` machinery): the old datapath's port
+// queues go out on their interfaces, the new one takes over the old one's state, becomes
+// the datapath, interfaces no longer configured are closed (every frame they held back to
+// the pool) and new ones attached — or left waiting when they do not exist yet. Sockets of
+// interfaces that stay are untouched: their rings never stop.
+extension Engine {
+    /// A datapath handed from the building task to the worker (used by one thread at a time).
+    private struct Handoff: @unchecked Sendable { let datapath: Datapath }
+
+    /// Brings the running (or stopped) engine to `configuration` without stopping: see the
+    /// top of Engine+Reconfiguration.swift. `makeDatapath` builds the new datapath from
+    /// the configuration as numbered for succession and the succession (default:
+    /// `Datapath(configuration:pool:succeeding:)`). Throws what it throws — then nothing
+    /// changed. Calls are serialised. An interface that cannot be attached does not refuse
+    /// the configuration: its port is down (`interfaceStates()`).
+    public func reconfigure(
+        to configuration: DatapathConfiguration,
+        makeDatapath: (@Sendable (FramePool, DatapathConfiguration, DatapathSuccession?) throws -> Datapath)? = nil
+    ) async throws -> ReconfigurationSummary {
+        guard hasDatapath else {
+            throw AFXDPError(call: "reconfigure", errno: EINVAL, detail: "the engine was made without a datapath")
+        }
+        return try await reconfiguration.run {
+            // Only a reconfiguration replaces the datapath, and they are serialised: reading
+            // the reference here is safe; the build reads only what never changes in it.
+            let current = datapath.unsafelyUnwrapped
+            let numbered = configuration.keepingPortNumbers(of: current)
+            let succession = appliedConfiguration.withLock { $0 }.map {
+                DatapathSuccession(previous: current, previousConfiguration: $0, configuration: numbered)
+            }
+            let candidate = try makeDatapath?(pool, numbered, succession)
+                ?? Datapath(configuration: numbered, pool: pool, succeeding: succession)
+            if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
+            let handoff = Handoff(datapath: candidate)
+            let interfaces = Self.interfaces(of: numbered)
+            let summary = await withCheckedContinuation { (continuation: CheckedContinuation<ReconfigurationSummary, Never>) in
+                submit(ControlJob { engine, now in
+                    continuation.resume(returning: engine.replaceDatapath(with: handoff.datapath, interfaces: interfaces, now: now))
+                })
+            }
+            appliedConfiguration.withLock { $0 = numbered }
+            return summary
+        }
+    }
+
+    /// Worker side of `reconfigure` (or a stopped engine under `lifecycle`).
+    private func replaceDatapath(with candidate: Datapath, interfaces: [String], now: UInt64) -> ReconfigurationSummary {
+        let previous = datapath.unsafelyUnwrapped
+        drainDatapathQueues(previous)
+        var summary = candidate.takeOver(from: previous, now: now)
+        datapath = candidate
+        var byName: [String: IOPort] = [:]
+        for port in ports { byName[port.name] = port }
+        var next: [IOPort] = []
+        var added: [String] = []
+        for name in interfaces where !next.contains(where: { $0.name == name }) {
+            if let port = byName.removeValue(forKey: name) {
+                next.append(port)
+            } else {
+                next.append(IOPort(name: name, ifindex: 0, datapathPortID: -1))
+                added.append(name)
+            }
+        }
+        for port in ports where byName[port.name] != nil {
+            if port.state == .attached { summary.interfacesDetached.append(port.name) }
+            closeInterface(port, interfaceGone: false)
+        }
+        ports = next
+        interfacesChanged()
+        checkInterfaces()
+        for port in ports where added.contains(port.name) {
+            if port.state == .attached { summary.interfacesAttached.append(port.name) }
+        }
+        summary.interfacesAbsent = ports.filter { $0.state != .attached }.map(\.name)
+        return summary
+    }
+}
