@@ -10,18 +10,19 @@
 //               the desired state and is reconciled.
 //   heartbeat   every --report-interval, the registration again with the applied revision
 //               and each VM port's status (ACTIVE when its interface is attached).
-//   interfaces  every second: VM interfaces that appeared or went (recompile when the
-//               datapath attaches only existing interfaces), and port status changes
-//               (reported at once, not at the next heartbeat).
+//   interfaces  every second: port status changes (a VM interface attached, or gone),
+//               reported at once rather than at the next heartbeat.
 //
 // Reconciling compiles the desired view with the local VLANs of the configuration applied
 // (`NodeCompiler`), compares the text with what runs — a view for a change elsewhere in the
 // model compiles to the same text and is not applied — and hands a different configuration
-// to the datapath (`NodeDatapath.apply`). Only then are the local VLANs, the view and the
+// to the datapath (`NodeDatapath.apply`: the engine changes in place, keeping what did not
+// change, and attaches VM interfaces when they appear). Only then are the local VLANs, the view and the
 // configuration written to the state folder, so that a restart compiles the same text from
 // the same view. A view the compiler refuses, or a configuration the datapath refuses,
 // changes nothing: the previous configuration keeps forwarding, the refusal is logged once,
-// and the next revision (or the next interface change) is tried afresh. Reconciling never
+// and the next revision is tried afresh (a configuration the datapath refused, also after
+// a pause). Reconciling never
 // runs twice at once: a request arriving meanwhile makes the running one go round again.
 //
 // The server going away changes nothing either: forwarding continues with the last
@@ -52,17 +53,15 @@ public actor NodeAgent {
     private var applied: (yaml: String, revision: UInt64)?
     /// Network id → local VLAN of the configuration running.
     private var localVLANs: [String: UInt16] = [:]
-    /// VM interfaces that exist, among those of the desired view (when the datapath
-    /// attaches only existing interfaces).
-    private var presentInterfaces: Set<String> = []
     /// The last refusal logged, so that a refusal repeated is not logged again.
     private var lastRefusal: String?
     /// When the last apply failed: retried after `applyRetryInterval` even without a new revision.
     private var applyFailedAt: ContinuousClock.Instant?
     private var reconciling = false
     private var reconcileAgain = false
-    /// The port status last reported with success.
+    /// The port status last reported with success, and last logged.
     private var reportedStatus: [String: String]?
+    private var shownStatus: [String: String] = [:]
     /// Whether the server answered the last request (nil: not asked yet).
     private var serverReachable: Bool?
 
@@ -183,14 +182,9 @@ public actor NodeAgent {
 
     private func reconcileOnce() async {
         guard let view = desired else { return }
-        var compiledView = view
-        if !datapath.attachesAbsentInterfaces {
-            presentInterfaces = Self.vmInterfaces(view).intersection(HostInterfaces.names())
-            compiledView.ports = view.ports.filter { $0.isNetworkService || presentInterfaces.contains($0.tapName) }
-        }
         let compiled: CompiledNode
         do {
-            compiled = try NodeCompiler(view: compiledView, previousLocalVLANs: localVLANs, options: compileOptions).compile()
+            compiled = try NodeCompiler(view: view, previousLocalVLANs: localVLANs, options: compileOptions).compile()
         } catch {
             refuse("revision \(view.revision) refused: \(error)")
             return
@@ -203,9 +197,10 @@ public actor NodeAgent {
             }
             return
         }
+        let changes: String
         do {
             let configuration = try SwitchConfiguration.parse(yaml: compiled.yaml, file: state.nodeConfigurationFile)
-            try await datapath.apply(configuration)
+            changes = try await datapath.apply(configuration)
         } catch {
             applyFailedAt = ContinuousClock.now
             refuse("revision \(view.revision) not applied: \(error)")
@@ -221,9 +216,8 @@ public actor NodeAgent {
             log("cannot write the state folder \(state.path): \((error as NSError).localizedDescription)")
         }
         let vmPorts = view.ports.filter { !$0.isNetworkService }.count
-        let attached = compiledView.ports.filter { !$0.isNetworkService }.count
-        log("revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, "
-            + "\(attached) of \(vmPorts) VM port(s) plugged, \(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s)")
+        log("revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, \(vmPorts) VM port(s), "
+            + "\(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s); \(changes)")
         await reportNow()
     }
 
@@ -235,33 +229,19 @@ public actor NodeAgent {
         log(message + keeping)
     }
 
-    /// The interfaces of the view's VM ports.
-    static func vmInterfaces(_ view: HostView) -> Set<String> {
-        Set(view.ports.filter { !$0.isNetworkService }.map(\.tapName))
-    }
-
     // MARK: - Interfaces and status
 
     private func watchInterfaces() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            if let view = desired {
-                let failedLongAgo = applyFailedAt.map { ContinuousClock.now - $0 >= Self.applyRetryInterval } ?? false
-                if !datapath.attachesAbsentInterfaces {
-                    let present = Self.vmInterfaces(view).intersection(HostInterfaces.names())
-                    if present != presentInterfaces {
-                        let appeared = present.subtracting(presentInterfaces).sorted(), gone = presentInterfaces.subtracting(present).sorted()
-                        log("VM interfaces" + (appeared.isEmpty ? "" : " appeared: \(appeared.joined(separator: ", "))")
-                            + (gone.isEmpty ? "" : " gone: \(gone.joined(separator: ", "))"))
-                        await reconcile()
-                    } else if failedLongAgo {
-                        await reconcile()
-                    }
-                } else if failedLongAgo {
-                    await reconcile()
-                }
+            if let failed = applyFailedAt, ContinuousClock.now - failed >= Self.applyRetryInterval { await reconcile() }
+            let status = await portStatus()
+            if status != shownStatus {
+                let changed = status.filter { shownStatus[$0.key] != $0.value }.sorted { $0.key < $1.key }
+                if !changed.isEmpty { log("ports " + changed.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
+                shownStatus = status
             }
-            if let reportedStatus, await portStatus() != reportedStatus { await reportNow() }
+            if let reportedStatus, status != reportedStatus { await reportNow() }
         }
     }
 

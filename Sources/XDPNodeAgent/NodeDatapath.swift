@@ -1,20 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Foundation
+import Synchronization
 import XDPSwitch
 
 /// The datapath a node agent keeps equal to its compiled configuration: the one seam
-/// between the agent's loop and the engine.
+/// between the agent's loop and the engine (tests may put another datapath behind it).
 public protocol NodeDatapath: AnyObject, Sendable {
-    /// Whether a configuration may name VM interfaces that do not exist yet (the datapath
-    /// attaches them when they appear). When false, the agent compiles only the ports whose
-    /// interface exists and compiles again when one appears or goes.
-    var attachesAbsentInterfaces: Bool { get }
-
-    /// Brings the datapath to `configuration`. On error the previous configuration keeps
-    /// running and the error says why.
-    func apply(_ configuration: SwitchConfiguration) async throws
+    /// Brings the datapath to `configuration`; what changed, in one line. On error nothing
+    /// changed: the previous configuration keeps running and the error says why.
+    func apply(_ configuration: SwitchConfiguration) async throws -> String
 
     /// The interfaces of the configured ports that are attached now.
     func attachedInterfaces() async -> Set<String>
@@ -31,69 +23,55 @@ public struct NodeDatapathClosed: Error, Sendable, CustomStringConvertible {
     public var description: String { "the datapath is closed" }
 }
 
-/// The network interfaces of this host (`/sys/class/net`).
-public enum HostInterfaces {
-    /// The names of every interface now.
-    public static func names() -> Set<String> {
-        Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
-    }
-}
-
-/// A `NodeDatapath` that applies a configuration by closing the running engine and
-/// starting one made from the new configuration; when that fails, the previous
-/// configuration is started again. Every port and flow blinks and learned state is lost
-/// on each apply, so the agent gives it only configurations whose interfaces all exist.
-public final class RestartingEngineDatapath: NodeDatapath, @unchecked Sendable {
-    // `engine`, `configuration` and `closed` are read and written only under `lock`,
-    // which is also held while a control request runs, so a request never meets an
-    // engine being replaced.
-    private let lock = NSLock()
-    private var engine: Engine?
-    private var configuration: SwitchConfiguration?
-    private var closed = false
+/// The AF_XDP engine as a node's datapath: made from the first configuration, then brought
+/// to each next one in place (`Engine.reconfigure`): unchanged ports keep their MAC entries,
+/// counters and connections, unchanged flows their counters, and a VM interface that does
+/// not exist yet is waited for (`waitForInterfaces`) and attached when it appears.
+public final class EngineNodeDatapath: NodeDatapath {
+    private let engine = Mutex<Engine?>(nil)
+    private let closed = Atomic<Bool>(false)
     private let options: EngineConfiguration
 
     public init(options: EngineConfiguration = EngineConfiguration()) {
+        var options = options
+        options.waitForInterfaces = true
         self.options = options
     }
 
-    public var attachesAbsentInterfaces: Bool { false }
-
-    public func apply(_ configuration: SwitchConfiguration) async throws {
-        try lock.withLock {
-            guard !closed else { throw NodeDatapathClosed() }
-            let previous = self.configuration
-            engine?.close()
-            engine = nil
-            do {
-                engine = try Self.start(configuration, options)
-                self.configuration = configuration
-            } catch {
-                if let previous { engine = try? Self.start(previous, options) }
-                throw error
-            }
+    public func apply(_ configuration: SwitchConfiguration) async throws -> String {
+        guard !closed.load(ordering: .acquiring) else { throw NodeDatapathClosed() }
+        // One caller at a time (the agent reconciles serially): the engine is made once,
+        // by the first apply, and only `close` takes it away.
+        if let running = engine.withLock({ $0 }) {
+            return try await running.reconfigure(to: configuration).description
         }
-    }
-
-    private static func start(_ configuration: SwitchConfiguration, _ options: EngineConfiguration) throws -> Engine {
-        let engine = try Engine(configuration: configuration, options: options)
-        do { try engine.start() } catch { engine.close(); throw error }
-        return engine
+        let made = try Engine(configuration: configuration, options: options)
+        do { try made.start() } catch { made.close(); throw error }
+        let kept = engine.withLock { current -> Bool in
+            guard !closed.load(ordering: .acquiring) else { return false }
+            current = made
+            return true
+        }
+        guard kept else { made.close(); throw NodeDatapathClosed() }
+        let waiting = await made.interfaceStates().filter { $0.value != .attached }.keys.sorted()
+        return "engine started on \(made.attachments.map { $0.interface }.sorted().joined(separator: ", "))"
+            + (waiting.isEmpty ? "" : "; waiting for \(waiting.joined(separator: ", "))")
     }
 
     public func attachedInterfaces() async -> Set<String> {
-        lock.withLock { Set(engine?.attachments.map { $0.interface } ?? []) }
+        guard let running = engine.withLock({ $0 }) else { return [] }
+        return Set(await running.interfaceStates().filter { $0.value == .attached }.keys)
     }
 
     public func answerControlRequest(_ request: ControlSocket.Request) -> ControlSocket.Reply {
-        lock.withLock { engine?.answerControlRequest(request) ?? .failure("no datapath yet: the agent has applied no configuration") }
+        guard let running = engine.withLock({ $0 }) else {
+            return .failure("no datapath yet: the agent has applied no configuration")
+        }
+        return running.answerControlRequest(request)
     }
 
     public func close() {
-        lock.withLock {
-            closed = true
-            engine?.close()
-            engine = nil
-        }
+        closed.store(true, ordering: .releasing)
+        engine.withLock { $0 }?.close()
     }
 }

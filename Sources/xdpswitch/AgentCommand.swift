@@ -90,7 +90,7 @@ struct AgentRunCommand: ParsableCommand {
 
         // Block the stop signals before any other thread exists so only sigwait sees them.
         var signals = StopSignals.block()
-        let datapath = RestartingEngineDatapath(options: options)
+        let datapath = EngineNodeDatapath(options: options)
         let agent: NodeAgent
         do {
             agent = try NodeAgent(settings: settings, datapath: datapath,
