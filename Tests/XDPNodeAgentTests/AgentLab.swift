@@ -71,6 +71,29 @@ final class AgentLab {
         }
     }
 
+    /// Runs `body` (Python) with openstacksdk connected to the lab's server: `conn`, `json`,
+    /// `HOST` (this host), `net` (network net1), `others` (group others) and `pause()` (waits
+    /// 0.3 s, returns true) are defined. Its output is one line of JSON.
+    @discardableResult
+    func sdk(_ body: String) throws -> JSONValue {
+        let script = """
+            import json, time, openstack
+            conn = openstack.connect(auth_type="none", auth={"endpoint": "\(server.endpoint)"})
+            HOST = "\(host)"
+            net = conn.network.find_network("net1")
+            others = conn.network.find_security_group("others")
+            def pause():
+                time.sleep(0.3)
+                return True
+
+            """ + body
+        let result = try OpenStackCLI.runProgram(OpenStackCLI.python, ["-c", script])
+        guard result.status == 0, let line = result.stdout.split(separator: "\n").last else {
+            throw HarnessError("openstacksdk script exited \(result.status): \(result.stderr)")
+        }
+        return try JSONValue.decode(Data(line.utf8))
+    }
+
     /// Creates a port for VM `name` bound to this host, and the VM: a namespace whose `eth0`
     /// (with the port's MAC) is the peer of the port's tap. No address: DHCP gives it.
     func addVM(_ name: String, network: String, securityGroup: String) throws -> VM {
@@ -96,6 +119,15 @@ final class AgentLab {
         Shell.run(["ip", "netns", "exec", vm.namespace, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"])
         Shell.run(["sysctl", "-qw", "net.ipv6.conf.\(vm.tap).disable_ipv6=1"])
         try Shell.check(["ip", "-n", vm.namespace, "link", "set", "eth0", "up"])
+        try Shell.check(["ip", "link", "set", vm.tap, "up"])
+    }
+
+    /// A tap for a port with no VM behind it: the veth's far end stays here, up.
+    func plugLoose(_ vm: VM) throws {
+        try Shell.check(["ip", "link", "add", vm.tap, "type", "veth", "peer", "name", lab.prefix + "p" + vm.portID.prefix(4)])
+        taps.append(vm.tap)
+        Shell.run(["sysctl", "-qw", "net.ipv6.conf.\(vm.tap).disable_ipv6=1"])
+        try Shell.check(["ip", "link", "set", lab.prefix + "p" + vm.portID.prefix(4), "up"])
         try Shell.check(["ip", "link", "set", vm.tap, "up"])
     }
 

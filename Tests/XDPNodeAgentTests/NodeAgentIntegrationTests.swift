@@ -89,3 +89,114 @@ import XDPLab
         #expect(lab.agentOutput.contains("SIGTERM: stopped"))
     }
 }
+
+/// Changes applied in place while traffic runs: a ping flood and a paced 10 MB TCP transfer
+/// between two VMs while 50 changes happen elsewhere on the same node and network — 20 ports
+/// created and deleted (5 with a tap plugged), 5 rules of another group added and removed.
+/// Not a packet lost, and the transfer arrives whole (its sha256).
+@Suite(.serialized) struct NodeAgentChurnTests {
+    @Test(.enabled(if: NodeAgentIntegrationTests.canRun)) func trafficKeepsFlowingWhilePortsAndRulesChange() throws {
+        let lab = try AgentLab()
+        defer { lab.tearDown() }
+        func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
+
+        try lab.openstack("network", "create", "net1")
+        try lab.openstack("subnet", "create", "--network", "net1", "--subnet-range", "10.63.0.0/24", "sub1")
+        try lab.openstack("security", "group", "create", "vms")
+        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "vms")
+        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
+        try lab.openstack("security", "group", "create", "others")
+        let vm1 = try lab.addVM("vm1", network: "net1", securityGroup: "vms")
+        let vm2 = try lab.addVM("vm2", network: "net1", securityGroup: "vms")
+        try lab.startAgent()
+        for vm in [vm1, vm2] {
+            #expect(lab.eventually(20) { (try? lab.dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
+        }
+        #expect(lab.eventually(10) { lab.run(vm1, "ping", "-c", "1", "-W", "1", vm2.address).succeeded }, failure("no ping"))
+
+        // The traffic: floods of 500 pings, one after the other until told to stop, and a
+        // 10 MB transfer to vm2's port 22, paced (16 KiB every 0.1 s) until the changes are
+        // over and then at full speed, so that it runs through all of them.
+        let stop = lab.folder.path + "/stop"
+        let pingLog = lab.folder.path + "/ping.log", receiverLog = lab.folder.path + "/receiver.log"
+        let senderLog = lab.folder.path + "/sender.log"
+        let pinger = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "sh", "-c",
+                                      "while [ ! -e \(stop) ]; do ping -q -f -c 500 -W 1 \(vm2.address) | grep transmitted; done"],
+                                     logPath: pingLog)
+        let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
+            import hashlib, socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", 22)); s.listen(1); s.settimeout(120)
+            c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                h.update(d); n += len(d)
+            print(n, h.hexdigest(), flush=True)
+            """], logPath: receiverLog)
+        usleep(500_000)
+        let sender = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "python3", "-c", """
+            import hashlib, os, random, socket, time
+            data = random.Random(16).randbytes(10 * 1024 * 1024)
+            c = socket.create_connection(("\(vm2.address)", 22), timeout=30)
+            for i in range(0, len(data), 16384):
+                c.sendall(data[i:i + 16384])
+                if not os.path.exists("\(stop)"): time.sleep(0.1)
+            c.close()
+            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+            """], logPath: senderLog)
+
+        // 50 changes elsewhere, through openstacksdk (the client library under the openstack
+        // command), a change every 0.3 s: 20 ports on net1 bound to this host (5 plugged)
+        // created, 5 rules of group "others" added, then all of them deleted.
+        let created = try lab.sdk("""
+            ports = [conn.network.create_port(network_id=net.id, binding_host_id=HOST, name=f"churn{i}",
+                                              security_group_ids=[others.id], device_owner="compute:nova")
+                     for i in range(20) if pause()]
+            rules = [conn.network.create_security_group_rule(security_group_id=others.id, direction="ingress",
+                                                             protocol="tcp", port_range_min=p, port_range_max=p)
+                     for p in range(1000, 1005) if pause()]
+            print(json.dumps({"ports": [[p.id, p.mac_address] for p in ports], "rules": [r.id for r in rules]}))
+            """)
+        let churned = (created["ports"]?.array ?? []).compactMap { pair -> AgentLab.VM? in
+            guard let id = pair[0]?.string, let mac = pair[1]?.string else { return nil }
+            return AgentLab.VM(name: "churn", portID: id, mac: mac, address: "", namespace: "")
+        }
+        let rules = (created["rules"]?.array ?? []).compactMap(\.string)
+        #expect(churned.count == 20 && rules.count == 5)
+        for vm in churned.prefix(5) { try lab.plugLoose(vm) }
+        usleep(1_000_000)
+        let quoted = { (ids: [String]) in ids.map { "\"\($0)\"" }.joined(separator: ", ") }
+        try lab.sdk("""
+            for r in [\(quoted(rules))]: pause(); conn.network.delete_security_group_rule(r)
+            for p in [\(quoted(churned.map(\.portID)))]: pause(); conn.network.delete_port(p)
+            print("{}")
+            """)
+        for vm in churned { lab.unplug(vm) }
+        usleep(1_000_000)
+
+        // The transfer ends at full speed, then the floods stop.
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
+        let sent = Shell.wait(sender)
+        let received = Shell.wait(receiver)
+        _ = Shell.wait(pinger)
+        let senderLine = (try? String(contentsOfFile: senderLog, encoding: .utf8)) ?? ""
+        let receiverLine = (try? String(contentsOfFile: receiverLog, encoding: .utf8)) ?? ""
+        #expect(sent == 0 && received == 0, failure("sender \(sent) \(senderLine), receiver \(received) \(receiverLine)"))
+        #expect(senderLine.hasPrefix("10485760 ") && receiverLine == senderLine,
+                failure("sent \(senderLine) received \(receiverLine)"))
+
+        let floods = ((try? String(contentsOfFile: pingLog, encoding: .utf8)) ?? "").split(separator: "\n")
+        var transmitted = 0, answered = 0
+        for line in floods {
+            let numbers = line.split(separator: " ").compactMap { Int($0) }
+            if numbers.count >= 2 { transmitted += numbers[0]; answered += numbers[1] }
+        }
+        let changes = lab.agentOutput.components(separatedBy: "applied:").count - 1
+        print("NodeAgentChurnTests: \(changes) configurations applied; \(floods.count) floods, \(transmitted) pings, "
+              + "\(answered) answered; transfer \(receiverLine.trimmingCharacters(in: .newlines))")
+        #expect(floods.count >= 2 && transmitted >= 1000, failure("the floods did not run: \(floods)"))
+        #expect(answered == transmitted, failure("\(transmitted - answered) of \(transmitted) pings lost while the ports changed"))
+        #expect(changes >= 10, failure("only \(changes) configurations applied during the changes"))
+    }
+}
