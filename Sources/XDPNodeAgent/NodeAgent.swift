@@ -15,7 +15,8 @@
 //
 // Reconciling compiles the desired view with the local VLANs of the configuration applied
 // (`NodeCompiler`), compares the text with what runs — a view for a change elsewhere in the
-// model compiles to the same text and is not applied — and hands a different configuration
+// model compiles to the same text (but for the comment naming the revision) and is not
+// applied — and hands a different configuration
 // to the datapath (`NodeDatapath.apply`: the engine changes in place, keeping what did not
 // change, and attaches VM interfaces when they appear). Only then are the local VLANs, the view and the
 // configuration written to the state folder, so that a restart compiles the same text from
@@ -66,6 +67,9 @@ public actor NodeAgent {
     private var serverReachable: Bool?
 
     static let applyRetryInterval: Duration = .seconds(5)
+
+    /// The revision of the view the node runs (nil: none yet).
+    public var appliedRevision: UInt64? { applied?.revision }
 
     public init(settings: AgentSettings, datapath: any NodeDatapath, compileOptions: CompileOptions = CompileOptions(),
                 log: @escaping Log) throws(AgentSettingsError) {
@@ -148,7 +152,7 @@ public actor NodeAgent {
 
     /// Takes a view as received; returns the revision to wait after, or nil when the
     /// document does not even say its revision.
-    private func receive(_ data: Data) async -> UInt64? {
+    func receive(_ data: Data) async -> UInt64? {
         let view: HostView
         do {
             view = try HostView.decode(json: data)
@@ -189,9 +193,9 @@ public actor NodeAgent {
             refuse("revision \(view.revision) refused: \(error)")
             return
         }
-        if let applied, compiled.yaml == applied.yaml {
+        if let applied, Self.withoutHeader(compiled.yaml) == Self.withoutHeader(applied.yaml) {
             if applied.revision != view.revision {
-                self.applied = (applied.yaml, view.revision)
+                self.applied = (compiled.yaml, view.revision)
                 try? state.record(view: view, compiled: compiled)
                 await reportNow()
             }
@@ -219,6 +223,13 @@ public actor NodeAgent {
         log("revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, \(vmPorts) VM port(s), "
             + "\(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s); \(changes)")
         await reportNow()
+    }
+
+    /// The configuration without its first line when that is the compiler's comment (which
+    /// names the view's revision): two views that differ only by revision compile alike.
+    static func withoutHeader(_ yaml: String) -> Substring {
+        guard yaml.hasPrefix("#"), let end = yaml.firstIndex(of: "\n") else { return Substring(yaml) }
+        return yaml[yaml.index(after: end)...]
     }
 
     /// Logs a refusal once, saying what keeps running.
