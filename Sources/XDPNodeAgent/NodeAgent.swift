@@ -299,7 +299,8 @@ public actor NodeAgent {
     }
 
     private func serverFailed(_ error: any Error) {
-        guard serverReachable != false else { return }
+        // A request cut short by the agent's own stop says nothing about the server.
+        guard serverReachable != false, !Task.isCancelled else { return }
         serverReachable = false
         let running = applied.map { "forwarding with revision \($0.revision)" } ?? "nothing applied yet"
         log("server unreachable: \(error); retrying, \(running)")
