@@ -63,8 +63,10 @@ public actor NodeAgent {
     /// The port status last reported with success, and last logged.
     private var reportedStatus: [String: String]?
     private var shownStatus: [String: String] = [:]
-    /// Whether the server answered the last request (nil: not asked yet).
+    /// Whether the server answered the last request (nil: not asked yet), and when a
+    /// request last failed.
     private var serverReachable: Bool?
+    private var lastFailure: ContinuousClock.Instant?
 
     static let applyRetryInterval: Duration = .seconds(5)
 
@@ -121,13 +123,15 @@ public actor NodeAgent {
         while !Task.isCancelled {
             do {
                 if !registered {
+                    let asked = ContinuousClock.now
                     try await client.report(currentReport())
                     registered = true
-                    serverAnswered()
+                    serverAnswered(asked)
                 }
+                let asked = ContinuousClock.now
                 switch try await client.view(host: settings.host, after: after, timeout: settings.pollTimeout) {
                 case .view(let data):
-                    serverAnswered()
+                    serverAnswered(asked)
                     if let revision = await receive(data) {
                         after = revision
                     } else {
@@ -135,9 +139,9 @@ public actor NodeAgent {
                         try? await Task.sleep(for: .seconds(pause))
                     }
                 case .unchanged:
-                    serverAnswered()
+                    serverAnswered(asked)
                 case .notRegistered:
-                    serverAnswered()
+                    serverAnswered(asked)
                     log("the server does not know host \(settings.host): registering again")
                     registered = false
                 }
@@ -283,23 +287,27 @@ public actor NodeAgent {
     /// Sends the registration with the applied revision and the port status now.
     func reportNow() async {
         let report = await currentReport()
+        let asked = ContinuousClock.now
         do {
             try await client.report(report)
             reportedStatus = report.ports
-            serverAnswered()
+            serverAnswered(asked)
         } catch {
             serverFailed(error)
         }
     }
 
-    private func serverAnswered() {
-        guard serverReachable != true else { return }
+    /// A request sent at `asked` was answered. An answer to a request older than the last
+    /// failure (a long poll the server let go as it stopped) says nothing of the server now.
+    private func serverAnswered(_ asked: ContinuousClock.Instant) {
+        guard serverReachable != true, lastFailure.map({ asked > $0 }) ?? true else { return }
         serverReachable = true
         log("connected to \(settings.server.absoluteString) as host \(settings.host)")
     }
 
     private func serverFailed(_ error: any Error) {
         // A request cut short by the agent's own stop says nothing about the server.
+        lastFailure = ContinuousClock.now
         guard serverReachable != false, !Task.isCancelled else { return }
         serverReachable = false
         let running = applied.map { "forwarding with revision \($0.revision)" } ?? "nothing applied yet"

@@ -106,10 +106,11 @@ struct AgentRunCommand: ParsableCommand {
         }
         printLine("xdpswitch agent: host \(settings.host) (\(settings.role.rawValue)), server \(settings.server.absoluteString), "
                   + "state \(settings.stateDirectory), control socket \(engineOptions.control); SIGINT or SIGTERM stops")
-        let task = Task { await agent.run() }
+        Task { await agent.run() }
         var received: Int32 = 0
         sigwait(&signals, &received)
-        task.cancel()
+        // The agent's task is not cancelled: cancelling a request FoundationNetworking has
+        // in flight can trap in its task registry. The process ends with this function.
         datapath.close()
         control.close()
         printLine("xdpswitch agent: \(StopSignals.name(received)): stopped, detached from every interface")

@@ -38,7 +38,7 @@ final class AgentLab {
         server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
         host = "host-\(lab.prefix)"
         underlay = lab.prefix + "ul"
-        // The underlay: a veth whose far end stays down-to-earth in the root namespace, up.
+        // The underlay: a veth pair whose other end stays in this namespace, up.
         try Shell.check(["ip", "link", "add", underlay, "type", "veth", "peer", "name", lab.prefix + "up"])
         taps.append(underlay)
         try Shell.check(["ip", "link", "set", lab.prefix + "up", "up"])

@@ -8,7 +8,9 @@ import XDPLab
 
 /// `xdpswitch agent` on one `all`-role node, driven through the real `openstack` client and
 /// the real `xdpswitch server`, with VMs as namespaces behind their taps: DHCP, ping, a
-/// security-group rule taking effect, port status, a port deleted, and `kill -9` + restart.
+/// security-group rule taking effect, port status, a port deleted, `kill -9` + restart, the
+/// server away; and traffic while ports and rules change. One test at a time: each runs a
+/// server, an agent and the VMs' traffic.
 @Suite(.serialized) struct NodeAgentIntegrationTests {
     static var canRun: Bool {
         guard getuid() == 0 else {
@@ -84,6 +86,14 @@ import XDPLab
         #expect(lab.control("show").output.contains(vm1.tap))
         lab.unplug(vm2)
 
+        // The server goes away: forwarding goes on with the last configuration, and the log
+        // says so once however many retries follow.
+        lab.server.stop()
+        usleep(4_000_000)
+        #expect((try? lab.dhcp(vm1)) == vm1.address, failure("vm1's DHCP lease not renewed with the server away"))
+        let unreachable = lab.agentOutput.components(separatedBy: "server unreachable").count - 1
+        #expect(unreachable == 1, failure("expected one 'server unreachable' line, found \(unreachable)"))
+
         // SIGTERM: a clean stop.
         #expect(lab.stopAgent() == 0, failure("the agent did not exit 0 on SIGTERM"))
         #expect(lab.agentOutput.contains("SIGTERM: stopped"))
@@ -94,8 +104,8 @@ import XDPLab
 /// between two VMs while 50 changes happen elsewhere on the same node and network — 20 ports
 /// created and deleted (5 with a tap plugged), 5 rules of another group added and removed.
 /// Not a packet lost, and the transfer arrives whole (its sha256).
-@Suite(.serialized) struct NodeAgentChurnTests {
-    @Test(.enabled(if: NodeAgentIntegrationTests.canRun)) func trafficKeepsFlowingWhilePortsAndRulesChange() throws {
+extension NodeAgentIntegrationTests {
+    @Test(.enabled(if: canRun)) func trafficKeepsFlowingWhilePortsAndRulesChange() throws {
         let lab = try AgentLab()
         defer { lab.tearDown() }
         func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
@@ -193,7 +203,7 @@ import XDPLab
             if numbers.count >= 2 { transmitted += numbers[0]; answered += numbers[1] }
         }
         let changes = lab.agentOutput.components(separatedBy: "applied:").count - 1
-        print("NodeAgentChurnTests: \(changes) configurations applied; \(floods.count) floods, \(transmitted) pings, "
+        print("NodeAgentIntegrationTests: \(changes) configurations applied; \(floods.count) floods, \(transmitted) pings, "
               + "\(answered) answered; transfer \(receiverLine.trimmingCharacters(in: .newlines))")
         #expect(floods.count >= 2 && transmitted >= 1000, failure("the floods did not run: \(floods)"))
         #expect(answered == transmitted, failure("\(transmitted - answered) of \(transmitted) pings lost while the ports changed"))
