@@ -5,28 +5,32 @@ import Darwin
 #endif
 import XDPPacket
 
-// GRE tunnels over the underlay.
+// GRE and VXLAN tunnels over the underlay.
 //
-// Sending (a frame output to a `gre` port): choose the key (none, fixed, or the
-// packet's tun_id for key=flow), find the next hop (the remote on our subnet, else the
-// gateway), refuse frames that would exceed the underlay MTU once encapsulated,
-// prepend Ethernet + IPv4 + GRE in the frame's headroom and queue it on the underlay
-// port. When the next hop's MAC is unknown the encapsulated frame waits (bounded) and
-// an ARP request goes out; the ARP answer releases the waiting frames.
+// Sending (a frame output to a `gre` or `vxlan` port): choose the key (none, fixed, or the
+// packet's tun_id for key=flow; for VXLAN its low 24 bits are the VNI), find the next hop
+// (the remote on our subnet, else the gateway), refuse frames that would exceed the
+// underlay MTU once encapsulated, prepend Ethernet + IPv4 + GRE (or + UDP + VXLAN, the UDP
+// source port from a hash of the inner flow: VXLANEncapsulation.swift) in the frame's
+// headroom and queue it on the underlay port. When the next hop's MAC is unknown the
+// encapsulated frame waits (bounded) and an ARP request goes out; the ARP answer releases
+// the waiting frames.
 //
 // Receiving (a frame on the underlay port): ARP for our address is answered and its
-// sender learned; GRE to our address inside a frame unicast to our MAC, with a correct
-// outer IPv4 header checksum, is checked (RFC 2784/2890 flags, protocol 0x6558) and its
-// inner frame enters the bridge of the `gre` port whose remote (and key) match, with
-// `tun_id` = the key (0 without one). Everything else on the underlay is dropped and
-// counted.
+// sender learned; GRE or VXLAN (UDP to a vxlan port's port) to our address inside a frame
+// unicast to our MAC, with a correct outer IPv4 header checksum, is checked (RFC 2784/2890
+// flags and protocol 0x6558; RFC 7348 flags and reserved fields as Linux and OVS check
+// them, the UDP length and a non-zero UDP checksum) and its inner frame enters the bridge
+// of the tunnel port whose remote (UDP port) and key match, with `tun_id` = the key or VNI
+// (0 without one). Everything else on the underlay is dropped and counted.
 //
 // The per-packet code reads the tunnels from `tunnels` (TunnelTable.swift: plain values,
 // the outer headers prebuilt) and the ports from `fastPorts`: no class field, no
 // retain/release, no dictionary. The underlay's dictionaries and waiting queues are only
 // touched on the cold paths (ARP, a next hop without MAC).
 extension Datapath {
-    /// Encapsulates the frame output to `gre` port `outID` and queues it on the underlay.
+    /// Encapsulates the frame output to tunnel port `outID` (`gre` or `vxlan`) and queues it
+    /// on the underlay.
     @inlinable
     func tunnelEgress(address: UInt64, length: UInt32, to outID: PortID, tunnelID: UInt64, now: UInt64, depth: Int = 0) {
         let table = tunnel.table
@@ -93,7 +97,7 @@ extension Datapath {
     }
 
     /// Ingress of a frame received on the underlay port `wireID`: ARP for our address,
-    /// or GRE whose inner frame enters `ingress` as received on its `gre` port.
+    /// or GRE / VXLAN whose inner frame enters `ingress` as received on its tunnel port.
     @inlinable
     func underlayIngress(address: UInt64, length: UInt32, wireID: PortID, now: UInt64) {
         fastPorts[wireID].counters.received(bytes: length)
