@@ -171,106 +171,97 @@ struct TunnelEndpoint {
     @usableFromInline let headerSum: UInt16
 
     init(portID: Int, options: GREOptions, localIP: UInt32, nextHop: UInt32?) {
-        self.portID = portID
-        selector = Self.greSelector
-        isVXLAN = false
-        remoteIP = options.remoteIP.rawValue
-        self.localIP = localIP
-        switch options.key {
-        case .none: keyMode = Self.noKey; fixedKey = 0
-        case .fixed(let k): keyMode = Self.fixedKey; fixedKey = k
-        case .flow: keyMode = Self.flowKey; fixedKey = 0
+        self.init(portID: portID, selector: Self.greSelector, remote: options.remoteIP, localIP: localIP, key: options.key,
+                  nextHop: nextHop) { keyMode in
+            keyMode == Self.noKey ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
+        } template: { header, overhead, keyMode, endpoint in
+            // The same bytes `GREEncapsulation.encapsulate` writes; the key, when there is
+            // one, is per packet.
+            _ = GREEncapsulation.encapsulate(inner: header + overhead, innerLength: 0, key: keyMode == Self.noKey ? nil : 0,
+                                             endpoint: endpoint)
         }
-        overhead = keyMode == Self.noKey ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
-        self.nextHop = nextHop ?? 0
-        hasRoute = nextHop != nil
-        nextHopKnown = false
-        header = .allocate(byteCount: 64, alignment: 8)
-        header.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
-        // The same bytes `GREEncapsulation.encapsulate` writes (MACs zero for now; the
-        // total length and checksum zero); the key, when there is one, is per packet.
-        let inner = header + overhead
-        _ = GREEncapsulation.encapsulate(inner: inner, innerLength: 0, key: keyMode == Self.noKey ? nil : 0,
-                                         endpoint: .init(localMAC: MACAddress(rawValue: 0), nextHopMAC: MACAddress(rawValue: 0),
-                                                         localIP: IPv4Address(rawValue: localIP),
-                                                         remoteIP: options.remoteIP))
-        header.storeBE16(0, at: 16)
-        header.storeBE16(0, at: 24)
-        headerSum = Checksum.sum(header + 14, count: 20)
     }
 
     init(portID: Int, options: VXLANOptions, localIP: UInt32, nextHop: UInt32?) {
+        self.init(portID: portID, selector: Self.vxlanSelector(port: options.destinationPort), remote: options.remoteIP,
+                  localIP: localIP, key: options.key, nextHop: nextHop) { _ in VXLANEncapsulation.overhead } template: { header, overhead, _, endpoint in
+            // The same bytes `VXLANEncapsulation.encapsulate` writes; the source port, UDP
+            // length and VNI are per packet.
+            _ = VXLANEncapsulation.encapsulate(inner: header + overhead, innerLength: 0, vni: 0, sourcePort: 0,
+                                               destinationPort: options.destinationPort, endpoint: endpoint)
+            header.storeBE16(0, at: 38)
+        }
+    }
+
+    /// The endpoint of a tunnel port: `overhead` says how many bytes its key mode prepends,
+    /// `template` writes its outer headers (MACs zero for now, `Underlay` fills them) into
+    /// the 64 allocated bytes; the IPv4 total length and checksum are then zeroed.
+    private init(portID: Int, selector: UInt32, remote: IPv4Address, localIP: UInt32, key: GREOptions.Key, nextHop: UInt32?,
+                 overhead: (UInt8) -> Int,
+                 template: (UnsafeMutableRawPointer, Int, UInt8, GREEncapsulation.Endpoint) -> Void) {
         self.portID = portID
-        selector = Self.vxlanSelector(port: options.destinationPort)
-        isVXLAN = true
-        remoteIP = options.remoteIP.rawValue
+        self.selector = selector
+        isVXLAN = selector != Self.greSelector
+        remoteIP = remote.rawValue
         self.localIP = localIP
-        switch options.key {
+        switch key {
         case .none: keyMode = Self.noKey; fixedKey = 0
-        case .fixed(let k): keyMode = Self.fixedKey; fixedKey = k & VXLANHeader.maximumVNI
+        case .fixed(let k): keyMode = Self.fixedKey; fixedKey = isVXLAN ? k & VXLANHeader.maximumVNI : k
         case .flow: keyMode = Self.flowKey; fixedKey = 0
         }
-        overhead = VXLANEncapsulation.overhead
+        self.overhead = overhead(keyMode)
         self.nextHop = nextHop ?? 0
         hasRoute = nextHop != nil
         nextHopKnown = false
         header = .allocate(byteCount: 64, alignment: 8)
         header.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
-        // The same bytes `VXLANEncapsulation.encapsulate` writes (MACs zero for now; the
-        // lengths, checksum, source port and VNI zero): those are per packet.
-        _ = VXLANEncapsulation.encapsulate(inner: header + overhead, innerLength: 0, vni: 0, sourcePort: 0,
-                                           destinationPort: options.destinationPort,
-                                           endpoint: .init(localMAC: MACAddress(rawValue: 0), nextHopMAC: MACAddress(rawValue: 0),
-                                                           localIP: IPv4Address(rawValue: localIP), remoteIP: options.remoteIP))
+        template(header, self.overhead, keyMode,
+                 .init(localMAC: MACAddress(rawValue: 0), nextHopMAC: MACAddress(rawValue: 0),
+                       localIP: IPv4Address(rawValue: localIP), remoteIP: remote))
         header.storeBE16(0, at: 16)
         header.storeBE16(0, at: 24)
-        header.storeBE16(0, at: 38)
         headerSum = Checksum.sum(header + 14, count: 20)
     }
 
-    /// Writes the outer headers for an `innerLength`-byte frame at `start` (`overhead`
+    /// Writes the GRE outer headers for an `innerLength`-byte frame at `start` (`overhead`
     /// bytes before the inner frame; the caller checked the headroom): the prebuilt 38
     /// bytes, the IPv4 total length and checksum, and the key when keyed. The same bytes
     /// as `GREEncapsulation.encapsulate`.
     @inlinable @inline(__always)
     func write(to start: UnsafeMutableRawPointer, innerLength: Int, key: UInt32) {
-        let h = UnsafeRawPointer(header)
-        // 38 bytes in five 8-byte moves (the last overlaps the fourth).
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 0, as: UInt64.self), toByteOffset: 0, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self), toByteOffset: 16, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 24, as: UInt64.self), toByteOffset: 24, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 30, as: UInt64.self), toByteOffset: 30, as: UInt64.self)
-        let total = UInt16(truncatingIfNeeded: overhead &- 14 &+ innerLength)
-        var sum = UInt32(headerSum) &+ UInt32(total)
-        sum = (sum & 0xFFFF) &+ (sum >> 16)  // one fold: ≤ 0x1FFFE before it
-        start.storeBE16(total, at: 16)
-        start.storeBE16(~UInt16(truncatingIfNeeded: sum), at: 24)
+        writeTemplate(to: start, innerLength: innerLength, lastMove: 30)  // 38 bytes
         if keyMode != Self.noKey { start.storeBE32(key, at: 38) }
     }
 
     /// Writes the VXLAN outer headers for an `innerLength`-byte frame at `start` (`overhead`
-    /// bytes before the inner frame; the caller checked the headroom): the prebuilt 50
-    /// bytes, the IPv4 total length and checksum, the UDP source port and length, and the
-    /// VNI (`vni`'s low 24 bits). The same bytes as `VXLANEncapsulation.encapsulate`.
+    /// bytes before the inner frame; the caller checked the headroom): the prebuilt bytes,
+    /// the IPv4 total length and checksum, the UDP source port and length, and the VNI
+    /// (`vni`'s low 24 bits). The same bytes as `VXLANEncapsulation.encapsulate`.
     @inlinable @inline(__always)
     func writeVXLAN(to start: UnsafeMutableRawPointer, innerLength: Int, vni: UInt32, sourcePort: UInt16) {
+        writeTemplate(to: start, innerLength: innerLength, lastMove: 38)  // 46 bytes; the VNI word below
+        start.storeBE16(sourcePort, at: 34)
+        start.storeBE16(UInt16(truncatingIfNeeded: 16 &+ innerLength), at: 38)
+        start.storeBE32((vni & VXLANHeader.maximumVNI) << 8, at: 46)
+    }
+
+    /// Copies the template's first `lastMove + 8` bytes in 8-byte moves (the last one
+    /// overlapping the one before) and writes the IPv4 total length and checksum.
+    @inlinable @inline(__always)
+    func writeTemplate(to start: UnsafeMutableRawPointer, innerLength: Int, lastMove: Int) {
         let h = UnsafeRawPointer(header)
-        // The first 46 bytes in six 8-byte moves (the last overlaps the fifth); the VNI
-        // word is written below.
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 0, as: UInt64.self), toByteOffset: 0, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self), toByteOffset: 16, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 24, as: UInt64.self), toByteOffset: 24, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 32, as: UInt64.self), toByteOffset: 32, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 38, as: UInt64.self), toByteOffset: 38, as: UInt64.self)
+        if lastMove > 32 {
+            start.storeBytes(of: h.loadUnaligned(fromByteOffset: 32, as: UInt64.self), toByteOffset: 32, as: UInt64.self)
+        }
+        start.storeBytes(of: h.loadUnaligned(fromByteOffset: lastMove, as: UInt64.self), toByteOffset: lastMove, as: UInt64.self)
         let total = UInt16(truncatingIfNeeded: overhead &- 14 &+ innerLength)
         var sum = UInt32(headerSum) &+ UInt32(total)
         sum = (sum & 0xFFFF) &+ (sum >> 16)  // one fold: ≤ 0x1FFFE before it
         start.storeBE16(total, at: 16)
         start.storeBE16(~UInt16(truncatingIfNeeded: sum), at: 24)
-        start.storeBE16(sourcePort, at: 34)
-        start.storeBE16(UInt16(truncatingIfNeeded: 16 &+ innerLength), at: 38)
-        start.storeBE32((vni & VXLANHeader.maximumVNI) << 8, at: 46)
     }
 }

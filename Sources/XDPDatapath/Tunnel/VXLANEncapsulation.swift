@@ -85,21 +85,9 @@ public enum VXLANEncapsulation {
                                    destinationPort: UInt16 = VXLANHeader.defaultPort,
                                    endpoint: GREEncapsulation.Endpoint) -> UnsafeMutableRawPointer {
         let start = inner - overhead
-        start.storeBE48(endpoint.nextHopMAC.rawValue, at: 0)
-        start.storeBE48(endpoint.localMAC.rawValue, at: 6)
-        start.storeBE16(0x0800, at: 12)
-        // IPv4: version 4, IHL 5, TOS 0, DF, TTL 64, protocol 17.
-        let ip = start + 14
-        ip.storeBE16(0x4500, at: 0)
-        ip.storeBE16(UInt16(truncatingIfNeeded: overhead &- 14 &+ innerLength), at: 2)
-        ip.storeBE32(0x0000_4000, at: 4)  // id 0, DF
-        ip.storeBE16(0x4011, at: 8)       // TTL 64, UDP
-        ip.storeBE16(0, at: 10)
-        ip.storeBE32(endpoint.localIP.rawValue, at: 12)
-        ip.storeBE32(endpoint.remoteIP.rawValue, at: 16)
-        ip.storeBE16(Checksum.ipv4Header(ip, headerLength: 20), at: 10)
+        endpoint.writeOuterHeaders(at: start, protocol: 17, ipLength: overhead &- 14 &+ innerLength)
         // UDP, checksum 0 (not computed: RFC 768 over IPv4, RFC 7348 §5).
-        let udp = ip + 20
+        let udp = start + 34
         udp.storeBE16(sourcePort, at: 0)
         udp.storeBE16(destinationPort, at: 2)
         udp.storeBE16(UInt16(truncatingIfNeeded: 16 &+ innerLength), at: 4)
