@@ -45,14 +45,15 @@ extension Datapath {
         }
         guard tunnel.pointee.hasRoute else { drop(address, reason: .tunnelNoRoute, port: outID); return }
         guard pool.headroom(before: address) >= overhead else { drop(address, reason: .noHeadroom, port: outID); return }
-        let key = tunnel.pointee.keyMode == TunnelEndpoint.fixedKey ? tunnel.pointee.fixedKey
-            : tunnel.pointee.keyMode == TunnelEndpoint.flowKey ? UInt32(truncatingIfNeeded: tunnelID) : 0
+        let key = tunnel.pointee.keyMode == TunnelEndpoint.fixedKey ? tunnel.pointee.fixedKey : UInt32(truncatingIfNeeded: tunnelID)
         let outerAddress = address &- UInt64(overhead)  // headroom checked above
         let outerLength = length &+ UInt32(overhead)
         if tunnel.pointee.isVXLAN {
-            let hash = VXLANEncapsulation.flowHash(pool.pointer(address), length: Int(length))
-            tunnel.pointee.writeVXLAN(to: pool.pointer(outerAddress), innerLength: Int(length), vni: key,
-                                      sourcePort: VXLANEncapsulation.sourcePort(hash: hash))
+            // A port without a key sends VNI 0 (GRE sends no key at all).
+            tunnel.pointee.writeVXLAN(to: pool.pointer(outerAddress), innerLength: Int(length),
+                                      vni: tunnel.pointee.keyMode == TunnelEndpoint.noKey ? 0 : key,
+                                      sourcePort: VXLANEncapsulation.sourcePort(hash: VXLANEncapsulation.flowHash(pool.pointer(address),
+                                                                                                                length: Int(length))))
         } else {
             tunnel.pointee.write(to: pool.pointer(outerAddress), innerLength: Int(length), key: key)
         }
