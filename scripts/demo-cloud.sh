@@ -143,8 +143,8 @@ os router create router1
 os router add subnet router1 subnet1
 os router set --external-gateway public router1
 os security group rule create --ingress --protocol tcp --dst-port 22 default
-os port create --network net1 --host compute1 --device-id "$(cat /proc/sys/kernel/random/uuid)" vm1
-os port create --network net1 --host compute2 --device-id "$(cat /proc/sys/kernel/random/uuid)" vm2
+os port create --network net1 --host compute1 --device "$(cat /proc/sys/kernel/random/uuid)" vm1
+os port create --network net1 --host compute2 --device "$(cat /proc/sys/kernel/random/uuid)" vm2
 os floating ip create --port vm1 public
 FIP=$(osv floating ip list -f value -c "Floating IP Address" | head -1)
 echo "   net1: $(osv network show net1 -f value -c provider:network_type -c provider:segmentation_id | tr '\n' ' ')"
