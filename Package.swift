@@ -15,6 +15,7 @@ import PackageDescription
 //   XDPBench                  the veth bench and bench-micro behind `xdpswitch bench` (in no product)
 //   XDPAgent                  the node agent's compiler: a host's view of the Neutron model → the node's YAML
 //   NeutronModel, NeutronAPI  the control plane: the Neutron model and its store, the Networking API server
+//   XDPMetadata               the metadata service: the proxy at 169.254.169.254 and its namespaces (control plane)
 //   xdpswitch                 the command
 //
 // Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
@@ -121,7 +122,12 @@ if controlPlane {
         .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
-        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI"], path: "Tests/NeutronAPITests"),
+        // The metadata service of a network node: the proxy (HTTP, Hummingbird) and its namespaces.
+        .target(name: "XDPMetadata", dependencies: ["XDPAgent", "CXDPShim", .product(name: "Hummingbird", package: "hummingbird"),
+                                                    .product(name: "NIOCore", package: "swift-nio")],
+                path: "Sources/XDPMetadata"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent", "XDPMetadata"],
+                    path: "Tests/NeutronAPITests"),
     ]
-    package.targets.first { $0.name == "xdpswitch" }?.dependencies.append("NeutronAPI")
+    package.targets.first { $0.name == "xdpswitch" }?.dependencies += ["NeutronAPI", "XDPMetadata"]
 }

@@ -8,7 +8,7 @@ struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The node agent: turns a host's share of the Neutron model into the node's datapath.",
-        subcommands: [AgentCompileCommand.self])
+        subcommands: [AgentCompileCommand.self] + AgentControlPlaneCommands.all)
 }
 
 /// `xdpswitch agent compile --host-view FILE.json [--output FILE] [--local-vlans FILE]`.
@@ -37,6 +37,9 @@ struct AgentCompileCommand: ParsableCommand {
     @Flag(name: .customLong("arp-responder"), help: "Answer ARP for remote ports in br-tun (Neutron's arp_responder).")
     var arpResponder = false
 
+    @Flag(inversion: .prefixedNo, help: "Serve metadata at 169.254.169.254 on the networks whose DHCP this node serves (docs/agent-protocol.md).")
+    var metadata = true
+
     func run() throws {
         let data = try read(hostView, "--host-view")
         var previous: [String: UInt16] = [:]
@@ -53,7 +56,7 @@ struct AgentCompileCommand: ParsableCommand {
         do {
             let view = try HostView.decode(json: data)
             compiled = try NodeCompiler(view: view, previousLocalVLANs: previous,
-                                        options: CompileOptions(arpResponder: arpResponder)).compile()
+                                        options: CompileOptions(arpResponder: arpResponder, metadata: metadata)).compile()
         } catch {
             throw CommandFailure("\(hostView): \(error)")
         }
