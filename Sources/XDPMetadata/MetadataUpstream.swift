@@ -12,7 +12,8 @@ import Foundation
 /// restart meanwhile): a socket stays in the namespace it was made in. Without
 /// `serverNamespace` the socket is made where the proxy runs.
 ///
-/// Plain HTTP/1.0 GET, one request per connection, 5 s timeouts, at most 1 MiB of answer:
+/// Plain HTTP/1.0 GET, one request per connection (`Connection: close`; read to the end or
+/// to Content-Length), 5 s timeouts, at most 1 MiB of answer:
 /// the server's answers here are a few hundred bytes.
 public struct MetadataUpstream: Sendable {
     public let host: String
@@ -51,7 +52,7 @@ public struct MetadataUpstream: Sendable {
 
     /// GET `path` (with its query), on a thread of its own.
     public func get(_ path: String) async throws(MetadataError) -> Answer {
-        let request = "GET \(basePath)\(path) HTTP/1.0\r\nHost: \(host):\(port)\r\nAccept: application/json\r\nUser-Agent: xdpswitch-metadata-proxy\r\n\r\n"
+        let request = "GET \(basePath)\(path) HTTP/1.0\r\nHost: \(host):\(port)\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: xdpswitch-metadata-proxy\r\n\r\n"
         let result: Result<Answer, MetadataError> = await withCheckedContinuation { continuation in
             let thread = Thread { [self] in continuation.resume(returning: Result { () throws(MetadataError) in try exchange(request) }) }
             thread.start()
@@ -100,8 +101,19 @@ public struct MetadataUpstream: Sendable {
             if n == 0 { break }
             answer.append(contentsOf: chunk[0..<n])
             guard answer.count <= 1 << 20 else { throw MetadataError("the server's answer is over 1 MiB") }
+            if Self.isComplete(answer) { break }
         }
         return try Self.parse(answer)
+    }
+
+    /// Whether `answer` holds its whole body by its Content-Length (a server keeping the
+    /// connection open despite `Connection: close` is not waited for).
+    static func isComplete(_ answer: Data) -> Bool {
+        guard let end = answer.range(of: Data("\r\n\r\n".utf8)) else { return false }
+        let head = String(decoding: answer[..<end.lowerBound], as: UTF8.self).lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+              let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else { return false }
+        return answer.distance(from: end.upperBound, to: answer.endIndex) >= length
     }
 
     /// Status line and body of an HTTP/1.x answer read to the end of the connection.
