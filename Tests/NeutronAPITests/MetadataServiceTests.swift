@@ -19,7 +19,7 @@ struct MetadataServiceTests {
             let net = try #require(try OpenStackCLI.json(endpoint, ["network", "create", "n1"])["id"]?.string)
             _ = try OpenStackCLI.json(endpoint, ["subnet", "create", "s1", "--network", net, "--subnet-range", "10.70.0.0/24"])
             let device = UUID().uuidString.lowercased()
-            let port = try OpenStackCLI.json(endpoint, ["port", "create", "--network", net, "--device-id", device,
+            let port = try OpenStackCLI.json(endpoint, ["port", "create", "--network", net, "--device", device,
                                                          "--fixed-ip", "ip-address=10.70.0.5", "vm1"])
             let bare = try OpenStackCLI.json(endpoint, ["port", "create", "--network", net, "--fixed-ip", "ip-address=10.70.0.6", "Not A Host"])
             func lookup(_ ip: String) throws -> (Int32, JSONValue?) {
@@ -64,7 +64,7 @@ struct MetadataServiceTests {
                 let subnet = try OpenStackCLI.json(endpoint, ["subnet", "create", "meta-\(name)-sub", "--network", net["id"]?.string ?? "",
                                                               "--subnet-range", "10.77.0.0/24"])
                 let device = UUID().uuidString.lowercased()
-                let port = try OpenStackCLI.json(endpoint, ["port", "create", "--network", net["id"]?.string ?? "", "--device-id", device,
+                let port = try OpenStackCLI.json(endpoint, ["port", "create", "--network", net["id"]?.string ?? "", "--device", device,
                                                              "--fixed-ip", "ip-address=10.77.0.5", "vm-\(name)"])
                 let dhcpList = try OpenStackCLI.json(endpoint, ["port", "list", "--network", net["id"]?.string ?? "", "--device-owner", "network:dhcp"])
                 let dhcp = try OpenStackCLI.json(endpoint, ["port", "show", dhcpList[0]?["ID"]?.string ?? ""])
@@ -84,7 +84,7 @@ struct MetadataServiceTests {
             let view = node.hostView(tenants)
             let compiled = try NodeCompiler(view: view, options: CompileOptions(metadata: true)).compile()
             for tenant in tenants {
-                #expect(compiled.yaml.contains("name: \(MetadataPort.interfaceName(networkID: tenant.networkID))"))
+                #expect(compiled.yaml.contains("{name: \"\(MetadataPort.interfaceName(networkID: tenant.networkID))\", tag: "))
             }
             let namespaces = MetadataNamespaces(prefix: node.prefix + "m", binary: binary, serverURL: endpoint, runDirectory: node.folder.path)
             node.namespaces = namespaces
