@@ -7,8 +7,8 @@ import XDPMetadata
 /// The metadata service end to end: `xdpswitch server` with networks and ports made by the
 /// real `openstack` client; a network node compiled from a host view with metadata on and run
 /// by `xdpswitch run` on veth pairs; the metadata namespaces and proxies of MetadataNamespaces;
-/// VMs as namespaces on "tap" veths with their ports' MACs and addresses, asking
-/// http://169.254.169.254 with curl. Two tenants use the same CIDR and the same address.
+/// VMs as namespaces on "tap" veths with their ports' MACs, taking their addresses and the
+/// metadata route by DHCP (busybox udhcpc) and asking http://169.254.169.254 with curl. Two tenants use the same CIDR and the same address.
 @Suite("metadata service", .serialized, .enabled(if: OpenStackCLI.available && getuid() == 0))
 struct MetadataServiceTests {
     /// The lookup behind the proxies, straight at the server: known address, unknown address,
@@ -94,6 +94,12 @@ struct MetadataServiceTests {
                 [node.tap($0), MetadataPort.interfaceName(networkID: $0.networkID)]
             })
 
+            for tenant in tenants {
+                // The datapath's DHCP gives the address and the on-link route to 169.254.169.254.
+                #expect(try node.dhcp(tenant) == "169.254.169.254/32 0.0.0.0 0.0.0.0/0 10.77.0.1")
+                let routes = try node.sh(["ip", "-n", node.vmNamespace(tenant), "route", "show"])
+                #expect(routes.contains("169.254.169.254 dev eth0") && routes.contains("10.77.0.0/24 dev eth0"), "\(routes)")
+            }
             for tenant in tenants {
                 let meta = try node.curl(tenant, "/openstack/latest/meta_data.json")
                 let json = try JSONValue.decode(Data(meta.utf8))
@@ -205,8 +211,7 @@ final class LiveNode {
         return result.stdout
     }
 
-    /// A VM: namespace, a veth "tap" on the node, its port's MAC and address, and the on-link
-    /// route to 169.254.169.254 that DHCP's option 121 gives (MetadataCompileTests checks the offer).
+    /// A VM: namespace, a veth "tap" on the node, its port's MAC (the address comes by DHCP).
     func addVM(_ tenant: Tenant) throws {
         let ns = vmNamespace(tenant)
         try sh(["ip", "netns", "add", ns])
@@ -214,7 +219,6 @@ final class LiveNode {
         try sh(["ip", "link", "add", tap(tenant), "type", "veth", "peer", "name", "eth0", "netns", ns])
         links.append(tap(tenant))
         try sh(["ip", "-n", ns, "link", "set", "eth0", "address", tenant.mac])
-        try sh(["ip", "-n", ns, "addr", "add", "10.77.0.5/24", "dev", "eth0"])
         for (interface, namespace) in [(tap(tenant), nil), ("eth0", ns)] as [(String, String?)] {
             let prefix = namespace.map { ["ip", "netns", "exec", $0] } ?? []
             _ = try? sh(prefix + ["ethtool", "-K", interface, "tx", "off", "rxvlan", "off", "txvlan", "off"])
@@ -223,7 +227,30 @@ final class LiveNode {
         try sh(["ip", "-n", ns, "link", "set", "lo", "up"])
         try sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
         try sh(["ip", "link", "set", tap(tenant), "up"])
-        try sh(["ip", "-n", ns, "route", "add", "169.254.169.254/32", "dev", "eth0"])
+    }
+
+    /// `udhcpc` in the VM (busybox) with a hook that sets the address and the option-121
+    /// routes (next hop 0.0.0.0: on-link) as cloud-init's DHCP clients do; returns the lease's
+    /// `staticroutes` as udhcpc reported them.
+    func dhcp(_ tenant: Tenant) throws -> String {
+        let hook = folder.path + "/udhcpc-hook.sh"
+        try """
+            #!/bin/sh
+            [ "$1" = bound ] || exit 0
+            echo "$staticroutes" > "$LEASE"
+            ip addr add "$ip/$mask" dev "$interface"
+            set -- $staticroutes
+            while [ $# -ge 2 ]; do
+              if [ "$2" = 0.0.0.0 ]; then ip route add "$1" dev "$interface"; else ip route add "$1" via "$2" dev "$interface"; fi
+              shift 2
+            done
+
+            """.write(toFile: hook, atomically: true, encoding: .utf8)
+        try sh(["chmod", "755", hook])
+        let lease = folder.path + "/lease-\(tenant.name)"
+        try sh(["ip", "netns", "exec", vmNamespace(tenant), "env", "LEASE=\(lease)", "busybox", "udhcpc", "-i", "eth0",
+                "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", hook])
+        return try String(contentsOfFile: lease, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The underlay veth (its peer in a namespace of its own), the YAML, and `xdpswitch run`
