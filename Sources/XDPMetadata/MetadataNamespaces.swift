@@ -52,7 +52,12 @@ public struct MetadataNamespaces: Sendable {
     /// The default namespace prefix (Neutron's are `qdhcp-` and `qrouter-`).
     public static let defaultPrefix = "xdsmeta-"
 
-    public init(prefix: String = MetadataNamespaces.defaultPrefix, binary: String, serverURL: String,
+    /// This process's own executable (`/proc/self/exe`): the agent runs its proxies with itself.
+    public static var ownExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    public init(prefix: String = MetadataNamespaces.defaultPrefix, binary: String = MetadataNamespaces.ownExecutable, serverURL: String,
                 runDirectory: String = "/run/xdpswitch/metadata") {
         self.prefix = prefix
         self.binary = binary
@@ -140,9 +145,8 @@ public struct MetadataNamespaces: Sendable {
 
     private func remove(namespace ns: String) throws(MetadataError) {
         stopProxy(namespace: ns)
-        // The namespace's own end names the network: ns-<11>; its peer is md<11> in ours.
-        let suffix = String(ns.dropFirst(prefix.count))
-        let outer = "md" + suffix
+        // The name holds the network id's first 11 characters, all the md interface's name needs.
+        let outer = MetadataPort.interfaceName(networkID: String(ns.dropFirst(prefix.count)))
         if FileManager.default.fileExists(atPath: "/sys/class/net/\(outer)") { try Self.ip(["link", "del", outer]) }
         try Self.ip(["netns", "del", ns])
         try? FileManager.default.removeItem(atPath: logPath(ns))

@@ -345,4 +345,20 @@ final class LiveNode {
         #expect(throws: MetadataError.self) { try MetadataUpstream(serverURL: "https://example.com") }
         #expect(throws: MetadataError.self) { try MetadataInstance.decode(Data("{\"instance\": 5}".utf8)) }
     }
+
+    /// Refused before anything is made: ids that are no interface-name material, and two
+    /// networks that would share a namespace.
+    @Test func reconcileRefusesBadNetworkLists() throws {
+        let folder = try TemporaryDirectory()
+        let namespaces = MetadataNamespaces(prefix: "xmbad", binary: "/bin/false", serverURL: "http://127.0.0.1:9",
+                                            runDirectory: folder.path + "/run")
+        for bad in ["", "../../x", "net 1", "ümlaut"] {
+            #expect(throws: MetadataError.self) { try namespaces.reconcile(networks: [.init(id: bad, subnets: [])]) }
+        }
+        #expect(throws: MetadataError.self) {
+            try namespaces.reconcile(networks: [.init(id: "0123456789a-one", subnets: []), .init(id: "0123456789a-two", subnets: [])])
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/run"), "nothing made")
+        #expect(namespaces.existingNamespaces().isEmpty)
+    }
 }
