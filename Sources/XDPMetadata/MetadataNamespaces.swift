@@ -78,7 +78,7 @@ public struct MetadataNamespaces: Sendable {
     public func reconcile(networks: [Network]) throws(MetadataError) {
         var wanted = Set<String>()
         for network in networks {
-            guard !network.id.isEmpty, network.id.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")) }) else {
+            guard Self.isValidID(network.id) else {
                 throw MetadataError("network id '\(network.id)': expected 1 or more of A-Z a-z 0-9 - _ .")
             }
             let name = namespace(network.id)
@@ -93,6 +93,15 @@ public struct MetadataNamespaces: Sendable {
         }
         for name in existingNamespaces() where !wanted.contains(name) { try remove(namespace: name) }
         for network in networks { try ensure(network) }
+    }
+
+    /// A network id as the host view allows them (`A-Z a-z 0-9 - _ .`): safe in interface and
+    /// namespace names and on the proxy's command line.
+    static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || "-_.".utf8.contains(byte)
+        }
     }
 
     /// Removes every namespace with the prefix, its interfaces and its proxy.
