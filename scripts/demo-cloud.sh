@@ -44,8 +44,12 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   done
-  # The metadata namespaces the network node's agent made carry the prefix too.
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^(${P}-|xdsmeta-${P})" ); do ip netns del "$ns" 2>/dev/null; done
+  # The metadata namespaces the network node's agent made carry the prefix too (--metadata-prefix),
+  # and so do their proxies, which outlive an agent by design.
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${P}-"); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+  done
   for b in mg ul ph; do ip link del "${P}-$b" 2>/dev/null; done
   [ -n "${KEEP_WORK:-}" ] && echo "demo: work folder kept: $WORK" || rm -rf "$WORK"
 }
@@ -112,6 +116,7 @@ for n in $NODES; do
   i=$((i + 1))
   role=compute; [ "$n" = network ] && role=network
   args=(agent --server "$SERVER" --host "$n" --role "$role" --state-dir "$WORK/$n" --control "$WORK/$n.sock")
+  [ "$n" = network ] && args+=(--metadata-prefix "${P}-md-")
   if [ "$MODE" = gre ]; then args+=(--tunnel-ip "172.16.0.1$i/24" --tunnel-interface eth1)
   else args+=(--bridge-mappings physnet1:eth2); fi
   [ "$n" = network ] && args+=(--external-interface eth-ext)
