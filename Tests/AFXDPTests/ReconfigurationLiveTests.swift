@@ -52,17 +52,26 @@ struct ReconfigurationLiveTests {
         return numbers.count >= 2 ? (numbers[0], numbers[1]) : nil
     }
 
+    static let icmpFlows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
+
+    /// Hosts a, b, c (10.NET.0.1-3, MACs 02:00:00:MAC:00:0N) and a started engine whose
+    /// br-int has a and b with `icmpFlows`; a pings b through it.
+    static func startThreeHostLab(_ topo: Topology, net: Int, mac: String) throws -> Engine {
+        for (n, h) in ["a", "b", "c"].enumerated() {
+            try topo.addHost(h, ip: "10.\(net).0.\(n + 1)", mac: "02:00:00:\(mac):00:0\(n + 1)")
+        }
+        let engine = try Engine(configuration: configuration([topo.port("a"), topo.port("b")], flows: icmpFlows))
+        try engine.start()
+        #expect(topo.ping("a", "b").succeeded)
+        return engine
+    }
+
     @Test func addsAPortAndRemovesAnotherWhileTrafficFlowsKeepingFlowCounters() async throws {
         let topo = Topology()
         defer { topo.tearDown() }
-        try topo.addHost("a", ip: "10.97.0.1", mac: "02:00:00:97:00:01")
-        try topo.addHost("b", ip: "10.97.0.2", mac: "02:00:00:97:00:02")
-        try topo.addHost("c", ip: "10.97.0.3", mac: "02:00:00:97:00:03")
-        let flows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
-        let engine = try Engine(configuration: Self.configuration([topo.port("a"), topo.port("b")], flows: flows))
+        let flows = Self.icmpFlows
+        let engine = try Self.startThreeHostLab(topo, net: 97, mac: "97")
         defer { engine.close() }
-        try engine.start()
-        #expect(topo.ping("a", "b").succeeded)
         let icmpBefore = try #require(await Self.flowPackets(engine)["priority=10,icmp actions=NORMAL"])
         #expect(icmpBefore >= 6)
         let portB = topo.port("b")
@@ -187,14 +196,9 @@ struct ReconfigurationLiveTests {
     @Test func aRefusedConfigurationChangesNothing() async throws {
         let topo = Topology()
         defer { topo.tearDown() }
-        try topo.addHost("a", ip: "10.100.0.1", mac: "02:00:00:a0:00:01")
-        try topo.addHost("b", ip: "10.100.0.2", mac: "02:00:00:a0:00:02")
-        try topo.addHost("c", ip: "10.100.0.3", mac: "02:00:00:a0:00:03")
-        let flows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
-        let engine = try Engine(configuration: Self.configuration([topo.port("a"), topo.port("b")], flows: flows))
+        let flows = Self.icmpFlows
+        let engine = try Self.startThreeHostLab(topo, net: 100, mac: "a0")
         defer { engine.close() }
-        try engine.start()
-        #expect(topo.ping("a", "b").succeeded)
         let before = await Self.flowPackets(engine)
         let show = await engine.perform { datapath, _ in datapath.showDescription() }
         do {
