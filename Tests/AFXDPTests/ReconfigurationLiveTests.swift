@@ -193,6 +193,26 @@ struct ReconfigurationLiveTests {
         #expect(await engine.perform { datapath, _ in datapath.port(named: b)?.linkDown } == .some(nil))
     }
 
+    @Test func aDeviceSetDownIsNotKickedInALoop() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        let engine = try Self.startThreeHostLab(topo, net: 103, mac: "a3")
+        defer { engine.close() }
+        let b = topo.port("b")
+        try Shell.check(["ip", "link", "set", b, "down"])
+        // Frames for b pile up on its TX ring; the kernel refuses to send them.
+        _ = topo.ping("a", "b", count: 3, timeout: 1)
+        try await Task.sleep(for: .milliseconds(200))
+        let before = try #require(engine.statistics().interface(b))
+        try await Task.sleep(for: .milliseconds(1000))
+        let after = try #require(engine.statistics().interface(b))
+        #expect(after.txKicks - before.txKicks < 20, "kicks on a down device in a second: \(after.txKicks - before.txKicks)")
+        try Shell.check(["ip", "link", "set", b, "up"])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(topo.ping("a", "b").succeeded, "traffic flows once the device is up again")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+
     @Test func aRefusedConfigurationChangesNothing() async throws {
         let topo = Topology()
         defer { topo.tearDown() }
