@@ -29,7 +29,9 @@ import XDPDatapath
 // its packets as it goes). Only then is the socket closed. A frame that never comes back
 // is counted in `EngineStatistics.framesLost`, so the accounting shows it. A down port's
 // frames (the datapath still forwards to it) are freed by the worker and counted as
-// `port-down` drops on the port; nothing kicks a socket that is gone.
+// `port-down` drops on the port; nothing kicks a socket that is gone. A device that is
+// only down (`ip link set down`) keeps its sockets; once a kick is refused (ENETDOWN) the
+// idle loop stops kicking it until the next link event.
 
 /// Where the interface of a datapath port stands.
 public enum InterfaceState: Sendable, Equatable, CustomStringConvertible {
@@ -253,6 +255,8 @@ extension Engine {
     /// Returns whether anything changed.
     @discardableResult
     func checkInterfaces() -> Bool {
+        // A device that refused kicks as down may be up again: the idle loop retries.
+        for socket in sockets { socket.kickRefused = false }
         var changed = false
         for (index, port) in ports.enumerated() {
             let current = Int32(bitPattern: if_nametoindex(port.name))

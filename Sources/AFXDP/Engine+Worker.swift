@@ -40,7 +40,10 @@ extension Engine {
             idle &+= 1
             // Frames still on a TX ring (a kick found the kernel busy): kick again. Frames the
             // kernel already took only wait for their completion: no kick for those.
-            for port in ports where !port.sockets.isEmpty && port.txSocket.txRingOccupancy > 0 { port.txSocket.kick(&kicks) }
+            // Nor for a device that refused the last kick as down, until a link event.
+            for port in ports where !port.sockets.isEmpty && !port.txSocket.kickRefused && port.txSocket.txRingOccupancy > 0 {
+                port.txSocket.kick(&kicks)
+            }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
                 datapath?.tick(now: monotonicNanoseconds())
                 for socket in sockets { socket.wakeFillIfNeeded() }
@@ -54,7 +57,7 @@ extension Engine {
                     pollFDs.append(pollfd(fd: linkMonitor?.fd ?? -1, events: Int16(POLLIN), revents: 0))
                     pollVersion = socketsVersion
                 }
-                let outstanding = sockets.contains { $0.txOutstanding > 0 }
+                let outstanding = sockets.contains { $0.txOutstanding > 0 && !$0.kickRefused }
                 for i in pollFDs.indices { pollFDs[i].revents = 0 }
                 _ = poll(&pollFDs, nfds_t(pollFDs.count), outstanding ? 1 : 1000)
                 if pollFDs[pollFDs.count - 2].revents != 0 {

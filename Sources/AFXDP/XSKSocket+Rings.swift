@@ -154,6 +154,8 @@ extension XSKSocket {
         if r < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS && errno != ENETDOWN {
             counters.txKickErrors &+= 1
         }
+        // A down (or vanished) device refuses every kick until a link event says otherwise.
+        if r < 0 && (errno == ENETDOWN || errno == ENXIO) { kickRefused = true }
         let sent = txConsumerIndex &- before
         kicks.measured &+= 1
         kicks.frames &+= UInt64(sent)

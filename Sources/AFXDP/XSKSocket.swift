@@ -39,6 +39,9 @@ package final class XSKSocket {
 
     var fillOutstanding = 0
     package var txOutstanding = 0
+    /// The last kick found the device down (ENETDOWN, ENXIO): the idle loop stops kicking
+    /// until the next link event clears it (Engine+Interfaces.swift).
+    package var kickRefused = false
     var counters = SocketCounters()
 
     package init(interface: String, ifindex: Int32, queue: UInt32, portIndex: Int, umem: Umem,

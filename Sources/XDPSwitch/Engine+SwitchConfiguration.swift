@@ -39,15 +39,23 @@ extension Engine {
             try self.init(configuration: configuration.datapath, options: options) { pool in
                 try configuration.makeDatapath(pool: pool)
             }
-        } catch let error as ConfigurationError {
-            throw .configuration(error)
-        } catch let error as AFXDPError {
-            throw .system(error)
-        } catch let error as DatapathConfigurationError {
-            // Not reached: `makeDatapath` locates the datapath's refusals in the file.
-            throw .configuration(configuration.located(error))
         } catch {
-            throw .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
+            throw EngineSetupError(error, configuration: configuration)
+        }
+    }
+}
+
+extension EngineSetupError {
+    /// `error`, thrown while an engine was made or reconfigured from `configuration`, as
+    /// an `EngineSetupError`.
+    init(_ error: any Error, configuration: SwitchConfiguration) {
+        switch error {
+        case let error as ConfigurationError: self = .configuration(error)
+        case let error as AFXDPError: self = .system(error)
+        // `makeDatapath` locates the datapath's refusals in the file itself; a bare one
+        // comes from `Datapath(configuration:)` directly.
+        case let error as DatapathConfigurationError: self = .configuration(configuration.located(error))
+        default: self = .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
         }
     }
 }
@@ -69,14 +77,8 @@ extension Engine {
                 renumbered.datapath = numbered
                 return try renumbered.makeDatapath(pool: pool, succeeding: succession)
             }
-        } catch let error as ConfigurationError {
-            throw .configuration(error)
-        } catch let error as AFXDPError {
-            throw .system(error)
-        } catch let error as DatapathConfigurationError {
-            throw .configuration(configuration.located(error))
         } catch {
-            throw .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
+            throw EngineSetupError(error, configuration: configuration)
         }
     }
 }

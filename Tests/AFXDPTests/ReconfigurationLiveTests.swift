@@ -52,17 +52,26 @@ struct ReconfigurationLiveTests {
         return numbers.count >= 2 ? (numbers[0], numbers[1]) : nil
     }
 
+    static let icmpFlows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
+
+    /// Hosts a, b, c (10.NET.0.1-3, MACs 02:00:00:MAC:00:0N) and a started engine whose
+    /// br-int has a and b with `icmpFlows`; a pings b through it.
+    static func startThreeHostLab(_ topo: Topology, net: Int, mac: String) throws -> Engine {
+        for (n, h) in ["a", "b", "c"].enumerated() {
+            try topo.addHost(h, ip: "10.\(net).0.\(n + 1)", mac: "02:00:00:\(mac):00:0\(n + 1)")
+        }
+        let engine = try Engine(configuration: configuration([topo.port("a"), topo.port("b")], flows: icmpFlows))
+        try engine.start()
+        #expect(topo.ping("a", "b").succeeded)
+        return engine
+    }
+
     @Test func addsAPortAndRemovesAnotherWhileTrafficFlowsKeepingFlowCounters() async throws {
         let topo = Topology()
         defer { topo.tearDown() }
-        try topo.addHost("a", ip: "10.97.0.1", mac: "02:00:00:97:00:01")
-        try topo.addHost("b", ip: "10.97.0.2", mac: "02:00:00:97:00:02")
-        try topo.addHost("c", ip: "10.97.0.3", mac: "02:00:00:97:00:03")
-        let flows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
-        let engine = try Engine(configuration: Self.configuration([topo.port("a"), topo.port("b")], flows: flows))
+        let flows = Self.icmpFlows
+        let engine = try Self.startThreeHostLab(topo, net: 97, mac: "97")
         defer { engine.close() }
-        try engine.start()
-        #expect(topo.ping("a", "b").succeeded)
         let icmpBefore = try #require(await Self.flowPackets(engine)["priority=10,icmp actions=NORMAL"])
         #expect(icmpBefore >= 6)
         let portB = topo.port("b")
@@ -184,17 +193,32 @@ struct ReconfigurationLiveTests {
         #expect(await engine.perform { datapath, _ in datapath.port(named: b)?.linkDown } == .some(nil))
     }
 
+    @Test func aDeviceSetDownIsNotKickedInALoop() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        let engine = try Self.startThreeHostLab(topo, net: 103, mac: "a3")
+        defer { engine.close() }
+        let b = topo.port("b")
+        try Shell.check(["ip", "link", "set", b, "down"])
+        // Frames for b pile up on its TX ring; the kernel refuses to send them.
+        _ = topo.ping("a", "b", count: 3, timeout: 1)
+        try await Task.sleep(for: .milliseconds(200))
+        let before = try #require(engine.statistics().interface(b))
+        try await Task.sleep(for: .milliseconds(1000))
+        let after = try #require(engine.statistics().interface(b))
+        #expect(after.txKicks - before.txKicks < 20, "kicks on a down device in a second: \(after.txKicks - before.txKicks)")
+        try Shell.check(["ip", "link", "set", b, "up"])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(topo.ping("a", "b").succeeded, "traffic flows once the device is up again")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+
     @Test func aRefusedConfigurationChangesNothing() async throws {
         let topo = Topology()
         defer { topo.tearDown() }
-        try topo.addHost("a", ip: "10.100.0.1", mac: "02:00:00:a0:00:01")
-        try topo.addHost("b", ip: "10.100.0.2", mac: "02:00:00:a0:00:02")
-        try topo.addHost("c", ip: "10.100.0.3", mac: "02:00:00:a0:00:03")
-        let flows = ["priority=10,icmp actions=NORMAL", "priority=0 actions=NORMAL"]
-        let engine = try Engine(configuration: Self.configuration([topo.port("a"), topo.port("b")], flows: flows))
+        let flows = Self.icmpFlows
+        let engine = try Self.startThreeHostLab(topo, net: 100, mac: "a0")
         defer { engine.close() }
-        try engine.start()
-        #expect(topo.ping("a", "b").succeeded)
         let before = await Self.flowPackets(engine)
         let show = await engine.perform { datapath, _ in datapath.showDescription() }
         do {

@@ -79,4 +79,28 @@ import XDPPacket
         #expect(datapath.showDescription().contains("link_state: down (absent)"))
         #expect(pool.freeCount == pool.frameCount)
     }
+
+    @Test func routersConfiguredTheSameAreTheSameObjectsInTheSuccessor() throws {
+        let pool = FramePool(frameCount: 512)
+        let before = RouterBridgeNode.seedConfiguration()
+        let first = try Datapath(configuration: before, pool: pool)
+        var after = before
+        after.bridges[0].ports.append(PortConfiguration(name: "qvo-vm2", tag: 1))
+        let numbered = after.keepingPortNumbers(of: first)
+        let succession = DatapathSuccession(previous: first, previousConfiguration: before, configuration: numbered)
+        let second = try Datapath(configuration: numbered, pool: pool, succeeding: succession)
+        let summary = second.takeOver(from: first, now: 1)
+        #expect(second.routers[0] === first.routers[0], "the router, its NAT and neighbours, carries over")
+        #expect(summary.routersKept == [first.routers[0].name] && summary.routersChanged.isEmpty, "\(summary)")
+
+        var changed = numbered
+        changed.routers[0].routes = [.init(prefix: IPv4Prefix(IPv4Address(192, 168, 50, 0), length: 24)!,
+                                           nextHop: IPv4Address(10, 1, 0, 254))]
+        let third = try Datapath(configuration: changed, pool: pool,
+                                 succeeding: DatapathSuccession(previous: second, previousConfiguration: numbered, configuration: changed))
+        let rebuilt = third.takeOver(from: second, now: 1)
+        #expect(third.routers[0] !== second.routers[0], "a router whose configuration changed is rebuilt")
+        #expect(rebuilt.routersChanged == [second.routers[0].name], "\(rebuilt)")
+        #expect(pool.freeCount == pool.frameCount)
+    }
 }
