@@ -1,5 +1,5 @@
 # XDPSwitch — the two commands of the README, and the helpers they use.
-#   make demo   install what is missing, build release, run the demo
+#   make demo   install what is missing, build release, run the cloud demo (MODE=gre | vlan)
 #   make test   install what the tests need, run every test (root runs the veth tests too)
 
 SWIFT    ?= swift
@@ -8,7 +8,7 @@ DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
 DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool busybox postgresql curl
 DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
 
-.PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean
+.PHONY: all deps deps-test build release demo demo-switch test bench bench-check bench-instructions clean
 
 all: build
 
@@ -25,7 +25,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+MODE ?= gre
 demo: release deps-test
+	@MODE=$(MODE) scripts/demo-cloud.sh .build/release/xdpswitch
+
+# The single-switch demo: the embedded configuration, a replay, one bridge over veth.
+demo-switch: release deps-test
 	@scripts/demo.sh .build/release/xdpswitch
 
 test: deps-test

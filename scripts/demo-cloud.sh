@@ -223,4 +223,6 @@ else
 fi
 
 say "Result: $PASSED passed, $FAILED failed (MODE=$MODE)"
+# DEMO_HOLD=SECONDS keeps the cloud up that long before removing it (to look around).
+[ -n "${DEMO_HOLD:-}" ] && { echo "demo: holding for $DEMO_HOLD s (prefix $P, work $WORK)"; sleep "$DEMO_HOLD" & wait $!; }
 [ "$FAILED" -eq 0 ]

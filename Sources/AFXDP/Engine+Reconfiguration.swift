@@ -38,7 +38,7 @@ extension Engine {
                 DatapathSuccession(previous: current, previousConfiguration: $0, configuration: numbered)
             }
             let candidate = try makeDatapath?(pool, numbered, succession)
-                ?? Datapath(configuration: numbered, pool: pool, succeeding: succession)
+                ?? Datapath(configuration: numbered, pool: pool, now: Self.monotonicNanoseconds(), succeeding: succession)
             if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
             let handoff = Handoff(datapath: candidate)
             let interfaces = Self.interfaces(of: numbered)

@@ -83,10 +83,10 @@ extension Engine {
         socket.reclaimCompletions(into: pool, ringSize: configuration.ringSize)
     }
 
-    /// Tops the fill ring up from the free list (`XSKSocket.refill(from:ringSize:)`).
+    /// Tops the fill ring up from the free list (`XSKSocket.refill(from:ringSize:reserve:)`), leaving `fillReserve` frames in the pool.
     @inline(__always)
     func refill(_ socket: XSKSocket) {
-        socket.refill(from: pool, ringSize: configuration.ringSize)
+        socket.refill(from: pool, ringSize: configuration.ringSize, reserve: fillReserve)
     }
 
     /// One RX batch of `socket` through the datapath and onto TX rings.
@@ -141,7 +141,13 @@ extension Engine {
     }
 
     @inline(__always)
-    func monotonicNanoseconds() -> UInt64 {
+    func monotonicNanoseconds() -> UInt64 { Self.monotonicNanoseconds() }
+
+    /// The engine's clock: `CLOCK_MONOTONIC` in nanoseconds, the `now` every datapath call
+    /// of the worker receives. A datapath built for an engine is built at this time (its
+    /// flows' `duration`, MAC ages and timers count from it).
+    @inline(__always)
+    public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)

@@ -92,6 +92,9 @@ public final class Engine: @unchecked Sendable {
     let hasDatapath: Bool
     let umem: Umem
     let pool: FramePool
+    /// Frames the fill rings leave in the pool for the datapath (`XSKSocket.refill`): an
+    /// eighth of the UMEM.
+    let fillReserve: Int
     let steering: SteeringProgram
     /// The UMEM's own socket, bound to `lo` (see the top); nil in zero-copy modes.
     let anchor: XSKSocket?
@@ -152,7 +155,7 @@ public final class Engine: @unchecked Sendable {
                             makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
         try self.init(interfaces: Self.interfaces(of: configuration), options: options) { pool in
             if let makeDatapath { return try makeDatapath(pool) }
-            return try Datapath(configuration: configuration, pool: pool)
+            return try Datapath(configuration: configuration, pool: pool, now: Self.monotonicNanoseconds())
         }
         appliedConfiguration.withLock { $0 = configuration }
     }
@@ -200,6 +203,7 @@ public final class Engine: @unchecked Sendable {
         steering = try SteeringProgram()
         (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
         pool = umem.pool
+        fillReserve = max(64, frameCount / 8)
         let datapath = try makeDatapath(pool)
         self.datapath = datapath
         hasDatapath = datapath != nil

@@ -71,12 +71,18 @@ extension XSKSocket {
     /// forwarding rate (BENCHMARKS.md, "Rings"). It needs a deep ring: with 1,024 entries
     /// a burst of the veth's softirq overflowed it while the worker then idled in the gap;
     /// the default is 4,096 (`EngineConfiguration.ringSize`).
+    ///
+    /// `reserve` frames always stay in the pool for the datapath's own frames (flood
+    /// copies, encapsulation, ARP, DHCP and ICMP answers): with more sockets than the
+    /// UMEM has rings' worth of frames for (interfaces added at run time), the fill rings
+    /// share what is left instead of taking every frame and leaving the datapath to drop
+    /// everything it must create as `no-buffer`.
     @inline(__always)
-    package func refill(from pool: FramePool, ringSize: UInt32) {
+    package func refill(from pool: FramePool, ringSize: UInt32, reserve: Int) {
         let want = Int(ringSize) &- fillOutstanding
         guard want >= 16 || (want > 0 && fillOutstanding == 0) else { return }
         let room = Int(xsk_prod_nb_free(fill, UInt32(want)))
-        let n = min(want, room, pool.freeCount)
+        let n = min(want, room, pool.freeCount &- reserve)
         guard n > 0 else {
             if room > 0 { counters.fillStarved &+= 1 }
             return

@@ -74,7 +74,7 @@ public final class RawForwarder: @unchecked Sendable {
                                            umem: umem, rxSize: options.ringSize, txSize: options.ringSize,
                                            bind: options.bindMode)
                 try steering.setSocket(socket.fd, slot: first + UInt32(queue), interface: name)
-                socket.refill(from: pool, ringSize: options.ringSize)
+                socket.refill(from: pool, ringSize: options.ringSize, reserve: 0)
                 return socket
             })
             try steering.setPort(ifindex: indexes[i], portID: i, slotBase: first, queues: queues[i], interface: name)
@@ -160,7 +160,7 @@ public final class RawForwarder: @unchecked Sendable {
             var moved = 0
             for socket in all {
                 moved &+= socket.reclaimCompletions(into: pool, ringSize: ring)
-                socket.refill(from: pool, ringSize: ring)
+                socket.refill(from: pool, ringSize: ring, reserve: 0)
             }
             for socket in all {
                 let n = socket.receive(into: batch, limit: limit)

@@ -143,10 +143,10 @@ extension SwitchConfiguration {
     }
 
     /// Installs the security groups' flows in `datapath` (see `makeDatapath`).
-    func applySecurityGroups(_ datapath: Datapath) throws(ConfigurationError) {
+    func applySecurityGroups(_ datapath: Datapath, now: UInt64 = 0) throws(ConfigurationError) {
         guard let sg = securityGroups else { return }
         do {
-            try datapath.applySecurityGroups(sg, now: 0)
+            try datapath.applySecurityGroups(sg, now: now)
         } catch {
             throw locatedSecurityGroupError(error)
         }

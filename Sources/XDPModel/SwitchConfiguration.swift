@@ -263,15 +263,17 @@ public struct SwitchConfiguration: Sendable {
     /// `Datapath(configuration: datapath, pool:)` alone would leave out). `succession`:
     /// the routers and DHCP responders of the datapath this one replaces that it reuses
     /// (`Engine.reconfigure`).
-    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256,
+    /// `now`: the time the datapath is built at, on the clock its user passes to every
+    /// call (`Engine.monotonicNanoseconds()` for an engine's).
+    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256, now: UInt64 = 0,
                              succeeding succession: DatapathSuccession? = nil) throws(ConfigurationError) -> Datapath {
         let built: Datapath
         do {
-            built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity, succeeding: succession)
+            built = try Datapath(configuration: datapath, pool: pool, txQueueCapacity: txQueueCapacity, now: now, succeeding: succession)
         } catch {
             throw located(error)
         }
-        try applySecurityGroups(built)
+        try applySecurityGroups(built, now: now)
         return built
     }
 
