@@ -148,26 +148,26 @@ def main():
         return out
     record("port create", *run_phase("port create", clients, create_ports))
 
-    # Port list: the whole network.
-    def list_ports(index, client):
-        out = []
-        for _ in range(args.lists):
-            status, body, seconds = client.call("GET", f"/v2.0/ports?network_id={network}")
-            expect(status, body, 200, "port list")
-            out.append(seconds)
-        return out
-    record("port list", *run_phase("port list", clients, list_ports))
+    def repeated_get(name, count, path, check=lambda index, body: None):
+        """count GETs of path(index) per client, each answer 200 and passing check."""
+        def work(index, client):
+            out = []
+            for _ in range(count):
+                status, body, seconds = client.call("GET", path(index))
+                check(index, expect(status, body, 200, name))
+                out.append(seconds)
+            return out
+        return work
 
-    # Host view: each client fetches its host's view.
-    def fetch_views(index, client):
-        out = []
-        for _ in range(args.views):
-            status, body, seconds = client.call("GET", f"/v2.0/xdpswitch/hosts/compute-{index}/view")
-            view = expect(status, body, 200, "host view")
-            if len(view["ports"]) != len(made[index]):
-                raise RuntimeError(f"view of compute-{index} has {len(view['ports'])} ports, {len(made[index])} were bound to it")
-            out.append(seconds)
-        return out
+    # Port list: the whole network.
+    record("port list", *run_phase("port list", clients,
+                                   repeated_get("port list", args.lists, lambda index: f"/v2.0/ports?network_id={network}")))
+
+    # Host view: each client fetches its host's view, which holds exactly the ports bound there.
+    def check_view(index, view):
+        if len(view["ports"]) != len(made[index]):
+            raise RuntimeError(f"view of compute-{index} has {len(view['ports'])} ports, {len(made[index])} were bound to it")
+    fetch_views = repeated_get("host view", args.views, lambda index: f"/v2.0/xdpswitch/hosts/compute-{index}/view", check_view)
     record("host view", *run_phase("host view", clients, fetch_views))
 
     # No address or MAC given twice, in the answers and in the server's list.
