@@ -132,12 +132,14 @@ struct AgentFeedTests {
             #expect(older.status == 200)
 
             async let waited = feed.view("compute1", after: Int(current.revision), timeout: 120)
-            let port = try OpenStackCLI.json(server.endpoint, ["port", "create", "vm1", "--network", netID, "--host", "compute1"])
+            let port = try OpenStackCLI.json(server.endpoint, ["port", "create", "vm1", "--network", netID, "--host", "compute1",
+                                                               "--binding-profile", "interface_name=vm1-eth0"])
             let reply = try await waited
             #expect(reply.status == 200)
             let next = try HostView.decode(json: reply.data)
             #expect(next.revision > current.revision)
             #expect(next.ports.map(\.id) == [port["id"]?.string ?? ""])
+            #expect(next.ports.first?.interfaceName == "vm1-eth0")
             _ = try NodeCompiler(view: next).compile()
 
             // Refusals: a host that never registered, a bad `after`, a bad registration.
