@@ -44,6 +44,11 @@ bench-check: deps
 	@scripts/install-deps.sh iproute2 ethtool
 	@scripts/bench-check.sh
 
+# The API server's latency and throughput on SQLite and PostgreSQL (BENCHMARKS.md, docs/api.md).
+.PHONY: bench-api
+bench-api: deps-test
+	@scripts/bench-api.sh
+
 bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh

@@ -56,18 +56,6 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
     public var array: [JSONValue]? { if case .array(let value) = self { return value }; return nil }
     public var object: [String: JSONValue]? { if case .object(let value) = self { return value }; return nil }
     public var isNull: Bool { self == .null }
-
-    /// Parses JSON text; throws the decoder's error for malformed text.
-    public static func decode(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
-    }
-
-    /// Serializes with sorted keys (stable output for the store and the tests).
-    public static func encodeText(_ value: JSONValue) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
 }
 
 /// One resource of the model (a network, a port, …) with Neutron's field names.

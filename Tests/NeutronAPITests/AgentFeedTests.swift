@@ -71,7 +71,9 @@ struct AgentFeedTests {
         #expect(network.ports.allSatisfy { $0.isNetworkService })
 
         // What the operator sees: the agents alive, the router and DHCP on the network host,
-        // the routers' and DHCP's ports bound there.
+        // the routers' and DHCP's ports bound there. (The hosts beat first, as their agents
+        // would every few seconds: the client's calls above can take longer than the down time.)
+        try await ReferenceCloud.beat(feed)
         let table = try OpenStackCLI.run(server.endpoint, ["network", "agent", "list"])
         #expect(table.status == 0)
         let rows = table.stdout.split(separator: "\n").filter { $0.contains("xdpswitch-agent") }
@@ -130,12 +132,14 @@ struct AgentFeedTests {
             #expect(older.status == 200)
 
             async let waited = feed.view("compute1", after: Int(current.revision), timeout: 120)
-            let port = try OpenStackCLI.json(server.endpoint, ["port", "create", "vm1", "--network", netID, "--host", "compute1"])
+            let port = try OpenStackCLI.json(server.endpoint, ["port", "create", "vm1", "--network", netID, "--host", "compute1",
+                                                               "--binding-profile", "interface_name=vm1-eth0"])
             let reply = try await waited
             #expect(reply.status == 200)
             let next = try HostView.decode(json: reply.data)
             #expect(next.revision > current.revision)
             #expect(next.ports.map(\.id) == [port["id"]?.string ?? ""])
+            #expect(next.ports.first?.interfaceName == "vm1-eth0")
             _ = try NodeCompiler(view: next).compile()
 
             // Refusals: a host that never registered, a bad `after`, a bad registration.
@@ -229,14 +233,9 @@ struct ReferenceCloud {
 
     /// Registers compute1, compute2 and the network host, then runs the reference workflow
     /// with the client (net1, sub1, ext, router1, SSH, vm1 with a floating IP), binds vm1 to
-    /// compute1 and creates vm2 on compute2.
+    /// compute1, creates vm2 on compute2, and beats.
     static func make(_ endpoint: String, _ feed: AgentFeed) async throws -> ReferenceCloud {
-        for (name, role, ip) in [("compute1", "compute", "172.16.0.1"), ("compute2", "compute", "172.16.0.3"),
-                                 ("network", "network", "172.16.0.2")] {
-            let reply = try await feed.register(AgentFeed.host(name, role: role, tunnelIP: ip))
-            #expect(reply.status == 200)
-            #expect(reply.body?["agent"]?["host"] == .string(name))
-        }
+        try await beat(feed)
         var cloud = ReferenceCloud()
         cloud.vm1 = try runReferenceWorkflow(endpoint)
         #expect(try OpenStackCLI.run(endpoint, ["port", "set", "--host", "compute1", cloud.vm1]).status == 0)
@@ -247,7 +246,23 @@ struct ReferenceCloud {
         cloud.vm2 = try #require(vm2["id"]?.string)
         cloud.vm2MAC = try #require(vm2["mac_address"]?.string)
         #expect(vm2["binding_host_id"] == .string("compute2"))
+        // Heartbeats, as the agents send them while the client works: a router or DHCP service
+        // added while the network host looked dead (a slow run) is scheduled now.
+        try await beat(feed)
         return cloud
+    }
+}
+
+extension ReferenceCloud {
+    static let hosts = [("compute1", "compute", "172.16.0.1"), ("compute2", "compute", "172.16.0.3"), ("network", "network", "172.16.0.2")]
+
+    /// Registers the three hosts, or sends their heartbeats (the same bodies).
+    static func beat(_ feed: AgentFeed) async throws {
+        for (name, role, ip) in hosts {
+            let reply = try await feed.register(AgentFeed.host(name, role: role, tunnelIP: ip))
+            #expect(reply.status == 200)
+            #expect(reply.body?["agent"]?["host"] == .string(name))
+        }
     }
 }
 
@@ -282,6 +297,7 @@ struct AgentFeedPostgresTests {
         let network = try await feedA.hostView("network")
         #expect(network.routers.map(\.id) == [cloud.router])
         #expect(network.dhcp.map(\.networkID) == [cloud.net1])
+        try await ReferenceCloud.beat(feedA)
         let rows = try OpenStackCLI.run(second.endpoint, ["network", "agent", "list"]).stdout
         #expect(rows.split(separator: "\n").count(where: { $0.contains(":-)") }) == 5)
 

@@ -79,6 +79,28 @@ struct PersistenceAndConcurrencyTests {
             try expectDistinctPorts(made, count: 40, endpoint: server.endpoint, networkID: netID)
         }
     }
+
+    /// The API benchmark's workload at CI size (scripts/bench-api.py: 200 ports on one subnet
+    /// from 8 clients over HTTP, each bound to a registered host, then lists and host views):
+    /// every port has an address and a MAC of its own, in the answers and in the server's list,
+    /// and each host's view holds exactly the ports bound to it.
+    @Test func benchmarkWorkloadGivesNoAddressOrMACTwice() throws {
+        try withSQLiteServer { server in
+            let folder = try TemporaryDirectory()
+            let result = try OpenStackCLI.runProgram("/usr/bin/python3", [
+                packageRoot.appendingPathComponent("scripts/bench-api.py").path, "--endpoint", server.endpoint,
+                "--ports", "200", "--clients", "8", "--networks", "16", "--lists", "2", "--views", "2",
+                "--json", folder.path + "/result.json"])
+            #expect(result.status == 0, "bench-api.py: \(result.stderr)")
+            let figures = try JSONValue.decode(Data(contentsOf: URL(fileURLWithPath: folder.path + "/result.json")))
+            let check = try #require(figures["check"])
+            for field in ["ports", "distinct_ips", "distinct_macs", "listed", "listed_distinct_ips", "listed_distinct_macs"] {
+                #expect(check[field] == .int(200), "\(field)")
+            }
+            #expect(figures["calls"]?["port create"]?["calls"] == .int(200))
+            #expect(figures["calls"]?["host view"]?["calls"] == .int(16))
+        }
+    }
 }
 
 /// `count` ports were made, with distinct addresses and MACs, and the server lists exactly

@@ -43,13 +43,17 @@ public final class ModelTransaction {
         if bumpingRevision { try bumpRevision() }
     }
 
-    /// The ports routers and DHCP services own (`device_id` a router's id or `dhcp-NETWORK`):
-    /// those the scheduler binds to a network node.
+    /// The ports routers and DHCP services own (`device_id` a router's id or `dhcp-NETWORK`,
+    /// and a `network:dhcp` or `network:router_*` owner): those the scheduler binds to a
+    /// network node.
     public func networkServicePorts() throws -> [Resource] {
         try sql.rows("""
             SELECT body FROM resources WHERE kind = 'port'
               AND (device_id LIKE 'dhcp-%' OR device_id IN (SELECT id FROM resources WHERE kind = 'router')) ORDER BY id
-            """, []).map { try Self.decode($0[0]) }
+            """, []).map { try Self.decode($0[0]) }.filter { port in
+            let owner = port.text("device_owner") ?? ""
+            return owner == "network:dhcp" || (owner.hasPrefix("network:router_") || owner.hasPrefix("network:ha_router"))
+        }
     }
 
     // MARK: Agent hosts
