@@ -110,13 +110,12 @@ public struct NodeCompiler: Sendable {
             let path = "networks[\(i)]"
             let segment: String
             switch network.networkType {
-            case .vxlan:
-                throw AgentError("\(path).network_type", "network \(network.id): vxlan needs VXLAN tunnel ports, which the datapath does not have yet (gre, vlan and flat networks work)")
-            case .gre:
+            case .gre, .vxlan:
                 guard view.host.tunnel != nil else {
-                    throw AgentError("\(path).network_type", "network \(network.id) is a gre network but the host has no tunnel endpoint (host.tunnel)")
+                    throw AgentError("\(path).network_type",
+                                     "network \(network.id) is a \(network.networkType.rawValue) network but the host has no tunnel endpoint (host.tunnel)")
                 }
-                segment = "gre \(network.segmentationID ?? 0)"
+                segment = "\(network.networkType.rawValue) \(network.segmentationID ?? 0)"
             case .vlan, .flat:
                 let physnet = network.physicalNetwork ?? ""
                 guard view.host.bridgeMappings[physnet] != nil else {

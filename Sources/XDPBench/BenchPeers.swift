@@ -242,6 +242,7 @@ final class KernelPeer: BenchPeer {
             return
         }
         if scenario.tunnel != nil {
+            if scenario.tunnelProtocol == .vxlan { throw BenchUnsupported(reason: "kernel VXLAN peer not written yet") }
             try probeGRE(lab)
             throw BenchUnsupported(reason: "kernel GRE peer not written yet")
         }
@@ -426,9 +427,11 @@ final class OVSPeer: BenchPeer {
             try startCompute(lab: lab, integration: br)
         } else if let tunnel = scenario.tunnel {
             // OVS userspace tunnelling: br-phy owns the underlay port and the local address (on
-            // its internal port), br-int holds the other port and the gre port; the remote's
-            // MAC is set in the tunnel ARP cache (static, like our neighbours).
+            // its internal port), br-int holds the other port and the gre (or vxlan: UDP 4789,
+            // key 0) port; the remote's MAC is set in the tunnel ARP cache (static, like our
+            // neighbours).
             let phy = lab.network.prefix + "phy"
+            let tunnelPort = scenario.tunnelProtocol.rawValue + "0"
             phyBridge = phy
             let (underlay, port, mac, remoteMAC) = tunnel == .encap ? (lab.b, lab.a, BenchScenario.bMAC, BenchScenario.sinkMAC)
                 : (lab.a, lab.b, BenchScenario.aMAC, BenchScenario.generatorMAC)
@@ -436,7 +439,7 @@ final class OVSPeer: BenchPeer {
                        "other-config:hwaddr=\"\(BenchScenario.colon(mac))\"", "--", "add-port", phy, underlay] + afxdp(underlay, 1)
                       + ["--", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "--", "add-port", br, port]
                       + afxdp(port, 2)
-                      + ["--", "add-port", br, "gre0", "--", "set", "interface", "gre0", "type=gre",
+                      + ["--", "add-port", br, tunnelPort, "--", "set", "interface", tunnelPort, "type=\(scenario.tunnelProtocol.rawValue)",
                          "options:remote_ip=\(BenchScenario.dotted(BenchScenario.remoteIP))"])
             try setUpUnderlay(lab: lab, phy: phy, remoteMAC: remoteMAC)
         } else if scenario.securityGroupRules != nil || scenario.nat != nil {

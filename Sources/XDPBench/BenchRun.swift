@@ -62,7 +62,7 @@ public struct BenchRun {
     /// Checks the options before any set-up; throws `BenchFailure`.
     public func validate() throws {
         guard BenchScenario.select(scenario) != nil else {
-            throw BenchFailure("unknown scenario \(scenario) (all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, snat, fip, compute)")
+            throw BenchFailure("unknown scenario \(scenario) (all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, vxlan-encap, vxlan-decap, sg, snat, fip, compute)")
         }
         guard seconds > 0, repeats > 0, (1...64).contains(options.batchSize) else {
             throw BenchFailure("--seconds and --repeat must be positive, --batch 1-64")

@@ -118,7 +118,7 @@ public struct SwitchConfiguration: Sendable {
             for item in try n.sequence() { trunks.append(UInt16(try item.integer(in: 0...4094))) }
             port.trunks = trunks
         }
-        let options = try keys["options"]?.mapping(allowed: ["peer", "remote_ip", "local_ip", "key", "network"]) ?? [:]
+        let options = try keys["options"]?.mapping(allowed: ["peer", "remote_ip", "local_ip", "key", "dst_port", "network"]) ?? [:]
         for (key, value) in options { lines["\(name).options.\(key)"] = value.line }
         switch try keys["type"]?.string() ?? "system" {
         case "system": port.type = .system
@@ -128,13 +128,15 @@ public struct SwitchConfiguration: Sendable {
             port.type = .patch(peer: try peer.string())
         case "gre":
             port.type = .gre(try readGREOptions(options, port: node))
+        case "vxlan":
+            port.type = .vxlan(try readVXLANOptions(options, port: node))
         case "router":
             port.type = .router
         case "dhcp":
             guard let network = options["network"] else { throw node.error("a dhcp port needs options: {network: NAME}", key: "options.network") }
             port.type = .dhcp(network: try network.string())
         case let other:
-            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch, gre, router or dhcp)")
+            throw keys["type"]!.error("unknown port type \"\(other)\" (expected system, internal, patch, gre, vxlan, router or dhcp)")
         }
         if case .dhcp = port.type {} else if let network = options["network"] {
             throw network.error("options.network is only for type: dhcp")
@@ -142,8 +144,15 @@ public struct SwitchConfiguration: Sendable {
         if case .patch = port.type {} else if let peer = options["peer"] {
             throw peer.error("options.peer is only for type: patch")
         }
-        if case .gre = port.type {} else if let first = ["remote_ip", "local_ip", "key"].compactMap({ options[$0] }).first {
-            throw first.error("only for type: gre")
+        switch port.type {
+        case .gre:
+            if let port = options["dst_port"] { throw port.error("only for type: vxlan") }
+        case .vxlan: break
+        default:
+            if let first = ["remote_ip", "local_ip", "key"].compactMap({ options[$0] }).first {
+                throw first.error("only for type: gre or vxlan")
+            }
+            if let port = options["dst_port"] { throw port.error("only for type: vxlan") }
         }
         return port
     }
@@ -161,6 +170,23 @@ public struct SwitchConfiguration: Sendable {
             }
         }
         return gre
+    }
+
+    /// A vxlan port's options: `remote_ip` (required), `local_ip`, `key` (`flow` or a VNI,
+    /// 24 bits), `dst_port` (the UDP port, 4789 when absent).
+    private func readVXLANOptions(_ options: [String: YAMLNode], port: YAMLNode) throws(ConfigurationError) -> VXLANOptions {
+        guard let remote = options["remote_ip"] else { throw port.error("a vxlan port needs options: {remote_ip: A.B.C.D}", key: "options.remote_ip") }
+        var vxlan = VXLANOptions(remoteIP: try remote.ipv4())
+        if let local = options["local_ip"] { vxlan.localIP = try local.ipv4() }
+        if let key = options["key"] {
+            if try key.string() == "flow" {
+                vxlan.key = .flow
+            } else {
+                vxlan.key = .fixed(UInt32(try key.integer(in: 0...Int(VXLANHeader.maximumVNI))))
+            }
+        }
+        if let port = options["dst_port"] { vxlan.destinationPort = UInt16(try port.integer(in: 1...65535)) }
+        return vxlan
     }
 
     private mutating func readUnderlay(_ node: YAMLNode) throws(ConfigurationError) -> UnderlayConfiguration {
@@ -193,13 +219,18 @@ public struct SwitchConfiguration: Sendable {
         return underlay
     }
 
-    /// A gre port's `local_ip`, when given, must be the underlay's address: the datapath
+    /// A gre or vxlan port's `local_ip`, when given, must be the underlay's address: the datapath
     /// owns exactly one underlay address (it answers ARP for it and accepts GRE sent to it).
     private func checkTunnels() throws(ConfigurationError) {
         for bridge in datapath.bridges {
             for port in bridge.ports {
-                guard case .gre(let options) = port.type, let local = options.localIP, let underlay = datapath.underlay,
-                      local != underlay.address else { continue }
+                let localIP: IPv4Address?
+                switch port.type {
+                case .gre(let options): localIP = options.localIP
+                case .vxlan(let options): localIP = options.localIP
+                default: localIP = nil
+                }
+                guard let local = localIP, let underlay = datapath.underlay, local != underlay.address else { continue }
                 throw ConfigurationError(file: file, line: lines["\(port.name).options.local_ip"] ?? lines[port.name] ?? 0,
                                          key: "\(port.name).options.local_ip",
                                          message: "local_ip \(local) is not the underlay address \(underlay.address)")

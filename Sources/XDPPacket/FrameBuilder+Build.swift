@@ -253,6 +253,16 @@ extension FrameBuilder {
             }
             return packet
 
+        case .vxlan(let flags, let vni, let reserved):
+            var packet = [UInt8](repeating: 0, count: VXLANHeader.length) + inner
+            packet.withUnsafeMutableBytes { raw in
+                let vxlan = VXLANHeader(raw.baseAddress!)
+                vxlan.flagsWord = flags
+                vxlan.reserved = reserved
+                vxlan.vni = vni
+            }
+            return packet
+
         case .payload(let bytes):
             return bytes + inner
         }

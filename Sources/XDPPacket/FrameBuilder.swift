@@ -33,6 +33,7 @@ public struct FrameBuilder: Sendable {
         case icmp(type: ICMPType, code: UInt8, rest: UInt32)
         case icmpv6(type: ICMPv6Type, code: UInt8, rest: UInt32)
         case gre(GREFields)
+        case vxlan(flags: UInt32, vni: UInt32, reserved: UInt8)
         case payload([UInt8])
     }
 
@@ -170,6 +171,13 @@ public struct FrameBuilder: Sendable {
                     protocolType: EtherType? = nil, reservedBits: UInt16 = 0, version: UInt8 = 0) -> FrameBuilder {
         appending(.gre(GREFields(key: key, checksum: checksum, sequence: sequence, protocolType: protocolType,
                                  reservedBits: reservedBits, version: version)))
+    }
+
+    /// A VXLAN header (RFC 7348): `flags` is the first 32-bit word (the I flag alone by
+    /// default), `vni` the 24-bit network identifier; `reserved` (the last byte) exists to
+    /// build non-conforming headers for tests. Put it after `.udp(...)` to port 4789.
+    public func vxlan(vni: UInt32, flags: UInt32 = VXLANHeader.validVNIFlag, reserved: UInt8 = 0) -> FrameBuilder {
+        appending(.vxlan(flags: flags, vni: vni, reserved: reserved))
     }
 
     // MARK: Payload

@@ -21,11 +21,15 @@ public struct BenchScenario: Sendable {
     /// How ports `a` and `b` are configured (every peer: our bridge, OVS, Linux bridge).
     public var portA: Role = .access
     public var portB: Role = .access
-    /// GRE scenarios: which side is the underlay (`a`: decapsulation, `b`: encapsulation);
-    /// the other side is a trunk port of the bridge that also holds the `gre` port.
+    /// Tunnel scenarios: which side is the underlay (`a`: decapsulation, `b`: encapsulation);
+    /// the other side is a trunk port of the bridge that also holds the tunnel port.
     public var tunnel: Tunnel? = nil
 
     public enum Tunnel: Sendable { case encap, decap }
+    /// Tunnel scenarios: the tunnel's protocol (`gre` or `vxlan` ports, OVS's `type=`).
+    public var tunnelProtocol: TunnelProtocol = .gre
+
+    public enum TunnelProtocol: String, Sendable { case gre, vxlan }
     /// `sg` scenarios: the number of ingress rules of the VM's security group
     /// (BenchScenario+SecurityGroup.swift); the peers run its flows / iptables rules.
     public var securityGroupRules: Int? = nil
@@ -53,6 +57,10 @@ public struct BenchScenario: Sendable {
                       portA: .trunk, portB: .trunk, tunnel: .encap),
         BenchScenario(name: "gre-decap", summary: "GRE in on the underlay (a) → decapsulation → trunk port",
                       portA: .trunk, portB: .trunk, tunnel: .decap),
+        BenchScenario(name: "vxlan-encap", summary: "trunk port → vxlan port: VXLAN encapsulation out of the underlay (b)",
+                      portA: .trunk, portB: .trunk, tunnel: .encap, tunnelProtocol: .vxlan),
+        BenchScenario(name: "vxlan-decap", summary: "VXLAN in on the underlay (a) → decapsulation → trunk port",
+                      portA: .trunk, portB: .trunk, tunnel: .decap, tunnelProtocol: .vxlan),
         securityGroup(rules: 10),
         securityGroup(rules: 100),
         nat(.snat),
@@ -78,13 +86,17 @@ public struct BenchScenario: Sendable {
         let inner = ScenarioFrames.udp(destination: Self.sinkMAC, source: Self.generatorMAC, size: size + tag,
                                        vlan: generatorVLAN)
         guard tunnel == .decap else { return (inner, 34 + tag) }
+        if tunnelProtocol == .vxlan {
+            return (ScenarioFrames.vxlan(inner: inner, destination: Self.aMAC, source: Self.generatorMAC,
+                                         from: Self.remoteIP, to: Self.localIP), ScenarioFrames.vxlanHeaderBytes + 34)
+        }
         return (ScenarioFrames.gre(inner: inner, destination: Self.aMAC, source: Self.generatorMAC,
                                    from: Self.remoteIP, to: Self.localIP), ScenarioFrames.greHeaderBytes(key: nil) + 34)
     }
 
     /// Our datapath's configuration: one bridge, ports `a` and `b` as the roles say, NORMAL;
-    /// GRE scenarios: the underlay side is the datapath's underlay, the bridge holds the other
-    /// side and a `gre` port to the remote endpoint (a static neighbour: no ARP in the run).
+    /// tunnel scenarios: the underlay side is the datapath's underlay, the bridge holds the other
+    /// side and a `gre` or `vxlan` port (VNI 0, as OVS's without a key) to the remote endpoint (a static neighbour: no ARP in the run).
     public func datapathConfiguration(a: String, b: String) throws -> DatapathConfiguration {
         func port(_ name: String, _ role: Role) -> PortConfiguration {
             role == .access ? PortConfiguration(name: name, tag: Self.vlan) : PortConfiguration(name: name, trunks: [Self.vlan])
@@ -103,7 +115,8 @@ public struct BenchScenario: Sendable {
             return DatapathConfiguration(
                 bridges: [BridgeConfiguration(name: "br-bench", ports: [
                     PortConfiguration(name: port),
-                    PortConfiguration(name: "gre-bench", type: .gre(GREOptions(remoteIP: remote))),
+                    tunnelProtocol == .vxlan ? PortConfiguration(name: "vxlan-bench", type: .vxlan(VXLANOptions(remoteIP: remote)))
+                        : PortConfiguration(name: "gre-bench", type: .gre(GREOptions(remoteIP: remote))),
                 ])],
                 underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address(Self.dotted(Self.localIP))!,
                                                 prefixLength: 24, mac: MACAddress(Self.colon(mac)),

@@ -31,6 +31,7 @@ public struct PipelineScenario {
     /// Every stage `named(_:)` knows, in `bench-micro list` order (`parse` and
     /// `classifier-N` measure the parser and the classifier alone: `ClassifierScenario`).
     public static let names = ["parse", "l2", "vlan-push", "vlan-pop", "flood", "gre-encap", "gre-decap",
+                               "vxlan-encap", "vxlan-decap",
                                "flows-1", "flows-100", "flows-10000", "classifier-1", "classifier-100", "classifier-10000",
                                "sg-10", "sg-100", "snat", "fip", "compute"]
 
@@ -60,6 +61,12 @@ public struct PipelineScenario {
         case "gre-decap":
             return PipelineScenario(name: name, configuration: tunnelBridge, input: "eth1", output: "int",
                                     templates: [fromTunnel(udp64(from: b, to: .broadcast))])
+        case "vxlan-encap":
+            return PipelineScenario(name: name, configuration: vxlanTunnelBridge, input: "int", output: "eth1",
+                                    templates: [udp64(from: a, to: .broadcast, vlan: 1)])
+        case "vxlan-decap":
+            return PipelineScenario(name: name, configuration: vxlanTunnelBridge, input: "eth1", output: "int",
+                                    templates: [fromVXLANTunnel(udp64(from: b, to: .broadcast))])
         case "sg-10", "sg-100":
             return try securityGroup(rules: name == "sg-10" ? 10 : 100)
         case "snat", "fip":
@@ -97,11 +104,16 @@ public struct PipelineScenario {
     /// Neutron's br-tun flows with a GRE port: VLAN 1 from br-int is tunnelled (flow, NORMAL,
     /// GRE encapsulation onto the underlay `eth1`), GRE from the remote (172.16.0.2) is
     /// decapsulated, matched on tun_id 2 and tagged toward br-int.
-    public static let tunnelBridge = DatapathConfiguration(bridges: [
-        BridgeConfiguration(name: "br-tun", ports: [
-            PortConfiguration(name: "int"),
-            PortConfiguration(name: "gre-1", type: .gre(GREOptions(remoteIP: IPv4Address(172, 16, 0, 2), key: .flow))),
-        ], flows: [
+    public static let tunnelBridge = tunnelBridge(PortConfiguration(
+        name: "gre-1", type: .gre(GREOptions(remoteIP: IPv4Address(172, 16, 0, 2), key: .flow))))
+
+    /// `tunnelBridge` with a VXLAN port (key=flow, UDP 4789) instead of the GRE one.
+    public static let vxlanTunnelBridge = tunnelBridge(PortConfiguration(
+        name: "vxlan-1", type: .vxlan(VXLANOptions(remoteIP: IPv4Address(172, 16, 0, 2), key: .flow))))
+
+    static func tunnelBridge(_ tunnel: PortConfiguration) -> DatapathConfiguration {
+        DatapathConfiguration(bridges: [
+        BridgeConfiguration(name: "br-tun", ports: [PortConfiguration(name: "int"), tunnel], flows: [
             "priority=3,tun_id=0x2,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
             "priority=3,tun_id=0x2,dl_dst=fa:16:3e:dd:c1:62 actions=mod_vlan_vid:1,NORMAL",
             "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL",
@@ -110,12 +122,21 @@ public struct PipelineScenario {
     ], underlay: UnderlayConfiguration(interface: "eth1", address: IPv4Address(172, 16, 0, 1), prefixLength: 24,
                                        mac: MACAddress("02:00:00:00:00:01")!,
                                        neighbours: [IPv4Address(172, 16, 0, 2): MACAddress("02:00:00:00:00:02")!]))
+    }
 
     /// GRE (key 2) from the remote endpoint 172.16.0.2 to `tunnelBridge`'s underlay, carrying `inner`.
     public static func fromTunnel(_ inner: [UInt8]) -> [UInt8] {
         FrameBuilder().ethernet(source: MACAddress("02:00:00:00:00:02")!, destination: MACAddress("02:00:00:00:00:01")!)
             .ipv4(source: IPv4Address(172, 16, 0, 2), destination: IPv4Address(172, 16, 0, 1), dontFragment: true)
             .gre(key: 2, protocolType: .transparentEthernetBridging).payload(inner).build()
+    }
+
+    /// VXLAN (VNI 2, UDP 4789) from the remote endpoint 172.16.0.2 to `vxlanTunnelBridge`'s
+    /// underlay, carrying `inner`.
+    public static func fromVXLANTunnel(_ inner: [UInt8]) -> [UInt8] {
+        FrameBuilder().ethernet(source: MACAddress("02:00:00:00:00:02")!, destination: MACAddress("02:00:00:00:00:01")!)
+            .ipv4(source: IPv4Address(172, 16, 0, 2), destination: IPv4Address(172, 16, 0, 1), identification: 0, dontFragment: true)
+            .udp(sourcePort: 49152, destinationPort: VXLANHeader.defaultPort, checksum: false).vxlan(vni: 2).payload(inner).build()
     }
 
     /// One bridge `br` (ports p1, p2) with `n` exact `dl_dst` flows to p2 and a catch-all drop.

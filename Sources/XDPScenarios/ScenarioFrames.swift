@@ -36,6 +36,22 @@ public enum ScenarioFrames {
             .build()
     }
 
+    /// `inner` encapsulated like a VXLAN tunnel endpoint sends it: Ethernet (`destination` ←
+    /// `source`) + IPv4 (`from` → `to`, DF, TTL 64, id 0, protocol 17) + UDP (`sourcePort` →
+    /// 4789, checksum 0) + VXLAN (the I flag, `vni`): `vxlanHeaderBytes` before `inner`.
+    public static func vxlan(inner: [UInt8], destination: [UInt8], source: [UInt8], from: [UInt8], to: [UInt8],
+                             vni: UInt32 = 0, sourcePort: UInt16 = 49152) -> [UInt8] {
+        FrameBuilder().ethernet(source: mac(source), destination: mac(destination))
+            .ipv4(source: ipv4(from), destination: ipv4(to), identification: 0, dontFragment: true)
+            .udp(sourcePort: sourcePort, destinationPort: VXLANHeader.defaultPort, checksum: false)
+            .vxlan(vni: vni)
+            .payload(inner)
+            .build()
+    }
+
+    /// Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+    public static let vxlanHeaderBytes = 50
+
     /// Ethernet 14 + IPv4 20 + GRE 4, and 4 more with a key.
     public static func greHeaderBytes(key: UInt32?) -> Int { key == nil ? 38 : 42 }
 

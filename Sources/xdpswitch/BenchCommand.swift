@@ -9,10 +9,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure forwarding throughput on veth pairs beside raw AF_XDP, Open vSwitch and Linux.",
-        discussion: "Scenarios: all, l2, vlan (= vlan-push, vlan-pop), gre-encap, gre-decap, sg (= sg-10, sg-100), snat, fip, compute. "
+        discussion: "Scenarios: all, l2, vlan (= vlan-push, vlan-pop), gre-encap, gre-decap, vxlan-encap, vxlan-decap, sg (= sg-10, sg-100), snat, fip, compute. "
             + "Scenarios whose datapath feature has not landed are reported as pending.")
 
-    @Argument(help: "Scenario: all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, sg, sg-10, sg-100, snat, fip, compute.")
+    @Argument(help: "Scenario: all, l2, vlan, vlan-push, vlan-pop, gre-encap, gre-decap, vxlan-encap, vxlan-decap, sg, sg-10, sg-100, snat, fip, compute.")
     var scenario: String = "l2"
 
     @Option(name: .long, help: "Seconds measured per run (after one second of warm-up).")

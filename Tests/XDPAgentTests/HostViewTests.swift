@@ -105,7 +105,8 @@ import XDPAgent
             $0.networks[0].networkType = .vlan; $0.networks[0].physicalNetwork = "physnet9"; $0.networks[0].segmentationID = 10
             $0.networks[0].remoteHosts = []
         }, "networks[0].physical_network", "does not map"),
-        ("vxlan (no VXLAN ports yet)", broken { $0.networks[0].networkType = .vxlan }, "networks[0].network_type", "vxlan"),
+        ("vxlan without a tunnel endpoint", broken { $0.networks[0].networkType = .vxlan; $0.host.tunnel = nil },
+         "networks[0].network_type", "is a vxlan network but the host has no tunnel endpoint"),
         ("gre without a tunnel endpoint", broken { $0.host.tunnel = nil }, "networks[0].network_type", "no tunnel endpoint"),
         ("remote host with our address", broken { $0.networks[0].remoteHosts[0].tunnelIP = "172.16.0.1" },
          "networks[0].remote_hosts[0].tunnel_ip", "own tunnel address"),

@@ -68,6 +68,8 @@ let benchmarks: @Sendable () -> Void = {
     // decapsulated, matched on tun_id and tagged toward br-int.
     pipeline("GRE encap: br-tun seed flows, VLAN 1 -> tunnel 64B x64000", rig("gre-encap"))
     pipeline("GRE decap: tunnel 2 -> br-tun seed flows -> VLAN 1 64B x64000", rig("gre-decap"))
+    pipeline("VXLAN encap: br-tun seed flows, VLAN 1 -> VNI 2 64B x64000", rig("vxlan-encap"))
+    pipeline("VXLAN decap: VNI 2 -> br-tun seed flows -> VLAN 1 64B x64000", rig("vxlan-decap"))
 
     // Classifier: N exact dl_dst flows + a catch-all; 64 different destinations per batch.
     for n in [1, 100, 10_000] {

@@ -190,9 +190,9 @@ public final class Datapath {
             ports.append(port)
         }
         for port in ports {
-            if case .gre = port.type, configuration.underlay == nil {
+            if port.egressKind == .tunnel, configuration.underlay == nil {
                 throw DatapathConfigurationError(subject: port.name, key: "type",
-                                                 message: "a gre port needs an underlay (underlay: {interface, address})")
+                                                 message: "a \(port.type) port needs an underlay (underlay: {interface, address})")
             }
             guard case .patch(let peerName) = port.type else { continue }
             guard let peerID = portIndex[peerName] else {

@@ -89,6 +89,8 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     case patch(peer: String)
     /// A GRE tunnel over the underlay.
     case gre(GREOptions)
+    /// A VXLAN tunnel over the underlay.
+    case vxlan(VXLANOptions)
     /// An interface of a router (`DatapathConfiguration.routers`) with the same name: the
     /// `qr-`/`qg-` port of the reference design's `qrouter-` namespace, served inside the datapath.
     case router
@@ -102,6 +104,7 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
         case .internal: "internal"
         case .patch: "patch"
         case .gre: "gre"
+        case .vxlan: "vxlan"
         case .router: "router"
         case .dhcp: "dhcp"
         }

@@ -37,9 +37,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case greUnsupportedProtocol
     /// A GRE packet cut short or with a bad GRE checksum.
     case greMalformed
-    /// A GRE packet from a remote (or with a key) no `gre` port accepts.
+    /// A GRE or VXLAN packet from a remote (or with a key) no tunnel port accepts.
     case tunnelNoPort
-    /// A frame on the underlay that is not GRE or ARP for our address.
+    /// A frame on the underlay that is not GRE, VXLAN or ARP for our address.
     case underlayNotForUs
     /// No route to the tunnel's remote endpoint (not in the subnet and no gateway).
     case tunnelNoRoute
@@ -74,6 +74,12 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// (another host's MAC, broadcast or multicast): Open vSwitch decapsulates only
     /// frames to the bridge's own MAC.
     case underlayNotOurMAC
+    /// A VXLAN packet whose flags are not the I flag alone, or whose reserved fields are not
+    /// zero (Linux's `vxlan_rcv` and Open vSwitch's native tunnel receive drop these).
+    case vxlanBadFlags
+    /// A VXLAN packet too short for its header and an inner Ethernet header, or with a wrong
+    /// (non-zero) UDP checksum.
+    case vxlanMalformed
 
     /// The drop reason for a parse error, nil for `.none`.
     @inlinable
@@ -129,6 +135,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .fragmentTimeout: "fragment-timeout"
         case .underlayBadIPv4Checksum: "underlay-bad-ipv4-checksum"
         case .underlayNotOurMAC: "underlay-not-our-mac"
+        case .vxlanBadFlags: "vxlan-bad-flags"
+        case .vxlanMalformed: "vxlan-malformed"
         }
     }
 }

@@ -53,7 +53,7 @@ public final class Port {
         self.txQueue = PacketBatch(capacity: txQueueCapacity)
         switch configuration.type {
         case .patch: egressKind = .patch
-        case .gre: egressKind = .tunnel
+        case .gre, .vxlan: egressKind = .tunnel
         case .router, .dhcp: egressKind = .service
         case .system, .internal: egressKind = .queue
         }

@@ -29,6 +29,25 @@ public enum GREEncapsulation {
             self.localIP = localIP
             self.remoteIP = remoteIP
         }
+
+        /// Writes the outer Ethernet and IPv4 headers of a tunnel packet at `start` (34
+        /// bytes): next hop ← us, IPv4 from us to the remote, version 4, IHL 5, TOS 0, id 0,
+        /// DF, TTL 64, `protocol`, `ipLength` bytes in all, the header checksum.
+        @inlinable
+        public func writeOuterHeaders(at start: UnsafeMutableRawPointer, protocol proto: UInt8, ipLength: Int) {
+            start.storeBE48(nextHopMAC.rawValue, at: 0)
+            start.storeBE48(localMAC.rawValue, at: 6)
+            start.storeBE16(0x0800, at: 12)
+            let ip = start + 14
+            ip.storeBE16(0x4500, at: 0)
+            ip.storeBE16(UInt16(truncatingIfNeeded: ipLength), at: 2)
+            ip.storeBE32(0x0000_4000, at: 4)  // id 0, DF
+            ip.storeBE16(0x4000 | UInt16(proto), at: 8)  // TTL 64
+            ip.storeBE16(0, at: 10)
+            ip.storeBE32(localIP.rawValue, at: 12)
+            ip.storeBE32(remoteIP.rawValue, at: 16)
+            ip.storeBE16(Checksum.ipv4Header(ip, headerLength: 20), at: 10)
+        }
     }
 
     /// Writes the outer headers in front of the `innerLength`-byte frame at `inner`
@@ -38,22 +57,9 @@ public enum GREEncapsulation {
                                    endpoint: Endpoint) -> UnsafeMutableRawPointer {
         let greLength = key == nil ? 4 : 8
         let start = inner - (34 &+ greLength)
-        // Ethernet
-        start.storeBE48(endpoint.nextHopMAC.rawValue, at: 0)
-        start.storeBE48(endpoint.localMAC.rawValue, at: 6)
-        start.storeBE16(0x0800, at: 12)
-        // IPv4: version 4, IHL 5, TOS 0, DF, TTL 64, protocol 47.
-        let ip = start + 14
-        ip.storeBE16(0x4500, at: 0)
-        ip.storeBE16(UInt16(truncatingIfNeeded: 20 &+ greLength &+ innerLength), at: 2)
-        ip.storeBE32(0x0000_4000, at: 4)  // id 0, DF
-        ip.storeBE16(0x402F, at: 8)       // TTL 64, GRE
-        ip.storeBE16(0, at: 10)
-        ip.storeBE32(endpoint.localIP.rawValue, at: 12)
-        ip.storeBE32(endpoint.remoteIP.rawValue, at: 16)
-        ip.storeBE16(Checksum.ipv4Header(ip, headerLength: 20), at: 10)
+        endpoint.writeOuterHeaders(at: start, protocol: 47, ipLength: 20 &+ greLength &+ innerLength)
         // GRE: K flag when keyed, version 0, Transparent Ethernet Bridging.
-        let gre = ip + 20
+        let gre = start + 34
         gre.storeBE16(key == nil ? 0 : GREHeader.keyPresentBit, at: 0)
         gre.storeBE16(0x6558, at: 2)
         if let key { gre.storeBE32(key, at: 4) }

@@ -26,9 +26,31 @@ public struct GREOptions: Sendable, Equatable {
     }
 }
 
+/// Options of a `type: vxlan` port (`ovs-vsctl set interface NAME type=vxlan options:...`).
+public struct VXLANOptions: Sendable, Equatable {
+    /// The far end of the tunnel (`options:remote_ip`).
+    public var remoteIP: IPv4Address
+    /// Our end (`options:local_ip`); the underlay's address when nil.
+    public var localIP: IPv4Address?
+    /// The VNI, as OVS's `options:key`: `.none` is VNI 0 (sent and expected), `.fixed(N)`
+    /// VNI N (at most 24 bits), `.flow` the packet's `tun_id` (its low 24 bits) and any
+    /// VNI accepted as `tun_id`.
+    public var key: GREOptions.Key
+    /// The UDP destination port we send to and receive on (`options:dst_port`, 4789).
+    public var destinationPort: UInt16
+
+    public init(remoteIP: IPv4Address, localIP: IPv4Address? = nil, key: GREOptions.Key = .none,
+                destinationPort: UInt16 = VXLANHeader.defaultPort) {
+        self.remoteIP = remoteIP
+        self.localIP = localIP
+        self.key = key
+        self.destinationPort = destinationPort
+    }
+}
+
 /// The network that carries tunnel traffic: one interface with an address, served by
 /// the datapath itself (it answers ARP for its address, resolves next hops, and hands
-/// GRE packets addressed to it to the matching `gre` port). In the reference design this is the
+/// GRE and VXLAN packets addressed to it to the matching `gre` or `vxlan` port). In the reference design this is the
 /// host's `eth1` carrying the GRE mesh between nodes.
 public struct UnderlayConfiguration: Sendable, Equatable {
     /// The interface (an AF_XDP port of its own, in no bridge).

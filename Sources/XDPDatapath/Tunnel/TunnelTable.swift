@@ -1,6 +1,6 @@
 import XDPPacket
 
-/// The `gre` ports as the per-packet code sees them: plain values, and each tunnel's outer
+/// The `gre` and `vxlan` ports as the per-packet code sees them: plain values, and each tunnel's outer
 /// headers built in advance, in memory the `Underlay` allocates once (and owns).
 ///
 /// The datapath keeps a copy of this value (its pointers, not the memory), so sending or
@@ -18,14 +18,17 @@ struct TunnelTable {
     @usableFromInline let address: UInt32
     /// The underlay MTU.
     @usableFromInline let mtu: Int
-    /// Number of tunnels (`gre` ports), in `Port.id` order.
+    /// Number of tunnels (`gre` and `vxlan` ports), in `Port.id` order.
     @usableFromInline let count: Int
     @usableFromInline let endpoints: UnsafeMutablePointer<TunnelEndpoint>?
-    /// Index into `endpoints` by `Port.id` (-1 for a port that is not a `gre` port).
+    /// Index into `endpoints` by `Port.id` (-1 for a port that is not a tunnel).
     @usableFromInline let slots: UnsafeMutablePointer<Int32>?
     /// Our MAC on the underlay (`Underlay.mac`, kept by `refreshTunnels`): GRE is
     /// decapsulated only from frames unicast to it.
     @usableFromInline let localMAC: UnsafeMutablePointer<UInt64>?
+    /// The UDP destination port of the first `vxlan` port (0x10000 without one): the one
+    /// the receive fast path recognises; others take the general path (`isVXLANPort`).
+    @usableFromInline let vxlanPort: UInt32
 
     /// No underlay, no tunnels.
     init() {
@@ -33,12 +36,13 @@ struct TunnelTable {
         address = 0
         mtu = 0
         count = 0
+        vxlanPort = 0x10000
         endpoints = nil
         slots = nil
         localMAC = nil
     }
 
-    /// Allocates the table for the `gre` ports among `ports` (owned by `Underlay`, which
+    /// Allocates the table for the `gre` and `vxlan` ports among `ports` (owned by `Underlay`, which
     /// calls `deallocate`). The prebuilt headers' MACs are left zero: `Underlay` fills them.
     init(ports: [Port], underlay configuration: UnderlayConfiguration, underlayPortID: Int,
          nextHop: (UInt32) -> UInt32?) {
@@ -48,13 +52,22 @@ struct TunnelTable {
         let slots = UnsafeMutablePointer<Int32>.allocate(capacity: max(ports.count, 1))
         slots.initialize(repeating: -1, count: max(ports.count, 1))
         var tunnels: [TunnelEndpoint] = []
+        var vxlanPort: UInt32 = 0x10000
         for port in ports where port.egressKind == .tunnel {
-            guard case .gre(let options) = port.type else { continue }
-            slots[port.id] = Int32(tunnels.count)
-            tunnels.append(TunnelEndpoint(portID: port.id, options: options,
-                                          localIP: options.localIP?.rawValue ?? configuration.address.rawValue,
-                                          nextHop: nextHop(options.remoteIP.rawValue)))
+            let local = configuration.address.rawValue
+            switch port.type {
+            case .gre(let options):
+                tunnels.append(TunnelEndpoint(portID: port.id, options: options, localIP: options.localIP?.rawValue ?? local,
+                                              nextHop: nextHop(options.remoteIP.rawValue)))
+            case .vxlan(let options):
+                tunnels.append(TunnelEndpoint(portID: port.id, options: options, localIP: options.localIP?.rawValue ?? local,
+                                              nextHop: nextHop(options.remoteIP.rawValue)))
+                if vxlanPort > 0xFFFF { vxlanPort = UInt32(options.destinationPort) }
+            default: continue
+            }
+            slots[port.id] = Int32(tunnels.count - 1)
         }
+        self.vxlanPort = vxlanPort
         count = tunnels.count
         let endpoints = UnsafeMutablePointer<TunnelEndpoint>.allocate(capacity: max(tunnels.count, 1))
         endpoints.initialize(from: tunnels, count: tunnels.count)
@@ -74,20 +87,22 @@ struct TunnelTable {
         localMAC?.deallocate()
     }
 
-    /// The `Port.id` of the `gre` port accepting packets from `remote` with `key`
-    /// (nil: a packet without a key), or -1. As Open vSwitch's `tnl_find`
+    /// The `Port.id` of the tunnel port accepting packets from `remote` with `key`
+    /// (nil: a GRE packet without a key; a VXLAN packet's key is its VNI), or -1.
+    /// `selector` is the kind of tunnel and for VXLAN its UDP port
+    /// (`TunnelEndpoint.greSelector`, `vxlanSelector(port:)`). As Open vSwitch's `tnl_find`
     /// (ofproto/tunnel.c): a packet without a key has `tun_id` 0, a port without a key
     /// expects `tun_id` 0, ports with an exact key (none, or N) are tried before `key=flow`
     /// ports, and a `key=flow` port takes any packet from its remote, keyed or not. Within
     /// each kind, the first in port order.
     @inlinable
-    func port(remote: UInt32, key: UInt32?) -> Int {
+    func port(remote: UInt32, key: UInt32?, selector: UInt32 = TunnelEndpoint.greSelector) -> Int {
         guard let endpoints else { return -1 }
         let tunID = key ?? 0
         var flowPort = -1
         for i in 0..<count {
             let t = endpoints + i
-            guard t.pointee.remoteIP == remote else { continue }
+            guard t.pointee.remoteIP == remote, t.pointee.selector == selector else { continue }
             switch t.pointee.keyMode {
             case TunnelEndpoint.noKey: if tunID == 0 { return t.pointee.portID }
             case TunnelEndpoint.fixedKey: if tunID == t.pointee.fixedKey { return t.pointee.portID }
@@ -96,9 +111,19 @@ struct TunnelTable {
         }
         return flowPort
     }
+
+    /// Whether some `vxlan` port receives on UDP port `port` (the general receive path).
+    @inlinable
+    func isVXLANPort(_ port: UInt16) -> Bool {
+        guard let endpoints else { return false }
+        let selector = TunnelEndpoint.vxlanSelector(port: port)
+        for i in 0..<count where endpoints[i].selector == selector { return true }
+        return false
+    }
 }
 
-/// One `gre` port: its options as plain values, its next hop, and its outer headers.
+/// One `gre` or `vxlan` port: its options as plain values, its next hop, and its outer
+/// headers.
 @frozen
 @usableFromInline
 struct TunnelEndpoint {
@@ -107,14 +132,25 @@ struct TunnelEndpoint {
     @usableFromInline static var fixedKey: UInt8 { 1 }
     @usableFromInline static var flowKey: UInt8 { 2 }
 
-    /// `Port.id` of the `gre` port.
+    /// `selector` of a `gre` port.
+    @usableFromInline static var greSelector: UInt32 { 0 }
+    /// `selector` of a `vxlan` port on UDP port `port`.
+    @inlinable static func vxlanSelector(port: UInt16) -> UInt32 { 0x1_0000 | UInt32(port) }
+
+    /// `Port.id` of the tunnel port.
     @usableFromInline let portID: Int
+    /// What received packets must be to reach this port besides its remote and key:
+    /// `greSelector`, or `vxlanSelector(port:)` of its UDP port.
+    @usableFromInline let selector: UInt32
+    /// Whether this is a `vxlan` port (else `gre`).
+    @usableFromInline let isVXLAN: Bool
     @usableFromInline let remoteIP: UInt32
     @usableFromInline let localIP: UInt32
     @usableFromInline let keyMode: UInt8
     /// The key of `keyMode` `fixedKey`.
     @usableFromInline let fixedKey: UInt32
-    /// Bytes prepended: `GREEncapsulation.overheadWithKey` or `overheadWithoutKey`.
+    /// Bytes prepended: `GREEncapsulation.overheadWithKey` or `overheadWithoutKey`, or
+    /// `VXLANEncapsulation.overhead`.
     @usableFromInline let overhead: Int
     /// The next hop toward `remoteIP` (itself on the underlay subnet, else the gateway);
     /// meaningful when `hasRoute`.
@@ -123,60 +159,109 @@ struct TunnelEndpoint {
     /// Whether the next hop's MAC is known (and in `header`); else encapsulated frames wait
     /// for an ARP answer. Kept by `Underlay.refreshTunnels()`.
     @usableFromInline var nextHopKnown: Bool
-    /// The first 38 bytes of the outer headers as `GREEncapsulation.encapsulate` writes
+    /// GRE: the first 38 bytes of the outer headers as `GREEncapsulation.encapsulate` writes
     /// them (Ethernet, IPv4, GRE flags and protocol), with the IPv4 total length and
-    /// checksum zero: per packet only those and the key are written. 48 bytes allocated
-    /// (a keyed template holds a zero key at 38).
+    /// checksum zero: per packet only those and the key are written (a keyed template
+    /// holds a zero key at 38). VXLAN: the 50 bytes `VXLANEncapsulation.encapsulate`
+    /// writes, IPv4 total length and checksum, UDP source port and length and the VNI
+    /// zero. 64 bytes allocated.
     @usableFromInline let header: UnsafeMutableRawPointer
     /// The one's-complement sum (RFC 1071, folded) of the IPv4 header in `header`: adding
     /// the total length gives the header checksum.
     @usableFromInline let headerSum: UInt16
 
     init(portID: Int, options: GREOptions, localIP: UInt32, nextHop: UInt32?) {
+        self.init(portID: portID, selector: Self.greSelector, remote: options.remoteIP, localIP: localIP, key: options.key,
+                  nextHop: nextHop) { keyMode in
+            keyMode == Self.noKey ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
+        } template: { header, overhead, keyMode, endpoint in
+            // The same bytes `GREEncapsulation.encapsulate` writes; the key, when there is
+            // one, is per packet.
+            _ = GREEncapsulation.encapsulate(inner: header + overhead, innerLength: 0, key: keyMode == Self.noKey ? nil : 0,
+                                             endpoint: endpoint)
+        }
+    }
+
+    init(portID: Int, options: VXLANOptions, localIP: UInt32, nextHop: UInt32?) {
+        self.init(portID: portID, selector: Self.vxlanSelector(port: options.destinationPort), remote: options.remoteIP,
+                  localIP: localIP, key: options.key, nextHop: nextHop) { _ in VXLANEncapsulation.overhead } template: { header, overhead, _, endpoint in
+            // The same bytes `VXLANEncapsulation.encapsulate` writes; the source port, UDP
+            // length and VNI are per packet.
+            _ = VXLANEncapsulation.encapsulate(inner: header + overhead, innerLength: 0, vni: 0, sourcePort: 0,
+                                               destinationPort: options.destinationPort, endpoint: endpoint)
+            header.storeBE16(0, at: 38)
+        }
+    }
+
+    /// The endpoint of a tunnel port: `overhead` says how many bytes its key mode prepends,
+    /// `template` writes its outer headers (MACs zero for now, `Underlay` fills them) into
+    /// the 64 allocated bytes; the IPv4 total length and checksum are then zeroed.
+    private init(portID: Int, selector: UInt32, remote: IPv4Address, localIP: UInt32, key: GREOptions.Key, nextHop: UInt32?,
+                 overhead: (UInt8) -> Int,
+                 template: (UnsafeMutableRawPointer, Int, UInt8, GREEncapsulation.Endpoint) -> Void) {
         self.portID = portID
-        remoteIP = options.remoteIP.rawValue
+        self.selector = selector
+        isVXLAN = selector != Self.greSelector
+        remoteIP = remote.rawValue
         self.localIP = localIP
-        switch options.key {
+        switch key {
         case .none: keyMode = Self.noKey; fixedKey = 0
-        case .fixed(let k): keyMode = Self.fixedKey; fixedKey = k
+        case .fixed(let k): keyMode = Self.fixedKey; fixedKey = isVXLAN ? k & VXLANHeader.maximumVNI : k
         case .flow: keyMode = Self.flowKey; fixedKey = 0
         }
-        overhead = keyMode == Self.noKey ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
+        self.overhead = overhead(keyMode)
         self.nextHop = nextHop ?? 0
         hasRoute = nextHop != nil
         nextHopKnown = false
-        header = .allocate(byteCount: 48, alignment: 8)
-        header.initializeMemory(as: UInt8.self, repeating: 0, count: 48)
-        // The same bytes `GREEncapsulation.encapsulate` writes (MACs zero for now; the
-        // total length and checksum zero); the key, when there is one, is per packet.
-        let inner = header + overhead
-        _ = GREEncapsulation.encapsulate(inner: inner, innerLength: 0, key: keyMode == Self.noKey ? nil : 0,
-                                         endpoint: .init(localMAC: MACAddress(rawValue: 0), nextHopMAC: MACAddress(rawValue: 0),
-                                                         localIP: IPv4Address(rawValue: localIP),
-                                                         remoteIP: options.remoteIP))
+        header = .allocate(byteCount: 64, alignment: 8)
+        header.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        template(header, self.overhead, keyMode,
+                 .init(localMAC: MACAddress(rawValue: 0), nextHopMAC: MACAddress(rawValue: 0),
+                       localIP: IPv4Address(rawValue: localIP), remoteIP: remote))
         header.storeBE16(0, at: 16)
         header.storeBE16(0, at: 24)
         headerSum = Checksum.sum(header + 14, count: 20)
     }
 
-    /// Writes the outer headers for an `innerLength`-byte frame at `start` (`overhead`
+    /// Writes the GRE outer headers for an `innerLength`-byte frame at `start` (`overhead`
     /// bytes before the inner frame; the caller checked the headroom): the prebuilt 38
     /// bytes, the IPv4 total length and checksum, and the key when keyed. The same bytes
     /// as `GREEncapsulation.encapsulate`.
     @inlinable @inline(__always)
     func write(to start: UnsafeMutableRawPointer, innerLength: Int, key: UInt32) {
+        writeTemplate(to: start, innerLength: innerLength, lastMove: 30)  // 38 bytes
+        if keyMode != Self.noKey { start.storeBE32(key, at: 38) }
+    }
+
+    /// Writes the VXLAN outer headers for an `innerLength`-byte frame at `start` (`overhead`
+    /// bytes before the inner frame; the caller checked the headroom): the prebuilt bytes,
+    /// the IPv4 total length and checksum, the UDP source port and length, and the VNI
+    /// (`vni`'s low 24 bits). The same bytes as `VXLANEncapsulation.encapsulate`.
+    @inlinable @inline(__always)
+    func writeVXLAN(to start: UnsafeMutableRawPointer, innerLength: Int, vni: UInt32, sourcePort: UInt16) {
+        writeTemplate(to: start, innerLength: innerLength, lastMove: 38)  // 46 bytes; the VNI word below
+        start.storeBE16(sourcePort, at: 34)
+        start.storeBE16(UInt16(truncatingIfNeeded: 16 &+ innerLength), at: 38)
+        start.storeBE32((vni & VXLANHeader.maximumVNI) << 8, at: 46)
+    }
+
+    /// Copies the template's first `lastMove + 8` bytes in 8-byte moves (the last one
+    /// overlapping the one before) and writes the IPv4 total length and checksum.
+    @inlinable @inline(__always)
+    func writeTemplate(to start: UnsafeMutableRawPointer, innerLength: Int, lastMove: Int) {
         let h = UnsafeRawPointer(header)
-        // 38 bytes in five 8-byte moves (the last overlaps the fourth).
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 0, as: UInt64.self), toByteOffset: 0, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self), toByteOffset: 16, as: UInt64.self)
         start.storeBytes(of: h.loadUnaligned(fromByteOffset: 24, as: UInt64.self), toByteOffset: 24, as: UInt64.self)
-        start.storeBytes(of: h.loadUnaligned(fromByteOffset: 30, as: UInt64.self), toByteOffset: 30, as: UInt64.self)
+        if lastMove > 32 {
+            start.storeBytes(of: h.loadUnaligned(fromByteOffset: 32, as: UInt64.self), toByteOffset: 32, as: UInt64.self)
+        }
+        start.storeBytes(of: h.loadUnaligned(fromByteOffset: lastMove, as: UInt64.self), toByteOffset: lastMove, as: UInt64.self)
         let total = UInt16(truncatingIfNeeded: overhead &- 14 &+ innerLength)
         var sum = UInt32(headerSum) &+ UInt32(total)
         sum = (sum & 0xFFFF) &+ (sum >> 16)  // one fold: ≤ 0x1FFFE before it
         start.storeBE16(total, at: 16)
         start.storeBE16(~UInt16(truncatingIfNeeded: sum), at: 24)
-        if keyMode != Self.noKey { start.storeBE32(key, at: 38) }
     }
 }

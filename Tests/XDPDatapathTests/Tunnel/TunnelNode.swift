@@ -16,8 +16,8 @@ final class TunnelNode {
     let underlayConfiguration: UnderlayConfiguration
     var now: UInt64 = 1_000_000_000
 
-    init(underlay: UnderlayConfiguration, gre: [String: GREOptions], vmTag: UInt16 = 1, frames: Int = 256,
-         brTunFlows: [String] = []) throws {
+    init(underlay: UnderlayConfiguration, gre: [String: GREOptions], vxlan: [String: VXLANOptions] = [:], vmTag: UInt16 = 1,
+         frames: Int = 256, brTunFlows: [String] = []) throws {
         pool = FramePool(frameCount: frames)
         underlayConfiguration = underlay
         let configuration = DatapathConfiguration(bridges: [
@@ -26,7 +26,8 @@ final class TunnelNode {
                 PortConfiguration(name: "patch-tun", type: .patch(peer: "patch-int")),
             ]),
             BridgeConfiguration(name: "br-tun", ports: [PortConfiguration(name: "patch-int", type: .patch(peer: "patch-tun"))]
-                + gre.keys.sorted().map { PortConfiguration(name: $0, type: .gre(gre[$0]!)) }, flows: brTunFlows),
+                + gre.keys.sorted().map { PortConfiguration(name: $0, type: .gre(gre[$0]!)) }
+                + vxlan.keys.sorted().map { PortConfiguration(name: $0, type: .vxlan(vxlan[$0]!)) }, flows: brTunFlows),
         ], underlay: underlay)
         datapath = try Datapath(configuration: configuration, pool: pool)
     }
