@@ -5,7 +5,7 @@
 SWIFT    ?= swift
 # Build-time libraries (Swift system modules and the eBPF build) and run-time tools of the tests.
 DEPS_BUILD = pkg-config libxdp-dev libbpf-dev libelf-dev zlib1g-dev libpcap-dev
-DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool busybox postgresql
+DEPS_TEST  = iproute2 ethtool tcpdump tshark python3-scapy iperf3 netcat-openbsd iputils-ping bpftool busybox postgresql curl
 DEPS_BENCH = openvswitch-switch iptables conntrack bridge-utils
 
 .PHONY: all deps deps-test build release demo test bench bench-check bench-instructions clean

@@ -16,6 +16,7 @@ import PackageDescription
 //   XDPAgent                  the node agent's compiler: a host's view of the Neutron model → the node's YAML
 //   NeutronModel, NeutronAPI  the control plane: the Neutron model and its store, the Networking API server
 //   XDPNodeAgent              the running node agent: the server's feed → compiled views → the engine
+//   XDPMetadata               the metadata service: the proxy at 169.254.169.254 and its namespaces (control plane)
 //   xdpswitch                 the command
 //
 // Linux only: AF_XDP, eBPF and network namespaces are Linux kernel features (Debian 12, or
@@ -122,14 +123,19 @@ if controlPlane {
         .target(name: "NeutronAPI", dependencies: ["NeutronModel", .product(name: "Hummingbird", package: "hummingbird"),
                                                    .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/NeutronAPI"),
-        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent"], path: "Tests/NeutronAPITests"),
+        .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent", "XDPMetadata"],
+                    path: "Tests/NeutronAPITests"),
         // `make demo` as a test: the whole cloud, server and agents, driven by the openstack client.
         .testTarget(name: "CloudTests", dependencies: [], path: "Tests/CloudTests"),
+        // The metadata service of a network node: the proxy (HTTP, Hummingbird) and its namespaces.
+        .target(name: "XDPMetadata", dependencies: ["XDPAgent", "CXDPShim", .product(name: "Hummingbird", package: "hummingbird"),
+                                                    .product(name: "NIOCore", package: "swift-nio")],
+                path: "Sources/XDPMetadata"),
         // `xdpswitch agent run`: registers with the server, follows the host's view, runs the engine.
-        .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", .product(name: "Yams", package: "Yams")],
+        .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", "XDPMetadata", .product(name: "Yams", package: "Yams")],
                 path: "Sources/XDPNodeAgent"),
         .testTarget(name: "XDPNodeAgentTests", dependencies: ["XDPNodeAgent", "XDPAgent", "NeutronModel", "XDPLab"],
                     path: "Tests/XDPNodeAgentTests"),
     ]
-    package.targets.first { $0.name == "xdpswitch" }?.dependencies += ["NeutronAPI", "XDPNodeAgent"]
+    package.targets.first { $0.name == "xdpswitch" }?.dependencies += ["NeutronAPI", "XDPNodeAgent", "XDPMetadata"]
 }

@@ -44,8 +44,12 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   done
-  # The metadata namespaces the network node's agent made carry the prefix too.
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^(${P}-|xdsmeta-${P})" ); do ip netns del "$ns" 2>/dev/null; done
+  # The metadata namespaces the network node's agent made carry the prefix too (--metadata-prefix),
+  # and so do their proxies, which outlive an agent by design.
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${P}-"); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+  done
   for b in mg ul ph; do ip link del "${P}-$b" 2>/dev/null; done
   [ -n "${KEEP_WORK:-}" ] && echo "demo: work folder kept: $WORK" || rm -rf "$WORK"
 }
@@ -112,6 +116,7 @@ for n in $NODES; do
   i=$((i + 1))
   role=compute; [ "$n" = network ] && role=network
   args=(agent --server "$SERVER" --host "$n" --role "$role" --state-dir "$WORK/$n" --control "$WORK/$n.sock")
+  [ "$n" = network ] && args+=(--metadata-prefix "${P}-md-")
   if [ "$MODE" = gre ]; then args+=(--tunnel-ip "172.16.0.1$i/24" --tunnel-interface eth1)
   else args+=(--bridge-mappings physnet1:eth2); fi
   [ "$n" = network ] && args+=(--external-interface eth-ext)
@@ -143,8 +148,8 @@ os router create router1
 os router add subnet router1 subnet1
 os router set --external-gateway public router1
 os security group rule create --ingress --protocol tcp --dst-port 22 default
-os port create --network net1 --host compute1 --device-id "$(cat /proc/sys/kernel/random/uuid)" vm1
-os port create --network net1 --host compute2 --device-id "$(cat /proc/sys/kernel/random/uuid)" vm2
+os port create --network net1 --host compute1 --device "$(cat /proc/sys/kernel/random/uuid)" vm1
+os port create --network net1 --host compute2 --device "$(cat /proc/sys/kernel/random/uuid)" vm2
 os floating ip create --port vm1 public
 FIP=$(osv floating ip list -f value -c "Floating IP Address" | head -1)
 echo "   net1: $(osv network show net1 -f value -c provider:network_type -c provider:segmentation_id | tr '\n' ' ')"

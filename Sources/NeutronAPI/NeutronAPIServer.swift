@@ -42,6 +42,7 @@ public enum NeutronAPIServer {
                                                        body: try await body(request)))
         }
         addAgentRoutes(to: router, service)
+        addMetadataRoutes(to: router, service)
         return router
     }
 

@@ -22,6 +22,9 @@
 //   routers    one per router: `qr-`/`qg-` interfaces, the external subnet's gateway as
 //              default route, SNAT (enable_snat), floating IPs, extra routes.
 //   dhcp       one responder per network with the network's subnets and static leases.
+//   metadata   (CompileOptions.metadata) per DHCP network a metadata port `md` + 11
+//              characters of the network id on br-int, and the on-link host route
+//              169.254.169.254/32 in its subnets' DHCP options (NodePlan+Services.swift).
 //
 // Where the design differs from Neutron's, because the configuration has no key for
 // Neutron's way (docs/agent-protocol.md, "Differences"):
@@ -49,9 +52,17 @@ public struct CompileOptions: Sendable, Equatable {
     /// answers would leave with the request's ARP payload; ARP then floods to the hosts of
     /// the network as with Neutron's `arp_responder = False`.
     public var arpResponder: Bool
+    /// Serve instance metadata at 169.254.169.254 on the networks whose DHCP this node
+    /// serves (Neutron's `enable_isolated_metadata` with `force_metadata`): a metadata port
+    /// `md` + 11 characters of the network id on br-int with the network's local VLAN, and
+    /// the on-link host route `169.254.169.254/32` (next hop 0.0.0.0) in each subnet's DHCP
+    /// options (docs/agent-protocol.md, "Metadata"). The agent turns it on; off here so that
+    /// a compile says only what the view says unless asked.
+    public var metadata: Bool
 
-    public init(arpResponder: Bool = false) {
+    public init(arpResponder: Bool = false, metadata: Bool = false) {
         self.arpResponder = arpResponder
+        self.metadata = metadata
     }
 }
 

@@ -1,7 +1,10 @@
 import XDPPacket
 
 // A network node's routers (Neutron's L3 agent) and DHCP responders (its DHCP agent), as
-// the `routers:` and `dhcp:` sections (docs/routers.md, docs/dhcp.md).
+// the `routers:` and `dhcp:` sections (docs/routers.md, docs/dhcp.md), and with
+// CompileOptions.metadata the metadata service's part: the on-link host route to
+// 169.254.169.254 in each served subnet (the metadata ports themselves are on br-int,
+// NodePlan.swift).
 extension NodePlan {
     /// Neutron's `dhcp_lease_duration` default.
     static let defaultLeaseSeconds = 86400
@@ -48,6 +51,22 @@ extension NodePlan {
         }
     }
 
+    /// The networks whose DHCP this node serves, by id: each gets a metadata port when
+    /// `options.metadata` (Neutron's DHCP agent runs the metadata proxy of exactly these).
+    var metadataNetworks: [String] {
+        view.dhcp.map(\.networkID).sorted()
+    }
+
+    /// A subnet's host routes as handed out, with the metadata route added (`options.metadata`)
+    /// unless the subnet already routes 169.254.169.254/32 itself.
+    func dhcpHostRoutes(_ subnet: HostView.Subnet) -> [HostView.Route] {
+        var routes = subnet.hostRoutes
+        if options.metadata, !routes.contains(where: { $0.destination == MetadataPort.hostRoute.destination }) {
+            routes.append(HostView.Route(destination: MetadataPort.hostRoute.destination, nexthop: MetadataPort.hostRoute.nexthop))
+        }
+        return routes
+    }
+
     func writeDHCP(_ w: inout YAMLWriter) {
         let services = view.dhcp.sorted { $0.networkID < $1.networkID }
         guard !services.isEmpty else { return }
@@ -65,7 +84,7 @@ extension NodePlan {
                 w.item(6, .map(["name": .string(subnet.id), "cidr": .string(subnet.cidr), "server_address": .string(fixed.ipAddress),
                                 "gateway_ip": subnet.gatewayIP.map { .string($0) },
                                 "dns_nameservers": subnet.dnsNameservers.isEmpty ? nil : .strings(subnet.dnsNameservers),
-                                "host_routes": subnet.hostRoutes.isEmpty ? nil : .list(subnet.hostRoutes.map {
+                                "host_routes": dhcpHostRoutes(subnet).isEmpty ? nil : .list(dhcpHostRoutes(subnet).map {
                                     .map(["destination": .string($0.destination), "nexthop": .string($0.nexthop)])
                                 }),
                                 "enable_dhcp": .bool(subnet.enableDHCP)]))

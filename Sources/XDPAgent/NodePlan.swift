@@ -56,6 +56,12 @@ struct NodePlan {
                                                                     "tag": .int(vlans[service.networkID]!),
                                                                     "options": .map(["network": .string(service.networkID)])])))
         }
+        if options.metadata {
+            for networkID in metadataNetworks {
+                let name = MetadataPort.interfaceName(networkID: networkID)
+                integration.ports.append(Port(name: name, fields: .map(["name": .string(name), "tag": .int(vlans[networkID]!)])))
+            }
+        }
         for port in vmPorts {
             integration.ports.append(Port(name: port.tapName, fields: .map(["name": .string(port.tapName),
                                                                             "tag": .int(vlans[port.networkID]!)])))

@@ -33,6 +33,7 @@
 // asked, so a restarted agent forwards again without waiting for it.
 import Foundation
 import XDPAgent
+import XDPMetadata
 import XDPSwitch
 
 /// The node agent (see the essay at the top of NodeAgent.swift). `run()` until cancelled;
@@ -46,6 +47,9 @@ public actor NodeAgent {
     let datapath: any NodeDatapath
     let state: AgentStateDirectory
     let compileOptions: CompileOptions
+    /// The metadata namespaces and proxies of the networks whose DHCP this node serves (nil:
+    /// no metadata service; docs/agent-protocol.md, "Metadata").
+    let metadata: MetadataNamespaces?
     let log: Log
 
     /// The latest view received (or restored): what the node should run.
@@ -73,13 +77,18 @@ public actor NodeAgent {
     /// The revision of the view the node runs (nil: none yet).
     public var appliedRevision: UInt64? { applied?.revision }
 
+    /// `metadata`: serve instance metadata on the networks whose DHCP this node serves; the
+    /// compiler then adds their metadata ports and routes (`CompileOptions.metadata`).
     public init(settings: AgentSettings, datapath: any NodeDatapath, compileOptions: CompileOptions = CompileOptions(),
-                log: @escaping Log) throws(AgentSettingsError) {
+                metadata: MetadataNamespaces? = nil, log: @escaping Log) throws(AgentSettingsError) {
         self.settings = settings
         self.client = ModelServerClient(server: settings.server)
         self.datapath = datapath
         self.state = try AgentStateDirectory(path: settings.stateDirectory)
+        var compileOptions = compileOptions
+        compileOptions.metadata = metadata != nil
         self.compileOptions = compileOptions
+        self.metadata = metadata
         self.log = log
     }
 
@@ -204,6 +213,15 @@ public actor NodeAgent {
                 await reportNow()
             }
             return
+        }
+        // The metadata ports' interfaces first, so the engine finds them when it attaches.
+        if let metadata {
+            let subnets = Dictionary(view.networks.map { ($0.id, $0.subnets.map(\.cidr)) }, uniquingKeysWith: { a, _ in a })
+            do {
+                try metadata.reconcile(networks: view.dhcp.map { MetadataNamespaces.Network(id: $0.networkID, subnets: subnets[$0.networkID] ?? []) })
+            } catch {
+                log("metadata for revision \(view.revision): \(error)")
+            }
         }
         let changes: String
         do {

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import XDPAgent
 #if canImport(XDPNodeAgent)
+import XDPMetadata
 import XDPNodeAgent
 import XDPSwitch
 
@@ -67,6 +68,12 @@ struct AgentRunCommand: ParsableCommand {
     @Flag(name: .customLong("arp-responder"), help: "Answer ARP for remote ports in br-tun (Neutron's arp_responder).")
     var arpResponder = false
 
+    @Flag(name: .customLong("no-metadata"), help: "Do not serve instance metadata at 169.254.169.254 (network and all roles serve it on the networks whose DHCP they serve).")
+    var noMetadata = false
+
+    @Option(name: .customLong("metadata-prefix"), help: ArgumentHelp("Prefix of the metadata namespaces (default xdsmeta-).", valueName: "PREFIX"))
+    var metadataPrefix = MetadataNamespaces.defaultPrefix
+
     @OptionGroup var engineOptions: EngineOptions
 
     func run() throws {
@@ -93,8 +100,11 @@ struct AgentRunCommand: ParsableCommand {
         let datapath = EngineNodeDatapath(options: options)
         let agent: NodeAgent
         do {
-            agent = try NodeAgent(settings: settings, datapath: datapath,
-                                  compileOptions: CompileOptions(arpResponder: arpResponder)) { printLine("xdpswitch agent: \($0)") }
+            let metadata = noMetadata || settings.role == .compute ? nil
+                : MetadataNamespaces(prefix: metadataPrefix, serverURL: settings.server.absoluteString,
+                                     runDirectory: settings.stateDirectory + "/metadata")
+            agent = try NodeAgent(settings: settings, datapath: datapath, compileOptions: CompileOptions(arpResponder: arpResponder),
+                                  metadata: metadata) { printLine("xdpswitch agent: \($0)") }
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -134,7 +144,7 @@ struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The node agent: turns a host's share of the Neutron model into the node's datapath.",
-        subcommands: AgentRunCommands.all + [AgentCompileCommand.self],
+        subcommands: AgentRunCommands.all + [AgentCompileCommand.self] + AgentControlPlaneCommands.all,
         defaultSubcommand: AgentRunCommands.all.first)
 }
 
@@ -164,6 +174,9 @@ struct AgentCompileCommand: ParsableCommand {
     @Flag(name: .customLong("arp-responder"), help: "Answer ARP for remote ports in br-tun (Neutron's arp_responder).")
     var arpResponder = false
 
+    @Flag(inversion: .prefixedNo, help: "Serve metadata at 169.254.169.254 on the networks whose DHCP this node serves (docs/agent-protocol.md).")
+    var metadata = true
+
     func run() throws {
         let data = try read(hostView, "--host-view")
         var previous: [String: UInt16] = [:]
@@ -180,7 +193,7 @@ struct AgentCompileCommand: ParsableCommand {
         do {
             let view = try HostView.decode(json: data)
             compiled = try NodeCompiler(view: view, previousLocalVLANs: previous,
-                                        options: CompileOptions(arpResponder: arpResponder)).compile()
+                                        options: CompileOptions(arpResponder: arpResponder, metadata: metadata)).compile()
         } catch {
             throw CommandFailure("\(hostView): \(error)")
         }
