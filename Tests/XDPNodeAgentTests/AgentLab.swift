@@ -163,12 +163,14 @@ final class AgentLab {
     // MARK: the agent
 
     /// Starts `xdpswitch agent` for this host (role all, the tunnel on the underlay veth).
+    /// Without the metadata service: its namespaces and proxies would outlive the agent's
+    /// `kill -9` (the metadata tests and the demo cover it).
     func startAgent() throws {
         precondition(agentPID == nil)
         let arguments = [try xdpswitchBinary(), "agent", "--server", server.endpoint, "--host", host, "--role", "all",
                          "--tunnel-ip", "172.31.\(getpid() % 200).1/24", "--tunnel-interface", underlay,
                          "--state-dir", stateDirectory, "--control", controlSocket, "--report-interval", "1",
-                         "--poll-timeout", "5"]
+                         "--poll-timeout", "5", "--no-metadata"]
         agentPID = try Shell.spawn(arguments, logPath: agentLog)
     }
 
