@@ -94,6 +94,19 @@ final class AgentLab {
         return try JSONValue.decode(Data(line.utf8))
     }
 
+    /// The tenant's network net1 (a GRE network: the server's default tenant type), its
+    /// subnet sub1 on `cidr` with DHCP, a security group "vms" that lets ICMP in, two VMs on
+    /// it bound to this host, and the agent started.
+    func startTenant(cidr: String) throws -> (VM, VM) {
+        try openstack("network", "create", "net1")
+        try openstack("subnet", "create", "--network", "net1", "--subnet-range", cidr, "sub1")
+        try openstack("security", "group", "create", "vms")
+        try openstack("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "vms")
+        let vms = (try addVM("vm1", network: "net1", securityGroup: "vms"), try addVM("vm2", network: "net1", securityGroup: "vms"))
+        try startAgent()
+        return vms
+    }
+
     /// Creates a port for VM `name` bound to this host, and the VM: a namespace whose `eth0`
     /// (with the port's MAC) is the peer of the port's tap. No address: DHCP gives it.
     func addVM(_ name: String, network: String, securityGroup: String) throws -> VM {
@@ -150,12 +163,14 @@ final class AgentLab {
     // MARK: the agent
 
     /// Starts `xdpswitch agent` for this host (role all, the tunnel on the underlay veth).
+    /// Without the metadata service: its namespaces and proxies would outlive the agent's
+    /// `kill -9` (the metadata tests and the demo cover it).
     func startAgent() throws {
         precondition(agentPID == nil)
         let arguments = [try xdpswitchBinary(), "agent", "--server", server.endpoint, "--host", host, "--role", "all",
                          "--tunnel-ip", "172.31.\(getpid() % 200).1/24", "--tunnel-interface", underlay,
                          "--state-dir", stateDirectory, "--control", controlSocket, "--report-interval", "1",
-                         "--poll-timeout", "5"]
+                         "--poll-timeout", "5", "--no-metadata"]
         agentPID = try Shell.spawn(arguments, logPath: agentLog)
     }
 

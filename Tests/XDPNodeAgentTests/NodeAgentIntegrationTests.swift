@@ -24,16 +24,7 @@ import XDPLab
         let lab = try AgentLab()
         defer { lab.tearDown() }
         func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
-
-        // The tenant's network (a GRE network: the server's default tenant type), its subnet
-        // with DHCP, a security group that lets ICMP in, and two VM ports on this host.
-        try lab.openstack("network", "create", "net1")
-        try lab.openstack("subnet", "create", "--network", "net1", "--subnet-range", "10.61.0.0/24", "sub1")
-        try lab.openstack("security", "group", "create", "vms")
-        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "vms")
-        let vm1 = try lab.addVM("vm1", network: "net1", securityGroup: "vms")
-        let vm2 = try lab.addVM("vm2", network: "net1", securityGroup: "vms")
-        try lab.startAgent()
+        let (vm1, vm2) = try lab.startTenant(cidr: "10.61.0.0/24")
 
         // DHCP from the agent's responder (role all serves the network's DHCP).
         var leased1: String?, leased2: String?
@@ -109,16 +100,9 @@ extension NodeAgentIntegrationTests {
         let lab = try AgentLab()
         defer { lab.tearDown() }
         func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
-
-        try lab.openstack("network", "create", "net1")
-        try lab.openstack("subnet", "create", "--network", "net1", "--subnet-range", "10.63.0.0/24", "sub1")
-        try lab.openstack("security", "group", "create", "vms")
-        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "vms")
-        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
         try lab.openstack("security", "group", "create", "others")
-        let vm1 = try lab.addVM("vm1", network: "net1", securityGroup: "vms")
-        let vm2 = try lab.addVM("vm2", network: "net1", securityGroup: "vms")
-        try lab.startAgent()
+        let (vm1, vm2) = try lab.startTenant(cidr: "10.63.0.0/24")
+        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
         for vm in [vm1, vm2] {
             #expect(lab.eventually(20) { (try? lab.dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
         }
@@ -131,7 +115,7 @@ extension NodeAgentIntegrationTests {
         let pingLog = lab.folder.path + "/ping.log", receiverLog = lab.folder.path + "/receiver.log"
         let senderLog = lab.folder.path + "/sender.log"
         let pinger = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "sh", "-c",
-                                      "while [ ! -e \(stop) ]; do ping -q -f -c 500 -W 1 \(vm2.address) | grep transmitted; done"],
+                                      "while [ ! -e \(stop) ]; do echo \"$(ping -q -f -c 500 -W 1 \(vm2.address) | grep transmitted) at $(date +%T.%N)\"; done"],
                                      logPath: pingLog)
         let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
             import hashlib, socket
@@ -206,7 +190,8 @@ extension NodeAgentIntegrationTests {
         print("NodeAgentIntegrationTests: \(changes) configurations applied; \(floods.count) floods, \(transmitted) pings, "
               + "\(answered) answered; transfer \(receiverLine.trimmingCharacters(in: .newlines))")
         #expect(floods.count >= 2 && transmitted >= 1000, failure("the floods did not run: \(floods)"))
-        #expect(answered == transmitted, failure("\(transmitted - answered) of \(transmitted) pings lost while the ports changed"))
+        let lossy = floods.filter { !$0.contains(" 0% packet loss") }
+        #expect(answered == transmitted, failure("\(transmitted - answered) of \(transmitted) pings lost while the ports changed: \(lossy)"))
         #expect(changes >= 10, failure("only \(changes) configurations applied during the changes"))
     }
 }
