@@ -46,10 +46,17 @@ cleanup() {
   done
   # The metadata namespaces the network node's agent made carry the prefix too (--metadata-prefix),
   # and so do their proxies, which outlive an agent by design.
+  local left=()
   for ns in $(ip netns list | awk '{print $1}' | grep "^${P}-"); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null; done
-    ip netns del "$ns" 2>/dev/null
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null && left+=("$pid"); done
   done
+  for pid in "${left[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${P}-"); do ip netns del "$ns" 2>/dev/null; done
+  # The root ends of the nodes' veth pairs (deleting one end deletes the pair), then the bridges.
+  for i in 1 2 3; do for kind in m u p; do ip link del "${P}$kind$i" 2>/dev/null; done; done
   for b in mg ul ph; do ip link del "${P}-$b" 2>/dev/null; done
   [ -n "${KEEP_WORK:-}" ] && echo "demo: work folder kept: $WORK" || rm -rf "$WORK"
 }
@@ -157,10 +164,10 @@ echo "   floating IP of vm1: $FIP"
 
 # ---------------------------------------------------------------------------------------------
 say "4. The VMs: a namespace each, plugged into its compute node's tap, addressed by DHCP"
-vm_index=0
-for vm in vm1 vm2; do
-  vm_index=$((vm_index + 1))
-  node=compute$vm_index
+# plug_vm VM NODE: the VM's namespace, its eth0 the peer of NODE's tap for the port named VM
+# (Nova's tap name: `tap` + the first 11 characters of the port id), with the port's MAC.
+plug_vm() {
+  local vm=$1 node=$2 id mac tap
   id=$(osv port show "$vm" -f value -c id)
   mac=$(osv port show "$vm" -f value -c mac_address)
   tap="tap${id:0:11}"
@@ -172,19 +179,29 @@ for vm in vm1 vm2; do
   in_ns "$vm" ip link set eth0 address "$mac" up
   in_ns "$vm" ethtool -K eth0 tx off rxvlan off txvlan off >/dev/null 2>&1
   echo "   $vm on $node: $tap ($mac)"
-done
+}
 port_active() { [ "$(osv port show "$1" -f value -c status)" = ACTIVE ]; }
+# dhcp_vm VM: udhcpc in the VM; checks it got the port's fixed IP.
+dhcp_vm() {
+  local vm=$1 want got
+  want=$(osv port show "$vm" -f json -c fixed_ips | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')
+  in_ns "$vm" busybox udhcpc -i eth0 -n -q -t 5 -T 2 -s "$HERE/scripts/udhcpc-script.sh" >"$WORK/$vm-dhcp.log" 2>&1
+  got=$(in_ns "$vm" ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+  if [ "$got" = "$want" ]; then pass "$vm got its address by DHCP: $got"; else fail "$vm DHCP: wanted $want, got '${got:-nothing}'"; fi
+}
+# metadata_uuid VM: the uuid VM reads from 169.254.169.254.
+metadata_uuid() {
+  in_ns "$1" python3 -c 'import json,urllib.request; print(json.load(urllib.request.urlopen("http://169.254.169.254/openstack/latest/meta_data.json", timeout=5))["uuid"])' 2>>"$WORK/checks.log"
+}
+plug_vm vm1 compute1
+plug_vm vm2 compute2
 if wait_for 60 port_active vm1 && wait_for 30 port_active vm2; then
   pass "the agents plugged both VM ports: status ACTIVE"
 else
   fail "VM ports ACTIVE (vm1 $(osv port show vm1 -f value -c status), vm2 $(osv port show vm2 -f value -c status))"
 fi
-for vm in vm1 vm2; do
-  want=$(osv port show "$vm" -f json -c fixed_ips | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')
-  in_ns "$vm" busybox udhcpc -i eth0 -n -q -t 5 -T 2 -s "$HERE/scripts/udhcpc-script.sh" >"$WORK/$vm-dhcp.log" 2>&1
-  got=$(in_ns "$vm" ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
-  if [ "$got" = "$want" ]; then pass "$vm got its address by DHCP: $got"; else fail "$vm DHCP: wanted $want, got '${got:-nothing}'"; fi
-done
+dhcp_vm vm1
+dhcp_vm vm2
 VM1=$(in_ns vm1 ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
 VM2=$(in_ns vm2 ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
 
@@ -208,16 +225,49 @@ if [ "$seen" = "$gw" ]; then pass "vm2 → external through SNAT: the external h
 seen=$(tcp vm1 172.24.4.225 80 2>>"$WORK/checks.log")
 if [ "$seen" = "$FIP" ]; then pass "vm1 → external: leaves as its floating IP $FIP"; else fail "floating IP outbound: the external host saw '${seen:-nothing}', wanted $FIP"; fi
 uuid=$(osv port show vm1 -f value -c device_id)
-meta=$(in_ns vm1 python3 -c 'import json,urllib.request; print(json.load(urllib.request.urlopen("http://169.254.169.254/openstack/latest/meta_data.json", timeout=5))["uuid"])' 2>>"$WORK/checks.log")
+meta=$(metadata_uuid vm1)
 if [ "$meta" = "$uuid" ]; then pass "vm1 reads its own metadata from 169.254.169.254 (uuid $uuid)"; else fail "metadata: got '${meta:-nothing}', wanted $uuid"; fi
 
 # ---------------------------------------------------------------------------------------------
+say "6. A second tenant network with the same CIDR, and a VM moving to another compute node"
 if [ "$MODE" = gre ]; then
-  say "6. compute1's br-tun, as the reference design shows it"
+  os network create net2
+else
+  os network create --provider-network-type vlan --provider-physical-network physnet1 --provider-segment 102 net2
+fi
+os subnet create --network net2 --subnet-range 10.1.0.0/24 subnet2
+os port create --network net2 --host compute1 --device "$(cat /proc/sys/kernel/random/uuid)" vm3
+plug_vm vm3 compute1
+wait_for 60 port_active vm3 || true
+dhcp_vm vm3
+VM3=$(in_ns vm3 ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+if in_ns vm3 ping -c 2 -i 0.2 -W 1 "$VM2" >>"$WORK/checks.log" 2>&1; then
+  fail "net2's vm3 reached net1's vm2 at $VM2: the networks are not isolated"
+else
+  pass "net2's vm3 ($VM3, same CIDR as net1) cannot reach net1's vm2 ($VM2)"
+fi
+uuid3=$(osv port show vm3 -f value -c device_id)
+meta=$(metadata_uuid vm3)
+if [ "$meta" = "$uuid3" ]; then pass "vm3 reads its own metadata, not net1's VM at the same address (uuid $uuid3)"; else fail "vm3 metadata: got '${meta:-nothing}', wanted $uuid3"; fi
+os port set --host compute1 vm2
+tap2="tap$(osv port show vm2 -f value -c id | cut -c1-11)"
+in_ns compute2 ip link set "$tap2" netns "${P}-compute1"
+in_ns compute1 ip link set "$tap2" up
+in_ns compute1 ethtool -K "$tap2" tx off rxvlan off txvlan off >/dev/null 2>&1
+echo "   vm2's $tap2 moved from compute2 to compute1"
+if wait_for 40 in_ns vm1 ping -c 1 -W 1 "$VM2"; then
+  pass "vm2 moved to compute1: vm1 → vm2 ping on the same node"
+else
+  fail "vm2 moved to compute1: vm1 cannot reach it"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ "$MODE" = gre ]; then
+  say "7. compute1's br-tun, as the reference design shows it"
   echo "   $ xdpswitch dump-flows br-tun"
   "$XS" dump-flows br-tun --control "$WORK/compute1.sock" | sed 's/^/   /'
 else
-  say "6. compute1's br-eth2: local VLAN ↔ provider VLAN 101"
+  say "7. compute1's br-eth2: local VLAN ↔ provider VLAN 101 (102 for net2)"
   echo "   $ xdpswitch dump-flows br-eth2"
   "$XS" dump-flows br-eth2 --control "$WORK/compute1.sock" | sed 's/^/   /'
 fi

@@ -4,7 +4,8 @@ import Testing
 /// `make demo` as a test: scripts/demo-cloud.sh builds the reference design's cloud (API server,
 /// a network node and two compute nodes as agents in their own namespaces, two VMs, an external
 /// network) with the real `openstack` client and checks DHCP, cross-node traffic, the security
-/// group, SNAT, the floating IP and metadata with real traffic. Every check prints PASS or FAIL;
+/// group, SNAT, the floating IP and metadata with real traffic, then a second network with the
+/// same CIDR (isolated, its own metadata) and a VM moved between compute nodes. Every check prints PASS or FAIL;
 /// the script exits non-zero on any FAIL.
 @Suite(.serialized) struct CloudDemoTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -58,7 +59,8 @@ import Testing
         let failures = lines.filter { $0.contains("FAIL") }
         #expect(failures.isEmpty, "MODE=\(mode): \(failures.joined(separator: "\n"))\n\(output)")
         #expect(status == 0, "MODE=\(mode): exit \(status)\n\(output)")
-        // agents, ports ACTIVE, 2× DHCP, ping, TCP 22, TCP 80 refused, SNAT, floating IP out, metadata.
-        #expect(passes.count == 10, "MODE=\(mode): \(passes.count) checks passed\n\(output)")
+        // agents, ports ACTIVE, 2× DHCP, ping, TCP 22, TCP 80 refused, SNAT, floating IP out, metadata;
+        // the second network: DHCP, isolation from the first, its own metadata; the VM moved.
+        #expect(passes.count == 14, "MODE=\(mode): \(passes.count) checks passed\n\(output)")
     }
 }
