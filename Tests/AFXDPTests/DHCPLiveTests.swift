@@ -9,7 +9,7 @@ import XDPDatapath
 import XDPPacket
 
 /// A real DHCP client (busybox `udhcpc`, Debian's `busybox`) in a namespace behind br-int's
-/// access VLAN 1 gets its lease from the `dhcp` service port: the seed's `qdhcp-` namespace
+/// access VLAN 1 gets its lease from the `dhcp` service port: the reference design's `qdhcp-` namespace
 /// replaced by the datapath's responder. The client checks IPv4 and UDP checksums of what
 /// it receives; its script records what it was given.
 extension AFXDPIntegrationTests {

@@ -7,7 +7,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// Two compute nodes of the seed's GRE mode in one process: two engines, each with
+/// Two compute nodes of the reference design's GRE mode in one process: two engines, each with
 /// br-int (an access port to a VM namespace) ↔ patch ↔ br-tun (a gre port) over its own
 /// underlay veth. The two underlay veths meet on a Linux bridge in a "wire" namespace,
 /// where tcpdump watches the tunnel.
@@ -24,14 +24,14 @@ final class TwoNodeGRE {
     var engines: [Engine] = []
     let key: UInt32
     let net: Int
-    /// br-tun runs the seed's flows (tunnel `key` ↔ local VLAN 1) instead of NORMAL.
-    let seedFlows: Bool
+    /// br-tun runs the reference design's flows (tunnel `key` ↔ local VLAN 1) instead of NORMAL.
+    let referenceFlows: Bool
 
     /// `net` picks the addresses (10.net.0.0/24 for VMs, 172.31.net.0/24 for the underlay).
-    init(net: Int, key: UInt32, seedFlows: Bool = false) throws {
+    init(net: Int, key: UInt32, referenceFlows: Bool = false) throws {
         self.net = net
         self.key = key
-        self.seedFlows = seedFlows
+        self.referenceFlows = referenceFlows
         try topo.addHost("a", ip: "10.\(net).0.1", mac: "02:00:00:\(net):00:01")
         try topo.addHost("b", ip: "10.\(net).0.2", mac: "02:00:00:\(net):00:02")
         wire = try topo.lab.addNamespace("w")
@@ -46,8 +46,8 @@ final class TwoNodeGRE {
     func configuration(node: Int) -> DatapathConfiguration {
         let (vm, underlay, remote) = node == 1 ? (topo.port("a"), underlay1, 2) : (topo.port("b"), underlay2, 1)
         let vmMAC = "02:00:00:\(net):00:0\(node)"
-        // The seed's br-tun dump, with this node's VM MAC and the test's tunnel id.
-        let flows = seedFlows ? [
+        // The reference design's br-tun dump, with this node's VM MAC and the test's tunnel id.
+        let flows = referenceFlows ? [
             "priority=3,tun_id=\(key),dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
             "priority=3,tun_id=\(key),dl_dst=\(vmMAC) actions=mod_vlan_vid:1,NORMAL",
             "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:\(key),NORMAL",
@@ -61,7 +61,7 @@ final class TwoNodeGRE {
             BridgeConfiguration(name: "br-tun", ports: [
                 PortConfiguration(name: "patch-int", type: .patch(peer: "patch-tun")),
                 PortConfiguration(name: "gre-node\(remote)", type: .gre(GREOptions(remoteIP: IPv4Address("172.31.\(net).\(remote)")!,
-                                                                                  key: seedFlows ? .flow : .fixed(key)))),
+                                                                                  key: referenceFlows ? .flow : .fixed(key)))),
             ], flows: flows),
         ], underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address("172.31.\(net).\(node)")!, prefixLength: 24))
     }
@@ -84,8 +84,8 @@ final class TwoNodeGRE {
 extension AFXDPIntegrationTests {
 @Suite("GRE tunnel between two engines on veth")
 struct GRETunnelIntegrationTests {
-    @Test func seedFlowsCarryVLAN1OverTunnel2BetweenNodes() throws {
-        let nodes = try TwoNodeGRE(net: 95, key: 2, seedFlows: true)
+    @Test func referenceFlowsCarryVLAN1OverTunnel2BetweenNodes() throws {
+        let nodes = try TwoNodeGRE(net: 95, key: 2, referenceFlows: true)
         defer { nodes.tearDown() }
         try nodes.start()
         let ping = nodes.topo.ping("a", "b", count: 4)

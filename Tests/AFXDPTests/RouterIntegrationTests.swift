@@ -8,7 +8,7 @@ import XDPDatapath
 import XDPPacket
 
 extension AFXDPIntegrationTests {
-/// The seed's network node over AF_XDP: namespace vm1 (10.1.0.5/24, default via 10.1.0.1)
+/// The reference design's network node over AF_XDP: namespace vm1 (10.1.0.5/24, default via 10.1.0.1)
 /// on br-int (access VLAN 1), namespace ext (172.24.4.225/28, 10.1.0.0/24 via
 /// 172.24.4.227) on br-ex, and router1 between them (qr 10.1.0.1/24 on br-int with tag 1,
 /// qg 172.24.4.227/28 on br-ex; no NAT). Real kernels on both sides: ARP, ping, TCP.

@@ -8,7 +8,7 @@ import XDPDatapath
 import XDPPacket
 
 extension AFXDPIntegrationTests {
-/// The seed's network node with NAT, over AF_XDP: namespaces vm1 (10.1.0.5, floating IP
+/// The reference design's network node with NAT, over AF_XDP: namespaces vm1 (10.1.0.5, floating IP
 /// 172.24.4.228) and vm2 (10.1.0.6, no floating IP) on br-int (access VLAN 1), namespace
 /// ext (172.24.4.225/28, *no* route to 10.1.0.0/24) on br-ex, router1 between them with
 /// SNAT to its gateway address 172.24.4.227. Real kernels on both sides: ARP for the

@@ -43,7 +43,7 @@ struct VXLANBenchScenarioTests {
             #expect(out.count == 1 && out.first?.count == template.count + 50)
             #expect(out.first.map { Array($0[42..<50]) } == [0x08, 0, 0, 0, 0, 0, 2, 0], "VNI 2 from set_tunnel:0x2")
         } else {
-            // The seed flows tag tunnel 2's broadcast with VLAN 1 toward br-int.
+            // The reference design's flows tag tunnel 2's broadcast with VLAN 1 toward br-int.
             let inner = Array(template[50...])
             #expect(out == [Array(inner[0..<12]) + [0x81, 0x00, 0x00, 0x01] + Array(inner[12...])])
         }

@@ -3,7 +3,7 @@ import XDPDatapath
 import XDPPacket
 
 /// The flow pipeline with rules built in code (the flow-text tests are in OpenFlow/ and
-/// SeedFlowTests): commit of header changes, output copies, resubmit, learning, the
+/// ReferenceFlowTests): commit of header changes, output copies, resubmit, learning, the
 /// exact-match cache and timeouts.
 @Suite struct FlowPipelineTests {
     static let vm = MACAddress("fa:16:3e:00:00:0a")!, peer = MACAddress("fa:16:3e:00:00:0b")!

@@ -82,7 +82,7 @@ import XDPPacket
 
     @Test func routersConfiguredTheSameAreTheSameObjectsInTheSuccessor() throws {
         let pool = FramePool(frameCount: 512)
-        let before = RouterBridgeNode.seedConfiguration()
+        let before = RouterBridgeNode.referenceConfiguration()
         let first = try Datapath(configuration: before, pool: pool)
         var after = before
         after.bridges[0].ports.append(PortConfiguration(name: "qvo-vm2", tag: 1))

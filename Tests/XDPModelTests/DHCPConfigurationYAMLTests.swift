@@ -48,7 +48,7 @@ import XDPPacket
         #expect(datapath.dhcpResponder(network: "net1")?.lease(for: MACAddress("fa:16:3e:aa:00:06")!) == IPv4Address(10, 1, 0, 6))
     }
 
-    @Test func defaultsAreTheSeeds() throws {
+    @Test func defaultsAreTheReferenceDesigns() throws {
         let y = Self.networkNode.replacingOccurrences(of: "    domain: example.org\n    lease_time: 600\n    mtu: 1450\n", with: "")
         let dhcp = try #require(try SwitchConfiguration.parse(yaml: y, file: "d.yaml").datapath.dhcp.first)
         #expect(dhcp.domain == "openstacklocal" && dhcp.leaseSeconds == 120 && dhcp.mtu == nil)

@@ -4,7 +4,7 @@ import XDPModel
 
 @Suite struct SwitchConfigurationTests {
     /// The example of the foundation issue, verbatim.
-    static let seedExample = """
+    static let referenceExample = """
     bridges:
       - name: br-int
         ports:
@@ -21,8 +21,8 @@ import XDPModel
         do { _ = try SwitchConfiguration.parse(yaml: yaml, file: "test.yaml"); return nil } catch { return error }
     }
 
-    @Test func readsTheSeedExample() throws {
-        let config = try SwitchConfiguration.parse(yaml: Self.seedExample, file: "seed.yaml")
+    @Test func readsTheReferenceExample() throws {
+        let config = try SwitchConfiguration.parse(yaml: Self.referenceExample, file: "reference.yaml")
         let bridges = config.datapath.bridges
         #expect(bridges.map(\.name) == ["br-int", "br-tun"])
         #expect(bridges[0].ports == [

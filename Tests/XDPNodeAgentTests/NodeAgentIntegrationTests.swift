@@ -110,12 +110,16 @@ extension NodeAgentIntegrationTests {
 
         // The traffic: floods of 500 pings, one after the other until told to stop, and a
         // 10 MB transfer to vm2's port 22, paced (16 KiB every 0.1 s) until the changes are
-        // over and then at full speed, so that it runs through all of them.
+        // over and then at full speed, so that it runs through all of them. Each flood has a
+        // deadline (`-w 10`) instead of a reply timeout: with replies coming, `-W` gives the
+        // last one only two round trips (~0.1 ms here), so a reply held for the few
+        // milliseconds a reconfiguration takes the worker would be counted lost although it
+        // arrived; with `-w` only a reply that never comes is.
         let stop = lab.folder.path + "/stop"
         let pingLog = lab.folder.path + "/ping.log", receiverLog = lab.folder.path + "/receiver.log"
         let senderLog = lab.folder.path + "/sender.log"
         let pinger = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "sh", "-c",
-                                      "while [ ! -e \(stop) ]; do echo \"$(ping -q -f -c 500 -W 1 \(vm2.address) | grep transmitted) at $(date +%T.%N)\"; done"],
+                                      "while [ ! -e \(stop) ]; do echo \"$(ping -q -f -c 500 -w 10 \(vm2.address) | grep transmitted) at $(date +%T.%N)\"; done"],
                                      logPath: pingLog)
         let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
             import hashlib, socket

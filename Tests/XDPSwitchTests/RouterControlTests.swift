@@ -2,7 +2,7 @@ import TestFixtures
 import Testing
 import XDPSwitch
 
-/// The seed's network node with its router, configured in YAML: `show` and the router
+/// The reference design's network node with its router, configured in YAML: `show` and the router
 /// verbs of the control socket, after real traffic taught the router its neighbours.
 @Suite struct RouterControlTests {
     static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-vm1", keys: """

@@ -2,7 +2,7 @@ import TestFixtures
 import Testing
 import XDPSwitch
 
-/// The seed's network node with SNAT and a floating IP, from YAML, through the bridges:
+/// The reference design's network node with SNAT and a floating IP, from YAML, through the bridges:
 /// `nat-show` and the NAT line of `router-stats` after a VM's datagram went out.
 @Suite struct RouterNATControlTests {
     static let networkNode = NetworkNodeYAML.router1(vmPort: "qvo-vm1", keys: """

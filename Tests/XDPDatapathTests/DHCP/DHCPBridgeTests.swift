@@ -2,15 +2,15 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's `qdhcp-` namespace as a `dhcp` port of br-int in the network's local VLAN 1:
+/// The reference design's `qdhcp-` namespace as a `dhcp` port of br-int in the network's local VLAN 1:
 /// a VM on VLAN 1 (qvo-vm1), a VM of another network on VLAN 2 (qvo-vm2), and the
 /// physical trunk int-br-eth1 carrying both. Frames go in as bytes on a port and come
 /// out of the ports' queues.
 final class DHCPBridgeNode {
     typealias H = DHCPHarness
 
-    static func seedConfiguration(dhcpPorts: [PortConfiguration] = [PortConfiguration(name: "tap-3c1a2b4d-5e", type: .dhcp(network: "net1"), ofport: 3, tag: 1)],
-                                  dhcp: [DHCPConfiguration] = [H.seed()]) -> DatapathConfiguration {
+    static func referenceConfiguration(dhcpPorts: [PortConfiguration] = [PortConfiguration(name: "tap-3c1a2b4d-5e", type: .dhcp(network: "net1"), ofport: 3, tag: 1)],
+                                  dhcp: [DHCPConfiguration] = [H.reference()]) -> DatapathConfiguration {
         DatapathConfiguration(bridges: [
             BridgeConfiguration(name: "br-int", ports: [
                 PortConfiguration(name: "qvo-vm1", ofport: 1, tag: 1),
@@ -24,7 +24,7 @@ final class DHCPBridgeNode {
     let datapath: Datapath
     let now: UInt64 = 5_000_000_000
 
-    init(_ configuration: DatapathConfiguration = DHCPBridgeNode.seedConfiguration()) throws {
+    init(_ configuration: DatapathConfiguration = DHCPBridgeNode.referenceConfiguration()) throws {
         datapath = try Datapath(configuration: configuration, pool: pool)
     }
 
@@ -123,18 +123,18 @@ final class DHCPBridgeNode {
         func refusal(_ c: DatapathConfiguration) -> DatapathConfigurationError? {
             do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 8)); return nil } catch { return error }
         }
-        let unknown = refusal(N.seedConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net9"), tag: 1)]))
+        let unknown = refusal(N.referenceConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net9"), tag: 1)]))
         #expect(unknown?.subject == "tap-x" && unknown?.key == "options.network")
-        let twice = refusal(N.seedConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net1"), tag: 1),
+        let twice = refusal(N.referenceConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net1"), tag: 1),
                                                             PortConfiguration(name: "tap-y", type: .dhcp(network: "net1"), tag: 1)]))
         #expect(twice?.subject == "tap-y" && twice?.key == "options.network")
-        let portless = refusal(N.seedConfiguration(dhcpPorts: []))
+        let portless = refusal(N.referenceConfiguration(dhcpPorts: []))
         #expect(portless?.subject == "dhcp[0]" && portless?.key == "network")
-        let duplicate = refusal(N.seedConfiguration(dhcp: [H.seed(), H.seed()]))
+        let duplicate = refusal(N.referenceConfiguration(dhcp: [H.reference(), H.reference()]))
         #expect(duplicate?.subject == "dhcp[1]")
-        let trunk = refusal(N.seedConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net1"), trunks: [1, 2])]))
+        let trunk = refusal(N.referenceConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net1"), trunks: [1, 2])]))
         #expect(trunk?.subject == "tap-x" && trunk?.key == "trunks")
-        let bad = refusal(N.seedConfiguration(dhcp: [H.seed { $0.subnets[0].gateway = H.serverIP }]))
+        let bad = refusal(N.referenceConfiguration(dhcp: [H.reference { $0.subnets[0].gateway = H.serverIP }]))
         #expect(bad?.key == "gateway" && bad?.subject == "dhcp net1: subnet1")
     }
 }

@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's `qdhcp-` namespace as a server: dnsmasq's port at 10.1.0.3 on 10.1.0.0/24,
+/// The reference design's `qdhcp-` namespace as a server: dnsmasq's port at 10.1.0.3 on 10.1.0.0/24,
 /// gateway 10.1.0.1, the VM fa:16:3e:aa:00:05 with the static lease 10.1.0.5. Frames are
 /// copied into a pool, handed to the server, and read back from its queue.
 final class DHCPHarness {
@@ -14,7 +14,7 @@ final class DHCPHarness {
     static let gatewayIP = IPv4Address(10, 1, 0, 1)
     static let xid: UInt32 = 0x5EED_0001
 
-    static func seed(tweak: (inout DHCPConfiguration) -> Void = { _ in }) -> DHCPConfiguration {
+    static func reference(tweak: (inout DHCPConfiguration) -> Void = { _ in }) -> DHCPConfiguration {
         var c = DHCPConfiguration(network: "net1", mac: serverMAC, subnets: [
             .init(name: "subnet1", cidr: IPv4Prefix("10.1.0.0/24")!, serverAddress: serverIP, gateway: gatewayIP,
                   dnsServers: [IPv4Address(8, 8, 8, 8), IPv4Address(8, 8, 4, 4)],
@@ -29,7 +29,7 @@ final class DHCPHarness {
     let server: DHCPResponder
     let batch = PacketBatch()
 
-    init(_ configuration: DHCPConfiguration = DHCPHarness.seed(), pool: FramePool? = nil, txQueueCapacity: Int = 256) throws {
+    init(_ configuration: DHCPConfiguration = DHCPHarness.reference(), pool: FramePool? = nil, txQueueCapacity: Int = 256) throws {
         self.pool = pool ?? FramePool(frameCount: 256)
         server = try DHCPResponder(configuration: configuration, pool: self.pool, txQueueCapacity: txQueueCapacity)
     }

@@ -11,9 +11,9 @@ import XDPPacket
 
     static func octets(_ a: IPv4Address) -> [UInt8] { let o = a.octets; return [o.0, o.1, o.2, o.3] }
 
-    /// The seed's RFC 3442 routes, encoded by hand: 169.254.169.254/32 via 10.1.0.2,
+    /// The reference design's RFC 3442 routes, encoded by hand: 169.254.169.254/32 via 10.1.0.2,
     /// 10.2.0.0/16 via 10.1.0.1, and the default route via the gateway added.
-    static let seedRoutes: [UInt8] = [32, 169, 254, 169, 254, 10, 1, 0, 2, 16, 10, 2, 10, 1, 0, 1, 0, 10, 1, 0, 1]
+    static let referenceRoutes: [UInt8] = [32, 169, 254, 169, 254, 10, 1, 0, 2, 16, 10, 2, 10, 1, 0, 1, 0, 10, 1, 0, 1]
 
     @Test func offerCarriesEveryOptionInOrder() throws {
         let h = try H()
@@ -36,7 +36,7 @@ import XDPPacket
             (53, [2]), (54, [10, 1, 0, 3]), (51, [0, 0, 0, 120]), (58, [0, 0, 0, 60]), (59, [0, 0, 0, 105]),
             (1, [255, 255, 255, 0]), (28, [10, 1, 0, 255]), (3, [10, 1, 0, 1]), (6, [8, 8, 8, 8, 8, 8, 4, 4]),
             (15, Array("openstacklocal".utf8)), (12, Array("host-10-1-0-5".utf8)), (26, [0x05, 0xAA]),
-            (121, Self.seedRoutes), (249, Self.seedRoutes),
+            (121, Self.referenceRoutes), (249, Self.referenceRoutes),
         ]
         #expect(reply.options.map(\.0) == expected.map(\.0))
         for (code, data) in expected { #expect(reply.option(code) == data, "option \(code)") }
@@ -164,7 +164,7 @@ import XDPPacket
     }
 
     static func twoSubnets(_ tweak: (inout DHCPConfiguration) -> Void = { _ in }) -> DHCPConfiguration {
-        H.seed {
+        H.reference {
             $0.subnets.append(.init(name: "subnet2", cidr: IPv4Prefix("10.9.0.0/28")!, serverAddress: IPv4Address(10, 9, 0, 2)))
             $0.subnets.append(.init(name: "subnet3", cidr: IPv4Prefix("10.8.0.0/24")!, serverAddress: IPv4Address(10, 8, 0, 2),
                                     enableDHCP: false))
@@ -201,7 +201,7 @@ import XDPPacket
     }
 
     @Test func optionsFollowTheConfiguration() throws {
-        let h = try H(H.seed {
+        let h = try H(H.reference {
             $0.leaseSeconds = .max
             $0.domain = ""
             $0.mtu = nil
@@ -217,7 +217,7 @@ import XDPPacket
     }
 
     @Test func defaultRouteIsNotAddedTwice() throws {
-        let h = try H(H.seed {
+        let h = try H(H.reference {
             $0.subnets[0].hostRoutes = [.init(destination: IPv4Prefix("0.0.0.0/0")!, nextHop: IPv4Address(10, 1, 0, 9)),
                                         .init(destination: IPv4Prefix("10.1.1.0/24")!, nextHop: .any)]
         })
@@ -295,14 +295,14 @@ import XDPPacket
         ]
         for (key, tweak) in cases {
             do {
-                try H.seed(tweak: tweak).validate()
+                try H.reference(tweak: tweak).validate()
                 Issue.record("accepted a configuration with a bad \(key)")
             } catch {
                 #expect(error.key == key, "\(error)")
                 #expect(error.network == "net1" || key == "network")
             }
         }
-        #expect(throws: Never.self) { try H.seed().validate() }
+        #expect(throws: Never.self) { try H.reference().validate() }
     }
 
     @Test func hostsAreReplacedAtRunTime() throws {
@@ -313,7 +313,7 @@ import XDPPacket
         let offer = try #require(h.exchange(Message(mac: H.strangerMAC).frame).map(DHCPReply.init))
         #expect(offer.yiaddr == IPv4Address(10, 1, 0, 9))
         #expect(offer.option(12) == Array("late".utf8))
-        #expect(offer.option(121) == Self.seedRoutes, "subnet options kept")
+        #expect(offer.option(121) == Self.referenceRoutes, "subnet options kept")
         #expect(h.exchange(Message().frame) == nil)
         #expect(h.server.lease(for: H.vmMAC) == nil)
         // A refusal changes nothing.

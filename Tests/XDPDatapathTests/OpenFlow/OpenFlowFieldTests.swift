@@ -129,7 +129,7 @@ import XDPDatapath
     }
 
     @Test func dumpLineMatchesOVS() throws {
-        let rule = try FlowParser.parse(OpenFlowNeutronTests.seedBrTun[2])
+        let rule = try FlowParser.parse(OpenFlowNeutronTests.referenceBrTun[2])
         #expect(rule.dumpLine(durationSeconds: 1.5, nPackets: 3, nBytes: 180, idleAge: 2)
             == " cookie=0x0, duration=1.500s, table=0, n_packets=3, n_bytes=180, idle_age=2, priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL")
         let learned = try FlowParser.parse("cookie=0x9f, table=20, hard_timeout=300, idle_timeout=10, priority=1,dl_vlan=1 actions=output:2")
@@ -142,7 +142,7 @@ import XDPDatapath
     }
 
     @Test func dumpLinesParseBackToTheSameFlows() throws {
-        for line in OpenFlowNeutronTests.seedBrTun {
+        for line in OpenFlowNeutronTests.referenceBrTun {
             let rule = try FlowParser.parse(line)
             let dumped = rule.dumpLine(durationSeconds: 5.25, nPackets: 10, nBytes: 600, idleAge: 1)
             #expect(try FlowParser.parse(dumped) == rule)

@@ -15,37 +15,37 @@ func expectCanonical(_ text: String, _ expected: String? = nil, sourceLocation: 
 }
 
 @Suite struct OpenFlowNeutronTests {
-    /// The seed's br-tun dump, verbatim (SUMMARY.md).
-    static let seedBrTun = [
+    /// The reference design's br-tun dump, verbatim (SUMMARY.md).
+    static let referenceBrTun = [
         "priority=3,tun_id=0x2,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
         "priority=3,tun_id=0x2,dl_dst=fa:16:3e:dd:c1:62 actions=mod_vlan_vid:1,NORMAL",
         "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL",
         "priority=1 actions=drop",
     ]
 
-    @Test(arguments: seedBrTun) func seedBrTunFlowPrintsBackVerbatim(_ line: String) throws {
+    @Test(arguments: referenceBrTun) func referenceBrTunFlowPrintsBackVerbatim(_ line: String) throws {
         let rule = try FlowParser.parse(line)
         #expect(rule.matchDescription + " actions=" + rule.actionsDescription == line)
         #expect(rule.description == line)
     }
 
-    @Test func seedBrTunFlowsHaveTheRightKeysAndActions() throws {
-        let multicast = try FlowParser.parse(Self.seedBrTun[0])
+    @Test func referenceBrTunFlowsHaveTheRightKeysAndActions() throws {
+        let multicast = try FlowParser.parse(Self.referenceBrTun[0])
         #expect(multicast.priority == 3)
         #expect(multicast.match.value.tunID == 2 && multicast.match.mask.tunID == ~0)
         #expect(multicast.match.value.dlDst == 0x0100_0000_0000 && multicast.match.mask.dlDst == 0x0100_0000_0000)
         #expect(multicast.actions == [.setVLANVID(1), .output(1)])
 
-        let unicast = try FlowParser.parse(Self.seedBrTun[1])
+        let unicast = try FlowParser.parse(Self.referenceBrTun[1])
         #expect(unicast.match.value.dlDst == 0xfa16_3edd_c162 && unicast.match.mask.dlDst == 0xffff_ffff_ffff)
         #expect(unicast.actions == [.setVLANVID(1), .normal])
 
-        let fromPatch = try FlowParser.parse(Self.seedBrTun[2])
+        let fromPatch = try FlowParser.parse(Self.referenceBrTun[2])
         #expect(fromPatch.match.value.inPort == 1 && fromPatch.match.mask.inPort == 0xffff)
         #expect(fromPatch.match.value.vlanTCI == 0x1001 && fromPatch.match.mask.vlanTCI == 0x1fff)
         #expect(fromPatch.actions == [.setTunnel(2, wide: false), .normal])
 
-        let drop = try FlowParser.parse(Self.seedBrTun[3])
+        let drop = try FlowParser.parse(Self.referenceBrTun[3])
         #expect(drop.priority == 1 && drop.match.isCatchAll && drop.actions.isEmpty)
 
         // A frame from tunnel 2 to a multicast MAC hits the first rule only.
@@ -103,7 +103,7 @@ func expectCanonical(_ text: String, _ expected: String? = nil, sourceLocation: 
     ])
     func neutronAgentSpellingPrintsCanonically(_ pair: (String, String)) { expectCanonical(pair.0, pair.1) }
 
-    /// br-int and br-eth1 in VLAN mode: local tag 1 ↔ provider tag 101 (the seed's VLAN mode).
+    /// br-int and br-eth1 in VLAN mode: local tag 1 ↔ provider tag 101 (the reference design's VLAN mode).
     @Test(arguments: [
         "priority=4,in_port=1,dl_vlan=1 actions=mod_vlan_vid:101,NORMAL",
         "priority=3,in_port=1,dl_vlan=101 actions=mod_vlan_vid:1,NORMAL",

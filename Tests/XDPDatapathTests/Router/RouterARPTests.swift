@@ -49,7 +49,7 @@ import XDPPacket
     }
 
     @Test func aFullNeighbourTableLearnsNoMore() throws {
-        let h = try H(H.seed { $0.neighbourCapacity = 2 })
+        let h = try H(H.reference { $0.neighbourCapacity = 2 })
         for host in 5...8 {
             h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: IPv4Address(10, 1, 0, UInt8(host)), targetIP: H.qrIP))
         }
@@ -58,7 +58,7 @@ import XDPPacket
     }
 
     @Test func pendingLimitZeroDropsUntilResolved() throws {
-        let h = try H(H.seed { $0.pendingLimit = 0 })
+        let h = try H(H.reference { $0.pendingLimit = 0 })
         h.send(H.vmUDP())
         #expect(h.drops(.pendingFull) == 1 && h.router.pendingCount == 0)
         #expect(h.sent(H.qg).isEmpty)  // nothing waits, so nothing asks
@@ -91,7 +91,7 @@ import XDPPacket
     /// The first frames for the external gateway wait, bounded, behind one ARP request;
     /// the gateway's reply releases them in order with its MAC written in.
     @Test func nextHopResolutionQueuesBoundedAndReleasesInOrder() throws {
-        let h = try H(H.seed { $0.pendingLimit = 3 })
+        let h = try H(H.reference { $0.pendingLimit = 3 })
         h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP))
         _ = h.sent(H.qr)
         h.send(H.vmUDP(id: 1), H.vmUDP(id: 2), H.vmUDP(id: 3), H.vmUDP(id: 4), H.vmUDP(id: 5))
@@ -127,7 +127,7 @@ import XDPPacket
     /// No answer after three requests: the waiting frames are dropped and each sender is
     /// told host unreachable, as Linux's neighbour layer does.
     @Test func unansweredNextHopGivesUpWithHostUnreachable() throws {
-        let h = try H(H.seed { $0.pendingLimit = 2 })
+        let h = try H(H.reference { $0.pendingLimit = 2 })
         h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP))
         _ = h.sent(H.qr)
         let original = H.vmUDP(id: 41)
@@ -156,7 +156,7 @@ import XDPPacket
 
     /// A sweep of a connected subnet cannot take the pool: all queues together are bounded.
     @Test func waitingIsBoundedAcrossNextHops() throws {
-        let h = try H(H.seed { $0.pendingLimit = 4; $0.pendingTotalLimit = 10 })
+        let h = try H(H.reference { $0.pendingLimit = 4; $0.pendingTotalLimit = 10 })
         h.learnNeighbours()
         for host in 10...40 {
             h.send(FrameBuilder().ethernet(source: H.gatewayMAC, destination: H.qgMAC)

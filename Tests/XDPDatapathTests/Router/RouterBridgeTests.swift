@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's network node in one datapath: br-int with a VM (access VLAN 1) and the
+/// The reference design's network node in one datapath: br-int with a VM (access VLAN 1) and the
 /// router's qr- port (tag 1), br-ex with the external host's port and the qg- port.
 /// Frames go in as bytes on a port and come out of the ports' queues.
 final class RouterBridgeNode {
@@ -10,7 +10,7 @@ final class RouterBridgeNode {
     static let extHostMAC = MACAddress("02:42:ac:18:04:e1")!
     static let extHostIP = IPv4Address(172, 24, 4, 225)
 
-    static func seedConfiguration(flows: [String] = [], routers: [RouterConfiguration] = [H.seed()]) -> DatapathConfiguration {
+    static func referenceConfiguration(flows: [String] = [], routers: [RouterConfiguration] = [H.reference()]) -> DatapathConfiguration {
         DatapathConfiguration(bridges: [
             BridgeConfiguration(name: "br-int", ports: [
                 PortConfiguration(name: "qvo-vm1", ofport: 1, tag: 1),
@@ -27,7 +27,7 @@ final class RouterBridgeNode {
     let datapath: Datapath
     var now: UInt64 = 5_000_000_000
 
-    init(_ configuration: DatapathConfiguration = RouterBridgeNode.seedConfiguration(), frames: Int = 512) throws {
+    init(_ configuration: DatapathConfiguration = RouterBridgeNode.referenceConfiguration(), frames: Int = 512) throws {
         pool = FramePool(frameCount: frames)
         datapath = try Datapath(configuration: configuration, pool: pool)
     }
@@ -159,7 +159,7 @@ final class RouterBridgeNode {
     /// br-int with OpenFlow tables: `output:` to the router port, and a flow that
     /// rewrites the destination MAC to the router's (the metadata must follow).
     @Test func flowsOutputToTheRouterPortAndRewritesReachIt() throws {
-        let n = try N(N.seedConfiguration(flows: [
+        let n = try N(N.referenceConfiguration(flows: [
             "priority=10,in_port=1,dl_dst=fa:16:3e:99:99:99,actions=mod_dl_dst:fa:16:3e:00:00:01,output:2",
             "priority=5,in_port=1,actions=output:2",
             "priority=5,in_port=2,actions=output:1",
@@ -267,21 +267,21 @@ final class RouterBridgeNode {
         func refusal(_ c: DatapathConfiguration) -> String? {
             do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 4)); return nil } catch { return error.description }
         }
-        var c = N.seedConfiguration()
+        var c = N.referenceConfiguration()
         c.bridges[0].ports.append(PortConfiguration(name: "qr-nobody", type: .router, tag: 1))
         #expect(refusal(c)?.hasPrefix("qr-nobody: type: a router port must be named like an interface of a router") == true)
-        c = N.seedConfiguration()
+        c = N.referenceConfiguration()
         c.bridges[1].ports.removeLast()
         #expect(refusal(c)?.hasPrefix("router1: interfaces[1].name: interface qg-7f8e9d0c-1b is no bridge's port") == true)
-        c = N.seedConfiguration()
+        c = N.referenceConfiguration()
         c.bridges[1].ports[1].type = .system
         #expect(refusal(c) == "router1: interfaces[1].name: port qg-7f8e9d0c-1b must have type: router")
-        c = N.seedConfiguration()
+        c = N.referenceConfiguration()
         c.bridges[1].ports.append(PortConfiguration(name: "qr-6a1b2c3d-4e", type: .router))
         #expect(refusal(c) == "qr-6a1b2c3d-4e: name: duplicate port name", "an interface on two bridges")
-        c = N.seedConfiguration(routers: [H.seed(), H.seed(name: "router2")])
+        c = N.referenceConfiguration(routers: [H.reference(), H.reference(name: "router2")])
         #expect(refusal(c) == "router2: interfaces[0].name: interface qr-6a1b2c3d-4e is already an interface of router router1")
-        c = N.seedConfiguration(routers: [H.seed { $0.interfaces[0].address = IPv4Address(10, 1, 0, 0) }])
+        c = N.referenceConfiguration(routers: [H.reference { $0.interfaces[0].address = IPv4Address(10, 1, 0, 0) }])
         #expect(refusal(c) == "router1: interfaces[0].address: 10.1.0.0 is the network or broadcast address of 10.1.0.0/24")
     }
 }

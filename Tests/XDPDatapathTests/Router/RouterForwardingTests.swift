@@ -157,7 +157,7 @@ import XDPPacket
     }
 
     @Test func noRouteIsAnsweredWithNetUnreachable() throws {
-        let h = try H(H.seed(gateway: nil))
+        let h = try H(H.reference(gateway: nil))
         h.learnNeighbours()
         let original = H.vmUDP(to: IPv4Address(198, 51, 100, 7), id: 12)
         h.send(original)
@@ -169,7 +169,7 @@ import XDPPacket
     }
 
     @Test func tooBigWithDFIsAnsweredWithFragmentationNeeded() throws {
-        let h = try H(H.seed(qgMTU: 1400))
+        let h = try H(H.reference(qgMTU: 1400))
         h.learnNeighbours()
         h.send(H.vmUDP(dontFragment: true, payload: 1400))
         #expect(h.sent(H.qg).isEmpty)
@@ -193,7 +193,7 @@ import XDPPacket
     }
 
     @Test func icmpErrorsAreRateLimited() throws {
-        let h = try H(H.seed { $0.icmpErrorBurst = 2; $0.icmpErrorsPerSecond = 10 })
+        let h = try H(H.reference { $0.icmpErrorBurst = 2; $0.icmpErrorsPerSecond = 10 })
         h.learnNeighbours()
         h.send(H.vmUDP(ttl: 1), H.vmUDP(ttl: 1), H.vmUDP(ttl: 1))
         #expect(h.sent(H.qr).count == 2)
@@ -232,7 +232,7 @@ import XDPPacket
     @Test func staticRouteNextHopIsResolvedOnItsInterface() throws {
         let hop = IPv4Address(10, 1, 0, 254)
         let hopMAC = MACAddress("fa:16:3e:cc:00:fe")!
-        let h = try H(H.seed(routes: [.init(prefix: IPv4Prefix("192.168.50.0/24")!, nextHop: hop)]))
+        let h = try H(H.reference(routes: [.init(prefix: IPv4Prefix("192.168.50.0/24")!, nextHop: hop)]))
         h.learnNeighbours()
         h.send(FrameBuilder.arpRequest(senderMAC: hopMAC, senderIP: hop, targetIP: H.qrIP))
         _ = h.sent(H.qr)

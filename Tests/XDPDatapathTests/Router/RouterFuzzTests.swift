@@ -7,7 +7,7 @@ import XDPPacket
     typealias H = RouterHarness
 
     @Test func mutatedFramesNeverLoseAFrameOrEmitABadHeader() throws {
-        let h = try H(H.seed { $0.pendingLimit = 4; $0.pendingTotalLimit = 32; $0.neighbourCapacity = 16 })
+        let h = try H(H.reference { $0.pendingLimit = 4; $0.pendingTotalLimit = 32; $0.neighbourCapacity = 16 })
         var rng = SystemRandomNumberGenerator()
         let seeds: [([UInt8], Int)] = [
             (H.vmUDP(), H.qr), (H.vmUDP(ttl: 1), H.qr), (H.vmPing(to: H.qrIP), H.qr), (H.vmPing(to: H.qgIP), H.qr),

@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's network node router (`qrouter-…`): qr 10.1.0.1/24 on the tenant network,
+/// The reference design's network node router (`qrouter-…`): qr 10.1.0.1/24 on the tenant network,
 /// qg 172.24.4.227/28 on the external one, default via 172.24.4.225. Frames are copied
 /// into a pool, handed to the router, and read back from the interfaces' queues.
 final class RouterHarness {
@@ -16,7 +16,7 @@ final class RouterHarness {
     static let gatewayIP = IPv4Address(172, 24, 4, 225)
     static let outside = IPv4Address(8, 8, 8, 8)
 
-    static func seed(name: String = "router1", qrMAC: MACAddress = qrMAC, gateway: IPv4Address? = gatewayIP,
+    static func reference(name: String = "router1", qrMAC: MACAddress = qrMAC, gateway: IPv4Address? = gatewayIP,
                      routes: [RouterConfiguration.Route] = [], qgMTU: Int = 1500,
                      tweak: (inout RouterConfiguration) -> Void = { _ in }) -> RouterConfiguration {
         var c = RouterConfiguration(name: name, interfaces: [
@@ -32,7 +32,7 @@ final class RouterHarness {
     let batch = PacketBatch()
     var now: UInt64 = 5_000_000_000
 
-    init(_ configuration: RouterConfiguration = RouterHarness.seed(), pool: FramePool? = nil) throws {
+    init(_ configuration: RouterConfiguration = RouterHarness.reference(), pool: FramePool? = nil) throws {
         self.pool = pool ?? FramePool(frameCount: 256)
         router = try Router(configuration: configuration, pool: self.pool)
     }

@@ -10,8 +10,8 @@ import XDPPacket
         let pool = FramePool(frameCount: 256)  // one pool (one UMEM), two routers
         let macA = MACAddress("fa:16:3e:0a:00:01")!
         let macB = MACAddress("fa:16:3e:0b:00:01")!
-        let a = try H(H.seed(name: "tenant-a", qrMAC: macA), pool: pool)
-        let b = try H(H.seed(name: "tenant-b", qrMAC: macB) {
+        let a = try H(H.reference(name: "tenant-a", qrMAC: macA), pool: pool)
+        let b = try H(H.reference(name: "tenant-b", qrMAC: macB) {
             $0.interfaces[1].address = IPv4Address(172, 24, 4, 229)
             $0.interfaces[1].mac = MACAddress("fa:16:3e:0b:00:02")!
         }, pool: pool)

@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's router with NAT: VM 10.1.0.5 behind qr 10.1.0.1/24, gateway qg
+/// The reference design's router with NAT: VM 10.1.0.5 behind qr 10.1.0.1/24, gateway qg
 /// 172.24.4.227/28, floating IP 172.24.4.228 → 10.1.0.5, external host 172.24.4.225.
 /// Every frame the router sends is compared byte for byte with the frame the packet layer
 /// builds with the expected addresses (its checksums computed in full).
@@ -17,7 +17,7 @@ import XDPPacket
 
     static func natSeed(snat: RouterConfiguration.SNAT = .init(), floating: Bool = true,
                         tweak: (inout RouterConfiguration) -> Void = { _ in }) -> RouterConfiguration {
-        H.seed {
+        H.reference {
             $0.snat = snat
             if floating { $0.floatingIPs = [.init(floating: fip, fixed: H.vmIP)] }
             tweak(&$0)

@@ -11,7 +11,7 @@ import XDPPacket
     /// A router with the VM learned and two datagrams waiting for the external gateway,
     /// which never answers (one ARP request sent at `h.now`).
     func waitingRouter() throws -> H {
-        let h = try H(H.seed { $0.pendingLimit = 2 })
+        let h = try H(H.reference { $0.pendingLimit = 2 })
         h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP))
         _ = h.sent(H.qr)
         h.send(H.vmUDP(id: 41), H.vmUDP(id: 42))

@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The compiler on its own: the flows parse and print back, the seed's order shows in
+/// The compiler on its own: the flows parse and print back, the reference design's order shows in
 /// the priorities, rules become the flows they should, and bad configurations are
 /// refused with the field at fault.
 @Suite struct SecurityGroupCompilerTests {
@@ -65,11 +65,11 @@ import XDPPacket
         #expect(printed.contains { $0.contains("ipv6_src=fe80::f816:3eff:fe00:1") })
     }
 
-    /// The seed's egress order as priorities: DHCP client and ARP from the right sender
+    /// The reference design's egress order as priorities: DHCP client and ARP from the right sender
     /// before the DHCP-server drop, before the source-IP check into conntrack, before
     /// the drop of the rest; then INVALID dropped before RELATED/ESTABLISHED allowed,
     /// before the rules, before the final drop. Ingress: INVALID, EST/REL, rules, DHCP.
-    @Test func prioritiesFollowTheSeedsOrder() throws {
+    @Test func prioritiesFollowTheReferenceDesignsOrder() throws {
         let rules = try SecurityGroupCompiler(configuration: Self.config([SecurityGroupRule(direction: .ingress, protocol: "tcp")!]),
                                               bridgePorts: Self.layout).flows()
         func priority(_ table: UInt8, _ needle: String) -> UInt16? {

@@ -2,7 +2,7 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// One compute node of the seed's GRE mode, with in-memory ports:
+/// One compute node of the reference design's GRE mode, with in-memory ports:
 ///
 /// ```
 ///  vm (tag 1) ── br-int ── patch-tun ═ patch-int ── br-tun ── gre ~~ underlay eth1
@@ -124,8 +124,8 @@ enum Net {
 }
 
 extension TunnelNode {
-    /// The seed's br-tun flows (tunnel 2 ↔ local VLAN 1), with `localMAC` the node's VM.
-    static func seedFlows(localMAC: MACAddress) -> [String] {
+    /// The reference design's br-tun flows (tunnel 2 ↔ local VLAN 1), with `localMAC` the node's VM.
+    static func referenceFlows(localMAC: MACAddress) -> [String] {
         [
             "priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL",
             "priority=3,tun_id=0x2,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:1,output:1",
@@ -134,10 +134,10 @@ extension TunnelNode {
         ]
     }
 
-    /// Node `n` of two with key=flow gre ports and the seed's flows on br-tun.
-    convenience init(seedNode n: Int, mtu: Int = 1500) throws {
+    /// Node `n` of two with key=flow gre ports and the reference design's flows on br-tun.
+    convenience init(referenceNode n: Int, mtu: Int = 1500) throws {
         let local = n == 1 ? Net.vmA : Net.vmB
         try self.init(underlay: Net.underlay(n, mtu: mtu), gre: ["gre": GREOptions(remoteIP: n == 1 ? Net.ip2 : Net.ip1, key: .flow)],
-                      brTunFlows: Self.seedFlows(localMAC: local))
+                      brTunFlows: Self.referenceFlows(localMAC: local))
     }
 }

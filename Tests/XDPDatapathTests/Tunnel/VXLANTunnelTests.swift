@@ -55,7 +55,7 @@ extension Net {
     }
 
     @Test func twoNodesTalkBothWaysWithTheReferenceFlows() throws {
-        let flows = { (local: MACAddress) in TunnelNode.seedFlows(localMAC: local) }
+        let flows = { (local: MACAddress) in TunnelNode.referenceFlows(localMAC: local) }
         let n1 = try Net.vxlanNode(1, key: .flow, brTunFlows: flows(Net.vmA))
         let n2 = try Net.vxlanNode(2, key: .flow, brTunFlows: flows(Net.vmB))
         let there = Net.udp(), back = Net.udp(from: Net.vmB, to: Net.vmA)
@@ -69,7 +69,7 @@ extension Net {
     }
 
     @Test func aVNIWithNoFlowIsDroppedByTheFlows() throws {
-        let n2 = try Net.vxlanNode(2, key: .flow, brTunFlows: TunnelNode.seedFlows(localMAC: Net.vmB))
+        let n2 = try Net.vxlanNode(2, key: .flow, brTunFlows: TunnelNode.referenceFlows(localMAC: Net.vmB))
         n2.receiveOnWire([Net.vxlan(Net.udp(), vni: 7)])
         #expect(n2.transmitted("vm").isEmpty)
         #expect(n2.drops("vxlan", .flowDrop) == 1)
@@ -199,9 +199,9 @@ extension Net {
 
     @Test func vxlanLeavesRoomFor1450ByteInnerPackets() throws {
         // Untagged inner (the flow strips the tag, as the reference design's table 22
-        // does): 1500 - 50 = 1450. The error comes back in by the seed flows' tun_id rule.
+        // does): 1500 - 50 = 1450. The error comes back in by the reference design's flows' tun_id rule.
         let flows = ["priority=5,in_port=1,dl_vlan=1 actions=strip_vlan,set_tunnel:0x2,output:2"]
-            + TunnelNode.seedFlows(localMAC: Net.vmA)
+            + TunnelNode.referenceFlows(localMAC: Net.vmA)
         let n1 = try Net.vxlanNode(1, key: .flow, brTunFlows: flows)
         n1.send(TunnelMTUTests.udp(ipLength: 1450))
         #expect(n1.wireOut().map(\.count) == [1514])

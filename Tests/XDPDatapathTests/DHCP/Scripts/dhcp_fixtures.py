@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # Prints the frames DHCPScapyTests sends and compares against, built by scapy (Debian's
-# python3-scapy: run with /usr/bin/python3). The network is the seed's: dnsmasq's port
+# python3-scapy: run with /usr/bin/python3). The network is the reference design's: dnsmasq's port
 # ns-… at 10.1.0.3 on 10.1.0.0/24, gateway 10.1.0.1, a VM at 10.1.0.5; the options are
-# what DHCPHarness.seed configures, written here independently of the Swift encoder.
+# what DHCPHarness.reference configures, written here independently of the Swift encoder.
 from scapy.all import Ether, IP, UDP, BOOTP, DHCP, ARP, Padding, raw
 
 server, vm = "fa:16:3e:00:00:03", "fa:16:3e:aa:00:05"

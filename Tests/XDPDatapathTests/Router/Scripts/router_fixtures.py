@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Prints the frames RouterScapyTests compares against, built by scapy (Debian's
-# python3-scapy: run with /usr/bin/python3). Addresses are the seed's network node.
+# python3-scapy: run with /usr/bin/python3). Addresses are the reference design's network node.
 from scapy.all import Ether, IP, UDP, ICMP, ARP, Padding, raw
 
 qr, qg, vm, gw = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02", "fa:16:3e:aa:00:05", "02:42:ac:18:04:e1"

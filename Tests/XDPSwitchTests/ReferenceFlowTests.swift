@@ -1,9 +1,9 @@
 import Testing
 import XDPSwitch
 
-/// The seed's flows, verbatim, in configurations built like the seed's nodes, checked
+/// The reference design's flows, verbatim, in configurations built like the reference design's nodes, checked
 /// with trace, dump-flows and real frames; and the control socket's flow commands.
-@Suite struct SeedFlowTests {
+@Suite struct ReferenceFlowTests {
     static let computeNode = """
         bridges:
           - name: br-int
@@ -29,7 +29,7 @@ import XDPSwitch
         try SwitchConfiguration.parse(yaml: yaml).makeDatapath(pool: FramePool(frameCount: 256))
     }
 
-    @Test func traceShowsTheSeedsFourCases() throws {
+    @Test func traceShowsTheReferenceDesignsFourCases() throws {
         let dp = try datapath()
         // 3: from patch-int with VLAN 1 → tunnel 2 (GRE on the underlay).
         let out = try dp.trace(flow: "in_port=1,dl_src=fa:16:3e:dd:c1:62,dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_spa=10.1.0.2,arp_tpa=10.1.0.3",
@@ -75,7 +75,7 @@ import XDPSwitch
         }
     }
 
-    /// The seed's VLAN mode: local VLAN 1 inside br-int ↔ provider VLAN 101 on the wire,
+    /// The reference design's VLAN mode: local VLAN 1 inside br-int ↔ provider VLAN 101 on the wire,
     /// translated by flows on the int-br-eth1 / phy-br-eth1 pair.
     static let vlanNode = """
         bridges:

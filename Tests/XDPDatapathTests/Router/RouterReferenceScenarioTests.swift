@@ -2,9 +2,9 @@ import Testing
 import XDPDatapath
 import XDPPacket
 
-/// The seed's network node, told as a story: a VM on 10.1.0.0/24 pings the external
+/// The reference design's network node, told as a story: a VM on 10.1.0.0/24 pings the external
 /// gateway host 172.24.4.225 through router1 (no NAT yet), then traceroutes toward it.
-@Suite struct RouterSeedScenarioTests {
+@Suite struct RouterReferenceScenarioTests {
     typealias H = RouterHarness
 
     @Test func vmPingsTheExternalGatewayThroughTheRouter() throws {
