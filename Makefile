@@ -49,6 +49,11 @@ bench-check: deps
 bench-api: deps-test
 	@scripts/bench-api.sh
 
+# The node agent: a port created through the API until it is live on its node (BENCHMARKS.md).
+.PHONY: bench-agent
+bench-agent: release deps-test
+	@python3 scripts/bench-agent.py .build/release/xdpswitch
+
 bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh
