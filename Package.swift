@@ -126,7 +126,7 @@ if controlPlane {
         .testTarget(name: "NeutronAPITests", dependencies: ["NeutronModel", "NeutronAPI", "XDPAgent", "XDPMetadata"],
                     path: "Tests/NeutronAPITests"),
         // `make demo` as a test: the whole cloud, server and agents, driven by the openstack client.
-        .testTarget(name: "CloudTests", dependencies: [], path: "Tests/CloudTests"),
+        .testTarget(name: "CloudTests", dependencies: ["XDPLab"], path: "Tests/CloudTests"),
         // The metadata service of a network node: the proxy (HTTP, Hummingbird) and its namespaces.
         .target(name: "XDPMetadata", dependencies: ["XDPAgent", "CXDPShim", .product(name: "Hummingbird", package: "hummingbird"),
                                                     .product(name: "NIOCore", package: "swift-nio")],

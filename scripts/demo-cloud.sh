@@ -212,7 +212,8 @@ check "vm1 → vm2 across compute nodes over $over: ping" in_ns vm1 ping -c 3 -i
 # A TCP server on ports 22 and 80 in each VM and in the external namespace: it answers with the
 # address it saw the connection come from.
 for ns in vm1 vm2 ext; do
-  in_ns "$ns" python3 "$HERE/scripts/demo-tcp-echo.py" 22 80 >"$WORK/$ns-tcp.log" 2>&1 &
+  # Not through in_ns: a function in the background is a subshell, and its pid not the server's.
+  ip netns exec "${P}-$ns" python3 "$HERE/scripts/demo-tcp-echo.py" 22 80 >"$WORK/$ns-tcp.log" 2>&1 &
   PIDS+=($!)
 done
 sleep 0.5

@@ -35,7 +35,9 @@ public enum Shell {
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        var attributes = Self.defaultSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
         posix_spawn_file_actions_destroy(&actions)
         Glibc.close(pipeFDs[1])
         guard spawned == 0 else {
@@ -67,9 +69,30 @@ public enum Shell {
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        var attributes = Self.defaultSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
         guard spawned == 0 else { throw AFXDPError(call: "posix_spawn(\(arguments[0]))", errno: spawned) }
         return pid
+    }
+
+    /// Spawn attributes giving the child an empty signal mask and default SIGINT/SIGTERM
+    /// actions: a thread of the caller may block signals (the test runner's threads block
+    /// most), and a child inherits the mask — a server started from it would ignore the
+    /// SIGTERM meant to stop it, and so would everything it starts.
+    static func defaultSignalAttributes() -> posix_spawnattr_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        sigaddset(&stops, SIGINT)
+        sigaddset(&stops, SIGTERM)
+        posix_spawnattr_setsigdefault(&attributes, &stops)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return attributes
     }
 
     /// Waits for `pid` and returns its exit status (128 + signal when killed).

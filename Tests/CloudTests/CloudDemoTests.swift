@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import XDPLab
 
 /// `make demo` as a test: scripts/demo-cloud.sh builds the reference design's cloud (API server,
 /// a network node and two compute nodes as agents in their own namespaces, two VMs, an external
@@ -29,22 +30,13 @@ import Testing
         return path
     }
 
-    /// Runs the demo in `mode`; returns its exit status and output.
+    /// Runs the demo in `mode`; returns its exit status and output. `Shell.run` waits with
+    /// waitpid: Foundation's `Process.waitUntilExit` was seen spinning forever on a demo that
+    /// had exited (its child left a zombie the monitor never noticed).
     static func runDemo(mode: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [packageRoot.appendingPathComponent("scripts/demo-cloud.sh").path, try xdpswitch()]
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OS_") }
-        environment["MODE"] = mode
-        environment["DEMO_PREFIX"] = "xt\(getpid() % 100_000)\(mode.prefix(1))"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = Shell.run(["env", "MODE=\(mode)", "DEMO_PREFIX=xt\(getpid() % 100_000)\(mode.prefix(1))",
+                                "/bin/bash", packageRoot.appendingPathComponent("scripts/demo-cloud.sh").path, try xdpswitch()])
+        return (result.status, result.output)
     }
 
     @Test(arguments: ["gre", "vlan"])
