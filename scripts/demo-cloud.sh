@@ -50,6 +50,13 @@ cleanup() {
   for ns in $(ip netns list | awk '{print $1}' | grep "^${P}-"); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null && left+=("$pid"); done
   done
+  # Whatever still writes its output into the work folder is ours too (the agents' metadata
+  # proxies, which outlive an agent by design).
+  for fd1 in /proc/[0-9]*/fd/1; do
+    case "$(readlink "$fd1" 2>/dev/null)" in "$WORK"/*)
+      pid=${fd1#/proc/}; pid=${pid%%/*}; kill -TERM "$pid" 2>/dev/null && left+=("$pid") ;;
+    esac
+  done
   for pid in "${left[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null

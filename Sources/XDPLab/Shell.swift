@@ -25,7 +25,11 @@ public enum Shell {
     @discardableResult
     public static func run(_ arguments: [String]) -> Result {
         var pipeFDs: [Int32] = [0, 0]
+        // Close-on-exec: the child gets the write end only as its stdout and stderr (dup2
+        // clears the flag), so a grandchild that outlives it (a daemon it started) does not
+        // hold the pipe open and keep this read from ever seeing the end.
         guard pipe(&pipeFDs) == 0 else { return Result(status: -1, output: "pipe: \(String(cString: strerror(errno)))") }
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
