@@ -197,8 +197,13 @@ public final class Engine: @unchecked Sendable {
             socketCount += ifindex == 0 ? 1 : Self.queueCount(of: name, options: options)
         }
         let ring = Int(options.ringSize)
+        // The UMEM is sized once. An engine told that interfaces come and go
+        // (`waitForInterfaces`: a node agent's VM taps and metadata ports) gets room for about
+        // four sockets with full rings beyond what it starts with; more share what is left
+        // (`fillReserve`).
+        let growth = options.waitForInterfaces ? 4 * 2 * ring : 0
         let frameCount = options.frameCount
-            ?? max(4096, socketCount * 2 * ring + ports.count * 256 + 1024)
+            ?? max(4096, socketCount * 2 * ring + ports.count * 256 + 1024 + growth)
 
         steering = try SteeringProgram()
         (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)

@@ -19,7 +19,8 @@ public struct EngineConfiguration: Sendable {
     public var frameSize = 2048
     /// Extra headroom before received data, on top of the kernel's 256 bytes.
     public var headroom = 0
-    /// UMEM frames; nil sizes the UMEM from the socket count (see `Engine`).
+    /// UMEM frames; nil sizes the UMEM from the socket count (see `Engine`), with room to
+    /// grow when `waitForInterfaces` is set.
     public var frameCount: Int? = nil
     /// Entries of every RX, TX, fill and completion ring (a power of two, see
     /// `isValidRingSize`). The RX ring absorbs the bursts in which a veth's softirq
@@ -49,7 +50,8 @@ public struct EngineConfiguration: Sendable {
     /// default) refuses the configuration with `if_nametoindex: No such device`; true
     /// keeps its port, down (`InterfaceState.absent`), and attaches it when the interface
     /// appears — as `Engine.reconfigure` always does, and as a node agent needs for VM
-    /// taps that come and go.
+    /// taps that come and go. True also sizes a default UMEM (`frameCount` nil) for about
+    /// four more sockets than the engine starts with.
     public var waitForInterfaces = false
 
     public init() {}

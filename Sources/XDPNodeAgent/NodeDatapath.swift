@@ -35,11 +35,6 @@ public final class EngineNodeDatapath: NodeDatapath {
     public init(options: EngineConfiguration = EngineConfiguration()) {
         var options = options
         options.waitForInterfaces = true
-        // Interfaces come and go after the engine is made (VM taps, metadata ports), so the
-        // UMEM is sized for growth rather than for the first configuration's sockets: 32,768
-        // frames (64 MiB with 2 KiB frames), about 4 sockets with full 4,096-entry rings;
-        // more share what is left (`Engine`'s fill reserve).
-        if options.frameCount == nil { options.frameCount = 32_768 }
         self.options = options
     }
 
