@@ -13,6 +13,7 @@ ports and per quarter (the model grows as ports are added), the agent's compile/
 for the last port, and the node's flow count. Needs root. Everything it creates is removed.
 """
 import argparse
+import importlib
 import json
 import os
 import re
@@ -23,21 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 
-def request(base, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as response:
-        text = response.read()
-        return json.loads(text) if text else None
+# The API benchmark's HTTP client and percentile (scripts/bench-api.py), not written twice.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+bench_api = importlib.import_module("bench-api")
 
 
-def percentile(values, p):
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
+def request(client, method, path, body=None):
+    status, answer, _ = client.call(method, path, body)
+    return bench_api.expect(status, answer, 201 if method == "POST" else 200, f"{method} {path}")
 
 
 def main():
@@ -67,14 +63,15 @@ def main():
         if not port:
             sys.exit(f"bench-agent: the server did not start: {first}")
         base = f"http://127.0.0.1:{port.group(1)}"
+        client = bench_api.Client(base)
         agent_log_path = os.path.join(work, "agent.log")
         agent = subprocess.Popen([binary, "agent", "--server", base, "--host", "bench", "--role", "all", "--no-metadata",
                                   "--tunnel-ip", "172.31.255.1/24", "--tunnel-interface", tunnel,
                                   "--state-dir", os.path.join(work, "agent"), "--control", os.path.join(work, "agent.sock")],
                                  stdout=open(agent_log_path, "w"), stderr=subprocess.STDOUT)
         processes.append(agent)
-        network = request(base, "POST", "/v2.0/networks", {"network": {"name": "bench"}})["network"]
-        request(base, "POST", "/v2.0/subnets", {"subnet": {"network_id": network["id"], "cidr": "10.200.0.0/16",
+        network = request(client, "POST", "/v2.0/networks", {"network": {"name": "bench"}})["network"]
+        request(client, "POST", "/v2.0/subnets", {"subnet": {"network_id": network["id"], "cidr": "10.200.0.0/16",
                                                            "ip_version": 4, "name": "bench"}})
         node_yaml = os.path.join(work, "agent", "node.yaml")
 
@@ -99,13 +96,14 @@ def main():
                 body["port"]["port_security_enabled"] = False
                 body["port"]["security_groups"] = []
             start = time.monotonic()
-            created = request(base, "POST", "/v2.0/ports", body)["port"]
+            created = request(client, "POST", "/v2.0/ports", body)["port"]
             if not applied(created["mac_address"], start + 120):
                 sys.exit(f"bench-agent: port {i} ({created['mac_address']}) not applied within 120 s; see {agent_log_path}")
             latencies.append(time.monotonic() - start)
         ms = [x * 1000 for x in latencies]
         print(f"ports created and live on the node: {len(ms)} (security groups: {'none' if args.no_security_groups else 'default'})")
-        print(f"  all:      p50 {percentile(ms, 50):8.1f} ms   p90 {percentile(ms, 90):8.1f} ms   p99 {percentile(ms, 99):8.1f} ms   max {max(ms):8.1f} ms")
+        p = lambda fraction: bench_api.percentile(ms, fraction)
+        print(f"  all:      p50 {p(0.50):8.1f} ms   p90 {p(0.90):8.1f} ms   p99 {p(0.99):8.1f} ms   max {max(ms):8.1f} ms")
         quarter = max(1, len(ms) // 4)
         for q in range(4):
             part = ms[q * quarter:(q + 1) * quarter]
