@@ -145,6 +145,32 @@ struct EngineIntegrationTests {
         #expect(engine.statistics().frames.isBalanced)
     }
 
+    /// More sockets than the UMEM has rings' worth of frames for: the fill rings leave an
+    /// eighth of the UMEM to the datapath, which floods the ARP requests and answers them
+    /// from it. Without the reserve the fill rings took every frame (free 0) and the
+    /// datapath dropped every copy it had to make as `no-buffer`.
+    @Test func fillRingsLeaveTheDatapathItsReserve() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        for (n, host) in ["a", "b", "c"].enumerated() {
+            try topo.addHost(host, ip: "10.95.0.\(n + 1)", mac: "02:00:00:95:00:0\(n + 1)")
+        }
+        var options = EngineConfiguration()
+        options.frameCount = 4096
+        options.ringSize = 2048           // three fill rings would want 6,144 frames
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]),
+                                options: options)
+        defer { engine.close() }
+        #expect(engine.statistics().frames.free >= 4096 / 8)
+        try engine.start()
+        let toB = topo.ping("a", "b", count: 3), toC = topo.ping("a", "c", count: 3)
+        #expect(toB.succeeded, "\(toB.output)")
+        #expect(toC.succeeded, "\(toC.output)")
+        let statistics = engine.statistics()
+        #expect(statistics.datapathPorts.values.allSatisfy { ($0.drops[.noBuffer] ?? 0) == 0 }, "\(statistics)")
+        #expect(statistics.frames.isBalanced)
+    }
+
     @Test func cleanShutdownLeavesNoXDPProgram() throws {
         let topo = Topology()
         defer { topo.tearDown() }
