@@ -6,6 +6,8 @@ import XDPLab
 import XDPScenarios
 import Testing
 import XDPDatapath
+import XDPModel
+import XDPSwitch
 
 /// Every AF_XDP integration suite is nested here so they run one at a time: they share two
 /// cores, and the load test would starve the ping tests' timeouts.
@@ -169,6 +171,27 @@ struct EngineIntegrationTests {
         let statistics = engine.statistics()
         #expect(statistics.datapathPorts.values.allSatisfy { ($0.drops[.noBuffer] ?? 0) == 0 }, "\(statistics)")
         #expect(statistics.frames.isBalanced)
+    }
+
+    /// A datapath made for an engine is built at the engine's clock, so `dump-flows`
+    /// counts a configured flow's duration from the engine's start (it was built at time 0,
+    /// and every flow showed the time since boot), from a `DatapathConfiguration` and from
+    /// a `SwitchConfiguration` alike.
+    @Test func theDatapathIsBuiltAtTheEnginesClock() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.94.0.1", mac: "02:00:00:94:00:01")
+        let configuration = bridge([(topo.port("a"), 1)])
+        for useSwitchConfiguration in [false, true] {
+            let before = Engine.monotonicNanoseconds()
+            let engine = useSwitchConfiguration
+                ? try Engine(configuration: SwitchConfiguration(datapath: configuration))
+                : try Engine(configuration: configuration)
+            let created = engine.perform { datapath, _ in datapath.flows(bridge: "br-int").map(\.counters.created) } ?? []
+            engine.close()
+            #expect(!created.isEmpty)
+            #expect(created.allSatisfy { $0 >= before }, "created \(created), engine made after \(before)")
+        }
     }
 
     @Test func cleanShutdownLeavesNoXDPProgram() throws {
