@@ -244,6 +244,7 @@ extension Engine {
             reclaimed += result.reclaimed
             framesLost += result.lost
         }
+        port.closedSocketCounters.add(InterfaceStatistics(name: port.name, sockets: port.sockets, link: nil))
         port.sockets = []
         port.ifindex = 0
         port.state = .absent

@@ -26,8 +26,10 @@ extension Engine {
         stats.frames = frameAccounting()
         stats.framesLost = framesLost
         for port in ports {
-            stats.interfaces.append(InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
-                                                        noTransportDrops: port.noTransportDrops))
+            var interface = InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
+                                                noTransportDrops: port.noTransportDrops)
+            interface.add(port.closedSocketCounters)
+            stats.interfaces.append(interface)
         }
         if let datapath {
             for port in datapath.ports { stats.datapathPorts[port.name] = port.stats }

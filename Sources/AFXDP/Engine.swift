@@ -74,7 +74,10 @@ public final class Engine: @unchecked Sendable {
         /// The interface index the last failed attach was tried on (not retried for it).
         var failedIfindex: Int32 = 0
         var noTransportDrops: UInt64 = 0
+        /// The counters of this port's sockets closed so far (added to the open ones').
+        var closedSocketCounters: InterfaceStatistics
         init(name: String, ifindex: Int32, datapathPortID: Int) {
+            closedSocketCounters = InterfaceStatistics(name: name, sockets: [], link: nil)
             self.name = name
             self.ifindex = ifindex
             self.datapathPortID = datapathPortID
@@ -305,12 +308,19 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Stops the worker and detaches from every interface now (rather than at deinit).
+    /// Stops the worker and lets go of every interface now rather than at deinit: the
+    /// programs are detached and the sockets closed, so another engine or process can
+    /// serve the interfaces at once (the kernel finishes releasing a queue shortly after;
+    /// opening a socket waits for that). Counters and the datapath stay readable; the
+    /// engine is not meant to be started again.
     public func close() {
         stop()
         lifecycle.withLock { _ in
             steering.detachAll()
-            for port in ports { port.link = nil }
+            for port in ports {
+                port.link = nil
+                if !port.sockets.isEmpty { closeInterface(port, interfaceGone: false) }
+            }
             interfacesChanged()
         }
     }

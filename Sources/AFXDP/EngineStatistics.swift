@@ -119,6 +119,20 @@ public struct InterfaceStatistics: Sendable, Equatable {
         ]
         for (reason, count) in drops where count > 0 { self.drops[reason] = count }
     }
+
+    /// Adds the counters of `other` (the same interface's sockets closed earlier: a lost
+    /// interface, a closed engine), so that an interface's counters only ever grow.
+    package mutating func add(_ other: InterfaceStatistics) {
+        rxPackets += other.rxPackets; rxBytes += other.rxBytes
+        txPackets += other.txPackets; txBytes += other.txBytes
+        completed += other.completed
+        txRingFullEvents += other.txRingFullEvents
+        fillStarved += other.fillStarved
+        txKicks += other.txKicks
+        rxWakeups += other.rxWakeups
+        kernel = kernel + other.kernel
+        drops.merge(other.drops, uniquingKeysWith: +)
+    }
 }
 
 /// A consistent picture of an `Engine`, taken by its worker between two loop iterations.

@@ -81,11 +81,14 @@ package final class XSKSocket {
             config.libxdp_flags = UInt32(XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD)
             config.xdp_flags = 0
             config.bind_flags = flags | UInt16(XDP_USE_NEED_WAKEUP)
-            // A socket closed a moment ago (a previous engine, a killed run) releases its
-            // queue asynchronously in the kernel (deferred work): EBUSY for a few ms.
-            for attempt in 0..<200 {
+            // A socket closed a moment ago (a previous engine, a run that just exited)
+            // releases its queue asynchronously: the kernel's deferred work takes the RTNL
+            // lock to clear it, and while namespaces are being deleted or links changed
+            // that lock can be held for seconds. EBUSY is retried for `busyWait`.
+            let busyDeadline = Engine.monotonicNanoseconds() + Self.busyWait
+            while true {
                 err = xsk_socket__create_shared(&created, interface, queue, umem.handle, rx, tx, fill, completion, &config)
-                guard err == -EBUSY, attempt < 199 else { break }
+                guard err == -EBUSY, Engine.monotonicNanoseconds() < busyDeadline else { break }
                 usleep(10_000)
             }
             if err == 0 {
@@ -96,13 +99,20 @@ package final class XSKSocket {
         }
         guard err == 0, let created else {
             rx.deallocate(); tx.deallocate(); fill.deallocate(); completion.deallocate()
+            var detail = [queue == 0 ? nil : "queue \(queue)"]
+            if err == -EBUSY { detail.append("another AF_XDP socket still holds it after \(Self.busyWait / 1_000_000_000) s") }
+            let words = detail.compactMap { $0 }
             throw AFXDPError(call: "xsk_socket__create_shared", errno: err == 0 ? EINVAL : err, interface: interface,
-                             detail: queue == 0 ? nil : "queue \(queue)")
+                             detail: words.isEmpty ? nil : words.joined(separator: ", "))
         }
         handle = created
         fd = xsk_socket__fd(created)
         zeroCopy = usedZeroCopy
     }
+
+    /// How long a queue that answers EBUSY is tried again: long enough for the release of
+    /// a socket closed a moment ago to get through a busy RTNL lock.
+    static let busyWait: UInt64 = 15_000_000_000
 
     deinit {
         xsk_socket__delete(handle)

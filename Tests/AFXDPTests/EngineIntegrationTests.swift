@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import Foundation
 import XDPLab
 import XDPScenarios
 import Testing
@@ -192,6 +193,31 @@ struct EngineIntegrationTests {
             #expect(!created.isEmpty)
             #expect(created.allSatisfy { $0 >= before }, "created \(created), engine made after \(before)")
         }
+    }
+
+    /// A queue whose socket is still being released (a previous engine, a run that just
+    /// exited: the kernel clears it in deferred work under the RTNL lock) answers EBUSY;
+    /// the next engine waits for it instead of failing. Here the first engine holds the
+    /// queue for 3 s after the second starts opening it.
+    @Test func aQueueStillHeldIsWaitedFor() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.95.0.1", mac: "02:00:00:95:00:01")
+        try topo.addHost("b", ip: "10.95.0.2", mac: "02:00:00:95:00:02")
+        let configuration = bridge([(topo.port("a"), 1), (topo.port("b"), 1)])
+        final class Held: @unchecked Sendable { let engine: Engine; init(_ engine: Engine) { self.engine = engine } }
+        let first = Held(try Engine(configuration: configuration))
+        let released = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            sleep(3)
+            first.engine.close()
+            released.signal()
+        }
+        let second = try Engine(configuration: configuration)
+        defer { second.close() }
+        #expect(released.wait(timeout: .now()) == .success, "the second engine opened the queue while the first held it")
+        try second.start()
+        #expect(topo.ping("a", "b", count: 2).succeeded)
     }
 
     @Test func cleanShutdownLeavesNoXDPProgram() throws {

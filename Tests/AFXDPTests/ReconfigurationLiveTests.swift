@@ -165,6 +165,7 @@ struct ReconfigurationLiveTests {
         try engine.start()
         #expect(topo.ping("a", "b").succeeded)
 
+        let beforeLoss = try #require(engine.statistics().interface(b))
         try Shell.check(["ip", "link", "del", b])
         let wentDown = await Self.waitFor(engine, b, .absent)
         #expect(wentDown, "the deleted interface's port goes down")
@@ -191,6 +192,16 @@ struct ReconfigurationLiveTests {
         let last = engine.statistics()
         #expect(last.frames.isBalanced, "\(last.frames)")
         #expect(await engine.perform { datapath, _ in datapath.port(named: b)?.linkDown } == .some(nil))
+        // The interface's counters carry over its loss: those of the sockets closed with it
+        // are added to the new ones', and they keep counting.
+        let afterReturn = try #require(last.interface(b))
+        #expect(afterReturn.rxPackets > beforeLoss.rxPackets && afterReturn.txPackets > beforeLoss.txPackets,
+                "before the loss \(beforeLoss), after the return \(afterReturn)")
+        // And a closed engine's (its sockets closed, the interfaces free) stay readable.
+        engine.close()
+        let closed = try #require(engine.statistics().interface(b))
+        #expect(closed.queues == 0 && closed.rxPackets >= afterReturn.rxPackets && closed.txPackets >= afterReturn.txPackets,
+                "after close \(closed)")
     }
 
     @Test func aDeviceSetDownIsNotKickedInALoop() async throws {
