@@ -63,7 +63,7 @@ extension Engine {
     func submit(_ job: ControlJob) {
         let queued = lifecycle.withLock { running -> Bool in
             guard running else {
-                job.run(self, monotonicNanoseconds())
+                job.run(self, Self.monotonicNanoseconds())
                 return false
             }
             controlJobs.withLock { $0.append(job) }
@@ -83,7 +83,7 @@ extension Engine {
     /// jobs the worker did not get to, so no caller waits forever.
     func runOrphanedControlJobs() {
         controlPending.store(false, ordering: .relaxed)
-        runQueuedJobs(now: monotonicNanoseconds())
+        runQueuedJobs(now: Self.monotonicNanoseconds())
     }
 
     private func runQueuedJobs(now: UInt64) {

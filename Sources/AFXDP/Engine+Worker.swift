@@ -24,7 +24,7 @@ extension Engine {
                 moved &+= reclaimCompletions(socket)
                 refill(socket)
             }
-            let now = monotonicNanoseconds()
+            let now = Self.monotonicNanoseconds()
             for socket in sockets {
                 moved &+= receive(socket, into: batch, now: now)
             }
@@ -45,7 +45,7 @@ extension Engine {
                 port.txSocket.kick(&kicks)
             }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
-                datapath?.tick(now: monotonicNanoseconds())
+                datapath?.tick(now: Self.monotonicNanoseconds())
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
             if configuration.idle == .poll && idle > configuration.spinIterations {
@@ -65,7 +65,7 @@ extension Engine {
                     _ = read(wakeFD, &value, 8)
                 }
                 // Learned flows and timeouts advance even when no frame arrives.
-                let woke = monotonicNanoseconds()
+                let woke = Self.monotonicNanoseconds()
                 datapath?.tick(now: woke)
                 pollLinkChanges(now: woke, readable: pollFDs[pollFDs.count - 1].revents != 0)
                 for socket in sockets { socket.wakeFillIfNeeded() }
@@ -139,9 +139,6 @@ extension Engine {
         socket.transmit(batch, pool: pool, ringSize: configuration.ringSize, kicksPerBatch: configuration.kicksPerBatch,
                         kicks: &kicks)
     }
-
-    @inline(__always)
-    func monotonicNanoseconds() -> UInt64 { Self.monotonicNanoseconds() }
 
     /// The engine's clock: `CLOCK_MONOTONIC` in nanoseconds, the `now` every datapath call
     /// of the worker receives. A datapath built for an engine is built at this time (its

@@ -4,6 +4,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 
 #include <errno.h>
@@ -214,4 +218,86 @@ int cxdp_packet_send_batch(int fd, const uint8_t *frames, uint32_t frame_size, u
 	if (sent < 0)
 		return errno == EAGAIN || errno == ENOBUFS ? 0 : -errno;
 	return sent;
+}
+
+int cxdp_spawn(char *const argv[], int out_fd, const char *log_path, int new_session)
+{
+	posix_spawn_file_actions_t actions;
+	posix_spawnattr_t attributes;
+	sigset_t none, stops;
+	pid_t pid;
+	int err;
+
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+	if (out_fd >= 0)
+		posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+	else
+		posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	posix_spawn_file_actions_adddup2(&actions, 1, 2);
+	posix_spawnattr_init(&attributes);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attributes, &none);
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	posix_spawnattr_setsigdefault(&attributes, &stops);
+	posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					      (new_session ? POSIX_SPAWN_SETSID : 0));
+	err = posix_spawnp(&pid, argv[0], &actions, &attributes, argv, environ);
+	posix_spawnattr_destroy(&attributes);
+	posix_spawn_file_actions_destroy(&actions);
+	return err ? -err : pid;
+}
+
+int cxdp_run(char *const argv[], char **output, size_t *length, int *status)
+{
+	int fds[2], raw = 0;
+	size_t used = 0, capacity = 4096;
+	char *buffer;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	pid = cxdp_spawn(argv, fds[1], NULL, 0);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return pid;
+	}
+	buffer = malloc(capacity);
+	for (;;) {
+		ssize_t n;
+		if (buffer && used == capacity) {
+			char *grown = realloc(buffer, capacity * 2);
+			if (!grown) {
+				free(buffer);
+				buffer = NULL;
+			} else {
+				buffer = grown;
+				capacity *= 2;
+			}
+		}
+		if (buffer) {
+			n = read(fds[0], buffer + used, capacity - used);
+		} else {
+			char discard[4096];
+			n = read(fds[0], discard, sizeof discard);
+		}
+		if (n > 0)
+			used += buffer ? (size_t)n : 0;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
+	close(fds[0]);
+	while (waitpid(pid, &raw, 0) < 0 && errno == EINTR)
+		;
+	if (!buffer)
+		return -ENOMEM;
+	*output = buffer;
+	*length = used;
+	*status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+	return 0;
 }

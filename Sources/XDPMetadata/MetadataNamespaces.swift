@@ -26,6 +26,7 @@ import Glibc
 #endif
 import Foundation
 import XDPAgent
+import CXDPShim
 
 /// The metadata namespaces of a node (see the essay above).
 public struct MetadataNamespaces: Sendable {
@@ -232,54 +233,35 @@ public struct MetadataNamespaces: Sendable {
         return output
     }
 
-    /// Runs a command (looked up in PATH) with stdout and stderr together.
+    /// Runs a command (looked up in PATH) with stdout and stderr together (`cxdp_run`:
+    /// waited for with waitpid, an empty signal mask for the child).
     @discardableResult
     static func run(_ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return (-1, "\(arguments[0]): \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        withArgv(arguments) { argv in
+            var output: UnsafeMutablePointer<CChar>?
+            var length = 0
+            var status: Int32 = 0
+            let err = cxdp_run(argv, &output, &length, &status)
+            guard err == 0, let output else { return (-1, "\(arguments[0]): \(String(cString: strerror(-err)))") }
+            defer { free(output) }
+            return (status, String(decoding: UnsafeRawBufferPointer(start: output, count: length), as: UTF8.self))
+        }
     }
 
-    /// glibc's POSIX_SPAWN_SETSID (spawn.h, a GNU extension Swift's Glibc module leaves out).
-    static let spawnSetSID: Int16 = 0x80
-
     /// Starts `arguments` in the background (stdout and stderr appended to `logPath`, its own
-    /// session so a signal to the agent's group does not reach it); returns its pid.
+    /// session so a signal to the agent's group does not reach it, and an empty signal mask:
+    /// the agent blocks SIGINT and SIGTERM to take them with sigwait, and the proxy would
+    /// inherit that and never stop); returns its pid.
     static func spawn(_ arguments: [String], logPath: String) throws(MetadataError) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The agent blocks SIGINT and SIGTERM (it takes them with sigwait), and a child
-        // inherits the mask: give the proxy an empty one and default actions, or SIGTERM
-        // would never stop it.
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        posix_spawnattr_setsigdefault(&attributes, &stopSignals)
-        posix_spawnattr_setflags(&attributes, Self.spawnSetSID | Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let pid = withArgv(arguments) { argv in cxdp_spawn(argv, -1, logPath, 1) }
+        guard pid > 0 else { throw MetadataError("starting \(arguments.joined(separator: " ")): \(String(cString: strerror(-pid)))") }
+        return pid
+    }
+
+    /// `body` with `arguments` as a NULL-terminated C argument vector.
+    static func withArgv<T>(_ arguments: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> T) -> T {
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
-        guard spawned == 0 else { throw MetadataError("starting \(arguments.joined(separator: " ")): \(String(cString: strerror(spawned)))") }
-        return pid
+        return body(argv)
     }
 }

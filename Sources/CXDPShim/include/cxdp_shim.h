@@ -4,6 +4,7 @@
 // LIBBPF_OPTS (their `sz` field must be the compiled struct size), ioctls with unions and
 // libbpf's variadic print callback. Every function returns 0 or a value >= 0 on success and
 // -errno on failure, and contains no policy.
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/if_link.h>
 
@@ -69,5 +70,20 @@ int cxdp_packet_socket(int ifindex);
 /* Sends `count` frames of `frame_size` bytes laid out back to back at `frames` with one
  * sendmmsg call. Returns how many were sent (0 when the socket buffer is full), or -errno. */
 int cxdp_packet_send_batch(int fd, const uint8_t *frames, uint32_t frame_size, uint32_t count);
+
+/// Starts `argv[0]` (looked up in PATH; `argv` ends with NULL) with stdin from /dev/null
+/// and stdout and stderr on `out_fd`, or appended to `log_path` (created 0644) when
+/// `out_fd` < 0; in a session of its own when `new_session`. The child gets an empty signal
+/// mask and default SIGINT/SIGTERM actions: a caller's thread may block signals (the test
+/// runner's threads, an agent taking them with sigwait) and a child inherits the mask, so
+/// it would otherwise ignore the SIGTERM meant to stop it. Returns the pid, or -errno.
+int cxdp_spawn(char *const argv[], int out_fd, const char *log_path, int new_session);
+
+/// Runs `argv` as `cxdp_spawn` does, its stdout and stderr collected through a
+/// close-on-exec pipe (a daemon the command leaves behind does not hold it open), and
+/// waits for it. On success returns 0 with the output in `*output` (malloc'ed, `*length`
+/// bytes; the caller frees it) and the exit status in `*status` (128 + signal when
+/// killed); else -errno with nothing to free.
+int cxdp_run(char *const argv[], char **output, size_t *length, int *status);
 
 #endif
