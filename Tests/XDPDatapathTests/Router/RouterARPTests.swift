@@ -48,13 +48,43 @@ import XDPPacket
         #expect(h.accountingHolds)
     }
 
-    @Test func aFullNeighbourTableLearnsNoMore() throws {
-        let h = try H(H.reference { $0.neighbourCapacity = 2 })
-        for host in 5...8 {
+    @Test func strangersFillAtMostHalfTheNeighbourTable() throws {
+        let h = try H(H.reference { $0.neighbourCapacity = 4 })
+        for host in 5...10 {
             h.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: IPv4Address(10, 1, 0, UInt8(host)), targetIP: H.qrIP))
         }
-        #expect(h.sent(H.qr).count == 4)  // all answered
-        #expect(h.router.neighbourTable.count == 2 && h.router.stats.neighbourTableFull == 2)
+        #expect(h.sent(H.qr).count == 6)  // all answered
+        #expect(h.router.neighbourTable.count == 2 && h.router.stats.neighbourTableFull == 4)
+        // A known one is still updated (it moved), though the unasked half is full.
+        let moved = MACAddress("fa:16:3e:00:00:99")!
+        h.send(FrameBuilder.arpRequest(senderMAC: moved, senderIP: IPv4Address(10, 1, 0, 5), targetIP: H.qrIP))
+        #expect(h.router.neighbourTable[IPv4Address(10, 1, 0, 5)] == moved)
+        #expect(h.accountingHolds)
+    }
+
+    /// A tenant floods the router with ARP requests from made-up on-link addresses; the
+    /// router still resolves the next hop its traffic needs (the upstream gateway here)
+    /// and forwards, because what it asks for may use the half strangers cannot. Then the
+    /// whole table is used, and only then is an asked-for neighbour refused.
+    @Test func anARPFloodCannotKeepTheRouterFromResolvingItsNextHops() throws {
+        let h = try H(H.reference { $0.neighbourCapacity = 8 })
+        for host in 10..<110 {
+            h.send(FrameBuilder.arpRequest(senderMAC: MACAddress(rawValue: 0xFA16_3E00_1000 + UInt64(host)),
+                                           senderIP: IPv4Address(10, 1, 0, UInt8(host)), targetIP: H.qrIP))
+        }
+        _ = h.sent(H.qr)
+        #expect(h.router.neighbourTable.count == 4 && h.router.stats.neighbourTableFull == 96)
+        h.send(H.vmUDP(id: 1))
+        #expect(h.sent(H.qg) == [Self.padded(FrameBuilder.arpRequest(senderMAC: H.qgMAC, senderIP: H.qgIP, targetIP: H.gatewayIP))])
+        h.send(FrameBuilder.arpReply(senderMAC: H.gatewayMAC, senderIP: H.gatewayIP, targetMAC: H.qgMAC, targetIP: H.qgIP), on: H.qg)
+        let released = h.sent(H.qg)
+        #expect(released.count == 1 && released.first.map { Array($0[0..<6]) } == H.macBytes(H.gatewayMAC))
+        #expect(h.router.neighbourTable[H.gatewayIP] == H.gatewayMAC)
+        // An unasked reply from a stranger on the gateway's side: refused, the half is used.
+        h.send(FrameBuilder.arpReply(senderMAC: H.vmMAC, senderIP: IPv4Address(rawValue: H.gatewayIP.rawValue + 7), targetMAC: H.qgMAC,
+                                     targetIP: H.qgIP), on: H.qg)
+        #expect(h.router.neighbourTable.count == 5 && h.router.stats.neighbourTableFull == 97)
+        #expect(h.accountingHolds)
     }
 
     @Test func pendingLimitZeroDropsUntilResolved() throws {

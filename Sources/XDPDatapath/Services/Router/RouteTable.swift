@@ -190,13 +190,14 @@ struct NeighbourTable {
         }
     }
 
-    /// Adds or updates; false when the table is full and `address` is new.
+    /// Adds or updates; false when `address` is new and the table holds `limit` entries
+    /// (at most `capacity`).
     @inlinable
-    func set(_ address: UInt32, mac: UInt64) -> Bool {
+    func set(_ address: UInt32, mac: UInt64, limit: Int? = nil) -> Bool {
         var slot = RouteTableView.slot(UInt64(address), shift: shift)
         while keys[slot] != 0 && keys[slot] != address { slot = (slot &+ 1) & slotMask }
         if keys[slot] == 0 {
-            guard countPointer.pointee < capacity else { return false }
+            guard countPointer.pointee < min(limit ?? capacity, capacity) else { return false }
             countPointer.pointee &+= 1  // < capacity
             keys[slot] = address
         }

@@ -17,6 +17,12 @@ import XDPPacket
 //   the interface's subnet (RFC 826: the receiver of a request learns the asker). A sender
 //   already known is updated by any ARP from it, whoever it is for (RFC 826's merge: a
 //   gratuitous ARP after a move). Strangers' ARP for other addresses teaches nothing.
+// - What the router did not ask for fills at most half the table: a sender the router is
+//   resolving (frames wait for it) may take any free slot, anyone else only while fewer
+//   than half the slots are used. A tenant flooding the router with ARP from made-up
+//   on-link addresses (neighbours are never aged out) therefore cannot keep it from
+//   resolving the hosts it forwards to: those are always asked for. (Linux bounds the
+//   same flood with its neighbour garbage collector.)
 // - A sender claiming the interface's own address is a conflict: dropped, never learned,
 //   never answered. A probe (sender 0.0.0.0, RFC 5227) is answered, not learned.
 // - A learned neighbour releases the frames waiting for it, in order.
@@ -50,7 +56,7 @@ extension Router {
         }
         guard meta.nwDst == ours else { drop(address, .arpNotForUs); return }
         guard validMAC else { drop(address, .badARP); return }  // a multicast or zero sender MAC
-        if onLink { learn(sender, mac: senderMAC) }
+        if onLink { learn(sender, mac: senderMAC, askedFor: state.pointee.pendingTotal > 0 && pending[sender] != nil) }
         let operation = meta.tpSrc
         guard operation == ARPOperation.request.rawValue else {
             guard operation == ARPOperation.reply.rawValue else { drop(address, .badARP); return }
@@ -64,12 +70,15 @@ extension Router {
         enqueue(address: address, length: replyLength, out: interface)
     }
 
-    /// Adds or updates a neighbour and releases the frames waiting for it.
+    /// Adds or updates a neighbour and releases the frames waiting for it. A new neighbour
+    /// the router is not resolving (`askedFor` false) is added only while the table is
+    /// less than half full (see the top).
     @inline(never)
     @usableFromInline
-    func learn(_ neighbour: UInt32, mac: UInt64) {
+    func learn(_ neighbour: UInt32, mac: UInt64, askedFor: Bool) {
         let known = neighbours.lookup(neighbour) != nil
-        guard neighbours.set(neighbour, mac: mac) else { count(.neighbourTableFull); return }
+        let limit = askedFor ? neighbours.capacity : neighbours.capacity / 2
+        guard neighbours.set(neighbour, mac: mac, limit: limit) else { count(.neighbourTableFull); return }
         if !known { count(.neighboursLearned) }
         guard state.pointee.pendingTotal > 0, let hop = pending.removeValue(forKey: neighbour) else { return }
         state.pointee.pendingTotal &-= hop.frames.count  // they were counted in when queued
