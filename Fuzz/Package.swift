@@ -10,6 +10,7 @@ import PackageDescription
 //                     on every port, invariants after each frame
 //   fuzz-flow-syntax  the ovs-ofctl flow parser (and printer round trip)
 //   fuzz-yaml         the configuration loader
+//   fuzz-control      the control socket's requests against the network node
 let package = Package(
     name: "XDPSwitchFuzz",
     dependencies: [.package(name: "XDPSwitch", path: "..")],
@@ -26,5 +27,6 @@ let package = Package(
         .executableTarget(name: "fuzz-flow-syntax", dependencies: ["FuzzDriver", .product(name: "XDPDatapath", package: "XDPSwitch")],
                           path: "Sources/fuzz-flow-syntax"),
         .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-yaml"),
+        .executableTarget(name: "fuzz-control", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-control"),
     ]
 )

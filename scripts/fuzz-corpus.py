@@ -7,9 +7,11 @@ so no binary file is kept in git.
                     (port selector, clock step, length, frame), aimed at every input port
   fuzz-flow-syntax  flows in ovs-ofctl syntax: the reference design's and the docs'
   fuzz-yaml         the YAML blocks of docs/*.md
+  fuzz-control      control-socket requests (JSON lines): every command, and a sequence
 
 Usage: scripts/fuzz-corpus.py OUTPUT_DIR  (writes OUTPUT_DIR/<target>/<n>)
 """
+import json
 import os
 import re
 import struct
@@ -86,6 +88,33 @@ def yaml_blocks():
     return blocks
 
 
+def control_requests():
+    """Control-socket requests (one JSON request per line): every command with arguments
+    from the network node, alone and as one sequence that adds, dumps and deletes."""
+    def req(command, *arguments):
+        return json.dumps({"command": command, "arguments": list(arguments)})
+    singles = [
+        req("show"), req("stats"), req("fdb/show", "br-int"), req("conntrack-stats"),
+        req("dump-flows", "br-int"), req("dump-flows", "br-tun"), req("dump-flows", "nosuch"),
+        req("add-flow", "br-int", "table=0,priority=100,in_port=1,dl_vlan=5 actions=mod_vlan_vid:7,NORMAL"),
+        req("add-flow", "br-tun", "table=4,priority=1,tun_id=0x2 actions=mod_vlan_vid:1,resubmit(,10)"),
+        req("mod-flows", "br-int", "priority=100,in_port=1 actions=drop"),
+        req("del-flows", "br-int", "in_port=1"), req("del-flows", "br-tun"),
+        req("trace", "br-int", "in_port=1,dl_src=fa:16:3e:aa:00:05,dl_dst=ff:ff:ff:ff:ff:ff"),
+        req("dump-conntrack"), req("flush-conntrack"), req("flush-conntrack", "zone=1"),
+        req("route-show", "router1"), req("route-get", "router1", "8.8.8.8"), req("neigh-show", "router1"),
+        req("nat-show", "router1"), req("router-stats"),
+        req("floatingip-associate", "router1", "172.24.4.230", "10.1.0.6"),
+        req("floatingip-disassociate", "router1", "172.24.4.228"),
+        req("dhcp-stats"), req("dhcp-leases", "net1"), req("dhcp-host-add", "net1", "fa:16:3e:aa:00:07", "10.1.0.7", "vm3"),
+        req("dhcp-host-del", "net1", "fa:16:3e:aa:00:05"),
+        req("add-flow", "br-int", "priority=1,actions=learn(table=10,NXM_OF_VLAN_TCI[0..11],output:NXM_OF_IN_PORT[])"),
+        req("add-flow", "br-int"), req("dump-flows"), '{"command": 5}', "{", "",
+    ]
+    sequence = "\n".join(singles[7:13] + [req("dump-flows", "br-int"), req("del-flows", "br-int")])
+    return singles + [sequence]
+
+
 def write(folder, items):
     os.makedirs(folder, exist_ok=True)
     for i, data in enumerate(items):
@@ -102,6 +131,7 @@ def main():
     write(os.path.join(out, "fuzz-datapath"), records + [b"".join(records)])
     write(os.path.join(out, "fuzz-flow-syntax"), flows())
     write(os.path.join(out, "fuzz-yaml"), yaml_blocks())
+    write(os.path.join(out, "fuzz-control"), control_requests())
 
 
 if __name__ == "__main__":

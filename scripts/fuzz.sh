@@ -5,13 +5,13 @@
 # A crash leaves its input in Fuzz/.build/crashes/TARGET/ and fails the run; make it a
 # regression test in the normal suite (docs/SECURITY.md, "Fuzzing").
 #   FUZZ_SECONDS=N     seconds per target
-#   FUZZ_TARGETS="…"   which targets (default: all four)
+#   FUZZ_TARGETS="…"   which targets (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The fuzz targets need no control plane (Package.swift): leave its packages out of the build.
 export XDPSWITCH_CONTROL_PLANE=0
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-300}
-TARGETS=${FUZZ_TARGETS:-"fuzz-packet fuzz-datapath fuzz-flow-syntax fuzz-yaml"}
+TARGETS=${FUZZ_TARGETS:-"fuzz-packet fuzz-datapath fuzz-flow-syntax fuzz-yaml fuzz-control"}
 FLAGS=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
 WORK=Fuzz/.build/fuzz-work
 rm -rf "$WORK/seeds"
