@@ -39,9 +39,9 @@ extension Engine {
 
     /// Worker thread (or stopped engine) only.
     private func frameAccounting() -> FrameAccounting {
-        // Frames on port queues, held fragments, frames routers keep for ARP answers
-        // (`framesQueued`) and frames waiting for an underlay ARP answer are the datapath's.
-        let inFlight = datapath.map { $0.framesQueued + ($0.underlay?.pendingCount ?? 0) } ?? 0
+        // Frames on port queues, held fragments, frames routers keep for ARP answers and
+        // frames waiting for an underlay ARP answer are the datapath's (`framesQueued`).
+        let inFlight = datapath?.framesQueued ?? 0
         return FrameAccounting(total: umem.frameCount, free: pool.freeCount, inFlight: inFlight,
                                sockets: sockets + (anchor.map { [$0] } ?? []))
     }

@@ -23,7 +23,7 @@ public enum NetworkInterface {
         guard name.utf8.count < Int(IF_NAMESIZE) else {
             throw AFXDPError(call: "ioctl(SIOCGIFHWADDR)", errno: ENAMETOOLONG, interface: name)
         }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AFXDPError(call: "socket", errno: errno, interface: name) }
         defer { Glibc.close(fd) }
         var request = ifreq()

@@ -64,6 +64,11 @@ package final class Umem {
                              detail: err == -ENOBUFS ? "RLIMIT_MEMLOCK too low" : nil)
         }
         handle = umem
+        // libxdp opens its sockets without SOCK_CLOEXEC: a process this one starts (the
+        // agent's metadata proxies, a test's servers) would inherit the UMEM and every
+        // queue it is bound to, and keep them bound after this engine is gone (EBUSY for
+        // the next one until that child exits).
+        _ = fcntl(xsk_umem__fd(umem), F_SETFD, FD_CLOEXEC)
         firstRings = (fill, completion)
         pool = FramePool(memory: region, frameSize: frameSize, frameCount: frameCount,
                          headroom: Self.kernelHeadroom + headroom)

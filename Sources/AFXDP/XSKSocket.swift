@@ -107,6 +107,9 @@ package final class XSKSocket {
         }
         handle = created
         fd = xsk_socket__fd(created)
+        // Close-on-exec: a child started by any thread of this process must not inherit
+        // the socket and hold the queue bound after the engine closes it (see Umem).
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         zeroCopy = usedZeroCopy
     }
 

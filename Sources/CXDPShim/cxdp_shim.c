@@ -235,6 +235,9 @@ int cxdp_spawn(char *const argv[], int out_fd, const char *log_path, int new_ses
 	else
 		posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	posix_spawn_file_actions_adddup2(&actions, 1, 2);
+	/* Nothing else: a descriptor another thread opened without O_CLOEXEC (a library's
+	 * socket, between its socket() and fcntl()) must not outlive its owner in the child. */
+	posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 	posix_spawnattr_init(&attributes);
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attributes, &none);

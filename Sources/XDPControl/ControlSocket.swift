@@ -65,7 +65,7 @@ public enum ControlSocket {
 
     /// Sends `request` to the switch listening on `path` and returns its reply.
     public static func send(_ request: Request, to path: String) throws -> Reply {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errnoText())") }
         defer { close(fd) }
         var address = try address(path)
@@ -135,7 +135,7 @@ public final class ControlServer: @unchecked Sendable {
             throw ControlSocket.Failure(description: "\(path): another xdpswitch is already listening there")
         }
         unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlSocket.Failure(description: "socket: \(ControlSocket.errnoText())") }
         var address = try ControlSocket.address(path)
         let oldMask = umask(0o077)
@@ -161,6 +161,7 @@ public final class ControlServer: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return  // closed
             }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // a child started meanwhile must not keep it
             let data = ControlSocket.readAll(client, limit: 1 << 20)
             let reply: ControlSocket.Reply
             if let request = try? JSONDecoder().decode(ControlSocket.Request.self, from: data) {

@@ -220,6 +220,33 @@ struct EngineIntegrationTests {
         #expect(topo.ping("a", "b", count: 2).succeeded)
     }
 
+    /// The engine's AF_XDP sockets (the UMEM's and each queue's) are close-on-exec: libxdp
+    /// opens them without it, and a child started meanwhile (the agent's metadata proxies,
+    /// which outlive it) kept the queues bound after the engine closed them — EBUSY for
+    /// the next engine until the child exited. (AF_XDP sockets only: the suites running
+    /// beside this one open descriptors of their own.)
+    @Test func theEnginesAFXDPSocketsAreCloseOnExec() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.96.0.1", mac: "02:00:00:96:00:01")
+        try topo.addHost("b", ip: "10.96.0.2", mac: "02:00:00:96:00:02")
+        func xdpSockets() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { fd in
+                var domain: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_XDP
+            }
+        }
+        let before = Set(xdpSockets())
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+        defer { engine.close() }
+        try engine.start()
+        let opened = xdpSockets().filter { !before.contains($0) }
+        #expect(opened.count >= 2, "one socket per interface at least: \(opened)")
+        let inherited = opened.filter { fcntl($0, F_GETFD) & FD_CLOEXEC == 0 }
+        #expect(inherited.isEmpty, "AF_XDP sockets a child would inherit: \(inherited) of \(opened)")
+    }
+
     @Test func cleanShutdownLeavesNoXDPProgram() throws {
         let topo = Topology()
         defer { topo.tearDown() }

@@ -4,7 +4,10 @@ import FuzzSupport
 import XDPSwitch
 
 /// The control socket's requests on any bytes, answered by the network node of the
-/// datapath fuzzer (a fresh one per input, so that an input replays the same way). An
+/// datapath fuzzer. State carries over from input to input, as on a running switch (and
+/// as in fuzz-datapath); the node is built again every `inputsPerNode` inputs so that
+/// what requests add cannot grow without bound (building it for every input ran ten
+/// inputs a second). An
 /// input is one request per line, each the JSON the socket reads (`{"command": …,
 /// "arguments": […]}`); a line that is no request is what the socket refuses, and the
 /// rest still run, in order, so that sequences (add a flow, then dump, delete, flush)
@@ -15,10 +18,15 @@ import XDPSwitch
 ///     frames — del-flows, flush-conntrack, router changes — loses none);
 ///   - every flow the switch then holds prints as text that parses back to the same
 ///     flow (what `dump-flows` shows can be fed back to it, as with ovs-ofctl).
+nonisolated(unsafe) var node = NetworkNodeFuzzer(frameCount: 64)
+nonisolated(unsafe) var inputs = 0
+let inputsPerNode = 1_000
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzControl(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    let node = NetworkNodeFuzzer()
+    inputs += 1
+    if inputs % inputsPerNode == 0 { node = NetworkNodeFuzzer(frameCount: 64) }
     let now: UInt64 = 2_000_000_000
     for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).prefix(64) {
         guard let request = try? JSONDecoder().decode(ControlSocket.Request.self, from: Data(line)),

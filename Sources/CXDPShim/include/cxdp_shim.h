@@ -73,7 +73,9 @@ int cxdp_packet_send_batch(int fd, const uint8_t *frames, uint32_t frame_size, u
 
 /// Starts `argv[0]` (looked up in PATH; `argv` ends with NULL) with stdin from /dev/null
 /// and stdout and stderr on `out_fd`, or appended to `log_path` (created 0644) when
-/// `out_fd` < 0; in a session of its own when `new_session`. The child gets an empty signal
+/// `out_fd` < 0; in a session of its own when `new_session`. No other descriptor of the
+/// caller reaches the child (a library's socket opened without O_CLOEXEC would otherwise
+/// outlive its owner there, e.g. an AF_XDP socket keeping its queue bound). The child gets an empty signal
 /// mask and default SIGINT/SIGTERM actions: a caller's thread may block signals (the test
 /// runner's threads, an agent taking them with sigwait) and a child inherits the mask, so
 /// it would otherwise ignore the SIGTERM meant to stop it. Returns the pid, or -errno.

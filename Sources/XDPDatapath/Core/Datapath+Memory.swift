@@ -57,10 +57,13 @@ extension Datapath {
         }
     }
 
-    /// Frames not in the pool's free list: those queued on ports, held fragments, and
-    /// frames the services hold (routers' frames waiting for ARP answers). With nothing
-    /// in flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`.
+    /// Frames the datapath holds, out of the pool's free list: those queued on ports,
+    /// held fragments, frames the services hold (routers' frames waiting for ARP answers)
+    /// and frames waiting for an underlay neighbour. The one frame-accounting invariant:
+    /// with nothing in flight elsewhere, `pool.freeCount + framesQueued == pool.frameCount`
+    /// (the engine adds its rings; the tests and the fuzzers check exactly this).
     public var framesQueued: Int {
         ports.reduce(0) { $0 + $1.txQueue.count } + connectionTracking.heldFragments.count + serviceFramesHeld
+            + (underlay?.pendingCount ?? 0)
     }
 }

@@ -54,7 +54,7 @@ final class TunnelNode {
 
     /// Every frame is free, queued on a port, or waiting for an ARP answer.
     var accountingHolds: Bool {
-        pool.freeCount + datapath.framesQueued + underlay.pendingCount == pool.frameCount
+        pool.freeCount + datapath.framesQueued == pool.frameCount
     }
 
     /// Frees whatever is still queued anywhere (not the ARP waits).
