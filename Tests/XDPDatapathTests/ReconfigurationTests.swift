@@ -93,14 +93,30 @@ import XDPPacket
         #expect(second.routers[0] === first.routers[0], "the router, its NAT and neighbours, carries over")
         #expect(summary.routersKept == [first.routers[0].name] && summary.routersChanged.isEmpty, "\(summary)")
 
+        // Routes and floating IPs change in place: the same router (its NAT connections and
+        // neighbours), given the new ones when the successor takes over.
         var changed = numbered
         changed.routers[0].routes = [.init(prefix: IPv4Prefix(IPv4Address(192, 168, 50, 0), length: 24)!,
                                            nextHop: IPv4Address(10, 1, 0, 254))]
+        changed.routers[0].floatingIPs = [.init(floating: IPv4Address(172, 24, 4, 228), fixed: RouterHarness.vmIP)]
         let third = try Datapath(configuration: changed, pool: pool,
                                  succeeding: DatapathSuccession(previous: second, previousConfiguration: numbered, configuration: changed))
-        let rebuilt = third.takeOver(from: second, now: 1)
-        #expect(third.routers[0] !== second.routers[0], "a router whose configuration changed is rebuilt")
-        #expect(rebuilt.routersChanged == [second.routers[0].name], "\(rebuilt)")
+        #expect(third.routers[0].configuration.floatingIPs.isEmpty, "nothing changes before the takeover")
+        let updated = third.takeOver(from: second, now: 1)
+        #expect(third.routers[0] === second.routers[0], "a router whose routes and floating IPs changed is kept")
+        #expect(updated.routersUpdated == [second.routers[0].name] && updated.routersKept == [second.routers[0].name], "\(updated)")
+        #expect(third.routers[0].configuration.routes == changed.routers[0].routes)
+        #expect(third.routers[0].configuration.floatingIPs == changed.routers[0].floatingIPs)
+
+        // Anything else (here the SNAT port range) builds it anew.
+        var rebuiltConfiguration = changed
+        rebuiltConfiguration.routers[0].snat = .init(portMin: 2000, portMax: 3000)
+        let fourth = try Datapath(configuration: rebuiltConfiguration, pool: pool,
+                                  succeeding: DatapathSuccession(previous: third, previousConfiguration: changed,
+                                                                 configuration: rebuiltConfiguration))
+        let rebuilt = fourth.takeOver(from: third, now: 1)
+        #expect(fourth.routers[0] !== third.routers[0], "a router whose interfaces or NAT changed is rebuilt")
+        #expect(rebuilt.routersChanged == [third.routers[0].name] && rebuilt.routersUpdated.isEmpty, "\(rebuilt)")
         #expect(pool.freeCount == pool.frameCount)
     }
 }

@@ -39,8 +39,14 @@
 /// What the successor reuses of its predecessor, decided before it is built (see the
 /// essay at the top of Datapath+Reconfiguration.swift).
 public struct DatapathSuccession: @unchecked Sendable {
-    /// The predecessor's routers whose configuration is unchanged, by name.
+    /// The predecessor's routers to carry over, by name: those configured the same, and
+    /// those whose only changes are floating IPs, static routes or the default gateway
+    /// (`routerUpdates`).
     public var routers: [String: Router]
+    /// The configurations `takeOver` gives carried-over routers whose floating IPs or
+    /// routes changed (`Router.updateFloatingIPs`, `updateRoutes`: connections of
+    /// unchanged floating IPs, neighbours and waiting frames stay), by name.
+    public var routerUpdates: [String: RouterConfiguration] = [:]
     /// The predecessor's DHCP responders whose configuration is unchanged, by network.
     public var dhcpResponders: [String: DHCPResponder]
 
@@ -51,8 +57,17 @@ public struct DatapathSuccession: @unchecked Sendable {
         let before = previousConfiguration.withDerivedSeeds
         let after = configuration.withDerivedSeeds
         routers = [:]
-        for config in after.routers where before.routers.first(where: { $0.name == config.name }) == config {
-            if let router = previous.routers.first(where: { $0.name == config.name }) { routers[config.name] = router }
+        for config in after.routers {
+            guard let old = before.routers.first(where: { $0.name == config.name }),
+                  let router = previous.routers.first(where: { $0.name == config.name }) else { continue }
+            if old == config {
+                routers[config.name] = router
+            } else if old.differsOnlyInFloatingIPsAndRoutes(from: config), (try? config.validate()) != nil {
+                // The agent changes floating IPs and routes this way: rebuilding the router
+                // for them would drop every translated connection and neighbour it has.
+                routers[config.name] = router
+                routerUpdates[config.name] = config
+            }
         }
         dhcpResponders = [:]
         for config in after.dhcp where before.dhcp.first(where: { $0.network == config.network }) == config {
@@ -78,6 +93,8 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
     public var routersChanged: [String] = []
     public var routersRemoved: [String] = []
     public var routersKept: [String] = []
+    /// Routers kept whose floating IPs or routes were changed in place (also in `routersKept`).
+    public var routersUpdated: [String] = []
     public var dhcpChanged: [String] = []
     public var dhcpRemoved: [String] = []
     public var dhcpKept: [String] = []
@@ -100,7 +117,7 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
     /// Whether nothing but counters moved (the configuration was the same).
     public var isUnchanged: Bool {
         portsAdded.isEmpty && portsRemoved.isEmpty && flowsAdded == 0 && flowsRemoved == 0 && routersChanged.isEmpty
-            && routersRemoved.isEmpty && dhcpChanged.isEmpty && dhcpRemoved.isEmpty && interfacesAttached.isEmpty
+            && routersUpdated.isEmpty && routersRemoved.isEmpty && dhcpChanged.isEmpty && dhcpRemoved.isEmpty && interfacesAttached.isEmpty
             && interfacesDetached.isEmpty
     }
 
@@ -111,7 +128,8 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
                      "flows +\(flowsAdded) -\(flowsRemoved) =\(flowsKept)",
                      "mac entries kept \(macEntriesKept)", "conntrack \(conntrackKept ? "kept" : "new")"]
         if !(routersChanged + routersRemoved + routersKept).isEmpty {
-            parts.append("routers" + names("new:", routersChanged) + names("removed:", routersRemoved) + names("kept:", routersKept))
+            parts.append("routers" + names("new:", routersChanged) + names("removed:", routersRemoved) + names("kept:", routersKept)
+                         + names("updated:", routersUpdated))
         }
         if !(dhcpChanged + dhcpRemoved + dhcpKept).isEmpty {
             parts.append("dhcp" + names("new:", dhcpChanged) + names("removed:", dhcpRemoved) + names("kept:", dhcpKept))
@@ -235,6 +253,13 @@ extension Datapath {
         for router in routers {
             if previous.routers.contains(where: { $0 === router }) { summary.routersKept.append(router.name) }
             else { summary.routersChanged.append(router.name) }
+            // Floating IPs and routes changed in place (validated by the succession: these
+            // cannot refuse). The connections of a floating IP removed or moved are flushed.
+            if let update = services.routerUpdates[router.name] {
+                _ = try? router.updateFloatingIPs(update.floatingIPs)
+                try? router.updateRoutes(update.routes, defaultGateway: update.defaultGateway)
+                summary.routersUpdated.append(router.name)
+            }
         }
         summary.routersRemoved = previous.routers.map(\.name).filter { name in !routers.contains { $0.name == name } }
         for responder in dhcpResponders {

@@ -17,6 +17,8 @@ struct ServiceStage {
     @usableFromInline let outputCount: Int
     /// Where a drained queue's frames wait while they run through the bridge.
     @usableFromInline let scratch: PacketBatch
+    /// The succession's changes for carried-over routers, applied by `Datapath.takeOver`.
+    let routerUpdates: [String: RouterConfiguration]
     /// Whether any port is a service port (else ingress keeps no metadata for them).
     @usableFromInline let present: Bool
     /// What serves each port (indexed like `Datapath.ports`; kind `.none` for ports that
@@ -33,6 +35,7 @@ struct ServiceStage {
         let (responders, dhcpOutputs) = try Datapath.makeDHCPResponders(configuration, ports: ports, pool: pool,
                                                                         txQueueCapacity: txQueueCapacity,
                                                                         reusing: succession?.dhcpResponders ?? [:])
+        routerUpdates = succession?.routerUpdates ?? [:]
         let outputs = routerOutputs + dhcpOutputs
         dhcpResponders = responders
         dhcpTable = .allocate(capacity: max(responders.count, 1))

@@ -409,3 +409,15 @@ public struct RouterConfigurationError: Error, Sendable, Equatable, CustomString
         subject.map { "\(router): \($0): \(key): \(message)" } ?? "\(router): \(key): \(message)"
     }
 }
+
+extension RouterConfiguration {
+    /// Whether `other` is this configuration with other floating IPs, static routes or
+    /// default gateway only: what a running router changes in place.
+    func differsOnlyInFloatingIPsAndRoutes(from other: RouterConfiguration) -> Bool {
+        var adjusted = self
+        adjusted.floatingIPs = other.floatingIPs
+        adjusted.routes = other.routes
+        adjusted.defaultGateway = other.defaultGateway
+        return adjusted == other
+    }
+}
