@@ -22,12 +22,28 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Where the connection trackers keep their connections, so a restarted switch adopts them (docs/operations.md); default: the control socket's path + .state; none: not kept.",
+        valueName: "DIR|none"))
+    var stateDir: String?
+
+    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory.")
+    var fresh = false
+
+    /// The state directory the flags name, nil for `none`.
+    var stateDirectory: String? {
+        let directory = stateDir ?? engineOptions.control + ".state"
+        return directory == "none" ? nil : directory
+    }
+
     func run() throws {
         let options = try engineOptions.engineConfiguration()
         let control = engineOptions.control
         // The flags are checked first, then the configuration is read.
-        let loaded: SwitchConfiguration
+        var loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
+        loaded.datapath.stateDirectory = stateDirectory
+        if fresh, let directory = stateDirectory { Self.removeStateFiles(in: directory) }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = StopSignals.block()
@@ -39,6 +55,8 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
+        // Before the first packet: what the state files gave (adopted, or refused and why).
+        for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -71,6 +89,7 @@ struct RunCommand: ParsableCommand {
             sigwait(&signals, &received)
         }
         engine.close()
+        _ = engine.perform { datapath, _ in datapath.markStateFilesClosed() }
         let stats = engine.statistics()
         printStatistics(stats)
         printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
@@ -95,6 +114,16 @@ struct RunCommand: ParsableCommand {
         }
         done.wait()
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
+    }
+
+    /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).
+    static func removeStateFiles(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".state") { unlink(directory + "/" + name) }
+        }
     }
 
     private func printStatistics(_ stats: EngineStatistics) {

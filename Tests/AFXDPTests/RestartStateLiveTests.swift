@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Foundation
+import XDPLab
+import Testing
+
+/// `xdpswitch run` restarted under a live TCP stream: the restarted switch adopts the
+/// connections the previous process left in its state directory (StateFile.swift), so the
+/// security group (and the router's NAT) keep letting the stream's segments through.
+final class RestartLab {
+    let topo = Topology()
+    let binary: String
+    let dir: String
+    let config: String
+    let control: String
+    let stateDirectory: String
+    private var runs = 0
+    private(set) var switchPID: pid_t = 0
+
+    init(hosts: [(name: String, ip: String, mac: String)]) throws {
+        guard let binary = xdpswitchBinary() else {
+            topo.tearDown()
+            throw RestartLabError(description: "build xdpswitch first (swift build)")
+        }
+        self.binary = binary
+        dir = "/tmp/\(topo.lab.prefix)-restart"
+        config = dir + "/switch.yaml"
+        control = dir + "/ctl"
+        stateDirectory = dir + "/state"
+        do {
+            try Shell.check(["mkdir", "-p", dir])
+            for h in hosts { try topo.addHost(h.name, ip: h.ip, mac: h.mac) }
+        } catch {
+            tearDown()
+            throw error
+        }
+    }
+
+    func write(_ yaml: String) throws {
+        try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts `xdpswitch run` (output to run-N.log) and waits until it is attached to
+    /// `interfaces` and its control socket is up. Returns the run's log path.
+    @discardableResult
+    func start(_ extra: [String] = [], interfaces: [String]) throws -> String {
+        runs += 1
+        let log = "\(dir)/run-\(runs).log"
+        Shell.run(["rm", "-f", control])
+        switchPID = try Shell.spawn([binary, "run", "--config", config, "--control", control, "--state-dir", stateDirectory] + extra,
+                                    logPath: log)
+        for _ in 0..<100 where !interfaces.allSatisfy(xdpAttached) { usleep(50_000) }
+        for _ in 0..<100 where access(control, F_OK) != 0 { usleep(50_000) }
+        usleep(100_000)
+        return log
+    }
+
+    /// Stops the running switch with `signal` and reaps it; returns its exit status.
+    @discardableResult
+    func stopSwitch(_ signal: Int32) -> Int32 {
+        guard switchPID > 0 else { return -1 }
+        kill(switchPID, signal)
+        let status = Shell.wait(switchPID)
+        switchPID = 0
+        return status
+    }
+
+    func log(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    /// A paced TCP transfer of `megabytes` from `from` to `address`:`port` (in `to`,
+    /// about `seconds` long), during which `interruption` runs once the first bytes
+    /// arrived. Returns whether both ends finished with the file's sha256 intact, and what
+    /// the ends said.
+    func transfer(_ from: String, to: String, address: String, port: Int, megabytes: Int = 20, seconds: Double = 8,
+                  interruption: () throws -> Void) throws -> (intact: Bool, detail: String) {
+        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=\(megabytes)", "status=none"])
+        Shell.run(["rm", "-f", "\(dir)/out"])
+        let chunk = 131_072
+        let pause = seconds / Double(megabytes * 1_048_576 / chunk)
+        let server = """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('0.0.0.0', \(port))); s.listen(1); s.settimeout(40)
+            c, _ = s.accept(); c.settimeout(40)
+            with open('\(dir)/out', 'wb') as f:
+                while True:
+                    d = c.recv(65536)
+                    if not d: break
+                    f.write(d); f.flush()
+            c.sendall(b'k'); c.close()
+            """
+        let client = """
+            import socket, time
+            s = socket.create_connection(('\(address)', \(port)), timeout=40)
+            data = open('\(dir)/in', 'rb').read()
+            for i in range(0, len(data), \(chunk)):
+                s.sendall(data[i:i + \(chunk)]); time.sleep(\(pause))
+            s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+            """
+        let serverPID = try spawn(in: to, ["/usr/bin/python3", "-c", server], log: "\(dir)/server.log")
+        usleep(500_000)
+        let clientPID: pid_t
+        do { clientPID = try spawn(in: from, ["/usr/bin/python3", "-c", client], log: "\(dir)/client.log") } catch {
+            kill(serverPID, SIGKILL); _ = Shell.wait(serverPID)
+            throw error
+        }
+        var reaped = false
+        defer { if !reaped { for pid in [clientPID, serverPID] { kill(pid, SIGKILL); _ = Shell.wait(pid) } } }
+        func arrived() -> Int { (try? FileManager.default.attributesOfItem(atPath: "\(dir)/out")[.size] as? Int) ?? 0 }
+        for _ in 0..<100 where arrived() == 0 { usleep(100_000) }
+        guard arrived() > 0 else { return (false, "the transfer never started: \(log("\(dir)/client.log"))") }
+        try interruption()
+        let clientStatus = Shell.wait(clientPID)
+        let serverStatus = Shell.wait(serverPID)
+        reaped = true
+        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out | cut -d' ' -f1"]).output.split(separator: "\n")
+        let intact = clientStatus == 0 && serverStatus == 0 && sums.count == 2 && sums[0] == sums[1]
+        return (intact, "client \(clientStatus): \(log("\(dir)/client.log")) server \(serverStatus): \(log("\(dir)/server.log")) "
+                    + "bytes \(arrived()) sums \(sums)")
+    }
+
+    /// Starts `command` in `h`'s namespace (nsenter execs: the pid is the command's own).
+    func spawn(in h: String, _ command: [String], log: String) throws -> pid_t {
+        try Shell.spawn(["nsenter", "--net=/run/netns/\(topo.namespace(h))"] + command, logPath: log)
+    }
+
+    func tearDown() {
+        if switchPID > 0 { stopSwitch(SIGKILL) }
+        Shell.run(["rm", "-rf", dir])
+        topo.tearDown()
+    }
+}
+
+struct RestartLabError: Error, CustomStringConvertible { var description: String }
+
+extension AFXDPIntegrationTests {
+@Suite("xdpswitch run restarted under live connections", .serialized)
+struct RestartStateLiveTests {
+    /// Two hosts on br-int behind a security group that lets TCP 5001 in.
+    static func securityGroupYAML(_ lab: RestartLab, capacity: Int = 4096) -> String {
+        let a = lab.topo.port("a"), b = lab.topo.port("b")
+        return """
+            bridges:
+              - name: br-int
+                ports:
+                  - {name: \(a), tag: 1}
+                  - {name: \(b), tag: 1}
+            conntrack:
+              max_connections: \(capacity)
+            security_groups:
+              - name: default
+                rules:
+                  - {direction: egress}
+                  - {direction: ingress, protocol: icmp}
+                  - {direction: ingress, protocol: tcp, port_range_min: 5001, port_range_max: 5001}
+            ports:
+              - {name: \(a), mac_address: "02:00:00:9a:00:01", fixed_ips: [10.154.0.1], security_groups: [default]}
+              - {name: \(b), mac_address: "02:00:00:9a:00:02", fixed_ips: [10.154.0.2], security_groups: [default]}
+
+            """
+    }
+
+    static func securityGroupLab() throws -> RestartLab {
+        try RestartLab(hosts: [("a", "10.154.0.1", "02:00:00:9a:00:01"), ("b", "10.154.0.2", "02:00:00:9a:00:02")])
+    }
+
+    /// The issue's measure: a 20 MB stream through a security group, the switch stopped
+    /// (kill -9, or SIGTERM) four seconds in and started again one second later; the
+    /// stream finishes with its sha256, and the restarted switch says it adopted it.
+    @Test(arguments: [SIGKILL, SIGTERM])
+    func aStreamThroughASecurityGroupSurvivesARestart(signal: Int32) throws {
+        let lab = try Self.securityGroupLab()
+        defer { lab.tearDown() }
+        try lab.write(Self.securityGroupYAML(lab))
+        let ports = [lab.topo.port("a"), lab.topo.port("b")]
+        try lab.start(["--fresh"], interfaces: ports)
+        var second = ""
+        let result = try lab.transfer("a", to: "b", address: "10.154.0.2", port: 5001) {
+            sleep(4)
+            lab.stopSwitch(signal)
+            sleep(1)
+            second = try lab.start(interfaces: ports)
+        }
+        #expect(result.intact, "\(result.detail)\nswitch: \(lab.log(second))")
+        let output = lab.log(second)
+        #expect(output.contains("conntrack: state file \(lab.stateDirectory)/conntrack.state: adopted"), "\(output)")
+        #expect(output.contains(signal == SIGTERM ? "stopped cleanly" : "ended without closing it"), "\(output)")
+    }
+}
+}
