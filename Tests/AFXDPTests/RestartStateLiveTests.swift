@@ -188,5 +188,70 @@ struct RestartStateLiveTests {
         #expect(output.contains("conntrack: state file \(lab.stateDirectory)/conntrack.state: adopted"), "\(output)")
         #expect(output.contains(signal == SIGTERM ? "stopped cleanly" : "ended without closing it"), "\(output)")
     }
+
+    /// router1 between br-int (vm1 10.1.0.5 with floating IP 172.24.4.228 and a security
+    /// group letting TCP 5002 in; vm2 10.1.0.6 without one) and br-ex (ext 172.24.4.225),
+    /// SNAT to ports 20000-29999 (so a new translation would not keep the client's port).
+    static func routerYAML(_ lab: RestartLab) -> String {
+        let vm1 = lab.topo.port("vm1"), vm2 = lab.topo.port("vm2"), ext = lab.topo.port("ext")
+        return """
+            bridges:
+              - name: br-int
+                ports:
+                  - {name: \(vm1), tag: 1}
+                  - {name: \(vm2), tag: 1}
+                  - {name: qr-restart, type: router, tag: 1}
+              - name: br-ex
+                ports:
+                  - {name: \(ext)}
+                  - {name: qg-restart, type: router}
+            routers:
+              - name: router1
+                interfaces:
+                  - {name: qr-restart, mac: fa:16:3e:00:00:01, address: 10.1.0.1/24}
+                  - {name: qg-restart, mac: fa:16:3e:00:00:02, address: 172.24.4.227/28}
+                default_gateway: 172.24.4.225
+                snat: {enabled: true, ports: 20000-29999}
+                floating_ips:
+                  - {floating: 172.24.4.228, fixed: 10.1.0.5}
+            security_groups:
+              - name: web
+                rules:
+                  - {direction: egress}
+                  - {direction: ingress, protocol: tcp, port_range_min: 5002, port_range_max: 5002}
+            ports:
+              - {name: \(vm1), mac_address: "fa:16:3e:aa:00:05", fixed_ips: [10.1.0.5], security_groups: [web]}
+
+            """
+    }
+
+    /// A stream through the router's SNAT (vm2 → ext) and one through the floating IP
+    /// (ext → vm1, behind its security group), each across a kill -9 and a restart: the
+    /// router's NAT connections (the translations) are adopted with the tracker's.
+    @Test(arguments: ["snat", "floating-ip"])
+    func aStreamThroughTheRoutersNATSurvivesAKill(path: String) throws {
+        let lab = try RestartLab(hosts: [("vm1", "10.1.0.5", "fa:16:3e:aa:00:05"), ("vm2", "10.1.0.6", "fa:16:3e:aa:00:06"),
+                                         ("ext", "172.24.4.225", "02:42:ac:18:04:e1")])
+        defer { lab.tearDown() }
+        for vm in ["vm1", "vm2"] {
+            try Shell.check(["ip", "-n", lab.topo.namespace(vm), "route", "add", "default", "via", "10.1.0.1"])
+        }
+        try lab.write(Self.routerYAML(lab))
+        let ports = [lab.topo.port("vm1"), lab.topo.port("vm2"), lab.topo.port("ext")]
+        try lab.start(["--fresh"], interfaces: ports)
+        var second = ""
+        let interruption = {
+            sleep(4)
+            lab.stopSwitch(SIGKILL)
+            sleep(1)
+            second = try lab.start(interfaces: ports)
+        }
+        let result = path == "snat"
+            ? try lab.transfer("vm2", to: "ext", address: "172.24.4.225", port: 5003, interruption: interruption)
+            : try lab.transfer("ext", to: "vm1", address: "172.24.4.228", port: 5002, interruption: interruption)
+        #expect(result.intact, "\(result.detail)\nswitch: \(lab.log(second))")
+        let output = lab.log(second)
+        #expect(output.contains("router router1: state file \(lab.stateDirectory)/router-router1.nat.state: adopted"), "\(output)")
+    }
 }
 }
