@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Dispatch
+import Foundation
 import Synchronization
 import XDPSwitch
 
@@ -55,8 +56,18 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        // Before the first packet: what the state files gave (adopted, or refused and why).
+        // Before the first packet: what the state files gave (adopted, or refused and why),
+        // and what the previous run had learned (MAC entries, neighbours).
         for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
+        let learnedFile = stateDirectory.map { $0 + "/learned.state" }
+        if let learnedFile, let text = try? String(contentsOfFile: learnedFile, encoding: .utf8) {
+            if let learned = LearnedState(text: text) {
+                let restored = engine.perform { datapath, now in datapath.restore(learned: learned, now: now) } ?? (macEntries: 0, neighbours: 0)
+                printLine("xdpswitch: \(learnedFile): restored \(restored.macEntries) MAC entries, \(restored.neighbours) neighbours")
+            } else {
+                printLine("xdpswitch: \(learnedFile): not a snapshot this switch reads; learning afresh")
+            }
+        }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -77,19 +88,21 @@ struct RunCommand: ParsableCommand {
         defer { server.close() }
         printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); control socket \(control); SIGINT or SIGTERM stops")
 
+        // Every second: a snapshot of what was learned (learned.state); every
+        // `statsInterval` seconds: the counters.
         var received: Int32 = 0
-        if statsInterval > 0 {
-            var timeout = timespec(tv_sec: statsInterval, tv_nsec: 0)
-            while true {
-                let s = sigtimedwait(&signals, nil, &timeout)
-                if s > 0 { received = s; break }
-                printStatistics(engine.statistics())
-            }
-        } else {
-            sigwait(&signals, &received)
+        var seconds = 0
+        while true {
+            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            let s = sigtimedwait(&signals, nil, &timeout)
+            if s > 0 { received = s; break }
+            seconds += 1
+            if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
+            if statsInterval > 0 && seconds % statsInterval == 0 { printStatistics(engine.statistics()) }
         }
         engine.close()
         _ = engine.perform { datapath, _ in datapath.markStateFilesClosed() }
+        if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats)
         printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
@@ -114,6 +127,18 @@ struct RunCommand: ParsableCommand {
         }
         done.wait()
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
+    }
+
+    /// Writes what the datapath learned to `path` (written aside, then renamed over it).
+    static func saveLearnedState(_ engine: Engine, to path: String) {
+        guard let learned = engine.perform({ datapath, now in datapath.learnedState(now: now) }) else { return }
+        let temporary = path + ".new"
+        do {
+            try learned.text.write(toFile: temporary, atomically: false, encoding: .utf8)
+            rename(temporary, path)
+        } catch {
+            unlink(temporary)
+        }
     }
 
     /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).
