@@ -44,7 +44,12 @@ struct RunCommand: ParsableCommand {
         var loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
         loaded.datapath.stateDirectory = stateDirectory
-        if fresh, let directory = stateDirectory { Self.removeStateFiles(in: directory) }
+        if let directory = stateDirectory {
+            if fresh { Self.removeStateFiles(in: directory) }
+            // Made here too for a configuration without conntrack (learned.state only).
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = StopSignals.block()
