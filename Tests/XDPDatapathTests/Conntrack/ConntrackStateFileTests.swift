@@ -161,50 +161,42 @@ import XDPPacket
         }
     }
 
-    @Test func anOldFormatIsRefusedCleanly() throws {
+    /// The report of a tracker opened, with `capacity`, on a file another tracker left
+    /// (three connections) and `change` then altered, with its path written PATH; the
+    /// tracker must have started empty.
+    func refusal(capacity: Int = 1024, after change: (String) throws -> Void) throws -> String {
+        var report = ""
         try withDirectory { dir in
             let path = dir + "/conntrack.state"
             do { openConnections(harness(path)) }
-            try patch(path, offset: StateFile.Offset.version, bytes: [0, 0, 0, 0], resum: true)
-            let second = harness(path)
+            try change(path)
+            let second = harness(path, capacity: capacity)
             #expect(second.ct.connectionCount == 0)
-            #expect(second.ct.stateReport == "state file \(path): format version 0, this switch reads version 1; starting with no connections")
+            #expect(midStream(second).state.contains(.invalid))
+            report = (second.ct.stateReport ?? "nil").replacingOccurrences(of: path, with: "PATH")
         }
+        return report
+    }
+
+    @Test func anOldFormatIsRefusedCleanly() throws {
+        let report = try refusal { try patch($0, offset: StateFile.Offset.version, bytes: [0, 0, 0, 0], resum: true) }
+        #expect(report == "state file PATH: format version 0, this switch reads version 1; starting with no connections")
     }
 
     @Test func anotherGeometryIsRefused() throws {
-        try withDirectory { dir in
-            let path = dir + "/conntrack.state"
-            do { openConnections(harness(path)) }
-            let second = harness(path, capacity: 2048)
-            #expect(second.ct.connectionCount == 0)
-            let report = try #require(second.ct.stateReport)
-            #expect(report.hasPrefix("state file \(path): geometry differs: file 1024/"), "\(report)")
-        }
+        let report = try refusal(capacity: 2048) { _ in }
+        #expect(report.hasPrefix("state file PATH: geometry differs: file 1024/"), "\(report)")
     }
 
     @Test func aFileOfAnotherBootIsRefused() throws {
-        try withDirectory { dir in
-            let path = dir + "/conntrack.state"
-            do { openConnections(harness(path)) }
-            let other = Array("00000000-0000-0000-0000-000000000000".utf8)
-            try patch(path, offset: StateFile.Offset.bootID, bytes: other, resum: true)
-            let second = harness(path)
-            #expect(second.ct.connectionCount == 0)
-            #expect(second.ct.stateReport?.contains("written by another boot (00000000-") == true, "\(second.ct.stateReport ?? "nil")")
-        }
+        let other = Array("00000000-0000-0000-0000-000000000000".utf8)
+        let report = try refusal { try patch($0, offset: StateFile.Offset.bootID, bytes: other, resum: true) }
+        #expect(report.contains("written by another boot (00000000-"), "\(report)")
     }
 
     @Test func aTruncatedFileIsRefused() throws {
-        withDirectory { dir in
-            let path = dir + "/conntrack.state"
-            do { openConnections(harness(path)) }
-            #expect(truncate(path, off_t(StateFile.headerSize + 100)) == 0)
-            let second = harness(path)
-            #expect(second.ct.connectionCount == 0)
-            #expect(second.ct.stateReport?.contains("corrupt: \(StateFile.headerSize + 100) bytes, header says") == true,
-                    "\(second.ct.stateReport ?? "nil")")
-        }
+        let report = try refusal { #expect(truncate($0, off_t(StateFile.headerSize + 100)) == 0) }
+        #expect(report.contains("corrupt: \(StateFile.headerSize + 100) bytes, header says"), "\(report)")
     }
 
     @Test func aStateFileThatCannotBeMadeLeavesTheTrackerInMemory() {
