@@ -61,7 +61,9 @@ import XDPPacket
 // `maxFragmentsPerDatagram` ranges each). With the defaults (65 536 connections, 32
 // contexts of 64 KiB) that is about 14 MiB; 1 M connections take about 170 MiB.
 // The per-packet path allocates nothing, never throws and takes no lock;
-// dump/flush/limits allocate and are control-path.
+// dump/flush/limits allocate and are control-path. With `stateFile` set, the entries and
+// TCP peers are the payload of a file mapped shared instead of heap memory, so a restarted
+// switch adopts the connections (ConntrackStateFile.swift); the per-packet code is the same.
 //
 // Threads
 // -------
@@ -77,7 +79,8 @@ import XDPPacket
 // Time
 // ----
 // The tracker never reads a clock: each call passes `now` in nanoseconds from the
-// datapath's monotonic clock. Tests inject any clock they like.
+// datapath's monotonic clock (an engine's is CLOCK_BOOTTIME, which a state file's
+// expirations stay valid on across processes). Tests inject any clock they like.
 //
 // NAT (Conntrack+NAT.swift): a translated connection's reply key is not the reverse of
 // its original key; both are indexed, so either direction still finds it with one lookup.
