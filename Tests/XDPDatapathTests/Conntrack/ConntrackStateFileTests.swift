@@ -90,6 +90,22 @@ import XDPPacket
         }
     }
 
+    /// `flush-conntrack` empties the file too: the next tracker adopts nothing.
+    @Test func aFlushIsKept() {
+        withDirectory { dir in
+            let path = dir + "/conntrack.state"
+            do {
+                let first = harness(path)
+                openConnections(first)
+                #expect(first.ct.flush() == 3)
+            }
+            let second = harness(path)
+            #expect(second.ct.connectionCount == 0)
+            #expect(second.ct.stateReport?.contains("adopted 0 connections") == true, "\(second.ct.stateReport ?? "nil")")
+            #expect(midStream(second).state.contains(.invalid))
+        }
+    }
+
     /// Without a state file (today's behaviour) the same segment is invalid: what the
     /// state file is for.
     @Test func withoutAStateFileAMidStreamSegmentIsInvalid() {
