@@ -50,8 +50,8 @@ import Glibc
 //
 // Exclusive use. The open file holds an exclusive `flock`; a second opener (another
 // process with the same path, or a datapath built while its predecessor still runs) does
-// not get the lock and starts a file of its own, renamed over the path: the state path
-// always names the file of the tracker that was made last.
+// not get the lock (after trying for half a second) and starts a file of its own, renamed
+// over the path: the state path always names the file of the tracker that was made last.
 
 /// A file mapped `MAP_SHARED` whose payload outlives the process (see the essay at the
 /// top of StateFile.swift). Control-path type: open it when a table is made, then use
@@ -141,7 +141,7 @@ public final class StateFile {
         var refusal: String?
         let existing = Glibc.open(path, O_RDWR | O_CLOEXEC)
         if existing >= 0 {
-            if flock(existing, LOCK_EX | LOCK_NB) != 0 {
+            if !lock(existing) {
                 refusal = "in use by another switch (locked)"
                 Glibc.close(existing)
             } else if let reason = check(fd: existing, wanted: wanted) {
@@ -184,6 +184,18 @@ public final class StateFile {
             throw error
         }
         return StateFile(path: path, fd: fd, mapping: mapping, mappingSize: size, adopted: false, refusal: refusal)
+    }
+
+    /// Takes the file's exclusive lock, trying for up to half a second: a process forked
+    /// by the previous holder (between its fork and its exec, which closes the descriptor)
+    /// may hold the lock for a moment after the holder let go.
+    private static func lock(_ fd: Int32) -> Bool {
+        for attempt in 0..<50 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            if errno != EWOULDBLOCK || attempt == 49 { break }
+            usleep(10_000)
+        }
+        return false
     }
 
     private static func map(_ fd: Int32, size: Int) -> UnsafeMutableRawPointer? {
