@@ -140,13 +140,15 @@ extension Engine {
                         kicks: &kicks)
     }
 
-    /// The engine's clock: `CLOCK_MONOTONIC` in nanoseconds, the `now` every datapath call
-    /// of the worker receives. A datapath built for an engine is built at this time (its
-    /// flows' `duration`, MAC ages and timers count from it).
+    /// The engine's clock: `CLOCK_BOOTTIME` in nanoseconds (monotonic, counts suspend, and
+    /// the same in the next process: connection timeouts kept in a state file go on from
+    /// it, StateFile.swift), the `now` every datapath call of the worker receives. A
+    /// datapath built for an engine is built at this time (its flows' `duration`, MAC
+    /// ages and timers count from it).
     @inline(__always)
     public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(CLOCK_BOOTTIME, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }

@@ -31,21 +31,28 @@ public final class EngineNodeDatapath: NodeDatapath {
     private let engine = Mutex<Engine?>(nil)
     private let closed = Atomic<Bool>(false)
     private let options: EngineConfiguration
+    private let stateDirectory: String?
 
-    public init(options: EngineConfiguration = EngineConfiguration()) {
+    /// `stateDirectory`: where the connection trackers keep their connections, so a
+    /// restarted agent's datapath adopts them (docs/operations.md); nil: not kept.
+    public init(options: EngineConfiguration = EngineConfiguration(), stateDirectory: String? = nil) {
         var options = options
         options.waitForInterfaces = true
         self.options = options
+        self.stateDirectory = stateDirectory
     }
 
     public func apply(_ configuration: SwitchConfiguration) async throws -> String {
         guard !closed.load(ordering: .acquiring) else { throw NodeDatapathClosed() }
+        var configuration = configuration
+        configuration.datapath.stateDirectory = stateDirectory
         // One caller at a time (the agent reconciles serially): the engine is made once,
         // by the first apply, and only `close` takes it away.
         if let running = engine.withLock({ $0 }) {
             return try await running.reconfigure(to: configuration).description
         }
         let made = try Engine(configuration: configuration, options: options)
+        let reports = await made.perform { datapath, _ in datapath.stateReports } ?? []
         do { try made.start() } catch { made.close(); throw error }
         let kept = engine.withLock { current -> Bool in
             guard !closed.load(ordering: .acquiring) else { return false }
@@ -56,6 +63,7 @@ public final class EngineNodeDatapath: NodeDatapath {
         let waiting = await made.interfaceStates().filter { $0.value != .attached }.keys.sorted()
         return "engine started on \(made.attachments.map { $0.interface }.sorted().joined(separator: ", "))"
             + (waiting.isEmpty ? "" : "; waiting for \(waiting.joined(separator: ", "))")
+            + reports.map { "; " + $0 }.joined()
     }
 
     public func attachedInterfaces() async -> Set<String> {

@@ -97,7 +97,7 @@ struct AgentRunCommand: ParsableCommand {
 
         // Block the stop signals before any other thread exists so only sigwait sees them.
         var signals = StopSignals.block()
-        let datapath = EngineNodeDatapath(options: options)
+        let datapath = EngineNodeDatapath(options: options, stateDirectory: settings.stateDirectory + "/datapath")
         let agent: NodeAgent
         do {
             let metadata = noMetadata || settings.role == .compute ? nil

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Dispatch
+import Foundation
 import Synchronization
 import XDPSwitch
 
@@ -22,12 +23,33 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Where the connection trackers keep their connections, so a restarted switch adopts them (docs/operations.md); default: the control socket's path + .state; none: not kept.",
+        valueName: "DIR|none"))
+    var stateDir: String?
+
+    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory.")
+    var fresh = false
+
+    /// The state directory the flags name, nil for `none`.
+    var stateDirectory: String? {
+        let directory = stateDir ?? engineOptions.control + ".state"
+        return directory == "none" ? nil : directory
+    }
+
     func run() throws {
         let options = try engineOptions.engineConfiguration()
         let control = engineOptions.control
         // The flags are checked first, then the configuration is read.
-        let loaded: SwitchConfiguration
+        var loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
+        loaded.datapath.stateDirectory = stateDirectory
+        if let directory = stateDirectory {
+            if fresh { Self.removeStateFiles(in: directory) }
+            // Made here too for a configuration without conntrack (learned.state only).
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = StopSignals.block()
@@ -38,6 +60,18 @@ struct RunCommand: ParsableCommand {
             try engine.start()
         } catch {
             throw CommandFailure("\(error)")
+        }
+        // Before the first packet: what the state files gave (adopted, or refused and why),
+        // and what the previous run had learned (MAC entries, neighbours).
+        for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
+        let learnedFile = stateDirectory.map { $0 + "/learned.state" }
+        if let learnedFile, let text = try? String(contentsOfFile: learnedFile, encoding: .utf8) {
+            if let learned = LearnedState(text: text) {
+                let restored = engine.perform { datapath, now in datapath.restore(learned: learned, now: now) } ?? (macEntries: 0, neighbours: 0)
+                printLine("xdpswitch: \(learnedFile): restored \(restored.macEntries) MAC entries, \(restored.neighbours) neighbours")
+            } else {
+                printLine("xdpswitch: \(learnedFile): not a snapshot this switch reads; learning afresh")
+            }
         }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
@@ -59,18 +93,21 @@ struct RunCommand: ParsableCommand {
         defer { server.close() }
         printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); control socket \(control); SIGINT or SIGTERM stops")
 
+        // Every second: a snapshot of what was learned (learned.state); every
+        // `statsInterval` seconds: the counters.
         var received: Int32 = 0
-        if statsInterval > 0 {
-            var timeout = timespec(tv_sec: statsInterval, tv_nsec: 0)
-            while true {
-                let s = sigtimedwait(&signals, nil, &timeout)
-                if s > 0 { received = s; break }
-                printStatistics(engine.statistics())
-            }
-        } else {
-            sigwait(&signals, &received)
+        var seconds = 0
+        while true {
+            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            let s = sigtimedwait(&signals, nil, &timeout)
+            if s > 0 { received = s; break }
+            seconds += 1
+            if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
+            if statsInterval > 0 && seconds % statsInterval == 0 { printStatistics(engine.statistics()) }
         }
         engine.close()
+        _ = engine.perform { datapath, _ in datapath.markStateFilesClosed() }
+        if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats)
         printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
@@ -95,6 +132,28 @@ struct RunCommand: ParsableCommand {
         }
         done.wait()
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
+    }
+
+    /// Writes what the datapath learned to `path` (written aside, then renamed over it).
+    static func saveLearnedState(_ engine: Engine, to path: String) {
+        guard let learned = engine.perform({ datapath, now in datapath.learnedState(now: now) }) else { return }
+        let temporary = path + ".new"
+        do {
+            try learned.text.write(toFile: temporary, atomically: false, encoding: .utf8)
+            rename(temporary, path)
+        } catch {
+            unlink(temporary)
+        }
+    }
+
+    /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).
+    static func removeStateFiles(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".state") { unlink(directory + "/" + name) }
+        }
     }
 
     private func printStatistics(_ stats: EngineStatistics) {

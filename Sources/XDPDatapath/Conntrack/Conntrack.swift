@@ -61,7 +61,9 @@ import XDPPacket
 // `maxFragmentsPerDatagram` ranges each). With the defaults (65 536 connections, 32
 // contexts of 64 KiB) that is about 14 MiB; 1 M connections take about 170 MiB.
 // The per-packet path allocates nothing, never throws and takes no lock;
-// dump/flush/limits allocate and are control-path.
+// dump/flush/limits allocate and are control-path. With `stateFile` set, the entries and
+// TCP peers are the payload of a file mapped shared instead of heap memory, so a restarted
+// switch adopts the connections (ConntrackStateFile.swift); the per-packet code is the same.
 //
 // Threads
 // -------
@@ -77,7 +79,8 @@ import XDPPacket
 // Time
 // ----
 // The tracker never reads a clock: each call passes `now` in nanoseconds from the
-// datapath's monotonic clock. Tests inject any clock they like.
+// datapath's monotonic clock (an engine's is CLOCK_BOOTTIME, which a state file's
+// expirations stay valid on across processes). Tests inject any clock they like.
 //
 // NAT (Conntrack+NAT.swift): a translated connection's reply key is not the reverse of
 // its original key; both are indexed, so either direction still finds it with one lookup.
@@ -191,6 +194,9 @@ public struct ConntrackConfiguration: Sendable, Equatable {
     public var fragmentTimeout: UInt32 = 15
     /// Seed of the table hash; nil picks a random one (hash flooding is then a guess).
     public var hashSeed: UInt64? = nil
+    /// A file the connections are kept in, mapped shared, so that a restarted switch
+    /// adopts them (ConntrackStateFile.swift); nil: ordinary memory, lost with the process.
+    public var stateFile: String? = nil
 
     public init() {}
 }
@@ -371,6 +377,11 @@ public final class ConnectionTracker {
     let zoneCounts: UnsafeMutablePointer<UInt32>
     let scalars: UnsafeMutablePointer<ConntrackScalars>
     let fragments: FragmentStore
+    /// The mapped file `entries` and `peers` live in, when `configuration.stateFile` is set.
+    let stateFile: StateFile?
+    /// One line on the state file: connections adopted, or why it was refused or could
+    /// not be made (nil without a state file, or for a new file where there was none).
+    public private(set) var stateReport: String? = nil
     let seed: UInt64
     let tcpLoose: Bool
     let windowChecking: Bool
@@ -387,10 +398,14 @@ public final class ConnectionTracker {
         slotMask = size - 1
         slots = .allocate(capacity: size)
         slots.initialize(repeating: 0, count: size)
-        entries = .allocate(capacity: capacity)
-        entries.initialize(repeating: ConntrackEntry(), count: capacity)
-        peers = .allocate(capacity: capacity * 2)
-        peers.initialize(repeating: TCPPeer(), count: capacity * 2)
+        let memory = Self.connectionMemory(configuration)
+        stateFile = memory.file
+        entries = memory.entries
+        peers = memory.peers
+        if memory.file?.adopted != true {
+            entries.initialize(repeating: ConntrackEntry(), count: capacity)
+            peers.initialize(repeating: TCPPeer(), count: capacity * 2)
+        }
         let classes = ConntrackTimeoutClass.allCases.count
         listHeads = .allocate(capacity: classes)
         listHeads.initialize(repeating: Self.nilIndex, count: classes)
@@ -411,18 +426,20 @@ public final class ConnectionTracker {
         scalars.initialize(to: ConntrackScalars())
         scalars.pointee.globalLimit = capacity
         scalars.pointee.defaultZoneLimit = configuration.defaultZoneLimit
-        // Free list: 0 → 1 → … → capacity-1.
-        for i in 0..<capacity { entries[i].next = i + 1 < capacity ? UInt32(i + 1) : Self.nilIndex }
-        scalars.pointee.freeHead = 0
         fragments = FragmentStore(configuration)
         seed = configuration.hashSeed ?? UInt64.random(in: .min ... .max)
         tcpLoose = configuration.tcpLoose
         windowChecking = configuration.tcpWindowChecking
         expiryBudget = max(0, configuration.expiryBudget)
+        // The free list (0 → 1 → … → capacity-1), or everything rebuilt from the entries
+        // of an adopted state file.
+        let adoption = rebuildFromEntries()
+        stateReport = Self.describe(memory, adoption: adoption)
     }
 
     deinit {
-        slots.deallocate(); entries.deallocate(); peers.deallocate()
+        slots.deallocate()
+        if stateFile == nil { entries.deallocate(); peers.deallocate() }
         listHeads.deallocate(); listTails.deallocate(); timeoutNanos.deallocate()
         counters.deallocate(); zoneLimits.deallocate(); zoneCounts.deallocate(); scalars.deallocate()
         fragments.deallocate()

@@ -12,12 +12,14 @@ struct ConntrackStage {
     @usableFromInline let owner: UnsafeMutablePointer<ConnectionTracker?>
     @usableFromInline let heldFragments: HeldFragmentQueue
 
-    init(configuration: ConntrackConfiguration) {
+    /// `adopting`: the predecessor's tracker, configured the same (a reconfiguration):
+    /// used as it is, so its state file is not opened a second time.
+    init(configuration: ConntrackConfiguration, adopting predecessor: ConnectionTracker? = nil) {
         self.configuration = configuration
         tracker = .allocate(capacity: 1)
-        tracker.initialize(to: nil)
+        tracker.initialize(to: predecessor.map { Unmanaged.passUnretained($0) })
         owner = .allocate(capacity: 1)
-        owner.initialize(to: nil)
+        owner.initialize(to: predecessor)
         heldFragments = HeldFragmentQueue(capacity: Datapath.heldFragmentCapacity)
     }
 

@@ -49,13 +49,17 @@ public struct DatapathSuccession: @unchecked Sendable {
     public var routerUpdates: [String: RouterConfiguration] = [:]
     /// The predecessor's DHCP responders whose configuration is unchanged, by network.
     public var dhcpResponders: [String: DHCPResponder]
+    /// The predecessor's connection tracker when its configuration is unchanged: the
+    /// successor uses it from the start (its state file stays the one in use).
+    public var conntrack: ConnectionTracker?
 
     /// Reuses the routers and DHCP responders of `previous` that are configured the same in
     /// `previousConfiguration` (what `previous` was built from) and `configuration`. Reads
     /// only what never changes in `previous`: callable while its worker runs.
     public init(previous: Datapath, previousConfiguration: DatapathConfiguration, configuration: DatapathConfiguration) {
-        let before = previousConfiguration.withDerivedSeeds
-        let after = configuration.withDerivedSeeds
+        let before = previousConfiguration.withDerivedSeeds.withStateFiles
+        let after = configuration.withDerivedSeeds.withStateFiles
+        conntrack = before.conntrack == after.conntrack ? previous.connectionTracking.instance : nil
         routers = [:]
         for config in after.routers {
             guard let old = before.routers.first(where: { $0.name == config.name }),
@@ -149,8 +153,10 @@ extension DatapathConfiguration {
     /// OpenFlow port number it has there (unless the configuration sets one), so a port's
     /// number — its conntrack zone, what `in_port=`/`output:` name — does not change
     /// while it lives. Reads only what never changes in `previous`.
+    /// The state directory, when this configuration names none, stays `previous`'s.
     public func keepingPortNumbers(of previous: Datapath) -> DatapathConfiguration {
         var result = self
+        if result.stateDirectory == nil { result.stateDirectory = previous.stateDirectory }
         for b in result.bridges.indices {
             guard let old = previous.bridge(named: result.bridges[b].name) else { continue }
             var numbers: [String: Int] = [:]

@@ -18,6 +18,9 @@ public final class Datapath {
     public let bridges: [Bridge]
     /// Every port of every bridge, indexed by `Port.id`.
     public let ports: [Port]
+    /// Where the connection trackers keep their connections across restarts
+    /// (`DatapathConfiguration.stateDirectory`), nil when they do not.
+    public let stateDirectory: String?
 
     /// Patch ports may chain at most this many bridges for one frame (loops are dropped).
     public static let maximumPatchDepth = 8
@@ -78,8 +81,9 @@ public final class Datapath {
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
                 now: UInt64 = 0, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
-        let configuration = configuration.withDerivedSeeds
+        let configuration = configuration.withDerivedSeeds.withStateFiles
         self.pool = pool
+        stateDirectory = configuration.stateDirectory
         let (bridges, ports) = try Self.makeTopology(configuration, txQueueCapacity: txQueueCapacity)
         let tables = try OpenFlowStage.parseTables(configuration, now: now)
         // The service stage throws before it allocates. Every refusal is thrown above this
@@ -89,7 +93,7 @@ public final class Datapath {
                                     succession: succession)
         tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
         openFlow = OpenFlowStage(configuration: configuration, bridges: bridges, tables: tables, now: now)
-        connectionTracking = ConntrackStage(configuration: configuration.conntrack)
+        connectionTracking = ConntrackStage(configuration: configuration.conntrack, adopting: succession?.conntrack)
         l2 = L2Stage(bridges: bridges)
         tracer = Tracer()
         self.bridges = bridges

@@ -22,6 +22,9 @@ public struct DatapathConfiguration: Sendable, Equatable {
     /// (`xdpswitch replay --seed N`). A seed set on `conntrack.hashSeed` or a router's
     /// `natHashSeed` wins over the one derived from this.
     public var randomSeed: UInt64?
+    /// Where the connection trackers keep their connections so that a restarted switch
+    /// adopts them (`withStateFiles`, StateFile.swift); nil: in ordinary memory.
+    public var stateDirectory: String? = nil
 
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
                 conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = [],

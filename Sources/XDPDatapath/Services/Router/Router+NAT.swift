@@ -128,6 +128,7 @@ extension Router {
             c.maxDatagramSize = 8
             c.fragmentMemory = 0
             c.hashSeed = configuration.natHashSeed
+            c.stateFile = configuration.natStateFile
             let tracker = ConnectionTracker(configuration: c)
             natTracker = tracker
             p.pointee.tracker = Unmanaged.passUnretained(tracker)

@@ -161,6 +161,9 @@ public struct RouterConfiguration: Sendable, Equatable {
     /// Seed of the NAT tracker's hash (which also picks translated ports); nil picks a
     /// random one. `DatapathConfiguration.randomSeed` fills it for reproducible runs.
     public var natHashSeed: UInt64? = nil
+    /// The file the NAT connections are kept in across restarts (StateFile.swift); set
+    /// from `DatapathConfiguration.stateDirectory`. nil: ordinary memory.
+    public var natStateFile: String? = nil
 
     /// A router; see the type's documentation for how routes are derived.
     public init(name: String, interfaces: [Interface], routes: [Route] = [], defaultGateway: IPv4Address? = nil,
