@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Dispatch
+import Logging
 import Synchronization
 import XDPSwitch
 
@@ -19,12 +20,19 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
+    @OptionGroup var logging: LoggingOptions
+
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
 
     func run() throws {
         let options = try engineOptions.engineConfiguration()
         let control = engineOptions.control
+        let metricsEndpoint = try metrics.endpoint()
+        try logging.bootstrap()
+        let log = Logger(label: "xdpswitch")
         // The flags are checked first, then the configuration is read.
         let loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
@@ -57,7 +65,13 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         defer { server.close() }
-        printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); control socket \(control); SIGINT or SIGTERM stops")
+        let exporter: MetricsHTTPServer?
+        do { exporter = try metrics.start(metricsEndpoint) { engine } } catch { engine.close(); throw error }
+        defer { exporter?.close() }
+        log.notice("""
+            forwarding on \(described.joined(separator: ", ")); control socket \(control)\
+            \(exporter.map { "; metrics \($0.url)" } ?? ""); SIGINT or SIGTERM stops
+            """)
 
         var received: Int32 = 0
         if statsInterval > 0 {
@@ -65,15 +79,16 @@ struct RunCommand: ParsableCommand {
             while true {
                 let s = sigtimedwait(&signals, nil, &timeout)
                 if s > 0 { received = s; break }
-                printStatistics(engine.statistics())
+                printStatistics(engine.statistics(), log)
             }
         } else {
             sigwait(&signals, &received)
         }
+        let attached = engine.attachments.count
         engine.close()
         let stats = engine.statistics()
-        printStatistics(stats)
-        printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
+        printStatistics(stats, log)
+        log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
     }
 
     /// `reload`: reads the configuration file again and brings the engine to it
@@ -97,13 +112,12 @@ struct RunCommand: ParsableCommand {
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
     }
 
-    private func printStatistics(_ stats: EngineStatistics) {
+    private func printStatistics(_ stats: EngineStatistics, _ log: Logger) {
         for i in stats.interfaces {
             let drops = i.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            printLine("  \(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)"
-                + (drops.isEmpty ? "" : " drops: \(drops)"))
+            log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
         }
-        printLine("  \(stats.frames)")
+        log.info("\(stats.frames)")
     }
 }
 
