@@ -189,7 +189,9 @@ enum SwitchMetrics {
         var out = MetricSamples()
         for port in datapath.ports {
             let s = port.stats
-            let l = [("port", port.name), ("bridge", datapath.bridges[port.bridgeID].name)]
+            // The tunnel underlay's port is in no bridge: bridge="".
+            let bridge = datapath.bridges.indices.contains(port.bridgeID) ? datapath.bridges[port.bridgeID].name : ""
+            let l = [("port", port.name), ("bridge", bridge)]
             out.add(portRxPackets, l, s.rxPackets)
             out.add(portRxBytes, l, s.rxBytes)
             out.add(portTxPackets, l, s.txPackets)
