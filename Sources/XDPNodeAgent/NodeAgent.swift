@@ -221,6 +221,7 @@ public actor NodeAgent {
         if let applied, Self.withoutHeader(compiled.yaml) == Self.withoutHeader(applied.yaml) {
             if applied.revision != view.revision {
                 self.applied = (compiled.yaml, view.revision)
+                revisionGauge.record(Int64(clamping: view.revision))
                 try? state.record(view: view, compiled: compiled)
                 await reportNow()
             }

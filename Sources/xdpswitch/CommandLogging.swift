@@ -17,7 +17,7 @@ import ArgumentParser
 import Logging
 import Synchronization
 
-/// `--log-level`, for the verbs that run for long (run, agent, server, metadata-proxy).
+/// `--log-level`, for the verbs that run an engine (run, agent).
 struct LoggingOptions: ParsableArguments {
     @Option(name: .customLong("log-level"),
             help: ArgumentHelp("Least level logged: trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
