@@ -71,5 +71,13 @@ fuzz-ci: deps-test
 test-sanitize: deps-test
 	scripts/test-sanitize.sh
 
+# The soak (Tests/AFXDPTests/SoakTests.swift) for DURATION seconds (root): `make test` runs it
+# for a minute; by hand, `make soak DURATION=14400` for four hours
+# (XDPSWITCH_SOAK_FLOATING_RECONFIGURE=1: floating IPs changed through reconfigure, the router rebuilt).
+.PHONY: soak
+DURATION ?= 3600
+soak: deps-test
+	XDPSWITCH_SOAK_SECONDS=$(DURATION) $(SWIFT) test --filter SoakTests
+
 clean:
 	rm -rf .build Benchmarks/.build

@@ -48,6 +48,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // The command's logs and metrics (`--log-level`, `--metrics`); never the datapath targets.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CXDP", path: "Sources/CXDP", pkgConfig: "libxdp",
@@ -79,7 +83,10 @@ let package = Package(
         .target(name: "XDPAgent", dependencies: ["XDPModel", "XDPDatapath", "XDPPacket"], path: "Sources/XDPAgent"),
         .executableTarget(name: "xdpswitch",
                           dependencies: ["XDPSwitch", "XDPBench", "XDPAgent",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "Metrics", package: "swift-metrics"),
+                                         .product(name: "Prometheus", package: "swift-prometheus")],
                           path: "Sources/xdpswitch"),
         // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
         .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel"], path: "Examples/InMemoryFlows"),
@@ -109,7 +116,6 @@ if controlPlane {
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ]
     package.targets += [
         // The Neutron model, IPAM and store (SQLite | PostgreSQL), and its HTTP API.
@@ -132,9 +138,12 @@ if controlPlane {
                                                     .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/XDPMetadata"),
         // `xdpswitch agent run`: registers with the server, follows the host's view, runs the engine.
-        .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", "XDPMetadata", .product(name: "Yams", package: "Yams")],
+        .target(name: "XDPNodeAgent", dependencies: ["XDPAgent", "XDPSwitch", "XDPMetadata", .product(name: "Yams", package: "Yams"),
+                                                     .product(name: "Logging", package: "swift-log"),
+                                                     .product(name: "Metrics", package: "swift-metrics")],
                 path: "Sources/XDPNodeAgent"),
-        .testTarget(name: "XDPNodeAgentTests", dependencies: ["XDPNodeAgent", "XDPAgent", "NeutronModel", "XDPLab"],
+        .testTarget(name: "XDPNodeAgentTests", dependencies: ["XDPNodeAgent", "XDPAgent", "NeutronModel", "XDPLab",
+                                                             .product(name: "Logging", package: "swift-log")],
                     path: "Tests/XDPNodeAgentTests"),
     ]
     package.targets.first { $0.name == "xdpswitch" }?.dependencies += ["NeutronAPI", "XDPNodeAgent", "XDPMetadata"]

@@ -31,7 +31,14 @@
 // the log says "unreachable" once and "connected" once when it answers again. At start the
 // last applied view is read back from the state folder and applied before the server is
 // asked, so a restarted agent forwards again without waiting for it.
+//
+// Each state change is one log event (swift-log, at a level that says how much it matters:
+// a revision applied is a notice, a refusal an error, the server lost a warning) and, for
+// the ones worth graphing, a swift-metrics counter (`xdpswitch_agent_*`), which `xdpswitch
+// agent --metrics` serves beside the engine's counters.
 import Foundation
+import Logging
+import Metrics
 import XDPAgent
 import XDPMetadata
 import XDPSwitch
@@ -39,9 +46,6 @@ import XDPSwitch
 /// The node agent (see the essay at the top of NodeAgent.swift). `run()` until cancelled;
 /// then close the datapath.
 public actor NodeAgent {
-    /// Where the agent's lines go (one per state change, never one per retry).
-    public typealias Log = @Sendable (String) -> Void
-
     public let settings: AgentSettings
     let client: ModelServerClient
     let datapath: any NodeDatapath
@@ -50,7 +54,15 @@ public actor NodeAgent {
     /// The metadata namespaces and proxies of the networks whose DHCP this node serves (nil:
     /// no metadata service; docs/agent-protocol.md, "Metadata").
     let metadata: MetadataNamespaces?
-    let log: Log
+    /// Where the agent's events go: one line per state change, never one per retry.
+    let logger: Logger
+    /// Revisions applied and refused, and times the server became unreachable.
+    private let revisionsApplied = Counter(label: "xdpswitch_agent_revisions_applied_total")
+    private let revisionsRefused = Counter(label: "xdpswitch_agent_revisions_refused_total")
+    private let serverLost = Counter(label: "xdpswitch_agent_server_unreachable_total")
+    /// The revision running (0: none yet), and 1 while the server answers.
+    private let revisionGauge = Gauge(label: "xdpswitch_agent_revision_applied")
+    private let reachableGauge = Gauge(label: "xdpswitch_agent_server_reachable")
 
     /// The latest view received (or restored): what the node should run.
     private var desired: HostView?
@@ -80,7 +92,7 @@ public actor NodeAgent {
     /// `metadata`: serve instance metadata on the networks whose DHCP this node serves; the
     /// compiler then adds their metadata ports and routes (`CompileOptions.metadata`).
     public init(settings: AgentSettings, datapath: any NodeDatapath, compileOptions: CompileOptions = CompileOptions(),
-                metadata: MetadataNamespaces? = nil, log: @escaping Log) throws(AgentSettingsError) {
+                metadata: MetadataNamespaces? = nil, logger: Logger) throws(AgentSettingsError) {
         self.settings = settings
         self.client = ModelServerClient(server: settings.server)
         self.datapath = datapath
@@ -89,7 +101,7 @@ public actor NodeAgent {
         compileOptions.metadata = metadata != nil
         self.compileOptions = compileOptions
         self.metadata = metadata
-        self.log = log
+        self.logger = logger
     }
 
     /// Runs the three loops until the task is cancelled.
@@ -108,15 +120,15 @@ public actor NodeAgent {
     private func restore() {
         let (vlans, vlanWarning) = state.localVLANs()
         localVLANs = vlans
-        if let vlanWarning { log(vlanWarning) }
+        if let vlanWarning { logger.warning("\(vlanWarning)") }
         let (view, viewWarning) = state.lastView()
-        if let viewWarning { log(viewWarning) }
+        if let viewWarning { logger.warning("\(viewWarning)") }
         if let view {
             if view.host.name == settings.host {
                 desired = view
-                log("restoring revision \(view.revision) from \(state.viewFile) until the server answers")
+                logger.notice("restoring revision \(view.revision) from \(state.viewFile) until the server answers")
             } else {
-                log("\(state.viewFile) is host \(view.host.name)'s, not \(settings.host): ignored")
+                logger.warning("\(state.viewFile) is host \(view.host.name)'s, not \(settings.host): ignored")
             }
         }
     }
@@ -151,7 +163,7 @@ public actor NodeAgent {
                     serverAnswered(asked)
                 case .notRegistered:
                     serverAnswered(asked)
-                    log("the server does not know host \(settings.host): registering again")
+                    logger.warning("the server does not know host \(settings.host): registering again")
                     registered = false
                 }
                 pause = 1
@@ -209,6 +221,7 @@ public actor NodeAgent {
         if let applied, Self.withoutHeader(compiled.yaml) == Self.withoutHeader(applied.yaml) {
             if applied.revision != view.revision {
                 self.applied = (compiled.yaml, view.revision)
+                revisionGauge.record(Int64(clamping: view.revision))
                 try? state.record(view: view, compiled: compiled)
                 await reportNow()
             }
@@ -220,7 +233,7 @@ public actor NodeAgent {
             do {
                 try metadata.reconcile(networks: view.dhcp.map { MetadataNamespaces.Network(id: $0.networkID, subnets: subnets[$0.networkID] ?? []) })
             } catch {
-                log("metadata for revision \(view.revision): \(error)")
+                logger.error("metadata for revision \(view.revision): \(error)")
             }
         }
         let changes: String
@@ -239,11 +252,15 @@ public actor NodeAgent {
         do {
             try state.record(view: view, compiled: compiled)
         } catch {
-            log("cannot write the state folder \(state.path): \((error as NSError).localizedDescription)")
+            logger.error("cannot write the state folder \(state.path): \((error as NSError).localizedDescription)")
         }
+        revisionsApplied.increment()
+        revisionGauge.record(Int64(clamping: view.revision))
         let vmPorts = view.ports.filter { !$0.isNetworkService }.count
-        log("revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, \(vmPorts) VM port(s), "
-            + "\(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s); \(changes)")
+        logger.notice("""
+            revision \(view.revision) applied: \(compiled.localVLANs.count) network(s) on br-int, \(vmPorts) VM port(s), \
+            \(view.routers.count) router(s), \(view.dhcp.count) DHCP service(s); \(changes)
+            """)
         await reportNow()
     }
 
@@ -259,7 +276,8 @@ public actor NodeAgent {
         let keeping = applied.map { "; revision \($0.revision) keeps running" } ?? "; nothing applied yet"
         guard message != lastRefusal else { return }
         lastRefusal = message
-        log(message + keeping)
+        revisionsRefused.increment()
+        logger.error("\(message + keeping)")
     }
 
     // MARK: - Interfaces and status
@@ -271,7 +289,7 @@ public actor NodeAgent {
             let status = await portStatus()
             if status != shownStatus {
                 let changed = status.filter { shownStatus[$0.key] != $0.value }.sorted { $0.key < $1.key }
-                if !changed.isEmpty { log("ports " + changed.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
+                if !changed.isEmpty { logger.info("ports \(changed.map { "\($0.key) \($0.value)" }.joined(separator: ", "))") }
                 shownStatus = status
             }
             if let reportedStatus, status != reportedStatus { await reportNow() }
@@ -320,7 +338,8 @@ public actor NodeAgent {
     private func serverAnswered(_ asked: ContinuousClock.Instant) {
         guard serverReachable != true, lastFailure.map({ asked > $0 }) ?? true else { return }
         serverReachable = true
-        log("connected to \(settings.server.absoluteString) as host \(settings.host)")
+        reachableGauge.record(1)
+        logger.notice("connected to \(settings.server.absoluteString) as host \(settings.host)")
     }
 
     private func serverFailed(_ error: any Error) {
@@ -328,7 +347,9 @@ public actor NodeAgent {
         lastFailure = ContinuousClock.now
         guard serverReachable != false, !Task.isCancelled else { return }
         serverReachable = false
+        serverLost.increment()
+        reachableGauge.record(0)
         let running = applied.map { "forwarding with revision \($0.revision)" } ?? "nothing applied yet"
-        log("server unreachable: \(error); retrying, \(running)")
+        logger.warning("server unreachable: \(error); retrying, \(running)")
     }
 }

@@ -66,6 +66,12 @@ public final class EngineNodeDatapath: NodeDatapath {
             + reports.map { "; " + $0 }.joined()
     }
 
+    /// The engine, once the first configuration made it (nil before, and after `close`):
+    /// what `xdpswitch agent --metrics` reads.
+    public var runningEngine: Engine? {
+        closed.load(ordering: .acquiring) ? nil : engine.withLock { $0 }
+    }
+
     public func attachedInterfaces() async -> Set<String> {
         guard let running = engine.withLock({ $0 }) else { return [] }
         return Set(await running.interfaceStates().filter { $0.value == .attached }.keys)

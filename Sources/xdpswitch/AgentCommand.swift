@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import XDPAgent
 #if canImport(XDPNodeAgent)
+import Logging
 import XDPMetadata
 import XDPNodeAgent
 import XDPSwitch
@@ -76,8 +77,15 @@ struct AgentRunCommand: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
+    @OptionGroup var logging: LoggingOptions
+
     func run() throws {
         let options = try engineOptions.engineConfiguration()
+        let metricsEndpoint = try metrics.endpoint()
+        try logging.bootstrap()
+        let log = Logger(label: "xdpswitch.agent")
         var fields = AgentSettings.Fields()
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
@@ -98,13 +106,16 @@ struct AgentRunCommand: ParsableCommand {
         // Block the stop signals before any other thread exists so only sigwait sees them.
         var signals = StopSignals.block()
         let datapath = EngineNodeDatapath(options: options, stateDirectory: settings.stateDirectory + "/datapath")
+        // Before the agent: its counters (swift-metrics) are made with the registry this bootstraps.
+        let exporter = try metrics.start(metricsEndpoint) { [datapath] in datapath.runningEngine }
+        defer { exporter?.close() }
         let agent: NodeAgent
         do {
             let metadata = noMetadata || settings.role == .compute ? nil
                 : MetadataNamespaces(prefix: metadataPrefix, serverURL: settings.server.absoluteString,
                                      runDirectory: settings.stateDirectory + "/metadata")
             agent = try NodeAgent(settings: settings, datapath: datapath, compileOptions: CompileOptions(arpResponder: arpResponder),
-                                  metadata: metadata) { printLine("xdpswitch agent: \($0)") }
+                                  metadata: metadata, logger: log)
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -114,8 +125,11 @@ struct AgentRunCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        printLine("xdpswitch agent: host \(settings.host) (\(settings.role.rawValue)), server \(settings.server.absoluteString), "
-                  + "state \(settings.stateDirectory), control socket \(engineOptions.control); SIGINT or SIGTERM stops")
+        log.notice("""
+            host \(settings.host) (\(settings.role.rawValue)), server \(settings.server.absoluteString), \
+            state \(settings.stateDirectory), control socket \(engineOptions.control)\(exporter.map { "; metrics \($0.url)" } ?? ""); \
+            SIGINT or SIGTERM stops
+            """)
         Task { await agent.run() }
         var received: Int32 = 0
         sigwait(&signals, &received)
@@ -123,7 +137,7 @@ struct AgentRunCommand: ParsableCommand {
         // in flight can trap in its task registry. The process ends with this function.
         datapath.close()
         control.close()
-        printLine("xdpswitch agent: \(StopSignals.name(received)): stopped, detached from every interface")
+        log.notice("\(StopSignals.name(received)): stopped, detached from every interface")
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 import XDPSwitch
 
@@ -19,6 +20,10 @@ struct RunCommand: ParsableCommand {
     var config: String
 
     @OptionGroup var engineOptions: EngineOptions
+
+    @OptionGroup var metrics: MetricsOptions
+
+    @OptionGroup var logging: LoggingOptions
 
     @Option(name: .long, help: "Print interface counters every N seconds (0: only at exit).")
     var statsInterval: Int = 0
@@ -40,6 +45,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let options = try engineOptions.engineConfiguration()
         let control = engineOptions.control
+        let metricsEndpoint = try metrics.endpoint()
+        try logging.bootstrap()
+        let log = Logger(label: "xdpswitch")
         // The flags are checked first, then the configuration is read.
         var loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: config) } catch { throw CommandFailure("\(error)") }
@@ -91,7 +99,13 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         defer { server.close() }
-        printLine("xdpswitch: forwarding on \(described.joined(separator: ", ")); control socket \(control); SIGINT or SIGTERM stops")
+        let exporter: MetricsHTTPServer?
+        do { exporter = try metrics.start(metricsEndpoint) { engine } } catch { engine.close(); throw error }
+        defer { exporter?.close() }
+        log.notice("""
+            forwarding on \(described.joined(separator: ", ")); control socket \(control)\
+            \(exporter.map { "; metrics \($0.url)" } ?? ""); SIGINT or SIGTERM stops
+            """)
 
         // Every second: a snapshot of what was learned (learned.state); every
         // `statsInterval` seconds: the counters.
@@ -103,14 +117,15 @@ struct RunCommand: ParsableCommand {
             if s > 0 { received = s; break }
             seconds += 1
             if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
-            if statsInterval > 0 && seconds % statsInterval == 0 { printStatistics(engine.statistics()) }
+            if statsInterval > 0 && seconds % statsInterval == 0 { printStatistics(engine.statistics(), log) }
         }
+        let attached = engine.attachments.count
         engine.close()
         _ = engine.perform { datapath, _ in datapath.markStateFilesClosed() }
         if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
         let stats = engine.statistics()
-        printStatistics(stats)
-        printLine("xdpswitch: \(StopSignals.name(received)): detached from \(engine.attachments.count) interface(s)")
+        printStatistics(stats, log)
+        log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
     }
 
     /// `reload`: reads the configuration file again and brings the engine to it
@@ -156,13 +171,12 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func printStatistics(_ stats: EngineStatistics) {
+    private func printStatistics(_ stats: EngineStatistics, _ log: Logger) {
         for i in stats.interfaces {
             let drops = i.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            printLine("  \(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)"
-                + (drops.isEmpty ? "" : " drops: \(drops)"))
+            log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
         }
-        printLine("  \(stats.frames)")
+        log.info("\(stats.frames)")
     }
 }
 

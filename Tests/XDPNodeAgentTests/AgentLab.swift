@@ -170,7 +170,7 @@ final class AgentLab {
         let arguments = [try xdpswitchBinary(), "agent", "--server", server.endpoint, "--host", host, "--role", "all",
                          "--tunnel-ip", "172.31.\(getpid() % 200).1/24", "--tunnel-interface", underlay,
                          "--state-dir", stateDirectory, "--control", controlSocket, "--report-interval", "1",
-                         "--poll-timeout", "5", "--no-metadata"]
+                         "--poll-timeout", "5", "--no-metadata", "--metrics", "127.0.0.1:0"]
         agentPID = try Shell.spawn(arguments, logPath: agentLog)
     }
 
@@ -192,6 +192,14 @@ final class AgentLab {
     }
 
     var agentOutput: String { (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? "" }
+
+    /// The running agent's metrics (`--metrics 127.0.0.1:0`: the URL its start line names), by curl.
+    func scrapeMetrics() -> String? {
+        guard let range = agentOutput.range(of: "metrics http://127.0.0.1:", options: .backwards) else { return nil }
+        let port = agentOutput[range.upperBound...].prefix(while: \.isNumber)
+        let result = Shell.run(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:\(port)/metrics"])
+        return result.succeeded ? result.output : nil
+    }
 
     /// A control-socket verb of the running agent (`dump-flows br-int`), its output.
     func control(_ verb: String...) -> Shell.Result {

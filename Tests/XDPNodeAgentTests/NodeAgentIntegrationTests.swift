@@ -41,6 +41,16 @@ import XDPLab
                     failure("\(vm.name)'s port is not ACTIVE"))
         }
 
+        // The agent's metrics: its own events and the engine's counters of the VM ports.
+        let metrics = try #require(lab.scrapeMetrics(), failure("no metrics from the agent"))
+        func value(_ text: String, _ series: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.dropFirst(series.count + 1)) }
+        }
+        #expect((value(metrics, "xdpswitch_agent_revisions_applied_total") ?? 0) >= 1, failure(metrics))
+        #expect(value(metrics, "xdpswitch_agent_server_reachable") == 1, failure(metrics))
+        #expect((value(metrics, #"xdpswitch_port_rx_packets_total{port="\#(vm1.tap)",bridge="br-int"}"#) ?? 0) >= 3, failure(metrics))
+        #expect(metrics.contains("xdpswitch_dhcp_leases{network="), failure(metrics))
+
         // TCP 22 is refused until the rule allowing it is created; port 2222 stays refused.
         let listeners = [22, 2222].map { port in
             try? Shell.spawn(["ip", "netns", "exec", vm2.namespace, "nc", "-lk", "-p", "\(port)"], logPath: "/dev/null")
@@ -84,6 +94,9 @@ import XDPLab
         #expect((try? lab.dhcp(vm1)) == vm1.address, failure("vm1's DHCP lease not renewed with the server away"))
         let unreachable = lab.agentOutput.components(separatedBy: "server unreachable").count - 1
         #expect(unreachable == 1, failure("expected one 'server unreachable' line, found \(unreachable)"))
+        let away = lab.scrapeMetrics() ?? ""
+        #expect(value(away, "xdpswitch_agent_server_reachable") == 0 && value(away, "xdpswitch_agent_server_unreachable_total") == 1,
+                failure(away))
 
         // SIGTERM: a clean stop.
         #expect(lab.stopAgent() == 0, failure("the agent did not exit 0 on SIGTERM"))

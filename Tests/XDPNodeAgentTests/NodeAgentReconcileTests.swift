@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import Synchronization
 import Testing
 import XDPLab
@@ -60,7 +61,12 @@ import XDPSwitch
             "tunnel-interface": underlay, "state-dir": folder]))
         let datapath = EngineNodeDatapath()
         defer { datapath.close() }
-        let agent = try NodeAgent(settings: settings, datapath: datapath) { line in lines.withLock { $0.append(line) } }
+        let levels = Mutex<[String: Logger.Level]>([:])
+        let logger = Logger(label: "test") { _ in CapturingLogHandler { level, line in
+            lines.withLock { $0.append(line) }
+            levels.withLock { $0[line] = level }
+        } }
+        let agent = try NodeAgent(settings: settings, datapath: datapath, logger: logger)
         func applies() -> Int { lines.withLock { $0.filter { $0.contains(" applied: ") }.count } }
         func flows() -> String { datapath.answerControlRequest(ControlSocket.Request(command: "dump-flows", arguments: ["br-int"])).output }
 
@@ -83,6 +89,7 @@ import XDPSwitch
         #expect(await agent.appliedRevision == 2)
         let refusal = lines.withLock { $0.first { $0.contains("revision 3 refused") } }
         #expect(refusal == "revision 3 refused: host view: ports[2].network_id: network net-missing is not in the view's networks; revision 2 keeps running")
+        #expect(levels.withLock { $0[refusal ?? ""] } == .error, "a refusal is logged as an error")
         #expect(!flows().contains("fa:16:3e:00:01:02"))
         #expect(try String(contentsOfFile: folder + "/node.yaml", encoding: .utf8) == second)
 
@@ -98,4 +105,16 @@ import XDPSwitch
         #expect(flows().contains("fa:16:3e:00:01:02"))
         #expect(lines.withLock { $0.last { $0.contains(" applied: ") } ?? "" }.contains("added:tapport2aaaaaa"))
     }
+}
+
+/// A `LogHandler` handing each event's level and message to `record`.
+struct CapturingLogHandler: LogHandler {
+    let record: @Sendable (Logger.Level, String) -> Void
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { record(event.level, "\(event.message)") }
 }

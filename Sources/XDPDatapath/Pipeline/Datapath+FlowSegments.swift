@@ -144,4 +144,11 @@ extension Datapath {
         let c = openFlow.segmentCaches[bridge]
         return (c.hits, c.misses, c.stored, c.poisoned)
     }
+
+    /// Per-bridge exact-match cache counters: lookups answered by the cache (hits) and
+    /// lookups that went to the classifier (misses), all tables together.
+    public func exactMatchCacheCounters(bridge: Int) -> (hits: UInt64, misses: UInt64) {
+        let c = openFlow.exactMatchCaches[bridge]
+        return (c.hits.pointee, c.misses.pointee)
+    }
 }
