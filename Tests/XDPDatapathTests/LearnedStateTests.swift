@@ -27,7 +27,7 @@ import XDPPacket
         table.learn(0x02_00_00_00_00_0a, vlan: 1, port: p1, now: now - 10 * Self.second)
         table.learn(0x02_00_00_00_00_0b, vlan: 1, port: p2, now: now - 400 * Self.second)  // aged out (300 s)
         table.learn(0x02_00_00_00_00_0c, vlan: 1, port: p2, now: now - 2 * Self.second)
-        first.routers[0].learn(IPv4Address(10, 1, 0, 7).rawValue, mac: 0x02_00_00_00_00_07)
+        first.routers[0].learn(IPv4Address(10, 1, 0, 7).rawValue, mac: 0x02_00_00_00_00_07, askedFor: false)
         let snapshot = first.learnedState(now: now)
         #expect(snapshot.macEntries.count == 2 && snapshot.neighbours.count == 1)
         let text = snapshot.text

@@ -119,7 +119,7 @@ extension Datapath {
             guard let router = routers.first(where: { $0.name == n.router }) else { continue }
             // Only a neighbour on one of the router's subnets (as ARP would have taught it).
             guard router.interfaces.contains(where: { $0.subnet.contains(IPv4Address(rawValue: n.address)) }) else { continue }
-            router.learn(n.address, mac: n.mac)
+            router.learn(n.address, mac: n.mac, askedFor: true)  // it was in the table: not a stranger
             neighbours += 1
         }
         return (macs, neighbours)
