@@ -53,6 +53,9 @@ public struct EngineConfiguration: Sendable {
     /// taps that come and go. True also sizes a default UMEM (`frameCount` nil) for about
     /// four more sockets than the engine starts with.
     public var waitForInterfaces = false
+    /// Whether the steering program forwards learned unicast itself, repeating decisions
+    /// the datapath took (Engine+FastPath.swift). Off by default.
+    public var fastPath = false
 
     public init() {}
 

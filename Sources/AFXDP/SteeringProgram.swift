@@ -21,12 +21,15 @@ package final class SteeringProgram {
     /// Slot ranges given back by interfaces that went away, reused first-fit.
     private var freedSlots: [(base: UInt32, count: Int)] = []
     private(set) var links: [XDPLink] = []
+    /// The in-kernel fast path's maps (FastPathMaps.swift).
+    package let fastPath: FastPathMaps
 
     package init() throws(AFXDPError) {
         object = try BPFObject(name: "xsk_steer", bytes: EmbeddedBPF.bytes(EmbeddedBPF.xskSteer))
         programFD = try object.programFD("xsk_steer")
         socketsMapFD = try object.mapFD("xsks")
         portsMapFD = try object.mapFD("ports")
+        fastPath = try FastPathMaps(object: object)
     }
 
     /// Reserves `queues` consecutive XSKMAP slots for an interface and returns the first.

@@ -40,7 +40,10 @@ extension Datapath {
         let bridge = fastBridges[inPort.bridgeID]
         let macTable = l2.macTables[inPort.bridgeID.index]
         if dlSrc & 0x0100_0000_0000 == 0 {
-            if macTable.learn(dlSrc, vlan: vlan, port: inID.index, now: now) >= 0 { inPort.counters.macMoved() }
+            if macTable.learn(dlSrc, vlan: vlan, port: inID.index, now: now) >= 0 {
+                inPort.counters.macMoved()
+                fastPath.macChanged.pointee = true
+            }
         }
 
         // Known unicast: one output.
@@ -49,6 +52,10 @@ extension Datapath {
             if learned >= 0 {
                 let outID = PortID(learned)
                 guard outID != inID else { drop(address, reason: .destinationIsInputPort, port: inID); return }
+                if fastPath.recording.pointee {
+                    fastPathStep(depth: depth, bridge: inPort.bridgeID.index, vlan: vlan, inID: inID, outID: outID,
+                                 length: length, dlDst: dlDst, dlSrc: dlSrc, tagged: tagged, tci: tci)
+                }
                 egressVLAN(address: address, length: length, tagged: tagged, vlan: vlan, to: outID, now: now,
                            depth: depth, tunnelID: tunnelID)
                 return
@@ -57,6 +64,7 @@ extension Datapath {
 
         // Flood within the VLAN: copies for all but the last eligible port.
         inPort.counters.flooded()
+        if fastPath.recording.pointee { fastPathSpoil() }
         var lastIndex = -1
         for j in 0..<bridge.portCount {
             let id = PortID(bridge.portList[j])
