@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Foundation
+import Testing
+import XDPDatapath
+import XDPLab
+
+extension AFXDPIntegrationTests {
+/// The in-kernel fast path (`EngineConfiguration.fastPath`) between namespaces on veths.
+/// The namespace ends get GRO on: a veth takes XDP redirects only when its peer has NAPI
+/// (an XDP program or GRO), as a VM's tap or a NIC always does.
+@Suite("AF_XDP engine with the in-kernel fast path")
+struct FastPathLiveTests {
+    static func fastPathEngine(_ topo: Topology, _ hosts: [String], tag: UInt16) throws -> Engine {
+        for host in hosts {
+            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
+        }
+        var options = EngineConfiguration()
+        options.fastPath = true
+        return try Engine(configuration: bridge(hosts.map { (topo.port($0), tag) }), options: options)
+    }
+
+    /// Frames the engine's sockets received on `port` (the slow path's share).
+    static func socketRX(_ engine: Engine, _ port: String) -> UInt64 {
+        engine.statistics().interface(port)?.rxPackets ?? 0
+    }
+
+    @Test func afterTheFirstPacketsTheKernelCarriesAPing() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.81.0.1", mac: "02:00:00:81:00:01")
+        try topo.addHost("b", ip: "10.81.0.2", mac: "02:00:00:81:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 10)
+        defer { engine.close() }
+        try engine.start()
+
+        let warm = topo.ping("a", "b", count: 2)
+        #expect(warm.succeeded, "\(warm.output)")
+        let before = engine.statistics()
+        #expect(before.fastPathEntries == 2, "\(before.fastPathEntries) entries")
+        let portsBefore = before.datapathPorts[topo.port("a")]!
+        let rxBefore = before.interface(topo.port("a"))!.rxPackets
+
+        let carried = topo.lab.run(in: topo.namespace("a"), ["ping", "-n", "-q", "-c", "20", "-i", "0.02", "-W", "2", "10.81.0.2"])
+        #expect(carried.succeeded, "\(carried.output)")
+        let after = engine.statistics()
+        // 20 requests and 20 replies by the kernel; the sockets saw at most an ARP refresh.
+        #expect(after.fastPathPackets - before.fastPathPackets >= 40, "\(after.fastPathPackets)")
+        #expect(after.interface(topo.port("a"))!.rxPackets - rxBefore <= 2)
+        // The datapath's port counters include what the kernel carried.
+        let portsAfter = after.datapathPorts[topo.port("a")]!
+        #expect(portsAfter.rxPackets - portsBefore.rxPackets >= 20)
+        #expect(portsAfter.txPackets - portsBefore.txPackets >= 20)
+        #expect(after.frames.isBalanced, "\(after.frames)")
+
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let lines = dump.split(separator: "\n")
+        #expect(lines.count == 2, "\(dump)")
+        #expect(lines.contains { $0.contains("in_port(\(topo.port("a")))") && $0.contains("dst=02:00:00:81:00:02")
+            && $0.contains("actions:\(topo.port("b"))") }, "\(dump)")
+    }
+
+    @Test func aFlowThatDropsTakesEffectOnTheNextPacket() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.82.0.1", mac: "02:00:00:82:00:01")
+        try topo.addHost("b", ip: "10.82.0.2", mac: "02:00:00:82:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 11)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+
+        let added: String? = engine.perform { datapath, now in
+            do {
+                try datapath.addFlow(FlowParser.parse("priority=10,icmp,actions=drop"), bridge: "br-int", now: now)
+                return nil
+            } catch { return "\(error)" }
+        } ?? "no datapath"
+        #expect(added == nil, "\(added ?? "")")
+        #expect(engine.statistics().fastPathEntries == 0)
+        let blocked = topo.ping("a", "b", count: 1, timeout: 1)
+        #expect(!blocked.succeeded, "\(blocked.output)")
+        let counted = engine.perform { datapath, now in (try? datapath.dumpFlows(bridge: "br-int", now: now)) ?? [] } ?? []
+        #expect(counted.contains { $0.contains("actions=drop") && $0.contains("n_packets=1,") }, "\(counted)")
+    }
+
+    @Test func aMACMoveTakesEffectOnTheNextPacket() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.83.0.1", mac: "02:00:00:83:00:01")
+        try topo.addHost("b", ip: "10.83.0.2", mac: "02:00:00:83:00:02")
+        try topo.addHost("c", ip: "10.83.0.3", mac: "02:00:00:83:00:03")
+        let engine = try Self.fastPathEngine(topo, ["a", "b", "c"], tag: 3)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+
+        // The "VM" behind port a moves behind port c: same MAC and IP, old link down.
+        try Shell.check(["ip", "-n", topo.namespace("a"), "link", "set", "eth0", "down"])
+        let c = topo.namespace("c")
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "down"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "address", "02:00:00:83:00:01"])
+        try Shell.check(["ip", "-n", c, "addr", "flush", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "addr", "add", "10.83.0.1/24", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "up"])
+        // b still has the moved MAC in its ARP cache: its replies are unicast to it, and the
+        // entry b → a that the kernel held must not send them to a any more.
+        let moved = topo.lab.run(in: c, ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "10.83.0.2"])
+        #expect(moved.succeeded, "\(moved.output)")
+        let stats = engine.statistics()
+        #expect((stats.datapathPorts[topo.port("c")]?.macMoves ?? 0) >= 1)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(!dump.contains("actions:\(topo.port("a"))"), "\(dump)")
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+}
+}
