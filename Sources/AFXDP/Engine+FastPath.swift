@@ -77,7 +77,8 @@ extension Engine {
         guard fastPathEntries.count < Self.fastPathCapacity,
               let inIfindex = fastPathIfindex(ofPort: decision.key.inPort),
               let outIfindex = fastPathIfindex(ofPort: decision.outPort),
-              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now
+              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now,
+              egressAcceptsRedirects(outIfindex, now: now)
         else { return }
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
         let action = FastPathMaps.actionBytes(egress: outIfindex, operation: decision.tagOperation, tci: decision.outTCI,
@@ -91,6 +92,15 @@ extension Engine {
         }
         fastPathEntries[decision.key] = InstalledFastPathEntry(decision: decision, keyBytes: key, egressIfindex: outIfindex,
                                                                expiry: expiry, installed: now)
+    }
+
+    /// Whether `ifindex` takes XDP redirects (NetdevXDPFeatures), asked at most once a
+    /// second per interface; a kernel that cannot say is taken at its word.
+    private func egressAcceptsRedirects(_ ifindex: Int32, now: UInt64) -> Bool {
+        if let known = fastPathEgressChecks[ifindex], now &- known.checked < 1_000_000_000 { return known.accepts }
+        let accepts = NetdevXDPFeatures.features(ifindex: ifindex).map { $0 & NetdevXDPFeatures.ndoXmit != 0 } ?? true
+        fastPathEgressChecks[ifindex] = (accepts, now)
+        return accepts
     }
 
     /// Entries the engine installs at most (the map's size).
@@ -108,7 +118,8 @@ extension Engine {
             credit(&entry, datapath: datapath)
             guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: now), expiry > now,
                   fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
-                  fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex
+                  fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
+                  egressAcceptsRedirects(entry.egressIfindex, now: now)
             else {
                 fastPathRemove(entry, datapath: datapath)
                 fastPathEntries[key] = nil

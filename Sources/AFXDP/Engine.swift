@@ -149,6 +149,8 @@ public final class Engine: @unchecked Sendable {
     /// Frames the kernel's fast path carried (credited to the datapath so far).
     var fastPathPackets: UInt64 = 0
     var fastPathInstallErrors: UInt64 = 0
+    /// Per egress ifindex: whether it accepts XDP redirects, and when that was asked.
+    var fastPathEgressChecks: [Int32: (accepts: Bool, checked: UInt64)] = [:]
     var lastWorkerCPU: Int64 = 0
 
     /// Builds a datapath over the engine's UMEM and attaches to every `system` port's

@@ -119,3 +119,82 @@ struct FastPathLiveTests {
     }
 }
 }
+
+extension AFXDPIntegrationTests.FastPathLiveTests {
+    /// Without GRO on the namespace ends, the veths cannot take redirected frames: no entry
+    /// is installed and the slow path carries everything, so nothing is lost.
+    @Test func noEntryTowardAnInterfaceThatCannotTakeRedirects() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.84.0.1", mac: "02:00:00:84:00:01")
+        try topo.addHost("b", ip: "10.84.0.2", mac: "02:00:00:84:00:02")
+        var options = EngineConfiguration()
+        options.fastPath = true
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 12), (topo.port("b"), 12)]), options: options)
+        defer { engine.close() }
+        try engine.start()
+        let result = topo.ping("a", "b", count: 5)
+        #expect(result.succeeded, "\(result.output)")
+        let stats = engine.statistics()
+        #expect(stats.fastPathEntries == 0)
+        #expect(stats.interface(topo.port("a"))!.rxPackets >= 5)
+
+        // GRO on b's end: b's veth takes redirects, so a → b is cached, b → a is not.
+        try Shell.check(["ip", "netns", "exec", topo.namespace("b"), "ethtool", "-K", "eth0", "gro", "on"])
+        usleep(1_100_000)  // the engine asks again after a second
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(dump.split(separator: "\n").count == 1 && dump.contains("actions:\(topo.port("b"))"), "\(dump)")
+    }
+
+    @Test func tcpTransferOfTwelveMegabytesArrivesIntactThroughTheFastPath() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.85.0.1", mac: "02:00:00:85:00:01")
+        try topo.addHost("b", ip: "10.85.0.2", mac: "02:00:00:85:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 7)
+        defer { engine.close() }
+        try engine.start()
+        let dir = "/tmp/\(topo.lab.prefix)-tcp"
+        try Shell.check(["mkdir", "-p", dir])
+        defer { Shell.run(["rm", "-rf", dir]) }
+        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=12", "status=none"])
+        let script = """
+            ip netns exec \(topo.namespace("b")) timeout 60 nc -l -N 10.85.0.2 5201 > \(dir)/out 2>/dev/null &
+            sleep 0.5
+            ip netns exec \(topo.namespace("a")) timeout 60 nc -N 10.85.0.2 5201 < \(dir)/in
+            wait
+            """
+        let transfer = Shell.run(["sh", "-c", script])
+        #expect(transfer.succeeded, "\(transfer.output)")
+        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out | cut -d' ' -f1"]).output.split(separator: "\n")
+        #expect(sums.count == 2 && sums[0] == sums[1], "checksums differ: \(sums)")
+        let stats = engine.statistics()
+        // Most of the transfer's frames went by the kernel.
+        #expect(stats.fastPathPackets > stats.interface(topo.port("a"))!.rxPackets, "\(stats.fastPathPackets)")
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    @Test func hostsOnDifferentTagsStayIsolated() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.86.0.1", mac: "02:00:00:86:00:01")
+        try topo.addHost("b", ip: "10.86.0.2", mac: "02:00:00:86:00:02")
+        try topo.addHost("c", ip: "10.86.0.3", mac: "02:00:00:86:00:03")
+        for host in ["a", "b", "c"] {
+            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
+        }
+        var options = EngineConfiguration()
+        options.fastPath = true
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]),
+                                options: options)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(!topo.ping("a", "c", count: 2, timeout: 1).succeeded)
+        #expect(!topo.ping("c", "b", count: 2, timeout: 1).succeeded)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(!dump.contains(topo.port("c")), "\(dump)")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+}
