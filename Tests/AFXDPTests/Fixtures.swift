@@ -37,6 +37,11 @@ final class Topology {
     func addHost(_ name: String, ip: String, mac: String, queues: Int = 1) throws {
         let ns = try lab.addNamespace(name)
         let port = try lab.addHost(namespace: ns, switchSide: name, mac: mac, address: "\(ip)/24", queues: queues)
+        // With XDPSWITCH_FAST_PATH=on the suites run with the fast path: GRO on the host's end
+        // lets its veth take XDP redirects (Engine+FastPath.swift).
+        if EngineConfiguration.fastPathByDefault {
+            try Shell.check(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on"])
+        }
         hosts[name] = (ns, port, ip)
     }
 
