@@ -9,9 +9,11 @@ import XDPPacket
 // rewritten on the way — and nothing else: no flood, no flow table (so no `ct()`, `learn`,
 // controller action or security group), no tunnel, no service port, at most one 802.1Q tag.
 // Such a frame's fate is a pure function of (ingress port, VLAN tag, destination MAC, source
-// MAC) and of the MAC tables: the recorder (hooks below, called from Pipeline/ only while
-// `fastPathRecording` is on) notes each NORMAL step, the end of the frame checks the chain
-// and turns it into a `FastPathDecision`.
+// MAC) and of the MAC tables: while `fastPathRecording` is on, `process` works each frame's
+// NORMAL path out from the MAC tables before running it and keeps it when the frame did
+// exactly that (the recorder below); the per-packet path with recording off has no hook
+// but the one branch per batch in `process`. `takeFastPathDecisions` turns the kept
+// records into `FastPathDecision`s.
 //
 // Staying true: a decision holds while every step's MAC lookups (source on the input port,
 // destination on the output port) still give the same ports and its bridges stay NORMAL-only;
@@ -43,64 +45,124 @@ extension Datapath {
         return describer(now)
     }
 
-    // MARK: - Recorder hooks (per packet, only while recording)
+    // MARK: - The recorder (only while recording)
 
-    @inlinable @inline(__always)
-    func fastPathBegin() {
-        fastPath.record.pointee = FastPathRecord()
-    }
-
-    @inlinable @inline(__always)
-    func fastPathSpoil() {
-        fastPath.record.pointee.spoiled = true
-    }
-
-    /// NORMAL sent the frame at `depth` from `inID` to `outID` in `vlan`.
-    @inlinable
-    func fastPathStep(depth: Int, bridge: Int, vlan: UInt16, inID: PortID, outID: PortID, length: UInt32, dlDst: UInt64,
-                      dlSrc: UInt64, tagged: Bool, tci: UInt16) {
+    /// `process` while recording: each frame runs through the pipeline as always; before
+    /// it, NORMAL's decision for its header is worked out from the MAC tables
+    /// (`predictNormalPath`), and after it the decision is kept when the frame did exactly
+    /// that — one frame more queued in the whole datapath, on the predicted port, with the
+    /// predicted header. Nothing of this runs with recording off.
+    @usableFromInline
+    func processRecordingFastPath(_ storage: BatchStorage, count: Int, from inID: PortID, now: UInt64) {
         let record = fastPath.record
-        let n = record.pointee.stepCount
-        guard n < FastPathStage.maximumSteps else { record.pointee.spoiled = true; return }
-        if n == 0 {
-            let meta = frameMeta + depth
-            record.pointee.dst = dlDst
-            record.pointee.src = dlSrc
-            record.pointee.tagged = tagged
-            record.pointee.tci = tci
-            record.pointee.tpid = meta.pointee.outerTPID
-            record.pointee.vlanCount = meta.pointee.vlanCount
-            record.pointee.inLength = length
+        for i in 0..<count {
+            let address = storage.addresses[i], length = storage.lengths[i]
+            let predicted = predictNormalPath(address: address, length: length, from: inID, now: now)
+            var queuedBefore = 0, outBefore = 0
+            if predicted {
+                queuedBefore = framesInTransmitQueues
+                outBefore = fastPorts[PortID(record.pointee.outPort)].txQueue.countPointer.pointee
+            }
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            guard predicted else { continue }
+            let out = fastPorts[PortID(record.pointee.outPort)].txQueue
+            let outCount = out.countPointer.pointee
+            guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { continue }
+            record.pointee.outAddress = out.addresses[outCount &- 1]
+            record.pointee.outLength = out.lengths[outCount &- 1]
+            keepRecord()
         }
-        var step = FastPathRecordStep()
-        step.depth = depth
-        step.bridge = bridge
-        step.vlan = vlan
-        step.inPort = inID.index
-        step.outPort = outID.index
-        step.inLength = length
-        fastPath.steps[n] = step
-        record.pointee.stepCount = n &+ 1
     }
 
-    /// The frame was queued on `port`.
-    @inlinable @inline(__always)
-    func fastPathOutput(port: PortID, address: UInt64, length: UInt32) {
-        let record = fastPath.record
-        record.pointee.outputs &+= 1
-        record.pointee.outPort = port.index
-        record.pointee.outAddress = address
-        record.pointee.outLength = length
+    /// Frames on every port's transmit queue.
+    private var framesInTransmitQueues: Int {
+        var total = 0
+        for id in 0..<ports.count { total &+= fastPorts[PortID(id)].txQueue.countPointer.pointee }
+        return total
     }
 
-    /// The frame's path is over: keep the record when the fast path can repeat it.
-    @inlinable
-    func fastPathEnd() {
+    /// NORMAL's path for the frame at `address` as the MAC tables stand, written to
+    /// `fastPath.record` and `fastPath.steps`: through NORMAL-only bridges and patch ports to
+    /// one port with a transmit queue. False when the frame is nothing the fast path repeats
+    /// (multicast, unknown destination, flow tables, tunnels, services, two tags, a refusal).
+    private func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) -> Bool {
+        guard length >= 14 else { return false }
+        let frame = pool.pointer(address)
+        var record = FastPathRecord()
+        record.dst = frame.loadBE48(at: 0)
+        record.src = frame.loadBE48(at: 6)
+        guard record.dst & 0x0100_0000_0000 == 0 else { return false }
+        let type = frame.loadBE16(at: 12)
+        if type == 0x8100 {
+            guard length >= 18 else { return false }
+            let inner = frame.loadBE16(at: 16)
+            guard inner != 0x8100 && inner != 0x88A8 else { return false }
+            record.tagged = true
+            record.tpid = type
+            record.tci = frame.loadBE16(at: 14)
+            record.vlanCount = 1
+        } else if type == 0x88A8 {
+            return false
+        }
+        record.inLength = length
+        var current = inID
+        var tagged = record.tagged, tci = record.tci, currentLength = length
+        for depth in 0..<FastPathStage.maximumSteps {
+            let port = fastPorts[current]
+            guard !port.isUnderlay, !openFlow.active[port.bridgeID.index] else { return false }
+            let vlan: UInt16
+            if port.tag != 0 {
+                guard !tagged || tci & 0x0FFF == 0 else { return false }
+                vlan = port.tag
+            } else {
+                vlan = tagged ? tci & 0x0FFF : 0
+                guard port.carries(vlan) else { return false }
+            }
+            let learned = l2.macTables[port.bridgeID.index].lookup(record.dst, vlan: vlan, now: now)
+            guard learned >= 0, learned != current.index else { return false }
+            let outID = PortID(learned)
+            let out = fastPorts[outID]
+            var step = FastPathRecordStep()
+            step.depth = depth
+            step.bridge = port.bridgeID.index
+            step.vlan = vlan
+            step.inPort = current.index
+            step.outPort = learned
+            step.inLength = currentLength
+            fastPath.steps[depth] = step
+            record.stepCount = depth &+ 1
+            // NORMAL's egress VLAN step (Datapath+Egress.swift, egressVLAN).
+            let wantTag = out.tag == 0 && vlan != 0
+            if tagged && !wantTag {
+                tagged = false
+                currentLength &-= 4
+            } else if !tagged && wantTag {
+                tagged = true
+                tci = vlan
+                currentLength &+= 4
+            } else if tagged {
+                tci = tci & 0xF000 | vlan
+            }
+            switch out.egressKind {
+            case .queue:
+                record.outPort = learned
+                fastPath.record.pointee = record
+                return true
+            case .patch:
+                current = out.peerID
+            case .tunnel, .service:
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Keeps the finished record (its output read from the queued frame) for
+    /// `takeFastPathDecisions`.
+    private func keepRecord() {
         let record = fastPath.record
-        guard !record.pointee.spoiled, record.pointee.outputs == 1, record.pointee.stepCount > 0 else { return }
         let count = fastPath.pendingCount.pointee
         guard count < FastPathStage.pendingCapacity else { return }
-        // The queued frame is still in the pool: read how it leaves.
         let frame = pool.pointer(record.pointee.outAddress)
         let length = record.pointee.outLength
         guard length >= 14 else { return }

@@ -1,11 +1,11 @@
 /// The state of the fast-path recorder: while an engine runs an in-kernel fast path
 /// (bpf/datapath/xsk_steer.bpf.c), the datapath notes, for each frame it receives from
-/// outside, the NORMAL decisions that frame met, so that one whose outcome is a pure
-/// function of its Ethernet header can be repeated by the kernel (Datapath+FastPath.swift).
+/// outside, the NORMAL path that frame took, so that one whose outcome is a pure function
+/// of its Ethernet header can be repeated by the kernel (Datapath+FastPath.swift).
 ///
-/// The per-packet path reads `recording` (a byte behind a pointer) and, only when it is
-/// set, writes the current frame's `record` and `steps`; finished records wait in
-/// `pending` until the transport takes them. Memory allocated once, no retain.
+/// `process` reads `recording` (a byte behind a pointer) once per batch and, only when it
+/// is set, writes each frame's `record` and `steps`; kept records wait in `pending` until
+/// the transport takes them. Memory allocated once, no retain.
 @frozen
 @usableFromInline
 struct FastPathStage {
@@ -57,18 +57,15 @@ struct FastPathStage {
     }
 }
 
-/// What the recorder saw of one frame so far (plain values, no references).
+/// The recorder's view of one frame: its NORMAL path and how it left (plain values).
 @frozen
 @usableFromInline
 struct FastPathRecord {
-    /// Something the fast path cannot repeat happened (flood, flow tables, tunnel, service).
-    @usableFromInline var spoiled = false
     @usableFromInline var stepCount = 0
-    @usableFromInline var outputs = 0
     @usableFromInline var outPort = -1
     @usableFromInline var outAddress: UInt64 = 0
     @usableFromInline var outLength: UInt32 = 0
-    // The frame as it entered (the first step's view).
+    // The frame as it entered.
     @usableFromInline var dst: UInt64 = 0
     @usableFromInline var src: UInt64 = 0
     @usableFromInline var tagged = false

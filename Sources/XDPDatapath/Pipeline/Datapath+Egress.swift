@@ -54,17 +54,14 @@ extension Datapath {
                 return
             }
             out.counters.transmitted(bytes: length)
-            if fastPath.recording.pointee { fastPathOutput(port: outID, address: address, length: length) }
         case .patch:
             out.counters.transmitted(bytes: length)
             guard depth < Datapath.maximumPatchDepth else { drop(address, reason: .patchLoop, port: outID); return }
             // Like OVS, crossing a patch port does not carry tunnel metadata.
             ingress(address: address, length: length, port: out.peerID, now: now, depth: depth &+ 1, tunnelID: 0)
         case .tunnel:
-            if fastPath.recording.pointee { fastPathSpoil() }
             tunnelEgress(address: address, length: length, to: outID, tunnelID: tunnelID, now: now, depth: depth)
         case .service:
-            if fastPath.recording.pointee { fastPathSpoil() }
             deliverToService(address: address, length: length, to: outID, depth: depth, now: now)
         }
     }

@@ -28,11 +28,7 @@ extension Datapath {
         frameTouch.pointee = touched
         let inID = PortID(portID)
         if fastPath.recording.pointee {
-            for i in 0..<count {
-                fastPathBegin()
-                ingress(address: storage.addresses[i], length: storage.lengths[i], port: inID, now: now, depth: 0, tunnelID: 0)
-                fastPathEnd()
-            }
+            processRecordingFastPath(storage, count: count, from: inID, now: now)
         } else {
             for i in 0..<count {
                 ingress(address: storage.addresses[i], length: storage.lengths[i], port: inID, now: now, depth: 0, tunnelID: 0)
@@ -65,7 +61,6 @@ extension Datapath {
     func ingress(address: UInt64, length: UInt32, port inID: PortID, now: UInt64, depth: Int, tunnelID: UInt64) {
         let inPort = fastPorts[inID]
         if inPort.isUnderlay {
-            if fastPath.recording.pointee { fastPathSpoil() }
             underlayIngress(address: address, length: length, wireID: inID, now: now)
             return
         }
@@ -81,7 +76,6 @@ extension Datapath {
         }
         if slot.pointee.flags.contains(.unknownEtherType) { inPort.counters.unknownEtherType() }
         if openFlow.active[inPort.bridgeID.index] {
-            if fastPath.recording.pointee { fastPathSpoil() }
             interpretFlows(address: address, length: length, meta: slot, inID: inID, bridgeID: inPort.bridgeID, depth: depth,
                            tunnelID: tunnelID, now: now)
             return

@@ -52,10 +52,6 @@ extension Datapath {
             if learned >= 0 {
                 let outID = PortID(learned)
                 guard outID != inID else { drop(address, reason: .destinationIsInputPort, port: inID); return }
-                if fastPath.recording.pointee {
-                    fastPathStep(depth: depth, bridge: inPort.bridgeID.index, vlan: vlan, inID: inID, outID: outID,
-                                 length: length, dlDst: dlDst, dlSrc: dlSrc, tagged: tagged, tci: tci)
-                }
                 egressVLAN(address: address, length: length, tagged: tagged, vlan: vlan, to: outID, now: now,
                            depth: depth, tunnelID: tunnelID)
                 return
@@ -64,7 +60,6 @@ extension Datapath {
 
         // Flood within the VLAN: copies for all but the last eligible port.
         inPort.counters.flooded()
-        if fastPath.recording.pointee { fastPathSpoil() }
         var lastIndex = -1
         for j in 0..<bridge.portCount {
             let id = PortID(bridge.portList[j])
