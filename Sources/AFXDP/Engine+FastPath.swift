@@ -13,18 +13,21 @@ import XDPDatapath
 //   ages out as the entry's expiry, which the program honours by itself;
 // - revalidate (`fastPathSync`): every entry is re-checked, its counters folded into the
 //   datapath's port counters and its source MACs refreshed, and it is removed when it no
-//   longer holds or its expiry moved (updated). This runs after a batch in which a MAC
+//   longer holds, or updated when its expiry moved. This runs after a batch in which a MAC
 //   entry moved or was evicted, once a second, before statistics are published, and
 //   around every control operation;
 // - control operations (flow add/mod/del, fdb flushes, every control-socket command) run
 //   with the program's fast path switched off (`fp_config`), then entries are re-checked
 //   and the fast path switched back on: a change takes effect with no frame forwarded by a
 //   decision it invalidated;
-// - a new datapath (reconfigure) or any interface change (appeared, gone, down) removes
-//   every entry first, crediting their counters to the datapath that had them.
+// - a new datapath (reconfigure) or any change of the interfaces served (one appeared, went
+//   away or was closed) removes every entry first, crediting their counters to the
+//   datapath that had them. (A link merely set down keeps its entries: frames redirected to
+//   it are dropped by the kernel, where the slow path would count them `port-down`.)
 // Egress interfaces must accept XDP redirects (`ndo_xdp_xmit`): physical NICs and tun do;
-// a veth does when its peer has an XDP program or GRO on (`ethtool -K PEER gro on`),
-// otherwise the kernel drops redirected frames (counted in its xdp redirect errors).
+// a veth does only while its peer has an XDP program or GRO on (`ethtool -K PEER gro on`),
+// otherwise the kernel drops redirected frames. So entries go only toward interfaces whose
+// XDP features say NDO_XMIT (NetdevXDPFeatures.swift), asked again once a second.
 extension Engine {
     /// One entry the engine installed in the kernel.
     struct InstalledFastPathEntry {
