@@ -163,6 +163,29 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         #expect(stats.frames.isBalanced, "\(stats.frames)")
     }
 
+    /// A reconfiguration that moves b to another VLAN removes every entry before the new
+    /// datapath takes over: the kernel must not carry a → b any more.
+    @Test func aReconfigurationRemovesEveryEntryFirst() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.87.0.1", mac: "02:00:00:87:00:01")
+        try topo.addHost("b", ip: "10.87.0.2", mac: "02:00:00:87:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 10)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+        let before = engine.statistics().fastPathPackets
+
+        _ = try await engine.reconfigure(to: bridge([(topo.port("a"), 10), (topo.port("b"), 20)]))
+        #expect(engine.statistics().fastPathEntries == 0)
+        let isolated = topo.ping("a", "b", count: 2, timeout: 1)
+        #expect(!isolated.succeeded, "\(isolated.output)")
+        let after = engine.statistics()
+        #expect(after.fastPathEntries == 0)
+        #expect(after.fastPathPackets == before)
+    }
+
     @Test func hostsOnDifferentTagsStayIsolated() throws {
         let topo = Topology()
         defer { topo.tearDown() }
