@@ -38,7 +38,8 @@ extension Engine {
         guard hasDatapath else { return nil }
         return await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             submit(ControlJob { engine, now in
-                continuation.resume(returning: body(engine.datapath.unsafelyUnwrapped, now))
+                let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, now) }
+                continuation.resume(returning: result)
             })
         }
     }
@@ -52,7 +53,8 @@ extension Engine {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         submit(ControlJob { engine, now in
-            box.value.withLock { $0 = body(engine.datapath.unsafelyUnwrapped, now) }
+            let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, now) }
+            box.value.withLock { $0 = result }
             done.signal()
         })
         done.wait()

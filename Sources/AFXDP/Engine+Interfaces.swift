@@ -287,6 +287,7 @@ extension Engine {
     /// datapath ports and interfaces, the datapath ports' `linkDown`, and what other
     /// threads see. Worker (or init, or a stopped engine) only.
     func interfacesChanged() {
+        if fastPathOn { fastPathFlush(datapath) }
         var all: [XSKSocket] = []
         var map = [Int](repeating: -1, count: datapath?.ports.count ?? 0)
         for (index, port) in ports.enumerated() {

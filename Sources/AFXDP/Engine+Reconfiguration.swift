@@ -56,8 +56,10 @@ extension Engine {
     private func replaceDatapath(with candidate: Datapath, interfaces: [String], now: UInt64) -> ReconfigurationSummary {
         let previous = datapath.unsafelyUnwrapped
         drainDatapathQueues(previous)
+        fastPathFlush(previous)
         var summary = candidate.takeOver(from: previous, now: now)
         datapath = candidate
+        try? prepareFastPath(candidate)
         var byName: [String: IOPort] = [:]
         for port in ports { byName[port.name] = port }
         var next: [IOPort] = []

@@ -9,6 +9,7 @@ import XDPDatapath
 // (or by any thread once the worker has stopped).
 extension Engine {
     func publishStatistics() {
+        if fastPathOn, let datapath { fastPathSync(datapath, now: monotonicNanoseconds()) }
         lastWorkerCPU = cxdp_thread_cpu_microseconds()
         let stats = makeStatistics(cpuSeconds: Double(lastWorkerCPU - workerCPUStart) / 1e6)
         published.withLock { $0 = stats }
@@ -25,6 +26,8 @@ extension Engine {
         stats.maxFramesPerKick = kicks.maximum
         stats.frames = frameAccounting()
         stats.framesLost = framesLost
+        stats.fastPathEntries = fastPathEntries.count
+        stats.fastPathPackets = fastPathPackets
         for port in ports {
             var interface = InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
                                                 noTransportDrops: port.noTransportDrops)

@@ -30,6 +30,7 @@ extension Engine {
             }
             if controlPending.load(ordering: .relaxed) { runControlJobs(now: now) }
             pollLinkChanges(now: now, readable: false)
+            if fastPathOn { fastPathHousekeeping(now: now) }
             let requested = statisticsRequested.load(ordering: .acquiring)
             if requested != served {
                 publishStatistics()
@@ -99,6 +100,7 @@ extension Engine {
         let datapath = datapath.unsafelyUnwrapped
         if port.datapathPortID >= 0 {
             datapath.process(batch, from: port.datapathPortID, now: now)
+            if fastPathOn { fastPathAfterBatch(datapath, now: now) }
         } else {
             for i in 0..<batch.count { pool.free(batch.addresses[i]) }
             port.noTransportDrops &+= UInt64(batch.count)

@@ -142,6 +142,15 @@ public final class Engine: @unchecked Sendable {
     var sleeps: UInt64 = 0
     var kicks = KickCounters()
     var workerCPUStart: Int64 = 0
+    // The fast path's state (Engine+FastPath.swift), the worker's.
+    var fastPathEntries: [FastPathKey: InstalledFastPathEntry] = [:]
+    var fastPathEvictions: UInt64 = 0
+    var lastFastPathSync: UInt64 = 0
+    /// Frames the kernel's fast path carried (credited to the datapath so far).
+    var fastPathPackets: UInt64 = 0
+    var fastPathInstallErrors: UInt64 = 0
+    /// Per egress ifindex: whether it accepts XDP redirects, and when that was asked.
+    var fastPathEgressChecks: [Int32: (accepts: Bool, checked: UInt64)] = [:]
     var lastWorkerCPU: Int64 = 0
 
     /// Builds a datapath over the engine's UMEM and attaches to every `system` port's
@@ -235,6 +244,7 @@ public final class Engine: @unchecked Sendable {
             for (index, port) in ports.enumerated() where port.ifindex != 0 {
                 try openInterface(port, index: index, ifindex: port.ifindex)
             }
+            try prepareFastPath(datapath)
             for port in ports where port.ifindex != 0 { try attachLink(port) }
         } catch {
             steering.detachAll()

@@ -53,6 +53,15 @@ public struct EngineConfiguration: Sendable {
     /// taps that come and go. True also sizes a default UMEM (`frameCount` nil) for about
     /// four more sockets than the engine starts with.
     public var waitForInterfaces = false
+    /// Whether the steering program forwards learned unicast itself, repeating decisions
+    /// the datapath took (Engine+FastPath.swift). Off by default; `XDPSWITCH_FAST_PATH=on`
+    /// in the environment turns the default on (to run a test suite with it).
+    public var fastPath = EngineConfiguration.fastPathByDefault
+
+    /// `XDPSWITCH_FAST_PATH=on`.
+    public static var fastPathByDefault: Bool {
+        getenv("XDPSWITCH_FAST_PATH").map { String(cString: $0) == "on" } ?? false
+    }
 
     public init() {}
 

@@ -157,6 +157,10 @@ public struct EngineStatistics: Sendable {
     /// Frames the kernel never gave back from the sockets of an interface that was closed
     /// (`Engine+Interfaces.swift`): gone from the pool, so `frames` is short of them.
     public var framesLost = 0
+    /// Entries in the in-kernel fast path, and the frames it carried so far (already in
+    /// the datapath's port counters). Both 0 with the fast path off.
+    public var fastPathEntries = 0
+    public var fastPathPackets: UInt64 = 0
 
     public init() {}
 

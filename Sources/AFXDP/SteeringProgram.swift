@@ -21,12 +21,15 @@ package final class SteeringProgram {
     /// Slot ranges given back by interfaces that went away, reused first-fit.
     private var freedSlots: [(base: UInt32, count: Int)] = []
     private(set) var links: [XDPLink] = []
+    /// The in-kernel fast path's maps (FastPathMaps.swift).
+    package let fastPath: FastPathMaps
 
     package init() throws(AFXDPError) {
         object = try BPFObject(name: "xsk_steer", bytes: EmbeddedBPF.bytes(EmbeddedBPF.xskSteer))
         programFD = try object.programFD("xsk_steer")
         socketsMapFD = try object.mapFD("xsks")
         portsMapFD = try object.mapFD("ports")
+        fastPath = try FastPathMaps(object: object)
     }
 
     /// Reserves `queues` consecutive XSKMAP slots for an interface and returns the first.
@@ -91,6 +94,42 @@ package final class SteeringProgram {
         let link = try XDPLink(programFD: programFD, interface: interface, ifindex: ifindex, mode: mode)
         links.append(link)
         return link
+    }
+
+    /// Runs the program once on `frame` as received on `ifindex`, queue 0, without
+    /// sending anything (`BPF_PROG_TEST_RUN`): the program's verdict (`XDP_REDIRECT`,
+    /// `XDP_PASS`, ...) and the frame as it left the program. The interface must exist in
+    /// the calling thread's network namespace. For tests of the fast path.
+    package func testRun(frame: [UInt8], ifindex: Int32) throws(AFXDPError) -> (verdict: UInt32, output: [UInt8]) {
+        var input = frame
+        var output = [UInt8](repeating: 0, count: frame.count + 256)
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+        // (the kernel wants data_end to be the frame's length).
+        var context: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+            (0, UInt32(frame.count), 0, UInt32(bitPattern: ifindex), 0, 0)
+        var verdict: UInt32 = 0
+        var outputLength: UInt32 = 0
+        let result = input.withUnsafeMutableBytes { inBytes in
+            output.withUnsafeMutableBytes { outBytes in
+                withUnsafeMutableBytes(of: &context) { contextBytes in
+                    var opts = bpf_test_run_opts()
+                    opts.sz = MemoryLayout<bpf_test_run_opts>.size
+                    opts.data_in = UnsafeRawPointer(inBytes.baseAddress)
+                    opts.data_size_in = UInt32(inBytes.count)
+                    opts.data_out = outBytes.baseAddress
+                    opts.data_size_out = UInt32(outBytes.count)
+                    opts.ctx_in = UnsafeRawPointer(contextBytes.baseAddress)
+                    opts.ctx_size_in = UInt32(contextBytes.count)
+                    opts.repeat = 1
+                    let rc = bpf_prog_test_run_opts(programFD, &opts)
+                    verdict = opts.retval
+                    outputLength = opts.data_size_out
+                    return rc
+                }
+            }
+        }
+        guard result == 0 else { throw AFXDPError(call: "bpf_prog_test_run_opts", errno: -result, detail: "ifindex \(ifindex)") }
+        return (verdict, Array(output.prefix(Int(outputLength))))
     }
 
     /// Detaches from every interface.

@@ -82,15 +82,19 @@ extension BenchPeer {
     func firewallCounts() -> FirewallCounts? { nil }
 }
 
-/// Our datapath: an `Engine` over the scenario's configuration.
+/// Our datapath: an `Engine` over the scenario's configuration (`xdpswitch-fp`: with the
+/// in-kernel fast path on, whose forwarding is softirq work, not the worker's).
 final class EnginePeer: BenchPeer {
-    let name = "xdpswitch"
+    let name: String
     let options: EngineConfiguration
     private var engine: Engine?
     private var firewallCounter: (bridge: String, table: Int, chain: String)?
     var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
 
-    init(options: EngineConfiguration) { self.options = options }
+    init(name: String = "xdpswitch", options: EngineConfiguration) {
+        self.name = name
+        self.options = options
+    }
 
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         let (a, b, options) = (lab.a, lab.b, options)
@@ -165,7 +169,8 @@ extension PeerCounters {
     /// An AF_XDP forwarder's counters: its worker's CPU, loop and batch counts, drops by
     /// interface (`a:` / `b:` and the reason) and frames per kick.
     init(_ s: EngineStatistics) {
-        var counts: [String: UInt64] = ["loops": s.iterations, "sleeps": s.sleeps, "rx-batches": s.rxBatches, "rx": s.rxPackets]
+        var counts: [String: UInt64] = ["loops": s.iterations, "sleeps": s.sleeps, "rx-batches": s.rxBatches, "rx": s.rxPackets,
+                                        "fast-path": s.fastPathPackets]
         for i in s.interfaces {
             for (reason, value) in i.drops { counts["\(i.name.suffix(1)):\(reason)"] = value }
         }

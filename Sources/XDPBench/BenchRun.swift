@@ -69,8 +69,8 @@ public struct BenchRun {
         }
         guard (64...1518).contains(size) else { throw BenchFailure("--size \(size): expected 64-1518") }
         guard (1...60_000).contains(flows) else { throw BenchFailure("--flows \(flows): expected 1-60000") }
-        for peer in compared where !["ovs", "kernel", "raw"].contains(peer) {
-            throw BenchFailure("--compare \(peer): expected ovs, kernel, raw")
+        for peer in compared where !["ovs", "kernel", "raw", "fastpath"].contains(peer) {
+            throw BenchFailure("--compare \(peer): expected ovs, kernel, raw, fastpath")
         }
     }
 
@@ -88,6 +88,10 @@ public struct BenchRun {
         for name in compared {
             switch name {
             case "raw": peers.append(RawPeer(options: options))
+            case "fastpath":
+                var fast = options
+                fast.fastPath = true
+                peers.append(EnginePeer(name: "xdpswitch-fp", options: fast))
             case "kernel": peers.append(KernelPeer())
             default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)", pmdCPU: placement.forwarder,
                                           output: output))

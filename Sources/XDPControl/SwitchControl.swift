@@ -34,6 +34,9 @@ public enum SwitchControl {
     static let bridgeCommands: [ControlCommand] = [
         ControlCommand("show", summary: "bridges and ports, like ovs-vsctl show") { $0.datapath.showDescription() },
         ControlCommand("stats", summary: "per-port counters and drop reasons") { $0.datapath.statsDescription() },
+        ControlCommand("dump-fastpath", summary: "the in-kernel fast path's entries, like ovs-appctl dpctl/dump-flows") {
+            $0.datapath.fastPathDescription(now: $0.now)
+        },
         ControlCommand("fdb/show", "BRIDGE", summary: "the MAC learning table, like ovs-appctl fdb/show") { call in
             guard let bridge = call.datapath.bridge(named: call.arguments[0]) else {
                 throw ControlCommand.Failure("\(call.arguments[0]): no such bridge")

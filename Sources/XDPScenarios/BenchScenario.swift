@@ -129,7 +129,9 @@ public struct BenchScenario: Sendable {
 extension BenchScenario {
     /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
     /// stream established (`perFlow`: rewritten per flow like the generator's; `compute`:
-    /// GRE-encapsulated), or the ARP request that teaches our router the sink's MAC (`snat`, `fip`).
+    /// GRE-encapsulated), the ARP request that teaches our router the sink's MAC (`snat`, `fip`),
+    /// or on `l2` the sink's ARP request that every bridge learns its MAC from, so the stream
+    /// is learned unicast, not flooded (what the in-kernel fast path repeats).
     public func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
         if compute {
             let reply = computeReplyFrame(size: size)
@@ -142,6 +144,9 @@ extension BenchScenario {
         if nat != nil {
             return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: natSinkSide.sink, target: natSinkSide.router),
                     34, false)
+        }
+        if name == "l2" {
+            return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: [10, 76, 0, 2], target: [10, 76, 0, 1]), 34, false)
         }
         return nil
     }

@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Flows: distinct UDP source ports, cycled frame by frame (1-60000).")
     var flows: Int = 1
 
-    @Option(name: .long, help: "Peers measured beside xdpswitch, comma-separated: ovs, kernel, raw.")
+    @Option(name: .long, help: "Peers measured beside xdpswitch, comma-separated: ovs, kernel, raw, fastpath (xdpswitch with --fast-path on).")
     var compare: String = ""
 
     @Flag(name: .long, help: "Same as --compare raw (kept from the first bench).")

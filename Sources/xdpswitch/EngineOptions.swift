@@ -19,6 +19,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")
     var ringSize: Int?
 
+    @Option(name: .long, help: ArgumentHelp("In-kernel fast path: the XDP program forwards learned unicast the datapath already decided (dump-fastpath lists it). Default off.", valueName: "on|off"))
+    var fastPath: String?
+
     @Option(name: .long, help: "The control socket for dump-flows, add-flow, fdb/show... (mode 0600).")
     var control: String = ControlSocket.defaultPath
 
@@ -35,6 +38,12 @@ struct EngineOptions: ParsableArguments {
         options.attachMode = mode
         options.cpu = try cpuOption(cpu, flag: "--cpu")
         if let ringSize { options.ringSize = try ringSizeOption(ringSize) }
+        switch fastPath {
+        case nil: break
+        case "on": options.fastPath = true
+        case "off": options.fastPath = false
+        case let other?: throw CommandFailure("--fast-path \(other): expected on or off")
+        }
         return options
     }
 }

@@ -7,7 +7,7 @@ struct XDPSwitchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xdpswitch",
         abstract: "An Open vSwitch-style datapath for OpenStack Neutron with an AF_XDP fast path.",
-        subcommands: [ShowCommand.self, ReplayCommand.self, RunCommand.self, BenchCommand.self, BenchMicroCommand.self, StatsCommand.self, FDBShowCommand.self,
+        subcommands: [ShowCommand.self, ReplayCommand.self, RunCommand.self, BenchCommand.self, BenchMicroCommand.self, StatsCommand.self, FDBShowCommand.self, DumpFastPathCommand.self,
                       DumpFlowsCommand.self, AddFlowCommand.self, DelFlowsCommand.self, ModFlowsCommand.self, TraceCommand.self,
                       DumpConntrackCommand.self, FlushConntrackCommand.self, ConntrackStatsCommand.self,
                       RouteShowCommand.self, RouteGetCommand.self, NeighShowCommand.self, NATShowCommand.self,

@@ -67,23 +67,8 @@ struct EngineIntegrationTests {
         defer { engine.close() }
         try engine.start()
 
-        let dir = "/tmp/\(topo.lab.prefix)-tcp"
-        try Shell.check(["mkdir", "-p", dir])
-        defer { Shell.run(["rm", "-rf", dir]) }
-        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=12", "status=none"])
-        let script = """
-            ip netns exec \(topo.namespace("b")) timeout 60 nc -l -N 10.93.0.2 5201 > \(dir)/out 2>/dev/null &
-            sleep 0.5
-            ip netns exec \(topo.namespace("a")) timeout 60 nc -N 10.93.0.2 5201 < \(dir)/in
-            wait
-            """
-        let transfer = Shell.run(["sh", "-c", script])
-        #expect(transfer.succeeded, "\(transfer.output)")
-        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out | cut -d' ' -f1"]).output
-            .split(separator: "\n")
-        #expect(sums.count == 2 && sums[0] == sums[1], "checksums differ: \(sums)")
-        let size = Shell.run(["stat", "-c", "%s", "\(dir)/out"]).output.trimmingCharacters(in: "\n")
-        #expect(size == "12582912")
+        let problems = try topo.transferTwelveMegabytes("a", "b")
+        #expect(problems.isEmpty, "\(problems)")
         let stats = engine.statistics()
         #expect(stats.frames.isBalanced, "\(stats.frames)")
     }

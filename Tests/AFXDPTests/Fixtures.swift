@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import Foundation
 import XDPLab
 import Testing
 import XDPDatapath
@@ -37,6 +38,11 @@ final class Topology {
     func addHost(_ name: String, ip: String, mac: String, queues: Int = 1) throws {
         let ns = try lab.addNamespace(name)
         let port = try lab.addHost(namespace: ns, switchSide: name, mac: mac, address: "\(ip)/24", queues: queues)
+        // With XDPSWITCH_FAST_PATH=on the suites run with the fast path: GRO on the host's end
+        // lets its veth take XDP redirects (Engine+FastPath.swift).
+        if EngineConfiguration.fastPathByDefault {
+            try Shell.check(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on"])
+        }
         hosts[name] = (ns, port, ip)
     }
 
@@ -54,6 +60,31 @@ final class Topology {
     }
 
     func tearDown() { lab.tearDown() }
+
+    /// Sends 12 MiB of random bytes from `from` to `to` with `nc` over TCP port 5201 and
+    /// returns what would make it wrong: the transfer's failure, different checksums or a
+    /// short file; empty when the bytes arrived intact.
+    func transferTwelveMegabytes(_ from: String, _ to: String) throws -> [String] {
+        let dir = "/tmp/\(lab.prefix)-tcp"
+        try Shell.check(["mkdir", "-p", dir])
+        defer { Shell.run(["rm", "-rf", dir]) }
+        try Shell.check(["dd", "if=/dev/urandom", "of=\(dir)/in", "bs=1M", "count=12", "status=none"])
+        let address = hosts[to]!.ip
+        let script = """
+            ip netns exec \(namespace(to)) timeout 60 nc -l -N \(address) 5201 > \(dir)/out 2>/dev/null &
+            sleep 0.5
+            ip netns exec \(namespace(from)) timeout 60 nc -N \(address) 5201 < \(dir)/in
+            wait
+            """
+        var problems: [String] = []
+        let transfer = Shell.run(["sh", "-c", script])
+        if !transfer.succeeded { problems.append("transfer: \(transfer.output)") }
+        let sums = Shell.run(["sh", "-c", "sha256sum \(dir)/in \(dir)/out | cut -d' ' -f1"]).output.split(separator: "\n")
+        if sums.count != 2 || sums[0] != sums[1] { problems.append("checksums differ: \(sums)") }
+        let size = Shell.run(["stat", "-c", "%s", "\(dir)/out"]).output.trimmingCharacters(in: "\n")
+        if size != "12582912" { problems.append("received \(size) bytes") }
+        return problems
+    }
 }
 
 /// A bridge of access ports on `tag` (or per-port tags) over the topology's switch-side ports.

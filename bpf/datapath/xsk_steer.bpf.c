@@ -1,16 +1,49 @@
 // SPDX-License-Identifier: GPL-2.0
-// Steering program of the AF_XDP fast path (Sources/AFXDP/SteeringProgram.swift loads it).
+// Steering program of the AF_XDP path, with the in-kernel fast path in front of it
+// (Sources/AFXDP/SteeringProgram.swift loads it, Sources/AFXDP/FastPathMaps.swift fills the
+// fast path's maps).
 //
-// One copy of this program is loaded per switch and attached to every interface that is a
-// `system` port. Each interface owns a contiguous range of slots in one XSKMAP, one slot per
-// rx queue; `ports` says, per ifindex, which bridge port owns the interface and where its
-// slots start. A frame is redirected to the AF_XDP socket of (interface, rx queue); frames of
-// interfaces or queues that have no socket go to the kernel stack (XDP_PASS), so a switch
-// that is starting or stopping never blackholes traffic it cannot handle.
+// Steering. One copy of this program is loaded per switch and attached to every interface
+// that is a `system` port. Each interface owns a contiguous range of slots in one XSKMAP, one
+// slot per rx queue; `ports` says, per ifindex, which bridge port owns the interface and
+// where its slots start. A frame is redirected to the AF_XDP socket of (interface, rx queue);
+// frames of interfaces or queues that have no socket go to the kernel stack (XDP_PASS), so a
+// switch that is starting or stopping never blackholes traffic it cannot handle.
+//
+// The fast path: a cache of decisions the Swift pipeline already took. After the Swift
+// datapath has forwarded a frame whose outcome is a pure function of its Ethernet header
+// (learned unicast through NORMAL-only bridges, patch ports included, VLAN pop/push/rewrite
+// on the way), the engine installs an entry in `fp_flows` keyed by exactly what decided it —
+// (ingress ifindex, 802.1Q TCI or none, destination MAC, source MAC) — whose value is the
+// flattened result: the tag operation and the egress interface. This program looks every
+// frame of a served interface up there first; a hit whose entry has not expired applies the
+// tag operation and redirects the frame through the DEVMAP `fp_devs` to the egress interface,
+// counting packets, bytes and the last use in the per-CPU `fp_stats`. Everything else —
+// misses, expired entries, broadcast/multicast (never installed), ARP, IPv6, any EtherType
+// but IPv4, IPv4 with options or fragments, and any frame the Swift parser would refuse
+// (the checks below repeat PacketParser's for IPv4/TCP/UDP/ICMP) — goes to the AF_XDP
+// socket exactly as without the fast path. The Swift side stays the only truth: it removes
+// entries before any change that could alter their outcome, and it folds `fp_stats` into
+// its port and flow counters.
+//
+// Why one program and not a second one chained in front: an interface takes one XDP
+// program per bpf_link, and chaining (libxdp's dispatcher, or tail calls) costs a dispatch
+// per frame and a second load/attach lifecycle to keep in step with the steering's. The fast
+// path needs the steering's own answer (the XSKMAP slot) on every miss, so it sits in the
+// same function; `fp_config` switches it off with one array lookup (`run --fast-path off`).
+// The verifier is no obstacle at this size: the parse is straight-line with constant offsets
+// (one optional tag), so no loop or recirculation is needed.
+//
+// Expiry: a learned MAC ages out in the Swift tables at a known time; an entry carries the
+// earliest such time (`expires`, CLOCK_MONOTONIC nanoseconds as bpf_ktime_get_ns reads it),
+// and after it the frame goes to the slow path, which decides afresh.
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #define MAX_SOCKETS 256
+#define MAX_FAST_PATH_ENTRIES 65536
 
 struct port_info {
 	__u32 port_id;    // the datapath's dense port index (informational, for bpftool)
@@ -41,6 +74,71 @@ struct {
 	__type(value, __u64);
 } passed SEC(".maps");
 
+// ---- fast path ----
+
+// What decided a frame's fate (exact match). 20 bytes, no holes.
+struct fp_key {
+	__u32 ifindex;    // ingress interface
+	__u16 tci;        // the 802.1Q tag's TCI (host order) when tagged, else 0
+	__u16 tagged;     // 1: one 802.1Q tag, 0: untagged
+	__u8 dst[6];
+	__u8 src[6];
+};
+
+#define FP_TAG_KEEP 0  // leave the frame as it is
+#define FP_TAG_POP  1  // remove the tag
+#define FP_TAG_PUSH 2  // insert an 802.1Q tag with `tci`
+#define FP_TAG_SET  3  // rewrite the tag's TCI to `tci`
+
+// The flattened result. 24 bytes.
+struct fp_action {
+	__u32 egress;     // egress ifindex, a key of fp_devs
+	__u16 tag_op;     // FP_TAG_*
+	__u16 tci;        // for PUSH and SET (host order)
+	__u64 expires;    // bpf_ktime_get_ns() after which the entry no longer holds; 0: never
+	__u32 max_len;    // longer frames go to the slow path
+	__u32 pad;
+};
+
+struct fp_counters {
+	__u64 packets;
+	__u64 bytes;      // as received (before the tag operation)
+	__u64 last_used;  // bpf_ktime_get_ns() of the last hit on this CPU
+};
+
+struct fp_settings {
+	__u32 enabled;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FAST_PATH_ENTRIES);
+	__type(key, struct fp_key);
+	__type(value, struct fp_action);
+} fp_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MAX_FAST_PATH_ENTRIES);
+	__type(key, struct fp_key);
+	__type(value, struct fp_counters);
+} fp_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);               // ifindex
+	__type(value, __u32);             // the same ifindex
+} fp_devs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fp_settings);
+} fp_config SEC(".maps");
+
 static __always_inline int pass(void)
 {
 	__u32 k = 0;
@@ -50,6 +148,130 @@ static __always_inline int pass(void)
 	return XDP_PASS;
 }
 
+// Whether PacketParser accepts the IPv4 packet at `l3` (no options, no fragment): its
+// checks for the header, the total length and the TCP/UDP/ICMP header, nothing more.
+static __always_inline int ipv4_acceptable(void *l3, void *end)
+{
+	__u8 *ip = l3;
+	if ((void *)(ip + 20) > end)
+		return 0;
+	if (ip[0] != 0x45)                       // version 4, no options
+		return 0;
+	__u32 total = ((__u32)ip[2] << 8) | ip[3];
+	if (total < 20 || (void *)ip + total > end)
+		return 0;
+	if ((((__u32)ip[6] << 8) | ip[7]) & 0x3FFF)  // MF or an offset: fragments
+		return 0;
+	__u8 *l4 = ip + 20;
+	void *l4end = (void *)ip + total;
+	switch (ip[9]) {
+	case 6: {                                    // TCP
+		if ((void *)(l4 + 20) > end || (void *)(l4 + 20) > l4end)
+			return 0;
+		__u32 hlen = (l4[12] >> 4) * 4;
+		if (hlen < 20 || (void *)l4 + hlen > l4end)
+			return 0;
+		return 1;
+	}
+	case 17: {                                   // UDP
+		if ((void *)(l4 + 8) > end || (void *)(l4 + 8) > l4end)
+			return 0;
+		__u32 ulen = ((__u32)l4[4] << 8) | l4[5];
+		if (ulen < 8 || (void *)l4 + ulen > l4end)
+			return 0;
+		return 1;
+	}
+	case 1:                                      // ICMP
+		return (void *)(l4 + 4) <= end && (void *)(l4 + 4) <= l4end;
+	case 47:                                     // GRE
+		return (void *)(l4 + 4) <= end && (void *)(l4 + 4) <= l4end;
+	default:
+		return 1;
+	}
+}
+
+// XDP_REDIRECT when the fast path carried the frame, else -1 (go on to the socket).
+static __always_inline int fast_path(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct fp_settings *settings = bpf_map_lookup_elem(&fp_config, &zero);
+	if (!settings || !settings->enabled)
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *eth = data;
+	if ((void *)(eth + 14) > end)
+		return -1;
+	if (eth[0] & 1)                              // broadcast/multicast: never cached
+		return -1;
+	struct fp_key key = {};
+	key.ifindex = ctx->ingress_ifindex;
+	__builtin_memcpy(key.dst, eth, 6);
+	__builtin_memcpy(key.src, eth + 6, 6);
+	__u16 type = ((__u16)eth[12] << 8) | eth[13];
+	void *l3 = eth + 14;
+	if (type == 0x8100) {
+		if ((void *)(eth + 18) > end)
+			return -1;
+		key.tagged = 1;
+		key.tci = ((__u16)eth[14] << 8) | eth[15];
+		type = ((__u16)eth[16] << 8) | eth[17];
+		l3 = eth + 18;
+	}
+	if (type != 0x0800 || !ipv4_acceptable(l3, end))
+		return -1;
+	struct fp_action *action = bpf_map_lookup_elem(&fp_flows, &key);
+	if (!action)
+		return -1;
+	__u64 now = bpf_ktime_get_ns();
+	if (action->expires && now >= action->expires)
+		return -1;
+	__u64 length = (__u64)(end - data);
+	if (length > action->max_len)
+		return -1;
+	// Resolve the egress before touching the frame: a missing device leaves it intact
+	// for the slow path.
+	if (bpf_redirect_map(&fp_devs, action->egress, 0) != XDP_REDIRECT)
+		return -1;
+	__u16 op = action->tag_op;
+	__u16 tci = action->tci;
+	if (op == FP_TAG_POP) {
+		// Slide the two addresses over the tag, then drop the first 4 bytes.
+		__u8 addresses[12];
+		__builtin_memcpy(addresses, eth, 12);
+		if (bpf_xdp_adjust_head(ctx, 4))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + 12 > end)
+			return XDP_DROP;                     // cannot happen: the frame had 18+ bytes
+		__builtin_memcpy(data, addresses, 12);
+	} else if (op == FP_TAG_PUSH) {
+		if (bpf_xdp_adjust_head(ctx, -4))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		__u8 *frame = data;
+		if ((void *)(frame + 16) > end)
+			return XDP_DROP;                     // cannot happen: 14 + 4 bytes are there
+		__builtin_memmove(frame, frame + 4, 12);
+		frame[12] = 0x81;
+		frame[13] = 0x00;
+		frame[14] = tci >> 8;
+		frame[15] = tci & 0xFF;
+	} else if (op == FP_TAG_SET) {
+		eth[14] = tci >> 8;
+		eth[15] = tci & 0xFF;
+	}
+	struct fp_counters *counters = bpf_map_lookup_elem(&fp_stats, &key);
+	if (counters) {
+		counters->packets += 1;
+		counters->bytes += length;
+		counters->last_used = now;
+	}
+	return XDP_REDIRECT;
+}
+
 SEC("xdp")
 int xsk_steer(struct xdp_md *ctx)
 {
@@ -57,6 +279,9 @@ int xsk_steer(struct xdp_md *ctx)
 	struct port_info *p = bpf_map_lookup_elem(&ports, &ifindex);
 	if (!p)
 		return pass();
+	int fast = fast_path(ctx);
+	if (fast >= 0)
+		return fast;
 	__u32 q = ctx->rx_queue_index;
 	if (q >= p->queues)
 		return pass();

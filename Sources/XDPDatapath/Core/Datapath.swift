@@ -54,6 +54,8 @@ public final class Datapath {
     @usableFromInline let services: ServiceStage
     /// `trace`'s switch and recorded steps (Tracer.swift).
     @usableFromInline let tracer: Tracer
+    /// The in-kernel fast path's recorder (FastPath/FastPathStage.swift).
+    @usableFromInline let fastPath: FastPathStage
 
     /// Slots of each bridge's exact-match cache.
     public static let exactMatchCacheSlots = 4096
@@ -96,6 +98,7 @@ public final class Datapath {
         connectionTracking = ConntrackStage(configuration: configuration.conntrack, adopting: succession?.conntrack)
         l2 = L2Stage(bridges: bridges)
         tracer = Tracer()
+        fastPath = FastPathStage()
         self.bridges = bridges
         self.ports = ports
         portTable = .allocate(capacity: max(ports.count, 1))
@@ -131,6 +134,7 @@ public final class Datapath {
         connectionTracking.deallocate()
         services.deallocate()
         tracer.deallocate()
+        fastPath.deallocate()
     }
 
     /// The bridges and ports `configuration` describes (the underlay interface, if any,

@@ -27,8 +27,12 @@ extension Datapath {
         for i in 0..<count { touched |= pool.pointer(storage.addresses[i]).load(as: UInt8.self) }
         frameTouch.pointee = touched
         let inID = PortID(portID)
-        for i in 0..<count {
-            ingress(address: storage.addresses[i], length: storage.lengths[i], port: inID, now: now, depth: 0, tunnelID: 0)
+        if fastPath.recording.pointee {
+            processRecordingFastPath(storage, count: count, from: inID, now: now)
+        } else {
+            for i in 0..<count {
+                ingress(address: storage.addresses[i], length: storage.lengths[i], port: inID, now: now, depth: 0, tunnelID: 0)
+            }
         }
         storage.countPointer.pointee = 0
         tick(now: now)

@@ -40,7 +40,10 @@ extension Datapath {
         let bridge = fastBridges[inPort.bridgeID]
         let macTable = l2.macTables[inPort.bridgeID.index]
         if dlSrc & 0x0100_0000_0000 == 0 {
-            if macTable.learn(dlSrc, vlan: vlan, port: inID.index, now: now) >= 0 { inPort.counters.macMoved() }
+            if macTable.learn(dlSrc, vlan: vlan, port: inID.index, now: now) >= 0 {
+                inPort.counters.macMoved()
+                fastPath.macChanged.pointee = true
+            }
         }
 
         // Known unicast: one output.

@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import XDPDatapath
+
+// The engine's side of the in-kernel fast path (EngineConfiguration.fastPath; the program is
+// bpf/datapath/xsk_steer.bpf.c, the slow path's rules Sources/XDPDatapath/FastPath/).
+//
+// The Swift pipeline is the only truth; the kernel repeats decisions it took:
+// - install: after each batch, the decisions the datapath recorded (learned unicast
+//   through NORMAL-only bridges) become `fp_flows` entries, each checked against the
+//   datapath's state as it is now (`fastPathExpiry`), with the time its first MAC entry
+//   ages out as the entry's expiry, which the program honours by itself;
+// - revalidate (`fastPathSync`): every entry is re-checked, its counters folded into the
+//   datapath's port counters and its source MACs refreshed, and it is removed when it no
+//   longer holds, or updated when its expiry moved. This runs after a batch in which a MAC
+//   entry moved or was evicted, once a second, before statistics are published, and
+//   around every control operation;
+// - control operations (flow add/mod/del, fdb flushes, every control-socket command) run
+//   with the program's fast path switched off (`fp_config`), then entries are re-checked
+//   and the fast path switched back on: a change takes effect with no frame forwarded by a
+//   decision it invalidated;
+// - a new datapath (reconfigure) or any change of the interfaces served (one appeared, went
+//   away or was closed) removes every entry first, crediting their counters to the
+//   datapath that had them. (A link merely set down keeps its entries: frames redirected to
+//   it are dropped by the kernel, where the slow path would count them `port-down`.)
+// Egress interfaces must accept XDP redirects (`ndo_xdp_xmit`): physical NICs and tun do;
+// a veth does only while its peer has an XDP program or GRO on (`ethtool -K PEER gro on`),
+// otherwise the kernel drops redirected frames. So entries go only toward interfaces whose
+// XDP features say NDO_XMIT (NetdevXDPFeatures.swift), asked again once a second.
+extension Engine {
+    /// One entry the engine installed in the kernel.
+    struct InstalledFastPathEntry {
+        let decision: FastPathDecision
+        let keyBytes: [UInt8]
+        let egressIfindex: Int32
+        var expiry: UInt64
+        /// Counters already credited to the datapath.
+        var packets: UInt64 = 0
+        var bytes: UInt64 = 0
+        var lastUsed: UInt64 = 0
+        let installed: UInt64
+    }
+
+    /// Whether the fast path is on (fixed at init).
+    var fastPathOn: Bool { configuration.fastPath }
+
+    /// Makes `datapath` record decisions when the fast path is on, and switches the
+    /// program's fast path on. Init and reconfigure.
+    func prepareFastPath(_ datapath: Datapath?) throws(AFXDPError) {
+        guard fastPathOn, let datapath else { return }
+        datapath.fastPathRecording = true
+        datapath.fastPathDescriber = { [weak self] now in self?.fastPathDescription(now: now) ?? "" }
+        fastPathEvictions = datapath.macEvictions
+        try steering.fastPath.setEnabled(true)
+    }
+
+    /// After a batch: re-check on MAC changes, then install the new decisions.
+    @inline(__always)
+    func fastPathAfterBatch(_ datapath: Datapath, now: UInt64) {
+        let decisions = datapath.takeFastPathDecisions()
+        if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions {
+            fastPathEvictions = datapath.macEvictions
+            fastPathSync(datapath, now: now)
+        }
+        for decision in decisions where fastPathEntries[decision.key] == nil {
+            fastPathInstall(decision, datapath: datapath, now: now)
+        }
+    }
+
+    /// The ifindex of datapath port `id` when its interface is attached, else nil.
+    private func fastPathIfindex(ofPort id: Int) -> Int32? {
+        guard id < ioPortOfDatapathPort.count else { return nil }
+        let io = ioPortOfDatapathPort[id]
+        guard io >= 0, ports[io].state == .attached, !ports[io].sockets.isEmpty, ports[io].ifindex > 0 else { return nil }
+        return ports[io].ifindex
+    }
+
+    private func fastPathInstall(_ decision: FastPathDecision, datapath: Datapath, now: UInt64) {
+        guard fastPathEntries.count < Self.fastPathCapacity,
+              let inIfindex = fastPathIfindex(ofPort: decision.key.inPort),
+              let outIfindex = fastPathIfindex(ofPort: decision.outPort),
+              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now,
+              egressAcceptsRedirects(outIfindex, now: now)
+        else { return }
+        let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
+        let action = FastPathMaps.actionBytes(egress: outIfindex, operation: decision.tagOperation, tci: decision.outTCI,
+                                              expires: expiry, maximumLength: fastPathMaximumLength)
+        do {
+            try steering.fastPath.addDevice(outIfindex)
+            try steering.fastPath.install(key: key, action: action, fresh: true)
+        } catch {
+            fastPathInstallErrors &+= 1
+            return
+        }
+        fastPathEntries[decision.key] = InstalledFastPathEntry(decision: decision, keyBytes: key, egressIfindex: outIfindex,
+                                                               expiry: expiry, installed: now)
+    }
+
+    /// Whether `ifindex` takes XDP redirects (NetdevXDPFeatures), asked at most once a
+    /// second per interface; a kernel that cannot say is taken at its word.
+    private func egressAcceptsRedirects(_ ifindex: Int32, now: UInt64) -> Bool {
+        if let known = fastPathEgressChecks[ifindex], now &- known.checked < 1_000_000_000 { return known.accepts }
+        let accepts = NetdevXDPFeatures.features(ifindex: ifindex).map { $0 & NetdevXDPFeatures.ndoXmit != 0 } ?? true
+        fastPathEgressChecks[ifindex] = (accepts, now)
+        return accepts
+    }
+
+    /// Entries the engine installs at most (the map's size).
+    static let fastPathCapacity = 65536
+
+    /// The longest frame the fast path carries: what a UMEM frame holds, so a frame the
+    /// slow path could not receive is not forwarded either.
+    var fastPathMaximumLength: UInt32 { UInt32(umem.frameSize - pool.headroom) }
+
+    /// Folds every entry's counters into `datapath` and re-checks it (see the top).
+    func fastPathSync(_ datapath: Datapath, now: UInt64) {
+        guard !fastPathEntries.isEmpty else { return }
+        lastFastPathSync = now
+        for (key, var entry) in fastPathEntries {
+            credit(&entry, datapath: datapath)
+            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: now), expiry > now,
+                  fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
+                  fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
+                  egressAcceptsRedirects(entry.egressIfindex, now: now)
+            else {
+                fastPathRemove(entry, datapath: datapath)
+                fastPathEntries[key] = nil
+                continue
+            }
+            if expiry != entry.expiry {
+                entry.expiry = expiry
+                let action = FastPathMaps.actionBytes(egress: entry.egressIfindex, operation: entry.decision.tagOperation,
+                                                      tci: entry.decision.outTCI, expires: expiry,
+                                                      maximumLength: fastPathMaximumLength)
+                if (try? steering.fastPath.install(key: entry.keyBytes, action: action, fresh: false)) == nil {
+                    fastPathRemove(entry, datapath: datapath)
+                    fastPathEntries[key] = nil
+                    continue
+                }
+            }
+            fastPathEntries[key] = entry
+        }
+    }
+
+    /// Removes every entry, crediting `datapath` with what they carried.
+    func fastPathFlush(_ datapath: Datapath?) {
+        for entry in fastPathEntries.values {
+            if let datapath { fastPathRemove(entry, datapath: datapath) }
+            else { steering.fastPath.remove(key: entry.keyBytes); steering.fastPath.forget(key: entry.keyBytes) }
+        }
+        fastPathEntries.removeAll()
+        steering.fastPath.removeDevices()
+    }
+
+    /// The new counters of `entry` into the datapath.
+    private func credit(_ entry: inout InstalledFastPathEntry, datapath: Datapath) {
+        let counters = steering.fastPath.counters(key: entry.keyBytes)
+        guard counters.packets > entry.packets else { return }
+        datapath.creditFastPath(entry.decision, packets: counters.packets &- entry.packets,
+                                bytes: counters.bytes &- entry.bytes, lastUsed: counters.lastUsed)
+        fastPathPackets &+= counters.packets &- entry.packets
+        entry.packets = counters.packets
+        entry.bytes = counters.bytes
+        entry.lastUsed = counters.lastUsed
+    }
+
+    private func fastPathRemove(_ entry: InstalledFastPathEntry, datapath: Datapath) {
+        var entry = entry
+        steering.fastPath.remove(key: entry.keyBytes)
+        credit(&entry, datapath: datapath)   // what hit it until the removal
+        steering.fastPath.forget(key: entry.keyBytes)
+    }
+
+    /// Runs a control operation with the kernel's fast path off and every entry
+    /// re-checked after it (see the top).
+    func aroundControl<T>(now: UInt64, _ body: () -> T) -> T {
+        guard fastPathOn, let datapath, !fastPathEntries.isEmpty else { return body() }
+        try? steering.fastPath.setEnabled(false)
+        fastPathSync(datapath, now: now)
+        let result = body()
+        if let current = self.datapath { fastPathSync(current, now: now) }
+        try? steering.fastPath.setEnabled(true)
+        return result
+    }
+
+    /// Once a second: counters and expiries.
+    @inline(__always)
+    func fastPathHousekeeping(now: UInt64) {
+        guard fastPathOn, !fastPathEntries.isEmpty, now &- lastFastPathSync >= 1_000_000_000, let datapath else { return }
+        fastPathSync(datapath, now: now)
+    }
+
+    /// `dump-fastpath`: one line per entry, like `ovs-appctl dpctl/dump-flows`.
+    func fastPathDescription(now: UInt64) -> String {
+        guard let datapath else { return "" }
+        fastPathSync(datapath, now: now)
+        let names = datapath.ports.map(\.name)
+        func name(_ id: Int) -> String { id < names.count ? names[id] : "\(id)" }
+        let lines = fastPathEntries.values
+            .sorted { $0.installed != $1.installed ? $0.installed < $1.installed : $0.decision.key.description < $1.decision.key.description }
+            .map { entry -> String in
+                let key = entry.decision.key
+                var text = "in_port(\(name(key.inPort)))"
+                text += key.tagged ? ",vlan(vid=\(key.tci & 0x0FFF),pcp=\(key.tci >> 13))" : ""
+                text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
+                let ms = (now &- min(entry.lastUsed, now)) / 1_000_000
+                let fraction = String(ms % 1000)
+                let used = entry.lastUsed == 0 ? "never"
+                    : "\(ms / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
+                text += ", packets:\(entry.packets), bytes:\(entry.bytes), used:\(used)"
+                text += ", actions:" + entry.decision.actionsText(portName: name)
+                return text
+            }
+        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+}

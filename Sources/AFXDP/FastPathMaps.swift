@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXDP
+import XDPDatapath
+
+/// The fast path's maps in the steering program (bpf/datapath/xsk_steer.bpf.c): `fp_flows`
+/// (key → action), `fp_stats` (key → per-CPU packets, bytes, last use), `fp_devs` (the
+/// egress interfaces `bpf_redirect_map` may send to) and `fp_config` (on/off). Control path
+/// only: every call is a system call. The byte layouts are the C structs' (host order,
+/// MACs in wire order).
+package final class FastPathMaps {
+    /// Bytes of `struct fp_key`, `struct fp_action` and one CPU's `struct fp_counters`.
+    static let keySize = 20
+    static let actionSize = 24
+    static let countersSize = 24
+
+    private let flowsFD: Int32
+    private let statsFD: Int32
+    private let devicesFD: Int32
+    private let configFD: Int32
+    private let possibleCPUs: Int
+    private var devices: Set<Int32> = []
+
+    init(object: BPFObject) throws(AFXDPError) {
+        flowsFD = try object.mapFD("fp_flows")
+        statsFD = try object.mapFD("fp_stats")
+        devicesFD = try object.mapFD("fp_devs")
+        configFD = try object.mapFD("fp_config")
+        possibleCPUs = max(1, Int(libbpf_num_possible_cpus()))
+    }
+
+    /// Turns the program's fast path on or off (off: one array lookup per frame).
+    package func setEnabled(_ enabled: Bool) throws(AFXDPError) {
+        var key: UInt32 = 0
+        var value: (UInt32, UInt32) = (enabled ? 1 : 0, 0)
+        guard bpf_map_update_elem(configFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
+            throw AFXDPError(call: "bpf_map_update_elem(fp_config)", errno: errno)
+        }
+    }
+
+    /// The key bytes of an entry: ingress ifindex, TCI, tagged, destination, source.
+    package static func keyBytes(ifindex: Int32, key: FastPathKey) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: keySize)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(bitPattern: ifindex), toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: key.tci, toByteOffset: 4, as: UInt16.self)
+            raw.storeBytes(of: UInt16(key.tagged ? 1 : 0), toByteOffset: 6, as: UInt16.self)
+            for i in 0..<6 {
+                raw[8 + i] = UInt8(truncatingIfNeeded: key.dst >> UInt64(40 - 8 * i))
+                raw[14 + i] = UInt8(truncatingIfNeeded: key.src >> UInt64(40 - 8 * i))
+            }
+        }
+        return bytes
+    }
+
+    /// The action bytes: egress ifindex, tag operation, TCI, expiry, longest frame.
+    package static func actionBytes(egress: Int32, operation: FastPathTagOperation, tci: UInt16, expires: UInt64,
+                                    maximumLength: UInt32) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: actionSize)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(bitPattern: egress), toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: operation.rawValue, toByteOffset: 4, as: UInt16.self)
+            raw.storeBytes(of: tci, toByteOffset: 6, as: UInt16.self)
+            raw.storeBytes(of: expires == .max ? 0 : expires, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: maximumLength, toByteOffset: 16, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    /// Lets the program redirect to `ifindex`.
+    package func addDevice(_ ifindex: Int32) throws(AFXDPError) {
+        guard !devices.contains(ifindex) else { return }
+        var key = UInt32(bitPattern: ifindex)
+        var value = UInt32(bitPattern: ifindex)
+        guard bpf_map_update_elem(devicesFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
+            throw AFXDPError(call: "bpf_map_update_elem(fp_devs)", errno: errno, detail: "ifindex \(ifindex)")
+        }
+        devices.insert(ifindex)
+    }
+
+    /// Forgets every egress interface.
+    package func removeDevices() {
+        for ifindex in devices {
+            var key = UInt32(bitPattern: ifindex)
+            _ = bpf_map_delete_elem(devicesFD, &key)
+        }
+        devices.removeAll()
+    }
+
+    /// Adds or replaces the entry `key` → `action`; a new entry's counters start at 0.
+    package func install(key: [UInt8], action: [UInt8], fresh: Bool) throws(AFXDPError) {
+        if fresh {
+            var zero = [UInt8](repeating: 0, count: Self.countersSize * possibleCPUs)
+            guard bpf_map_update_elem(statsFD, key, &zero, UInt64(BPF_ANY)) == 0 else {
+                throw AFXDPError(call: "bpf_map_update_elem(fp_stats)", errno: errno)
+            }
+        }
+        guard bpf_map_update_elem(flowsFD, key, action, UInt64(BPF_ANY)) == 0 else {
+            let error = errno
+            if fresh { _ = bpf_map_delete_elem(statsFD, key) }
+            throw AFXDPError(call: "bpf_map_update_elem(fp_flows)", errno: error)
+        }
+    }
+
+    /// The entry's counters summed over the CPUs: packets, bytes as received, last use
+    /// (monotonic nanoseconds, 0 when never used).
+    package func counters(key: [UInt8]) -> (packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
+        var values = [UInt8](repeating: 0, count: Self.countersSize * possibleCPUs)
+        guard bpf_map_lookup_elem(statsFD, key, &values) == 0 else { return (0, 0, 0) }
+        var packets: UInt64 = 0, bytes: UInt64 = 0, lastUsed: UInt64 = 0
+        values.withUnsafeBytes { raw in
+            for cpu in 0..<possibleCPUs {
+                let base = cpu * Self.countersSize
+                packets &+= raw.loadUnaligned(fromByteOffset: base, as: UInt64.self)
+                bytes &+= raw.loadUnaligned(fromByteOffset: base + 8, as: UInt64.self)
+                lastUsed = max(lastUsed, raw.loadUnaligned(fromByteOffset: base + 16, as: UInt64.self))
+            }
+        }
+        return (packets, bytes, lastUsed)
+    }
+
+    /// Removes the entry so no frame takes it any more; its counters stay until `forget`.
+    package func remove(key: [UInt8]) {
+        _ = bpf_map_delete_elem(flowsFD, key)
+    }
+
+    /// Drops the entry's counters (after the last read).
+    package func forget(key: [UInt8]) {
+        _ = bpf_map_delete_elem(statsFD, key)
+    }
+
+    /// The number of entries in `fp_flows` as the kernel holds them (walks the map).
+    package func kernelEntryCount() -> Int {
+        var count = 0
+        var previous: [UInt8]? = nil
+        var next = [UInt8](repeating: 0, count: Self.keySize)
+        while true {
+            let result: Int32 = if var prev = previous { bpf_map_get_next_key(flowsFD, &prev, &next) }
+                else { bpf_map_get_next_key(flowsFD, nil, &next) }
+            guard result == 0 else { break }
+            count += 1
+            previous = next
+        }
+        return count
+    }
+}

@@ -1,0 +1,315 @@
+import XDPPacket
+
+// The slow path's side of the in-kernel fast path (bpf/datapath/xsk_steer.bpf.c; the engine
+// installs and removes its entries, Sources/AFXDP/Engine+FastPath.swift).
+//
+// Which frames: a frame received from outside whose whole path was NORMAL deciding a
+// learned unicast — through NORMAL-only bridges (no flow but the default), patch ports
+// between them, one output on a port with a transmit queue, the VLAN popped, pushed or
+// rewritten on the way — and nothing else: no flood, no flow table (so no `ct()`, `learn`,
+// controller action or security group), no tunnel, no service port, at most one 802.1Q tag.
+// Such a frame's fate is a pure function of (ingress port, VLAN tag, destination MAC, source
+// MAC) and of the MAC tables: while `fastPathRecording` is on, `process` works each frame's
+// NORMAL path out from the MAC tables before running it and keeps it when the frame did
+// exactly that (the recorder below); the per-packet path with recording off has no hook
+// but the one branch per batch in `process`. `takeFastPathDecisions` turns the kept
+// records into `FastPathDecision`s.
+//
+// Staying true: a decision holds while every step's MAC lookups (source on the input port,
+// destination on the output port) still give the same ports and its bridges stay NORMAL-only;
+// `fastPathExpiry` re-checks that and answers when the first of those MAC entries would age
+// out, which the kernel honours to the nanosecond (same monotonic clock). The transport
+// re-checks its entries after every control operation and after a MAC moved or was evicted
+// (`takeFastPathMACChanged`), and forgets them all when the datapath is replaced. Packets
+// the kernel carried are credited back with `creditFastPath`: the port counters along the
+// path, and the source MAC entries refreshed as if NORMAL had seen them.
+extension Datapath {
+    /// Whether the datapath records decisions for an in-kernel fast path. Off by default;
+    /// the engine turns it on for `--fast-path on`.
+    public var fastPathRecording: Bool {
+        get { fastPath.recording.pointee }
+        set { fastPath.recording.pointee = newValue }
+    }
+
+    /// What `dump-fastpath` answers: set by the transport that runs an in-kernel fast path
+    /// (called on the datapath's thread with its clock).
+    public var fastPathDescriber: ((UInt64) -> String)? {
+        get { fastPath.describer.pointee }
+        set { fastPath.describer.pointee = newValue }
+    }
+
+    /// The in-kernel fast path's entries, like `ovs-appctl dpctl/dump-flows`, or a line
+    /// saying it is off.
+    public func fastPathDescription(now: UInt64) -> String {
+        guard let describer = fastPath.describer.pointee else { return "fast path: off\n" }
+        return describer(now)
+    }
+
+    // MARK: - The recorder (only while recording)
+
+    /// `process` while recording: each frame runs through the pipeline as always; before
+    /// it, NORMAL's decision for its header is worked out from the MAC tables
+    /// (`predictNormalPath`), and after it the decision is kept when the frame did exactly
+    /// that — one frame more queued in the whole datapath, on the predicted port, with the
+    /// predicted header. Nothing of this runs with recording off.
+    @usableFromInline
+    func processRecordingFastPath(_ storage: BatchStorage, count: Int, from inID: PortID, now: UInt64) {
+        let record = fastPath.record
+        for i in 0..<count {
+            let address = storage.addresses[i], length = storage.lengths[i]
+            let predicted = predictNormalPath(address: address, length: length, from: inID, now: now)
+            var queuedBefore = 0, outBefore = 0
+            if predicted {
+                queuedBefore = framesInTransmitQueues
+                outBefore = fastPorts[PortID(record.pointee.outPort)].txQueue.countPointer.pointee
+            }
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            guard predicted else { continue }
+            let out = fastPorts[PortID(record.pointee.outPort)].txQueue
+            let outCount = out.countPointer.pointee
+            guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { continue }
+            record.pointee.outAddress = out.addresses[outCount &- 1]
+            record.pointee.outLength = out.lengths[outCount &- 1]
+            keepRecord()
+        }
+    }
+
+    /// Frames on every port's transmit queue.
+    private var framesInTransmitQueues: Int {
+        var total = 0
+        for id in 0..<ports.count { total &+= fastPorts[PortID(id)].txQueue.countPointer.pointee }
+        return total
+    }
+
+    /// NORMAL's path for the frame at `address` as the MAC tables stand, written to
+    /// `fastPath.record` and `fastPath.steps`: through NORMAL-only bridges and patch ports to
+    /// one port with a transmit queue. False when the frame is nothing the fast path repeats
+    /// (multicast, unknown destination, flow tables, tunnels, services, two tags, a refusal).
+    private func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) -> Bool {
+        guard length >= 14 else { return false }
+        let frame = pool.pointer(address)
+        var record = FastPathRecord()
+        record.dst = frame.loadBE48(at: 0)
+        record.src = frame.loadBE48(at: 6)
+        guard record.dst & 0x0100_0000_0000 == 0 else { return false }
+        let type = frame.loadBE16(at: 12)
+        if type == 0x8100 {
+            guard length >= 18 else { return false }
+            let inner = frame.loadBE16(at: 16)
+            guard inner != 0x8100 && inner != 0x88A8 else { return false }
+            record.tagged = true
+            record.tpid = type
+            record.tci = frame.loadBE16(at: 14)
+            record.vlanCount = 1
+        } else if type == 0x88A8 {
+            return false
+        }
+        record.inLength = length
+        var current = inID
+        var tagged = record.tagged, tci = record.tci, currentLength = length
+        for depth in 0..<FastPathStage.maximumSteps {
+            let port = fastPorts[current]
+            guard !port.isUnderlay, !openFlow.active[port.bridgeID.index] else { return false }
+            let vlan: UInt16
+            if port.tag != 0 {
+                guard !tagged || tci & 0x0FFF == 0 else { return false }
+                vlan = port.tag
+            } else {
+                vlan = tagged ? tci & 0x0FFF : 0
+                guard port.carries(vlan) else { return false }
+            }
+            let learned = l2.macTables[port.bridgeID.index].lookup(record.dst, vlan: vlan, now: now)
+            guard learned >= 0, learned != current.index else { return false }
+            let outID = PortID(learned)
+            let out = fastPorts[outID]
+            var step = FastPathRecordStep()
+            step.depth = depth
+            step.bridge = port.bridgeID.index
+            step.vlan = vlan
+            step.inPort = current.index
+            step.outPort = learned
+            step.inLength = currentLength
+            fastPath.steps[depth] = step
+            record.stepCount = depth &+ 1
+            // NORMAL's egress VLAN step (Datapath+Egress.swift, egressVLAN).
+            let wantTag = out.tag == 0 && vlan != 0
+            if tagged && !wantTag {
+                tagged = false
+                currentLength &-= 4
+            } else if !tagged && wantTag {
+                tagged = true
+                tci = vlan
+                currentLength &+= 4
+            } else if tagged {
+                tci = tci & 0xF000 | vlan
+            }
+            switch out.egressKind {
+            case .queue:
+                record.outPort = learned
+                fastPath.record.pointee = record
+                return true
+            case .patch:
+                current = out.peerID
+            case .tunnel, .service:
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Keeps the finished record (its output read from the queued frame) for
+    /// `takeFastPathDecisions`.
+    private func keepRecord() {
+        let record = fastPath.record
+        let count = fastPath.pendingCount.pointee
+        guard count < FastPathStage.pendingCapacity else { return }
+        let frame = pool.pointer(record.pointee.outAddress)
+        let length = record.pointee.outLength
+        guard length >= 14 else { return }
+        record.pointee.outDst = frame.loadBE48(at: 0)
+        record.pointee.outSrc = frame.loadBE48(at: 6)
+        record.pointee.outTagged = length >= 18 && frame.loadBE16(at: 12) == 0x8100
+        record.pointee.outTCI = record.pointee.outTagged ? frame.loadBE16(at: 14) : 0
+        fastPath.pending[count] = record.pointee
+        let base = count &* FastPathStage.maximumSteps
+        for i in 0..<record.pointee.stepCount { fastPath.pendingSteps[base &+ i] = fastPath.steps[i] }
+        fastPath.pendingCount.pointee = count &+ 1
+    }
+
+    // MARK: - The transport's side (control path)
+
+    /// The decisions recorded since the last call that the fast path can repeat, in the
+    /// order their frames were forwarded (duplicates included).
+    public func takeFastPathDecisions() -> [FastPathDecision] {
+        let count = fastPath.pendingCount.pointee
+        guard count > 0 else { return [] }
+        fastPath.pendingCount.pointee = 0
+        var decisions: [FastPathDecision] = []
+        for i in 0..<count {
+            let base = i * FastPathStage.maximumSteps
+            if let decision = decision(of: fastPath.pending[i], steps: fastPath.pendingSteps + base) {
+                decisions.append(decision)
+            }
+        }
+        return decisions
+    }
+
+    /// The decision a finished record stands for, or nil when its chain is not a plain
+    /// NORMAL unicast path the fast path repeats exactly.
+    private func decision(of record: FastPathRecord, steps: UnsafeMutablePointer<FastPathRecordStep>) -> FastPathDecision? {
+        // One tag at most, and an 802.1Q one (the kernel program parses just that).
+        guard record.vlanCount <= 1, !record.tagged || record.tpid == 0x8100 else { return nil }
+        guard record.dst & 0x0100_0000_0000 == 0, record.outDst == record.dst, record.outSrc == record.src else { return nil }
+        var path: [FastPathStep] = []
+        let n = record.stepCount
+        for i in 0..<n {
+            let step = steps[i]
+            guard step.depth == i else { return nil }
+            let out = fastPorts[PortID(step.outPort)]
+            let outLength = i + 1 < n ? steps[i + 1].inLength : record.outLength
+            if i + 1 < n {
+                guard out.egressKind == .patch, out.peerID.index == steps[i + 1].inPort else { return nil }
+            } else {
+                guard out.egressKind == .queue, step.outPort == record.outPort else { return nil }
+            }
+            path.append(FastPathStep(bridge: step.bridge, vlan: step.vlan, inPort: step.inPort, outPort: step.outPort,
+                                     inLengthDelta: Int(step.inLength) - Int(record.inLength),
+                                     outLengthDelta: Int(outLength) - Int(record.inLength)))
+        }
+        let operation: FastPathTagOperation
+        switch (record.tagged, record.outTagged) {
+        case (false, false): operation = .keep
+        case (true, false): operation = .pop
+        case (false, true): operation = .push
+        case (true, true): operation = record.tci == record.outTCI ? .keep : .set
+        }
+        let expected = Int(record.inLength) + (operation == .push ? 4 : operation == .pop ? -4 : 0)
+        guard Int(record.outLength) == expected else { return nil }
+        return FastPathDecision(key: FastPathKey(inPort: path[0].inPort, tagged: record.tagged, tci: record.tci,
+                                                 dst: record.dst, src: record.src),
+                                steps: path, outPort: record.outPort, tagOperation: operation,
+                                outTCI: operation == .push || operation == .set ? record.outTCI : 0)
+    }
+
+    /// Whether a MAC entry moved since the last call (the fast path's entries must be
+    /// re-checked).
+    public func takeFastPathMACChanged() -> Bool {
+        let changed = fastPath.macChanged.pointee
+        fastPath.macChanged.pointee = false
+        return changed
+    }
+
+    /// Live MAC entries evicted so far, over every bridge (an eviction, like a move,
+    /// makes the fast path re-check its entries).
+    public var macEvictions: UInt64 {
+        var total: UInt64 = 0
+        for i in 0..<l2.bridgeCount { total &+= l2.macTables[i].evictions.pointee }
+        return total
+    }
+
+    /// When `decision` stops holding (monotonic nanoseconds: the first of its MAC entries
+    /// to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
+    /// lookup along the path gives another port (moved, flushed, aged, evicted).
+    public func fastPathExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
+        var expiry = UInt64.max
+        for step in decision.steps {
+            guard step.bridge < l2.bridgeCount, step.inPort < ports.count, step.outPort < ports.count,
+                  !openFlow.active[step.bridge] else { return nil }
+            let table = l2.macTables[step.bridge]
+            guard let srcSeen = table.seen(decision.key.src, vlan: step.vlan, port: step.inPort, now: now),
+                  let dstSeen = table.seen(decision.key.dst, vlan: step.vlan, port: step.outPort, now: now)
+            else { return nil }
+            expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
+        }
+        return expiry
+    }
+
+    /// Adds what the kernel forwarded for `decision` — `packets` frames of `bytes` bytes as
+    /// they entered, the last at `lastUsed` — to the port counters along its path, and
+    /// refreshes its source MAC entries as NORMAL would have.
+    public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
+        guard packets > 0 else { return }
+        func adjusted(_ delta: Int) -> UInt64 {
+            delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
+        }
+        for step in decision.steps where step.inPort < ports.count && step.outPort < ports.count {
+            let inSlots = fastPorts[PortID(step.inPort)].counters.slots
+            inSlots[0] &+= packets
+            inSlots[1] &+= adjusted(step.inLengthDelta)
+            let outSlots = fastPorts[PortID(step.outPort)].counters.slots
+            outSlots[2] &+= packets
+            outSlots[3] &+= adjusted(step.outLengthDelta)
+            if step.bridge < l2.bridgeCount {
+                l2.macTables[step.bridge].refresh(decision.key.src, vlan: step.vlan, port: step.inPort, seen: lastUsed)
+            }
+        }
+    }
+}
+
+extension MACTableStorage {
+    /// When `mac` in `vlan` was last seen, if it is live on `port`.
+    func seen(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> UInt64? {
+        let key = Self.key(mac, vlan)
+        var index = slot(for: key)
+        for _ in 0..<Self.probeLimit {
+            if keys[index] == key && isLive(index, now: now) {
+                return Int(ports[index]) == port ? seen[index] : nil
+            }
+            index = (index &+ 1) & mask
+        }
+        return nil
+    }
+
+    /// Moves the last-seen time of `mac` in `vlan`, live on `port`, forward to `seen`.
+    func refresh(_ mac: UInt64, vlan: UInt16, port: Int, seen time: UInt64) {
+        let key = Self.key(mac, vlan)
+        var index = slot(for: key)
+        for _ in 0..<Self.probeLimit {
+            if keys[index] == key && ports[index] >= 0 {
+                if Int(ports[index]) == port && seen[index] < time { seen[index] = time }
+                return
+            }
+            index = (index &+ 1) & mask
+        }
+    }
+}

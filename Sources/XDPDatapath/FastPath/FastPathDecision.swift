@@ -1,0 +1,80 @@
+/// What decided a cached frame's fate: the port it entered by and its Ethernet header.
+/// The in-kernel fast path keys its entries by exactly this (with the port's ifindex).
+public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
+    /// The datapath port id the frame entered by.
+    public var inPort: Int
+    /// Whether the frame carried one 802.1Q tag, and its TCI.
+    public var tagged: Bool
+    public var tci: UInt16
+    public var dst: UInt64
+    public var src: UInt64
+
+    public init(inPort: Int, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64) {
+        self.inPort = inPort
+        self.tagged = tagged
+        self.tci = tagged ? tci : 0
+        self.dst = dst
+        self.src = src
+    }
+
+    /// `in_port(N),vlan(...),eth(src=...,dst=...)`.
+    public var description: String {
+        let vlan = tagged ? "vlan(vid=\(tci & 0x0FFF),pcp=\(tci >> 13))" : "vlan(none)"
+        return "in_port(\(inPort)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))"
+    }
+
+    public static func macText(_ mac: UInt64) -> String {
+        (0..<6).map { i -> String in
+            let byte = UInt8(truncatingIfNeeded: mac >> UInt64(40 - 8 * i))
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined(separator: ":")
+    }
+}
+
+/// What the fast path does to the outer VLAN tag of a cached frame.
+public enum FastPathTagOperation: UInt16, Sendable, Equatable {
+    case keep = 0
+    case pop = 1
+    case push = 2
+    case set = 3
+}
+
+/// One NORMAL decision along a cached path: on `bridge`, in `vlan`, the frame went from
+/// `inPort` to `outPort`. Lengths are relative to the frame as it entered the datapath.
+public struct FastPathStep: Sendable, Equatable {
+    public var bridge: Int
+    public var vlan: UInt16
+    public var inPort: Int
+    public var outPort: Int
+    /// Bytes the frame had more (or fewer) than at entry when it reached `inPort`, and
+    /// when it left by `outPort`.
+    public var inLengthDelta: Int
+    public var outLengthDelta: Int
+}
+
+/// A decision of the Swift pipeline that the in-kernel fast path may repeat: a frame with
+/// `key` leaves by `outPort` after `tagOperation`, through `steps` (one per bridge, joined
+/// by patch ports). It holds while every step's MAC lookups give the same ports, the
+/// bridges stay NORMAL-only, and the datapath is the same (`Datapath.fastPathExpiry`).
+public struct FastPathDecision: Sendable, Equatable {
+    public var key: FastPathKey
+    public var steps: [FastPathStep]
+    /// The datapath port id the frame leaves by (a port with a transmit queue).
+    public var outPort: Int
+    public var tagOperation: FastPathTagOperation
+    /// The TCI pushed or set.
+    public var outTCI: UInt16
+
+    /// The actions as `dpctl/dump-flows` words: `pop_vlan`, `push_vlan(vid=..)`, then the port.
+    public func actionsText(portName: (Int) -> String) -> String {
+        var words: [String] = []
+        switch tagOperation {
+        case .keep: break
+        case .pop: words.append("pop_vlan")
+        case .push: words.append("push_vlan(vid=\(outTCI & 0x0FFF),pcp=\(outTCI >> 13))")
+        case .set: words.append("set(vlan(vid=\(outTCI & 0x0FFF),pcp=\(outTCI >> 13)))")
+        }
+        words.append(portName(outPort))
+        return words.joined(separator: ",")
+    }
+}

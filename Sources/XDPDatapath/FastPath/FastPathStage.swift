@@ -1,0 +1,97 @@
+/// The state of the fast-path recorder: while an engine runs an in-kernel fast path
+/// (bpf/datapath/xsk_steer.bpf.c), the datapath notes, for each frame it receives from
+/// outside, the NORMAL path that frame took, so that one whose outcome is a pure function
+/// of its Ethernet header can be repeated by the kernel (Datapath+FastPath.swift).
+///
+/// `process` reads `recording` (a byte behind a pointer) once per batch and, only when it
+/// is set, writes each frame's `record` and `steps`; kept records wait in `pending` until
+/// the transport takes them. Memory allocated once, no retain.
+@frozen
+@usableFromInline
+struct FastPathStage {
+    /// At most this many NORMAL steps (bridges joined by patch ports) make one cached path.
+    @usableFromInline static var maximumSteps: Int { 4 }
+    /// Finished records kept between two `takeFastPathDecisions` calls.
+    @usableFromInline static var pendingCapacity: Int { 128 }
+
+    @usableFromInline let recording: UnsafeMutablePointer<Bool>
+    /// Set when a MAC entry moved; the transport then revalidates what it installed.
+    @usableFromInline let macChanged: UnsafeMutablePointer<Bool>
+    @usableFromInline let record: UnsafeMutablePointer<FastPathRecord>
+    @usableFromInline let steps: UnsafeMutablePointer<FastPathRecordStep>
+    @usableFromInline let pending: UnsafeMutablePointer<FastPathRecord>
+    @usableFromInline let pendingSteps: UnsafeMutablePointer<FastPathRecordStep>
+    @usableFromInline let pendingCount: UnsafeMutablePointer<Int>
+    /// What `dump-fastpath` prints, given by the transport that runs the fast path.
+    let describer: UnsafeMutablePointer<((UInt64) -> String)?>
+
+    init() {
+        recording = .allocate(capacity: 1)
+        recording.initialize(to: false)
+        macChanged = .allocate(capacity: 1)
+        macChanged.initialize(to: false)
+        record = .allocate(capacity: 1)
+        record.initialize(to: FastPathRecord())
+        steps = .allocate(capacity: Self.maximumSteps)
+        steps.initialize(repeating: FastPathRecordStep(), count: Self.maximumSteps)
+        pending = .allocate(capacity: Self.pendingCapacity)
+        pending.initialize(repeating: FastPathRecord(), count: Self.pendingCapacity)
+        pendingSteps = .allocate(capacity: Self.pendingCapacity * Self.maximumSteps)
+        pendingSteps.initialize(repeating: FastPathRecordStep(), count: Self.pendingCapacity * Self.maximumSteps)
+        pendingCount = .allocate(capacity: 1)
+        pendingCount.initialize(to: 0)
+        describer = .allocate(capacity: 1)
+        describer.initialize(to: nil)
+    }
+
+    func deallocate() {
+        recording.deallocate()
+        macChanged.deallocate()
+        record.deallocate()
+        steps.deallocate()
+        pending.deallocate()
+        pendingSteps.deallocate()
+        pendingCount.deallocate()
+        describer.deinitialize(count: 1)
+        describer.deallocate()
+    }
+}
+
+/// The recorder's view of one frame: its NORMAL path and how it left (plain values).
+@frozen
+@usableFromInline
+struct FastPathRecord {
+    @usableFromInline var stepCount = 0
+    @usableFromInline var outPort = -1
+    @usableFromInline var outAddress: UInt64 = 0
+    @usableFromInline var outLength: UInt32 = 0
+    // The frame as it entered.
+    @usableFromInline var dst: UInt64 = 0
+    @usableFromInline var src: UInt64 = 0
+    @usableFromInline var tagged = false
+    @usableFromInline var tpid: UInt16 = 0
+    @usableFromInline var tci: UInt16 = 0
+    @usableFromInline var vlanCount: UInt8 = 0
+    @usableFromInline var inLength: UInt32 = 0
+    // The frame as it left (read from the queued frame when the record ends).
+    @usableFromInline var outDst: UInt64 = 0
+    @usableFromInline var outSrc: UInt64 = 0
+    @usableFromInline var outTagged = false
+    @usableFromInline var outTCI: UInt16 = 0
+
+    @inlinable init() {}
+}
+
+/// One NORMAL decision of a recorded frame.
+@frozen
+@usableFromInline
+struct FastPathRecordStep {
+    @usableFromInline var depth = 0
+    @usableFromInline var bridge = 0
+    @usableFromInline var vlan: UInt16 = 0
+    @usableFromInline var inPort = 0
+    @usableFromInline var outPort = 0
+    @usableFromInline var inLength: UInt32 = 0
+
+    @inlinable init() {}
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AFXDP
+import Foundation
+import Testing
+import XDPDatapath
+import XDPLab
+
+extension AFXDPIntegrationTests {
+/// The in-kernel fast path (`EngineConfiguration.fastPath`) between namespaces on veths.
+/// The namespace ends get GRO on: a veth takes XDP redirects only when its peer has NAPI
+/// (an XDP program or GRO), as a VM's tap or a NIC always does.
+@Suite("AF_XDP engine with the in-kernel fast path")
+struct FastPathLiveTests {
+    static func fastPathEngine(_ topo: Topology, _ hosts: [String], tag: UInt16) throws -> Engine {
+        for host in hosts {
+            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
+        }
+        var options = EngineConfiguration()
+        options.fastPath = true
+        return try Engine(configuration: bridge(hosts.map { (topo.port($0), tag) }), options: options)
+    }
+
+    /// Frames the engine's sockets received on `port` (the slow path's share).
+    static func socketRX(_ engine: Engine, _ port: String) -> UInt64 {
+        engine.statistics().interface(port)?.rxPackets ?? 0
+    }
+
+    @Test func afterTheFirstPacketsTheKernelCarriesAPing() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.81.0.1", mac: "02:00:00:81:00:01")
+        try topo.addHost("b", ip: "10.81.0.2", mac: "02:00:00:81:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 10)
+        defer { engine.close() }
+        try engine.start()
+
+        let warm = topo.ping("a", "b", count: 2)
+        #expect(warm.succeeded, "\(warm.output)")
+        let before = engine.statistics()
+        #expect(before.fastPathEntries == 2, "\(before.fastPathEntries) entries")
+        let portsBefore = before.datapathPorts[topo.port("a")]!
+        let rxBefore = before.interface(topo.port("a"))!.rxPackets
+
+        let carried = topo.lab.run(in: topo.namespace("a"), ["ping", "-n", "-q", "-c", "20", "-i", "0.02", "-W", "2", "10.81.0.2"])
+        #expect(carried.succeeded, "\(carried.output)")
+        let after = engine.statistics()
+        // 20 requests and 20 replies by the kernel; the sockets saw at most an ARP refresh.
+        #expect(after.fastPathPackets - before.fastPathPackets >= 40, "\(after.fastPathPackets)")
+        #expect(after.interface(topo.port("a"))!.rxPackets - rxBefore <= 2)
+        // The datapath's port counters include what the kernel carried.
+        let portsAfter = after.datapathPorts[topo.port("a")]!
+        #expect(portsAfter.rxPackets - portsBefore.rxPackets >= 20)
+        #expect(portsAfter.txPackets - portsBefore.txPackets >= 20)
+        #expect(after.frames.isBalanced, "\(after.frames)")
+
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let lines = dump.split(separator: "\n")
+        #expect(lines.count == 2, "\(dump)")
+        #expect(lines.contains { $0.contains("in_port(\(topo.port("a")))") && $0.contains("dst=02:00:00:81:00:02")
+            && $0.contains("actions:\(topo.port("b"))") }, "\(dump)")
+    }
+
+    @Test func aFlowThatDropsTakesEffectOnTheNextPacket() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.82.0.1", mac: "02:00:00:82:00:01")
+        try topo.addHost("b", ip: "10.82.0.2", mac: "02:00:00:82:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 11)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+
+        let added: String? = engine.perform { datapath, now in
+            do {
+                try datapath.addFlow(FlowParser.parse("priority=10,icmp,actions=drop"), bridge: "br-int", now: now)
+                return nil
+            } catch { return "\(error)" }
+        } ?? "no datapath"
+        #expect(added == nil, "\(added ?? "")")
+        #expect(engine.statistics().fastPathEntries == 0)
+        let blocked = topo.ping("a", "b", count: 1, timeout: 1)
+        #expect(!blocked.succeeded, "\(blocked.output)")
+        let counted = engine.perform { datapath, now in (try? datapath.dumpFlows(bridge: "br-int", now: now)) ?? [] } ?? []
+        #expect(counted.contains { $0.contains("actions=drop") && $0.contains("n_packets=1,") }, "\(counted)")
+    }
+
+    @Test func aMACMoveTakesEffectOnTheNextPacket() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.83.0.1", mac: "02:00:00:83:00:01")
+        try topo.addHost("b", ip: "10.83.0.2", mac: "02:00:00:83:00:02")
+        try topo.addHost("c", ip: "10.83.0.3", mac: "02:00:00:83:00:03")
+        let engine = try Self.fastPathEngine(topo, ["a", "b", "c"], tag: 3)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+
+        // The "VM" behind port a moves behind port c: same MAC and IP, old link down.
+        try Shell.check(["ip", "-n", topo.namespace("a"), "link", "set", "eth0", "down"])
+        let c = topo.namespace("c")
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "down"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "address", "02:00:00:83:00:01"])
+        try Shell.check(["ip", "-n", c, "addr", "flush", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "addr", "add", "10.83.0.1/24", "dev", "eth0"])
+        try Shell.check(["ip", "-n", c, "link", "set", "eth0", "up"])
+        // b still has the moved MAC in its ARP cache: its replies are unicast to it, and the
+        // entry b → a that the kernel held must not send them to a any more.
+        let moved = topo.lab.run(in: c, ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "10.83.0.2"])
+        #expect(moved.succeeded, "\(moved.output)")
+        let stats = engine.statistics()
+        #expect((stats.datapathPorts[topo.port("c")]?.macMoves ?? 0) >= 1)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(!dump.contains("actions:\(topo.port("a"))"), "\(dump)")
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+}
+}
+
+extension AFXDPIntegrationTests.FastPathLiveTests {
+    /// Without GRO on the namespace ends, the veths cannot take redirected frames: no entry
+    /// is installed and the slow path carries everything, so nothing is lost.
+    @Test func noEntryTowardAnInterfaceThatCannotTakeRedirects() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.84.0.1", mac: "02:00:00:84:00:01")
+        try topo.addHost("b", ip: "10.84.0.2", mac: "02:00:00:84:00:02")
+        var options = EngineConfiguration()
+        options.fastPath = true
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 12), (topo.port("b"), 12)]), options: options)
+        defer { engine.close() }
+        try engine.start()
+        let result = topo.ping("a", "b", count: 5)
+        #expect(result.succeeded, "\(result.output)")
+        let stats = engine.statistics()
+        #expect(stats.fastPathEntries == 0)
+        #expect(stats.interface(topo.port("a"))!.rxPackets >= 5)
+
+        // GRO on b's end: b's veth takes redirects, so a → b is cached, b → a is not.
+        try Shell.check(["ip", "netns", "exec", topo.namespace("b"), "ethtool", "-K", "eth0", "gro", "on"])
+        usleep(1_100_000)  // the engine asks again after a second
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(dump.split(separator: "\n").count == 1 && dump.contains("actions:\(topo.port("b"))"), "\(dump)")
+    }
+
+    @Test func tcpTransferOfTwelveMegabytesArrivesIntactThroughTheFastPath() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.85.0.1", mac: "02:00:00:85:00:01")
+        try topo.addHost("b", ip: "10.85.0.2", mac: "02:00:00:85:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 7)
+        defer { engine.close() }
+        try engine.start()
+        let problems = try topo.transferTwelveMegabytes("a", "b")
+        #expect(problems.isEmpty, "\(problems)")
+        let stats = engine.statistics()
+        // Most of the transfer's frames went by the kernel.
+        #expect(stats.fastPathPackets > stats.interface(topo.port("a"))!.rxPackets, "\(stats.fastPathPackets)")
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
+    /// A reconfiguration that moves b to another VLAN removes every entry before the new
+    /// datapath takes over: the kernel must not carry a → b any more.
+    @Test func aReconfigurationRemovesEveryEntryFirst() async throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.87.0.1", mac: "02:00:00:87:00:01")
+        try topo.addHost("b", ip: "10.87.0.2", mac: "02:00:00:87:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 10)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(engine.statistics().fastPathEntries == 2)
+        let before = engine.statistics().fastPathPackets
+
+        _ = try await engine.reconfigure(to: bridge([(topo.port("a"), 10), (topo.port("b"), 20)]))
+        #expect(engine.statistics().fastPathEntries == 0)
+        let isolated = topo.ping("a", "b", count: 2, timeout: 1)
+        #expect(!isolated.succeeded, "\(isolated.output)")
+        let after = engine.statistics()
+        #expect(after.fastPathEntries == 0)
+        #expect(after.fastPathPackets == before)
+    }
+
+    @Test func hostsOnDifferentTagsStayIsolated() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.86.0.1", mac: "02:00:00:86:00:01")
+        try topo.addHost("b", ip: "10.86.0.2", mac: "02:00:00:86:00:02")
+        try topo.addHost("c", ip: "10.86.0.3", mac: "02:00:00:86:00:03")
+        for host in ["a", "b", "c"] {
+            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
+        }
+        var options = EngineConfiguration()
+        options.fastPath = true
+        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]),
+                                options: options)
+        defer { engine.close() }
+        try engine.start()
+        #expect(topo.ping("a", "b", count: 3).succeeded)
+        #expect(!topo.ping("a", "c", count: 2, timeout: 1).succeeded)
+        #expect(!topo.ping("c", "b", count: 2, timeout: 1).succeeded)
+        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        #expect(!dump.contains(topo.port("c")), "\(dump)")
+        #expect(engine.statistics().frames.isBalanced)
+    }
+}
