@@ -129,7 +129,7 @@ public final class FlowTable {
     /// True when the table is exactly `priority=0 actions=NORMAL` (the datapath then
     /// skips classification).
     public var isNormalOnly: Bool {
-        flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.mask == FlowKey()
+        flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.isCatchAll
             && flows[0].rule.actions == [.normal]
     }
 }
