@@ -49,9 +49,11 @@ bench-check: deps
 bench-api: deps-test
 	@scripts/bench-api.sh
 
-# The node agent: a port created through the API until it is live on its node (BENCHMARKS.md).
+# The node agent: one node's compile and build of a 1,000-port model, and a port created
+# through the API until it is live on its node (BENCHMARKS.md).
 .PHONY: bench-agent
 bench-agent: release deps-test
+	@python3 scripts/bench-agent.py .build/release/xdpswitch --model 1000,100,10
 	@python3 scripts/bench-agent.py .build/release/xdpswitch
 
 bench-instructions: deps

@@ -1,7 +1,17 @@
 #!/usr/bin/env python3
-"""make bench-agent: how long a port created through the API takes to be live on its node.
+"""make bench-agent: how long a port created through the API takes to be live on its node,
+and what one node's compile and datapath cost for a large model.
 
     scripts/bench-agent.py XDPSWITCH [--ports 200] [--no-security-groups]
+    scripts/bench-agent.py XDPSWITCH --model 1000,100,10 [--rules default|prefix]
+
+--model PORTS,NETWORKS,ROUTERS writes the host view of one `all` node holding the whole
+model (GRE networks of PORTS/NETWORKS ports, one DHCP service per network, routers with one
+interface per network, every port in one group: Neutron's default group, or with --rules
+prefix its ingress rules from 0.0.0.0/0 and ::/0 instead of the group), then times
+`xdpswitch agent compile` (the compile) and `xdpswitch show --config` (loading the YAML and
+building the datapath, what the agent's engine does on top of the compile) with
+/usr/bin/time (elapsed, max RSS), and prints each bridge's flow count. Needs no root.
 
 Starts `xdpswitch server` (SQLite, loopback) and one `xdpswitch agent` (role all, tunnel
 endpoint on a veth pair of its own), creates a GRE network and subnet, then creates PORTS
@@ -24,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 
 # The API benchmark's HTTP client and percentile (scripts/bench-api.py), not written twice.
@@ -36,13 +47,90 @@ def request(client, method, path, body=None):
     return bench_api.expect(status, answer, 201 if method == "POST" else 200, f"{method} {path}")
 
 
+def model_view(ports, networks, routers, rules):
+    """The host view of one `all` node holding the whole model (docs/agent-protocol.md)."""
+    uid = lambda kind, n: str(uuid.UUID(int=(kind << 124) | (n << 96)))  # distinct in their first 11 characters (tap names)
+    group = uid(1, 0)
+    if rules == "default":
+        ingress = [{"direction": "ingress", "ethertype": e, "remote_group_id": group} for e in ("IPv4", "IPv6")]
+    else:
+        ingress = [{"direction": "ingress", "ethertype": "IPv4", "remote_ip_prefix": "0.0.0.0/0"},
+                   {"direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "::/0"}]
+    view = {"format_version": 1, "revision": 1,
+            "host": {"name": "bench", "role": "all",
+                     "tunnel": {"ip": "172.31.255.1", "prefix_length": 24, "interface": "eth1"}},
+            "networks": [], "ports": [], "routers": [], "dhcp": [], "security_groups": []}
+    members = []
+    per_network = ports // networks
+    for n in range(networks):
+        net, subnet = uid(2, n), uid(3, n)
+        prefix = f"10.{n // 250}.{n % 250}"
+        view["networks"].append({"id": net, "name": f"net{n}", "network_type": "gre", "segmentation_id": n + 1,
+                                 "subnets": [{"id": subnet, "cidr": f"{prefix}.0/24", "gateway_ip": f"{prefix}.1"}]})
+        leases = []
+        for p in range(per_network):
+            i = n * per_network + p
+            mac, ip = "fa:16:3e:%02x:%02x:%02x" % (i >> 16, (i >> 8) & 0xff, i & 0xff), f"{prefix}.{10 + p}"
+            view["ports"].append({"id": uid(4, i), "network_id": net, "mac_address": mac,
+                                  "fixed_ips": [{"subnet_id": subnet, "ip_address": ip}],
+                                  "device_owner": "compute:nova", "security_groups": [group]})
+            members.append(ip)
+            leases.append({"mac_address": mac, "ip_address": ip})
+        view["dhcp"].append({"network_id": net, "port_id": uid(5, n), "mac_address": "fa:16:3f:00:%02x:%02x" % (n >> 8, n & 0xff),
+                             "fixed_ips": [{"subnet_id": subnet, "ip_address": f"{prefix}.2"}], "hosts": leases})
+    for r in range(routers):
+        interfaces = []
+        for n in range(r, networks, routers):
+            prefix = f"10.{n // 250}.{n % 250}"
+            interfaces.append({"port_id": uid(6, n), "mac_address": "fa:16:3d:00:%02x:%02x" % (n >> 8, n & 0xff),
+                               "network_id": uid(2, n), "subnet_id": uid(3, n), "ip_address": f"{prefix}.1"})
+        view["routers"].append({"id": uid(7, r), "name": f"router{r}", "interfaces": interfaces})
+    view["security_groups"].append({"id": group, "name": "default", "members": members, "rules": [
+        {"direction": "egress", "ethertype": "IPv4"}, {"direction": "egress", "ethertype": "IPv6"}] + ingress})
+    return view
+
+
+def timed(command):
+    """(elapsed s, max RSS MB, stderr) of `command` under /usr/bin/time."""
+    result = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M"] + command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"bench-agent: {' '.join(command)} failed:\n{result.stderr}")
+    line = [l for l in result.stderr.splitlines() if l.startswith("TIME ")][-1].split()
+    return float(line[1]), int(line[2]) / 1024, result.stderr
+
+
+def model(binary, spec, rules):
+    ports, networks, routers = (int(x) for x in spec.split(","))
+    work = tempfile.mkdtemp(prefix="xdpswitch-bench-model.")
+    try:
+        view_path, node = os.path.join(work, "view.json"), os.path.join(work, "node.yaml")
+        with open(view_path, "w") as f:
+            json.dump(model_view(ports, networks, routers, rules), f)
+        compile_s, compile_mb, _ = timed([binary, "agent", "compile", "--host-view", view_path, "--output", node])
+        build_s, build_mb, _ = timed([binary, "show", "--config", node])
+        _, _, counts = timed([binary, "agent", "compile", "--host-view", view_path, "--output", node, "--count-flows"])
+        flows = [l for l in counts.splitlines() if l.endswith(" flows")]
+        print(f"model: {ports} ports, {networks} networks, {routers} routers; group rules: {rules}")
+        print(f"  compile: {compile_s:.2f} s, {compile_mb:.0f} MB   build: {build_s:.2f} s, {build_mb:.0f} MB")
+        print(f"  flows: {', '.join(flows)}; total {sum(int(l.split()[1]) for l in flows)}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("xdpswitch")
     parser.add_argument("--ports", type=int, default=200)
     parser.add_argument("--no-security-groups", action="store_true",
                         help="ports without security groups (port_security_enabled false)")
+    parser.add_argument("--model", metavar="PORTS,NETWORKS,ROUTERS",
+                        help="time one node's compile and build of this model instead (no root needed)")
+    parser.add_argument("--rules", choices=["default", "prefix"], default="default",
+                        help="with --model: the group's ingress rules")
     args = parser.parse_args()
+    if args.model:
+        return model(os.path.abspath(args.xdpswitch), args.model, args.rules)
     if os.geteuid() != 0:
         sys.exit("bench-agent: needs root (the agent's engine attaches AF_XDP to a veth pair)")
     binary = os.path.abspath(args.xdpswitch)

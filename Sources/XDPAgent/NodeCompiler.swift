@@ -32,9 +32,6 @@
 //     provider → local in br-int's table 0, but br-int's table is the security-group
 //     compiler's whole output (the `flows:` of a bridge with bound ports are replaced), and
 //     its table 0 already takes the tag of a trunk port (int-br-IFACE) as the network.
-//   - A rule's remote group becomes one rule per member address (`remote_ip_prefix` /32 or
-//     /128): the `security_groups:` section expands remote groups from the ports bound on
-//     this node only, and a group's members live on every host.
 //
 // The output is deterministic: the same view and the same previous local VLANs give the
 // same text, byte for byte. Every refusal is an AgentError; the compiler parses its own

@@ -14,6 +14,7 @@ extension SwitchConfiguration {
     ///       - {direction: ingress, protocol: tcp, port_range_min: 22, port_range_max: 22,
     ///          remote_ip_prefix: 0.0.0.0/0}
     ///       - {direction: ingress, protocol: icmp, remote_group_id: web}
+    ///     members: [10.1.0.7]           # members bound elsewhere (other hosts)
     /// ports:
     ///   - name: qvo-vm1                 # the bridge port the VM is plugged into
     ///     mac_address: fa:16:3e:00:00:01
@@ -26,7 +27,7 @@ extension SwitchConfiguration {
     mutating func readSecurityGroups(groups: YAMLNode?, ports: YAMLNode?) throws(ConfigurationError) -> SecurityGroupConfiguration {
         var sg = SecurityGroupConfiguration()
         for node in try groups?.sequence() ?? [] {
-            let keys = try node.mapping(allowed: ["id", "name", "description", "rules", "tenant_id", "project_id"])
+            let keys = try node.mapping(allowed: ["id", "name", "description", "rules", "members", "tenant_id", "project_id"])
             guard let idNode = keys["id"] ?? keys["name"] else { throw node.error("a security group needs an id or a name", key: "id") }
             var group = SecurityGroup(id: try idNode.string(), name: try keys["name"]?.string())
             lines["sg:\(group.id)"] = node.line
@@ -34,6 +35,7 @@ extension SwitchConfiguration {
                 lines["sg:\(group.id).rules[\(n)]"] = ruleNode.line
                 group.rules.append(try Self.readRule(ruleNode))
             }
+            for item in try keys["members"]?.sequence() ?? [] { group.members.append(try Self.prefix(item, allowPrefix: true)) }
             sg.groups.append(group)
         }
         var bridgeOfPorts: String?

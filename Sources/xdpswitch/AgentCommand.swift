@@ -4,6 +4,8 @@ import Glibc
 import ArgumentParser
 import Foundation
 import XDPAgent
+import XDPDatapath
+import XDPModel
 #if canImport(XDPNodeAgent)
 import Logging
 import XDPMetadata
@@ -191,6 +193,9 @@ struct AgentCompileCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve metadata at 169.254.169.254 on the networks whose DHCP this node serves (docs/agent-protocol.md).")
     var metadata = true
 
+    @Flag(name: .customLong("count-flows"), help: "Also build the node's datapath from the output and print each bridge's flow count (standard error).")
+    var countFlows = false
+
     func run() throws {
         let data = try read(hostView, "--host-view")
         var previous: [String: UInt16] = [:]
@@ -215,6 +220,13 @@ struct AgentCompileCommand: ParsableCommand {
             try write(Data(compiled.yaml.utf8), to: output)
         } else {
             print(compiled.yaml, terminator: "")
+        }
+        if countFlows {
+            let datapath = try SwitchConfiguration.parse(yaml: compiled.yaml, file: output ?? "<compiled>")
+                .makeDatapath(pool: FramePool(frameCount: 16))
+            for bridge in datapath.bridges {
+                FileHandle.standardError.write(Data("\(bridge.name): \(datapath.flows(bridge: bridge.name).count) flows\n".utf8))
+            }
         }
         if let localVLANs {
             let encoder = JSONEncoder()

@@ -75,17 +75,21 @@ import XDPPacket
         #expect(port.mac == MACAddress(ReferenceCloud.vm1MAC))
         #expect(port.securityGroups == [ReferenceCloud.defaultGroup])
         #expect(port.dhcpServers.map(\.address) == [AddressPrefix("10.1.0.3")!], "net1's DHCP port, on the network node")
-        // The remote group is written as its members' addresses (both VMs, IPv4 only).
+        // The remote group stays a remote group; its members on every host come with it.
         let group = try #require(sg.groups.first)
         let ingress = group.rules.filter { $0.direction == .ingress && $0.ipProtocol == nil }
-        #expect(Set(ingress.compactMap(\.remoteIPPrefix)) == [AddressPrefix("10.1.0.2/32")!, AddressPrefix("10.1.0.4/32")!])
-        #expect(ingress.allSatisfy { $0.remoteGroupID == nil && $0.ethertype == .ipv4 })
+        #expect(ingress.count == 2 && ingress.allSatisfy { $0.remoteGroupID == ReferenceCloud.defaultGroup && $0.remoteIPPrefix == nil })
+        #expect(Set(sg.members(of: ReferenceCloud.defaultGroup, family: 4)) == [AddressPrefix("10.1.0.2/32")!, AddressPrefix("10.1.0.4/32")!],
+                "the VM here and the VM on compute2")
         // In the datapath: br-int's table is the security-group compiler's, with the tap's filter.
         let dp = try Compiled.datapath(ReferenceCloud.compute1)
         let ofport = try #require(dp.port(named: tap)).ofport
         let brInt = dp.flows(bridge: "br-int").map(\.rule.description)
         #expect(brInt.contains { $0.hasPrefix("table=71,") && $0.contains("in_port=\(ofport)") && $0.contains("dl_src=fa:16:3e:dd:c1:62") })
         #expect(brInt.contains { $0.hasPrefix("table=82,") && $0.contains("tp_dst=22") })
+        // The remote group as a conjunction: compute2's VM is matched once, by address.
+        #expect(brInt.filter { $0.hasPrefix("table=82,") && $0.contains("nw_src=10.1.0.4 actions=conjunction(") }.count == 1)
+        #expect(brInt.contains { $0.hasPrefix("table=82,") && $0.contains("conj_id=") && $0.contains("ct(commit") })
     }
 
     /// The reference design's four br-tun cases, with real frames through the compiled node.

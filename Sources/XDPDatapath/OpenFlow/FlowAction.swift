@@ -71,6 +71,19 @@ public enum FlowAction: Hashable, Sendable {
     case note(Int32)
     /// `ct(...)`: index into `FlowRule.conntrack`.
     case conntrack(Int32)
+    /// `conjunction(ID,K/N)`: the flow is clause `clause` (0-based, printed K = clause + 1)
+    /// of the `clauses`-dimension conjunctive match `id` (FlowTable+Conjunction.swift). A
+    /// flow with this action has only such actions and is never executed itself.
+    case conjunction(id: UInt32, clause: UInt8, clauses: UInt8)
+}
+
+extension FlowAction {
+    /// Whether this is a `conjunction(...)` action.
+    @inlinable
+    public var isConjunction: Bool {
+        if case .conjunction = self { return true }
+        return false
+    }
 }
 
 /// Reserved OpenFlow 1.0 port numbers.

@@ -147,21 +147,25 @@ public final class FlowClassifier {
         }
 
         /// The id of the highest-priority rule matching `key`, or -1.
+        @inlinable @inline(__always)
+        func lookup(_ key: FlowKey) -> Int32 { lookupWithPriority(key).0 }
+
+        /// The id and priority of the highest-priority rule matching `key`, or (-1, Int.min).
         @inlinable
-        func lookup(_ key: FlowKey) -> Int32 {
-        guard let subtableTable = subtables else { return -1 }
-        var bestID: Int32 = -1
-        var bestPriority = Int.min
-        for i in 0..<count {
-            let sub = subtableTable[i]
-            if sub.maxPriority <= bestPriority { break }
-            let slot = sub.find(key)
-            if slot >= 0, sub.priorities[slot] > bestPriority {
-                bestPriority = sub.priorities[slot]
-                bestID = sub.ids[slot]
+        func lookupWithPriority(_ key: FlowKey) -> (Int32, Int) {
+            guard let subtableTable = subtables else { return (-1, .min) }
+            var bestID: Int32 = -1
+            var bestPriority = Int.min
+            for i in 0..<count {
+                let sub = subtableTable[i]
+                if sub.maxPriority <= bestPriority { break }
+                let slot = sub.find(key)
+                if slot >= 0, sub.priorities[slot] > bestPriority {
+                    bestPriority = sub.priorities[slot]
+                    bestID = sub.ids[slot]
+                }
             }
+            return (bestID, bestPriority)
         }
-        return bestID
-    }
     }
 }

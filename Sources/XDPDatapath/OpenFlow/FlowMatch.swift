@@ -9,6 +9,10 @@
 public struct FlowMatch: Hashable, Sendable {
     public var value: FlowKey
     public var mask: FlowKey
+    /// `conj_id=N`: the flow runs when conjunctive match N is satisfied (0: no `conj_id`
+    /// match). Not part of the packet's key: a packet never carries a conjunction id, the
+    /// table's lookup supplies it (FlowTable+Conjunction.swift).
+    public var conjunctionID: UInt32 = 0
 
     /// The match-everything match.
     public init() {
@@ -26,7 +30,7 @@ public struct FlowMatch: Hashable, Sendable {
     public func matches(_ key: FlowKey) -> Bool { key.matches(value, mask: mask) }
 
     /// Whether the match selects every packet.
-    public var isCatchAll: Bool { mask == FlowKey() }
+    public var isCatchAll: Bool { mask == FlowKey() && conjunctionID == 0 }
 
     /// Sets the field (≤ 64 bits) to `value` under `mask`, both right-justified; bits past
     /// the key's storage are ignored.
@@ -54,6 +58,7 @@ public struct FlowMatch: Hashable, Sendable {
     /// Whether every packet this match selects is also selected by `other`
     /// (`other` is at most as specific): what loose `del-flows`/`mod-flows` test.
     public func isSubset(of other: FlowMatch) -> Bool {
+        if other.conjunctionID != 0 && other.conjunctionID != conjunctionID { return false }
         for i in 0..<FlowKey.wordCount {
             let om = other.mask[word: i]
             if om & ~mask[word: i] != 0 { return false }

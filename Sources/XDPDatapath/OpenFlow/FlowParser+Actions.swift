@@ -10,6 +10,7 @@ extension FlowTextParser {
         var out: [FlowAction] = []
         var dropAt: Int? = nil
         var gotoAt: Int? = nil
+        var conjunctionAt: Int? = nil
         for item in try splitList(r) {
             guard !item.isEmpty else { throw fail(item.lowerBound, "expected an action before ','") }
             if gotoAt != nil { throw fail(item.lowerBound, "goto_table must be the last action") }
@@ -150,6 +151,10 @@ extension FlowTextParser {
                 guard paren else { throw fail(j, "learn: expected learn(...)") }
                 rule.learns.append(try parseLearn(arg))
                 out.append(.learn(Int32(rule.learns.count - 1)))
+            case "conjunction":
+                guard paren else { throw fail(j, "conjunction: expected conjunction(ID,K/N)") }
+                out.append(try parseConjunction(arg))
+                conjunctionAt = conjunctionAt ?? at
             case "ct":
                 guard paren || j == item.upperBound else { throw fail(j, "ct: expected ct or ct(...)") }
                 let ct = try parseConntrack(arg)
@@ -166,7 +171,24 @@ extension FlowTextParser {
         if let d = dropAt, !out.isEmpty {
             throw fail(d, "drop must not be accompanied by any other action")
         }
+        if let c = conjunctionAt, out.contains(where: { !$0.isConjunction }) {
+            throw fail(c, "conjunction: a flow with conjunction actions can have no other kind of action")
+        }
         return out
+    }
+
+    /// `ID,K/N` of `conjunction(ID,K/N)`: 1 ≤ K ≤ N, 2 ≤ N ≤ 64, as Open vSwitch requires.
+    func parseConjunction(_ arg: Range<Int>) throws(FlowSyntaxError) -> FlowAction {
+        let parts = try splitList(arg)
+        guard parts.count == 2, let slash = find(UInt8(ascii: "/"), in: parts[1]) else {
+            throw fail(arg.lowerBound, "conjunction: expected conjunction(ID,K/N)")
+        }
+        let id = try number(trimmed(parts[0]), "conjunction id", max: 0xffff_ffff)
+        let k = try number(trimmed(parts[1].lowerBound..<slash), "conjunction clause", max: 64)
+        let n = try number(trimmed(slash + 1..<parts[1].upperBound), "conjunction clauses", max: 64)
+        guard n >= 2 else { throw fail(slash + 1, "conjunction: the number of clauses must be 2…64") }
+        guard k >= 1 && k <= n else { throw fail(parts[1].lowerBound, "conjunction: clause \(k) is outside 1…\(n)") }
+        return .conjunction(id: UInt32(id), clause: UInt8(k - 1), clauses: UInt8(n))
     }
 
     /// The action for `output:PORT`, normalized as OVS prints it.

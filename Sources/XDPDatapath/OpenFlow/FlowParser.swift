@@ -395,6 +395,9 @@ struct FlowTextParser {
         if let a = actionsAt {
             actionsGiven = true
             rule.actions = try parseActionList(a + key.count..<bytes.count, nested: false)
+            if rule.match.conjunctionID != 0, rule.actions.contains(where: \.isConjunction) {
+                throw fail(a, "conjunction: a flow matching conj_id cannot be part of a conjunction")
+            }
         } else if !selector {
             throw fail(bytes.count, "expected actions=... (add-flow needs an action list; actions=drop for none)")
         }
@@ -568,6 +571,12 @@ struct FlowTextParser {
         case "ct_mark":
             let (c, m) = try maskedNumber(v, key, full: 0xffff_ffff)
             rule.match.set(.ctMark, c, mask: m)
+        case "conj_id":
+            let id = try number(v, key, max: 0xffff_ffff)
+            // A packet's conjunction id is 0 until a conjunctive match sets it, so
+            // `conj_id=0` would match every packet that no conjunction matched.
+            guard id != 0 else { throw fail(v.lowerBound, "conj_id: 0 is no conjunction's id (expected 1…4294967295)") }
+            rule.match.conjunctionID = UInt32(id)
         default:
             throw fail(item.lowerBound, "unknown field \"\(key)\"")
         }
@@ -575,6 +584,6 @@ struct FlowTextParser {
 
     static let valueKeys: Set<String> = [
         "table", "priority", "cookie", "idle_timeout", "hard_timeout", "out_port", "in_port", "dl_vlan",
-        "dl_vlan_pcp", "tp_src", "tp_dst", "icmp_type", "icmp_code", "duration", "n_packets", "n_bytes", "idle_age",
+        "dl_vlan_pcp", "tp_src", "tp_dst", "icmp_type", "icmp_code", "conj_id", "duration", "n_packets", "n_bytes", "idle_age",
     ]
 }

@@ -15,6 +15,7 @@ extension FlowMatch: CustomStringConvertible {
         var out: [String] = []
         let v = value, m = mask
         if let p = priority, p != FlowRule.defaultPriority { out.append("priority=\(p)") }
+        if conjunctionID != 0 { out.append("conj_id=\(conjunctionID)") }
 
         if m.ctState != 0 {
             if m.ctState == 0xff {
@@ -241,6 +242,7 @@ extension FlowRule: CustomStringConvertible {
             return "note:" + notes[Int(i)].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ".")
         case .learn(let i): return describe(learn: learns[Int(i)])
         case .conntrack(let i): return describe(conntrack: conntrack[Int(i)])
+        case .conjunction(let id, let clause, let clauses): return "conjunction(\(id),\(clause + 1)/\(clauses))"
         }
     }
 

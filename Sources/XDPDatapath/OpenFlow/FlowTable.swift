@@ -45,11 +45,31 @@ public final class FlowTable {
     init(flows: [Flow], version: UInt64) {
         self.flows = flows
         self.version = version
+        // Ordinary flows go to the table's classifier; conjunction flows and conj_id flows
+        // to its conjunction part (FlowTable+Conjunction.swift).
         var byTable: [[FlowClassifier.Entry]] = Array(repeating: [], count: Self.tableCount)
+        var soft: [Int: [(match: FlowMatch, priority: Int, conjunctions: [FlowAction])]] = [:]
+        var conjIDFlows: [Int: [(id: UInt32, entry: FlowClassifier.Entry)]] = [:]
         for (i, flow) in flows.enumerated() {
-            byTable[Int(flow.rule.table)].append(.init(value: flow.rule.match.value, mask: flow.rule.match.mask,
-                                                      priority: Int(flow.rule.priority), id: Int32(i)))
+            let r = flow.rule
+            let entry = FlowClassifier.Entry(value: r.match.value, mask: r.match.mask, priority: Int(r.priority), id: Int32(i))
+            if r.actions.contains(where: \.isConjunction) {
+                soft[Int(r.table), default: []].append((r.match, Int(r.priority), r.actions.filter(\.isConjunction)))
+            } else if r.match.conjunctionID != 0 {
+                conjIDFlows[Int(r.table), default: []].append((r.match.conjunctionID, entry))
+            } else {
+                byTable[Int(r.table)].append(entry)
+            }
         }
+        conjunctionViews = .allocate(capacity: Self.tableCount)
+        conjunctionViews.initialize(repeating: .none, count: Self.tableCount)
+        var conjunctionTables: [ConjunctionTable] = []
+        for (t, flows) in soft {
+            let c = ConjunctionTable(soft: flows, conjIDFlows: conjIDFlows[t] ?? [])
+            conjunctionTables.append(c)
+            conjunctionViews[t] = c.view
+        }
+        retainedConjunctions = conjunctionTables
         classifiers = .allocate(capacity: Self.tableCount)
         var retained: [FlowClassifier] = []
         for t in 0..<Self.tableCount {
@@ -79,13 +99,16 @@ public final class FlowTable {
                 return FlowClassifier.View(subtables: c.subtableTable, count: c.subtableCount)
             } ?? FlowClassifier.View(subtables: nil, count: 0))
         }
-        view = FlowTableView(version: version, classifiers: classifierViews, actionLists: actionLists)
+        view = FlowTableView(version: version, classifiers: classifierViews, conjunctions: conjunctionViews, actionLists: actionLists)
     }
 
     private let classifierViews: UnsafeMutablePointer<FlowClassifier.View>
+    private let conjunctionViews: UnsafeMutablePointer<ConjunctionTable.View>
+    private let retainedConjunctions: [ConjunctionTable]
 
     deinit {
         classifierViews.deallocate()
+        conjunctionViews.deallocate()
         for i in 0..<flows.count {
             actionLists[i].actions.deallocate()
             actionLists[i].conntrackSteps.deinitialize(count: flows[i].rule.conntrack.count)
@@ -106,7 +129,7 @@ public final class FlowTable {
     /// True when the table is exactly `priority=0 actions=NORMAL` (the datapath then
     /// skips classification).
     public var isNormalOnly: Bool {
-        flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.mask == FlowKey()
+        flows.count == 1 && flows[0].rule.table == 0 && flows[0].rule.match.isCatchAll
             && flows[0].rule.actions == [.normal]
     }
 }
@@ -151,11 +174,17 @@ extension FlowTable.ActionList {
 struct FlowTableView {
     @usableFromInline let version: UInt64
     @usableFromInline let classifiers: UnsafeMutablePointer<FlowClassifier.View>
+    /// Each table's conjunctive matches (`soft.count == 0`: none).
+    @usableFromInline let conjunctions: UnsafeMutablePointer<ConjunctionTable.View>
     @usableFromInline let actionLists: UnsafeMutablePointer<FlowTable.ActionList>
 
     /// The index of the flow of `table` matching `key`, or -1.
     @inlinable
-    func lookup(table: Int, key: FlowKey) -> Int32 { classifiers[table].lookup(key) }
+    func lookup(table: Int, key: FlowKey) -> Int32 {
+        let conjunction = conjunctions[table]
+        if conjunction.soft.count == 0 { return classifiers[table].lookup(key) }
+        return conjunction.lookup(key, hard: classifiers[table])
+    }
 
     /// The tag of a cache slot filled for table `t` of this version, in both the
     /// exact-match and the flow-segment cache: version << 8 | table | 1 << 63 (an empty

@@ -181,8 +181,8 @@ extension Datapath {
             case .learn(let n):
                 if openFlow.recorder.pointee.active { recordPoison() }
                 learn(flowIndex: flowIndex, spec: Int(n), key: ctx.key, bridgeID: ctx.bridgeID.index, now: now)
-            case .note:
-                break
+            case .note, .conjunction:
+                break  // a conjunction flow is never the flow found (FlowTable+Conjunction.swift)
             case .conntrack(let n):
                 if openFlow.recorder.pointee.active {
                     recordConntrack(flowIndex: flowIndex, n, recirculates: list.conntrackSteps[Int(n)].table >= 0, ctx: &ctx)

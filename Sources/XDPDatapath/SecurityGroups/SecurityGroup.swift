@@ -8,11 +8,16 @@ public struct SecurityGroup: Sendable, Equatable {
     /// Free text (Neutron's `name`); the id when not given.
     public var name: String
     public var rules: [SecurityGroupRule]
+    /// Addresses of the group's members that are not bound on this bridge (ports on other
+    /// hosts, Neutron's `remote_group_id` members): with the bound ports' own addresses,
+    /// what a rule naming the group as its remote group admits.
+    public var members: [AddressPrefix]
 
-    public init(id: String, name: String? = nil, rules: [SecurityGroupRule] = []) {
+    public init(id: String, name: String? = nil, rules: [SecurityGroupRule] = [], members: [AddressPrefix] = []) {
         self.id = id
         self.name = name ?? id
         self.rules = rules
+        self.members = members
     }
 }
 

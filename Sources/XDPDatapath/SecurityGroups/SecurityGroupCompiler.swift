@@ -59,10 +59,14 @@
 // through NORMAL), as in Neutron's OVS firewall. A port without port security gets
 // no flows: its traffic goes to NORMAL (and still meets a filtered receiver's ingress).
 //
-// Rules become one flow per (remote address × port-range mask): `remote_group_id`
-// expands to the members' addresses (fixed IPs and address pairs) each time the
-// configuration is compiled, so a port joining or leaving a group changes the flows of
-// every rule naming it.
+// Rules become one flow per port-range mask. A rule naming a remote group becomes a
+// conjunctive match, as in Neutron's OVS firewall (FlowTable+Conjunction.swift): per
+// (remote group, direction, ethertype) one conjunction id; in the rule table, one flow
+// per member address of the group (fixed IPs and address pairs, bound here or listed in
+// the group's `members`) with `conjunction(ID,1/2)`, shared by every port; one flow per
+// port and rule with `conjunction(ID,2/2)`; and the `conj_id=ID` flow that accepts (and,
+// on ingress, commits). A port joining or leaving a group adds or removes its own
+// address flows only; flows grow as ports + members, not ports × members.
 import XDPPacket
 
 /// What the compiler needs to know about one port of the bridge.
@@ -116,6 +120,17 @@ public struct SecurityGroupCompiler: Sendable {
         var seen = Set<String>()
         func add(_ text: String) { if seen.insert(text).inserted { out.append(text) } }
         let zone = Self.zoneField
+        // Remote groups become conjunctions, one per (group, direction, ethertype) in use.
+        // The conjunction flows of the table being written: match → its conjunction
+        // actions (a match several conjunctions share is one flow with several actions).
+        let conjunctionIDs = remoteGroupConjunctions()
+        var softOrder: [String] = []
+        var softActions: [String: [String]] = [:]
+        func addSoft(_ match: String, conjunction id: UInt32, clause: Int) {
+            let action = "conjunction(\(id),\(clause)/2)"
+            if softActions[match] == nil { softOrder.append(match) }
+            if !(softActions[match]?.contains(action) ?? false) { softActions[match, default: []].append(action) }
+        }
         // A port's rule table (72 egress, 82 ingress): INVALID dropped, RELATED/ESTABLISHED
         // on to `next`, then the rules. Ingress rules commit the new connection in the
         // receiver's zone; egress rules commit nothing (table 73 or 92 does, once every
@@ -130,6 +145,26 @@ public struct SecurityGroupCompiler: Sendable {
             for match in ruleMatches(port, direction: direction) {
                 add("table=\(table),priority=70,ct_state=+new-est+trk,\(match),\(r) actions=\(commit)resubmit(,\(next))")
             }
+            // Rules naming a remote group: the port's half of the group's conjunction.
+            for (remote, match) in remoteGroupMatches(port, direction: direction) {
+                addSoft("table=\(table),priority=70,ct_state=+new-est+trk,\(match),\(r)", conjunction: conjunctionIDs[remote]!, clause: 2)
+            }
+        }
+        // The other half of each remote group's conjunctions in `table` (one flow per member
+        // address, whichever ports use it) and the flow that accepts when both halves match.
+        func addRemoteGroups(_ table: Int, then next: Int, direction: SecurityGroupRule.Direction) {
+            let commit = direction == .ingress ? "ct(commit,zone=\(zone))," : ""
+            for (remote, id) in conjunctionIDs.sorted(by: { $0.value < $1.value }) where remote.direction == direction {
+                let v4 = remote.ethertype == .ipv4
+                let field = v4 ? (direction == .ingress ? "nw_src" : "nw_dst") : (direction == .ingress ? "ipv6_src" : "ipv6_dst")
+                for member in configuration.members(of: remote.group, family: remote.ethertype.family) {
+                    addSoft("table=\(table),priority=70,\(v4 ? "ip" : "ipv6"),\(field)=\(member.flowText)", conjunction: id, clause: 1)
+                }
+                add("table=\(table),priority=70,conj_id=\(id),ct_state=+new-est+trk,\(v4 ? "ip" : "ipv6") actions=\(commit)resubmit(,\(next))")
+            }
+            for match in softOrder { add("\(match) actions=\(softActions[match]!.joined(separator: ","))") }
+            softOrder.removeAll()
+            softActions.removeAll()
         }
 
         // Table 0: the network into reg6.
@@ -187,6 +222,7 @@ public struct SecurityGroupCompiler: Sendable {
 
         // Table 72: egress rules.
         for (port, bp) in filtered { addRuleTable(72, then: 73, port: port, ofport: bp.ofport, direction: .egress) }
+        addRemoteGroups(72, then: 73, direction: .egress)
         add("table=72,priority=0 actions=drop")
 
         // Table 73: to another filtered port of the same network → its ingress filter.
@@ -235,6 +271,7 @@ public struct SecurityGroupCompiler: Sendable {
                 add("table=82,priority=50,ct_state=-inv+trk,udp6,\(r)\(mac),ipv6_src=\(s.address.flowText),tp_src=547,tp_dst=546 actions=resubmit(,92)")
             }
         }
+        addRemoteGroups(82, then: 92, direction: .ingress)
         add("table=82,priority=0 actions=drop")
 
         add("table=91,priority=0 actions=resubmit(,94)")
@@ -265,23 +302,64 @@ public struct SecurityGroupCompiler: Sendable {
     }
 
     /// The match of every flow that lets `port`'s rules of `direction` through (without
-    /// ct_state and reg5), one per remote address and port-range mask.
+    /// ct_state and reg5), one per port-range mask; rules naming a remote group are
+    /// `remoteGroupMatches`.
     func ruleMatches(_ port: SecurityPort, direction: SecurityGroupRule.Direction) -> [String] {
         var out: [String] = []
         for id in port.securityGroups {
             guard let group = configuration.group(id) else { continue }
-            for rule in group.rules where rule.direction == direction {
-                out += Self.matches(rule, remotes: remotes(rule))
+            for rule in group.rules where rule.direction == direction && rule.remoteGroupID == nil {
+                let prefix = rule.remoteIPPrefix.flatMap { $0.length > 0 ? [$0] : nil }
+                out += Self.matches(rule, remotes: prefix)
             }
         }
         return out
     }
 
-    /// Who the other end may be: nil for anyone, else the prefixes (empty: nobody).
-    func remotes(_ rule: SecurityGroupRule) -> [AddressPrefix]? {
-        if let g = rule.remoteGroupID { return configuration.members(of: g, family: rule.ethertype.family) }
-        if let p = rule.remoteIPPrefix, p.length > 0 { return [p] }
-        return nil
+    /// A remote group as a conjunction: the group, and which side of which traffic it is.
+    struct RemoteGroup: Hashable {
+        var group: String
+        var direction: SecurityGroupRule.Direction
+        var ethertype: SecurityGroupRule.EtherType
+    }
+
+    /// The protocol and port matches of `port`'s rules of `direction` that name a remote
+    /// group, with the group: the port's clause (2/2) of the group's conjunction.
+    func remoteGroupMatches(_ port: SecurityPort, direction: SecurityGroupRule.Direction) -> [(RemoteGroup, String)] {
+        var out: [(RemoteGroup, String)] = []
+        for id in port.securityGroups {
+            guard let group = configuration.group(id) else { continue }
+            for rule in group.rules where rule.direction == direction {
+                guard let remote = rule.remoteGroupID else { continue }
+                let key = RemoteGroup(group: remote, direction: direction, ethertype: rule.ethertype)
+                out += Self.matches(rule, remotes: nil).map { (key, $0) }
+            }
+        }
+        return out
+    }
+
+    /// A conjunction id for each remote group a filtered port's rule names. Ids come from
+    /// a hash of the group, direction and ethertype, so they stay the same when other
+    /// groups come and go (an id already taken moves to the next free one).
+    func remoteGroupConjunctions() -> [RemoteGroup: UInt32] {
+        var keys = Set<RemoteGroup>()
+        for port in configuration.ports where port.portSecurityEnabled {
+            for direction in SecurityGroupRule.Direction.allCases {
+                for (key, _) in remoteGroupMatches(port, direction: direction) { keys.insert(key) }
+            }
+        }
+        var ids: [RemoteGroup: UInt32] = [:]
+        var taken = Set<UInt32>()
+        for key in keys.sorted(by: { ($0.group, $0.direction.rawValue, $0.ethertype.rawValue) < ($1.group, $1.direction.rawValue, $1.ethertype.rawValue) }) {
+            var hash: UInt32 = 2_166_136_261   // FNV-1a
+            for byte in "\(key.group)\u{0}\(key.direction.rawValue)\u{0}\(key.ethertype.rawValue)".utf8 {
+                hash = (hash ^ UInt32(byte)) &* 16_777_619
+            }
+            var id = max(hash & 0x7fff_ffff, 1)
+            while !taken.insert(id).inserted { id = id % 0x7fff_ffff + 1 }
+            ids[key] = id
+        }
+        return ids
     }
 
     /// The flow matches of one rule.

@@ -40,12 +40,15 @@ public struct SecurityGroupConfiguration: Sendable, Equatable {
     public mutating func unbind(_ name: String) { ports.removeAll { $0.name == name } }
 
     /// The addresses `remote_group_id` = `groupID` stands for: every address of every
-    /// bound port with port security that is in the group, of `family`.
+    /// bound port with port security that is in the group, then the group's `members`
+    /// from elsewhere, of `family`, each once.
     public func members(of groupID: String, family: UInt8) -> [AddressPrefix] {
         var out: [AddressPrefix] = []
+        var seen = Set<AddressPrefix>()
         for port in ports where port.portSecurityEnabled && port.securityGroups.contains(groupID) {
-            for p in port.memberPrefixes where p.family == family && !out.contains(p) { out.append(p) }
+            for p in port.memberPrefixes where p.family == family && seen.insert(p).inserted { out.append(p) }
         }
+        for p in group(groupID)?.members ?? [] where p.family == family && seen.insert(p).inserted { out.append(p) }
         return out
     }
 

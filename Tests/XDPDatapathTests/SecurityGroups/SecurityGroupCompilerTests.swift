@@ -125,11 +125,59 @@ import XDPPacket
         #expect(try texts(c).contains { $0.contains("table=82") && $0.contains("nw_src=10.1.0.6") })
         c.unbind("qvo-2")
         #expect(!(try texts(c)).contains { $0.contains("nw_src=10.1.0.6") })
-        // An empty group allows nobody: no rule flow at all.
+        // Members bound elsewhere (the group's `members`) count as the bound ones do.
+        c.groups[0].members = [AddressPrefix("10.9.0.7")!]
+        #expect(try texts(c).contains { $0.contains("table=82") && $0.contains("nw_src=10.9.0.7 actions=conjunction(") })
+        // An empty group allows nobody: its conjunction has no member clause to complete it.
         c.ports[0].securityGroups = ["web"]
         c.upsert(SecurityGroup(id: "empty"))
         c.groups[0].rules = [SecurityGroupRule(direction: .ingress, remoteGroupID: "empty")]
-        #expect(!(try texts(c)).contains { $0.contains("table=82") && $0.contains("ct(commit") })
+        let flows = try texts(c)
+        #expect(flows.contains { $0.contains("table=82") && $0.contains("reg5=1 actions=conjunction(") && $0.hasSuffix("2/2)") })
+        #expect(!flows.contains { $0.contains("table=82") && $0.hasSuffix("1/2)") })
+    }
+
+    /// `count` ports of one network in a group whose rules admit the group's members (Neutron's
+    /// default group), and the bridge they are on.
+    static func defaultGroup(ports count: Int) -> (SecurityGroupConfiguration, [FirewallBridgePort]) {
+        let rules = [SecurityGroupRule(direction: .ingress, remoteGroupID: "default"),
+                     SecurityGroupRule(direction: .ingress, ethertype: .ipv6, remoteGroupID: "default"),
+                     SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 22, portRangeMax: 22, remoteGroupID: "default")!,
+                     SecurityGroupRule(direction: .egress), SecurityGroupRule(direction: .egress, ethertype: .ipv6)]
+        var c = SecurityGroupConfiguration(groups: [SecurityGroup(id: "default", rules: rules, members: [AddressPrefix("10.2.0.9")!])])
+        var layout: [FirewallBridgePort] = []
+        for n in 1...count {
+            layout.append(FirewallBridgePort(name: "tap\(n)", ofport: n, tag: 1))
+            c.bind(SecurityPort(name: "tap\(n)", mac: MACAddress(rawValue: 0xfa16_3e00_0000 | UInt64(n)),
+                                fixedIPs: [AddressPrefix(IPv4Address(rawValue: 0x0a01_0000 | UInt32(n))),
+                                           AddressPrefix("fd00::\(String(n, radix: 16))")!],
+                                securityGroups: ["default"]))
+        }
+        return (c, layout)
+    }
+
+    @Test func aMemberJoiningAddsOnlyItsOwnFlows() throws {
+        func flows(_ n: Int) throws -> Set<String> {
+            let (c, layout) = Self.defaultGroup(ports: n)
+            return Set(try SecurityGroupCompiler(configuration: c, bridgePorts: layout).flowTexts())
+        }
+        var added: [Int] = []
+        for n in [10, 40] {
+            let before = try flows(n), after = try flows(n + 1)
+            #expect(before.isSubset(of: after), "a join removes or changes no flow of the others")
+            let new = after.subtracting(before)
+            let port = n + 1
+            let mine = ["reg5=\(port)", "in_port=\(port)", "load:\(port)->", "zone=\(port)", "10.1.0.\(port)",
+                        "fd00::\(String(port, radix: 16))", "fa:16:3e:00:00:\(String(format: "%02x", port))", "fe80::"]
+            #expect(new.allSatisfy { f in mine.contains { f.contains($0) } }, "\(new.filter { f in !mine.contains { f.contains($0) } })")
+            added.append(new.count)
+        }
+        #expect(added[0] == added[1], "the flows a member adds do not depend on how many members there are: \(added)")
+        // A member's address is matched once in the ingress rules, whatever number of ports
+        // use the group (per-member flows for each port would be 41 of them).
+        let all = try flows(41)
+        #expect(all.filter { $0.hasPrefix("table=82,") && $0.contains("nw_src=10.1.0.5 ") }.count == 1)
+        #expect(all.filter { $0.hasPrefix("table=82,") && $0.contains("ipv6_src=fd00::5 ") }.count == 1)
     }
 
     @Test func portWithoutPortSecurityGetsNoFlows() throws {
