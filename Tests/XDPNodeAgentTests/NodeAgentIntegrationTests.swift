@@ -212,3 +212,74 @@ extension NodeAgentIntegrationTests {
         #expect(changes >= 10, failure("only \(changes) configurations applied during the changes"))
     }
 }
+
+/// `kill -9` of the agent in the middle of a TCP transfer through a security group, and a
+/// restart a second later: while the agent is away nothing forwards (its programs went with
+/// it), the VMs' TCP retransmits, and the restarted agent adopts the connection tracker's
+/// state file from its `--state-dir`, so the mid-stream segments are the same established
+/// connection again (without it they are invalid and the group drops them). The transfer
+/// arrives whole.
+extension NodeAgentIntegrationTests {
+    @Test(.enabled(if: canRun)) func aTransferSurvivesTheAgentsKill9AndRestart() throws {
+        let lab = try AgentLab()
+        defer { lab.tearDown() }
+        func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
+        let (vm1, vm2) = try lab.startTenant(cidr: "10.64.0.0/24")
+        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
+        for vm in [vm1, vm2] {
+            #expect(lab.eventually(20) { (try? lab.dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
+        }
+        #expect(lab.eventually(10) { lab.run(vm1, "ping", "-c", "1", "-W", "1", vm2.address).succeeded }, failure("no ping"))
+
+        // 8 MB from vm1 to vm2:22, paced (16 KiB every 0.05 s) until told to go at full speed.
+        let fast = lab.folder.path + "/fast"
+        let receiverLog = lab.folder.path + "/receiver.log", senderLog = lab.folder.path + "/sender.log"
+        let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
+            import hashlib, socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", 22)); s.listen(1); s.settimeout(120)
+            c, _ = s.accept(); c.settimeout(90); h = hashlib.sha256(); n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                h.update(d); n += len(d)
+            print(n, h.hexdigest(), flush=True)
+            """], logPath: receiverLog)
+        usleep(500_000)
+        let sender = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "python3", "-c", """
+            import hashlib, os, random, socket, time
+            data = random.Random(9).randbytes(8 * 1024 * 1024)
+            c = socket.create_connection(("\(vm2.address)", 22), timeout=90)
+            for i in range(0, len(data), 16384):
+                c.sendall(data[i:i + 16384])
+                if not os.path.exists("\(fast)"): time.sleep(0.05)
+            c.close()
+            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+            """], logPath: senderLog)
+        var reaped = false
+        defer { if !reaped { kill(sender, SIGKILL); kill(receiver, SIGKILL); _ = Shell.wait(sender); _ = Shell.wait(receiver) } }
+
+        // Two seconds in (the connection established and moving): kill -9, restart 1 s later.
+        usleep(2_000_000)
+        let sizeBefore = lab.agentOutput.count
+        lab.killAgent()
+        usleep(1_000_000)
+        try lab.startAgent()
+        #expect(lab.eventually(30) { lab.agentOutput.dropFirst(sizeBefore).contains("applied:") }, failure("the restarted agent applied nothing"))
+        let restartLog = String(lab.agentOutput.dropFirst(sizeBefore))
+        // The restarted agent reports adopting the tracker's connections (at least this one).
+        #expect(restartLog.contains("conntrack: state file") && restartLog.contains("ended without closing it")
+                && !restartLog.contains("adopted 0 connections"), failure("conntrack state not adopted"))
+
+        _ = FileManager.default.createFile(atPath: fast, contents: nil)
+        let sent = Shell.wait(sender)
+        let received = Shell.wait(receiver)
+        reaped = true
+        let senderLine = (try? String(contentsOfFile: senderLog, encoding: .utf8)) ?? ""
+        let receiverLine = (try? String(contentsOfFile: receiverLog, encoding: .utf8)) ?? ""
+        print("NodeAgentIntegrationTests: transfer across kill -9: sent \(senderLine.trimmingCharacters(in: .newlines)), "
+              + "received \(receiverLine.trimmingCharacters(in: .newlines))")
+        #expect(sent == 0 && received == 0, failure("sender \(sent) \(senderLine), receiver \(received) \(receiverLine)"))
+        #expect(senderLine.hasPrefix("8388608 ") && receiverLine == senderLine, failure("sent \(senderLine) received \(receiverLine)"))
+    }
+}
