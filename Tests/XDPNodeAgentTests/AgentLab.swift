@@ -206,6 +206,47 @@ final class AgentLab {
         Shell.run([(try? xdpswitchBinary()) ?? "xdpswitch"] + verb + ["--control", controlSocket])
     }
 
+    /// A TCP transfer of `megabytes` random bytes from `from` to port 22 of `to`, paced (16
+    /// KiB every `pause` seconds) until the file `fullSpeed` exists, then at full speed.
+    /// Both ends print "BYTES SHA256"; `finish()` waits for them.
+    struct Transfer {
+        let sender: pid_t, receiver: pid_t
+        let senderLog: String, receiverLog: String
+        /// Waits for both ends: their exit statuses and the lines they printed.
+        func finish() -> (sent: Int32, received: Int32, senderLine: String, receiverLine: String) {
+            let sent = Shell.wait(sender), received = Shell.wait(receiver)
+            return (sent, received, ((try? String(contentsOfFile: senderLog, encoding: .utf8)) ?? ""),
+                    ((try? String(contentsOfFile: receiverLog, encoding: .utf8)) ?? ""))
+        }
+    }
+
+    func startTransfer(from: VM, to: VM, megabytes: Int, pause: Double, fullSpeed: String, timeout: Int) throws -> Transfer {
+        let receiverLog = folder.path + "/receiver.log", senderLog = folder.path + "/sender.log"
+        let receiver = try Shell.spawn(["ip", "netns", "exec", to.namespace, "python3", "-c", """
+            import hashlib, socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", 22)); s.listen(1); s.settimeout(120)
+            c, _ = s.accept(); c.settimeout(\(timeout)); h = hashlib.sha256(); n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                h.update(d); n += len(d)
+            print(n, h.hexdigest(), flush=True)
+            """], logPath: receiverLog)
+        usleep(500_000)
+        let sender = try Shell.spawn(["ip", "netns", "exec", from.namespace, "python3", "-c", """
+            import hashlib, os, random, socket, time
+            data = random.Random(\(megabytes)).randbytes(\(megabytes) * 1024 * 1024)
+            c = socket.create_connection(("\(to.address)", 22), timeout=\(timeout))
+            for i in range(0, len(data), 16384):
+                c.sendall(data[i:i + 16384])
+                if not os.path.exists("\(fullSpeed)"): time.sleep(\(pause))
+            c.close()
+            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+            """], logPath: senderLog)
+        return Transfer(sender: sender, receiver: receiver, senderLog: senderLog, receiverLog: receiverLog)
+    }
+
     /// Runs `command` in the VM.
     @discardableResult
     func run(_ vm: VM, _ command: String...) -> Shell.Result {

@@ -129,33 +129,11 @@ extension NodeAgentIntegrationTests {
         // milliseconds a reconfiguration takes the worker would be counted lost although it
         // arrived; with `-w` only a reply that never comes is.
         let stop = lab.folder.path + "/stop"
-        let pingLog = lab.folder.path + "/ping.log", receiverLog = lab.folder.path + "/receiver.log"
-        let senderLog = lab.folder.path + "/sender.log"
+        let pingLog = lab.folder.path + "/ping.log"
         let pinger = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "sh", "-c",
                                       "while [ ! -e \(stop) ]; do echo \"$(ping -q -f -c 500 -w 10 \(vm2.address) | grep transmitted) at $(date +%T.%N)\"; done"],
                                      logPath: pingLog)
-        let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
-            import hashlib, socket
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", 22)); s.listen(1); s.settimeout(120)
-            c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
-            while True:
-                d = c.recv(65536)
-                if not d: break
-                h.update(d); n += len(d)
-            print(n, h.hexdigest(), flush=True)
-            """], logPath: receiverLog)
-        usleep(500_000)
-        let sender = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "python3", "-c", """
-            import hashlib, os, random, socket, time
-            data = random.Random(16).randbytes(10 * 1024 * 1024)
-            c = socket.create_connection(("\(vm2.address)", 22), timeout=30)
-            for i in range(0, len(data), 16384):
-                c.sendall(data[i:i + 16384])
-                if not os.path.exists("\(stop)"): time.sleep(0.1)
-            c.close()
-            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
-            """], logPath: senderLog)
+        let transfer = try lab.startTransfer(from: vm1, to: vm2, megabytes: 10, pause: 0.1, fullSpeed: stop, timeout: 30)
 
         // 50 changes elsewhere, through openstacksdk (the client library under the openstack
         // command), a change every 0.3 s: 20 ports on net1 bound to this host (5 plugged)
@@ -188,11 +166,8 @@ extension NodeAgentIntegrationTests {
 
         // The transfer ends at full speed, then the floods stop.
         _ = FileManager.default.createFile(atPath: stop, contents: nil)
-        let sent = Shell.wait(sender)
-        let received = Shell.wait(receiver)
+        let (sent, received, senderLine, receiverLine) = transfer.finish()
         _ = Shell.wait(pinger)
-        let senderLine = (try? String(contentsOfFile: senderLog, encoding: .utf8)) ?? ""
-        let receiverLine = (try? String(contentsOfFile: receiverLog, encoding: .utf8)) ?? ""
         #expect(sent == 0 && received == 0, failure("sender \(sent) \(senderLine), receiver \(received) \(receiverLine)"))
         #expect(senderLine.hasPrefix("10485760 ") && receiverLine == senderLine,
                 failure("sent \(senderLine) received \(receiverLine)"))
@@ -233,31 +208,14 @@ extension NodeAgentIntegrationTests {
 
         // 8 MB from vm1 to vm2:22, paced (16 KiB every 0.05 s) until told to go at full speed.
         let fast = lab.folder.path + "/fast"
-        let receiverLog = lab.folder.path + "/receiver.log", senderLog = lab.folder.path + "/sender.log"
-        let receiver = try Shell.spawn(["ip", "netns", "exec", vm2.namespace, "python3", "-c", """
-            import hashlib, socket
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", 22)); s.listen(1); s.settimeout(120)
-            c, _ = s.accept(); c.settimeout(90); h = hashlib.sha256(); n = 0
-            while True:
-                d = c.recv(65536)
-                if not d: break
-                h.update(d); n += len(d)
-            print(n, h.hexdigest(), flush=True)
-            """], logPath: receiverLog)
-        usleep(500_000)
-        let sender = try Shell.spawn(["ip", "netns", "exec", vm1.namespace, "python3", "-c", """
-            import hashlib, os, random, socket, time
-            data = random.Random(9).randbytes(8 * 1024 * 1024)
-            c = socket.create_connection(("\(vm2.address)", 22), timeout=90)
-            for i in range(0, len(data), 16384):
-                c.sendall(data[i:i + 16384])
-                if not os.path.exists("\(fast)"): time.sleep(0.05)
-            c.close()
-            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
-            """], logPath: senderLog)
+        let transfer = try lab.startTransfer(from: vm1, to: vm2, megabytes: 8, pause: 0.05, fullSpeed: fast, timeout: 90)
         var reaped = false
-        defer { if !reaped { kill(sender, SIGKILL); kill(receiver, SIGKILL); _ = Shell.wait(sender); _ = Shell.wait(receiver) } }
+        defer {
+            if !reaped {
+                for pid in [transfer.sender, transfer.receiver] { kill(pid, SIGKILL) }
+                _ = transfer.finish()
+            }
+        }
 
         // Two seconds in (the connection established and moving): kill -9, restart 1 s later.
         usleep(2_000_000)
@@ -272,11 +230,8 @@ extension NodeAgentIntegrationTests {
                 && !restartLog.contains("adopted 0 connections"), failure("conntrack state not adopted"))
 
         _ = FileManager.default.createFile(atPath: fast, contents: nil)
-        let sent = Shell.wait(sender)
-        let received = Shell.wait(receiver)
+        let (sent, received, senderLine, receiverLine) = transfer.finish()
         reaped = true
-        let senderLine = (try? String(contentsOfFile: senderLog, encoding: .utf8)) ?? ""
-        let receiverLine = (try? String(contentsOfFile: receiverLog, encoding: .utf8)) ?? ""
         print("NodeAgentIntegrationTests: transfer across kill -9: sent \(senderLine.trimmingCharacters(in: .newlines)), "
               + "received \(receiverLine.trimmingCharacters(in: .newlines))")
         #expect(sent == 0 && received == 0, failure("sender \(sent) \(senderLine), receiver \(received) \(receiverLine)"))
