@@ -82,9 +82,9 @@ package final class XSKSocket {
             config.xdp_flags = 0
             config.bind_flags = flags | UInt16(XDP_USE_NEED_WAKEUP)
             // A socket closed a moment ago (a previous engine, a run that just exited)
-            // releases its queue asynchronously: the kernel's deferred work takes the RTNL
-            // lock to clear it, and while namespaces are being deleted or links changed
-            // that lock can be held for seconds. EBUSY is retried for `busyWait`.
+            // releases its queue asynchronously (the kernel clears it in deferred work that
+            // takes the RTNL lock): EBUSY meanwhile, retried for `busyWait`. A queue held
+            // by a live socket (another switch) is still busy after it.
             let busyDeadline = Engine.monotonicNanoseconds() + Self.busyWait
             while true {
                 err = xsk_socket__create_shared(&created, interface, queue, umem.handle, rx, tx, fill, completion, &config)
@@ -114,7 +114,7 @@ package final class XSKSocket {
     }
 
     /// How long a queue that answers EBUSY is tried again: long enough for the release of
-    /// a socket closed a moment ago to get through a busy RTNL lock.
+    /// a socket closed a moment ago, on a loaded machine.
     static let busyWait: UInt64 = 15_000_000_000
 
     deinit {

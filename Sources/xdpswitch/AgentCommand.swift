@@ -143,12 +143,13 @@ struct AgentRunCommand: ParsableCommand {
     }
 }
 
-/// The agent's long-running verb, when the package was built with the control plane.
-enum AgentRunCommands {
-    static var all: [ParsableCommand.Type] { [AgentRunCommand.self] }
+/// The agent's verbs that need the control plane (`run`, the default, and
+/// `metadata-proxy`), when the package was built with it.
+enum AgentControlPlaneCommands {
+    static var all: [ParsableCommand.Type] { [AgentRunCommand.self, MetadataProxyCommand.self] }
 }
 #else
-enum AgentRunCommands {
+enum AgentControlPlaneCommands {
     static var all: [ParsableCommand.Type] { [] }
 }
 #endif
@@ -160,8 +161,8 @@ struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The node agent: turns a host's share of the Neutron model into the node's datapath.",
-        subcommands: AgentRunCommands.all + [AgentCompileCommand.self] + AgentControlPlaneCommands.all,
-        defaultSubcommand: AgentRunCommands.all.first)
+        subcommands: AgentControlPlaneCommands.all + [AgentCompileCommand.self],
+        defaultSubcommand: AgentControlPlaneCommands.all.first)
 }
 
 /// `xdpswitch agent compile --host-view FILE.json [--output FILE] [--local-vlans FILE]`.

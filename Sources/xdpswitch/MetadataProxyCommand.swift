@@ -65,12 +65,4 @@ struct MetadataProxyCommand: ParsableCommand {
     }
 }
 
-/// The agent's control-plane subcommands, when the package was built with it.
-enum AgentControlPlaneCommands {
-    static var all: [ParsableCommand.Type] { [MetadataProxyCommand.self] }
-}
-#else
-enum AgentControlPlaneCommands {
-    static var all: [ParsableCommand.Type] { [] }
-}
 #endif

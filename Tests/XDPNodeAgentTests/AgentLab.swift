@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Testing
 import NeutronModel
 import XDPLab
 
@@ -204,6 +205,18 @@ final class AgentLab {
     /// A control-socket verb of the running agent (`dump-flows br-int`), its output.
     func control(_ verb: String...) -> Shell.Result {
         Shell.run([(try? xdpswitchBinary()) ?? "xdpswitch"] + verb + ["--control", controlSocket])
+    }
+
+    /// A tenant (`startTenant`) whose group "vms" allows TCP 22, both VMs leased by DHCP
+    /// and vm1 pinging vm2 — what the transfer tests start from. `failure` adds context.
+    func startTenantForTransfers(cidr: String, failure: (String) -> Comment) throws -> (VM, VM) {
+        let (vm1, vm2) = try startTenant(cidr: cidr)
+        try openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
+        for vm in [vm1, vm2] {
+            #expect(eventually(20) { (try? dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
+        }
+        #expect(eventually(10) { run(vm1, "ping", "-c", "1", "-W", "1", vm2.address).succeeded }, failure("no ping"))
+        return (vm1, vm2)
     }
 
     /// A TCP transfer of `megabytes` random bytes from `from` to port 22 of `to`, paced (16

@@ -114,12 +114,7 @@ extension NodeAgentIntegrationTests {
         defer { lab.tearDown() }
         func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
         try lab.openstack("security", "group", "create", "others")
-        let (vm1, vm2) = try lab.startTenant(cidr: "10.63.0.0/24")
-        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
-        for vm in [vm1, vm2] {
-            #expect(lab.eventually(20) { (try? lab.dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
-        }
-        #expect(lab.eventually(10) { lab.run(vm1, "ping", "-c", "1", "-W", "1", vm2.address).succeeded }, failure("no ping"))
+        let (vm1, vm2) = try lab.startTenantForTransfers(cidr: "10.63.0.0/24", failure: failure)
 
         // The traffic: floods of 500 pings, one after the other until told to stop, and a
         // 10 MB transfer to vm2's port 22, paced (16 KiB every 0.1 s) until the changes are
@@ -199,12 +194,7 @@ extension NodeAgentIntegrationTests {
         let lab = try AgentLab()
         defer { lab.tearDown() }
         func failure(_ what: String) -> Comment { Comment(rawValue: "\(what)\n--- agent log:\n\(lab.agentOutput)") }
-        let (vm1, vm2) = try lab.startTenant(cidr: "10.64.0.0/24")
-        try lab.openstack("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "22", "vms")
-        for vm in [vm1, vm2] {
-            #expect(lab.eventually(20) { (try? lab.dhcp(vm)) == vm.address }, failure("\(vm.name) got no DHCP lease"))
-        }
-        #expect(lab.eventually(10) { lab.run(vm1, "ping", "-c", "1", "-W", "1", vm2.address).succeeded }, failure("no ping"))
+        let (vm1, vm2) = try lab.startTenantForTransfers(cidr: "10.64.0.0/24", failure: failure)
 
         // 8 MB from vm1 to vm2:22, paced (16 KiB every 0.05 s) until told to go at full speed.
         let fast = lab.folder.path + "/fast"
