@@ -30,7 +30,7 @@ import XDPPacket
         _ = h.collect()
         var random = Sources(state: 7)
         var delivered = 0, flooded = 0
-        for round in 0..<(capacity * 10 / 8) {
+        for _ in 0..<(capacity * 10 / 8) {
             // c sends 8 frames from made-up MACs, then a and b talk.
             for _ in 0..<8 {
                 let mac = MACAddress(rawValue: (random.next() & 0xFEFF_FFFF_FFFF) | 0x0200_0000_0000)  // unicast, local
