@@ -27,8 +27,8 @@ import PackageDescription
 
 // The control plane (NeutronModel, NeutronAPI, `xdpswitch server`) brings Hummingbird, GRDB
 // and postgres-nio, most of a clean build. XDPSWITCH_CONTROL_PLANE=0 leaves it out of the
-// package, for builds that need only the datapath: the sanitizer runs, the fuzz targets and
-// the bench's release build (scripts/). The datapath targets never import it either way.
+// package, for builds that need only the datapath: the sanitizer runs and the bench's release
+// build (scripts/). The datapath targets never import it either way.
 let controlPlane = Context.environment["XDPSWITCH_CONTROL_PLANE"] != "0"
 let package = Package(
     name: "XDPSwitch",
@@ -43,6 +43,8 @@ let package = Package(
         // YAML configuration and the embedded datapath, without libxdp.
         .library(name: "XDPModel", targets: ["XDPModel"]),
         .library(name: "XDPControl", targets: ["XDPControl"]),
+        // The agent's host view and node compiler (no control-plane packages), for Fuzz/'s fuzz-api.
+        .library(name: "XDPAgent", targets: ["XDPAgent"]),
         .executable(name: "xdpswitch", targets: ["xdpswitch"]),
     ],
     dependencies: [
@@ -111,6 +113,8 @@ let package = Package(
 )
 
 if controlPlane {
+    // The model alone, for Fuzz/'s fuzz-api.
+    package.products += [.library(name: "NeutronModel", targets: ["NeutronModel"])]
     package.dependencies += [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

@@ -11,6 +11,9 @@ import PackageDescription
 //   fuzz-flow-syntax  the ovs-ofctl flow parser (and printer round trip)
 //   fuzz-yaml         the configuration loader
 //   fuzz-control      the control socket's requests against the network node
+//   fuzz-api          the Networking API's requests against its model, and the agents' views
+//                     of what it accepted (only with the control plane: XDPSWITCH_CONTROL_PLANE)
+let controlPlane = Context.environment["XDPSWITCH_CONTROL_PLANE"] != "0"
 let package = Package(
     name: "XDPSwitchFuzz",
     dependencies: [.package(name: "XDPSwitch", path: "..")],
@@ -30,3 +33,10 @@ let package = Package(
         .executableTarget(name: "fuzz-control", dependencies: ["FuzzDriver", "FuzzSupport"], path: "Sources/fuzz-control"),
     ]
 )
+
+if controlPlane {
+    package.targets.append(.executableTarget(name: "fuzz-api", dependencies: [
+        "FuzzDriver", .product(name: "NeutronModel", package: "XDPSwitch"), .product(name: "XDPAgent", package: "XDPSwitch"),
+        .product(name: "XDPModel", package: "XDPSwitch"),
+    ], path: "Sources/fuzz-api"))
+}

@@ -115,6 +115,52 @@ def control_requests():
     return singles + [sequence]
 
 
+def api_requests():
+    """Networking API requests (`METHOD PATH [BODY]` per line; `@N` is the N-th id the
+    model handed out): what the openstack client sends for each resource, alone and as one
+    sequence that creates, updates and deletes."""
+    def req(method, path, body=None):
+        return method + " " + path + ("" if body is None else " " + json.dumps(body))
+    singles = [
+        req("POST", "/v2.0/networks", {"network": {"name": "net2", "admin_state_up": True, "mtu": 1400}}),
+        req("POST", "/v2.0/networks", {"network": {"name": "vl", "provider:network_type": "vlan",
+                                                   "provider:physical_network": "physnet1", "provider:segmentation_id": 42}}),
+        req("POST", "/v2.0/networks", {"network": {"name": "vx", "provider:network_type": "vxlan"}}),
+        req("POST", "/v2.0/networks", {"networks": [{"name": "bulk1"}, {"name": "bulk2"}]}),
+        req("POST", "/v2.0/subnets", {"subnet": {"network_id": "@0", "cidr": "10.9.0.0/24", "ip_version": 4,
+                                                 "gateway_ip": "10.9.0.254", "dns_nameservers": ["8.8.8.8"],
+                                                 "host_routes": [{"destination": "10.10.0.0/16", "nexthop": "10.9.0.1"}],
+                                                 "allocation_pools": [{"start": "10.9.0.10", "end": "10.9.0.20"}]}}),
+        req("POST", "/v2.0/ports", {"port": {"network_id": "@0", "fixed_ips": [{"subnet_id": "@1", "ip_address": "10.0.0.50"}],
+                                             "allowed_address_pairs": [{"ip_address": "10.0.0.200"}],
+                                             "binding:host_id": "compute1", "device_owner": "compute:nova"}}),
+        req("POST", "/v2.0/ports", {"port": {"network_id": "@0", "port_security_enabled": False, "security_groups": []}}),
+        req("PUT", "/v2.0/ports/@6", {"port": {"name": "renamed", "admin_state_up": False}}),
+        req("POST", "/v2.0/security-groups", {"security_group": {"name": "web", "description": "http"}}),
+        req("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": "@9", "direction": "ingress", "protocol": "tcp", "port_range_min": 80,
+            "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0", "ethertype": "IPv4"}}),
+        req("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": "@9", "direction": "egress", "protocol": "icmp", "remote_group_id": "@9"}}),
+        req("PUT", "/v2.0/routers/@4", {"router": {"routes": [{"destination": "10.20.0.0/16", "nexthop": "10.0.0.9"}]}}),
+        req("PUT", "/v2.0/routers/@4/remove_router_interface", {"subnet_id": "@1"}),
+        req("PUT", "/v2.0/floatingips/@7", {"floatingip": {"port_id": None}}),
+        req("POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": "@2", "floating_ip_address": "203.0.113.50"}}),
+        req("DELETE", "/v2.0/ports/@6"), req("DELETE", "/v2.0/networks/@0"), req("DELETE", "/v2.0/routers/@4"),
+        req("GET", "/v2.0/ports?network_id=@0&fields=id&fields=fixed_ips"), req("GET", "/v2.0/networks/@0"),
+        req("GET", "/v2.0/agents"), req("GET", "/v2.0/networks/@0/dhcp-agents"), req("GET", "/v2.0/routers/@4/l3-agents"),
+        req("PUT", "/v2.0/networks/@0/tags", {"tags": ["a", "b"]}), req("PUT", "/v2.0/networks/@0/tags/c"),
+        req("DELETE", "/v2.0/networks/@0/tags/a"), req("DELETE", "/v2.0/networks/@0/tags"),
+        req("POST", "/v2.0/xdpswitch/agents", {"agent": {"host": "compute2", "role": "compute", "tunnel_ip": "172.16.0.3", "tunnel_prefix_length": 24, "tunnel_interface": "eth1",
+                                                          "ports": {"@6": "ACTIVE"}}}),
+        req("DELETE", "/v2.0/agents/@8"),
+        "POST /v2.0/networks {\"network\": {\"name\": \"\\ud800\"}}", "POST /v2.0/networks {", "PUT /v2.0/ports/@6",
+        "POST /v2.0/networks " + "[" * 300 + "]" * 300,
+    ]
+    sequence = "\n".join(singles[4:12] + [req("GET", "/v2.0/ports"), singles[16]])
+    return singles + [sequence]
+
+
 def write(folder, items):
     os.makedirs(folder, exist_ok=True)
     for i, data in enumerate(items):
@@ -132,6 +178,7 @@ def main():
     write(os.path.join(out, "fuzz-flow-syntax"), flows())
     write(os.path.join(out, "fuzz-yaml"), yaml_blocks())
     write(os.path.join(out, "fuzz-control"), control_requests())
+    write(os.path.join(out, "fuzz-api"), api_requests())
 
 
 if __name__ == "__main__":

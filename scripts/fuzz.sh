@@ -5,13 +5,14 @@
 # A crash leaves its input in Fuzz/.build/crashes/TARGET/ and fails the run; make it a
 # regression test in the normal suite (docs/SECURITY.md, "Fuzzing").
 #   FUZZ_SECONDS=N     seconds per target
-#   FUZZ_TARGETS="…"   which targets (default: all five)
+#   FUZZ_TARGETS="…"   which targets (default: all six)
+#   XDPSWITCH_CONTROL_PLANE=0  leaves the control plane's packages out: every target but fuzz-api
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The fuzz targets need no control plane (Package.swift): leave its packages out of the build.
-export XDPSWITCH_CONTROL_PLANE=0
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-300}
-TARGETS=${FUZZ_TARGETS:-"fuzz-packet fuzz-datapath fuzz-flow-syntax fuzz-yaml fuzz-control"}
+DEFAULT_TARGETS="fuzz-packet fuzz-datapath fuzz-flow-syntax fuzz-yaml fuzz-control"
+[ "${XDPSWITCH_CONTROL_PLANE:-1}" = 0 ] || DEFAULT_TARGETS+=" fuzz-api"
+TARGETS=${FUZZ_TARGETS:-$DEFAULT_TARGETS}
 FLAGS=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
 WORK=Fuzz/.build/fuzz-work
 rm -rf "$WORK/seeds"

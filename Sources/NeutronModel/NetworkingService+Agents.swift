@@ -314,6 +314,15 @@ struct AgentRegistration {
         }
         fields["bridge_mappings"] = .object(mappings)
         fields["external_interface"] = try interfaceName("external_interface")
+        // One host interface serves one purpose, as the agent's view requires (HostView+Validation).
+        var used = Set<String>()
+        if fields["tunnel_ip"] != .null, let tunnel = fields.text("tunnel_interface") { used.insert(tunnel) }
+        for (physnet, interface) in mappings.sorted(by: { $0.key < $1.key }) where !used.insert(interface.string ?? "").inserted {
+            throw bad("bridge_mappings", "'\(physnet)': interface \(interface) is already used by the tunnel or another physical network")
+        }
+        if let external = fields.text("external_interface"), !used.insert(external).inserted {
+            throw bad("external_interface", "interface \(external) is already used by the tunnel or a physical network")
+        }
         fields["revision_applied"] = try integer("revision_applied", 0...Int.max)
         var statuses: [String: String] = [:]
         if let value = optional("ports") {

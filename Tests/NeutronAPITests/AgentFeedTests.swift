@@ -154,6 +154,19 @@ struct AgentFeedTests {
             bad["tunnel_ip"] = .string("172.16.0.300")
             #expect(try await feed.register(bad).status == 400)
             #expect(try await feed.request("POST", "/v2.0/xdpswitch/agents", body: .array([])).status == 400)
+            // One interface for two purposes: a registration whose view the agent could not run
+            // (found by fuzz-api).
+            bad = AgentFeed.host("compute3", role: "all", tunnelIP: "172.16.0.3")
+            bad["bridge_mappings"] = .object(["extnet": .string("eth2")])
+            for (field, value) in [("external_interface", "eth2"), ("external_interface", "eth1")] {
+                var twice = bad
+                twice[field] = .string(value)
+                let refused = try await feed.register(twice)
+                #expect(refused.status == 400, "\(field)=\(value)")
+                #expect(refused.body?["NeutronError"]?["message"]?.string?.contains("is already used by the tunnel") == true)
+            }
+            bad["bridge_mappings"] = .object(["extnet": .string("eth1")])
+            #expect(try await feed.register(bad).status == 400)
         }
     }
 
