@@ -16,9 +16,10 @@ public enum NeutronAPIServer {
     /// Neutron's `max_request_body_size` default: larger bodies are refused with 413.
     public static let maximumBodySize = 114_688
 
-    /// The router of the whole API.
-    public static func router(_ service: NetworkingService) -> Router<BasicRequestContext> {
+    /// The router of the whole API; `logger` gets one line per request (RequestLogMiddleware).
+    public static func router(_ service: NetworkingService, logger: Logger? = nil) -> Router<BasicRequestContext> {
         let router = Router()
+        if let logger { router.add(middleware: RequestLogMiddleware(logger: logger)) }
         router.add(middleware: NeutronErrorMiddleware())
         router.get("/") { request, _ in try versions(request) }
         router.get("/v2.0") { _, _ in try json(resources) }
@@ -46,15 +47,18 @@ public enum NeutronAPIServer {
         return router
     }
 
-    /// Serves the API on `host:port` until the process is asked to stop (SIGINT/SIGTERM).
+    /// Serves the API on `host:port` until the process is asked to stop (SIGINT/SIGTERM),
+    /// logging one line per request to `logger` (label `xdpswitch.server`).
     public static func run(_ service: NetworkingService, host: String, port: Int,
+                           logger: Logger = Logger(label: "xdpswitch.server"),
                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        var logger = Logger(label: "xdpswitch.server")
-        logger.logLevel = .notice
-        let app = Application(router: router(service),
+        // Hummingbird's own lines (its start, its shutdown) only from notice up.
+        var serverLogger = logger
+        serverLogger.logLevel = max(logger.logLevel, .notice)
+        let app = Application(router: router(service, logger: logger),
                               configuration: .init(address: .hostname(host, port: port), serverName: "xdpswitch"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
-                              logger: logger)
+                              logger: serverLogger)
         try await app.runService()
     }
 

@@ -41,16 +41,20 @@ public struct MetadataProxy: Sendable {
         self.upstream = upstream
     }
 
-    /// Serves on `host:port` until SIGINT/SIGTERM; `onRunning` gets the bound port.
-    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// Serves on `host:port` until SIGINT/SIGTERM; `onRunning` gets the bound port. `logger`
+    /// gets one line per request: method, path, the VM's address, status (5xx at `error`, the
+    /// rest at `info`).
+    public func run(host: String, port: Int, logger: Logger = Logger(label: "xdpswitch.metadata-proxy"),
+                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router(context: MetadataRequestContext.self)
-        router.add(middleware: Responder(proxy: self))
-        var logger = Logger(label: "xdpswitch.metadata-proxy")
-        logger.logLevel = .notice
+        router.add(middleware: Responder(proxy: self, logger: logger))
+        // Hummingbird's own lines (its start, its shutdown) only from notice up.
+        var serverLogger = logger
+        serverLogger.logLevel = max(logger.logLevel, .notice)
         let app = Application(router: router,
                               configuration: .init(address: .hostname(host, port: port), serverName: "xdpswitch-metadata"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
-                              logger: logger)
+                              logger: serverLogger)
         try await app.runService()
     }
 
@@ -99,12 +103,17 @@ public struct MetadataProxy: Sendable {
     struct Responder: RouterMiddleware {
         typealias Context = MetadataRequestContext
         let proxy: MetadataProxy
+        let logger: Logger
 
         func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            let peer = MetadataProxy.peerText(context.remoteAddress)
             guard request.method == .get || request.method == .head else {
+                logger.info("\(request.method) \(request.uri.path) 405", metadata: ["peer": "\(peer ?? "?")"])
                 return Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
             }
-            let document = await proxy.answer(path: request.uri.path, peer: MetadataProxy.peerText(context.remoteAddress))
+            let document = await proxy.answer(path: request.uri.path, peer: peer)
+            logger.log(level: document.status >= 500 ? .error : .info, "\(request.method) \(request.uri.path) \(document.status)",
+                       metadata: ["peer": "\(peer ?? "?")", "bytes": "\(document.body.utf8.count)"])
             return Response(status: HTTPResponse.Status(code: document.status), headers: [.contentType: document.contentType],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: document.body)))
         }

@@ -8,8 +8,9 @@
 // `--log-level` sets the least level written (default info).
 //
 // Only events are logged: the engine starting, stopping, an agent's revision applied, the
-// server lost or found. Nothing is logged per packet: the datapath counts, and the metrics
-// endpoint exposes the counts.
+// server lost or found; the API server and the metadata proxies log one line per request
+// (5xx at error, the rest at info). Nothing is logged per packet: the datapath counts, and
+// the metrics endpoint exposes the counts.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +18,7 @@ import ArgumentParser
 import Logging
 import Synchronization
 
-/// `--log-level`, for the verbs that run an engine (run, agent).
+/// `--log-level`, for the verbs that run something (run, agent, server, agent metadata-proxy).
 struct LoggingOptions: ParsableArguments {
     @Option(name: .customLong("log-level"),
             help: ArgumentHelp("Least level logged: trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))

@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(XDPMetadata)
 import Dispatch
 import Foundation
+import Logging
 import XDPMetadata
 
 /// `xdpswitch agent metadata-proxy`: one network's metadata proxy (docs/agent-protocol.md,
@@ -34,7 +35,10 @@ struct MetadataProxyCommand: ParsableCommand {
                                                                   valueName: "PATH"))
     var serverNetns: String?
 
+    @OptionGroup var logging: LoggingOptions
+
     func run() throws {
+        try logging.bootstrap()
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen \(listen): expected HOST:PORT")
         }
@@ -50,11 +54,12 @@ struct MetadataProxyCommand: ParsableCommand {
         nonisolated(unsafe) var failure: String?
         let networkID = networkID
         Task {
+            let logger = Logger(label: "xdpswitch.metadata-proxy")
             do {
-                try await proxy.run(host: host, port: port) { bound in
-                    let line = "xdpswitch metadata-proxy: network \(networkID) on http://\(host):\(bound)\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
+                try await proxy.run(host: host, port: port, logger: logger) { bound in
+                    logger.notice("network \(networkID) on http://\(host):\(bound)")
                 }
+                logger.notice("stopped")
             } catch {
                 failure = "\(error)"
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(NeutronAPI)
 import Dispatch
 import Foundation
+import Logging
 import NeutronAPI
 import NeutronModel
 
@@ -43,6 +44,8 @@ struct ServerCommand: ParsableCommand {
             help: ArgumentHelp("Seconds without a heartbeat after which an agent is not alive (Neutron's agent_down_time).", valueName: "SECONDS"))
     var agentDownTime: Double = 75
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard agentDownTime > 0, agentDownTime.isFinite else { throw ValidationError("--agent-down-time must be a positive number of seconds") }
         _ = try endpoint()
@@ -71,6 +74,7 @@ struct ServerCommand: ParsableCommand {
     }
 
     func run() throws {
+        try logging.bootstrap()
         let (host, port) = try endpoint()
         let settings = try settings()
         let database = database
@@ -83,12 +87,13 @@ struct ServerCommand: ParsableCommand {
             do {
                 let store = try await openModelStore(database)
                 let service = NetworkingService(store: store, settings: settings, agentDownTime: agentDownTime)
-                try await NeutronAPIServer.run(service, host: host, port: port) { boundPort in
-                    // Unbuffered: a parent reading the pipe learns the port at once.
-                    let line = "xdpswitch server: Networking API v2.0 on http://\(host):\(boundPort) (database \(database))\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
+                let logger = Logger(label: "xdpswitch.server")
+                // The first line: a parent reading the pipe learns the port from it (unbuffered).
+                try await NeutronAPIServer.run(service, host: host, port: port, logger: logger) { boundPort in
+                    logger.notice("Networking API v2.0 on http://\(host):\(boundPort) (database \(database))")
                 }
                 await store.close()
+                logger.notice("stopped")
             } catch {
                 failure.set("\(error)")
             }

@@ -120,6 +120,18 @@ struct MetadataServiceTests {
             #expect(try node.curl(tenants[0], "/latest/meta-data/public-ipv4") == floatingIP)
             #expect(try node.curl(tenants[1], "/latest/meta-data/public-ipv4", expectStatus: 404).contains("404"))
             #expect(try node.curl(tenants[1], "/latest/meta-data/").split(separator: "\n").contains("instance-id"))
+            // Each proxy logs (swift-log) its start and one line per request, with the VM's address.
+            for tenant in tenants {
+                let logPath = node.folder.path + "/" + namespaces.namespace(tenant.networkID) + ".log"
+                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                let lines = log.split(separator: "\n")
+                #expect(lines.contains { $0.contains("notice xdpswitch.metadata-proxy: network \(tenant.networkID) on http://") }, "\(log)")
+                #expect(lines.contains { $0.contains("info xdpswitch.metadata-proxy: GET /openstack/latest/meta_data.json 200 ")
+                                         && $0.contains("peer=10.77.0.5") }, "\(log)")
+                let missing = tenant.name == "b" ? 1 : 0
+                #expect(lines.filter { $0.contains("info xdpswitch.metadata-proxy: GET /latest/meta-data/public-ipv4 404 ") }.count == missing,
+                        "\(log)")
+            }
 
             // reconcile again (an agent restart): the same proxies stay; with one network left, the other goes.
             let pids = tenants.map { namespaces.runningProxy(namespace: namespaces.namespace($0.networkID), networkID: $0.networkID) }

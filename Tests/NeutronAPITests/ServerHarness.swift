@@ -1,5 +1,6 @@
 import Foundation
 import NeutronModel
+import Synchronization
 import Testing
 
 /// The package's root folder (this file is Tests/NeutronAPITests/ServerHarness.swift).
@@ -62,7 +63,21 @@ final class ServerProcess {
             throw HarnessError("xdpswitch server did not start: \(text) \(log)")
         }
         self.port = port
+        // The log goes on (a line per request): drained, so the server never blocks on a full pipe.
+        let logged = self.logged
+        logged.text.withLock { $0 = text }
+        reader.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty { handle.readabilityHandler = nil; return }
+            logged.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+        }
     }
+
+    private final class LogBuffer: Sendable { let text = Mutex("") }
+    private let logged = LogBuffer()
+
+    /// What the server has logged on standard output so far (its swift-log lines).
+    var log: String { logged.text.withLock { $0 } }
 
     /// SIGTERM, then waits; SIGKILL if it has not exited after 10 s.
     func stop() {

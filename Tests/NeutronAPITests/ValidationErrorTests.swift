@@ -114,5 +114,20 @@ struct ValidationErrorTests {
         let (missingData, missing) = try await URLSession.shared.data(from: URL(string: server.endpoint + "/v2.0/nothing")!)
         #expect((missing as? HTTPURLResponse)?.statusCode == 404)
         #expect(try JSONValue.decode(missingData)["NeutronError"]?["type"] == .string("HTTPNotFound"))
+
+        // The server's log (swift-log, standard output): its start, then one line per request
+        // with its status, refusals included.
+        var log = server.log
+        for _ in 0..<100 where !log.contains("GET /v2.0/nothing 404") {
+            try await Task.sleep(for: .milliseconds(50))
+            log = server.log
+        }
+        let lines = log.split(separator: "\n")
+        #expect(lines.first?.contains("notice xdpswitch.server: Networking API v2.0 on \(server.endpoint)") == true, "\(log)")
+        #expect(lines.filter { $0.contains("info xdpswitch.server: POST /v2.0/networks 400 ") }.count == cases.count, "\(log)")
+        #expect(lines.filter { $0.contains("info xdpswitch.server: POST /v2.0/networks 413 ") }.count == 1, "\(log)")
+        #expect(lines.filter { $0.contains("info xdpswitch.server: GET /v2.0/networks 200 ") }.count == 1, "\(log)")
+        #expect(lines.filter { $0.contains("info xdpswitch.server: GET /v2.0/nothing 404 ") }.count == 1, "\(log)")
+        #expect(lines.allSatisfy { $0.contains(" ms=") || $0.contains("notice") }, "\(log)")
     }
 }
