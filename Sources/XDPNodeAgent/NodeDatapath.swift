@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import XDPSwitch
 
@@ -33,8 +34,9 @@ public final class EngineNodeDatapath: NodeDatapath {
     private let options: EngineConfiguration
     private let stateDirectory: String?
 
-    /// `stateDirectory`: where the connection trackers keep their connections, so a
-    /// restarted agent's datapath adopts them (docs/operations.md); nil: not kept.
+    /// `stateDirectory`: where the connection trackers keep their connections and the
+    /// learned-state snapshot is written, so a restarted agent's datapath adopts them
+    /// (docs/operations.md); nil: not kept.
     public init(options: EngineConfiguration = EngineConfiguration(), stateDirectory: String? = nil) {
         var options = options
         options.waitForInterfaces = true
@@ -52,7 +54,9 @@ public final class EngineNodeDatapath: NodeDatapath {
             return try await running.reconfigure(to: configuration).description
         }
         let made = try Engine(configuration: configuration, options: options)
-        let reports = await made.perform { datapath, _ in datapath.stateReports } ?? []
+        var reports = await made.perform { datapath, _ in datapath.stateReports } ?? []
+        // What the previous engine had learned, before the first packet (MAC entries, neighbours).
+        if let learnedFile, let report = made.restoreLearnedState(from: learnedFile) { reports.append(report) }
         do { try made.start() } catch { made.close(); throw error }
         let kept = engine.withLock { current -> Bool in
             guard !closed.load(ordering: .acquiring) else { return false }
@@ -60,6 +64,7 @@ public final class EngineNodeDatapath: NodeDatapath {
             return true
         }
         guard kept else { made.close(); throw NodeDatapathClosed() }
+        if let learnedFile { startSavingLearnedState(made, to: learnedFile) }
         let waiting = await made.interfaceStates().filter { $0.value != .attached }.keys.sorted()
         return "engine started on \(made.attachments.map { $0.interface }.sorted().joined(separator: ", "))"
             + (waiting.isEmpty ? "" : "; waiting for \(waiting.joined(separator: ", "))")
@@ -86,6 +91,28 @@ public final class EngineNodeDatapath: NodeDatapath {
 
     public func close() {
         closed.store(true, ordering: .releasing)
-        engine.withLock { $0 }?.close()
+        guard let running = engine.withLock({ $0 }) else { return }
+        running.close()
+        if let learnedFile { saving.withLock { _ in running.saveLearnedState(to: learnedFile) } }
+    }
+
+    /// One writer of the snapshot at a time (the saving thread, `close`).
+    private let saving = Mutex(())
+
+    /// The learned-state snapshot's file (Engine+LearnedState.swift), when state is kept.
+    private var learnedFile: String? { stateDirectory.map(Engine.learnedStatePath(inStateDirectory:)) }
+
+    /// Writes the snapshot every second until `close` (which writes the last one), as `run` does.
+    private func startSavingLearnedState(_ running: Engine, to path: String) {
+        let thread = Thread { [weak self] in
+            while let self, !self.closed.load(ordering: .acquiring) {
+                sleep(1)
+                self.saving.withLock { _ in
+                    if !self.closed.load(ordering: .acquiring) { running.saveLearnedState(to: path) }
+                }
+            }
+        }
+        thread.name = "learned-state"
+        thread.start()
     }
 }

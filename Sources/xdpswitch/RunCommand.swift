@@ -72,15 +72,8 @@ struct RunCommand: ParsableCommand {
         // Before the first packet: what the state files gave (adopted, or refused and why),
         // and what the previous run had learned (MAC entries, neighbours).
         for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
-        let learnedFile = stateDirectory.map { $0 + "/learned.state" }
-        if let learnedFile, let text = try? String(contentsOfFile: learnedFile, encoding: .utf8) {
-            if let learned = LearnedState(text: text) {
-                let restored = engine.perform { datapath, now in datapath.restore(learned: learned, now: now) } ?? (macEntries: 0, neighbours: 0)
-                printLine("xdpswitch: \(learnedFile): restored \(restored.macEntries) MAC entries, \(restored.neighbours) neighbours")
-            } else {
-                printLine("xdpswitch: \(learnedFile): not a snapshot this switch reads; learning afresh")
-            }
-        }
+        let learnedFile = stateDirectory.map(Engine.learnedStatePath(inStateDirectory:))
+        if let learnedFile, let report = engine.restoreLearnedState(from: learnedFile) { printLine("xdpswitch: " + report) }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -116,13 +109,13 @@ struct RunCommand: ParsableCommand {
             let s = sigtimedwait(&signals, nil, &timeout)
             if s > 0 { received = s; break }
             seconds += 1
-            if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
+            if let learnedFile { engine.saveLearnedState(to: learnedFile) }
             if statsInterval > 0 && seconds % statsInterval == 0 { printStatistics(engine.statistics(), log) }
         }
         let attached = engine.attachments.count
         engine.close()
         _ = engine.perform { datapath, _ in datapath.markStateFilesClosed() }
-        if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
+        if let learnedFile { engine.saveLearnedState(to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats, log)
         log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
@@ -147,18 +140,6 @@ struct RunCommand: ParsableCommand {
         }
         done.wait()
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
-    }
-
-    /// Writes what the datapath learned to `path` (written aside, then renamed over it).
-    static func saveLearnedState(_ engine: Engine, to path: String) {
-        guard let learned = engine.perform({ datapath, now in datapath.learnedState(now: now) }) else { return }
-        let temporary = path + ".new"
-        do {
-            try learned.text.write(toFile: temporary, atomically: false, encoding: .utf8)
-            rename(temporary, path)
-        } catch {
-            unlink(temporary)
-        }
     }
 
     /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).

@@ -218,6 +218,9 @@ extension NodeAgentIntegrationTests {
         // The restarted agent reports adopting the tracker's connections (at least this one).
         #expect(restartLog.contains("conntrack: state file") && restartLog.contains("ended without closing it")
                 && !restartLog.contains("adopted 0 connections"), failure("conntrack state not adopted"))
+        // … and learning back the MAC entries of the killed agent's engine (its snapshot, every second).
+        #expect(restartLog.contains("learned.state: restored ") && !restartLog.contains("restored 0 MAC entries"),
+                failure("learned state not restored"))
 
         _ = FileManager.default.createFile(atPath: fast, contents: nil)
         let (sent, received, senderLine, receiverLine) = transfer.finish()
