@@ -212,6 +212,9 @@ extension Engine {
                 text += ", actions:" + entry.decision.actionsText(portName: name)
                 return text
             }
-        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        // Frames the program dropped while no switch ran (SteeringPins.swift), when any.
+        let dropped = steering.framesDroppedWithoutSocket
+        return (lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
+            + (dropped > 0 ? "frames dropped while no socket: \(dropped)\n" : "")
     }
 }

@@ -33,8 +33,13 @@ struct RunCommand: ParsableCommand {
         valueName: "DIR|none"))
     var stateDir: String?
 
-    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory.")
+    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory, and the fast path it left pinned.")
     var fresh = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --fast-path on and a state directory: on SIGTERM/SIGINT keep the XDP program, its links and maps pinned (cached flows keep moving until the next run adopts them) or detach them all (the default; docs/operations.md).",
+        valueName: "keep|detach"))
+    var onExit: String = FastPathPinning.ExitAction.detach.rawValue
 
     /// The state directory the flags name, nil for `none`.
     var stateDirectory: String? {
@@ -43,7 +48,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try engineOptions.engineConfiguration()
+        var options = try engineOptions.engineConfiguration()
+        guard let exitAction = FastPathPinning.ExitAction(rawValue: onExit) else {
+            throw CommandFailure("--on-exit \(onExit): expected keep or detach")
+        }
         let control = engineOptions.control
         let metricsEndpoint = try metrics.endpoint()
         try logging.bootstrap()
@@ -57,6 +65,10 @@ struct RunCommand: ParsableCommand {
             // Made here too for a configuration without conntrack (learned.state only).
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
+            // The fast path's program and maps outlive the process there (docs/operations.md).
+            let pins = FastPathPinning(directory: FastPathPinning.directory(forStateDirectory: directory), onExit: exitAction)
+            if fresh { FastPathPinning.remove(directory: pins.directory) }
+            options.fastPathPinning = pins
         }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
@@ -81,6 +93,9 @@ struct RunCommand: ParsableCommand {
                 printLine("xdpswitch: \(learnedFile): not a snapshot this switch reads; learning afresh")
             }
         }
+        // The fast path left pinned by the previous run: adopted with the learned state back.
+        for line in engine.fastPathPinningReports { printLine("xdpswitch: " + line) }
+        if let adopted = engine.adoptFastPath() { printLine("xdpswitch: " + adopted) }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -125,7 +140,11 @@ struct RunCommand: ParsableCommand {
         if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats, log)
-        log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
+        if options.fastPath, let pins = options.fastPathPinning, pins.onExit == .keep {
+            log.notice("\(StopSignals.name(received)): left the fast path pinned on \(attached) interface(s) in \(pins.directory) (--on-exit keep)")
+        } else {
+            log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
+        }
     }
 
     /// `reload`: reads the configuration file again and brings the engine to it
@@ -177,6 +196,9 @@ struct RunCommand: ParsableCommand {
             log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
         }
         log.info("\(stats.frames)")
+        if stats.framesDroppedWithoutSocket > 0 {
+            log.info("frames dropped while no socket (the daemon away): \(stats.framesDroppedWithoutSocket)")
+        }
     }
 }
 
