@@ -50,6 +50,7 @@ struct RestartFastPathLiveTests {
         let warm = lab.topo.ping("a", "b")
         #expect(warm.succeeded, "\(warm.output)")
         if fastPath == "on" { #expect(Self.entries(lab).count == 2, "\(lab.control(["dump-fastpath"]).output)") }
+        #expect(lab.waitForLearnedSnapshot(macEntries: 2))
         var second = ""
         var killed: UInt64 = 0, restarted: UInt64 = 0
         let stream = try lab.udpStream("a", to: "b", address: "10.156.0.2") {
@@ -143,6 +144,7 @@ struct RestartFastPathLiveTests {
         #expect(lab.topo.ping("a", "b").succeeded)
         #expect(lab.topo.ping("a", "c").succeeded)
         #expect(Self.entries(lab).count == 4, "\(lab.control(["dump-fastpath"]).output)")
+        #expect(lab.waitForLearnedSnapshot(macEntries: 3))
         lab.stopSwitch(SIGKILL)
         try Shell.check(["ip", "link", "del", ports[2]])
         try lab.topo.lab.addHost(namespace: lab.topo.namespace("c"), switchSide: "c", mac: "02:00:00:9c:00:03",

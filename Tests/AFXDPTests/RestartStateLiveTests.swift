@@ -167,6 +167,18 @@ final class RestartLab {
         return (fields[0], fields[1], seconds)
     }
 
+    /// Waits (up to 5 s) until the running switch's snapshot of what it learned
+    /// (learned.state, written every second) holds at least `macEntries` MAC entries: what a
+    /// `kill -9` from then on leaves to the next run. Returns whether it does.
+    @discardableResult
+    func waitForLearnedSnapshot(macEntries: Int) -> Bool {
+        func count() -> Int {
+            log(stateDirectory + "/learned.state").split(separator: "\n").filter { $0.hasPrefix("mac ") }.count
+        }
+        for _ in 0..<50 where count() < macEntries { usleep(100_000) }
+        return count() >= macEntries
+    }
+
     /// Runs `xdpswitch ARGUMENTS --control <the lab's socket>` (dump-fastpath, stats...).
     func control(_ arguments: [String]) -> Shell.Result {
         Shell.run([binary] + arguments + ["--control", control])
