@@ -21,8 +21,11 @@ extension Engine {
     /// What the engine found pinned and did about it at start, one line each: pins of a
     /// previous run removed, maps that did not fit, links adopted or replaced. Empty without
     /// pinning.
-    public var fastPathPinningReports: [String] {
-        var lines = fastPathPinReports + steering.reports
+    public var fastPathPinningReports: [String] { fastPathPinReports }
+
+    /// The steering program's lines and what was adopted. Init only.
+    func pinningReports() -> [String] {
+        var lines = steering.reports
         if let directory = steering.pinDirectory {
             let adopted = ports.compactMap { $0.link?.adopted == true ? $0.name : nil }
             lines.append("fast path: pinned in \(directory); " + (adopted.isEmpty ? "no program to adopt"

@@ -151,8 +151,9 @@ public final class Engine: @unchecked Sendable {
     var fastPathInstallErrors: UInt64 = 0
     /// Per egress ifindex: whether it accepts XDP redirects, and when that was asked.
     var fastPathEgressChecks: [Int32: (accepts: Bool, checked: UInt64)] = [:]
-    /// Lines about the pins found at start (before the steering program's own).
-    let fastPathPinReports: [String]
+    /// What pinning found and did at start, one line each (`fastPathPinningReports`);
+    /// written in init only.
+    var fastPathPinReports: [String] = []
     /// Set by a `close()` that left the program pinned (`--on-exit keep`).
     var leavesFastPathPinned = false
     var lastWorkerCPU: Int64 = 0
@@ -226,7 +227,6 @@ public final class Engine: @unchecked Sendable {
             pinReports.append("fast path: off; removed the program a previous run left pinned in \(pinning.directory)")
         }
         steering = try SteeringProgram(pinning: options.fastPath ? options.fastPathPinning : nil)
-        fastPathPinReports = pinReports
         (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
         pool = umem.pool
         fillReserve = max(64, frameCount / 8)
@@ -261,6 +261,7 @@ public final class Engine: @unchecked Sendable {
             throw error
         }
         interfacesChanged()
+        fastPathPinReports = pinReports + pinningReports()
     }
 
     deinit {

@@ -65,10 +65,15 @@ struct RunCommand: ParsableCommand {
             // Made here too for a configuration without conntrack (learned.state only).
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
-            // The fast path's program and maps outlive the process there (docs/operations.md).
+            // The fast path's program and maps outlive the process there (docs/operations.md),
+            // unless another switch runs with this directory: its pins are not ours to take.
             let pins = FastPathPinning(directory: FastPathPinning.directory(forStateDirectory: directory), onExit: exitAction)
-            if fresh { FastPathPinning.remove(directory: pins.directory) }
-            options.fastPathPinning = pins
+            if Self.lockPins(stateDirectory: directory) {
+                if fresh { FastPathPinning.remove(directory: pins.directory) }
+                options.fastPathPinning = pins
+            } else {
+                printLine("xdpswitch: fast path: \(directory) is in use by another switch; its pins are left alone")
+            }
         }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
@@ -178,6 +183,18 @@ struct RunCommand: ParsableCommand {
         } catch {
             unlink(temporary)
         }
+    }
+
+    /// Takes `<stateDirectory>/pins.lock` (flock, held until the process ends): false when
+    /// another process holds it.
+    static func lockPins(stateDirectory: String) -> Bool {
+        let fd = open(stateDirectory + "/pins.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return true }   // nothing to coordinate with
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return false
+        }
+        return true   // the descriptor stays open: the lock is the process's
     }
 
     /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).
