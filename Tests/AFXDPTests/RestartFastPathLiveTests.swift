@@ -132,6 +132,33 @@ struct RestartFastPathLiveTests {
         #expect(access(lab.pinDirectory, F_OK) != 0, "a detaching exit leaves no pin")
     }
 
+    /// A pinned map of another layout (as an upgrade that changed one would leave): the
+    /// restarted switch says so in one line, unpins the maps and starts with an empty fast
+    /// path, and still takes the links over in place; the fast path fills again.
+    @Test func mapsOfAnotherLayoutAreUnpinnedAndTheLinksStillTakenOver() throws {
+        let lab = try Self.lab(["a", "b"])
+        defer { lab.tearDown() }
+        let ports = [lab.topo.port("a"), lab.topo.port("b")]
+        try lab.start(["--fresh", "--fast-path", "on"], interfaces: ports)
+        #expect(lab.topo.ping("a", "b").succeeded)
+        lab.stopSwitch(SIGKILL)
+        let flows = lab.pinDirectory + "/fp_flows"
+        #expect(unlink(flows) == 0)
+        try Shell.check(["bpftool", "map", "create", flows, "type", "hash", "key", "4", "value", "4", "entries", "8",
+                         "name", "fp_flows"])
+
+        let output = lab.log(try lab.start(["--fast-path", "on"], interfaces: ports))
+        let refusals = output.split(separator: "\n").filter { $0.contains("do not fit this program") }
+        #expect(refusals.count == 1
+                && refusals[0].hasPrefix("xdpswitch: fast path: the maps pinned in \(lab.pinDirectory) do not fit this program (")
+                && refusals[0].hasSuffix("); unpinned, starting with an empty fast path"), "\(output)")
+        #expect(output.contains("adopted the program attached to \(ports[0]), \(ports[1]) (replaced in place)"), "\(output)")
+        #expect(!output.contains("entries left pinned"), "\(output)")
+        let ping = lab.topo.ping("a", "b")
+        #expect(ping.succeeded, "\(ping.output)")
+        #expect(Self.entries(lab).count == 2, "\(lab.control(["dump-fastpath"]).output)")
+    }
+
     /// An interface deleted (and made again) while the daemon was away: its pinned link has
     /// no interface any more; the restarted switch says so in one line, removes the pin,
     /// attaches the new interface afresh and drops the entries that went to or came from the
