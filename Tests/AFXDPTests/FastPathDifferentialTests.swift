@@ -182,6 +182,12 @@ struct FastPathDifferentialTests {
         }
         // 12 pairs in each VLAN, and the two priority-tagged ones.
         #expect(installed.count == 26, "\(installed.count) entries")
+        // What a restarted engine adopts entries by: the decision worked out again from the
+        // key alone and the MAC tables is the one recorded (Engine+FastPathRestart.swift).
+        for decision in installed.values {
+            let again = cached.fastPathDecision(for: decision.key, now: now)
+            if again != decision { failures.append("\(decision.key): worked out again as \(String(describing: again))") }
+        }
         let operations = Set(installed.values.map(\.tagOperation))
         #expect(operations == [.keep, .pop, .push, .set], "\(operations)")
         #expect(installed.values.contains { $0.steps.count == 2 }, "no path through the patch ports")
