@@ -23,6 +23,10 @@ extension Engine {
     /// pinning.
     public var fastPathPinningReports: [String] { fastPathPinReports }
 
+    /// Whether `close()` left the program, its links and maps pinned and attached
+    /// (`FastPathPinning.ExitAction.keep`).
+    public var leftFastPathPinned: Bool { lifecycle.withLock { _ in leavesFastPathPinned } }
+
     /// The steering program's lines and what was adopted. Init only.
     func pinningReports() -> [String] {
         var lines = steering.reports

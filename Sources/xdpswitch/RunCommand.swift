@@ -145,7 +145,7 @@ struct RunCommand: ParsableCommand {
         if let learnedFile { Self.saveLearnedState(engine, to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats, log)
-        if options.fastPath, let pins = options.fastPathPinning, pins.onExit == .keep {
+        if engine.leftFastPathPinned, let pins = options.fastPathPinning {
             log.notice("\(StopSignals.name(received)): left the fast path pinned on \(attached) interface(s) in \(pins.directory) (--on-exit keep)")
         } else {
             log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
