@@ -17,7 +17,11 @@ package final class BPFObject {
     private let image: UnsafeMutableRawBufferPointer
 
     /// Opens and loads `bytes`. `name` is used in errors and as the libbpf object name.
-    package init(name: String, bytes: [UInt8]) throws(AFXDPError) {
+    /// With `pinDirectory` (a directory on bpffs), every map but libbpf's internal ones
+    /// (`.rodata`, `.bss`: names starting with a dot) is pinned there under its name: a map
+    /// already pinned there is reused when it is compatible (type, key and value sizes,
+    /// entries, flags), and the load fails when it is not; a new map is pinned after it.
+    package init(name: String, bytes: [UInt8], pinDirectory: String? = nil) throws(AFXDPError) {
         CXDPLogging.configure()
         self.name = name
         let image = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
@@ -36,11 +40,41 @@ package final class BPFObject {
                              detail: name)
         }
         object = opened
+        // Every property is set: deinit closes the object and frees the image on a throw.
+        var pinAfterLoad: [(OpaquePointer, String)] = []
+        if let pinDirectory {
+            var map = bpf_object__next_map(object, nil)
+            while let current = map {
+                map = bpf_object__next_map(object, current)
+                let mapName = String(cString: bpf_map__name(current))
+                guard !mapName.hasPrefix(".") else { continue }
+                let path = pinDirectory + "/" + mapName
+                let type = bpf_map__type(current)
+                guard type == BPF_MAP_TYPE_DEVMAP || type == BPF_MAP_TYPE_DEVMAP_HASH else {
+                    _ = bpf_map__set_pin_path(current, path)
+                    continue
+                }
+                // The kernel adds BPF_F_RDONLY_PROG to a DEVMAP's flags, which libbpf (before
+                // 1.3) then finds different from the definition and refuses to reuse: such a
+                // map is compared and reused here.
+                let fd = bpf_obj_get(path)
+                guard fd >= 0 else { pinAfterLoad.append((current, path)); continue }
+                defer { Glibc.close(fd) }
+                var info = bpf_map_info()
+                var length = UInt32(MemoryLayout<bpf_map_info>.size)
+                guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0, info.type == type.rawValue,
+                      info.key_size == bpf_map__key_size(current), info.value_size == bpf_map__value_size(current),
+                      info.max_entries == bpf_map__max_entries(current), bpf_map__reuse_fd(current, fd) == 0
+                else {
+                    throw AFXDPError(call: "bpf_map__reuse_fd", errno: EINVAL, detail: "\(name): pinned map \(path) differs")
+                }
+            }
+        }
         let loaded = bpf_object__load(object)
-        guard loaded == 0 else {
-            bpf_object__close(object)
-            image.deallocate()
-            throw AFXDPError(call: "bpf_object__load", errno: loaded, detail: name)
+        guard loaded == 0 else { throw AFXDPError(call: "bpf_object__load", errno: loaded, detail: name) }
+        for (map, path) in pinAfterLoad {
+            let pinned = bpf_map__pin(map, path)
+            guard pinned == 0 else { throw AFXDPError(call: "bpf_map__pin", errno: pinned, detail: path) }
         }
     }
 

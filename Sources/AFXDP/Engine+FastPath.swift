@@ -24,6 +24,8 @@ import XDPDatapath
 //   away or was closed) removes every entry first, crediting their counters to the
 //   datapath that had them. (A link merely set down keeps its entries: frames redirected to
 //   it are dropped by the kernel, where the slow path would count them `port-down`.)
+// - a restart keeps them when the program is pinned: the next process adopts the entries
+//   the datapath would still take (Engine+FastPathRestart.swift, SteeringPins.swift).
 // Egress interfaces must accept XDP redirects (`ndo_xdp_xmit`): physical NICs and tun do;
 // a veth does only while its peer has an XDP program or GRO on (`ethtool -K PEER gro on`),
 // otherwise the kernel drops redirected frames. So entries go only toward interfaces whose
@@ -212,6 +214,9 @@ extension Engine {
                 text += ", actions:" + entry.decision.actionsText(portName: name)
                 return text
             }
-        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        // Frames the program dropped while no switch ran (SteeringPins.swift), when any.
+        let dropped = steering.framesDroppedWithoutSocket
+        return (lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
+            + (dropped > 0 ? "frames dropped while no socket: \(dropped)\n" : "")
     }
 }

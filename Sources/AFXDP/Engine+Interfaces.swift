@@ -232,7 +232,8 @@ extension Engine {
         if let link = port.link { steering.detach(link) }
         port.link = nil
         if !port.sockets.isEmpty {
-            steering.removePort(ifindex: port.ifindex)
+            // A program left pinned keeps the port: its fast path goes on, the rest is dropped.
+            if !leavesFastPathPinned { steering.removePort(ifindex: port.ifindex) }
             steering.releaseSlots(port.slotBase, count: port.sockets.count)
             // A frame the program was redirecting when it was detached lands within
             // microseconds (softirq); wait that out before reading the rings.
@@ -287,7 +288,7 @@ extension Engine {
     /// datapath ports and interfaces, the datapath ports' `linkDown`, and what other
     /// threads see. Worker (or init, or a stopped engine) only.
     func interfacesChanged() {
-        if fastPathOn { fastPathFlush(datapath) }
+        if fastPathOn && !leavesFastPathPinned { fastPathFlush(datapath) }
         var all: [XSKSocket] = []
         var map = [Int](repeating: -1, count: datapath?.ports.count ?? 0)
         for (index, port) in ports.enumerated() {

@@ -28,6 +28,7 @@ extension Engine {
         stats.framesLost = framesLost
         stats.fastPathEntries = fastPathEntries.count
         stats.fastPathPackets = fastPathPackets
+        stats.framesDroppedWithoutSocket = steering.framesDroppedWithoutSocket
         for port in ports {
             var interface = InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
                                                 noTransportDrops: port.noTransportDrops)

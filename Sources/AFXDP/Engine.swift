@@ -151,6 +151,11 @@ public final class Engine: @unchecked Sendable {
     var fastPathInstallErrors: UInt64 = 0
     /// Per egress ifindex: whether it accepts XDP redirects, and when that was asked.
     var fastPathEgressChecks: [Int32: (accepts: Bool, checked: UInt64)] = [:]
+    /// What pinning found and did at start, one line each (`fastPathPinningReports`);
+    /// written in init only.
+    var fastPathPinReports: [String] = []
+    /// Set by a `close()` that left the program pinned (`--on-exit keep`).
+    var leavesFastPathPinned = false
     var lastWorkerCPU: Int64 = 0
 
     /// Builds a datapath over the engine's UMEM and attaches to every `system` port's
@@ -217,7 +222,11 @@ public final class Engine: @unchecked Sendable {
         let frameCount = options.frameCount
             ?? max(4096, socketCount * 2 * ring + ports.count * 256 + 1024 + growth)
 
-        steering = try SteeringProgram()
+        var pinReports: [String] = []
+        if !options.fastPath, let pinning = options.fastPathPinning, FastPathPinning.remove(directory: pinning.directory) > 0 {
+            pinReports.append("fast path: off; removed the program a previous run left pinned in \(pinning.directory)")
+        }
+        steering = try SteeringProgram(pinning: options.fastPath ? options.fastPathPinning : nil)
         (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
         pool = umem.pool
         fillReserve = max(64, frameCount / 8)
@@ -246,18 +255,21 @@ public final class Engine: @unchecked Sendable {
             }
             try prepareFastPath(datapath)
             for port in ports where port.ifindex != 0 { try attachLink(port) }
+            steering.removeStalePins()
         } catch {
             steering.detachAll()
             throw error
         }
         interfacesChanged()
+        fastPathPinReports = pinReports + pinningReports()
     }
 
     deinit {
         stop()
         // Order matters: detach programs (traffic goes back to the stack), then the
         // sockets (via `sockets`/`ports` release), then the UMEM (last socket's reference).
-        steering.detachAll()
+        // A program `close()` left pinned stays.
+        if !leavesFastPathPinned { steering.detachAll() }
         Glibc.close(wakeFD)
     }
 
@@ -323,8 +335,17 @@ public final class Engine: @unchecked Sendable {
     /// serve the interfaces at once (the kernel finishes releasing a queue shortly after;
     /// opening a socket waits for that). Counters and the datapath stay readable; the
     /// engine is not meant to be started again.
+    ///
+    /// With pinning (`EngineConfiguration.fastPathPinning`) and `onExit` `.keep`, the
+    /// program, its links and maps stay pinned and attached instead, with the fast path's
+    /// entries: cached flows keep moving until the next engine adopts them; the sockets
+    /// close, and the program drops and counts the other frames of the served queues.
     public func close() {
         stop()
+        if fastPathOn, steering.pinDirectory != nil, configuration.fastPathPinning?.onExit == .keep {
+            lifecycle.withLock { _ in leaveFastPathPinned() }
+            return
+        }
         lifecycle.withLock { _ in
             steering.detachAll()
             for port in ports {

@@ -57,6 +57,11 @@ public struct EngineConfiguration: Sendable {
     /// the datapath took (Engine+FastPath.swift). Off by default; `XDPSWITCH_FAST_PATH=on`
     /// in the environment turns the default on (to run a test suite with it).
     public var fastPath = EngineConfiguration.fastPathByDefault
+    /// With the fast path on: pin the steering program's links and maps there, adopt those
+    /// a previous process left, and on `close()` keep or remove them (SteeringPins.swift).
+    /// With it off: pins left there are removed at start. nil (the default): nothing pinned,
+    /// the program detaches with the process.
+    public var fastPathPinning: FastPathPinning? = nil
 
     /// `XDPSWITCH_FAST_PATH=on`.
     public static var fastPathByDefault: Bool {

@@ -161,6 +161,10 @@ public struct EngineStatistics: Sendable {
     /// the datapath's port counters). Both 0 with the fast path off.
     public var fastPathEntries = 0
     public var fastPathPackets: UInt64 = 0
+    /// Frames of served queues the steering program dropped because their socket was gone:
+    /// the daemon away, its program left pinned (SteeringPins.swift). Counted by the
+    /// program since its maps were made, so across restarts while they stay pinned.
+    public var framesDroppedWithoutSocket: UInt64 = 0
 
     public init() {}
 

@@ -132,16 +132,77 @@ package final class FastPathMaps {
 
     /// The number of entries in `fp_flows` as the kernel holds them (walks the map).
     package func kernelEntryCount() -> Int {
-        var count = 0
-        var previous: [UInt8]? = nil
-        var next = [UInt8](repeating: 0, count: Self.keySize)
+        Self.keys(mapFD: flowsFD, keySize: Self.keySize).count
+    }
+
+    /// Every key of the map `mapFD` (walks it).
+    static func keys(mapFD: Int32, keySize: Int) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var next = [UInt8](repeating: 0, count: keySize)
         while true {
-            let result: Int32 = if var prev = previous { bpf_map_get_next_key(flowsFD, &prev, &next) }
-                else { bpf_map_get_next_key(flowsFD, nil, &next) }
+            let result: Int32 = if var previous = keys.last { bpf_map_get_next_key(mapFD, &previous, &next) }
+                else { bpf_map_get_next_key(mapFD, nil, &next) }
             guard result == 0 else { break }
-            count += 1
-            previous = next
+            keys.append(next)
         }
-        return count
+        return keys
+    }
+
+    /// Every `fp_flows` entry the kernel holds: key and action bytes (a previous process's,
+    /// to adopt).
+    package func kernelEntries() -> [(key: [UInt8], action: [UInt8])] {
+        Self.keys(mapFD: flowsFD, keySize: Self.keySize).compactMap { key in
+            var action = [UInt8](repeating: 0, count: Self.actionSize)
+            return bpf_map_lookup_elem(flowsFD, key, &action) == 0 ? (key, action) : nil
+        }
+    }
+
+    /// The fields of key bytes (`keyBytes` read back): ingress ifindex and the key with
+    /// `inPort` 0.
+    package static func key(of bytes: [UInt8]) -> (ifindex: Int32, key: FastPathKey) {
+        bytes.withUnsafeBytes { raw in
+            var dst: UInt64 = 0, src: UInt64 = 0
+            for i in 0..<6 {
+                dst = dst << 8 | UInt64(raw[8 + i])
+                src = src << 8 | UInt64(raw[14 + i])
+            }
+            return (Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
+                    FastPathKey(inPort: 0, tagged: raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self) != 0,
+                                tci: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self), dst: dst, src: src))
+        }
+    }
+
+    /// The fields of action bytes (`actionBytes` read back); nil for a tag operation this
+    /// build does not know.
+    package static func action(of bytes: [UInt8])
+        -> (egress: Int32, operation: FastPathTagOperation, tci: UInt16, expires: UInt64, maximumLength: UInt32)? {
+        bytes.withUnsafeBytes { raw in
+            guard let operation = FastPathTagOperation(rawValue: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) else {
+                return nil
+            }
+            let expires = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            return (Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), operation,
+                    raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self), expires == 0 ? .max : expires,
+                    raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        }
+    }
+
+    /// Makes `fp_devs` hold exactly `ifindexes` (after adopting a previous process's
+    /// entries: the devices only its removed entries used go).
+    package func keepDevices(_ ifindexes: Set<Int32>) throws(AFXDPError) {
+        for key in Self.keys(mapFD: devicesFD, keySize: 4) {
+            let ifindex = key.withUnsafeBytes { Int32(bitPattern: $0.loadUnaligned(as: UInt32.self)) }
+            if !ifindexes.contains(ifindex) { _ = bpf_map_delete_elem(devicesFD, key) }
+        }
+        devices = []
+        for ifindex in ifindexes { try addDevice(ifindex) }
+    }
+
+    /// The sum over the CPUs of the 64-bit value at key 0 of the per-CPU array `mapFD`.
+    func perCPUSum(mapFD: Int32) -> UInt64 {
+        var key: UInt32 = 0
+        var values = [UInt64](repeating: 0, count: possibleCPUs)
+        guard bpf_map_lookup_elem(mapFD, &key, &values) == 0 else { return 0 }
+        return values.reduce(0, &+)
     }
 }

@@ -25,6 +25,10 @@ public enum XDPAttachMode: String, Sendable, CustomStringConvertible, CaseIterab
 /// netlink) makes link creation fail with EBUSY; `attach` then detaches that stale program
 /// and retries once, and says so in `replacedProgram`. A program held by another live
 /// link is not touched: that interface belongs to someone else (error EBUSY).
+///
+/// A link pinned in bpffs (`pin(at:)`, SteeringPins.swift) is held by its pin as well:
+/// closing the descriptor (`release()`, or the process dying) leaves the program attached;
+/// `detach()` removes the pin first, so the program goes.
 public final class XDPLink {
     public let interface: String
     public let ifindex: Int32
@@ -32,7 +36,24 @@ public final class XDPLink {
     public let mode: XDPAttachMode
     /// Name and id of a stale netlink-attached program that was removed first, if any.
     public let replacedProgram: String?
+    /// Whether the link was found pinned by a previous process and taken over
+    /// (`init(adopting:...)`) rather than created.
+    public let adopted: Bool
+    /// Where the link is pinned, if it is.
+    private(set) var pinPath: String?
     private var fd: Int32
+
+    /// Takes over `fd`, a pinned XDP link (at `pinPath`) already attached to `ifindex` in
+    /// `mode` (SteeringProgram checked it and put its program in).
+    init(adopting fd: Int32, interface: String, ifindex: Int32, mode: XDPAttachMode, pinPath: String) {
+        self.fd = fd
+        self.interface = interface
+        self.ifindex = ifindex
+        self.mode = mode
+        self.replacedProgram = nil
+        self.adopted = true
+        self.pinPath = pinPath
+    }
 
     package init(programFD: Int32, interface: String, ifindex: Int32, mode requested: XDPAttachMode) throws(AFXDPError) {
         self.interface = interface
@@ -50,6 +71,7 @@ public final class XDPLink {
                 self.fd = fd
                 self.mode = mode
                 self.replacedProgram = replaced
+                self.adopted = false
                 return
             }
             lastError = -fd
@@ -65,12 +87,28 @@ public final class XDPLink {
 
     deinit { detach() }
 
-    /// Removes the program (idempotent).
+    /// Removes the program (idempotent), and the pin first if there is one.
     public func detach() {
+        if let pinPath { unlink(pinPath) }
+        pinPath = nil
+        release()
+    }
+
+    /// Closes the link's descriptor: the program stays attached only if the link is pinned.
+    func release() {
+        pinPath = nil
         if fd >= 0 {
             close(fd)
             fd = -1
         }
+    }
+
+    /// Pins the link at `path` (bpffs): from now on it outlives this object and the process.
+    func pin(at path: String) throws(AFXDPError) {
+        guard bpf_obj_pin(fd, path) == 0 else {
+            throw AFXDPError(call: "bpf_obj_pin", errno: errno, interface: interface, detail: path)
+        }
+        pinPath = path
     }
 
     private static func flags(_ mode: XDPAttachMode) -> UInt32 {
@@ -101,6 +139,15 @@ public final class XDPLink {
             return nil
         }
         return "\(name) (id \(id))"
+    }
+
+    /// The mode a program is attached in on `ifindex` (driver or generic), nil when none is.
+    static func attachedMode(ifindex: Int32) -> XDPAttachMode? {
+        var state = cxdp_xdp_state()
+        guard cxdp_xdp_query(ifindex, &state) == 0 else { return nil }
+        if state.drv_prog_id != 0 { return .native }
+        if state.skb_prog_id != 0 { return .generic }
+        return nil
     }
 
     static func attachedProgramName(ifindex: Int32) -> String? {

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
 #include <linux/ethtool.h>
 #include <linux/if_packet.h>
@@ -31,6 +33,26 @@ int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags)
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = xdp_flags);
 	int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
 	return fd < 0 ? -errno : fd;
+}
+
+int cxdp_xdp_link_ifindex(int link_fd)
+{
+	struct bpf_link_info info;
+	__u32 length = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &length))
+		return -errno;
+	if (info.type != BPF_LINK_TYPE_XDP)
+		return -EINVAL;
+	return (int)info.xdp.ifindex;
+}
+
+int cxdp_is_bpffs(const char *path)
+{
+	struct statfs info;
+	if (statfs(path, &info))
+		return -errno;
+	return info.f_type == BPF_FS_MAGIC;
 }
 
 int cxdp_xdp_query(int ifindex, struct cxdp_xdp_state *state)

@@ -33,8 +33,13 @@ struct RunCommand: ParsableCommand {
         valueName: "DIR|none"))
     var stateDir: String?
 
-    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory.")
+    @Flag(name: .long, help: "Discard the connections a previous run left in the state directory, and the fast path it left pinned.")
     var fresh = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --fast-path on and a state directory: on SIGTERM/SIGINT keep the XDP program, its links and maps pinned (cached flows keep moving until the next run adopts them) or detach them all (the default; docs/operations.md).",
+        valueName: "keep|detach"))
+    var onExit: String = FastPathPinning.ExitAction.detach.rawValue
 
     /// The state directory the flags name, nil for `none`.
     var stateDirectory: String? {
@@ -43,7 +48,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try engineOptions.engineConfiguration()
+        var options = try engineOptions.engineConfiguration()
+        guard let exitAction = FastPathPinning.ExitAction(rawValue: onExit) else {
+            throw CommandFailure("--on-exit \(onExit): expected keep or detach")
+        }
         let control = engineOptions.control
         let metricsEndpoint = try metrics.endpoint()
         try logging.bootstrap()
@@ -57,6 +65,15 @@ struct RunCommand: ParsableCommand {
             // Made here too for a configuration without conntrack (learned.state only).
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
+            // The fast path's program and maps outlive the process there (docs/operations.md),
+            // unless another switch runs with this directory: its pins are not ours to take.
+            let pins = FastPathPinning(directory: FastPathPinning.directory(forStateDirectory: directory), onExit: exitAction)
+            if Self.lockPins(stateDirectory: directory) {
+                if fresh { FastPathPinning.remove(directory: pins.directory) }
+                options.fastPathPinning = pins
+            } else {
+                printLine("xdpswitch: fast path: \(directory) is in use by another switch; its pins are left alone")
+            }
         }
 
         // Block the stop signals before the worker exists so only sigwait sees them.
@@ -74,6 +91,9 @@ struct RunCommand: ParsableCommand {
         for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
         let learnedFile = stateDirectory.map(Engine.learnedStatePath(inStateDirectory:))
         if let learnedFile, let report = engine.restoreLearnedState(from: learnedFile) { printLine("xdpswitch: " + report) }
+        // The fast path left pinned by the previous run: adopted with the learned state back.
+        for line in engine.fastPathPinningReports { printLine("xdpswitch: " + line) }
+        if let adopted = engine.adoptFastPath() { printLine("xdpswitch: " + adopted) }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -118,7 +138,11 @@ struct RunCommand: ParsableCommand {
         if let learnedFile { engine.saveLearnedState(to: learnedFile) }
         let stats = engine.statistics()
         printStatistics(stats, log)
-        log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
+        if engine.leftFastPathPinned, let pins = options.fastPathPinning {
+            log.notice("\(StopSignals.name(received)): left the fast path pinned on \(attached) interface(s) in \(pins.directory) (--on-exit keep)")
+        } else {
+            log.notice("\(StopSignals.name(received)): detached from \(attached) interface(s)")
+        }
     }
 
     /// `reload`: reads the configuration file again and brings the engine to it
@@ -142,6 +166,18 @@ struct RunCommand: ParsableCommand {
         return result.reply.withLock { $0 } ?? .failure("reload: no result")
     }
 
+    /// Takes `<stateDirectory>/pins.lock` (flock, held until the process ends): false when
+    /// another process holds it.
+    static func lockPins(stateDirectory: String) -> Bool {
+        let fd = open(stateDirectory + "/pins.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return true }   // nothing to coordinate with
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return false
+        }
+        return true   // the descriptor stays open: the lock is the process's
+    }
+
     /// `--fresh`: removes the `*.state` files of `directory` (a missing directory is fine).
     static func removeStateFiles(in directory: String) {
         guard let dir = opendir(directory) else { return }
@@ -158,6 +194,9 @@ struct RunCommand: ParsableCommand {
             log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
         }
         log.info("\(stats.frames)")
+        if stats.framesDroppedWithoutSocket > 0 {
+            log.info("frames dropped while no socket (the daemon away): \(stats.framesDroppedWithoutSocket)")
+        }
     }
 }
 

@@ -9,14 +9,11 @@ import XDPLab
 
 extension AFXDPIntegrationTests {
 /// The in-kernel fast path (`EngineConfiguration.fastPath`) between namespaces on veths.
-/// The namespace ends get GRO on: a veth takes XDP redirects only when its peer has NAPI
-/// (an XDP program or GRO), as a VM's tap or a NIC always does.
+/// The namespace ends get GRO on (`Topology.acceptRedirects`).
 @Suite("AF_XDP engine with the in-kernel fast path")
 struct FastPathLiveTests {
     static func fastPathEngine(_ topo: Topology, _ hosts: [String], tag: UInt16) throws -> Engine {
-        for host in hosts {
-            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
-        }
+        try topo.acceptRedirects(hosts)
         var options = EngineConfiguration()
         options.fastPath = true
         return try Engine(configuration: bridge(hosts.map { (topo.port($0), tag) }), options: options)
@@ -140,7 +137,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         #expect(stats.interface(topo.port("a"))!.rxPackets >= 5)
 
         // GRO on b's end: b's veth takes redirects, so a → b is cached, b → a is not.
-        try Shell.check(["ip", "netns", "exec", topo.namespace("b"), "ethtool", "-K", "eth0", "gro", "on"])
+        try topo.acceptRedirects(["b"])
         usleep(1_100_000)  // the engine asks again after a second
         #expect(topo.ping("a", "b", count: 3).succeeded)
         let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
@@ -192,9 +189,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         try topo.addHost("a", ip: "10.86.0.1", mac: "02:00:00:86:00:01")
         try topo.addHost("b", ip: "10.86.0.2", mac: "02:00:00:86:00:02")
         try topo.addHost("c", ip: "10.86.0.3", mac: "02:00:00:86:00:03")
-        for host in ["a", "b", "c"] {
-            try Shell.check(["ip", "netns", "exec", topo.namespace(host), "ethtool", "-K", "eth0", "gro", "on"])
-        }
+        try topo.acceptRedirects(["a", "b", "c"])
         var options = EngineConfiguration()
         options.fastPath = true
         let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]),

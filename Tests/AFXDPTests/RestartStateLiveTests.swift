@@ -122,13 +122,76 @@ final class RestartLab {
                     + "bytes \(arrived()) sums \(sums)")
     }
 
+    /// A numbered UDP stream of `count` datagrams, 1000 a second, from `from` to
+    /// `address`:5005 (in `to`), during which `interruption` runs (from the stream's
+    /// start). Returns how many arrived and the highest number that did (-1: none).
+    func udpStream(_ from: String, to: String, address: String, count: Int = 6000,
+                   interruption: () throws -> Void) throws -> (received: Int, last: Int) {
+        let receiver = """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5005)); s.settimeout(3)
+            got = []
+            try:
+                while True: got.append(int(s.recv(64)))
+            except socket.timeout: pass
+            print(len(got), max(got) if got else -1)
+            """
+        let sender = """
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            start = time.monotonic()
+            for i in range(\(count)):
+                while time.monotonic() < start + i / 1000: time.sleep(0.0002)
+                s.sendto(str(i).encode(), ('\(address)', 5005))
+            """
+        let receiverLog = "\(dir)/udp-receiver.log"
+        let receiverPID = try spawn(in: to, ["/usr/bin/python3", "-c", receiver], log: receiverLog)
+        usleep(300_000)
+        let senderPID: pid_t
+        do { senderPID = try spawn(in: from, ["/usr/bin/python3", "-c", sender], log: "\(dir)/udp-sender.log") } catch {
+            kill(receiverPID, SIGKILL); _ = Shell.wait(receiverPID)
+            throw error
+        }
+        var failure: Error?
+        do { try interruption() } catch { failure = error }
+        let senderStatus = Shell.wait(senderPID)
+        let receiverStatus = Shell.wait(receiverPID)
+        if let failure { throw failure }
+        let fields = log(receiverLog).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        guard senderStatus == 0, receiverStatus == 0, fields.count == 2 else {
+            throw RestartLabError(description: "udp stream: sender \(senderStatus), receiver \(receiverStatus): \(log(receiverLog))")
+        }
+        return (fields[0], fields[1])
+    }
+
+    /// Waits (up to 5 s) until the running switch's snapshot of what it learned
+    /// (learned.state, written every second) holds at least `macEntries` MAC entries: what a
+    /// `kill -9` from then on leaves to the next run. Returns whether it does.
+    @discardableResult
+    func waitForLearnedSnapshot(macEntries: Int) -> Bool {
+        func count() -> Int {
+            log(stateDirectory + "/learned.state").split(separator: "\n").filter { $0.hasPrefix("mac ") }.count
+        }
+        for _ in 0..<50 where count() < macEntries { usleep(100_000) }
+        return count() >= macEntries
+    }
+
+    /// Runs `xdpswitch ARGUMENTS --control <the lab's socket>` (dump-fastpath, stats...).
+    func control(_ arguments: [String]) -> Shell.Result {
+        Shell.run([binary] + arguments + ["--control", control])
+    }
+
     /// Starts `command` in `h`'s namespace (nsenter execs: the pid is the command's own).
     func spawn(in h: String, _ command: [String], log: String) throws -> pid_t {
         try Shell.spawn(["nsenter", "--net=/run/netns/\(topo.namespace(h))"] + command, logPath: log)
     }
 
+    /// Where `run` pins the fast path's program and maps for the lab's state directory.
+    var pinDirectory: String { FastPathPinning.directory(forStateDirectory: stateDirectory) }
+
     func tearDown() {
         if switchPID > 0 { stopSwitch(SIGKILL) }
+        FastPathPinning.remove(directory: pinDirectory)   // a killed switch leaves its pins
         Shell.run(["rm", "-rf", dir])
         topo.tearDown()
     }
@@ -307,41 +370,19 @@ struct RestartStateLiveTests {
         try lab.write(Self.securityGroupYAML(lab))
         let ports = [lab.topo.port("a"), lab.topo.port("b")]
         try lab.start(["--fresh"], interfaces: ports)
-        let receiver = """
-            import socket
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5005)); s.settimeout(3)
-            got = []
-            try:
-                while True: got.append(int(s.recv(64)))
-            except socket.timeout: pass
-            print(len(got), max(got) if got else -1)
-            """
-        let sender = """
-            import socket, time
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            start = time.monotonic()
-            for i in range(6000):
-                while time.monotonic() < start + i / 1000: time.sleep(0.0002)
-                s.sendto(str(i).encode(), ('10.154.0.2', 5005))
-            """
-        let receiverPID = try lab.spawn(in: "b", ["/usr/bin/python3", "-c", receiver], log: "\(lab.dir)/udp-receiver.log")
-        usleep(300_000)
-        let senderPID = try lab.spawn(in: "a", ["/usr/bin/python3", "-c", sender], log: "\(lab.dir)/udp-sender.log")
-        sleep(2)
-        lab.stopSwitch(SIGKILL)
-        let stopped = StateFile.nanoseconds()
-        sleep(1)
-        try lab.start(interfaces: ports)
-        let downtime = Double(StateFile.nanoseconds() - stopped) / 1e9
-        #expect(Shell.wait(senderPID) == 0)
-        #expect(Shell.wait(receiverPID) == 0)
-        let fields = lab.log("\(lab.dir)/udp-receiver.log").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-        try #require(fields.count == 2, "\(lab.log("\(lab.dir)/udp-receiver.log"))")
-        let (received, last) = (fields[0], fields[1])
-        print("udp across kill -9 + restart: 6000 sent at 1000/s, \(received) received, \(6000 - received) lost; "
+        var downtime = 0.0
+        let stream = try lab.udpStream("a", to: "b", address: "10.154.0.2") {
+            sleep(2)
+            lab.stopSwitch(SIGKILL)
+            let stopped = StateFile.nanoseconds()
+            sleep(1)
+            try lab.start(interfaces: ports)
+            downtime = Double(StateFile.nanoseconds() - stopped) / 1e9
+        }
+        print("udp across kill -9 + restart: 6000 sent at 1000/s, \(stream.received) received, \(6000 - stream.received) lost; "
               + String(format: "switch away for %.2f s (kill to attached again)", downtime))
-        #expect(last == 5999, "the stream flows again after the restart")
-        #expect(received < 6000, "nothing forwards while no switch runs")
+        #expect(stream.last == 5999, "the stream flows again after the restart")
+        #expect(stream.received < 6000, "nothing forwards while no switch runs")
     }
 }
 }

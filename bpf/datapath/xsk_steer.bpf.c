@@ -7,8 +7,14 @@
 // that is a `system` port. Each interface owns a contiguous range of slots in one XSKMAP, one
 // slot per rx queue; `ports` says, per ifindex, which bridge port owns the interface and
 // where its slots start. A frame is redirected to the AF_XDP socket of (interface, rx queue);
-// frames of interfaces or queues that have no socket go to the kernel stack (XDP_PASS), so a
-// switch that is starting or stopping never blackholes traffic it cannot handle.
+// frames of interfaces or queues the switch does not serve (not in `ports`, or a queue
+// beyond its sockets) go to the kernel stack (XDP_PASS), so a switch that is starting or
+// stopping never blackholes traffic it cannot handle. A served queue whose slot is empty
+// means the daemon is away: the program and its maps were left pinned in bpffs by a switch
+// that was killed or stopped with `--on-exit keep`, and the kernel emptied the slots of the
+// sockets it closed (Sources/AFXDP/SteeringPins.swift). Such a frame — one the fast path
+// below did not carry — is dropped and counted in `no_socket`, which the restarted switch
+// reads: the host stack never sees a tenant's frame it would answer or route wrongly.
 //
 // The fast path: a cache of decisions the Swift pipeline already took. After the Swift
 // datapath has forwarded a frame whose outcome is a pure function of its Ethernet header
@@ -35,8 +41,9 @@
 // (one optional tag), so no loop or recirculation is needed.
 //
 // Expiry: a learned MAC ages out in the Swift tables at a known time; an entry carries the
-// earliest such time (`expires`, CLOCK_MONOTONIC nanoseconds as bpf_ktime_get_ns reads it),
-// and after it the frame goes to the slow path, which decides afresh.
+// earliest such time (`expires`, CLOCK_BOOTTIME nanoseconds as bpf_ktime_get_boot_ns reads
+// them: the engine's clock), and after it the frame goes to the slow path, which decides
+// afresh. The program honours it by itself, also while the daemon is away.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
@@ -74,6 +81,14 @@ struct {
 	__type(value, __u64);
 } passed SEC(".maps");
 
+// Frames of served queues dropped because their socket is gone (the daemon is away), per CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} no_socket SEC(".maps");
+
 // ---- fast path ----
 
 // What decided a frame's fate (exact match). 20 bytes, no holes.
@@ -95,7 +110,7 @@ struct fp_action {
 	__u32 egress;     // egress ifindex, a key of fp_devs
 	__u16 tag_op;     // FP_TAG_*
 	__u16 tci;        // for PUSH and SET (host order)
-	__u64 expires;    // bpf_ktime_get_ns() after which the entry no longer holds; 0: never
+	__u64 expires;    // bpf_ktime_get_boot_ns() after which the entry no longer holds; 0: never
 	__u32 max_len;    // longer frames go to the slow path
 	__u32 pad;
 };
@@ -103,7 +118,7 @@ struct fp_action {
 struct fp_counters {
 	__u64 packets;
 	__u64 bytes;      // as received (before the tag operation)
-	__u64 last_used;  // bpf_ktime_get_ns() of the last hit on this CPU
+	__u64 last_used;  // bpf_ktime_get_boot_ns() of the last hit on this CPU
 };
 
 struct fp_settings {
@@ -223,7 +238,7 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	struct fp_action *action = bpf_map_lookup_elem(&fp_flows, &key);
 	if (!action)
 		return -1;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_boot_ns();
 	if (action->expires && now >= action->expires)
 		return -1;
 	__u64 length = (__u64)(end - data);
@@ -285,8 +300,15 @@ int xsk_steer(struct xdp_md *ctx)
 	__u32 q = ctx->rx_queue_index;
 	if (q >= p->queues)
 		return pass();
-	// bpf_redirect_map falls back to XDP_PASS when the slot holds no socket.
-	return bpf_redirect_map(&xsks, p->slot_base + q, XDP_PASS);
+	// bpf_redirect_map answers its flags' action (XDP_DROP) when the slot holds no socket.
+	int verdict = bpf_redirect_map(&xsks, p->slot_base + q, XDP_DROP);
+	if (verdict == XDP_DROP) {
+		__u32 k = 0;
+		__u64 *v = bpf_map_lookup_elem(&no_socket, &k);
+		if (v)
+			(*v)++;
+	}
+	return verdict;
 }
 
 char _license[] SEC("license") = "GPL";

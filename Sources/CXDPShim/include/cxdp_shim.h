@@ -13,6 +13,13 @@
 /// closing it (or the process dying) detaches the program.
 int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
 
+/// The interface index of the XDP bpf_link `link_fd` (0 when its interface is gone), or
+/// -EINVAL when `link_fd` is a link of another kind.
+int cxdp_xdp_link_ifindex(int link_fd);
+
+/// 1 when `path` is on a bpf filesystem (bpffs, where objects are pinned), 0 when not, -errno.
+int cxdp_is_bpffs(const char *path);
+
 /// What is attached to an interface: XDP_ATTACHED_* in `mode`, program ids per mode.
 struct cxdp_xdp_state {
 	uint32_t prog_id;

@@ -83,9 +83,11 @@ extension Datapath {
 
     /// NORMAL's path for the frame at `address` as the MAC tables stand, written to
     /// `fastPath.record` and `fastPath.steps`: through NORMAL-only bridges and patch ports to
-    /// one port with a transmit queue. False when the frame is nothing the fast path repeats
-    /// (multicast, unknown destination, flow tables, tunnels, services, two tags, a refusal).
-    private func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) -> Bool {
+    /// one port with a transmit queue, with the frame's predicted tag and length as it leaves
+    /// (`outTagged`, `outTCI`, `outLength`; the recorder overwrites them with what the frame
+    /// did). False when the frame is nothing the fast path repeats (multicast, unknown
+    /// destination, flow tables, tunnels, services, two tags, a refusal).
+    func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) -> Bool {
         guard length >= 14 else { return false }
         let frame = pool.pointer(address)
         var record = FastPathRecord()
@@ -146,6 +148,9 @@ extension Datapath {
             switch out.egressKind {
             case .queue:
                 record.outPort = learned
+                record.outTagged = tagged
+                record.outTCI = tagged ? tci : 0
+                record.outLength = currentLength
                 fastPath.record.pointee = record
                 return true
             case .patch:
@@ -196,7 +201,7 @@ extension Datapath {
 
     /// The decision a finished record stands for, or nil when its chain is not a plain
     /// NORMAL unicast path the fast path repeats exactly.
-    private func decision(of record: FastPathRecord, steps: UnsafeMutablePointer<FastPathRecordStep>) -> FastPathDecision? {
+    func decision(of record: FastPathRecord, steps: UnsafeMutablePointer<FastPathRecordStep>) -> FastPathDecision? {
         // One tag at most, and an 802.1Q one (the kernel program parses just that).
         guard record.vlanCount <= 1, !record.tagged || record.tpid == 0x8100 else { return nil }
         guard record.dst & 0x0100_0000_0000 == 0, record.outDst == record.dst, record.outSrc == record.src else { return nil }
