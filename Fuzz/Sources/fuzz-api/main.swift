@@ -46,9 +46,7 @@ final class FuzzedModel {
     var revision = -1
 
     init() {
-        // tmpfs when there is one: a commit's fsync costs nothing there.
-        let scratch = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
-        directory = scratch + "fuzz-api-\(getpid())"
+        directory = scratchDirectory
         try? FileManager.default.removeItem(atPath: directory)
         try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try! SQLiteModelStore(path: directory + "/model.sqlite")
@@ -304,6 +302,12 @@ struct Request {
         guard (try? JSONValue.encodeText(again)) == text else { fatalError("a body encodes to two texts: \(text)") }
     }
 }
+
+/// Where the model's SQLite files live: tmpfs when there is one (a commit's fsync costs
+/// nothing there), removed when libFuzzer exits.
+let scratchDirectory = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory())
+    + "fuzz-api-\(getpid())"
+atexit { try? FileManager.default.removeItem(atPath: scratchDirectory) }
 
 nonisolated(unsafe) var model = FuzzedModel()
 nonisolated(unsafe) var inputs = 0
