@@ -69,6 +69,11 @@ fuzz: deps-test
 fuzz-ci: deps-test
 	FUZZ_SECONDS=60 scripts/fuzz.sh
 
+# The DocC documentation of the library (Sources/*/*.docc) into .build-docs/docs/; fails on a DocC warning.
+.PHONY: docs
+docs:
+	scripts/docs.sh
+
 # The unit tests that need no root under AddressSanitizer and ThreadSanitizer (docs/SECURITY.md).
 test-sanitize: deps-test
 	scripts/test-sanitize.sh

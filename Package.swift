@@ -112,6 +112,12 @@ let package = Package(
     ]
 )
 
+// `make docs` (scripts/docs.sh) builds the DocC catalogues (Sources/*/*.docc) with
+// swift-docc-plugin; other builds do not resolve it.
+if Context.environment["XDPSWITCH_DOCS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}
+
 if controlPlane {
     // The model alone, for Fuzz/'s fuzz-api.
     package.products += [.library(name: "NeutronModel", targets: ["NeutronModel"])]
