@@ -71,7 +71,7 @@ fuzz-ci: deps-test
 
 # The DocC documentation of the library (Sources/*/*.docc) into .build-docs/docs/; fails on a DocC warning.
 .PHONY: docs
-docs:
+docs: deps
 	scripts/docs.sh
 
 # The unit tests that need no root under AddressSanitizer and ThreadSanitizer (docs/SECURITY.md).
