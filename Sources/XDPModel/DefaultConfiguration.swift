@@ -2,6 +2,7 @@
 /// VLAN and GRE mode — two VMs on local VLAN 1 and one on VLAN 2 in br-int, a trunk
 /// to br-eth1 (`int-br-eth1`), and the patch pair to br-tun.
 public enum DefaultConfiguration {
+    /// The configuration as YAML text, for `SwitchConfiguration.parse(yaml:file:)`.
     public static let yaml = """
     bridges:
       - name: br-int

@@ -1,7 +1,9 @@
 /// The ARP operation code (RFC 826; <https://www.iana.org/assignments/arp-parameters>).
 @frozen
 public struct ARPOperation: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The opcode as a host-order integer (1 request, 2 reply).
     public var rawValue: UInt16
+    /// Wraps any opcode, known or not.
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// ARP request (RFC 826).
@@ -9,6 +11,7 @@ public struct ARPOperation: RawRepresentable, Hashable, Sendable, CustomStringCo
     /// ARP reply (RFC 826).
     public static let reply = ARPOperation(rawValue: 2)
 
+    /// `request`, `reply`, or the decimal opcode for any other value.
     public var description: String {
         switch rawValue {
         case 1: "request"

@@ -30,6 +30,7 @@ public struct EtherType: RawRepresentable, Hashable, Sendable, CustomStringConve
     @inlinable
     public var isVLANTPID: Bool { rawValue == 0x8100 || rawValue == 0x88A8 }
 
+    /// The protocol's short name (`ipv4`, `arp`, `vlan`, `qinq`, ...), or `0x` and the value in hex.
     public var description: String {
         switch rawValue {
         case 0x0800: "ipv4"

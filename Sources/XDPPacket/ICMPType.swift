@@ -4,8 +4,10 @@
 /// Codes that matter to the router are nested in `ICMPType.Code`.
 @frozen
 public struct ICMPType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The type number as it appears on the wire (one byte).
     public var rawValue: UInt8
 
+    /// Wraps any type number, known or not.
     @inlinable
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -58,6 +60,7 @@ public struct ICMPType: RawRepresentable, Hashable, Sendable, CustomStringConver
         }
     }
 
+    /// The type's IANA name in kebab case (`echo-reply`, ...), or the decimal number when unnamed.
     public var description: String {
         switch rawValue {
         case 0: "echo-reply"

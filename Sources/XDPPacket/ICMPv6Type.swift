@@ -3,8 +3,10 @@
 /// 128–255 informational.
 @frozen
 public struct ICMPv6Type: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The type number as it appears on the wire (one byte).
     public var rawValue: UInt8
 
+    /// Wraps any type number, known or not.
     @inlinable
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -56,6 +58,7 @@ public struct ICMPv6Type: RawRepresentable, Hashable, Sendable, CustomStringConv
     @inlinable
     public var isError: Bool { rawValue < 128 }
 
+    /// The type's name in kebab case, or the decimal number when unnamed.
     public var description: String {
         switch rawValue {
         case 1: "destination-unreachable"

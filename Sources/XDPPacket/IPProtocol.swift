@@ -63,6 +63,7 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable, CustomStringConv
         }
     }
 
+    /// The IANA keyword in lower case (`icmp`, `tcp`, `udp`, ...), or the decimal number when unnamed.
     public var description: String {
         switch rawValue {
         case 0: "hopopt"

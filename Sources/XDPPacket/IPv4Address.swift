@@ -6,6 +6,7 @@ public struct IPv4Address: RawRepresentable, Hashable, Sendable, Comparable, Cus
     /// The address as a host-order integer.
     public var rawValue: UInt32
 
+    /// Wraps a host-order address (`0x0A00_0001` is `10.0.0.1`); convert a frame's bytes with `loadBE32` first.
     @inlinable
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
@@ -61,6 +62,7 @@ public struct IPv4Address: RawRepresentable, Hashable, Sendable, Comparable, Cus
          UInt8(truncatingIfNeeded: rawValue >> 8), UInt8(truncatingIfNeeded: rawValue))
     }
 
+    /// Orders addresses numerically, as `10.0.0.2` < `10.0.1.1`.
     @inlinable public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.rawValue < b.rawValue }
 
     /// Dotted-quad text.

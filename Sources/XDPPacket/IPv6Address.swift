@@ -7,6 +7,7 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     /// The last 64 bits (interface identifier half), host order.
     public var low: UInt64
 
+    /// Builds the address from its two host-order halves (`high`: wire bytes 0–7, `low`: bytes 8–15).
     @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
@@ -54,6 +55,7 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
         return UInt16(truncatingIfNeeded: half >> UInt64(48 - 16 * (index & 3)))
     }
 
+    /// Orders addresses numerically: by `high`, then by `low`.
     @inlinable
     public static func < (a: IPv6Address, b: IPv6Address) -> Bool {
         a.high != b.high ? a.high < b.high : a.low < b.low

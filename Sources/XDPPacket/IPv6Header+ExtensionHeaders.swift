@@ -24,6 +24,7 @@ public struct IPv6ExtensionWalk: Equatable, Sendable {
     /// there and the bytes at `offset` are the middle of a payload, not a header.
     public var isLaterFragment: Bool
 
+    /// Records where a walk ended; offsets count bytes from the start of the IPv6 header.
     @inlinable
     public init(nextHeader: IPProtocol, offset: Int, fragmentHeaderOffset: Int? = nil, isLaterFragment: Bool = false) {
         self.nextHeader = nextHeader

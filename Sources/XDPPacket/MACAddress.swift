@@ -2,8 +2,10 @@
 /// compares, hashes and masks as one machine word.
 @frozen
 public struct MACAddress: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The address in the low 48 bits, first wire byte most significant; the top 16 bits are always zero.
     public var rawValue: UInt64
 
+    /// Keeps the low 48 bits of `rawValue` and drops the rest.
     @inlinable
     public init(rawValue: UInt64) { self.rawValue = rawValue & 0xFFFF_FFFF_FFFF }
 
@@ -21,14 +23,18 @@ public struct MACAddress: RawRepresentable, Hashable, Sendable, Comparable, Cust
 
     /// ff:ff:ff:ff:ff:ff
     public static let broadcast = MACAddress(rawValue: 0xFFFF_FFFF_FFFF)
+    /// 00:00:00:00:00:00, which no interface has; used for "not set".
     public static let zero = MACAddress(rawValue: 0)
 
     /// The I/G bit: set for multicast and broadcast.
     @inlinable public var isMulticast: Bool { rawValue & 0x0100_0000_0000 != 0 }
+    /// True only for ff:ff:ff:ff:ff:ff.
     @inlinable public var isBroadcast: Bool { rawValue == 0xFFFF_FFFF_FFFF }
 
+    /// Orders addresses as 48-bit numbers (wire byte order).
     @inlinable public static func < (a: MACAddress, b: MACAddress) -> Bool { a.rawValue < b.rawValue }
 
+    /// Lower-case hex, colon separated: `aa:bb:cc:dd:ee:ff`.
     public var description: String {
         var out = ""
         out.reserveCapacity(17)

@@ -2,7 +2,9 @@
 /// they sit in the low 9 bits of the offset/flags word (bits 9–11 are reserved).
 @frozen
 public struct TCPFlags: OptionSet, Hashable, Sendable {
+    /// The control bits in the low 9 bits of the offset/flags word, host order.
     public var rawValue: UInt16
+    /// Wraps a set of control bits (the data offset and reserved bits should be masked off first).
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// No more data from sender.
