@@ -17,6 +17,7 @@ public struct AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Extra context appended after the errno text (which program holds an interface...).
     public var detail: String?
 
+    /// Records a failed `call`; a negative `errno` (as libxdp returns them) is stored positive.
     public init(call: String, errno: Int32, interface: String? = nil, detail: String? = nil) {
         self.call = call
         self.errno = errno < 0 ? -errno : errno
@@ -27,6 +28,7 @@ public struct AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The C library's text for `errno` ("Operation not supported").
     public var errnoText: String { String(cString: strerror(errno)) }
 
+    /// One line: `interface: call: errno text (detail)`, the parts that are nil left out.
     public var description: String {
         var line = interface.map { "\($0): " } ?? ""
         line += "\(call): \(errnoText)"

@@ -58,6 +58,9 @@ import XDPDatapath
 // - what other threads read while the worker runs goes through `Atomic`s and `Mutex`es
 //   (`stopRequested`, `statisticsRequested`/`published`, `controlJobs`,
 //   `publishedInterfaces`).
+/// The AF_XDP I/O layer: serves a `Datapath`'s ports on real interfaces through one UMEM and
+/// one worker thread. `start`, `stop`, `close`, `statistics`, `perform` and `reconfigure`
+/// may be called from any thread; setup failures throw `AFXDPError`.
 public final class Engine: @unchecked Sendable {
     /// One interface the engine serves, attached or waiting for it to exist.
     final class IOPort {

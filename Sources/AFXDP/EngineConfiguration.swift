@@ -12,6 +12,7 @@ public struct EngineConfiguration: Sendable {
         /// Spin briefly, then sleep in poll() on every socket (and need-wakeup): an idle
         /// switch uses no CPU.
         case poll
+        /// The mode as `xdpswitch run --idle` spells it (`busy-poll`, `poll`).
         public var description: String { rawValue }
     }
 
@@ -33,10 +34,13 @@ public struct EngineConfiguration: Sendable {
     public var ringSize: UInt32 = 4096
     /// Frames taken from one RX ring per datapath batch (≤ 64, the batch capacity).
     public var batchSize = 64
+    /// What the worker does when no frame arrived; `.poll` (the default) sleeps, `.busyPoll` spins.
     public var idle: IdleMode = .poll
     /// Empty loop iterations before the worker sleeps in poll().
     public var spinIterations = 64
+    /// How the steering program is attached; `.auto` tries native first, then generic.
     public var attachMode: XDPAttachMode = .auto
+    /// How the sockets bind; `.copy` (the default) works on every driver, veth included.
     public var bindMode: XSKBindMode = .copy
     /// Rx queues served per interface; nil serves every queue the driver reports.
     public var queues: Int? = nil
@@ -68,6 +72,8 @@ public struct EngineConfiguration: Sendable {
         getenv("XDPSWITCH_FAST_PATH").map { String(cString: $0) == "on" } ?? false
     }
 
+    /// The defaults: 2 KiB frames, 4,096-entry rings, batches of 64, `.poll`, copy mode, the fast path
+    /// as `XDPSWITCH_FAST_PATH` says (off unless it is `on`).
     public init() {}
 
     /// Ring sizes the engine accepts, as error messages say it.

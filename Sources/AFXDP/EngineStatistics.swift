@@ -14,18 +14,29 @@ import XDPDatapath
 /// - `completionRing`: transmitted, waiting for the worker to recycle it;
 /// - `free`: in the `FramePool` free list.
 public struct FrameAccounting: Sendable, Equatable, CustomStringConvertible {
+    /// Frames in the UMEM.
     public var total = 0
+    /// Frames in the `FramePool` free list.
     public var free = 0
+    /// Frames handed to the kernel on fill rings, not yet taken for a packet.
     public var fillRing = 0
+    /// Frames the kernel took from a fill ring and is writing (not yet on an RX ring).
     public var kernelRX = 0
+    /// Received frames waiting on RX rings for the worker.
     public var rxRing = 0
+    /// Frames in the worker's batch or in a datapath port's `txQueue`.
     public var inFlight = 0
+    /// Frames submitted on TX rings, not yet taken by the kernel.
     public var txRing = 0
+    /// Frames the kernel took for transmission and has not completed.
     public var kernelTX = 0
+    /// Transmitted frames on completion rings, waiting to be recycled.
     public var completionRing = 0
 
+    /// Every place zero; the worker fills it in.
     public init() {}
 
+    /// The frames found in all places together; equals `total` when nothing is lost or counted twice.
     public var sum: Int { free + fillRing + kernelRX + rxRing + inFlight + txRing + kernelTX + completionRing }
 
     /// Every frame accounted for exactly once, no place negative.
@@ -33,6 +44,7 @@ public struct FrameAccounting: Sendable, Equatable, CustomStringConvertible {
         sum == total && [free, fillRing, kernelRX, rxRing, inFlight, txRing, kernelTX, completionRing].allSatisfy { $0 >= 0 }
     }
 
+    /// One line with every place, e.g. `frames 8192: free 100 fill 4096 ... (sum 8192)`.
     public var description: String {
         "frames \(total): free \(free) fill \(fillRing) kernel-rx \(kernelRX) rx \(rxRing) in-flight \(inFlight) "
             + "tx \(txRing) kernel-tx \(kernelTX) completion \(completionRing) (sum \(sum))"
@@ -67,13 +79,21 @@ extension FrameAccounting {
 
 /// I/O counters of one interface (all its queues).
 public struct InterfaceStatistics: Sendable, Equatable {
+    /// The interface's name (`veth0`).
     public var name: String
+    /// Sockets (rx queues) the engine serves on it.
     public var queues: Int
+    /// The mode the kernel accepted for the steering program (`.auto` when not attached).
     public var attachMode: XDPAttachMode
+    /// Whether its sockets are bound zero-copy.
     public var zeroCopy: Bool
+    /// Frames taken off its RX rings.
     public var rxPackets: UInt64 = 0
+    /// Bytes of those frames (Ethernet header on, no FCS).
     public var rxBytes: UInt64 = 0
+    /// Frames submitted to its TX rings.
     public var txPackets: UInt64 = 0
+    /// Bytes of those frames.
     public var txBytes: UInt64 = 0
     /// Frames the kernel reported transmitted (completion ring).
     public var completed: UInt64 = 0
@@ -84,12 +104,14 @@ public struct InterfaceStatistics: Sendable, Equatable {
     public var txRingFullEvents: UInt64 = 0
     /// Times the free list could not refill the fill ring.
     public var fillStarved: UInt64 = 0
-    /// TX kicks (sendto) and RX wakeups (recvfrom / poll).
+    /// TX kicks (sendto) issued to make the kernel send what the TX rings hold.
     public var txKicks: UInt64 = 0
+    /// RX wakeups (recvfrom) issued because the fill ring asked for one (need-wakeup).
     public var rxWakeups: UInt64 = 0
     /// The kernel's counters (XDP_STATISTICS), summed over queues.
     public var kernel = KernelXSKStatistics()
 
+    /// All drops of the interface, every reason together.
     public var totalDrops: UInt64 { drops.values.reduce(0, +) }
 
     /// The counters of `sockets` (one interface's queues) summed, the kernel's read now.
@@ -137,12 +159,15 @@ public struct InterfaceStatistics: Sendable, Equatable {
 
 /// A consistent picture of an `Engine`, taken by its worker between two loop iterations.
 public struct EngineStatistics: Sendable {
+    /// Counters of each served interface, in the engine's interface order.
     public var interfaces: [InterfaceStatistics] = []
     /// The datapath's own per-port counters (forwarding decisions, drops by reason).
     public var datapathPorts: [String: PortStats] = [:]
+    /// Where every UMEM frame was at the moment of the snapshot.
     public var frames = FrameAccounting()
-    /// Worker loop iterations, and how many ended asleep in poll().
+    /// Worker loop iterations since the worker started.
     public var iterations: UInt64 = 0
+    /// Worker loop iterations that ended asleep in poll() (`IdleMode.poll` only).
     public var sleeps: UInt64 = 0
     /// RX batches taken off the rings (RX packets / batches = frames per batch; against
     /// `iterations`, how often the worker found work).
@@ -150,26 +175,31 @@ public struct EngineStatistics: Sendable {
     /// CPU time (user + system) of the worker thread since it started. In copy mode this
     /// includes the kernel's TX work, which runs inside the worker's sendto() kicks.
     public var workerCPUSeconds: Double = 0
-    /// Frames the kernel took from a TX ring per kick, on average and at most (copy mode
-    /// sends a limited batch per kick).
+    /// Frames the kernel took from a TX ring per kick, on average (copy mode sends a
+    /// limited batch per kick).
     public var framesPerKick: Double = 0
+    /// The most frames the kernel took from a TX ring in one kick.
     public var maxFramesPerKick: UInt32 = 0
     /// Frames the kernel never gave back from the sockets of an interface that was closed
     /// (`Engine+Interfaces.swift`): gone from the pool, so `frames` is short of them.
     public var framesLost = 0
-    /// Entries in the in-kernel fast path, and the frames it carried so far (already in
-    /// the datapath's port counters). Both 0 with the fast path off.
+    /// Entries in the in-kernel fast path; 0 with the fast path off.
     public var fastPathEntries = 0
+    /// Frames the in-kernel fast path forwarded so far (already in the datapath's port counters).
     public var fastPathPackets: UInt64 = 0
     /// Frames of served queues the steering program dropped because their socket was gone:
     /// the daemon away, its program left pinned (SteeringPins.swift). Counted by the
     /// program since its maps were made, so across restarts while they stay pinned.
     public var framesDroppedWithoutSocket: UInt64 = 0
 
+    /// An empty snapshot; the worker fills it in.
     public init() {}
 
+    /// The counters of the interface called `name`, nil when the engine does not serve it.
     public func interface(_ name: String) -> InterfaceStatistics? { interfaces.first { $0.name == name } }
 
+    /// Frames received on all interfaces.
     public var rxPackets: UInt64 { interfaces.reduce(0) { $0 + $1.rxPackets } }
+    /// Frames submitted for transmission on all interfaces.
     public var txPackets: UInt64 { interfaces.reduce(0) { $0 + $1.txPackets } }
 }

@@ -46,13 +46,16 @@ public struct FastPathPinning: Sendable, Equatable {
         case keep
         /// Remove every pin: the program detaches, as without pinning.
         case detach
+        /// The action as `xdpswitch run --on-exit` spells it (`keep`, `detach`).
         public var description: String { rawValue }
     }
 
     /// The bpffs directory of the pins.
     public var directory: String
+    /// What a clean exit does with the pins: `.detach` (the default) removes them.
     public var onExit: ExitAction
 
+    /// Pins in `directory` (a bpffs path, created if missing) and handles them on exit as `onExit` says.
     public init(directory: String, onExit: ExitAction = .detach) {
         self.directory = directory
         self.onExit = onExit

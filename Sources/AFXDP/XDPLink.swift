@@ -13,6 +13,7 @@ public enum XDPAttachMode: String, Sendable, CustomStringConvertible, CaseIterab
     /// Native where the driver supports it, else generic (OVS's `xdp-mode=best-effort`).
     case auto
 
+    /// The mode as the command line spells it (`native`, `generic`, `auto`).
     public var description: String { rawValue }
 }
 
@@ -30,7 +31,9 @@ public enum XDPAttachMode: String, Sendable, CustomStringConvertible, CaseIterab
 /// closing the descriptor (`release()`, or the process dying) leaves the program attached;
 /// `detach()` removes the pin first, so the program goes.
 public final class XDPLink {
+    /// The name of the interface the program is attached to.
     public let interface: String
+    /// That interface's index at attach time.
     public let ifindex: Int32
     /// The mode the kernel accepted.
     public let mode: XDPAttachMode

@@ -5,10 +5,13 @@ import CXDP
 
 /// How a socket binds: zero-copy needs driver support (not veth: EOPNOTSUPP).
 public enum XSKBindMode: String, Sendable, CustomStringConvertible {
+    /// Frames are copied between the driver and the UMEM: works on every driver.
     case copy
+    /// The driver DMAs into the UMEM directly; fails with EOPNOTSUPP without driver support.
     case zeroCopy = "zero-copy"
     /// Zero-copy where the driver supports it, else copy.
     case auto
+    /// The mode as the command line spells it (`copy`, `zero-copy`, `auto`).
     public var description: String { rawValue }
 }
 
@@ -149,7 +152,9 @@ package final class XSKSocket {
 public struct KernelXSKStatistics: Sendable, Equatable {
     /// Dropped for reasons other than invalid descriptors (RX).
     public var rxDropped: UInt64 = 0
+    /// RX descriptors the kernel found invalid (`rx_invalid_descs`).
     public var rxInvalidDescriptors: UInt64 = 0
+    /// TX descriptors the kernel refused as invalid (`tx_invalid_descs`): a frame address or length out of the UMEM.
     public var txInvalidDescriptors: UInt64 = 0
     /// Frames dropped because our RX ring was full.
     public var rxRingFull: UInt64 = 0
