@@ -90,13 +90,21 @@ extension FlowAction {
 public enum OpenFlowPort {
     /// Ports 0xff00 and above are reserved.
     public static let max: UInt16 = 0xff00
+    /// `IN_PORT`: output back to the port the packet came in on.
     public static let inPort: UInt16 = 0xfff8
+    /// `TABLE`: the flow table itself, for packet-outs only; the flow parser refuses it in `output`.
     public static let table: UInt16 = 0xfff9
+    /// `NORMAL`: hand the packet to the bridge's MAC-learning switch.
     public static let normal: UInt16 = 0xfffa
+    /// `FLOOD`: every port of the bridge but the input port (the same set as `ALL` here).
     public static let flood: UInt16 = 0xfffb
+    /// `ALL`: every port of the bridge but the input port.
     public static let all: UInt16 = 0xfffc
+    /// `CONTROLLER`: there is no controller here, so output to it counts a `noController` drop.
     public static let controller: UInt16 = 0xfffd
+    /// `LOCAL`: the bridge's local port, which this datapath does not have (a `noController` drop).
     public static let local: UInt16 = 0xfffe
+    /// `ANY` (OpenFlow 1.0's `NONE`): no port; the flow parser refuses it in `output`.
     public static let none: UInt16 = 0xffff
 
     /// `IN_PORT`, `LOCAL`, … for reserved numbers, decimal otherwise (OVS's
@@ -156,6 +164,7 @@ public struct ConntrackAction: Hashable, Sendable {
     /// The `exec(...)` actions: a range of `FlowRule.nestedActions`.
     public var actions: Range<Int32> = 0..<0
 
+    /// A plain `ct`: track without committing, zone 0, continue the action list, no NAT.
     public init() {}
 }
 
@@ -165,28 +174,39 @@ public struct NATAction: Hashable, Sendable {
     public enum Kind: UInt8, Sendable {
         /// Plain `nat`: apply the NAT already set up for the connection (reply direction).
         case existing
+        /// `nat(src...)`: rewrite the source address (and port), SNAT.
         case source
+        /// `nat(dst...)`: rewrite the destination address (and port), DNAT.
         case destination
     }
 
     /// The address family of the range, if one was given.
     public enum Family: UInt8, Sendable { case none, ipv4, ipv6 }
 
+    /// Which address the action rewrites.
     public var kind: Kind = .existing
+    /// Which address range was given (`.none`: no range, as in plain `nat`).
     public var family: Family = .none
     /// IPv4 range (host order), when `family == .ipv4`; `max == 0` or `max == min`: one address.
     public var ipv4Min: UInt32 = 0
+    /// Last IPv4 address of the range (host order); 0 for a single address.
     public var ipv4Max: UInt32 = 0
     /// IPv6 range as (high, low) 64-bit halves, when `family == .ipv6`.
     public var ipv6MinHi: UInt64 = 0, ipv6MinLo: UInt64 = 0
+    /// Last IPv6 address of the range, as (high, low) halves; zero for a single address.
     public var ipv6MaxHi: UInt64 = 0, ipv6MaxLo: UInt64 = 0
     /// Port range; 0: keep the port.
     public var portMin: UInt16 = 0
+    /// Last port of the range; 0 or below `portMin` means `portMin` alone.
     public var portMax: UInt16 = 0
+    /// The `persistent` flag: parsed and printed back, not used in choosing addresses.
     public var persistent = false
+    /// The `hash` flag: parsed and printed back, not used in choosing ports.
     public var hash = false
+    /// The `random` flag: parsed and printed back, not used in choosing ports.
     public var random = false
 
+    /// A `nat` of `kind` with no address or port range.
     public init(kind: Kind = .existing) { self.kind = kind }
 }
 
@@ -195,18 +215,30 @@ public struct NATAction: Hashable, Sendable {
 /// Learning builds a new rule, which allocates anyway, so this side-table entry holds its
 /// specs in an array.
 public struct LearnAction: Hashable, Sendable {
+    /// `table=`: the table the learned flow goes in (default 1).
     public var table: UInt8 = 1
+    /// `idle_timeout=`: seconds without a hit before the learned flow expires; 0 never.
     public var idleTimeout: UInt16 = 0
+    /// `hard_timeout=`: seconds after which the learned flow expires regardless; 0 never.
     public var hardTimeout: UInt16 = 0
+    /// `fin_idle_timeout=`: parsed and printed back; learned flows do not get it.
     public var finIdleTimeout: UInt16 = 0
+    /// `fin_hard_timeout=`: parsed and printed back; learned flows do not get it.
     public var finHardTimeout: UInt16 = 0
+    /// `priority=`: the learned flow's priority (default 32768).
     public var priority: UInt16 = 32768
+    /// `cookie=`: the learned flow's cookie.
     public var cookie: UInt64 = 0
+    /// `send_flow_rem`: parsed and printed back; no flow-removed messages are sent.
     public var sendFlowRemoved = false
+    /// `delete_learned`: parsed and printed back; learned flows are not removed with the learning one.
     public var deleteLearned = false
+    /// `limit=`: parsed and printed back; the number of learned flows is not capped by it.
     public var limit: UInt32 = 0
+    /// The match and action items of the learned flow, in order.
     public var specs: [LearnSpec] = []
 
+    /// `learn(table=1,priority=32768)` with no specs.
     public init() {}
 }
 

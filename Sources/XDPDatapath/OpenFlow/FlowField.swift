@@ -17,34 +17,51 @@
 /// allocate nothing and can run per packet (the action executor uses them for `load`,
 /// `move` and `output:FIELD[]`).
 public enum FlowField: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    /// Pipeline fields: the input port (`in_port`, and the 32-bit `in_port_oxm`), the tunnel id, the metadata.
     case inPort, inPortOXM, tunID, metadata
+    /// The eight 32-bit registers, scratch space for the pipeline (`reg0`…`reg7`).
     case reg0, reg1, reg2, reg3, reg4, reg5, reg6, reg7
+    /// What the last `ct` action found: state bits, zone, the connection's mark.
     case ctState, ctZone, ctMark
+    /// Ethernet source, destination and EtherType.
     case ethSrc, ethDst, ethType
+    /// The VLAN tag: whole TCI, `dl_vlan` (12-bit VID), `vlan_vid` (VID with the present bit), and the PCP by both names.
     case vlanTCI, dlVLAN, vlanVID, dlVLANPCP, vlanPCP
+    /// IPv4 and IPv6 source and destination addresses.
     case ipv4Src, ipv4Dst, ipv6Src, ipv6Dst
+    /// IP header bytes: protocol, DSCP as `nw_tos` (in place) and `ip_dscp` (shifted down), ECN, TTL.
     case ipProto, ipDSCP, ipDSCPShifted, ipECN, ipTTL
+    /// ARP opcode, sender and target protocol addresses, sender and target hardware addresses.
     case arpOp, arpSPA, arpTPA, arpSHA, arpTHA
+    /// Transport ports per protocol, and the TCP control bits.
     case tcpSrc, tcpDst, tcpFlags, udpSrc, udpDst, sctpSrc, sctpDst
+    /// ICMP and ICMPv6 type and code.
     case icmpType, icmpCode, icmpv6Type, icmpv6Code
 
     /// How a field's value is written in flow text (OVS's `mf_string`).
     public enum Format: Sendable {
+        /// Decimal, hex (`0x…`), MAC, dotted quad, IPv6 text, an OpenFlow port (reserved ones by name
+        /// as `OpenFlowPort.name` gives them), `ct_state` flags (`+trk+est`), TCP flags.
         case decimal, hexadecimal, ethernet, ipv4, ipv6, port, ctState, tcpFlags
     }
 
     /// What a match on the field requires (OVS's `mf_prereqs`).
     public enum Prerequisite: Sendable {
+        /// Nothing, ARP, IPv4, IPv6, either IP version, or one L4 protocol (TCP, UDP, SCTP, ICMPv4, ICMPv6).
         case none, arp, ipv4, ipv6, ipAny, tcp, udp, sctp, icmpv4, icmpv6
     }
 
     /// Where the field's bits live: `bits` bits of key word `word` starting at bit `shift`.
     /// 128-bit fields use two words: `word` holds bits 64…127, `word + 1` bits 0…63.
     public struct Storage: Sendable, Hashable {
+        /// The `FlowKey` word (0..<17) that holds the field (for 128-bit fields, the high half).
         public var word: Int
+        /// The field's lowest bit within that word.
         public var shift: Int
+        /// How many bits the key keeps (may be fewer than the field's OpenFlow width).
         public var bits: Int
 
+        /// Places a field `bits` wide at bit `shift` of word `word`.
         @inlinable
         public init(word: Int, shift: Int, bits: Int) {
             self.word = word
@@ -302,6 +319,7 @@ public enum FlowField: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         return FlowField(rawValue: FlowField.reg0.rawValue + UInt8(n))!
     }
 
+    /// The canonical OVS name, as `name`.
     public var description: String { name }
 
     /// The field called `name` (canonical name or alias), or nil.
@@ -392,12 +410,15 @@ extension FlowField {
 ///
 /// POD (three bytes), so actions that carry one stay trivial.
 public struct FlowSubfield: Hashable, Sendable, CustomStringConvertible {
+    /// The field the bits are taken from.
     public var field: FlowField
     /// The lowest bit.
     public var offset: UInt8
     /// Number of bits (1…128).
     public var bits: UInt8
 
+    /// Bits `offset ..< offset + bits` of `field`; `bits` nil runs to the end of the field.
+    /// Does not check the range: the flow parser does.
     public init(_ field: FlowField, offset: Int = 0, bits: Int? = nil) {
         self.field = field
         self.offset = UInt8(offset)

@@ -26,14 +26,22 @@ import XDPPacket
 /// and its SPA/TPA in `nw_src`/`nw_dst`; ICMP type and code live in `tp_src`/`tp_dst`.
 @frozen
 public struct FlowKey: Hashable, Sendable {
+    /// Words 0–3 of the packed key (layout in the table above: `w0` ports, zone and IP bytes,
+    /// `w1`/`w2` MACs with EtherType and TCI, `w3` IPv4 addresses).
     public var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
+    /// Words 4–7: L4 ports and TCP flags, tunnel id, conntrack mark with metadata, reg0/reg1.
     public var w4: UInt64 = 0, w5: UInt64 = 0, w6: UInt64 = 0, w7: UInt64 = 0
+    /// Words 8–11: reg2…reg7, then the first half of the IPv6 source.
     public var w8: UInt64 = 0, w9: UInt64 = 0, w10: UInt64 = 0, w11: UInt64 = 0
+    /// Words 12–15: the rest of the IPv6 addresses, then the ARP source hardware address.
     public var w12: UInt64 = 0, w13: UInt64 = 0, w14: UInt64 = 0, w15: UInt64 = 0
+    /// Word 16: the ARP target hardware address in its low 48 bits.
     public var w16: UInt64 = 0
 
+    /// The number of 64-bit words in a key (`w0`…`w16`), the range of `subscript(word:)`.
     public static let wordCount = 17
 
+    /// An all-zero key: as a mask it matches every packet (all fields wildcarded).
     @inlinable public init() {}
 
     /// The key of a parsed packet received on `inPort` (OpenFlow port number).
@@ -157,34 +165,58 @@ public struct FlowKey: Hashable, Sendable {
         w = (w & ~m) | ((v << shift) & m)
     }
 
+    /// The OpenFlow input port (`in_port`), bits 0–15 of `w0`.
     public var inPort: UInt16 { get { UInt16(Self.get(w0, 0, 16)) } set { Self.set(&w0, 0, 16, UInt64(newValue)) } }
+    /// The conntrack zone the last `ct` action used (`ct_zone`), 0 before any.
     public var ctZone: UInt16 { get { UInt16(Self.get(w0, 16, 16)) } set { Self.set(&w0, 16, 16, UInt64(newValue)) } }
+    /// IP protocol or IPv6 next header (`nw_proto`); ARP's opcode for ARP.
     public var nwProto: UInt8 { get { UInt8(Self.get(w0, 32, 8)) } set { Self.set(&w0, 32, 8, UInt64(newValue)) } }
+    /// IPv4 TTL or IPv6 hop limit (`nw_ttl`).
     public var nwTTL: UInt8 { get { UInt8(Self.get(w0, 40, 8)) } set { Self.set(&w0, 40, 8, UInt64(newValue)) } }
+    /// IPv4 TOS byte or IPv6 traffic class (`nw_tos`): DSCP in the top 6 bits, ECN in the low 2.
     public var nwTOS: UInt8 { get { UInt8(Self.get(w0, 48, 8)) } set { Self.set(&w0, 48, 8, UInt64(newValue)) } }
+    /// Conntrack state bits (`ct_state`, see `CTState`); 0 until a `ct` action ran.
     public var ctState: UInt8 { get { UInt8(Self.get(w0, 56, 8)) } set { Self.set(&w0, 56, 8, UInt64(newValue)) } }
+    /// Ethernet destination (`dl_dst`) in the low 48 bits.
     public var dlDst: UInt64 { get { Self.get(w1, 0, 48) } set { Self.set(&w1, 0, 48, newValue) } }
+    /// EtherType after the VLAN tags (`dl_type`), host order.
     public var dlType: UInt16 { get { UInt16(Self.get(w1, 48, 16)) } set { Self.set(&w1, 48, 16, UInt64(newValue)) } }
+    /// Ethernet source (`dl_src`) in the low 48 bits.
     public var dlSrc: UInt64 { get { Self.get(w2, 0, 48) } set { Self.set(&w2, 0, 48, newValue) } }
+    /// The outer tag's TCI with bit 0x1000 set when a tag is present, 0 when untagged (`vlan_tci`).
     public var vlanTCI: UInt16 { get { UInt16(Self.get(w2, 48, 16)) } set { Self.set(&w2, 48, 16, UInt64(newValue)) } }
+    /// IPv4 source (or ARP SPA), host order (`nw_src`).
     public var nwSrc: UInt32 { get { UInt32(Self.get(w3, 0, 32)) } set { Self.set(&w3, 0, 32, UInt64(newValue)) } }
+    /// IPv4 destination (or ARP TPA), host order (`nw_dst`).
     public var nwDst: UInt32 { get { UInt32(Self.get(w3, 32, 32)) } set { Self.set(&w3, 32, 32, UInt64(newValue)) } }
+    /// TCP/UDP source port or ICMP type, host order (`tp_src`).
     public var tpSrc: UInt16 { get { UInt16(Self.get(w4, 0, 16)) } set { Self.set(&w4, 0, 16, UInt64(newValue)) } }
+    /// TCP/UDP destination port or ICMP code, host order (`tp_dst`).
     public var tpDst: UInt16 { get { UInt16(Self.get(w4, 16, 16)) } set { Self.set(&w4, 16, 16, UInt64(newValue)) } }
+    /// TCP control bits, low 12 bits of the offset/flags word (`tcp_flags`).
     public var tcpFlags: UInt16 { get { UInt16(Self.get(w4, 32, 16)) } set { Self.set(&w4, 32, 16, UInt64(newValue)) } }
+    /// The tunnel id (`tun_id`): a received GRE key or VXLAN VNI, or the one to send with.
     public var tunID: UInt64 { get { w5 } set { w5 = newValue } }
     /// Whether the packet has a VLAN tag: bit 0x1000 of `vlanTCI`, which OVS uses as
     /// "tag present" (the CFI bit of the wire TCI, always 0 on Ethernet).
     @inlinable public var hasVLAN: Bool { vlanTCI & 0x1000 != 0 }
     /// The tag's TCI as it is on the wire (PCP and VID, the "present" bit cleared).
     @inlinable public var wireTCI: UInt16 { vlanTCI & 0xEFFF }
+    /// The connection's mark (`ct_mark`), set by `ct(commit, exec(set_field))`.
     public var ctMark: UInt32 { get { UInt32(Self.get(w6, 0, 32)) } set { Self.set(&w6, 0, 32, UInt64(newValue)) } }
+    /// The pipeline scratch field (`metadata`): its low 32 bits, the only ones kept; 0 on entry.
     public var metadata: UInt32 { get { UInt32(Self.get(w6, 32, 32)) } set { Self.set(&w6, 32, 32, UInt64(newValue)) } }
+    /// IPv6 source, first 64 bits, host order (`ipv6_src`).
     public var ipv6SrcHi: UInt64 { get { w11 } set { w11 = newValue } }
+    /// IPv6 source, last 64 bits, host order.
     public var ipv6SrcLo: UInt64 { get { w12 } set { w12 = newValue } }
+    /// IPv6 destination, first 64 bits, host order (`ipv6_dst`).
     public var ipv6DstHi: UInt64 { get { w13 } set { w13 = newValue } }
+    /// IPv6 destination, last 64 bits, host order.
     public var ipv6DstLo: UInt64 { get { w14 } set { w14 = newValue } }
+    /// ARP sender hardware address (`arp_sha`) in the low 48 bits.
     public var arpSHA: UInt64 { get { Self.get(w15, 0, 48) } set { Self.set(&w15, 0, 48, newValue) } }
+    /// ARP target hardware address (`arp_tha`) in the low 48 bits.
     public var arpTHA: UInt64 { get { Self.get(w16, 0, 48) } set { Self.set(&w16, 0, 48, newValue) } }
 
     /// Register `n` (0...7).
@@ -193,6 +225,7 @@ public struct FlowKey: Hashable, Sendable {
         return UInt32(truncatingIfNeeded: self[word: 7 + n / 2] >> UInt64(32 * (n % 2)))
     }
 
+    /// Sets register `n` (0...7) to `value`; any other `n` traps.
     public mutating func setReg(_ n: Int, _ value: UInt32) {
         precondition((0...7).contains(n))
         var w = self[word: 7 + n / 2]
@@ -203,14 +236,24 @@ public struct FlowKey: Hashable, Sendable {
 
 /// Conntrack state bits as `ct_state` matches them (OVS's order).
 public struct CTState: OptionSet, Sendable, Hashable {
+    /// The bits, in the order `ct_state` lists them (bit 0 `new` … bit 7 `dnat`).
     public var rawValue: UInt8
+    /// Wraps a byte of state bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// `+new`: the original direction of a connection that has not seen a reply yet.
     public static let new = CTState(rawValue: 1 << 0)
+    /// `+est`: a reply, or the original direction once the connection has seen a reply.
     public static let established = CTState(rawValue: 1 << 1)
+    /// `+rel`: related to a committed connection (an ICMP error about it).
     public static let related = CTState(rawValue: 1 << 2)
+    /// `+rpl`: the packet goes in the reply direction of its connection.
     public static let reply = CTState(rawValue: 1 << 3)
+    /// `+inv`: conntrack could not make sense of the packet (malformed, out of window...).
     public static let invalid = CTState(rawValue: 1 << 4)
+    /// `+trk`: the packet went through conntrack; every other bit is meaningful only with it.
     public static let tracked = CTState(rawValue: 1 << 5)
+    /// `+snat`: source NAT was applied to the packet.
     public static let snat = CTState(rawValue: 1 << 6)
+    /// `+dnat`: destination NAT was applied to the packet.
     public static let dnat = CTState(rawValue: 1 << 7)
 }
