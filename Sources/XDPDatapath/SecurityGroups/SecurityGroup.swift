@@ -7,12 +7,14 @@ public struct SecurityGroup: Sendable, Equatable {
     public var id: String
     /// Free text (Neutron's `name`); the id when not given.
     public var name: String
+    /// The allow rules, in no particular order: a packet passes when any rule of any of its port's groups allows it.
     public var rules: [SecurityGroupRule]
     /// Addresses of the group's members that are not bound on this bridge (ports on other
     /// hosts, Neutron's `remote_group_id` members): with the bound ports' own addresses,
     /// what a rule naming the group as its remote group admits.
     public var members: [AddressPrefix]
 
+    /// A group with `rules`; `name` nil takes the id.
     public init(id: String, name: String? = nil, rules: [SecurityGroupRule] = [], members: [AddressPrefix] = []) {
         self.id = id
         self.name = name ?? id
@@ -28,28 +30,42 @@ public struct SecurityGroup: Sendable, Equatable {
 /// `remoteIPPrefix` and `remoteGroupID` say who the other end is (the source of ingress
 /// traffic, the destination of egress traffic); nil for both means anyone.
 public struct SecurityGroupRule: Sendable, Hashable, CustomStringConvertible {
+    /// Which way the traffic a rule allows flows, seen from the port (Neutron's `direction`).
     public enum Direction: String, Sendable, Hashable, CaseIterable {
+        /// `ingress`: into the port (to the VM); `egress`: out of it (from the VM).
         case ingress, egress
     }
 
+    /// The IP version a rule applies to, spelt as Neutron's `ethertype` field.
     public enum EtherType: String, Sendable, Hashable, CaseIterable {
+        /// IPv4 traffic.
         case ipv4 = "IPv4"
+        /// IPv6 traffic.
         case ipv6 = "IPv6"
 
+        /// The IP version as a number: 4 or 6.
         public var family: UInt8 { self == .ipv4 ? 4 : 6 }
     }
 
     /// Optional id, only for messages.
     public var id: String?
+    /// Whether the rule allows traffic into or out of the port.
     public var direction: Direction
+    /// The IP version the rule applies to.
     public var ethertype: EtherType
     /// IP protocol number; nil: any protocol. ICMP in an IPv6 rule is 58 (ICMPv6).
     public var ipProtocol: UInt8?
+    /// First destination port (or the ICMP type); nil: any.
     public var portRangeMin: Int?
+    /// Last destination port (or the ICMP code; nil: any code). Ports need both ends, 1...65535.
     public var portRangeMax: Int?
+    /// The addresses of the other end (source for ingress, destination for egress); nil: any.
     public var remoteIPPrefix: AddressPrefix?
+    /// The group whose members are the other end (Neutron's `remote_group_id`); nil: any.
     public var remoteGroupID: String?
 
+    /// A rule with the protocol given by number (nil: any). Values are taken as given;
+    /// `SecurityGroupConfiguration.validate()` checks them.
     public init(id: String? = nil, direction: Direction, ethertype: EtherType = .ipv4, ipProtocol: UInt8? = nil,
                 portRangeMin: Int? = nil, portRangeMax: Int? = nil, remoteIPPrefix: AddressPrefix? = nil,
                 remoteGroupID: String? = nil) {
@@ -109,6 +125,7 @@ public struct SecurityGroupRule: Sendable, Hashable, CustomStringConvertible {
     /// True for ICMP in an IPv4 rule and ICMPv6 in an IPv6 rule.
     public var isICMP: Bool { ipProtocol == (ethertype == .ipv4 ? 1 : 58) }
 
+    /// One line for messages: `ingress IPv4 proto 6 22-22 remote 10.0.0.0/8 group web`.
     public var description: String {
         var s = "\(direction.rawValue) \(ethertype.rawValue)"
         if let p = ipProtocol { s += " proto \(p)" }
@@ -122,7 +139,9 @@ public struct SecurityGroupRule: Sendable, Hashable, CustomStringConvertible {
 /// An IPv4 or IPv6 prefix (`10.1.0.0/24`, `fd00::/64`; a bare address is a host
 /// prefix). Host bits are cleared.
 public enum AddressPrefix: Hashable, Sendable, CustomStringConvertible {
+    /// An IPv4 prefix.
     case v4(IPv4Prefix)
+    /// An IPv6 address, host bits cleared, and its prefix length (0...128).
     case v6(IPv6Address, length: Int)
 
     /// Parses `ADDRESS[/LEN]`, IPv4 or IPv6.
@@ -138,8 +157,10 @@ public enum AddressPrefix: Hashable, Sendable, CustomStringConvertible {
         self.init(address, length: length)
     }
 
+    /// The host prefix of an IPv4 address (`/32`).
     public init(_ address: IPv4Address) { self = .v4(IPv4Prefix(address, length: 32)!) }
 
+    /// The IPv6 prefix of `length` bits (0...128) containing `address`; host bits are cleared.
     public init(_ address: IPv6Address, length: Int = 128) {
         let (hi, lo) = AddressPrefix.mask6(length)
         self = .v6(IPv6Address(high: address.high & hi, low: address.low & lo), length: length)
@@ -157,6 +178,7 @@ public enum AddressPrefix: Hashable, Sendable, CustomStringConvertible {
         return 6
     }
 
+    /// The prefix length in bits (0...32 for IPv4, 0...128 for IPv6).
     public var length: Int {
         switch self {
         case .v4(let p): p.length
@@ -193,6 +215,7 @@ public enum AddressPrefix: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// `ADDRESS/LEN` always, even for a host prefix (`10.0.0.1/32`).
     public var description: String {
         switch self {
         case .v4(let p): "\(p.address)/\(p.length)"

@@ -3,7 +3,9 @@ import XDPPacket
 /// A DHCP option code (RFC 2132 unless said otherwise): an open set, as the wire allows any byte.
 @frozen
 public struct DHCPOption: RawRepresentable, Hashable, Sendable {
+    /// The option's code byte, as on the wire.
     public var rawValue: UInt8
+    /// Wraps any code byte, known or not.
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// RFC 2132 §3.1: one byte of padding, no length.
@@ -55,8 +57,10 @@ public struct DHCPOption: RawRepresentable, Hashable, Sendable {
 /// The DHCP message type carried in option 53 (RFC 2132 §9.6).
 @frozen
 public enum DHCPMessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The eight types of RFC 2131 and RFC 2132 §9.6, numbered 1 (DHCPDISCOVER) to 8 (DHCPINFORM).
     case discover = 1, offer, request, decline, ack, nak, release, inform
 
+    /// The RFC's name in capitals (`DHCPDISCOVER`, `DHCPACK`, …).
     public var description: String {
         switch self {
         case .discover: "DHCPDISCOVER"
@@ -79,20 +83,35 @@ public enum DHCPMessageType: UInt8, Sendable, CaseIterable, CustomStringConverti
 ///  siaddr(4) | giaddr(4) | chaddr(16) | sname(64) | file(128) | magic cookie(4) | options…
 /// ```
 public enum BOOTPLayout {
+    /// `op`: 1 BOOTREQUEST, 2 BOOTREPLY (1 byte).
     public static let op = 0
+    /// `htype`: hardware type, 1 for Ethernet (1 byte).
     public static let htype = 1
+    /// `hlen`: hardware address length, 6 for Ethernet (1 byte).
     public static let hlen = 2
+    /// `hops`: relay agents passed (1 byte).
     public static let hops = 3
+    /// `xid`: the transaction id the client picked, echoed in replies (4 bytes).
     public static let xid = 4
+    /// `secs`: seconds since the client began (2 bytes, network order).
     public static let secs = 8
+    /// `flags`: the broadcast bit (`broadcastFlag`) and 15 reserved bits (2 bytes).
     public static let flags = 10
+    /// `ciaddr`: the client's address when it already has one (4 bytes).
     public static let ciaddr = 12
+    /// `yiaddr`: "your" address, the one the server gives (4 bytes).
     public static let yiaddr = 16
+    /// `siaddr`: the next server's address (4 bytes).
     public static let siaddr = 20
+    /// `giaddr`: the relay agent's address, 0 without a relay (4 bytes).
     public static let giaddr = 24
+    /// `chaddr`: the client's hardware address, padded to 16 bytes.
     public static let chaddr = 28
+    /// `sname`: server host name, 64 bytes, NUL padded (may hold options when overloaded).
     public static let sname = 44
+    /// `file`: boot file name, 128 bytes, NUL padded (may hold options when overloaded).
     public static let file = 108
+    /// The magic cookie's 4 bytes (`magicCookie`), which mark a DHCP message rather than BOOTP.
     public static let cookie = 236
     /// Where the options start, after the magic cookie.
     public static let options = 240
@@ -102,8 +121,9 @@ public enum BOOTPLayout {
     public static let broadcastFlag: UInt16 = 0x8000
     /// RFC 1542 §3.3: BOOTP messages are at least 300 bytes; shorter replies are padded.
     public static let minimumMessage = 300
-    /// UDP ports (RFC 2131 §4.1).
+    /// The port servers listen on (67, RFC 2131 §4.1).
     public static let serverPort: UInt16 = 67
+    /// The port clients listen on (68).
     public static let clientPort: UInt16 = 68
 }
 
