@@ -116,6 +116,7 @@ public struct ConntrackTimeouts: Sendable, Equatable {
     /// Other protocols: both directions seen.
     public var otherMultiple: UInt32 = 180
 
+    /// The defaults listed above.
     public init() {}
 
     func seconds(_ c: ConntrackTimeoutClass) -> UInt32 {
@@ -137,12 +138,15 @@ public struct ConntrackTimeouts: Sendable, Equatable {
 
 /// Which timeout a connection is running on; also the expiry list it is on.
 public enum ConntrackTimeoutClass: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    /// TCP, by the state of the handshake or teardown (the `ConntrackTimeouts` of the same names).
     case tcpSynSent, tcpSynReceived, tcpEstablished, tcpFinWait, tcpTimeWait
+    /// UDP, ICMP and other protocols: one direction seen, or both (a reply for ICMP).
     case udpFirst, udpMultiple, icmpFirst, icmpReply, otherFirst, otherMultiple
 
     /// The number of classes, as a constant (`allCases` builds an array: not per packet).
     static var count: Int { 11 }
 
+    /// The class in kebab case, as `dump-conntrack` and the counters print it (`tcp-syn-recv`).
     public var description: String {
         switch self {
         case .tcpSynSent: "tcp-syn-sent"
@@ -198,6 +202,8 @@ public struct ConntrackConfiguration: Sendable, Equatable {
     /// adopts them (ConntrackStateFile.swift); nil: ordinary memory, lost with the process.
     public var stateFile: String? = nil
 
+    /// 65,536 connections, no zone limits, the default timeouts, window checking on,
+    /// loose TCP pickup off, 32 reassembly contexts of up to 64 fragments, no state file.
     public init() {}
 }
 
@@ -218,20 +224,29 @@ public enum ConntrackDisposition: UInt8, Sendable {
 /// Counters and the reasons in `TrackResult.reason`. Invalid packets, refusals and
 /// fragment drops each have their own; `none` is "nothing to report".
 public enum ConntrackCounter: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Nothing to report (the reason of a packet tracked normally).
     case none
-    // Life of connections.
+    /// Life of connections: committed, timed out, removed by a flush, replaced by a SYN on
+    /// a closed connection.
     case created, expired, flushed, recreated
-    // +inv reasons.
+    /// +inv reasons: cut-off or impossible headers, not IP, TCP flag combinations, a first
+    /// packet that is not a SYN, a SYN-ACK with no connection, a segment out of window.
     case malformed, notIP, tcpBadFlags, tcpNoSYN, tcpSynAckWithoutConnection, tcpOutOfWindow
+    /// +inv reasons of ICMP: a type not tracked, a reply or an error with no connection, an
+    /// error whose inner packet cannot be read.
     case icmpUnsupportedType, icmpReplyWithoutConnection, icmpErrorWithoutConnection, icmpErrorMalformed
-    // Commit refused.
+    /// Commit refused: the global limit or the zone's limit is reached.
     case globalLimit, zoneLimit
-    // NAT: no free translated tuple in the requested range (commit refused); translations made.
+    /// NAT: no free translated tuple in the requested range (commit refused); translations made.
     case natExhausted, natTranslated
-    // Fragments.
+    /// Fragments: held for reassembly, datagrams completed, and fragments dropped for
+    /// overlapping, repeating, being malformed or making the datagram too large.
     case fragmentHeld, reassembled, fragmentOverlap, fragmentDuplicate, fragmentMalformed, fragmentTooLarge
+    /// Fragments dropped at the limits: too many per datagram, no free context, the memory
+    /// budget spent, or the datagram not complete within `fragmentTimeout`.
     case fragmentTooMany, fragmentContextsFull, fragmentMemoryFull, fragmentTimeout
 
+    /// The counter in kebab case, as statistics print it (`tcp-out-of-window`).
     public var description: String {
         switch self {
         case .none: "none"
@@ -286,6 +301,7 @@ public struct TrackResult: Sendable, Equatable {
     /// For fragments: the datagram (unique per reassembly), else 0.
     public var datagram: UInt32
 
+    /// A result; by default forwarded, with no connection, reason or datagram.
     @inlinable
     public init(state: CTState, mark: UInt32 = 0, zone: UInt16, disposition: ConntrackDisposition = .forward,
                 reason: ConntrackCounter = .none, connection: UInt32 = 0, datagram: UInt32 = 0) {
@@ -299,9 +315,13 @@ public struct TrackResult: Sendable, Equatable {
 
 /// A connection as the control path sees it (`lookup`, `connections`).
 public struct ConnectionInfo: Sendable, Equatable {
+    /// The tuple of the original direction (the first packet's), as seen before NAT.
     public var original: ConntrackKey
+    /// The tuple replies carry: `original` reversed, with NAT's translation applied.
     public var reply: ConntrackKey
+    /// The connection's `ct_mark`.
     public var mark: UInt32
+    /// The timeout it runs on now.
     public var timeoutClass: ConntrackTimeoutClass
     /// Nanoseconds (tracker clock) at which it expires unless a packet refreshes it.
     public var expiration: UInt64
@@ -310,6 +330,7 @@ public struct ConnectionInfo: Sendable, Equatable {
     /// TCP state of each side (OVS's per-peer states), nil for other protocols.
     public var tcpStates: (original: TCPConnectionState, reply: TCPConnectionState)?
 
+    /// Field by field (written out because the `tcpStates` tuple is not `Equatable`).
     public static func == (a: ConnectionInfo, b: ConnectionInfo) -> Bool {
         a.original == b.original && a.reply == b.reply && a.mark == b.mark && a.timeoutClass == b.timeoutClass
             && a.expiration == b.expiration && a.seenReply == b.seenReply
