@@ -256,14 +256,22 @@ extension Datapath {
 /// ct_tp_src=P,ct_tp_dst=P` (IPv6: `ct_ipv6_src`, `ct_ipv6_dst`), any subset. Fields are
 /// compared with the connection's original direction.
 public struct ConntrackTupleFilter: Sendable, Equatable {
+    /// 4 or 6 when a source address is given (`ct_nw_src`, `ct_ipv6_src`), 0: any source.
     public var sourceFamily: UInt8 = 0
+    /// The source address as `ConntrackKey` holds it: IPv4 in `sourceLo`, IPv6 in both halves, host order.
     public var sourceHi: UInt64 = 0, sourceLo: UInt64 = 0
+    /// 4 or 6 when a destination address is given, 0: any destination.
     public var destinationFamily: UInt8 = 0
+    /// The destination address, held as the source is.
     public var destinationHi: UInt64 = 0, destinationLo: UInt64 = 0
+    /// `ct_nw_proto`: the IP protocol; nil: any.
     public var proto: UInt8?
+    /// `ct_tp_src`; nil: any. Given, it selects only connections with ports (`ConntrackKey.hasPorts`).
     public var sourcePort: UInt16?
+    /// `ct_tp_dst`; nil: any. Given, it selects only connections with ports.
     public var destinationPort: UInt16?
 
+    /// An empty filter, which selects every connection.
     public init() {}
 
     /// Parses `ct_nw_src=10.0.0.1,ct_tp_dst=80,...`.
@@ -312,7 +320,9 @@ public struct ConntrackTupleFilter: Sendable, Equatable {
 
 /// A `flush-conntrack` tuple that does not parse.
 public struct ConntrackTupleFilterError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, naming the field (`ct_tp_dst: 70000 is not 0-65535`).
     public var message: String
+    /// `message` alone, as an error printed by the command line reads.
     public var description: String { message }
 }
 

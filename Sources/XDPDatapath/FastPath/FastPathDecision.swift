@@ -3,12 +3,16 @@
 public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     /// The datapath port id the frame entered by.
     public var inPort: Int
-    /// Whether the frame carried one 802.1Q tag, and its TCI.
+    /// Whether the frame carried one 802.1Q tag.
     public var tagged: Bool
+    /// The tag's TCI (PCP, DEI, VID) as on the wire; 0 when untagged.
     public var tci: UInt16
+    /// The Ethernet destination in the low 48 bits.
     public var dst: UInt64
+    /// The Ethernet source in the low 48 bits.
     public var src: UInt64
 
+    /// A key; `tci` is ignored (stored as 0) when `tagged` is false, so equal frames make equal keys.
     public init(inPort: Int, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64) {
         self.inPort = inPort
         self.tagged = tagged
@@ -23,6 +27,7 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
         return "in_port(\(inPort)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))"
     }
 
+    /// A 48-bit MAC in the low bits of `mac` as `aa:bb:cc:dd:ee:ff`.
     public static func macText(_ mac: UInt64) -> String {
         (0..<6).map { i -> String in
             let byte = UInt8(truncatingIfNeeded: mac >> UInt64(40 - 8 * i))
@@ -33,22 +38,31 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
 
 /// What the fast path does to the outer VLAN tag of a cached frame.
 public enum FastPathTagOperation: UInt16, Sendable, Equatable {
+    /// Leave the frame's tag (or its absence) as it is.
     case keep = 0
+    /// Remove the outer tag.
     case pop = 1
+    /// Add a tag with `outTCI` to an untagged frame.
     case push = 2
+    /// Rewrite the outer tag's TCI to `outTCI`.
     case set = 3
 }
 
 /// One NORMAL decision along a cached path: on `bridge`, in `vlan`, the frame went from
 /// `inPort` to `outPort`. Lengths are relative to the frame as it entered the datapath.
 public struct FastPathStep: Sendable, Equatable {
+    /// The bridge's index in `Datapath.bridges`.
     public var bridge: Int
+    /// The VLAN the bridge's MAC lookups were made in.
     public var vlan: UInt16
+    /// The datapath port id the frame entered the bridge by.
     public var inPort: Int
+    /// The datapath port id NORMAL sent it to.
     public var outPort: Int
-    /// Bytes the frame had more (or fewer) than at entry when it reached `inPort`, and
-    /// when it left by `outPort`.
+    /// Bytes the frame had more (or fewer) than at entry when it reached `inPort`
+    /// (4 per tag pushed, -4 per tag popped).
     public var inLengthDelta: Int
+    /// The same when it left by `outPort`.
     public var outLengthDelta: Int
 }
 
@@ -57,10 +71,13 @@ public struct FastPathStep: Sendable, Equatable {
 /// by patch ports). It holds while every step's MAC lookups give the same ports, the
 /// bridges stay NORMAL-only, and the datapath is the same (`Datapath.fastPathExpiry`).
 public struct FastPathDecision: Sendable, Equatable {
+    /// The frames the decision is for.
     public var key: FastPathKey
+    /// The NORMAL decisions the path took, one per bridge in the order crossed.
     public var steps: [FastPathStep]
     /// The datapath port id the frame leaves by (a port with a transmit queue).
     public var outPort: Int
+    /// What happens to the outer VLAN tag on the way out.
     public var tagOperation: FastPathTagOperation
     /// The TCI pushed or set.
     public var outTCI: UInt16
