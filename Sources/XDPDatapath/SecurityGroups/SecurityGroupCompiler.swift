@@ -71,11 +71,14 @@ import XDPPacket
 
 /// What the compiler needs to know about one port of the bridge.
 public struct FirewallBridgePort: Sendable, Equatable {
+    /// The port's name on the bridge (`tap…`, `qvo…`, `patch-tun`).
     public var name: String
+    /// The port's OpenFlow number; also its conntrack zone when it is filtered.
     public var ofport: Int
     /// Access VLAN (the network's local VLAN); 0 for a trunk or an untagged port.
     public var tag: UInt16
 
+    /// Describes one port as the bridge has it.
     public init(name: String, ofport: Int, tag: UInt16) {
         self.name = name
         self.ofport = ofport
@@ -88,15 +91,25 @@ public struct FirewallBridgePort: Sendable, Equatable {
 public struct SecurityGroupCompiler: Sendable {
     /// Neutron's table numbers.
     public enum Table {
+        /// Table 0, LOCAL_SWITCHING: puts the packet's network in reg6, then → 60.
         public static let localSwitching: UInt8 = 0
+        /// Table 60, TRANSIENT: sends traffic from or to a filtered port to its filter, the rest to NORMAL.
         public static let transient: UInt8 = 60
+        /// Table 71, BASE_EGRESS: anti-spoofing, DHCP and neighbour discovery checks on what a VM sends.
         public static let baseEgress: UInt8 = 71
+        /// Table 72, RULES_EGRESS: the group's egress rules against the sender's connection state.
         public static let rulesEgress: UInt8 = 72
+        /// Table 73, ACCEPT_OR_INGRESS: to a local filtered port's ingress filter, else commit and go on.
         public static let acceptOrIngress: UInt8 = 73
+        /// Table 81, BASE_INGRESS: ARP and neighbour discovery allowed, IP tracked in the receiver's zone.
         public static let baseIngress: UInt8 = 81
+        /// Table 82, RULES_INGRESS: the group's ingress rules; new connections committed in the receiver's zone.
         public static let rulesIngress: UInt8 = 82
+        /// Table 91: accepted egress traffic, → 94.
         public static let acceptedEgress: UInt8 = 91
+        /// Table 92: accepted ingress traffic, committed in a local sender's zone too, then output to reg5's port.
         public static let acceptedIngress: UInt8 = 92
+        /// Table 94: NORMAL switching for accepted and unfiltered traffic.
         public static let acceptedEgressNormal: UInt8 = 94
     }
 
@@ -104,9 +117,12 @@ public struct SecurityGroupCompiler: Sendable {
     /// per port).
     public static let zoneField = "NXM_NX_REG5[0..15]"
 
+    /// The groups and port bindings the flows enforce.
     public let configuration: SecurityGroupConfiguration
+    /// Every port of the bridge, filtered or not (names and OpenFlow numbers the flows use).
     public let bridgePorts: [FirewallBridgePort]
 
+    /// A compiler for one bridge; nothing is checked or compiled until `flowTexts()`.
     public init(configuration: SecurityGroupConfiguration, bridgePorts: [FirewallBridgePort]) {
         self.configuration = configuration
         self.bridgePorts = bridgePorts
