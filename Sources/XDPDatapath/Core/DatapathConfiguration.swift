@@ -1,6 +1,7 @@
 /// What a `Datapath` is built from: bridges and their ports, in the vocabulary of
 /// `ovs-vsctl`. `XDPModel` reads it from YAML; an embedding program may build it directly.
 public struct DatapathConfiguration: Sendable, Equatable {
+    /// The bridges, in the order `ovs-vsctl show` would list them; names are unique.
     public var bridges: [BridgeConfiguration]
     /// The network carrying GRE tunnels, when the configuration has `gre` ports.
     public var underlay: UnderlayConfiguration?
@@ -26,6 +27,8 @@ public struct DatapathConfiguration: Sendable, Equatable {
     /// adopts them (`withStateFiles`, StateFile.swift); nil: in ordinary memory.
     public var stateDirectory: String? = nil
 
+    /// A configuration; with the defaults, no bridges, a default-sized tracker, the segment cache on
+    /// and a random seed per run. `Datapath.init` checks it, not this.
     public init(bridges: [BridgeConfiguration] = [], underlay: UnderlayConfiguration? = nil,
                 conntrack: ConntrackConfiguration = ConntrackConfiguration(), routers: [RouterConfiguration] = [],
                 dhcp: [DHCPConfiguration] = [], flowSegmentCache: Bool = true, randomSeed: UInt64? = nil) {
@@ -62,7 +65,9 @@ public struct DatapathConfiguration: Sendable, Equatable {
 
 /// One bridge (`ovs-vsctl add-br`).
 public struct BridgeConfiguration: Sendable, Equatable {
+    /// The bridge's name (`br-int`), unique in the configuration.
     public var name: String
+    /// Its ports; a port's name is unique across all bridges.
     public var ports: [PortConfiguration]
     /// Seconds a learned MAC address is remembered without being seen (OVS: `other_config:mac-aging-time`).
     public var macAgingSeconds: UInt64
@@ -72,6 +77,7 @@ public struct BridgeConfiguration: Sendable, Equatable {
     /// `priority=0 actions=NORMAL`, as a new OVS bridge does.
     public var flows: [String]
 
+    /// A bridge; by default 300 s MAC aging, 8,192 MAC table slots and only `NORMAL`.
     public init(name: String, ports: [PortConfiguration] = [], macAgingSeconds: UInt64 = 300, macTableSize: Int = 8192,
                 flows: [String] = []) {
         self.name = name
@@ -101,6 +107,7 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
     /// of the reference design's `qdhcp-` namespace, served inside the datapath (docs/dhcp.md).
     case dhcp(network: String)
 
+    /// The type as `ovs-vsctl` spells it (`system`, `patch`, `gre`...), without its options.
     public var description: String {
         switch self {
         case .system: "system"
@@ -116,7 +123,9 @@ public enum PortType: Sendable, Equatable, CustomStringConvertible {
 
 /// One port of a bridge (`ovs-vsctl add-port BRIDGE NAME [tag=N] [trunks=...]`).
 public struct PortConfiguration: Sendable, Equatable {
+    /// The port's name: for `system` ports the host interface name, else any unique name.
     public var name: String
+    /// What kind of port it is; `.system` by default.
     public var type: PortType
     /// OpenFlow port number; the next free number when nil.
     public var ofport: Int?
@@ -125,6 +134,7 @@ public struct PortConfiguration: Sendable, Equatable {
     /// Trunk port VLANs; nil (and no `tag`) means every VLAN.
     public var trunks: [UInt16]?
 
+    /// A port; without `tag` and `trunks` it is a trunk of every VLAN.
     public init(name: String, type: PortType = .system, ofport: Int? = nil, tag: UInt16? = nil, trunks: [UInt16]? = nil) {
         self.name = name
         self.type = type
@@ -140,13 +150,16 @@ public struct DatapathConfigurationError: Error, Sendable, Equatable, CustomStri
     public var subject: String
     /// The configuration key at fault (`name`, `tag`, `trunks`, `ofport`, `options.peer`...).
     public var key: String
+    /// What is wrong with the value.
     public var message: String
 
+    /// Builds the error.
     public init(subject: String, key: String, message: String) {
         self.subject = subject
         self.key = key
         self.message = message
     }
 
+    /// `subject: key: message`, e.g. `qvo1: tag: VLAN id 4095 outside 1-4094`.
     public var description: String { "\(subject): \(key): \(message)" }
 }

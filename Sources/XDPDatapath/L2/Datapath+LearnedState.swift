@@ -23,26 +23,38 @@ import XDPPacket
 
 /// A snapshot of what a datapath learned (see the top of Datapath+LearnedState.swift).
 public struct LearnedState: Sendable, Equatable {
+    /// One learned MAC table entry.
     public struct MACEntry: Sendable, Equatable {
+        /// The bridge's name.
         public var bridge: String
+        /// The name of the port the address was learned on.
         public var port: String
+        /// The bridge-local VLAN it was learned in.
         public var vlan: UInt16
+        /// The MAC address in the low 48 bits.
         public var mac: UInt64
         /// When it was last seen, on the datapath clock.
         public var seen: UInt64
     }
 
+    /// One resolved neighbour of a router (an ARP answer).
     public struct Neighbour: Sendable, Equatable {
+        /// The router's name.
         public var router: String
+        /// The neighbour's IPv4 address, host order.
         public var address: UInt32
+        /// Its MAC address in the low 48 bits.
         public var mac: UInt64
     }
 
+    /// The bridges' MAC entries, every bridge together.
     public var macEntries: [MACEntry] = []
+    /// The routers' neighbours, every router together.
     public var neighbours: [Neighbour] = []
     /// The boot the times are from (`StateFile.currentBootID()`).
     public var bootID: String
 
+    /// An empty snapshot of `bootID` (by default the running boot).
     public init(bootID: String = StateFile.currentBootID()) { self.bootID = bootID }
 
     static let magic = "xdpswitch-learned"

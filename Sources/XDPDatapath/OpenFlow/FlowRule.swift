@@ -8,13 +8,17 @@ public struct FlowRule: Hashable, Sendable {
     /// The OpenFlow default priority.
     public static let defaultPriority: UInt16 = 32768
 
+    /// The table the flow sits in (`table=`), 0 by default.
     public var table: UInt8 = 0
+    /// Among the flows of its table that match, the highest priority wins (`priority=`).
     public var priority: UInt16 = FlowRule.defaultPriority
+    /// An opaque 64-bit tag for the controller (`cookie=`); `del-flows cookie=V/M` selects by it.
     public var cookie: UInt64 = 0
     /// Seconds without a matching packet before the flow expires; 0: never.
     public var idleTimeout: UInt16 = 0
     /// Seconds after installation before the flow expires; 0: never.
     public var hardTimeout: UInt16 = 0
+    /// The fields the flow matches, as value and mask.
     public var match = FlowMatch()
     /// The action list; empty means drop.
     public var actions: [FlowAction] = []
@@ -28,6 +32,7 @@ public struct FlowRule: Hashable, Sendable {
     /// `note:` bytes, referenced by `FlowAction.note`.
     public var notes: [[UInt8]] = []
 
+    /// A rule with no timeouts and no side tables; actions that reference side tables need them filled too.
     public init(table: UInt8 = 0, priority: UInt16 = FlowRule.defaultPriority, cookie: UInt64 = 0,
                 match: FlowMatch = FlowMatch(), actions: [FlowAction] = []) {
         self.table = table
@@ -68,13 +73,16 @@ public struct FlowSelector: Hashable, Sendable {
     public var priority: UInt16? = nil
     /// `cookie=V/M`: rules whose `cookie & cookieMask == cookie`. Mask 0: any cookie.
     public var cookie: UInt64 = 0
+    /// The mask of `cookie`; 0 selects any cookie.
     public var cookieMask: UInt64 = 0
     /// `out_port=`: only rules that output to this port.
     public var outPort: UInt16? = nil
+    /// `match` fields (the flow's own match syntax) the rules must have, loosely or exactly.
     public var match = FlowMatch()
     /// For `mod-flows`: the new actions (and their side tables), when `actions=` was given.
     public var replacement: FlowRule? = nil
 
+    /// A selector of every flow in every table.
     public init() {}
 
     /// Whether the command selects `rule`. Loose (`strict == false`): the rule's match is
@@ -95,10 +103,14 @@ public struct FlowSelector: Hashable, Sendable {
 /// A flow text that does not parse: the flow, the 1-based column where parsing stopped,
 /// and what was expected there.
 public struct FlowSyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The flow text as given.
     public var flow: String
+    /// The 1-based column in `flow` where parsing stopped.
     public var column: Int
+    /// What was expected there (`tun_id: expected a number (0x... or decimal)`).
     public var message: String
 
+    /// Builds the error; `column` counts from 1.
     public init(flow: String, column: Int, message: String) {
         self.flow = flow
         self.column = column
