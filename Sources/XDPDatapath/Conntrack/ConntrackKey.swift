@@ -18,9 +18,13 @@ import XDPPacket
 /// word by word, never allocated.
 @frozen
 public struct ConntrackKey: Hashable, Sendable {
+    /// Source address, first 64 bits (IPv6); 0 for IPv4. Host order.
     public var srcHi: UInt64
+    /// Source address, last 64 bits (IPv6), or the IPv4 address in the low 32 bits. Host order.
     public var srcLo: UInt64
+    /// Destination address, first 64 bits (IPv6); 0 for IPv4. Host order.
     public var dstHi: UInt64
+    /// Destination address, last 64 bits (IPv6), or the IPv4 address in the low 32 bits. Host order.
     public var dstLo: UInt64
     /// Ports, or ICMP identifier/type/code (see the table above).
     public var ports: UInt32
@@ -86,10 +90,15 @@ public struct ConntrackKey: Hashable, Sendable {
         }
     }
 
+    /// The source port; meaningful only when `hasPorts`.
     public var sourcePort: UInt16 { UInt16(truncatingIfNeeded: ports >> 16) }
+    /// The destination port; meaningful only when `hasPorts`.
     public var destinationPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
+    /// The ICMP query identifier; meaningful only for ICMP/ICMPv6 keys.
     public var icmpID: UInt16 { UInt16(truncatingIfNeeded: ports >> 16) }
+    /// The ICMP type of this direction (a request's or its answer's); ICMP keys only.
     public var icmpType: UInt8 { UInt8(truncatingIfNeeded: ports >> 8) }
+    /// The ICMP code; ICMP keys only.
     public var icmpCode: UInt8 { UInt8(truncatingIfNeeded: ports) }
 
     /// The key of the other direction: addresses and ports swapped; an ICMP query's

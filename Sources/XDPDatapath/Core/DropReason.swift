@@ -8,10 +8,15 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case truncatedEthernet
     /// More than two VLAN tags.
     case tooManyVLANTags
+    /// IPv4: IHL < 5, version ≠ 4, or a header longer than the frame.
     case badIPv4Header
+    /// IPv4 total length smaller than the header or larger than the frame.
     case badIPv4Length
+    /// IPv6: version ≠ 6, payload longer than the frame, or a bad extension header chain.
     case badIPv6Header
+    /// The L4 header (TCP/UDP/ICMP/GRE) cut off or with an impossible length field.
     case truncatedL4
+    /// ARP that is not Ethernet/IPv4, or is cut off.
     case badARP
     /// A frame tagged with a non-zero VLAN id arrived on an access port.
     case taggedOnAccessPort

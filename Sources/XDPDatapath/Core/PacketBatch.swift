@@ -7,6 +7,7 @@ public final class PacketBatch {
     /// Default capacity: large enough to amortise per-batch costs, small enough for L1.
     public static let defaultCapacity = 64
 
+    /// The most frames the batch holds (fixed at init).
     public let capacity: Int
     /// Address of the first byte of each frame's data (an offset into the pool).
     public let addresses: UnsafeMutablePointer<UInt64>
@@ -16,6 +17,7 @@ public final class PacketBatch {
     /// class (no retain, no exclusivity check).
     public let storage: BatchStorage
 
+    /// An empty batch with room for `capacity` (> 0) frames; allocates its storage once, here.
     public init(capacity: Int = PacketBatch.defaultCapacity) {
         precondition(capacity > 0)
         self.capacity = capacity
@@ -38,7 +40,9 @@ public final class PacketBatch {
         set { storage.countPointer.pointee = newValue }
     }
 
+    /// No frame in the batch.
     @inlinable public var isEmpty: Bool { count == 0 }
+    /// `capacity` frames in the batch: `append` would refuse.
     @inlinable public var isFull: Bool { count == capacity }
 
     /// Appends a frame; returns false (and leaves the batch unchanged) when full.
@@ -53,9 +57,13 @@ public final class PacketBatch {
 /// A batch's memory as a value: the pointers and the capacity. Copies share the batch.
 @frozen
 public struct BatchStorage {
+    /// Each frame's address (the batch's `addresses`).
     public let addresses: UnsafeMutablePointer<UInt64>
+    /// Each frame's length in bytes (the batch's `lengths`).
     public let lengths: UnsafeMutablePointer<UInt32>
+    /// Where the batch's frame count lives; writing it changes the batch's `count`.
     public let countPointer: UnsafeMutablePointer<Int>
+    /// The most frames the storage holds.
     public let capacity: Int
 
     @inlinable

@@ -19,10 +19,15 @@ public enum GREEncapsulation {
 
     /// The addresses of one tunnel hop.
     public struct Endpoint: Sendable, Equatable {
+        /// Our MAC on the underlay: the outer source.
         public var localMAC: MACAddress
+        /// The MAC of the next hop toward `remoteIP` (the remote itself on one link): the outer destination.
         public var nextHopMAC: MACAddress
+        /// Our underlay address: the outer IPv4 source.
         public var localIP: IPv4Address
+        /// The tunnel's far end: the outer IPv4 destination.
         public var remoteIP: IPv4Address
+        /// An endpoint; the MACs must already be resolved (nothing here sends ARP).
         public init(localMAC: MACAddress, nextHopMAC: MACAddress, localIP: IPv4Address, remoteIP: IPv4Address) {
             self.localMAC = localMAC
             self.nextHopMAC = nextHopMAC
@@ -70,8 +75,11 @@ public enum GREEncapsulation {
     public struct Decapsulated: Sendable, Equatable {
         /// Offset of the inner Ethernet frame from the outer frame's start.
         public var innerOffset: Int
+        /// The GRE key (the tunnel id), nil when the K bit was clear.
         public var key: UInt32?
+        /// The outer IPv4 source: the tunnel's remote end.
         public var remoteIP: IPv4Address
+        /// Records a decapsulation result.
         @inlinable public init(innerOffset: Int, key: UInt32?, remoteIP: IPv4Address) {
             self.innerOffset = innerOffset
             self.key = key
@@ -110,7 +118,9 @@ public enum GREEncapsulation {
 
     /// `Refusal` as an `Error` for `Result`.
     public struct RefusalError: Error, Sendable, Equatable {
+        /// Why the packet was refused.
         public var refusal: Refusal
+        /// Wraps `refusal`.
         @inlinable public init(_ refusal: Refusal) { self.refusal = refusal }
     }
 }

@@ -4,12 +4,17 @@ import XDPPacket
 /// (router-wide) and returns the frame to the pool.
 @frozen
 public enum RouterDropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
-    // The parse errors of `PacketParser`, as the caller's metadata reported them.
+    /// Shorter than an Ethernet header, or a VLAN tag cut off (`ParseError.truncatedEthernet`).
     case truncatedEthernet
+    /// More than two VLAN tags.
     case tooManyVLANTags
+    /// IPv4: IHL < 5, version ≠ 4, or a header longer than the frame.
     case badIPv4Header
+    /// IPv4 total length smaller than the header or larger than the frame.
     case badIPv4Length
+    /// IPv6: version ≠ 6, payload longer than the frame, or a bad extension header chain.
     case badIPv6Header
+    /// The L4 header cut off or with an impossible length field.
     case truncatedL4
     /// ARP that is not Ethernet/IPv4 or is cut off; or, addressed to us, with a multicast
     /// or zero sender MAC, or an opcode other than request and reply.
@@ -131,11 +136,13 @@ enum RouterEvent: Int, CaseIterable {
 public struct RouterInterfaceStats: Sendable, Equatable {
     /// The interface's name.
     public var name: String
-    /// Frames handed to the router on this interface, and their bytes.
+    /// Frames handed to the router on this interface.
     public var rxPackets: UInt64
+    /// Bytes of those frames (Ethernet header on).
     public var rxBytes: UInt64
-    /// Frames the router queued on this interface, and their bytes.
+    /// Frames the router queued on this interface.
     public var txPackets: UInt64
+    /// Bytes of those frames.
     public var txBytes: UInt64
 }
 
