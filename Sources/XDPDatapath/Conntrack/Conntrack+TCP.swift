@@ -36,8 +36,10 @@ import XDPPacket
 
 /// The state of one side of a TCP connection, in OVS's order (`ct_dpif_tcp_state`).
 public enum TCPConnectionState: UInt8, Sendable, Comparable, CustomStringConvertible {
+    /// RFC 9293's states, numbered 0 (`closed`) to 10 (`timeWait`) as OVS numbers them.
     case closed, listen, synSent, synReceived, established, closeWait, finWait1, closing, lastAck, finWait2, timeWait
 
+    /// Orders states as OVS numbers them: `closed` first, `timeWait` last.
     public static func < (a: TCPConnectionState, b: TCPConnectionState) -> Bool { a.rawValue < b.rawValue }
 
     /// The name `dump-conntrack` prints.

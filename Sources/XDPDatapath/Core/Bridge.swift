@@ -2,6 +2,7 @@
 public final class Bridge {
     /// Index in `Datapath.bridges`.
     public let id: Int
+    /// The bridge's name (`br-int`), as configured.
     public let name: String
     /// MAC learning table (per VLAN, with aging).
     public let macTable: MACTable

@@ -11,6 +11,7 @@ import XDPPacket
 extension Datapath {
     /// One step of a trace.
     public struct TraceStep: Sendable, Equatable {
+        /// The bridge the lookup was made in (or the service's name, for a service step).
         public var bridge: String
         /// The table looked up; nil when the bridge has no flows but the default NORMAL.
         public var table: Int?
@@ -25,12 +26,15 @@ extension Datapath {
 
     /// What happened to a traced frame.
     public struct Trace: Sendable, CustomStringConvertible {
+        /// Every lookup and service decision, in the order they happened.
         public var steps: [TraceStep]
         /// Frames queued for transmission, by port name, in port order.
         public var outputs: [(port: String, frame: [UInt8])]
         /// Drops the frame caused, by port and reason.
         public var drops: [(port: String, reason: DropReason, count: UInt64)]
 
+        /// The trace as `ofproto/trace` prints it: a section per bridge with each table, the flow hit
+        /// and the key, then the outputs and drops.
         public var description: String {
             var out = ""
             var lastBridge = ""
@@ -137,6 +141,7 @@ extension Datapath {
 extension Datapath {
     /// Why a trace could not run.
     public struct TraceError: Error, Sendable, CustomStringConvertible {
+        /// What went wrong: an unknown bridge, a flow without `in_port`, a port the bridge does not have.
         public var description: String
     }
 

@@ -15,6 +15,7 @@ import XDPPacket
 public final class Datapath {
     /// Where frames come from and go back to.
     public let pool: FramePool
+    /// Every bridge, indexed by `Bridge.id`, in configuration order.
     public let bridges: [Bridge]
     /// Every port of every bridge, indexed by `Port.id`.
     public let ports: [Port]

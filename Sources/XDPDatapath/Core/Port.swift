@@ -7,7 +7,9 @@ import XDPPacket
 public final class Port {
     /// Dense index in `Datapath.ports`.
     public let id: Int
+    /// The port's name, unique in the datapath.
     public let name: String
+    /// What kind of port it is, as configured.
     public let type: PortType
     /// OpenFlow port number within its bridge.
     public let ofport: Int
@@ -25,6 +27,7 @@ public final class Port {
     /// (`Datapath.routers` for a router) and the element within it (the router
     /// interface); -1 otherwise.
     public internal(set) var serviceIndex: Int = -1
+    /// For a router port, the interface's index within its router; -1 otherwise.
     public internal(set) var serviceElement: Int = -1
     /// Why the port's interface cannot carry frames now (`"absent"`: it does not exist, or
     /// was deleted), as the server of the port (the AF_XDP engine) says; nil when it can,
@@ -68,6 +71,7 @@ public final class Port {
 
     /// True for an access port.
     @inlinable public var isAccess: Bool { tag != 0 }
+    /// True for one half of a patch pair (its frames go to `peerID`).
     @inlinable public var isPatch: Bool { peerID >= 0 }
 
     /// Whether frames of `vlan` may leave or enter by this port.

@@ -35,9 +35,13 @@ public struct PortCounters {
 
 /// A port's counters at one moment (see `Port.stats`).
 public struct PortStats: Sendable, Equatable {
+    /// Frames received from the port (handed to the datapath through it).
     public var rxPackets: UInt64
+    /// Bytes of those frames, Ethernet header included.
     public var rxBytes: UInt64
+    /// Frames the datapath queued for transmission on the port.
     public var txPackets: UInt64
+    /// Bytes of those frames, as queued (after any tag push or tunnel header).
     public var txBytes: UInt64
     /// Frames received on this port that were flooded (broadcast, multicast, unknown unicast).
     public var floodedPackets: UInt64

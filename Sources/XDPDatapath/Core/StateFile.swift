@@ -330,9 +330,13 @@ public final class StateFile {
 
 /// A state file could not be made at all (the table then lives in ordinary memory).
 public struct StateFileError: Error, Sendable, CustomStringConvertible {
+    /// The file that could not be made.
     public var path: String
+    /// The system call that failed (`open`, `ftruncate/mmap`, `rename`...).
     public var call: String
+    /// Its errno.
     public var errno: Int32
 
+    /// `path: call: errno text`.
     public var description: String { "\(path): \(call): \(String(cString: strerror(errno)))" }
 }

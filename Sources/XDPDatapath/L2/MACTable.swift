@@ -62,8 +62,11 @@ public final class MACTable {
 
     /// One learned address, as `ovs-appctl fdb/show` lists it.
     public struct Entry: Sendable, Equatable {
+        /// The datapath port id (`Port.id`) the address was learned on.
         public var port: Int
+        /// The bridge-local VLAN (0 for untagged traffic on a trunk).
         public var vlan: UInt16
+        /// The learned MAC address in the low 48 bits.
         public var mac: UInt64
         /// Seconds since the address was last seen.
         public var age: UInt64

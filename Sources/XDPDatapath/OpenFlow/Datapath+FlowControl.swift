@@ -6,7 +6,10 @@
 extension Datapath {
     /// Why a flow change was refused.
     public struct FlowModificationError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// What was refused and why (an unknown bridge, `mod-flows` without actions, an output to
+        /// a port the bridge does not have).
         public var message: String
+        /// `message` alone.
         public var description: String { message }
     }
 

@@ -14,10 +14,15 @@
 public final class FlowClassifier {
     /// One rule as the classifier sees it: its match and an opaque id (the caller's index).
     public struct Entry: Sendable {
+        /// The match value, kept masked by `mask`.
         public var value: FlowKey
+        /// The match mask: 1 bits must equal `value`'s.
         public var mask: FlowKey
+        /// Higher wins among matching entries.
         public var priority: Int
+        /// The caller's id for the rule, returned by lookups.
         public var id: Int32
+        /// An entry; `value` is masked here, so any value may be passed.
         public init(value: FlowKey, mask: FlowKey, priority: Int, id: Int32) {
             self.value = value.masked(by: mask)
             self.mask = mask

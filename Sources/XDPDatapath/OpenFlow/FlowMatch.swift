@@ -7,7 +7,9 @@
 /// user typed: `dl_vlan=0xffff` prints back as `vlan_tci=0x0000/0x1fff`, exactly as OVS
 /// prints it.
 public struct FlowMatch: Hashable, Sendable {
+    /// The values the packet's fields must have, always masked by `mask`.
     public var value: FlowKey
+    /// Which bits must match (1) and which are wildcarded (0).
     public var mask: FlowKey
     /// `conj_id=N`: the flow runs when conjunctive match N is satisfied (0: no `conj_id`
     /// match). Not part of the packet's key: a packet never carries a conjunction id, the
@@ -20,6 +22,7 @@ public struct FlowMatch: Hashable, Sendable {
         mask = FlowKey()
     }
 
+    /// A match of `value` under `mask`; `value` is masked here, so any value may be passed.
     public init(value: FlowKey, mask: FlowKey) {
         self.value = value.masked(by: mask)
         self.mask = mask
