@@ -7,9 +7,12 @@ import XDPPacket
 public struct SecurityGroupConfiguration: Sendable, Equatable {
     /// The bridge the VM ports are on (Neutron's integration bridge).
     public var bridge: String
+    /// The security groups, each with its rules; ids are unique.
     public var groups: [SecurityGroup]
+    /// The bindings of the bridge's VM ports, one per port name.
     public var ports: [SecurityPort]
 
+    /// A configuration as given; `validate()` checks it (and the compiler does before compiling).
     public init(bridge: String = "br-int", groups: [SecurityGroup] = [], ports: [SecurityPort] = []) {
         self.bridge = bridge
         self.groups = groups
@@ -117,13 +120,16 @@ public struct SecurityGroupError: Error, Sendable, Equatable, CustomStringConver
     public var subject: String
     /// Its field (`rules[2]`, `security_groups`, …).
     public var key: String
+    /// What is wrong (`remote_group_id: no security group web`).
     public var message: String
 
+    /// Builds the error.
     public init(subject: String, key: String, message: String) {
         self.subject = subject
         self.key = key
         self.message = message
     }
 
+    /// `subject: key: message`.
     public var description: String { "\(subject): \(key): \(message)" }
 }

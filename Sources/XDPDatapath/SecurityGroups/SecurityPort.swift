@@ -22,6 +22,8 @@ public struct SecurityPort: Sendable, Equatable {
     /// from these. Empty: from any address (as Neutron's OVS firewall).
     public var dhcpServers: [DHCPServer]
 
+    /// A binding; by default with port security on, no groups (so nothing is allowed but
+    /// DHCP, ARP and neighbour discovery) and DHCP replies from anyone.
     public init(name: String, mac: MACAddress, fixedIPs: [AddressPrefix] = [], allowedAddressPairs: [AllowedAddressPair] = [],
                 portSecurityEnabled: Bool = true, securityGroups: [String] = [], dhcpServers: [DHCPServer] = []) {
         self.name = name
@@ -76,9 +78,12 @@ public struct SecurityPort: Sendable, Equatable {
 
 /// One of a port's `allowed_address_pairs`: a prefix and, optionally, another MAC.
 public struct AllowedAddressPair: Sendable, Hashable {
+    /// The additional source prefix (`ip_address`, a host or a whole prefix).
     public var prefix: AddressPrefix
+    /// The MAC to send it from (`mac_address`); nil: the port's own.
     public var mac: MACAddress?
 
+    /// A pair; `mac` nil means the port's MAC.
     public init(prefix: AddressPrefix, mac: MACAddress? = nil) {
         self.prefix = prefix
         self.mac = mac
@@ -87,9 +92,12 @@ public struct AllowedAddressPair: Sendable, Hashable {
 
 /// A network's DHCP server as a port's ingress filter sees it.
 public struct DHCPServer: Sendable, Hashable {
+    /// The server's address (IPv4 or IPv6, usually a host prefix): DHCP replies must come from it.
     public var address: AddressPrefix
+    /// The server's MAC, when known: replies must also come from it. nil: any MAC.
     public var mac: MACAddress?
 
+    /// A server; `mac` nil checks the address only.
     public init(address: AddressPrefix, mac: MACAddress? = nil) {
         self.address = address
         self.mac = mac

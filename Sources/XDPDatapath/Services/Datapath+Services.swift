@@ -48,6 +48,7 @@ public enum ServiceKind: UInt8, Sendable, CustomStringConvertible {
     /// A DHCP responder: `serviceIndex` in `Datapath.dhcpResponders` (Datapath+DHCP.swift).
     case dhcp = 2
 
+    /// The kind in lower case (`none`, `router`, `dhcp`), as `show` prints it.
     public var description: String {
         switch self {
         case .none: "none"

@@ -222,6 +222,7 @@ public struct DHCPConfigurationError: Error, Sendable, Equatable, CustomStringCo
         self.message = message
     }
 
+    /// `network: subject: key: message`, the subject left out when there is none.
     public var description: String {
         subject.map { "\(network): \($0): \(key): \(message)" } ?? "\(network): \(key): \(message)"
     }

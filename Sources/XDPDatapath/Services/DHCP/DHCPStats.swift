@@ -106,15 +106,21 @@ enum DHCPEvent: Int {
 public struct DHCPStats: Sendable, Equatable {
     /// Frames handed to the server.
     public var received: UInt64
-    /// Well-formed messages by type, from known clients or not.
+    /// Well-formed DHCPDISCOVERs, from known clients or not.
     public var discovers: UInt64
+    /// Well-formed DHCPREQUESTs, from known clients or not.
     public var requests: UInt64
+    /// Well-formed DHCPDECLINEs.
     public var declines: UInt64
+    /// Well-formed DHCPRELEASEs.
     public var releases: UInt64
+    /// Well-formed DHCPINFORMs.
     public var informs: UInt64
-    /// Replies queued, by type.
+    /// DHCPOFFERs queued.
     public var offers: UInt64
+    /// DHCPACKs queued.
     public var acks: UInt64
+    /// DHCPNAKs queued.
     public var naks: UInt64
     /// ARP requests for a server address answered.
     public var arpReplies: UInt64

@@ -64,9 +64,10 @@ public struct RouterConfiguration: Sendable, Equatable {
         /// Translate connections from internal subnets that leave by the gateway interface
         /// to the gateway interface's address (iptables `-o qg-… -j SNAT --to-source`).
         public var enabled: Bool
-        /// Source ports (and ICMP query identifiers) a translated connection may get. A
-        /// connection keeps its own port when it is in the range and free.
+        /// The lowest source port (or ICMP query identifier) a translated connection may
+        /// get. A connection keeps its own port when it is in the range and free.
         public var portMin: UInt16
+        /// The highest such port, inclusive.
         public var portMax: UInt16
 
         /// SNAT over `portMin...portMax` (default: enabled, ports 1024–65535).
@@ -408,6 +409,7 @@ public struct RouterConfigurationError: Error, Sendable, Equatable, CustomString
         self.message = message
     }
 
+    /// `router: subject: key: message`, the subject left out when there is none.
     public var description: String {
         subject.map { "\(router): \($0): \(key): \(message)" } ?? "\(router): \(key): \(message)"
     }
