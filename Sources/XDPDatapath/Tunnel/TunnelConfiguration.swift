@@ -17,8 +17,10 @@ public struct GREOptions: Sendable, Equatable {
     public var remoteIP: IPv4Address
     /// Our end (`options:local_ip`); the underlay's address when nil.
     public var localIP: IPv4Address?
+    /// Which key packets carry (`options:key`): none, a fixed one, or the packet's `tun_id`.
     public var key: Key
 
+    /// Options of a tunnel to `remoteIP`; by default from the underlay's address, unkeyed.
     public init(remoteIP: IPv4Address, localIP: IPv4Address? = nil, key: Key = .none) {
         self.remoteIP = remoteIP
         self.localIP = localIP
@@ -39,6 +41,7 @@ public struct VXLANOptions: Sendable, Equatable {
     /// The UDP destination port we send to and receive on (`options:dst_port`, 4789).
     public var destinationPort: UInt16
 
+    /// Options of a tunnel to `remoteIP`; by default from the underlay's address, VNI 0, UDP port 4789.
     public init(remoteIP: IPv4Address, localIP: IPv4Address? = nil, key: GREOptions.Key = .none,
                 destinationPort: UInt16 = VXLANHeader.defaultPort) {
         self.remoteIP = remoteIP
@@ -73,6 +76,8 @@ public struct UnderlayConfiguration: Sendable, Equatable {
     /// Frames waiting for one ARP answer, at most (per next hop); further ones are dropped.
     public var pendingLimit: Int
 
+    /// An underlay on `interface` with our `address`; by default a /24, MTU 1500, no gateway,
+    /// no static neighbours, and at most 16 frames waiting per unresolved next hop.
     public init(interface: String, address: IPv4Address, prefixLength: Int = 24, mac: MACAddress? = nil,
                 gateway: IPv4Address? = nil, mtu: Int = 1500, neighbours: [IPv4Address: MACAddress] = [:],
                 pendingLimit: Int = 16) {

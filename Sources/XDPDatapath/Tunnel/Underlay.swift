@@ -7,6 +7,7 @@ import XDPPacket
 /// `UInt32`; the waiting queues are bounded (`pendingLimit` frames per next hop), and
 /// an ARP request for a next hop is sent at most once a second.
 public final class Underlay {
+    /// The configuration it was built from.
     public let configuration: UnderlayConfiguration
     /// `Port.id` of the underlay interface.
     public let portID: Int

@@ -20,9 +20,10 @@ import XDPPacket
 public enum VXLANEncapsulation {
     /// Bytes prepended: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
     public static let overhead = 50
-    /// The outer UDP source ports: Linux's default `ip_local_port_range` (32768 60999),
-    /// scaled as `udp_flow_src_port` scales (the top is never reached).
+    /// The lowest outer UDP source port. The range is Linux's default `ip_local_port_range`
+    /// (32768 60999), which a flow hash is scaled into as `udp_flow_src_port` does.
     public static let sourcePortMinimum: UInt32 = 32768
+    /// The top of the port range (60999); the scaled hash stays below it.
     public static let sourcePortMaximum: UInt32 = 60999
 
     /// The hash of the inner frame's flow that picks the outer UDP source port: the same
@@ -104,8 +105,11 @@ public enum VXLANEncapsulation {
         public var innerOffset: Int
         /// Length of the inner Ethernet frame (the UDP payload less the VXLAN header).
         public var innerLength: Int
+        /// The VNI (24 bits), as the packet carried it.
         public var vni: UInt32
+        /// The outer IPv4 source: the tunnel's remote end.
         public var remoteIP: IPv4Address
+        /// Records a decapsulation result.
         @inlinable public init(innerOffset: Int, innerLength: Int, vni: UInt32, remoteIP: IPv4Address) {
             self.innerOffset = innerOffset
             self.innerLength = innerLength
@@ -126,7 +130,9 @@ public enum VXLANEncapsulation {
 
     /// `Refusal` as an `Error` for `Result`.
     public struct RefusalError: Error, Sendable, Equatable {
+        /// Why the packet was refused.
         public var refusal: Refusal
+        /// Wraps `refusal`.
         @inlinable public init(_ refusal: Refusal) { self.refusal = refusal }
     }
 
