@@ -23,7 +23,7 @@ public struct MACAddress: RawRepresentable, Hashable, Sendable, Comparable, Cust
 
     /// ff:ff:ff:ff:ff:ff
     public static let broadcast = MACAddress(rawValue: 0xFFFF_FFFF_FFFF)
-    /// 00:00:00:00:00:00, which no interface has; used for "not set".
+    /// 00:00:00:00:00:00, the all-zero address (no station's).
     public static let zero = MACAddress(rawValue: 0)
 
     /// The I/G bit: set for multicast and broadcast.

@@ -1,7 +1,7 @@
 /// What a `Datapath` is built from: bridges and their ports, in the vocabulary of
 /// `ovs-vsctl`. `XDPModel` reads it from YAML; an embedding program may build it directly.
 public struct DatapathConfiguration: Sendable, Equatable {
-    /// The bridges, in the order `ovs-vsctl show` would list them; names are unique.
+    /// The bridges, in the order `Datapath.bridges` gets them; names must be unique.
     public var bridges: [BridgeConfiguration]
     /// The network carrying GRE tunnels, when the configuration has `gre` ports.
     public var underlay: UnderlayConfiguration?

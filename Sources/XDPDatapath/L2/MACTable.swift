@@ -64,7 +64,7 @@ public final class MACTable {
     public struct Entry: Sendable, Equatable {
         /// The datapath port id (`Port.id`) the address was learned on.
         public var port: Int
-        /// The bridge-local VLAN (0 for untagged traffic on a trunk).
+        /// The bridge-local VLAN the address was learned in.
         public var vlan: UInt16
         /// The learned MAC address in the low 48 bits.
         public var mac: UInt64

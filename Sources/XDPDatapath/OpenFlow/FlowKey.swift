@@ -26,7 +26,7 @@ import XDPPacket
 /// and its SPA/TPA in `nw_src`/`nw_dst`; ICMP type and code live in `tp_src`/`tp_dst`.
 @frozen
 public struct FlowKey: Hashable, Sendable {
-    /// Words 0–3 of the packed key (layout in the table above: `w0` ports, zone and IP bytes,
+    /// Words 0–3 of the packed key (see the layout table of `FlowKey`: `w0` port, zone and IP bytes,
     /// `w1`/`w2` MACs with EtherType and TCI, `w3` IPv4 addresses).
     public var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
     /// Words 4–7: L4 ports and TCP flags, tunnel id, conntrack mark with metadata, reg0/reg1.
@@ -202,7 +202,7 @@ public struct FlowKey: Hashable, Sendable {
     @inlinable public var hasVLAN: Bool { vlanTCI & 0x1000 != 0 }
     /// The tag's TCI as it is on the wire (PCP and VID, the "present" bit cleared).
     @inlinable public var wireTCI: UInt16 { vlanTCI & 0xEFFF }
-    /// The connection's mark (`ct_mark`), set by `ct(commit, exec(set_field))`.
+    /// The connection's mark (`ct_mark`), set by `ct(commit,exec(set_field:V->ct_mark))`.
     public var ctMark: UInt32 { get { UInt32(Self.get(w6, 0, 32)) } set { Self.set(&w6, 0, 32, UInt64(newValue)) } }
     /// The pipeline scratch field (`metadata`): its low 32 bits, the only ones kept; 0 on entry.
     public var metadata: UInt32 { get { UInt32(Self.get(w6, 32, 32)) } set { Self.set(&w6, 32, 32, UInt64(newValue)) } }

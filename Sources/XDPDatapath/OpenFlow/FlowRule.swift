@@ -77,12 +77,12 @@ public struct FlowSelector: Hashable, Sendable {
     public var cookieMask: UInt64 = 0
     /// `out_port=`: only rules that output to this port.
     public var outPort: UInt16? = nil
-    /// `match` fields (the flow's own match syntax) the rules must have, loosely or exactly.
+    /// The selector's match: loosely, rules at least as specific are taken; strictly, only this match.
     public var match = FlowMatch()
     /// For `mod-flows`: the new actions (and their side tables), when `actions=` was given.
     public var replacement: FlowRule? = nil
 
-    /// A selector of every flow in every table.
+    /// An empty selector: loosely, every flow of every table.
     public init() {}
 
     /// Whether the command selects `rule`. Loose (`strict == false`): the rule's match is

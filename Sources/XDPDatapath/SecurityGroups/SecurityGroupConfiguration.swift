@@ -7,7 +7,7 @@ import XDPPacket
 public struct SecurityGroupConfiguration: Sendable, Equatable {
     /// The bridge the VM ports are on (Neutron's integration bridge).
     public var bridge: String
-    /// The security groups, each with its rules; ids are unique.
+    /// The security groups, each with its rules; ids must be unique (`validate()` refuses duplicates).
     public var groups: [SecurityGroup]
     /// The bindings of the bridge's VM ports, one per port name.
     public var ports: [SecurityPort]

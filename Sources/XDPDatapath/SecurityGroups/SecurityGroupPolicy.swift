@@ -16,8 +16,8 @@ public struct SecurityGroupPolicy: Sendable {
     /// Filtered ports with their OpenFlow number (their zone) and network (local VLAN).
     let ports: [(port: SecurityPort, zone: UInt16, network: UInt16)]
 
-    /// The policy of `configuration` on a bridge with `bridgePorts` (ports with port security off,
-    /// or not on the bridge, put no condition).
+    /// The policy of `configuration` on a bridge with `bridgePorts`; ports with port security
+    /// off put no condition.
     public init(configuration: SecurityGroupConfiguration, bridgePorts: [FirewallBridgePort]) {
         self.configuration = configuration
         var ports: [(SecurityPort, UInt16, UInt16)] = []
