@@ -34,6 +34,7 @@ demo-switch: release deps-test
 	@scripts/demo.sh .build/release/xdpswitch
 
 test: deps-test
+	@scripts/check-unchecked-sendable.sh
 	$(SWIFT) test
 
 bench: deps

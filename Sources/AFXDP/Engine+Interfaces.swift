@@ -101,6 +101,13 @@ final class LinkMonitor {
 
 /// Runs a body once on a thread of its own that has left for a new network namespace
 /// (`unshare(CLONE_NEWNET)`); the calling thread's namespace is untouched.
+///
+/// Why `@unchecked Sendable` holds: `body` is set in init and never changes; `entered` is
+/// written only by the started thread, and read by the caller of `run` only after
+/// `pthread_join`, which orders the two. Only these two threads ever reach the box (it
+/// goes to the new thread through `pthread_create`'s argument), and the caller is blocked
+/// in `pthread_join` while `body` runs, so `body` and what it captures are touched by one
+/// thread at a time.
 private final class PrivateNamespaceThread: @unchecked Sendable {
     private let body: () -> Void
     private var entered = false

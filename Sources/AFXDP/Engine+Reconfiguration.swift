@@ -13,8 +13,15 @@ import XDPDatapath
 // the pool) and new ones attached — or left waiting when they do not exist yet. Sockets of
 // interfaces that stay are untouched: their rings never stop.
 extension Engine {
-    /// A datapath handed from the building task to the worker (used by one thread at a time).
-    private struct Handoff: @unchecked Sendable { let datapath: Datapath }
+    /// A reference handed between `reconfigure`'s task and the worker: the predecessor's
+    /// connection tracker (worker to task) and the successor datapath (task to worker).
+    ///
+    /// Why `@unchecked Sendable` holds: each crosses once, through the job queue's mutex
+    /// or the continuation, and is used by one side at a time. The task only stores the
+    /// tracker in the successor it builds (`DatapathSuccession`), touching none of its
+    /// state, while the worker goes on using it; the successor is built by the task, which
+    /// does not touch it again after queueing the job that hands it to the worker.
+    private struct Handoff<Value>: @unchecked Sendable { let value: Value }
 
     /// Brings the running (or stopped) engine to `configuration` without stopping: see the
     /// top of Engine+Reconfiguration.swift. `makeDatapath` builds the new datapath from
@@ -34,17 +41,26 @@ extension Engine {
             // the reference here is safe; the build reads only what never changes in it.
             let current = datapath.unsafelyUnwrapped
             let numbered = configuration.keepingPortNumbers(of: current)
-            let succession = appliedConfiguration.withLock { $0 }.map {
-                DatapathSuccession(previous: current, previousConfiguration: $0, configuration: numbered)
+            var succession: DatapathSuccession?
+            if let previousConfiguration = appliedConfiguration.withLock({ $0 }) {
+                // The one thing of `current` its worker changes that the succession takes is
+                // the tracker (created by the first table with ct()): read on the worker.
+                let tracker = await withCheckedContinuation { (continuation: CheckedContinuation<Handoff<ConnectionTracker?>, Never>) in
+                    submit(ControlJob { engine, _ in
+                        continuation.resume(returning: Handoff(value: engine.datapath.unsafelyUnwrapped.conntrack))
+                    })
+                }
+                succession = DatapathSuccession(previous: current, previousConfiguration: previousConfiguration,
+                                                configuration: numbered, previousTracker: tracker.value)
             }
             let candidate = try makeDatapath?(pool, numbered, succession)
                 ?? Datapath(configuration: numbered, pool: pool, now: Self.monotonicNanoseconds(), succeeding: succession)
             if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
-            let handoff = Handoff(datapath: candidate)
+            let handoff = Handoff(value: candidate)
             let interfaces = Self.interfaces(of: numbered)
             let summary = await withCheckedContinuation { (continuation: CheckedContinuation<ReconfigurationSummary, Never>) in
                 submit(ControlJob { engine, now in
-                    continuation.resume(returning: engine.replaceDatapath(with: handoff.datapath, interfaces: interfaces, now: now))
+                    continuation.resume(returning: engine.replaceDatapath(with: handoff.value, interfaces: interfaces, now: now))
                 })
             }
             appliedConfiguration.withLock { $0 = numbered }

@@ -3,27 +3,31 @@ import Glibc
 #endif
 import AFXDP
 import CXDP
+import Synchronization
 
 /// A counting sink: `bpf/lab/count_sink.bpf.c` attached (bpf_link, native mode) to
 /// `interface` in `namespace`; it counts every frame and drops it.
-public final class CountingSink: @unchecked Sendable {
+///
+/// Checked `Sendable`: the interface, the counts map's descriptor and the CPU count are
+/// constants; the loaded object (kept for its map) and the link `detach()` closes are
+/// behind a mutex, so two threads detaching at once close the link once.
+public final class CountingSink: Sendable {
     public let interface: String
-    private let object: BPFObject
     private let countsFD: Int32
-    private let link: XDPLink
+    private let attachment: Mutex<(object: BPFObject, link: XDPLink)>
     private let cpus: Int
 
     public init(interface: String, namespace: String?) throws {
         self.interface = interface
         let object = try BPFObject(name: "count_sink", bytes: EmbeddedBPF.bytes(EmbeddedBPF.countSink))
-        self.object = object
         countsFD = try object.mapFD("counts")
         let program = try object.programFD("count_sink")
         let attach = { () throws -> XDPLink in
             let ifindex = try NetworkInterface.index(of: interface)
             return try XDPLink(programFD: program, interface: interface, ifindex: ifindex, mode: .native)
         }
-        link = try namespace.map { try LabNetwork.inNamespace($0, attach) } ?? attach()
+        let link = try namespace.map { try LabNetwork.inNamespace($0, attach) } ?? attach()
+        attachment = Mutex((object, link))
         cpus = Int(libbpf_num_possible_cpus())
     }
 
@@ -38,5 +42,5 @@ public final class CountingSink: @unchecked Sendable {
         return (packets, bytes)
     }
 
-    public func detach() { link.detach() }
+    public func detach() { attachment.withLock { $0.link.detach() } }
 }

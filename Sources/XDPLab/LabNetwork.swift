@@ -14,14 +14,19 @@ import Synchronization
 /// docs/afxdp.md: AF_XDP copy mode hands the switch frames with CHECKSUM_PARTIAL
 /// skbs' checksums not filled in, and VLAN offload would strip tags into metadata that
 /// AF_XDP does not carry).
-public final class LabNetwork: @unchecked Sendable {
+///
+/// Checked `Sendable`: `prefix` is a constant and what was created (the lists `tearDown`
+/// removes) is behind a mutex, so any thread may add to it or tear it down.
+public final class LabNetwork: Sendable {
     /// Prefix of every name, `x<tag><pid % 1000, three digits><n>` (`xt0421`): the pid part
     /// has a fixed width so two processes' prefixes never read alike (`xt28`+`21` was
     /// `xt282`+`1`). 7 bytes up to n = 99, so names fit IFNAMSIZ.
     public let prefix: String
-    private(set) public var namespaces: [String] = []
-    private(set) public var switchInterfaces: [String] = []
-    private var tornDown = false
+    private let created = Mutex<(namespaces: [String], switchInterfaces: [String], tornDown: Bool)>(([], [], false))
+    /// The namespaces created so far (full names).
+    public var namespaces: [String] { created.withLock { $0.namespaces } }
+    /// The switch-side veths created in the caller's namespace.
+    public var switchInterfaces: [String] { created.withLock { $0.switchInterfaces } }
 
     private static let counter = Atomic<Int>(0)
 
@@ -43,7 +48,7 @@ public final class LabNetwork: @unchecked Sendable {
     public func addNamespace(_ name: String) throws(Shell.Failure) -> String {
         let full = prefix + name
         try Shell.check(["ip", "netns", "add", full])
-        namespaces.append(full)
+        created.withLock { $0.namespaces.append(full) }
         try Shell.check(["ip", "-n", full, "link", "set", "lo", "up"])
         return full
     }
@@ -65,7 +70,7 @@ public final class LabNetwork: @unchecked Sendable {
         command += ["type", "veth", "peer", "name", hostSide, "netns", namespace]
         if queues > 1 { command += ["numtxqueues", "\(queues)", "numrxqueues", "\(queues)"] }
         try Shell.check(command)
-        if switchNamespace == nil { switchInterfaces.append(sw) }  // otherwise it goes with its namespace
+        if switchNamespace == nil { created.withLock { $0.switchInterfaces.append(sw) } }  // otherwise it goes with its namespace
         if let mac { try Shell.check(["ip", "-n", namespace, "link", "set", hostSide, "address", mac]) }
         if let mtu {
             try Shell.check(inSwitch(["ip", "link", "set", sw, "mtu", "\(mtu)"]))
@@ -96,9 +101,12 @@ public final class LabNetwork: @unchecked Sendable {
 
     /// Deletes every namespace and switch-side veth created (idempotent).
     public func tearDown() {
-        guard !tornDown else { return }
-        tornDown = true
-        for interface in switchInterfaces { Shell.run(["ip", "link", "del", interface]) }
+        let (interfaces, namespaces) = created.withLock { created -> ([String], [String]) in
+            guard !created.tornDown else { return ([], []) }
+            created.tornDown = true
+            return (created.switchInterfaces, created.namespaces)
+        }
+        for interface in interfaces { Shell.run(["ip", "link", "del", interface]) }
         for namespace in namespaces { Shell.run(["ip", "netns", "del", namespace]) }
     }
 
@@ -125,6 +133,14 @@ public final class LabNetwork: @unchecked Sendable {
     }
 }
 
+/// The hand-over between `inNamespace`'s caller and the thread it starts.
+///
+/// Why `@unchecked Sendable` holds: `path` and `body` are set in init and never change;
+/// `entered` is written only by the started thread, and read by the caller only after
+/// `pthread_join`, which orders the two. Only these two threads ever reach the box (it
+/// goes to the new thread through `pthread_create`'s argument), and the caller is blocked
+/// in `pthread_join` while `body` runs, so `body` and what it captures (`result`) are
+/// touched by one thread at a time.
 private final class NamespaceThread: @unchecked Sendable {
     let path: String
     let body: () -> Void

@@ -22,9 +22,18 @@ import XDPDatapath
 // Not part of any product: the library's `Engine` has only the datapath.
 
 /// Forwards each pair's interfaces to each other over AF_XDP, frames unchanged.
+///
+/// Why `@unchecked Sendable` holds: `configuration`, `umem`, `pool`, `steering`,
+/// `interfaces`, `sockets` and `peer` are set in init and never change (the objects behind
+/// `umem`, `pool` and `sockets` are used by init, then only by the worker; `umemFrames`
+/// reads their constants). The worker counters (`iterations`, `sleeps`, `rxBatches`,
+/// `kicks`, `cpuStart`) are touched only by the worker (`runWorker` and the `publish` it
+/// calls); one worker runs at a time, and the next starts after the last was joined.
+/// `thread` is behind its mutex, held by `start`, `stop` (through the join) and `close`;
+/// `links` is written only by init and by `close` under that mutex with no worker running,
+/// and read by the worker, which runs only between a `start` and the next join. Other
+/// threads see the worker's figures only through the atomics and `published` (a mutex).
 public final class RawForwarder: @unchecked Sendable {
-    // @unchecked: the worker thread owns the sockets, pool and counters; other threads
-    // only touch the atomics and the published statistics (under its mutex).
     public let configuration: EngineConfiguration
     private let umem: Umem
     private let pool: FramePool
@@ -38,7 +47,8 @@ public final class RawForwarder: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let statisticsWanted = Atomic<Bool>(false)
     private let published = Mutex(EngineStatistics())
-    private var thread: pthread_t?
+    /// The running worker (held while it is joined: the worker never takes it).
+    private let thread = Mutex<pthread_t?>(nil)
 
     // Worker-owned counters.
     private var iterations: UInt64 = 0
@@ -99,24 +109,33 @@ public final class RawForwarder: @unchecked Sendable {
 
     /// Starts the worker thread.
     public func start() throws(AFXDPError) {
-        guard thread == nil else { return }
-        stopRequested.store(false, ordering: .relaxed)
-        thread = try startLabThread { self.runWorker() }
+        try thread.withLock { (thread: inout pthread_t?) throws(AFXDPError) in
+            guard thread == nil else { return }
+            stopRequested.store(false, ordering: .relaxed)
+            thread = try startLabThread { self.runWorker() }
+        }
     }
 
     /// Stops the worker and waits for it.
     public func stop() {
-        guard let thread else { return }
-        stopRequested.store(true, ordering: .releasing)
-        pthread_join(thread, nil)
-        self.thread = nil
+        thread.withLock { stopWorker(&$0) }
     }
 
     /// Stops the worker and detaches from every interface now.
     public func close() {
-        stop()
-        steering.detachAll()
-        links = links.map { _ in nil }
+        thread.withLock {
+            stopWorker(&$0)
+            steering.detachAll()
+            links = links.map { _ in nil }
+        }
+    }
+
+    /// `stop()` with `thread` locked.
+    private func stopWorker(_ thread: inout pthread_t?) {
+        guard let running = thread else { return }
+        stopRequested.store(true, ordering: .releasing)
+        pthread_join(running, nil)
+        thread = nil
     }
 
     /// Frame size and count of the UMEM, and where the kernel puts received data in a frame.
@@ -125,7 +144,7 @@ public final class RawForwarder: @unchecked Sendable {
     /// Counters in the engine's terms (interfaces, loop iterations, sleeps, RX batches,
     /// worker CPU, frames per kick), taken by the worker between two iterations.
     public func statistics() -> EngineStatistics {
-        guard thread != nil else { return published.withLock { $0 } }
+        guard thread.withLock({ $0 != nil }) else { return published.withLock { $0 } }
         statisticsWanted.store(true, ordering: .releasing)
         for _ in 0..<10_000 where statisticsWanted.load(ordering: .acquiring) { usleep(100) }
         return published.withLock { $0 }

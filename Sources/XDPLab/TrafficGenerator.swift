@@ -21,7 +21,11 @@ import Synchronization
 /// 5-tuples. The generator thread enters `namespace` (the calling thread does not), loads
 /// the program there and loops until `stop()`. `sent` counts frames offered; `cpuSeconds`
 /// is the generator thread's own CPU time (RUSAGE_THREAD).
-public final class TrafficGenerator: @unchecked Sendable {
+///
+/// Checked `Sendable`: the template and the flow settings are constants, the counters are
+/// atomics, and the thread handle and the settings the caller may change (`cpu`,
+/// `restoreHeaders`, read by the generator thread as it starts) are behind mutexes.
+public final class TrafficGenerator: Sendable {
     public let interface: String
     public let namespace: String?
     private let frame: [UInt8]
@@ -31,13 +35,22 @@ public final class TrafficGenerator: @unchecked Sendable {
     private let sentCounter = Atomic<UInt64>(0)
     private let cpuMicroseconds = Atomic<Int64>(0)
     private let failure = Mutex<AFXDPError?>(nil)
-    private var thread: pthread_t?
-    /// CPU to pin the generator thread to, nil for none.
-    public var cpu: Int?
+    /// The running generator thread (held while it is joined: the thread never takes it).
+    private let thread = Mutex<pthread_t?>(nil)
+    private let settings = Mutex<(cpu: Int?, restoreHeaders: Bool)>((nil, false))
+    /// CPU to pin the generator thread to, nil for none (set it before `start()`).
+    public var cpu: Int? {
+        get { settings.withLock { $0.cpu } }
+        set { settings.withLock { $0.cpu = newValue } }
+    }
     /// Write the template's first bytes (up to 128) back into every frame before sending:
     /// needed when the receiver modifies the live frames' pages in place (the Linux stack
-    /// routing/NATing them), which the kernel's page pool would otherwise send again.
-    public var restoreHeaders = false
+    /// routing/NATing them), which the kernel's page pool would otherwise send again. Set it
+    /// before `start()`.
+    public var restoreHeaders: Bool {
+        get { settings.withLock { $0.restoreHeaders } }
+        set { settings.withLock { $0.restoreHeaders = newValue } }
+    }
 
     /// Replays `frame` as is (the bench's come from XDPScenarios' `ScenarioFrames`); `flows`
     /// > 1 rewrites the 16-bit field at `portOffset` (< 256).
@@ -66,16 +79,21 @@ public final class TrafficGenerator: @unchecked Sendable {
     public var template: [UInt8] { frame }
 
     public func start() throws(AFXDPError) {
-        thread = try startLabThread { self.run() }
+        try thread.withLock { (thread: inout pthread_t?) throws(AFXDPError) in
+            thread = try startLabThread { self.run() }
+        }
     }
 
     public func stop() {
         stopFlag.store(true, ordering: .relaxed)
-        if let thread { pthread_join(thread, nil) }
-        thread = nil
+        thread.withLock { thread in
+            if let running = thread { pthread_join(running, nil) }
+            thread = nil
+        }
     }
 
     private func run() {
+        let (cpu, restoreHeaders) = settings.withLock { $0 }
         if let cpu { _ = cxdp_pin_thread(Int32(cpu)) }
         if let namespace {
             let entered = cxdp_enter_netns("/run/netns/\(namespace)")

@@ -17,13 +17,15 @@ import Glibc
 import Foundation
 
 /// A listening socket answering `GET /metrics` with `render()`; `close()` stops it.
-final class MetricsHTTPServer: @unchecked Sendable {
+///
+/// Checked `Sendable`: every stored property is a constant set in init; the serving thread
+/// gets copies of the socket and `render` (itself `@Sendable`) and signals `finished`.
+final class MetricsHTTPServer: Sendable {
     /// The address given, as bound (`port` is the real one when 0 was asked).
     let host: String
     let port: Int
     private let listener: Int32
     private let render: @Sendable () -> String
-    private let thread: Thread
     private let finished = DispatchSemaphore(value: 0)
 
     static let requestLimit = 8192
@@ -61,7 +63,7 @@ final class MetricsHTTPServer: @unchecked Sendable {
         listener = fd
         self.render = render
         let finished = finished
-        thread = Thread { [fd, render] in
+        let thread = Thread { [fd, render] in
             Self.serve(listener: fd, render: render)
             finished.signal()
         }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NeutronAPI
 import NeutronModel
+import Synchronization
 
 /// `xdpswitch server`: the Networking API v2.0 (no authentication) over the model store.
 struct ServerCommand: ParsableCommand {
@@ -105,11 +106,10 @@ struct ServerCommand: ParsableCommand {
 }
 
 /// The error of the server task, handed to the waiting thread.
-private final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var message: String?
-    func set(_ text: String) { lock.lock(); message = text; lock.unlock() }
-    func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
+private final class FailureBox: Sendable {
+    private let message = Mutex<String?>(nil)
+    func set(_ text: String) { message.withLock { $0 = text } }
+    func get() -> String? { message.withLock { $0 } }
 }
 
 /// The control plane's verbs (`server`), when the package was built with it

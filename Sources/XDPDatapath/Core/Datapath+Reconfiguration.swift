@@ -38,6 +38,16 @@
 
 /// What the successor reuses of its predecessor, decided before it is built (see the
 /// essay at the top of Datapath+Reconfiguration.swift).
+///
+/// Why `@unchecked Sendable` holds: a succession carries the predecessor's routers, DHCP
+/// responders and connection tracker, objects its worker mutates per packet, from that
+/// worker's datapath to the thread building the successor (`Engine.reconfigure`). That
+/// thread only holds the references and reads what never changes in them (`Router.name`
+/// and `interfaces`, `DHCPResponder.network`, `txQueue`); the successor mutates them only
+/// once it runs on the same worker, after `takeOver`, when the predecessor is no longer
+/// used. `routerUpdates` holds values. The one reference the worker itself can change,
+/// the predecessor's tracker (nil until a table with `ct()` is installed), is read on the
+/// worker: `Engine.reconfigure` passes it as `previousTracker`.
 public struct DatapathSuccession: @unchecked Sendable {
     /// The predecessor's routers to carry over, by name: those configured the same, and
     /// those whose only changes are floating IPs, static routes or the default gateway
@@ -54,12 +64,22 @@ public struct DatapathSuccession: @unchecked Sendable {
     public var conntrack: ConnectionTracker?
 
     /// Reuses the routers and DHCP responders of `previous` that are configured the same in
-    /// `previousConfiguration` (what `previous` was built from) and `configuration`. Reads
-    /// only what never changes in `previous`: callable while its worker runs.
+    /// `previousConfiguration` (what `previous` was built from) and `configuration`, and its
+    /// connection tracker. Call it on the thread that runs `previous`; while its worker runs,
+    /// use `init(previous:previousConfiguration:configuration:previousTracker:)`.
     public init(previous: Datapath, previousConfiguration: DatapathConfiguration, configuration: DatapathConfiguration) {
+        self.init(previous: previous, previousConfiguration: previousConfiguration, configuration: configuration,
+                  previousTracker: previous.conntrack)
+    }
+
+    /// The same with `previous`'s connection tracker (`Datapath.conntrack`) as read on the
+    /// thread that runs it. Reads only what never changes in `previous`: callable while its
+    /// worker runs.
+    public init(previous: Datapath, previousConfiguration: DatapathConfiguration, configuration: DatapathConfiguration,
+                previousTracker: ConnectionTracker?) {
         let before = previousConfiguration.withDerivedSeeds.withStateFiles
         let after = configuration.withDerivedSeeds.withStateFiles
-        conntrack = before.conntrack == after.conntrack ? previous.connectionTracking.instance : nil
+        conntrack = before.conntrack == after.conntrack ? previousTracker : nil
         routers = [:]
         for config in after.routers {
             guard let old = before.routers.first(where: { $0.name == config.name }),

@@ -18,8 +18,9 @@ public final class FlowTable {
     /// The table as a plain value for the per-packet path (valid while `self` lives).
     @usableFromInline private(set) var view: FlowTableView!
 
-    /// A flow as the datapath runs it.
-    public struct Flow: @unchecked Sendable {
+    /// A flow as the datapath runs it. Checked `Sendable`: the rule is a value, and when its
+    /// counters may be read is `FlowCounters`' rule.
+    public struct Flow: Sendable {
         public var rule: FlowRule
         /// Packets, bytes and times, shared with later versions of the table.
         public let counters: FlowCounters
@@ -136,6 +137,18 @@ public final class FlowTable {
 
 /// A flow's counters: packets, bytes, when it was added, when it last matched.
 /// Reference semantics: versions of a table share them.
+///
+/// Why `@unchecked Sendable` holds: `slots` (the pointer) is set in init and never
+/// changes; the four words behind it are plain memory, on purpose (the per-packet path
+/// bumps them through `ActionList.counters` with no atomic, no lock). They are written
+/// only by the thread that runs the datapath: per packet (`ActionList.hit`), by `learn`
+/// (`touch`) and by `takeOver`, between two batches. A `FlowCounters` reaches another
+/// thread only inside a table built before the worker first runs it (a datapath made
+/// before the engine starts, or a successor handed over through the job queue), and the
+/// getters are read on that thread: through `Engine.perform` (dump-flows, the metrics
+/// exporter's flow totals) or after the worker has stopped. Sendable so that `Flow`
+/// values (with their rule) can leave a `perform` job; do not read their counters
+/// outside one while the worker runs.
 public final class FlowCounters: @unchecked Sendable {
     @usableFromInline let slots: UnsafeMutablePointer<UInt64>
 
