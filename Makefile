@@ -35,6 +35,7 @@ demo-switch: release deps-test
 
 test: deps-test
 	@scripts/check-unchecked-sendable.sh
+	@scripts/check-doc-comments.py
 	$(SWIFT) test
 
 bench: deps

@@ -44,6 +44,7 @@ public enum InterfaceState: Sendable, Equatable, CustomStringConvertible {
     /// interface of that name appears anew.
     case failed(String)
 
+    /// `attached`, `absent`, or `failed: REASON`, as `show` prints it.
     public var description: String {
         switch self {
         case .attached: "attached"

@@ -105,22 +105,32 @@ public struct DatapathSuccession: @unchecked Sendable {
 /// What a reconfiguration changed and kept: the datapath's part (`Datapath.takeOver`) and
 /// the interfaces the engine attached or is waiting for.
 public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertible {
-    /// Ports (of every kind) by name.
+    /// Ports (of every kind) the new configuration added, by name.
     public var portsAdded: [String] = []
+    /// Ports it no longer has, by name.
     public var portsRemoved: [String] = []
+    /// How many ports carried over, with their counters and MAC entries.
     public var portsKept = 0
-    /// Flows, all bridges together: new rules, rules gone, rules kept with their counters.
+    /// New rules, all bridges together.
     public var flowsAdded = 0
+    /// Rules the new configuration no longer has, all bridges together.
     public var flowsRemoved = 0
+    /// Rules kept with their counters, all bridges together.
     public var flowsKept = 0
-    /// Routers and DHCP responders (by network) built anew, removed, or kept with their state.
+    /// Routers built anew (any change but floating IPs, routes and the default gateway), by
+    /// name: their NAT connections and neighbours start over.
     public var routersChanged: [String] = []
+    /// Routers the new configuration no longer has, by name.
     public var routersRemoved: [String] = []
+    /// Routers carried over with their NAT connections and neighbours, by name.
     public var routersKept: [String] = []
     /// Routers kept whose floating IPs or routes were changed in place (also in `routersKept`).
     public var routersUpdated: [String] = []
+    /// DHCP responders built anew, by network: their counters start over.
     public var dhcpChanged: [String] = []
+    /// DHCP responders the new configuration no longer has, by network.
     public var dhcpRemoved: [String] = []
+    /// DHCP responders carried over unchanged, by network.
     public var dhcpKept: [String] = []
     /// MAC learning entries carried over.
     public var macEntriesKept = 0
@@ -131,11 +141,14 @@ public struct ReconfigurationSummary: Sendable, Equatable, CustomStringConvertib
     /// Frames the predecessor held that could not carry over (fragments waiting for
     /// their datagram), freed.
     public var framesFreed = 0
-    /// Interfaces the engine attached, and those configured but absent (waiting).
+    /// Interfaces the engine attached for the new configuration.
     public var interfacesAttached: [String] = []
+    /// Interfaces the engine detached from (their ports are gone).
     public var interfacesDetached: [String] = []
+    /// Interfaces configured but absent: waited for, attached when they appear.
     public var interfacesAbsent: [String] = []
 
+    /// A summary of a reconfiguration that changed nothing (every field empty or zero).
     public init() {}
 
     /// Whether nothing but counters moved (the configuration was the same).

@@ -21,6 +21,7 @@ public final class FlowTable {
     /// A flow as the datapath runs it. Checked `Sendable`: the rule is a value, and when its
     /// counters may be read is `FlowCounters`' rule.
     public struct Flow: Sendable {
+        /// The match, priority, actions and timeouts, as `add-flow` gave them.
         public var rule: FlowRule
         /// Packets, bytes and times, shared with later versions of the table.
         public let counters: FlowCounters
@@ -161,7 +162,9 @@ public final class FlowCounters: @unchecked Sendable {
 
     deinit { slots.deallocate() }
 
+    /// Frames that matched the flow.
     public var packets: UInt64 { slots[0] }
+    /// Bytes of those frames, as received.
     public var bytes: UInt64 { slots[1] }
     /// When the flow was added (datapath clock, ns).
     public var created: UInt64 { slots[2] }
