@@ -7,7 +7,8 @@ extension NodePlan {
         w.line(0, "bridges:")
         for bridge in bridges {
             w.item(2, Value(text: "name: \(YAMLWriter.quoted(bridge.name))"))
-            w.line(4, "ports:")
+            // A bridge with no port yet (a host with neither tunnel nor VM) is an empty list, not a null.
+            w.line(4, bridge.ports.isEmpty ? "ports: []" : "ports:")
             for port in bridge.ports { w.item(6, port.fields) }
             if !bridge.flows.isEmpty {
                 w.line(4, "flows:")

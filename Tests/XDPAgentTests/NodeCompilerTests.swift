@@ -27,6 +27,16 @@ import XDPPacket
                         networks: networks, ports: ports)
     }
 
+    /// A host registered with neither tunnel nor bridge mapping and no port yet compiles to a
+    /// node that loads: br-int with an empty port list (found by fuzz-api: it was a null).
+    @Test func aHostWithNothingYetCompilesToANodeThatLoads() throws {
+        let view = HostView(revision: 1, host: HostView.Host(name: "compute2", role: .compute))
+        let (node, configuration) = try Compiled.configuration(view)
+        #expect(node.yaml.contains("ports: []"))
+        #expect(configuration.datapath.bridges.map(\.name) == ["br-int"])
+        #expect(configuration.datapath.bridges.first?.ports.isEmpty == true)
+    }
+
     @Test func localVLANsStayWhileTheirNetworksStay() throws {
         let a = Self.network("net-a", segment: 100), b = Self.network("net-b", segment: 101), c = Self.network("net-c", segment: 102)
         let d = Self.network("net-d", segment: 103)
