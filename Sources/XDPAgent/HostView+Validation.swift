@@ -114,7 +114,7 @@ extension HostView {
                       (1...30).contains(prefix.length) else {
                     throw AgentError("\(sp).cidr", "expected an IPv4 subnet A.B.C.D/LEN (/1-/30, no host bits), found \"\(subnet.cidr)\"")
                 }
-                if let gateway = subnet.gatewayIP { try Self.checkHost(gateway, in: prefix, "\(sp).gateway_ip") }
+                if let gateway = subnet.gatewayIP { try Self.checkGateway(gateway, of: prefix, "\(sp).gateway_ip") }
                 guard subnet.dnsNameservers.count <= 8 else { throw AgentError("\(sp).dns_nameservers", "at most 8") }
                 for (k, server) in subnet.dnsNameservers.enumerated() where IPv4Address(server) == nil {
                     throw AgentError("\(sp).dns_nameservers[\(k)]", "expected an IPv4 address, found \"\(server)\"")
@@ -343,6 +343,17 @@ extension HostView {
         guard prefix.contains(address), address != prefix.address, address != prefix.broadcast else {
             throw AgentError(path, "\(address) is not a host address of \(prefix)")
         }
+    }
+
+    /// A subnet's gateway: a unicast address, and a host address of the subnet when it is in
+    /// it. Outside it is allowed, as Neutron allows it (the DHCP answer then carries an on-link
+    /// route to it, `NodePlan.dhcpHostRoutes`).
+    static func checkGateway(_ text: String, of prefix: IPv4Prefix, _ path: String) throws(AgentError) {
+        guard let address = IPv4Address(text) else { throw AgentError(path, "expected an IPv4 address, found \"\(text)\"") }
+        guard address != .any, address != .broadcast, !address.isMulticast else {
+            throw AgentError(path, "\(address) is not a unicast address")
+        }
+        if prefix.contains(address) { try checkHost(text, in: prefix, path) }
     }
 
     static func checkRoute(_ route: Route, _ path: String) throws(AgentError) {

@@ -35,7 +35,9 @@ extension NodePlan {
                 let mtu = networks[gateway.port.networkID]?.mtu
                 w.item(6, .map(["name": .string(Self.routerPortName("qg-", gateway.port.portID)), "mac": .string(gateway.port.macAddress),
                                 "address": .string(interfaceAddress(gateway.port)), "mtu": mtu.map { .int($0) }]))
-                if let next = subnet(gateway.port.subnetID)?.gatewayIP, next != gateway.port.ipAddress {
+                // A gateway outside the external subnet gives the router no default route (it routes on-link only).
+                if let external = subnet(gateway.port.subnetID), let next = external.gatewayIP, next != gateway.port.ipAddress,
+                   Self.isInSubnet(next, external) {
                     w.field(4, "default_gateway", .string(next))
                 }
                 if gateway.enableSNAT { w.field(4, "snat", .bool(true)) }
@@ -61,10 +63,20 @@ extension NodePlan {
     /// unless the subnet already routes 169.254.169.254/32 itself.
     func dhcpHostRoutes(_ subnet: HostView.Subnet) -> [HostView.Route] {
         var routes = subnet.hostRoutes
+        // A gateway outside the subnet is reached on-link, as Neutron's DHCP agent tells clients.
+        if let gateway = subnet.gatewayIP, !Self.isInSubnet(gateway, subnet), !routes.contains(where: { $0.destination == gateway + "/32" }) {
+            routes.insert(HostView.Route(destination: gateway + "/32", nexthop: "0.0.0.0"), at: 0)
+        }
         if options.metadata, !routes.contains(where: { $0.destination == MetadataPort.hostRoute.destination }) {
             routes.append(HostView.Route(destination: MetadataPort.hostRoute.destination, nexthop: MetadataPort.hostRoute.nexthop))
         }
         return routes
+    }
+
+    /// Whether `address` lies in `subnet`'s CIDR (both already validated).
+    static func isInSubnet(_ address: String, _ subnet: HostView.Subnet) -> Bool {
+        guard let ip = IPv4Address(address), let prefix = IPv4Prefix(subnet.cidr) else { return false }
+        return prefix.contains(ip)
     }
 
     func writeDHCP(_ w: inout YAMLWriter) {

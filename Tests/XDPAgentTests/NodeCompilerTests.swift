@@ -37,6 +37,27 @@ import XDPPacket
         #expect(configuration.datapath.bridges.first?.ports.isEmpty == true)
     }
 
+    /// A subnet whose gateway lies outside its CIDR (Neutron accepts it; found by fuzz-api,
+    /// the agent refused the view): DHCP tells clients an on-link route to it, as Neutron's
+    /// DHCP agent does, and a router whose external subnet's gateway is off-link gets no
+    /// default route. The node loads.
+    @Test func aGatewayOutsideItsSubnetCompilesToAnOnLinkRoute() throws {
+        var view = ReferenceCloud.networkNode
+        view.networks[0].subnets[0].gatewayIP = "10.9.0.254"       // net1 is 10.1.0.0/24
+        view.networks[1].subnets[0].gatewayIP = "198.51.100.1"     // public is 172.24.4.224/28
+        let (_, configuration) = try Compiled.configuration(view)
+        let dhcp = try #require(configuration.datapath.dhcp.first?.subnets.first)
+        #expect(dhcp.gateway == IPv4Address("10.9.0.254"))
+        #expect(dhcp.hostRoutes.first == DHCPConfiguration.HostRoute(destination: IPv4Prefix("10.9.0.254/32")!, nextHop: .any))
+        #expect(configuration.datapath.routers.first?.defaultGateway == nil)
+        // Inside the subnet it must still be a host address; never multicast or broadcast.
+        for bad in ["10.1.0.0", "10.1.0.255", "224.0.0.1", "255.255.255.255"] {
+            var refused = ReferenceCloud.networkNode
+            refused.networks[0].subnets[0].gatewayIP = bad
+            #expect(throws: AgentError.self, "\(bad)") { try NodeCompiler(view: refused).compile() }
+        }
+    }
+
     @Test func localVLANsStayWhileTheirNetworksStay() throws {
         let a = Self.network("net-a", segment: 100), b = Self.network("net-b", segment: 101), c = Self.network("net-c", segment: 102)
         let d = Self.network("net-d", segment: 103)
