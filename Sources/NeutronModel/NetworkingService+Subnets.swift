@@ -204,8 +204,16 @@ extension NetworkingService {
         return pools
     }
 
+    /// Neutron's `max_dns_nameservers` and `max_subnet_host_routes` defaults.
+    static let maximumNameservers = 5
+    static let maximumHostRoutes = 20
+
     func checkedNameservers(_ value: JSONValue?) throws -> JSONValue {
         let items = value?.array ?? []
+        guard items.count <= Self.maximumNameservers else {
+            throw NeutronError(status: 400, type: "DNSNameServersExhausted",
+                               message: "The number of DNS nameservers exceeds the limit \(Self.maximumNameservers).")
+        }
         for item in items where item.string.flatMap(IPv4Address.init) == nil {
             throw NeutronError.invalidAttribute("dns_nameservers", "'\(item)' is not a valid nameserver. '\(item)' is not a valid IP address")
         }
@@ -214,11 +222,20 @@ extension NetworkingService {
 
     func checkedHostRoutes(_ value: JSONValue?) throws -> JSONValue {
         let items = value?.array ?? []
+        guard items.count <= Self.maximumHostRoutes else {
+            throw NeutronError(status: 400, type: "HostRoutesExhausted",
+                               message: "The number of host routes exceeds the limit \(Self.maximumHostRoutes).")
+        }
         for item in items {
             guard let route = item.object, Set(route.keys) == ["destination", "nexthop"],
-                  let destination = route["destination"]?.string, IPv4Prefix(destination) != nil,
+                  let destination = route["destination"]?.string, let prefix = IPv4Prefix(destination),
                   route["nexthop"]?.string.flatMap(IPv4Address.init) != nil else {
                 throw NeutronError.invalidAttribute("host_routes", "Invalid data format for hostroute: '\(item)'")
+            }
+            // As Neutron: a destination with host bits set is refused, its network suggested.
+            guard destination.contains("/"), prefix.isNormalized, prefix.description == destination else {
+                throw NeutronError.invalidAttribute("host_routes",
+                                                    "'\(destination)' isn't a recognized IP subnet cidr, '\(prefix.normalized)' is recommended")
             }
         }
         return .array(items)

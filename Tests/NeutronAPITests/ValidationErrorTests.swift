@@ -73,6 +73,49 @@ struct ValidationErrorTests {
         #expect(try OpenStackCLI.json(endpoint, ["port", "list", "--network", extID]) == .array([]))
     }
 
+    /// Neutron's subnet limits (`max_dns_nameservers` 5, `max_subnet_host_routes` 20) and its
+    /// refusal of a route destination with host bits: what the agents' view needs (fuzz-api
+    /// found views the agent refused when the API took more).
+    @Test func subnetLimitsAreNeutrons() async throws {
+        let folder = try TemporaryDirectory()
+        let server = try ServerProcess(database: folder.path + "/model.db", logPath: folder.path + "/server.log")
+        defer { server.stop() }
+        func post(_ path: String, _ body: JSONValue) async throws -> (Int, JSONValue?) {
+            var request = URLRequest(url: URL(string: server.endpoint + path)!)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(try JSONValue.encodeText(body).utf8)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, try? JSONValue.decode(data))
+        }
+        let (created, network) = try await post("/v2.0/networks", .object(["network": .object(["name": .string("net1")])]))
+        #expect(created == 201)
+        let networkID = try #require(network?["network"]?["id"])
+        func subnet(nameservers: Int, routes: [String]) -> JSONValue {
+            .object(["subnet": .object([
+                "network_id": networkID, "cidr": .string("10.0.0.0/24"), "ip_version": .int(4),
+                "dns_nameservers": .array((1...max(nameservers, 1)).prefix(nameservers).map { .string("192.0.2.\($0)") }),
+                "host_routes": .array(routes.map { .object(["destination": .string($0), "nexthop": .string("10.0.0.9")]) }),
+            ])])
+        }
+        let twentyOne = (1...21).map { "10.\($0).0.0/16" }
+        let cases: [(JSONValue, String, String)] = [
+            (subnet(nameservers: 6, routes: []), "DNSNameServersExhausted", "The number of DNS nameservers exceeds the limit 5."),
+            (subnet(nameservers: 0, routes: twentyOne), "HostRoutesExhausted", "The number of host routes exceeds the limit 20."),
+            (subnet(nameservers: 0, routes: ["10.10.0.1/16"]), "HTTPBadRequest",
+             "Invalid input for host_routes. Reason: '10.10.0.1/16' isn't a recognized IP subnet cidr, '10.10.0.0/16' is recommended."),
+        ]
+        for (body, type, message) in cases {
+            let (status, answer) = try await post("/v2.0/subnets", body)
+            #expect(status == 400, "\(type)")
+            #expect(answer?["NeutronError"]?["type"] == .string(type))
+            #expect(answer?["NeutronError"]?["message"] == .string(message))
+        }
+        // At the limits it is taken.
+        let (status, _) = try await post("/v2.0/subnets", subnet(nameservers: 5, routes: Array(twentyOne.prefix(20))))
+        #expect(status == 201)
+    }
+
     /// Bodies the client would never send, straight over HTTP: 400 or 413 with Neutron's error
     /// body, and the server still answers afterwards.
     @Test func malformedBodiesAreRefused() async throws {
