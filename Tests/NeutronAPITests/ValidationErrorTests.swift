@@ -94,7 +94,7 @@ struct ValidationErrorTests {
         func subnet(nameservers: Int, routes: [String]) -> JSONValue {
             .object(["subnet": .object([
                 "network_id": networkID, "cidr": .string("10.0.0.0/24"), "ip_version": .int(4),
-                "dns_nameservers": .array((1...max(nameservers, 1)).prefix(nameservers).map { .string("192.0.2.\($0)") }),
+                "dns_nameservers": .array((0..<nameservers).map { .string("192.0.2.\($0 + 1)") }),
                 "host_routes": .array(routes.map { .object(["destination": .string($0), "nexthop": .string("10.0.0.9")]) }),
             ])])
         }
