@@ -13,9 +13,9 @@ import XDPDatapath
 /// ```
 ///
 /// Frames are bytes (`[UInt8]`, Ethernet header first, no FCS): the embedded datapath
-/// copies them into its pool with the pool's headroom, and takes every frame the datapath
-/// queued for a port out of the pool again after each write or tick, so no pointer is
-/// handed out. Time starts at `startTime` and moves only through `advanceTime(by:)`,
+/// copies each into a `FrameHandle` from its pool (past the pool's headroom), and takes
+/// every frame the datapath queued for a port out of the pool again after each write or
+/// tick, so no pointer is handed out. Time starts at `startTime` and moves only through `advanceTime(by:)`,
 /// which also runs the datapath's timers (flow timeouts, learned flows, router ARP
 /// retries, conntrack expiry), as an engine's idle loop would.
 ///
@@ -94,10 +94,11 @@ public final class EmbeddedDatapath {
         guard let target = datapath.port(named: port) else { throw .noSuchPort(port) }
         if case .patch = target.type { throw .notAWire(port) }
         guard target.serviceKind == .none else { throw .notAWire(port) }
-        let limit = datapath.pool.frameSize - datapath.pool.headroom
+        let limit = datapath.pool.dataCapacity
         guard frame.count <= limit else { throw .frameTooLong(length: frame.count, limit: limit) }
-        guard datapath.pool.freeCount > 0 else { throw .poolExhausted }
-        datapath.inject(frame, into: target, now: nanoseconds)
+        guard var handle = datapath.pool.allocateFrame() else { throw .poolExhausted }
+        do { try handle.write(bytes: frame) } catch { throw .frameTooLong(length: frame.count, limit: handle.capacity) }
+        datapath.process(handle, from: target, now: nanoseconds)
         collect()
     }
 

@@ -11,10 +11,14 @@ import Darwin
 extension Datapath {
     /// Copies `frames` into pool frames and processes them as received on `port`, in
     /// batches of `PacketBatch.defaultCapacity`. Frames longer than the pool's frames
-    /// allow, or arriving when the pool is empty, are counted as `noBuffer` drops.
-    public func inject(_ frames: [[UInt8]], into port: Port, now: UInt64) {
+    /// allow (`pool.dataCapacity`), or arriving when the pool is empty, are counted as
+    /// `noBuffer` drops on `port`. Returns how many frames the datapath took: the rest,
+    /// `frames.count` minus the result, were dropped as `noBuffer`.
+    @discardableResult
+    public func inject(_ frames: [[UInt8]], into port: Port, now: UInt64) -> Int {
         let batch = PacketBatch()
-        let room = pool.frameSize - pool.headroom
+        let room = pool.dataCapacity
+        var accepted = 0
         for bytes in frames {
             guard bytes.count <= room, let frame = pool.allocate() else {
                 port.counters.received(bytes: UInt32(truncatingIfNeeded: bytes.count))
@@ -26,13 +30,17 @@ extension Datapath {
                 if let source = raw.baseAddress { memcpy(pool.pointer(address), source, raw.count) }
             }
             batch.append(address: address, length: UInt32(bytes.count))
+            accepted += 1
             if batch.isFull { process(batch, from: port.id, now: now) }
         }
         if !batch.isEmpty { process(batch, from: port.id, now: now) }
+        return accepted
     }
 
-    /// Convenience for one frame.
-    public func inject(_ frame: [UInt8], into port: Port, now: UInt64) { inject([frame], into: port, now: now) }
+    /// Convenience for one frame: true when the datapath took it, false when it was
+    /// dropped as `noBuffer` (too long for a pool frame, or the pool empty).
+    @discardableResult
+    public func inject(_ frame: [UInt8], into port: Port, now: UInt64) -> Bool { inject([frame], into: port, now: now) == 1 }
 
     /// Takes every frame queued on `port`, returns their bytes in order, and frees them.
     public func drainTransmitted(_ port: Port) -> [[UInt8]] {

@@ -24,7 +24,8 @@ public final class FramePool {
     public let frameSize: Int
     /// Number of frames in the region.
     public let frameCount: Int
-    /// Bytes kept free before the data of a frame from `allocate()`.
+    /// Bytes kept free before the data of a frame from `allocate()` (its data goes at
+    /// `address + headroom`); a `FrameHandle` has them already.
     public let headroom: Int
 
     @usableFromInline let frameMask: UInt64
@@ -81,7 +82,15 @@ public final class FramePool {
     @inlinable public var freeCount: Int { topPointer.pointee }
 
     /// Takes a frame from the free list and returns its start address, or nil when the
-    /// pool is empty. The frame's data conventionally starts at `address + headroom`.
+    /// pool is empty — the raw path of the AF_XDP rings and the datapath's own copies.
+    ///
+    /// The address returned is the frame's *start*, not where its data goes: data must be
+    /// written at `address + UInt64(headroom)` and handed on with that address (and at most
+    /// `dataCapacity` bytes), because the datapath prepends VLAN tags and tunnel headers in
+    /// place in front of the data. A frame whose data starts at its start has no headroom
+    /// and is dropped as `no-headroom` when a stage needs to prepend. Embedders filling
+    /// frames themselves use `allocateFrame()`, whose `FrameHandle` already starts past
+    /// the headroom and returns to the pool when dropped.
     @inlinable
     public func allocate() -> UInt64? {
         let top = topPointer.pointee
