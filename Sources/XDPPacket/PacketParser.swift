@@ -11,6 +11,29 @@
 /// does not know is not an error: the frame is an L2 frame and `unknownEtherType` is
 /// set, because a bridge forwards what it does not understand.
 public enum PacketParser {
+    /// Parses the `frame.count` bytes of `frame` (Ethernet header first, no FCS) and
+    /// returns what it found; `error` says why a malformed frame stopped the parse.
+    ///
+    /// The read-only entry for tools and tests: it runs the datapath's own parse
+    /// (`parse(_:length:into:)`), which only reads, so both give the same metadata and the
+    /// same `ParseError` for every frame.
+    public static func parse(_ frame: UnsafeRawBufferPointer) -> PacketMetadata {
+        var meta = PacketMetadata()
+        guard let base = frame.baseAddress, frame.count > 0 else {
+            meta.error = .truncatedEthernet
+            return meta
+        }
+        parse(UnsafeMutableRawPointer(mutating: base), length: frame.count, into: &meta)
+        return meta
+    }
+
+    /// Parses a frame held as bytes (`[UInt8]`, `ArraySlice<UInt8>`, `Data`, ...) and
+    /// returns what it found; bytes not stored contiguously are copied first.
+    public static func parse(_ frame: some Collection<UInt8>) -> PacketMetadata {
+        if let meta = frame.withContiguousStorageIfAvailable({ parse(UnsafeRawBufferPointer($0)) }) { return meta }
+        return Array(frame).withUnsafeBytes { parse($0) }
+    }
+
     /// Parses the frame of `length` bytes at `frame` into `meta` (which is reset first).
     /// Returns `meta.error == .none`.
     @inlinable
