@@ -91,7 +91,7 @@ let package = Package(
                                          .product(name: "Prometheus", package: "swift-prometheus")],
                           path: "Sources/xdpswitch"),
         // Examples/: small programs written from the docs; XDPSwitchTests' ExamplesTests runs them.
-        .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel"], path: "Examples/InMemoryFlows"),
+        .executableTarget(name: "example-in-memory-flows", dependencies: ["XDPDatapath", "XDPModel", "XDPPacket"], path: "Examples/InMemoryFlows"),
         .executableTarget(name: "example-router-nat", dependencies: ["XDPDatapath", "XDPModel", "XDPPacket"], path: "Examples/RouterNAT"),
         .executableTarget(name: "example-engine-veth", dependencies: ["XDPSwitch"], path: "Examples/EngineOnVeth"),
         .testTarget(name: "XDPPacketTests", dependencies: ["XDPPacket", "XDPPcap"], path: "Tests/XDPPacketTests",

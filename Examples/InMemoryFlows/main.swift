@@ -1,8 +1,9 @@
 // Example: an in-memory datapath with two bridges and flows, from the value forms of the
 // configuration, driven through EmbeddedDatapath. Pure products only (XDPDatapath,
-// XDPModel): no libxdp, no root. Exits non-zero if what it shows does not happen.
+// XDPModel, XDPPacket): no libxdp, no root. Exits non-zero if what it shows does not happen.
 import XDPDatapath
 import XDPModel
+import XDPPacket
 
 /// Stops the program with `message` when `condition` is false.
 func check(_ condition: Bool, _ message: String) {
@@ -34,8 +35,8 @@ func broadcast(from source: [UInt8]) -> [UInt8] {
 }
 
 try node.writeInbound(broadcast(from: vm1), on: "vm1")
-let up = try node.readOutbound(on: "uplink")
-check(up.map { Array($0[12..<16]) } == [0x81, 0x00, 0x00, 100], "VLAN 1 leaves the uplink tagged 100")
+let up = try node.readOutbound(on: "uplink").map { PacketParser.parse($0) }
+check(up?.outerVLAN?.id == 100, "VLAN 1 leaves the uplink tagged 100: \(up?.description ?? "nothing")")
 
 try node.writeInbound(broadcast(from: vm2), on: "vm2")
 check(try node.readOutbound(on: "uplink") == nil, "VLAN 2 is dropped by br-tun's table 0")
@@ -44,8 +45,9 @@ check(try node.readOutbound(on: "uplink") == nil, "VLAN 2 is dropped by br-tun's
 try node.datapath.addFlow(FlowParser.parse("table=0,priority=10,in_port=1,dl_vlan=2 actions=mod_vlan_vid:200,output:2"),
                           bridge: "br-tun", now: node.nanoseconds)
 try node.writeInbound(broadcast(from: vm2), on: "vm2")
-let second = try node.readOutbound(on: "uplink")
-check(second.map { Array($0[12..<16]) } == [0x81, 0x00, 0x00, 200], "after add-flow, VLAN 2 leaves tagged 200")
+let second = try node.readOutbound(on: "uplink").map { PacketParser.parse($0) }
+check(second?.outerVLAN?.id == 200 && second?.sourceMAC == MACAddress("02:00:00:00:00:02"),
+      "after add-flow, VLAN 2 leaves tagged 200")
 
 let flows = try node.datapath.dumpFlows(bridge: "br-tun", now: node.nanoseconds)
 check(flows.contains { $0.contains("n_packets=1,") && $0.contains("dl_vlan=2") }, "dump-flows counts the new flow's packet")

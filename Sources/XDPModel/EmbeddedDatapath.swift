@@ -15,9 +15,9 @@ import XDPDatapath
 /// Frames are bytes (`[UInt8]`, Ethernet header first, no FCS): the embedded datapath
 /// copies each into a `FrameHandle` from its pool (past the pool's headroom), and takes
 /// every frame the datapath queued for a port out of the pool again after each write or
-/// tick, so no pointer is handed out. Time starts at `startTime` and moves only through `advanceTime(by:)`,
-/// which also runs the datapath's timers (flow timeouts, learned flows, router ARP
-/// retries, conntrack expiry), as an engine's idle loop would.
+/// tick, so no pointer is handed out. Time starts at `startTime` and moves only through
+/// `advanceTime(by:)`, which also runs the datapath's timers (flow timeouts, learned flows,
+/// router ARP retries, conntrack expiry), as an engine's idle loop would.
 ///
 /// Not thread-safe, like the `Datapath` it wraps: use it from one task or thread.
 public final class EmbeddedDatapath {

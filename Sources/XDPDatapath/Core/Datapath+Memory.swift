@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 // In-memory ports: the transport for unit tests, replay and embedding programs that
 // bring their own I/O. Frames go in as bytes, are copied into pool frames (with the
 // pool's headroom) and processed in batches; what the datapath queued for a port comes
@@ -17,19 +11,15 @@ extension Datapath {
     @discardableResult
     public func inject(_ frames: [[UInt8]], into port: Port, now: UInt64) -> Int {
         let batch = PacketBatch()
-        let room = pool.dataCapacity
         var accepted = 0
         for bytes in frames {
-            guard bytes.count <= room, let frame = pool.allocate() else {
+            // A frame too long for the pool's frames goes straight back (the handle is dropped).
+            guard var frame = pool.allocateFrame(), (try? frame.write(bytes: bytes)) != nil else {
                 port.counters.received(bytes: UInt32(truncatingIfNeeded: bytes.count))
                 port.counters.dropped(.noBuffer)
                 continue
             }
-            let address = frame + UInt64(pool.headroom)
-            bytes.withUnsafeBytes { raw in
-                if let source = raw.baseAddress { memcpy(pool.pointer(address), source, raw.count) }
-            }
-            batch.append(address: address, length: UInt32(bytes.count))
+            batch.append(frame)
             accepted += 1
             if batch.isFull { process(batch, from: port.id, now: now) }
         }
