@@ -47,6 +47,6 @@ try node.writeInbound(broadcast(from: vm2), on: "vm2")
 let second = try node.readOutbound(on: "uplink")
 check(second.map { Array($0[12..<16]) } == [0x81, 0x00, 0x00, 200], "after add-flow, VLAN 2 leaves tagged 200")
 
-let flows = try node.datapath.dumpFlows(bridge: "br-tun", now: node.nanoseconds)
-check(flows.contains { $0.contains("n_packets=1,") && $0.contains("dl_vlan=2") }, "dump-flows counts the new flow's packet")
+let flows = try node.datapath.flowStatistics(bridge: "br-tun", now: node.nanoseconds)
+check(flows.contains { $0.packets == 1 && $0.rule.description.contains("dl_vlan=2") }, "dump-flows counts the new flow's packet")
 check(node.finish().isClean, "no frame left unread")

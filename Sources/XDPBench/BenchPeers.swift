@@ -123,7 +123,7 @@ final class EnginePeer: BenchPeer {
 
     func firewallCounts() -> FirewallCounts? {
         guard let counter = firewallCounter,
-              let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: counter.bridge, now: now) }) ?? nil
+              let lines = engine?.perform({ datapath, now in try? datapath.flowStatistics(bridge: counter.bridge, now: now).map(\.description) }) ?? nil
         else { return nil }
         return FirewallCounts(dumpLines: lines, table: counter.table)
     }
