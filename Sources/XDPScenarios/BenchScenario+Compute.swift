@@ -214,6 +214,6 @@ public struct ComputePathCheck {
     }
 
     public static func established(_ datapath: Datapath) -> FirewallCounts {
-        FirewallCounts(dumpLines: (try? datapath.flowStatistics(bridge: "br-int", now: 0).map(\.description)) ?? [], table: 72)
+        FirewallCounts(flows: (try? datapath.flowStatistics(bridge: "br-int", now: 0)) ?? [], table: 72)
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import XDPControl
 import Foundation
 import Testing
 import XDPDatapath
