@@ -60,4 +60,20 @@ import XDPPacket
         #expect(flows[0].description == " cookie=0x0, duration=2.500s, table=0, n_packets=2, n_bytes=120, idle_age=1, priority=5,in_port=1 actions=output:2")
         #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.flowStatistics(bridge: "br-nope", now: h.now) }
     }
+
+    @Test func conntrackConnectionsAndStatisticsAfterTraffic() throws {
+        let h = try ConntrackFlowTests().harness()
+        #expect(h.datapath.conntrackStatistics() != nil, "ct() flows start the tracker")
+        h.send(ConntrackFlowTests.udp(from: ConntrackFlowTests.ipA, to: ConntrackFlowTests.ipB, sport: 1000, dport: 2000), on: "p1")
+        h.send(ConntrackFlowTests.udp(from: ConntrackFlowTests.ipA, to: ConntrackFlowTests.ipB, sport: 1001, dport: 2000), on: "p1")
+        _ = h.collect()
+        let connections = h.datapath.conntrackConnections()
+        #expect(connections.map(\.original.sourcePort) == [1000, 1001], "sorted as dump-conntrack prints them")
+        #expect(connections.allSatisfy { $0.original.zone == 5 && $0.mark == 7 && $0.original.proto == 17 && !$0.seenReply })
+        #expect(connections == h.datapath.conntrackConnections(zone: 5) && h.datapath.conntrackConnections(zone: 4).isEmpty)
+        let statistics = try #require(h.datapath.conntrackStatistics())
+        #expect(statistics.connections == 2 && statistics.zones == [5: 2] && statistics.heldFragments == 0)
+        #expect(statistics.capacity == ConntrackConfiguration().capacity)
+        #expect(statistics.description == "connections: 2 (limit \(statistics.capacity)), 1 zones, 0 held fragments")
+    }
 }
