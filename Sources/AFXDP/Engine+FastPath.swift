@@ -52,7 +52,9 @@ extension Engine {
     func prepareFastPath(_ datapath: Datapath?) throws(AFXDPError) {
         guard fastPathOn, let datapath else { return }
         datapath.fastPathRecording = true
-        datapath.fastPathDescriber = { [weak self] now in self?.fastPathDescription(now: now) ?? "" }
+        datapath.fastPathReporter = { [weak self] now in
+            self?.fastPathDump(now: now) ?? FastPathDump(entries: [], framesDroppedWithoutSocket: 0)
+        }
         fastPathEvictions = datapath.macEvictions
         try steering.fastPath.setEnabled(true)
     }
@@ -193,30 +195,20 @@ extension Engine {
         fastPathSync(datapath, now: now)
     }
 
-    /// `dump-fastpath`: one line per entry, like `ovs-appctl dpctl/dump-flows`.
-    func fastPathDescription(now: UInt64) -> String {
-        guard let datapath else { return "" }
+    /// `dump-fastpath`: the entries, oldest first, with their counters at `now`.
+    func fastPathDump(now: UInt64) -> FastPathDump {
+        guard let datapath else { return FastPathDump(entries: [], framesDroppedWithoutSocket: 0) }
         fastPathSync(datapath, now: now)
         let names = datapath.ports.map(\.name)
         func name(_ id: Int) -> String { id < names.count ? names[id] : "\(id)" }
-        let lines = fastPathEntries.values
+        let entries = fastPathEntries.values
             .sorted { $0.installed != $1.installed ? $0.installed < $1.installed : $0.decision.key.description < $1.decision.key.description }
-            .map { entry -> String in
-                let key = entry.decision.key
-                var text = "in_port(\(name(key.inPort)))"
-                text += key.tagged ? ",vlan(vid=\(key.tci & 0x0FFF),pcp=\(key.tci >> 13))" : ""
-                text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
-                let ms = (now &- min(entry.lastUsed, now)) / 1_000_000
-                let fraction = String(ms % 1000)
-                let used = entry.lastUsed == 0 ? "never"
-                    : "\(ms / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
-                text += ", packets:\(entry.packets), bytes:\(entry.bytes), used:\(used)"
-                text += ", actions:" + entry.decision.actionsText(portName: name)
-                return text
+            .map { entry in
+                FastPathEntry(decision: entry.decision, inPort: name(entry.decision.key.inPort), outPort: name(entry.decision.outPort),
+                              packets: entry.packets, bytes: entry.bytes,
+                              sinceLastUse: entry.lastUsed == 0 ? nil : now &- min(entry.lastUsed, now))
             }
         // Frames the program dropped while no switch ran (SteeringPins.swift), when any.
-        let dropped = steering.framesDroppedWithoutSocket
-        return (lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
-            + (dropped > 0 ? "frames dropped while no socket: \(dropped)\n" : "")
+        return FastPathDump(entries: entries, framesDroppedWithoutSocket: steering.framesDroppedWithoutSocket)
     }
 }

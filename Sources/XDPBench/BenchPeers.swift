@@ -123,9 +123,9 @@ final class EnginePeer: BenchPeer {
 
     func firewallCounts() -> FirewallCounts? {
         guard let counter = firewallCounter,
-              let lines = engine?.perform({ datapath, now in try? datapath.dumpFlows(bridge: counter.bridge, now: now) }) ?? nil
+              let flows = engine?.perform({ datapath, now in try? datapath.flowStatistics(bridge: counter.bridge, now: now) }) ?? nil
         else { return nil }
-        return FirewallCounts(dumpLines: lines, table: counter.table)
+        return FirewallCounts(flows: flows, table: counter.table)
     }
 
     func stop() {

@@ -12,7 +12,7 @@ extension SwitchControl {
                 }
                 zone = z
             }
-            return call.datapath.dumpConntrack(zone: zone).map { $0 + "\n" }.joined()
+            return SwitchText.conntrack(call.datapath.conntrackConnections(zone: zone))
         },
         ControlCommand("flush-conntrack", "[zone=N] [TUPLE]",
                        summary: "remove tracked connections (all, by zone, by ct_nw_src=...,ct_tp_dst=...)") { call in
@@ -34,7 +34,7 @@ extension SwitchControl {
             return "flushed \(n) connection\(n == 1 ? "" : "s")\n"
         },
         ControlCommand("conntrack-stats", summary: "connections per zone and conntrack counters") { call in
-            call.datapath.conntrackStatsDescription()
+            SwitchText.conntrackStats(call.datapath.conntrackStatistics())
         },
     ]
 }

@@ -6,10 +6,11 @@ extension SwitchControl {
     /// hosts file), and leases added, replaced or removed as Neutron ports come and go.
     static let dhcpCommands: [ControlCommand] = [
         ControlCommand("dhcp-stats", "[NETWORK]", summary: "DHCP responders' messages, replies and drops by reason") { call in
-            call.arguments.isEmpty ? call.datapath.dhcpStatsDescription() : call.datapath.dhcpStatsDescription(try responder(call))
+            let responders = call.arguments.isEmpty ? call.datapath.dhcpResponders : [try responder(call)]
+            return SwitchText.dhcpStats(responders.map { ($0.network, $0.stats) })
         },
         ControlCommand("dhcp-leases", "NETWORK", summary: "a DHCP responder's static leases (MAC,hostname,address)") { call in
-            call.datapath.dhcpLeasesDescription(try responder(call))
+            SwitchText.dhcpLeases(try responder(call).configuration)
         },
         ControlCommand("dhcp-host-add", "NETWORK MAC ADDRESS [HOSTNAME]", summary: "add or replace a static DHCP lease") { call in
             try hostCommand("dhcp-host-add", call.arguments, responder: try responder(call))

@@ -5,7 +5,7 @@ extension SwitchControl {
     /// datapath: it learns and counts like any other.
     static let flowCommands: [ControlCommand] = [
         ControlCommand("dump-flows", "BRIDGE", summary: "the flows with counters, like ovs-ofctl dump-flows") { call in
-            try call.datapath.dumpFlows(bridge: call.arguments[0], now: call.now).map { $0 + "\n" }.joined()
+            SwitchText.flows(try call.datapath.flowStatistics(bridge: call.arguments[0], now: call.now))
         },
         ControlCommand("add-flow", "BRIDGE FLOW", summary: "add (or replace) a flow, in ovs-ofctl add-flow syntax (docs/flows.md)") { call in
             try call.datapath.addFlow(try FlowParser.parse(call.arguments[1]), bridge: call.arguments[0], now: call.now)

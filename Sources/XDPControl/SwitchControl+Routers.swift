@@ -7,20 +7,20 @@ extension SwitchControl {
     /// flushed when one goes or moves).
     static let routerCommands: [ControlCommand] = [
         ControlCommand("route-show", "ROUTER", summary: "a router's routing table, like ip route in its qrouter- namespace") { call in
-            call.datapath.routeDescription(try router(call))
+            SwitchText.routes(call.datapath.routerSnapshot(try router(call)))
         },
         ControlCommand("route-get", "ROUTER ADDRESS", summary: "the route and next hop for one destination, like ip route get") { call in
             let router = try router(call)
             guard let address = IPv4Address(call.arguments[1]) else {
                 throw ControlCommand.Failure("route-get: \(call.arguments[1]): expected an IPv4 address")
             }
-            return call.datapath.routeGetDescription(router, destination: address)
+            return SwitchText.routeGet(router.routeDecision(to: address))
         },
         ControlCommand("neigh-show", "ROUTER", summary: "the neighbours a router learned, like ip neigh") { call in
-            call.datapath.neighbourDescription(try router(call))
+            SwitchText.neighbours(call.datapath.routerSnapshot(try router(call)))
         },
         ControlCommand("nat-show", "ROUTER", summary: "a router's NAT connections (translated reply tuples) and floating IPs") { call in
-            call.datapath.natDescription(try router(call))
+            SwitchText.nat(call.datapath.routerSnapshot(try router(call)))
         },
         ControlCommand("floatingip-associate", "ROUTER FLOATING FIXED",
                        summary: "add or move a floating IP (its connections are flushed when it moves)") { call in
@@ -30,7 +30,7 @@ extension SwitchControl {
             try floatingIPCommand("floatingip-disassociate", call.arguments, router: try router(call))
         },
         ControlCommand("router-stats", "[ROUTER]", summary: "routers' forwarding counters, drops by reason, interface counters") { call in
-            call.arguments.isEmpty ? call.datapath.routerStatsDescription() : call.datapath.routerStatsDescription(try router(call))
+            SwitchText.routerStats(call.arguments.isEmpty ? call.datapath.routerSnapshots() : [call.datapath.routerSnapshot(try router(call))])
         },
     ]
 

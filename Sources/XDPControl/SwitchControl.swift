@@ -32,16 +32,16 @@ public enum SwitchControl {
 
     /// `show`, `stats`, `fdb/show`.
     static let bridgeCommands: [ControlCommand] = [
-        ControlCommand("show", summary: "bridges and ports, like ovs-vsctl show") { $0.datapath.showDescription() },
-        ControlCommand("stats", summary: "per-port counters and drop reasons") { $0.datapath.statsDescription() },
+        ControlCommand("show", summary: "bridges and ports, like ovs-vsctl show") { SwitchText.show($0.datapath.topology()) },
+        ControlCommand("stats", summary: "per-port counters and drop reasons") { SwitchText.stats($0.datapath.portStatistics()) },
         ControlCommand("dump-fastpath", summary: "the in-kernel fast path's entries, like ovs-appctl dpctl/dump-flows") {
-            $0.datapath.fastPathDescription(now: $0.now)
+            SwitchText.fastPath($0.datapath.fastPathDump(now: $0.now))
         },
         ControlCommand("fdb/show", "BRIDGE", summary: "the MAC learning table, like ovs-appctl fdb/show") { call in
-            guard let bridge = call.datapath.bridge(named: call.arguments[0]) else {
+            guard let entries = call.datapath.fdb(bridge: call.arguments[0], now: call.now) else {
                 throw ControlCommand.Failure("\(call.arguments[0]): no such bridge")
             }
-            return call.datapath.fdbDescription(bridge, now: call.now)
+            return SwitchText.fdb(entries)
         },
     ]
 }

@@ -172,7 +172,7 @@ public struct ComputePathCheck {
         }
         func checkEncapsulated(_ out: [[UInt8]], _ what: String) {
             guard out.count == 1, let f = out.first else {
-                problems.append("\(what): \(out.count) frames left \(b), expected 1 (\(datapath.statsDescription()))")
+                problems.append("\(what): \(out.count) frames left \(b), expected 1 (\(datapath.portStatistics().map(\.description).joined(separator: "; ")))")
                 return
             }
             let expected = ScenarioFrames.gre(inner: forward, destination: BenchScenario.sinkMAC, source: BenchScenario.bMAC,
@@ -200,7 +200,7 @@ public struct ComputePathCheck {
         let back = datapath.drainTransmitted(vm)
         if back != [reply] {
             problems.append("reply: \(back.count) frames reached \(a)" + (back.first.map { ", first \(Array($0.prefix(18)))" } ?? "")
-                + ", expected the inner reply untagged (\(datapath.statsDescription()))")
+                + ", expected the inner reply untagged (\(datapath.portStatistics().map(\.description).joined(separator: "; ")))")
         }
 
         let before = Self.established(datapath)
@@ -214,6 +214,6 @@ public struct ComputePathCheck {
     }
 
     public static func established(_ datapath: Datapath) -> FirewallCounts {
-        FirewallCounts(dumpLines: (try? datapath.dumpFlows(bridge: "br-int", now: 0)) ?? [], table: 72)
+        FirewallCounts(flows: (try? datapath.flowStatistics(bridge: "br-int", now: 0)) ?? [], table: 72)
     }
 }

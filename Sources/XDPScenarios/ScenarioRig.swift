@@ -88,6 +88,6 @@ public final class ScenarioRig {
     @inline(__always)
     public func checkRecycled(_ queued: Int) {
         precondition(queued >= Self.batchSize && pool.freeCount == pool.frameCount - Self.batchSize,
-                     "\(scenario.name): the stage dropped frames: \(datapath.statsDescription())")
+                     "\(scenario.name): the stage dropped frames: \(datapath.portStatistics().map(\.description).joined(separator: "; "))")
     }
 }

@@ -31,7 +31,7 @@ extension Engine {
     /// ```swift
     /// let engine = try Engine(configuration: SwitchConfiguration.load(path: "switch.yaml"))
     /// try engine.start()
-    /// let flows = await engine.perform { datapath, now in try? datapath.dumpFlows(bridge: "br-int", now: now) }
+    /// let flows = await engine.perform { datapath, now in try? datapath.flowStatistics(bridge: "br-int", now: now) }
     /// ```
     public convenience init(configuration: SwitchConfiguration,
                             options: EngineConfiguration = EngineConfiguration()) throws(EngineSetupError) {

@@ -51,7 +51,7 @@ struct ReplayCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         print("replayed \(report.framesRead) frame(s) from \(inputs.count) input(s)")
-        print(datapath.statsDescription(), terminator: "")
+        print(SwitchText.stats(datapath.portStatistics()), terminator: "")
         for (port, path) in report.outputFiles.sorted(by: { $0.key < $1.key }) {
             print("wrote \(report.framesWritten[port] ?? 0) frame(s) to \(path)")
         }

@@ -15,6 +15,6 @@ struct ShowCommand: ParsableCommand {
         if let control { return try ControlOption.run("show", control: control) }
         let loaded = try config.load()
         let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16))
-        print(datapath.showDescription(header: "XDPSwitch (\(loaded.file))"), terminator: "")
+        print(SwitchText.show(datapath.topology(), header: "XDPSwitch (\(loaded.file))"), terminator: "")
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import AFXDP
+import XDPControl
 import Foundation
 import Testing
 import XDPDatapath
@@ -52,7 +53,7 @@ struct FastPathLiveTests {
         #expect(portsAfter.txPackets - portsBefore.txPackets >= 20)
         #expect(after.frames.isBalanced, "\(after.frames)")
 
-        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
         let lines = dump.split(separator: "\n")
         #expect(lines.count == 2, "\(dump)")
         #expect(lines.contains { $0.contains("in_port(\(topo.port("a")))") && $0.contains("dst=02:00:00:81:00:02")
@@ -80,7 +81,7 @@ struct FastPathLiveTests {
         #expect(engine.statistics().fastPathEntries == 0)
         let blocked = topo.ping("a", "b", count: 1, timeout: 1)
         #expect(!blocked.succeeded, "\(blocked.output)")
-        let counted = engine.perform { datapath, now in (try? datapath.dumpFlows(bridge: "br-int", now: now)) ?? [] } ?? []
+        let counted = engine.perform { datapath, now in (try? datapath.flowStatistics(bridge: "br-int", now: now).map(\.description)) ?? [] } ?? []
         #expect(counted.contains { $0.contains("actions=drop") && $0.contains("n_packets=1,") }, "\(counted)")
     }
 
@@ -110,7 +111,7 @@ struct FastPathLiveTests {
         #expect(moved.succeeded, "\(moved.output)")
         let stats = engine.statistics()
         #expect((stats.datapathPorts[topo.port("c")]?.macMoves ?? 0) >= 1)
-        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
         #expect(!dump.contains("actions:\(topo.port("a"))"), "\(dump)")
         #expect(stats.frames.isBalanced, "\(stats.frames)")
     }
@@ -140,7 +141,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         try topo.acceptRedirects(["b"])
         usleep(1_100_000)  // the engine asks again after a second
         #expect(topo.ping("a", "b", count: 3).succeeded)
-        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
         #expect(dump.split(separator: "\n").count == 1 && dump.contains("actions:\(topo.port("b"))"), "\(dump)")
     }
 
@@ -199,7 +200,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         #expect(topo.ping("a", "b", count: 3).succeeded)
         #expect(!topo.ping("a", "c", count: 2, timeout: 1).succeeded)
         #expect(!topo.ping("c", "b", count: 2, timeout: 1).succeeded)
-        let dump = engine.perform { datapath, now in datapath.fastPathDescription(now: now) } ?? ""
+        let dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
         #expect(!dump.contains(topo.port("c")), "\(dump)")
         #expect(engine.statistics().frames.isBalanced)
     }

@@ -136,7 +136,7 @@ struct ReconfigurationLiveTests {
         let summary = try await engine.reconfigure(to: Self.configuration([topo.port("a"), late]))
         #expect(summary.portsAdded == [late] && summary.interfacesAbsent == [late], "\(summary)")
         #expect(await engine.interfaceStates()[late] == .absent)
-        let show = await engine.perform { datapath, _ in datapath.showDescription() } ?? ""
+        let show = await engine.perform { datapath, _ in SwitchText.show(datapath.topology()) } ?? ""
         #expect(show.contains("link_state: down (absent)"), "\(show)")
         // Frames for the absent port are counted and dropped: a's broadcasts flood to it.
         // (ARP requests for an address nobody has).
@@ -174,7 +174,7 @@ struct ReconfigurationLiveTests {
         #expect(stats.framesLost == 0)
         #expect(!topo.ping("a", "b", count: 2, timeout: 1).succeeded)
         let port = await engine.perform { datapath, _ in
-            (datapath.port(named: b)?.linkDown, datapath.statsDescription())
+            (datapath.port(named: b)?.linkDown, SwitchText.stats(datapath.portStatistics()))
         }
         #expect(port?.0 == "absent", "\(String(describing: port))")
         #expect(port?.1.contains("link down: absent") == true, "\(String(describing: port?.1))")
@@ -231,7 +231,7 @@ struct ReconfigurationLiveTests {
         let engine = try Self.startThreeHostLab(topo, net: 100, mac: "a0")
         defer { engine.close() }
         let before = await Self.flowPackets(engine)
-        let show = await engine.perform { datapath, _ in datapath.showDescription() }
+        let show = await engine.perform { datapath, _ in SwitchText.show(datapath.topology()) }
         do {
             _ = try await engine.reconfigure(to: Self.configuration(
                 [topo.port("a"), topo.port("b"), topo.port("c")], flows: flows + ["priority=20,tcp,nonsense=1 actions=NORMAL"]))
@@ -239,7 +239,7 @@ struct ReconfigurationLiveTests {
         } catch {
             #expect("\(error)".contains("test.yaml") && "\(error)".contains("nonsense"), "\(error)")
         }
-        #expect(await engine.perform { datapath, _ in datapath.showDescription() } == show, "the ports are as before")
+        #expect(await engine.perform { datapath, _ in SwitchText.show(datapath.topology()) } == show, "the ports are as before")
         #expect(await Self.flowPackets(engine) == before, "the flows and their counters are as before")
         #expect(await engine.interfaceStates()[topo.port("c")] == nil)
         #expect(!xdpAttached(topo.port("c")), "the refused configuration's new interface was never attached")
@@ -273,7 +273,7 @@ struct ReconfigurationLiveTests {
         let count = 300
         let running = Self.startPing(topo.namespace("a"), "10.101.0.2", count: count, interval: "0.02")
         try await Task.sleep(for: .milliseconds(200))
-        let entryBefore = await engine.perform { datapath, _ in datapath.dumpConntrack(zone: zoneA).filter { $0.contains("icmp") } } ?? []
+        let entryBefore = await engine.perform { datapath, _ in datapath.conntrackConnections(zone: zoneA).map(\.description).filter { $0.contains("icmp") } } ?? []
         #expect(!entryBefore.isEmpty, "the ping's connection is tracked in a's zone")
         var kept = 0
         for round in 0..<20 {
@@ -286,7 +286,7 @@ struct ReconfigurationLiveTests {
         let result = await running.value
         let counts = try #require(Self.pingCounts(result.output), "\(result.output)")
         #expect(counts.sent == count && counts.received == count, "ping through the group across 20 reconfigurations: \(result.output)")
-        let entryAfter = await engine.perform { datapath, _ in datapath.dumpConntrack(zone: zoneA).filter { $0.contains("icmp") } } ?? []
+        let entryAfter = await engine.perform { datapath, _ in datapath.conntrackConnections(zone: zoneA).map(\.description).filter { $0.contains("icmp") } } ?? []
         let idOf = { (line: String) in line.split(separator: ",").first { $0.hasPrefix("id=") } }
         #expect(!entryAfter.isEmpty && entryAfter.map(idOf) == entryBefore.map(idOf),
                 "the same connection, kept: \(entryBefore) → \(entryAfter)")

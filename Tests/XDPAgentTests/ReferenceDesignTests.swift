@@ -174,7 +174,7 @@ import XDPPacket
             .ipv4(source: .any, destination: .broadcast).udp(sourcePort: 68, destinationPort: 67).payload(bootp + options).build()
         dp.inject(underlay.gre(from: ReferenceCloud.compute1IP, key: 2, inner: discover), into: underlay.port, now: 1_000_000_000)
         let out = underlay.answerARP(now: 1_000_100_000).compactMap(GREFrame.init)
-        let offer = try #require(out.first { $0.destination == IPv4Address(172, 16, 0, 1) }, "the offer goes back to compute1: \(out.map(\.destination)) \(dp.statsDescription())")
+        let offer = try #require(out.first { $0.destination == IPv4Address(172, 16, 0, 1) }, "the offer goes back to compute1: \(out.map(\.destination)) \(dp.portStatistics())")
         #expect(offer.key == 2)
         #expect(Array(offer.inner[12..<14]) == [0x08, 0x00], "untagged inside the tunnel")
         #expect(Array(offer.inner[26..<30]) == [10, 1, 0, 3], "from the DHCP port's address")

@@ -36,10 +36,10 @@ final class SegmentCachePair {
     /// The flows' counters and the ports' counters agree.
     func expectSameState(bridges: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
         for bridge in bridges {
-            #expect(try cached.datapath.dumpFlows(bridge: bridge, now: cached.now)
-                == walked.datapath.dumpFlows(bridge: bridge, now: walked.now), sourceLocation: sourceLocation)
+            #expect(try cached.datapath.flowStatistics(bridge: bridge, now: cached.now)
+                == walked.datapath.flowStatistics(bridge: bridge, now: walked.now), sourceLocation: sourceLocation)
         }
-        #expect(cached.datapath.statsDescription() == walked.datapath.statsDescription(), sourceLocation: sourceLocation)
+        #expect(cached.datapath.portStatistics() == walked.datapath.portStatistics(), sourceLocation: sourceLocation)
         #expect(cached.accountingHolds && walked.accountingHolds, sourceLocation: sourceLocation)
     }
 

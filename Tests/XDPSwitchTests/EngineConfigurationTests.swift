@@ -63,7 +63,7 @@ import XDPSwitch
     static func flows(of engine: Engine) async throws -> [String]? {
         try engine.start()
         defer { engine.close() }
-        return await engine.perform { datapath, now in try? datapath.dumpFlows(bridge: "br-int", now: now) } ?? nil
+        return await engine.perform { datapath, now in try? datapath.flowStatistics(bridge: "br-int", now: now).map(\.description) } ?? nil
     }
 
     /// `xdpswitch`, built beside the test runner.
@@ -128,7 +128,7 @@ import XDPSwitch
         engine.stop()
         // Stopped: perform runs on the caller, still serialised with start().
         let added = await engine.perform { datapath, now in
-            let lines = (try? datapath.dumpFlows(bridge: "br-int", now: now)) ?? []
+            let lines = (try? datapath.flowStatistics(bridge: "br-int", now: now).map(\.description)) ?? []
             return (1...8).filter { n in lines.contains { $0.contains("priority=\(1000 + n),dl_vlan=\(n) ") } }.count
         }
         engine.close()

@@ -60,7 +60,7 @@ import XDPSwitch
         let dp = try datapath()
         for i in 0..<3 { _ = try dp.trace(flow: "in_port=2,tun_id=0x2,dl_dst=01:00:5e:00:00:0\(i)", bridge: "br-tun", now: 1_000_000_000) }
         _ = try dp.trace(flow: "in_port=2,tun_id=0x9", bridge: "br-tun", now: 2_500_000_000)
-        let lines = try dp.dumpFlows(bridge: "br-tun", now: 4_000_000_000)
+        let lines = try dp.flowStatistics(bridge: "br-tun", now: 4_000_000_000).map(\.description)
         #expect(lines.count == 4)
         #expect(lines[0].hasPrefix(" cookie=0x0, duration=4s, table=0, n_packets=0, n_bytes=0, idle_age=4, priority=4,in_port=1,dl_vlan=1 actions="))
         #expect(lines[1].contains("n_packets=3, n_bytes=180, idle_age=3, priority=3,tun_id=0x2,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"),

@@ -104,6 +104,6 @@ import XDPSwitch
         #expect(tracker.connectionCount == 5)
         dp.tick(now: 3_600 * Self.second)
         #expect(tracker.connectionCount == 0)
-        #expect(dp.dumpConntrack().isEmpty)
+        #expect(dp.conntrackConnections().isEmpty)
     }
 }

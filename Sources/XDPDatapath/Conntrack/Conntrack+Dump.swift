@@ -55,24 +55,10 @@ extension ConnectionTracker {
         return out
     }
 
-    /// One line per connection in the format of `ovs-appctl dpctl/dump-conntrack`,
-    /// sorted (OVS prints in hash order; tests sort too):
-    ///
-    ///     tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),zone=1,protoinfo=(state=ESTABLISHED)
-    ///
-    /// `zone=` and `mark=` are printed when not 0, `protoinfo` for TCP only.
-    public func dump(zone: UInt16? = nil) -> [String] {
-        connections(zone: zone).map(Self.dumpLine).sorted()
-    }
-
-    /// The `dump-conntrack` line of one connection.
-    public static func dumpLine(_ c: ConnectionInfo) -> String {
-        var s = protocolName(c.original.proto)
-        s += ",orig=(\(c.original)),reply=(\(c.reply))"
-        if c.original.zone != 0 { s += ",zone=\(c.original.zone)" }
-        if c.mark != 0 { s += ",mark=\(c.mark)" }
-        if let tcp = c.tcpStates { s += ",protoinfo=(state=\(dumpState(tcp.original, tcp.reply)))" }
-        return s
+    /// Every connection (in `zone`, or all), sorted as `ovs-appctl dpctl/dump-conntrack`
+    /// lists them here (by their `description`; OVS prints in hash order, tests sort too).
+    public func sortedConnections(zone: UInt16? = nil) -> [ConnectionInfo] {
+        connections(zone: zone).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// Removes every connection (`flush-conntrack`). Returns how many.
@@ -107,5 +93,21 @@ extension ConnectionTracker {
             }
         }
         return n
+    }
+}
+
+extension ConnectionInfo: CustomStringConvertible {
+    /// The connection in the format of `ovs-appctl dpctl/dump-conntrack`:
+    ///
+    ///     tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),zone=1,protoinfo=(state=ESTABLISHED)
+    ///
+    /// `zone=` and `mark=` are printed when not 0, `protoinfo` for TCP only.
+    public var description: String {
+        var s = ConnectionTracker.protocolName(original.proto)
+        s += ",orig=(\(original)),reply=(\(reply))"
+        if original.zone != 0 { s += ",zone=\(original.zone)" }
+        if mark != 0 { s += ",mark=\(mark)" }
+        if let tcp = tcpStates { s += ",protoinfo=(state=\(ConnectionTracker.dumpState(tcp.original, tcp.reply)))" }
+        return s
     }
 }

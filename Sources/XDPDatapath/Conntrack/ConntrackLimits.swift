@@ -45,14 +45,34 @@ extension ConnectionTracker {
         return out
     }
 
-    /// The limits as `ovs-appctl dpctl/ct-get-limits` prints them: `default limit=N`,
-    /// then `zone=Z,limit=L,count=C` for each zone with its own limit or with
-    /// connections.
-    public func limitLines() -> [String] {
-        var lines = ["default limit=\(defaultZoneLimit)"]
+    /// What `ovs-appctl dpctl/ct-get-limits` lists after the default (`defaultZoneLimit`):
+    /// each zone with its own limit or with connections, by zone.
+    public func zoneLimitList() -> [ConntrackZoneLimit] {
+        var list: [ConntrackZoneLimit] = []
         for z in 0..<65_536 where zoneLimits[z] != Self.unsetLimit || zoneCounts[z] != 0 {
-            lines.append("zone=\(z),limit=\(zoneLimit(UInt16(z))),count=\(zoneCounts[z])")
+            list.append(ConntrackZoneLimit(zone: UInt16(z), limit: zoneLimit(UInt16(z)), count: Int(zoneCounts[z])))
         }
-        return lines
+        return list
     }
+}
+
+/// One zone's connection limit in force and its connections (see
+/// `ConnectionTracker.zoneLimitList()`).
+public struct ConntrackZoneLimit: Sendable, Equatable, CustomStringConvertible {
+    /// The zone.
+    public var zone: UInt16
+    /// The limit in force (its own or the default; 0: unlimited).
+    public var limit: UInt32
+    /// Connections in the zone.
+    public var count: Int
+
+    /// A zone's limit and count.
+    public init(zone: UInt16, limit: UInt32, count: Int) {
+        self.zone = zone
+        self.limit = limit
+        self.count = count
+    }
+
+    /// The zone as `ovs-appctl dpctl/ct-get-limits` prints it: `zone=5,limit=2,count=2`.
+    public var description: String { "zone=\(zone),limit=\(limit),count=\(count)" }
 }

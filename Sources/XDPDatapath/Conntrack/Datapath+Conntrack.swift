@@ -211,14 +211,14 @@ extension Datapath {
 
     // MARK: Control
 
-    /// `ovs-appctl dpctl/dump-conntrack [zone=N]`: one line per connection — those of
-    /// the `ct()` flows, then each router's NAT connections (`orig=(...),reply=(...)`
-    /// with the translated reply; a router tracks them in `Router.natZone` of its own
-    /// tracker, so overlapping tenants stay apart).
-    public func dumpConntrack(zone: UInt16? = nil) -> [String] {
-        var lines = connectionTracking.instance?.dump(zone: zone) ?? []
-        for router in routers { if let tracker = router.conntrack { lines += tracker.dump(zone: zone) } }
-        return lines
+    /// What `ovs-appctl dpctl/dump-conntrack [zone=N]` lists: the connections of the
+    /// `ct()` flows, then each router's NAT connections (with the translated reply; a
+    /// router tracks them in `Router.natZone` of its own tracker, so overlapping tenants
+    /// stay apart), each tracker's sorted by `description`.
+    public func conntrackConnections(zone: UInt16? = nil) -> [ConnectionInfo] {
+        var connections = connectionTracking.instance?.sortedConnections(zone: zone) ?? []
+        for router in routers { if let tracker = router.conntrack { connections += tracker.sortedConnections(zone: zone) } }
+        return connections
     }
 
     /// `ovs-appctl dpctl/flush-conntrack [zone=N] [tuple]`: removes the connections
@@ -233,21 +233,42 @@ extension Datapath {
         }
     }
 
-    /// Live connections per zone (zones with none are left out), and the tracker's
-    /// counters: what `xdpswitch conntrack-stats` prints.
-    public func conntrackStatsDescription() -> String {
-        guard let tracker = connectionTracking.instance else { return "conntrack: not started (no flow uses ct())\n" }
+    /// The flows' connection tracker at this moment (what `xdpswitch conntrack-stats`
+    /// prints); nil while it has not started (no flow uses `ct()`).
+    public func conntrackStatistics() -> ConntrackStatistics? {
+        guard let tracker = connectionTracking.instance else { return nil }
         var zones: [UInt16: Int] = [:]
         for c in tracker.connections() { zones[c.original.zone, default: 0] += 1 }
-        var out = "connections: \(tracker.connectionCount) (limit \(tracker.capacity))\n"
-        for (zone, n) in zones.sorted(by: { $0.key < $1.key }) { out += "  zone \(zone): \(n)\n" }
-        let counters = tracker.nonZeroCounters
-        if !counters.isEmpty {
-            out += "counters:\n"
-            for (name, n) in counters.sorted(by: { $0.key < $1.key }) { out += "  \(name): \(n)\n" }
-        }
-        if connectionTracking.heldFragments.count > 0 { out += "held fragments: \(connectionTracking.heldFragments.count)\n" }
-        return out
+        return ConntrackStatistics(connections: tracker.connectionCount, capacity: tracker.capacity, zones: zones,
+                                   counters: tracker.nonZeroCounters, heldFragments: connectionTracking.heldFragments.count)
+    }
+}
+
+/// The flows' connection tracker at one moment (see `Datapath.conntrackStatistics()`).
+public struct ConntrackStatistics: Sendable, Equatable, CustomStringConvertible {
+    /// Connections held.
+    public var connections: Int
+    /// The most it can hold.
+    public var capacity: Int
+    /// Connections per zone; zones with none are absent.
+    public var zones: [UInt16: Int]
+    /// The tracker's counters by name (`ConntrackCounter`); counters at zero are absent.
+    public var counters: [String: UInt64]
+    /// Fragments held in the datapath waiting for the rest of their datagram.
+    public var heldFragments: Int
+
+    /// A snapshot with every field given.
+    public init(connections: Int, capacity: Int, zones: [UInt16: Int], counters: [String: UInt64], heldFragments: Int) {
+        self.connections = connections
+        self.capacity = capacity
+        self.zones = zones
+        self.counters = counters
+        self.heldFragments = heldFragments
+    }
+
+    /// `connections: 3 (limit 65536), 2 zones, 1 held fragments`.
+    public var description: String {
+        "connections: \(connections) (limit \(capacity)), \(zones.count) zones, \(heldFragments) held fragments"
     }
 }
 

@@ -123,8 +123,7 @@ extension Datapath {
         } else {
             let destination = IPv4Address(rawValue: meta.nwDst)
             text += "\(IPv4Address(rawValue: meta.nwSrc)) -> \(destination) ttl \(meta.nwTTL), "
-            let route = routeGetDescription(router, destination: destination)
-            text += route.hasSuffix("\n") ? String(route.dropLast()) : route
+            text += router.routeDecision(to: destination).description
         }
         tracer.steps.pointee.append(TraceStep(bridge: router.name, table: nil, rule: nil, key: FlowKey(meta, inPort: 0), service: text))
     }

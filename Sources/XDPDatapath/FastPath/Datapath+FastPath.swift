@@ -33,16 +33,15 @@ extension Datapath {
 
     /// What `dump-fastpath` answers: set by the transport that runs an in-kernel fast path
     /// (called on the datapath's thread with its clock).
-    public var fastPathDescriber: ((UInt64) -> String)? {
-        get { fastPath.describer.pointee }
-        set { fastPath.describer.pointee = newValue }
+    public var fastPathReporter: ((UInt64) -> FastPathDump)? {
+        get { fastPath.reporter.pointee }
+        set { fastPath.reporter.pointee = newValue }
     }
 
-    /// The in-kernel fast path's entries, like `ovs-appctl dpctl/dump-flows`, or a line
-    /// saying it is off.
-    public func fastPathDescription(now: UInt64) -> String {
-        guard let describer = fastPath.describer.pointee else { return "fast path: off\n" }
-        return describer(now)
+    /// The in-kernel fast path's entries at `now`, like `ovs-appctl dpctl/dump-flows`;
+    /// nil when no fast path runs.
+    public func fastPathDump(now: UInt64) -> FastPathDump? {
+        fastPath.reporter.pointee?(now)
     }
 
     // MARK: - The recorder (only while recording)

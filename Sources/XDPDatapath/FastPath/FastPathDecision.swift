@@ -95,3 +95,61 @@ public struct FastPathDecision: Sendable, Equatable {
         return words.joined(separator: ",")
     }
 }
+
+/// One entry of the in-kernel fast path with its counters, as `dump-fastpath` lists it
+/// (see `Datapath.fastPathDump(now:)`).
+public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
+    /// The decision the entry repeats.
+    public var decision: FastPathDecision
+    /// The name of the port its frames enter by (`decision.key.inPort`).
+    public var inPort: String
+    /// The name of the port they leave by (`decision.outPort`).
+    public var outPort: String
+    /// Frames the kernel forwarded by it.
+    public var packets: UInt64
+    /// Bytes of those frames, as they entered.
+    public var bytes: UInt64
+    /// Nanoseconds since a frame last used it; nil when none has.
+    public var sinceLastUse: UInt64?
+
+    /// An entry.
+    public init(decision: FastPathDecision, inPort: String, outPort: String, packets: UInt64, bytes: UInt64, sinceLastUse: UInt64?) {
+        self.decision = decision
+        self.inPort = inPort
+        self.outPort = outPort
+        self.packets = packets
+        self.bytes = bytes
+        self.sinceLastUse = sinceLastUse
+    }
+
+    /// The entry as `ovs-appctl dpctl/dump-flows` prints a flow, ports by name:
+    /// `in_port(vm1),eth(src=…,dst=…), packets:3, bytes:180, used:0.250s, actions:vm2`.
+    public var description: String {
+        let key = decision.key
+        var text = "in_port(\(inPort))"
+        text += key.tagged ? ",vlan(vid=\(key.tci & 0x0FFF),pcp=\(key.tci >> 13))" : ""
+        text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
+        var used = "never"
+        if let sinceLastUse {
+            let ms = sinceLastUse / 1_000_000
+            let fraction = String(ms % 1000)
+            used = "\(ms / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
+        }
+        text += ", packets:\(packets), bytes:\(bytes), used:\(used)"
+        return text + ", actions:" + decision.actionsText { _ in outPort }
+    }
+}
+
+/// The in-kernel fast path at one moment (see `Datapath.fastPathDump(now:)`).
+public struct FastPathDump: Sendable, Equatable {
+    /// Its entries, oldest first.
+    public var entries: [FastPathEntry]
+    /// Frames the kernel program dropped while no socket served their queue.
+    public var framesDroppedWithoutSocket: UInt64
+
+    /// A dump.
+    public init(entries: [FastPathEntry], framesDroppedWithoutSocket: UInt64) {
+        self.entries = entries
+        self.framesDroppedWithoutSocket = framesDroppedWithoutSocket
+    }
+}

@@ -22,8 +22,8 @@ struct FastPathStage {
     @usableFromInline let pending: UnsafeMutablePointer<FastPathRecord>
     @usableFromInline let pendingSteps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pendingCount: UnsafeMutablePointer<Int>
-    /// What `dump-fastpath` prints, given by the transport that runs the fast path.
-    let describer: UnsafeMutablePointer<((UInt64) -> String)?>
+    /// What `dump-fastpath` lists, given by the transport that runs the fast path.
+    let reporter: UnsafeMutablePointer<((UInt64) -> FastPathDump)?>
 
     init() {
         recording = .allocate(capacity: 1)
@@ -40,8 +40,8 @@ struct FastPathStage {
         pendingSteps.initialize(repeating: FastPathRecordStep(), count: Self.pendingCapacity * Self.maximumSteps)
         pendingCount = .allocate(capacity: 1)
         pendingCount.initialize(to: 0)
-        describer = .allocate(capacity: 1)
-        describer.initialize(to: nil)
+        reporter = .allocate(capacity: 1)
+        reporter.initialize(to: nil)
     }
 
     func deallocate() {
@@ -52,8 +52,8 @@ struct FastPathStage {
         pending.deallocate()
         pendingSteps.deallocate()
         pendingCount.deallocate()
-        describer.deinitialize(count: 1)
-        describer.deallocate()
+        reporter.deinitialize(count: 1)
+        reporter.deallocate()
     }
 }
 

@@ -81,17 +81,17 @@ extension Datapath {
         }
     }
 
-    /// `ovs-ofctl dump-flows BRIDGE`: one line per flow, table by table, then by
-    /// descending priority, as OVS prints them.
-    public func dumpFlows(bridge name: String, now: UInt64) throws(FlowModificationError) -> [String] {
+    /// What `ovs-ofctl dump-flows BRIDGE` lists: each flow with its counters at `now`,
+    /// table by table, then by descending priority, as OVS prints them.
+    public func flowStatistics(bridge name: String, now: UInt64) throws(FlowModificationError) -> [FlowStatistics] {
         let id = try bridgeIndex(name)
         let flows = bridges[id].flowTable.flows.sorted {
             ($0.rule.table, $1.rule.priority) < ($1.rule.table, $0.rule.priority)
         }
         return flows.map { flow in
             let c = flow.counters
-            return flow.rule.dumpLine(durationSeconds: Double(now &- c.created) / 1e9, nPackets: c.packets, nBytes: c.bytes,
-                                      idleAge: Int((now &- c.lastUsed) / 1_000_000_000))
+            return FlowStatistics(rule: flow.rule, packets: c.packets, bytes: c.bytes, duration: Double(now &- c.created) / 1e9,
+                                  idleAge: Int((now &- c.lastUsed) / 1_000_000_000))
         }
     }
 
@@ -175,5 +175,35 @@ extension Datapath {
             }
             install(flows, bridgeID: id)
         }
+    }
+}
+
+/// One flow and its counters at one moment, as `ovs-ofctl dump-flows` lists it (see
+/// `Datapath.flowStatistics(bridge:now:)`).
+public struct FlowStatistics: Sendable, Equatable, CustomStringConvertible {
+    /// The flow: table, priority, match, actions, cookie, timeouts.
+    public var rule: FlowRule
+    /// Packets that matched it (`n_packets`).
+    public var packets: UInt64
+    /// Bytes of those packets (`n_bytes`).
+    public var bytes: UInt64
+    /// Seconds since it was installed (`duration`).
+    public var duration: Double
+    /// Whole seconds since a packet last matched it (`idle_age`).
+    public var idleAge: Int
+
+    /// A flow's statistics.
+    public init(rule: FlowRule, packets: UInt64, bytes: UInt64, duration: Double, idleAge: Int) {
+        self.rule = rule
+        self.packets = packets
+        self.bytes = bytes
+        self.duration = duration
+        self.idleAge = idleAge
+    }
+
+    /// The flow as one line of `ovs-ofctl dump-flows` (`FlowRule.dumpLine`), with its
+    /// leading space: ` cookie=0x0, duration=1.5s, table=0, n_packets=3, n_bytes=180, idle_age=2, priority=3 actions=NORMAL`.
+    public var description: String {
+        rule.dumpLine(durationSeconds: duration, nPackets: packets, nBytes: bytes, idleAge: idleAge)
     }
 }

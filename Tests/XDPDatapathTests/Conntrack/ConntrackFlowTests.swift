@@ -50,9 +50,9 @@ import XDPPacket
         h.send(Self.udp(from: Self.ipB, to: Self.ipA, sport: 3000, dport: 1000, reverse: true), on: "p2")
         #expect(h.collect().isEmpty)
         #expect(drops(h, "p2")[.flowDrop] == 1)
-        let dump = h.datapath.dumpConntrack(zone: 5)
+        let dump = h.datapath.conntrackConnections(zone: 5).map(\.description)
         #expect(dump == ["udp,orig=(src=10.1.0.10,dst=10.1.0.11,sport=1000,dport=2000),reply=(src=10.1.0.11,dst=10.1.0.10,sport=2000,dport=1000),zone=5,mark=7"])
-        #expect(h.datapath.dumpConntrack(zone: 6).isEmpty)
+        #expect(h.datapath.conntrackConnections(zone: 6).isEmpty)
         #expect(h.accountingHolds)
     }
 
@@ -103,7 +103,7 @@ import XDPPacket
         h.send(first, on: "p1")
         #expect(h.collect()["p2"] == [second, first])
         #expect(h.datapath.heldFrameCount == 0)
-        #expect(h.datapath.dumpConntrack(zone: 5).count == 1)
+        #expect(h.datapath.conntrackConnections(zone: 5).count == 1)
         #expect(h.accountingHolds)
     }
 
@@ -147,7 +147,7 @@ import XDPPacket
         ])
         h.send(Self.udp(from: Self.ipA, to: Self.ipB, sport: 1, dport: 2), on: "p1")
         #expect(h.collect()["p2"]?.count == 1)
-        #expect(h.datapath.dumpConntrack(zone: 9).count == 1)
+        #expect(h.datapath.conntrackConnections(zone: 9).count == 1)
     }
 
     @Test func flowsWithCtStartTheTrackerOnlyWhenNeeded() throws {
@@ -241,7 +241,7 @@ import XDPPacket
         let back = try #require(h.collect()["p1"]?.first)
         let r = fields(back)
         #expect(r.src == ipB.rawValue && r.dst == ipA.rawValue && r.sport == 53 && r.dport == 1000 && r.valid)
-        let dump = h.datapath.dumpConntrack(zone: 3)
+        let dump = h.datapath.conntrackConnections(zone: 3).map(\.description)
         #expect(dump.count == 1 && dump[0].contains("reply=(src=10.1.0.11,dst=192.0.2.1,sport=53,dport=\(o.sport))"))
         // Two ports in the range: a third connection finds none free.
         h.send(ConntrackFlowTests.udp(from: ipA, to: ipB, sport: 1001, dport: 53), on: "p1")

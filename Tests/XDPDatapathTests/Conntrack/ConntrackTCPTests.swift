@@ -22,7 +22,7 @@ import XDPPacket
     @Test func handshakeGoesNewThenEstablishedBothWays() {
         let h = H()
         Self.handshake(h, zone: 1)
-        #expect(h.ct.dump() == ["tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),zone=1,protoinfo=(state=ESTABLISHED)"])
+        #expect(h.ct.sortedConnections().map(\.description) == ["tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),zone=1,protoinfo=(state=ESTABLISHED)"])
         var k = Self.key; k.zone = 1
         let info = h.ct.lookup(k)
         #expect(info?.tcpStates?.original == .established && info?.tcpStates?.reply == .established)
@@ -34,7 +34,7 @@ import XDPPacket
         let h = H()
         #expect(h.track(H.tcp(Self.a, Self.b, 5000, 22, seq: 1000, flags: .syn)).state == .trkNew)
         #expect(h.track(H.tcp(Self.a, Self.b, 5000, 22, seq: 1000, flags: .syn)).state == .trkNew)
-        #expect(h.ct.dump() == ["tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),protoinfo=(state=SYN_SENT)"])
+        #expect(h.ct.sortedConnections().map(\.description) == ["tcp,orig=(src=10.1.0.2,dst=10.1.0.3,sport=5000,dport=22),reply=(src=10.1.0.3,dst=10.1.0.2,sport=22,dport=5000),protoinfo=(state=SYN_SENT)"])
         #expect(h.ct.lookup(Self.key)?.timeoutClass == .tcpSynSent)
         #expect(h.ct.count(.created) == 1)
     }
@@ -50,7 +50,7 @@ import XDPPacket
         let info = h.ct.lookup(Self.key)
         #expect(info?.tcpStates?.original == .finWait2 && info?.tcpStates?.reply == .finWait2)
         #expect(info?.timeoutClass == .tcpTimeWait)
-        #expect(h.ct.dump().first?.hasSuffix("protoinfo=(state=TIME_WAIT)") == true)
+        #expect(h.ct.sortedConnections().map(\.description).first?.hasSuffix("protoinfo=(state=TIME_WAIT)") == true)
         h.advance(seconds: 119)
         h.ct.expire(now: h.now)
         #expect(h.ct.connectionCount == 1)
@@ -153,7 +153,7 @@ import XDPPacket
     @Test func uncommittedPacketsLeaveNoState() {
         let h = H()
         #expect(h.track(H.tcp(Self.a, Self.b, 5000, 22, seq: 1000, flags: .syn), commit: false).state == .trkNew)
-        #expect(h.ct.connectionCount == 0 && h.ct.dump().isEmpty)
+        #expect(h.ct.connectionCount == 0 && h.ct.sortedConnections().map(\.description).isEmpty)
         // So the SYN-ACK has nothing to belong to.
         #expect(h.track(H.tcp(Self.b, Self.a, 22, 5000, seq: 5000, ack: 1001, flags: [.syn, .ack]), commit: false).state == .trkInv)
         // Committed later (the security group accepted the retransmitted SYN): from there on it is tracked.
@@ -168,6 +168,6 @@ import XDPPacket
         #expect(h.track(H.tcp6(b, a, 443, 40000, seq: 70, ack: 8, flags: [.syn, .ack])).state == .trkEstRpl)
         #expect(h.track(H.tcp6(a, b, 40000, 443, seq: 8, ack: 71, flags: .ack, payload: 20)).state == .trkEst)
         #expect(h.track(H.tcp6(a, b, 40000, 443, seq: 8 + 50_000, ack: 71, flags: .ack, payload: 20)).state == .trkInv)
-        #expect(h.ct.dump() == ["tcp,orig=(src=fd00::2,dst=fd00::3,sport=40000,dport=443),reply=(src=fd00::3,dst=fd00::2,sport=443,dport=40000),protoinfo=(state=ESTABLISHED)"])
+        #expect(h.ct.sortedConnections().map(\.description) == ["tcp,orig=(src=fd00::2,dst=fd00::3,sport=40000,dport=443),reply=(src=fd00::3,dst=fd00::2,sport=443,dport=40000),protoinfo=(state=ESTABLISHED)"])
     }
 }

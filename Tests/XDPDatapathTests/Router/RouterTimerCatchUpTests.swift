@@ -97,7 +97,7 @@ import XDPPacket
         h.now += 3_600 * 1_000_000_000
         h.datapath.tick(now: h.now)
         #expect(tracker.connectionCount == 0)
-        #expect(h.datapath.dumpConntrack().isEmpty)
+        #expect(h.datapath.conntrackConnections().isEmpty)
         #expect(h.accountingHolds)
     }
 }

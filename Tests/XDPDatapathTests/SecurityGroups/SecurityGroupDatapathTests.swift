@@ -81,8 +81,8 @@ final class SGBench {
         #expect(b.send(echo, on: "vm2")["vm1"] == [echo])
         let reply = B.ping(B.mac1, B.mac2, B.ip1, B.ip2, reply: true)
         #expect(b.send(reply, on: "vm1")["vm2"] == [reply], "the reply is ESTABLISHED for both ports")
-        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 1, "the connection in vm1's zone")
-        #expect(b.h.datapath.dumpConntrack(zone: 2).count == 1, "and in vm2's: one zone per port")
+        #expect(b.h.datapath.conntrackConnections(zone: 1).count == 1, "the connection in vm1's zone")
+        #expect(b.h.datapath.conntrackConnections(zone: 2).count == 1, "and in vm2's: one zone per port")
         #expect(b.h.accountingHolds)
     }
 
@@ -213,10 +213,10 @@ final class SGBench {
         handshake(80)
         let data22 = B.tcp(B.mac3, B.mac1, B.ip3, B.ip1, 4022, 22, seq: 101, ack: 901, flags: [.ack, .psh], payload: 10)
         #expect(b.send(data22, on: "vm3")["vm1"] == [data22])
-        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 2)
+        #expect(b.h.datapath.conntrackConnections(zone: 1).count == 2)
         let update = try b.setRules(Self.egressAll + [web])
         #expect(update.connectionsCut == 1)
-        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 1)
+        #expect(b.h.datapath.conntrackConnections(zone: 1).count == 1)
         let more22 = B.tcp(B.mac3, B.mac1, B.ip3, B.ip1, 4022, 22, seq: 111, ack: 901, flags: [.ack, .psh], payload: 10)
         #expect(b.send(more22, on: "vm3").isEmpty, "cut: mid-stream segment without a connection is INVALID")
         let answer22 = B.tcp(B.mac1, B.mac3, B.ip1, B.ip3, 22, 4022, seq: 901, ack: 111, flags: .ack)

@@ -33,11 +33,11 @@ import XDPPacket
         let (openIP, closedIP) = openIsFirst ? (B.ip1, B.ip2) : (B.ip2, B.ip1)
         let request = B.udp(openMAC, closedMAC, openIP, closedIP, 41000, 7777)
         #expect(b.send(request, on: open).isEmpty, "the receiver's ingress rules admit no UDP")
-        #expect(b.h.datapath.dumpConntrack().isEmpty, "a refused first packet leaves no connection in any zone")
+        #expect(b.h.datapath.conntrackConnections().isEmpty, "a refused first packet leaves no connection in any zone")
         let answer = B.udp(closedMAC, openMAC, closedIP, openIP, 7777, 41000)
         #expect(b.send(answer, on: closed).isEmpty, "the answer is a new connection the sender's egress refuses")
         #expect(b.send(request, on: open).isEmpty, "and the first direction is still refused")
-        #expect(b.h.datapath.dumpConntrack().isEmpty)
+        #expect(b.h.datapath.conntrackConnections().isEmpty)
         // Drops count on the port the frame came in on.
         #expect(b.h.port(open).stats.drops[.flowDrop] == 2 && b.h.port(closed).stats.drops[.flowDrop] == 1)
         #expect(b.h.accountingHolds)
@@ -47,7 +47,7 @@ import XDPPacket
         b.sg.groups[openIsFirst ? 0 : 1].rules.append(SecurityGroupRule(direction: .ingress, protocol: "tcp")!)
         try b.apply()
         #expect(b.send(web, on: closed)[open] == [web])
-        #expect(b.h.datapath.dumpConntrack().count == 2, "one copy in each port's zone")
+        #expect(b.h.datapath.conntrackConnections().count == 2, "one copy in each port's zone")
     }
 
     @Test func reverseOfAConnectionTheReceiverRefusedIsNotAReply() throws {
@@ -72,7 +72,7 @@ import XDPPacket
         func tagged(_ frame: [UInt8]) -> [UInt8] { Array(frame[0..<12]) + [0x81, 0x00, 0x00, 0x01] + Array(frame[12...]) }
         #expect(b.send(tagged(B.udp(B.macRemote, B.mac2, B.ipRemote, B.ip2, 53, 9999)), on: "tun").isEmpty)
         #expect(b.send(B.udp(B.mac2, B.macRemote, B.ip2, B.ipRemote, 9999, 53), on: "vm2").isEmpty)
-        #expect(b.h.datapath.dumpConntrack().isEmpty)
+        #expect(b.h.datapath.conntrackConnections().isEmpty)
         // What vm2's egress does allow still leaves.
         let web = B.tcp(B.mac2, B.macRemote, B.ip2, B.ipRemote, 5000, 80, seq: 1, flags: .syn)
         #expect(b.send(web, on: "vm2")["tun"]?.count == 1)
@@ -123,7 +123,7 @@ import XDPPacket
         #expect(try b.apply().connectionsCut == 0)
         #expect(b.send(request, on: "vm1")["vm2"] == [request], "a member")
         #expect(b.send(answer, on: "vm2")["vm1"] == [answer], "the answer is a reply in both zones")
-        #expect(b.h.datapath.dumpConntrack(zone: 1).count == 1 && b.h.datapath.dumpConntrack(zone: 2).count == 1)
+        #expect(b.h.datapath.conntrackConnections(zone: 1).count == 1 && b.h.datapath.conntrackConnections(zone: 2).count == 1)
         b.sg.ports[0].securityGroups = ["sg1"]
         #expect(try b.apply().connectionsCut == 2, "both copies go")
         #expect(b.send(answer, on: "vm2").isEmpty, "no reply path left")
@@ -163,7 +163,7 @@ import XDPPacket
         let request = B.udp(macA, qrA, ipA, ipB, 41000, 7777)
         n.send(request, on: "vm-a")
         #expect(n.collect().isEmpty, "routed, then refused by vm-b's ingress")
-        #expect(n.datapath.dumpConntrack(zone: 3).isEmpty, "nothing in vm-b's zone")
+        #expect(n.datapath.conntrackConnections(zone: 3).isEmpty, "nothing in vm-b's zone")
         n.send(B.udp(macB, qrB, ipB, ipA, 7777, 41000), on: "vm-b")
         #expect(n.collect().isEmpty, "vm-b's egress refuses the answer")
         // What vm-b's egress allows is routed to vm-a and meets vm-a's ingress (none): refused.

@@ -65,31 +65,3 @@ extension Datapath {
     /// The DHCP responder of network `network`, if any.
     public func dhcpResponder(network: String) -> DHCPResponder? { dhcpResponders.first { $0.network == network } }
 }
-
-extension Datapath {
-    /// `dhcp-stats [NETWORK]`: each responder's messages, replies and drops by reason.
-    public func dhcpStatsDescription(_ only: DHCPResponder? = nil) -> String {
-        var out = ""
-        for responder in dhcpResponders where only == nil || only === responder {
-            let s = responder.stats
-            out += "\(responder.network): received=\(s.received) discovers=\(s.discovers) requests=\(s.requests)"
-            out += " informs=\(s.informs) releases=\(s.releases) declines=\(s.declines)"
-            out += " offers=\(s.offers) acks=\(s.acks) naks=\(s.naks) arp-replies=\(s.arpReplies)\n"
-            out += "    drops: \(Datapath.dropList(s.drops))\n"
-        }
-        return out
-    }
-
-    /// `dhcp-leases NETWORK`: the static leases, like dnsmasq's hosts file
-    /// (`MAC,HOSTNAME,ADDRESS`), with the subnet and whether it has DHCP.
-    public func dhcpLeasesDescription(_ responder: DHCPResponder) -> String {
-        let c = responder.configuration
-        var out = ""
-        for host in c.hosts {
-            let subnet = c.subnetIndex(of: host.address).map { c.subnets[$0] }
-            out += "\(host.mac),\(host.effectiveHostname ?? "-"),\(host.address) subnet=\(subnet?.name ?? "-")"
-            out += subnet?.enableDHCP == false ? " dhcp=disabled\n" : "\n"
-        }
-        return out
-    }
-}

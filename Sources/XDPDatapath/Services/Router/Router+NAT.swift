@@ -167,7 +167,7 @@ extension Router {
     }
 
     /// The router's NAT connection tracker (nil until NAT is configured), for dumps:
-    /// `router.conntrack?.dump()` prints `orig=(…),reply=(…)` with translated replies.
+    /// `router.conntrack?.sortedConnections()` lists `orig=(…),reply=(…)` with translated replies.
     /// Control path, on the thread that owns the router.
     public var conntrack: ConnectionTracker? { natTracker }
 
