@@ -364,21 +364,21 @@ extension HostView {
     }
 
     /// The datapath's rule for a view's rule (the remote group left to the caller).
-    static func securityGroupRule(_ rule: Rule, remoteIPPrefix: AddressPrefix?, remoteGroupID: String? = nil) throws(SecurityGroupError) -> SecurityGroupRule {
+    static func securityGroupRule(_ rule: Rule, remoteIPPrefix: AddressPrefix?, remoteGroupID: String? = nil) throws(DatapathConfigurationError) -> SecurityGroupRule {
         guard let direction = SecurityGroupRule.Direction(rawValue: rule.direction.lowercased()) else {
-            throw SecurityGroupError(subject: "rule", key: "direction", message: "expected ingress or egress, found \"\(rule.direction)\"")
+            throw DatapathConfigurationError(subject: "rule", key: "direction", message: "expected ingress or egress, found \"\(rule.direction)\"")
         }
         var ethertype = SecurityGroupRule.EtherType.ipv4
         switch rule.ethertype?.lowercased() {
         case nil, "ipv4": ethertype = .ipv4
         case "ipv6": ethertype = .ipv6
-        case let other?: throw SecurityGroupError(subject: "rule", key: "ethertype", message: "expected IPv4 or IPv6, found \"\(other)\"")
+        case let other?: throw DatapathConfigurationError(subject: "rule", key: "ethertype", message: "expected IPv4 or IPv6, found \"\(other)\"")
         }
         let proto = rule.protocol.flatMap { SecurityGroupRule.isAnyProtocol($0) ? nil : $0 }
         guard let built = SecurityGroupRule(direction: direction, ethertype: ethertype, protocol: proto,
                                             portRangeMin: rule.portRangeMin, portRangeMax: rule.portRangeMax,
                                             remoteIPPrefix: remoteIPPrefix, remoteGroupID: remoteGroupID) else {
-            throw SecurityGroupError(subject: "rule", key: "protocol", message: "unknown protocol \"\(proto ?? "")\" (a name like tcp, udp, icmp, or 0-255)")
+            throw DatapathConfigurationError(subject: "rule", key: "protocol", message: "unknown protocol \"\(proto ?? "")\" (a name like tcp, udp, icmp, or 0-255)")
         }
         return built
     }

@@ -83,15 +83,15 @@ extension SwitchConfiguration {
             let keyName = ["gateway": "gateway_ip", "dns_servers": "dns_nameservers"][error.key]
                 ?? (error.key.hasPrefix("host_routes") ? "host_routes" : error.key)
             var place: (node: YAMLNode, keys: [String: YAMLNode])?
-            if let subject = error.subject {
+            if let subject = error.part {
                 place = subnetNodes[subject]
                 if place == nil, let i = dhcp.hosts.indices.first(where: { subject.hasPrefix("hosts[\($0)]") }) { place = hostNodes[i] }
             }
             if let place {
-                throw (place.keys[keyName] ?? place.node).error("\(error.subject!): \(error.message)", key: place.keys[keyName] == nil ? keyName : nil)
+                throw (place.keys[keyName] ?? place.node).error("\(error.part!): \(error.message)", key: place.keys[keyName] == nil ? keyName : nil)
             }
-            if error.subject == nil, let at = keys[keyName] { throw at.error(error.message) }
-            throw node.error(error.subject.map { "\($0): \(error.message)" } ?? error.message, key: keyName)
+            if error.part == nil, let at = keys[keyName] { throw at.error(error.message) }
+            throw node.error(error.part.map { "\($0): \(error.message)" } ?? error.message, key: keyName)
         }
         return dhcp
     }

@@ -91,13 +91,13 @@ extension SwitchConfiguration {
             let keyName = ["prefix_length": "address", "arp_retransmit_interval": "arp_retransmit_ms",
                            "arp_maximum_requests": "arp_max_requests", "snat.ports": "snat",
                            "metadata.endpoint": "metadata"][error.key] ?? error.key
-            if let subject = error.subject,
+            if let subject = error.part,
                let place = interfaceNodes[subject] ?? routeNodes[subject] ?? floatingNodes[subject] {
                 throw (place.keys[keyName] ?? place.node).error("\(subject): \(error.message)",
                                                                  key: place.keys[keyName] == nil ? keyName : nil)
             }
-            if error.subject == nil, let at = keys[keyName] { throw at.error(error.message) }
-            throw node.error(error.subject.map { "\($0): \(error.message)" } ?? error.message, key: keyName)
+            if error.part == nil, let at = keys[keyName] { throw at.error(error.message) }
+            throw node.error(error.part.map { "\($0): \(error.message)" } ?? error.message, key: keyName)
         }
         return router
     }

@@ -154,7 +154,7 @@ extension SwitchConfiguration {
         }
     }
 
-    func locatedSecurityGroupError(_ error: SecurityGroupError) -> ConfigurationError {
+    func locatedSecurityGroupError(_ error: DatapathConfigurationError) -> ConfigurationError {
         let line = lines["sg:\(error.subject).\(error.key)"] ?? lines["sg:\(error.subject)"] ?? lines["port:\(error.subject)"] ?? 0
         let section = lines["port:\(error.subject)"] != nil ? "ports" : "security_groups"
         return ConfigurationError(file: file, line: line, key: "\(section).\(error.subject).\(error.key)", message: error.message)

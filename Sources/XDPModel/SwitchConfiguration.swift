@@ -190,7 +190,8 @@ public struct SwitchConfiguration: Sendable {
     }
 
     private mutating func readUnderlay(_ node: YAMLNode) throws(ConfigurationError) -> UnderlayConfiguration {
-        let keys = try node.mapping(allowed: ["interface", "address", "mac", "gateway", "mtu", "neighbours", "pending_limit"])
+        let keys = try node.mapping(allowed: ["interface", "address", "mac", "gateway", "mtu", "neighbours",
+                                               "pending_limit", "neighbour_capacity"])
         guard let interface = keys["interface"] else { throw node.error("missing", key: "interface") }
         guard let addressNode = keys["address"] else { throw node.error("missing (A.B.C.D/LEN)", key: "address") }
         let text = try addressNode.string()
@@ -211,6 +212,7 @@ public struct SwitchConfiguration: Sendable {
         }
         if let mtu = keys["mtu"] { underlay.mtu = try mtu.integer(in: 576...9000) }
         if let limit = keys["pending_limit"] { underlay.pendingLimit = try limit.integer(in: 0...4096) }
+        if let n = keys["neighbour_capacity"] { underlay.neighbourCapacity = try n.integer(in: 1...1_048_576) }
         for entry in try keys["neighbours"]?.sequence() ?? [] {
             let pair = try entry.mapping(allowed: ["ip", "mac"])
             guard let ip = pair["ip"], let mac = pair["mac"] else { throw entry.error("a neighbour is {ip: A.B.C.D, mac: MAC}") }

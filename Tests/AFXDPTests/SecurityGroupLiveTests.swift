@@ -63,7 +63,7 @@ final class SGLab {
     @discardableResult
     func apply() throws -> Datapath.SecurityGroupUpdate {
         let sg = self.sg
-        let result = engine.perform { datapath, now in Result { () throws(SecurityGroupError) in try datapath.applySecurityGroups(sg, now: now) } }
+        let result = engine.perform { datapath, now in Result { () throws(DatapathConfigurationError) in try datapath.applySecurityGroups(sg, now: now) } }
         return try #require(result).get()
     }
 

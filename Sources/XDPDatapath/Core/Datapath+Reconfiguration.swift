@@ -277,9 +277,7 @@ extension Datapath {
         if let old = previous.underlay {
             if let new = underlay, new.configuration.interface == old.configuration.interface,
                new.configuration.address == old.configuration.address {
-                for (address, mac) in old.neighbours where !new.staticNeighbours.contains(address) {
-                    new.neighbours[address] = mac
-                }
+                for (address, mac) in old.neighbours.entries { new.learn(address, mac: mac, askedFor: true) }
                 for (hop, frames) in old.pending { new.pending[hop, default: []].append(contentsOf: frames) }
                 new.lastRequest.merge(old.lastRequest) { a, _ in a }
             } else {

@@ -88,7 +88,11 @@ extension Datapath {
         if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
             let start = address &+ UInt64(pool.headroom)
             frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            ingress(address: start, length: UInt32(frame.count), port: PortID(port.id), now: now, depth: 0, tunnelID: tunnelID)
+            if fastPorts[PortID(port.id)].isUnderlay {
+                underlayIngress(address: start, length: UInt32(frame.count), wireID: PortID(port.id), now: now)
+            } else {
+                ingress(address: start, length: UInt32(frame.count), port: PortID(port.id), now: now, depth: 0, tunnelID: tunnelID)
+            }
             tick(now: now)
         } else {
             port.counters.dropped(.noBuffer)

@@ -144,22 +144,49 @@ public struct PortConfiguration: Sendable, Equatable {
     }
 }
 
-/// Why a configuration was refused. `XDPModel` adds file and line.
+/// Why a configuration was refused: the one error every part of a datapath's
+/// configuration throws (bridges and ports, flows, routers, DHCP, security groups), so
+/// a caller has one type to catch. `XDPModel` adds file and line (`ConfigurationError`).
+///
+/// `path` names where the problem is, outermost first, ending with the key at fault:
+/// `["qvo1", "tag"]` for a port, `["router1", "qr-6a1b2c3d-4e", "address"]` for a
+/// router's interface, `["net1", "subnet1", "gateway"]` for a DHCP subnet,
+/// `["web", "rules[2]"]` for a security group's rule. The description joins path and
+/// message with `": "`.
 public struct DatapathConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The bridge or port the problem is about.
-    public var subject: String
-    /// The configuration key at fault (`name`, `tag`, `trunks`, `ofport`, `options.peer`...).
-    public var key: String
-    /// What is wrong with the value.
+    /// Where the problem is, outermost first: the element (bridge, port, router,
+    /// network, group), any part of it (an interface, a route, a host), then the key.
+    public var path: [String]
+    /// What is wrong, with the value found.
     public var message: String
 
-    /// Builds the error.
-    public init(subject: String, key: String, message: String) {
-        self.subject = subject
-        self.key = key
+    /// An error at `path` (element, parts, key) saying `message`.
+    public init(path: [String], message: String) {
+        self.path = path
         self.message = message
     }
 
-    /// `subject: key: message`, e.g. `qvo1: tag: VLAN id 4095 outside 1-4094`.
-    public var description: String { "\(subject): \(key): \(message)" }
+    /// An error about `key` of `subject` (a bridge, port, group, …) saying `message`.
+    public init(subject: String, key: String, message: String) {
+        self.init(path: [subject, key], message: message)
+    }
+
+    /// An error about `key` of `element` — within its `part` (a router's interface or
+    /// route, a DHCP subnet or host) when there is one — saying `message`.
+    public init(element: String, part: String?, key: String, message: String) {
+        self.init(path: [element] + (part.map { [$0] } ?? []) + [key], message: message)
+    }
+
+    /// The element the problem is about (a bridge, port, router, network, group).
+    public var element: String { path.first ?? "" }
+    /// The part of the element at fault (a router's interface or route, a DHCP subnet
+    /// or host), nil when the key is the element's own.
+    public var part: String? { path.count > 2 ? path[1..<(path.count - 1)].joined(separator: ": ") : nil }
+    /// Everything before the key: the element and its part, joined with `": "`.
+    public var subject: String { path.dropLast().joined(separator: ": ") }
+    /// The configuration key at fault (`name`, `tag`, `trunks`, `address`, `rules[2]`…).
+    public var key: String { path.last ?? "" }
+
+    /// `path: message`, e.g. `qvo1: tag: VLAN id 4095 outside 1-4094`.
+    public var description: String { (path + [message]).joined(separator: ": ") }
 }

@@ -27,7 +27,14 @@ extension Datapath {
         for i in 0..<count { touched |= pool.pointer(storage.addresses[i]).load(as: UInt8.self) }
         frameTouch.pointee = touched
         let inID = PortID(portID)
-        if fastPath.recording.pointee {
+        // Every frame of a batch comes from one port: the underlay's go to the tunnel
+        // stage here, once per batch, so `ingress` needs no per-frame check (nothing else
+        // hands it a frame of the underlay port, which is on no bridge).
+        if fastPorts[inID].isUnderlay {
+            for i in 0..<count {
+                underlayIngress(address: storage.addresses[i], length: storage.lengths[i], wireID: inID, now: now)
+            }
+        } else if fastPath.recording.pointee {
             processRecordingFastPath(storage, count: count, from: inID, now: now)
         } else {
             for i in 0..<count {
@@ -60,10 +67,6 @@ extension Datapath {
     @inlinable
     func ingress(address: UInt64, length: UInt32, port inID: PortID, now: UInt64, depth: Int, tunnelID: UInt64) {
         let inPort = fastPorts[inID]
-        if inPort.isUnderlay {
-            underlayIngress(address: address, length: length, wireID: inID, now: now)
-            return
-        }
         let frame = pool.pointer(address)
         // Parsed straight into the depth's slot: service ports and the ct() action read
         // this parse instead of parsing again (no copy of it either).

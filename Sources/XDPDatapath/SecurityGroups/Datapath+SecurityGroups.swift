@@ -25,11 +25,11 @@ extension Datapath {
     /// (flows that stay the same keep their counters), then cuts the tracked connections
     /// the new rules no longer allow. Call it again with a changed configuration to
     /// change rules, groups or bindings at run time.
-    /// - Throws: `SecurityGroupError` for a refused configuration (nothing changes).
+    /// - Throws: `DatapathConfigurationError` for a refused configuration (nothing changes).
     @discardableResult
-    public func applySecurityGroups(_ configuration: SecurityGroupConfiguration, now: UInt64) throws(SecurityGroupError) -> SecurityGroupUpdate {
+    public func applySecurityGroups(_ configuration: SecurityGroupConfiguration, now: UInt64) throws(DatapathConfigurationError) -> SecurityGroupUpdate {
         guard let bridge = bridge(named: configuration.bridge), let layout = firewallBridgePorts(bridge: configuration.bridge) else {
-            throw SecurityGroupError(subject: configuration.bridge, key: "bridge", message: "no such bridge")
+            throw DatapathConfigurationError(subject: configuration.bridge, key: "bridge", message: "no such bridge")
         }
         let rules = try SecurityGroupCompiler(configuration: configuration, bridgePorts: layout).flows()
         var old: [FlowRule: FlowCounters] = [:]

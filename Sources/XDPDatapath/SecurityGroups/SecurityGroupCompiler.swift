@@ -130,7 +130,7 @@ public struct SecurityGroupCompiler: Sendable {
 
     /// The flows, in `ovs-ofctl add-flow` syntax, table by table.
     /// - Throws: a refused configuration, or a bound port the bridge does not have.
-    public func flowTexts() throws(SecurityGroupError) -> [String] {
+    public func flowTexts() throws(DatapathConfigurationError) -> [String] {
         try configuration.validate()
         var out: [String] = []
         var seen = Set<String>()
@@ -194,7 +194,7 @@ public struct SecurityGroupCompiler: Sendable {
         var filtered: [(SecurityPort, FirewallBridgePort)] = []
         for port in configuration.ports {
             guard let bp = bridgePorts.first(where: { $0.name == port.name }) else {
-                throw SecurityGroupError(subject: port.name, key: "name",
+                throw DatapathConfigurationError(subject: port.name, key: "name",
                                          message: "no port \(port.name) on bridge \(configuration.bridge)")
             }
             if port.portSecurityEnabled { filtered.append((port, bp)) }
@@ -304,14 +304,14 @@ public struct SecurityGroupCompiler: Sendable {
     }
 
     /// The flows as `FlowRule`s.
-    public func flows() throws(SecurityGroupError) -> [FlowRule] {
+    public func flows() throws(DatapathConfigurationError) -> [FlowRule] {
         var rules: [FlowRule] = []
         for text in try flowTexts() {
             do {
                 rules.append(try FlowParser.parse(text))
             } catch {
                 // A bug here, not in the configuration: every text above is generated.
-                throw SecurityGroupError(subject: configuration.bridge, key: "flows", message: "generated flow does not parse: \(error)")
+                throw DatapathConfigurationError(subject: configuration.bridge, key: "flows", message: "generated flow does not parse: \(error)")
             }
         }
         return rules

@@ -56,12 +56,12 @@ public struct SecurityGroupConfiguration: Sendable, Equatable {
     }
 
     /// Checks ids, references and every rule's fields as Neutron's API does.
-    public func validate() throws(SecurityGroupError) {
+    public func validate() throws(DatapathConfigurationError) {
         var ids = Set<String>()
         for group in groups {
-            guard !group.id.isEmpty else { throw SecurityGroupError(subject: "security group", key: "id", message: "a group needs an id") }
+            guard !group.id.isEmpty else { throw DatapathConfigurationError(subject: "security group", key: "id", message: "a group needs an id") }
             guard ids.insert(group.id).inserted else {
-                throw SecurityGroupError(subject: group.id, key: "id", message: "duplicate security group id")
+                throw DatapathConfigurationError(subject: group.id, key: "id", message: "duplicate security group id")
             }
         }
         for group in groups {
@@ -72,24 +72,24 @@ public struct SecurityGroupConfiguration: Sendable, Equatable {
         var names = Set<String>()
         for port in ports {
             guard names.insert(port.name).inserted else {
-                throw SecurityGroupError(subject: port.name, key: "name", message: "port bound twice")
+                throw DatapathConfigurationError(subject: port.name, key: "name", message: "port bound twice")
             }
             for g in port.securityGroups where !ids.contains(g) {
-                throw SecurityGroupError(subject: port.name, key: "security_groups", message: "no security group \(g)")
+                throw DatapathConfigurationError(subject: port.name, key: "security_groups", message: "no security group \(g)")
             }
             if port.portSecurityEnabled && port.mac.isMulticast {
-                throw SecurityGroupError(subject: port.name, key: "mac_address", message: "\(port.mac) is a multicast address")
+                throw DatapathConfigurationError(subject: port.name, key: "mac_address", message: "\(port.mac) is a multicast address")
             }
             if !port.portSecurityEnabled && (!port.securityGroups.isEmpty || !port.allowedAddressPairs.isEmpty) {
                 // Neutron refuses both on a port without port security.
-                throw SecurityGroupError(subject: port.name, key: "port_security_enabled",
+                throw DatapathConfigurationError(subject: port.name, key: "port_security_enabled",
                                          message: "a port without port security has no security groups or allowed address pairs")
             }
         }
     }
 
-    private func validate(_ rule: SecurityGroupRule, subject: String, key: String) throws(SecurityGroupError) {
-        func fail(_ message: String) -> SecurityGroupError { SecurityGroupError(subject: subject, key: key, message: message) }
+    private func validate(_ rule: SecurityGroupRule, subject: String, key: String) throws(DatapathConfigurationError) {
+        func fail(_ message: String) -> DatapathConfigurationError { DatapathConfigurationError(subject: subject, key: key, message: message) }
         if rule.remoteIPPrefix != nil && rule.remoteGroupID != nil {
             throw fail("remote_ip_prefix and remote_group_id are mutually exclusive")
         }
@@ -112,24 +112,4 @@ public struct SecurityGroupConfiguration: Sendable, Equatable {
             throw fail("port ranges need protocol tcp, udp, sctp, dccp, udplite, icmp or icmpv6")
         }
     }
-}
-
-/// Why a security-group configuration was refused.
-public struct SecurityGroupError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The group or port at fault.
-    public var subject: String
-    /// Its field (`rules[2]`, `security_groups`, …).
-    public var key: String
-    /// What is wrong (`remote_group_id: no security group web`).
-    public var message: String
-
-    /// Builds the error.
-    public init(subject: String, key: String, message: String) {
-        self.subject = subject
-        self.key = key
-        self.message = message
-    }
-
-    /// `subject: key: message`.
-    public var description: String { "\(subject): \(key): \(message)" }
 }

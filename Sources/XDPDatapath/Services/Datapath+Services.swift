@@ -149,8 +149,8 @@ extension Datapath {
 
     /// `interfaces[1].address`, `routes[0].nexthop`, `default_gateway`: the key of a
     /// router refusal within its router.
-    static func routerKey(_ error: RouterConfigurationError, configuration: RouterConfiguration) -> String {
-        guard let subject = error.subject else { return error.key }
+    static func routerKey(_ error: DatapathConfigurationError, configuration: RouterConfiguration) -> String {
+        guard let subject = error.part else { return error.key }
         if let i = configuration.interfaces.firstIndex(where: { $0.name == subject }) { return "interfaces[\(i)].\(error.key)" }
         return "\(subject).\(error.key)"
     }

@@ -235,16 +235,16 @@ extension Datapath {
         let validSender = meta.nwSrc != 0 && meta.nwSrc != ours && ARPResponder.isValidSender(senderMAC)
         // RFC 826's merge: a sender we already know is updated whoever the ARP is for
         // (a gratuitous ARP after a MAC change); a new one is added only when it talks
-        // to us. Static neighbours are never overwritten.
-        let isStatic = underlay.staticNeighbours.contains(meta.nwSrc)
-        if validSender, !isStatic, meta.nwDst != ours, underlay.neighbours[meta.nwSrc] != nil {
-            underlay.neighbours[meta.nwSrc] = senderMAC
+        // to us (`Underlay.learn`: static neighbours are never overwritten, a full table
+        // refuses new ones).
+        if validSender, meta.nwDst != ours, underlay.neighbours.lookup(meta.nwSrc) != nil {
+            underlay.learn(meta.nwSrc, mac: senderMAC, askedFor: false)
         }
         guard meta.nwDst == ours, validSender else {
             drop(address, reason: .underlayNotForUs, on: wire)
             return
         }
-        if !isStatic { underlay.neighbours[meta.nwSrc] = senderMAC }
+        underlay.learn(meta.nwSrc, mac: senderMAC, askedFor: underlay.pending[meta.nwSrc] != nil)
         if let waiting = underlay.pending.removeValue(forKey: meta.nwSrc) {
             for w in waiting {
                 pool.pointer(w.address).storeBE48(senderMAC, at: 0)

@@ -75,12 +75,16 @@ public struct UnderlayConfiguration: Sendable, Equatable {
     public var neighbours: [IPv4Address: MACAddress]
     /// Frames waiting for one ARP answer, at most (per next hop); further ones are dropped.
     public var pendingLimit: Int
+    /// Neighbours the underlay keeps, at most (static ones always fit): half of them may
+    /// be learned from ARP requests to us, the rest only from answers we asked for.
+    public var neighbourCapacity: Int
 
     /// An underlay on `interface` with our `address`; by default a /24, MTU 1500, no gateway,
-    /// no static neighbours, and at most 16 frames waiting per unresolved next hop.
+    /// no static neighbours, at most 16 frames waiting per unresolved next hop and 4,096
+    /// neighbours.
     public init(interface: String, address: IPv4Address, prefixLength: Int = 24, mac: MACAddress? = nil,
                 gateway: IPv4Address? = nil, mtu: Int = 1500, neighbours: [IPv4Address: MACAddress] = [:],
-                pendingLimit: Int = 16) {
+                pendingLimit: Int = 16, neighbourCapacity: Int = 4096) {
         self.interface = interface
         self.address = address
         self.prefixLength = prefixLength
@@ -89,6 +93,7 @@ public struct UnderlayConfiguration: Sendable, Equatable {
         self.mtu = mtu
         self.neighbours = neighbours
         self.pendingLimit = pendingLimit
+        self.neighbourCapacity = neighbourCapacity
     }
 
     /// The underlay subnet (`address/prefixLength` with the host bits cleared).

@@ -299,7 +299,7 @@ import XDPPacket
                 Issue.record("accepted a configuration with a bad \(key)")
             } catch {
                 #expect(error.key == key, "\(error)")
-                #expect(error.network == "net1" || key == "network")
+                #expect(error.element == "net1" || key == "network")
             }
         }
         #expect(throws: Never.self) { try H.reference().validate() }
@@ -317,7 +317,7 @@ import XDPPacket
         #expect(h.exchange(Message().frame) == nil)
         #expect(h.server.lease(for: H.vmMAC) == nil)
         // A refusal changes nothing.
-        #expect(throws: DHCPConfigurationError.self) { try h.server.updateHosts([newcomer, newcomer]) }
+        #expect(throws: DatapathConfigurationError.self) { try h.server.updateHosts([newcomer, newcomer]) }
         #expect(h.server.lease(for: H.strangerMAC) == IPv4Address(10, 1, 0, 9))
         #expect(h.server.configuration.hosts == [newcomer])
         #expect(h.drops(.unknownClient) == 2)

@@ -214,7 +214,7 @@ import XDPPacket
         try h.router.updateRoutes([extra], defaultGateway: H.gatewayIP)
         #expect(h.router.route(to: IPv4Address(192, 168, 50, 1))?.nextHop == hop)
         #expect(h.router.configuration.routes == [extra])
-        #expect(throws: RouterConfigurationError.self) {
+        #expect(throws: DatapathConfigurationError.self) {
             try h.router.updateRoutes([.init(prefix: IPv4Prefix("10.9.0.0/16")!, nextHop: IPv4Address(192, 0, 2, 1))], defaultGateway: nil)
         }
         #expect(h.router.routes.count == 4 && h.router.configuration.defaultGateway == H.gatewayIP)

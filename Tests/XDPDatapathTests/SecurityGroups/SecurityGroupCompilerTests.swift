@@ -24,7 +24,7 @@ import XDPPacket
             ])
     }
 
-    func texts(_ c: SecurityGroupConfiguration) throws(SecurityGroupError) -> [String] {
+    func texts(_ c: SecurityGroupConfiguration) throws(DatapathConfigurationError) -> [String] {
         try SecurityGroupCompiler(configuration: c, bridgePorts: Self.layout).flowTexts()
     }
 
@@ -190,8 +190,8 @@ import XDPPacket
     }
 
     @Test func badConfigurationsNameTheField() {
-        func refusal(_ c: SecurityGroupConfiguration) -> SecurityGroupError? {
-            let result = Result { () throws(SecurityGroupError) in try SecurityGroupCompiler(configuration: c, bridgePorts: Self.layout).flowTexts() }
+        func refusal(_ c: SecurityGroupConfiguration) -> DatapathConfigurationError? {
+            let result = Result { () throws(DatapathConfigurationError) in try SecurityGroupCompiler(configuration: c, bridgePorts: Self.layout).flowTexts() }
             if case .failure(let error) = result { return error }
             return nil
         }

@@ -273,7 +273,7 @@ final class SGBench {
         // A refused configuration changes nothing.
         var bad = b.sg
         bad.ports[0].securityGroups = ["nope"]
-        #expect(throws: SecurityGroupError.self) { try b.h.datapath.applySecurityGroups(bad, now: b.h.now) }
+        #expect(throws: DatapathConfigurationError.self) { try b.h.datapath.applySecurityGroups(bad, now: b.h.now) }
         #expect(b.h.datapath.bridge(named: "br-int")?.flowTable.version == before + 1)
     }
 }

@@ -193,6 +193,28 @@ import XDPPacket
         #expect(n1.accountingHolds)
     }
 
+    /// The underlay keeps its neighbours in the routers' bounded cache: ARP requests to
+    /// our address from made-up senders fill at most half of it (each still answered),
+    /// and the answer to our own request still fits afterwards.
+    @Test func anARPFloodFillsHalfTheUnderlaysNeighboursAndOurAnswersStillFit() throws {
+        let n1 = try TunnelNode(underlay: Net.underlay(1, static: false, neighbourCapacity: 8),
+                                gre: ["gre": GREOptions(remoteIP: Net.ip2, key: .fixed(0x2A))])
+        let flood = (0..<20).map { i in
+            FrameBuilder.arpRequest(senderMAC: MACAddress(rawValue: 0x0200_0000_7700 + UInt64(i)),
+                                    senderIP: IPv4Address(172, 16, 0, UInt8(100 + i)), targetIP: Net.ip1)
+        }
+        n1.receiveOnWire(flood)
+        #expect(n1.wireOut().count == 20, "every request is answered")
+        #expect(n1.underlay.neighbourTable.count == 4, "half of 8")
+        #expect(n1.underlay.neighbourTableFull == 16)
+        n1.send(Net.udp())
+        #expect(n1.wireOut() == [Net.padded(FrameBuilder.arpRequest(senderMAC: Net.mac1, senderIP: Net.ip1, targetIP: Net.ip2))])
+        n1.receiveOnWire([FrameBuilder.arpReply(senderMAC: Net.mac2, senderIP: Net.ip2, targetMAC: Net.mac1, targetIP: Net.ip1)])
+        #expect(n1.underlay.neighbourTable[Net.ip2] == Net.mac2, "the answer we asked for fits past the half")
+        #expect(n1.wireOut() == [Net.gre(Net.tagged(Net.udp(), vlan: 1), key: 0x2A)])
+        #expect(n1.accountingHolds)
+    }
+
     // MARK: - Decapsulation refusals
 
     @Test func packetsFromAnUnknownRemoteOrKeyAreCountedNoPort() throws {

@@ -77,11 +77,12 @@ enum Net {
     static let ip6B = IPv6Address("fd00::b")!
 
     static func underlay(_ n: Int, static neighbours: Bool = true, mtu: Int = 1500, pendingLimit: Int = 16,
-                         gateway: IPv4Address? = nil) -> UnderlayConfiguration {
+                         gateway: IPv4Address? = nil, neighbourCapacity: Int = 4096) -> UnderlayConfiguration {
         let (ip, mac) = n == 1 ? (ip1, mac1) : (ip2, mac2)
         let (peerIP, peerMAC) = n == 1 ? (ip2, mac2) : (ip1, mac1)
         return UnderlayConfiguration(interface: "eth1", address: ip, prefixLength: 24, mac: mac, gateway: gateway, mtu: mtu,
-                                     neighbours: neighbours ? [peerIP: peerMAC] : [:], pendingLimit: pendingLimit)
+                                     neighbours: neighbours ? [peerIP: peerMAC] : [:], pendingLimit: pendingLimit,
+                                     neighbourCapacity: neighbourCapacity)
     }
 
     /// Node `n` of two, its gre port `gre` pointing at the other node.

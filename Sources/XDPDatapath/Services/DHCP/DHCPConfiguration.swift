@@ -119,7 +119,7 @@ public struct DHCPConfiguration: Sendable, Equatable {
 
     /// Checks every field and that each host's options fit a 576-byte reply.
     /// Errors name the network, the subnet or host, and the key.
-    public func validate() throws(DHCPConfigurationError) {
+    public func validate() throws(DatapathConfigurationError) {
         guard !network.isEmpty else { throw error(nil, "network", "a DHCP service needs a network name") }
         guard !mac.isMulticast, mac != .zero else { throw error(nil, "mac", "\(mac) is not a unicast MAC") }
         guard !subnets.isEmpty, subnets.count <= DHCPResponder.maximumSubnets else {
@@ -191,39 +191,15 @@ public struct DHCPConfiguration: Sendable, Equatable {
         }
     }
 
-    private func checkHostAddress(_ address: IPv4Address, in subnet: Subnet, subject: String, key: String) throws(DHCPConfigurationError) {
+    private func checkHostAddress(_ address: IPv4Address, in subnet: Subnet, subject: String, key: String) throws(DatapathConfigurationError) {
         guard PathMTU.isUnicastHost(address.rawValue), subnet.cidr.contains(address),
               address != subnet.cidr.address, address != subnet.cidr.broadcast else {
             throw error(subject, key, "\(address) is not a host address of \(subnet.cidr)")
         }
     }
 
-    private func error(_ subject: String?, _ key: String, _ message: String) -> DHCPConfigurationError {
-        DHCPConfigurationError(network: network.isEmpty ? "(unnamed)" : network, subject: subject, key: key, message: message)
+    private func error(_ subject: String?, _ key: String, _ message: String) -> DatapathConfigurationError {
+        DatapathConfigurationError(element: network.isEmpty ? "(unnamed)" : network, part: subject, key: key, message: message)
     }
 }
 
-/// Why a DHCP configuration was refused: `net1: subnet1: gateway: 10.1.0.3 is the server's own address`.
-public struct DHCPConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The network's name.
-    public var network: String
-    /// The subnet (by name) or host (`hosts[2] (fa:16:3e:…)`) at fault; nil for network-wide keys.
-    public var subject: String?
-    /// The configuration key at fault (`cidr`, `gateway`, `mac`, `address`, `options`, ...).
-    public var key: String
-    /// What is wrong, with the value found.
-    public var message: String
-
-    /// An error about `key` of `subject` in `network`.
-    public init(network: String, subject: String?, key: String, message: String) {
-        self.network = network
-        self.subject = subject
-        self.key = key
-        self.message = message
-    }
-
-    /// `network: subject: key: message`, the subject left out when there is none.
-    public var description: String {
-        subject.map { "\(network): \($0): \(key): \(message)" } ?? "\(network): \(key): \(message)"
-    }
-}

@@ -109,7 +109,7 @@ public final class DHCPResponder {
     /// A server from `configuration` (validated here), taking frames from `pool`. A pool
     /// whose frames cannot hold `maximumReplyFrame` bytes after the headroom gets no
     /// replies (each counted `noBuffer`): configuration checks build datapaths over tiny pools.
-    public init(configuration: DHCPConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DHCPConfigurationError) {
+    public init(configuration: DHCPConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DatapathConfigurationError) {
         try configuration.validate()
         canReply = pool.frameSize - pool.headroom >= Self.maximumReplyFrame
         self.configuration = configuration
@@ -277,7 +277,7 @@ public final class DHCPResponder {
     /// Replaces the static leases (Neutron's agent rewriting dnsmasq's hosts file when a
     /// port is created, updated or deleted), keeping subnets, options and counters. Call it
     /// between batches, on the thread that owns the responder. On a refusal nothing changes.
-    public func updateHosts(_ hosts: [DHCPConfiguration.Host]) throws(DHCPConfigurationError) {
+    public func updateHosts(_ hosts: [DHCPConfiguration.Host]) throws(DatapathConfigurationError) {
         var candidate = configuration
         candidate.hosts = hosts
         try candidate.validate()

@@ -49,8 +49,7 @@ extension Datapath {
                 do {
                     responder = try DHCPResponder(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
                 } catch {
-                    throw DatapathConfigurationError(subject: error.subject.map { "dhcp \(config.network): \($0)" } ?? "dhcp \(config.network)",
-                                                     key: error.key, message: error.message)
+                    throw DatapathConfigurationError(path: ["dhcp \(config.network)"] + error.path.dropFirst(), message: error.message)
                 }
             }
             port.serviceKind = .dhcp

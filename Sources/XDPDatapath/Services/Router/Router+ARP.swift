@@ -76,10 +76,11 @@ extension Router {
     @inline(never)
     @usableFromInline
     func learn(_ neighbour: UInt32, mac: UInt64, askedFor: Bool) {
-        let known = neighbours.lookup(neighbour) != nil
-        let limit = askedFor ? neighbours.capacity : neighbours.capacity / 2
-        guard neighbours.set(neighbour, mac: mac, limit: limit) else { count(.neighbourTableFull); return }
-        if !known { count(.neighboursLearned) }
+        switch neighbours.learn(neighbour, mac: mac, askedFor: askedFor) {
+        case .full: count(.neighbourTableFull); return
+        case .added: count(.neighboursLearned)
+        case .updated: break
+        }
         guard state.pointee.pendingTotal > 0, let hop = pending.removeValue(forKey: neighbour) else { return }
         state.pointee.pendingTotal &-= hop.frames.count  // they were counted in when queued
         for waiting in hop.frames {

@@ -185,7 +185,7 @@ extension Router {
     /// floating IP that is removed or now points elsewhere are flushed (their next packet
     /// finds nothing). Returns how many. On a refusal nothing changes.
     @discardableResult
-    public func updateFloatingIPs(_ floatingIPs: [RouterConfiguration.FloatingIP]) throws(RouterConfigurationError) -> Int {
+    public func updateFloatingIPs(_ floatingIPs: [RouterConfiguration.FloatingIP]) throws(DatapathConfigurationError) -> Int {
         var candidate = configuration
         candidate.floatingIPs = floatingIPs
         try candidate.validate()

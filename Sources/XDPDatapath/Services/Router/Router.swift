@@ -196,7 +196,7 @@ public final class Router {
 
     /// A router from a validated `configuration`, taking frames from `pool`. Each interface
     /// gets a transmit queue of `txQueueCapacity` frames.
-    public init(configuration: RouterConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(RouterConfigurationError) {
+    public init(configuration: RouterConfiguration, pool: FramePool, txQueueCapacity: Int = 256) throws(DatapathConfigurationError) {
         let resolved = try configuration.resolvedRoutes()
         self.configuration = configuration
         name = configuration.name
@@ -264,7 +264,7 @@ public final class Router {
     /// --routes`, `router-gateway-set`), keeping interfaces, neighbours and waiting frames.
     /// Call it between batches, on the thread that owns the router. On a refusal nothing
     /// changes.
-    public func updateRoutes(_ routes: [RouterConfiguration.Route], defaultGateway: IPv4Address?) throws(RouterConfigurationError) {
+    public func updateRoutes(_ routes: [RouterConfiguration.Route], defaultGateway: IPv4Address?) throws(DatapathConfigurationError) {
         var candidate = configuration
         candidate.routes = routes
         candidate.defaultGateway = defaultGateway

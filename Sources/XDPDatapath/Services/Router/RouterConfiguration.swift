@@ -238,7 +238,7 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// Checks everything and returns the routing table's contents: connected, then static,
     /// then default routes. Errors name the router, the interface (or route) and the key.
-    public func resolvedRoutes() throws(RouterConfigurationError) -> [ResolvedRoute] {
+    public func resolvedRoutes() throws(DatapathConfigurationError) -> [ResolvedRoute] {
         try validate()
         var table = connectedRoutes
         func onLink(_ hop: IPv4Address) -> Int? {
@@ -277,7 +277,7 @@ public struct RouterConfiguration: Sendable, Equatable {
     }
 
     /// Checks names, addresses and limits without building the table.
-    public func validate() throws(RouterConfigurationError) {
+    public func validate() throws(DatapathConfigurationError) {
         guard !name.isEmpty else { throw error(nil, "name", "a router needs a name") }
         guard !interfaces.isEmpty else { throw error(nil, "interfaces", "a router needs at least one interface") }
         for (i, interface) in interfaces.enumerated() {
@@ -336,7 +336,7 @@ public struct RouterConfiguration: Sendable, Equatable {
     /// Checks the NAT settings: an external interface when anything is translated, port
     /// ranges, floating IPs (unique, fixed on an internal subnet, floating not the
     /// router's nor on an internal subnet), the metadata endpoint.
-    func validateNAT() throws(RouterConfigurationError) {
+    func validateNAT() throws(DatapathConfigurationError) {
         if let name = gatewayInterface, !interfaces.contains(where: { $0.name == name }) {
             throw error(nil, "gateway_interface", "\(name) is not an interface of the router")
         }
@@ -385,33 +385,8 @@ public struct RouterConfiguration: Sendable, Equatable {
         }
     }
 
-    private func error(_ subject: String?, _ key: String, _ message: String) -> RouterConfigurationError {
-        RouterConfigurationError(router: name.isEmpty ? "(unnamed)" : name, subject: subject, key: key, message: message)
-    }
-}
-
-/// Why a router configuration was refused: `router1: qr-6a1b2c3d-4e: address: 10.1.0.0 is the network ...`.
-public struct RouterConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The router's name.
-    public var router: String
-    /// The interface (by name) or route (`routes[2]`) at fault; nil for router-wide keys.
-    public var subject: String?
-    /// The configuration key at fault (`address`, `mac`, `nexthop`, `default_gateway`, ...).
-    public var key: String
-    /// What is wrong, with the value found.
-    public var message: String
-
-    /// An error about `key` of `subject` in `router`.
-    public init(router: String, subject: String?, key: String, message: String) {
-        self.router = router
-        self.subject = subject
-        self.key = key
-        self.message = message
-    }
-
-    /// `router: subject: key: message`, the subject left out when there is none.
-    public var description: String {
-        subject.map { "\(router): \($0): \(key): \(message)" } ?? "\(router): \(key): \(message)"
+    private func error(_ subject: String?, _ key: String, _ message: String) -> DatapathConfigurationError {
+        DatapathConfigurationError(element: name.isEmpty ? "(unnamed)" : name, part: subject, key: key, message: message)
     }
 }
 
