@@ -81,7 +81,7 @@ func forward(_ configuration: SwitchConfiguration) async throws {
     check(ping == 0, "a pings b through the engine's bridge")
     // The datapath belongs to the worker: read it through perform, without blocking.
     let learned = await engine.perform { datapath, now in
-        datapath.bridge(named: "br-int").map { datapath.fdbDescription($0, now: now) } ?? ""
+        datapath.fdbDescription(bridge: "br-int", now: now) ?? ""
     } ?? ""
     check(learned.split(separator: "\n").count >= 3, "br-int learned both hosts' MACs:\n\(learned)")
     engine.close()

@@ -38,10 +38,10 @@ public enum SwitchControl {
             $0.datapath.fastPathDescription(now: $0.now)
         },
         ControlCommand("fdb/show", "BRIDGE", summary: "the MAC learning table, like ovs-appctl fdb/show") { call in
-            guard let bridge = call.datapath.bridge(named: call.arguments[0]) else {
+            guard let table = call.datapath.fdbDescription(bridge: call.arguments[0], now: call.now) else {
                 throw ControlCommand.Failure("\(call.arguments[0]): no such bridge")
             }
-            return call.datapath.fdbDescription(bridge, now: call.now)
+            return table
         },
     ]
 }

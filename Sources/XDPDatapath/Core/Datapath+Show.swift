@@ -8,15 +8,15 @@ extension Datapath {
         for bridge in bridges {
             out += "    Bridge \(bridge.name)\n"
             for id in bridge.portIDs {
-                let port = ports[id]
+                let port = self[id]
                 out += "        Port \(port.name)\n"
                 if port.tag != 0 { out += "            tag: \(port.tag)\n" }
                 if port.tag == 0 && !port.trunks.isAll { out += "            trunks: \(port.trunks)\n" }
                 out += "            Interface \(port.name)\n"
                 if port.type != .system { out += "                type: \(port.type)\n" }
                 if case .patch(let peer) = port.type { out += "                options: {peer=\(peer)}\n" }
-                if port.serviceKind == .router { out += "                options: {router=\(routers[port.serviceIndex].name)}\n" }
-                if port.serviceKind == .dhcp { out += "                options: {network=\(dhcpResponders[port.serviceIndex].network)}\n" }
+                if port.serviceKind == .router { out += "                options: {router=\(routers[port.serviceIndex!].name)}\n" }
+                if port.serviceKind == .dhcp { out += "                options: {network=\(dhcpResponders[port.serviceIndex!].network)}\n" }
                 out += "                ofport: \(port.ofport)\n"
                 if let down = port.linkDown { out += "                link_state: down (\(down))\n" }
             }
@@ -47,11 +47,13 @@ extension Datapath {
         return out
     }
 
-    /// The MAC learning table of `bridge` in the layout of `ovs-appctl fdb/show`.
-    public func fdbDescription(_ bridge: Bridge, now: UInt64) -> String {
+    /// The MAC learning table of bridge `name` in the layout of `ovs-appctl fdb/show`;
+    /// nil when there is no such bridge.
+    public func fdbDescription(bridge name: String, now: UInt64) -> String? {
+        guard let bridge = bridge(named: name) else { return nil }
         var out = " port  VLAN  MAC                Age\n"
         for entry in bridge.macTable.entries(now: now) {
-            out += rightAligned(String(ports[entry.port].ofport), 5) + rightAligned(String(entry.vlan), 6)
+            out += rightAligned(String(self[entry.port].ofport), 5) + rightAligned(String(entry.vlan), 6)
             out += "  \(MACAddress(rawValue: entry.mac))  \(entry.age)\n"
         }
         return out
