@@ -11,7 +11,7 @@
 /// a clock itself. Not thread-safe: the bridge's worker owns it.
 public final class MACTable {
     /// The table's memory as a value, for the per-packet path.
-    public let storage: MACTableStorage
+    @usableFromInline let storage: MACTableStorage
 
     /// A table of `capacity` slots (rounded up to a power of two).
     public init(capacity: Int = 8192, agingSeconds: UInt64 = 300) {
@@ -86,7 +86,8 @@ public final class MACTable {
 /// The memory of a `MACTable` as a value: what the per-packet path works on, with no
 /// class in sight. Copies share the table.
 @frozen
-public struct MACTableStorage {
+@usableFromInline
+struct MACTableStorage {
     @usableFromInline let keys: UnsafeMutablePointer<UInt64>
     @usableFromInline let ports: UnsafeMutablePointer<Int32>
     @usableFromInline let seen: UnsafeMutablePointer<UInt64>
@@ -131,7 +132,7 @@ public struct MACTableStorage {
 
     /// The port `mac` was learned on in `vlan`, or -1.
     @inlinable
-    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
+    func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
         var index = slot(for: key)
         for _ in 0..<Self.probeLimit {
@@ -143,7 +144,7 @@ public struct MACTableStorage {
 
     /// Learns `mac` in `vlan` on `port`; returns the port it moved from, or -1.
     @inlinable
-    public func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
+    func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
         let start = slot(for: key)
         var index = start
