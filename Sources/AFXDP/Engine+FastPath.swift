@@ -73,9 +73,9 @@ extension Engine {
     }
 
     /// The ifindex of datapath port `id` when its interface is attached, else nil.
-    private func fastPathIfindex(ofPort id: Int) -> Int32? {
-        guard id < ioPortOfDatapathPort.count else { return nil }
-        let io = ioPortOfDatapathPort[id]
+    private func fastPathIfindex(ofPort id: PortID) -> Int32? {
+        guard ioPortOfDatapathPort.indices.contains(id.index) else { return nil }
+        let io = ioPortOfDatapathPort[id.index]
         guard io >= 0, ports[io].state == .attached, !ports[io].sockets.isEmpty, ports[io].ifindex > 0 else { return nil }
         return ports[io].ifindex
     }
@@ -200,7 +200,7 @@ extension Engine {
         guard let datapath else { return FastPathDump(entries: [], framesDroppedWithoutSocket: 0) }
         fastPathSync(datapath, now: now)
         let names = datapath.ports.map(\.name)
-        func name(_ id: Int) -> String { id < names.count ? names[id] : "\(id)" }
+        func name(_ id: PortID) -> String { names.indices.contains(id.index) ? names[id.index] : "\(id.index)" }
         let entries = fastPathEntries.values
             .sorted { $0.installed != $1.installed ? $0.installed < $1.installed : $0.decision.key.description < $1.decision.key.description }
             .map { entry in

@@ -52,9 +52,9 @@ extension Engine {
 
     /// Worker (or a stopped engine) only.
     private func fastPathAdopt(_ datapath: Datapath, now: UInt64) -> (kept: Int, removed: Int) {
-        var portOfIfindex: [Int32: Int] = [:]
-        for port in ports where port.state == .attached && port.datapathPortID >= 0 {
-            portOfIfindex[port.ifindex] = port.datapathPortID
+        var portOfIfindex: [Int32: PortID] = [:]
+        for port in ports where port.state == .attached {
+            if let id = port.datapathPortID { portOfIfindex[port.ifindex] = id }
         }
         let own = Set(fastPathEntries.values.map(\.keyBytes))
         var kept = 0, removed = 0
@@ -80,7 +80,7 @@ extension Engine {
     }
 
     /// The engine's entry for a kernel entry, nil when the datapath would not take it now.
-    private func adoptedEntry(_ keyBytes: [UInt8], _ actionBytes: [UInt8], portOfIfindex: [Int32: Int],
+    private func adoptedEntry(_ keyBytes: [UInt8], _ actionBytes: [UInt8], portOfIfindex: [Int32: PortID],
                               datapath: Datapath, now: UInt64) -> InstalledFastPathEntry? {
         var (ifindex, key) = FastPathMaps.key(of: keyBytes)
         guard let inPort = portOfIfindex[ifindex], let action = FastPathMaps.action(of: actionBytes) else { return nil }

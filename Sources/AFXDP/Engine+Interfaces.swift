@@ -207,7 +207,7 @@ extension Engine {
                 opened.append(socket)
                 try steering.setSocket(socket.fd, slot: slotBase + UInt32(queue), interface: port.name)
             }
-            try steering.setPort(ifindex: ifindex, portID: max(port.datapathPortID, index), slotBase: slotBase,
+            try steering.setPort(ifindex: ifindex, portID: max(port.datapathPortID?.index ?? -1, index), slotBase: slotBase,
                                  queues: queues, interface: port.name)
         } catch {
             steering.releaseSlots(slotBase, count: queues)
@@ -300,14 +300,14 @@ extension Engine {
         var all: [XSKSocket] = []
         var map = [Int](repeating: -1, count: datapath?.ports.count ?? 0)
         for (index, port) in ports.enumerated() {
-            port.datapathPortID = datapath?.port(named: port.name)?.id ?? -1
-            if port.datapathPortID >= 0 { map[port.datapathPortID] = index }
+            port.datapathPortID = datapath?.port(named: port.name)?.id
+            if let id = port.datapathPortID { map[id.index] = index }
             for socket in port.sockets {
                 socket.portIndex = index
                 all.append(socket)
             }
-            if let datapath, port.datapathPortID >= 0 {
-                datapath.ports[port.datapathPortID].linkDown = port.state == .attached ? nil : "\(port.state)"
+            if let datapath, let id = port.datapathPortID {
+                datapath[id].linkDown = port.state == .attached ? nil : "\(port.state)"
             }
         }
         sockets = all

@@ -84,7 +84,7 @@ extension Engine {
             if let port = byName.removeValue(forKey: name) {
                 next.append(port)
             } else {
-                next.append(IOPort(name: name, ifindex: 0, datapathPortID: -1))
+                next.append(IOPort(name: name, ifindex: 0, datapathPortID: nil))
                 added.append(name)
             }
         }

@@ -98,8 +98,8 @@ extension Engine {
         rxBatches &+= 1
         let port = ports[socket.portIndex]
         let datapath = datapath.unsafelyUnwrapped
-        if port.datapathPortID >= 0 {
-            datapath.process(batch, from: port.datapathPortID, now: now)
+        if let id = port.datapathPortID {
+            datapath.process(batch, from: id, now: now)
             if fastPathOn { fastPathAfterBatch(datapath, now: now) }
         } else {
             for i in 0..<batch.count { pool.free(batch.addresses[i]) }
@@ -123,7 +123,7 @@ extension Engine {
             if io >= 0 {
                 let port = ports[io]
                 if port.sockets.isEmpty {
-                    datapath.discardTransmitQueue(of: id)
+                    datapath.discardTransmitQueue(of: dpPorts[id])
                     continue
                 }
                 transmit(queue, on: port.txSocket)

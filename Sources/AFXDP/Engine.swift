@@ -67,8 +67,8 @@ public final class Engine: @unchecked Sendable {
         let name: String
         /// The interface's index while attached (0 while absent).
         var ifindex: Int32
-        /// `Datapath.ports` index, -1 for an interface that is no datapath port.
-        var datapathPortID: Int
+        /// The datapath port of the interface; nil for an interface that is no datapath port.
+        var datapathPortID: PortID?
         var sockets: [XSKSocket] = []
         var link: XDPLink?
         /// The interface's XSKMAP slots while attached.
@@ -79,7 +79,7 @@ public final class Engine: @unchecked Sendable {
         var noTransportDrops: UInt64 = 0
         /// The counters of this port's sockets closed so far (added to the open ones').
         var closedSocketCounters: InterfaceStatistics
-        init(name: String, ifindex: Int32, datapathPortID: Int) {
+        init(name: String, ifindex: Int32, datapathPortID: PortID?) {
             closedSocketCounters = InterfaceStatistics(name: name, sockets: [], link: nil)
             self.name = name
             self.ifindex = ifindex
@@ -213,7 +213,7 @@ public final class Engine: @unchecked Sendable {
                 guard options.waitForInterfaces, error.errno == ENODEV else { throw error }
                 ifindex = 0
             }
-            ports.append(IOPort(name: name, ifindex: ifindex, datapathPortID: -1))
+            ports.append(IOPort(name: name, ifindex: ifindex, datapathPortID: nil))
             socketCount += ifindex == 0 ? 1 : Self.queueCount(of: name, options: options)
         }
         let ring = Int(options.ringSize)
@@ -239,7 +239,7 @@ public final class Engine: @unchecked Sendable {
         if let underlay = datapath?.underlay, ports.contains(where: { $0.name == underlay.configuration.interface && $0.ifindex != 0 }) {
             try Self.adoptInterfaceMAC(underlay)
         }
-        for port in ports { port.datapathPortID = datapath?.port(named: port.name)?.id ?? -1 }
+        for port in ports { port.datapathPortID = datapath?.port(named: port.name)?.id }
         self.ports = ports
         sockets = []
         ioPortOfDatapathPort = []

@@ -167,7 +167,7 @@ package final class FastPathMaps {
                 src = src << 8 | UInt64(raw[14 + i])
             }
             return (Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
-                    FastPathKey(inPort: 0, tagged: raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self) != 0,
+                    FastPathKey(inPort: PortID(0), tagged: raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self) != 0,
                                 tci: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self), dst: dst, src: src))
         }
     }

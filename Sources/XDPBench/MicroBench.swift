@@ -42,7 +42,7 @@ final class MicroStage {
     // reads them from this module's class, without retaining what another module's holds.
     let datapath: Datapath
     let batch: PacketBatch
-    let input: Int
+    let input: PortID
     var now: UInt64 = 2
 
     init(_ name: String) throws {

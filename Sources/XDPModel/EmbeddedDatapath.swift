@@ -59,7 +59,7 @@ public final class EmbeddedDatapath {
     public let datapath: Datapath
     /// The manual clock: time since the clock's zero.
     public private(set) var now: Duration
-    private var outbound: [Int: [[UInt8]]] = [:]
+    private var outbound: [PortID: [[UInt8]]] = [:]
 
     /// The datapath `configuration` describes — bridges, flows, security groups, routers,
     /// DHCP, tunnels — over a pool of `frameCount` frames, with the clock at `startTime`.
@@ -122,7 +122,7 @@ public final class EmbeddedDatapath {
     public func finish() -> Leftovers {
         collect()
         var byName: [String: [[UInt8]]] = [:]
-        for (id, frames) in outbound { byName[datapath.ports[id].name] = frames }
+        for (id, frames) in outbound { byName[datapath[id].name] = frames }
         outbound.removeAll()
         return Leftovers(outbound: byName, held: datapath.framesQueued)
     }

@@ -176,7 +176,7 @@ extension SwitchConfiguration {
         guard let root else { throw ConfigurationError(file: file, line: 0, key: "security_groups", message: "the file is empty") }
         let top = try YAMLNode(node: root, path: "", file: file).mapping(allowed: ["security_groups", "ports"])
         let bridges = datapath.bridges.map { b in
-            BridgeConfiguration(name: b.name, ports: b.portIDs.map { PortConfiguration(name: datapath.ports[$0].name) })
+            BridgeConfiguration(name: b.name, ports: b.portIDs.map { PortConfiguration(name: datapath[$0].name) })
         }
         var config = SwitchConfiguration(datapath: DatapathConfiguration(bridges: bridges), file: file)
         let sg = try config.readSecurityGroups(groups: top["security_groups"], ports: top["ports"])

@@ -79,7 +79,7 @@ public struct PcapReplay {
         records.sort { ($0.time, $0.input, $0.index) < ($1.time, $1.input, $1.index) }
         try makeDirectory(outputDirectory)
 
-        var writers: [Int: PcapWriter] = [:]
+        var writers: [PortID: PcapWriter] = [:]
         var report = Report(framesRead: records.count, framesWritten: [:], outputFiles: [:])
         for record in records {
             datapath.inject(record.bytes, into: ports[record.input], now: record.time)

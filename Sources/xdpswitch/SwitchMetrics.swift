@@ -190,7 +190,7 @@ enum SwitchMetrics {
         for port in datapath.ports {
             let s = port.stats
             // The tunnel underlay's port is in no bridge: bridge="".
-            let bridge = datapath.bridges.indices.contains(port.bridgeID) ? datapath.bridges[port.bridgeID].name : ""
+            let bridge = datapath.bridge(of: port)?.name ?? ""
             let l = [("port", port.name), ("bridge", bridge)]
             out.add(portRxPackets, l, s.rxPackets)
             out.add(portRxBytes, l, s.rxBytes)
@@ -202,7 +202,7 @@ enum SwitchMetrics {
                 out.add(portDrops, l + [("reason", "\(reason)")], n)
             }
         }
-        for (index, bridge) in datapath.bridges.enumerated() {
+        for bridge in datapath.bridges {
             let b = [("bridge", bridge.name)]
             var tables: [UInt8: (flows: Int, packets: UInt64, bytes: UInt64)] = [:]
             for flow in bridge.flowTable?.flows ?? [] {
@@ -218,8 +218,8 @@ enum SwitchMetrics {
                 out.add(bridgeFlowHits, l, t.packets)
                 out.add(bridgeFlowBytes, l, t.bytes)
             }
-            let exact = datapath.exactMatchCacheCounters(bridge: index)
-            let segments = datapath.flowSegmentCacheCounters(bridge: index)
+            let exact = datapath.exactMatchCacheCounters(bridge: bridge.name) ?? (0, 0)
+            let segments = datapath.flowSegmentCacheCounters(bridge: bridge.name) ?? (0, 0, 0, 0)
             for (cache, hits, misses) in [("exact_match", exact.hits, exact.misses), ("flow_segment", segments.hits, segments.misses)] {
                 let l = b + [("cache", cache)]
                 out.add(cacheHits, l, hits)

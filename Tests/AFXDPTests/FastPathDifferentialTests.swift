@@ -131,7 +131,7 @@ struct FastPathDifferentialTests {
         let reference = try Datapath(configuration: configuration, pool: referencePool, now: now)
         let cached = try Datapath(configuration: configuration, pool: cachedPool, now: now)
         cached.fastPathRecording = true
-        var ifindex: [Int: Int32] = [:]
+        var ifindex: [PortID: Int32] = [:]
         var portOfIfindex: [Int32: String] = [:]
         for name in portNames {
             let index = Int32(bitPattern: if_nametoindex(name))

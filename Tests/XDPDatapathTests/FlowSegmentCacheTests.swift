@@ -49,7 +49,7 @@ final class SegmentCachePair {
     }
 
     var counters: (hits: UInt64, misses: UInt64, stored: UInt64, uncacheable: UInt64) {
-        cached.datapath.flowSegmentCacheCounters(bridge: 0)
+        cached.datapath.flowSegmentCacheCounters(bridge: cached.datapath.bridges[0].name)!
     }
 }
 

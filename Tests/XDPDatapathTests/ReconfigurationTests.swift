@@ -73,7 +73,7 @@ import XDPPacket
         b.linkDown = "absent"
         datapath.inject(TestFrame.ethernet(dst: BCAST, src: A), into: datapath.port(named: "qvo-a")!, now: 1)
         #expect(b.txQueue.count == 1)
-        datapath.discardTransmitQueue(of: b.id)
+        datapath.discardTransmitQueue(of: b)
         #expect(b.txQueue.isEmpty && b.stats.drops[.portDown] == 1)
         #expect(datapath.portStatistics().first { $0.name == "qvo-b" }?.linkDown == "absent")
         #expect(datapath.topology().bridges.flatMap(\.ports).first { $0.name == "qvo-b" }?.linkDown == "absent")

@@ -50,7 +50,7 @@ import XDPPacket
 
         let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8))
         let wire = try #require(datapath.port(named: "eth1"))
-        #expect(wire.bridgeID == -1 && datapath.bridge(of: wire) == nil)
+        #expect(wire.bridgeID == nil && datapath.bridge(of: wire) == nil)
         #expect(datapath.underlay?.portID == wire.id)
         #expect(datapath.underlay?.mac == MACAddress("02:00:00:00:01:01"))
         #expect(datapath.underlay?.neighbourTable.count == 2)

@@ -1,13 +1,13 @@
 /// A bridge: a set of ports and the MAC learning table its NORMAL action uses.
 public final class Bridge {
-    /// Index in `Datapath.bridges`.
-    public let id: Int
+    /// The bridge's id: its index in `Datapath.bridges`.
+    public let id: BridgeID
     /// The bridge's name (`br-int`), as configured.
     public let name: String
     /// MAC learning table (per VLAN, with aging).
     public let macTable: MACTable
     /// `Port.id` of each port, in configuration order.
-    public let portIDs: [Int]
+    public let portIDs: [PortID]
     /// The current version of the bridge's OpenFlow tables.
     public internal(set) var flowTable: FlowTable!
 
@@ -18,18 +18,18 @@ public final class Bridge {
     @usableFromInline let portByOfport: UnsafeMutablePointer<Int32>
     @usableFromInline let ofportLimit: Int
 
-    init(id: Int, configuration: BridgeConfiguration, portIDs: [Int], ofports: [Int]) {
+    init(id: BridgeID, configuration: BridgeConfiguration, portIDs: [PortID], ofports: [Int]) {
         self.id = id
         self.name = configuration.name
         self.macTable = MACTable(capacity: configuration.macTableSize, agingSeconds: configuration.macAgingSeconds)
         self.portIDs = portIDs
         portCount = portIDs.count
         portList = .allocate(capacity: max(portIDs.count, 1))
-        for (i, id) in portIDs.enumerated() { portList[i] = id }
+        for (i, id) in portIDs.enumerated() { portList[i] = id.index }
         ofportLimit = (ofports.max() ?? 0) + 1
         portByOfport = .allocate(capacity: ofportLimit)
         portByOfport.initialize(repeating: -1, count: ofportLimit)
-        for (id, ofport) in zip(portIDs, ofports) { portByOfport[ofport] = Int32(id) }
+        for (id, ofport) in zip(portIDs, ofports) { portByOfport[ofport] = Int32(id.index) }
     }
 
     deinit {

@@ -193,7 +193,7 @@ extension DatapathConfiguration {
         for b in result.bridges.indices {
             guard let old = previous.bridge(named: result.bridges[b].name) else { continue }
             var numbers: [String: Int] = [:]
-            for id in old.portIDs { numbers[previous.ports[id].name] = previous.ports[id].ofport }
+            for id in old.portIDs { numbers[previous[id].name] = previous[id].ofport }
             var taken = Set(result.bridges[b].ports.compactMap(\.ofport))
             for p in result.bridges[b].ports.indices where result.bridges[b].ports[p].ofport == nil {
                 guard let number = numbers[result.bridges[b].ports[p].name], !taken.contains(number) else { continue }
@@ -224,7 +224,7 @@ extension Datapath {
         precondition(previous.pool === pool, "a successor runs over its predecessor's frame pool")
         var summary = ReconfigurationSummary()
         // Ports: counters by name; MAC entries of ports that stayed the same.
-        var sameShape: [Int: Int] = [:]
+        var sameShape: [PortID: PortID] = [:]
         for port in ports {
             guard let old = previous.port(named: port.name) else { summary.portsAdded.append(port.name); continue }
             summary.portsKept += 1
@@ -268,7 +268,7 @@ extension Datapath {
             // as Neutron's agent deletes a deleted port's connections — unless the number
             // still names a port.
             let numbers = Set(ports.map(\.ofport))
-            for old in previous.ports where port(named: old.name) == nil && !numbers.contains(old.ofport) && old.bridgeID >= 0 {
+            for old in previous.ports where port(named: old.name) == nil && !numbers.contains(old.ofport) && old.bridgeID != nil {
                 summary.connectionsFlushed += tracker.flush(zone: UInt16(truncatingIfNeeded: old.ofport))
             }
         }
@@ -311,10 +311,10 @@ extension Datapath {
 
     /// Copies the live entries of `old` learned on a port in `ports` (old id → new id)
     /// into `new`, oldest first so each keeps its age. Returns how many.
-    private static func carryMACEntries(from old: MACTable, to new: MACTable, ports: [Int: Int], now: UInt64) -> Int {
-        var entries: [(key: UInt64, port: Int, seen: UInt64)] = []
+    private static func carryMACEntries(from old: MACTable, to new: MACTable, ports: [PortID: PortID], now: UInt64) -> Int {
+        var entries: [(key: UInt64, port: PortID, seen: UInt64)] = []
         for i in 0...old.mask where old.isLive(i, now: now) {
-            guard let port = ports[Int(old.ports[i])] else { continue }
+            guard let port = ports[PortID(Int(old.ports[i]))] else { continue }
             entries.append((old.keys[i], port, old.seen[i]))
         }
         entries.sort { $0.seen < $1.seen }
@@ -339,11 +339,10 @@ extension Datapath {
         return count
     }
 
-    /// Frees every frame queued for transmission on port `portID` and counts each as a
-    /// drop for `reason` on that port: what the server of a port whose interface is gone
+    /// Frees every frame queued for transmission on `port` and counts each as a drop for
+    /// `reason` on that port: what the server of a port whose interface is gone
     /// (`Port.linkDown`) does with the frames the datapath still sends it.
-    public func discardTransmitQueue(of portID: Int, reason: DropReason = .portDown) {
-        let port = ports[portID]
+    public func discardTransmitQueue(of port: Port, reason: DropReason = .portDown) {
         let queue = port.txQueue
         for i in 0..<queue.count { pool.free(queue.addresses[i]) }
         port.counters.dropped(reason, count: UInt64(queue.count))

@@ -133,10 +133,10 @@ extension Datapath {
     public func topology() -> DatapathTopology {
         let bridgeList = bridges.map { bridge in
             BridgeSnapshot(name: bridge.name, ports: bridge.portIDs.map { id in
-                let port = ports[id]
+                let port = self[id]
                 return PortSnapshot(name: port.name, type: port.type, ofport: port.ofport, tag: port.tag, trunks: port.trunks,
-                                    router: port.serviceKind == .router ? routers[port.serviceIndex].name : nil,
-                                    dhcpNetwork: port.serviceKind == .dhcp ? dhcpResponders[port.serviceIndex].network : nil,
+                                    router: port.serviceKind == .router ? port.serviceIndex.map { routers[$0].name } : nil,
+                                    dhcpNetwork: port.serviceKind == .dhcp ? port.serviceIndex.map { dhcpResponders[$0].network } : nil,
                                     linkDown: port.linkDown)
             })
         }
@@ -154,7 +154,7 @@ extension Datapath {
     public func fdb(bridge name: String, now: UInt64) -> [FDBEntry]? {
         guard let bridge = bridge(named: name) else { return nil }
         return bridge.macTable.entries(now: now).map { entry in
-            FDBEntry(port: ports[entry.port].name, ofport: ports[entry.port].ofport, vlan: entry.vlan,
+            FDBEntry(port: self[entry.port].name, ofport: self[entry.port].ofport, vlan: entry.vlan,
                      mac: MACAddress(rawValue: entry.mac), age: entry.age)
         }
     }

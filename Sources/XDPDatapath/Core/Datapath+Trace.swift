@@ -88,10 +88,10 @@ extension Datapath {
         if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
             let start = address &+ UInt64(pool.headroom)
             frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            if fastPorts[PortID(port.id)].isUnderlay {
-                underlayIngress(address: start, length: UInt32(frame.count), wireID: PortID(port.id), now: now)
+            if fastPorts[port.id].isUnderlay {
+                underlayIngress(address: start, length: UInt32(frame.count), wireID: port.id, now: now)
             } else {
-                ingress(address: start, length: UInt32(frame.count), port: PortID(port.id), now: now, depth: 0, tunnelID: tunnelID)
+                ingress(address: start, length: UInt32(frame.count), port: port.id, now: now, depth: 0, tunnelID: tunnelID)
             }
             tick(now: now)
         } else {
@@ -103,7 +103,7 @@ extension Datapath {
         for p in ports {
             for f in drainTransmitted(p) { result.outputs.append((p.name, f)) }
             for (reason, count) in p.stats.drops.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                let delta = count - (before[p.id][reason] ?? 0)
+                let delta = count - (before[p.id.index][reason] ?? 0)
                 if delta > 0 { result.drops.append((p.name, reason, delta)) }
             }
         }
@@ -114,11 +114,11 @@ extension Datapath {
     /// destination takes (what the router will do, before it does it).
     @inline(never)
     @usableFromInline
-    func recordServiceTrace(outID: Int, meta: PacketMetadata) {
-        let port = ports[outID]
-        guard port.serviceKind == .router else { return }
-        let router = routers[port.serviceIndex]
-        let interface = router.interfaces[port.serviceElement]
+    func recordServiceTrace(outID: PortID, meta: PacketMetadata) {
+        let port = self[outID]
+        guard port.serviceKind == .router, let index = port.serviceIndex, let element = port.serviceElement else { return }
+        let router = routers[index]
+        let interface = router.interfaces[element]
         var text = "received on \(interface.name): "
         if meta.flags.contains(.arp) {
             text += "ARP for \(IPv4Address(rawValue: meta.nwDst))"
@@ -155,10 +155,10 @@ extension Datapath {
         guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
         let match = try FlowParser.parseSelector(text).match
         guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }
-        guard let inID = bridge.portIDs.first(where: { ports[$0].ofport == Int(match.value.inPort) }) else {
+        guard let inID = bridge.portIDs.first(where: { self[$0].ofport == Int(match.value.inPort) }) else {
             throw TraceError(description: "\(name): no OpenFlow port \(match.value.inPort)")
         }
-        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: now)
+        return trace(Self.exampleFrame(for: match), on: self[inID], tunnelID: match.value.tunID, now: now)
     }
 
     /// A frame with the header fields `match` sets.

@@ -94,7 +94,7 @@ public final class Datapath {
         // initializer that throws.
         services = try ServiceStage(configuration: configuration, ports: ports, pool: pool, txQueueCapacity: txQueueCapacity,
                                     succession: succession)
-        tunnel = TunnelStage(configuration: configuration.underlay, portID: ports.count - 1, ports: ports)
+        tunnel = TunnelStage(configuration: configuration.underlay, portID: PortID(ports.count - 1), ports: ports)
         openFlow = OpenFlowStage(configuration: configuration, bridges: bridges, tables: tables, now: now)
         connectionTracking = ConntrackStage(configuration: configuration.conntrack, adopting: succession?.conntrack)
         l2 = L2Stage(bridges: bridges)
@@ -146,7 +146,7 @@ public final class Datapath {
         var bridges: [Bridge] = []
         var ports: [Port] = []
         var bridgeNames: Set<String> = []
-        var portIndex: [String: Int] = [:]
+        var portIndex: [String: PortID] = [:]
         for (bridgeID, bridgeConfig) in configuration.bridges.enumerated() {
             guard !bridgeConfig.name.isEmpty else {
                 throw DatapathConfigurationError(subject: "bridge #\(bridgeID + 1)", key: "name", message: "a bridge needs a name")
@@ -157,7 +157,7 @@ public final class Datapath {
             var used: Set<Int> = []
             for p in bridgeConfig.ports { if let n = p.ofport { used.insert(n) } }
             var next = 1
-            var ids: [Int] = []
+            var ids: [PortID] = []
             var numbers: [Int] = []
             var seenOfports: Set<Int> = []
             for portConfig in bridgeConfig.ports {
@@ -179,22 +179,22 @@ public final class Datapath {
                 guard seenOfports.insert(ofport).inserted else {
                     throw DatapathConfigurationError(subject: portConfig.name, key: "ofport", message: "ofport \(ofport) already used in bridge \(bridgeConfig.name)")
                 }
-                let port = Port(id: ports.count, configuration: portConfig, ofport: ofport, bridgeID: bridgeID,
+                let port = Port(id: PortID(ports.count), configuration: portConfig, ofport: ofport, bridgeID: BridgeID(bridgeID),
                                 txQueueCapacity: txQueueCapacity)
                 portIndex[port.name] = port.id
                 ids.append(port.id)
                 numbers.append(ofport)
                 ports.append(port)
             }
-            bridges.append(Bridge(id: bridgeID, configuration: bridgeConfig, portIDs: ids, ofports: numbers))
+            bridges.append(Bridge(id: BridgeID(bridgeID), configuration: bridgeConfig, portIDs: ids, ofports: numbers))
         }
         if let underlay = configuration.underlay {
             guard portIndex[underlay.interface] == nil, !bridgeNames.contains(underlay.interface) else {
                 throw DatapathConfigurationError(subject: underlay.interface, key: "underlay.interface",
                                                  message: "the underlay interface cannot also be a bridge port")
             }
-            let port = Port(id: ports.count, configuration: PortConfiguration(name: underlay.interface), ofport: 0xFFFF,
-                            bridgeID: -1, txQueueCapacity: txQueueCapacity)
+            let port = Port(id: PortID(ports.count), configuration: PortConfiguration(name: underlay.interface), ofport: 0xFFFF,
+                            bridgeID: nil, txQueueCapacity: txQueueCapacity)
             portIndex[port.name] = port.id
             ports.append(port)
         }
@@ -207,7 +207,7 @@ public final class Datapath {
             guard let peerID = portIndex[peerName] else {
                 throw DatapathConfigurationError(subject: port.name, key: "options.peer", message: "peer port \(peerName) does not exist")
             }
-            guard case .patch(let back) = ports[peerID].type, back == port.name else {
+            guard case .patch(let back) = ports[peerID.index].type, back == port.name else {
                 throw DatapathConfigurationError(subject: port.name, key: "options.peer",
                                                  message: "peer \(peerName) is not a patch port whose peer is \(port.name)")
             }
@@ -255,5 +255,11 @@ public final class Datapath {
     public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
 
     /// The bridge `port` belongs to (nil for the underlay port).
-    public func bridge(of port: Port) -> Bridge? { port.bridgeID >= 0 ? bridges[port.bridgeID] : nil }
+    public func bridge(of port: Port) -> Bridge? { port.bridgeID.map { bridges[$0.index] } }
+
+    /// The port with id `id` (`Port.id`); the id must be one of this datapath's.
+    public subscript(id: PortID) -> Port { ports[id.index] }
+
+    /// The bridge with id `id` (`Bridge.id`); the id must be one of this datapath's.
+    public subscript(id: BridgeID) -> Bridge { bridges[id.index] }
 }

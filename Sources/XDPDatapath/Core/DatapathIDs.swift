@@ -1,25 +1,51 @@
-// The ids the per-packet path carries. Each is an index into one of the datapath's
-// tables, typed so a port cannot be passed where a bridge is meant, and what used to be
-// negative sentinels (no port, NORMAL, FLOOD, ALL) is said by an enum.
+// The ids the public API and the per-packet path carry. Each is an index into one of the
+// datapath's tables, typed so a port cannot be passed where a bridge is meant; "none" is
+// nil (`Port.bridgeID` of the underlay port, `Port.peerID` of a port that is no patch),
+// and what used to be negative sentinels on the per-packet path (no port, NORMAL, FLOOD,
+// ALL) is said by an enum.
 
-/// A port's index in `Datapath.ports` (`Port.id`).
+/// A port of a datapath: its index in `Datapath.ports` (`Port.id`).
+///
+/// Typed so a port cannot be passed where a bridge or an OpenFlow port number is meant;
+/// a single stored `Int`, so carrying one costs what carrying the index would. Ids are
+/// dense and stable for the life of a `Datapath` (a reconfiguration builds a new one).
+/// Look a port up with `Datapath.subscript(_:)` or `Datapath.port(named:)`.
 @frozen
-@usableFromInline
-struct PortID: Equatable {
-    @usableFromInline let index: Int
+public struct PortID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The position in `Datapath.ports`.
+    public let index: Int
 
+    /// The port at position `index` of `Datapath.ports`.
     @inlinable @inline(__always)
-    init(_ index: Int) { self.index = index }
+    public init(_ index: Int) { self.index = index }
+
+    /// Ids order as their indices (configuration order).
+    @inlinable
+    public static func < (lhs: PortID, rhs: PortID) -> Bool { lhs.index < rhs.index }
+
+    /// The index, as `port 3`.
+    public var description: String { "port \(index)" }
 }
 
-/// A bridge's index in `Datapath.bridges` (`Bridge.id`).
+/// A bridge of a datapath: its index in `Datapath.bridges` (`Bridge.id`).
+///
+/// A single stored `Int`, like `PortID`. Look a bridge up with `Datapath.subscript(_:)`
+/// or `Datapath.bridge(named:)`.
 @frozen
-@usableFromInline
-struct BridgeID: Equatable {
-    @usableFromInline let index: Int
+public struct BridgeID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The position in `Datapath.bridges`.
+    public let index: Int
 
+    /// The bridge at position `index` of `Datapath.bridges`.
     @inlinable @inline(__always)
-    init(_ index: Int) { self.index = index }
+    public init(_ index: Int) { self.index = index }
+
+    /// Ids order as their indices (configuration order).
+    @inlinable
+    public static func < (lhs: BridgeID, rhs: BridgeID) -> Bool { lhs.index < rhs.index }
+
+    /// The index, as `bridge 0`.
+    public var description: String { "bridge \(index)" }
 }
 
 /// Where the flow interpreter sends a frame: a port of the bridge (an `output:N` or

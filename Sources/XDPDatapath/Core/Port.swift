@@ -5,30 +5,31 @@ import XDPPacket
 /// `Datapath+Services.swift`). The datapath puts frames to transmit on `txQueue`; whoever serves
 /// the port (AF_XDP engine, in-memory test harness, replay) drains it.
 public final class Port {
-    /// Dense index in `Datapath.ports`.
-    public let id: Int
+    /// The port's id: its index in `Datapath.ports`.
+    public let id: PortID
     /// The port's name, unique in the datapath.
     public let name: String
     /// What kind of port it is, as configured.
     public let type: PortType
     /// OpenFlow port number within its bridge.
     public let ofport: Int
-    /// Index of the bridge in `Datapath.bridges`; -1 for the underlay port.
-    public let bridgeID: Int
+    /// The bridge the port is in; nil for the underlay port, which is in none.
+    public let bridgeID: BridgeID?
     /// Access VLAN, 0 for a trunk.
     public let tag: UInt16
     /// VLANs a trunk carries (all when not configured).
     public let trunks: VLANSet
-    /// For a patch port, the `id` of its peer; -1 otherwise.
-    public internal(set) var peerID: Int = -1
+    /// For a patch port, the `id` of its peer; nil otherwise.
+    public internal(set) var peerID: PortID?
     /// For a service port, what serves it (`ServiceKind`); `.none` otherwise.
     public internal(set) var serviceKind: ServiceKind = .none
     /// For a service port, the service's index in the datapath's table of its kind
     /// (`Datapath.routers` for a router) and the element within it (the router
-    /// interface); -1 otherwise.
-    public internal(set) var serviceIndex: Int = -1
-    /// For a router port, the interface's index within its router; -1 otherwise.
-    public internal(set) var serviceElement: Int = -1
+    /// interface); nil for a port no service serves.
+    public internal(set) var serviceIndex: Int?
+    /// For a router port, the interface's index within its router (0 for a DHCP port);
+    /// nil for a port no service serves.
+    public internal(set) var serviceElement: Int?
     /// Why the port's interface cannot carry frames now (`"absent"`: it does not exist, or
     /// was deleted), as the server of the port (the AF_XDP engine) says; nil when it can,
     /// or the port has no interface. `show` and `stats` print it. Control path only: the
@@ -44,7 +45,7 @@ public final class Port {
     @usableFromInline let egressKind: EgressKind
     @usableFromInline let trunkBits: UnsafeMutablePointer<UInt64>
 
-    init(id: Int, configuration: PortConfiguration, ofport: Int, bridgeID: Int, txQueueCapacity: Int) {
+    init(id: PortID, configuration: PortConfiguration, ofport: Int, bridgeID: BridgeID?, txQueueCapacity: Int) {
         self.id = id
         self.name = configuration.name
         self.type = configuration.type
@@ -72,7 +73,7 @@ public final class Port {
     /// True for an access port.
     @inlinable public var isAccess: Bool { tag != 0 }
     /// True for one half of a patch pair (its frames go to `peerID`).
-    @inlinable public var isPatch: Bool { peerID >= 0 }
+    @inlinable public var isPatch: Bool { peerID != nil }
 
     /// Whether frames of `vlan` may leave or enter by this port.
     @inlinable
@@ -108,9 +109,9 @@ struct PortFastPath {
     init(_ port: Port) {
         tag = port.tag
         egressKind = port.egressKind
-        isUnderlay = port.bridgeID < 0
-        bridgeID = BridgeID(max(port.bridgeID, 0))
-        peerID = PortID(max(port.peerID, 0))
+        isUnderlay = port.bridgeID == nil
+        bridgeID = port.bridgeID ?? BridgeID(0)
+        peerID = port.peerID ?? PortID(0)
         trunkBits = port.trunkBits
         counters = port.counters
         txQueue = port.txQueue.storage

@@ -216,7 +216,7 @@ extension Datapath {
             } else {
                 guard out.egressKind == .queue, step.outPort == record.outPort else { return nil }
             }
-            path.append(FastPathStep(bridge: step.bridge, vlan: step.vlan, inPort: step.inPort, outPort: step.outPort,
+            path.append(FastPathStep(bridge: BridgeID(step.bridge), vlan: step.vlan, inPort: PortID(step.inPort), outPort: PortID(step.outPort),
                                      inLengthDelta: Int(step.inLength) - Int(record.inLength),
                                      outLengthDelta: Int(outLength) - Int(record.inLength)))
         }
@@ -231,7 +231,7 @@ extension Datapath {
         guard Int(record.outLength) == expected else { return nil }
         return FastPathDecision(key: FastPathKey(inPort: path[0].inPort, tagged: record.tagged, tci: record.tci,
                                                  dst: record.dst, src: record.src),
-                                steps: path, outPort: record.outPort, tagOperation: operation,
+                                steps: path, outPort: PortID(record.outPort), tagOperation: operation,
                                 outTCI: operation == .push || operation == .set ? record.outTCI : 0)
     }
 
@@ -257,11 +257,12 @@ extension Datapath {
     public func fastPathExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
         var expiry = UInt64.max
         for step in decision.steps {
-            guard step.bridge < l2.bridgeCount, step.inPort < ports.count, step.outPort < ports.count,
-                  !openFlow.active[step.bridge] else { return nil }
-            let table = l2.macTables[step.bridge]
-            guard let srcSeen = table.seen(decision.key.src, vlan: step.vlan, port: step.inPort, now: now),
-                  let dstSeen = table.seen(decision.key.dst, vlan: step.vlan, port: step.outPort, now: now)
+            let bridge = step.bridge.index, inPort = step.inPort.index, outPort = step.outPort.index
+            guard bridge >= 0, bridge < l2.bridgeCount, inPort >= 0, inPort < ports.count, outPort >= 0, outPort < ports.count,
+                  !openFlow.active[bridge] else { return nil }
+            let table = l2.macTables[bridge]
+            guard let srcSeen = table.seen(decision.key.src, vlan: step.vlan, port: inPort, now: now),
+                  let dstSeen = table.seen(decision.key.dst, vlan: step.vlan, port: outPort, now: now)
             else { return nil }
             expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
         }
@@ -276,15 +277,15 @@ extension Datapath {
         func adjusted(_ delta: Int) -> UInt64 {
             delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
         }
-        for step in decision.steps where step.inPort < ports.count && step.outPort < ports.count {
-            let inSlots = fastPorts[PortID(step.inPort)].counters.slots
+        for step in decision.steps where ports.indices.contains(step.inPort.index) && ports.indices.contains(step.outPort.index) {
+            let inSlots = fastPorts[step.inPort].counters.slots
             inSlots[0] &+= packets
             inSlots[1] &+= adjusted(step.inLengthDelta)
-            let outSlots = fastPorts[PortID(step.outPort)].counters.slots
+            let outSlots = fastPorts[step.outPort].counters.slots
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)
-            if step.bridge < l2.bridgeCount {
-                l2.macTables[step.bridge].refresh(decision.key.src, vlan: step.vlan, port: step.inPort, seen: lastUsed)
+            if (0..<l2.bridgeCount).contains(step.bridge.index) {
+                l2.macTables[step.bridge.index].refresh(decision.key.src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed)
             }
         }
     }

@@ -8,7 +8,7 @@ extension Datapath {
     /// tables as they stand, and the transport keeps the entry only when the answer is the
     /// same action. Control path (borrows one frame of the pool for the header).
     public func fastPathDecision(for key: FastPathKey, now: UInt64) -> FastPathDecision? {
-        guard key.inPort >= 0, key.inPort < ports.count, let frameAddress = pool.allocate() else { return nil }
+        guard ports.indices.contains(key.inPort.index), let frameAddress = pool.allocate() else { return nil }
         defer { pool.free(frameAddress) }
         let address = frameAddress &+ UInt64(pool.headroom)
         let frame = pool.pointer(address)
@@ -23,7 +23,7 @@ extension Datapath {
         } else {
             frame.storeBE16(0x0800, at: 12)
         }
-        guard predictNormalPath(address: address, length: length, from: PortID(key.inPort), now: now) else { return nil }
+        guard predictNormalPath(address: address, length: length, from: key.inPort, now: now) else { return nil }
         var record = fastPath.record.pointee
         record.outDst = record.dst
         record.outSrc = record.src

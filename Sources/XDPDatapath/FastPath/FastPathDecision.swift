@@ -1,8 +1,8 @@
 /// What decided a cached frame's fate: the port it entered by and its Ethernet header.
 /// The in-kernel fast path keys its entries by exactly this (with the port's ifindex).
 public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
-    /// The datapath port id the frame entered by.
-    public var inPort: Int
+    /// The port the frame entered by.
+    public var inPort: PortID
     /// Whether the frame carried one 802.1Q tag.
     public var tagged: Bool
     /// The tag's TCI (PCP, DEI, VID) as on the wire; 0 when untagged.
@@ -13,7 +13,7 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     public var src: UInt64
 
     /// A key; `tci` is ignored (stored as 0) when `tagged` is false, so equal frames make equal keys.
-    public init(inPort: Int, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64) {
+    public init(inPort: PortID, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64) {
         self.inPort = inPort
         self.tagged = tagged
         self.tci = tagged ? tci : 0
@@ -24,7 +24,7 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     /// `in_port(N),vlan(...),eth(src=...,dst=...)`.
     public var description: String {
         let vlan = tagged ? "vlan(vid=\(tci & 0x0FFF),pcp=\(tci >> 13))" : "vlan(none)"
-        return "in_port(\(inPort)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))"
+        return "in_port(\(inPort.index)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))"
     }
 
     /// A 48-bit MAC in the low bits of `mac` as `aa:bb:cc:dd:ee:ff`.
@@ -51,14 +51,14 @@ public enum FastPathTagOperation: UInt16, Sendable, Equatable {
 /// One NORMAL decision along a cached path: on `bridge`, in `vlan`, the frame went from
 /// `inPort` to `outPort`. Lengths are relative to the frame as it entered the datapath.
 public struct FastPathStep: Sendable, Equatable {
-    /// The bridge's index in `Datapath.bridges`.
-    public var bridge: Int
+    /// The bridge the decision was made on.
+    public var bridge: BridgeID
     /// The VLAN the bridge's MAC lookups were made in.
     public var vlan: UInt16
-    /// The datapath port id the frame entered the bridge by.
-    public var inPort: Int
-    /// The datapath port id NORMAL sent it to.
-    public var outPort: Int
+    /// The port the frame entered the bridge by.
+    public var inPort: PortID
+    /// The port NORMAL sent it to.
+    public var outPort: PortID
     /// Bytes the frame had more (or fewer) than at entry when it reached `inPort`
     /// (4 per tag pushed, -4 per tag popped).
     public var inLengthDelta: Int
@@ -75,15 +75,15 @@ public struct FastPathDecision: Sendable, Equatable {
     public var key: FastPathKey
     /// The NORMAL decisions the path took, one per bridge in the order crossed.
     public var steps: [FastPathStep]
-    /// The datapath port id the frame leaves by (a port with a transmit queue).
-    public var outPort: Int
+    /// The port the frame leaves by (a port with a transmit queue).
+    public var outPort: PortID
     /// What happens to the outer VLAN tag on the way out.
     public var tagOperation: FastPathTagOperation
     /// The TCI pushed or set.
     public var outTCI: UInt16
 
     /// The actions as `dpctl/dump-flows` words: `pop_vlan`, `push_vlan(vid=..)`, then the port.
-    public func actionsText(portName: (Int) -> String) -> String {
+    public func actionsText(portName: (PortID) -> String) -> String {
         var words: [String] = []
         switch tagOperation {
         case .keep: break

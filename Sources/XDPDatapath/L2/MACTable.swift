@@ -11,7 +11,7 @@
 /// a clock itself. Not thread-safe: the bridge's worker owns it.
 public final class MACTable {
     /// The table's memory as a value, for the per-packet path.
-    public let storage: MACTableStorage
+    @usableFromInline let storage: MACTableStorage
 
     /// A table of `capacity` slots (rounded up to a power of two).
     public init(capacity: Int = 8192, agingSeconds: UInt64 = 300) {
@@ -31,18 +31,18 @@ public final class MACTable {
 
     /// The port `mac` was learned on in `vlan`, or nil when unknown or aged out.
     @inlinable
-    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int? {
+    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> PortID? {
         let port = storage.lookup(mac, vlan: vlan, now: now)
-        return port < 0 ? nil : port
+        return port < 0 ? nil : PortID(port)
     }
 
     /// Records that `mac` in `vlan` was seen on `port`. Returns the port it was on
     /// before when it moved, else nil.
     @inlinable
     @discardableResult
-    public func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int? {
-        let previous = storage.learn(mac, vlan: vlan, port: port, now: now)
-        return previous < 0 ? nil : previous
+    public func learn(_ mac: UInt64, vlan: UInt16, port: PortID, now: UInt64) -> PortID? {
+        let previous = storage.learn(mac, vlan: vlan, port: port.index, now: now)
+        return previous < 0 ? nil : PortID(previous)
     }
 
     @usableFromInline static let emptyPort: Int32 = -1
@@ -53,8 +53,8 @@ public final class MACTable {
     @usableFromInline func isLive(_ index: Int, now: UInt64) -> Bool { storage.isLive(index, now: now) }
 
     /// Forgets everything learned on `port` (the port was removed or its VLAN changed).
-    public func flush(port: Int) {
-        for i in 0...mask where ports[i] == Int32(truncatingIfNeeded: port) { ports[i] = Self.emptyPort }
+    public func flush(port: PortID) {
+        for i in 0...mask where ports[i] == Int32(truncatingIfNeeded: port.index) { ports[i] = Self.emptyPort }
     }
 
     /// Forgets everything.
@@ -62,8 +62,8 @@ public final class MACTable {
 
     /// One learned address, as `ovs-appctl fdb/show` lists it.
     public struct Entry: Sendable, Equatable {
-        /// The datapath port id (`Port.id`) the address was learned on.
-        public var port: Int
+        /// The port (`Port.id`) the address was learned on.
+        public var port: PortID
         /// The bridge-local VLAN the address was learned in.
         public var vlan: UInt16
         /// The learned MAC address in the low 48 bits.
@@ -76,7 +76,7 @@ public final class MACTable {
     public func entries(now: UInt64) -> [Entry] {
         var out: [Entry] = []
         for i in 0...mask where isLive(i, now: now) {
-            out.append(Entry(port: Int(ports[i]), vlan: UInt16(keys[i] >> 48), mac: keys[i] & 0xFFFF_FFFF_FFFF,
+            out.append(Entry(port: PortID(Int(ports[i])), vlan: UInt16(keys[i] >> 48), mac: keys[i] & 0xFFFF_FFFF_FFFF,
                              age: (now &- seen[i]) / 1_000_000_000))
         }
         return out.sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
@@ -86,7 +86,8 @@ public final class MACTable {
 /// The memory of a `MACTable` as a value: what the per-packet path works on, with no
 /// class in sight. Copies share the table.
 @frozen
-public struct MACTableStorage {
+@usableFromInline
+struct MACTableStorage {
     @usableFromInline let keys: UnsafeMutablePointer<UInt64>
     @usableFromInline let ports: UnsafeMutablePointer<Int32>
     @usableFromInline let seen: UnsafeMutablePointer<UInt64>
@@ -131,7 +132,7 @@ public struct MACTableStorage {
 
     /// The port `mac` was learned on in `vlan`, or -1.
     @inlinable
-    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
+    func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
         var index = slot(for: key)
         for _ in 0..<Self.probeLimit {
@@ -143,7 +144,7 @@ public struct MACTableStorage {
 
     /// Learns `mac` in `vlan` on `port`; returns the port it moved from, or -1.
     @inlinable
-    public func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
+    func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
         let start = slot(for: key)
         var index = start

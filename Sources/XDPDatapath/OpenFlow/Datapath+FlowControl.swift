@@ -15,7 +15,7 @@ extension Datapath {
 
     func bridgeIndex(_ name: String) throws(FlowModificationError) -> Int {
         guard let bridge = bridge(named: name) else { throw FlowModificationError(message: "\(name): no such bridge") }
-        return bridge.id
+        return bridge.id.index
     }
 
     /// Installs `flows` as bridge `bridgeID`'s new table version.
@@ -114,7 +114,7 @@ extension Datapath {
             }
             if kept.count != flows.count {
                 removed += flows.count - kept.count
-                install(kept, bridgeID: bridge.id)
+                install(kept, bridgeID: bridge.id.index)
             }
         }
         return removed

@@ -75,6 +75,6 @@ extension Datapath {
 
     @inlinable
     func drop(_ address: UInt64, reason: DropReason, on port: Port) {
-        drop(address, reason: reason, port: PortID(port.id))
+        drop(address, reason: reason, port: port.id)
     }
 }

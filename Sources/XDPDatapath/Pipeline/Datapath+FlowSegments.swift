@@ -138,17 +138,20 @@ extension Datapath {
 
     // MARK: Control
 
-    /// Per-bridge flow-segment cache counters: hits, misses, segments stored, walks not
-    /// cacheable (see FlowSegmentCache.swift).
-    public func flowSegmentCacheCounters(bridge: Int) -> (hits: UInt64, misses: UInt64, stored: UInt64, uncacheable: UInt64) {
-        let c = openFlow.segmentCaches[bridge]
+    /// The flow-segment cache counters of bridge `name`: hits, misses, segments stored,
+    /// walks not cacheable (see FlowSegmentCache.swift); nil when there is no such bridge.
+    public func flowSegmentCacheCounters(bridge name: String) -> (hits: UInt64, misses: UInt64, stored: UInt64, uncacheable: UInt64)? {
+        guard let bridge = bridge(named: name) else { return nil }
+        let c = openFlow.segmentCaches[bridge.id.index]
         return (c.hits, c.misses, c.stored, c.poisoned)
     }
 
-    /// Per-bridge exact-match cache counters: lookups answered by the cache (hits) and
-    /// lookups that went to the classifier (misses), all tables together.
-    public func exactMatchCacheCounters(bridge: Int) -> (hits: UInt64, misses: UInt64) {
-        let c = openFlow.exactMatchCaches[bridge]
+    /// The exact-match cache counters of bridge `name`: lookups answered by the cache
+    /// (hits) and lookups that went to the classifier (misses), all tables together; nil
+    /// when there is no such bridge.
+    public func exactMatchCacheCounters(bridge name: String) -> (hits: UInt64, misses: UInt64)? {
+        guard let bridge = bridge(named: name) else { return nil }
+        let c = openFlow.exactMatchCaches[bridge.id.index]
         return (c.hits.pointee, c.misses.pointee)
     }
 }

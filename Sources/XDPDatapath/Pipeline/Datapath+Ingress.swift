@@ -13,11 +13,19 @@ import XDPPacket
 // A frame on the underlay port goes to `underlayIngress` (Datapath+Tunnel.swift) and, once
 // decapsulated, enters `ingress` as received on its `gre` port.
 extension Datapath {
-    /// Runs every frame of `batch`, received on the port with id `portID`, through the
+    /// Runs every frame of `batch`, received on `port`, through the pipeline, and empties
+    /// the batch: `process(_:from:now:)` with the port's id, as `inject(_:into:now:)` and
+    /// `trace(_:on:now:)` take a `Port`.
+    @inlinable
+    public func process(_ batch: PacketBatch, from port: Port, now: UInt64) {
+        process(batch, from: port.id, now: now)
+    }
+
+    /// Runs every frame of `batch`, received on the port with id `inID`, through the
     /// pipeline, and empties the batch. Each frame ends on some port's `txQueue` or in
     /// the pool. `now` is nanoseconds on the caller's monotonic clock.
     @inlinable
-    public func process(_ batch: PacketBatch, from portID: Int, now: UInt64) {
+    public func process(_ batch: PacketBatch, from inID: PortID, now: UInt64) {
         let storage = batch.storage
         let count = storage.countPointer.pointee
         // Touch every frame's first bytes before working on any: the kernel wrote them on
@@ -26,7 +34,6 @@ extension Datapath {
         var touched: UInt8 = 0
         for i in 0..<count { touched |= pool.pointer(storage.addresses[i]).load(as: UInt8.self) }
         frameTouch.pointee = touched
-        let inID = PortID(portID)
         // Every frame of a batch comes from one port: the underlay's go to the tunnel
         // stage here, once per batch, so `ingress` needs no per-frame check (nothing else
         // hands it a frame of the underlay port, which is on no bridge).

@@ -18,7 +18,7 @@ extension Datapath {
     /// The ports of bridge `name` as the security-group compiler sees them.
     public func firewallBridgePorts(bridge name: String) -> [FirewallBridgePort]? {
         guard let bridge = bridge(named: name) else { return nil }
-        return bridge.portIDs.map { FirewallBridgePort(name: ports[$0].name, ofport: ports[$0].ofport, tag: ports[$0].tag) }
+        return bridge.portIDs.map { FirewallBridgePort(name: self[$0].name, ofport: self[$0].ofport, tag: self[$0].tag) }
     }
 
     /// Compiles `configuration` and installs it as the whole flow table of its bridge
@@ -35,7 +35,7 @@ extension Datapath {
         var old: [FlowRule: FlowCounters] = [:]
         for flow in bridge.flowTable.flows { old[flow.rule] = flow.counters }
         let flows = rules.map { FlowTable.Flow(rule: $0, counters: old[$0] ?? FlowCounters(now: now)) }
-        install(flows, bridgeID: bridge.id)
+        install(flows, bridgeID: bridge.id.index)
         let policy = SecurityGroupPolicy(configuration: configuration, bridgePorts: layout)
         let cut = conntrack?.flush { !policy.allows($0.original) } ?? 0
         return SecurityGroupUpdate(flows: flows.count, connectionsCut: cut)

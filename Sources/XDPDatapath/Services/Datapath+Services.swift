@@ -70,8 +70,8 @@ struct ServiceTarget {
 
     init(_ port: Port) {
         kind = port.serviceKind.rawValue
-        index = port.serviceIndex
-        element = port.serviceElement
+        index = port.serviceIndex ?? -1
+        element = port.serviceElement ?? -1
     }
 }
 
@@ -82,9 +82,9 @@ struct ServiceOutput {
     @usableFromInline let queue: BatchStorage
     @usableFromInline let portID: PortID
 
-    init(queue: BatchStorage, portID: Int) {
+    init(queue: BatchStorage, portID: PortID) {
         self.queue = queue
-        self.portID = PortID(portID)
+        self.portID = portID
     }
 }
 
@@ -134,7 +134,7 @@ extension Datapath {
             }
             for (i, interface) in router.interfaces.enumerated() {
                 let port = ports.first { $0.name == interface.name }
-                guard let port, port.type == .router, port.bridgeID >= 0 else {
+                guard let port, port.type == .router, port.bridgeID != nil else {
                     throw DatapathConfigurationError(subject: config.name, key: "interfaces[\(i)].name",
                         message: port == nil ? "interface \(interface.name) is no bridge's port: add {name: \(interface.name), type: router} to a bridge"
                                              : "port \(interface.name) must have type: router")
@@ -199,7 +199,7 @@ extension Datapath {
             if tags == 0 { meta.outerTPID = 0; meta.outerTCI = 0; meta.innerTCI = 0 }
         }
         out.counters.transmitted(bytes: length)
-        if tracer.active.pointee { recordServiceTrace(outID: outID.index, meta: meta) }
+        if tracer.active.pointee { recordServiceTrace(outID: outID, meta: meta) }
         // `_withUnsafeGuaranteedRef`: the datapath keeps the services alive, so the call
         // needs no retain/release around it (`takeUnretainedValue()` costs one of each,
         // measured with callgrind).

@@ -58,7 +58,7 @@ extension Datapath {
         drop(address, reason: .tunnelMTUExceeded, on: out)
         guard let error else { return }
         underlay?.pathMTUErrors &+= 1
-        ingress(address: error.address, length: error.length, port: PortID(out.id), now: now, depth: depth &+ 1, tunnelID: tunnelID)
+        ingress(address: error.address, length: error.length, port: out.id, now: now, depth: depth &+ 1, tunnelID: tunnelID)
     }
 
     @inline(never)

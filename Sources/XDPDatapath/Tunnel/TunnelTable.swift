@@ -44,9 +44,9 @@ struct TunnelTable {
 
     /// Allocates the table for the `gre` and `vxlan` ports among `ports` (owned by `Underlay`, which
     /// calls `deallocate`). The prebuilt headers' MACs are left zero: `Underlay` fills them.
-    init(ports: [Port], underlay configuration: UnderlayConfiguration, underlayPortID: Int,
+    init(ports: [Port], underlay configuration: UnderlayConfiguration, underlayPortID: PortID,
          nextHop: (UInt32) -> UInt32?) {
-        self.underlayPortID = underlayPortID
+        self.underlayPortID = underlayPortID.index
         address = configuration.address.rawValue
         mtu = configuration.mtu
         let slots = UnsafeMutablePointer<Int32>.allocate(capacity: max(ports.count, 1))
@@ -57,15 +57,15 @@ struct TunnelTable {
             let local = configuration.address.rawValue
             switch port.type {
             case .gre(let options):
-                tunnels.append(TunnelEndpoint(portID: port.id, options: options, localIP: options.localIP?.rawValue ?? local,
+                tunnels.append(TunnelEndpoint(portID: port.id.index, options: options, localIP: options.localIP?.rawValue ?? local,
                                               nextHop: nextHop(options.remoteIP.rawValue)))
             case .vxlan(let options):
-                tunnels.append(TunnelEndpoint(portID: port.id, options: options, localIP: options.localIP?.rawValue ?? local,
+                tunnels.append(TunnelEndpoint(portID: port.id.index, options: options, localIP: options.localIP?.rawValue ?? local,
                                               nextHop: nextHop(options.remoteIP.rawValue)))
                 if vxlanPort > 0xFFFF { vxlanPort = UInt32(options.destinationPort) }
             default: continue
             }
-            slots[port.id] = Int32(tunnels.count - 1)
+            slots[port.id.index] = Int32(tunnels.count - 1)
         }
         self.vxlanPort = vxlanPort
         count = tunnels.count

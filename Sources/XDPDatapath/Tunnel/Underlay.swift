@@ -11,7 +11,7 @@ public final class Underlay {
     /// The configuration it was built from.
     public let configuration: UnderlayConfiguration
     /// `Port.id` of the underlay interface.
-    public let portID: Int
+    public let portID: PortID
     /// Our MAC on the underlay. The AF_XDP layer sets it from the interface when the
     /// configuration gives none.
     public var mac: MACAddress { didSet { refreshTunnels() } }
@@ -40,7 +40,7 @@ public final class Underlay {
 
     /// The underlay of `configuration` on the port with id `portID`, serving the `gre`
     /// ports among `ports`.
-    init(configuration: UnderlayConfiguration, portID: Int, ports: [Port]) {
+    init(configuration: UnderlayConfiguration, portID: PortID, ports: [Port]) {
         self.configuration = configuration
         self.portID = portID
         self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.rawValue))
