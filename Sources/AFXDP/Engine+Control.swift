@@ -65,7 +65,7 @@ extension Engine {
     func submit(_ job: ControlJob) {
         let queued = lifecycle.withLock { running -> Bool in
             guard running else {
-                job.run(self, Self.monotonicNanoseconds())
+                job.run(self, DatapathInstant.now().nanoseconds)
                 return false
             }
             controlJobs.withLock { $0.append(job) }
@@ -85,7 +85,7 @@ extension Engine {
     /// jobs the worker did not get to, so no caller waits forever.
     func runOrphanedControlJobs() {
         controlPending.store(false, ordering: .relaxed)
-        runQueuedJobs(now: Self.monotonicNanoseconds())
+        runQueuedJobs(now: DatapathInstant.now().nanoseconds)
     }
 
     private func runQueuedJobs(now: UInt64) {

@@ -107,7 +107,7 @@ extension Engine {
     /// program's `ports` map (the fast path goes on, the rest is dropped and counted), and
     /// the entries left in the kernel. Under `lifecycle`, the worker stopped.
     func leaveFastPathPinned() {
-        if let datapath { fastPathSync(datapath, now: Self.monotonicNanoseconds()) }
+        if let datapath { fastPathSync(datapath, now: DatapathInstant.now().nanoseconds) }
         leavesFastPathPinned = true
         steering.releaseAll()
         for port in ports {

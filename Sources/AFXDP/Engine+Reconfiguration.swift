@@ -54,7 +54,7 @@ extension Engine {
                                                 configuration: numbered, previousTracker: tracker.value)
             }
             let candidate = try makeDatapath?(pool, numbered, succession)
-                ?? Datapath(configuration: numbered, pool: pool, now: Self.monotonicNanoseconds(), succeeding: succession)
+                ?? Datapath(configuration: numbered, pool: pool, now: DatapathInstant.now().nanoseconds, succeeding: succession)
             if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
             let handoff = Handoff(value: candidate)
             let interfaces = Self.interfaces(of: numbered)

@@ -264,7 +264,7 @@ public struct SwitchConfiguration: Sendable {
     /// the routers and DHCP responders of the datapath this one replaces that it reuses
     /// (`Engine.reconfigure`).
     /// `now`: the time the datapath is built at, on the clock its user passes to every
-    /// call (`Engine.monotonicNanoseconds()` for an engine's).
+    /// call (`DatapathInstant.now().nanoseconds` for an engine's).
     public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256, now: UInt64 = 0,
                              succeeding succession: DatapathSuccession? = nil) throws(ConfigurationError) -> Datapath {
         let built: Datapath

@@ -126,7 +126,7 @@ struct FastPathDifferentialTests {
     /// Runs the comparison inside the namespace; returns the differences found.
     static func compare() throws -> [String] {
         var failures: [String] = []
-        let now = Engine.monotonicNanoseconds()
+        let now = DatapathInstant.now().nanoseconds
         let referencePool = FramePool(frameCount: 1024), cachedPool = FramePool(frameCount: 1024)
         let reference = try Datapath(configuration: configuration, pool: referencePool, now: now)
         let cached = try Datapath(configuration: configuration, pool: cachedPool, now: now)

@@ -20,7 +20,7 @@ import XDPPacket
 
     @Test func whatWasLearnedIsLearnedBackByTheNextDatapath() throws {
         let pool = FramePool(frameCount: 256)
-        let now = StateFile.nanoseconds()
+        let now = DatapathInstant.now().nanoseconds
         let first = try Datapath(configuration: Self.configuration(), pool: pool, now: now)
         let table = try #require(first.bridge(named: "br-int")).macTable
         let p1 = try #require(first.port(named: "p1")).id, p2 = try #require(first.port(named: "p2")).id
@@ -47,7 +47,7 @@ import XDPPacket
 
     @Test func aSnapshotOfAnotherBootOrFormatOrWithBadLinesIsRefusedOrSkipped() throws {
         let pool = FramePool(frameCount: 256)
-        let now = StateFile.nanoseconds()
+        let now = DatapathInstant.now().nanoseconds
         let datapath = try Datapath(configuration: Self.configuration(), pool: pool, now: now)
         let seen = now - Self.second
         let line = "mac br-int p1 1 2000000000a \(seen)"
