@@ -26,7 +26,7 @@ let configuration = DatapathConfiguration(bridges: [
         "table=0,priority=0 actions=drop",
     ]),
 ])
-let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration, pool: FramePool(frameCount: 256)))
+let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: .zero))
 
 let vm1: [UInt8] = [0x02, 0, 0, 0, 0, 1], vm2: [UInt8] = [0x02, 0, 0, 0, 0, 2]
 func broadcast(from source: [UInt8]) -> [UInt8] {
@@ -42,11 +42,11 @@ check(try node.readOutbound(on: "uplink") == nil, "VLAN 2 is dropped by br-tun's
 
 // A flow added at run time, as `xdpswitch add-flow` would: VLAN 2 goes up tagged 200.
 try node.datapath.addFlow(FlowParser.parse("table=0,priority=10,in_port=1,dl_vlan=2 actions=mod_vlan_vid:200,output:2"),
-                          bridge: "br-tun", now: node.nanoseconds)
+                          bridge: "br-tun", now: node.now)
 try node.writeInbound(broadcast(from: vm2), on: "vm2")
 let second = try node.readOutbound(on: "uplink")
 check(second.map { Array($0[12..<16]) } == [0x81, 0x00, 0x00, 200], "after add-flow, VLAN 2 leaves tagged 200")
 
-let flows = try node.datapath.dumpFlows(bridge: "br-tun", now: node.nanoseconds)
+let flows = try node.datapath.dumpFlows(bridge: "br-tun", now: node.now)
 check(flows.contains { $0.contains("n_packets=1,") && $0.contains("dl_vlan=2") }, "dump-flows counts the new flow's packet")
 check(node.finish().isClean, "no frame left unread")

@@ -82,7 +82,7 @@ extension Engine {
         guard fastPathEntries.count < Self.fastPathCapacity,
               let inIfindex = fastPathIfindex(ofPort: decision.key.inPort),
               let outIfindex = fastPathIfindex(ofPort: decision.outPort),
-              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now,
+              let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
               egressAcceptsRedirects(outIfindex, now: now)
         else { return }
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
@@ -121,7 +121,7 @@ extension Engine {
         lastFastPathSync = now
         for (key, var entry) in fastPathEntries {
             credit(&entry, datapath: datapath)
-            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: now), expiry > now,
+            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
                   fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
                   fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
                   egressAcceptsRedirects(entry.egressIfindex, now: now)
@@ -160,7 +160,7 @@ extension Engine {
         let counters = steering.fastPath.counters(key: entry.keyBytes)
         guard counters.packets > entry.packets else { return }
         datapath.creditFastPath(entry.decision, packets: counters.packets &- entry.packets,
-                                bytes: counters.bytes &- entry.bytes, lastUsed: counters.lastUsed)
+                                bytes: counters.bytes &- entry.bytes, lastUsed: DatapathInstant(nanoseconds: counters.lastUsed))
         fastPathPackets &+= counters.packets &- entry.packets
         entry.packets = counters.packets
         entry.bytes = counters.bytes

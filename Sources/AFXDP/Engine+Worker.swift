@@ -46,7 +46,7 @@ extension Engine {
                 port.txSocket.kick(&kicks)
             }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
-                datapath?.tick(now: DatapathInstant.now().nanoseconds)
+                datapath?.tick(now: DatapathInstant.now())
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
             if configuration.idle == .poll && idle > configuration.spinIterations {
@@ -67,7 +67,7 @@ extension Engine {
                 }
                 // Learned flows and timeouts advance even when no frame arrives.
                 let woke = DatapathInstant.now().nanoseconds
-                datapath?.tick(now: woke)
+                datapath?.tick(now: DatapathInstant(nanoseconds: woke))
                 pollLinkChanges(now: woke, readable: pollFDs[pollFDs.count - 1].revents != 0)
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
@@ -99,7 +99,7 @@ extension Engine {
         let port = ports[socket.portIndex]
         let datapath = datapath.unsafelyUnwrapped
         if port.datapathPortID >= 0 {
-            datapath.process(batch, from: port.datapathPortID, now: now)
+            datapath.process(batch, from: port.datapathPortID, now: DatapathInstant(nanoseconds: now))
             if fastPathOn { fastPathAfterBatch(datapath, now: now) }
         } else {
             for i in 0..<batch.count { pool.free(batch.addresses[i]) }

@@ -12,7 +12,8 @@ extension Datapath {
     /// Copies `frames` into pool frames and processes them as received on `port`, in
     /// batches of `PacketBatch.defaultCapacity`. Frames longer than the pool's frames
     /// allow, or arriving when the pool is empty, are counted as `noBuffer` drops.
-    public func inject(_ frames: [[UInt8]], into port: Port, now: UInt64) {
+    public func inject(_ frames: [[UInt8]], into port: Port, now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         let batch = PacketBatch()
         let room = pool.frameSize - pool.headroom
         for bytes in frames {
@@ -26,13 +27,13 @@ extension Datapath {
                 if let source = raw.baseAddress { memcpy(pool.pointer(address), source, raw.count) }
             }
             batch.append(address: address, length: UInt32(bytes.count))
-            if batch.isFull { process(batch, from: port.id, now: now) }
+            if batch.isFull { process(batch, from: port.id, now: instant) }
         }
-        if !batch.isEmpty { process(batch, from: port.id, now: now) }
+        if !batch.isEmpty { process(batch, from: port.id, now: instant) }
     }
 
     /// Convenience for one frame.
-    public func inject(_ frame: [UInt8], into port: Port, now: UInt64) { inject([frame], into: port, now: now) }
+    public func inject(_ frame: [UInt8], into port: Port, now: DatapathInstant) { inject([frame], into: port, now: now) }
 
     /// Takes every frame queued on `port`, returns their bytes in order, and frees them.
     public func drainTransmitted(_ port: Port) -> [[UInt8]] {

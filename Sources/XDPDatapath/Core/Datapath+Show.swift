@@ -48,9 +48,10 @@ extension Datapath {
     }
 
     /// The MAC learning table of `bridge` in the layout of `ovs-appctl fdb/show`.
-    public func fdbDescription(_ bridge: Bridge, now: UInt64) -> String {
+    public func fdbDescription(_ bridge: Bridge, now instant: DatapathInstant) -> String {
+        let now = instant.nanoseconds
         var out = " port  VLAN  MAC                Age\n"
-        for entry in bridge.macTable.entries(now: now) {
+        for entry in bridge.macTable.entries(now: instant) {
             out += rightAligned(String(ports[entry.port].ofport), 5) + rightAligned(String(entry.vlan), 6)
             out += "  \(MACAddress(rawValue: entry.mac))  \(entry.age)\n"
         }

@@ -80,7 +80,8 @@ extension Datapath {
     /// Runs `frame` as received on `port` (with `tunnelID`, for a tunnel port) and
     /// reports what the datapath did with it. Frames already queued on ports are taken
     /// out (and freed) first.
-    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now: UInt64) -> Trace {
+    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now instant: DatapathInstant) -> Trace {
+        let now = instant.nanoseconds
         discardTransmitted()
         let before = ports.map { $0.stats.drops }
         tracer.steps.pointee = []
@@ -89,7 +90,7 @@ extension Datapath {
             let start = address &+ UInt64(pool.headroom)
             frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             ingress(address: start, length: UInt32(frame.count), port: PortID(port.id), now: now, depth: 0, tunnelID: tunnelID)
-            tick(now: now)
+            tick(now: instant)
         } else {
             port.counters.dropped(.noBuffer)
         }
@@ -148,14 +149,15 @@ extension Datapath {
     /// Traces the packet `flow` describes (`ofproto/trace` syntax: `in_port=N` plus any
     /// header fields, e.g. `in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_dst=53`)
     /// entering `bridge`. Unset fields are zero (TTL 64), as OVS assumes.
-    public func trace(flow text: String, bridge name: String, now: UInt64) throws -> Trace {
+    public func trace(flow text: String, bridge name: String, now instant: DatapathInstant) throws -> Trace {
+        let now = instant.nanoseconds
         guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
         let match = try FlowParser.parseSelector(text).match
         guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }
         guard let inID = bridge.portIDs.first(where: { ports[$0].ofport == Int(match.value.inPort) }) else {
             throw TraceError(description: "\(name): no OpenFlow port \(match.value.inPort)")
         }
-        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: now)
+        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: instant)
     }
 
     /// A frame with the header fields `match` sets.

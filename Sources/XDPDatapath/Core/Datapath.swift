@@ -83,7 +83,8 @@ public final class Datapath {
     ///   numbers, VLAN ids outside 1-4094, and patch ports whose peer is missing or
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
-                now: UInt64 = 0, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
+                now instant: DatapathInstant, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
+        let now = instant.nanoseconds
         let configuration = configuration.withDerivedSeeds.withStateFiles
         self.pool = pool
         stateDirectory = configuration.stateDirectory

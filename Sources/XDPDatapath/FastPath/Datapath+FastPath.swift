@@ -40,7 +40,8 @@ extension Datapath {
 
     /// The in-kernel fast path's entries, like `ovs-appctl dpctl/dump-flows`, or a line
     /// saying it is off.
-    public func fastPathDescription(now: UInt64) -> String {
+    public func fastPathDescription(now instant: DatapathInstant) -> String {
+        let now = instant.nanoseconds
         guard let describer = fastPath.describer.pointee else { return "fast path: off\n" }
         return describer(now)
     }
@@ -252,10 +253,10 @@ extension Datapath {
         return total
     }
 
-    /// When `decision` stops holding (monotonic nanoseconds: the first of its MAC entries
-    /// to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
+    /// When `decision` stops holding (the first of its MAC entries to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
     /// lookup along the path gives another port (moved, flushed, aged, evicted).
-    public func fastPathExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
+    public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
+        let now = instant.nanoseconds
         var expiry = UInt64.max
         for step in decision.steps {
             guard step.bridge < l2.bridgeCount, step.inPort < ports.count, step.outPort < ports.count,
@@ -266,13 +267,13 @@ extension Datapath {
             else { return nil }
             expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
         }
-        return expiry
+        return DatapathInstant(nanoseconds: expiry)
     }
 
     /// Adds what the kernel forwarded for `decision` — `packets` frames of `bytes` bytes as
     /// they entered, the last at `lastUsed` — to the port counters along its path, and
     /// refreshes its source MAC entries as NORMAL would have.
-    public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
+    public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: DatapathInstant) {
         guard packets > 0 else { return }
         func adjusted(_ delta: Int) -> UInt64 {
             delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
@@ -285,7 +286,7 @@ extension Datapath {
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)
             if step.bridge < l2.bridgeCount {
-                l2.macTables[step.bridge].refresh(decision.key.src, vlan: step.vlan, port: step.inPort, seen: lastUsed)
+                l2.macTables[step.bridge].refresh(decision.key.src, vlan: step.vlan, port: step.inPort, seen: lastUsed.nanoseconds)
             }
         }
     }

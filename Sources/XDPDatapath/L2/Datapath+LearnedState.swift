@@ -96,7 +96,8 @@ public struct LearnedState: Sendable, Equatable {
 extension Datapath {
     /// What the bridges and routers learned that is still live at `now` (control path,
     /// on the thread that runs the datapath).
-    public func learnedState(now: UInt64) -> LearnedState {
+    public func learnedState(now instant: DatapathInstant) -> LearnedState {
+        let now = instant.nanoseconds
         var state = LearnedState()
         for bridge in bridges {
             let table = bridge.macTable
@@ -118,13 +119,14 @@ extension Datapath {
     /// Learns back what `state` holds (see the top of Datapath+LearnedState.swift). Returns
     /// the MAC entries and neighbours restored.
     @discardableResult
-    public func restore(learned state: LearnedState, now: UInt64) -> (macEntries: Int, neighbours: Int) {
+    public func restore(learned state: LearnedState, now instant: DatapathInstant) -> (macEntries: Int, neighbours: Int) {
+        let now = instant.nanoseconds
         guard state.bootID == StateFile.currentBootID() else { return (0, 0) }
         var macs = 0, neighbours = 0
         for e in state.macEntries.sorted(by: { $0.seen < $1.seen }) where e.seen <= now {
             guard let bridge = bridge(named: e.bridge), let port = port(named: e.port), bridge.portIDs.contains(port.id),
-                  now &- e.seen < bridge.macTable.agingTime else { continue }
-            bridge.macTable.learn(e.mac, vlan: e.vlan, port: port.id, now: e.seen)
+                  now &- e.seen < bridge.macTable.storage.agingTime else { continue }
+            bridge.macTable.learn(e.mac, vlan: e.vlan, port: port.id, now: DatapathInstant(nanoseconds: e.seen))
             macs += 1
         }
         for n in state.neighbours {

@@ -17,7 +17,8 @@ extension Datapath {
     /// pipeline, and empties the batch. Each frame ends on some port's `txQueue` or in
     /// the pool. `now` is nanoseconds on the caller's monotonic clock.
     @inlinable
-    public func process(_ batch: PacketBatch, from portID: Int, now: UInt64) {
+    public func process(_ batch: PacketBatch, from portID: Int, now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         let storage = batch.storage
         let count = storage.countPointer.pointee
         // Touch every frame's first bytes before working on any: the kernel wrote them on
@@ -35,7 +36,7 @@ extension Datapath {
             }
         }
         storage.countPointer.pointee = 0
-        tick(now: now)
+        tick(now: instant)
     }
 
     /// Housekeeping between batches: runs the services (router timers, and frames they
@@ -43,13 +44,14 @@ extension Datapath {
     /// flows past their timeouts. `process` calls it; a transport whose ports are idle
     /// calls it from its idle loop so timeouts fire without traffic.
     @inlinable
-    public func tick(now: UInt64) {
+    public func tick(now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         if services.outputCount > 0 { runServices(now: now) }
         if !openFlow.learned.pointee.isEmpty { installLearned(now: now) }
         if connectionTracking.tracker.pointee != nil { conntrackHousekeeping(now: now) }
         if now &- openFlow.lastExpiry.pointee >= 1_000_000_000 {
             openFlow.lastExpiry.pointee = now
-            if anyTimeouts { expireFlows(now: now) }
+            if anyTimeouts { expireFlows(now: instant) }
         }
     }
 
