@@ -26,7 +26,8 @@ let configuration = DatapathConfiguration(bridges: [
         "table=0,priority=0 actions=drop",
     ]),
 ])
-let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: .zero))
+let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration,
+                                                   pool: FramePool(frameCount: 256), now: .zero))
 
 let vm1: [UInt8] = [0x02, 0, 0, 0, 0, 1], vm2: [UInt8] = [0x02, 0, 0, 0, 0, 2]
 func broadcast(from source: [UInt8]) -> [UInt8] {

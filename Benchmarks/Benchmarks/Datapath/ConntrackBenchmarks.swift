@@ -42,7 +42,7 @@ func connectionTuple(_ i: Int) -> (address: UInt32, port: UInt16) {
 
 /// Tracks `frame` (in `probe`) as connection `i`, original direction (`reply` false) or reply.
 @inline(__always)
-func track(_ tracker: ConnectionTracker, _ probe: inout ConntrackProbe, _ i: Int, reply: Bool, commit: Bool, now: UInt64) -> TrackResult {
+func track(_ tracker: ConnectionTracker, _ probe: inout ConntrackProbe, _ i: Int, reply: Bool, commit: Bool, now: DatapathInstant) -> TrackResult {
     let (address, port) = connectionTuple(i)
     let server = ipB.rawValue
     let l4 = Int(probe.meta.l4Offset)
