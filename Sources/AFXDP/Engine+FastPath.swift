@@ -52,7 +52,7 @@ extension Engine {
     func prepareFastPath(_ datapath: Datapath?) throws(AFXDPError) {
         guard fastPathOn, let datapath else { return }
         datapath.fastPathRecording = true
-        datapath.fastPathDescriber = { [weak self] now in self?.fastPathDescription(now: now) ?? "" }
+        datapath.fastPathDescriber = { [weak self] now in self?.fastPathDescription(now: now.nanoseconds) ?? "" }
         fastPathEvictions = datapath.macEvictions
         try steering.fastPath.setEnabled(true)
     }

@@ -323,8 +323,8 @@ public struct ConnectionInfo: Sendable, Equatable {
     public var mark: UInt32
     /// The timeout it runs on now.
     public var timeoutClass: ConntrackTimeoutClass
-    /// Nanoseconds (tracker clock) at which it expires unless a packet refreshes it.
-    public var expiration: UInt64
+    /// When (on the tracker's clock) it expires unless a packet refreshes it.
+    public var expiration: DatapathInstant
     /// A packet was seen in the reply direction.
     public var seenReply: Bool
     /// TCP state of each side (OVS's per-peer states), nil for other protocols.

@@ -12,8 +12,7 @@ extension Datapath {
     /// Copies `frames` into pool frames and processes them as received on `port`, in
     /// batches of `PacketBatch.defaultCapacity`. Frames longer than the pool's frames
     /// allow, or arriving when the pool is empty, are counted as `noBuffer` drops.
-    public func inject(_ frames: [[UInt8]], into port: Port, now instant: DatapathInstant) {
-        let now = instant.nanoseconds
+    public func inject(_ frames: [[UInt8]], into port: Port, now: DatapathInstant) {
         let batch = PacketBatch()
         let room = pool.frameSize - pool.headroom
         for bytes in frames {
@@ -27,9 +26,9 @@ extension Datapath {
                 if let source = raw.baseAddress { memcpy(pool.pointer(address), source, raw.count) }
             }
             batch.append(address: address, length: UInt32(bytes.count))
-            if batch.isFull { process(batch, from: port.id, now: instant) }
+            if batch.isFull { process(batch, from: port.id, now: now) }
         }
-        if !batch.isEmpty { process(batch, from: port.id, now: instant) }
+        if !batch.isEmpty { process(batch, from: port.id, now: now) }
     }
 
     /// Convenience for one frame.

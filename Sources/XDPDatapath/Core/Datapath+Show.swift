@@ -48,10 +48,9 @@ extension Datapath {
     }
 
     /// The MAC learning table of `bridge` in the layout of `ovs-appctl fdb/show`.
-    public func fdbDescription(_ bridge: Bridge, now instant: DatapathInstant) -> String {
-        let now = instant.nanoseconds
+    public func fdbDescription(_ bridge: Bridge, now: DatapathInstant) -> String {
         var out = " port  VLAN  MAC                Age\n"
-        for entry in bridge.macTable.entries(now: instant) {
+        for entry in bridge.macTable.entries(now: now) {
             out += rightAligned(String(ports[entry.port].ofport), 5) + rightAligned(String(entry.vlan), 6)
             out += "  \(MACAddress(rawValue: entry.mac))  \(entry.age)\n"
         }

@@ -149,15 +149,14 @@ extension Datapath {
     /// Traces the packet `flow` describes (`ofproto/trace` syntax: `in_port=N` plus any
     /// header fields, e.g. `in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_dst=53`)
     /// entering `bridge`. Unset fields are zero (TTL 64), as OVS assumes.
-    public func trace(flow text: String, bridge name: String, now instant: DatapathInstant) throws -> Trace {
-        let now = instant.nanoseconds
+    public func trace(flow text: String, bridge name: String, now: DatapathInstant) throws -> Trace {
         guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
         let match = try FlowParser.parseSelector(text).match
         guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }
         guard let inID = bridge.portIDs.first(where: { ports[$0].ofport == Int(match.value.inPort) }) else {
             throw TraceError(description: "\(name): no OpenFlow port \(match.value.inPort)")
         }
-        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: instant)
+        return trace(Self.exampleFrame(for: match), on: ports[inID], tunnelID: match.value.tunID, now: now)
     }
 
     /// A frame with the header fields `match` sets.

@@ -33,15 +33,14 @@ extension Datapath {
 
     /// What `dump-fastpath` answers: set by the transport that runs an in-kernel fast path
     /// (called on the datapath's thread with its clock).
-    public var fastPathDescriber: ((UInt64) -> String)? {
+    public var fastPathDescriber: ((DatapathInstant) -> String)? {
         get { fastPath.describer.pointee }
         set { fastPath.describer.pointee = newValue }
     }
 
     /// The in-kernel fast path's entries, like `ovs-appctl dpctl/dump-flows`, or a line
     /// saying it is off.
-    public func fastPathDescription(now instant: DatapathInstant) -> String {
-        let now = instant.nanoseconds
+    public func fastPathDescription(now: DatapathInstant) -> String {
         guard let describer = fastPath.describer.pointee else { return "fast path: off\n" }
         return describer(now)
     }

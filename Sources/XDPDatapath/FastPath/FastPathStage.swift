@@ -23,7 +23,7 @@ struct FastPathStage {
     @usableFromInline let pendingSteps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pendingCount: UnsafeMutablePointer<Int>
     /// What `dump-fastpath` prints, given by the transport that runs the fast path.
-    let describer: UnsafeMutablePointer<((UInt64) -> String)?>
+    let describer: UnsafeMutablePointer<((DatapathInstant) -> String)?>
 
     init() {
         recording = .allocate(capacity: 1)

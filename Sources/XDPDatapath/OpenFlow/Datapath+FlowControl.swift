@@ -42,8 +42,7 @@ extension Datapath {
     /// `ovs-ofctl mod-flows [--strict]`: gives the selected flows the selector's
     /// replacement actions, keeping their counters. Returns how many changed.
     @discardableResult
-    public func modifyFlows(_ selector: FlowSelector, strict: Bool, bridge name: String, now instant: DatapathInstant) throws(FlowModificationError) -> Int {
-        let now = instant.nanoseconds
+    public func modifyFlows(_ selector: FlowSelector, strict: Bool, bridge name: String, now: DatapathInstant) throws(FlowModificationError) -> Int {
         let id = try bridgeIndex(name)
         guard let replacement = selector.replacement else { throw FlowModificationError(message: "mod-flows needs actions=") }
         try checkOutputs(replacement, bridgeID: id)

@@ -175,10 +175,9 @@ extension Router {
     /// long since the last call). The datapath's `tick` calls it between batches; a
     /// router used on its own may call it from an idle loop.
     @inlinable
-    public func expireConnections(now instant: DatapathInstant) {
-        let now = instant.nanoseconds
+    public func expireConnections(now: DatapathInstant) {
         guard let tracker = natPath.pointee.tracker else { return }
-        tracker._withUnsafeGuaranteedRef { _ = $0.expire(now: instant) }
+        tracker._withUnsafeGuaranteedRef { _ = $0.expire(now: now) }
     }
 
     /// Replaces the floating IPs at run time (`floatingip-associate`/`-disassociate`),

@@ -298,8 +298,7 @@ public final class Router {
     /// Routes every frame of `batch`, received on interface `interface`, and empties the
     /// batch. Parses each frame once; use `receive` when the metadata is already known.
     @inlinable
-    public func process(_ batch: PacketBatch, on interface: Int, now instant: DatapathInstant) {
-        let now = instant.nanoseconds
+    public func process(_ batch: PacketBatch, on interface: Int, now: DatapathInstant) {
         let storage = batch.storage
         let n = storage.countPointer.pointee
         var meta = PacketMetadata()
@@ -308,7 +307,7 @@ public final class Router {
             let address = storage.addresses[i]
             let length = storage.lengths[i]
             PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta)
-            receive(address: address, length: length, meta: meta, on: interface, now: instant)
+            receive(address: address, length: length, meta: meta, on: interface, now: now)
             i &+= 1  // < n
         }
         storage.countPointer.pointee = 0
