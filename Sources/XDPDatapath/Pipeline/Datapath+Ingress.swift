@@ -15,7 +15,7 @@ import XDPPacket
 extension Datapath {
     /// Runs every frame of `batch`, received on the port with id `portID`, through the
     /// pipeline, and empties the batch. Each frame ends on some port's `txQueue` or in
-    /// the pool. `now` is nanoseconds on the caller's monotonic clock.
+    /// the pool. `now` is the time on the caller's clock, which never goes backwards.
     @inlinable
     public func process(_ batch: PacketBatch, from portID: Int, now instant: DatapathInstant) {
         let now = instant.nanoseconds

@@ -316,7 +316,7 @@ public final class Router {
     /// Routes one frame received on interface `interface` (an index in `interfaces`):
     /// `address` and `length` name the frame's data in `pool`, `meta` is what
     /// `PacketParser.parse` found in it. The router owns the frame from here on.
-    /// `now` is the caller's clock in nanoseconds (any epoch, never going backwards).
+    /// `now` is the time on the caller's clock (any epoch, never going backwards).
     @inlinable
     public func receive(address: UInt64, length: UInt32, meta: PacketMetadata, on interface: Int, now instant: DatapathInstant) {
         let now = instant.nanoseconds
