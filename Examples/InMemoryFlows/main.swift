@@ -27,7 +27,8 @@ let configuration = DatapathConfiguration(bridges: [
         "table=0,priority=0 actions=drop",
     ]),
 ])
-let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration, pool: FramePool(frameCount: 256)))
+let node = EmbeddedDatapath(datapath: try Datapath(configuration: configuration,
+                                                   pool: FramePool(frameCount: 256), now: .zero))
 
 let vm1: [UInt8] = [0x02, 0, 0, 0, 0, 1], vm2: [UInt8] = [0x02, 0, 0, 0, 0, 2]
 func broadcast(from source: [UInt8]) -> [UInt8] {
@@ -43,12 +44,12 @@ check(try node.readOutbound(on: "uplink") == nil, "VLAN 2 is dropped by br-tun's
 
 // A flow added at run time, as `xdpswitch add-flow` would: VLAN 2 goes up tagged 200.
 try node.datapath.addFlow(FlowParser.parse("table=0,priority=10,in_port=1,dl_vlan=2 actions=mod_vlan_vid:200,output:2"),
-                          bridge: "br-tun", now: node.nanoseconds)
+                          bridge: "br-tun", now: node.now)
 try node.writeInbound(broadcast(from: vm2), on: "vm2")
 let second = try node.readOutbound(on: "uplink").map { PacketParser.parse($0) }
 check(second?.outerVLAN?.id == 200 && second?.sourceMAC == MACAddress("02:00:00:00:00:02"),
       "after add-flow, VLAN 2 leaves tagged 200")
 
-let flows = try node.datapath.flowStatistics(bridge: "br-tun", now: node.nanoseconds)
+let flows = try node.datapath.flowStatistics(bridge: "br-tun", now: node.now)
 check(flows.contains { $0.packets == 1 && $0.rule.description.contains("dl_vlan=2") }, "dump-flows counts the new flow's packet")
 check(node.finish().isClean, "no frame left unread")

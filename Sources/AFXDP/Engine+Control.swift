@@ -27,18 +27,18 @@ extension Engine {
         let run: @Sendable (Engine, UInt64) -> Void
     }
 
-    /// Runs `body` with the datapath and the worker's clock (monotonic nanoseconds)
+    /// Runs `body` with the datapath and the time on the worker's clock
     /// between two iterations of the worker, and returns its result without blocking a
     /// thread (in the manner of swift-nio's `EventLoop.submit`). When the worker is not
     /// running, `body` runs on the calling task.
     ///
     /// `body` must not call back into this engine's `start`, `stop`, `close`,
     /// `isRunning` or `statistics`: it runs while the engine's lifecycle is locked.
-    public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, UInt64) -> T) async -> T? {
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, DatapathInstant) -> T) async -> T? {
         guard hasDatapath else { return nil }
         return await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             submit(ControlJob { engine, now in
-                let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, now) }
+                let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, DatapathInstant(nanoseconds: now)) }
                 continuation.resume(returning: result)
             })
         }
@@ -48,12 +48,12 @@ extension Engine {
     /// has run `body` (at most one worker iteration plus `body` itself). From async code,
     /// `await perform(_:)` picks the non-blocking variant instead. The same rule holds:
     /// `body` must not call this engine's lifecycle.
-    public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, UInt64) -> T) -> T? {
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (Datapath, DatapathInstant) -> T) -> T? {
         guard hasDatapath else { return nil }
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         submit(ControlJob { engine, now in
-            let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, now) }
+            let result = engine.aroundControl(now: now) { body(engine.datapath.unsafelyUnwrapped, DatapathInstant(nanoseconds: now)) }
             box.value.withLock { $0 = result }
             done.signal()
         })
@@ -65,7 +65,7 @@ extension Engine {
     func submit(_ job: ControlJob) {
         let queued = lifecycle.withLock { running -> Bool in
             guard running else {
-                job.run(self, Self.monotonicNanoseconds())
+                job.run(self, DatapathInstant.now().nanoseconds)
                 return false
             }
             controlJobs.withLock { $0.append(job) }
@@ -85,7 +85,7 @@ extension Engine {
     /// jobs the worker did not get to, so no caller waits forever.
     func runOrphanedControlJobs() {
         controlPending.store(false, ordering: .relaxed)
-        runQueuedJobs(now: Self.monotonicNanoseconds())
+        runQueuedJobs(now: DatapathInstant.now().nanoseconds)
     }
 
     private func runQueuedJobs(now: UInt64) {

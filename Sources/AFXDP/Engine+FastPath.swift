@@ -53,7 +53,7 @@ extension Engine {
         guard fastPathOn, let datapath else { return }
         datapath.fastPathRecording = true
         datapath.fastPathReporter = { [weak self] now in
-            self?.fastPathDump(now: now) ?? FastPathDump(entries: [], framesDroppedWithoutSocket: 0)
+            self?.fastPathDump(now: now.nanoseconds) ?? FastPathDump(entries: [], framesDroppedWithoutSocket: 0)
         }
         fastPathEvictions = datapath.macEvictions
         try steering.fastPath.setEnabled(true)
@@ -84,7 +84,7 @@ extension Engine {
         guard fastPathEntries.count < Self.fastPathCapacity,
               let inIfindex = fastPathIfindex(ofPort: decision.key.inPort),
               let outIfindex = fastPathIfindex(ofPort: decision.outPort),
-              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now,
+              let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
               egressAcceptsRedirects(outIfindex, now: now)
         else { return }
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
@@ -123,7 +123,7 @@ extension Engine {
         lastFastPathSync = now
         for (key, var entry) in fastPathEntries {
             credit(&entry, datapath: datapath)
-            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: now), expiry > now,
+            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
                   fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
                   fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
                   egressAcceptsRedirects(entry.egressIfindex, now: now)
@@ -162,7 +162,7 @@ extension Engine {
         let counters = steering.fastPath.counters(key: entry.keyBytes)
         guard counters.packets > entry.packets else { return }
         datapath.creditFastPath(entry.decision, packets: counters.packets &- entry.packets,
-                                bytes: counters.bytes &- entry.bytes, lastUsed: counters.lastUsed)
+                                bytes: counters.bytes &- entry.bytes, lastUsed: DatapathInstant(nanoseconds: counters.lastUsed))
         fastPathPackets &+= counters.packets &- entry.packets
         entry.packets = counters.packets
         entry.bytes = counters.bytes
@@ -206,7 +206,7 @@ extension Engine {
             .map { entry in
                 FastPathEntry(decision: entry.decision, inPort: name(entry.decision.key.inPort), outPort: name(entry.decision.outPort),
                               packets: entry.packets, bytes: entry.bytes,
-                              sinceLastUse: entry.lastUsed == 0 ? nil : now &- min(entry.lastUsed, now))
+                              sinceLastUse: entry.lastUsed == 0 ? nil : .nanoseconds(Int64(now &- min(entry.lastUsed, now))))
             }
         // Frames the program dropped while no switch ran (SteeringPins.swift), when any.
         return FastPathDump(entries: entries, framesDroppedWithoutSocket: steering.framesDroppedWithoutSocket)

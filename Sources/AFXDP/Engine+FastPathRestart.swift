@@ -44,7 +44,7 @@ extension Engine {
     public func adoptFastPath() -> String? {
         guard fastPathOn, steering.reusedMaps else { return nil }
         return perform { [self] datapath, now in
-            let (kept, removed) = fastPathAdopt(datapath, now: now)
+            let (kept, removed) = fastPathAdopt(datapath, now: now.nanoseconds)
             return "fast path: adopted \(kept) entries left pinned by the previous run, removed \(removed) the datapath "
                 + "would not take now; \(steering.framesDroppedWithoutSocket) frames dropped while no socket"
         }
@@ -85,11 +85,11 @@ extension Engine {
         var (ifindex, key) = FastPathMaps.key(of: keyBytes)
         guard let inPort = portOfIfindex[ifindex], let action = FastPathMaps.action(of: actionBytes) else { return nil }
         key.inPort = inPort
-        guard let decision = datapath.fastPathDecision(for: key, now: now),
+        guard let decision = datapath.fastPathDecision(for: key, now: DatapathInstant(nanoseconds: now)),
               decision.tagOperation == action.operation,
               decision.tagOperation == .keep || decision.tagOperation == .pop || decision.outTCI == action.tci,
               portOfIfindex[action.egress] == decision.outPort,
-              let expiry = datapath.fastPathExpiry(of: decision, now: now), expiry > now
+              let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now
         else { return nil }
         if expiry != action.expires || action.maximumLength != fastPathMaximumLength {
             let updated = FastPathMaps.actionBytes(egress: action.egress, operation: decision.tagOperation, tci: decision.outTCI,
@@ -107,7 +107,7 @@ extension Engine {
     /// program's `ports` map (the fast path goes on, the rest is dropped and counted), and
     /// the entries left in the kernel. Under `lifecycle`, the worker stopped.
     func leaveFastPathPinned() {
-        if let datapath { fastPathSync(datapath, now: Self.monotonicNanoseconds()) }
+        if let datapath { fastPathSync(datapath, now: DatapathInstant.now().nanoseconds) }
         leavesFastPathPinned = true
         steering.releaseAll()
         for port in ports {

@@ -54,7 +54,7 @@ extension Engine {
                                                 configuration: numbered, previousTracker: tracker.value)
             }
             let candidate = try makeDatapath?(pool, numbered, succession)
-                ?? Datapath(configuration: numbered, pool: pool, now: Self.monotonicNanoseconds(), succeeding: succession)
+                ?? Datapath(configuration: numbered, pool: pool, now: DatapathInstant.now(), succeeding: succession)
             if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
             let handoff = Handoff(value: candidate)
             let interfaces = Self.interfaces(of: numbered)
@@ -73,7 +73,7 @@ extension Engine {
         let previous = datapath.unsafelyUnwrapped
         drainDatapathQueues(previous)
         fastPathFlush(previous)
-        var summary = candidate.takeOver(from: previous, now: now)
+        var summary = candidate.takeOver(from: previous, now: DatapathInstant(nanoseconds: now))
         datapath = candidate
         try? prepareFastPath(candidate)
         var byName: [String: IOPort] = [:]

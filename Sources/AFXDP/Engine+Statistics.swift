@@ -9,7 +9,7 @@ import XDPDatapath
 // (or by any thread once the worker has stopped).
 extension Engine {
     func publishStatistics() {
-        if fastPathOn, let datapath { fastPathSync(datapath, now: Self.monotonicNanoseconds()) }
+        if fastPathOn, let datapath { fastPathSync(datapath, now: DatapathInstant.now().nanoseconds) }
         lastWorkerCPU = cxdp_thread_cpu_microseconds()
         let stats = makeStatistics(cpuSeconds: Double(lastWorkerCPU - workerCPUStart) / 1e6)
         published.withLock { $0 = stats }

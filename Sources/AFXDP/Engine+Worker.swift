@@ -24,7 +24,7 @@ extension Engine {
                 moved &+= reclaimCompletions(socket)
                 refill(socket)
             }
-            let now = Self.monotonicNanoseconds()
+            let now = DatapathInstant.now().nanoseconds
             for socket in sockets {
                 moved &+= receive(socket, into: batch, now: now)
             }
@@ -46,7 +46,7 @@ extension Engine {
                 port.txSocket.kick(&kicks)
             }
             if configuration.idle == .busyPoll && idle & 63 == 0 {
-                datapath?.tick(now: Self.monotonicNanoseconds())
+                datapath?.tick(now: DatapathInstant.now())
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
             if configuration.idle == .poll && idle > configuration.spinIterations {
@@ -66,8 +66,8 @@ extension Engine {
                     _ = read(wakeFD, &value, 8)
                 }
                 // Learned flows and timeouts advance even when no frame arrives.
-                let woke = Self.monotonicNanoseconds()
-                datapath?.tick(now: woke)
+                let woke = DatapathInstant.now().nanoseconds
+                datapath?.tick(now: DatapathInstant(nanoseconds: woke))
                 pollLinkChanges(now: woke, readable: pollFDs[pollFDs.count - 1].revents != 0)
                 for socket in sockets { socket.wakeFillIfNeeded() }
             }
@@ -99,7 +99,7 @@ extension Engine {
         let port = ports[socket.portIndex]
         let datapath = datapath.unsafelyUnwrapped
         if let id = port.datapathPortID {
-            datapath.process(batch, from: id, now: now)
+            datapath.process(batch, from: id, now: DatapathInstant(nanoseconds: now))
             if fastPathOn { fastPathAfterBatch(datapath, now: now) }
         } else {
             for i in 0..<batch.count { pool.free(batch.addresses[i]) }
@@ -140,17 +140,5 @@ extension Engine {
     private func transmit(_ batch: PacketBatch, on socket: XSKSocket) {
         socket.transmit(batch, pool: pool, ringSize: configuration.ringSize, kicksPerBatch: configuration.kicksPerBatch,
                         kicks: &kicks)
-    }
-
-    /// The engine's clock: `CLOCK_BOOTTIME` in nanoseconds (monotonic, counts suspend, and
-    /// the same in the next process: connection timeouts kept in a state file go on from
-    /// it, StateFile.swift), the `now` every datapath call of the worker receives. A
-    /// datapath built for an engine is built at this time (its flows' `duration`, MAC
-    /// ages and timers count from it).
-    @inline(__always)
-    public static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }

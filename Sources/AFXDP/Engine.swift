@@ -175,7 +175,7 @@ public final class Engine: @unchecked Sendable {
                             makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
         try self.init(interfaces: Self.interfaces(of: configuration), options: options) { pool in
             if let makeDatapath { return try makeDatapath(pool) }
-            return try Datapath(configuration: configuration, pool: pool, now: Self.monotonicNanoseconds())
+            return try Datapath(configuration: configuration, pool: pool, now: DatapathInstant.now())
         }
         appliedConfiguration.withLock { $0 = configuration }
     }

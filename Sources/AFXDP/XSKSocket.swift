@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXDP
+import XDPDatapath
 
 /// How a socket binds: zero-copy needs driver support (not veth: EOPNOTSUPP).
 public enum XSKBindMode: String, Sendable, CustomStringConvertible {
@@ -88,10 +89,10 @@ package final class XSKSocket {
             // releases its queue asynchronously (the kernel clears it in deferred work that
             // takes the RTNL lock): EBUSY meanwhile, retried for `busyWait`. A queue held
             // by a live socket (another switch) is still busy after it.
-            let busyDeadline = Engine.monotonicNanoseconds() + Self.busyWait
+            let busyDeadline = DatapathInstant.now() + Self.busyWait
             while true {
                 err = xsk_socket__create_shared(&created, interface, queue, umem.handle, rx, tx, fill, completion, &config)
-                guard err == -EBUSY, Engine.monotonicNanoseconds() < busyDeadline else { break }
+                guard err == -EBUSY, DatapathInstant.now() < busyDeadline else { break }
                 usleep(10_000)
             }
             if err == 0 {
@@ -103,7 +104,7 @@ package final class XSKSocket {
         guard err == 0, let created else {
             rx.deallocate(); tx.deallocate(); fill.deallocate(); completion.deallocate()
             var detail = [queue == 0 ? nil : "queue \(queue)"]
-            if err == -EBUSY { detail.append("another AF_XDP socket still holds it after \(Self.busyWait / 1_000_000_000) s") }
+            if err == -EBUSY { detail.append("another AF_XDP socket still holds it after \(Self.busyWait)") }
             let words = detail.compactMap { $0 }
             throw AFXDPError(call: "xsk_socket__create_shared", errno: err == 0 ? EINVAL : err, interface: interface,
                              detail: words.isEmpty ? nil : words.joined(separator: ", "))
@@ -118,7 +119,7 @@ package final class XSKSocket {
 
     /// How long a queue that answers EBUSY is tried again: long enough for the release of
     /// a socket closed a moment ago, on a loaded machine.
-    static let busyWait: UInt64 = 15_000_000_000
+    static let busyWait: Duration = .seconds(15)
 
     deinit {
         xsk_socket__delete(handle)

@@ -56,8 +56,10 @@ final class MicroStage {
         if name == "compute" {
             // The bench's compute node, checked frame by frame first (the VM's frame leaves GRE-
             // encapsulated with key 1001, the reply reaches the VM, the stream is then +est).
+            let start = DatapathInstant(nanoseconds: 1_000_000_000)
             let check = ComputePathCheck(datapath: try Datapath(configuration: scenario.configuration,
-                                                                pool: FramePool(frameCount: 256)), a: "a", b: "b")
+                                                                pool: FramePool(frameCount: 256), now: start),
+                                         a: "a", b: "b", now: start)
             guard check.problems.isEmpty else {
                 throw ScenarioError("compute path check failed:\n  " + check.problems.joined(separator: "\n  "))
             }
@@ -87,7 +89,7 @@ final class MicroStage {
             return
         case .pipeline:
             rig.refill()
-            if measured { xdpswitchMicroProcess(self) } else { datapath.process(batch, from: input, now: now) }
+            if measured { xdpswitchMicroProcess(self) } else { datapath.process(batch, from: input, now: DatapathInstant(nanoseconds: now)) }
             now &+= 1000
             rig.checkRecycled(rig.recycle())
         }
@@ -99,7 +101,7 @@ final class MicroStage {
 
 @inline(never) @_silgen_name("xdpswitch_micro_process")
 func xdpswitchMicroProcess(_ stage: MicroStage) {
-    stage.datapath.process(stage.batch, from: stage.input, now: stage.now)
+    stage.datapath.process(stage.batch, from: stage.input, now: DatapathInstant(nanoseconds: stage.now))
 }
 
 @inline(never) @_silgen_name("xdpswitch_micro_parse")

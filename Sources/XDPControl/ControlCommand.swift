@@ -8,13 +8,13 @@ import XDPDatapath
 /// request with the wrong number of arguments (`usage: del-flows BRIDGE [FLOW] [--strict]`)
 /// before the handler runs. The CLI's help for the verb is the summary.
 public struct ControlCommand: Sendable {
-    /// What the handler is given: the datapath (on the thread that owns it), that thread's
-    /// clock in nanoseconds, the arguments without the flags, and the flags present.
+    /// What the handler is given: the datapath (on the thread that owns it), the time on
+    /// that thread's clock, the arguments without the flags, and the flags present.
     public struct Invocation {
         /// The datapath; the handler runs on the thread that owns it.
         public let datapath: Datapath
-        /// The owning thread's monotonic clock, in nanoseconds.
-        public let now: UInt64
+        /// The time on the owning thread's clock.
+        public let now: DatapathInstant
         /// The request's arguments, flags removed, in order; their count is within the
         /// command's `argumentCount`.
         public let arguments: [String]

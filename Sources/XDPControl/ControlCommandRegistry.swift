@@ -45,9 +45,9 @@ public struct ControlCommandRegistry: Sendable {
     }
 
     /// Runs `request` on `datapath`: on the thread that owns the datapath (the engine's
-    /// worker, through `Engine.perform`), with that thread's clock `now` (nanoseconds).
+    /// worker, through `Engine.perform`), at `now` on that thread's clock.
     /// An unknown command, a wrong argument count or a handler's error is a failure reply.
-    public func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
+    public func handle(_ request: ControlSocket.Request, datapath: Datapath, now: DatapathInstant) -> ControlSocket.Reply {
         if request.command == Self.listCommands { return .success(helpText) }
         guard let command = self[request.command] else { return .failure("unknown command \"\(request.command)\"") }
         let flags = Set(request.arguments.filter { command.flags.contains($0) })

@@ -13,7 +13,7 @@ public enum SwitchControl {
             + [reloadCommand])
 
     /// Runs `request` with `registry` (see `ControlCommandRegistry.handle`).
-    public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: UInt64) -> ControlSocket.Reply {
+    public static func handle(_ request: ControlSocket.Request, datapath: Datapath, now: DatapathInstant) -> ControlSocket.Reply {
         registry.handle(request, datapath: datapath, now: now)
     }
 

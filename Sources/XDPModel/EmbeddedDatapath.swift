@@ -55,37 +55,31 @@ public final class EmbeddedDatapath {
         public var isClean: Bool { outbound.isEmpty && held == 0 }
     }
 
-    /// The datapath under test. Its methods take the clock as `now:`; pass `nanoseconds`.
+    /// The datapath under test. Its methods take the time as `now:`; pass ``now``.
     public let datapath: Datapath
-    /// The manual clock: time since the clock's zero.
-    public private(set) var now: Duration
+    /// The manual clock's time: where `startTime` put it plus every `advanceTime(by:)`.
+    public private(set) var now: DatapathInstant
     private var outbound: [PortID: [[UInt8]]] = [:]
 
     /// The datapath `configuration` describes — bridges, flows, security groups, routers,
     /// DHCP, tunnels — over a pool of `frameCount` frames, with the clock at `startTime`.
     public init(configuration: SwitchConfiguration, frameCount: Int = 1024,
-                startTime: Duration = .seconds(1)) throws(ConfigurationError) {
-        datapath = try configuration.makeDatapath(pool: FramePool(frameCount: frameCount))
+                startTime: DatapathInstant = DatapathInstant(nanoseconds: 1_000_000_000)) throws(ConfigurationError) {
+        datapath = try configuration.makeDatapath(pool: FramePool(frameCount: frameCount), now: startTime)
         now = startTime
     }
 
     /// A datapath built elsewhere (its own pool); the clock at `startTime`.
-    public init(datapath: Datapath, startTime: Duration = .seconds(1)) {
+    public init(datapath: Datapath, startTime: DatapathInstant = DatapathInstant(nanoseconds: 1_000_000_000)) {
         self.datapath = datapath
         now = startTime
-    }
-
-    /// The clock in nanoseconds, as the datapath's `now:` parameters take it.
-    public var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = now.components
-        return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
     /// Moves the clock forward by `amount` (not backwards: a negative amount is ignored)
     /// and runs the datapath's timers at the new time.
     public func advanceTime(by amount: Duration) {
         if amount > .zero { now += amount }
-        datapath.tick(now: nanoseconds)
+        datapath.tick(now: now)
         collect()
     }
 
@@ -98,7 +92,7 @@ public final class EmbeddedDatapath {
         guard frame.count <= limit else { throw .frameTooLong(length: frame.count, limit: limit) }
         guard var handle = datapath.pool.allocateFrame() else { throw .poolExhausted }
         do { try handle.write(bytes: frame) } catch { throw .frameTooLong(length: frame.count, limit: handle.capacity) }
-        datapath.process(handle, from: target, now: nanoseconds)
+        datapath.process(handle, from: target, now: now)
         collect()
     }
 

@@ -76,7 +76,7 @@ extension SwitchConfiguration {
         if let n = keys["gateway_interface"] { router.gatewayInterface = try n.string() }
         if let n = keys["pending_limit"] { router.pendingLimit = try n.integer(in: 0...4096) }
         if let n = keys["pending_total_limit"] { router.pendingTotalLimit = try n.integer(in: 0...65536) }
-        if let n = keys["arp_retransmit_ms"] { router.arpRetransmitInterval = UInt64(try n.integer(in: 1...60_000)) * 1_000_000 }
+        if let n = keys["arp_retransmit_ms"] { router.arpRetransmitInterval = .milliseconds(try n.integer(in: 1...60_000)) }
         if let n = keys["arp_max_requests"] { router.arpMaximumRequests = try n.integer(in: 1...100) }
         if let n = keys["neighbour_capacity"] { router.neighbourCapacity = try n.integer(in: 1...1_048_576) }
         if let n = keys["icmp_errors_per_second"] { router.icmpErrorsPerSecond = try n.integer(in: 0...1_000_000) }

@@ -145,7 +145,7 @@ extension SwitchConfiguration {
     }
 
     /// Installs the security groups' flows in `datapath` (see `makeDatapath`).
-    func applySecurityGroups(_ datapath: Datapath, now: UInt64 = 0) throws(ConfigurationError) {
+    func applySecurityGroups(_ datapath: Datapath, now: DatapathInstant) throws(ConfigurationError) {
         guard let sg = securityGroups else { return }
         do {
             try datapath.applySecurityGroups(sg, now: now)

@@ -92,7 +92,7 @@ public struct SwitchConfiguration: Sendable {
         var bridge = BridgeConfiguration(name: try nameNode.string())
         lines[bridge.name] = node.line
         lines["\(bridge.name).name"] = nameNode.line
-        if let n = keys["mac_aging_time"] { bridge.macAgingSeconds = UInt64(try n.integer(in: 1...1_000_000)) }
+        if let n = keys["mac_aging_time"] { bridge.macAging = .seconds(try n.integer(in: 1...1_000_000)) }
         if let n = keys["mac_table_size"] { bridge.macTableSize = try n.integer(in: 16...(1 << 24)) }
         for port in try keys["ports"]?.sequence() ?? [] {
             bridge.ports.append(try readPort(port))
@@ -245,7 +245,7 @@ public struct SwitchConfiguration: Sendable {
     private func check() throws(ConfigurationError) {
         let built: Datapath
         do {
-            built = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0))
+            built = try Datapath(configuration: datapath, pool: FramePool(frameCount: 1, frameSize: 256, headroom: 0), now: .zero)
         } catch {
             throw located(error)
         }
@@ -259,15 +259,14 @@ public struct SwitchConfiguration: Sendable {
         return ConfigurationError(file: file, line: line, key: "\(error.subject).\(error.key)", message: error.message)
     }
 
-    /// Builds the datapath this configuration describes over `pool`.
     /// Builds the datapath this configuration describes over `pool`: bridges, ports,
     /// flows, routers, DHCP, tunnels, conntrack and the security groups' flows (which
     /// `Datapath(configuration: datapath, pool:)` alone would leave out). `succession`:
     /// the routers and DHCP responders of the datapath this one replaces that it reuses
     /// (`Engine.reconfigure`).
     /// `now`: the time the datapath is built at, on the clock its user passes to every
-    /// call (`Engine.monotonicNanoseconds()` for an engine's).
-    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256, now: UInt64 = 0,
+    /// call (`DatapathInstant.now()` for an engine's).
+    public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256, now: DatapathInstant,
                              succeeding succession: DatapathSuccession? = nil) throws(ConfigurationError) -> Datapath {
         let built: Datapath
         do {

@@ -162,7 +162,7 @@ public struct ComputePathCheck {
     /// again, and checks what leaves: the first and last leave `b` GRE-encapsulated with key
     /// 1001, the underlay's addresses and the inner frame untagged and unchanged; the reply
     /// reaches `a` decapsulated and untagged; the last frame passes table 72 as +est.
-    public init(datapath: Datapath, a: String, b: String, now: UInt64 = 1_000_000_000) {
+    public init(datapath: Datapath, a: String, b: String, now: DatapathInstant) {
         let scenario = BenchScenario.computeScenario
         let forward = scenario.generatorFrame(size: 60).frame
         let reply = scenario.replyFrame(size: 60).frame
@@ -196,7 +196,7 @@ public struct ComputePathCheck {
         if !datapath.drainTransmitted(vm).isEmpty { problems.append("VM's first frame came back to \(a)") }
 
         let gre = scenario.computeReplyFrame(size: 60).frame
-        datapath.inject(gre, into: underlay, now: now + 1_000)
+        datapath.inject(gre, into: underlay, now: now + .nanoseconds(1_000))
         let back = datapath.drainTransmitted(vm)
         if back != [reply] {
             problems.append("reply: \(back.count) frames reached \(a)" + (back.first.map { ", first \(Array($0.prefix(18)))" } ?? "")
@@ -204,7 +204,7 @@ public struct ComputePathCheck {
         }
 
         let before = Self.established(datapath)
-        datapath.inject(forward, into: vm, now: now + 2_000)
+        datapath.inject(forward, into: vm, now: now + .nanoseconds(2_000))
         checkEncapsulated(datapath.drainTransmitted(underlay), "VM's frame after the reply")
         let after = Self.established(datapath)
         if after.established != before.established + 1 || after.new != before.new {
@@ -214,6 +214,6 @@ public struct ComputePathCheck {
     }
 
     public static func established(_ datapath: Datapath) -> FirewallCounts {
-        FirewallCounts(flows: (try? datapath.flowStatistics(bridge: "br-int", now: 0)) ?? [], table: 72)
+        FirewallCounts(flows: (try? datapath.flowStatistics(bridge: "br-int", now: .zero)) ?? [], table: 72)
     }
 }

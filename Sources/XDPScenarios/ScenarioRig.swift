@@ -27,7 +27,7 @@ public final class ScenarioRig {
 
     public init(_ scenario: PipelineScenario) throws {
         self.scenario = scenario
-        datapath = try Datapath(configuration: scenario.configuration, pool: pool)
+        datapath = try Datapath(configuration: scenario.configuration, pool: pool, now: .zero)
         guard let port = datapath.port(named: scenario.input), datapath.port(named: scenario.output) != nil else {
             throw ScenarioError("\(scenario.name): no port \(scenario.input) or \(scenario.output)")
         }
@@ -41,7 +41,7 @@ public final class ScenarioRig {
         }
         for (frame, name) in scenario.prime {
             guard let p = datapath.port(named: name) else { throw ScenarioError("\(scenario.name): no port \(name)") }
-            datapath.inject(frame, into: p, now: 1)
+            datapath.inject(frame, into: p, now: DatapathInstant(nanoseconds: 1))
         }
         datapath.discardTransmitted()
     }
@@ -77,7 +77,7 @@ public final class ScenarioRig {
     /// One batch: refill, the stage, recycle. A dropped frame would have gone back to the
     /// pool while the rig still uses it: that stops the run with the datapath's counters.
     @inline(__always)
-    public func runBatch(now: UInt64) {
+    public func runBatch(now: DatapathInstant) {
         refill()
         datapath.process(batch, from: input, now: now)
         checkRecycled(recycle())

@@ -37,7 +37,7 @@ extension Engine {
                             options: EngineConfiguration = EngineConfiguration()) throws(EngineSetupError) {
         do {
             try self.init(configuration: configuration.datapath, options: options) { pool in
-                try configuration.makeDatapath(pool: pool, now: Engine.monotonicNanoseconds())
+                try configuration.makeDatapath(pool: pool, now: DatapathInstant.now())
             }
         } catch {
             throw EngineSetupError(error, configuration: configuration)
@@ -75,7 +75,7 @@ extension Engine {
             return try await reconfigure(to: configuration.datapath) { pool, numbered, succession in
                 var renumbered = configuration
                 renumbered.datapath = numbered
-                return try renumbered.makeDatapath(pool: pool, now: Engine.monotonicNanoseconds(), succeeding: succession)
+                return try renumbered.makeDatapath(pool: pool, now: DatapathInstant.now(), succeeding: succession)
             }
         } catch {
             throw EngineSetupError(error, configuration: configuration)

@@ -82,7 +82,7 @@ public struct PcapReplay {
         var writers: [PortID: PcapWriter] = [:]
         var report = Report(framesRead: records.count, framesWritten: [:], outputFiles: [:])
         for record in records {
-            datapath.inject(record.bytes, into: ports[record.input], now: record.time)
+            datapath.inject(record.bytes, into: ports[record.input], now: DatapathInstant(nanoseconds: record.time))
             for port in datapath.ports where !port.txQueue.isEmpty {
                 let writer: PcapWriter
                 if let existing = writers[port.id] {

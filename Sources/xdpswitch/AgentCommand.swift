@@ -224,7 +224,7 @@ struct AgentCompileCommand: ParsableCommand {
         }
         if countFlows {
             let datapath = try SwitchConfiguration.parse(yaml: compiled.yaml, file: output ?? "<compiled>")
-                .makeDatapath(pool: FramePool(frameCount: 16))
+                .makeDatapath(pool: FramePool(frameCount: 16), now: .zero)
             for bridge in datapath.bridges {
                 FileHandle.standardError.write(Data("\(bridge.name): \(datapath.flows(bridge: bridge.name).count) flows\n".utf8))
             }

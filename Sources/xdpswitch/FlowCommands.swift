@@ -57,9 +57,9 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         if let control { return try ControlOption.run("trace", [bridge, flow], control: control) }
-        let datapath = try config.load().makeDatapath(pool: FramePool(frameCount: 256))
+        let datapath = try config.load().makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         do {
-            print(try datapath.trace(flow: flow, bridge: bridge, now: 1_000_000_000), terminator: "")
+            print(try datapath.trace(flow: flow, bridge: bridge, now: .zero + .seconds(1)), terminator: "")
         } catch {
             throw CommandFailure("\(error)")
         }

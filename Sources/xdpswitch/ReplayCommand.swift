@@ -39,7 +39,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         var loaded = try config.load()
         if let seed { loaded.datapath.randomSeed = seed }
-        let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: frames))
+        let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: frames), now: .zero)
         let inputs = input.map { item -> PcapReplay.Input in
             let parts = item.split(separator: "=", maxSplits: 1)
             return PcapReplay.Input(port: String(parts[0]), path: String(parts[1]))

@@ -14,7 +14,7 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         if let control { return try ControlOption.run("show", control: control) }
         let loaded = try config.load()
-        let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16))
+        let datapath = try loaded.makeDatapath(pool: FramePool(frameCount: 16), now: .zero)
         print(SwitchText.show(datapath.topology(), header: "XDPSwitch (\(loaded.file))"), terminator: "")
     }
 }

@@ -185,7 +185,7 @@ enum SwitchMetrics {
     }
 
     /// Reads the datapath: on the engine's worker, between two iterations (`Engine.perform`).
-    static func datapathSamples(_ datapath: Datapath, now: UInt64) -> MetricSamples {
+    static func datapathSamples(_ datapath: Datapath, now: DatapathInstant) -> MetricSamples {
         var out = MetricSamples()
         for port in datapath.ports {
             let s = port.stats

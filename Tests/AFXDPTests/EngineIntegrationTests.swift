@@ -169,7 +169,7 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.94.0.1", mac: "02:00:00:94:00:01")
         let configuration = bridge([(topo.port("a"), 1)])
         for useSwitchConfiguration in [false, true] {
-            let before = Engine.monotonicNanoseconds()
+            let before = DatapathInstant.now()
             let engine = useSwitchConfiguration
                 ? try Engine(configuration: SwitchConfiguration(datapath: configuration))
                 : try Engine(configuration: configuration)

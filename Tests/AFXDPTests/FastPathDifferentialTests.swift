@@ -126,7 +126,7 @@ struct FastPathDifferentialTests {
     /// Runs the comparison inside the namespace; returns the differences found.
     static func compare() throws -> [String] {
         var failures: [String] = []
-        let now = Engine.monotonicNanoseconds()
+        let now = DatapathInstant.now()
         let referencePool = FramePool(frameCount: 1024), cachedPool = FramePool(frameCount: 1024)
         let reference = try Datapath(configuration: configuration, pool: referencePool, now: now)
         let cached = try Datapath(configuration: configuration, pool: cachedPool, now: now)
@@ -177,7 +177,7 @@ struct FastPathDifferentialTests {
             let egress = ifindex[decision.outPort]!
             try program.fastPath.addDevice(egress)
             try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
-                egress: egress, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry, maximumLength: 1792), fresh: true)
+                egress: egress, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
             installed[key] = decision
         }
         // 12 pairs in each VLAN, and the two priority-tagged ones.
@@ -228,7 +228,7 @@ struct FastPathDifferentialTests {
                             failures.append("\(label): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
                         }
                         let entry = program.fastPath.counters(key: hit)
-                        cached.creditFastPath(decision, packets: 1, bytes: UInt64(frame.bytes.count), lastUsed: entry.lastUsed)
+                        cached.creditFastPath(decision, packets: 1, bytes: UInt64(frame.bytes.count), lastUsed: DatapathInstant(nanoseconds: entry.lastUsed))
                     } else {
                         // A miss goes on to the queue's socket; none is in the slot here (as
                         // when the daemon is away), so the program drops it and counts it.

@@ -65,10 +65,10 @@ struct RestartFastPathLiveTests {
             sleep(2)
             if fastPath == "on" { beforeKill = Self.packets(lab, from: ports[0], to: "02:00:00:9c:00:02") }
             lab.stopSwitch(SIGKILL)
-            killed = StateFile.nanoseconds()
+            killed = DatapathInstant.now().nanoseconds
             lab.topo.lab.run(in: lab.topo.namespace("a"), ["ping", "-n", "-c", "1", "-W", "1", "10.156.0.99"])
             second = try lab.start(["--fast-path", fastPath], interfaces: ports)
-            restarted = StateFile.nanoseconds()
+            restarted = DatapathInstant.now().nanoseconds
         }
         print("udp across kill -9 + restart, fast path \(fastPath): 6000 sent at 1000/s, \(stream.received) received, "
               + "\(6000 - stream.received) lost; "

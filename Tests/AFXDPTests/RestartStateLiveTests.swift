@@ -374,10 +374,10 @@ struct RestartStateLiveTests {
         let stream = try lab.udpStream("a", to: "b", address: "10.154.0.2") {
             sleep(2)
             lab.stopSwitch(SIGKILL)
-            let stopped = StateFile.nanoseconds()
+            let stopped = DatapathInstant.now().nanoseconds
             sleep(1)
             try lab.start(interfaces: ports)
-            downtime = Double(StateFile.nanoseconds() - stopped) / 1e9
+            downtime = Double(DatapathInstant.now().nanoseconds - stopped) / 1e9
         }
         print("udp across kill -9 + restart: 6000 sent at 1000/s, \(stream.received) received, \(6000 - stream.received) lost; "
               + String(format: "switch away for %.2f s (kill to attached again)", downtime))

@@ -44,7 +44,7 @@ final class SGLab {
         let text = yaml({ topo.port($0) }, { Self.ip($0, net: net) }, { Self.mac($0, net: net) })
         let loaded = try SwitchConfiguration.parse(yaml: text, file: "sg-lab.yaml")
         sg = try #require(loaded.securityGroups)
-        engine = try Engine(configuration: loaded.datapath) { pool in try loaded.makeDatapath(pool: pool) }
+        engine = try Engine(configuration: loaded.datapath) { pool in try loaded.makeDatapath(pool: pool, now: .zero) }
         try engine.start()
     }
 

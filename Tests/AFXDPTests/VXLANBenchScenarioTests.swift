@@ -9,8 +9,8 @@ import XDPScenarios
 @Suite("bench lab: vxlan scenarios")
 struct VXLANBenchScenarioTests {
     func run(_ configuration: DatapathConfiguration, _ frame: [UInt8], into input: String, out output: String) throws -> [[UInt8]] {
-        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 64))
-        datapath.inject(frame, into: try #require(datapath.port(named: input)), now: 1_000_000_000)
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 64), now: .zero)
+        datapath.inject(frame, into: try #require(datapath.port(named: input)), now: DatapathInstant(nanoseconds: 1_000_000_000))
         return datapath.drainTransmitted(try #require(datapath.port(named: output)))
     }
 

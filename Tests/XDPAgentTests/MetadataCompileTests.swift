@@ -46,8 +46,8 @@ import XDPPacket
         let dp = try Compiled.datapath(ReferenceCloud.networkNode, options: Self.metadataOn)
         var underlay = try Underlay(dp)
         dp.inject(underlay.gre(from: ReferenceCloud.compute1IP, key: 2, inner: Self.discover(from: MACAddress(ReferenceCloud.vm1MAC)!)),
-                  into: underlay.port, now: 1_000_000_000)
-        let out = underlay.answerARP(now: 1_000_100_000).compactMap(GREFrame.init)
+                  into: underlay.port, now: DatapathInstant(nanoseconds: 1_000_000_000))
+        let out = underlay.answerARP(now: DatapathInstant(nanoseconds: 1_000_100_000)).compactMap(GREFrame.init)
         let offer = try #require(out.first { $0.destination == IPv4Address(172, 16, 0, 1) }, "\(dp.portStatistics())")
         let options = Self.options(ofDHCP: offer.inner)
         let expected: [UInt8] = [32, 169, 254, 169, 254, 0, 0, 0, 0,  // 169.254.169.254/32 on-link

@@ -115,12 +115,12 @@ import XDPPacket
               "net-b floods to compute3 only, net-c (no other host) nowhere")
 
         // With frames: a broadcast on each network reaches exactly those hosts.
-        let dp = try config.makeDatapath(pool: FramePool(frameCount: 512))
+        let dp = try config.makeDatapath(pool: FramePool(frameCount: 512), now: .zero)
         var underlay = try Underlay(dp)
         func broadcast(from port: String, mac: String, at now: UInt64) throws -> [GREFrame] {
             let frame = FrameBuilder().ethernet(source: MACAddress(mac)!, destination: .broadcast).payload(count: 46).build()
-            dp.inject(frame, into: try #require(dp.port(named: port)), now: now)
-            return underlay.answerARP(now: now + 1000).compactMap(GREFrame.init)
+            dp.inject(frame, into: try #require(dp.port(named: port)), now: DatapathInstant(nanoseconds: now))
+            return underlay.answerARP(now: DatapathInstant(nanoseconds: now + 1000)).compactMap(GREFrame.init)
         }
         let a = try broadcast(from: "tapport-net-a-", mac: "fa:16:3e:00:01:01", at: 1_000_000_000)
         #expect(Set(a.map(\.destination)) == [IPv4Address(172, 16, 0, 2), IPv4Address(172, 16, 0, 3)] && a.allSatisfy { $0.key == 100 })
@@ -131,7 +131,7 @@ import XDPPacket
         // Unicast to the MAC l2population knows goes to its host only.
         let unicast = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:01:01")!, destination: MACAddress("fa:16:3e:00:02:01")!)
             .payload(count: 46).build()
-        dp.inject(unicast, into: try #require(dp.port(named: "tapport-net-a-")), now: 4_000_000_000)
+        dp.inject(unicast, into: try #require(dp.port(named: "tapport-net-a-")), now: DatapathInstant(nanoseconds: 4_000_000_000))
         let sent = dp.drainTransmitted(underlay.port).compactMap(GREFrame.init)
         #expect(sent.map(\.destination) == [IPv4Address(172, 16, 0, 2)] && sent.first?.inner == unicast)
     }
@@ -156,24 +156,24 @@ import XDPPacket
                           "priority=4,in_port=2,vlan_tci=0x0000/0x1fff actions=mod_vlan_vid:1,output:1",
                           "priority=0 actions=drop"])
 
-        let dp = try config.makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try config.makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         let eth2 = try #require(dp.port(named: "eth2"))
         let vlanVM = try #require(dp.port(named: "tapport-vlan-v")), flatVM = try #require(dp.port(named: "tapport-flat-v"))
         let fromVLANVM = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:00:11")!, destination: .broadcast).payload(count: 46).build()
-        dp.inject(fromVLANVM, into: vlanVM, now: 1)
+        dp.inject(fromVLANVM, into: vlanVM, now: DatapathInstant(nanoseconds: 1))
         let tagged = dp.drainTransmitted(eth2)
         #expect(tagged.count == 1 && tagged.first.map { Array($0[12..<16]) } == [0x81, 0x00, 0x00, 101], "provider tag 101 on the wire")
         let fromFlatVM = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:00:12")!, destination: .broadcast).payload(count: 46).build()
-        dp.inject(fromFlatVM, into: flatVM, now: 2)
+        dp.inject(fromFlatVM, into: flatVM, now: DatapathInstant(nanoseconds: 2))
         #expect(dp.drainTransmitted(eth2) == [fromFlatVM], "untagged on the wire")
         // Inbound: tag 101 reaches the vlan network's VM untagged, untagged the flat one's, 102 nobody.
         let inbound = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:00:99")!, destination: .broadcast)
-        dp.inject(inbound.vlan(vid: 101).payload(count: 46).build(), into: eth2, now: 3)
+        dp.inject(inbound.vlan(vid: 101).payload(count: 46).build(), into: eth2, now: DatapathInstant(nanoseconds: 3))
         #expect(dp.drainTransmitted(vlanVM) == [inbound.payload(count: 46).build()])
         #expect(dp.drainTransmitted(flatVM).isEmpty)
-        dp.inject(inbound.payload(count: 46).build(), into: eth2, now: 4)
+        dp.inject(inbound.payload(count: 46).build(), into: eth2, now: DatapathInstant(nanoseconds: 4))
         #expect(dp.drainTransmitted(flatVM).count == 1 && dp.drainTransmitted(vlanVM).isEmpty)
-        dp.inject(inbound.vlan(vid: 102).payload(count: 46).build(), into: eth2, now: 5)
+        dp.inject(inbound.vlan(vid: 102).payload(count: 46).build(), into: eth2, now: DatapathInstant(nanoseconds: 5))
         #expect(dp.drainTransmitted(flatVM).isEmpty && dp.drainTransmitted(vlanVM).isEmpty)
     }
 
@@ -190,15 +190,15 @@ import XDPPacket
                            "table=3, priority=1,tun_id=0xa actions=mod_vlan_vid:2,resubmit(,10)",
                            "table=3, priority=0 actions=drop"])
         // One tenant's broadcast never reaches the other's VM with the same address.
-        let dp = try config.makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try config.makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         let redVM = try #require(dp.port(named: "tapport-net-re")), blueVM = try #require(dp.port(named: "tapport-net-bl"))
         dp.inject(FrameBuilder.arpRequest(senderMAC: MACAddress("fa:16:3e:00:01:01")!, senderIP: IPv4Address(10, 1, 0, 5),
-                                          targetIP: IPv4Address(10, 1, 0, 1)), into: redVM, now: 1)
+                                          targetIP: IPv4Address(10, 1, 0, 1)), into: redVM, now: DatapathInstant(nanoseconds: 1))
         #expect(dp.drainTransmitted(blueVM).isEmpty)
         // And a tunnel packet of the red segment reaches only the red VM.
         let underlay = try Underlay(dp)
         let inner = FrameBuilder().ethernet(source: MACAddress("fa:16:3e:00:09:09")!, destination: .broadcast).payload(count: 46).build()
-        dp.inject(underlay.gre(from: "172.16.0.2", key: 10, inner: inner), into: underlay.port, now: 2)
+        dp.inject(underlay.gre(from: "172.16.0.2", key: 10, inner: inner), into: underlay.port, now: DatapathInstant(nanoseconds: 2))
         #expect(dp.drainTransmitted(redVM) == [inner] && dp.drainTransmitted(blueVM).isEmpty)
     }
 
@@ -207,15 +207,15 @@ import XDPPacket
     @Test func endToEndVMFrameLeavesEncapsulatedWithTheSegmentationID() throws {
         var view = ReferenceCloud.compute1
         view.networks[0].segmentationID = 0x1234
-        let dp = try Compiled.configuration(view).configuration.makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try Compiled.configuration(view).configuration.makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         var underlay = try Underlay(dp)
         let tap = try #require(dp.port(named: "tapa1b2c3d4-e5"))
         let frame = FrameBuilder().ethernet(source: MACAddress(ReferenceCloud.vm1MAC)!, destination: MACAddress(ReferenceCloud.vm2MAC)!)
             .ipv4(source: IPv4Address(10, 1, 0, 2), destination: IPv4Address(10, 1, 0, 4)).udp(sourcePort: 40000, destinationPort: 53)
             .payload(count: 20).build()
-        dp.inject(frame, into: tap, now: 1_000_000_000)
+        dp.inject(frame, into: tap, now: DatapathInstant(nanoseconds: 1_000_000_000))
         // The first frame waits for the underlay's ARP answer from compute2, then leaves.
-        let out = underlay.answerARP(now: 1_000_100_000)
+        let out = underlay.answerARP(now: DatapathInstant(nanoseconds: 1_000_100_000))
         #expect(out.count == 1)
         let gre = try #require(out.first.flatMap(GREFrame.init))
         #expect(gre.destination == IPv4Address(172, 16, 0, 3), "compute2, where vm2 lives")
@@ -227,7 +227,7 @@ import XDPPacket
         // A spoofed source address is the security group's to drop: nothing leaves.
         let spoofed = FrameBuilder().ethernet(source: MACAddress(ReferenceCloud.vm1MAC)!, destination: MACAddress(ReferenceCloud.vm2MAC)!)
             .ipv4(source: IPv4Address(10, 1, 0, 99), destination: IPv4Address(10, 1, 0, 4)).udp(sourcePort: 40000, destinationPort: 53).build()
-        dp.inject(spoofed, into: tap, now: 2_000_000_000)
+        dp.inject(spoofed, into: tap, now: DatapathInstant(nanoseconds: 2_000_000_000))
         #expect(dp.drainTransmitted(underlay.port).isEmpty)
     }
 
@@ -241,14 +241,14 @@ import XDPPacket
         }
         // From the router (not a group member): SSH admitted, port 23 refused.
         let ssh = tcp(from: IPv4Address(192, 0, 2, 7), port: 22)
-        dp.inject(underlay.gre(from: ReferenceCloud.networkIP, key: 2, inner: ssh), into: underlay.port, now: 1_000_000_000)
+        dp.inject(underlay.gre(from: ReferenceCloud.networkIP, key: 2, inner: ssh), into: underlay.port, now: DatapathInstant(nanoseconds: 1_000_000_000))
         #expect(dp.drainTransmitted(tap) == [ssh])
         dp.inject(underlay.gre(from: ReferenceCloud.networkIP, key: 2, inner: tcp(from: IPv4Address(192, 0, 2, 7), port: 23)),
-                  into: underlay.port, now: 2_000_000_000)
+                  into: underlay.port, now: DatapathInstant(nanoseconds: 2_000_000_000))
         #expect(dp.drainTransmitted(tap).isEmpty)
         // From vm2, a member of the remote group: anything admitted.
         let telnet = tcp(from: IPv4Address(10, 1, 0, 4), port: 23)
-        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 2, inner: telnet), into: underlay.port, now: 3_000_000_000)
+        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 2, inner: telnet), into: underlay.port, now: DatapathInstant(nanoseconds: 3_000_000_000))
         #expect(dp.drainTransmitted(tap) == [telnet])
     }
 

@@ -109,7 +109,7 @@ enum Compiled {
 
     /// The datapath the compiled YAML describes, in memory.
     static func datapath(_ view: HostView, options: CompileOptions = CompileOptions()) throws -> Datapath {
-        try configuration(view, options: options).configuration.makeDatapath(pool: FramePool(frameCount: 512))
+        try configuration(view, options: options).configuration.makeDatapath(pool: FramePool(frameCount: 512), now: .zero)
     }
 
     /// The flows of `bridge` as rules, by table.
@@ -144,7 +144,7 @@ struct Underlay {
     static func mac(of ip: String) -> MACAddress { MACAddress(rawValue: 0x0200_0000_0000 | UInt64(IPv4Address(ip)!.rawValue)) }
 
     /// Answers every ARP request waiting on the underlay; returns the other frames that left it.
-    mutating func answerARP(now: UInt64) -> [[UInt8]] {
+    mutating func answerARP(now: DatapathInstant) -> [[UInt8]] {
         var others: [[UInt8]] = []
         for frame in datapath.drainTransmitted(port) {
             guard frame.count >= 42, frame[12] == 0x08, frame[13] == 0x06, frame[21] == 1 else {

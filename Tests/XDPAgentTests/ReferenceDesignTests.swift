@@ -101,25 +101,25 @@ import XDPPacket
 
         // 3: the VM's broadcast (ARP for its gateway) → tunnel 2 to both hosts with net1, untagged inside.
         let arp = FrameBuilder.arpRequest(senderMAC: vm1, senderIP: IPv4Address(10, 1, 0, 2), targetIP: IPv4Address(10, 1, 0, 1))
-        dp.inject(arp, into: tap, now: 1_000_000_000)
-        let flooded = underlay.answerARP(now: 1_000_100_000).compactMap(GREFrame.init)
+        dp.inject(arp, into: tap, now: DatapathInstant(nanoseconds: 1_000_000_000))
+        let flooded = underlay.answerARP(now: DatapathInstant(nanoseconds: 1_000_100_000)).compactMap(GREFrame.init)
         #expect(Set(flooded.map(\.destination)) == [IPv4Address(172, 16, 0, 2), IPv4Address(172, 16, 0, 3)])
         #expect(flooded.allSatisfy { $0.key == 2 && $0.inner == arp }, "tunnel id 2, the VM's frame as it sent it")
 
         // 1: a broadcast from tunnel 2 → VLAN 1 → the VM, untagged.
         let dhcpOffer = FrameBuilder().ethernet(source: MACAddress(ReferenceCloud.dhcpMAC)!, destination: .broadcast)
             .ipv4(source: IPv4Address(10, 1, 0, 3), destination: .broadcast).udp(sourcePort: 67, destinationPort: 68).payload(count: 32).build()
-        dp.inject(underlay.gre(from: ReferenceCloud.networkIP, key: 2, inner: dhcpOffer), into: underlay.port, now: 2_000_000_000)
+        dp.inject(underlay.gre(from: ReferenceCloud.networkIP, key: 2, inner: dhcpOffer), into: underlay.port, now: DatapathInstant(nanoseconds: 2_000_000_000))
         #expect(dp.drainTransmitted(tap) == [dhcpOffer])
 
         // 2: unicast from tunnel 2 to the VM's MAC (vm2 pings vm1: its group admits it) → the VM.
         let ping = FrameBuilder().ethernet(source: vm2, destination: vm1).ipv4(source: IPv4Address(10, 1, 0, 4), destination: IPv4Address(10, 1, 0, 2))
             .icmpEcho(identifier: 1, sequence: 1).build()
-        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 2, inner: ping), into: underlay.port, now: 3_000_000_000)
+        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 2, inner: ping), into: underlay.port, now: DatapathInstant(nanoseconds: 3_000_000_000))
         #expect(dp.drainTransmitted(tap) == [ping])
 
         // 4: another tunnel id → dropped.
-        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 3, inner: dhcpOffer), into: underlay.port, now: 4_000_000_000)
+        dp.inject(underlay.gre(from: ReferenceCloud.compute2IP, key: 3, inner: dhcpOffer), into: underlay.port, now: DatapathInstant(nanoseconds: 4_000_000_000))
         #expect(dp.drainTransmitted(tap).isEmpty)
         #expect(dp.drainTransmitted(underlay.port).isEmpty)
     }
@@ -172,8 +172,8 @@ import XDPPacket
         options += [UInt8](repeating: 0, count: 8)
         let discover = FrameBuilder().ethernet(source: vm1, destination: .broadcast)
             .ipv4(source: .any, destination: .broadcast).udp(sourcePort: 68, destinationPort: 67).payload(bootp + options).build()
-        dp.inject(underlay.gre(from: ReferenceCloud.compute1IP, key: 2, inner: discover), into: underlay.port, now: 1_000_000_000)
-        let out = underlay.answerARP(now: 1_000_100_000).compactMap(GREFrame.init)
+        dp.inject(underlay.gre(from: ReferenceCloud.compute1IP, key: 2, inner: discover), into: underlay.port, now: DatapathInstant(nanoseconds: 1_000_000_000))
+        let out = underlay.answerARP(now: DatapathInstant(nanoseconds: 1_000_100_000)).compactMap(GREFrame.init)
         let offer = try #require(out.first { $0.destination == IPv4Address(172, 16, 0, 1) }, "the offer goes back to compute1: \(out.map(\.destination)) \(dp.portStatistics())")
         #expect(offer.key == 2)
         #expect(Array(offer.inner[12..<14]) == [0x08, 0x00], "untagged inside the tunnel")

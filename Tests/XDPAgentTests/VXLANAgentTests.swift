@@ -102,25 +102,25 @@ import XDPPacket
         let tap3 = try #require(dp.port(named: "tap9f8e7d6c-5b"))
         let vm3 = MACAddress(Self.vm3MAC)!, vm4 = MACAddress(Self.vm4MAC)!
         let arp = FrameBuilder.arpRequest(senderMAC: vm3, senderIP: IPv4Address(10, 2, 0, 5), targetIP: IPv4Address(10, 2, 0, 1))
-        dp.inject(arp, into: tap3, now: 1_000_000_000)
-        let out = underlay.answerARP(now: 1_000_100_000)
+        dp.inject(arp, into: tap3, now: DatapathInstant(nanoseconds: 1_000_000_000))
+        let out = underlay.answerARP(now: DatapathInstant(nanoseconds: 1_000_100_000))
         let vxlan = out.compactMap(VXLANFrame.init)
         #expect(vxlan.count == out.count, "nothing but VXLAN leaves for net2")
         #expect(Set(vxlan.map(\.destination)) == [IPv4Address(172, 16, 0, 2), IPv4Address(172, 16, 0, 3)])
         #expect(vxlan.allSatisfy { $0.vni == 1001 && $0.port == 4789 && $0.inner == arp })
 
         let reply = FrameBuilder.arpReply(senderMAC: vm4, senderIP: IPv4Address(10, 2, 0, 6), targetMAC: vm3, targetIP: IPv4Address(10, 2, 0, 5))
-        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 1001, inner: reply), into: underlay.port, now: 2_000_000_000)
+        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 1001, inner: reply), into: underlay.port, now: DatapathInstant(nanoseconds: 2_000_000_000))
         #expect(dp.drainTransmitted(tap3) == [reply])
-        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 1002, inner: reply), into: underlay.port, now: 3_000_000_000)
-        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 2, inner: reply), into: underlay.port, now: 3_000_000_000)
+        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 1002, inner: reply), into: underlay.port, now: DatapathInstant(nanoseconds: 3_000_000_000))
+        dp.inject(underlay.vxlan(from: ReferenceCloud.compute2IP, vni: 2, inner: reply), into: underlay.port, now: DatapathInstant(nanoseconds: 3_000_000_000))
         #expect(dp.drainTransmitted(tap3).isEmpty, "another VNI, or net1's segment over VXLAN, is not net2")
 
         let tap1 = try #require(dp.port(named: "tapa1b2c3d4-e5"))
         let arp1 = FrameBuilder.arpRequest(senderMAC: MACAddress(ReferenceCloud.vm1MAC)!, senderIP: IPv4Address(10, 1, 0, 2),
                                            targetIP: IPv4Address(10, 1, 0, 1))
-        dp.inject(arp1, into: tap1, now: 4_000_000_000)
-        let gre = underlay.answerARP(now: 4_000_100_000).compactMap(GREFrame.init)
+        dp.inject(arp1, into: tap1, now: DatapathInstant(nanoseconds: 4_000_000_000))
+        let gre = underlay.answerARP(now: DatapathInstant(nanoseconds: 4_000_100_000)).compactMap(GREFrame.init)
         #expect(gre.map(\.destination) == [IPv4Address(172, 16, 0, 2)] && gre.first?.key == 2 && gre.first?.inner == arp1)
     }
 }

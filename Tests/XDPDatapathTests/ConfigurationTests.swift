@@ -3,7 +3,7 @@ import XDPDatapath
 
 @Suite struct DatapathConfigurationTests {
     func build(_ bridges: [BridgeConfiguration]) throws(DatapathConfigurationError) -> Datapath {
-        try Datapath(configuration: DatapathConfiguration(bridges: bridges), pool: FramePool(frameCount: 16))
+        try Datapath(configuration: DatapathConfiguration(bridges: bridges), pool: FramePool(frameCount: 16), now: .zero)
     }
 
     func error(_ bridges: [BridgeConfiguration]) -> DatapathConfigurationError? {

@@ -16,7 +16,7 @@ import XDPPacket
                 PortConfiguration(name: "patch-int", type: .patch(peer: "patch-tun")),
                 PortConfiguration(name: "uplink"),
             ]),
-        ]), pool: pool)
+        ]), pool: pool, now: .zero)
     }
 
     @Test func portsAndBridgesAreFoundByTheirIds() throws {
@@ -45,23 +45,23 @@ import XDPPacket
             batch.append(address: address, length: UInt32(frame.count))
             return batch
         }
-        datapath.process(try batch(TestFrame.ethernet(dst: B, src: A)), from: a, now: 1)
-        datapath.process(try batch(TestFrame.ethernet(dst: A, src: B)), from: b.id, now: 2)
+        datapath.process(try batch(TestFrame.ethernet(dst: B, src: A)), from: a, now: DatapathInstant(nanoseconds: 1))
+        datapath.process(try batch(TestFrame.ethernet(dst: A, src: B)), from: b.id, now: DatapathInstant(nanoseconds: 2))
         let table = try #require(datapath.bridge(named: "br-int")).macTable
-        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: 3) == a.id)
-        #expect(table.lookup(TestFrame.mac(B).rawValue, vlan: 1, now: 3) == b.id)
-        #expect(table.entries(now: 3).map(\.port).sorted() == [a.id, b.id])
+        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: 3)) == a.id)
+        #expect(table.lookup(TestFrame.mac(B).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: 3)) == b.id)
+        #expect(table.entries(now: DatapathInstant(nanoseconds: 3)).map(\.port).sorted() == [a.id, b.id])
         #expect(datapath.drainTransmitted(a).count == 1, "B's frame to A, learned from A's frame by port")
     }
 
     @Test func perBridgeCallsNameTheBridge() throws {
         let datapath = try Self.datapath(pool: FramePool(frameCount: 256))
-        #expect(datapath.fdb(bridge: "br-int", now: 1) != nil)
-        #expect(datapath.fdb(bridge: "br-none", now: 1) == nil)
+        #expect(datapath.fdb(bridge: "br-int", now: DatapathInstant(nanoseconds: 1)) != nil)
+        #expect(datapath.fdb(bridge: "br-none", now: DatapathInstant(nanoseconds: 1)) == nil)
         #expect(datapath.flowSegmentCacheCounters(bridge: "br-tun") != nil)
         #expect(datapath.flowSegmentCacheCounters(bridge: "br-none") == nil)
         #expect(datapath.exactMatchCacheCounters(bridge: "br-tun") != nil)
         #expect(datapath.exactMatchCacheCounters(bridge: "br-none") == nil)
-        #expect(throws: Datapath.FlowModificationError.self) { try datapath.flowStatistics(bridge: "br-none", now: 1) }
+        #expect(throws: Datapath.FlowModificationError.self) { try datapath.flowStatistics(bridge: "br-none", now: DatapathInstant(nanoseconds: 1)) }
     }
 }

@@ -47,7 +47,7 @@ import XDPPacket
         }
         #expect(flooded == 0 && delivered == capacity * 10 / 8 * 2, "a ↔ b unicast during the flood: \(delivered) delivered, \(flooded) flooded")
         let table = try #require(h.datapath.bridge(named: "br-int")?.macTable)
-        #expect(table.entries(now: h.now).count <= table.capacity)
+        #expect(table.entries(now: DatapathInstant(nanoseconds: h.now)).count <= table.capacity)
         #expect(table.evictions > 0, "the flood overfilled the table: evictions counted")
         #expect(h.accountingHolds)
     }

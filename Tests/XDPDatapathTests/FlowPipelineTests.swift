@@ -25,7 +25,7 @@ import XDPPacket
         let h = try Harness([BridgeConfiguration(name: "br", ports: [
             PortConfiguration(name: "p1"), PortConfiguration(name: "p2"), PortConfiguration(name: "p3")])])
         try h.datapath.deleteFlows(FlowSelector(), strict: false, bridge: "br")
-        for r in rules { try h.datapath.addFlow(r, bridge: "br", now: h.now) }
+        for r in rules { try h.datapath.addFlow(r, bridge: "br", now: DatapathInstant(nanoseconds: h.now)) }
         return h
     }
 
@@ -195,7 +195,7 @@ import XDPPacket
         h.send(Self.udp(), on: "p1")
         h.send(Self.udp(), on: "p1")
         #expect(h.collect()["p2"]?.count == 2)
-        try h.datapath.addFlow(rule(priority: 2, [.output(3)]), bridge: "br", now: h.now)
+        try h.datapath.addFlow(rule(priority: 2, [.output(3)]), bridge: "br", now: DatapathInstant(nanoseconds: h.now))
         h.send(Self.udp(), on: "p1")
         #expect(Set(h.collect().keys) == ["p3"], "the cached decision is not reused after add-flow")
         var selector = FlowSelector()
@@ -215,26 +215,26 @@ import XDPPacket
         var replacement = FlowRule()
         replacement.actions = [.output(3)]
         selector.replacement = replacement
-        #expect(try h.datapath.modifyFlows(selector, strict: false, bridge: "br", now: h.now) == 1)
+        #expect(try h.datapath.modifyFlows(selector, strict: false, bridge: "br", now: DatapathInstant(nanoseconds: h.now)) == 1)
         h.send(Self.udp(), on: "p1")
         #expect(Set(h.collect().keys) == ["p3"])
         #expect(h.datapath.flows(bridge: "br").first?.counters.packets == 2)
         h.now += 9_000_000_000
-        h.datapath.tick(now: h.now)
+        h.datapath.tick(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.datapath.flows(bridge: "br").count == 1, "9 s idle: still there")
         h.send(Self.udp(), on: "p1")  // used again: the idle timer restarts
         _ = h.collect()
         h.now += 9_000_000_000
-        h.datapath.tick(now: h.now)
+        h.datapath.tick(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.datapath.flows(bridge: "br").count == 1)
         h.now += 2_000_000_000
-        h.datapath.tick(now: h.now)
+        h.datapath.tick(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.datapath.flows(bridge: "br").isEmpty, "11 s idle: expired without any traffic")
     }
 
     @Test func unknownBridgesAndPortsAreRefused() throws {
         let h = try harness([])
-        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.addFlow(rule(priority: 1, [.output(2)]), bridge: "nope", now: 0) }
-        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.addFlow(rule(priority: 1, [.output(9)]), bridge: "br", now: 0) }
+        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.addFlow(rule(priority: 1, [.output(2)]), bridge: "nope", now: DatapathInstant(nanoseconds: 0)) }
+        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.addFlow(rule(priority: 1, [.output(9)]), bridge: "br", now: DatapathInstant(nanoseconds: 0)) }
     }
 }

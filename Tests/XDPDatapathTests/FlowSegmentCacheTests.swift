@@ -36,8 +36,8 @@ final class SegmentCachePair {
     /// The flows' counters and the ports' counters agree.
     func expectSameState(bridges: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
         for bridge in bridges {
-            #expect(try cached.datapath.flowStatistics(bridge: bridge, now: cached.now)
-                == walked.datapath.flowStatistics(bridge: bridge, now: walked.now), sourceLocation: sourceLocation)
+            #expect(try cached.datapath.flowStatistics(bridge: bridge, now: DatapathInstant(nanoseconds: cached.now))
+                == walked.datapath.flowStatistics(bridge: bridge, now: DatapathInstant(nanoseconds: walked.now)), sourceLocation: sourceLocation)
         }
         #expect(cached.datapath.portStatistics() == walked.datapath.portStatistics(), sourceLocation: sourceLocation)
         #expect(cached.accountingHolds && walked.accountingHolds, sourceLocation: sourceLocation)
@@ -131,7 +131,7 @@ final class SegmentCachePair {
         replacement.actions = [.output(3)]
         selector.replacement = replacement
         for h in [pair.cached, pair.walked] {
-            #expect(try h.datapath.modifyFlows(selector, strict: false, bridge: "br", now: h.now) == 1)
+            #expect(try h.datapath.modifyFlows(selector, strict: false, bridge: "br", now: DatapathInstant(nanoseconds: h.now)) == 1)
         }
         let out = pair.send(Self.udp(53), on: "p1")
         #expect(out["p3"]?.count == 1 && out["p2"] == nil)

@@ -61,7 +61,7 @@ import XDPPacket
         let broadcast = TestFrame.ethernet(dst: BCAST, src: A)
         var frame = try take(h.pool)
         try frame.write(bytes: broadcast)
-        h.datapath.process(frame, from: h.port("qvo-a"), now: h.now)
+        h.datapath.process(frame, from: h.port("qvo-a"), now: DatapathInstant(nanoseconds: h.now))
         let flooded = h.collect()
         #expect(Set(flooded.keys) == ["qvo-b", "trunk", "trunk-all"])
         #expect(flooded["qvo-b"] == [broadcast])
@@ -76,7 +76,7 @@ import XDPPacket
             buffer.copyBytes(from: unicast)
             return unicast.count
         }
-        h.datapath.process(filled, from: h.port("qvo-a"), now: h.now)
+        h.datapath.process(filled, from: h.port("qvo-a"), now: DatapathInstant(nanoseconds: h.now))
         #expect(h.collect() == ["qvo-b": [unicast]])
         #expect(h.accountingHolds)
         #expect(h.pool.freeCount == h.pool.frameCount)
@@ -88,7 +88,7 @@ import XDPPacket
         broadcast.withUnsafeBytes { h.pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         let raw = PacketBatch(capacity: 1)
         raw.append(address: start, length: UInt32(broadcast.count))
-        h.datapath.process(raw, from: h.port("qvo-a").id, now: h.now)
+        h.datapath.process(raw, from: h.port("qvo-a").id, now: DatapathInstant(nanoseconds: h.now))
         #expect(h.collect().count == 2, "qvo-b and one trunk; the other trunk lost its frame")
         #expect(h.datapath.ports.reduce(0) { $0 + ($1.stats.drops[.noHeadroom] ?? 0) } == 1)
         #expect(h.accountingHolds)
@@ -104,7 +104,7 @@ import XDPPacket
             batch.append(frame)
         }
         #expect(batch.isFull && batch.lengths[0] == UInt32(frames[0].count))
-        h.datapath.process(batch, from: h.port("qvo-a").id, now: h.now)
+        h.datapath.process(batch, from: h.port("qvo-a").id, now: DatapathInstant(nanoseconds: h.now))
         let out = h.collect()
         #expect(out["qvo-b"] == frames)
         #expect(out["trunk"].map { $0.map(TestFrame.vlan) } == [1, 1])
@@ -119,23 +119,23 @@ import XDPPacket
         var held: [UInt64] = []
         while h.pool.freeCount > 2 { held.append(h.pool.allocate()!) }
 
-        #expect(h.datapath.inject([frame, frame, frame], into: port, now: h.now) == 2)
+        #expect(h.datapath.inject([frame, frame, frame], into: port, now: DatapathInstant(nanoseconds: h.now)) == 2)
         #expect(port.stats.drops[.noBuffer] == 1)
         #expect(h.pool.freeCount == 2, "a one-port bridge floods nowhere: both frames went back")
 
         let tooLong = [UInt8](repeating: 0, count: h.pool.dataCapacity + 1)
-        #expect(h.datapath.inject([frame, tooLong], into: port, now: h.now) == 1)
+        #expect(h.datapath.inject([frame, tooLong], into: port, now: DatapathInstant(nanoseconds: h.now)) == 1)
         #expect(port.stats.drops[.noBuffer] == 2)
 
         while h.pool.freeCount > 0 { held.append(h.pool.allocate()!) }
-        #expect(h.datapath.inject(frame, into: port, now: h.now) == false)
-        #expect(h.datapath.inject([frame, frame], into: port, now: h.now) == 0)
+        #expect(h.datapath.inject(frame, into: port, now: DatapathInstant(nanoseconds: h.now)) == false)
+        #expect(h.datapath.inject([frame, frame], into: port, now: DatapathInstant(nanoseconds: h.now)) == 0)
         #expect(port.stats.drops[.noBuffer] == 5)
         let exhausted = h.pool.allocateFrame() == nil
         #expect(exhausted)
 
         for address in held { h.pool.free(address) }
-        #expect(h.datapath.inject(frame, into: port, now: h.now) == true)
+        #expect(h.datapath.inject(frame, into: port, now: DatapathInstant(nanoseconds: h.now)) == true)
         #expect(h.accountingHolds && h.pool.freeCount == h.pool.frameCount)
     }
 }

@@ -3,27 +3,27 @@ import XDPDatapath
 
 @Suite struct MACTableTests {
     @Test func fullProbeWindowsEvictTheOldestEntry() {
-        let table = MACTable(capacity: 16, agingSeconds: 300)
-        for i in 0..<64 { table.learn(UInt64(0x0200_0000_0000 + i), vlan: 1, port: PortID(i), now: UInt64(i + 1)) }
+        let table = MACTable(capacity: 16, aging: .seconds(300))
+        for i in 0..<64 { table.learn(UInt64(0x0200_0000_0000 + i), vlan: 1, port: PortID(i), now: DatapathInstant(nanoseconds: UInt64(i + 1))) }
         #expect(table.evictions == 48)
-        #expect(table.entries(now: 100).count == 16)
+        #expect(table.entries(now: DatapathInstant(nanoseconds: 100)).count == 16)
         // The last learned is always present.
-        #expect(table.lookup(0x0200_0000_0000 + 63, vlan: 1, now: 100) == PortID(63))
+        #expect(table.lookup(0x0200_0000_0000 + 63, vlan: 1, now: DatapathInstant(nanoseconds: 100)) == PortID(63))
     }
 
     @Test func flushByPortForgetsOnlyThatPort() {
         let table = MACTable()
-        table.learn(1, vlan: 1, port: PortID(1), now: 1)
-        table.learn(2, vlan: 1, port: PortID(2), now: 1)
+        table.learn(1, vlan: 1, port: PortID(1), now: DatapathInstant(nanoseconds: 1))
+        table.learn(2, vlan: 1, port: PortID(2), now: DatapathInstant(nanoseconds: 1))
         table.flush(port: PortID(1))
-        #expect(table.lookup(1, vlan: 1, now: 2) == nil)
-        #expect(table.lookup(2, vlan: 1, now: 2) == PortID(2))
+        #expect(table.lookup(1, vlan: 1, now: DatapathInstant(nanoseconds: 2)) == nil)
+        #expect(table.lookup(2, vlan: 1, now: DatapathInstant(nanoseconds: 2)) == PortID(2))
     }
 
     @Test func relearningAnExpiredEntryIsNotAMove() {
-        let table = MACTable(agingSeconds: 1)
-        table.learn(1, vlan: 1, port: PortID(1), now: 0)
-        #expect(table.learn(1, vlan: 1, port: PortID(2), now: 2_000_000_000) == nil)
-        #expect(table.learn(1, vlan: 1, port: PortID(3), now: 2_000_000_001) == PortID(2))
+        let table = MACTable(aging: .seconds(1))
+        table.learn(1, vlan: 1, port: PortID(1), now: DatapathInstant(nanoseconds: 0))
+        #expect(table.learn(1, vlan: 1, port: PortID(2), now: DatapathInstant(nanoseconds: 2_000_000_000)) == nil)
+        #expect(table.learn(1, vlan: 1, port: PortID(3), now: DatapathInstant(nanoseconds: 2_000_000_001)) == PortID(2))
     }
 }

@@ -109,7 +109,7 @@ import XDPPacket
             }
             frames.append(bytes)
         }
-        h.datapath.inject(frames, into: h.port("in"), now: h.now)
+        h.datapath.inject(frames, into: h.port("in"), now: DatapathInstant(nanoseconds: h.now))
         _ = h.collect()
         #expect(h.port("in").stats.rxPackets == 2000)
         #expect(h.pool.freeCount == h.pool.frameCount)

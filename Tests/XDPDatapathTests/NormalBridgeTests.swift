@@ -12,12 +12,12 @@ final class Harness {
          flowSegmentCache: Bool = true) throws {
         pool = FramePool(frameCount: frames)
         datapath = try Datapath(configuration: DatapathConfiguration(bridges: bridges, conntrack: conntrack,
-                                                                     flowSegmentCache: flowSegmentCache), pool: pool)
+                                                                     flowSegmentCache: flowSegmentCache), pool: pool, now: .zero)
     }
 
     func port(_ name: String) -> Port { datapath.port(named: name)! }
 
-    func send(_ frame: [UInt8], on name: String) { datapath.inject(frame, into: port(name), now: now) }
+    func send(_ frame: [UInt8], on name: String) { datapath.inject(frame, into: port(name), now: DatapathInstant(nanoseconds: now)) }
 
     /// What every port transmitted since the last call, by port name (empty ones omitted).
     func collect() -> [String: [[UInt8]]] {
@@ -127,13 +127,13 @@ func accessTrunkBridge() -> [BridgeConfiguration] {
         #expect(Set(out.keys) == ["trunk", "trunk-all"])
         #expect(out["trunk"].map { $0.map(TestFrame.vlan) } == [2])
         let table = h.datapath.bridges[0].macTable
-        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: h.now) == h.port("qvo-a").id)
-        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 2, now: h.now) == nil)
+        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: h.now)) == h.port("qvo-a").id)
+        #expect(table.lookup(TestFrame.mac(A).rawValue, vlan: 2, now: DatapathInstant(nanoseconds: h.now)) == nil)
     }
 
     @Test func learnedAddressesAgeOut() throws {
         var bridge = accessTrunkBridge()[0]
-        bridge.macAgingSeconds = 10
+        bridge.macAging = .seconds(10)
         let h = try Harness([bridge])
         h.send(TestFrame.ethernet(dst: BCAST, src: A), on: "qvo-a")
         _ = h.collect()
@@ -173,7 +173,7 @@ func accessTrunkBridge() -> [BridgeConfiguration] {
         let h = try Harness(accessTrunkBridge(), frames: 4)
         // 4 frames in the pool: the first flood needs 1 original + 2 copies; the
         // rest cannot get copies or even a frame to land in.
-        h.datapath.inject((0..<3).map { _ in TestFrame.ethernet(dst: BCAST, src: A) }, into: h.port("qvo-a"), now: h.now)
+        h.datapath.inject((0..<3).map { _ in TestFrame.ethernet(dst: BCAST, src: A) }, into: h.port("qvo-a"), now: DatapathInstant(nanoseconds: h.now))
         let stats = h.port("qvo-a").stats
         #expect(stats.rxPackets == 3)
         #expect(stats.drops[.noBuffer, default: 0] > 0)

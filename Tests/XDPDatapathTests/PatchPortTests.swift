@@ -27,7 +27,7 @@ import XDPPacket
         #expect(h.port("patch-tun").stats.txPackets == 1)
         #expect(h.port("patch-int").stats.rxPackets == 1)
         // Both bridges learned A behind their own port.
-        #expect(h.datapath.bridge(named: "br-tun")!.macTable.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: h.now)
+        #expect(h.datapath.bridge(named: "br-tun")!.macTable.lookup(TestFrame.mac(A).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: h.now))
                 == h.port("patch-int").id)
     }
 

@@ -18,13 +18,13 @@ import XDPPacket
         let first = try Datapath(configuration: Self.configuration([
             PortConfiguration(name: "qvo-a", tag: 1), PortConfiguration(name: "qvo-b", tag: 1),
             PortConfiguration(name: "qvo-c", tag: 1), PortConfiguration(name: "qvo-d", tag: 1),
-        ]), pool: pool)
+        ]), pool: pool, now: .zero)
         let tracker = first.startConntrack()
-        first.inject(TestFrame.ethernet(dst: B, src: A), into: first.port(named: "qvo-a")!, now: now)
-        first.inject(TestFrame.ethernet(dst: A, src: B), into: first.port(named: "qvo-b")!, now: now)
-        first.inject(TestFrame.ethernet(dst: A, src: C), into: first.port(named: "qvo-c")!, now: now)
+        first.inject(TestFrame.ethernet(dst: B, src: A), into: first.port(named: "qvo-a")!, now: DatapathInstant(nanoseconds: now))
+        first.inject(TestFrame.ethernet(dst: A, src: B), into: first.port(named: "qvo-b")!, now: DatapathInstant(nanoseconds: now))
+        first.inject(TestFrame.ethernet(dst: A, src: C), into: first.port(named: "qvo-c")!, now: DatapathInstant(nanoseconds: now))
         for port in first.ports { _ = first.drainTransmitted(port) }
-        #expect(first.bridge(named: "br-int")!.macTable.entries(now: now).count == 3)
+        #expect(first.bridge(named: "br-int")!.macTable.entries(now: DatapathInstant(nanoseconds: now)).count == 3)
         let ofportB = first.port(named: "qvo-b")!.ofport
 
         // a removed, a new port first in the list, c moved to VLAN 2, one flow replaced.
@@ -32,8 +32,8 @@ import XDPPacket
             PortConfiguration(name: "qvo-new", tag: 1), PortConfiguration(name: "qvo-b", tag: 1),
             PortConfiguration(name: "qvo-c", tag: 2), PortConfiguration(name: "qvo-d", tag: 1),
         ], flows: [Self.flows[0], "priority=5,arp actions=NORMAL"]).keepingPortNumbers(of: first)
-        let second = try Datapath(configuration: next, pool: pool)
-        let summary = second.takeOver(from: first, now: now)
+        let second = try Datapath(configuration: next, pool: pool, now: .zero)
+        let summary = second.takeOver(from: first, now: DatapathInstant(nanoseconds: now))
 
         #expect(summary.portsAdded == ["qvo-new"] && summary.portsRemoved == ["qvo-a"] && summary.portsKept == 3, "\(summary)")
         #expect(summary.flowsKept == 1 && summary.flowsAdded == 1 && summary.flowsRemoved == 1, "\(summary)")
@@ -43,13 +43,13 @@ import XDPPacket
         #expect(second.port(named: "qvo-new")!.ofport == 5, "a new port takes no number the predecessor used")
         #expect(second.port(named: "qvo-b")!.stats.rxPackets == 1, "counters carry over")
         let table = second.bridge(named: "br-int")!.macTable
-        #expect(table.lookup(TestFrame.mac(B).rawValue, vlan: 1, now: now) == second.port(named: "qvo-b")!.id)
-        #expect(table.lookup(TestFrame.mac(C).rawValue, vlan: 1, now: now) == nil)
+        #expect(table.lookup(TestFrame.mac(B).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: now)) == second.port(named: "qvo-b")!.id)
+        #expect(table.lookup(TestFrame.mac(C).rawValue, vlan: 1, now: DatapathInstant(nanoseconds: now)) == nil)
         let kept = second.bridge(named: "br-int")!.flowTable.flows.first { "\($0.rule)".contains("0x88b5") }!
         #expect(kept.counters.packets == 3, "the unchanged flow's counters carry over")
 
         // Known unicast to b goes to b alone in the successor (no flood).
-        second.inject(TestFrame.ethernet(dst: B, src: Self.D), into: second.port(named: "qvo-d")!, now: now)
+        second.inject(TestFrame.ethernet(dst: B, src: Self.D), into: second.port(named: "qvo-d")!, now: DatapathInstant(nanoseconds: now))
         #expect(second.drainTransmitted(second.port(named: "qvo-b")!).count == 1)
         #expect(second.drainTransmitted(second.port(named: "qvo-new")!).isEmpty)
         #expect(pool.freeCount + second.framesQueued == pool.frameCount, "frame accounting holds")
@@ -57,9 +57,9 @@ import XDPPacket
 
     @Test func aConfigurationTheSuccessorRefusesLeavesThePredecessorAsItWas() throws {
         let pool = FramePool(frameCount: 256)
-        let first = try Datapath(configuration: Self.configuration([PortConfiguration(name: "qvo-a", tag: 1)]), pool: pool)
+        let first = try Datapath(configuration: Self.configuration([PortConfiguration(name: "qvo-a", tag: 1)]), pool: pool, now: .zero)
         let bad = Self.configuration([PortConfiguration(name: "qvo-a", tag: 1)], flows: ["priority=1,nonsense=2 actions=NORMAL"])
-        #expect(throws: DatapathConfigurationError.self) { try Datapath(configuration: bad.keepingPortNumbers(of: first), pool: pool) }
+        #expect(throws: DatapathConfigurationError.self) { try Datapath(configuration: bad.keepingPortNumbers(of: first), pool: pool, now: .zero) }
         #expect(first.bridge(named: "br-int")!.flowTable.flows.count == 2)
         #expect(pool.freeCount == pool.frameCount)
     }
@@ -68,10 +68,10 @@ import XDPPacket
         let pool = FramePool(frameCount: 256)
         let datapath = try Datapath(configuration: Self.configuration([
             PortConfiguration(name: "qvo-a", tag: 1), PortConfiguration(name: "qvo-b", tag: 1),
-        ]), pool: pool)
+        ]), pool: pool, now: .zero)
         let b = datapath.port(named: "qvo-b")!
         b.linkDown = "absent"
-        datapath.inject(TestFrame.ethernet(dst: BCAST, src: A), into: datapath.port(named: "qvo-a")!, now: 1)
+        datapath.inject(TestFrame.ethernet(dst: BCAST, src: A), into: datapath.port(named: "qvo-a")!, now: DatapathInstant(nanoseconds: 1))
         #expect(b.txQueue.count == 1)
         datapath.discardTransmitQueue(of: b)
         #expect(b.txQueue.isEmpty && b.stats.drops[.portDown] == 1)
@@ -83,13 +83,13 @@ import XDPPacket
     @Test func routersConfiguredTheSameAreTheSameObjectsInTheSuccessor() throws {
         let pool = FramePool(frameCount: 512)
         let before = RouterBridgeNode.referenceConfiguration()
-        let first = try Datapath(configuration: before, pool: pool)
+        let first = try Datapath(configuration: before, pool: pool, now: .zero)
         var after = before
         after.bridges[0].ports.append(PortConfiguration(name: "qvo-vm2", tag: 1))
         let numbered = after.keepingPortNumbers(of: first)
         let succession = DatapathSuccession(previous: first, previousConfiguration: before, configuration: numbered)
-        let second = try Datapath(configuration: numbered, pool: pool, succeeding: succession)
-        let summary = second.takeOver(from: first, now: 1)
+        let second = try Datapath(configuration: numbered, pool: pool, now: .zero, succeeding: succession)
+        let summary = second.takeOver(from: first, now: DatapathInstant(nanoseconds: 1))
         #expect(second.routers[0] === first.routers[0], "the router, its NAT and neighbours, carries over")
         #expect(summary.routersKept == [first.routers[0].name] && summary.routersChanged.isEmpty, "\(summary)")
 
@@ -99,10 +99,10 @@ import XDPPacket
         changed.routers[0].routes = [.init(prefix: IPv4Prefix(IPv4Address(192, 168, 50, 0), length: 24)!,
                                            nextHop: IPv4Address(10, 1, 0, 254))]
         changed.routers[0].floatingIPs = [.init(floating: IPv4Address(172, 24, 4, 228), fixed: RouterHarness.vmIP)]
-        let third = try Datapath(configuration: changed, pool: pool,
+        let third = try Datapath(configuration: changed, pool: pool, now: .zero,
                                  succeeding: DatapathSuccession(previous: second, previousConfiguration: numbered, configuration: changed))
         #expect(third.routers[0].configuration.floatingIPs.isEmpty, "nothing changes before the takeover")
-        let updated = third.takeOver(from: second, now: 1)
+        let updated = third.takeOver(from: second, now: DatapathInstant(nanoseconds: 1))
         #expect(third.routers[0] === second.routers[0], "a router whose routes and floating IPs changed is kept")
         #expect(updated.routersUpdated == [second.routers[0].name] && updated.routersKept == [second.routers[0].name], "\(updated)")
         #expect(third.routers[0].configuration.routes == changed.routers[0].routes)
@@ -111,10 +111,10 @@ import XDPPacket
         // Anything else (here the SNAT port range) builds it anew.
         var rebuiltConfiguration = changed
         rebuiltConfiguration.routers[0].snat = .init(portMin: 2000, portMax: 3000)
-        let fourth = try Datapath(configuration: rebuiltConfiguration, pool: pool,
+        let fourth = try Datapath(configuration: rebuiltConfiguration, pool: pool, now: .zero,
                                   succeeding: DatapathSuccession(previous: third, previousConfiguration: changed,
                                                                  configuration: rebuiltConfiguration))
-        let rebuilt = fourth.takeOver(from: third, now: 1)
+        let rebuilt = fourth.takeOver(from: third, now: DatapathInstant(nanoseconds: 1))
         #expect(fourth.routers[0] !== third.routers[0], "a router whose interfaces or NAT changed is rebuilt")
         #expect(rebuilt.routersChanged == [third.routers[0].name] && rebuilt.routersUpdated.isEmpty, "\(rebuilt)")
         #expect(pool.freeCount == pool.frameCount)

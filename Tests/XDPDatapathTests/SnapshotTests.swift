@@ -25,13 +25,13 @@ import XDPPacket
         h.now += 3_000_000_000
         h.send(TestFrame.tagged(dst: A, src: C, vlan: 1), on: "trunk")
         _ = h.collect()
-        let fdb = try #require(h.datapath.fdb(bridge: "br-int", now: h.now))
+        let fdb = try #require(h.datapath.fdb(bridge: "br-int", now: DatapathInstant(nanoseconds: h.now)))
         #expect(fdb == [
             FDBEntry(port: "qvo-a", ofport: h.port("qvo-a").ofport, vlan: 1, mac: TestFrame.mac(A), age: 3),
             FDBEntry(port: "trunk", ofport: h.port("trunk").ofport, vlan: 1, mac: TestFrame.mac(C), age: 0),
         ])
         #expect(fdb[1].description == "fa:16:3e:00:00:0c vlan 1 on trunk (ofport \(h.port("trunk").ofport)), age 0s")
-        #expect(h.datapath.fdb(bridge: "br-nope", now: h.now) == nil)
+        #expect(h.datapath.fdb(bridge: "br-nope", now: DatapathInstant(nanoseconds: h.now)) == nil)
 
         let stats = h.datapath.portStatistics()
         #expect(stats.map(\.name) == h.datapath.ports.map(\.name))
@@ -52,13 +52,13 @@ import XDPPacket
         h.send(TestFrame.ethernet(dst: A, src: B), on: "p2")
         h.now += 1_500_000_000
         _ = h.collect()
-        let flows = try h.datapath.flowStatistics(bridge: "br-tun", now: h.now)
+        let flows = try h.datapath.flowStatistics(bridge: "br-tun", now: DatapathInstant(nanoseconds: h.now))
         #expect(flows.map(\.rule.priority) == [5, 1], "by descending priority")
         #expect(flows.map(\.packets) == [2, 1] && flows.map(\.bytes) == [120, 60])
         // The configured flows count from the datapath's construction (time 0); the packets came at 1 s.
         #expect(flows.map(\.duration) == [2.5, 2.5] && flows.map(\.idleAge) == [1, 1])
         #expect(flows[0].description == " cookie=0x0, duration=2.500s, table=0, n_packets=2, n_bytes=120, idle_age=1, priority=5,in_port=1 actions=output:2")
-        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.flowStatistics(bridge: "br-nope", now: h.now) }
+        #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.flowStatistics(bridge: "br-nope", now: DatapathInstant(nanoseconds: h.now)) }
     }
 
     @Test func conntrackConnectionsAndStatisticsAfterTraffic() throws {

@@ -43,7 +43,7 @@ import XDPPacket
         ], domain: "example.org", leaseSeconds: 600, mtu: 1450)
         #expect(config.datapath.dhcp == [expected])
         #expect(config.datapath.bridges[0].ports[1].type == .dhcp(network: "net1"))
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64), now: .zero)
         #expect(datapath.port(named: "tap-3c1a2b4d-5e")?.serviceKind == .dhcp)
         #expect(datapath.dhcpResponder(network: "net1")?.lease(for: MACAddress("fa:16:3e:aa:00:06")!) == IPv4Address(10, 1, 0, 6))
     }

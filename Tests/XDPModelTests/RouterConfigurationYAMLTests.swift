@@ -31,11 +31,11 @@ import XDPPacket
                   prefixLength: 28, mtu: 1400),
         ], routes: [.init(prefix: IPv4Prefix("192.168.50.0/24")!, nextHop: IPv4Address(10, 1, 0, 254))],
            defaultGateway: IPv4Address(172, 24, 4, 225), pendingLimit: 8, pendingTotalLimit: 100,
-           arpRetransmitInterval: 500_000_000, arpMaximumRequests: 5, neighbourCapacity: 1024, icmpErrorsPerSecond: 100,
+           arpRetransmitInterval: .milliseconds(500), arpMaximumRequests: 5, neighbourCapacity: 1024, icmpErrorsPerSecond: 100,
            icmpErrorBurst: 10, gatewayInterface: "qg-7f8e9d0c-1b")
         #expect(config.datapath.routers == [expected])
         #expect(config.datapath.bridges[0].ports[1].type == .router)
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64), now: .zero)
         #expect(datapath.port(named: "qr-6a1b2c3d-4e")?.serviceKind == .router)
         #expect(datapath.port(named: "qg-7f8e9d0c-1b")?.serviceElement == 1)
     }

@@ -71,7 +71,7 @@ import XDPPacket
 
     @Test func makeDatapathInstallsTheFirewall() throws {
         let config = try SwitchConfiguration.parse(yaml: Self.example, file: "sg.yaml")
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 64), now: .zero)
         let flows = datapath.flows(bridge: "br-int").map(\.rule.description)
         #expect(flows.contains { $0.contains("table=71") && $0.contains("dl_src=fa:16:3e:00:00:99,nw_src=10.1.0.128/25") })
         #expect(flows.contains { $0.contains("table=82") && $0.contains("nw_src=192.0.2.0/24,tp_dst=22") })

@@ -31,7 +31,7 @@ import XDPModel
             PortConfiguration(name: "int-br-eth1", trunks: [1, 2]),
             PortConfiguration(name: "patch-tun", type: .patch(peer: "patch-int")),
         ])
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8), now: .zero)
         #expect(datapath.ports.map(\.ofport) == [1, 7, 2, 3, 1])
         #expect(datapath.port(named: "patch-tun")?.peerID == datapath.port(named: "patch-int")?.id)
     }

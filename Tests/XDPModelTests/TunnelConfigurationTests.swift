@@ -48,7 +48,7 @@ import XDPPacket
         #expect(tun[2].type == .gre(GREOptions(remoteIP: IPv4Address(172, 17, 0, 9), localIP: IPv4Address(172, 16, 0, 1), key: .fixed(42))))
         #expect(tun[3].type == .gre(GREOptions(remoteIP: IPv4Address(172, 16, 0, 3), key: .none)))
 
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8), now: .zero)
         let wire = try #require(datapath.port(named: "eth1"))
         #expect(wire.bridgeID == nil && datapath.bridge(of: wire) == nil)
         #expect(datapath.underlay?.portID == wire.id)
@@ -62,7 +62,7 @@ import XDPPacket
         underlay: {interface: eth1, address: 10.0.0.1/8}
         """)
         #expect(config.datapath.underlay?.mac == nil, "the AF_XDP engine reads the interface's MAC")
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8), now: .zero)
         #expect(datapath.underlay?.mac == MACAddress("02:00:0a:00:00:01"))
         #expect(datapath.underlay?.configuration.mtu == 1500 && datapath.underlay?.configuration.pendingLimit == 16)
     }

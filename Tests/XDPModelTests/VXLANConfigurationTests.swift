@@ -35,7 +35,7 @@ import XDPPacket
         #expect(ports[2].type == .vxlan(VXLANOptions(remoteIP: IPv4Address(172, 16, 0, 4), key: .none, destinationPort: 4789)))
         #expect(ports[3].type == .gre(GREOptions(remoteIP: IPv4Address(172, 16, 0, 2), key: .flow)))
         #expect(ports[0].type.description == "vxlan")
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8), now: .zero)
         #expect(datapath.port(named: "vxlan-fixed")?.type == ports[1].type)
     }
 

@@ -14,15 +14,15 @@ import XDPSwitch
         """
 
     @Test func dumpFlushAndStats() throws {
-        let dp = try SwitchConfiguration.parse(yaml: Self.yaml).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: Self.yaml).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         func run(_ command: String, _ args: [String] = []) -> ControlSocket.Reply {
-            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: 5_000_000_000)
+            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: DatapathInstant(nanoseconds: 5_000_000_000))
         }
         let a = MACAddress("fa:16:3e:00:00:0a")!, b = MACAddress("fa:16:3e:00:00:0b")!
         for sport: UInt16 in [1000, 1001] {
             dp.inject(FrameBuilder().ethernet(source: a, destination: b)
                 .ipv4(source: IPv4Address(10, 1, 0, 10), destination: IPv4Address(10, 1, 0, 11))
-                .udp(sourcePort: sport, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "p1")!, now: 1)
+                .udp(sourcePort: sport, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "p1")!, now: DatapathInstant(nanoseconds: 1))
         }
         #expect(run("dump-conntrack", ["zone=5"]).output == """
             udp,orig=(src=10.1.0.10,dst=10.1.0.11,sport=1000,dport=53),reply=(src=10.1.0.11,dst=10.1.0.10,sport=53,dport=1000),zone=5

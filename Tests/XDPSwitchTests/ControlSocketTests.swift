@@ -12,11 +12,11 @@ import XDPSwitch
         let lock = NSLock()
         var server: ControlServer!
         init(path: String) throws {
-            datapath = try SwitchConfiguration.parse(yaml: DefaultConfiguration.yaml).makeDatapath(pool: FramePool(frameCount: 64))
+            datapath = try SwitchConfiguration.parse(yaml: DefaultConfiguration.yaml).makeDatapath(pool: FramePool(frameCount: 64), now: .zero)
             server = try ControlServer(path: path) { [unowned self] request in
                 self.lock.lock()
                 defer { self.lock.unlock() }
-                return SwitchControl.handle(request, datapath: self.datapath, now: 5_000_000_000)
+                return SwitchControl.handle(request, datapath: self.datapath, now: DatapathInstant(nanoseconds: 5_000_000_000))
             }
         }
     }
@@ -29,7 +29,7 @@ import XDPSwitch
         #expect(show.ok && show.output.contains("Bridge br-int") && show.output.contains("options: {peer=patch-int}"))
         served.lock.lock()
         served.datapath.inject(Array(repeating: 0xff, count: 6) + [0xfa, 0x16, 0x3e, 0, 0, 1, 0x88, 0xb5] + Array(repeating: 0, count: 46),
-                               into: served.datapath.port(named: "qvo-vm1")!, now: 4_000_000_000)
+                               into: served.datapath.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 4_000_000_000))
         served.datapath.discardTransmitted()
         served.lock.unlock()
         let fdb = try ControlSocket.send(.init(command: "fdb/show", arguments: ["br-int"]), to: path)

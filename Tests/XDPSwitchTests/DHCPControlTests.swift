@@ -29,9 +29,9 @@ import XDPSwitch
     }
 
     @Test func showStatsAndLeases() throws {
-        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         func run(_ command: String, _ args: [String] = []) -> ControlSocket.Reply {
-            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: 5_000_000_000)
+            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: DatapathInstant(nanoseconds: 5_000_000_000))
         }
         let show = run("show").output
         #expect(show.contains("""
@@ -42,8 +42,8 @@ import XDPSwitch
                             options: {network=net1}
             """), "\(show)")
         let vm = dp.port(named: "qvo-vm1")!
-        dp.inject(Self.discover(from: MACAddress("fa:16:3e:aa:00:05")!), into: vm, now: 5_000_000_000)
-        dp.inject(Self.discover(from: MACAddress("fa:16:3e:bb:00:09")!), into: vm, now: 5_000_000_000)
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:aa:00:05")!), into: vm, now: DatapathInstant(nanoseconds: 5_000_000_000))
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:bb:00:09")!), into: vm, now: DatapathInstant(nanoseconds: 5_000_000_000))
         #expect(dp.drainTransmitted(vm).count == 1, "one OFFER")
         #expect(run("dhcp-stats").output == """
             net1: received=2 discovers=1 requests=0 informs=0 releases=0 declines=0 offers=1 acks=0 naks=0 arp-replies=0
@@ -71,8 +71,8 @@ import XDPSwitch
             fa:16:3e:bb:00:09,late,10.1.0.9 subnet=subnet1
 
             """)
-        dp.inject(Self.discover(from: MACAddress("fa:16:3e:bb:00:09")!), into: vm, now: 5_000_000_000)
-        dp.inject(Self.discover(from: MACAddress("fa:16:3e:aa:00:05")!), into: vm, now: 5_000_000_000)
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:bb:00:09")!), into: vm, now: DatapathInstant(nanoseconds: 5_000_000_000))
+        dp.inject(Self.discover(from: MACAddress("fa:16:3e:aa:00:05")!), into: vm, now: DatapathInstant(nanoseconds: 5_000_000_000))
         let offers = dp.drainTransmitted(vm)
         #expect(offers.count == 1 && offers.first.map { Array($0[58..<62]) } == [10, 1, 0, 9], "only the new port is offered its address")
     }

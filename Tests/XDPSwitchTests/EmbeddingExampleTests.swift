@@ -70,13 +70,44 @@ import XDPSwitch
         #expect(node.finish().outbound == ["b": [frame]])
     }
 
+    @Test func macEntryAgesOutAfterTheConfiguredAgingAndNotBefore() throws {
+        let node = try EmbeddedDatapath(configuration: SwitchConfiguration.parse(yaml: """
+            bridges:
+              - name: br-int
+                mac_aging_time: 30
+                ports:
+                  - {name: a, tag: 1}
+                  - {name: b, tag: 1}
+                  - {name: c, tag: 1}
+            """))
+        let bridge = try #require(node.datapath.bridge(named: "br-int"))
+        #expect(bridge.macTable.agingTime == .seconds(30))
+        let macA: [UInt8] = [0x02, 0, 0, 0, 0, 0x0a], macB: [UInt8] = [0x02, 0, 0, 0, 0, 0x0b]
+        let payload = [UInt8](repeating: 0, count: 46)
+        try node.writeInbound([0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + macA + [0x88, 0xb5] + payload, on: "a")
+        _ = node.finish()
+        let learnedAt = node.now
+        #expect(bridge.macTable.entries(now: node.now).map(\.mac) == [0x0200_0000_000a])
+
+        let toA = macA + macB + [0x88, 0xb5] + payload
+        node.advanceTime(by: .seconds(30) - .nanoseconds(1))       // one nanosecond short
+        try node.writeInbound(toA, on: "b")
+        #expect(node.finish().outbound == ["a": [toA]], "still known just before the aging time")
+
+        node.advanceTime(by: .nanoseconds(1))                      // B's entry is fresh, A's is 30 s old
+        #expect(node.now - learnedAt == .seconds(30))
+        #expect(bridge.macTable.entries(now: node.now).map(\.mac) == [0x0200_0000_000b])
+        try node.writeInbound(toA, on: "b")
+        #expect(node.finish().outbound == ["a": [toA], "c": [toA]], "aged out: flooded")
+    }
+
     @Test func clockMovesOnlyForward() throws {
-        let node = try EmbeddedDatapath(configuration: SwitchConfiguration.parse(yaml: Self.yaml), startTime: .seconds(5))
-        #expect(node.nanoseconds == 5_000_000_000)
+        let node = try EmbeddedDatapath(configuration: SwitchConfiguration.parse(yaml: Self.yaml), startTime: .zero + .seconds(5))
+        #expect(node.now == DatapathInstant(nanoseconds: 5_000_000_000))
         node.advanceTime(by: .milliseconds(1500))
-        #expect(node.nanoseconds == 6_500_000_000)
+        #expect(node.now.nanoseconds == 6_500_000_000)
         node.advanceTime(by: .seconds(-3))
-        #expect(node.now == .milliseconds(6500))
+        #expect(node.now == .zero + .milliseconds(6500))
     }
 }
 

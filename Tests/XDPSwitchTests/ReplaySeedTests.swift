@@ -39,7 +39,7 @@ import XDPSwitch
     static func replay(_ dir: String, seed: UInt64?, name: String) throws -> [String: Data] {
         var configuration = try SwitchConfiguration.parse(yaml: networkNode)
         configuration.datapath.randomSeed = seed
-        let datapath = try configuration.makeDatapath(pool: FramePool(frameCount: 256))
+        let datapath = try configuration.makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         let out = dir + "/out-" + name
         let report = try PcapReplay(datapath: datapath).run(
             inputs: [.init(port: "eth-ext", path: dir + "/ext.pcap"), .init(port: "qvo-vm1", path: dir + "/vm.pcap")],
@@ -90,19 +90,19 @@ import XDPSwitch
     /// A router's NAT connections past their timeout are gone after one tick, however long
     /// the datapath was idle (no traffic needed to sweep them).
     @Test func routerNATConnectionsExpireInOneTickAfterAGap() throws {
-        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         dp.inject(FrameBuilder.arpRequest(senderMAC: Self.extMAC, senderIP: Self.extIP, targetIP: Self.qgIP),
-                  into: dp.port(named: "eth-ext")!, now: Self.second)
+                  into: dp.port(named: "eth-ext")!, now: DatapathInstant(nanoseconds: Self.second))
         for host in 5...9 {
             dp.inject(FrameBuilder().ethernet(source: MACAddress(rawValue: 0xFA16_3EAA_0000 | UInt64(host)), destination: Self.qrMAC)
                 .ipv4(source: IPv4Address(10, 1, 0, UInt8(host)), destination: Self.extIP)
                 .udp(sourcePort: 40000, destinationPort: 53).payload(count: 18).build(),
-                      into: dp.port(named: "qvo-vm1")!, now: 2 * Self.second)
+                      into: dp.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 2 * Self.second))
         }
         dp.discardTransmitted()
         let tracker = try #require(dp.routers.first?.conntrack)
         #expect(tracker.connectionCount == 5)
-        dp.tick(now: 3_600 * Self.second)
+        dp.tick(now: DatapathInstant(nanoseconds: 3_600 * Self.second))
         #expect(tracker.connectionCount == 0)
         #expect(dp.conntrackConnections().isEmpty)
     }

@@ -18,7 +18,7 @@ import XDPSwitch
 
     @Test func defaultNodeReplayTagsFiltersLearnsAndFloods() throws {
         let config = try SwitchConfiguration.parse(yaml: DefaultConfiguration.yaml)
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 256))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
         let report = try PcapReplay(datapath: datapath).run(inputs: [
@@ -65,7 +65,7 @@ import XDPSwitch
 
     @Test func replayRefusesUnknownPortsAndPatchPorts() throws {
         let config = try SwitchConfiguration.parse(yaml: DefaultConfiguration.yaml)
-        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 16))
+        let datapath = try config.makeDatapath(pool: FramePool(frameCount: 16), now: .zero)
         #expect(throws: PcapReplay.Failure.self) {
             try PcapReplay(datapath: datapath).run(inputs: [.init(port: "nope", path: Self.fixture("vm1.pcap"))], outputDirectory: "/tmp")
         }

@@ -11,9 +11,9 @@ import XDPSwitch
         """)
 
     @Test func showAndRouterVerbs() throws {
-        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         func run(_ command: String, _ args: [String] = []) -> ControlSocket.Reply {
-            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: 5_000_000_000)
+            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: DatapathInstant(nanoseconds: 5_000_000_000))
         }
         let show = run("show").output
         #expect(show.contains("""
@@ -47,9 +47,9 @@ import XDPSwitch
         // The VM asks for its gateway, the external gateway for the router: both learned.
         let vm = MACAddress("fa:16:3e:aa:00:05")!, gw = MACAddress("02:42:ac:18:04:e1")!
         dp.inject(FrameBuilder.arpRequest(senderMAC: vm, senderIP: IPv4Address(10, 1, 0, 5), targetIP: IPv4Address(10, 1, 0, 1)),
-                  into: dp.port(named: "qvo-vm1")!, now: 1)
+                  into: dp.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 1))
         dp.inject(FrameBuilder.arpRequest(senderMAC: gw, senderIP: IPv4Address(172, 24, 4, 225), targetIP: IPv4Address(172, 24, 4, 227)),
-                  into: dp.port(named: "eth-ext")!, now: 1)
+                  into: dp.port(named: "eth-ext")!, now: DatapathInstant(nanoseconds: 1))
         #expect(run("neigh-show", ["router1"]).output == """
             10.1.0.5 dev qr-6a1b2c3d-4e lladdr fa:16:3e:aa:00:05 REACHABLE
             172.24.4.225 dev qg-7f8e9d0c-1b lladdr 02:42:ac:18:04:e1 REACHABLE

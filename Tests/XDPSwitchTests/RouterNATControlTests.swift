@@ -12,17 +12,17 @@ import XDPSwitch
         """)
 
     @Test func natShowAndStatsAfterTraffic() throws {
-        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: Self.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         func run(_ command: String, _ args: [String] = []) -> ControlSocket.Reply {
-            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: 5_000_000_000)
+            SwitchControl.handle(.init(command: command, arguments: args), datapath: dp, now: DatapathInstant(nanoseconds: 5_000_000_000))
         }
         #expect(run("nat-show", ["router1"]).output == "floating 172.24.4.228 -> 10.1.0.7\n")
         let vm = MACAddress("fa:16:3e:aa:00:05")!, gw = MACAddress("02:42:ac:18:04:e1")!
         dp.inject(FrameBuilder.arpRequest(senderMAC: gw, senderIP: IPv4Address(172, 24, 4, 225), targetIP: IPv4Address(172, 24, 4, 227)),
-                  into: dp.port(named: "eth-ext")!, now: 1)
+                  into: dp.port(named: "eth-ext")!, now: DatapathInstant(nanoseconds: 1))
         dp.inject(FrameBuilder().ethernet(source: vm, destination: MACAddress("fa:16:3e:00:00:01")!)
             .ipv4(source: IPv4Address(10, 1, 0, 5), destination: IPv4Address(172, 24, 4, 225))
-            .udp(sourcePort: 40000, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: 2)
+            .udp(sourcePort: 40000, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 2))
         #expect(run("nat-show", ["router1"]).output == """
             udp,orig=(src=10.1.0.5,dst=172.24.4.225,sport=40000,dport=53),reply=(src=172.24.4.225,dst=172.24.4.227,sport=53,dport=40000)
             floating 172.24.4.228 -> 10.1.0.7
@@ -42,7 +42,7 @@ import XDPSwitch
                 == "router1: 2 floating IPs, 0 connections flushed\n")
         dp.inject(FrameBuilder().ethernet(source: vm, destination: MACAddress("fa:16:3e:00:00:01")!)
             .ipv4(source: IPv4Address(10, 1, 0, 5), destination: IPv4Address(172, 24, 4, 225))
-            .udp(sourcePort: 40001, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: 3)
+            .udp(sourcePort: 40001, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 3))
         #expect(run("nat-show", ["router1"]).output.contains("reply=(src=172.24.4.225,dst=172.24.4.229,sport=53,dport=40001)"))
         #expect(run("floatingip-disassociate", ["router1", "172.24.4.229"]).output
                 == "router1: 1 floating IPs, 1 connections flushed\n")

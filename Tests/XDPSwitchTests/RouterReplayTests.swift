@@ -31,7 +31,7 @@ import XDPSwitch
         ], to: dir + "/vm1.pcap")
         try write([(0, FrameBuilder.arpRequest(senderMAC: Self.extMAC, senderIP: Self.extIP, targetIP: Self.qgIP))], to: dir + "/ext.pcap")
 
-        let datapath = try SwitchConfiguration.parse(yaml: RouterControlTests.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let datapath = try SwitchConfiguration.parse(yaml: RouterControlTests.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         let replay = PcapReplay(datapath: datapath)
         let report = try replay.run(inputs: [.init(port: "qvo-vm1", path: dir + "/vm1.pcap"), .init(port: "eth-ext", path: dir + "/ext.pcap")],
                                     outputDirectory: dir + "/out")

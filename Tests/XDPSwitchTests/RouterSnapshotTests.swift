@@ -9,13 +9,13 @@ import XDPSwitch
     static let vm = MACAddress("fa:16:3e:aa:00:05")!, gateway = MACAddress("02:42:ac:18:04:e1")!
 
     @Test func routerSnapshotAfterTraffic() throws {
-        let dp = try SwitchConfiguration.parse(yaml: RouterNATControlTests.networkNode).makeDatapath(pool: FramePool(frameCount: 256))
+        let dp = try SwitchConfiguration.parse(yaml: RouterNATControlTests.networkNode).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
         dp.inject(FrameBuilder.arpRequest(senderMAC: Self.gateway, senderIP: IPv4Address(172, 24, 4, 225),
                                           targetIP: IPv4Address(172, 24, 4, 227)),
-                  into: dp.port(named: "eth-ext")!, now: 1)
+                  into: dp.port(named: "eth-ext")!, now: DatapathInstant(nanoseconds: 1))
         dp.inject(FrameBuilder().ethernet(source: Self.vm, destination: MACAddress("fa:16:3e:00:00:01")!)
             .ipv4(source: IPv4Address(10, 1, 0, 5), destination: IPv4Address(172, 24, 4, 225))
-            .udp(sourcePort: 40000, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: 2)
+            .udp(sourcePort: 40000, destinationPort: 53).payload(count: 18).build(), into: dp.port(named: "qvo-vm1")!, now: DatapathInstant(nanoseconds: 2))
         let router = try #require(dp.router(named: "router1"))
         let snapshot = dp.routerSnapshot(router)
         #expect(snapshot.name == "router1")
@@ -45,7 +45,7 @@ import XDPSwitch
 
         // The commands' text is the values' lines.
         func run(_ command: String) -> String {
-            SwitchControl.handle(.init(command: command, arguments: ["router1"]), datapath: dp, now: 5_000_000_000).output
+            SwitchControl.handle(.init(command: command, arguments: ["router1"]), datapath: dp, now: DatapathInstant(nanoseconds: 5_000_000_000)).output
         }
         #expect(run("route-show") == snapshot.routes.map { "\($0)\n" }.joined())
         #expect(run("route-show").hasPrefix("10.1.0.0/24 dev \(qr) proto kernel scope link src 10.1.0.1\n"))

@@ -8,12 +8,12 @@ import XDPSwitch
     @Test func setSecurityGroupsInstallsAndReplacesTheFirewall() throws {
         let datapath = try Datapath(configuration: DatapathConfiguration(bridges: [
             BridgeConfiguration(name: "br-int", ports: [PortConfiguration(name: "qvo-a", tag: 1), PortConfiguration(name: "qvo-b", tag: 1)]),
-        ]), pool: FramePool(frameCount: 64))
+        ]), pool: FramePool(frameCount: 64), now: .zero)
         let path = NSTemporaryDirectory() + "sg-control-\(getpid()).yaml"
         defer { try? FileManager.default.removeItem(atPath: path) }
         func set(_ yaml: String) throws -> ControlSocket.Reply {
             try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-            return SwitchControl.handle(.init(command: "set-security-groups", arguments: [path]), datapath: datapath, now: 1)
+            return SwitchControl.handle(.init(command: "set-security-groups", arguments: [path]), datapath: datapath, now: DatapathInstant(nanoseconds: 1))
         }
         let first = try set("""
             security_groups:

@@ -19,8 +19,10 @@ import XDPScenarios
 
 func computeBenchmarks() {
     let rig = rig("compute")
+    let start = DatapathInstant(nanoseconds: 1_000_000_000)
     let check = ComputePathCheck(datapath: try! Datapath(configuration: rig.scenario.configuration,
-                                                         pool: FramePool(frameCount: 256)), a: "a", b: "b")
+                                                         pool: FramePool(frameCount: 256), now: start),
+                                 a: "a", b: "b", now: start)
     precondition(check.problems.isEmpty, "compute path: \(check.problems)")
     pipeline("Compute: VM (security group, 5 rules, established) -> br-int -> patch -> br-tun -> GRE 64B x64000", rig)
 }

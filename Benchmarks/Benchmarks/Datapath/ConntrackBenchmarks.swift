@@ -42,7 +42,7 @@ func connectionTuple(_ i: Int) -> (address: UInt32, port: UInt16) {
 
 /// Tracks `frame` (in `probe`) as connection `i`, original direction (`reply` false) or reply.
 @inline(__always)
-func track(_ tracker: ConnectionTracker, _ probe: inout ConntrackProbe, _ i: Int, reply: Bool, commit: Bool, now: UInt64) -> TrackResult {
+func track(_ tracker: ConnectionTracker, _ probe: inout ConntrackProbe, _ i: Int, reply: Bool, commit: Bool, now: DatapathInstant) -> TrackResult {
     let (address, port) = connectionTuple(i)
     let server = ipB.rawValue
     let l4 = Int(probe.meta.l4Offset)
@@ -67,9 +67,9 @@ func conntrackBenchmarks() {
         let tracker = ConnectionTracker(configuration: config)
         var probe = ConntrackProbe(source: ipA, destination: ipB)
         for i in 0..<n {
-            let r = track(tracker, &probe, i, reply: false, commit: true, now: 1)
+            let r = track(tracker, &probe, i, reply: false, commit: true, now: DatapathInstant(nanoseconds: 1))
             precondition(r.disposition == .forward && r.state.contains(.new))
-            _ = track(tracker, &probe, i, reply: true, commit: false, now: 1)
+            _ = track(tracker, &probe, i, reply: true, commit: false, now: DatapathInstant(nanoseconds: 1))
         }
         precondition(tracker.connectionCount == n)
         // A scattered walk over every connection (odd stride, coprime with n's factors).
@@ -78,7 +78,7 @@ func conntrackBenchmarks() {
             var i = 0, established = 0
             for _ in benchmark.scaledIterations {
                 for _ in 0..<(batchSize * batchesPerIteration) {
-                    let r = track(tracker, &probe, i, reply: false, commit: false, now: 2)
+                    let r = track(tracker, &probe, i, reply: false, commit: false, now: DatapathInstant(nanoseconds: 2))
                     established &+= r.state.contains(.established) ? 1 : 0
                     i = (i &+ stride) % n
                 }
@@ -97,7 +97,7 @@ func conntrackBenchmarks() {
             benchmark.startMeasurement()
             var created = 0
             for i in 0..<(batchSize * batchesPerIteration) {
-                let r = track(setupTracker, &setupProbe, i, reply: false, commit: true, now: 2)
+                let r = track(setupTracker, &setupProbe, i, reply: false, commit: true, now: DatapathInstant(nanoseconds: 2))
                 created &+= r.disposition == .forward ? 1 : 0
             }
             benchmark.stopMeasurement()

@@ -99,7 +99,7 @@ func pipeline(_ name: String, _ rig: ScenarioRig) {
         var now: UInt64 = 2
         for _ in benchmark.scaledIterations {
             for _ in 0..<batchesPerIteration {
-                rig.runBatch(now: now)
+                rig.runBatch(now: DatapathInstant(nanoseconds: now))
                 now &+= 1000
             }
         }

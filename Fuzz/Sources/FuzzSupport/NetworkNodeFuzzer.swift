@@ -95,7 +95,7 @@ public final class NetworkNodeFuzzer {
         let pool = FramePool(frameCount: frameCount)
         let datapath: Datapath
         do {
-            datapath = try Self.configuration.makeDatapath(pool: pool)
+            datapath = try Self.configuration.makeDatapath(pool: pool, now: DatapathInstant(nanoseconds: now))
         } catch {
             fatalError("the network node does not build: \(error)\n\(Self.yaml)")
         }
@@ -120,7 +120,7 @@ public final class NetworkNodeFuzzer {
             let raw = selector & 0x80 != 0
             if !raw { Self.fixIPv4Checksums(&frame) }
             now &+= UInt64(step) &* 100_000_000
-            datapath.inject(frame, into: ports[Int(selector & 0x7F) % ports.count], now: now)
+            datapath.inject(frame, into: ports[Int(selector & 0x7F) % ports.count], now: DatapathInstant(nanoseconds: now))
             check(checksums: !raw)
         }
         // Leave the datapath empty of queued frames for the next input (state such as

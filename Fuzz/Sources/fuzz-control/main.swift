@@ -27,7 +27,7 @@ public func fuzzControl(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     inputs += 1
     if inputs % inputsPerNode == 0 { node = NetworkNodeFuzzer(frameCount: 64) }
-    let now: UInt64 = 2_000_000_000
+    let now = DatapathInstant(nanoseconds: 2_000_000_000)
     for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).prefix(64) {
         guard let request = try? JSONDecoder().decode(ControlSocket.Request.self, from: Data(line)),
               request.command != "set-security-groups"  // reads a file named by the request: not the socket's bytes

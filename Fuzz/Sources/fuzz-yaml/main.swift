@@ -13,7 +13,7 @@ nonisolated(unsafe) let node = NetworkNodeFuzzer()
 public func fuzzYAML(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let text = String(decoding: UnsafeRawBufferPointer(start: data, count: size), as: UTF8.self)
     if let configuration = try? SwitchConfiguration.parse(yaml: text, file: "fuzz.yaml") {
-        _ = try? configuration.makeDatapath(pool: FramePool(frameCount: 64))
+        _ = try? configuration.makeDatapath(pool: FramePool(frameCount: 64), now: .zero)
     }
     _ = try? SwitchConfiguration.parseSecurityGroups(yaml: text, file: "fuzz.yaml", datapath: node.datapath)
     return 0

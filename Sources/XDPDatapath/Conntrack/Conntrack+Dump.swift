@@ -34,7 +34,7 @@ extension ConnectionTracker {
             entry.original.proto == 6 ? tcpStates(entry: e) : nil
         return ConnectionInfo(original: entry.original, reply: entry.reply, mark: entry.mark,
                               timeoutClass: ConntrackTimeoutClass(rawValue: entry.timeoutClass) ?? .otherFirst,
-                              expiration: entry.expiration,
+                              expiration: DatapathInstant(nanoseconds: entry.expiration),
                               seenReply: entry.flags & ConntrackEntry.seenReply != 0, tcpStates: tcp)
     }
 

@@ -323,8 +323,8 @@ public struct ConnectionInfo: Sendable, Equatable {
     public var mark: UInt32
     /// The timeout it runs on now.
     public var timeoutClass: ConntrackTimeoutClass
-    /// Nanoseconds (tracker clock) at which it expires unless a packet refreshes it.
-    public var expiration: UInt64
+    /// When (on the tracker's clock) it expires unless a packet refreshes it.
+    public var expiration: DatapathInstant
     /// A packet was seen in the reply direction.
     public var seenReply: Bool
     /// TCP state of each side (OVS's per-peer states), nil for other protocols.
@@ -489,7 +489,7 @@ public final class ConnectionTracker {
     /// Tracks the parsed frame of `length` bytes at `frame` in `zone` (the `ct()`
     /// action). With `commit`, a new connection is remembered (subject to the limits)
     /// and `markMask` bits of its ct_mark are set to `markValue`
-    /// (`exec(set_field:V/M->ct_mark)`). `now` is the datapath clock in nanoseconds.
+    /// (`exec(set_field:V/M->ct_mark)`) at `now` on the datapath's clock.
     ///
     /// With `nat` (OVS `ct(nat…)`, see Conntrack+NAT.swift) a committed new connection
     /// gets a translation and every packet of a translated connection, in either
@@ -499,8 +499,16 @@ public final class ConnectionTracker {
     /// Never throws, never allocates: refusals and malformed input come back as
     /// `disposition`/`reason` and are counted.
     public func track(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, zone: UInt16,
-                      commit: Bool, now: UInt64, markValue: UInt32 = 0, markMask: UInt32 = 0,
+                      commit: Bool, now: DatapathInstant, markValue: UInt32 = 0, markMask: UInt32 = 0,
                       nat: ConntrackNAT = .none) -> TrackResult {
+        track(frame: frame, length: length, meta: meta, zone: zone, commit: commit, now: now.nanoseconds,
+              markValue: markValue, markMask: markMask, nat: nat)
+    }
+
+    /// `track` at `now` nanoseconds on the datapath's clock: what the per-packet path calls.
+    @usableFromInline func track(frame: UnsafeMutableRawPointer, length: Int, meta: PacketMetadata, zone: UInt16,
+               commit: Bool, now: UInt64, markValue: UInt32 = 0, markMask: UInt32 = 0,
+               nat: ConntrackNAT = .none) -> TrackResult {
         sweepStep(now: now)
         // A first fragment often fails the parser's L4 length check (a UDP length
         // covering the whole datagram); reassembly does not need the L4 fields.

@@ -153,7 +153,8 @@ extension ConnectionTracker {
     /// reassemblies). For a caller with idle time (between batches, a timer): `track`
     /// already sweeps a little on each call. Returns the number of connections freed.
     @discardableResult
-    public func expire(now: UInt64, budget: Int = .max) -> Int {
+    public func expire(now instant: DatapathInstant, budget: Int = .max) -> Int {
+        let now = instant.nanoseconds
         var freed = 0
         for c in 0..<ConntrackTimeoutClass.count where freed < budget {
             freed &+= expireList(c, now: now, budget: budget &- freed)
@@ -162,6 +163,6 @@ extension ConnectionTracker {
         return freed
     }
 
-    /// The timeout of `c`, in nanoseconds.
-    public func timeout(_ c: ConntrackTimeoutClass) -> UInt64 { timeoutNanos[Int(c.rawValue)] }
+    /// The timeout of `c`.
+    public func timeout(_ c: ConntrackTimeoutClass) -> Duration { .nanoseconds(timeoutNanos[Int(c.rawValue)]) }
 }

@@ -203,7 +203,7 @@ extension Datapath {
                 connectionTracking.heldFragments.remove(at: i)
             }
         }
-        _ = connectionTracking.instance?.expire(now: now)
+        _ = connectionTracking.instance?.expire(now: DatapathInstant(nanoseconds: now))
     }
 
     /// Frames held in the datapath: fragments waiting for their datagram.

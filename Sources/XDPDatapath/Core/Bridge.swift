@@ -21,7 +21,7 @@ public final class Bridge {
     init(id: BridgeID, configuration: BridgeConfiguration, portIDs: [PortID], ofports: [Int]) {
         self.id = id
         self.name = configuration.name
-        self.macTable = MACTable(capacity: configuration.macTableSize, agingSeconds: configuration.macAgingSeconds)
+        self.macTable = MACTable(capacity: configuration.macTableSize, aging: configuration.macAging)
         self.portIDs = portIDs
         portCount = portIDs.count
         portList = .allocate(capacity: max(portIDs.count, 1))

@@ -220,7 +220,8 @@ extension Datapath {
     /// Datapath+Reconfiguration.swift. Call it on the thread that runs both, between two
     /// batches, after emptying `previous`'s port queues; then stop using `previous`.
     @discardableResult
-    public func takeOver(from previous: Datapath, now: UInt64) -> ReconfigurationSummary {
+    public func takeOver(from previous: Datapath, now instant: DatapathInstant) -> ReconfigurationSummary {
+        let now = instant.nanoseconds
         precondition(previous.pool === pool, "a successor runs over its predecessor's frame pool")
         var summary = ReconfigurationSummary()
         // Ports: counters by name; MAC entries of ports that stayed the same.
@@ -322,7 +323,7 @@ extension Datapath {
         for entry in entries {
             // `learn` at the entry's own time: older entries are live for it, so none is lost
             // to another's slot, and an entry past the aging time stays aged out.
-            new.learn(entry.key & 0xFFFF_FFFF_FFFF, vlan: UInt16(entry.key >> 48), port: entry.port, now: entry.seen)
+            new.learn(entry.key & 0xFFFF_FFFF_FFFF, vlan: UInt16(entry.key >> 48), port: entry.port, now: DatapathInstant(nanoseconds: entry.seen))
             carried += 1
         }
         return carried

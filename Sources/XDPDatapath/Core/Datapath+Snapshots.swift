@@ -151,7 +151,7 @@ extension Datapath {
 
     /// The MAC addresses bridge `name` learned and has not aged out at `now`, sorted by
     /// VLAN then address; nil when there is no such bridge.
-    public func fdb(bridge name: String, now: UInt64) -> [FDBEntry]? {
+    public func fdb(bridge name: String, now: DatapathInstant) -> [FDBEntry]? {
         guard let bridge = bridge(named: name) else { return nil }
         return bridge.macTable.entries(now: now).map { entry in
             FDBEntry(port: self[entry.port].name, ofport: self[entry.port].ofport, vlan: entry.vlan,

@@ -80,7 +80,8 @@ extension Datapath {
     /// Runs `frame` as received on `port` (with `tunnelID`, for a tunnel port) and
     /// reports what the datapath did with it. Frames already queued on ports are taken
     /// out (and freed) first.
-    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now: UInt64) -> Trace {
+    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now instant: DatapathInstant) -> Trace {
+        let now = instant.nanoseconds
         discardTransmitted()
         let before = ports.map { $0.stats.drops }
         tracer.steps.pointee = []
@@ -93,7 +94,7 @@ extension Datapath {
             } else {
                 ingress(address: start, length: UInt32(frame.count), port: port.id, now: now, depth: 0, tunnelID: tunnelID)
             }
-            tick(now: now)
+            tick(now: instant)
         } else {
             port.counters.dropped(.noBuffer)
         }
@@ -151,7 +152,7 @@ extension Datapath {
     /// Traces the packet `flow` describes (`ofproto/trace` syntax: `in_port=N` plus any
     /// header fields, e.g. `in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_dst=53`)
     /// entering `bridge`. Unset fields are zero (TTL 64), as OVS assumes.
-    public func trace(flow text: String, bridge name: String, now: UInt64) throws -> Trace {
+    public func trace(flow text: String, bridge name: String, now: DatapathInstant) throws -> Trace {
         guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
         let match = try FlowParser.parseSelector(text).match
         guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }

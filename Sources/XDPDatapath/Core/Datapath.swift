@@ -5,8 +5,8 @@ import XDPPacket
 ///
 /// `process(_:from:now:)` takes every frame of a batch received on one port and leaves
 /// each one either on the `txQueue` of some port or back in the `FramePool`, counting
-/// why. It never allocates, never reads a clock (the caller passes `now`, nanoseconds
-/// on any monotonic clock) and never throws. Everything else — building from a
+/// why. It never allocates, never reads a clock (the caller passes `now`, a
+/// `DatapathInstant`: `DatapathInstant.now()`, or any clock that never goes backwards) and never throws. Everything else — building from a
 /// configuration, lookups by name, statistics — is control-path code.
 ///
 /// Not thread-safe: one worker calls `process`. Configuration is fixed at init: a new
@@ -83,7 +83,8 @@ public final class Datapath {
     ///   numbers, VLAN ids outside 1-4094, and patch ports whose peer is missing or
     ///   not a patch port pointing back.
     public init(configuration: DatapathConfiguration, pool: FramePool, txQueueCapacity: Int = 256,
-                now: UInt64 = 0, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
+                now instant: DatapathInstant, succeeding succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
+        let now = instant.nanoseconds
         let configuration = configuration.withDerivedSeeds.withStateFiles
         self.pool = pool
         stateDirectory = configuration.stateDirectory

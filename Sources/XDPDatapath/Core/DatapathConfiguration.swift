@@ -69,8 +69,8 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var name: String
     /// Its ports; a port's name is unique across all bridges.
     public var ports: [PortConfiguration]
-    /// Seconds a learned MAC address is remembered without being seen (OVS: `other_config:mac-aging-time`).
-    public var macAgingSeconds: UInt64
+    /// How long a learned MAC address is remembered without being seen (OVS: `other_config:mac-aging-time`).
+    public var macAging: Duration
     /// Slots in the MAC learning table (OVS: `other_config:mac-table-size`).
     public var macTableSize: Int
     /// Flows in `ovs-ofctl add-flow` syntax. Empty: the bridge has the single flow
@@ -78,11 +78,11 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var flows: [String]
 
     /// A bridge; by default 300 s MAC aging, 8,192 MAC table slots and only `NORMAL`.
-    public init(name: String, ports: [PortConfiguration] = [], macAgingSeconds: UInt64 = 300, macTableSize: Int = 8192,
+    public init(name: String, ports: [PortConfiguration] = [], macAging: Duration = .seconds(300), macTableSize: Int = 8192,
                 flows: [String] = []) {
         self.name = name
         self.ports = ports
-        self.macAgingSeconds = macAgingSeconds
+        self.macAging = macAging
         self.macTableSize = macTableSize
         self.flows = flows
     }

@@ -238,13 +238,6 @@ public final class StateFile {
         return String(decoding: buffer[0..<n], as: UTF8.self).filter { !$0.isWhitespace }
     }
 
-    /// The time on the state files' clock (CLOCK_BOOTTIME), in nanoseconds.
-    public static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(clockID, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
     /// The fixed, checksummed part of a header.
     struct Header: Equatable {
         var kind: UInt64

@@ -33,14 +33,14 @@ extension Datapath {
 
     /// What `dump-fastpath` answers: set by the transport that runs an in-kernel fast path
     /// (called on the datapath's thread with its clock).
-    public var fastPathReporter: ((UInt64) -> FastPathDump)? {
+    public var fastPathReporter: ((DatapathInstant) -> FastPathDump)? {
         get { fastPath.reporter.pointee }
         set { fastPath.reporter.pointee = newValue }
     }
 
     /// The in-kernel fast path's entries at `now`, like `ovs-appctl dpctl/dump-flows`;
     /// nil when no fast path runs.
-    public func fastPathDump(now: UInt64) -> FastPathDump? {
+    public func fastPathDump(now: DatapathInstant) -> FastPathDump? {
         fastPath.reporter.pointee?(now)
     }
 
@@ -251,10 +251,10 @@ extension Datapath {
         return total
     }
 
-    /// When `decision` stops holding (monotonic nanoseconds: the first of its MAC entries
-    /// to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
+    /// When `decision` stops holding (the first of its MAC entries to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
     /// lookup along the path gives another port (moved, flushed, aged, evicted).
-    public func fastPathExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
+    public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
+        let now = instant.nanoseconds
         var expiry = UInt64.max
         for step in decision.steps {
             let bridge = step.bridge.index, inPort = step.inPort.index, outPort = step.outPort.index
@@ -266,13 +266,13 @@ extension Datapath {
             else { return nil }
             expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
         }
-        return expiry
+        return DatapathInstant(nanoseconds: expiry)
     }
 
     /// Adds what the kernel forwarded for `decision` — `packets` frames of `bytes` bytes as
     /// they entered, the last at `lastUsed` — to the port counters along its path, and
     /// refreshes its source MAC entries as NORMAL would have.
-    public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
+    public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: DatapathInstant) {
         guard packets > 0 else { return }
         func adjusted(_ delta: Int) -> UInt64 {
             delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
@@ -285,7 +285,7 @@ extension Datapath {
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)
             if (0..<l2.bridgeCount).contains(step.bridge.index) {
-                l2.macTables[step.bridge.index].refresh(decision.key.src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed)
+                l2.macTables[step.bridge.index].refresh(decision.key.src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed.nanoseconds)
             }
         }
     }

@@ -7,7 +7,8 @@ extension Datapath {
     /// flattened action, so the path along the bridges is worked out again from the MAC
     /// tables as they stand, and the transport keeps the entry only when the answer is the
     /// same action. Control path (borrows one frame of the pool for the header).
-    public func fastPathDecision(for key: FastPathKey, now: UInt64) -> FastPathDecision? {
+    public func fastPathDecision(for key: FastPathKey, now instant: DatapathInstant) -> FastPathDecision? {
+        let now = instant.nanoseconds
         guard ports.indices.contains(key.inPort.index), let frameAddress = pool.allocate() else { return nil }
         defer { pool.free(frameAddress) }
         let address = frameAddress &+ UInt64(pool.headroom)

@@ -109,11 +109,11 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
     public var packets: UInt64
     /// Bytes of those frames, as they entered.
     public var bytes: UInt64
-    /// Nanoseconds since a frame last used it; nil when none has.
-    public var sinceLastUse: UInt64?
+    /// How long ago a frame last used it; nil when none has.
+    public var sinceLastUse: Duration?
 
     /// An entry.
-    public init(decision: FastPathDecision, inPort: String, outPort: String, packets: UInt64, bytes: UInt64, sinceLastUse: UInt64?) {
+    public init(decision: FastPathDecision, inPort: String, outPort: String, packets: UInt64, bytes: UInt64, sinceLastUse: Duration?) {
         self.decision = decision
         self.inPort = inPort
         self.outPort = outPort
@@ -131,7 +131,7 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
         text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
         var used = "never"
         if let sinceLastUse {
-            let ms = sinceLastUse / 1_000_000
+            let ms = sinceLastUse.components.seconds * 1000 + sinceLastUse.components.attoseconds / 1_000_000_000_000_000
             let fraction = String(ms % 1000)
             used = "\(ms / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
         }

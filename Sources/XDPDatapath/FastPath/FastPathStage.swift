@@ -23,7 +23,7 @@ struct FastPathStage {
     @usableFromInline let pendingSteps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pendingCount: UnsafeMutablePointer<Int>
     /// What `dump-fastpath` lists, given by the transport that runs the fast path.
-    let reporter: UnsafeMutablePointer<((UInt64) -> FastPathDump)?>
+    let reporter: UnsafeMutablePointer<((DatapathInstant) -> FastPathDump)?>
 
     init() {
         recording = .allocate(capacity: 1)

@@ -34,7 +34,7 @@ public struct LearnedState: Sendable, Equatable {
         /// The MAC address in the low 48 bits.
         public var mac: UInt64
         /// When it was last seen, on the datapath clock.
-        public var seen: UInt64
+        public var seen: DatapathInstant
     }
 
     /// One resolved neighbour of a router (an ARP answer).
@@ -64,7 +64,7 @@ public struct LearnedState: Sendable, Equatable {
     public var text: String {
         var lines = ["\(Self.magic) \(Self.version) \(bootID)"]
         for e in macEntries {
-            lines.append("mac \(e.bridge) \(e.port) \(e.vlan) \(String(e.mac, radix: 16)) \(e.seen)")
+            lines.append("mac \(e.bridge) \(e.port) \(e.vlan) \(String(e.mac, radix: 16)) \(e.seen.nanoseconds)")
         }
         for n in neighbours {
             lines.append("neighbour \(n.router) \(String(n.address, radix: 16)) \(String(n.mac, radix: 16))")
@@ -84,7 +84,7 @@ public struct LearnedState: Sendable, Equatable {
             let f = line.split(separator: " ")
             if f.count == 6, f[0] == "mac", let vlan = UInt16(f[3]), let mac = UInt64(f[4], radix: 16), mac >> 48 == 0,
                let seen = UInt64(f[5]) {
-                macEntries.append(MACEntry(bridge: String(f[1]), port: String(f[2]), vlan: vlan, mac: mac, seen: seen))
+                macEntries.append(MACEntry(bridge: String(f[1]), port: String(f[2]), vlan: vlan, mac: mac, seen: DatapathInstant(nanoseconds: seen)))
             } else if f.count == 4, f[0] == "neighbour", let address = UInt32(f[2], radix: 16), address != 0,
                       let mac = UInt64(f[3], radix: 16), mac >> 48 == 0 {
                 neighbours.append(Neighbour(router: String(f[1]), address: address, mac: mac))
@@ -96,7 +96,8 @@ public struct LearnedState: Sendable, Equatable {
 extension Datapath {
     /// What the bridges and routers learned that is still live at `now` (control path,
     /// on the thread that runs the datapath).
-    public func learnedState(now: UInt64) -> LearnedState {
+    public func learnedState(now instant: DatapathInstant) -> LearnedState {
+        let now = instant.nanoseconds
         var state = LearnedState()
         for bridge in bridges {
             let table = bridge.macTable
@@ -104,7 +105,7 @@ extension Datapath {
                 let port = Int(table.ports[i])
                 guard port >= 0, port < ports.count else { continue }
                 state.macEntries.append(.init(bridge: bridge.name, port: ports[port].name, vlan: UInt16(table.keys[i] >> 48),
-                                              mac: table.keys[i] & 0xFFFF_FFFF_FFFF, seen: table.seen[i]))
+                                              mac: table.keys[i] & 0xFFFF_FFFF_FFFF, seen: DatapathInstant(nanoseconds: table.seen[i])))
             }
         }
         for router in routers {
@@ -118,12 +119,13 @@ extension Datapath {
     /// Learns back what `state` holds (see the top of Datapath+LearnedState.swift). Returns
     /// the MAC entries and neighbours restored.
     @discardableResult
-    public func restore(learned state: LearnedState, now: UInt64) -> (macEntries: Int, neighbours: Int) {
+    public func restore(learned state: LearnedState, now instant: DatapathInstant) -> (macEntries: Int, neighbours: Int) {
+        let now = instant.nanoseconds
         guard state.bootID == StateFile.currentBootID() else { return (0, 0) }
         var macs = 0, neighbours = 0
-        for e in state.macEntries.sorted(by: { $0.seen < $1.seen }) where e.seen <= now {
+        for e in state.macEntries.sorted(by: { $0.seen < $1.seen }) where e.seen <= instant {
             guard let bridge = bridge(named: e.bridge), let port = port(named: e.port), bridge.portIDs.contains(port.id),
-                  now &- e.seen < bridge.macTable.agingTime else { continue }
+                  now &- e.seen.nanoseconds < bridge.macTable.storage.agingTime else { continue }
             bridge.macTable.learn(e.mac, vlan: e.vlan, port: port.id, now: e.seen)
             macs += 1
         }

@@ -7,31 +7,32 @@
 /// absent and its slot reused by the next learn that probes it. When every slot in a
 /// probe window is live, the least recently seen one is evicted (counted).
 ///
-/// Times are nanoseconds from the clock the datapath is given; the table never reads
-/// a clock itself. Not thread-safe: the bridge's worker owns it.
+/// Times are instants on the clock the datapath is given (kept as their nanoseconds);
+/// the table never reads a clock itself. Not thread-safe: the bridge's worker owns it.
 public final class MACTable {
     /// The table's memory as a value, for the per-packet path.
     @usableFromInline let storage: MACTableStorage
 
     /// A table of `capacity` slots (rounded up to a power of two).
-    public init(capacity: Int = 8192, agingSeconds: UInt64 = 300) {
+    public init(capacity: Int = 8192, aging: Duration = .seconds(300)) {
         var size = 16
         while size < capacity { size <<= 1 }
-        storage = MACTableStorage(size: size, agingTime: agingSeconds * 1_000_000_000)
+        storage = MACTableStorage(size: size, agingTime: UInt64(max(1, aging.nanosecondsClamped)))
     }
 
     deinit { storage.deallocate() }
 
     /// Slots in the table.
     public var capacity: Int { storage.mask + 1 }
-    /// Entries not refreshed for this long (nanoseconds) are forgotten (OVS's default is 300 s).
-    public var agingTime: UInt64 { storage.agingTime }
+    /// Entries not refreshed for this long are forgotten (OVS's default is 300 s).
+    public var agingTime: Duration { .nanoseconds(storage.agingTime) }
     /// Live entries evicted because their probe window was full.
     public var evictions: UInt64 { storage.evictions.pointee }
 
     /// The port `mac` was learned on in `vlan`, or nil when unknown or aged out.
     @inlinable
-    public func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> PortID? {
+    public func lookup(_ mac: UInt64, vlan: UInt16, now instant: DatapathInstant) -> PortID? {
+        let now = instant.nanoseconds
         let port = storage.lookup(mac, vlan: vlan, now: now)
         return port < 0 ? nil : PortID(port)
     }
@@ -40,7 +41,8 @@ public final class MACTable {
     /// before when it moved, else nil.
     @inlinable
     @discardableResult
-    public func learn(_ mac: UInt64, vlan: UInt16, port: PortID, now: UInt64) -> PortID? {
+    public func learn(_ mac: UInt64, vlan: UInt16, port: PortID, now instant: DatapathInstant) -> PortID? {
+        let now = instant.nanoseconds
         let previous = storage.learn(mac, vlan: vlan, port: port.index, now: now)
         return previous < 0 ? nil : PortID(previous)
     }
@@ -73,7 +75,8 @@ public final class MACTable {
     }
 
     /// The live entries, sorted by VLAN then MAC.
-    public func entries(now: UInt64) -> [Entry] {
+    public func entries(now instant: DatapathInstant) -> [Entry] {
+        let now = instant.nanoseconds
         var out: [Entry] = []
         for i in 0...mask where isLive(i, now: now) {
             out.append(Entry(port: PortID(Int(ports[i])), vlan: UInt16(keys[i] >> 48), mac: keys[i] & 0xFFFF_FFFF_FFFF,

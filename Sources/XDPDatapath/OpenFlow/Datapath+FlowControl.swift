@@ -29,7 +29,8 @@ extension Datapath {
 
     /// `ovs-ofctl add-flow`: adds `rule`, replacing a flow with the same table, priority
     /// and match (whose counters start over, as OVS's do).
-    public func addFlow(_ rule: FlowRule, bridge name: String, now: UInt64) throws(FlowModificationError) {
+    public func addFlow(_ rule: FlowRule, bridge name: String, now instant: DatapathInstant) throws(FlowModificationError) {
+        let now = instant.nanoseconds
         let id = try bridgeIndex(name)
         try checkOutputs(rule, bridgeID: id)
         var flows = bridges[id].flowTable.flows
@@ -41,7 +42,7 @@ extension Datapath {
     /// `ovs-ofctl mod-flows [--strict]`: gives the selected flows the selector's
     /// replacement actions, keeping their counters. Returns how many changed.
     @discardableResult
-    public func modifyFlows(_ selector: FlowSelector, strict: Bool, bridge name: String, now: UInt64) throws(FlowModificationError) -> Int {
+    public func modifyFlows(_ selector: FlowSelector, strict: Bool, bridge name: String, now: DatapathInstant) throws(FlowModificationError) -> Int {
         let id = try bridgeIndex(name)
         guard let replacement = selector.replacement else { throw FlowModificationError(message: "mod-flows needs actions=") }
         try checkOutputs(replacement, bridgeID: id)
@@ -83,15 +84,16 @@ extension Datapath {
 
     /// What `ovs-ofctl dump-flows BRIDGE` lists: each flow with its counters at `now`,
     /// table by table, then by descending priority, as OVS prints them.
-    public func flowStatistics(bridge name: String, now: UInt64) throws(FlowModificationError) -> [FlowStatistics] {
+    public func flowStatistics(bridge name: String, now instant: DatapathInstant) throws(FlowModificationError) -> [FlowStatistics] {
+        let now = instant.nanoseconds
         let id = try bridgeIndex(name)
         let flows = bridges[id].flowTable.flows.sorted {
             ($0.rule.table, $1.rule.priority) < ($1.rule.table, $0.rule.priority)
         }
         return flows.map { flow in
             let c = flow.counters
-            return FlowStatistics(rule: flow.rule, packets: c.packets, bytes: c.bytes, duration: Double(now &- c.created) / 1e9,
-                                  idleAge: Int((now &- c.lastUsed) / 1_000_000_000))
+            return FlowStatistics(rule: flow.rule, packets: c.packets, bytes: c.bytes, duration: Double(now &- c.created.nanoseconds) / 1e9,
+                                  idleAge: Int((now &- c.lastUsed.nanoseconds) / 1_000_000_000))
         }
     }
 
@@ -102,14 +104,15 @@ extension Datapath {
 
     /// Removes flows whose idle or hard timeout has passed. Returns how many.
     @discardableResult
-    public func expireFlows(now: UInt64) -> Int {
+    public func expireFlows(now instant: DatapathInstant) -> Int {
+        let now = instant.nanoseconds
         var removed = 0
         for bridge in bridges {
             let flows = bridge.flowTable.flows
             let kept = flows.filter { flow in
                 let r = flow.rule, c = flow.counters
-                if r.idleTimeout > 0 && now &- c.lastUsed >= UInt64(r.idleTimeout) * 1_000_000_000 { return false }
-                if r.hardTimeout > 0 && now &- c.created >= UInt64(r.hardTimeout) * 1_000_000_000 { return false }
+                if r.idleTimeout > 0 && now &- c.lastUsed.nanoseconds >= UInt64(r.idleTimeout) * 1_000_000_000 { return false }
+                if r.hardTimeout > 0 && now &- c.created.nanoseconds >= UInt64(r.hardTimeout) * 1_000_000_000 { return false }
                 return true
             }
             if kept.count != flows.count {

@@ -166,10 +166,10 @@ public final class FlowCounters: @unchecked Sendable {
     public var packets: UInt64 { slots[0] }
     /// Bytes of those frames, as received.
     public var bytes: UInt64 { slots[1] }
-    /// When the flow was added (datapath clock, ns).
-    public var created: UInt64 { slots[2] }
+    /// When the flow was added.
+    public var created: DatapathInstant { DatapathInstant(nanoseconds: slots[2]) }
     /// When a packet last matched it (or it was added).
-    public var lastUsed: UInt64 { slots[3] }
+    public var lastUsed: DatapathInstant { DatapathInstant(nanoseconds: slots[3]) }
 
     /// Restarts the idle timer (a learn action re-learning the same flow).
     func touch(now: UInt64) { slots[3] = now }

@@ -17,15 +17,16 @@ extension Datapath {
     /// the batch: `process(_:from:now:)` with the port's id, as `inject(_:into:now:)` and
     /// `trace(_:on:now:)` take a `Port`.
     @inlinable
-    public func process(_ batch: PacketBatch, from port: Port, now: UInt64) {
+    public func process(_ batch: PacketBatch, from port: Port, now: DatapathInstant) {
         process(batch, from: port.id, now: now)
     }
 
     /// Runs every frame of `batch`, received on the port with id `inID`, through the
     /// pipeline, and empties the batch. Each frame ends on some port's `txQueue` or in
-    /// the pool. `now` is nanoseconds on the caller's monotonic clock.
+    /// the pool. `now` is the time on the caller's clock, which never goes backwards.
     @inlinable
-    public func process(_ batch: PacketBatch, from inID: PortID, now: UInt64) {
+    public func process(_ batch: PacketBatch, from inID: PortID, now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         let storage = batch.storage
         let count = storage.countPointer.pointee
         // Touch every frame's first bytes before working on any: the kernel wrote them on
@@ -49,7 +50,7 @@ extension Datapath {
             }
         }
         storage.countPointer.pointee = 0
-        tick(now: now)
+        tick(now: instant)
     }
 
     /// Housekeeping between batches: runs the services (router timers, and frames they
@@ -57,13 +58,14 @@ extension Datapath {
     /// flows past their timeouts. `process` calls it; a transport whose ports are idle
     /// calls it from its idle loop so timeouts fire without traffic.
     @inlinable
-    public func tick(now: UInt64) {
+    public func tick(now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         if services.outputCount > 0 { runServices(now: now) }
         if !openFlow.learned.pointee.isEmpty { installLearned(now: now) }
         if connectionTracking.tracker.pointee != nil { conntrackHousekeeping(now: now) }
         if now &- openFlow.lastExpiry.pointee >= 1_000_000_000 {
             openFlow.lastExpiry.pointee = now
-            if anyTimeouts { expireFlows(now: now) }
+            if anyTimeouts { expireFlows(now: instant) }
         }
     }
 

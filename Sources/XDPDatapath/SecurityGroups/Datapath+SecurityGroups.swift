@@ -27,7 +27,8 @@ extension Datapath {
     /// change rules, groups or bindings at run time.
     /// - Throws: `DatapathConfigurationError` for a refused configuration (nothing changes).
     @discardableResult
-    public func applySecurityGroups(_ configuration: SecurityGroupConfiguration, now: UInt64) throws(DatapathConfigurationError) -> SecurityGroupUpdate {
+    public func applySecurityGroups(_ configuration: SecurityGroupConfiguration, now instant: DatapathInstant) throws(DatapathConfigurationError) -> SecurityGroupUpdate {
+        let now = instant.nanoseconds
         guard let bridge = bridge(named: configuration.bridge), let layout = firewallBridgePorts(bridge: configuration.bridge) else {
             throw DatapathConfigurationError(subject: configuration.bridge, key: "bridge", message: "no such bridge")
         }

@@ -207,7 +207,7 @@ extension Datapath {
         switch target.kind {
         case ServiceKind.router.rawValue:
             services.routerTable[target.index]._withUnsafeGuaranteedRef {
-                $0.receive(address: address, length: length, meta: meta, on: target.element, now: now)
+                $0.receive(address: address, length: length, meta: meta, on: target.element, now: DatapathInstant(nanoseconds: now))
             }
         case ServiceKind.dhcp.rawValue:
             services.dhcpTable[target.index]._withUnsafeGuaranteedRef { $0.receive(address: address, length: length, meta: meta) }
@@ -254,8 +254,8 @@ extension Datapath {
     func runServices(now: UInt64) {
         for r in 0..<services.routerCount {
             services.routerTable[r]._withUnsafeGuaranteedRef { router in
-                if now >= router.state.pointee.nextServiceTime { router.service(now: now) }
-                router.expireConnections(now: now)
+                if now >= router.state.pointee.nextServiceTime { router.service(now: DatapathInstant(nanoseconds: now)) }
+                router.expireConnections(now: DatapathInstant(nanoseconds: now))
             }
         }
         drainServices(now: now)

@@ -117,7 +117,7 @@ import XDPPacket
             .payload(count: 8).build()
         h.send(lone, on: "p1")
         #expect(h.datapath.heldFrameCount == 1)
-        h.datapath.tick(now: h.now + 3_000_000_000)
+        h.datapath.tick(now: DatapathInstant(nanoseconds: h.now + 3_000_000_000))
         #expect(h.datapath.heldFrameCount == 0)
         #expect(drops(h, "p1")[.fragmentTimeout] == 1)
         #expect(h.accountingHolds)
@@ -153,7 +153,7 @@ import XDPPacket
     @Test func flowsWithCtStartTheTrackerOnlyWhenNeeded() throws {
         let plain = try Harness([BridgeConfiguration(name: "br", ports: [PortConfiguration(name: "p1")])])
         #expect(plain.datapath.conntrack == nil)
-        try plain.datapath.addFlow(try FlowParser.parse("ip actions=ct(table=1)"), bridge: "br", now: plain.now)
+        try plain.datapath.addFlow(try FlowParser.parse("ip actions=ct(table=1)"), bridge: "br", now: DatapathInstant(nanoseconds: plain.now))
         #expect(plain.datapath.conntrack != nil)
     }
 }

@@ -61,7 +61,7 @@ import XDPPacket
         #expect(h.track(Self.piece(504, 504)).disposition == .held)
         #expect(h.ct.count(.fragmentTimeout) == 1 && h.ct.fragmentBytesHeld == 504)
         h.advance(seconds: 16)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.pendingDatagrams == 0 && h.ct.fragmentBytesHeld == 0 && h.ct.count(.fragmentTimeout) == 2)
     }
 

@@ -39,7 +39,7 @@ final class ConntrackHarness {
             var meta = PacketMetadata()
             PacketParser.parse(raw.baseAddress!, length: raw.count, into: &meta)
             return ct.track(frame: raw.baseAddress!, length: raw.count, meta: meta, zone: zone, commit: commit,
-                            now: now, markValue: mark, markMask: markMask)
+                            now: DatapathInstant(nanoseconds: now), markValue: mark, markMask: markMask)
         }
     }
 

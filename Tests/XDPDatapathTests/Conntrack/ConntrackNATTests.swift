@@ -14,7 +14,7 @@ extension ConntrackHarness {
             var meta = PacketMetadata()
             PacketParser.parse(raw.baseAddress!, length: raw.count, into: &meta)
             return ct.track(frame: raw.baseAddress!, length: raw.count, meta: meta, zone: zone, commit: commit,
-                            now: now, nat: nat)
+                            now: DatapathInstant(nanoseconds: now), nat: nat)
         }
         return (r, bytes)
     }
@@ -275,7 +275,7 @@ struct ConntrackNATTests {
         let heldResult = held.withUnsafeMutableBytes { raw in
             var meta = PacketMetadata()
             PacketParser.parse(raw.baseAddress!, length: raw.count, into: &meta)
-            return h.ct.track(frame: raw.baseAddress!, length: raw.count, meta: meta, zone: 0, commit: true, now: h.now, nat: Self.snat)
+            return h.ct.track(frame: raw.baseAddress!, length: raw.count, meta: meta, zone: 0, commit: true, now: DatapathInstant(nanoseconds: h.now), nat: Self.snat)
         }
         #expect(heldResult.disposition == .held && held == first)
         let (done, completing) = h.trackNAT(second, nat: Self.snat)

@@ -52,10 +52,10 @@ import XDPPacket
         #expect(info?.timeoutClass == .tcpTimeWait)
         #expect(h.ct.sortedConnections().map(\.description).first?.hasSuffix("protoinfo=(state=TIME_WAIT)") == true)
         h.advance(seconds: 119)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 1)
         h.advance(seconds: 2)
-        #expect(h.ct.expire(now: h.now) == 1)
+        #expect(h.ct.expire(now: DatapathInstant(nanoseconds: h.now)) == 1)
         #expect(h.ct.connectionCount == 0 && h.ct.count(.expired) == 1)
     }
 

@@ -49,7 +49,7 @@ import XDPPacket
         // The half-open flood times out after SYN_SENT's 30 s; then new connections fit again.
         h.advance(seconds: 31)
         #expect(h.track(H.tcp(Self.a, Self.b, 40001, 80, seq: 7, flags: .syn)).disposition == .forward)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 2)  // the transfer (ESTABLISHED, 24 h) and the new one
         #expect(h.track(H.tcp(Self.a, Self.b, 40000, 80, seq: seq, ack: 901, flags: .ack)).state == .trkEst)
     }
@@ -95,32 +95,32 @@ import XDPPacket
     @Test func timeoutsPerState() {
         let h = H()
         let t = h.ct
-        #expect(t.timeout(.tcpSynSent) == 30 * H.second && t.timeout(.tcpEstablished) == 86_400 * H.second)
-        #expect(t.timeout(.tcpFinWait) == 30 * H.second && t.timeout(.tcpTimeWait) == 120 * H.second)
-        #expect(t.timeout(.udpFirst) == 30 * H.second && t.timeout(.udpMultiple) == 180 * H.second)
-        #expect(t.timeout(.icmpFirst) == 30 * H.second)
+        #expect(t.timeout(.tcpSynSent) == .seconds(30) && t.timeout(.tcpEstablished) == .seconds(86_400))
+        #expect(t.timeout(.tcpFinWait) == .seconds(30) && t.timeout(.tcpTimeWait) == .seconds(120))
+        #expect(t.timeout(.udpFirst) == .seconds(30) && t.timeout(.udpMultiple) == .seconds(180))
+        #expect(t.timeout(.icmpFirst) == .seconds(30))
         // A lone SYN is forgotten after 30 s; an established connection survives an idle hour.
         h.track(H.tcp(Self.a, Self.b, 1, 80, seq: 1, flags: .syn))
         Self.establish(h, sport: 2)
         h.advance(seconds: 31)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 1)
         h.advance(seconds: 3600)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 1)
         // Half closed: FIN_WAIT's 30 s.
         h.track(H.tcp(Self.a, Self.b, 2, 80, seq: 101, ack: 901, flags: [.fin, .ack]))
         h.advance(seconds: 29)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 1)
         h.advance(seconds: 2)
-        h.ct.expire(now: h.now)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 0)
         // Configured timeouts.
         let custom = H { $0.timeouts.udpFirst = 5 }
         custom.track(H.udp(Self.a, Self.b, 1, 2))
         custom.advance(seconds: 6)
-        custom.ct.expire(now: custom.now)
+        custom.ct.expire(now: DatapathInstant(nanoseconds: custom.now))
         #expect(custom.ct.connectionCount == 0)
     }
 
@@ -137,8 +137,8 @@ import XDPPacket
             previous = h.ct.connectionCount
         }
         #expect(h.ct.connectionCount < 100)
-        #expect(h.ct.expire(now: h.now, budget: 10) == 10)
-        h.ct.expire(now: h.now)
+        #expect(h.ct.expire(now: DatapathInstant(nanoseconds: h.now), budget: 10) == 10)
+        h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 0 && h.ct.count(.expired) == 100)
     }
 
@@ -199,8 +199,8 @@ import XDPPacket
                 PacketParser.parse(r.baseAddress!, length: r.count, into: &revMeta)
                 for i in 0..<10_000 {
                     let result = i & 1 == 0
-                        ? h.ct.track(frame: f.baseAddress!, length: f.count, meta: fwdMeta, zone: 0, commit: true, now: h.now)
-                        : h.ct.track(frame: r.baseAddress!, length: r.count, meta: revMeta, zone: 0, commit: true, now: h.now)
+                        ? h.ct.track(frame: f.baseAddress!, length: f.count, meta: fwdMeta, zone: 0, commit: true, now: DatapathInstant(nanoseconds: h.now))
+                        : h.ct.track(frame: r.baseAddress!, length: r.count, meta: revMeta, zone: 0, commit: true, now: DatapathInstant(nanoseconds: h.now))
                     if result.state.contains(.established) { established += 1 }
                     h.now += 1000
                 }

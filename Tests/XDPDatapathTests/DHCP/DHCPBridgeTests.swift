@@ -25,12 +25,12 @@ final class DHCPBridgeNode {
     let now: UInt64 = 5_000_000_000
 
     init(_ configuration: DatapathConfiguration = DHCPBridgeNode.referenceConfiguration()) throws {
-        datapath = try Datapath(configuration: configuration, pool: pool)
+        datapath = try Datapath(configuration: configuration, pool: pool, now: .zero)
     }
 
     func port(_ name: String) -> Port { datapath.port(named: name)! }
 
-    func send(_ frame: [UInt8], on name: String) { datapath.inject(frame, into: port(name), now: now) }
+    func send(_ frame: [UInt8], on name: String) { datapath.inject(frame, into: port(name), now: DatapathInstant(nanoseconds: now)) }
 
     /// What every port transmitted since the last call, by port name (empty ones omitted).
     func collect() -> [String: [[UInt8]]] {
@@ -121,7 +121,7 @@ final class DHCPBridgeNode {
 
     @Test func configurationsWithoutAMatchingPortAreRefused() {
         func refusal(_ c: DatapathConfiguration) -> DatapathConfigurationError? {
-            do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 8)); return nil } catch { return error }
+            do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 8), now: .zero); return nil } catch { return error }
         }
         let unknown = refusal(N.referenceConfiguration(dhcpPorts: [PortConfiguration(name: "tap-x", type: .dhcp(network: "net9"), tag: 1)]))
         #expect(unknown?.subject == "tap-x" && unknown?.key == "options.network")

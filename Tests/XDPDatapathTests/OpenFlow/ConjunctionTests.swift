@@ -13,7 +13,7 @@ import XDPPacket
         let h = try Harness([BridgeConfiguration(name: "br", ports: [
             PortConfiguration(name: "p1"), PortConfiguration(name: "p2"), PortConfiguration(name: "p3")])])
         try h.datapath.deleteFlows(FlowSelector(), strict: false, bridge: "br")
-        for f in flows { try h.datapath.addFlow(try FlowParser.parse(f), bridge: "br", now: h.now) }
+        for f in flows { try h.datapath.addFlow(try FlowParser.parse(f), bridge: "br", now: DatapathInstant(nanoseconds: h.now)) }
         return h
     }
 
@@ -89,11 +89,11 @@ import XDPPacket
         let h = try harness(Self.twoDimensions)
         #expect(send(h, source: 2, port: 123) == ["p2": nil])
         try h.datapath.addFlow(try FlowParser.parse("priority=200,udp,nw_src=10.0.0.2 actions=mod_vlan_vid:9,output:3"),
-                               bridge: "br", now: h.now)
+                               bridge: "br", now: DatapathInstant(nanoseconds: h.now))
         #expect(send(h, source: 2, port: 123) == ["p3": 9])
         // A member address added to dimension 1: the same conj_id flow now admits it.
         try h.datapath.addFlow(try FlowParser.parse("priority=100,ip,nw_src=10.0.0.4 actions=conjunction(1,1/2)"),
-                               bridge: "br", now: h.now)
+                               bridge: "br", now: DatapathInstant(nanoseconds: h.now))
         #expect(send(h, source: 4, port: 53) == ["p2": nil])
         let removed = try h.datapath.deleteFlows(try FlowParser.parseSelector("conj_id=1"), strict: false, bridge: "br")
         #expect(removed == 1)

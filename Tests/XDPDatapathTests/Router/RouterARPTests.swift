@@ -135,7 +135,7 @@ import XDPPacket
         h.send(H.vmUDP(id: 6))
         #expect(h.sent(H.qg).isEmpty && h.drops(.pendingFull) == 3)
         h.now += Self.second / 2
-        h.router.service(now: h.now)
+        h.router.service(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.sent(H.qg) == [Self.padded(request)])
         #expect(h.router.stats.arpRequestsSent == 2)
         // The gateway answers.
@@ -171,7 +171,7 @@ import XDPPacket
         }
         #expect(h.router.stats.arpRequestsSent == 3)
         h.now += Self.second
-        h.router.service(now: h.now)
+        h.router.service(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.sent(H.qg).isEmpty)
         let errors = h.sent(H.qr)
         #expect(errors.count == 2)

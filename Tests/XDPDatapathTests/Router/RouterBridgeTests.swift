@@ -29,13 +29,13 @@ final class RouterBridgeNode {
 
     init(_ configuration: DatapathConfiguration = RouterBridgeNode.referenceConfiguration(), frames: Int = 512) throws {
         pool = FramePool(frameCount: frames)
-        datapath = try Datapath(configuration: configuration, pool: pool)
+        datapath = try Datapath(configuration: configuration, pool: pool, now: .zero)
     }
 
     func port(_ name: String) -> Port { datapath.port(named: name)! }
 
     func send(_ frames: [UInt8]..., on name: String) {
-        datapath.inject(frames, into: port(name), now: now)
+        datapath.inject(frames, into: port(name), now: DatapathInstant(nanoseconds: now))
     }
 
     /// What every port transmitted since the last call, by port name (empty ones omitted).
@@ -123,7 +123,7 @@ final class RouterBridgeNode {
         n.send(FrameBuilder.arpRequest(senderMAC: H.vmMAC, senderIP: H.vmIP, targetIP: H.qrIP), on: "qvo-vm1")
         n.send(FrameBuilder.arpRequest(senderMAC: N.extHostMAC, senderIP: N.extHostIP, targetIP: H.qgIP), on: "eth-ext")
         _ = n.collect()
-        let trace = n.datapath.trace(H.vmUDP(to: N.extHostIP), on: n.port("qvo-vm1"), now: n.now)
+        let trace = n.datapath.trace(H.vmUDP(to: N.extHostIP), on: n.port("qvo-vm1"), now: DatapathInstant(nanoseconds: n.now))
         #expect(trace.description == """
             bridge("br-int")
             ----------------
@@ -265,7 +265,7 @@ final class RouterBridgeNode {
 
     @Test func refusals() {
         func refusal(_ c: DatapathConfiguration) -> String? {
-            do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 4)); return nil } catch { return error.description }
+            do { _ = try Datapath(configuration: c, pool: FramePool(frameCount: 4), now: .zero); return nil } catch { return error.description }
         }
         var c = N.referenceConfiguration()
         c.bridges[0].ports.append(PortConfiguration(name: "qr-nobody", type: .router, tag: 1))

@@ -58,7 +58,7 @@ import XDPPacket
         }
         #expect(emitted > 0)
         h.now += 10_000_000_000
-        for _ in 0..<4 { h.now += 1_000_000_000; h.router.service(now: h.now) }
+        for _ in 0..<4 { h.now += 1_000_000_000; h.router.service(now: DatapathInstant(nanoseconds: h.now)) }
         _ = h.sent(H.qr); _ = h.sent(H.qg)
         #expect(h.router.pendingCount == 0)  // everything waiting was answered or given up
         #expect(h.pool.freeCount == h.pool.frameCount)

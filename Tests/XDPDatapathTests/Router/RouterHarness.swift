@@ -48,7 +48,7 @@ final class RouterHarness {
             bytes.withUnsafeBytes { pool.pointer(address).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             batch.append(address: address, length: UInt32(bytes.count))
         }
-        router.process(batch, on: interface, now: now)
+        router.process(batch, on: interface, now: DatapathInstant(nanoseconds: now))
     }
 
     /// What interface `interface` transmitted since the last call (frames freed).

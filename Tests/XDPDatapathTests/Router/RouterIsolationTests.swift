@@ -82,7 +82,7 @@ import XDPPacket
         #expect(h.accountingHolds)
         // Out-of-range interface index: counted, frame returned.
         let start = h.pool.allocate()!
-        h.router.receive(address: start + 256, length: 60, meta: PacketMetadata(), on: 9, now: h.now)
+        h.router.receive(address: start + 256, length: 60, meta: PacketMetadata(), on: 9, now: DatapathInstant(nanoseconds: h.now))
         #expect(h.drops(.unknownInterface) == 1 && h.accountingHolds)
     }
 

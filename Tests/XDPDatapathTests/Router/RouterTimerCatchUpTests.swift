@@ -25,7 +25,7 @@ import XDPPacket
     @Test func oneCallAfterAGapRunsEveryDeadlineThatPassed() throws {
         let h = try waitingRouter()
         h.now += 10 * Self.second
-        h.router.service(now: h.now)
+        h.router.service(now: DatapathInstant(nanoseconds: h.now))
         let request = FrameBuilder.arpRequest(senderMAC: H.qgMAC, senderIP: H.qgIP, targetIP: H.gatewayIP)
         #expect(h.sent(H.qg) == [RouterARPTests.padded(request), RouterARPTests.padded(request)])
         #expect(h.router.stats.arpRequestsSent == 3)
@@ -42,12 +42,12 @@ import XDPPacket
         let h = try waitingRouter()
         let start = h.now
         h.now = start + Self.second + Self.second / 2  // past the first retransmission only
-        h.router.service(now: h.now)
+        h.router.service(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.sent(H.qg).count == 1 && h.router.stats.arpRequestsSent == 2)
-        h.router.service(now: start + 2 * Self.second)  // the grid's next deadline
+        h.router.service(now: DatapathInstant(nanoseconds: start + 2 * Self.second))  // the grid's next deadline
         #expect(h.sent(H.qg).count == 1 && h.router.stats.arpRequestsSent == 3)
         #expect(h.router.pendingCount == 2)
-        h.router.service(now: start + 3 * Self.second)  // the give-up deadline
+        h.router.service(now: DatapathInstant(nanoseconds: start + 3 * Self.second))  // the give-up deadline
         #expect(h.sent(H.qr).count == 2 && h.router.pendingCount == 0)
         #expect(h.accountingHolds)
     }
@@ -60,11 +60,11 @@ import XDPPacket
         var sentOften: [[UInt8]] = [], errorsOften: [[UInt8]] = []
         while often.now < end {
             often.now += Self.second / 10
-            often.router.service(now: often.now)
+            often.router.service(now: DatapathInstant(nanoseconds: often.now))
             sentOften += often.sent(H.qg)
             errorsOften += often.sent(H.qr)
         }
-        once.router.service(now: end)
+        once.router.service(now: DatapathInstant(nanoseconds: end))
         #expect(once.sent(H.qg) == sentOften)
         #expect(once.sent(H.qr) == errorsOften)
         #expect(once.router.stats.arpRequestsSent == often.router.stats.arpRequestsSent)
@@ -95,7 +95,7 @@ import XDPPacket
         #expect(tracker.connectionCount == 300)
         // Far past the UDP timeouts, one tick with no traffic.
         h.now += 3_600 * 1_000_000_000
-        h.datapath.tick(now: h.now)
+        h.datapath.tick(now: DatapathInstant(nanoseconds: h.now))
         #expect(tracker.connectionCount == 0)
         #expect(h.datapath.conntrackConnections().isEmpty)
         #expect(h.accountingHolds)

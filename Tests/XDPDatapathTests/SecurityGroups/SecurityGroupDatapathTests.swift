@@ -37,7 +37,7 @@ final class SGBench {
     }
 
     @discardableResult
-    func apply() throws -> Datapath.SecurityGroupUpdate { try h.datapath.applySecurityGroups(sg, now: h.now) }
+    func apply() throws -> Datapath.SecurityGroupUpdate { try h.datapath.applySecurityGroups(sg, now: DatapathInstant(nanoseconds: h.now)) }
 
     func setRules(_ rules: [SecurityGroupRule]) throws -> Datapath.SecurityGroupUpdate {
         sg.groups[0].rules = rules
@@ -273,7 +273,7 @@ final class SGBench {
         // A refused configuration changes nothing.
         var bad = b.sg
         bad.ports[0].securityGroups = ["nope"]
-        #expect(throws: DatapathConfigurationError.self) { try b.h.datapath.applySecurityGroups(bad, now: b.h.now) }
+        #expect(throws: DatapathConfigurationError.self) { try b.h.datapath.applySecurityGroups(bad, now: DatapathInstant(nanoseconds: b.h.now)) }
         #expect(b.h.datapath.bridge(named: "br-int")?.flowTable.version == before + 1)
     }
 }

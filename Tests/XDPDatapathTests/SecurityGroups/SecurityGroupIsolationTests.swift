@@ -155,7 +155,7 @@ import XDPPacket
             SecurityPort(name: "vm-a", mac: macA, fixedIPs: [AddressPrefix(ipA)], securityGroups: ["open"]),
             SecurityPort(name: "vm-b", mac: macB, fixedIPs: [AddressPrefix(ipB)], securityGroups: ["closed"]),
         ])
-        try n.datapath.applySecurityGroups(sg, now: n.now)
+        try n.datapath.applySecurityGroups(sg, now: DatapathInstant(nanoseconds: n.now))
         // Each VM resolves its gateway (the router learns the VMs from the requests).
         n.send(FrameBuilder.arpRequest(senderMAC: macA, senderIP: ipA, targetIP: gwA), on: "vm-a")
         n.send(FrameBuilder.arpRequest(senderMAC: macB, senderIP: ipB, targetIP: gwB), on: "vm-b")

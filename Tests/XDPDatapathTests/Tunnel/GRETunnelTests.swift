@@ -318,7 +318,7 @@ import XDPPacket
         #expect(throws: DatapathConfigurationError.self) {
             _ = try Datapath(configuration: DatapathConfiguration(bridges: [
                 BridgeConfiguration(name: "br-tun", ports: [PortConfiguration(name: "gre", type: .gre(GREOptions(remoteIP: Net.ip2)))]),
-            ]), pool: FramePool(frameCount: 4))
+            ]), pool: FramePool(frameCount: 4), now: .zero)
         }
     }
 }

@@ -29,7 +29,7 @@ final class TunnelNode {
                 + gre.keys.sorted().map { PortConfiguration(name: $0, type: .gre(gre[$0]!)) }
                 + vxlan.keys.sorted().map { PortConfiguration(name: $0, type: .vxlan(vxlan[$0]!)) }, flows: brTunFlows),
         ], underlay: underlay)
-        datapath = try Datapath(configuration: configuration, pool: pool)
+        datapath = try Datapath(configuration: configuration, pool: pool, now: .zero)
     }
 
     var underlay: Underlay { datapath.underlay! }
@@ -37,8 +37,8 @@ final class TunnelNode {
     func port(_ name: String) -> Port { datapath.port(named: name)! }
     func drops(_ name: String, _ reason: DropReason) -> UInt64 { port(name).stats.drops[reason] ?? 0 }
 
-    func send(_ frames: [UInt8]..., on name: String = "vm") { datapath.inject(frames, into: port(name), now: now) }
-    func receiveOnWire(_ frames: [[UInt8]]) { datapath.inject(frames, into: wire, now: now) }
+    func send(_ frames: [UInt8]..., on name: String = "vm") { datapath.inject(frames, into: port(name), now: DatapathInstant(nanoseconds: now)) }
+    func receiveOnWire(_ frames: [[UInt8]]) { datapath.inject(frames, into: wire, now: DatapathInstant(nanoseconds: now)) }
 
     /// What `name` transmitted since the last call (frames freed).
     func transmitted(_ name: String) -> [[UInt8]] { datapath.drainTransmitted(port(name)) }

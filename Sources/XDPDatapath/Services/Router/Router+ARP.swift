@@ -137,7 +137,8 @@ extension Router {
     /// the caller ticks. At most `arpMaximumRequests` requests per next hop come out of
     /// one call.
     @inline(never)
-    public func service(now: UInt64) {
+    public func service(now instant: DatapathInstant) {
+        let now = instant.nanoseconds
         var next = UInt64.max
         var expired: [UInt32] = []
         // In address order, not the dictionary's (seeded per process): a replay sends the

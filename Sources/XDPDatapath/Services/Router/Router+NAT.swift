@@ -175,7 +175,7 @@ extension Router {
     /// long since the last call). The datapath's `tick` calls it between batches; a
     /// router used on its own may call it from an idle loop.
     @inlinable
-    public func expireConnections(now: UInt64) {
+    public func expireConnections(now: DatapathInstant) {
         guard let tracker = natPath.pointee.tracker else { return }
         tracker._withUnsafeGuaranteedRef { _ = $0.expire(now: now) }
     }

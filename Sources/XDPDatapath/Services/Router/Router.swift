@@ -228,7 +228,7 @@ public final class Router {
         state.initialize(to: RouterState())
         pendingLimit = configuration.pendingLimit
         pendingTotalLimit = configuration.pendingTotalLimit
-        arpInterval = configuration.arpRetransmitInterval
+        arpInterval = UInt64(max(1, configuration.arpRetransmitInterval.nanosecondsClamped))
         arpMaximumRequests = configuration.arpMaximumRequests
         icmpRate = UInt64(configuration.icmpErrorsPerSecond)
         icmpBurst = UInt64(configuration.icmpErrorBurst)
@@ -298,7 +298,7 @@ public final class Router {
     /// Routes every frame of `batch`, received on interface `interface`, and empties the
     /// batch. Parses each frame once; use `receive` when the metadata is already known.
     @inlinable
-    public func process(_ batch: PacketBatch, on interface: Int, now: UInt64) {
+    public func process(_ batch: PacketBatch, on interface: Int, now: DatapathInstant) {
         let storage = batch.storage
         let n = storage.countPointer.pointee
         var meta = PacketMetadata()
@@ -316,10 +316,11 @@ public final class Router {
     /// Routes one frame received on interface `interface` (an index in `interfaces`):
     /// `address` and `length` name the frame's data in `pool`, `meta` is what
     /// `PacketParser.parse` found in it. The router owns the frame from here on.
-    /// `now` is the caller's clock in nanoseconds (any epoch, never going backwards).
+    /// `now` is the time on the caller's clock (any epoch, never going backwards).
     @inlinable
-    public func receive(address: UInt64, length: UInt32, meta: PacketMetadata, on interface: Int, now: UInt64) {
-        if now >= state.pointee.nextServiceTime { service(now: now) }
+    public func receive(address: UInt64, length: UInt32, meta: PacketMetadata, on interface: Int, now instant: DatapathInstant) {
+        let now = instant.nanoseconds
+        if now >= state.pointee.nextServiceTime { service(now: instant) }
         guard interface >= 0, interface < interfaceCount else { drop(address, .unknownInterface); return }
         let input = fast[interface]
         input.counters[0] &+= 1

@@ -134,8 +134,8 @@ public struct RouterConfiguration: Sendable, Equatable {
     /// Frames that may wait for ARP answers in all, whatever the next hop (0–65536): a
     /// sweep of a connected /16 cannot take the frame pool.
     public var pendingTotalLimit: Int
-    /// Nanoseconds between two ARP requests for one next hop (Linux `retrans_time_ms`, 1 s).
-    public var arpRetransmitInterval: UInt64
+    /// Time between two ARP requests for one next hop (Linux `retrans_time_ms`, 1 s).
+    public var arpRetransmitInterval: Duration
     /// ARP requests for a next hop before its waiting frames are given up, each answered
     /// with ICMP host unreachable (Linux `mcast_solicit`, 3).
     public var arpMaximumRequests: Int
@@ -168,7 +168,7 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// A router; see the type's documentation for how routes are derived.
     public init(name: String, interfaces: [Interface], routes: [Route] = [], defaultGateway: IPv4Address? = nil,
-                pendingLimit: Int = 16, pendingTotalLimit: Int = 256, arpRetransmitInterval: UInt64 = 1_000_000_000,
+                pendingLimit: Int = 16, pendingTotalLimit: Int = 256, arpRetransmitInterval: Duration = .seconds(1),
                 arpMaximumRequests: Int = 3, neighbourCapacity: Int = 4096, icmpErrorsPerSecond: Int = 1000,
                 icmpErrorBurst: Int = 50, gatewayInterface: String? = nil, snat: SNAT = .disabled,
                 floatingIPs: [FloatingIP] = [], metadata: Metadata? = nil, natConnections: Int = 16384) {
@@ -317,7 +317,7 @@ public struct RouterConfiguration: Sendable, Equatable {
         guard (0...65536).contains(pendingTotalLimit) else {
             throw error(nil, "pending_total_limit", "expected 0 to 65536, found \(pendingTotalLimit)")
         }
-        guard arpRetransmitInterval > 0 else { throw error(nil, "arp_retransmit_interval", "must be positive") }
+        guard arpRetransmitInterval > .zero else { throw error(nil, "arp_retransmit_interval", "must be positive") }
         guard (1...100).contains(arpMaximumRequests) else {
             throw error(nil, "arp_maximum_requests", "expected 1 to 100, found \(arpMaximumRequests)")
         }
