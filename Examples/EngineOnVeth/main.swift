@@ -75,7 +75,7 @@ let configuration = try SwitchConfiguration.parse(yaml: """
     """, file: "veth.yaml")
 /// Runs the engine while `a` pings `b`, then checks what the engine saw.
 func forward(_ configuration: SwitchConfiguration) async throws {
-    let engine = try Engine(configuration: configuration)
+    let engine = try AFXDPEngine(configuration: configuration)
     try engine.start()
     let ping = run("ip", "netns", "exec", "\(prefix)a", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.77.0.2")
     check(ping == 0, "a pings b through the engine's bridge")

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CXDPShim
 
-/// Knobs of an `Engine`. The defaults suit veth in copy mode on a small machine.
+/// Knobs of an `AFXDPEngine`. The defaults suit veth in copy mode on a small machine.
 public struct EngineConfiguration: Sendable {
     /// What the worker does when no frame arrived.
     public enum IdleMode: String, Sendable, CustomStringConvertible {
@@ -20,7 +20,7 @@ public struct EngineConfiguration: Sendable {
     public var frameSize = 2048
     /// Extra headroom before received data, on top of the kernel's 256 bytes.
     public var headroom = 0
-    /// UMEM frames; nil sizes the UMEM from the socket count (see `Engine`), with room to
+    /// UMEM frames; nil sizes the UMEM from the socket count (see `AFXDPEngine`), with room to
     /// grow when `waitForInterfaces` is set.
     public var frameCount: Int? = nil
     /// Entries of every RX, TX, fill and completion ring (a power of two, see
@@ -50,15 +50,15 @@ public struct EngineConfiguration: Sendable {
     /// Most TX kicks issued after one batch while the TX ring still holds frames (copy mode
     /// sends a limited number of frames per kick).
     public var kicksPerBatch = 4
-    /// What `Engine.init` does with a configured interface that does not exist: false (the
+    /// What `AFXDPEngine.init` does with a configured interface that does not exist: false (the
     /// default) refuses the configuration with `if_nametoindex: No such device`; true
     /// keeps its port, down (`InterfaceState.absent`), and attaches it when the interface
-    /// appears — as `Engine.reconfigure` always does, and as a node agent needs for VM
+    /// appears — as `AFXDPEngine.reconfigure` always does, and as a node agent needs for VM
     /// taps that come and go. True also sizes a default UMEM (`frameCount` nil) for about
     /// four more sockets than the engine starts with.
     public var waitForInterfaces = false
     /// Whether the steering program forwards learned unicast itself, repeating decisions
-    /// the datapath took (Engine+FastPath.swift). Off by default; `XDPSWITCH_FAST_PATH=on`
+    /// the datapath took (AFXDPEngine+FastPath.swift). Off by default; `XDPSWITCH_FAST_PATH=on`
     /// in the environment turns the default on (to run a test suite with it).
     public var fastPath = EngineConfiguration.fastPathByDefault
     /// With the fast path on: pin the steering program's links and maps there, adopt those

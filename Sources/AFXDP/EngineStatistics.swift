@@ -157,7 +157,7 @@ public struct InterfaceStatistics: Sendable, Equatable {
     }
 }
 
-/// A consistent picture of an `Engine`, taken by its worker between two loop iterations.
+/// A consistent picture of an `AFXDPEngine`, taken by its worker between two loop iterations.
 public struct EngineStatistics: Sendable {
     /// Counters of each served interface, in the engine's interface order.
     public var interfaces: [InterfaceStatistics] = []
@@ -181,7 +181,7 @@ public struct EngineStatistics: Sendable {
     /// The most frames the kernel took from a TX ring in one kick.
     public var maxFramesPerKick: UInt32 = 0
     /// Frames the kernel never gave back from the sockets of an interface that was closed
-    /// (`Engine+Interfaces.swift`): gone from the pool, so `frames` is short of them.
+    /// (`AFXDPEngine+Interfaces.swift`): gone from the pool, so `frames` is short of them.
     public var framesLost = 0
     /// Entries in the in-kernel fast path; 0 with the fast path off.
     public var fastPathEntries = 0

@@ -16,7 +16,7 @@ import CXDPShim
 // MAC entries they rest on would age out: each entry carries that time), and every other
 // frame of a served queue is dropped and counted in `no_socket` (xsk_steer.bpf.c).
 //
-// The next process adopts what it finds (SteeringProgram.swift, Engine+FastPathRestart.swift):
+// The next process adopts what it finds (SteeringProgram.swift, AFXDPEngine+FastPathRestart.swift):
 // - the maps: libbpf reuses each pinned map that is compatible with the new object (same
 //   type, key and value sizes, entries and flags), so the new program, a new build
 //   included, sees the same `fp_flows`, counters and `ports`; when one is not (a new
@@ -35,7 +35,7 @@ import CXDPShim
 // and the maps go with the program. `run --fresh` removes them before starting.
 
 /// Where the steering program's links and maps outlive the process (a bpffs directory), and
-/// what a clean exit (SIGTERM, `Engine.close()`) does with them. Used only with the fast
+/// what a clean exit (SIGTERM, `AFXDPEngine.close()`) does with them. Used only with the fast
 /// path on (`EngineConfiguration.fastPath`); with it off, pins a previous run left in the
 /// directory are removed at start.
 public struct FastPathPinning: Sendable, Equatable {

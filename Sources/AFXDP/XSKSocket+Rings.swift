@@ -4,7 +4,7 @@ import Glibc
 import CXDP
 import XDPDatapath
 
-// The four ring verbs of one socket, shared by the engine's worker (Engine+Worker.swift)
+// The four ring verbs of one socket, shared by the engine's worker (AFXDPEngine+Worker.swift)
 // and the lab's raw forwarder (XDPLab): receive a batch, put a batch on the TX ring and
 // kick, recycle completions, top up the fill ring. Worker thread only (`refill` also runs
 // before the worker exists). Per batch, not per packet: no allocation, no ARC traffic

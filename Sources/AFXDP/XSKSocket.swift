@@ -44,7 +44,7 @@ package final class XSKSocket {
     var fillOutstanding = 0
     package var txOutstanding = 0
     /// The last kick found the device down (ENETDOWN, ENXIO): the idle loop stops kicking
-    /// until the next link event clears it (Engine+Interfaces.swift).
+    /// until the next link event clears it (AFXDPEngine+Interfaces.swift).
     package var kickRefused = false
     var counters = SocketCounters()
 
@@ -172,7 +172,7 @@ public struct KernelXSKStatistics: Sendable, Equatable {
 }
 
 /// What the worker counts per socket. Plain integers: only the worker writes them; others
-/// read copies the worker publishes (`Engine.statistics()`).
+/// read copies the worker publishes (`AFXDPEngine.statistics()`).
 struct SocketCounters {
     var rxPackets: UInt64 = 0
     var rxBytes: UInt64 = 0

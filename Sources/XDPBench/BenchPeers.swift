@@ -82,12 +82,12 @@ extension BenchPeer {
     func firewallCounts() -> FirewallCounts? { nil }
 }
 
-/// Our datapath: an `Engine` over the scenario's configuration (`xdpswitch-fp`: with the
+/// Our datapath: an `AFXDPEngine` over the scenario's configuration (`xdpswitch-fp`: with the
 /// in-kernel fast path on, whose forwarding is softirq work, not the worker's).
 final class EnginePeer: BenchPeer {
     let name: String
     let options: EngineConfiguration
-    private var engine: Engine?
+    private var engine: AFXDPEngine?
     private var firewallCounter: (bridge: String, table: Int, chain: String)?
     var cpuMethod: String { "worker thread user+system (RUSAGE_THREAD)" }
 
@@ -103,7 +103,7 @@ final class EnginePeer: BenchPeer {
         do {
             // Set up inside the forwarder namespace; the worker thread inherits it.
             engine = try LabNetwork.inNamespace(lab.fwd) {
-                let engine = try Engine(configuration: config, options: options)
+                let engine = try AFXDPEngine(configuration: config, options: options)
                 try engine.start()
                 return engine
             }

@@ -45,7 +45,7 @@ public struct ControlCommandRegistry: Sendable {
     }
 
     /// Runs `request` on `datapath`: on the thread that owns the datapath (the engine's
-    /// worker, through `Engine.perform`), at `now` on that thread's clock.
+    /// worker, through `AFXDPEngine.perform`), at `now` on that thread's clock.
     /// An unknown command, a wrong argument count or a handler's error is a failure reply.
     public func handle(_ request: ControlSocket.Request, datapath: Datapath, now: DatapathInstant) -> ControlSocket.Reply {
         if request.command == Self.listCommands { return .success(helpText) }

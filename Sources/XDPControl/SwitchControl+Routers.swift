@@ -35,7 +35,7 @@ extension SwitchControl {
     ]
 
     /// The router the first argument names, or a failure listing the routers.
-    private static func router(_ call: ControlCommand.Invocation) throws(ControlCommand.Failure) -> Router {
+    private static func router(_ call: ControlCommand.Invocation) throws(ControlCommand.Failure) -> DatapathRouter {
         try found(call.datapath.router(named: call.arguments[0]), call.arguments[0], missing: "no such router",
                   known: "routers", call.datapath.routers.map(\.name))
     }
@@ -49,7 +49,7 @@ extension SwitchControl {
     }
 
     /// `floatingip-associate` / `floatingip-disassociate` on `router` (arguments checked for count).
-    private static func floatingIPCommand(_ command: String, _ args: [String], router: Router) throws(ControlCommand.Failure) -> String {
+    private static func floatingIPCommand(_ command: String, _ args: [String], router: DatapathRouter) throws(ControlCommand.Failure) -> String {
         guard let floating = IPv4Address(args[1]) else { throw ControlCommand.Failure("\(command): \(args[1]): expected an IPv4 address") }
         var list = router.configuration.floatingIPs.filter { $0.floating != floating }
         if command == "floatingip-associate" {

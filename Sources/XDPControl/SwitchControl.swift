@@ -5,7 +5,7 @@ import XDPPacket
 /// registry an embedding program can serve from its own engine, extend or narrow.
 ///
 /// Handlers run on the thread that owns the datapath (the engine's worker, via
-/// `Engine.perform`), with that thread's clock.
+/// `AFXDPEngine.perform`), with that thread's clock.
 public enum SwitchControl {
     /// Every switch command: bridges, flows, conntrack, security groups, routers, DHCP.
     public static let registry = ControlCommandRegistry(
@@ -21,7 +21,7 @@ public enum SwitchControl {
     public static let reload = "reload"
 
     /// `reload`: re-read the configuration file and bring the running switch to it
-    /// (`Engine.reconfigure`). Answered by whoever owns the file and the engine —
+    /// (`AFXDPEngine.reconfigure`). Answered by whoever owns the file and the engine —
     /// `xdpswitch run` answers it before the registry sees the request, since a
     /// reconfiguration waits for the worker the registry's handlers run on. Here for
     /// `list-commands` and the CLI's help; a server without a file refuses it.

@@ -19,7 +19,7 @@ import XDPDatapath
 //   2. for every socket: take ≤ batchSize RX descriptors and put them on the peer's TX ring;
 //   3. when nothing moved: kick TX rings the kernel has not drained, spin, then sleep in
 //      poll() (1 ms while frames are out, else until traffic arrives).
-// Not part of any product: the library's `Engine` has only the datapath.
+// Not part of any product: the library's `AFXDPEngine` has only the datapath.
 
 /// Forwards each pair's interfaces to each other over AF_XDP, frames unchanged.
 ///

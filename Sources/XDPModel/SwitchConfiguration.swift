@@ -20,7 +20,7 @@ import XDPPacket
 public struct SwitchConfiguration: Sendable {
     /// The bridges, ports, flows, routers, DHCP responders, tunnels and conntrack: all
     /// but the security groups, which `securityGroups` holds beside it. Build from the
-    /// whole configuration (`makeDatapath(pool:)`, `Engine(configuration:options:)`) to
+    /// whole configuration (`makeDatapath(pool:)`, `AFXDPEngine(configuration:options:)`) to
     /// keep them.
     public var datapath: DatapathConfiguration
     /// Security groups and the ports they filter (`security_groups:` and `ports:`;
@@ -263,7 +263,7 @@ public struct SwitchConfiguration: Sendable {
     /// flows, routers, DHCP, tunnels, conntrack and the security groups' flows (which
     /// `Datapath(configuration: datapath, pool:)` alone would leave out). `succession`:
     /// the routers and DHCP responders of the datapath this one replaces that it reuses
-    /// (`Engine.reconfigure`).
+    /// (`AFXDPEngine.reconfigure`).
     /// `now`: the time the datapath is built at, on the clock its user passes to every
     /// call (`DatapathInstant.now()` for an engine's).
     public func makeDatapath(pool: FramePool, txQueueCapacity: Int = 256, now: DatapathInstant,

@@ -25,11 +25,11 @@ public struct NodeDatapathClosed: Error, Sendable, CustomStringConvertible {
 }
 
 /// The AF_XDP engine as a node's datapath: made from the first configuration, then brought
-/// to each next one in place (`Engine.reconfigure`): unchanged ports keep their MAC entries,
+/// to each next one in place (`AFXDPEngine.reconfigure`): unchanged ports keep their MAC entries,
 /// counters and connections, unchanged flows their counters, and a VM interface that does
 /// not exist yet is waited for (`waitForInterfaces`) and attached when it appears.
 public final class EngineNodeDatapath: NodeDatapath {
-    private let engine = Mutex<Engine?>(nil)
+    private let engine = Mutex<AFXDPEngine?>(nil)
     private let closed = Atomic<Bool>(false)
     private let options: EngineConfiguration
     private let stateDirectory: String?
@@ -53,7 +53,7 @@ public final class EngineNodeDatapath: NodeDatapath {
         if let running = engine.withLock({ $0 }) {
             return try await running.reconfigure(to: configuration).description
         }
-        let made = try Engine(configuration: configuration, options: options)
+        let made = try AFXDPEngine(configuration: configuration, options: options)
         var reports = await made.perform { datapath, _ in datapath.stateReports } ?? []
         // What the previous engine had learned, before the first packet (MAC entries, neighbours).
         if let learnedFile, let report = made.restoreLearnedState(from: learnedFile) { reports.append(report) }
@@ -73,7 +73,7 @@ public final class EngineNodeDatapath: NodeDatapath {
 
     /// The engine, once the first configuration made it (nil before, and after `close`):
     /// what `xdpswitch agent --metrics` reads.
-    public var runningEngine: Engine? {
+    public var runningEngine: AFXDPEngine? {
         closed.load(ordering: .acquiring) ? nil : engine.withLock { $0 }
     }
 
@@ -99,11 +99,11 @@ public final class EngineNodeDatapath: NodeDatapath {
     /// One writer of the snapshot at a time (the saving thread, `close`).
     private let saving = Mutex(())
 
-    /// The learned-state snapshot's file (Engine+LearnedState.swift), when state is kept.
-    private var learnedFile: String? { stateDirectory.map(Engine.learnedStatePath(inStateDirectory:)) }
+    /// The learned-state snapshot's file (AFXDPEngine+LearnedState.swift), when state is kept.
+    private var learnedFile: String? { stateDirectory.map(AFXDPEngine.learnedStatePath(inStateDirectory:)) }
 
     /// Writes the snapshot every second until `close` (which writes the last one), as `run` does.
-    private func startSavingLearnedState(_ running: Engine, to path: String) {
+    private func startSavingLearnedState(_ running: AFXDPEngine, to path: String) {
         let thread = Thread { [weak self] in
             while let self, !self.closed.load(ordering: .acquiring) {
                 sleep(1)

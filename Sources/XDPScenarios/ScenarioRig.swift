@@ -20,7 +20,7 @@ public final class ScenarioRig {
     public let datapath: Datapath
     public let batch = PacketBatch()
     /// The port frames enter by, and its id.
-    public let inputPort: Port
+    public let inputPort: DatapathPort
     public let input: PortID
     /// The rig's frames (data addresses, past the pool's headroom).
     public private(set) var addresses: [UInt64] = []

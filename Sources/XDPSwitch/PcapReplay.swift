@@ -54,7 +54,7 @@ public struct PcapReplay {
     /// (created if missing).
     public func run(inputs: [Input], outputDirectory: String) throws -> Report {
         var records: [(time: UInt64, input: Int, index: Int, bytes: [UInt8])] = []
-        var ports: [Port] = []
+        var ports: [DatapathPort] = []
         for (n, input) in inputs.enumerated() {
             guard let port = datapath.port(named: input.port) else {
                 throw Failure(description: "--input \(input.port)=\(input.path): no port named \(input.port)")

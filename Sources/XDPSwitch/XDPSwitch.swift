@@ -8,7 +8,7 @@
 /// - `XDPModel`: the YAML configuration and its compilation into a `Datapath`;
 /// - `XDPControl`: the control socket and the registry of its commands;
 /// - `AFXDP`: sockets, UMEM and the engine that forwards real interfaces' traffic
-///   (`Engine(configuration:options:)` builds it from a `SwitchConfiguration`).
+///   (`AFXDPEngine(configuration:options:)` builds it from a `SwitchConfiguration`).
 @_exported import XDPPacket
 @_exported import XDPPcap
 @_exported import XDPDatapath

@@ -10,7 +10,7 @@
 // `HEAD`) of `/metrics` is served; `/` names it, other paths are 404, other methods 405.
 //
 // The thread never touches the datapath itself: `render` is the command's closure
-// (`SwitchMetrics.samples`), which goes through `Engine.statistics()` and `Engine.perform`.
+// (`SwitchMetrics.samples`), which goes through `AFXDPEngine.statistics()` and `AFXDPEngine.perform`.
 #if canImport(Glibc)
 import Glibc
 #endif

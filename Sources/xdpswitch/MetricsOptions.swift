@@ -33,7 +33,7 @@ struct MetricsOptions: ParsableArguments {
 
     /// Starts serving `engine()`'s counters (nil: no engine yet, only the command's own
     /// metrics) at `endpoint`; nil when no --metrics was given.
-    func start(_ endpoint: MetricsEndpoint?, engine: @escaping @Sendable () -> Engine?) throws -> MetricsHTTPServer? {
+    func start(_ endpoint: MetricsEndpoint?, engine: @escaping @Sendable () -> AFXDPEngine?) throws -> MetricsHTTPServer? {
         guard let endpoint else { return nil }
         let processRegistry = CommandMetrics.bootstrap()
         do {

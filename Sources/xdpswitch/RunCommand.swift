@@ -79,9 +79,9 @@ struct RunCommand: ParsableCommand {
         // Block the stop signals before the worker exists so only sigwait sees them.
         var signals = StopSignals.block()
 
-        let engine: Engine
+        let engine: AFXDPEngine
         do {
-            engine = try Engine(configuration: loaded, options: options)
+            engine = try AFXDPEngine(configuration: loaded, options: options)
             try engine.start()
         } catch {
             throw CommandFailure("\(error)")
@@ -89,7 +89,7 @@ struct RunCommand: ParsableCommand {
         // Before the first packet: what the state files gave (adopted, or refused and why),
         // and what the previous run had learned (MAC entries, neighbours).
         for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
-        let learnedFile = stateDirectory.map(Engine.learnedStatePath(inStateDirectory:))
+        let learnedFile = stateDirectory.map(AFXDPEngine.learnedStatePath(inStateDirectory:))
         if let learnedFile, let report = engine.restoreLearnedState(from: learnedFile) { printLine("xdpswitch: " + report) }
         // The fast path left pinned by the previous run: adopted with the learned state back.
         for line in engine.fastPathPinningReports { printLine("xdpswitch: " + line) }
@@ -146,9 +146,9 @@ struct RunCommand: ParsableCommand {
     }
 
     /// `reload`: reads the configuration file again and brings the engine to it
-    /// (`Engine.reconfigure`), on the control socket's thread; the reply is the summary of
+    /// (`AFXDPEngine.reconfigure`), on the control socket's thread; the reply is the summary of
     /// what changed, or the refusal (nothing changed then).
-    static func reload(_ engine: Engine, path: String) -> ControlSocket.Reply {
+    static func reload(_ engine: AFXDPEngine, path: String) -> ControlSocket.Reply {
         let loaded: SwitchConfiguration
         do { loaded = try SwitchConfiguration.load(path: path) } catch { return .failure("\(error)") }
         let result = ReloadResult()

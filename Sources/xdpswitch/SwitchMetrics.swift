@@ -148,7 +148,7 @@ enum SwitchMetrics {
     static let dhcpDrops = MetricFamily.counter("xdpswitch_dhcp_drops_total", "Frames a DHCP server dropped, by reason.")
 
     /// Everything the engine and its datapath count now (nothing when the engine has no datapath).
-    static func samples(engine: Engine) -> MetricSamples {
+    static func samples(engine: AFXDPEngine) -> MetricSamples {
         var out = MetricSamples()
         engineSamples(engine.statistics(), into: &out)
         if let datapath = engine.perform({ datapath, now in datapathSamples(datapath, now: now) }) { out.append(datapath) }
@@ -184,7 +184,7 @@ enum SwitchMetrics {
         out.add(engineCPU, [], stats.workerCPUSeconds)
     }
 
-    /// Reads the datapath: on the engine's worker, between two iterations (`Engine.perform`).
+    /// Reads the datapath: on the engine's worker, between two iterations (`AFXDPEngine.perform`).
     static func datapathSamples(_ datapath: Datapath, now: DatapathInstant) -> MetricSamples {
         var out = MetricSamples()
         for port in datapath.ports {

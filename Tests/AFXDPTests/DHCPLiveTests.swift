@@ -135,7 +135,7 @@ struct DHCPLiveTests {
             """.write(toFile: script, atomically: true, encoding: .utf8)
         try Shell.check(["chmod", "+x", script])
 
-        let engine = try Engine(configuration: Self.configuration(ports: [vm.port, bvm.port, stranger.port]))
+        let engine = try AFXDPEngine(configuration: Self.configuration(ports: [vm.port, bvm.port, stranger.port]))
         defer { engine.close() }
         try engine.start()
 

@@ -23,7 +23,7 @@ struct EngineIntegrationTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.91.0.1", mac: "02:00:00:91:00:01")
         try topo.addHost("b", ip: "10.91.0.2", mac: "02:00:00:91:00:02")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10)]))
         defer { engine.close() }
         try engine.start()
 
@@ -45,7 +45,7 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.92.0.1", mac: "02:00:00:92:00:01")
         try topo.addHost("b", ip: "10.92.0.2", mac: "02:00:00:92:00:02")
         try topo.addHost("c", ip: "10.92.0.3", mac: "02:00:00:92:00:03")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]))
         defer { engine.close() }
         try engine.start()
         for (from, to) in [("a", "b"), ("b", "c"), ("c", "a"), ("a", "c")] {
@@ -63,7 +63,7 @@ struct EngineIntegrationTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.93.0.1", mac: "02:00:00:93:00:01")
         try topo.addHost("b", ip: "10.93.0.2", mac: "02:00:00:93:00:02")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 7), (topo.port("b"), 7)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 7), (topo.port("b"), 7)]))
         defer { engine.close() }
         try engine.start()
 
@@ -79,7 +79,7 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.94.0.1", mac: "02:00:00:94:00:01")
         try topo.addHost("b", ip: "10.94.0.2", mac: "02:00:00:94:00:02")
         try topo.addHost("c", ip: "10.94.0.3", mac: "02:00:00:94:00:03")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]))
         defer { engine.close() }
         try engine.start()
         #expect(topo.ping("a", "b", count: 2).succeeded)
@@ -97,7 +97,7 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.95.0.1", mac: "02:00:00:95:00:01")
         try topo.addHost("b", ip: "10.95.0.2", mac: "02:00:00:95:00:02")
         try topo.addHost("c", ip: "10.95.0.3", mac: "02:00:00:95:00:03")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 3), (topo.port("b"), 3), (topo.port("c"), 3)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 3), (topo.port("b"), 3), (topo.port("c"), 3)]))
         defer { engine.close() }
         try engine.start()
         #expect(topo.ping("a", "b", count: 2).succeeded)
@@ -124,7 +124,7 @@ struct EngineIntegrationTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.96.0.1", mac: "02:00:00:96:00:01", queues: 2)
         try topo.addHost("b", ip: "10.96.0.2", mac: "02:00:00:96:00:02", queues: 2)
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 4), (topo.port("b"), 4)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 4), (topo.port("b"), 4)]))
         defer { engine.close() }
         #expect(engine.attachments.map(\.queues) == [2, 2])
         try engine.start()
@@ -146,7 +146,7 @@ struct EngineIntegrationTests {
         var options = EngineConfiguration()
         options.frameCount = 4096
         options.ringSize = 2048           // three fill rings would want 6,144 frames
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]),
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 5), (topo.port("b"), 5), (topo.port("c"), 5)]),
                                 options: options)
         defer { engine.close() }
         #expect(engine.statistics().frames.free >= 4096 / 8)
@@ -171,8 +171,8 @@ struct EngineIntegrationTests {
         for useSwitchConfiguration in [false, true] {
             let before = DatapathInstant.now()
             let engine = useSwitchConfiguration
-                ? try Engine(configuration: SwitchConfiguration(datapath: configuration))
-                : try Engine(configuration: configuration)
+                ? try AFXDPEngine(configuration: SwitchConfiguration(datapath: configuration))
+                : try AFXDPEngine(configuration: configuration)
             let created = engine.perform { datapath, _ in datapath.flows(bridge: "br-int").map(\.counters.created) } ?? []
             engine.close()
             #expect(!created.isEmpty)
@@ -190,15 +190,15 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.95.0.1", mac: "02:00:00:95:00:01")
         try topo.addHost("b", ip: "10.95.0.2", mac: "02:00:00:95:00:02")
         let configuration = bridge([(topo.port("a"), 1), (topo.port("b"), 1)])
-        final class Held: @unchecked Sendable { let engine: Engine; init(_ engine: Engine) { self.engine = engine } }
-        let first = Held(try Engine(configuration: configuration))
+        final class Held: @unchecked Sendable { let engine: AFXDPEngine; init(_ engine: AFXDPEngine) { self.engine = engine } }
+        let first = Held(try AFXDPEngine(configuration: configuration))
         let released = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             sleep(3)
             first.engine.close()
             released.signal()
         }
-        let second = try Engine(configuration: configuration)
+        let second = try AFXDPEngine(configuration: configuration)
         defer { second.close() }
         #expect(released.wait(timeout: .now()) == .success, "the second engine opened the queue while the first held it")
         try second.start()
@@ -223,7 +223,7 @@ struct EngineIntegrationTests {
             }
         }
         let before = Set(xdpSockets())
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
         defer { engine.close() }
         try engine.start()
         let opened = xdpSockets().filter { !before.contains($0) }
@@ -238,7 +238,7 @@ struct EngineIntegrationTests {
         try topo.addHost("a", ip: "10.97.0.1", mac: "02:00:00:97:00:01")
         try topo.addHost("b", ip: "10.97.0.2", mac: "02:00:00:97:00:02")
         do {
-            let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+            let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
             try engine.start()
             #expect(xdpAttached(topo.port("a")))
             #expect(topo.ping("a", "b", count: 1).succeeded)
@@ -263,7 +263,7 @@ struct EngineIntegrationTests {
         try Shell.check(["clang", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", source, "-o", object])
         try Shell.check(["ip", "link", "set", "dev", topo.port("a"), "xdpdrv", "obj", object, "sec", "xdp"])
         #expect(xdpAttached(topo.port("a")))
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
         #expect(engine.attachments[0].replaced?.contains("stale") == true)
         try engine.start()
         #expect(topo.ping("a", "b", count: 2).succeeded)
@@ -278,7 +278,7 @@ struct EngineIntegrationTests {
         try topo.addHost("b", ip: "10.88.0.2", mac: "02:00:00:88:00:02")
         var options = EngineConfiguration()
         options.attachMode = .generic
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 2), (topo.port("b"), 2)]), options: options)
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 2), (topo.port("b"), 2)]), options: options)
         defer { engine.close() }
         #expect(engine.attachments.allSatisfy { $0.mode == .generic })
         #expect(Shell.run(["ip", "-d", "link", "show", "dev", topo.port("a")]).output.contains("xdpgeneric"))
@@ -290,7 +290,7 @@ struct EngineIntegrationTests {
 
     @Test func missingInterfaceIsOneLineErrorNamingIt() throws {
         #expect {
-            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]))
+            _ = try AFXDPEngine(configuration: bridge([("xtnosuch0", 1)]))
         } throws: { error in
             "\(error)" == "xtnosuch0: if_nametoindex: No such device"
         }
@@ -300,7 +300,7 @@ struct EngineIntegrationTests {
         var options = EngineConfiguration()
         options.ringSize = 1000
         #expect {
-            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]), options: options)
+            _ = try AFXDPEngine(configuration: bridge([("xtnosuch0", 1)]), options: options)
         } throws: { error in
             "\(error)" == "EngineConfiguration.ringSize: Invalid argument (1000: expected a power of two, 64-16384)"
         }
@@ -315,7 +315,7 @@ struct EngineIntegrationTests {
         var options = EngineConfiguration()
         options.cpu = online
         #expect {
-            _ = try Engine(configuration: bridge([("xtnosuch0", 1)]), options: options)
+            _ = try AFXDPEngine(configuration: bridge([("xtnosuch0", 1)]), options: options)
         } throws: { error in
             "\(error)" == "EngineConfiguration.cpu: Invalid argument (\(online): expected a CPU this process may run on (\(EngineConfiguration.cpuListText(allowed))))"
         }
@@ -363,7 +363,7 @@ struct EngineLoadTests {
     /// gen:g0 ⇄ a [engine] b ⇄ s0:sink, a live-frames generator (not started) and a counting
     /// sink; everything is removed when `body` returns or throws.
     private func withLoadLab(tag: String, options: EngineConfiguration = EngineConfiguration(),
-                             _ body: (_ engine: Engine, _ generator: TrafficGenerator, _ sink: CountingSink,
+                             _ body: (_ engine: AFXDPEngine, _ generator: TrafficGenerator, _ sink: CountingSink,
                                       _ a: String, _ b: String) throws -> Void) throws {
         let lab = LabNetwork(tag: tag)
         defer { lab.tearDown() }
@@ -373,7 +373,7 @@ struct EngineLoadTests {
         let b = try lab.addHost(namespace: sinkNS, switchSide: "b", hostSide: "s0", mac: "02:00:00:00:00:04")
         let sink = try CountingSink(interface: "s0", namespace: sinkNS)
         defer { sink.detach() }
-        let engine = try Engine(configuration: bridge([(a, 1), (b, 1)]), options: options)
+        let engine = try AFXDPEngine(configuration: bridge([(a, 1), (b, 1)]), options: options)
         defer { engine.close() }
         try engine.start()
         let generator = TrafficGenerator(interface: "g0", namespace: gen,
@@ -449,7 +449,7 @@ struct EngineLoadTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.89.0.1", mac: "02:00:00:89:00:01")
         try topo.addHost("b", ip: "10.89.0.2", mac: "02:00:00:89:00:02")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 1), (topo.port("b"), 1)]))
         defer { engine.close() }
         try engine.start()
         #expect(topo.ping("a", "b", count: 1).succeeded)

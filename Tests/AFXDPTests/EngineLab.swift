@@ -2,10 +2,10 @@ import AFXDP
 import XDPLab
 import XDPDatapath
 
-/// Builds an `Engine` over `configuration`, starts it and runs `body` with it; the engine is
+/// Builds an `AFXDPEngine` over `configuration`, starts it and runs `body` with it; the engine is
 /// closed however `body` ends (its XDP programs detached, its sockets closed).
-func withEngine(_ configuration: DatapathConfiguration, _ body: (Engine) throws -> Void) throws {
-    let engine = try Engine(configuration: configuration)
+func withEngine(_ configuration: DatapathConfiguration, _ body: (AFXDPEngine) throws -> Void) throws {
+    let engine = try AFXDPEngine(configuration: configuration)
     defer { engine.close() }
     try engine.start()
     try body(engine)
@@ -25,7 +25,7 @@ extension EngineLab {
     /// Builds a lab, starts an engine over its configuration (first changed by `adjust`) and
     /// runs `body` with both; the engine is closed and the lab torn down however `body` ends.
     static func withEngine(adjusting adjust: (inout DatapathConfiguration) -> Void = { _ in },
-                           _ body: (Self, Engine) throws -> Void) throws {
+                           _ body: (Self, AFXDPEngine) throws -> Void) throws {
         let node = Self()
         defer { node.lab.tearDown() }
         try node.build()

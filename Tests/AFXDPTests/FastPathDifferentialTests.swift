@@ -183,7 +183,7 @@ struct FastPathDifferentialTests {
         // 12 pairs in each VLAN, and the two priority-tagged ones.
         #expect(installed.count == 26, "\(installed.count) entries")
         // What a restarted engine adopts entries by: the decision worked out again from the
-        // key alone and the MAC tables is the one recorded (Engine+FastPathRestart.swift).
+        // key alone and the MAC tables is the one recorded (AFXDPEngine+FastPathRestart.swift).
         for decision in installed.values {
             let again = cached.fastPathDecision(for: decision.key, now: now)
             if again != decision { failures.append("\(decision.key): worked out again as \(String(describing: again))") }

@@ -13,15 +13,15 @@ extension AFXDPIntegrationTests {
 /// The namespace ends get GRO on (`Topology.acceptRedirects`).
 @Suite("AF_XDP engine with the in-kernel fast path")
 struct FastPathLiveTests {
-    static func fastPathEngine(_ topo: Topology, _ hosts: [String], tag: UInt16) throws -> Engine {
+    static func fastPathEngine(_ topo: Topology, _ hosts: [String], tag: UInt16) throws -> AFXDPEngine {
         try topo.acceptRedirects(hosts)
         var options = EngineConfiguration()
         options.fastPath = true
-        return try Engine(configuration: bridge(hosts.map { (topo.port($0), tag) }), options: options)
+        return try AFXDPEngine(configuration: bridge(hosts.map { (topo.port($0), tag) }), options: options)
     }
 
     /// Frames the engine's sockets received on `port` (the slow path's share).
-    static func socketRX(_ engine: Engine, _ port: String) -> UInt64 {
+    static func socketRX(_ engine: AFXDPEngine, _ port: String) -> UInt64 {
         engine.statistics().interface(port)?.rxPackets ?? 0
     }
 
@@ -128,7 +128,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         try topo.addHost("b", ip: "10.84.0.2", mac: "02:00:00:84:00:02")
         var options = EngineConfiguration()
         options.fastPath = true
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 12), (topo.port("b"), 12)]), options: options)
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 12), (topo.port("b"), 12)]), options: options)
         defer { engine.close() }
         try engine.start()
         let result = topo.ping("a", "b", count: 5)
@@ -193,7 +193,7 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         try topo.acceptRedirects(["a", "b", "c"])
         var options = EngineConfiguration()
         options.fastPath = true
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]),
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 10), (topo.port("b"), 10), (topo.port("c"), 20)]),
                                 options: options)
         defer { engine.close() }
         try engine.start()

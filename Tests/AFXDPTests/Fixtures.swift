@@ -44,7 +44,7 @@ final class Topology {
     }
 
     /// GRO on the hosts' ends: a veth takes XDP redirects (the in-kernel fast path's) only
-    /// when its peer has NAPI, an XDP program or GRO (Engine+FastPath.swift), as a VM's tap
+    /// when its peer has NAPI, an XDP program or GRO (AFXDPEngine+FastPath.swift), as a VM's tap
     /// or a NIC always does.
     func acceptRedirects(_ hosts: [String]) throws {
         for host in hosts {

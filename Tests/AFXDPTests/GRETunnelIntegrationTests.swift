@@ -21,7 +21,7 @@ final class TwoNodeGRE {
     let topo = Topology()
     let wire: String
     let underlay1: String, underlay2: String
-    var engines: [Engine] = []
+    var engines: [AFXDPEngine] = []
     let key: UInt32
     let net: Int
     /// br-tun runs the reference design's flows (tunnel `key` ↔ local VLAN 1) instead of NORMAL.
@@ -68,7 +68,7 @@ final class TwoNodeGRE {
 
     func start() throws {
         for node in [1, 2] {
-            let engine = try Engine(configuration: configuration(node: node))
+            let engine = try AFXDPEngine(configuration: configuration(node: node))
             engines.append(engine)
             try engine.start()
         }

@@ -15,7 +15,7 @@ struct LiveFlowControlTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.96.0.1", mac: "02:00:00:96:00:01")
         try topo.addHost("b", ip: "10.96.0.2", mac: "02:00:00:96:00:02")
-        let engine = try Engine(configuration: bridge([(topo.port("a"), 3), (topo.port("b"), 3)]))
+        let engine = try AFXDPEngine(configuration: bridge([(topo.port("a"), 3), (topo.port("b"), 3)]))
         defer { engine.close() }
         try engine.start()
         let path = "/tmp/\(topo.lab.prefix)-ctl.sock"

@@ -6,7 +6,7 @@ import Testing
 import XDPLab
 import XDPSwitch
 
-/// A running engine brought to new configurations (`Engine.reconfigure`) and interfaces that
+/// A running engine brought to new configurations (`AFXDPEngine.reconfigure`) and interfaces that
 /// come and go under it, with real traffic on veths (docs/operations.md, "Changing a running
 /// switch").
 extension AFXDPIntegrationTests {
@@ -28,7 +28,7 @@ struct ReconfigurationLiveTests {
     }
 
     /// Packets of each flow of `bridge`, by its printed match and actions.
-    static func flowPackets(_ engine: Engine, bridge: String = "br-int") async -> [String: UInt64] {
+    static func flowPackets(_ engine: AFXDPEngine, bridge: String = "br-int") async -> [String: UInt64] {
         await engine.perform { datapath, _ in
             var out: [String: UInt64] = [:]
             for flow in datapath.bridge(named: bridge)?.flowTable.flows ?? [] {
@@ -56,11 +56,11 @@ struct ReconfigurationLiveTests {
 
     /// Hosts a, b, c (10.NET.0.1-3, MACs 02:00:00:MAC:00:0N) and a started engine whose
     /// br-int has a and b with `icmpFlows`; a pings b through it.
-    static func startThreeHostLab(_ topo: Topology, net: Int, mac: String) throws -> Engine {
+    static func startThreeHostLab(_ topo: Topology, net: Int, mac: String) throws -> AFXDPEngine {
         for (n, h) in ["a", "b", "c"].enumerated() {
             try topo.addHost(h, ip: "10.\(net).0.\(n + 1)", mac: "02:00:00:\(mac):00:0\(n + 1)")
         }
-        let engine = try Engine(configuration: configuration([topo.port("a"), topo.port("b")], flows: icmpFlows))
+        let engine = try AFXDPEngine(configuration: configuration([topo.port("a"), topo.port("b")], flows: icmpFlows))
         try engine.start()
         #expect(topo.ping("a", "b").succeeded)
         return engine
@@ -116,7 +116,7 @@ struct ReconfigurationLiveTests {
     }
 
     /// Polls `engine.interfaceStates()` until `name` is in `state` (at most `seconds`).
-    static func waitFor(_ engine: Engine, _ name: String, _ state: InterfaceState?, seconds: Double = 5) async -> Bool {
+    static func waitFor(_ engine: AFXDPEngine, _ name: String, _ state: InterfaceState?, seconds: Double = 5) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if await engine.interfaceStates()[name] == state { return true }
@@ -130,7 +130,7 @@ struct ReconfigurationLiveTests {
         defer { topo.tearDown() }
         try topo.addHost("a", ip: "10.98.0.1", mac: "02:00:00:98:00:01")
         let late = topo.lab.prefix + "late"
-        let engine = try Engine(configuration: Self.configuration([topo.port("a")]))
+        let engine = try AFXDPEngine(configuration: Self.configuration([topo.port("a")]))
         defer { engine.close() }
         try engine.start()
         let summary = try await engine.reconfigure(to: Self.configuration([topo.port("a"), late]))
@@ -160,7 +160,7 @@ struct ReconfigurationLiveTests {
         try topo.addHost("a", ip: "10.99.0.1", mac: "02:00:00:99:00:01")
         try topo.addHost("b", ip: "10.99.0.2", mac: "02:00:00:99:00:02")
         let b = topo.port("b")
-        let engine = try Engine(configuration: Self.configuration([topo.port("a"), b]))
+        let engine = try AFXDPEngine(configuration: Self.configuration([topo.port("a"), b]))
         defer { engine.close() }
         try engine.start()
         #expect(topo.ping("a", "b").succeeded)
@@ -263,7 +263,7 @@ struct ReconfigurationLiveTests {
             }
             return try Self.configuration(([topo.port("a"), topo.port("b")] + extra.map { topo.port($0) }), extra: groups)
         }
-        let engine = try Engine(configuration: config(extra: [], rules: 0))
+        let engine = try AFXDPEngine(configuration: config(extra: [], rules: 0))
         defer { engine.close() }
         try engine.start()
         #expect(topo.ping("a", "b").succeeded, "the group admits ICMP")

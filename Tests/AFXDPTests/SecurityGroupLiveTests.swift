@@ -13,7 +13,7 @@ import XDPSwitch
 /// off unless a test binds it; d plays the network's DHCP server.
 final class SGLab {
     let topo = Topology()
-    let engine: Engine
+    let engine: AFXDPEngine
     var sg: SecurityGroupConfiguration
     let net: Int
     static let hosts = ["a", "b", "c", "d"]
@@ -29,7 +29,7 @@ final class SGLab {
         self.net = net
         try Self.addHosts(to: topo, net: net)
         let topo = self.topo
-        engine = try Engine(configuration: bridge(Self.hosts.map { (topo.port($0), 1) }))
+        engine = try AFXDPEngine(configuration: bridge(Self.hosts.map { (topo.port($0), 1) }))
         sg = SecurityGroupConfiguration(groups: [SecurityGroup(id: "default", rules: rules)])
         sg.ports = [binding("a"), binding("b")]
         try engine.start()
@@ -44,7 +44,7 @@ final class SGLab {
         let text = yaml({ topo.port($0) }, { Self.ip($0, net: net) }, { Self.mac($0, net: net) })
         let loaded = try SwitchConfiguration.parse(yaml: text, file: "sg-lab.yaml")
         sg = try #require(loaded.securityGroups)
-        engine = try Engine(configuration: loaded.datapath) { pool in try loaded.makeDatapath(pool: pool, now: .zero) }
+        engine = try AFXDPEngine(configuration: loaded.datapath) { pool in try loaded.makeDatapath(pool: pool, now: .zero) }
         try engine.start()
     }
 

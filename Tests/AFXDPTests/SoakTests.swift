@@ -9,11 +9,11 @@ import XDPSwitch
 
 extension AFXDPIntegrationTests {
 /// The network node forwarding mixed traffic while its configuration changes every second,
-/// as the node agent changes it (`Engine.reconfigure`): a security-group rule added and
+/// as the node agent changes it (`AFXDPEngine.reconfigure`): a security-group rule added and
 /// removed, a flow of br-ex added and removed, a VM port plugged and unplugged; and a
 /// floating IP associated and disassociated on the running router, as `xdpswitch
 /// floatingip-associate` does. With `XDPSWITCH_SOAK_FLOATING_RECONFIGURE=1` the floating IP
-/// changes through `Engine.reconfigure` too, which builds the router anew every second
+/// changes through `AFXDPEngine.reconfigure` too, which builds the router anew every second
 /// (a router whose configuration differs is not kept): runs of 180 s under load have seen
 /// forwarding through the router stall for seconds that way (pings answered 15 s late, the
 /// stream timing out), where the run-time path passes. Throughout, a steady TCP stream from ext to vm1's
@@ -110,7 +110,7 @@ struct SoakTests {
         defer { Shell.run(["rm", "-rf", dir]) }
 
         let first = try SwitchConfiguration.parse(yaml: node.yaml(step: 0), file: "soak.yaml")
-        let engine = try Engine(configuration: first, options: EngineConfiguration())
+        let engine = try AFXDPEngine(configuration: first, options: EngineConfiguration())
         try engine.start()
         defer { engine.close() }
 

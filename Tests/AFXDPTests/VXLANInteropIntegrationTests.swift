@@ -47,7 +47,7 @@ struct VXLANInteropIntegrationTests {
                 "priority=1 actions=drop",
             ]),
         ], underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address("172.31.\(net).1")!, prefixLength: 24))
-        let engine = try Engine(configuration: configuration)
+        let engine = try AFXDPEngine(configuration: configuration)
         defer { engine.close() }
         try engine.start()
 

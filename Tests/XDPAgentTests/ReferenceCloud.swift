@@ -133,7 +133,7 @@ enum Compiled {
 /// The underlay seen from outside: remote tunnel endpoints answering ARP and sending GRE.
 struct Underlay {
     let datapath: Datapath
-    let port: Port
+    let port: DatapathPort
 
     init(_ datapath: Datapath, interface: String = "eth1") throws {
         self.datapath = datapath

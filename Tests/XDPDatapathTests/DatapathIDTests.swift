@@ -3,7 +3,7 @@ import XDPDatapath
 import XDPPacket
 
 /// The typed ids of the public API (Core/DatapathIDs.swift): ports and bridges found by
-/// id and by name, "none" said by nil, frames entering by a `Port` or its id alike, and
+/// id and by name, "none" said by nil, frames entering by a `DatapathPort` or its id alike, and
 /// every per-bridge call naming the bridge by its name.
 @Suite struct DatapathIDTests {
     static func datapath(pool: FramePool) throws -> Datapath {

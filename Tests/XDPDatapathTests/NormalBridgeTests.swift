@@ -15,7 +15,7 @@ final class Harness {
                                                                      flowSegmentCache: flowSegmentCache), pool: pool, now: .zero)
     }
 
-    func port(_ name: String) -> Port { datapath.port(named: name)! }
+    func port(_ name: String) -> DatapathPort { datapath.port(named: name)! }
 
     func send(_ frame: [UInt8], on name: String) { datapath.inject(frame, into: port(name), now: DatapathInstant(nanoseconds: now)) }
 

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 import XDPSwitch
 
-/// `Engine(configuration: SwitchConfiguration)` builds what `xdpswitch run` builds: the
+/// `AFXDPEngine(configuration: SwitchConfiguration)` builds what `xdpswitch run` builds: the
 /// same YAML (with security groups) gives the same flows, compared as `dump-flows` prints
 /// them, on a veth pair (root: AF_XDP and XDP attach).
 @Suite(.serialized) struct EngineConfigurationTests {
@@ -60,7 +60,7 @@ import XDPSwitch
 
     /// `engine`'s br-int flows while it runs; the engine is gone (its sockets closed, the
     /// interfaces free for the next one) when this returns.
-    static func flows(of engine: Engine) async throws -> [String]? {
+    static func flows(of engine: AFXDPEngine) async throws -> [String]? {
         try engine.start()
         defer { engine.close() }
         return await engine.perform { datapath, now in try? datapath.flowStatistics(bridge: "br-int", now: now).map(\.description) } ?? nil
@@ -100,12 +100,12 @@ import XDPSwitch
         let fromRun = try String(contentsOfFile: dump, encoding: .utf8).split(separator: "\n").map(String.init)
 
         // 2. The library's one way from configuration to engine, on the same interfaces.
-        let fromEngine = try #require(await Self.flows(of: Engine(configuration: SwitchConfiguration.load(path: file))))
+        let fromEngine = try #require(await Self.flows(of: AFXDPEngine(configuration: SwitchConfiguration.load(path: file))))
 
         #expect(fromRun.count > 20, "the security groups' flows are there: \(fromRun.count) flows")
         #expect(Self.comparable(fromEngine) == Self.comparable(fromRun))
         // The datapath configuration alone leaves the security groups out (as its init says).
-        let bare = try #require(await Self.flows(of: Engine(configuration: SwitchConfiguration.load(path: file).datapath)))
+        let bare = try #require(await Self.flows(of: AFXDPEngine(configuration: SwitchConfiguration.load(path: file).datapath)))
         #expect(bare.count < fromRun.count)
     }
 
@@ -113,7 +113,7 @@ import XDPSwitch
         let pair = try VethPair()
         defer { pair.remove() }
         let configuration = try SwitchConfiguration.parse(yaml: Self.yaml(pair))
-        let engine = try Engine(configuration: configuration)
+        let engine = try AFXDPEngine(configuration: configuration)
         try engine.start()
         // Concurrent tasks change the datapath only through perform: each adds a flow.
         await withTaskGroup(of: Void.self) { group in
@@ -138,7 +138,7 @@ import XDPSwitch
     @Test func configurationErrorsAreTyped() throws {
         let configuration = try SwitchConfiguration.parse(yaml: "bridges:\n  - name: br0\n    ports:\n      - {name: xcenosuch0}\n")
         #expect {
-            _ = try Engine(configuration: configuration)
+            _ = try AFXDPEngine(configuration: configuration)
         } throws: { error in
             guard case .system(let system) = error as? EngineSetupError else { return false }
             return system.description.contains("xcenosuch0")

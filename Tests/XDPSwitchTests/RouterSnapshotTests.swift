@@ -3,7 +3,7 @@ import Testing
 import XDPSwitch
 
 /// The reference design's network node with SNAT and a floating IP, from YAML: what
-/// `Datapath.routerSnapshot(_:)` and `Router.routeDecision(to:)` return after real frames,
+/// `Datapath.routerSnapshot(_:)` and `DatapathRouter.routeDecision(to:)` return after real frames,
 /// and the text of `route-show`, `neigh-show`, `nat-show` built from those values.
 @Suite struct RouterSnapshotTests {
     static let vm = MACAddress("fa:16:3e:aa:00:05")!, gateway = MACAddress("02:42:ac:18:04:e1")!

@@ -78,7 +78,7 @@ public final class NetworkNodeFuzzer {
 
     public let pool: FramePool
     public let datapath: Datapath
-    let ports: [Port]
+    let ports: [DatapathPort]
     var now: UInt64 = 1_000_000_000
 
     /// `yaml` parsed (once: a target that builds a node per input pays only the build).

@@ -74,7 +74,7 @@ import XDPPacket
 // (a symmetric RSS hash, or steering by zone + sorted address pair in the XDP
 // program); this is "one tracker per worker" rather than a shared table with locks.
 // Control operations (dump, flush, limits) must run on the owning thread, e.g.
-// through `Engine.perform` between iterations.
+// through `AFXDPEngine.perform` between iterations.
 //
 // Time
 // ----

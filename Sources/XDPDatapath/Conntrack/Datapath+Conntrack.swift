@@ -53,7 +53,7 @@ extension Datapath {
 
     /// The connection tracker, once a flow with `ct()` has been installed (or
     /// `startConntrack()` was called). Control-path: use it on the thread that runs the
-    /// datapath (the engine's worker, through `Engine.perform`).
+    /// datapath (the engine's worker, through `AFXDPEngine.perform`).
     public var conntrack: ConnectionTracker? { connectionTracking.instance }
 
     /// Creates the connection tracker from the configuration, if there is none yet.
@@ -213,7 +213,7 @@ extension Datapath {
 
     /// What `ovs-appctl dpctl/dump-conntrack [zone=N]` lists: the connections of the
     /// `ct()` flows, then each router's NAT connections (with the translated reply; a
-    /// router tracks them in `Router.natZone` of its own tracker, so overlapping tenants
+    /// router tracks them in `DatapathRouter.natZone` of its own tracker, so overlapping tenants
     /// stay apart), each tracker's sorted by `description`.
     public func conntrackConnections(zone: UInt16? = nil) -> [ConnectionInfo] {
         var connections = connectionTracking.instance?.sortedConnections(zone: zone) ?? []

@@ -9,7 +9,7 @@ extension Datapath {
     /// `noBuffer` drops on `port`. Returns how many frames the datapath took: the rest,
     /// `frames.count` minus the result, were dropped as `noBuffer`.
     @discardableResult
-    public func inject(_ frames: [[UInt8]], into port: Port, now: DatapathInstant) -> Int {
+    public func inject(_ frames: [[UInt8]], into port: DatapathPort, now: DatapathInstant) -> Int {
         let batch = PacketBatch()
         var accepted = 0
         for bytes in frames {
@@ -30,10 +30,10 @@ extension Datapath {
     /// Convenience for one frame: true when the datapath took it, false when it was
     /// dropped as `noBuffer` (too long for a pool frame, or the pool empty).
     @discardableResult
-    public func inject(_ frame: [UInt8], into port: Port, now: DatapathInstant) -> Bool { inject([frame], into: port, now: now) == 1 }
+    public func inject(_ frame: [UInt8], into port: DatapathPort, now: DatapathInstant) -> Bool { inject([frame], into: port, now: now) == 1 }
 
     /// Takes every frame queued on `port`, returns their bytes in order, and frees them.
-    public func drainTransmitted(_ port: Port) -> [[UInt8]] {
+    public func drainTransmitted(_ port: DatapathPort) -> [[UInt8]] {
         let queue = port.txQueue
         var out: [[UInt8]] = []
         out.reserveCapacity(queue.count)

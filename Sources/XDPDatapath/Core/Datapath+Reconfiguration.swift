@@ -41,20 +41,20 @@
 ///
 /// Why `@unchecked Sendable` holds: a succession carries the predecessor's routers, DHCP
 /// responders and connection tracker, objects its worker mutates per packet, from that
-/// worker's datapath to the thread building the successor (`Engine.reconfigure`). That
-/// thread only holds the references and reads what never changes in them (`Router.name`
+/// worker's datapath to the thread building the successor (`AFXDPEngine.reconfigure`). That
+/// thread only holds the references and reads what never changes in them (`DatapathRouter.name`
 /// and `interfaces`, `DHCPResponder.network`, `txQueue`); the successor mutates them only
 /// once it runs on the same worker, after `takeOver`, when the predecessor is no longer
 /// used. `routerUpdates` holds values. The one reference the worker itself can change,
 /// the predecessor's tracker (nil until a table with `ct()` is installed), is read on the
-/// worker: `Engine.reconfigure` passes it as `previousTracker`.
+/// worker: `AFXDPEngine.reconfigure` passes it as `previousTracker`.
 public struct DatapathSuccession: @unchecked Sendable {
     /// The predecessor's routers to carry over, by name: those configured the same, and
     /// those whose only changes are floating IPs, static routes or the default gateway
     /// (`routerUpdates`).
-    public var routers: [String: Router]
+    public var routers: [String: DatapathRouter]
     /// The configurations `takeOver` gives carried-over routers whose floating IPs or
-    /// routes changed (`Router.updateFloatingIPs`, `updateRoutes`: connections of
+    /// routes changed (`DatapathRouter.updateFloatingIPs`, `updateRoutes`: connections of
     /// unchanged floating IPs, neighbours and waiting frames stay), by name.
     public var routerUpdates: [String: RouterConfiguration] = [:]
     /// The predecessor's DHCP responders whose configuration is unchanged, by network.
@@ -342,8 +342,8 @@ extension Datapath {
 
     /// Frees every frame queued for transmission on `port` and counts each as a drop for
     /// `reason` on that port: what the server of a port whose interface is gone
-    /// (`Port.linkDown`) does with the frames the datapath still sends it.
-    public func discardTransmitQueue(of port: Port, reason: DropReason = .portDown) {
+    /// (`DatapathPort.linkDown`) does with the frames the datapath still sends it.
+    public func discardTransmitQueue(of port: DatapathPort, reason: DropReason = .portDown) {
         let queue = port.txQueue
         for i in 0..<queue.count { pool.free(queue.addresses[i]) }
         port.counters.dropped(reason, count: UInt64(queue.count))

@@ -4,7 +4,7 @@ import XDPPacket
 // their ports (`topology()`, what `ovs-vsctl show` lists), each port's counters
 // (`portStatistics()`) and a bridge's learned MAC addresses (`fdb(bridge:now:)`, what
 // `ovs-appctl fdb/show` lists). The values own no datapath memory: they are `Sendable`,
-// so they may leave the datapath's thread (`Engine.perform` returns them). The text the
+// so they may leave the datapath's thread (`AFXDPEngine.perform` returns them). The text the
 // tools print is built from them above the datapath, in XDPControl.
 //
 // Control path: called between batches on the thread that owns the datapath; each call
@@ -26,7 +26,7 @@ public struct PortSnapshot: Sendable, Equatable {
     public var router: String?
     /// For a DHCP port, the network whose responder serves it; nil otherwise.
     public var dhcpNetwork: String?
-    /// Why the port's interface cannot carry frames now (`Port.linkDown`); nil when it can.
+    /// Why the port's interface cannot carry frames now (`DatapathPort.linkDown`); nil when it can.
     public var linkDown: String?
 
     /// A port snapshot with every field given.

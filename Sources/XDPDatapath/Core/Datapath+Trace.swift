@@ -80,7 +80,7 @@ extension Datapath {
     /// Runs `frame` as received on `port` (with `tunnelID`, for a tunnel port) and
     /// reports what the datapath did with it. Frames already queued on ports are taken
     /// out (and freed) first.
-    public func trace(_ frame: [UInt8], on port: Port, tunnelID: UInt64 = 0, now instant: DatapathInstant) -> Trace {
+    public func trace(_ frame: [UInt8], on port: DatapathPort, tunnelID: UInt64 = 0, now instant: DatapathInstant) -> Trace {
         let now = instant.nanoseconds
         discardTransmitted()
         let before = ports.map { $0.stats.drops }

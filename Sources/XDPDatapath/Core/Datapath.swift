@@ -15,10 +15,10 @@ import XDPPacket
 public final class Datapath {
     /// Where frames come from and go back to.
     public let pool: FramePool
-    /// Every bridge, indexed by `Bridge.id`, in configuration order.
-    public let bridges: [Bridge]
-    /// Every port of every bridge, indexed by `Port.id`.
-    public let ports: [Port]
+    /// Every bridge, indexed by `DatapathBridge.id`, in configuration order.
+    public let bridges: [DatapathBridge]
+    /// Every port of every bridge, indexed by `DatapathPort.id`.
+    public let ports: [DatapathPort]
     /// Where the connection trackers keep their connections across restarts
     /// (`DatapathConfiguration.stateDirectory`), nil when they do not.
     public let stateDirectory: String?
@@ -28,8 +28,8 @@ public final class Datapath {
 
     /// The per-packet view of each port and bridge, indexed like `ports` and `bridges`,
     /// and the unmanaged tables the cold paths reach the objects through.
-    @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<Port>>
-    @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<Bridge>>
+    @usableFromInline let portTable: UnsafeMutablePointer<Unmanaged<DatapathPort>>
+    @usableFromInline let bridgeTable: UnsafeMutablePointer<Unmanaged<DatapathBridge>>
     @usableFromInline let fastPorts: UnsafeMutablePointer<PortFastPath>
     @usableFromInline let fastBridges: UnsafeMutablePointer<BridgeFastPath>
     /// OpenFlow port number of each port, indexed like `ports`.
@@ -66,7 +66,7 @@ public final class Datapath {
     /// The tunnel underlay's state (neighbours, waiting frames), when configured.
     public var underlay: Underlay? { tunnel.underlay }
     /// The routers whose interfaces are `router` ports (Datapath+Services.swift).
-    public var routers: [Router] { services.routers }
+    public var routers: [DatapathRouter] { services.routers }
     /// The DHCP responders behind `dhcp` ports (Datapath+DHCP.swift).
     public var dhcpResponders: [DHCPResponder] { services.dhcpResponders }
     /// The configuration of the connection tracker behind `ct()`.
@@ -143,9 +143,9 @@ public final class Datapath {
     /// is the last port, in no bridge), with OpenFlow port numbers assigned and patch
     /// ports bound to their peers.
     private static func makeTopology(_ configuration: DatapathConfiguration,
-                                     txQueueCapacity: Int) throws(DatapathConfigurationError) -> (bridges: [Bridge], ports: [Port]) {
-        var bridges: [Bridge] = []
-        var ports: [Port] = []
+                                     txQueueCapacity: Int) throws(DatapathConfigurationError) -> (bridges: [DatapathBridge], ports: [DatapathPort]) {
+        var bridges: [DatapathBridge] = []
+        var ports: [DatapathPort] = []
         var bridgeNames: Set<String> = []
         var portIndex: [String: PortID] = [:]
         for (bridgeID, bridgeConfig) in configuration.bridges.enumerated() {
@@ -180,21 +180,21 @@ public final class Datapath {
                 guard seenOfports.insert(ofport).inserted else {
                     throw DatapathConfigurationError(subject: portConfig.name, key: "ofport", message: "ofport \(ofport) already used in bridge \(bridgeConfig.name)")
                 }
-                let port = Port(id: PortID(ports.count), configuration: portConfig, ofport: ofport, bridgeID: BridgeID(bridgeID),
+                let port = DatapathPort(id: PortID(ports.count), configuration: portConfig, ofport: ofport, bridgeID: BridgeID(bridgeID),
                                 txQueueCapacity: txQueueCapacity)
                 portIndex[port.name] = port.id
                 ids.append(port.id)
                 numbers.append(ofport)
                 ports.append(port)
             }
-            bridges.append(Bridge(id: BridgeID(bridgeID), configuration: bridgeConfig, portIDs: ids, ofports: numbers))
+            bridges.append(DatapathBridge(id: BridgeID(bridgeID), configuration: bridgeConfig, portIDs: ids, ofports: numbers))
         }
         if let underlay = configuration.underlay {
             guard portIndex[underlay.interface] == nil, !bridgeNames.contains(underlay.interface) else {
                 throw DatapathConfigurationError(subject: underlay.interface, key: "underlay.interface",
                                                  message: "the underlay interface cannot also be a bridge port")
             }
-            let port = Port(id: PortID(ports.count), configuration: PortConfiguration(name: underlay.interface), ofport: 0xFFFF,
+            let port = DatapathPort(id: PortID(ports.count), configuration: PortConfiguration(name: underlay.interface), ofport: 0xFFFF,
                             bridgeID: nil, txQueueCapacity: txQueueCapacity)
             portIndex[port.name] = port.id
             ports.append(port)
@@ -250,17 +250,17 @@ public final class Datapath {
     }
 
     /// The port called `name`, if any.
-    public func port(named name: String) -> Port? { ports.first { $0.name == name } }
+    public func port(named name: String) -> DatapathPort? { ports.first { $0.name == name } }
 
     /// The bridge called `name`, if any.
-    public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
+    public func bridge(named name: String) -> DatapathBridge? { bridges.first { $0.name == name } }
 
     /// The bridge `port` belongs to (nil for the underlay port).
-    public func bridge(of port: Port) -> Bridge? { port.bridgeID.map { bridges[$0.index] } }
+    public func bridge(of port: DatapathPort) -> DatapathBridge? { port.bridgeID.map { bridges[$0.index] } }
 
-    /// The port with id `id` (`Port.id`); the id must be one of this datapath's.
-    public subscript(id: PortID) -> Port { ports[id.index] }
+    /// The port with id `id` (`DatapathPort.id`); the id must be one of this datapath's.
+    public subscript(id: PortID) -> DatapathPort { ports[id.index] }
 
-    /// The bridge with id `id` (`Bridge.id`); the id must be one of this datapath's.
-    public subscript(id: BridgeID) -> Bridge { bridges[id.index] }
+    /// The bridge with id `id` (`DatapathBridge.id`); the id must be one of this datapath's.
+    public subscript(id: BridgeID) -> DatapathBridge { bridges[id.index] }
 }

@@ -1,10 +1,10 @@
 // The ids the public API and the per-packet path carry. Each is an index into one of the
 // datapath's tables, typed so a port cannot be passed where a bridge is meant; "none" is
-// nil (`Port.bridgeID` of the underlay port, `Port.peerID` of a port that is no patch),
+// nil (`DatapathPort.bridgeID` of the underlay port, `DatapathPort.peerID` of a port that is no patch),
 // and what used to be negative sentinels on the per-packet path (no port, NORMAL, FLOOD,
 // ALL) is said by an enum.
 
-/// A port of a datapath: its index in `Datapath.ports` (`Port.id`).
+/// A port of a datapath: its index in `Datapath.ports` (`DatapathPort.id`).
 ///
 /// Typed so a port cannot be passed where a bridge or an OpenFlow port number is meant;
 /// a single stored `Int`, so carrying one costs what carrying the index would. Ids are
@@ -27,7 +27,7 @@ public struct PortID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { "port \(index)" }
 }
 
-/// A bridge of a datapath: its index in `Datapath.bridges` (`Bridge.id`).
+/// A bridge of a datapath: its index in `Datapath.bridges` (`DatapathBridge.id`).
 ///
 /// A single stored `Int`, like `PortID`. Look a bridge up with `Datapath.subscript(_:)`
 /// or `Datapath.bridge(named:)`.

@@ -152,7 +152,7 @@ extension Datapath {
     /// bridge like any received frame, and whatever leaves is queued on the egress
     /// ports (`drainTransmitted(_:)` takes it out). The frame must come from this
     /// datapath's pool.
-    public func process(_ frame: consuming FrameHandle, from port: Port, now: DatapathInstant) {
+    public func process(_ frame: consuming FrameHandle, from port: DatapathPort, now: DatapathInstant) {
         precondition(frame.pool === pool, "Datapath.process: the frame belongs to another pool")
         let batch = PacketBatch(capacity: 1)
         batch.append(frame)

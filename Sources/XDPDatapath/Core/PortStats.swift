@@ -33,7 +33,7 @@ public struct PortCounters {
     func reset() { slots.update(repeating: 0, count: Self.size) }
 }
 
-/// A port's counters at one moment (see `Port.stats`).
+/// A port's counters at one moment (see `DatapathPort.stats`).
 public struct PortStats: Sendable, Equatable {
     /// Frames received from the port (handed to the datapath through it).
     public var rxPackets: UInt64

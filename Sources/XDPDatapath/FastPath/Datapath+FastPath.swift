@@ -1,7 +1,7 @@
 import XDPPacket
 
 // The slow path's side of the in-kernel fast path (bpf/datapath/xsk_steer.bpf.c; the engine
-// installs and removes its entries, Sources/AFXDP/Engine+FastPath.swift).
+// installs and removes its entries, Sources/AFXDP/AFXDPEngine+FastPath.swift).
 //
 // Which frames: a frame received from outside whose whole path was NORMAL deciding a
 // learned unicast — through NORMAL-only bridges (no flow but the default), patch ports

@@ -64,7 +64,7 @@ public final class MACTable {
 
     /// One learned address, as `ovs-appctl fdb/show` lists it.
     public struct Entry: Sendable, Equatable {
-        /// The port (`Port.id`) the address was learned on.
+        /// The port (`DatapathPort.id`) the address was learned on.
         public var port: PortID
         /// The bridge-local VLAN the address was learned in.
         public var vlan: UInt16

@@ -146,7 +146,7 @@ public final class FlowTable {
 /// (`touch`) and by `takeOver`, between two batches. A `FlowCounters` reaches another
 /// thread only inside a table built before the worker first runs it (a datapath made
 /// before the engine starts, or a successor handed over through the job queue), and the
-/// getters are read on that thread: through `Engine.perform` (dump-flows, the metrics
+/// getters are read on that thread: through `AFXDPEngine.perform` (dump-flows, the metrics
 /// exporter's flow totals) or after the worker has stopped. Sendable so that `Flow`
 /// values (with their rule) can leave a `perform` job; do not read their counters
 /// outside one while the worker runs.

@@ -5,12 +5,12 @@
 ///
 /// Every field is a constant pointer: the per-packet path reads and writes through them
 /// with no retain and no exclusivity check. The `FlowTable` objects are owned by
-/// `Bridge.flowTable`; `tables` holds them unretained.
+/// `DatapathBridge.flowTable`; `tables` holds them unretained.
 @frozen
 @usableFromInline
 struct OpenFlowStage {
     @usableFromInline let bridgeCount: Int
-    /// Each bridge's current flow table (owned by `Bridge.flowTable`).
+    /// Each bridge's current flow table (owned by `DatapathBridge.flowTable`).
     @usableFromInline let tables: UnsafeMutablePointer<Unmanaged<FlowTable>>
     /// Whether the bridge's table is anything but the default NORMAL-only table.
     @usableFromInline let active: UnsafeMutablePointer<Bool>
@@ -51,7 +51,7 @@ struct OpenFlowStage {
     }
 
     /// Installs `tables` (from `parseTables`) as the bridges' first table versions.
-    init(configuration: DatapathConfiguration, bridges: [Bridge], tables: [FlowTable], now: UInt64) {
+    init(configuration: DatapathConfiguration, bridges: [DatapathBridge], tables: [FlowTable], now: UInt64) {
         let count = max(bridges.count, 1)
         bridgeCount = bridges.count
         self.tables = .allocate(capacity: count)
@@ -77,7 +77,7 @@ struct OpenFlowStage {
     }
 
     /// Makes `table` bridge `bridgeID`'s current version for the per-packet path (the
-    /// caller keeps it alive in `Bridge.flowTable`).
+    /// caller keeps it alive in `DatapathBridge.flowTable`).
     func use(_ table: FlowTable, bridgeID: Int) {
         tables[bridgeID] = Unmanaged.passUnretained(table)
         views[bridgeID] = table.view

@@ -74,7 +74,7 @@ extension Datapath {
     }
 
     @inlinable
-    func drop(_ address: UInt64, reason: DropReason, on port: Port) {
+    func drop(_ address: UInt64, reason: DropReason, on port: DatapathPort) {
         drop(address, reason: reason, port: port.id)
     }
 }

@@ -15,9 +15,9 @@ import XDPPacket
 extension Datapath {
     /// Runs every frame of `batch`, received on `port`, through the pipeline, and empties
     /// the batch: `process(_:from:now:)` with the port's id, as `inject(_:into:now:)` and
-    /// `trace(_:on:now:)` take a `Port`.
+    /// `trace(_:on:now:)` take a `DatapathPort`.
     @inlinable
-    public func process(_ batch: PacketBatch, from port: Port, now: DatapathInstant) {
+    public func process(_ batch: PacketBatch, from port: DatapathPort, now: DatapathInstant) {
         process(batch, from: port.id, now: now)
     }
 

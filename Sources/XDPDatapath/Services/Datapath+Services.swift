@@ -43,7 +43,7 @@ public enum ServiceKind: UInt8, Sendable, CustomStringConvertible {
     /// Not a service port.
     case none = 0
     /// A router interface: `serviceIndex` in `Datapath.routers`, `serviceElement` the
-    /// interface's index in `Router.interfaces`.
+    /// interface's index in `DatapathRouter.interfaces`.
     case router = 1
     /// A DHCP responder: `serviceIndex` in `Datapath.dhcpResponders` (Datapath+DHCP.swift).
     case dhcp = 2
@@ -68,7 +68,7 @@ struct ServiceTarget {
     @usableFromInline let index: Int
     @usableFromInline let element: Int
 
-    init(_ port: Port) {
+    init(_ port: DatapathPort) {
         kind = port.serviceKind.rawValue
         index = port.serviceIndex ?? -1
         element = port.serviceElement ?? -1
@@ -93,9 +93,9 @@ extension Datapath {
     /// port of the same name: refuses a router port naming no interface and an interface
     /// that is no bridge's port (a name on two bridges is already a duplicate port). A
     /// router in `reusing` (by name) is that object, not a new one.
-    static func makeRouters(_ configuration: DatapathConfiguration, ports: [Port], pool: FramePool,
-                            txQueueCapacity: Int, reusing: [String: Router] = [:]) throws(DatapathConfigurationError) -> (routers: [Router], outputs: [ServiceOutput]) {
-        var routers: [Router] = []
+    static func makeRouters(_ configuration: DatapathConfiguration, ports: [DatapathPort], pool: FramePool,
+                            txQueueCapacity: Int, reusing: [String: DatapathRouter] = [:]) throws(DatapathConfigurationError) -> (routers: [DatapathRouter], outputs: [ServiceOutput]) {
+        var routers: [DatapathRouter] = []
         var outputs: [ServiceOutput] = []
         var byInterface: [String: (router: Int, interface: Int)] = [:]
         var routerNames: Set<String> = []
@@ -121,12 +121,12 @@ extension Datapath {
             port.serviceElement = binding.interface
         }
         for (r, config) in configuration.routers.enumerated() {
-            let router: Router
+            let router: DatapathRouter
             if let kept = reusing[config.name] {
                 router = kept
             } else {
                 do {
-                    router = try Router(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
+                    router = try DatapathRouter(configuration: config, pool: pool, txQueueCapacity: txQueueCapacity)
                 } catch {
                     let key = Self.routerKey(error, configuration: config)
                     throw DatapathConfigurationError(subject: config.name, key: key, message: error.message)
@@ -156,7 +156,7 @@ extension Datapath {
     }
 
     /// The router called `name`, if any.
-    public func router(named name: String) -> Router? { routers.first { $0.name == name } }
+    public func router(named name: String) -> DatapathRouter? { routers.first { $0.name == name } }
 
     /// Frames the services hold (routers' frames waiting for ARP answers): not in the
     /// pool, on no port's queue.

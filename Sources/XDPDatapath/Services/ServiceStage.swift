@@ -6,8 +6,8 @@
 @usableFromInline
 struct ServiceStage {
     /// The routers whose interfaces are `router` ports.
-    @usableFromInline let routers: [Router]
-    @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<Router>>
+    @usableFromInline let routers: [DatapathRouter]
+    @usableFromInline let routerTable: UnsafeMutablePointer<Unmanaged<DatapathRouter>>
     @usableFromInline let routerCount: Int
     /// The DHCP responders behind `dhcp` ports (Datapath+DHCP.swift).
     @usableFromInline let dhcpResponders: [DHCPResponder]
@@ -27,7 +27,7 @@ struct ServiceStage {
     @usableFromInline let targets: UnsafeMutablePointer<ServiceTarget>
 
     /// Builds the routers and DHCP responders of `configuration` and them to their service ports (those `succession` names are reused, not built).
-    init(configuration: DatapathConfiguration, ports: [Port], pool: FramePool, txQueueCapacity: Int,
+    init(configuration: DatapathConfiguration, ports: [DatapathPort], pool: FramePool, txQueueCapacity: Int,
          succession: DatapathSuccession? = nil) throws(DatapathConfigurationError) {
         let (routers, routerOutputs) = try Datapath.makeRouters(configuration, ports: ports, pool: pool,
                                                                 txQueueCapacity: txQueueCapacity,

@@ -64,7 +64,7 @@ extension Datapath {
     @inline(never)
     @usableFromInline
     func fragmentationNeeded(_ frame: UnsafeMutableRawPointer, meta: PacketMetadata, innerMTU: Int,
-                             on out: Port) -> (address: UInt64, length: UInt32)? {
+                             on out: DatapathPort) -> (address: UInt64, length: UInt32)? {
         let l3 = Int(meta.l3Offset)
         let fragment = frame.loadBE16(at: l3 &+ 6)
         guard fragment & 0x4000 != 0, fragment & 0x1FFF == 0 else { return nil }      // DF, first fragment
@@ -80,7 +80,7 @@ extension Datapath {
     @inline(never)
     @usableFromInline
     func packetTooBig(_ frame: UnsafeMutableRawPointer, meta: PacketMetadata, innerMTU: Int,
-                      on out: Port) -> (address: UInt64, length: UInt32)? {
+                      on out: DatapathPort) -> (address: UInt64, length: UInt32)? {
         if meta.flags.contains(.icmpv6), meta.tpSrc < 128 { return nil }                 // an ICMPv6 error
         if meta.flags.contains(.laterFragment) { return nil }
         guard innerMTU >= 1280,

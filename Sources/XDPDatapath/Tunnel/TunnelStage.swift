@@ -7,7 +7,7 @@ struct TunnelStage {
     @usableFromInline let underlay: Underlay?
     @usableFromInline let table: TunnelTable
 
-    init(configuration: UnderlayConfiguration?, portID: PortID, ports: [Port]) {
+    init(configuration: UnderlayConfiguration?, portID: PortID, ports: [DatapathPort]) {
         underlay = configuration.map { Underlay(configuration: $0, portID: portID, ports: ports) }
         table = underlay?.tunnels ?? TunnelTable()
     }

@@ -11,17 +11,17 @@ import XDPPacket
 @frozen
 @usableFromInline
 struct TunnelTable {
-    /// `Port.id` of the underlay interface; -1 when the datapath has no underlay (then
+    /// `DatapathPort.id` of the underlay interface; -1 when the datapath has no underlay (then
     /// there are no tunnels and the pointers are nil).
     @usableFromInline let underlayPortID: Int
     /// Our address on the underlay.
     @usableFromInline let address: UInt32
     /// The underlay MTU.
     @usableFromInline let mtu: Int
-    /// Number of tunnels (`gre` and `vxlan` ports), in `Port.id` order.
+    /// Number of tunnels (`gre` and `vxlan` ports), in `DatapathPort.id` order.
     @usableFromInline let count: Int
     @usableFromInline let endpoints: UnsafeMutablePointer<TunnelEndpoint>?
-    /// Index into `endpoints` by `Port.id` (-1 for a port that is not a tunnel).
+    /// Index into `endpoints` by `DatapathPort.id` (-1 for a port that is not a tunnel).
     @usableFromInline let slots: UnsafeMutablePointer<Int32>?
     /// Our MAC on the underlay (`Underlay.mac`, kept by `refreshTunnels`): GRE is
     /// decapsulated only from frames unicast to it.
@@ -44,7 +44,7 @@ struct TunnelTable {
 
     /// Allocates the table for the `gre` and `vxlan` ports among `ports` (owned by `Underlay`, which
     /// calls `deallocate`). The prebuilt headers' MACs are left zero: `Underlay` fills them.
-    init(ports: [Port], underlay configuration: UnderlayConfiguration, underlayPortID: PortID,
+    init(ports: [DatapathPort], underlay configuration: UnderlayConfiguration, underlayPortID: PortID,
          nextHop: (UInt32) -> UInt32?) {
         self.underlayPortID = underlayPortID.index
         address = configuration.address.rawValue
@@ -87,7 +87,7 @@ struct TunnelTable {
         localMAC?.deallocate()
     }
 
-    /// The `Port.id` of the tunnel port accepting packets from `remote` with `key`
+    /// The `DatapathPort.id` of the tunnel port accepting packets from `remote` with `key`
     /// (nil: a GRE packet without a key; a VXLAN packet's key is its VNI), or -1.
     /// `selector` is the kind of tunnel and for VXLAN its UDP port
     /// (`TunnelEndpoint.greSelector`, `vxlanSelector(port:)`). As Open vSwitch's `tnl_find`
@@ -137,7 +137,7 @@ struct TunnelEndpoint {
     /// `selector` of a `vxlan` port on UDP port `port`.
     @inlinable static func vxlanSelector(port: UInt16) -> UInt32 { 0x1_0000 | UInt32(port) }
 
-    /// `Port.id` of the tunnel port.
+    /// `DatapathPort.id` of the tunnel port.
     @usableFromInline let portID: Int
     /// What received packets must be to reach this port besides its remote and key:
     /// `greSelector`, or `vxlanSelector(port:)` of its UDP port.

@@ -10,7 +10,7 @@ import XDPPacket
 public final class Underlay {
     /// The configuration it was built from.
     public let configuration: UnderlayConfiguration
-    /// `Port.id` of the underlay interface.
+    /// `DatapathPort.id` of the underlay interface.
     public let portID: PortID
     /// Our MAC on the underlay. The AF_XDP layer sets it from the interface when the
     /// configuration gives none.
@@ -40,7 +40,7 @@ public final class Underlay {
 
     /// The underlay of `configuration` on the port with id `portID`, serving the `gre`
     /// ports among `ports`.
-    init(configuration: UnderlayConfiguration, portID: PortID, ports: [Port]) {
+    init(configuration: UnderlayConfiguration, portID: PortID, ports: [DatapathPort]) {
         self.configuration = configuration
         self.portID = portID
         self.mac = configuration.mac ?? MACAddress(rawValue: 0x0200_0000_0000 | UInt64(configuration.address.rawValue))

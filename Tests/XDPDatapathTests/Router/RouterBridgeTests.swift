@@ -32,7 +32,7 @@ final class RouterBridgeNode {
         datapath = try Datapath(configuration: configuration, pool: pool, now: .zero)
     }
 
-    func port(_ name: String) -> Port { datapath.port(named: name)! }
+    func port(_ name: String) -> DatapathPort { datapath.port(named: name)! }
 
     func send(_ frames: [UInt8]..., on name: String) {
         datapath.inject(frames, into: port(name), now: DatapathInstant(nanoseconds: now))

@@ -14,7 +14,7 @@ import XDPPacket
     @Test func staticRoutesLeaveByTheInterfaceHoldingTheirNextHop() throws {
         let config = H.reference(routes: [.init(prefix: IPv4Prefix("192.168.50.0/24")!, nextHop: IPv4Address(10, 1, 0, 254)),
                                      .init(prefix: IPv4Prefix("198.51.100.0/24")!, nextHop: IPv4Address(172, 24, 4, 226))])
-        let router = try Router(configuration: config, pool: FramePool(frameCount: 8))
+        let router = try DatapathRouter(configuration: config, pool: FramePool(frameCount: 8))
         #expect(router.route(to: IPv4Address(192, 168, 50, 9))?.description == "192.168.50.0/24 via 10.1.0.254 dev 0")
         #expect(router.route(to: IPv4Address(198, 51, 100, 1))?.description == "198.51.100.0/24 via 172.24.4.226 dev 1")
         #expect(router.route(to: IPv4Address(10, 1, 0, 77))?.description == "10.1.0.0/24 dev 0")

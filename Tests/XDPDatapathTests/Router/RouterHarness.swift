@@ -28,13 +28,13 @@ final class RouterHarness {
     }
 
     let pool: FramePool
-    let router: Router
+    let router: DatapathRouter
     let batch = PacketBatch()
     var now: UInt64 = 5_000_000_000
 
     init(_ configuration: RouterConfiguration = RouterHarness.reference(), pool: FramePool? = nil) throws {
         self.pool = pool ?? FramePool(frameCount: 256)
-        router = try Router(configuration: configuration, pool: self.pool)
+        router = try DatapathRouter(configuration: configuration, pool: self.pool)
     }
 
     static let qr = 0

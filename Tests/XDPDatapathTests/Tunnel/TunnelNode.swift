@@ -33,8 +33,8 @@ final class TunnelNode {
     }
 
     var underlay: Underlay { datapath.underlay! }
-    var wire: Port { datapath.port(named: underlayConfiguration.interface)! }
-    func port(_ name: String) -> Port { datapath.port(named: name)! }
+    var wire: DatapathPort { datapath.port(named: underlayConfiguration.interface)! }
+    func port(_ name: String) -> DatapathPort { datapath.port(named: name)! }
     func drops(_ name: String, _ reason: DropReason) -> UInt64 { port(name).stats.drops[reason] ?? 0 }
 
     func send(_ frames: [UInt8]..., on name: String = "vm") { datapath.inject(frames, into: port(name), now: DatapathInstant(nanoseconds: now)) }

@@ -14,7 +14,7 @@ import XDPPacket
 extension Datapath {
     /// Builds the DHCP responders of `configuration` and binds each to the `dhcp` port
     /// naming its network (a responder in `reusing`, by network, is that object).
-    static func makeDHCPResponders(_ configuration: DatapathConfiguration, ports: [Port], pool: FramePool,
+    static func makeDHCPResponders(_ configuration: DatapathConfiguration, ports: [DatapathPort], pool: FramePool,
                                    txQueueCapacity: Int, reusing: [String: DHCPResponder] = [:]) throws(DatapathConfigurationError) -> (responders: [DHCPResponder], outputs: [ServiceOutput]) {
         var byNetwork: [String: Int] = [:]
         for (i, config) in configuration.dhcp.enumerated() {
@@ -22,7 +22,7 @@ extension Datapath {
                 throw DatapathConfigurationError(subject: "dhcp[\(i)]", key: "network", message: "network \(config.network) has DHCP configured twice")
             }
         }
-        var portOf: [Int: Port] = [:]
+        var portOf: [Int: DatapathPort] = [:]
         for port in ports {
             guard case .dhcp(let network) = port.type else { continue }
             guard let index = byNetwork[network] else {

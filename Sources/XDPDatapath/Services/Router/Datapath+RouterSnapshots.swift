@@ -125,7 +125,7 @@ public struct RouterSnapshot: Sendable, Equatable {
 }
 
 /// The route one destination takes through a router, like `ip route get` (see
-/// `Router.routeDecision(to:)`).
+/// `DatapathRouter.routeDecision(to:)`).
 public enum RouteDecision: Sendable, Equatable, CustomStringConvertible {
     /// The destination is one of the router's own addresses, on `device`.
     case local(IPv4Address, device: String)
@@ -151,7 +151,7 @@ public enum RouteDecision: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-extension Router {
+extension DatapathRouter {
     /// The route `destination` takes now, and whether its next hop's MAC is known.
     public func routeDecision(to destination: IPv4Address) -> RouteDecision {
         if let local = interfaces.first(where: { $0.address == destination }) {
@@ -167,7 +167,7 @@ extension Router {
 extension Datapath {
     /// `router` at this moment: its interfaces (with the bridge of each one's port), routes,
     /// neighbours, NAT connections, floating IPs and counters.
-    public func routerSnapshot(_ router: Router) -> RouterSnapshot {
+    public func routerSnapshot(_ router: DatapathRouter) -> RouterSnapshot {
         let interfaces = router.interfaces.map { interface in
             RouterSnapshot.Interface(name: interface.name, bridge: port(named: interface.name).flatMap { self.bridge(of: $0) }?.name,
                                      mac: interface.mac, address: interface.address, prefixLength: interface.prefixLength,

@@ -1,6 +1,6 @@
 import XDPPacket
 
-/// What a `Router` is built from: the reference design's `qrouter-<id>` namespace as data.
+/// What a `DatapathRouter` is built from: the reference design's `qrouter-<id>` namespace as data.
 ///
 /// ```swift
 /// let r1 = RouterConfiguration(name: "router1", interfaces: [
@@ -123,7 +123,7 @@ public struct RouterConfiguration: Sendable, Equatable {
 
     /// The router's name (Neutron's router id or name); errors and stats carry it.
     public var name: String
-    /// The `qr-` and `qg-` interfaces, in the order `Router.receive(…on:)` numbers them.
+    /// The `qr-` and `qg-` interfaces, in the order `DatapathRouter.receive(…on:)` numbers them.
     public var interfaces: [Interface]
     /// Static routes ("extra routes").
     public var routes: [Route]

@@ -146,7 +146,7 @@ public struct RouterInterfaceStats: Sendable, Equatable {
     public var txBytes: UInt64
 }
 
-/// A router's counters at one moment (see `Router.stats`).
+/// A router's counters at one moment (see `DatapathRouter.stats`).
 public struct RouterStats: Sendable, Equatable {
     /// Packets routed from one interface to another (or back out of the same one).
     public var forwarded: UInt64

@@ -159,14 +159,14 @@ final class AsyncSerializer: Sendable {
     }
 }
 
-extension Engine {
+extension AFXDPEngine {
     /// Rx queues served on interface `name`.
     static func queueCount(of name: String, options: EngineConfiguration) -> Int {
         max(1, options.queues.map { min($0, NetworkInterface.rxQueueCount(of: name)) } ?? NetworkInterface.rxQueueCount(of: name))
     }
 
     /// The UMEM, and in copy mode its own socket bound to the loopback interface of a
-    /// network namespace of its own (see the top of Engine.swift): made on a thread that
+    /// network namespace of its own (see the top of AFXDPEngine.swift): made on a thread that
     /// unshares its network namespace, so the UMEM's socket lives there (the namespace
     /// lives as long as the socket, and goes with the process however it ends) and no two
     /// engines contend for one `lo`. Where a namespace cannot be made, the anchor is this

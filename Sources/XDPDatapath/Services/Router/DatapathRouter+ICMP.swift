@@ -20,7 +20,7 @@ import XDPPacket
 //   fragment, or a packet from a non-unicast source (§4.3.2.7), so errors never cascade.
 // - Errors are rate limited by a token bucket (`icmpErrorsPerSecond`, `icmpErrorBurst`)
 //   refilled from the caller's clock; a suppressed error is counted, not queued.
-extension Router {
+extension DatapathRouter {
     @inline(never)
     @usableFromInline
     func deliverLocally(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata,

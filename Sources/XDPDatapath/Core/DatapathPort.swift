@@ -4,7 +4,7 @@ import XDPPacket
 /// another bridge, a GRE tunnel, or a service port (a router interface: see
 /// `Datapath+Services.swift`). The datapath puts frames to transmit on `txQueue`; whoever serves
 /// the port (AF_XDP engine, in-memory test harness, replay) drains it.
-public final class Port {
+public final class DatapathPort {
     /// The port's id: its index in `Datapath.ports`.
     public let id: PortID
     /// The port's name, unique in the datapath.
@@ -106,7 +106,7 @@ struct PortFastPath {
     @usableFromInline let counters: PortCounters
     @usableFromInline let txQueue: BatchStorage
 
-    init(_ port: Port) {
+    init(_ port: DatapathPort) {
         tag = port.tag
         egressKind = port.egressKind
         isUnderlay = port.bridgeID == nil

@@ -32,7 +32,7 @@ import XDPPacket
 //
 // All of this is cold (`@inline(never)`): the per-packet path is one probe of the
 // neighbour table. The waiting queues are the only allocations the router makes.
-extension Router {
+extension DatapathRouter {
     @inline(never)
     @usableFromInline
     func receiveARP(address: UInt64, length: UInt32, frame: UnsafeMutableRawPointer, meta: PacketMetadata,

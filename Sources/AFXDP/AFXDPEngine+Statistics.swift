@@ -7,7 +7,7 @@ import XDPDatapath
 
 // Snapshots of counters and frame accounting, made by the worker between two iterations
 // (or by any thread once the worker has stopped).
-extension Engine {
+extension AFXDPEngine {
     func publishStatistics() {
         if fastPathOn, let datapath { fastPathSync(datapath, now: DatapathInstant.now().nanoseconds) }
         lastWorkerCPU = cxdp_thread_cpu_microseconds()

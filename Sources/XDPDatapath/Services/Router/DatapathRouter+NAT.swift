@@ -37,7 +37,7 @@ import XDPPacket
 //    translated connections are committed. A packet for a floating IP that could not be
 //    translated is dropped (`nat-untranslated`): the floating IP is no host.
 //
-// The router answers ARP for its floating IPs on the gateway interface (Router+ARP.swift).
+// The router answers ARP for its floating IPs on the gateway interface (DatapathRouter+ARP.swift).
 // `updateFloatingIPs` changes the floating IPs at run time; connections translated to or
 // from a removed (or re-pointed) floating IP are flushed from the tracker, so a
 // disassociated floating IP cuts its connections at once, as the L3 agent's conntrack
@@ -108,7 +108,7 @@ struct RouterNATPath {
     func floating(forFixed address: UInt32) -> UInt32? { Self.find(address, in: byFixed, count: floatingCount) }
 }
 
-extension Router {
+extension DatapathRouter {
     /// The zone every NAT connection of a router is tracked in (a router has its own tracker).
     public static let natZone: UInt16 = 0
 

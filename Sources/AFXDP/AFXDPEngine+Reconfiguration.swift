@@ -12,7 +12,7 @@ import XDPDatapath
 // the datapath, interfaces no longer configured are closed (every frame they held back to
 // the pool) and new ones attached — or left waiting when they do not exist yet. Sockets of
 // interfaces that stay are untouched: their rings never stop.
-extension Engine {
+extension AFXDPEngine {
     /// A reference handed between `reconfigure`'s task and the worker: the predecessor's
     /// connection tracker (worker to task) and the successor datapath (task to worker).
     ///
@@ -24,7 +24,7 @@ extension Engine {
     private struct Handoff<Value>: @unchecked Sendable { let value: Value }
 
     /// Brings the running (or stopped) engine to `configuration` without stopping: see the
-    /// top of Engine+Reconfiguration.swift. `makeDatapath` builds the new datapath from
+    /// top of AFXDPEngine+Reconfiguration.swift. `makeDatapath` builds the new datapath from
     /// the configuration as numbered for succession and the succession (default:
     /// `Datapath(configuration:pool:succeeding:)`). Throws what it throws — then nothing
     /// changed. Calls are serialised. An interface that cannot be attached does not refuse

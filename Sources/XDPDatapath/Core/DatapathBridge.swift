@@ -1,12 +1,12 @@
 /// A bridge: a set of ports and the MAC learning table its NORMAL action uses.
-public final class Bridge {
+public final class DatapathBridge {
     /// The bridge's id: its index in `Datapath.bridges`.
     public let id: BridgeID
     /// The bridge's name (`br-int`), as configured.
     public let name: String
     /// MAC learning table (per VLAN, with aging).
     public let macTable: MACTable
-    /// `Port.id` of each port, in configuration order.
+    /// `DatapathPort.id` of each port, in configuration order.
     public let portIDs: [PortID]
     /// The current version of the bridge's OpenFlow tables.
     public internal(set) var flowTable: FlowTable!
@@ -47,7 +47,7 @@ struct BridgeFastPath {
     @usableFromInline let portByOfport: UnsafeMutablePointer<Int32>
     @usableFromInline let ofportLimit: Int
 
-    init(_ bridge: Bridge) {
+    init(_ bridge: DatapathBridge) {
         portList = bridge.portList
         portCount = bridge.portCount
         portByOfport = bridge.portByOfport

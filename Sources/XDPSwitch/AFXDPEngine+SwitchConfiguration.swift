@@ -22,7 +22,7 @@ public enum EngineSetupError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension Engine {
+extension AFXDPEngine {
     /// The engine `xdpswitch run --config FILE` runs: the datapath `configuration`
     /// describes — bridges, ports, flows, security groups, routers, DHCP responders,
     /// tunnels and conntrack — over the engine's UMEM, attached to every `system` port's
@@ -60,7 +60,7 @@ extension EngineSetupError {
     }
 }
 
-extension Engine {
+extension AFXDPEngine {
     /// Brings the running (or stopped) engine to `configuration` — ports, interfaces,
     /// bridges' flows, security groups, routers, DHCP, tunnels — without stopping it.
     /// Unchanged ports keep their MAC entries, counters and conntrack (their OpenFlow port

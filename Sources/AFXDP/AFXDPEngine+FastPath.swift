@@ -25,12 +25,12 @@ import XDPDatapath
 //   datapath that had them. (A link merely set down keeps its entries: frames redirected to
 //   it are dropped by the kernel, where the slow path would count them `port-down`.)
 // - a restart keeps them when the program is pinned: the next process adopts the entries
-//   the datapath would still take (Engine+FastPathRestart.swift, SteeringPins.swift).
+//   the datapath would still take (AFXDPEngine+FastPathRestart.swift, SteeringPins.swift).
 // Egress interfaces must accept XDP redirects (`ndo_xdp_xmit`): physical NICs and tun do;
 // a veth does only while its peer has an XDP program or GRO on (`ethtool -K PEER gro on`),
 // otherwise the kernel drops redirected frames. So entries go only toward interfaces whose
 // XDP features say NDO_XMIT (NetdevXDPFeatures.swift), asked again once a second.
-extension Engine {
+extension AFXDPEngine {
     /// One entry the engine installed in the kernel.
     struct InstalledFastPathEntry {
         let decision: FastPathDecision

@@ -31,7 +31,7 @@ import XDPDatapath
 //      them, hand the batch to the datapath, then move every port's `txQueue` onto its
 //      TX ring and kick (the ring verbs: XSKSocket+Rings.swift);
 //   3. when nothing moved: spin a little, then sleep in poll() (idle mode `.poll`);
-//   4. when the link monitor reports a change (netlink, Engine+Interfaces.swift), detach
+//   4. when the link monitor reports a change (netlink, AFXDPEngine+Interfaces.swift), detach
 //      the interfaces that went away and attach those that appeared.
 // It is the only thread that touches rings, the FramePool and the Datapath: the MAC
 // tables are not thread-safe, so one worker serves every port and queue.
@@ -51,9 +51,9 @@ import XDPDatapath
 //   `ioPortOfDatapathPort`, the ports' sockets, links and states) and the worker counters
 //   (`iterations`...) are touched only by the worker while it runs, and otherwise only by
 //   a thread holding `lifecycle` (`perform` while stopped, `stop` running orphaned jobs;
-//   see Engine+Control.swift) or after `pthread_join` (statistics of a stopped engine);
+//   see AFXDPEngine+Control.swift) or after `pthread_join` (statistics of a stopped engine);
 //   `datapath` is internal, so other modules reach it only through `perform`, and it is
-//   replaced only by a `reconfigure` job on the worker (Engine+Reconfiguration.swift);
+//   replaced only by a `reconfigure` job on the worker (AFXDPEngine+Reconfiguration.swift);
 // - `thread` changes only under `lifecycle`, and is read under it;
 // - what other threads read while the worker runs goes through `Atomic`s and `Mutex`es
 //   (`stopRequested`, `statisticsRequested`/`published`, `controlJobs`,
@@ -61,7 +61,7 @@ import XDPDatapath
 /// The AF_XDP I/O layer: serves a `Datapath`'s ports on real interfaces through one UMEM and
 /// one worker thread. `start`, `stop`, `close`, `statistics`, `perform` and `reconfigure`
 /// may be called from any thread; setup failures throw `AFXDPError`.
-public final class Engine: @unchecked Sendable {
+public final class AFXDPEngine: @unchecked Sendable {
     /// One interface the engine serves, attached or waiting for it to exist.
     final class IOPort {
         let name: String
@@ -122,19 +122,19 @@ public final class Engine: @unchecked Sendable {
     var framesLost = 0
     /// What `attachments` and `interfaceStates` report, published by the worker.
     let publishedInterfaces = Mutex<[InterfaceSnapshot]>([])
-    /// Serialises `reconfigure` calls (Engine+Reconfiguration.swift).
+    /// Serialises `reconfigure` calls (AFXDPEngine+Reconfiguration.swift).
     let reconfiguration = AsyncSerializer()
     /// The configuration the datapath was last built from, when the engine knows it (what
     /// `reconfigure` compares routers and DHCP responders with).
     let appliedConfiguration = Mutex<DatapathConfiguration?>(nil)
 
-    // Worker state (Engine+Worker.swift, Engine+Statistics.swift). Only the worker writes the
+    // Worker state (AFXDPEngine+Worker.swift, AFXDPEngine+Statistics.swift). Only the worker writes the
     // plain counters; other threads see them through published snapshots.
     let stopRequested = Atomic<Bool>(false)
     let statisticsRequested = Atomic<UInt64>(0)
     let statisticsServed = Atomic<UInt64>(0)
     let published = Mutex(EngineStatistics())
-    /// Control operations waiting for the worker (Engine+Control.swift).
+    /// Control operations waiting for the worker (AFXDPEngine+Control.swift).
     let controlJobs = Mutex<[ControlJob]>([])
     let controlPending = Atomic<Bool>(false)
     let wakeFD: Int32
@@ -145,7 +145,7 @@ public final class Engine: @unchecked Sendable {
     var sleeps: UInt64 = 0
     var kicks = KickCounters()
     var workerCPUStart: Int64 = 0
-    // The fast path's state (Engine+FastPath.swift), the worker's.
+    // The fast path's state (AFXDPEngine+FastPath.swift), the worker's.
     var fastPathEntries: [FastPathKey: InstalledFastPathEntry] = [:]
     var fastPathEvictions: UInt64 = 0
     var lastFastPathSync: UInt64 = 0
@@ -167,7 +167,7 @@ public final class Engine: @unchecked Sendable {
     ///
     /// **Builds only what a `DatapathConfiguration` holds** (bridges, ports, flows,
     /// routers, DHCP, tunnels, conntrack): security groups are not part of it. From a YAML
-    /// file use `Engine(configuration: SwitchConfiguration, options:)` (module
+    /// file use `AFXDPEngine(configuration: SwitchConfiguration, options:)` (module
     /// `XDPSwitch`), which builds exactly what `xdpswitch run` builds. `makeDatapath`
     /// replaces the datapath built over the engine's frame pool (default:
     /// `Datapath(configuration:pool:)`); its ports must still be those `configuration` names.
@@ -304,12 +304,12 @@ public final class Engine: @unchecked Sendable {
             let context = Unmanaged.passRetained(self).toOpaque()
             var tid = pthread_t()
             let err = pthread_create(&tid, nil, { argument in
-                let engine = Unmanaged<Engine>.fromOpaque(argument!).takeRetainedValue()
+                let engine = Unmanaged<AFXDPEngine>.fromOpaque(argument!).takeRetainedValue()
                 engine.runWorker()
                 return nil
             }, context)
             guard err == 0 else {
-                Unmanaged<Engine>.fromOpaque(context).release()
+                Unmanaged<AFXDPEngine>.fromOpaque(context).release()
                 return AFXDPError(call: "pthread_create", errno: err)
             }
             thread = tid

@@ -1,7 +1,7 @@
 import AFXDP
 import XDPControl
 
-extension Engine {
+extension AFXDPEngine {
     /// Answers one control-socket request (`show`, `dump-flows br-tun`, `fdb/show`, ...)
     /// with the running datapath, between two iterations of the worker: what `xdpswitch
     /// run` and `xdpswitch agent` serve on `--control`. **Blocks the calling thread** (the

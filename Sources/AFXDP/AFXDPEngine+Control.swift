@@ -19,12 +19,12 @@ import XDPDatapath
 // So the datapath is only ever touched by the worker, or by one thread holding the
 // lifecycle lock while no worker exists. A job must therefore not call `start`, `stop`,
 // `close`, `isRunning` or `statistics` of its own engine (they take the same lock).
-extension Engine {
+extension AFXDPEngine {
     /// One operation waiting for the worker: the caller's closure with its completion
     /// (a semaphore signal or a continuation resume) folded in.
     struct ControlJob: Sendable {
         /// Runs with the engine (its worker's state) and the worker's clock.
-        let run: @Sendable (Engine, UInt64) -> Void
+        let run: @Sendable (AFXDPEngine, UInt64) -> Void
     }
 
     /// Runs `body` with the datapath and the time on the worker's clock

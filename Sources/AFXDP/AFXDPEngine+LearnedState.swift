@@ -8,7 +8,7 @@ import XDPDatapath
 // beside the connection trackers' state files: what `xdpswitch run` and the node agent's
 // engine both write every second and at exit, and learn back when they start. Control path:
 // the snapshot is taken on the worker between two batches, the file written by the caller.
-extension Engine {
+extension AFXDPEngine {
     /// The snapshot's file in a state directory.
     public static func learnedStatePath(inStateDirectory directory: String) -> String {
         directory + "/learned.state"

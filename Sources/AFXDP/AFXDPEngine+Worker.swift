@@ -5,9 +5,9 @@ import CXDP
 import CXDPShim
 import XDPDatapath
 
-// The worker loop: see the essay at the top of Engine.swift. Worker thread only, except
+// The worker loop: see the essay at the top of AFXDPEngine.swift. Worker thread only, except
 // `refill`, which init also calls before the worker exists.
-extension Engine {
+extension AFXDPEngine {
     func runWorker() {
         if let cpu = configuration.cpu { _ = cxdp_pin_thread(Int32(cpu)) }
         workerCPUStart = cxdp_thread_cpu_microseconds()

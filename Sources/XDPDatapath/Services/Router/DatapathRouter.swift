@@ -8,14 +8,14 @@ import XDPPacket
 // 1. Sanity: the caller's `PacketMetadata` must show a well-formed frame (else the parse
 //    error is the drop reason), untagged (a bridge pops the access VLAN before a router
 //    port sees the frame), addressed to the interface's MAC (ARP: or broadcast).
-// 2. ARP (`Router+ARP.swift`, cold): requests for the receiving interface's address are
+// 2. ARP (`DatapathRouter+ARP.swift`, cold): requests for the receiving interface's address are
 //    answered in place; senders talking to us are learned (RFC 826 merge for known ones);
 //    a learned neighbour releases the frames that waited for it.
 // 3. IPv4: header checksum verified (RFC 1812 §5.2.2), martian sources dropped, then one
 //    longest-prefix lookup in the router's own `RouteTable`, which also holds the router's
 //    addresses (/32, "local") and its subnets' broadcast addresses (/32, "broadcast") — as
 //    Linux keeps a local table beside the main one, but in one lookup.
-//    - local: ICMP echo is answered (`Router+ICMP.swift`); UDP gets port unreachable,
+//    - local: ICMP echo is answered (`DatapathRouter+ICMP.swift`); UDP gets port unreachable,
 //      other non-TCP protocols protocol unreachable; the rest is counted and dropped.
 //    - no route: ICMP destination unreachable / net unreachable (type 3 code 0).
 //    - TTL ≤ 1: ICMP time exceeded (type 11 code 0) quoting the packet as received.
@@ -55,7 +55,7 @@ import XDPPacket
 
 /// One interface of a router: its addresses and the queue of frames it sends.
 public final class RouterInterface {
-    /// Position in `Router.interfaces` (what `receive(…on:)` takes).
+    /// Position in `DatapathRouter.interfaces` (what `receive(…on:)` takes).
     public let index: Int
     /// The device name (`qr-…`, `qg-…`).
     public let name: String
@@ -148,14 +148,14 @@ struct PendingHop {
 }
 
 /// An IPv4 router without NAT: interfaces, a longest-prefix-match routing table, ARP, TTL
-/// and ICMP. See the essay at the top of `Router.swift`.
+/// and ICMP. See the essay at the top of `DatapathRouter.swift`.
 ///
 /// ```swift
 /// let router = try Router(configuration: config, pool: pool)
 /// router.process(batch, on: 0, now: clock)           // frames received on interface 0
 /// for out in router.interfaces { send(out.txQueue); out.txQueue.removeAll() }
 /// ```
-public final class Router {
+public final class DatapathRouter {
     /// What the router was built from (with the routes of the last `updateRoutes`).
     public internal(set) var configuration: RouterConfiguration
     /// The router's name.
@@ -185,7 +185,7 @@ public final class Router {
     @usableFromInline let arpMaximumRequests: Int
     @usableFromInline let icmpRate: UInt64
     @usableFromInline let icmpBurst: UInt64
-    /// NAT settings the per-packet path reads (Router+NAT.swift); `enabled` false: none.
+    /// NAT settings the per-packet path reads (DatapathRouter+NAT.swift); `enabled` false: none.
     @usableFromInline let natPath: UnsafeMutablePointer<RouterNATPath>
     /// The NAT connection tracker, once NAT is configured (owned here; `natPath` holds
     /// an unretained reference for the per-packet path).
