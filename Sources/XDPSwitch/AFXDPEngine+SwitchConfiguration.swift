@@ -29,7 +29,7 @@ extension AFXDPEngine {
     /// interface (and the tunnel underlay's). Call `start()` to forward.
     ///
     /// ```swift
-    /// let engine = try Engine(configuration: SwitchConfiguration.load(path: "switch.yaml"))
+    /// let engine = try AFXDPEngine(configuration: SwitchConfiguration.load(path: "switch.yaml"))
     /// try engine.start()
     /// let flows = await engine.perform { datapath, now in try? datapath.flowStatistics(bridge: "br-int", now: now) }
     /// ```

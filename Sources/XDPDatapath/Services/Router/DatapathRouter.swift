@@ -151,7 +151,7 @@ struct PendingHop {
 /// and ICMP. See the essay at the top of `DatapathRouter.swift`.
 ///
 /// ```swift
-/// let router = try Router(configuration: config, pool: pool)
+/// let router = try DatapathRouter(configuration: config, pool: pool)
 /// router.process(batch, on: 0, now: clock)           // frames received on interface 0
 /// for out in router.interfaces { send(out.txQueue); out.txQueue.removeAll() }
 /// ```
