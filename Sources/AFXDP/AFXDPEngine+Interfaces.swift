@@ -139,7 +139,7 @@ private final class PrivateNamespaceThread: @unchecked Sendable {
 final class AsyncSerializer: Sendable {
     private let state = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
-    func run<T>(_ body: () async throws -> T) async throws -> T {
+    func run<T, Failure: Error>(_ body: () async throws(Failure) -> T) async throws(Failure) -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state -> Bool in
                 guard state.busy else { state.busy = true; return true }

@@ -24,19 +24,30 @@ extension AFXDPEngine {
     private struct Handoff<Value>: @unchecked Sendable { let value: Value }
 
     /// Brings the running (or stopped) engine to `configuration` without stopping: see the
-    /// top of AFXDPEngine+Reconfiguration.swift. `makeDatapath` builds the new datapath from
-    /// the configuration as numbered for succession and the succession (default:
-    /// `Datapath(configuration:pool:succeeding:)`). Throws what it throws — then nothing
-    /// changed. Calls are serialised. An interface that cannot be attached does not refuse
-    /// the configuration: its port is down (`interfaceStates()`).
-    public func reconfigure(
-        to configuration: DatapathConfiguration,
-        makeDatapath: (@Sendable (FramePool, DatapathConfiguration, DatapathSuccession?) throws -> Datapath)? = nil
-    ) async throws -> ReconfigurationSummary {
-        guard hasDatapath else {
-            throw AFXDPError(call: "reconfigure", errno: EINVAL, detail: "the engine was made without a datapath")
+    /// top of AFXDPEngine+Reconfiguration.swift. Throws `AFXDPEngineError.configuration`
+    /// with the new datapath's `DatapathConfigurationError` — then nothing changed — or
+    /// `.system` for an engine made without a datapath. Calls are serialised. An interface
+    /// that cannot be attached does not refuse the configuration: its port is down
+    /// (`interfaceStates()`).
+    public func reconfigure(to configuration: DatapathConfiguration) async throws(AFXDPEngineError<DatapathConfigurationError>)
+        -> ReconfigurationSummary {
+        try await reconfigure(to: configuration) { pool, numbered, succession throws(DatapathConfigurationError) in
+            try Datapath(configuration: numbered, pool: pool, now: DatapathInstant.now(), succeeding: succession)
         }
-        return try await reconfiguration.run {
+    }
+
+    /// Like `reconfigure(to:)`, with `makeDatapath` building the new datapath from the
+    /// configuration as numbered for succession and the succession instead of
+    /// `Datapath(configuration:pool:now:succeeding:)`. What it throws is thrown as
+    /// `AFXDPEngineError.configuration` — then nothing changed.
+    public func reconfigure<Failure: Error>(
+        to configuration: DatapathConfiguration,
+        makeDatapath: @Sendable (FramePool, DatapathConfiguration, DatapathSuccession?) throws(Failure) -> Datapath
+    ) async throws(AFXDPEngineError<Failure>) -> ReconfigurationSummary {
+        guard hasDatapath else {
+            throw .system(AFXDPError(call: "reconfigure", errno: EINVAL, detail: "the engine was made without a datapath"))
+        }
+        return try await reconfiguration.run { () async throws(AFXDPEngineError<Failure>) -> ReconfigurationSummary in
             // Only a reconfiguration replaces the datapath, and they are serialised: reading
             // the reference here is safe; the build reads only what never changes in it.
             let current = datapath.unsafelyUnwrapped
@@ -53,8 +64,12 @@ extension AFXDPEngine {
                 succession = DatapathSuccession(previous: current, previousConfiguration: previousConfiguration,
                                                 configuration: numbered, previousTracker: tracker.value)
             }
-            let candidate = try makeDatapath?(pool, numbered, succession)
-                ?? Datapath(configuration: numbered, pool: pool, now: DatapathInstant.now(), succeeding: succession)
+            let candidate: Datapath
+            do throws(Failure) {
+                candidate = try makeDatapath(pool, numbered, succession)
+            } catch {
+                throw .configuration(error)
+            }
             if let underlay = candidate.underlay { try? Self.adoptInterfaceMAC(underlay) }
             let handoff = Handoff(value: candidate)
             let interfaces = Self.interfaces(of: numbered)

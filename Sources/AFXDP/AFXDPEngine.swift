@@ -60,7 +60,7 @@ import XDPDatapath
 //   `publishedInterfaces`).
 /// The AF_XDP I/O layer: serves a `Datapath`'s ports on real interfaces through one UMEM and
 /// one worker thread. `start`, `stop`, `close`, `statistics`, `perform` and `reconfigure`
-/// may be called from any thread; setup failures throw `AFXDPError`.
+/// may be called from any thread; setup failures throw `AFXDPEngineError`.
 public final class AFXDPEngine: @unchecked Sendable {
     /// One interface the engine serves, attached or waiting for it to exist.
     final class IOPort {
@@ -163,20 +163,27 @@ public final class AFXDPEngine: @unchecked Sendable {
 
     /// Builds a datapath over the engine's UMEM and attaches to every `system` port's
     /// interface of `configuration` (and the tunnel underlay's). Throws
-    /// `DatapathConfigurationError` or `AFXDPError`.
+    /// `AFXDPEngineError.configuration` with the datapath's `DatapathConfigurationError`,
+    /// or `AFXDPEngineError.system` with the `AFXDPError` of the step that failed.
     ///
     /// **Builds only what a `DatapathConfiguration` holds** (bridges, ports, flows,
     /// routers, DHCP, tunnels, conntrack): security groups are not part of it. From a YAML
     /// file use `AFXDPEngine(configuration: SwitchConfiguration, options:)` (module
-    /// `XDPSwitch`), which builds exactly what `xdpswitch run` builds. `makeDatapath`
-    /// replaces the datapath built over the engine's frame pool (default:
-    /// `Datapath(configuration:pool:)`); its ports must still be those `configuration` names.
-    public convenience init(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
-                            makeDatapath: ((FramePool) throws -> Datapath)? = nil) throws {
-        try self.init(interfaces: Self.interfaces(of: configuration), options: options) { pool in
-            if let makeDatapath { return try makeDatapath(pool) }
-            return try Datapath(configuration: configuration, pool: pool, now: DatapathInstant.now())
+    /// `XDPSwitch`), which builds exactly what `xdpswitch run` builds.
+    public convenience init(configuration: DatapathConfiguration,
+                            options: EngineConfiguration = EngineConfiguration()) throws(AFXDPEngineError<DatapathConfigurationError>) {
+        try self.init(configuration: configuration, options: options) { pool throws(DatapathConfigurationError) in
+            try Datapath(configuration: configuration, pool: pool, now: DatapathInstant.now())
         }
+    }
+
+    /// Like `init(configuration:options:)`, with `makeDatapath` building the datapath over
+    /// the engine's frame pool instead of `Datapath(configuration:pool:now:)`; its ports must
+    /// still be those `configuration` names. What it throws is thrown as
+    /// `AFXDPEngineError.configuration`.
+    public convenience init<Failure: Error>(configuration: DatapathConfiguration, options: EngineConfiguration = EngineConfiguration(),
+                                            makeDatapath: (FramePool) throws(Failure) -> Datapath) throws(AFXDPEngineError<Failure>) {
+        try self.init(interfaces: Self.interfaces(of: configuration), options: options, makeDatapath: makeDatapath)
         appliedConfiguration.withLock { $0 = configuration }
     }
 
@@ -187,16 +194,16 @@ public final class AFXDPEngine: @unchecked Sendable {
             + (configuration.underlay.map { [$0.interface] } ?? [])
     }
 
-    init(interfaces: [String], options: EngineConfiguration,
-         makeDatapath: (FramePool) throws -> Datapath?) throws {
+    init<Failure: Error>(interfaces: [String], options: EngineConfiguration,
+                         makeDatapath: (FramePool) throws(Failure) -> Datapath?) throws(AFXDPEngineError<Failure>) {
         precondition(options.batchSize > 0 && options.batchSize <= PacketBatch.defaultCapacity)
         guard EngineConfiguration.isValidRingSize(Int(options.ringSize)) else {
-            throw AFXDPError(call: "EngineConfiguration.ringSize", errno: EINVAL,
-                             detail: "\(options.ringSize): expected \(EngineConfiguration.ringSizeRule)")
+            throw .system(AFXDPError(call: "EngineConfiguration.ringSize", errno: EINVAL,
+                                     detail: "\(options.ringSize): expected \(EngineConfiguration.ringSizeRule)"))
         }
         if let cpu = options.cpu, !EngineConfiguration.isValidCPU(cpu) {
-            throw AFXDPError(call: "EngineConfiguration.cpu", errno: EINVAL,
-                             detail: "\(cpu): expected \(EngineConfiguration.cpuRule)")
+            throw .system(AFXDPError(call: "EngineConfiguration.cpu", errno: EINVAL,
+                                     detail: "\(cpu): expected \(EngineConfiguration.cpuRule)"))
         }
         self.configuration = options
         NetworkInterface.raiseMemlockLimit()
@@ -210,7 +217,7 @@ public final class AFXDPEngine: @unchecked Sendable {
             do {
                 ifindex = try NetworkInterface.index(of: name)
             } catch {
-                guard options.waitForInterfaces, error.errno == ENODEV else { throw error }
+                guard options.waitForInterfaces, error.errno == ENODEV else { throw .system(error) }
                 ifindex = 0
             }
             ports.append(IOPort(name: name, ifindex: ifindex, datapathPortID: nil))
@@ -229,15 +236,24 @@ public final class AFXDPEngine: @unchecked Sendable {
         if !options.fastPath, let pinning = options.fastPathPinning, FastPathPinning.remove(directory: pinning.directory) > 0 {
             pinReports.append("fast path: off; removed the program a previous run left pinned in \(pinning.directory)")
         }
-        steering = try SteeringProgram(pinning: options.fastPath ? options.fastPathPinning : nil)
-        (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
+        do {
+            steering = try SteeringProgram(pinning: options.fastPath ? options.fastPathPinning : nil)
+            (umem, anchor) = try Self.makeUmem(options: options, frameCount: frameCount)
+        } catch {
+            throw .system(error)
+        }
         pool = umem.pool
         fillReserve = max(64, frameCount / 8)
-        let datapath = try makeDatapath(pool)
+        let datapath: Datapath?
+        do {
+            datapath = try makeDatapath(pool)
+        } catch {
+            throw .configuration(error)
+        }
         self.datapath = datapath
         hasDatapath = datapath != nil
         if let underlay = datapath?.underlay, ports.contains(where: { $0.name == underlay.configuration.interface && $0.ifindex != 0 }) {
-            try Self.adoptInterfaceMAC(underlay)
+            do { try Self.adoptInterfaceMAC(underlay) } catch { throw .system(error) }
         }
         for port in ports { port.datapathPortID = datapath?.port(named: port.name)?.id }
         self.ports = ports
@@ -246,7 +262,7 @@ public final class AFXDPEngine: @unchecked Sendable {
         linkMonitor = LinkMonitor()
 
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard fd >= 0 else { throw AFXDPError(call: "eventfd", errno: errno) }
+        guard fd >= 0 else { throw .system(AFXDPError(call: "eventfd", errno: errno)) }
         wakeFD = fd
 
         // Sockets (their fill rings filled, so the first frames find buffers), then the
@@ -261,7 +277,7 @@ public final class AFXDPEngine: @unchecked Sendable {
             steering.removeStalePins()
         } catch {
             steering.detachAll()
-            throw error
+            throw .system(error)
         }
         interfacesChanged()
         fastPathPinReports = pinReports + pinningReports()

@@ -31,7 +31,9 @@ public struct ControlCommand: Sendable {
     }
 
     /// The handler: the command's output, or a thrown error whose description is the
-    /// failure's message.
+    /// failure's message. Any error type will do (handlers rethrow the datapath's own:
+    /// `FlowSyntaxError`, `Datapath.TraceError`, ...): `ControlCommandRegistry.handle`
+    /// turns it into a failure reply, so nothing a handler throws reaches a caller.
     public typealias Handler = @Sendable (Invocation) throws -> String
 
     /// The command's name, as clients send it (`dump-flows`, `fdb/show`).

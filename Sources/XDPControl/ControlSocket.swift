@@ -47,7 +47,7 @@ public enum ControlSocket {
         public var description: String
     }
 
-    static func address(_ path: String) throws -> sockaddr_un {
+    static func address(_ path: String) throws(Failure) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -63,8 +63,9 @@ public enum ControlSocket {
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
-    /// Sends `request` to the switch listening on `path` and returns its reply.
-    public static func send(_ request: Request, to path: String) throws -> Reply {
+    /// Sends `request` to the switch listening on `path` and returns its reply; throws
+    /// `Failure` when it cannot be reached or its reply cannot be read.
+    public static func send(_ request: Request, to path: String) throws(Failure) -> Reply {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errnoText())") }
         defer { close(fd) }
@@ -75,7 +76,8 @@ public enum ControlSocket {
         guard connected == 0 else {
             throw Failure(description: "\(path): \(errnoText()) (is `xdpswitch run` running with this --control path?)")
         }
-        var line = try JSONEncoder().encode(request)
+        var line: Data
+        do { line = try JSONEncoder().encode(request) } catch { throw Failure(description: "\(path): \(error)") }
         line.append(UInt8(ascii: "\n"))
         try writeAll(fd, line)
         let answer = readAll(fd)
@@ -85,16 +87,18 @@ public enum ControlSocket {
         return reply
     }
 
-    static func writeAll(_ fd: Int32, _ data: Data) throws {
-        try data.withUnsafeBytes { raw in
+    static func writeAll(_ fd: Int32, _ data: Data) throws(Failure) {
+        let failure: Failure? = data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw Failure(description: "write: \(errnoText())") }
+                guard n > 0 else { return Failure(description: "write: \(errnoText())") }
                 offset += n
             }
+            return nil
         }
+        if let failure { throw failure }
     }
 
     static func readAll(_ fd: Int32, limit: Int = 64 << 20) -> Data {
@@ -127,8 +131,9 @@ public final class ControlServer: @unchecked Sendable {
     private var isStopped = false
 
     /// Binds `path` (mode 0600; a stale socket file nobody listens on is replaced) and
-    /// starts answering with `handler`.
-    public init(path: String, handler: @escaping @Sendable (ControlSocket.Request) -> ControlSocket.Reply) throws {
+    /// starts answering with `handler`. Throws `ControlSocket.Failure` when another switch
+    /// listens there or the socket cannot be made.
+    public init(path: String, handler: @escaping @Sendable (ControlSocket.Request) -> ControlSocket.Reply) throws(ControlSocket.Failure) {
         self.path = path
         self.handler = handler
         if (try? ControlSocket.send(ControlSocket.Request(command: "ping"), to: path)) != nil {

@@ -36,26 +36,23 @@ extension AFXDPEngine {
     public convenience init(configuration: SwitchConfiguration,
                             options: EngineConfiguration = EngineConfiguration()) throws(EngineSetupError) {
         do {
-            try self.init(configuration: configuration.datapath, options: options) { pool in
+            try self.init(configuration: configuration.datapath, options: options) { pool throws(ConfigurationError) in
                 try configuration.makeDatapath(pool: pool, now: DatapathInstant.now())
             }
         } catch {
-            throw EngineSetupError(error, configuration: configuration)
+            throw EngineSetupError(error)
         }
     }
 }
 
 extension EngineSetupError {
-    /// `error`, thrown while an engine was made or reconfigured from `configuration`, as
-    /// an `EngineSetupError`.
-    init(_ error: any Error, configuration: SwitchConfiguration) {
+    /// `error`, thrown while an engine was made or reconfigured from a `SwitchConfiguration`
+    /// (whose `makeDatapath` locates the datapath's refusals in the file), as an
+    /// `EngineSetupError`.
+    init(_ error: AFXDPEngineError<ConfigurationError>) {
         switch error {
-        case let error as ConfigurationError: self = .configuration(error)
-        case let error as AFXDPError: self = .system(error)
-        // `makeDatapath` locates the datapath's refusals in the file itself; a bare one
-        // comes from `Datapath(configuration:)` directly.
-        case let error as DatapathConfigurationError: self = .configuration(configuration.located(error))
-        default: self = .configuration(ConfigurationError(file: configuration.file, line: 0, key: "", message: "\(error)"))
+        case .configuration(let error): self = .configuration(error)
+        case .system(let error): self = .system(error)
         }
     }
 }
@@ -72,13 +69,13 @@ extension AFXDPEngine {
     /// `EngineSetupError.configuration` with the file, line and key at fault.
     public func reconfigure(to configuration: SwitchConfiguration) async throws(EngineSetupError) -> ReconfigurationSummary {
         do {
-            return try await reconfigure(to: configuration.datapath) { pool, numbered, succession in
+            return try await reconfigure(to: configuration.datapath) { pool, numbered, succession throws(ConfigurationError) in
                 var renumbered = configuration
                 renumbered.datapath = numbered
                 return try renumbered.makeDatapath(pool: pool, now: DatapathInstant.now(), succeeding: succession)
             }
         } catch {
-            throw EngineSetupError(error, configuration: configuration)
+            throw EngineSetupError(error)
         }
     }
 }

@@ -28,10 +28,22 @@ public struct PcapReplay {
         }
     }
 
-    /// Why a replay could not run.
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        /// What is wrong, naming the flag and file.
-        public var description: String
+    /// Why a replay could not run: an input or the output directory refused, or a
+    /// capture file that could not be read or written.
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        /// An input names no port that has a wire, or the output directory cannot be
+        /// used: what is wrong, naming the flag and file.
+        case refused(String)
+        /// libpcap could not read an input or write an output file.
+        case capture(PcapError)
+
+        /// What is wrong, in one line.
+        public var description: String {
+            switch self {
+            case .refused(let message): message
+            case .capture(let error): error.description
+            }
+        }
     }
 
     /// What a replay did.
@@ -51,27 +63,28 @@ public struct PcapReplay {
     public init(datapath: Datapath) { self.datapath = datapath }
 
     /// Replays `inputs` and writes what each port emitted into `outputDirectory`
-    /// (created if missing).
-    public func run(inputs: [Input], outputDirectory: String) throws -> Report {
+    /// (created if missing). Throws `Failure.refused` when an input or the output
+    /// directory cannot be used, `Failure.capture` when libpcap fails.
+    public func run(inputs: [Input], outputDirectory: String) throws(Failure) -> Report {
         var records: [(time: UInt64, input: Int, index: Int, bytes: [UInt8])] = []
         var ports: [DatapathPort] = []
         for (n, input) in inputs.enumerated() {
             guard let port = datapath.port(named: input.port) else {
-                throw Failure(description: "--input \(input.port)=\(input.path): no port named \(input.port)")
+                throw .refused("--input \(input.port)=\(input.path): no port named \(input.port)")
             }
             if case .patch = port.type {
-                throw Failure(description: "--input \(input.port)=\(input.path): \(input.port) is a patch port; it has no wire to replay into")
+                throw .refused("--input \(input.port)=\(input.path): \(input.port) is a patch port; it has no wire to replay into")
             }
             if port.serviceKind != .none {
-                throw Failure(description: "--input \(input.port)=\(input.path): \(input.port) is a \(port.serviceKind) port; its frames come from the datapath's \(port.serviceKind), not a wire")
+                throw .refused("--input \(input.port)=\(input.path): \(input.port) is a \(port.serviceKind) port; its frames come from the datapath's \(port.serviceKind), not a wire")
             }
             ports.append(port)
-            let reader = try PcapReader(path: input.path)
+            let reader = try capture { () throws(PcapError) in try PcapReader(path: input.path) }
             guard reader.linkType == 1 else {
-                throw Failure(description: "\(input.path): link type \(reader.linkType) is not Ethernet (1)")
+                throw .refused("\(input.path): link type \(reader.linkType) is not Ethernet (1)")
             }
             var index = 0
-            while let record = try reader.next() {
+            while let record = try capture({ () throws(PcapError) in try reader.next() }) {
                 records.append((record.timestampNanoseconds, n, index, record.bytes))
                 index += 1
             }
@@ -89,27 +102,32 @@ public struct PcapReplay {
                     writer = existing
                 } else {
                     let path = outputDirectory + "/" + port.name + ".pcap"
-                    writer = try PcapWriter(path: path)
+                    writer = try capture { () throws(PcapError) in try PcapWriter(path: path) }
                     writers[port.id] = writer
                     report.outputFiles[port.name] = path
                 }
                 for frame in datapath.drainTransmitted(port) {
-                    try writer.write(frame, timestampNanoseconds: record.time)
+                    try capture { () throws(PcapError) in try writer.write(frame, timestampNanoseconds: record.time) }
                     report.framesWritten[port.name, default: 0] += 1
                 }
             }
         }
-        for writer in writers.values { try writer.close() }
+        for writer in writers.values { try capture { () throws(PcapError) in try writer.close() } }
         return report
     }
 
-    private func makeDirectory(_ path: String) throws {
+    /// What `body` returns, its libpcap error thrown as `Failure.capture`.
+    private func capture<T>(_ body: () throws(PcapError) -> T) throws(Failure) -> T {
+        do { return try body() } catch { throw .capture(error) }
+    }
+
+    private func makeDirectory(_ path: String) throws(Failure) {
         var isDirectory = false
         if fileExists(path, isDirectory: &isDirectory) {
-            guard isDirectory else { throw Failure(description: "--output-dir \(path): exists and is not a directory") }
+            guard isDirectory else { throw .refused("--output-dir \(path): exists and is not a directory") }
             return
         }
-        guard mkdirAll(path) else { throw Failure(description: "--output-dir \(path): cannot create it") }
+        guard mkdirAll(path) else { throw .refused("--output-dir \(path): cannot create it") }
     }
 }
 

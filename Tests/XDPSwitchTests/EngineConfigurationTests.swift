@@ -135,6 +135,27 @@ import XDPSwitch
         #expect(added == 8)
     }
 
+    /// A `DatapathConfiguration` the datapath refuses is thrown as `.configuration` with
+    /// the datapath's own error, before any interface is touched (the configuration has
+    /// none: one internal port).
+    @Test func datapathConfigurationRefusalIsTyped() throws {
+        let configuration = DatapathConfiguration(bridges: [
+            BridgeConfiguration(name: "br0", ports: [PortConfiguration(name: "xcebad0", type: .internal, tag: 5000)]),
+        ])
+        let refusal = try #require(throws: DatapathConfigurationError.self) {
+            _ = try Datapath(configuration: configuration, pool: FramePool(frameCount: 8), now: .zero)
+        }
+        do {
+            _ = try AFXDPEngine(configuration: configuration)
+            Issue.record("the engine accepted VLAN tag 5000")
+        } catch .configuration(let error) {
+            #expect(error == refusal)
+            #expect(AFXDPEngineError<DatapathConfigurationError>.configuration(error).description == refusal.description)
+        } catch .system(let error) {
+            Issue.record("expected the datapath's refusal, got \(error)")
+        }
+    }
+
     @Test func configurationErrorsAreTyped() throws {
         let configuration = try SwitchConfiguration.parse(yaml: "bridges:\n  - name: br0\n    ports:\n      - {name: xcenosuch0}\n")
         #expect {

@@ -29,6 +29,31 @@ import XDPSwitch
         try SwitchConfiguration.parse(yaml: yaml).makeDatapath(pool: FramePool(frameCount: 256), now: .zero)
     }
 
+    @Test func traceRefusalsAreTyped() throws {
+        let dp = try datapath()
+        let now = DatapathInstant(nanoseconds: 1_000_000_000)
+        #expect(throws: Datapath.TraceError.unknownBridge("br-nosuch")) {
+            _ = try dp.trace(flow: "in_port=1", bridge: "br-nosuch", now: now)
+        }
+        #expect(throws: Datapath.TraceError.missingInPort(flow: "dl_vlan=1")) {
+            _ = try dp.trace(flow: "dl_vlan=1", bridge: "br-int", now: now)
+        }
+        #expect(throws: Datapath.TraceError.unknownPort(bridge: "br-int", ofport: 9)) {
+            _ = try dp.trace(flow: "in_port=9", bridge: "br-int", now: now)
+        }
+        let syntax = try #require(throws: FlowSyntaxError.self) { _ = try FlowParser.parseSelector("in_port=1,dl_vlan=x") }
+        do {
+            _ = try dp.trace(flow: "in_port=1,dl_vlan=x", bridge: "br-int", now: now)
+            Issue.record("trace accepted dl_vlan=x")
+        } catch .flowSyntax(let error) {
+            #expect(error == syntax)
+            #expect(Datapath.TraceError.flowSyntax(error).description == syntax.description)
+        } catch {
+            Issue.record("expected the flow's syntax error, got \(error)")
+        }
+        #expect(Datapath.TraceError.unknownBridge("br-nosuch").description == "br-nosuch: no such bridge")
+    }
+
     @Test func traceShowsTheReferenceDesignsFourCases() throws {
         let dp = try datapath()
         // 3: from patch-int with VLAN 1 → tunnel 2 (GRE on the underlay).

@@ -72,8 +72,11 @@ import XDPSwitch
         #expect(throws: PcapReplay.Failure.self) {
             try PcapReplay(datapath: datapath).run(inputs: [.init(port: "patch-tun", path: Self.fixture("vm1.pcap"))], outputDirectory: "/tmp")
         }
-        #expect(throws: PcapError.self) {
+        #expect {
             try PcapReplay(datapath: datapath).run(inputs: [.init(port: "qvo-vm1", path: "/nonexistent.pcap")], outputDirectory: "/tmp")
+        } throws: { error in
+            guard case .capture(let pcap) = error as? PcapReplay.Failure else { return false }
+            return pcap.path == "/nonexistent.pcap"
         }
     }
 }

@@ -144,20 +144,37 @@ extension Datapath {
 
 extension Datapath {
     /// Why a trace could not run.
-    public struct TraceError: Error, Sendable, CustomStringConvertible {
-        /// What went wrong: an unknown bridge, a flow without `in_port`, a port the bridge does not have.
-        public var description: String
+    public enum TraceError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The datapath has no bridge of this name.
+        case unknownBridge(String)
+        /// The flow text is not `ofproto/trace` syntax.
+        case flowSyntax(FlowSyntaxError)
+        /// The flow (text as given) does not set `in_port`.
+        case missingInPort(flow: String)
+        /// The bridge has no port with this OpenFlow port number.
+        case unknownPort(bridge: String, ofport: Int)
+
+        /// One line: the bridge, flow or port at fault and what is wrong with it.
+        public var description: String {
+            switch self {
+            case .unknownBridge(let name): "\(name): no such bridge"
+            case .flowSyntax(let error): error.description
+            case .missingInPort(let flow): "\(flow): the flow needs in_port=N"
+            case .unknownPort(let bridge, let ofport): "\(bridge): no OpenFlow port \(ofport)"
+            }
+        }
     }
 
     /// Traces the packet `flow` describes (`ofproto/trace` syntax: `in_port=N` plus any
     /// header fields, e.g. `in_port=1,dl_vlan=1,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_dst=53`)
     /// entering `bridge`. Unset fields are zero (TTL 64), as OVS assumes.
-    public func trace(flow text: String, bridge name: String, now: DatapathInstant) throws -> Trace {
-        guard let bridge = bridge(named: name) else { throw TraceError(description: "\(name): no such bridge") }
-        let match = try FlowParser.parseSelector(text).match
-        guard match.mask.inPort != 0 else { throw TraceError(description: "\(text): the flow needs in_port=N") }
+    public func trace(flow text: String, bridge name: String, now: DatapathInstant) throws(TraceError) -> Trace {
+        guard let bridge = bridge(named: name) else { throw .unknownBridge(name) }
+        let match: FlowMatch
+        do { match = try FlowParser.parseSelector(text).match } catch { throw .flowSyntax(error) }
+        guard match.mask.inPort != 0 else { throw .missingInPort(flow: text) }
         guard let inID = bridge.portIDs.first(where: { self[$0].ofport == Int(match.value.inPort) }) else {
-            throw TraceError(description: "\(name): no OpenFlow port \(match.value.inPort)")
+            throw .unknownPort(bridge: name, ofport: Int(match.value.inPort))
         }
         return trace(Self.exampleFrame(for: match), on: self[inID], tunnelID: match.value.tunID, now: now)
     }
