@@ -26,4 +26,18 @@ import XDPDatapath
         #expect(table.learn(1, vlan: 1, port: PortID(2), now: DatapathInstant(nanoseconds: 2_000_000_000)) == nil)
         #expect(table.learn(1, vlan: 1, port: PortID(3), now: DatapathInstant(nanoseconds: 2_000_000_001)) == PortID(2))
     }
+
+    /// An entry seen after the time a lookup is made at (the fast path refreshes entries
+    /// with the kernel's time of its last frame, which can be later than the time the
+    /// worker read for the batch) is live, with age 0, not aged out by a wrapped
+    /// subtraction: the learned-state snapshot lost such entries, and lookups flooded.
+    @Test func anEntrySeenAfterTheLookupsTimeIsLive() {
+        let table = MACTable(aging: .seconds(300))
+        table.learn(1, vlan: 1, port: PortID(4), now: DatapathInstant(nanoseconds: 5_000_000_000))
+        let earlier = DatapathInstant(nanoseconds: 4_999_000_000)
+        #expect(table.lookup(1, vlan: 1, now: earlier) == PortID(4))
+        #expect(table.entries(now: earlier).map(\.age) == [0])
+        #expect(table.learn(1, vlan: 1, port: PortID(5), now: earlier) == PortID(4), "a move, not a relearn of a dead entry")
+        #expect(table.lookup(1, vlan: 1, now: DatapathInstant(nanoseconds: 305_000_000_001)) == nil, "ages out from its last sighting")
+    }
 }

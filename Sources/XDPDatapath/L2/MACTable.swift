@@ -17,7 +17,8 @@ public final class MACTable {
     public init(capacity: Int = 8192, aging: Duration = .seconds(300)) {
         var size = 16
         while size < capacity { size <<= 1 }
-        storage = MACTableStorage(size: size, agingTime: UInt64(max(1, aging.nanosecondsClamped)))
+        // At most 2^62 ns (146 years), so `seen + agingTime` cannot wrap.
+        storage = MACTableStorage(size: size, agingTime: min(UInt64(max(1, aging.nanosecondsClamped)), 1 << 62))
     }
 
     deinit { storage.deallocate() }
@@ -80,7 +81,7 @@ public final class MACTable {
         var out: [Entry] = []
         for i in 0...mask where isLive(i, now: now) {
             out.append(Entry(port: PortID(Int(ports[i])), vlan: UInt16(keys[i] >> 48), mac: keys[i] & 0xFFFF_FFFF_FFFF,
-                             age: (now &- seen[i]) / 1_000_000_000))
+                             age: (now &- min(seen[i], now)) / 1_000_000_000))
         }
         return out.sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
     }
@@ -128,9 +129,14 @@ struct MACTableStorage {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
     }
 
+    /// Whether slot `index` holds an entry not aged out at `now`. Written as `now` before
+    /// `seen + agingTime` rather than `now - seen` under `agingTime`: an entry may have been
+    /// seen after `now` (the fast path's counters refresh it with the kernel's time of its
+    /// last frame, which can be later than the time the worker read for this batch), and
+    /// the subtraction would wrap and call it dead. Same cost per packet.
     @inlinable @inline(__always)
     func isLive(_ index: Int, now: UInt64) -> Bool {
-        ports[index] >= 0 && now &- seen[index] < agingTime
+        ports[index] >= 0 && now < seen[index] &+ agingTime
     }
 
     /// The port `mac` was learned on in `vlan`, or -1.
