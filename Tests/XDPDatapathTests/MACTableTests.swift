@@ -1,5 +1,6 @@
 import Testing
 import XDPDatapath
+import XDPPacket
 
 @Suite struct MACTableTests {
     @Test func fullProbeWindowsEvictTheOldestEntry() {
@@ -25,5 +26,17 @@ import XDPDatapath
         table.learn(1, vlan: 1, port: PortID(1), now: DatapathInstant(nanoseconds: 0))
         #expect(table.learn(1, vlan: 1, port: PortID(2), now: DatapathInstant(nanoseconds: 2_000_000_000)) == nil)
         #expect(table.learn(1, vlan: 1, port: PortID(3), now: DatapathInstant(nanoseconds: 2_000_000_001)) == PortID(2))
+    }
+
+    @Test func entriesCarryTheirExactAge() {
+        let table = MACTable()
+        let learned = DatapathInstant(nanoseconds: 5_000_000_000)
+        table.learn(0x02_00_00_00_00_01, vlan: 7, port: PortID(4), now: learned)
+        let entries = table.entries(now: learned.advanced(by: .milliseconds(3750)))
+        #expect(entries.map(\.age) == [.milliseconds(3750)])
+        #expect(entries.map(\.port) == [PortID(4)] && entries.map(\.vlan) == [7])
+        // fdb/show and FDBEntry's text print whole seconds, truncated.
+        let entry = FDBEntry(port: "vm1", ofport: 1, vlan: 7, mac: MACAddress(rawValue: 0x02_00_00_00_00_01), age: entries[0].age)
+        #expect(entry.description == "02:00:00:00:00:01 vlan 7 on vm1 (ofport 1), age 3s")
     }
 }
