@@ -21,7 +21,7 @@ extension AFXDPEngine {
         stats.iterations = iterations
         stats.sleeps = sleeps
         stats.rxBatches = rxBatches
-        stats.workerCPUSeconds = cpuSeconds
+        stats.workerCPUTime = .seconds(cpuSeconds)
         stats.framesPerKick = kicks.framesPerKick
         stats.maxFramesPerKick = kicks.maximum
         stats.frames = frameAccounting()

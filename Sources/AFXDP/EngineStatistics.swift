@@ -174,7 +174,7 @@ public struct EngineStatistics: Sendable {
     public var rxBatches: UInt64 = 0
     /// CPU time (user + system) of the worker thread since it started. In copy mode this
     /// includes the kernel's TX work, which runs inside the worker's sendto() kicks.
-    public var workerCPUSeconds: Double = 0
+    public var workerCPUTime: Duration = .zero
     /// Frames the kernel took from a TX ring per kick, on average (copy mode sends a
     /// limited batch per kick).
     public var framesPerKick: Double = 0

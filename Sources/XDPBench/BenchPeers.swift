@@ -174,7 +174,7 @@ extension PeerCounters {
         for i in s.interfaces {
             for (reason, value) in i.drops { counts["\(i.name.suffix(1)):\(reason)"] = value }
         }
-        self.init(cpuSeconds: s.workerCPUSeconds, detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))",
+        self.init(cpuSeconds: s.workerCPUTime.secondsValue, detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))",
                   counts: counts)
     }
 }

@@ -155,7 +155,7 @@ public final class RawForwarder: @unchecked Sendable {
         stats.iterations = iterations
         stats.sleeps = sleeps
         stats.rxBatches = rxBatches
-        stats.workerCPUSeconds = Double(cxdp_thread_cpu_microseconds() - cpuStart) / 1e6
+        stats.workerCPUTime = .microseconds(cxdp_thread_cpu_microseconds() - cpuStart)
         stats.framesPerKick = kicks.framesPerKick
         stats.maxFramesPerKick = kicks.maximum
         stats.frames = FrameAccounting(total: umem.frameCount, free: pool.freeCount, inFlight: 0,

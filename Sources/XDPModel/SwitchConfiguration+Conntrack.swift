@@ -27,10 +27,10 @@ extension SwitchConfiguration {
         }
         if let n = keys["tcp_loose"] { c.tcpLoose = try n.boolean() }
         if let n = keys["tcp_window_checking"] { c.tcpWindowChecking = try n.boolean() }
-        if let n = keys["fragment_timeout"] { c.fragmentTimeout = UInt32(try n.integer(in: 1...3600)) }
+        if let n = keys["fragment_timeout"] { c.fragmentTimeout = .seconds(try n.integer(in: 1...3600)) }
         if let n = keys["fragment_contexts"] { c.fragmentContexts = try n.integer(in: 1...4096) }
         if let timeouts = keys["timeouts"] {
-            let paths: [(String, WritableKeyPath<ConntrackTimeouts, UInt32>)] = [
+            let paths: [(String, WritableKeyPath<ConntrackTimeouts, Duration>)] = [
                 ("tcp_syn_sent", \.tcpSynSent), ("tcp_syn_recv", \.tcpSynReceived), ("tcp_established", \.tcpEstablished),
                 ("tcp_fin_wait", \.tcpFinWait), ("tcp_time_wait", \.tcpTimeWait), ("udp_first", \.udpFirst),
                 ("udp_multiple", \.udpMultiple), ("icmp_first", \.icmpFirst), ("icmp_reply", \.icmpReply),
@@ -38,7 +38,7 @@ extension SwitchConfiguration {
             ]
             let t = try timeouts.mapping(allowed: Set(paths.map(\.0)))
             for (name, path) in paths {
-                if let n = t[name] { c.timeouts[keyPath: path] = UInt32(try n.integer(in: 1...(30 * 86_400))) }
+                if let n = t[name] { c.timeouts[keyPath: path] = .seconds(try n.integer(in: 1...(30 * 86_400))) }
             }
         }
         return c

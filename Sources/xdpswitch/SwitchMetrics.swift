@@ -181,7 +181,7 @@ enum SwitchMetrics {
         out.add(engineIterations, [], stats.iterations)
         out.add(engineSleeps, [], stats.sleeps)
         out.add(engineRxBatches, [], stats.rxBatches)
-        out.add(engineCPU, [], stats.workerCPUSeconds)
+        out.add(engineCPU, [], stats.workerCPUTime.secondsValue)
     }
 
     /// Reads the datapath: on the engine's worker, between two iterations (`AFXDPEngine.perform`).

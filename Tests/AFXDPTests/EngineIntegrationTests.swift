@@ -457,8 +457,8 @@ struct EngineLoadTests {
         let before = engine.statistics()
         usleep(1_500_000)
         let after = engine.statistics()
-        let busy = after.workerCPUSeconds - before.workerCPUSeconds
-        #expect(busy < 0.05, "idle worker used \(busy) s of CPU in 1.5 s")
+        let busy = after.workerCPUTime - before.workerCPUTime
+        #expect(busy < .milliseconds(50), "idle worker used \(busy) of CPU in 1.5 s")
         #expect(after.sleeps > before.sleeps)
     }
 }

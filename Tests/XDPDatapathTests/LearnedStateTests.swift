@@ -41,7 +41,7 @@ import XDPPacket
         #expect(newTable.lookup(0x02_00_00_00_00_0c, vlan: 1, now: DatapathInstant(nanoseconds: now + Self.second)) == second.port(named: "p2")?.id)
         #expect(newTable.lookup(0x02_00_00_00_00_0a, vlan: 1, now: DatapathInstant(nanoseconds: now + Self.second)) == nil)
         // It keeps its age: learned 2 s before the snapshot, it is 3 s old a second later.
-        #expect(newTable.entries(now: DatapathInstant(nanoseconds: now + Self.second)).first?.age == 3)
+        #expect(newTable.entries(now: DatapathInstant(nanoseconds: now + Self.second)).first?.age == .seconds(3))
         #expect(second.routers[0].neighbourTable == [IPv4Address(10, 1, 0, 7): MACAddress(rawValue: 0x02_00_00_00_00_07)])
     }
 

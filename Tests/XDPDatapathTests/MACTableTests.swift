@@ -1,5 +1,6 @@
 import Testing
 import XDPDatapath
+import XDPPacket
 
 @Suite struct MACTableTests {
     @Test func fullProbeWindowsEvictTheOldestEntry() {
@@ -36,8 +37,20 @@ import XDPDatapath
         table.learn(1, vlan: 1, port: PortID(4), now: DatapathInstant(nanoseconds: 5_000_000_000))
         let earlier = DatapathInstant(nanoseconds: 4_999_000_000)
         #expect(table.lookup(1, vlan: 1, now: earlier) == PortID(4))
-        #expect(table.entries(now: earlier).map(\.age) == [0])
+        #expect(table.entries(now: earlier).map(\.age) == [.zero])
         #expect(table.learn(1, vlan: 1, port: PortID(5), now: earlier) == PortID(4), "a move, not a relearn of a dead entry")
         #expect(table.lookup(1, vlan: 1, now: DatapathInstant(nanoseconds: 305_000_000_001)) == nil, "ages out from its last sighting")
+    }
+
+    @Test func entriesCarryTheirExactAge() {
+        let table = MACTable()
+        let learned = DatapathInstant(nanoseconds: 5_000_000_000)
+        table.learn(0x02_00_00_00_00_01, vlan: 7, port: PortID(4), now: learned)
+        let entries = table.entries(now: learned.advanced(by: .milliseconds(3750)))
+        #expect(entries.map(\.age) == [.milliseconds(3750)])
+        #expect(entries.map(\.port) == [PortID(4)] && entries.map(\.vlan) == [7])
+        // fdb/show and FDBEntry's text print whole seconds, truncated.
+        let entry = FDBEntry(port: "vm1", ofport: 1, vlan: 7, mac: MACAddress(rawValue: 0x02_00_00_00_00_01), age: entries[0].age)
+        #expect(entry.description == "02:00:00:00:00:01 vlan 7 on vm1 (ofport 1), age 3s")
     }
 }

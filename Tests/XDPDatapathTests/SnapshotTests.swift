@@ -27,8 +27,8 @@ import XDPPacket
         _ = h.collect()
         let fdb = try #require(h.datapath.fdb(bridge: "br-int", now: DatapathInstant(nanoseconds: h.now)))
         #expect(fdb == [
-            FDBEntry(port: "qvo-a", ofport: h.port("qvo-a").ofport, vlan: 1, mac: TestFrame.mac(A), age: 3),
-            FDBEntry(port: "trunk", ofport: h.port("trunk").ofport, vlan: 1, mac: TestFrame.mac(C), age: 0),
+            FDBEntry(port: "qvo-a", ofport: h.port("qvo-a").ofport, vlan: 1, mac: TestFrame.mac(A), age: .seconds(3)),
+            FDBEntry(port: "trunk", ofport: h.port("trunk").ofport, vlan: 1, mac: TestFrame.mac(C), age: .zero),
         ])
         #expect(fdb[1].description == "fa:16:3e:00:00:0c vlan 1 on trunk (ofport \(h.port("trunk").ofport)), age 0s")
         #expect(h.datapath.fdb(bridge: "br-nope", now: DatapathInstant(nanoseconds: h.now)) == nil)
@@ -56,7 +56,9 @@ import XDPPacket
         #expect(flows.map(\.rule.priority) == [5, 1], "by descending priority")
         #expect(flows.map(\.packets) == [2, 1] && flows.map(\.bytes) == [120, 60])
         // The configured flows count from the datapath's construction (time 0); the packets came at 1 s.
-        #expect(flows.map(\.duration) == [2.5, 2.5] && flows.map(\.idleAge) == [1, 1])
+        #expect(flows.map(\.duration) == [.milliseconds(2500), .milliseconds(2500)])
+        // The last packets came 1.5 s before `now`: the value is exact, the text prints whole seconds.
+        #expect(flows.map(\.idleAge) == [.milliseconds(1500), .milliseconds(1500)])
         #expect(flows[0].description == " cookie=0x0, duration=2.500s, table=0, n_packets=2, n_bytes=120, idle_age=1, priority=5,in_port=1 actions=output:2")
         #expect(throws: Datapath.FlowModificationError.self) { try h.datapath.flowStatistics(bridge: "br-nope", now: DatapathInstant(nanoseconds: h.now)) }
     }

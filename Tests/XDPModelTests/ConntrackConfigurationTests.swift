@@ -20,8 +20,8 @@ import XDPModel
         """
         let c = try SwitchConfiguration.parse(yaml: yaml).datapath.conntrack
         #expect(c.capacity == 1000 && c.defaultZoneLimit == 50 && c.zoneLimits == [5: 7])
-        #expect(c.tcpLoose && !c.tcpWindowChecking && c.fragmentTimeout == 4 && c.fragmentContexts == 8)
-        #expect(c.timeouts.tcpEstablished == 600 && c.timeouts.udpFirst == 10 && c.timeouts.icmpReply == 3)
+        #expect(c.tcpLoose && !c.tcpWindowChecking && c.fragmentTimeout == .seconds(4) && c.fragmentContexts == 8)
+        #expect(c.timeouts.tcpEstablished == .seconds(600) && c.timeouts.udpFirst == .seconds(10) && c.timeouts.icmpReply == .seconds(3))
         #expect(c.timeouts.tcpSynSent == ConntrackTimeouts().tcpSynSent)
     }
 

@@ -53,7 +53,7 @@ public enum SwitchText {
         var out = " port  VLAN  MAC                Age\n"
         for entry in entries {
             out += rightAligned(String(entry.ofport), 5) + rightAligned(String(entry.vlan), 6)
-            out += "  \(entry.mac)  \(entry.age)\n"
+            out += "  \(entry.mac)  \(entry.age.components.seconds)\n"
         }
         return out
     }

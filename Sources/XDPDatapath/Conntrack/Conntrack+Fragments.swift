@@ -60,7 +60,7 @@ struct FragmentStore {
         maxDatagram = max(8, min(c.maxDatagramSize, 65_535))
         maxFragments = max(1, c.maxFragmentsPerDatagram)
         memory = max(0, c.fragmentMemory)
-        timeout = UInt64(c.fragmentTimeout) * 1_000_000_000
+        timeout = c.fragmentTimeoutNanoseconds
         contexts = .allocate(capacity: count)
         contexts.initialize(repeating: FragmentContext(), count: count)
         ranges = .allocate(capacity: count * maxFragments * 2)

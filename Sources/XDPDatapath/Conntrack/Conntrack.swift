@@ -88,38 +88,38 @@ import XDPPacket
 // Not done here (the datapath's side): ALGs (`alg=`), `force`, `ct_label`,
 // and holding fragment frames while their datagram is incomplete (see `TrackResult`).
 
-/// Per-state timeouts in seconds. Defaults follow the brief (OVS's userspace defaults
-/// are in parentheses where they differ): TCP SYN_SENT 30, SYN_RECV 30, ESTABLISHED
+/// Per-state timeouts (a negative one counts as zero). Defaults follow the brief (OVS's
+/// userspace defaults are in parentheses where they differ): TCP SYN_SENT 30, SYN_RECV 30, ESTABLISHED
 /// 24 h, FIN_WAIT 30 (OVS 15 min), TIME_WAIT/CLOSED 120 (OVS 45/30); UDP first 30 (60),
 /// UDP both ways 180 (30); ICMP 30 (60 first); other protocols as UDP.
 public struct ConntrackTimeouts: Sendable, Equatable {
     /// A SYN was seen, nothing else yet (also a picked-up connection's first packet).
-    public var tcpSynSent: UInt32 = 30
+    public var tcpSynSent: Duration = .seconds(30)
     /// The handshake is under way (either side not yet ESTABLISHED).
-    public var tcpSynReceived: UInt32 = 30
+    public var tcpSynReceived: Duration = .seconds(30)
     /// Both sides ESTABLISHED.
-    public var tcpEstablished: UInt32 = 86_400
+    public var tcpEstablished: Duration = .seconds(86_400)
     /// One or both sides sent a FIN.
-    public var tcpFinWait: UInt32 = 30
+    public var tcpFinWait: Duration = .seconds(30)
     /// Both FINs acknowledged, or a RST: TIME_WAIT.
-    public var tcpTimeWait: UInt32 = 120
+    public var tcpTimeWait: Duration = .seconds(120)
     /// UDP: only the original direction has been seen.
-    public var udpFirst: UInt32 = 30
+    public var udpFirst: Duration = .seconds(30)
     /// UDP: both directions seen.
-    public var udpMultiple: UInt32 = 180
+    public var udpMultiple: Duration = .seconds(180)
     /// ICMP query: no answer yet.
-    public var icmpFirst: UInt32 = 30
+    public var icmpFirst: Duration = .seconds(30)
     /// ICMP query answered.
-    public var icmpReply: UInt32 = 30
+    public var icmpReply: Duration = .seconds(30)
     /// Other protocols: one direction seen.
-    public var otherFirst: UInt32 = 30
+    public var otherFirst: Duration = .seconds(30)
     /// Other protocols: both directions seen.
-    public var otherMultiple: UInt32 = 180
+    public var otherMultiple: Duration = .seconds(180)
 
     /// The defaults listed above.
     public init() {}
 
-    func seconds(_ c: ConntrackTimeoutClass) -> UInt32 {
+    func duration(_ c: ConntrackTimeoutClass) -> Duration {
         switch c {
         case .tcpSynSent: tcpSynSent
         case .tcpSynReceived: tcpSynReceived
@@ -193,9 +193,11 @@ public struct ConntrackConfiguration: Sendable, Equatable {
     public var fragmentMemory = 1 << 20
     /// Fragments one datagram may have.
     public var maxFragmentsPerDatagram = 64
-    /// An incomplete datagram is dropped this long after its first fragment (seconds;
-    /// OVS's ipf uses 15, Linux 30).
-    public var fragmentTimeout: UInt32 = 15
+    /// An incomplete datagram is dropped this long after its first fragment (OVS's ipf
+    /// uses 15 s, Linux 30 s; a negative one counts as zero).
+    public var fragmentTimeout: Duration = .seconds(15)
+    /// `fragmentTimeout` in the clock's nanoseconds.
+    var fragmentTimeoutNanoseconds: UInt64 { UInt64(max(0, fragmentTimeout.nanosecondsClamped)) }
     /// Seed of the table hash; nil picks a random one (hash flooding is then a guess).
     public var hashSeed: UInt64? = nil
     /// A file the connections are kept in, mapped shared, so that a restarted switch
@@ -434,7 +436,7 @@ public final class ConnectionTracker {
         listTails.initialize(repeating: Self.nilIndex, count: classes)
         timeoutNanos = .allocate(capacity: classes)
         for c in ConntrackTimeoutClass.allCases {
-            (timeoutNanos + Int(c.rawValue)).initialize(to: UInt64(configuration.timeouts.seconds(c)) * 1_000_000_000)
+            (timeoutNanos + Int(c.rawValue)).initialize(to: UInt64(max(0, configuration.timeouts.duration(c).nanosecondsClamped)))
         }
         counters = .allocate(capacity: ConntrackCounter.allCases.count)
         counters.initialize(repeating: 0, count: ConntrackCounter.allCases.count)

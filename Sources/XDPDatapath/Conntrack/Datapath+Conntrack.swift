@@ -194,7 +194,7 @@ extension Datapath {
     @usableFromInline
     func conntrackHousekeeping(now: UInt64) {
         if connectionTracking.heldFragments.count > 0 {
-            let timeout = UInt64(connectionTracking.configuration.fragmentTimeout) &* 1_000_000_000
+            let timeout = connectionTracking.configuration.fragmentTimeoutNanoseconds
             var i = 0
             while i < connectionTracking.heldFragments.count {
                 let slot = connectionTracking.heldFragments.slots + i

@@ -111,11 +111,11 @@ public struct FDBEntry: Sendable, Equatable, CustomStringConvertible {
     public var vlan: UInt16
     /// The learned address.
     public var mac: MACAddress
-    /// Seconds since the address was last seen.
-    public var age: UInt64
+    /// How long ago the address was last seen (`fdb/show` prints whole seconds).
+    public var age: Duration
 
     /// An entry.
-    public init(port: String, ofport: Int, vlan: UInt16, mac: MACAddress, age: UInt64) {
+    public init(port: String, ofport: Int, vlan: UInt16, mac: MACAddress, age: Duration) {
         self.port = port
         self.ofport = ofport
         self.vlan = vlan
@@ -124,7 +124,7 @@ public struct FDBEntry: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `fa:16:3e:00:00:01 vlan 1 on vm1 (ofport 1), age 3s`.
-    public var description: String { "\(mac) vlan \(vlan) on \(port) (ofport \(ofport)), age \(age)s" }
+    public var description: String { "\(mac) vlan \(vlan) on \(port) (ofport \(ofport)), age \(age.components.seconds)s" }
 }
 
 extension Datapath {

@@ -71,8 +71,9 @@ public final class MACTable {
         public var vlan: UInt16
         /// The learned MAC address in the low 48 bits.
         public var mac: UInt64
-        /// Seconds since the address was last seen.
-        public var age: UInt64
+        /// How long ago the address was last seen (nanosecond precision; `fdb/show`
+        /// prints whole seconds).
+        public var age: Duration
     }
 
     /// The live entries, sorted by VLAN then MAC.
@@ -81,7 +82,7 @@ public final class MACTable {
         var out: [Entry] = []
         for i in 0...mask where isLive(i, now: now) {
             out.append(Entry(port: PortID(Int(ports[i])), vlan: UInt16(keys[i] >> 48), mac: keys[i] & 0xFFFF_FFFF_FFFF,
-                             age: (now &- min(seen[i], now)) / 1_000_000_000))
+                             age: .nanoseconds(now &- min(seen[i], now))))
         }
         return out.sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
     }

@@ -92,8 +92,8 @@ extension Datapath {
         }
         return flows.map { flow in
             let c = flow.counters
-            return FlowStatistics(rule: flow.rule, packets: c.packets, bytes: c.bytes, duration: Double(now &- c.created.nanoseconds) / 1e9,
-                                  idleAge: Int((now &- c.lastUsed.nanoseconds) / 1_000_000_000))
+            return FlowStatistics(rule: flow.rule, packets: c.packets, bytes: c.bytes, duration: .nanoseconds(now &- c.created.nanoseconds),
+                                  idleAge: .nanoseconds(now &- c.lastUsed.nanoseconds))
         }
     }
 
@@ -190,13 +190,13 @@ public struct FlowStatistics: Sendable, Equatable, CustomStringConvertible {
     public var packets: UInt64
     /// Bytes of those packets (`n_bytes`).
     public var bytes: UInt64
-    /// Seconds since it was installed (`duration`).
-    public var duration: Double
-    /// Whole seconds since a packet last matched it (`idle_age`).
-    public var idleAge: Int
+    /// How long ago it was installed (`duration`, printed to the millisecond).
+    public var duration: Duration
+    /// How long ago a packet last matched it (`idle_age`, printed in whole seconds).
+    public var idleAge: Duration
 
     /// A flow's statistics.
-    public init(rule: FlowRule, packets: UInt64, bytes: UInt64, duration: Double, idleAge: Int) {
+    public init(rule: FlowRule, packets: UInt64, bytes: UInt64, duration: Duration, idleAge: Duration) {
         self.rule = rule
         self.packets = packets
         self.bytes = bytes
@@ -207,6 +207,6 @@ public struct FlowStatistics: Sendable, Equatable, CustomStringConvertible {
     /// The flow as one line of `ovs-ofctl dump-flows` (`FlowRule.dumpLine`), with its
     /// leading space: ` cookie=0x0, duration=1.5s, table=0, n_packets=3, n_bytes=180, idle_age=2, priority=3 actions=NORMAL`.
     public var description: String {
-        rule.dumpLine(durationSeconds: duration, nPackets: packets, nBytes: bytes, idleAge: idleAge)
+        rule.dumpLine(duration: duration, nPackets: packets, nBytes: bytes, idleAge: idleAge)
     }
 }

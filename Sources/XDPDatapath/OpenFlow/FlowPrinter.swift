@@ -186,18 +186,20 @@ extension FlowRule: CustomStringConvertible {
 
     /// One line of `ovs-ofctl dump-flows` output, with its leading space:
     /// ` cookie=0x0, duration=1.500s, table=0, n_packets=3, n_bytes=180, idle_age=2, priority=3,tun_id=0x2 actions=NORMAL`.
-    /// `durationSeconds` prints with millisecond precision as OVS does (`1s`, `1.500s`);
+    /// `duration` prints rounded to the millisecond as OVS does (`1s`, `1.500s`), `idleAge`
+    /// in whole seconds (truncated); negative spans print as 0.
     /// `hard_age` is not printed (OVS omits it while it equals the duration).
-    public func dumpLine(durationSeconds: Double, nPackets: UInt64, nBytes: UInt64, idleAge: Int) -> String {
+    public func dumpLine(duration: Duration, nPackets: UInt64, nBytes: UInt64, idleAge: Duration) -> String {
         var s = " cookie=0x\(String(cookie, radix: 16)), duration="
-        var sec = Int(max(0, durationSeconds).rounded(.down))
-        var msec = Int(((max(0, durationSeconds) - Double(sec)) * 1000).rounded())
+        let durationSeconds = max(0, duration.secondsValue)
+        var sec = Int(durationSeconds.rounded(.down))
+        var msec = Int(((durationSeconds - Double(sec)) * 1000).rounded())
         if msec >= 1000 { sec += 1; msec -= 1000 }
         s += String(sec)
         if msec > 0 { s += "." + String(repeating: "0", count: 3 - String(msec).count) + String(msec) }
         s += "s, table=\(table), n_packets=\(nPackets), n_bytes=\(nBytes), "
         s += timeoutsDescription
-        s += "idle_age=\(idleAge), "
+        s += "idle_age=\(max(0, idleAge.components.seconds)), "
         let m = matchDescription
         return s + (m.isEmpty ? "" : m + " ") + "actions=" + actionsDescription
     }

@@ -109,7 +109,7 @@ import XDPPacket
 
     @Test func heldFragmentsTimeOut() throws {
         var ct = ConntrackConfiguration()
-        ct.fragmentTimeout = 2
+        ct.fragmentTimeout = .seconds(2)
         let h = try harness(conntrack: ct)
         let lone = FrameBuilder().ethernet(source: Self.macA, destination: Self.macB)
             .ipv4(source: Self.ipA, destination: Self.ipB, identification: 9, moreFragments: false, fragmentOffset: 4,

@@ -117,7 +117,7 @@ import XDPPacket
         h.ct.expire(now: DatapathInstant(nanoseconds: h.now))
         #expect(h.ct.connectionCount == 0)
         // Configured timeouts.
-        let custom = H { $0.timeouts.udpFirst = 5 }
+        let custom = H { $0.timeouts.udpFirst = .seconds(5) }
         custom.track(H.udp(Self.a, Self.b, 1, 2))
         custom.advance(seconds: 6)
         custom.ct.expire(now: DatapathInstant(nanoseconds: custom.now))

@@ -130,21 +130,23 @@ import XDPDatapath
 
     @Test func dumpLineMatchesOVS() throws {
         let rule = try FlowParser.parse(OpenFlowNeutronTests.referenceBrTun[2])
-        #expect(rule.dumpLine(durationSeconds: 1.5, nPackets: 3, nBytes: 180, idleAge: 2)
+        #expect(rule.dumpLine(duration: .milliseconds(1500), nPackets: 3, nBytes: 180, idleAge: .seconds(2))
             == " cookie=0x0, duration=1.500s, table=0, n_packets=3, n_bytes=180, idle_age=2, priority=4,in_port=1,dl_vlan=1 actions=set_tunnel:0x2,NORMAL")
         let learned = try FlowParser.parse("cookie=0x9f, table=20, hard_timeout=300, idle_timeout=10, priority=1,dl_vlan=1 actions=output:2")
-        #expect(learned.dumpLine(durationSeconds: 12, nPackets: 0, nBytes: 0, idleAge: 12)
+        #expect(learned.dumpLine(duration: .seconds(12), nPackets: 0, nBytes: 0, idleAge: .seconds(12))
             == " cookie=0x9f, duration=12s, table=20, n_packets=0, n_bytes=0, idle_timeout=10, hard_timeout=300, idle_age=12, priority=1,dl_vlan=1 actions=output:2")
         let catchAll = try FlowParser.parse("actions=NORMAL")
-        #expect(catchAll.dumpLine(durationSeconds: 0.0004, nPackets: 1, nBytes: 60, idleAge: 0)
+        #expect(catchAll.dumpLine(duration: .microseconds(400), nPackets: 1, nBytes: 60, idleAge: .zero)
             == " cookie=0x0, duration=0s, table=0, n_packets=1, n_bytes=60, idle_age=0, actions=NORMAL")
-        #expect(catchAll.dumpLine(durationSeconds: 2.9996, nPackets: 1, nBytes: 60, idleAge: 0).contains("duration=3s,"))
+        #expect(catchAll.dumpLine(duration: .microseconds(2_999_600), nPackets: 1, nBytes: 60, idleAge: .zero).contains("duration=3s,"))
+        // idle_age is whole seconds, truncated: 1.999 s prints 1.
+        #expect(catchAll.dumpLine(duration: .seconds(4), nPackets: 1, nBytes: 60, idleAge: .milliseconds(1999)).contains("idle_age=1,"))
     }
 
     @Test func dumpLinesParseBackToTheSameFlows() throws {
         for line in OpenFlowNeutronTests.referenceBrTun {
             let rule = try FlowParser.parse(line)
-            let dumped = rule.dumpLine(durationSeconds: 5.25, nPackets: 10, nBytes: 600, idleAge: 1)
+            let dumped = rule.dumpLine(duration: .milliseconds(5250), nPackets: 10, nBytes: 600, idleAge: .seconds(1))
             #expect(try FlowParser.parse(dumped) == rule)
         }
     }
