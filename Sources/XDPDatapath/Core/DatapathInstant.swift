@@ -94,8 +94,9 @@ public struct DatapathInstant: Sendable, Hashable, Comparable, CustomStringConve
 }
 
 extension Duration {
-    /// The duration in seconds as a `Double` (for text and metrics that print seconds).
-    public var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in seconds as a `Double` (for text and metrics that print seconds; the
+    /// package's own, so it cannot clash with an embedder's extension of `Duration`).
+    package var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 
     /// The duration in whole nanoseconds (truncated toward zero), clamped to `Int64`'s range.
     @usableFromInline
