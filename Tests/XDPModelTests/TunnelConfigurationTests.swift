@@ -24,6 +24,7 @@ import XDPPacket
       gateway: 172.16.0.254
       mtu: 1450
       pending_limit: 4
+      neighbour_capacity: 64
       neighbours:
         - {ip: 172.16.0.2, mac: 02:00:00:00:02:02}
         - {ip: 172.16.0.254, mac: 02:00:00:00:fe:fe}
@@ -41,7 +42,7 @@ import XDPPacket
             gateway: IPv4Address(172, 16, 0, 254), mtu: 1450,
             neighbours: [IPv4Address(172, 16, 0, 2): MACAddress("02:00:00:00:02:02")!,
                          IPv4Address(172, 16, 0, 254): MACAddress("02:00:00:00:fe:fe")!],
-            pendingLimit: 4))
+            pendingLimit: 4, neighbourCapacity: 64))
         #expect(underlay.subnet == IPv4Prefix("172.16.0.0/24"))
         let tun = config.datapath.bridges[1].ports
         #expect(tun[1].type == .gre(GREOptions(remoteIP: IPv4Address(172, 16, 0, 2), key: .flow)))
@@ -65,6 +66,16 @@ import XDPPacket
         let datapath = try config.makeDatapath(pool: FramePool(frameCount: 8), now: .zero)
         #expect(datapath.underlay?.mac == MACAddress("02:00:0a:00:00:01"))
         #expect(datapath.underlay?.configuration.mtu == 1500 && datapath.underlay?.configuration.pendingLimit == 16)
+        #expect(datapath.underlay?.configuration.neighbourCapacity == 4096)
+    }
+
+    @Test func aNeighbourCapacityOfZeroIsRefused() {
+        let e = refusal("""
+        bridges: [{name: br-tun, ports: [{name: gre0, type: gre, options: {remote_ip: 10.0.0.2}}]}]
+        underlay: {interface: eth1, address: 10.0.0.1/8, neighbour_capacity: 0}
+        """)
+        #expect(e?.key == "underlay.neighbour_capacity", "\(String(describing: e))")
+        #expect(e?.message.contains("1") == true)
     }
 
     @Test func greWithoutRemoteIPNamesTheLine() {

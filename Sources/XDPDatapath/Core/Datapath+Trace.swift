@@ -86,14 +86,9 @@ extension Datapath {
         let before = ports.map { $0.stats.drops }
         tracer.steps.pointee = []
         tracer.active.pointee = true
-        if frame.count <= pool.frameSize - pool.headroom, let address = pool.allocate() {
-            let start = address &+ UInt64(pool.headroom)
-            frame.withUnsafeBytes { pool.pointer(start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            if fastPorts[port.id].isUnderlay {
-                underlayIngress(address: start, length: UInt32(frame.count), wireID: port.id, now: now)
-            } else {
-                ingress(address: start, length: UInt32(frame.count), port: port.id, now: now, depth: 0, tunnelID: tunnelID)
-            }
+        if var handle = pool.allocateFrame(), (try? handle.write(bytes: frame)) != nil {
+            let (address, length) = handle.release()
+            receiveFrame(address: address, length: length, port: port.id, now: now, tunnelID: tunnelID)
             tick(now: instant)
         } else {
             port.counters.dropped(.noBuffer)

@@ -69,6 +69,18 @@ extension Datapath {
         }
     }
 
+    /// One frame received on port `inID` from outside (what `process` does for each frame
+    /// of a batch, for a caller with a single frame: `trace`): the underlay port's go to
+    /// the tunnel stage, every other port's to `ingress`.
+    @inlinable
+    func receiveFrame(address: UInt64, length: UInt32, port inID: PortID, now: UInt64, tunnelID: UInt64) {
+        if fastPorts[inID].isUnderlay {
+            underlayIngress(address: address, length: length, wireID: inID, now: now)
+        } else {
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: tunnelID)
+        }
+    }
+
     /// One frame entering the bridge of port `inID` (from outside, through a patch port,
     /// from a service, or decapsulated from a tunnel with `tunnelID`): parsed once, then
     /// the bridge's flow tables (`interpretFlows`) or, for a bridge with only the default

@@ -215,6 +215,22 @@ import XDPPacket
         #expect(n1.accountingHolds)
     }
 
+    /// `trace` on the underlay port takes the tunnel stage's way in, as `process` does for
+    /// a batch from it: an ARP request for our address is answered there, a GRE frame
+    /// comes out of the VM port decapsulated.
+    @Test func traceOnTheUnderlayPortEntersTheTunnelStage() throws {
+        let n2 = try Net.node(2)
+        let wire = n2.port("eth1"), now = DatapathInstant(nanoseconds: n2.now)
+        let request = FrameBuilder.arpRequest(senderMAC: Net.mac1, senderIP: Net.ip1, targetIP: Net.ip2)
+        let answered = n2.datapath.trace(request, on: wire, now: now)
+        #expect(answered.outputs.map(\.0) == ["eth1"])
+        #expect(answered.outputs.first?.1 == Net.padded(FrameBuilder.arpReply(senderMAC: Net.mac2, senderIP: Net.ip2,
+                                                                             targetMAC: Net.mac1, targetIP: Net.ip1)))
+        let inner = Net.udp()
+        let carried = n2.datapath.trace(Net.gre(Net.tagged(inner, vlan: 1), key: 0x2A), on: wire, now: now)
+        #expect(carried.outputs.map(\.0) == ["vm"] && carried.outputs.first?.1 == inner)
+    }
+
     // MARK: - Decapsulation refusals
 
     @Test func packetsFromAnUnknownRemoteOrKeyAreCountedNoPort() throws {
