@@ -8,14 +8,16 @@ import XDPDatapath
 //
 // The Swift pipeline is the only truth; the kernel repeats decisions it took:
 // - install: after each batch, the decisions the datapath recorded (learned unicast
-//   through NORMAL-only bridges) become `fp_flows` entries, each checked against the
-//   datapath's state as it is now (`fastPathExpiry`), with the time its first MAC entry
-//   ages out as the entry's expiry, which the program honours by itself;
+//   through NORMAL-only bridges; established connections through OpenFlow tables) become
+//   `fp_flows` entries, each checked against the datapath's state as it is now
+//   (`fastPathExpiry`), with the time its first MAC entry ages out (or connection times
+//   out) as the entry's expiry, which the program honours by itself;
 // - revalidate (`fastPathSync`): every entry is re-checked, its counters folded into the
-//   datapath's port counters and its source MACs refreshed, and it is removed when it no
-//   longer holds, or updated when its expiry moved. This runs after a batch in which a MAC
-//   entry moved or was evicted, once a second, before statistics are published, and
-//   around every control operation;
+//   datapath's port counters (and flow counters and connection timers) and its source MACs
+//   refreshed, and it is removed when it no longer holds, or updated when its expiry moved.
+//   This runs after a batch in which a MAC entry moved or was evicted, some bridge's tables
+//   changed (learn, expiry) or a TCP segment with FIN or RST went through tables, once a
+//   second, before statistics are published, and around every control operation;
 // - control operations (flow add/mod/del, fdb flushes, every control-socket command) run
 //   with the program's fast path switched off (`fp_config`), then entries are re-checked
 //   and the fast path switched back on: a change takes effect with no frame forwarded by a
@@ -56,6 +58,7 @@ extension AFXDPEngine {
             self?.fastPathDump(now: now.nanoseconds) ?? FastPathDump(entries: [], framesDroppedWithoutSocket: 0)
         }
         fastPathEvictions = datapath.macEvictions
+        fastPathTablesGeneration = datapath.flowTablesGeneration
         try steering.fastPath.setEnabled(true)
     }
 
@@ -63,7 +66,9 @@ extension AFXDPEngine {
     @inline(__always)
     func fastPathAfterBatch(_ datapath: Datapath, now: UInt64) {
         let decisions = datapath.takeFastPathDecisions()
-        if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions {
+        let connectionChanged = datapath.takeFastPathConnectionChanged()
+        if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions || connectionChanged
+            || (!fastPathEntries.isEmpty && datapath.flowTablesGeneration != fastPathTablesGeneration) {
             fastPathEvictions = datapath.macEvictions
             fastPathSync(datapath, now: now)
         }
@@ -119,6 +124,7 @@ extension AFXDPEngine {
 
     /// Folds every entry's counters into `datapath` and re-checks it (see the top).
     func fastPathSync(_ datapath: Datapath, now: UInt64) {
+        fastPathTablesGeneration = datapath.flowTablesGeneration
         guard !fastPathEntries.isEmpty else { return }
         lastFastPathSync = now
         for (key, var entry) in fastPathEntries {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXDP
+import XDPPacket
 import XDPDatapath
 
 /// The fast path's maps in the steering program (bpf/datapath/xsk_steer.bpf.c): `fp_flows`
@@ -11,7 +12,7 @@ import XDPDatapath
 /// MACs in wire order).
 package final class FastPathMaps {
     /// Bytes of `struct fp_key`, `struct fp_action` and one CPU's `struct fp_counters`.
-    static let keySize = 20
+    static let keySize = 36
     static let actionSize = 24
     static let countersSize = 24
 
@@ -39,7 +40,8 @@ package final class FastPathMaps {
         }
     }
 
-    /// The key bytes of an entry: ingress ifindex, TCI, tagged, destination, source.
+    /// The key bytes of an entry: ingress ifindex, TCI, tagged, destination, source, then
+    /// the connection's fields (zero for an Ethernet-only entry).
     package static func keyBytes(ifindex: Int32, key: FastPathKey) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: keySize)
         bytes.withUnsafeMutableBytes { raw in
@@ -49,6 +51,16 @@ package final class FastPathMaps {
             for i in 0..<6 {
                 raw[8 + i] = UInt8(truncatingIfNeeded: key.dst >> UInt64(40 - 8 * i))
                 raw[14 + i] = UInt8(truncatingIfNeeded: key.src >> UInt64(40 - 8 * i))
+            }
+            if let c = key.connection {
+                raw.storeBytes(of: c.source.rawValue.bigEndian, toByteOffset: 20, as: UInt32.self)
+                raw.storeBytes(of: c.destination.rawValue.bigEndian, toByteOffset: 24, as: UInt32.self)
+                raw.storeBytes(of: c.sourcePort.bigEndian, toByteOffset: 28, as: UInt16.self)
+                raw.storeBytes(of: c.destinationPort.bigEndian, toByteOffset: 30, as: UInt16.self)
+                raw[32] = c.proto
+                raw[33] = c.tos
+                raw[34] = c.ttl
+                raw[35] = c.tcpFlags
             }
         }
         return bytes
@@ -166,9 +178,19 @@ package final class FastPathMaps {
                 dst = dst << 8 | UInt64(raw[8 + i])
                 src = src << 8 | UInt64(raw[14 + i])
             }
+            var connection: FastPathConnection?
+            if raw[32] != 0 {
+                connection = FastPathConnection(
+                    source: IPv4Address(rawValue: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))),
+                    destination: IPv4Address(rawValue: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self))),
+                    proto: raw[32], tos: raw[33], ttl: raw[34], tcpFlags: raw[35],
+                    sourcePort: UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 28, as: UInt16.self)),
+                    destinationPort: UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 30, as: UInt16.self)))
+            }
             return (Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
                     FastPathKey(inPort: PortID(0), tagged: raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self) != 0,
-                                tci: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self), dst: dst, src: src))
+                                tci: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self), dst: dst, src: src,
+                                connection: connection))
         }
     }
 

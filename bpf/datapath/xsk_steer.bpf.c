@@ -21,7 +21,12 @@
 // (learned unicast through NORMAL-only bridges, patch ports included, VLAN pop/push/rewrite
 // on the way), the engine installs an entry in `fp_flows` keyed by exactly what decided it —
 // (ingress ifindex, 802.1Q TCI or none, destination MAC, source MAC) — whose value is the
-// flattened result: the tag operation and the egress interface. This program looks every
+// flattened result: the tag operation and the egress interface. A frame of an established
+// connection through OpenFlow tables (Neutron's security-group firewall: segments of flows
+// joined by `ct()` lookups that find it established) is keyed by its IPv4 and transport
+// fields too (Sources/XDPDatapath/FastPath/Datapath+FastPathConnections.swift): the program
+// looks the Ethernet-only key up first and, on a miss, a UDP datagram or a TCP segment
+// without SYN/FIN/RST/URG with the connection fields filled in. This program looks every
 // frame of a served interface up there first; a hit whose entry has not expired applies the
 // tag operation and redirects the frame through the DEVMAP `fp_devs` to the egress interface,
 // counting packets, bytes and the last use in the per-CPU `fp_stats`. Everything else —
@@ -91,13 +96,23 @@ struct {
 
 // ---- fast path ----
 
-// What decided a frame's fate (exact match). 20 bytes, no holes.
+// What decided a frame's fate (exact match). 36 bytes, no holes. An entry of a decision
+// NORMAL alone took has the connection fields zero (proto 0); one through OpenFlow tables
+// and the connection tracker has every IPv4 and transport field a flow can match.
 struct fp_key {
 	__u32 ifindex;    // ingress interface
 	__u16 tci;        // the 802.1Q tag's TCI (host order) when tagged, else 0
 	__u16 tagged;     // 1: one 802.1Q tag, 0: untagged
 	__u8 dst[6];
 	__u8 src[6];
+	__u8 saddr[4];    // IPv4 source, as on the wire
+	__u8 daddr[4];    // IPv4 destination
+	__u8 sport[2];    // transport ports, as on the wire
+	__u8 dport[2];
+	__u8 proto;       // 6 (TCP) or 17 (UDP); 0 for an Ethernet-only entry
+	__u8 tos;
+	__u8 ttl;
+	__u8 tcp_flags;   // the TCP flags byte (no SYN, FIN, RST or URG), 0 for UDP
 };
 
 #define FP_TAG_KEEP 0  // leave the frame as it is
@@ -236,8 +251,29 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	if (type != 0x0800 || !ipv4_acceptable(l3, end))
 		return -1;
 	struct fp_action *action = bpf_map_lookup_elem(&fp_flows, &key);
-	if (!action)
-		return -1;
+	if (!action) {
+		// A connection through the tables: UDP, or TCP with no SYN, FIN, RST, URG (nor
+		// the NS and reserved bits), which could open, close or change it.
+		__u8 *ip = l3;
+		__u8 *l4 = ip + 20;                      // ipv4_acceptable: no options
+		if (ip[9] == 6) {
+			if ((void *)(l4 + 20) > end || (l4[12] & 0x0F) || (l4[13] & 0x27))
+				return -1;
+			key.tcp_flags = l4[13];
+		} else if (ip[9] != 17 || (void *)(l4 + 8) > end) {
+			return -1;
+		}
+		key.proto = ip[9];
+		key.tos = ip[1];
+		key.ttl = ip[8];
+		__builtin_memcpy(key.saddr, ip + 12, 4);
+		__builtin_memcpy(key.daddr, ip + 16, 4);
+		__builtin_memcpy(key.sport, l4, 2);
+		__builtin_memcpy(key.dport, l4 + 2, 2);
+		action = bpf_map_lookup_elem(&fp_flows, &key);
+		if (!action)
+			return -1;
+	}
 	__u64 now = bpf_ktime_get_boot_ns();
 	if (action->expires && now >= action->expires)
 		return -1;

@@ -258,7 +258,7 @@ extension ConnectionTracker {
             && ackSkew <= B.maxAckWindow << Int64(sws)
             && rstOK
 
-        if inWindow || !windowChecking {
+        if inWindow || !windowChecking || entries[e].flags & ConntrackEntry.liberal != 0 {
             if src.pointee.maxWin < win { src.pointee.maxWin = win }
             if seqGT(end, src.pointee.seqlo) { src.pointee.seqlo = end }
             let scaled = win << sws

@@ -361,6 +361,9 @@ struct ConntrackEntry {
     /// The reply key's source is not the original destination (DNAT).
     static let natDestination: UInt8 = 8
     static let natMask: UInt8 = natSource | natDestination
+    /// Its TCP segments are not refused for their window: the in-kernel fast path carried
+    /// some of them (Conntrack+FastPath.swift).
+    static let liberal: UInt8 = 16
 }
 
 /// Mutable scalars of a tracker, in memory allocated once (no class property writes

@@ -56,14 +56,13 @@ extension Datapath {
         let record = fastPath.record
         for i in 0..<count {
             let address = storage.addresses[i], length = storage.lengths[i]
-            let predicted = predictNormalPath(address: address, length: length, from: inID, now: now)
-            var queuedBefore = 0, outBefore = 0
-            if predicted {
-                queuedBefore = framesInTransmitQueues
-                outBefore = fastPorts[PortID(record.pointee.outPort)].txQueue.countPointer.pointee
+            guard predictNormalPath(address: address, length: length, from: inID, now: now) else {
+                recordConnectionFrame(address: address, length: length, from: inID, now: now)
+                continue
             }
+            let queuedBefore = framesInTransmitQueues
+            let outBefore = fastPorts[PortID(record.pointee.outPort)].txQueue.countPointer.pointee
             ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
-            guard predicted else { continue }
             let out = fastPorts[PortID(record.pointee.outPort)].txQueue
             let outCount = out.countPointer.pointee
             guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { continue }
@@ -106,11 +105,21 @@ extension Datapath {
             return false
         }
         record.inLength = length
+        guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: false) else { return false }
+        fastPath.record.pointee = record
+        return true
+    }
+
+    /// NORMAL's path from `inID` for a frame whose entry fields `record` holds (MACs, tag,
+    /// length), as the MAC tables stand: its steps into `fastPath.steps`, its port, tag and
+    /// length as it leaves into `record`. `tablesAtFirstStep`: the first bridge may have
+    /// OpenFlow tables (an `output:NORMAL` there); every later one must be NORMAL-only.
+    func walkNormal(_ record: inout FastPathRecord, from inID: PortID, now: UInt64, tablesAtFirstStep: Bool) -> Bool {
         var current = inID
-        var tagged = record.tagged, tci = record.tci, currentLength = length
+        var tagged = record.tagged, tci = record.tci, currentLength = record.inLength
         for depth in 0..<FastPathStage.maximumSteps {
             let port = fastPorts[current]
-            guard !port.isUnderlay, !openFlow.active[port.bridgeID.index] else { return false }
+            guard !port.isUnderlay, !openFlow.active[port.bridgeID.index] || (depth == 0 && tablesAtFirstStep) else { return false }
             let vlan: UInt16
             if port.tag != 0 {
                 guard !tagged || tci & 0x0FFF == 0 else { return false }
@@ -150,7 +159,6 @@ extension Datapath {
                 record.outTagged = tagged
                 record.outTCI = tagged ? tci : 0
                 record.outLength = currentLength
-                fastPath.record.pointee = record
                 return true
             case .patch:
                 current = out.peerID
@@ -163,7 +171,7 @@ extension Datapath {
 
     /// Keeps the finished record (its output read from the queued frame) for
     /// `takeFastPathDecisions`.
-    private func keepRecord() {
+    func keepRecord() {
         let record = fastPath.record
         let count = fastPath.pendingCount.pointee
         guard count < FastPathStage.pendingCapacity else { return }
@@ -174,6 +182,10 @@ extension Datapath {
         record.pointee.outSrc = frame.loadBE48(at: 6)
         record.pointee.outTagged = length >= 18 && frame.loadBE16(at: 12) == 0x8100
         record.pointee.outTCI = record.pointee.outTagged ? frame.loadBE16(at: 14) : 0
+        if record.pointee.connection != nil {
+            record.pointee.outHeaderHash = headerHash(address: record.pointee.outAddress, length: length,
+                                                      tagged: record.pointee.outTagged)
+        }
         fastPath.pending[count] = record.pointee
         let base = count &* FastPathStage.maximumSteps
         for i in 0..<record.pointee.stepCount { fastPath.pendingSteps[base &+ i] = fastPath.steps[i] }
@@ -191,7 +203,12 @@ extension Datapath {
         var decisions: [FastPathDecision] = []
         for i in 0..<count {
             let base = i * FastPathStage.maximumSteps
-            if let decision = decision(of: fastPath.pending[i], steps: fastPath.pendingSteps + base) {
+            if fastPath.pending[i].connection != nil {
+                if let decision = connectionDecision(of: fastPath.pending[i]) {
+                    trackLiberally(decision)
+                    decisions.append(decision)
+                }
+            } else if let decision = decision(of: fastPath.pending[i], steps: fastPath.pendingSteps + base) {
                 decisions.append(decision)
             }
         }
@@ -251,22 +268,21 @@ extension Datapath {
         return total
     }
 
-    /// When `decision` stops holding (the first of its MAC entries to age out), or nil when it no longer holds now: a bridge gained flows, or a MAC
-    /// lookup along the path gives another port (moved, flushed, aged, evicted).
+    /// When `decision` stops holding (the first of its MAC entries to age out, or of its
+    /// connections to time out), or nil when it no longer holds now: a bridge gained flows,
+    /// a MAC lookup along the path gives another port (moved, flushed, aged, evicted), or,
+    /// for a decision through tables, the path worked out again is not the same decision
+    /// (Datapath+FastPathConnections.swift).
     public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
         let now = instant.nanoseconds
-        var expiry = UInt64.max
-        for step in decision.steps {
-            let bridge = step.bridge.index, inPort = step.inPort.index, outPort = step.outPort.index
-            guard bridge >= 0, bridge < l2.bridgeCount, inPort >= 0, inPort < ports.count, outPort >= 0, outPort < ports.count,
-                  !openFlow.active[bridge] else { return nil }
-            let table = l2.macTables[bridge]
-            guard let srcSeen = table.seen(decision.key.src, vlan: step.vlan, port: inPort, now: now),
-                  let dstSeen = table.seen(decision.key.dst, vlan: step.vlan, port: outPort, now: now)
-            else { return nil }
-            expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
+        if decision.key.connection != nil {
+            guard let (again, expiry) = workOutConnectionPath(decision.key, now: now), again == decision else { return nil }
+            return DatapathInstant(nanoseconds: expiry)
         }
-        return DatapathInstant(nanoseconds: expiry)
+        for step in decision.steps where step.bridge.index >= 0 && step.bridge.index < l2.bridgeCount {
+            guard !openFlow.active[step.bridge.index] else { return nil }
+        }
+        return macExpiry(of: decision.steps, key: decision.key, now: now).map { DatapathInstant(nanoseconds: $0) }
     }
 
     /// Adds what the kernel forwarded for `decision` — `packets` frames of `bytes` bytes as
@@ -284,10 +300,11 @@ extension Datapath {
             let outSlots = fastPorts[step.outPort].counters.slots
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)
-            if (0..<l2.bridgeCount).contains(step.bridge.index) {
+            if step.learnsSource && (0..<l2.bridgeCount).contains(step.bridge.index) {
                 l2.macTables[step.bridge.index].refresh(decision.key.src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed.nanoseconds)
             }
         }
+        creditDependencies(decision.dependencies, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
     }
 }
 

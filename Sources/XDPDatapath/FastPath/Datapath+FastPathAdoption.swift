@@ -1,7 +1,8 @@
 import XDPPacket
 
 extension Datapath {
-    /// The decision NORMAL takes now for an IPv4 frame with `key`, or nil when it is nothing
+    /// The decision the datapath takes now for an IPv4 frame with `key` (NORMAL's, or for a
+    /// connection key the one through the tables), or nil when it is nothing
     /// the fast path repeats (Datapath+FastPath.swift). For a transport that adopts the
     /// entries a previous process left in the kernel: an entry holds only its key and the
     /// flattened action, so the path along the bridges is worked out again from the MAC
@@ -9,6 +10,11 @@ extension Datapath {
     /// same action. Control path (borrows one frame of the pool for the header).
     public func fastPathDecision(for key: FastPathKey, now instant: DatapathInstant) -> FastPathDecision? {
         let now = instant.nanoseconds
+        if key.connection != nil {
+            guard let (decision, _) = workOutConnectionPath(key, now: now) else { return nil }
+            trackLiberally(decision)
+            return decision
+        }
         guard ports.indices.contains(key.inPort.index), let frameAddress = pool.allocate() else { return nil }
         defer { pool.free(frameAddress) }
         let address = frameAddress &+ UInt64(pool.headroom)

@@ -1,4 +1,49 @@
-/// What decided a cached frame's fate: the port it entered by and its Ethernet header.
+import XDPPacket
+
+/// The IPv4 and transport fields of a cached connection's frames: what a decision through
+/// OpenFlow tables and the connection tracker depends on besides the Ethernet header
+/// (every field of `FlowKey` a frame of the connection carries, exactly).
+public struct FastPathConnection: Sendable, Hashable, CustomStringConvertible {
+    /// The IPv4 source address.
+    public var source: IPv4Address
+    /// The IPv4 destination address.
+    public var destination: IPv4Address
+    /// The IP protocol: 6 (TCP) or 17 (UDP).
+    public var proto: UInt8
+    /// The IPv4 TOS byte (DSCP and ECN).
+    public var tos: UInt8
+    /// The IPv4 TTL.
+    public var ttl: UInt8
+    /// The TCP flags byte (0 for UDP).
+    public var tcpFlags: UInt8
+    /// The transport source port.
+    public var sourcePort: UInt16
+    /// The transport destination port.
+    public var destinationPort: UInt16
+
+    /// A connection's fields.
+    public init(source: IPv4Address, destination: IPv4Address, proto: UInt8, tos: UInt8, ttl: UInt8, tcpFlags: UInt8,
+                sourcePort: UInt16, destinationPort: UInt16) {
+        self.source = source
+        self.destination = destination
+        self.proto = proto
+        self.tos = tos
+        self.ttl = ttl
+        self.tcpFlags = tcpFlags
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+    }
+
+    /// `ipv4(src=…,dst=…,proto=17,tos=0,ttl=64),udp(src=…,dst=…)`, as `dpctl/dump-flows`.
+    public var description: String {
+        let l4 = proto == 6 ? "tcp(src=\(sourcePort),dst=\(destinationPort)),tcp_flags(0x\(String(tcpFlags, radix: 16)))"
+            : "udp(src=\(sourcePort),dst=\(destinationPort))"
+        return "ipv4(src=\(source),dst=\(destination),proto=\(proto),tos=\(tos),ttl=\(ttl)),\(l4)"
+    }
+}
+
+/// What decided a cached frame's fate: the port it entered by, its Ethernet header and,
+/// for a decision through OpenFlow tables, its connection's fields (`connection`).
 /// The in-kernel fast path keys its entries by exactly this (with the port's ifindex).
 public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     /// The port the frame entered by.
@@ -11,20 +56,25 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     public var dst: UInt64
     /// The Ethernet source in the low 48 bits.
     public var src: UInt64
+    /// For a decision that went through OpenFlow tables: the IPv4 and transport fields it
+    /// depends on; nil for a NORMAL-only decision (a function of the Ethernet header).
+    public var connection: FastPathConnection?
 
     /// A key; `tci` is ignored (stored as 0) when `tagged` is false, so equal frames make equal keys.
-    public init(inPort: PortID, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64) {
+    public init(inPort: PortID, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64, connection: FastPathConnection? = nil) {
         self.inPort = inPort
         self.tagged = tagged
         self.tci = tagged ? tci : 0
         self.dst = dst
         self.src = src
+        self.connection = connection
     }
 
-    /// `in_port(N),vlan(...),eth(src=...,dst=...)`.
+    /// `in_port(N),vlan(...),eth(src=...,dst=...)`, then the connection's fields when any.
     public var description: String {
         let vlan = tagged ? "vlan(vid=\(tci & 0x0FFF),pcp=\(tci >> 13))" : "vlan(none)"
-        return "in_port(\(inPort.index)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))"
+        let connectionText = connection.map { "," + $0.description } ?? ""
+        return "in_port(\(inPort.index)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))" + connectionText
     }
 
     /// A 48-bit MAC in the low bits of `mac` as `aa:bb:cc:dd:ee:ff`.
@@ -64,6 +114,37 @@ public struct FastPathStep: Sendable, Equatable {
     public var inLengthDelta: Int
     /// The same when it left by `outPort`.
     public var outLengthDelta: Int
+    /// Whether the bridge learned the frame's source MAC on the way (NORMAL did; an
+    /// OpenFlow `output:N` does not), so the fast path's frames refresh that entry.
+    public var learnsSource: Bool = true
+}
+
+/// What a decision through OpenFlow tables depends on besides MAC entries: the flows it
+/// hit (whose counters the fast path's frames must count) and the tracked connections it
+/// found established (whose timers they must refresh). Compared by identity of the flows'
+/// counters and by connection entry.
+public struct FastPathDependencies: Sendable, Equatable {
+    /// One tracked connection a decision found established.
+    public struct Connection: Sendable, Equatable {
+        /// The tracker's entry (`TrackResult.connection` - 1).
+        public var entry: Int
+        /// The connection's tuple in its original direction.
+        public var original: ConntrackKey
+        /// Whether the cached frames travel in its reply direction.
+        public var reply: Bool
+    }
+
+    /// The counters of the flows hit, in the order hit (a flow hit twice is here twice);
+    /// the frame is as it entered when it hits them (the tables do not change it).
+    public var flows: [FlowCounters] = []
+    /// The connections looked up, in the order looked up.
+    public var connections: [Connection] = []
+
+    /// Equal when the same flows (the same counters) and the same connections.
+    public static func == (a: FastPathDependencies, b: FastPathDependencies) -> Bool {
+        a.connections == b.connections && a.flows.count == b.flows.count
+            && zip(a.flows, b.flows).allSatisfy { $0 === $1 }
+    }
 }
 
 /// A decision of the Swift pipeline that the in-kernel fast path may repeat: a frame with
@@ -81,6 +162,9 @@ public struct FastPathDecision: Sendable, Equatable {
     public var tagOperation: FastPathTagOperation
     /// The TCI pushed or set.
     public var outTCI: UInt16
+    /// The flows and connections a decision through OpenFlow tables depends on (empty for
+    /// a NORMAL-only one).
+    public var dependencies = FastPathDependencies()
 
     /// The actions as `dpctl/dump-flows` words: `pop_vlan`, `push_vlan(vid=..)`, then the port.
     public func actionsText(portName: (PortID) -> String) -> String {
@@ -129,6 +213,7 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
         var text = "in_port(\(inPort))"
         text += key.tagged ? ",vlan(vid=\(key.tci & 0x0FFF),pcp=\(key.tci >> 13))" : ""
         text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
+        if let connection = key.connection { text += "," + connection.description }
         var used = "never"
         if let sinceLastUse {
             let ms = sinceLastUse.components.seconds * 1000 + sinceLastUse.components.attoseconds / 1_000_000_000_000_000

@@ -11,12 +11,17 @@
 struct FastPathStage {
     /// At most this many NORMAL steps (bridges joined by patch ports) make one cached path.
     @usableFromInline static var maximumSteps: Int { 4 }
+    /// At most this many flow segments (runs of tables joined by `ct()`) make one cached path.
+    static var maximumSegments: Int { 8 }
     /// Finished records kept between two `takeFastPathDecisions` calls.
     @usableFromInline static var pendingCapacity: Int { 128 }
 
     @usableFromInline let recording: UnsafeMutablePointer<Bool>
     /// Set when a MAC entry moved; the transport then revalidates what it installed.
     @usableFromInline let macChanged: UnsafeMutablePointer<Bool>
+    /// Set when a TCP segment with FIN or RST reached a bridge with tables while recording:
+    /// a cached connection may be closing, the transport revalidates.
+    @usableFromInline let connectionChanged: UnsafeMutablePointer<Bool>
     @usableFromInline let record: UnsafeMutablePointer<FastPathRecord>
     @usableFromInline let steps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pending: UnsafeMutablePointer<FastPathRecord>
@@ -30,6 +35,8 @@ struct FastPathStage {
         recording.initialize(to: false)
         macChanged = .allocate(capacity: 1)
         macChanged.initialize(to: false)
+        connectionChanged = .allocate(capacity: 1)
+        connectionChanged.initialize(to: false)
         record = .allocate(capacity: 1)
         record.initialize(to: FastPathRecord())
         steps = .allocate(capacity: Self.maximumSteps)
@@ -47,6 +54,7 @@ struct FastPathStage {
     func deallocate() {
         recording.deallocate()
         macChanged.deallocate()
+        connectionChanged.deallocate()
         record.deallocate()
         steps.deallocate()
         pending.deallocate()
@@ -62,6 +70,8 @@ struct FastPathStage {
 @usableFromInline
 struct FastPathRecord {
     @usableFromInline var stepCount = 0
+    /// The port the frame entered by (set for a frame through tables).
+    @usableFromInline var inPort = -1
     @usableFromInline var outPort = -1
     @usableFromInline var outAddress: UInt64 = 0
     @usableFromInline var outLength: UInt32 = 0
@@ -78,6 +88,13 @@ struct FastPathRecord {
     @usableFromInline var outSrc: UInt64 = 0
     @usableFromInline var outTagged = false
     @usableFromInline var outTCI: UInt16 = 0
+    // A frame through OpenFlow tables (Datapath+FastPathConnections.swift): its connection
+    // fields, a hash of its IPv4 and transport headers as it entered and as it left, and
+    // when it was forwarded.
+    @usableFromInline var connection: FastPathConnection? = nil
+    @usableFromInline var inHeaderHash: UInt64 = 0
+    @usableFromInline var outHeaderHash: UInt64 = 0
+    @usableFromInline var recordedAt: UInt64 = 0
 
     @inlinable init() {}
 }

@@ -1,0 +1,57 @@
+// What the in-kernel fast path needs from the tracker (Sources/XDPDatapath/FastPath/
+// Datapath+FastPathConnections.swift): a look at a connection that changes nothing, and
+// crediting it with the packets the kernel carried for it.
+//
+// The fast path carries only packets whose verdict cannot change the connection: those of
+// an established, untranslated connection — UDP (or another datagram protocol) once a
+// reply was seen, TCP once both sides are ESTABLISHED, never a segment with SYN, FIN or
+// RST (the program sends those here). Such a packet, tracked, would only have refreshed the
+// timer and, for TCP, moved the window edges forward. The timer is refreshed by the credit
+// (from the entry's last use in the kernel). The windows cannot be: the tracker does not
+// see the sequence numbers the kernel forwarded. So, like netfilter's flowtable (which sets
+// IP_CT_TCP_FLAG_BE_LIBERAL on a connection it offloads), a TCP connection taken by the fast
+// path is tracked liberally from then on (`ConntrackEntry.liberal`): its segments that reach
+// the tracker are not refused for being out of the window it last saw.
+extension ConnectionTracker {
+    /// The established, untranslated connection `key` (zone, family 4, protocol, addresses,
+    /// ports) belongs to, at `now`: its entry, whether `key` is its reply direction, its mark
+    /// and when it expires; nil when there is none or it is not (yet, or any more) one the
+    /// fast path may carry. Changes nothing.
+    func fastPathEstablished(_ key: ConntrackKey, now: UInt64)
+        -> (entry: Int, reply: Bool, mark: UInt32, expiration: UInt64)? {
+        let found = lookup(key, hash: key.hash(seed: seed))
+        guard found >= 0 else { return nil }
+        let e = found >> 1
+        let entry = entries[e]
+        guard entry.flags & ConntrackEntry.inUse != 0, entry.expiration > now,
+              entry.flags & ConntrackEntry.seenReply != 0, entry.flags & ConntrackEntry.natMask == 0 else { return nil }
+        if key.proto == 6 {
+            guard peers[2 &* e].state == TCPBits.established, peers[2 &* e &+ 1].state == TCPBits.established else { return nil }
+        }
+        return (e, found & 1 == 1, entry.mark, entry.expiration)
+    }
+
+    /// Whether `entry` still holds the connection `original`.
+    func fastPathHolds(entry e: Int, original: ConntrackKey) -> Bool {
+        e >= 0 && e < capacity && entries[e].flags & ConntrackEntry.inUse != 0 && entries[e].original == original
+    }
+
+    /// From now on `entry`'s TCP segments are not refused for their window (see the top).
+    func trackLiberally(entry e: Int) {
+        entries[e].flags |= ConntrackEntry.liberal
+    }
+
+    /// Refreshes the timer of `entry` (holding `original`) as a packet of it at `lastUsed`
+    /// would have, when that is later than what the timer already counts from.
+    func creditFastPath(entry e: Int, original: ConntrackKey, lastUsed: UInt64) {
+        guard fastPathHolds(entry: e, original: original) else { return }
+        let timeoutClass: ConntrackTimeoutClass = switch original.proto {
+        case 6: .tcpEstablished
+        case 17: .udpMultiple
+        default: .otherMultiple
+        }
+        let refreshed = lastUsed &+ timeoutNanos[Int(timeoutClass.rawValue)]
+        guard refreshed > entries[e].expiration, entries[e].timeoutClass == timeoutClass.rawValue else { return }
+        setTimeout(entry: e, timeoutClass, now: lastUsed)
+    }
+}

@@ -1,0 +1,336 @@
+import XDPPacket
+
+// The fast path through OpenFlow tables: established connections through Neutron's
+// security-group firewall (and any other tables built the same way).
+//
+// Which frames. A unicast IPv4 frame (at most one 802.1Q tag, no options, no fragment),
+// UDP, or TCP with no SYN, FIN, RST or URG, entering a bridge with OpenFlow tables, whose
+// walk through them is made of remembered segments (FlowSegmentCache.swift: runs of
+// lookups that are a function of the flow key alone) joined by `ct(table=T)` lookups that
+// found an established, untranslated connection, and which ends in one output: to a port
+// with a transmit queue, or NORMAL to a learned unicast (then on through patch ports and
+// NORMAL-only bridges as Datapath+FastPath.swift does). The tables may not rewrite the
+// frame (no `mod_*`, `set_field`, `dec_ttl` that reaches the bytes) and the `ct()`s may not
+// commit a mark or translate. Such a frame's fate is a function of its key — the Ethernet
+// header and every IPv4 and transport field a flow can match (`FastPathConnection`) — and
+// of state the datapath can name: the tables' version, the connections, the MAC entries.
+//
+// How a decision is made. The recorder (while recording, in `process`) notes a candidate
+// frame's key and where it went: exactly one frame more on one port's transmit queue, its
+// headers beyond the Ethernet header unchanged. After the batch, `takeFastPathDecisions`
+// works the path out again from the key alone (`connectionDecision`): it builds the
+// frame's headers, and follows the segment cache and the tracker as the next frame with
+// that key would — without running anything, so nothing changes — collecting the flows hit
+// and the connections found. The decision stands when that path leaves by the port the
+// recorded frame did, with the same bytes.
+//
+// Staying true. The same work-out is the revalidation: `fastPathExpiry` runs it again and
+// the decision holds while the answer is the same decision (same flows, same connections,
+// same ports); it expires when the first of its connections or MAC entries would. So a
+// flow change (a new table version: no segment of the old one matches), a security-group
+// update, a connection flushed, closed or timed out, a MAC moved: each makes the next
+// revalidation drop the entry, and the transport revalidates around every control
+// operation and after a batch that moved a MAC or saw a FIN or RST. The connection's timer
+// and the flows' counters are credited with what the kernel carried (`creditFastPath`), and a
+// TCP connection is tracked liberally once cached (Conntrack+FastPath.swift).
+extension Datapath {
+    /// The connection key of the frame at `address` entering by `inID` when it is a
+    /// candidate for the fast path through tables (see the top), else nil.
+    func connectionCandidate(address: UInt64, length: UInt32, from inID: PortID) -> FastPathKey? {
+        let port = fastPorts[inID]
+        guard !port.isUnderlay, openFlow.active[port.bridgeID.index] else { return nil }
+        var meta = PacketMetadata()
+        guard PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta), meta.error == .none else { return nil }
+        let frame = pool.pointer(address)
+        guard meta.dlDst & 0x0100_0000_0000 == 0, meta.flags.contains(.ipv4), !meta.flags.contains(.fragment),
+              meta.l4Offset != 0, meta.l4Offset == meta.l3Offset &+ 20, meta.vlanCount <= 1,
+              meta.vlanCount == 0 || frame.loadBE16(at: 12) == 0x8100 else { return nil }
+        let tcp = meta.flags.contains(.tcp)
+        guard tcp || meta.flags.contains(.udp) else { return nil }
+        if tcp {
+            // Only the low 8 flag bits are keyed; SYN, FIN, RST, URG change or end a connection.
+            if meta.tcpFlags & 0x05 != 0 { fastPath.connectionChanged.pointee = true }
+            guard meta.tcpFlags & 0xF27 == 0 else { return nil }
+        }
+        let connection = FastPathConnection(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst),
+                                            proto: meta.nwProto, tos: meta.nwTOS, ttl: meta.nwTTL,
+                                            tcpFlags: UInt8(truncatingIfNeeded: meta.tcpFlags),
+                                            sourcePort: meta.tpSrc, destinationPort: meta.tpDst)
+        let tagged = meta.vlanCount == 1
+        return FastPathKey(inPort: inID, tagged: tagged, tci: tagged ? frame.loadBE16(at: 14) : 0,
+                           dst: meta.dlDst, src: meta.dlSrc, connection: connection)
+    }
+
+    /// A hash of the 40 bytes after the Ethernet header (and tag) of the frame at `address`
+    /// (its IPv4 header and the start of the transport one): what must come out unchanged.
+    func headerHash(address: UInt64, length: UInt32, tagged: Bool) -> UInt64 {
+        let start = tagged ? 18 : 14
+        guard Int(length) >= start + 20 else { return 0 }
+        let frame = pool.pointer(address)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in start..<min(Int(length), start + 40) {
+            hash = (hash ^ UInt64(frame.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01b3
+        }
+        return hash
+    }
+
+    /// `process` while recording, for a frame NORMAL alone does not explain: runs it, and
+    /// keeps a record when it is a candidate that left by exactly one port with its headers
+    /// unchanged (`takeFastPathDecisions` checks the rest).
+    func recordConnectionFrame(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) {
+        guard let key = connectionCandidate(address: address, length: length, from: inID) else {
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            return
+        }
+        let inHash = headerHash(address: address, length: length, tagged: key.tagged)
+        let portCount = ports.count
+        let outPort = withUnsafeTemporaryAllocation(of: Int.self, capacity: portCount) { queued -> Int in
+            for id in 0..<portCount { queued[id] = fastPorts[PortID(id)].txQueue.countPointer.pointee }
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            var outPort = -1
+            for id in 0..<portCount {
+                let count = fastPorts[PortID(id)].txQueue.countPointer.pointee
+                guard count != queued[id] else { continue }
+                guard count == queued[id] &+ 1, outPort < 0 else { return -1 }
+                outPort = id
+            }
+            return outPort
+        }
+        guard outPort >= 0 else { return }
+        let out = fastPorts[PortID(outPort)].txQueue
+        let outCount = out.countPointer.pointee
+        var record = FastPathRecord()
+        record.inPort = inID.index
+        record.dst = key.dst
+        record.src = key.src
+        record.tagged = key.tagged
+        record.tpid = key.tagged ? 0x8100 : 0
+        record.tci = key.tci
+        record.vlanCount = key.tagged ? 1 : 0
+        record.inLength = length
+        record.outPort = outPort
+        record.outAddress = out.addresses[outCount &- 1]
+        record.outLength = out.lengths[outCount &- 1]
+        record.connection = key.connection
+        record.inHeaderHash = inHash
+        record.recordedAt = now
+        fastPath.record.pointee = record
+        keepRecord()
+    }
+
+    /// The decision a recorded frame through tables stands for: worked out again from its
+    /// key, and the one the frame took (same port, same Ethernet header and tag as the
+    /// decision gives, the rest unchanged); nil otherwise.
+    func connectionDecision(of record: FastPathRecord) -> FastPathDecision? {
+        guard let connection = record.connection, record.inHeaderHash == record.outHeaderHash,
+              record.outDst == record.dst, record.outSrc == record.src,
+              ports.indices.contains(record.inPort) else { return nil }
+        let key = FastPathKey(inPort: PortID(record.inPort), tagged: record.tagged, tci: record.tci,
+                              dst: record.dst, src: record.src, connection: connection)
+        guard let (decision, _) = workOutConnectionPath(key, now: record.recordedAt),
+              decision.outPort.index == record.outPort else { return nil }
+        let outTagged = decision.tagOperation == .push || decision.tagOperation == .set
+            || (decision.tagOperation == .keep && record.tagged)
+        let outTCI = decision.tagOperation == .keep ? record.tci : decision.outTCI
+        let outLength = Int(record.inLength) + (decision.tagOperation == .push ? 4 : decision.tagOperation == .pop ? -4 : 0)
+        guard record.outTagged == outTagged, !outTagged || record.outTCI == outTCI, Int(record.outLength) == outLength
+        else { return nil }
+        return decision
+    }
+
+    /// The path the next frame with `key` (a connection key) takes as the datapath stands
+    /// at `now`, and when the first thing it depends on expires; nil when it is nothing
+    /// the fast path repeats. Changes nothing (control path: borrows one frame of the pool
+    /// for the headers).
+    func workOutConnectionPath(_ key: FastPathKey, now: UInt64) -> (FastPathDecision, expiry: UInt64)? {
+        guard let connection = key.connection, ports.indices.contains(key.inPort.index),
+              connection.proto == 17 || (connection.proto == 6 && connection.tcpFlags & 0x37 == 0x10),
+              let frameAddress = pool.allocate() else { return nil }
+        defer { pool.free(frameAddress) }
+        let address = frameAddress &+ UInt64(pool.headroom)
+        let length = writeConnectionHeaders(key, connection, at: address)
+        var meta = PacketMetadata()
+        guard PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta), meta.error == .none else { return nil }
+        let inID = key.inPort
+        let port = fastPorts[inID]
+        let bridge = port.bridgeID.index
+        guard !port.isUnderlay, openFlow.active[bridge], openFlow.segmentCacheEnabled else { return nil }
+        let table = openFlow.views[bridge]
+        let flows = openFlow.tables[bridge].takeUnretainedValue().flows
+        let cache = openFlow.segmentCaches[bridge]
+        let start = FlowKey(meta, inPort: ofports[inID.index])
+        // What the frame's bytes say (the ct fields follow the key: they are not in the bytes).
+        var flowKey = start, frameKey = start
+        let facts = UInt16(0x100) | UInt16(connection.proto)
+        var dependencies = FastPathDependencies()
+        var expiry = UInt64.max
+        var t = 0, resubmits = 0
+        for _ in 0..<FastPathStage.maximumSegments {
+            let slot = cache.slot(key: flowKey, table: t)
+            guard slot.pointee.tag == table.cacheTag(table: t), slot.pointee.inPortID == Int32(truncatingIfNeeded: inID.index),
+                  slot.pointee.parseFacts == facts, slot.pointee.key.equals(flowKey),
+                  resubmits &+ Int(slot.pointee.resubmits) <= Datapath.maximumResubmits else { return nil }
+            for i in 0..<Int(slot.pointee.hitCount) {
+                let hit = Int(FlowSegment.hit(slot, i))
+                guard flows.indices.contains(hit) else { return nil }
+                dependencies.flows.append(flows[hit].counters)
+            }
+            resubmits &+= Int(slot.pointee.resubmits)
+            flowKey = slot.pointee.endKey
+            // The tables may not change the frame's bytes (writeKeyToFrame's words).
+            guard flowKey.w0 == frameKey.w0, flowKey.w1 == frameKey.w1, flowKey.w2 == frameKey.w2,
+                  flowKey.w3 == frameKey.w3, flowKey.w4 == frameKey.w4 else { return nil }
+            switch slot.pointee.end {
+            case .none:
+                return nil
+            case .output:
+                var decision: FastPathDecision
+                switch slot.pointee.output {
+                case .port(let outID):
+                    guard outID != inID, fastPorts[outID].egressKind == .queue else { return nil }
+                    decision = FastPathDecision(key: key, steps: [FastPathStep(bridge: port.bridgeID, vlan: 0, inPort: inID, outPort: outID,
+                                                                              inLengthDelta: 0, outLengthDelta: 0, learnsSource: false)],
+                                                outPort: outID, tagOperation: .keep, outTCI: 0)
+                case .normal:
+                    var record = FastPathRecord()
+                    record.dst = key.dst
+                    record.src = key.src
+                    record.tagged = key.tagged
+                    record.tpid = key.tagged ? 0x8100 : 0
+                    record.tci = key.tci
+                    record.vlanCount = key.tagged ? 1 : 0
+                    record.inLength = length
+                    guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: true) else { return nil }
+                    record.outDst = record.dst
+                    record.outSrc = record.src
+                    guard let normal = self.decision(of: record, steps: fastPath.steps),
+                          let macExpiry = macExpiry(of: normal.steps, key: key, now: now) else { return nil }
+                    decision = normal
+                    decision.key = key
+                    expiry = min(expiry, macExpiry)
+                case .flood, .all:
+                    return nil
+                }
+                decision.dependencies = dependencies
+                return (decision, expiry)
+            case .conntrack:
+                guard let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return nil }
+                let list = table.actionLists[Int(slot.pointee.conntrackFlow)]
+                let step = list.conntrackSteps + Int(slot.pointee.conntrackIndex)
+                guard step.pointee.table >= 0, step.pointee.nat.flags == 0, !step.pointee.commit || step.pointee.markMask == 0
+                else { return nil }
+                let zone = step.pointee.zone(of: &flowKey)
+                let conntrackKey = ConntrackKey.ipv4(zone: zone, source: connection.source, destination: connection.destination,
+                                                     proto: connection.proto, sourcePort: connection.sourcePort,
+                                                     destinationPort: connection.destinationPort)
+                guard let found = tracker.fastPathEstablished(conntrackKey, now: now), resubmits < Datapath.maximumResubmits
+                else { return nil }
+                let original = found.reply ? tracker.entries[found.entry].original : conntrackKey
+                dependencies.connections.append(.init(entry: found.entry, original: original, reply: found.reply))
+                expiry = min(expiry, found.expiration)
+                let state: CTState = found.reply ? [.tracked, .established, .reply] : [.tracked, .established]
+                flowKey.ctState = state.rawValue; flowKey.ctZone = zone; flowKey.ctMark = found.mark
+                frameKey.ctState = state.rawValue; frameKey.ctZone = zone; frameKey.ctMark = found.mark
+                resubmits &+= 1
+                t = Int(step.pointee.table)
+            }
+        }
+        return nil
+    }
+
+    /// Writes an Ethernet (and 802.1Q) header, an IPv4 header without options and a UDP or
+    /// TCP header with `key`'s fields at `address`; returns the frame's length.
+    private func writeConnectionHeaders(_ key: FastPathKey, _ connection: FastPathConnection, at address: UInt64) -> UInt32 {
+        let frame = pool.pointer(address)
+        frame.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        frame.storeBE48(key.dst, at: 0)
+        frame.storeBE48(key.src, at: 6)
+        var l3 = 14
+        if key.tagged {
+            frame.storeBE16(0x8100, at: 12)
+            frame.storeBE16(key.tci, at: 14)
+            l3 = 18
+        }
+        frame.storeBE16(0x0800, at: l3 - 2)
+        let l4Length = connection.proto == 6 ? 20 : 8
+        frame.storeBE8(0x45, at: l3)
+        frame.storeBE8(connection.tos, at: l3 + 1)
+        frame.storeBE16(UInt16(20 + l4Length), at: l3 + 2)
+        frame.storeBE8(connection.ttl, at: l3 + 8)
+        frame.storeBE8(connection.proto, at: l3 + 9)
+        frame.storeBE32(connection.source.rawValue, at: l3 + 12)
+        frame.storeBE32(connection.destination.rawValue, at: l3 + 16)
+        var sum: UInt32 = 0
+        for i in stride(from: 0, to: 20, by: 2) { sum &+= UInt32(frame.loadBE16(at: l3 + i)) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) &+ (sum >> 16) }
+        frame.storeBE16(~UInt16(sum), at: l3 + 10)
+        let l4 = l3 + 20
+        frame.storeBE16(connection.sourcePort, at: l4)
+        frame.storeBE16(connection.destinationPort, at: l4 + 2)
+        if connection.proto == 6 {
+            frame.storeBE8(0x50, at: l4 + 12)
+            frame.storeBE8(connection.tcpFlags, at: l4 + 13)
+            frame.storeBE16(0xFFFF, at: l4 + 14)
+        } else {
+            frame.storeBE16(8, at: l4 + 4)
+        }
+        return UInt32(max(60, l4 + l4Length))
+    }
+
+    /// When the first MAC entry `steps` (NORMAL decisions) depend on ages out, or nil when
+    /// one of them no longer gives the same port.
+    func macExpiry(of steps: [FastPathStep], key: FastPathKey, now: UInt64) -> UInt64? {
+        var expiry = UInt64.max
+        for step in steps {
+            let bridge = step.bridge.index, inPort = step.inPort.index, outPort = step.outPort.index
+            guard bridge >= 0, bridge < l2.bridgeCount, inPort >= 0, inPort < ports.count, outPort >= 0, outPort < ports.count
+            else { return nil }
+            guard step.learnsSource else { continue }
+            let table = l2.macTables[bridge]
+            guard let srcSeen = table.seen(key.src, vlan: step.vlan, port: inPort, now: now),
+                  let dstSeen = table.seen(key.dst, vlan: step.vlan, port: outPort, now: now)
+            else { return nil }
+            expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
+        }
+        return expiry
+    }
+
+    /// Adds what the kernel carried for a decision through tables to the flows it hit and
+    /// refreshes its connections (`creditFastPath` does the ports and MACs).
+    func creditDependencies(_ dependencies: FastPathDependencies, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
+        for counters in dependencies.flows {
+            counters.slots[0] &+= packets
+            counters.slots[1] &+= bytes
+            if counters.slots[3] < lastUsed { counters.slots[3] = lastUsed }
+        }
+        guard !dependencies.connections.isEmpty, let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return }
+        for connection in dependencies.connections {
+            tracker.creditFastPath(entry: connection.entry, original: connection.original, lastUsed: lastUsed)
+        }
+    }
+
+    /// Tracks the TCP connections of `decision` liberally from now on (Conntrack+FastPath.swift).
+    func trackLiberally(_ decision: FastPathDecision) {
+        guard decision.key.connection?.proto == 6, let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return }
+        for connection in decision.dependencies.connections where tracker.fastPathHolds(entry: connection.entry, original: connection.original) {
+            tracker.trackLiberally(entry: connection.entry)
+        }
+    }
+
+    /// A number that changes whenever some bridge's OpenFlow tables change (flow add, mod,
+    /// delete, `learn`, expiry, security-group updates): the fast path re-checks its entries
+    /// when it moved.
+    public var flowTablesGeneration: UInt64 {
+        var total: UInt64 = 0
+        for i in 0..<openFlow.bridgeCount { total &+= openFlow.views[i].version }
+        return total
+    }
+
+    /// Whether a TCP segment with FIN or RST reached a bridge with tables since the last
+    /// call (a cached connection may be closing: the fast path re-checks its entries).
+    public func takeFastPathConnectionChanged() -> Bool {
+        let changed = fastPath.connectionChanged.pointee
+        fastPath.connectionChanged.pointee = false
+        return changed
+    }
+}

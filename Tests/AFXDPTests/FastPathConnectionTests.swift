@@ -1,0 +1,251 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import AFXDP
+import Testing
+@testable import XDPDatapath
+import XDPLab
+import XDPPacket
+import XDPScenarios
+
+/// The fast path through OpenFlow tables: established connections through Neutron's
+/// security-group firewall (the `sg-10` bench scenario's flows: a VM port behind tables 0 →
+/// 60 → 81 → ct(zone) → 82 → output). The decision is worked out from the key alone, holds
+/// while the tables, the connection and the MAC entries do, and the program repeats it.
+@Suite("Fast path: established connections through tables")
+struct FastPathConnectionTests {
+    static let scenario = BenchScenario.securityGroup(rules: 10)
+
+    /// A datapath with the scenario's flows, recording, the connection established (the
+    /// generator's datagram a → b, then the sink's reply b → a).
+    static func established() throws -> (datapath: Datapath, forward: [UInt8], reply: [UInt8], now: DatapathInstant) {
+        let pipeline = try PipelineScenario.securityGroup(rules: 10)
+        let now = DatapathInstant.now()
+        let datapath = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
+        datapath.fastPathRecording = true
+        for (frame, port) in pipeline.prime {
+            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
+            _ = drain(datapath)
+        }
+        return (datapath, pipeline.prime[0].frame, pipeline.prime[1].frame, now)
+    }
+
+    static func drain(_ datapath: Datapath) -> [(String, [UInt8])] {
+        var out: [(String, [UInt8])] = []
+        for port in datapath.ports { for bytes in datapath.drainTransmitted(port) { out.append((port.name, bytes)) } }
+        return out
+    }
+
+    static func tableCount(_ datapath: Datapath, table: Int, now: DatapathInstant) throws -> UInt64 {
+        try datapath.flowStatistics(bridge: "br", now: now).filter { Int($0.rule.table) == table }.map(\.packets).reduce(0, +)
+    }
+
+    @Test func anEstablishedDatagramIsDecidedFromItsKeyAndHoldsWhileItsStateDoes() throws {
+        var (datapath, forward, reply, now) = try Self.established()
+        _ = datapath.takeFastPathDecisions()   // the priming frames: the first one was new
+        datapath.inject(forward, into: datapath.port(named: "a")!, now: now)
+        #expect(Self.drain(datapath).map(\.0) == ["b"])
+        datapath.inject(reply, into: datapath.port(named: "b")!, now: now)
+        #expect(Self.drain(datapath).map(\.0) == ["a"])
+        let decisions = datapath.takeFastPathDecisions()
+        // The reply is flooded, not cached: its destination was never learned (the
+        // firewall sends the VM's ingress to its port with `output:N`, not NORMAL).
+        #expect(decisions.count == 1, "\(decisions.map(\.key))")
+        guard let decision = decisions.first(where: { $0.key.inPort == datapath.port(named: "a")!.id }) else { return }
+        #expect(decision.key.connection?.proto == 17)
+        #expect(decision.outPort == datapath.port(named: "b")!.id)
+        #expect(decision.dependencies.connections.count == 1 && decision.dependencies.connections[0].reply == false)
+        #expect(!decision.dependencies.flows.isEmpty)
+        // Worked out again from the key alone (what a restarted engine adopts by).
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision)
+        let expiry = try #require(datapath.fastPathExpiry(of: decision, now: now))
+        let connection = try #require(datapath.conntrackConnections().first)
+        #expect(expiry <= connection.expiration)
+
+        // What the kernel carried counts in the flows and refreshes the connection.
+        let before = try Self.tableCount(datapath, table: 82, now: now)
+        let later = now + .seconds(30)
+        datapath.creditFastPath(decision, packets: 5, bytes: 5 * UInt64(forward.count), lastUsed: later)
+        #expect(try Self.tableCount(datapath, table: 82, now: now) == before + 5)
+        #expect(try #require(datapath.conntrackConnections().first).expiration > connection.expiration)
+        #expect(datapath.port(named: "a")!.stats.rxPackets == 2 + 5)   // the two datagrams it sent, and the five carried
+
+        // A frame differing in a keyed field (the TTL) has no decision of its own yet.
+        var other = decision.key
+        other.connection?.ttl &-= 1
+        #expect(datapath.fastPathDecision(for: other, now: now) == nil)
+
+        // The connection flushed: the decision no longer holds.
+        _ = datapath.flushConntrack()
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        (datapath, forward, reply, now) = try Self.established()
+        datapath.inject(forward, into: datapath.port(named: "a")!, now: now)
+        _ = Self.drain(datapath)
+        let again = try #require(datapath.takeFastPathDecisions().last)
+        #expect(datapath.fastPathExpiry(of: again, now: now) != nil)
+        // The tables changed (a flow deleted from table 82): no longer holds.
+        var selector = FlowSelector()
+        selector.table = 82
+        #expect(try datapath.deleteFlows(selector, strict: false, bridge: "br") > 0)
+        #expect(datapath.fastPathExpiry(of: again, now: now) == nil)
+    }
+
+    @Test func tcpIsCachedOnlyOnceEstablishedAndThenTrackedLiberally() throws {
+        let pipeline = try PipelineScenario.securityGroup(rules: 10)
+        let now = DatapathInstant.now()
+        let datapath = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
+        datapath.fastPathRecording = true
+        // The group's rules are UDP: a TCP service on the VM's port 8080 is let in as a rule
+        // would let it (new connections committed in the VM's zone, then out).
+        try datapath.addFlow(FlowParser.parse("table=82,priority=70,ct_state=+new-est,tcp,reg5=0x2,tp_dst=8080 "
+                                              + "actions=ct(commit,zone=NXM_NX_REG5[0..15]),output:2"), bridge: "br", now: now)
+        let meta = PacketParser.parse(pipeline.prime[0].frame)
+        let (macA, macB) = (MACAddress(rawValue: meta.dlSrc), MACAddress(rawValue: meta.dlDst))
+        let (ipA, ipB) = (IPv4Address(rawValue: meta.nwSrc), IPv4Address(rawValue: meta.nwDst))
+        func segment(fromA: Bool, flags: TCPFlags, seq: UInt32, ack: UInt32) -> [UInt8] {
+            FrameBuilder().ethernet(source: fromA ? macA : macB, destination: fromA ? macB : macA)
+                .ipv4(source: fromA ? ipA : ipB, destination: fromA ? ipB : ipA)
+                .tcp(sourcePort: fromA ? 40000 : 8080, destinationPort: fromA ? 8080 : 40000, sequence: seq,
+                     acknowledgment: ack, flags: flags).build()
+        }
+        func send(_ frame: [UInt8], fromA: Bool) -> [String] {
+            datapath.inject(frame, into: datapath.port(named: fromA ? "a" : "b")!, now: now)
+            return Self.drain(datapath).map(\.0)
+        }
+        #expect(send(segment(fromA: true, flags: .syn, seq: 100, ack: 0), fromA: true) == ["b"],
+                "\(datapath.port(named: "a")!.stats) \((try? datapath.flowStatistics(bridge: "br", now: now).filter { $0.packets > 0 }.map { "\($0.rule) \($0.packets)" }) ?? [])")
+        #expect(send(segment(fromA: false, flags: [.syn, .ack], seq: 500, ack: 101), fromA: false) == ["a"])
+        #expect(datapath.takeFastPathDecisions().isEmpty, "a handshake is never cached")
+        #expect(send(segment(fromA: true, flags: .ack, seq: 101, ack: 501), fromA: true) == ["b"],
+                "\(datapath.port(named: "a")!.stats) \(datapath.conntrackConnections())")
+        let decisions = datapath.takeFastPathDecisions()
+        #expect(decisions.count == 1 && decisions.first?.key.connection?.proto == 6, "\(decisions.map(\.key))")
+        // Cached: a segment far beyond the window the tracker last saw still passes (the
+        // kernel carried the ones between).
+        #expect(send(segment(fromA: true, flags: .ack, seq: 101 &+ 50_000_000, ack: 501), fromA: true) == ["b"])
+        // FIN goes the slow path and asks for a re-check.
+        _ = datapath.takeFastPathConnectionChanged()
+        #expect(send(segment(fromA: true, flags: [.fin, .ack], seq: 101 &+ 50_000_000, ack: 501), fromA: true) == ["b"])
+        #expect(datapath.takeFastPathConnectionChanged())
+        if let decision = decisions.first {
+            #expect(datapath.fastPathExpiry(of: decision, now: now) == nil, "a closing connection is not carried")
+        }
+    }
+}
+
+extension AFXDPIntegrationTests {
+    /// The program against the pipeline for the security-group scenario, frame by frame
+    /// (BPF_PROG_TEST_RUN, veths in a namespace of the test's own that no frame crosses):
+    /// established datagrams both ways are carried with the pipeline's bytes and egress,
+    /// and variants that must go the slow path (another TTL, TOS or port, TCP SYN/FIN/RST,
+    /// fragments, options) are not; the flows credited with what the program carried count
+    /// what the reference's flows counted.
+    @Suite("Fast path: XDP program vs Swift pipeline through tables")
+    struct FastPathConnectionDifferentialTests {
+        @Test func theProgramRepeatsTheFirewallFrameByFrame() throws {
+            let lab = LabNetwork(tag: "fpc")
+            defer { lab.tearDown() }
+            let namespace = try lab.addNamespace("dp")
+            // (An interface named `a` would read as `ip link add address`: the veths are
+            // `fpa`/`fpb`, standing for the datapath's ports `a`/`b`.)
+            for name in ["a", "b"] {
+                try Shell.check(["ip", "-n", namespace, "link", "add", "fp" + name, "type", "veth", "peer", "name", "fp" + name + "x"])
+                try Shell.check(["ip", "-n", namespace, "link", "set", "fp" + name, "up"])
+            }
+            let failures = try LabNetwork.inNamespace(namespace) { () throws -> [String] in try Self.compare() }
+            #expect(failures.isEmpty, "\(failures.prefix(20).joined(separator: "\n"))")
+        }
+
+        static func compare() throws -> [String] {
+            var failures: [String] = []
+            let pipeline = try PipelineScenario.securityGroup(rules: 10)
+            let now = DatapathInstant.now()
+            let reference = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
+            let cached = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
+            cached.fastPathRecording = true
+            let program = try SteeringProgram()
+            var ifindex: [String: Int32] = [:]
+            for (slot, name) in ["a", "b"].enumerated() {
+                ifindex[name] = Int32(bitPattern: if_nametoindex("fp" + name))
+                try program.setPort(ifindex: ifindex[name]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: "fp" + name)
+            }
+            try program.fastPath.setEnabled(true)
+            func both(_ frame: [UInt8], _ port: String) {
+                reference.inject(frame, into: reference.port(named: port)!, now: now)
+                cached.inject(frame, into: cached.port(named: port)!, now: now)
+                _ = FastPathConnectionTests.drain(reference)
+                _ = FastPathConnectionTests.drain(cached)
+            }
+            let (forward, reply) = (pipeline.prime[0].frame, pipeline.prime[1].frame)
+            both(forward, "a")
+            both(reply, "b")
+            _ = cached.takeFastPathDecisions()
+            both(forward, "a")
+            both(reply, "b")
+            var installed: [[UInt8]: FastPathDecision] = [:]
+            for decision in cached.takeFastPathDecisions() {
+                guard let expiry = cached.fastPathExpiry(of: decision, now: now) else { failures.append("\(decision.key): does not hold"); continue }
+                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.outPort.index].name
+                let key = FastPathMaps.keyBytes(ifindex: ifindex[inName]!, key: decision.key)
+                try program.fastPath.addDevice(ifindex[outName]!)
+                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
+                    egress: ifindex[outName]!, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds,
+                    maximumLength: 1792), fresh: true)
+                installed[key] = decision
+                // The key read back from the map's bytes is the decision's (adoption reads it so).
+                var readBack = FastPathMaps.key(of: key).key
+                readBack.inPort = decision.key.inPort
+                if readBack != decision.key { failures.append("key bytes read back as \(readBack), not \(decision.key)") }
+            }
+            if installed.count != 1 { failures.append("\(installed.count) entries installed, 1 expected (the reply is flooded)") }
+
+            // The corpus: the established datagrams, and variants that must take the slow path.
+            func variant(_ frame: [UInt8], _ change: (inout [UInt8]) -> Void) -> [UInt8] { var f = frame; change(&f); return f }
+            let meta = PacketParser.parse(forward)
+            let ip = Int(meta.l3Offset), l4 = Int(meta.l4Offset)
+            var corpus: [(String, [UInt8], String, Bool)] = [
+                ("forward", forward, "a", true), ("reply-flooded", reply, "b", false),
+                ("trailing-bytes", forward + [UInt8](repeating: 0xAB, count: 10), "a", true),
+                ("ttl", variant(forward) { $0[ip + 8] &-= 1 }, "a", false),
+                ("tos", variant(forward) { $0[ip + 1] = 0x10 }, "a", false),
+                ("source-port", variant(forward) { $0[l4 + 1] &+= 1 }, "a", false),
+                ("fragment", variant(forward) { $0[ip + 6] = 0x20 }, "a", false),
+            ]
+            let tcp = FrameBuilder().ethernet(source: MACAddress(rawValue: meta.dlSrc), destination: MACAddress(rawValue: meta.dlDst))
+                .ipv4(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst))
+            for (name, flags) in [("tcp-syn", TCPFlags.syn), ("tcp-fin", [TCPFlags.fin, .ack]), ("tcp-rst", TCPFlags.rst)] {
+                corpus.append((name, tcp.tcp(sourcePort: meta.tpSrc, destinationPort: meta.tpDst, flags: flags).build(), "a", false))
+            }
+            var carried = 0
+            for (name, frame, port, cacheable) in corpus {
+                let run = try program.testRun(frame: frame, ifindex: ifindex[port]!)
+                reference.inject(frame, into: reference.port(named: port)!, now: now)
+                let outputs = FastPathConnectionTests.drain(reference)
+                if run.verdict == FastPathDifferentialTests.redirect {
+                    carried += 1
+                    if !cacheable { failures.append("\(name): carried") }
+                    if outputs.count != 1 || outputs[0].1 != run.output { failures.append("\(name): program's bytes differ from \(outputs.map(\.0))") }
+                } else {
+                    if cacheable { failures.append("\(name): not carried (verdict \(run.verdict))") }
+                    cached.inject(frame, into: cached.port(named: port)!, now: now)
+                    _ = FastPathConnectionTests.drain(cached)
+                }
+            }
+            for (key, decision) in installed {
+                let counters = program.fastPath.counters(key: key)
+                cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
+                                      lastUsed: DatapathInstant(nanoseconds: max(counters.lastUsed, now.nanoseconds)))
+            }
+            if carried != 2 { failures.append("carried \(carried), 2 expected") }
+            // The flows and ports of the relieved datapath count what the reference's did.
+            let a = try reference.flowStatistics(bridge: "br", now: now).map(\.packets)
+            let b = try cached.flowStatistics(bridge: "br", now: now).map(\.packets)
+            if a != b { failures.append("flow packets: reference \(a), with the fast path \(b)") }
+            for name in ["a", "b"] {
+                let x = reference.port(named: name)!.stats, y = cached.port(named: name)!.stats
+                if (x.rxPackets, x.txPackets) != (y.rxPackets, y.txPackets) { failures.append("\(name): reference \(x), fast path \(y)") }
+            }
+            return failures
+        }
+    }
+}
