@@ -25,11 +25,17 @@ final class SGLab {
     func ns(_ h: String) -> String { topo.namespace(h) }
     var dir: String { "/tmp/\(topo.lab.prefix)-sg" }
 
-    init(net: Int, rules: [SecurityGroupRule]) throws {
+    /// `fastPath`: the engine runs the in-kernel fast path (the hosts' ends take redirects).
+    init(net: Int, rules: [SecurityGroupRule], fastPath: Bool = false) throws {
         self.net = net
         try Self.addHosts(to: topo, net: net)
         let topo = self.topo
-        engine = try AFXDPEngine(configuration: bridge(Self.hosts.map { (topo.port($0), 1) }))
+        var options = EngineConfiguration()
+        if fastPath {
+            options.fastPath = true
+            try topo.acceptRedirects(Self.hosts)
+        }
+        engine = try AFXDPEngine(configuration: bridge(Self.hosts.map { (topo.port($0), 1) }), options: options)
         sg = SecurityGroupConfiguration(groups: [SecurityGroup(id: "default", rules: rules)])
         sg.ports = [binding("a"), binding("b")]
         try engine.start()
@@ -317,9 +323,12 @@ struct SecurityGroupLiveTests {
         #expect(lab.captured(at: "a", "icmp") { lab.python("c", stray) } == 0)
     }
 
-    @Test func establishedConnectionIsCutWhenItsRuleIsRemoved() throws {
+    /// With the fast path on, the stream's segments go by the kernel once established, and
+    /// the rule's removal still cuts it at the next segment.
+    @Test(arguments: [false, true])
+    func establishedConnectionIsCutWhenItsRuleIsRemoved(fastPath: Bool) throws {
         let ssh = SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 5500, portRangeMax: 5500)!
-        let lab = try SGLab(net: 128, rules: [Self.egressAll, Self.icmpIn, ssh])
+        let lab = try SGLab(net: fastPath ? 129 : 128, rules: [Self.egressAll, Self.icmpIn, ssh], fastPath: fastPath)
         defer { lab.tearDown() }
         let countFile = "\(lab.dir)/count"
         let server = """
@@ -360,14 +369,68 @@ struct SecurityGroupLiveTests {
         usleep(500_000)
         let before = received()
         #expect(before > 0, "the stream runs")
+        let carried = lab.engine.statistics().fastPathPackets
+        if fastPath {
+            usleep(500_000)
+            #expect(lab.engine.statistics().fastPathPackets > carried, "the kernel carries the established stream")
+            let dump = lab.engine.perform { datapath, now in datapath.fastPathDump(now: now)?.entries.map(\.description) ?? [] } ?? []
+            #expect(dump.contains { $0.contains("tcp(") && $0.contains("dst=5500") }, "\(dump)")
+        }
         let update = try lab.setRules([Self.egressAll, Self.icmpIn])
         #expect(update.connectionsCut >= 1)
+        if fastPath {
+            let dump = lab.engine.perform { datapath, now in datapath.fastPathDump(now: now)?.entries.map(\.description) ?? [] } ?? []
+            #expect(!dump.contains { $0.contains("5500") }, "no entry of the cut connection is left: \(dump)")
+        }
         usleep(700_000)
         let afterCut = received()
         usleep(2_000_000)
         #expect(received() == afterCut, "nothing more arrives once the connection is cut (\(before) → \(afterCut) → \(received()))")
         #expect(!lab.tcp("a", "b", 5500), "and a new connection is refused")
         #expect(lab.ping("a", "b"), "other traffic still flows")
+    }
+
+    /// The fast path carries an allowed TCP stream once it is established; the FIN that
+    /// closes it goes the slow path, and the connection's entries leave the fast path.
+    @Test func aTCPStreamClosedWithFINLeavesTheFastPath() throws {
+        let rule = SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 5600, portRangeMax: 5600)!
+        let lab = try SGLab(net: 130, rules: [Self.egressAll, Self.icmpIn, rule], fastPath: true)
+        defer { lab.tearDown() }
+        let countFile = "\(lab.dir)/count"
+        let server = """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('\(lab.ip("b"))', 5600)); s.listen(1); s.settimeout(25)
+            c, _ = s.accept(); c.settimeout(25); n = 0
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                n += len(d)
+            c.close(); open('\(countFile)', 'w').write(str(n))
+            """
+        let client = """
+            import socket, time
+            for attempt in range(10):
+                try:
+                    s = socket.create_connection(('\(lab.ip("b"))', 5600), timeout=2); break
+                except OSError:
+                    time.sleep(0.5)
+            for i in range(300):
+                s.sendall(b'y' * 500); time.sleep(0.01)
+            s.close()
+            """
+        let before = lab.engine.statistics().fastPathPackets
+        let serverPID = try lab.spawn(in: "b", ["/usr/bin/python3", "-c", server], log: "\(lab.dir)/server.log")
+        usleep(500_000)
+        let clientPID = try lab.spawn(in: "a", ["/usr/bin/python3", "-c", client], log: "\(lab.dir)/client.log")
+        defer { lab.stop(clientPID); lab.stop(serverPID) }
+        func received() -> Int? { (try? String(contentsOfFile: countFile, encoding: .utf8)).flatMap { Int($0) } }
+        for _ in 0..<300 where received() == nil { usleep(100_000) }
+        #expect(received() == 300 * 500, "the whole stream arrived")
+        #expect(lab.engine.statistics().fastPathPackets - before > 100, "the kernel carried most of it")
+        usleep(300_000)
+        let dump = lab.engine.perform { datapath, now in datapath.fastPathDump(now: now)?.entries.map(\.description) ?? [] } ?? []
+        #expect(!dump.contains { $0.contains("5600") }, "the closed connection left the fast path: \(dump)")
     }
 
     @Test func noBlinkWhileRulesAreReplacedManyTimes() throws {
