@@ -195,15 +195,19 @@ extension Datapath {
     // MARK: - The transport's side (control path)
 
     /// The decisions recorded since the last call that the fast path can repeat, in the
-    /// order their frames were forwarded (duplicates included).
+    /// order their frames were forwarded (duplicates of NORMAL-only ones included; a
+    /// connection's is worked out once per call).
     public func takeFastPathDecisions() -> [FastPathDecision] {
         let count = fastPath.pendingCount.pointee
         guard count > 0 else { return [] }
         fastPath.pendingCount.pointee = 0
         var decisions: [FastPathDecision] = []
+        // A connection's frames of one batch are worked out once (the first of them).
+        var connectionsSeen: Set<FastPathKey> = []
         for i in 0..<count {
             let base = i * FastPathStage.maximumSteps
-            if fastPath.pending[i].connection != nil {
+            if let key = fastPath.pending[i].connectionKey {
+                guard connectionsSeen.insert(key).inserted else { continue }
                 if let decision = connectionDecision(of: fastPath.pending[i]) {
                     trackLiberally(decision)
                     decisions.append(decision)

@@ -122,11 +122,9 @@ extension Datapath {
     /// key, and the one the frame took (same port, same Ethernet header and tag as the
     /// decision gives, the rest unchanged); nil otherwise.
     func connectionDecision(of record: FastPathRecord) -> FastPathDecision? {
-        guard let connection = record.connection, record.inHeaderHash == record.outHeaderHash,
+        guard let key = record.connectionKey, record.inHeaderHash == record.outHeaderHash,
               record.outDst == record.dst, record.outSrc == record.src,
               ports.indices.contains(record.inPort) else { return nil }
-        let key = FastPathKey(inPort: PortID(record.inPort), tagged: record.tagged, tci: record.tci,
-                              dst: record.dst, src: record.src, connection: connection)
         guard let (decision, _) = workOutConnectionPath(key, now: record.recordedAt),
               decision.outPort.index == record.outPort else { return nil }
         let outTagged = decision.tagOperation == .push || decision.tagOperation == .set
@@ -332,5 +330,12 @@ extension Datapath {
         let changed = fastPath.connectionChanged.pointee
         fastPath.connectionChanged.pointee = false
         return changed
+    }
+}
+
+extension FastPathRecord {
+    /// The key of a recorded frame through tables (nil for a NORMAL-only record).
+    var connectionKey: FastPathKey? {
+        connection.map { FastPathKey(inPort: PortID(inPort), tagged: tagged, tci: tci, dst: dst, src: src, connection: $0) }
     }
 }
