@@ -17,6 +17,9 @@ import XDPDatapath
 // carried before and while the daemon was away shows in `dump-fastpath`; the datapath's
 // port counters, which start at zero with the process, are credited from here on). Every
 // other entry is removed, with its counters; so are egress devices no kept entry uses.
+// An entry of a connection through OpenFlow tables is worked out from the flow-segment cache,
+// which starts empty in a new process: it is removed, and the connection's next packet,
+// going the slow path, installs it again.
 extension AFXDPEngine {
     /// What the engine found pinned and did about it at start, one line each: pins of a
     /// previous run removed, maps that did not fit, links adopted or replaced. Empty without
