@@ -174,7 +174,10 @@ def main():
     write(os.path.join(out, "fuzz-packet"), [f for _, f in pairs])
     # One input per frame, and one with the whole conversation (the clock advancing 1 s).
     records = [struct.pack(">BBH", port, 10, len(f)) + f for port, f in pairs]
-    write(os.path.join(out, "fuzz-datapath"), records + [b"".join(records)])
+    # The conversation again with fast-path recording on (selector bit 6), twice over: the
+    # second pass meets the connections and MAC entries the first one left.
+    recorded = [struct.pack(">BBH", port | 0x40, 1, len(f)) + f for port, f in pairs]
+    write(os.path.join(out, "fuzz-datapath"), records + [b"".join(records), b"".join(recorded) * 2])
     write(os.path.join(out, "fuzz-flow-syntax"), flows())
     write(os.path.join(out, "fuzz-yaml"), yaml_blocks())
     write(os.path.join(out, "fuzz-control"), control_requests())

@@ -8,7 +8,8 @@ import XDPSwitch
 // invariants are checked and a violation stops the process (libFuzzer records the input).
 //
 // Input format, repeated until the bytes run out:
-//   byte 0       port selector (index into `inputPorts`, modulo) in bits 0-6; bit 7 set:
+//   byte 0       port selector (index into `inputPorts`, modulo) in bits 0-5; bit 6 set:
+//                the datapath records fast-path decisions for this frame; bit 7 set:
 //                the frame is sent as it is, else its IPv4 header checksums (outer, and
 //                the inner one of GRE) are made right first, so the checksum invariant
 //                can blame the datapath for every bad checksum that comes out
@@ -20,7 +21,11 @@ import XDPSwitch
 //     router ARP waits) or waiting for an underlay neighbour;
 //   - no frame leaves longer than a pool frame or shorter than an Ethernet header;
 //   - a frame that leaves and parses as IPv4 has a right header checksum (unless its cause
-//     entered with bit 7 set) and an IPv4 total length within the frame.
+//     entered with bit 7 set) and an IPv4 total length within the frame;
+//   - recording (bit 6): every decision the frame left holds and is worked out again from
+//     its key alone as the same decision, and the same frame sent again leaves exactly as
+//     the in-kernel fast path would send it: one frame, by the decision's port, with the
+//     decision's tag operation applied and nothing else changed.
 
 public final class NetworkNodeFuzzer {
     /// The network node's YAML: `NetworkNodeYAML.router1`'s br-int/br-ex/router1 with
@@ -120,12 +125,50 @@ public final class NetworkNodeFuzzer {
             let raw = selector & 0x80 != 0
             if !raw { Self.fixIPv4Checksums(&frame) }
             now &+= UInt64(step) &* 100_000_000
-            datapath.inject(frame, into: ports[Int(selector & 0x7F) % ports.count], now: DatapathInstant(nanoseconds: now))
+            let port = ports[Int(selector & 0x3F) % ports.count]
+            let recording = selector & 0x40 != 0
+            datapath.fastPathRecording = recording
+            datapath.inject(frame, into: port, now: DatapathInstant(nanoseconds: now))
             check(checksums: !raw)
+            if recording {
+                checkDecisions(frame, from: port)
+                datapath.fastPathRecording = false
+                check(checksums: false)
+            }
         }
         // Leave the datapath empty of queued frames for the next input (state such as
         // learned MACs, connections and neighbours carries over, as on a real wire).
         datapath.discardTransmitted()
+    }
+
+    /// Stops the process unless each decision `frame` left (entering by `port`) holds, is
+    /// worked out again from its key as the same, and describes what the same frame sent
+    /// again does (see the essay above).
+    func checkDecisions(_ frame: [UInt8], from port: DatapathPort) {
+        let at = DatapathInstant(nanoseconds: now)
+        for decision in datapath.takeFastPathDecisions() {
+            guard decision.key.inPort == port.id else { fatalError("a decision for \(decision.key) from a frame of \(port.name)") }
+            guard datapath.fastPathExpiry(of: decision, now: at) != nil else { fatalError("\(decision.key): does not hold at once") }
+            guard datapath.fastPathDecision(for: decision.key, now: at) == decision else {
+                fatalError("\(decision.key): worked out again as another decision")
+            }
+            var expected = frame
+            switch decision.tagOperation {
+            case .keep: break
+            case .pop: expected.removeSubrange(12..<16)
+            case .push: expected.insert(contentsOf: [0x81, 0x00, UInt8(decision.outTCI >> 8), UInt8(decision.outTCI & 0xFF)], at: 12)
+            case .set: expected[14] = UInt8(decision.outTCI >> 8); expected[15] = UInt8(decision.outTCI & 0xFF)
+            }
+            datapath.inject(frame, into: port, now: at)
+            var left: [(String, [UInt8])] = []
+            for out in datapath.ports { for bytes in datapath.drainTransmitted(out) { left.append((out.name, bytes)) } }
+            let outName = datapath.ports[decision.outPort.index].name
+            guard left.count == 1, left[0].0 == outName, left[0].1 == expected else {
+                fatalError("\(decision.key): decided \(decision.actionsText { datapath.ports[$0.index].name }), "
+                           + "the same frame again left as \(left.map { "\($0.0) \($0.1.count) bytes" })")
+            }
+            _ = datapath.takeFastPathDecisions()
+        }
     }
 
     /// Stops the process unless every frame of the pool is free, queued, held or waiting
