@@ -7,8 +7,8 @@
 #               pair (no forwarder); fails when the median xdpswitch-fp/direct ratio is below
 #               BENCH_CHECK_FAST_PATH_MIN or the kernel carried less than 99% of its frames.
 # A check below its threshold is measured once more and fails only if that run is below too:
-# a real regression fails both, a noisy one (BENCHMARKS.md, "bench-check spread") rarely fails
-# twice in a row. Both checks always run; the script fails if either failed.
+# a real regression fails both, a noisy one (BENCHMARKS.md, "make bench-check": the spreads)
+# rarely fails twice in a row. Both checks always run; the script fails if either failed.
 #   BENCH_CHECK_MIN=0.75 BENCH_CHECK_FAST_PATH_MIN=0.5 BENCH_CHECK_REPEAT=5 BENCH_CHECK_SECONDS=2 scripts/bench-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,8 @@ import XDPLab
 import XDPScenarios
 
 /// The lab every peer forwards in: `ns gen: g0 ⇄ <p>a [ns <p>fwd] <p>b ⇄ s0 :ns sink`, the
-/// counting sink on s0 (`direct` adds `ns gen: <p>d ⇄ sd :ns sink`, see `DirectPeer`). Everything is removed by `tearDown()` (namespaces take their veths).
+/// counting sink on s0 (`direct` adds `ns gen: <p>d ⇄ sd :ns sink`, see `DirectPeer`).
+/// Everything is removed by `tearDown()` (namespaces take their veths).
 final class BenchLab {
     let network = LabNetwork(tag: "b")
     let gen: String, fwd: String, sink: String
