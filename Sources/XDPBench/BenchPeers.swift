@@ -7,7 +7,8 @@ import XDPLab
 import XDPScenarios
 
 /// The lab every peer forwards in: `ns gen: g0 ⇄ <p>a [ns <p>fwd] <p>b ⇄ s0 :ns sink`, the
-/// counting sink on s0. Everything is removed by `tearDown()` (namespaces take their veths).
+/// counting sink on s0 (`direct` adds `ns gen: <p>d ⇄ sd :ns sink`, see `DirectPeer`).
+/// Everything is removed by `tearDown()` (namespaces take their veths).
 final class BenchLab {
     let network = LabNetwork(tag: "b")
     let gen: String, fwd: String, sink: String
@@ -46,6 +47,14 @@ final class BenchLab {
     }
 }
 
+/// Where a run's frames go in and are counted: the generator's interface (in the lab's
+/// generator namespace) and the sink's (in its sink namespace) with the counter on it.
+struct BenchEndpoints {
+    var generator: String
+    var sink: String
+    var counter: CountingSink
+}
+
 /// A peer cannot do a scenario's work on this machine (reported as n/a, not as a failure).
 struct BenchUnsupported: Error, CustomStringConvertible {
     var reason: String
@@ -75,11 +84,15 @@ protocol BenchPeer: AnyObject {
     /// `sg` and `compute`: the established/new packet counts of the filter that passes the
     /// measured stream (`BenchScenario.firewallCounter`; nil: not a firewall run).
     func firewallCounts() -> FirewallCounts?
+    /// Where the generator sends and the sink counts while this peer runs (after `start`).
+    func endpoints(lab: BenchLab) -> BenchEndpoints
 }
 
 extension BenchPeer {
     func shutdown() {}
     func firewallCounts() -> FirewallCounts? { nil }
+    /// Every forwarder: g0 → <p>a … <p>b → s0.
+    func endpoints(lab: BenchLab) -> BenchEndpoints { BenchEndpoints(generator: "g0", sink: "s0", counter: lab.counter) }
 }
 
 /// Our datapath: an `AFXDPEngine` over the scenario's configuration (`xdpswitch-fp`: with the
@@ -176,6 +189,42 @@ extension PeerCounters {
         }
         self.init(cpuSeconds: s.workerCPUTime.secondsValue, detail: "\(fixed(s.framesPerKick, 1)) frames/kick (max \(s.maxFramesPerKick))",
                   counts: counts)
+    }
+}
+
+/// The direct veth ceiling: no forwarder at all. A veth pair of its own runs from the
+/// generator's namespace straight into the sink's (`<p>d` ⇄ `sd`, made at the first run and
+/// removed with the namespaces), `sd` with a counting sink of its own: the generator's frames
+/// cross one veth instead of two and meet no program between them. It does none of the
+/// scenario's work (like `raw`); it is what the lab can carry at all, the figure the
+/// in-kernel fast path (`xdpswitch-fp`) is held against by `--min-fast-path-ratio`.
+final class DirectPeer: BenchPeer {
+    let name = "direct"
+    private var path: BenchEndpoints?
+    var cpuMethod: String { "none: no forwarder, the generator's veth pair ends in the sink's namespace (its work is the softirq CPU)" }
+
+    func start(_ scenario: BenchScenario, lab: BenchLab) throws {
+        guard path == nil else { return }
+        do {
+            let generator = try lab.network.addHost(namespace: lab.sink, switchSide: "d", hostSide: "sd",
+                                                    mac: BenchScenario.colon(BenchScenario.sinkMAC), switchNamespace: lab.gen)
+            try Shell.check(["ip", "-n", lab.gen, "link", "set", generator, "address", BenchScenario.colon(BenchScenario.generatorMAC)])
+            path = BenchEndpoints(generator: generator, sink: "sd", counter: try CountingSink(interface: "sd", namespace: lab.sink))
+        } catch {
+            throw BenchFailure("direct: \(error)")
+        }
+    }
+
+    func endpoints(lab: BenchLab) -> BenchEndpoints { path ?? BenchEndpoints(generator: "g0", sink: "s0", counter: lab.counter) }
+
+    func counters() -> PeerCounters { PeerCounters(cpuSeconds: nil) }
+
+    /// The pair stays for the next run (nothing runs on it in between).
+    func stop() {}
+
+    func shutdown() {
+        path?.counter.detach()
+        path = nil
     }
 }
 

@@ -27,6 +27,9 @@ struct BenchReport {
         /// Mean frame length the sink saw (checks the scenario's work: +4 after a VLAN push).
         var sinkFrameBytes: Double
         var detail: String
+        /// How much each of the peer's cumulative counters grew in the window (`fast-path`,
+        /// `rx`, drops by reason, ...; empty for peers without counters).
+        var counts: [String: UInt64] = [:]
         var totalCPU: Double { (forwarderCPU ?? 0) + softirqCPU }
     }
 

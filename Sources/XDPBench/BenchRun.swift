@@ -23,8 +23,8 @@ public struct BenchFailure: Error, Sendable, CustomStringConvertible {
     public init(_ message: String) { description = message }
 }
 
-/// `--min-raw-ratio`: the median xdpswitch/raw ratio on l2 was below the threshold (the
-/// lines saying so are already written); the command exits 1.
+/// `--min-raw-ratio` / `--min-fast-path-ratio`: a check on l2 was not met (the lines saying
+/// so are already written); the command exits 1.
 public struct BenchCheckFailure: Error, Sendable {}
 
 /// `xdpswitch bench SCENARIO`: forwarding throughput on veth pairs, ours beside the peers.
@@ -36,7 +36,9 @@ public struct BenchCheckFailure: Error, Sendable {}
 /// UDP frames into g0 with BPF_PROG_RUN live frames (XDP_TX), `--flows` source ports, the
 /// sink counts with an XDP program and drops. Each peer — `xdpswitch` (our datapath) and
 /// those of `compared` (`raw`: the minimal AF_XDP forwarder, XDPLab's `RawForwarder`; `ovs`:
-/// Open vSwitch userspace with afxdp ports; `kernel`: Linux bridge) — is measured in turn,
+/// Open vSwitch userspace with afxdp ports; `kernel`: Linux bridge; `fastpath`: ours with the
+/// in-kernel fast path, `xdpswitch-fp`; `direct`: no forwarder, a veth pair from the
+/// generator's namespace into the sink's, `DirectPeer`) — is measured in turn,
 /// the order rotating every round, `repeats` rounds; the report gives medians
 /// (BenchReport.swift, docs in BENCHMARKS.md). The command's options are these fields.
 public struct BenchRun {
@@ -46,10 +48,17 @@ public struct BenchRun {
     /// Frame size as RFC 2544 counts it (with the 4-byte FCS veth does not carry).
     public var size = 64
     public var flows = 1
-    /// Peers beside xdpswitch: ovs, kernel, raw.
+    /// Peers beside xdpswitch: ovs, kernel, raw, fastpath, direct.
     public var compared: [String] = []
     public var json: String?
+    /// The raw check: the median xdpswitch/raw rate on l2 must reach this.
     public var minRawRatio: Double?
+    /// The fast-path check: the median xdpswitch-fp/direct rate on l2 must reach this, and
+    /// the kernel must have carried at least `minFastPathShare` of xdpswitch-fp's frames.
+    public var minFastPathRatio: Double?
+    /// Below this share of frames carried by the kernel (median over xdpswitch-fp's runs) the
+    /// fast path fell back to the worker and its rate says nothing about the fast path.
+    public static let minFastPathShare = 0.99
     /// Our forwarder's options (idle mode, batch, ring size, kicks) and CPU placement.
     public var options = EngineConfiguration()
     public var generatorCPU: Int?
@@ -69,8 +78,16 @@ public struct BenchRun {
         }
         guard (64...1518).contains(size) else { throw BenchFailure("--size \(size): expected 64-1518") }
         guard (1...60_000).contains(flows) else { throw BenchFailure("--flows \(flows): expected 1-60000") }
-        for peer in compared where !["ovs", "kernel", "raw", "fastpath"].contains(peer) {
-            throw BenchFailure("--compare \(peer): expected ovs, kernel, raw, fastpath")
+        for peer in compared where !["ovs", "kernel", "raw", "fastpath", "direct"].contains(peer) {
+            throw BenchFailure("--compare \(peer): expected ovs, kernel, raw, fastpath, direct")
+        }
+        let measuresL2 = BenchScenario.select(scenario)!.contains { $0.name == "l2" }
+        if let minRawRatio, !(minRawRatio > 0 && minRawRatio.isFinite) || !measuresL2 || !compared.contains("raw") {
+            throw BenchFailure("--min-raw-ratio \(minRawRatio): needs a positive ratio, scenario l2 and --compare raw")
+        }
+        if let minFastPathRatio, !(minFastPathRatio > 0 && minFastPathRatio.isFinite) || !measuresL2
+            || !compared.contains("fastpath") || !compared.contains("direct") {
+            throw BenchFailure("--min-fast-path-ratio \(minFastPathRatio): needs a positive ratio, scenario l2 and --compare fastpath,direct")
         }
     }
 
@@ -93,6 +110,7 @@ public struct BenchRun {
                 fast.fastPath = true
                 peers.append(EnginePeer(name: "xdpswitch-fp", options: fast))
             case "kernel": peers.append(KernelPeer())
+            case "direct": peers.append(DirectPeer())
             default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)", pmdCPU: placement.forwarder,
                                           output: output))
             }
@@ -157,17 +175,46 @@ public struct BenchRun {
             do { try report.writeJSON(to: json) } catch { throw BenchFailure("--json \(json): \(error)") }
             printLine("wrote \(json)")
         }
-        if let minRawRatio {
-            guard let l2 = report.scenarios.first(where: { $0.name == "l2" }), let ratio = l2.ratio("xdpswitch", "raw") else {
-                throw BenchFailure("--min-raw-ratio needs scenario l2 and --compare raw")
-            }
-            let runs = l2.samples.filter { $0.peer == "xdpswitch" }.count
-            if ratio < minRawRatio {
-                printLine("bench-check: FAIL xdpswitch/raw on l2 = \(fixed(ratio, 3)) < \(minRawRatio) (median of \(runs))")
-                throw BenchCheckFailure()
-            }
-            printLine("bench-check: ok xdpswitch/raw on l2 = \(fixed(ratio, 3)) ≥ \(minRawRatio) (median of \(runs))")
+        let l2 = report.scenarios.first { $0.name == "l2" }
+        var failed = false
+        if let minRawRatio, let l2 { failed = !check(l2, ratioOf: "xdpswitch", to: "raw", atLeast: minRawRatio, printLine) || failed }
+        if let minFastPathRatio, let l2 {
+            failed = !check(l2, ratioOf: "xdpswitch-fp", to: "direct", atLeast: minFastPathRatio, printLine) || failed
+            failed = !checkFastPathShare(l2, printLine) || failed
         }
+        if failed { throw BenchCheckFailure() }
+    }
+
+    /// A bench-check: the median `ours`/`peer` rate on `l2` must reach `threshold`; prints
+    /// its `bench-check: ok …` or `FAIL …` line and returns whether it held.
+    private func check(_ l2: BenchReport.Scenario, ratioOf ours: String, to peer: String, atLeast threshold: Double,
+                       _ printLine: (String) -> Void) -> Bool {
+        let runs = l2.samples.filter { $0.peer == ours }.count
+        guard let ratio = l2.ratio(ours, peer) else {
+            printLine("bench-check: FAIL \(ours)/\(peer) on l2: no successful run of \([ours, peer].filter { l2.median($0) == nil }.joined(separator: " and "))")
+            return false
+        }
+        let holds = ratio >= threshold
+        printLine("bench-check: \(holds ? "ok" : "FAIL") \(ours)/\(peer) on l2 = \(fixed(ratio, 3)) \(holds ? "≥" : "<") \(threshold) (median of \(runs))")
+        return holds
+    }
+
+    /// The fast-path check's other half: in the median of xdpswitch-fp's runs the kernel
+    /// carried at least `minFastPathShare` of the frames (`fast-path` / (`fast-path` + the
+    /// worker's `rx`) over the window); below it the fast path fell back to the worker.
+    private func checkFastPathShare(_ l2: BenchReport.Scenario, _ printLine: (String) -> Void) -> Bool {
+        let shares = l2.samples.filter { $0.peer == "xdpswitch-fp" }.map { sample -> Double in
+            let (kernel, worker) = (Double(sample.counts["fast-path"] ?? 0), Double(sample.counts["rx"] ?? 0))
+            return kernel + worker > 0 ? kernel / (kernel + worker) : 0
+        }
+        guard !shares.isEmpty else { return false }  // the ratio's line already says there was no run
+        let share = median(shares), threshold = Self.minFastPathShare
+        let holds = share >= threshold
+        printLine("bench-check: \(holds ? "ok" : "FAIL") the kernel carried \(fixed(100 * share, 2))% of xdpswitch-fp's frames on l2 "
+            + "\(holds ? "≥" : "<") \(fixed(100 * threshold, 0))% (median of \(shares.count): "
+            + shares.map { fixed(100 * $0, 2) + "%" }.joined(separator: ", ") + ")"
+            + (holds ? "" : " — it fell back to the worker, so its rate is not the fast path's"))
+        return holds
     }
 
     private func measure(peer: any BenchPeer, scenario: BenchScenario, lab: BenchLab, round: Int,
@@ -175,7 +222,8 @@ public struct BenchRun {
         try peer.start(scenario, lab: lab)
         defer { peer.stop() }
         let (frame, portOffset) = scenario.generatorFrame(size: size - 4)
-        let generator = TrafficGenerator(interface: "g0", namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
+        let path = peer.endpoints(lab: lab)
+        let generator = TrafficGenerator(interface: path.generator, namespace: lab.gen, frame: frame, flows: flows, portOffset: portOffset)
         generator.cpu = generatorCPU
         // Routed scenarios: the Linux peer rewrites the live frames' pages in place.
         generator.restoreHeaders = scenario.nat != nil
@@ -188,7 +236,7 @@ public struct BenchRun {
             // sg: the sink answers every flow (one BPF_PROG_RUN call or more), so the measured
             // stream is established in every peer's tracker; snat/fip: the sink's ARP request
             // teaches our router its MAC.
-            let replies = TrafficGenerator(interface: "s0", namespace: lab.sink, frame: prime.frame,
+            let replies = TrafficGenerator(interface: path.sink, namespace: lab.sink, frame: prime.frame,
                                            flows: prime.perFlow ? flows : 1, portOffset: prime.portOffset)
             do { try replies.start() } catch { throw BenchFailure("sink's frames: \(error)") }
             try sleep(seconds: 0.3, interrupted: interrupted)
@@ -197,16 +245,16 @@ public struct BenchRun {
             try sleep(seconds: 0.5, interrupted: interrupted)
         }
         let f0 = scenario.firewallCounter == nil ? nil : peer.firewallCounts()
-        let c0 = lab.counter.counts
+        let c0 = path.counter.counts
         let (s0, g0, gc0, p0, m0, t0) = (c0.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())
         var last = (s0, t0)
         try sleep(seconds: Double(seconds), interrupted: interrupted) { elapsed in
-            let (s, t) = (lab.counter.counts.packets, now())
+            let (s, t) = (path.counter.counts.packets, now())
             progress("  \(label): \(fixed(elapsed, 0))/\(seconds) s  \(fixed(Double(s &- last.0) / max(t - last.1, 1e-3) / 1e6, 3)) Mpps")
             last = (s, t)
         }
-        let c1 = lab.counter.counts
+        let c1 = path.counter.counts
         let (s1, g1, gc1, p1, m1, t1) = (c1.packets, generator.sent, generator.cpuSeconds,
                                          peer.counters(), ProcessCPU.machine(), now())
         progress(nil)
@@ -238,7 +286,8 @@ public struct BenchRun {
             peer: peer.name, round: round + 1, mpps: mpkts / elapsed, offered: Double(g1 &- g0) / elapsed / 1e6,
             forwarderCPU: forwarder, softirqCPU: perMpkt(m1.softirq - m0.softirq),
             machineCPU: perMpkt((m1.busy - m0.busy) - (gc1 - gc0)), generatorCPU: perMpkt(gc1 - gc0),
-            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: detail)
+            sinkFrameBytes: s1 > s0 ? Double(c1.bytes &- c0.bytes) / Double(s1 &- s0) : 0, detail: detail,
+            counts: Dictionary(uniqueKeysWithValues: grown))
     }
 
     private func sleep(seconds: Double, interrupted: InterruptFlag, each: ((Double) -> Void)? = nil) throws {

@@ -27,7 +27,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Flows: distinct UDP source ports, cycled frame by frame (1-60000).")
     var flows: Int = 1
 
-    @Option(name: .long, help: "Peers measured beside xdpswitch, comma-separated: ovs, kernel, raw, fastpath (xdpswitch with --fast-path on).")
+    @Option(name: .long, help: ArgumentHelp("Peers measured beside xdpswitch, comma-separated: ovs, kernel, raw, fastpath (xdpswitch with --fast-path on), "
+        + "direct (no forwarder: a veth pair from the generator straight to the sink)."))
     var compare: String = ""
 
     @Flag(name: .long, help: "Same as --compare raw (kept from the first bench).")
@@ -38,6 +39,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Exit 1 when the median xdpswitch/raw ratio on l2 is below this (bench-check).")
     var minRawRatio: Double?
+
+    @Option(name: .long, help: "Exit 1 when the median xdpswitch-fp/direct ratio on l2 is below this, or the kernel carried less than 99% of xdpswitch-fp's frames (bench-check; needs --compare fastpath,direct).")
+    var minFastPathRatio: Double?
 
     @Option(name: .long, help: "Idle mode of our forwarder: poll or busy-poll.")
     var idle: String = "poll"
@@ -82,6 +86,7 @@ struct BenchCommand: ParsableCommand {
         if raw && !bench.compared.contains("raw") { bench.compared.append("raw") }
         bench.json = json
         bench.minRawRatio = minRawRatio
+        bench.minFastPathRatio = minFastPathRatio
         bench.verbose = verbose
         bench.arguments = Array(CommandLine.arguments.dropFirst())
         guard let idleMode = EngineConfiguration.IdleMode(rawValue: idle) else {

@@ -141,6 +141,23 @@ struct BenchCleanupTests {
         #expect(r.output.contains("--cpu 1: expected a CPU this process may run on (0), or any"), "\(r.output)")
     }
 
+    /// A bench-check that the run could not evaluate is refused before any set-up: the
+    /// fast-path check needs l2 and both its peers, the raw check l2 and raw.
+    @Test(arguments: [
+        (["bench", "l2", "--min-fast-path-ratio", "0.6"], "--min-fast-path-ratio 0.6: needs a positive ratio, scenario l2 and --compare fastpath,direct"),
+        (["bench", "l2", "--compare", "fastpath", "--min-fast-path-ratio", "0.6"], "--min-fast-path-ratio 0.6: needs"),
+        (["bench", "vlan-push", "--compare", "fastpath,direct", "--min-fast-path-ratio", "0.6"], "--min-fast-path-ratio 0.6: needs"),
+        (["bench", "l2", "--compare", "fastpath,direct", "--min-fast-path-ratio", "0"], "--min-fast-path-ratio 0.0: needs a positive ratio"),
+        (["bench", "l2", "--compare", "direct", "--min-raw-ratio", "0.75"], "--min-raw-ratio 0.75: needs a positive ratio, scenario l2 and --compare raw"),
+    ])
+    func benchCheckWithoutItsPeersIsRefused(arguments: [String], message: String) throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary] + arguments)
+        #expect(!r.succeeded)
+        #expect(r.output.contains(message), "\(r.output)")
+        #expect(!r.output.contains("bench l2: "), "refused after set-up: \(r.output)")
+    }
+
     @Test func cpuThatIsNoNumberIsRefusedByTheParser() throws {
         let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
         let r = Shell.run([binary, "bench", "l2", "--cpu", "last"])
@@ -240,6 +257,28 @@ struct BenchLabLiveTests {
         // about half as much again (the warm-up second).
         #expect(rx >= 0.9 * delivered && rx <= 1.3 * delivered, "rx \(rx), delivered \(delivered): \(line)")
         #expect(batches >= rx / 64 && batches <= rx, "\(line)")
+    }
+
+    /// `--compare fastpath,direct` with the fast-path check: `direct` delivers the
+    /// generator's frames with no forwarder (no forwarder CPU, the frames as sent), the
+    /// kernel carried xdpswitch-fp's frames (its share line is ok), and a ratio no run can
+    /// reach (xdpswitch-fp forwarding 1000× what the bare veth pair carries) fails the
+    /// check with exit status 1 and a FAIL line, not an error.
+    @Test func fastPathCheckAgainstTheDirectPair() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary, "bench", "l2", "--compare", "fastpath,direct", "--seconds", "1", "--repeat", "1",
+                           "--verbose", "--min-fast-path-ratio", "1000"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(!r.output.contains("Error:"), "\(r.output)")
+        let lines = r.output.split(separator: "\n")
+        let direct = try #require(lines.first { $0.contains("run 1 direct") }, "\(r.output)")
+        #expect(direct.contains("CPU s/Mpkt: fwd - "), "\(direct)")
+        #expect(direct.contains(" 60 B/frame at sink"), "\(direct)")
+        #expect(lines.contains { $0.hasPrefix("bench-check: FAIL xdpswitch-fp/direct on l2 = ") && $0.hasSuffix("< 1000.0 (median of 1)") },
+                "\(r.output)")
+        let share = try #require(lines.first { $0.hasPrefix("bench-check: ok the kernel carried ") }, "\(r.output)")
+        let percent = try #require(Double(share.dropFirst("bench-check: ok the kernel carried ".count).prefix { $0.isNumber || $0 == "." }))
+        #expect(percent >= 99, "\(share)")
     }
 
     /// `--cpu any --generator-cpu any` leaves both threads to the scheduler.
