@@ -70,6 +70,21 @@ struct FastPathConnectionTests {
         #expect(try #require(datapath.conntrackConnections().first).expiration > connection.expiration)
         #expect(datapath.port(named: "a")!.stats.rxPackets == 2 + 5)   // the two datagrams it sent, and the five carried
 
+        // Other connections' segments evicting this one's from the cache (4,000 new source
+        // ports through the same tables, 1,024 slots) do not undo it: the tables are the
+        // version it was made under, so only its connection and MACs are looked at again.
+        let sourcePort = 14 + 20   // untagged frame: the UDP source port's offset
+        for i in 0..<4000 {
+            var other = forward
+            other[sourcePort] = UInt8(truncatingIfNeeded: (20000 + i) >> 8)
+            other[sourcePort + 1] = UInt8(truncatingIfNeeded: 20000 + i)
+            datapath.inject(other, into: datapath.port(named: "a")!, now: now)
+            _ = Self.drain(datapath)
+        }
+        _ = datapath.takeFastPathDecisions()
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == nil, "its segments were evicted")
+        #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+
         // A frame differing in a keyed field (the TTL) has no decision of its own yet.
         var other = decision.key
         other.connection?.ttl &-= 1

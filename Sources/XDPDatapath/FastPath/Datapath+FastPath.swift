@@ -280,8 +280,7 @@ extension Datapath {
     public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
         let now = instant.nanoseconds
         if decision.key.connection != nil {
-            guard let (again, expiry) = workOutConnectionPath(decision.key, now: now), again == decision else { return nil }
-            return DatapathInstant(nanoseconds: expiry)
+            return connectionExpiry(of: decision, now: now).map { DatapathInstant(nanoseconds: $0) }
         }
         for step in decision.steps where step.bridge.index >= 0 && step.bridge.index < l2.bridgeCount {
             guard !openFlow.active[step.bridge.index] else { return nil }

@@ -24,12 +24,16 @@ import XDPPacket
 // and the connections found. The decision stands when that path leaves by the port the
 // recorded frame did, with the same bytes.
 //
-// Staying true. The same work-out is the revalidation: `fastPathExpiry` runs it again and
-// the decision holds while the answer is the same decision (same flows, same connections,
-// same ports); it expires when the first of its connections or MAC entries would. So a
-// flow change (a new table version: no segment of the old one matches), a security-group
-// update, a connection flushed, closed or timed out, a MAC moved: each makes the next
-// revalidation drop the entry, and the transport revalidates around every control
+// Staying true. A decision notes the version of the tables it went through: while that is
+// the bridge's version, each segment still gives the answer it gave (the segment cache's
+// own premise), so revalidation (`fastPathExpiry`) looks again only at what can change
+// under the same tables — the connections (still established, same entry, direction and
+// mark) and the MAC entries — and needs no cache slot (a slot evicted by other traffic
+// does not drop the entry). After a change of the tables the path is worked out afresh,
+// and the version being part of the decision, it never comes out the same: the entry goes.
+// The decision expires when the first of its connections or MAC entries would. So a flow
+// change, a security-group update, a connection flushed, closed or timed out, a MAC moved:
+// each makes the next revalidation drop the entry, and the transport revalidates around every control
 // operation and after a batch that moved a MAC or saw a FIN or RST. The connection's timer
 // and the flows' counters are credited with what the kernel carried (`creditFastPath`), and a
 // TCP connection is tracked liberally once cached (Conntrack+FastPath.swift).
@@ -161,6 +165,8 @@ extension Datapath {
         var flowKey = start, frameKey = start
         let facts = UInt16(0x100) | UInt16(connection.proto)
         var dependencies = FastPathDependencies()
+        dependencies.bridge = port.bridgeID
+        dependencies.tablesVersion = table.version
         var expiry = UInt64.max
         var t = 0, resubmits = 0
         for _ in 0..<FastPathStage.maximumSegments {
@@ -224,7 +230,8 @@ extension Datapath {
                 guard let found = tracker.fastPathEstablished(conntrackKey, now: now), resubmits < Datapath.maximumResubmits
                 else { return nil }
                 let original = found.reply ? tracker.entries[found.entry].original : conntrackKey
-                dependencies.connections.append(.init(entry: found.entry, original: original, reply: found.reply))
+                dependencies.connections.append(.init(entry: found.entry, original: original, reply: found.reply,
+                                                      tuple: conntrackKey, mark: found.mark))
                 expiry = min(expiry, found.expiration)
                 let state: CTState = found.reply ? [.tracked, .established, .reply] : [.tracked, .established]
                 flowKey.ctState = state.rawValue; flowKey.ctZone = zone; flowKey.ctMark = found.mark
@@ -273,6 +280,31 @@ extension Datapath {
             frame.storeBE16(8, at: l4 + 4)
         }
         return UInt32(max(60, l4 + l4Length))
+    }
+
+    /// When a decision through tables stops holding, or nil when it no longer holds now.
+    /// While its bridge's tables are the version it was made under, its segments give the
+    /// same answers, so only its connections (still established, same entry, direction and
+    /// mark) and MAC entries are looked at again; after a change of the tables it is worked
+    /// out afresh and must come out the same (it does not: the version is part of it).
+    func connectionExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
+        let dependencies = decision.dependencies
+        let bridge = dependencies.bridge.index
+        guard bridge >= 0, bridge < openFlow.bridgeCount, openFlow.views[bridge].version == dependencies.tablesVersion else {
+            guard let (again, expiry) = workOutConnectionPath(decision.key, now: now), again == decision else { return nil }
+            return expiry
+        }
+        guard var expiry = macExpiry(of: decision.steps, key: decision.key, now: now) else { return nil }
+        if !dependencies.connections.isEmpty {
+            guard let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return nil }
+            for connection in dependencies.connections {
+                guard let found = tracker.fastPathEstablished(connection.tuple, now: now), found.entry == connection.entry,
+                      found.reply == connection.reply, found.mark == connection.mark,
+                      tracker.fastPathHolds(entry: found.entry, original: connection.original) else { return nil }
+                expiry = min(expiry, found.expiration)
+            }
+        }
+        return expiry
     }
 
     /// When the first MAC entry `steps` (NORMAL decisions) depend on ages out, or nil when

@@ -132,7 +132,17 @@ public struct FastPathDependencies: Sendable, Equatable {
         public var original: ConntrackKey
         /// Whether the cached frames travel in its reply direction.
         public var reply: Bool
+        /// The tuple the cached frames carry, in the lookup's zone.
+        public var tuple: ConntrackKey
+        /// The connection's `ct_mark` when looked up (the next tables may match it).
+        public var mark: UInt32
     }
+
+    /// The bridge whose tables the decision went through, and their version then: while it
+    /// is the same, every segment of the walk gives the same answer (FlowSegmentCache.swift).
+    public var bridge = BridgeID(-1)
+    /// See `bridge`.
+    public var tablesVersion: UInt64 = 0
 
     /// The counters of the flows hit, in the order hit (a flow hit twice is here twice);
     /// the frame is as it entered when it hits them (the tables do not change it).
@@ -140,9 +150,11 @@ public struct FastPathDependencies: Sendable, Equatable {
     /// The connections looked up, in the order looked up.
     public var connections: [Connection] = []
 
-    /// Equal when the same flows (the same counters) and the same connections.
+    /// Equal when the same tables version, the same flows (the same counters) and the same
+    /// connections.
     public static func == (a: FastPathDependencies, b: FastPathDependencies) -> Bool {
-        a.connections == b.connections && a.flows.count == b.flows.count
+        a.bridge == b.bridge && a.tablesVersion == b.tablesVersion && a.connections == b.connections
+            && a.flows.count == b.flows.count
             && zip(a.flows, b.flows).allSatisfy { $0 === $1 }
     }
 }
