@@ -135,6 +135,19 @@ final class SGLab {
         return Shell.run(Self.unblocked + ["sh", "-c", script]).succeeded
     }
 
+    /// Python lines that import socket and time and connect `s` to `h`:`port` over TCP,
+    /// trying for up to five seconds (the server may start slowly on a loaded machine).
+    func pythonConnect(to h: String, port: Int) -> String {
+        """
+        import socket, time
+        for attempt in range(10):
+            try:
+                s = socket.create_connection(('\(ip(h))', \(port)), timeout=2); break
+            except OSError:
+                time.sleep(0.5)
+        """
+    }
+
     /// Runs python (with scapy available) inside `h`'s namespace.
     @discardableResult
     func python(_ h: String, _ code: String) -> Shell.Result {
@@ -345,12 +358,7 @@ struct SecurityGroupLiveTests {
                 n += len(d); open('\(countFile)', 'w').write(str(n))
             """
         let client = """
-            import socket, time
-            for attempt in range(10):
-                try:
-                    s = socket.create_connection(('\(lab.ip("b"))', 5500), timeout=2); break
-                except OSError:
-                    time.sleep(0.5)
+            \(lab.pythonConnect(to: "b", port: 5500))
             s.settimeout(0.5); end = time.time() + 22
             while time.time() < end:
                 try:
@@ -409,12 +417,7 @@ struct SecurityGroupLiveTests {
             c.close(); open('\(countFile)', 'w').write(str(n))
             """
         let client = """
-            import socket, time
-            for attempt in range(10):
-                try:
-                    s = socket.create_connection(('\(lab.ip("b"))', 5600), timeout=2); break
-                except OSError:
-                    time.sleep(0.5)
+            \(lab.pythonConnect(to: "b", port: 5600))
             for i in range(300):
                 s.sendall(b'y' * 500); time.sleep(0.01)
             s.close()

@@ -103,19 +103,10 @@ extension Datapath {
         guard outPort >= 0 else { return }
         let out = fastPorts[PortID(outPort)].txQueue
         let outCount = out.countPointer.pointee
-        var record = FastPathRecord()
-        record.inPort = inID.index
-        record.dst = key.dst
-        record.src = key.src
-        record.tagged = key.tagged
-        record.tpid = key.tagged ? 0x8100 : 0
-        record.tci = key.tci
-        record.vlanCount = key.tagged ? 1 : 0
-        record.inLength = length
+        var record = FastPathRecord(entering: key, length: length)
         record.outPort = outPort
         record.outAddress = out.addresses[outCount &- 1]
         record.outLength = out.lengths[outCount &- 1]
-        record.connection = key.connection
         record.inHeaderHash = inHash
         record.recordedAt = now
         fastPath.record.pointee = record
@@ -196,14 +187,7 @@ extension Datapath {
                                                                               inLengthDelta: 0, outLengthDelta: 0, learnsSource: false)],
                                                 outPort: outID, tagOperation: .keep, outTCI: 0)
                 case .normal:
-                    var record = FastPathRecord()
-                    record.dst = key.dst
-                    record.src = key.src
-                    record.tagged = key.tagged
-                    record.tpid = key.tagged ? 0x8100 : 0
-                    record.tci = key.tci
-                    record.vlanCount = key.tagged ? 1 : 0
-                    record.inLength = length
+                    var record = FastPathRecord(entering: key, length: length)
                     guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: true) else { return nil }
                     record.outDst = record.dst
                     record.outSrc = record.src
@@ -366,6 +350,21 @@ extension Datapath {
 }
 
 extension FastPathRecord {
+    /// The record of a frame with `key` (at most one 802.1Q tag) and `length` entering by
+    /// `key.inPort`, with its connection fields; nothing about how it left yet.
+    init(entering key: FastPathKey, length: UInt32) {
+        self.init()
+        inPort = key.inPort.index
+        dst = key.dst
+        src = key.src
+        tagged = key.tagged
+        tpid = key.tagged ? 0x8100 : 0
+        tci = key.tci
+        vlanCount = key.tagged ? 1 : 0
+        inLength = length
+        connection = key.connection
+    }
+
     /// The key of a recorded frame through tables (nil for a NORMAL-only record).
     var connectionKey: FastPathKey? {
         connection.map { FastPathKey(inPort: PortID(inPort), tagged: tagged, tci: tci, dst: dst, src: src, connection: $0) }
