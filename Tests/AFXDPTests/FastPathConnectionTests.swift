@@ -264,3 +264,128 @@ extension AFXDPIntegrationTests {
         }
     }
 }
+
+extension AFXDPIntegrationTests {
+    /// Every in-memory bench stage (`PipelineScenario.names`: the bench's scenarios, the
+    /// flow-table ones, the firewall, NAT, GRE and VXLAN, the compute node) through the
+    /// pipeline and, after a cached datapath recorded its decisions, through the program
+    /// (BPF_PROG_TEST_RUN): a frame the program carries leaves with the pipeline's bytes by the
+    /// pipeline's port, one it does not carry reaches the socket untouched, the relieved
+    /// datapath's ports and flows count what the reference's do, and which stages the fast
+    /// path carries is exactly the set below (so a stage that stops being cached, or one
+    /// cached that should not be, fails here).
+    @Suite("Fast path: every bench stage, program vs pipeline")
+    struct FastPathScenarioDifferentialTests {
+        /// The stages whose frames the fast path carries once recorded.
+        static let carried: Set<String> = ["l2", "vlan-push", "vlan-pop", "flows-1", "flows-100", "flows-10000", "sg-10", "sg-100"]
+
+        @Test func everyStageIsCarriedExactlyWhenItShouldBeAndWithThePipelinesBytes() throws {
+            var failures: [String] = []
+            var carriedStages: Set<String> = []
+            for name in PipelineScenario.names where !name.hasPrefix("classifier-") {
+                guard let scenario = try PipelineScenario.named(name) else { failures.append("\(name): unknown"); continue }
+                let lab = LabNetwork(tag: "fps")
+                defer { lab.tearDown() }
+                let namespace = try lab.addNamespace("dp")
+                let reference = try Datapath(configuration: scenario.configuration, pool: FramePool(frameCount: 512), now: .now())
+                // A veth for every port that sends or receives frames itself (no patch or service port).
+                let wires = reference.ports.filter { port in
+                    switch port.type {
+                    case .system, .internal: port.serviceKind == .none
+                    default: false
+                    }
+                }.map(\.name)
+                for (i, wire) in wires.enumerated() {
+                    try Shell.check(["ip", "-n", namespace, "link", "add", "name", wire, "type", "veth", "peer", "name", "fpw\(i)"])
+                    try Shell.check(["ip", "-n", namespace, "link", "set", "dev", wire, "up"])
+                }
+                let (carried, problems) = try LabNetwork.inNamespace(namespace) { () throws -> (Bool, [String]) in
+                    try Self.compare(scenario, wires: wires)
+                }
+                failures += problems.map { "\(name): \($0)" }
+                if carried { carriedStages.insert(name) }
+            }
+            #expect(failures.isEmpty, "\(failures.prefix(20).joined(separator: "\n"))")
+            #expect(carriedStages == Self.carried, "carried: \(carriedStages.sorted())")
+        }
+
+        /// One stage inside its namespace: whether the program carried its frames, and the differences.
+        static func compare(_ scenario: PipelineScenario, wires: [String]) throws -> (Bool, [String]) {
+            var failures: [String] = []
+            let now = DatapathInstant.now()
+            let reference = try Datapath(configuration: scenario.configuration, pool: FramePool(frameCount: 512), now: now)
+            let cached = try Datapath(configuration: scenario.configuration, pool: FramePool(frameCount: 512), now: now)
+            let program = try SteeringProgram()
+            var ifindex: [String: Int32] = [:]
+            for (slot, wire) in wires.enumerated() {
+                ifindex[wire] = Int32(bitPattern: if_nametoindex(wire))
+                try program.setPort(ifindex: ifindex[wire]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: wire)
+            }
+            try program.fastPath.setEnabled(true)
+            func both(_ frame: [UInt8], _ port: String) {
+                reference.inject(frame, into: reference.port(named: port)!, now: now)
+                cached.inject(frame, into: cached.port(named: port)!, now: now)
+                _ = FastPathConnectionTests.drain(reference)
+                _ = FastPathConnectionTests.drain(cached)
+            }
+            for (frame, port) in scenario.prime { both(frame, port) }
+            // The templates once to set state up (a first datagram is new), once recording.
+            for frame in scenario.templates { both(frame, scenario.input) }
+            cached.fastPathRecording = true
+            for frame in scenario.templates { both(frame, scenario.input) }
+            var installed: [[UInt8]: FastPathDecision] = [:]
+            for decision in cached.takeFastPathDecisions() {
+                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.outPort.index].name
+                guard let expiry = cached.fastPathExpiry(of: decision, now: now), let inIndex = ifindex[inName],
+                      let outIndex = ifindex[outName] else { failures.append("\(decision.key): does not hold or no wire"); continue }
+                let key = FastPathMaps.keyBytes(ifindex: inIndex, key: decision.key)
+                try program.fastPath.addDevice(outIndex)
+                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
+                    egress: outIndex, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds,
+                    maximumLength: 1792), fresh: true)
+                installed[key] = decision
+            }
+            var carried = 0, counted: [[UInt8]: UInt64] = [:]
+            for (i, frame) in scenario.templates.enumerated() {
+                let run = try program.testRun(frame: frame, ifindex: ifindex[scenario.input]!)
+                reference.inject(frame, into: reference.port(named: scenario.input)!, now: now)
+                let outputs = FastPathConnectionTests.drain(reference)
+                guard run.verdict == FastPathDifferentialTests.redirect else {
+                    if run.verdict != FastPathDifferentialTests.drop || run.output != frame {
+                        failures.append("template \(i): verdict \(run.verdict), frame changed: \(run.output != frame)")
+                    }
+                    cached.inject(frame, into: cached.port(named: scenario.input)!, now: now)
+                    _ = FastPathConnectionTests.drain(cached)
+                    continue
+                }
+                carried += 1
+                var hit: [UInt8]?
+                for key in installed.keys {
+                    let packets = program.fastPath.counters(key: key).packets
+                    if packets != counted[key, default: 0] { hit = key; counted[key] = packets }
+                }
+                guard let hit, let decision = installed[hit] else { failures.append("template \(i): redirected by no entry"); continue }
+                let egress = cached.ports[decision.outPort.index].name
+                if outputs.count != 1 || outputs[0].0 != egress || outputs[0].1 != run.output {
+                    failures.append("template \(i): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
+                }
+                cached.creditFastPath(decision, packets: 1, bytes: UInt64(frame.count), lastUsed: now)
+            }
+            if carried != 0 && carried != scenario.templates.count {
+                failures.append("carried \(carried) of \(scenario.templates.count) templates")
+            }
+            for port in reference.ports {
+                let x = port.stats, y = cached.port(named: port.name)!.stats
+                if (x.rxPackets, x.rxBytes, x.txPackets, x.txBytes) != (y.rxPackets, y.rxBytes, y.txPackets, y.txBytes) {
+                    failures.append("\(port.name): reference \(x), with the fast path \(y)")
+                }
+            }
+            for bridge in reference.topology().bridges.map(\.name) {
+                let a = (try? reference.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
+                let b = (try? cached.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
+                if a != b { failures.append("\(bridge) flow packets: reference \(a), with the fast path \(b)") }
+            }
+            return (carried > 0, failures)
+        }
+    }
+}

@@ -171,7 +171,7 @@ extension Datapath {
 
     /// Keeps the finished record (its output read from the queued frame) for
     /// `takeFastPathDecisions`.
-    func keepRecord() {
+    private func keepRecord() {
         let record = fastPath.record
         let count = fastPath.pendingCount.pointee
         guard count < FastPathStage.pendingCapacity else { return }
@@ -182,10 +182,6 @@ extension Datapath {
         record.pointee.outSrc = frame.loadBE48(at: 6)
         record.pointee.outTagged = length >= 18 && frame.loadBE16(at: 12) == 0x8100
         record.pointee.outTCI = record.pointee.outTagged ? frame.loadBE16(at: 14) : 0
-        if record.pointee.connection != nil {
-            record.pointee.outHeaderHash = headerHash(address: record.pointee.outAddress, length: length,
-                                                      tagged: record.pointee.outTagged)
-        }
         fastPath.pending[count] = record.pointee
         let base = count &* FastPathStage.maximumSteps
         for i in 0..<record.pointee.stepCount { fastPath.pendingSteps[base &+ i] = fastPath.steps[i] }
@@ -194,28 +190,21 @@ extension Datapath {
 
     // MARK: - The transport's side (control path)
 
-    /// The decisions recorded since the last call that the fast path can repeat, in the
-    /// order their frames were forwarded (duplicates of NORMAL-only ones included; a
-    /// connection's is worked out once per call).
+    /// The decisions recorded since the last call that the fast path can repeat: the
+    /// NORMAL-only ones in the order their frames were forwarded (duplicates included), then
+    /// those through tables (one per connection key).
     public func takeFastPathDecisions() -> [FastPathDecision] {
         let count = fastPath.pendingCount.pointee
-        guard count > 0 else { return [] }
-        fastPath.pendingCount.pointee = 0
         var decisions: [FastPathDecision] = []
-        // A connection's frames of one batch are worked out once (the first of them).
-        var connectionsSeen: Set<FastPathKey> = []
         for i in 0..<count {
-            let base = i * FastPathStage.maximumSteps
-            if let key = fastPath.pending[i].connectionKey {
-                guard connectionsSeen.insert(key).inserted else { continue }
-                if let decision = connectionDecision(of: fastPath.pending[i]) {
-                    trackLiberally(decision)
-                    decisions.append(decision)
-                }
-            } else if let decision = decision(of: fastPath.pending[i], steps: fastPath.pendingSteps + base) {
+            if let decision = decision(of: fastPath.pending[i], steps: fastPath.pendingSteps + i * FastPathStage.maximumSteps) {
                 decisions.append(decision)
             }
         }
+        fastPath.pendingCount.pointee = 0
+        guard !fastPath.pendingConnections.pointee.isEmpty else { return decisions }
+        decisions += fastPath.pendingConnections.pointee
+        fastPath.pendingConnections.pointee.removeAll(keepingCapacity: true)
         return decisions
     }
 

@@ -17,12 +17,13 @@ import XDPPacket
 //
 // How a decision is made. The recorder (while recording, in `process`) notes a candidate
 // frame's key and where it went: exactly one frame more on one port's transmit queue, its
-// headers beyond the Ethernet header unchanged. After the batch, `takeFastPathDecisions`
-// works the path out again from the key alone (`connectionDecision`): it builds the
-// frame's headers, and follows the segment cache and the tracker as the next frame with
-// that key would — without running anything, so nothing changes — collecting the flows hit
-// and the connections found. The decision stands when that path leaves by the port the
-// recorded frame did, with the same bytes.
+// headers beyond the Ethernet header unchanged. Right then — while the segments the frame
+// went through are in the cache for sure — it works the path out again from the key alone
+// (`connectionDecision`): it builds the frame's headers, and follows the segment cache and
+// the tracker as the next frame with that key would — without running anything, so nothing
+// changes — collecting the flows hit and the connections found. The decision stands when
+// that path leaves by the port the recorded frame did, with the same bytes; it waits, one
+// per key, for `takeFastPathDecisions`.
 //
 // Staying true. A decision notes the version of the tables it went through: while that is
 // the bridge's version, each segment still gives the answer it gave (the segment cache's
@@ -109,8 +110,20 @@ extension Datapath {
         record.outLength = out.lengths[outCount &- 1]
         record.inHeaderHash = inHash
         record.recordedAt = now
-        fastPath.record.pointee = record
-        keepRecord()
+        let pending = fastPath.pendingConnections
+        guard pending.pointee.count < FastPathStage.pendingCapacity, !pending.pointee.contains(where: { $0.key == key }) else { return }
+        // Read what left now, and work the decision out while the segments this frame went
+        // through are in the cache for sure (a later frame may take their slots).
+        let frame = pool.pointer(record.outAddress)
+        guard record.outLength >= 14 else { return }
+        record.outDst = frame.loadBE48(at: 0)
+        record.outSrc = frame.loadBE48(at: 6)
+        record.outTagged = record.outLength >= 18 && frame.loadBE16(at: 12) == 0x8100
+        record.outTCI = record.outTagged ? frame.loadBE16(at: 14) : 0
+        record.outHeaderHash = headerHash(address: record.outAddress, length: record.outLength, tagged: record.outTagged)
+        guard let decision = connectionDecision(of: record) else { return }
+        trackLiberally(decision)
+        pending.pointee.append(decision)
     }
 
     /// The decision a recorded frame through tables stands for: worked out again from its

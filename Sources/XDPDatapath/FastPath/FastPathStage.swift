@@ -27,6 +27,9 @@ struct FastPathStage {
     @usableFromInline let pending: UnsafeMutablePointer<FastPathRecord>
     @usableFromInline let pendingSteps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pendingCount: UnsafeMutablePointer<Int>
+    /// Decisions through tables, worked out as their frames were recorded (while the flow
+    /// segments they went through are surely in the cache), one per key, until taken.
+    let pendingConnections: UnsafeMutablePointer<[FastPathDecision]>
     /// What `dump-fastpath` lists, given by the transport that runs the fast path.
     let reporter: UnsafeMutablePointer<((DatapathInstant) -> FastPathDump)?>
 
@@ -49,6 +52,9 @@ struct FastPathStage {
         pendingCount.initialize(to: 0)
         reporter = .allocate(capacity: 1)
         reporter.initialize(to: nil)
+        pendingConnections = .allocate(capacity: 1)
+        pendingConnections.initialize(to: [])
+        pendingConnections.pointee.reserveCapacity(Self.pendingCapacity)
     }
 
     func deallocate() {
@@ -62,6 +68,8 @@ struct FastPathStage {
         pendingCount.deallocate()
         reporter.deinitialize(count: 1)
         reporter.deallocate()
+        pendingConnections.deinitialize(count: 1)
+        pendingConnections.deallocate()
     }
 }
 
