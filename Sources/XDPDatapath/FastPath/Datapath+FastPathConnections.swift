@@ -45,18 +45,18 @@ extension Datapath {
         let port = fastPorts[inID]
         guard !port.isUnderlay, openFlow.active[port.bridgeID.index] else { return nil }
         var meta = PacketMetadata()
-        guard PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta), meta.error == .none else { return nil }
+        _ = PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta)
+        // A FIN or RST may close a cached connection, however the segment looks otherwise.
+        if meta.flags.contains(.tcp) && meta.tcpFlags & 0x05 != 0 { fastPath.connectionChanged.pointee = true }
+        guard meta.error == .none else { return nil }
         let frame = pool.pointer(address)
         guard meta.dlDst & 0x0100_0000_0000 == 0, meta.flags.contains(.ipv4), !meta.flags.contains(.fragment),
               meta.l4Offset != 0, meta.l4Offset == meta.l3Offset &+ 20, meta.vlanCount <= 1,
               meta.vlanCount == 0 || frame.loadBE16(at: 12) == 0x8100 else { return nil }
         let tcp = meta.flags.contains(.tcp)
         guard tcp || meta.flags.contains(.udp) else { return nil }
-        if tcp {
-            // Only the low 8 flag bits are keyed; SYN, FIN, RST, URG change or end a connection.
-            if meta.tcpFlags & 0x05 != 0 { fastPath.connectionChanged.pointee = true }
-            guard meta.tcpFlags & 0xF27 == 0 else { return nil }
-        }
+        // Only the low 8 flag bits are keyed; SYN, FIN, RST, URG change or end a connection.
+        guard !tcp || meta.tcpFlags & 0xF27 == 0 else { return nil }
         let connection = FastPathConnection(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst),
                                             proto: meta.nwProto, tos: meta.nwTOS, ttl: meta.nwTTL,
                                             tcpFlags: UInt8(truncatingIfNeeded: meta.tcpFlags),
