@@ -195,8 +195,9 @@ struct SecurityGroupLiveTests {
         #expect(lab.engine.statistics().frames.isBalanced)
     }
 
-    @Test func macSpoofAndIPSpoofAreDroppedAllowedAddressPairsPass() throws {
-        let lab = try SGLab(net: 122, rules: [Self.egressAll, Self.icmpIn])
+    @Test(arguments: [false, true])
+    func macSpoofAndIPSpoofAreDroppedAllowedAddressPairsPass(fastPath: Bool) throws {
+        let lab = try SGLab(net: 122, rules: [Self.egressAll, Self.icmpIn], fastPath: fastPath)
         defer { lab.tearDown() }
         #expect(lab.ping("a", "b"))
         // MAC spoof: a's interface takes another MAC.
@@ -265,12 +266,13 @@ struct SecurityGroupLiveTests {
         #expect(lab.dropCount("a", .flowDrop) > 0)
     }
 
-    @Test func tcpAndUDPPerDirectionAndPortRangeEdges() throws {
+    @Test(arguments: [false, true])
+    func tcpAndUDPPerDirectionAndPortRangeEdges(fastPath: Bool) throws {
         let lab = try SGLab(net: 125, rules: [
             Self.egressAll,
             SecurityGroupRule(direction: .ingress, protocol: "tcp", portRangeMin: 5100, portRangeMax: 5110)!,
             SecurityGroupRule(direction: .ingress, protocol: "udp", portRangeMin: 5200, portRangeMax: 5200)!,
-        ])
+        ], fastPath: fastPath)
         defer { lab.tearDown() }
         for (port, open) in [(5099, false), (5100, true), (5110, true), (5111, false)] {
             #expect(lab.tcp("c", "b", port) == open, "tcp to b:\(port)")
@@ -293,8 +295,9 @@ struct SecurityGroupLiveTests {
         #expect(!lab.tcp("a", "b", 5400), "b's ingress refuses 5400")
     }
 
-    @Test func remoteGroupAdmitsMembersAndFollowsJoins() throws {
-        let lab = try SGLab(net: 126, rules: [Self.egressAll])
+    @Test(arguments: [false, true])
+    func remoteGroupAdmitsMembersAndFollowsJoins(fastPath: Bool) throws {
+        let lab = try SGLab(net: 126, rules: [Self.egressAll], fastPath: fastPath)
         defer { lab.tearDown() }
         lab.sg.upsert(SecurityGroup(id: "web", rules: [Self.egressAll,
                                                         SecurityGroupRule(direction: .ingress, protocol: "icmp", remoteGroupID: "default")!]))
@@ -436,8 +439,9 @@ struct SecurityGroupLiveTests {
         #expect(!dump.contains { $0.contains("5600") }, "the closed connection left the fast path: \(dump)")
     }
 
-    @Test func noBlinkWhileRulesAreReplacedManyTimes() throws {
-        let lab = try SGLab(net: 129, rules: [Self.egressAll, Self.icmpIn])
+    @Test(arguments: [false, true])
+    func noBlinkWhileRulesAreReplacedManyTimes(fastPath: Bool) throws {
+        let lab = try SGLab(net: 129, rules: [Self.egressAll, Self.icmpIn], fastPath: fastPath)
         defer { lab.tearDown() }
         #expect(lab.ping("a", "b"))
         // 400 pings at 10 ms while the rules are replaced 60 times (ICMP allowed by all).
