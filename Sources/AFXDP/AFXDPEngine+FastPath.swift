@@ -15,9 +15,10 @@ import XDPDatapath
 // - revalidate (`fastPathSync`): every entry is re-checked, its counters folded into the
 //   datapath's port counters (and flow counters and connection timers) and its source MACs
 //   refreshed, and it is removed when it no longer holds, or updated when its expiry moved.
-//   This runs after a batch in which a MAC entry moved or was evicted, some bridge's tables
-//   changed (learn, expiry) or a TCP segment with FIN or RST went through tables, once a
-//   second, before statistics are published, and around every control operation;
+//   This runs after a batch in which a MAC entry moved or was evicted or some bridge's
+//   tables changed (learn, expiry), once a second, before statistics are published, and
+//   around every control operation; after a batch in which TCP segments with FIN or RST
+//   went through tables, the entries of those connections are re-checked;
 // - control operations (flow add/mod/del, fdb flushes, every control-socket command) run
 //   with the program's fast path switched off (`fp_config`), then entries are re-checked
 //   and the fast path switched back on: a change takes effect with no frame forwarded by a
@@ -66,11 +67,13 @@ extension AFXDPEngine {
     @inline(__always)
     func fastPathAfterBatch(_ datapath: Datapath, now: UInt64) {
         let decisions = datapath.takeFastPathDecisions()
-        let connectionChanged = datapath.takeFastPathConnectionChanged()
-        if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions || connectionChanged
+        let closing = datapath.takeFastPathClosingConnections()
+        if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions || closing == nil
             || (!fastPathEntries.isEmpty && datapath.flowTablesGeneration != fastPathTablesGeneration) {
             fastPathEvictions = datapath.macEvictions
             fastPathSync(datapath, now: now)
+        } else if let closing, !closing.isEmpty, !fastPathEntries.isEmpty {
+            fastPathRecheck(connections: closing, datapath: datapath, now: now)
         }
         for decision in decisions where fastPathEntries[decision.key] == nil {
             fastPathInstall(decision, datapath: datapath, now: now)
@@ -127,30 +130,44 @@ extension AFXDPEngine {
         fastPathTablesGeneration = datapath.flowTablesGeneration
         guard !fastPathEntries.isEmpty else { return }
         lastFastPathSync = now
-        for (key, var entry) in fastPathEntries {
-            credit(&entry, datapath: datapath)
-            guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
-                  fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
-                  fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
-                  egressAcceptsRedirects(entry.egressIfindex, now: now)
-            else {
+        for key in fastPathEntries.keys { fastPathRecheck(key, datapath: datapath, now: now) }
+    }
+
+    /// Re-checks only the entries of `connections` (either direction): after a batch in
+    /// which they saw a FIN or RST, the other entries have no reason to change.
+    func fastPathRecheck(connections: [FastPathConnection], datapath: Datapath, now: UInt64) {
+        for key in fastPathEntries.keys {
+            guard let c = key.connection, connections.contains(where: { $0.sameTuple(c) }) else { continue }
+            fastPathRecheck(key, datapath: datapath, now: now)
+        }
+    }
+
+    /// Folds the counters of the entry `key` into `datapath` and re-checks it: removed when
+    /// it no longer holds, its expiry moved when that changed.
+    private func fastPathRecheck(_ key: FastPathKey, datapath: Datapath, now: UInt64) {
+        guard var entry = fastPathEntries[key] else { return }
+        credit(&entry, datapath: datapath)
+        guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
+              fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
+              fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
+              egressAcceptsRedirects(entry.egressIfindex, now: now)
+        else {
+            fastPathRemove(entry, datapath: datapath)
+            fastPathEntries[key] = nil
+            return
+        }
+        if expiry != entry.expiry {
+            entry.expiry = expiry
+            let action = FastPathMaps.actionBytes(egress: entry.egressIfindex, operation: entry.decision.tagOperation,
+                                                  tci: entry.decision.outTCI, expires: expiry,
+                                                  maximumLength: fastPathMaximumLength)
+            if (try? steering.fastPath.install(key: entry.keyBytes, action: action, fresh: false)) == nil {
                 fastPathRemove(entry, datapath: datapath)
                 fastPathEntries[key] = nil
-                continue
+                return
             }
-            if expiry != entry.expiry {
-                entry.expiry = expiry
-                let action = FastPathMaps.actionBytes(egress: entry.egressIfindex, operation: entry.decision.tagOperation,
-                                                      tci: entry.decision.outTCI, expires: expiry,
-                                                      maximumLength: fastPathMaximumLength)
-                if (try? steering.fastPath.install(key: entry.keyBytes, action: action, fresh: false)) == nil {
-                    fastPathRemove(entry, datapath: datapath)
-                    fastPathEntries[key] = nil
-                    continue
-                }
-            }
-            fastPathEntries[key] = entry
         }
+        fastPathEntries[key] = entry
     }
 
     /// Removes every entry, crediting `datapath` with what they carried.

@@ -138,13 +138,23 @@ struct FastPathConnectionTests {
         // Cached: a segment far beyond the window the tracker last saw still passes (the
         // kernel carried the ones between).
         #expect(send(segment(fromA: true, flags: .ack, seq: 101 &+ 50_000_000, ack: 501), fromA: true) == ["b"])
-        // FIN goes the slow path and asks for a re-check.
-        _ = datapath.takeFastPathConnectionChanged()
+        // FIN goes the slow path and asks for a re-check of that connection's entries.
+        #expect(datapath.takeFastPathClosingConnections()?.isEmpty == true)
         #expect(send(segment(fromA: true, flags: [.fin, .ack], seq: 101 &+ 50_000_000, ack: 501), fromA: true) == ["b"])
-        #expect(datapath.takeFastPathConnectionChanged())
-        if let decision = decisions.first {
+        let closing = datapath.takeFastPathClosingConnections() ?? []
+        #expect(closing.count == 1)
+        if let decision = decisions.first, let connection = decision.key.connection {
+            #expect(closing.first?.sameTuple(connection) == true)
             #expect(datapath.fastPathExpiry(of: decision, now: now) == nil, "a closing connection is not carried")
         }
+        // More closing connections in one batch than are listed: re-check everything.
+        for port in 0..<UInt16(33) {
+            let fin = FrameBuilder().ethernet(source: macA, destination: macB).ipv4(source: ipA, destination: ipB)
+                .tcp(sourcePort: 41000 + port, destinationPort: 8080, flags: [.rst]).build()
+            _ = send(fin, fromA: true)
+        }
+        #expect(datapath.takeFastPathClosingConnections() == nil)
+        #expect(datapath.takeFastPathClosingConnections()?.isEmpty == true)
     }
 }
 

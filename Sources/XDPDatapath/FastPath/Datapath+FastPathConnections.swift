@@ -47,7 +47,7 @@ extension Datapath {
         var meta = PacketMetadata()
         _ = PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta)
         // A FIN or RST may close a cached connection, however the segment looks otherwise.
-        if meta.flags.contains(.tcp) && meta.tcpFlags & 0x05 != 0 { fastPath.connectionChanged.pointee = true }
+        if meta.flags.contains(.tcp) && meta.flags.contains(.ipv4) && meta.tcpFlags & 0x05 != 0 { noteClosing(meta) }
         guard meta.error == .none else { return nil }
         let frame = pool.pointer(address)
         guard meta.dlDst & 0x0100_0000_0000 == 0, meta.flags.contains(.ipv4), !meta.flags.contains(.fragment),
@@ -353,12 +353,26 @@ extension Datapath {
         return total
     }
 
-    /// Whether a TCP segment with FIN or RST reached a bridge with tables since the last
-    /// call (a cached connection may be closing: the fast path re-checks its entries).
-    public func takeFastPathConnectionChanged() -> Bool {
-        let changed = fastPath.connectionChanged.pointee
-        fastPath.connectionChanged.pointee = false
-        return changed
+    /// Notes the connection of a TCP segment with FIN or RST (see `takeFastPathClosingConnections`).
+    private func noteClosing(_ meta: PacketMetadata) {
+        let connection = FastPathConnection(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst),
+                                            proto: 6, tos: 0, ttl: 0, tcpFlags: 0, sourcePort: meta.tpSrc, destinationPort: meta.tpDst)
+        let closing = fastPath.closing
+        guard !closing.pointee.contains(where: { $0.sameTuple(connection) }) else { return }
+        guard closing.pointee.count < FastPathStage.closingCapacity else { fastPath.closingOverflow.pointee = true; return }
+        closing.pointee.append(connection)
+    }
+
+    /// The TCP connections (their tuples: compare with `FastPathConnection.sameTuple`) whose
+    /// segments with FIN or RST went through a bridge with tables since the last call: their
+    /// cached entries must be re-checked. Nil when there were too many to list (re-check
+    /// every entry).
+    public func takeFastPathClosingConnections() -> [FastPathConnection]? {
+        defer {
+            fastPath.closing.pointee.removeAll(keepingCapacity: true)
+            fastPath.closingOverflow.pointee = false
+        }
+        return fastPath.closingOverflow.pointee ? nil : fastPath.closing.pointee
     }
 }
 

@@ -34,6 +34,14 @@ public struct FastPathConnection: Sendable, Hashable, CustomStringConvertible {
         self.destinationPort = destinationPort
     }
 
+    /// Whether `other` is the same connection, in either direction: the same protocol,
+    /// addresses and ports (the TOS, TTL and flags aside).
+    public func sameTuple(_ other: FastPathConnection) -> Bool {
+        guard proto == other.proto else { return false }
+        return (source, destination, sourcePort, destinationPort) == (other.source, other.destination, other.sourcePort, other.destinationPort)
+            || (source, destination, sourcePort, destinationPort) == (other.destination, other.source, other.destinationPort, other.sourcePort)
+    }
+
     /// `ipv4(src=…,dst=…,proto=17,tos=0,ttl=64),udp(src=…,dst=…)`, as `dpctl/dump-flows`.
     public var description: String {
         let l4 = proto == 6 ? "tcp(src=\(sourcePort),dst=\(destinationPort)),tcp_flags(0x\(String(tcpFlags, radix: 16)))"

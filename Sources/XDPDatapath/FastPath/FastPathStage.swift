@@ -19,9 +19,12 @@ struct FastPathStage {
     @usableFromInline let recording: UnsafeMutablePointer<Bool>
     /// Set when a MAC entry moved; the transport then revalidates what it installed.
     @usableFromInline let macChanged: UnsafeMutablePointer<Bool>
-    /// Set when a TCP segment with FIN or RST reached a bridge with tables while recording:
-    /// a cached connection may be closing, the transport revalidates.
-    @usableFromInline let connectionChanged: UnsafeMutablePointer<Bool>
+    /// The connections whose TCP segments with FIN or RST reached a bridge with tables
+    /// while recording (a cached connection may be closing: the transport re-checks its
+    /// entries), at most `closingCapacity` until taken; `closingOverflow`: more than that.
+    let closing: UnsafeMutablePointer<[FastPathConnection]>
+    let closingOverflow: UnsafeMutablePointer<Bool>
+    static var closingCapacity: Int { 32 }
     @usableFromInline let record: UnsafeMutablePointer<FastPathRecord>
     @usableFromInline let steps: UnsafeMutablePointer<FastPathRecordStep>
     @usableFromInline let pending: UnsafeMutablePointer<FastPathRecord>
@@ -38,8 +41,11 @@ struct FastPathStage {
         recording.initialize(to: false)
         macChanged = .allocate(capacity: 1)
         macChanged.initialize(to: false)
-        connectionChanged = .allocate(capacity: 1)
-        connectionChanged.initialize(to: false)
+        closing = .allocate(capacity: 1)
+        closing.initialize(to: [])
+        closing.pointee.reserveCapacity(Self.closingCapacity)
+        closingOverflow = .allocate(capacity: 1)
+        closingOverflow.initialize(to: false)
         record = .allocate(capacity: 1)
         record.initialize(to: FastPathRecord())
         steps = .allocate(capacity: Self.maximumSteps)
@@ -60,7 +66,9 @@ struct FastPathStage {
     func deallocate() {
         recording.deallocate()
         macChanged.deallocate()
-        connectionChanged.deallocate()
+        closing.deinitialize(count: 1)
+        closing.deallocate()
+        closingOverflow.deallocate()
         record.deallocate()
         steps.deallocate()
         pending.deallocate()
