@@ -56,6 +56,13 @@ struct FastPathConnectionTests {
         #expect(decision.outPort == datapath.port(named: "b")!.id)
         #expect(decision.dependencies.connections.count == 1 && decision.dependencies.connections[0].reply == false)
         #expect(!decision.dependencies.flows.isEmpty)
+        // As dump-fastpath prints it: the Ethernet key, then the connection's fields.
+        let line = FastPathEntry(decision: decision, inPort: "a", outPort: "b", packets: 3, bytes: 180,
+                                 sinceLastUse: .milliseconds(250)).description
+        let meta = PacketParser.parse(forward)
+        #expect(line == "in_port(a),eth(src=\(MACAddress(rawValue: meta.dlSrc)),dst=\(MACAddress(rawValue: meta.dlDst))),"
+                + "ipv4(src=\(IPv4Address(rawValue: meta.nwSrc)),dst=\(IPv4Address(rawValue: meta.nwDst)),proto=17,tos=\(meta.nwTOS),"
+                + "ttl=\(meta.nwTTL)),udp(src=\(meta.tpSrc),dst=\(meta.tpDst)), packets:3, bytes:180, used:0.250s, actions:b")
         // Worked out again from the key alone (what a restarted engine adopts by).
         #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision)
         let expiry = try #require(datapath.fastPathExpiry(of: decision, now: now))
