@@ -130,8 +130,8 @@ extension BenchScenario {
     /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
     /// stream established (`perFlow`: rewritten per flow like the generator's; `compute`:
     /// GRE-encapsulated), the ARP request that teaches our router the sink's MAC (`snat`, `fip`),
-    /// or on `l2` the sink's ARP request that every bridge learns its MAC from, so the stream
-    /// is learned unicast, not flooded (what the in-kernel fast path repeats).
+    /// or on `l2` and `vlan-*` the sink's ARP request that every bridge learns its MAC from, so
+    /// the stream is learned unicast, not flooded (what the in-kernel fast path repeats).
     public func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
         if compute {
             let reply = computeReplyFrame(size: size)
@@ -145,8 +145,11 @@ extension BenchScenario {
             return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: natSinkSide.sink, target: natSinkSide.router),
                     34, false)
         }
-        if name == "l2" {
-            return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: [10, 76, 0, 2], target: [10, 76, 0, 1]), 34, false)
+        if name == "l2" || name.hasPrefix("vlan-") {
+            var arp = ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: [10, 76, 0, 2], target: [10, 76, 0, 1])
+            // The sink behind a trunk tags it, as its frames are.
+            if portB == .trunk { arp.insert(contentsOf: [0x81, 0x00, UInt8(Self.vlan >> 8), UInt8(Self.vlan & 0xFF)], at: 12) }
+            return (arp, 34, false)
         }
         return nil
     }
