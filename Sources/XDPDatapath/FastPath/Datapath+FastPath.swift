@@ -202,6 +202,7 @@ extension Datapath {
             }
         }
         fastPath.pendingCount.pointee = 0
+        fastPath.refusedConnections.pointee.removeAll(keepingCapacity: true)
         guard !fastPath.pendingConnections.pointee.isEmpty else { return decisions }
         decisions += fastPath.pendingConnections.pointee
         fastPath.pendingConnections.pointee.removeAll(keepingCapacity: true)

@@ -110,8 +110,9 @@ extension Datapath {
         record.outLength = out.lengths[outCount &- 1]
         record.inHeaderHash = inHash
         record.recordedAt = now
-        let pending = fastPath.pendingConnections
-        guard pending.pointee.count < FastPathStage.pendingCapacity, !pending.pointee.contains(where: { $0.key == key }) else { return }
+        let pending = fastPath.pendingConnections, refused = fastPath.refusedConnections
+        guard pending.pointee.count < FastPathStage.pendingCapacity, !pending.pointee.contains(where: { $0.key == key }),
+              !refused.pointee.contains(key) else { return }
         // Read what left now, and work the decision out while the segments this frame went
         // through are in the cache for sure (a later frame may take their slots).
         let frame = pool.pointer(record.outAddress)
@@ -121,7 +122,10 @@ extension Datapath {
         record.outTagged = record.outLength >= 18 && frame.loadBE16(at: 12) == 0x8100
         record.outTCI = record.outTagged ? frame.loadBE16(at: 14) : 0
         record.outHeaderHash = headerHash(address: record.outAddress, length: record.outLength, tagged: record.outTagged)
-        guard let decision = connectionDecision(of: record) else { return }
+        guard let decision = connectionDecision(of: record) else {
+            if refused.pointee.count < FastPathStage.pendingCapacity { refused.pointee.append(key) }
+            return
+        }
         trackLiberally(decision)
         pending.pointee.append(decision)
     }

@@ -33,6 +33,9 @@ struct FastPathStage {
     /// Decisions through tables, worked out as their frames were recorded (while the flow
     /// segments they went through are surely in the cache), one per key, until taken.
     let pendingConnections: UnsafeMutablePointer<[FastPathDecision]>
+    /// Keys whose decision could not be made since the last take: not tried again until
+    /// then (a stream the fast path does not repeat pays the work once per batch).
+    let refusedConnections: UnsafeMutablePointer<[FastPathKey]>
     /// What `dump-fastpath` lists, given by the transport that runs the fast path.
     let reporter: UnsafeMutablePointer<((DatapathInstant) -> FastPathDump)?>
 
@@ -61,6 +64,9 @@ struct FastPathStage {
         pendingConnections = .allocate(capacity: 1)
         pendingConnections.initialize(to: [])
         pendingConnections.pointee.reserveCapacity(Self.pendingCapacity)
+        refusedConnections = .allocate(capacity: 1)
+        refusedConnections.initialize(to: [])
+        refusedConnections.pointee.reserveCapacity(Self.pendingCapacity)
     }
 
     func deallocate() {
@@ -78,6 +84,8 @@ struct FastPathStage {
         reporter.deallocate()
         pendingConnections.deinitialize(count: 1)
         pendingConnections.deallocate()
+        refusedConnections.deinitialize(count: 1)
+        refusedConnections.deallocate()
     }
 }
 
