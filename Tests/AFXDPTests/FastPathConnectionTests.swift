@@ -37,6 +37,14 @@ struct FastPathConnectionTests {
         return out
     }
 
+    /// Sends `frame` into each datapath by `port` and empties their transmit queues.
+    static func send(_ frame: [UInt8], from port: String, to datapaths: [Datapath], now: DatapathInstant) {
+        for datapath in datapaths {
+            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
+            _ = drain(datapath)
+        }
+    }
+
     static func tableCount(_ datapath: Datapath, table: Int, now: DatapathInstant) throws -> UInt64 {
         try datapath.flowStatistics(bridge: "br", now: now).filter { Int($0.rule.table) == table }.map(\.packets).reduce(0, +)
     }
@@ -202,12 +210,7 @@ extension AFXDPIntegrationTests {
                 try program.setPort(ifindex: ifindex[name]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: "fp" + name)
             }
             try program.fastPath.setEnabled(true)
-            func both(_ frame: [UInt8], _ port: String) {
-                reference.inject(frame, into: reference.port(named: port)!, now: now)
-                cached.inject(frame, into: cached.port(named: port)!, now: now)
-                _ = FastPathConnectionTests.drain(reference)
-                _ = FastPathConnectionTests.drain(cached)
-            }
+            func both(_ frame: [UInt8], _ port: String) { FastPathConnectionTests.send(frame, from: port, to: [reference, cached], now: now) }
             let (forward, reply) = (pipeline.prime[0].frame, pipeline.prime[1].frame)
             both(forward, "a")
             both(reply, "b")
@@ -339,12 +342,7 @@ extension AFXDPIntegrationTests {
                 try program.setPort(ifindex: ifindex[wire]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: wire)
             }
             try program.fastPath.setEnabled(true)
-            func both(_ frame: [UInt8], _ port: String) {
-                reference.inject(frame, into: reference.port(named: port)!, now: now)
-                cached.inject(frame, into: cached.port(named: port)!, now: now)
-                _ = FastPathConnectionTests.drain(reference)
-                _ = FastPathConnectionTests.drain(cached)
-            }
+            func both(_ frame: [UInt8], _ port: String) { FastPathConnectionTests.send(frame, from: port, to: [reference, cached], now: now) }
             for (frame, port) in scenario.prime { both(frame, port) }
             // The templates once to set state up (a first datagram is new), once recording.
             for frame in scenario.templates { both(frame, scenario.input) }
