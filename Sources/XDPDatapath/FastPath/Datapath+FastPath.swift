@@ -1,7 +1,9 @@
 import XDPPacket
 
 // The slow path's side of the in-kernel fast path (bpf/datapath/xsk_steer.bpf.c; the engine
-// installs and removes its entries, Sources/AFXDP/AFXDPEngine+FastPath.swift).
+// installs and removes its entries, Sources/AFXDP/AFXDPEngine+FastPath.swift). This file is
+// the NORMAL-only part; established connections through OpenFlow tables are
+// Datapath+FastPathConnections.swift (a frame NORMAL alone does not explain goes there).
 //
 // Which frames: a frame received from outside whose whole path was NORMAL deciding a
 // learned unicast — through NORMAL-only bridges (no flow but the default), patch ports

@@ -1,11 +1,14 @@
 /// The state of the fast-path recorder: while an engine runs an in-kernel fast path
 /// (bpf/datapath/xsk_steer.bpf.c), the datapath notes, for each frame it receives from
 /// outside, the NORMAL path that frame took, so that one whose outcome is a pure function
-/// of its Ethernet header can be repeated by the kernel (Datapath+FastPath.swift).
+/// of its Ethernet header can be repeated by the kernel (Datapath+FastPath.swift), and the
+/// decisions of established connections through OpenFlow tables
+/// (Datapath+FastPathConnections.swift).
 ///
 /// `process` reads `recording` (a byte behind a pointer) once per batch and, only when it
 /// is set, writes each frame's `record` and `steps`; kept records wait in `pending` until
-/// the transport takes them. Memory allocated once, no retain.
+/// the transport takes them. Memory allocated once, no retain on the NORMAL-only path (the
+/// decisions through tables, made while recording only, hold their flows' counters).
 @frozen
 @usableFromInline
 struct FastPathStage {
