@@ -348,7 +348,7 @@ struct SecurityGroupLiveTests {
         defer { lab.tearDown() }
         let countFile = "\(lab.dir)/count"
         let server = """
-            import socket, time
+            import socket, time, os
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(('\(lab.ip("b"))', 5500)); s.listen(1); s.settimeout(25)
             c, _ = s.accept(); c.settimeout(0.5); n = 0; end = time.time() + 25
@@ -358,7 +358,10 @@ struct SecurityGroupLiveTests {
                 except socket.timeout:
                     continue
                 if not d: break
-                n += len(d); open('\(countFile)', 'w').write(str(n))
+                n += len(d)
+                # Written aside and renamed: a reader never sees a file cut short.
+                with open('\(countFile).tmp', 'w') as f: f.write(str(n))
+                os.replace('\(countFile).tmp', '\(countFile)')
             """
         let client = """
             \(lab.pythonConnect(to: "b", port: 5500))
@@ -409,7 +412,7 @@ struct SecurityGroupLiveTests {
         defer { lab.tearDown() }
         let countFile = "\(lab.dir)/count"
         let server = """
-            import socket
+            import socket, os
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(('\(lab.ip("b"))', 5600)); s.listen(1); s.settimeout(25)
             c, _ = s.accept(); c.settimeout(25); n = 0
@@ -417,7 +420,9 @@ struct SecurityGroupLiveTests {
                 d = c.recv(65536)
                 if not d: break
                 n += len(d)
-            c.close(); open('\(countFile)', 'w').write(str(n))
+            c.close()
+            with open('\(countFile).tmp', 'w') as f: f.write(str(n))
+            os.replace('\(countFile).tmp', '\(countFile)')
             """
         let client = """
             \(lab.pythonConnect(to: "b", port: 5600))
