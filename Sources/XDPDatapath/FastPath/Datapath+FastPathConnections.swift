@@ -266,10 +266,7 @@ extension Datapath {
         frame.storeBE8(connection.proto, at: l3 + 9)
         frame.storeBE32(connection.source.rawValue, at: l3 + 12)
         frame.storeBE32(connection.destination.rawValue, at: l3 + 16)
-        var sum: UInt32 = 0
-        for i in stride(from: 0, to: 20, by: 2) { sum &+= UInt32(frame.loadBE16(at: l3 + i)) }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) &+ (sum >> 16) }
-        frame.storeBE16(~UInt16(sum), at: l3 + 10)
+        frame.storeBE16(Checksum.ipv4Header(frame + l3, headerLength: 20), at: l3 + 10)
         let l4 = l3 + 20
         frame.storeBE16(connection.sourcePort, at: l4)
         frame.storeBE16(connection.destinationPort, at: l4 + 2)
