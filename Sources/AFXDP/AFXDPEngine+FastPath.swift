@@ -60,6 +60,7 @@ extension AFXDPEngine {
         }
         fastPathEvictions = datapath.macEvictions
         fastPathTablesGeneration = datapath.flowTablesGeneration
+        fastPathNeighbourChanges = datapath.routerNeighbourChanges
         try steering.fastPath.setEnabled(true)
     }
 
@@ -69,7 +70,8 @@ extension AFXDPEngine {
         let decisions = datapath.takeFastPathDecisions()
         let closing = datapath.takeFastPathClosingConnections()
         if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions || closing == nil
-            || (!fastPathEntries.isEmpty && datapath.flowTablesGeneration != fastPathTablesGeneration) {
+            || (!fastPathEntries.isEmpty && datapath.flowTablesGeneration != fastPathTablesGeneration)
+            || (!fastPathEntries.isEmpty && datapath.routerNeighbourChanges != fastPathNeighbourChanges) {
             fastPathEvictions = datapath.macEvictions
             fastPathSync(datapath, now: now)
         } else if let closing, !closing.isEmpty, !fastPathEntries.isEmpty {
@@ -96,8 +98,7 @@ extension AFXDPEngine {
               egressAcceptsRedirects(outIfindex, now: now)
         else { return }
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
-        let action = FastPathMaps.actionBytes(egress: outIfindex, operation: decision.tagOperation, tci: decision.outTCI,
-                                              expires: expiry, maximumLength: fastPathMaximumLength)
+        let action = FastPathMaps.actionBytes(of: decision, egress: outIfindex, expires: expiry, maximumLength: fastPathMaximumLength)
         do {
             try steering.fastPath.addDevice(outIfindex)
             try steering.fastPath.install(key: key, action: action, fresh: true)
@@ -128,6 +129,7 @@ extension AFXDPEngine {
     /// Folds every entry's counters into `datapath` and re-checks it (see the top).
     func fastPathSync(_ datapath: Datapath, now: UInt64) {
         fastPathTablesGeneration = datapath.flowTablesGeneration
+        fastPathNeighbourChanges = datapath.routerNeighbourChanges
         guard !fastPathEntries.isEmpty else { return }
         lastFastPathSync = now
         for key in fastPathEntries.keys { fastPathRecheck(key, datapath: datapath, now: now) }
@@ -136,8 +138,7 @@ extension AFXDPEngine {
     /// Re-checks only the entries of `connections` (either direction): after a batch in
     /// which they saw a FIN or RST, the other entries have no reason to change.
     func fastPathRecheck(connections: [FastPathConnection], datapath: Datapath, now: UInt64) {
-        for key in fastPathEntries.keys {
-            guard let c = key.connection, connections.contains(where: { $0.sameTuple(c) }) else { continue }
+        for (key, entry) in fastPathEntries where connections.contains(where: { entry.decision.concerns($0) }) {
             fastPathRecheck(key, datapath: datapath, now: now)
         }
     }
@@ -158,8 +159,7 @@ extension AFXDPEngine {
         }
         if expiry != entry.expiry {
             entry.expiry = expiry
-            let action = FastPathMaps.actionBytes(egress: entry.egressIfindex, operation: entry.decision.tagOperation,
-                                                  tci: entry.decision.outTCI, expires: expiry,
+            let action = FastPathMaps.actionBytes(of: entry.decision, egress: entry.egressIfindex, expires: expiry,
                                                   maximumLength: fastPathMaximumLength)
             if (try? steering.fastPath.install(key: entry.keyBytes, action: action, fresh: false)) == nil {
                 fastPathRemove(entry, datapath: datapath)

@@ -94,9 +94,10 @@ extension AFXDPEngine {
               portOfIfindex[action.egress] == decision.outPort,
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now
         else { return nil }
-        if expiry != action.expires || action.maximumLength != fastPathMaximumLength {
-            let updated = FastPathMaps.actionBytes(egress: action.egress, operation: decision.tagOperation, tci: decision.outTCI,
-                                                   expires: expiry, maximumLength: fastPathMaximumLength)
+        // The same rewrite (a router's, or none); the expiry and longest frame are this process's.
+        let updated = FastPathMaps.actionBytes(of: decision, egress: action.egress, expires: expiry, maximumLength: fastPathMaximumLength)
+        guard updated[FastPathMaps.rewriteBytes] == actionBytes[FastPathMaps.rewriteBytes] else { return nil }
+        if updated != actionBytes {
             guard (try? steering.fastPath.install(key: keyBytes, action: updated, fresh: false)) != nil else { return nil }
         }
         let counters = steering.fastPath.counters(key: keyBytes)

@@ -13,7 +13,7 @@ import XDPDatapath
 package final class FastPathMaps {
     /// Bytes of `struct fp_key`, `struct fp_action` and one CPU's `struct fp_counters`.
     static let keySize = 36
-    static let actionSize = 24
+    static let actionSize = 56
     static let countersSize = 24
 
     private let flowsFD: Int32
@@ -66,9 +66,10 @@ package final class FastPathMaps {
         return bytes
     }
 
-    /// The action bytes: egress ifindex, tag operation, TCI, expiry, longest frame.
+    /// The action bytes: egress ifindex, tag operation, TCI, expiry, longest frame, then
+    /// a router's rewrite (`struct fp_action`).
     package static func actionBytes(egress: Int32, operation: FastPathTagOperation, tci: UInt16, expires: UInt64,
-                                    maximumLength: UInt32) -> [UInt8] {
+                                    maximumLength: UInt32, rewrite: FastPathRewrite? = nil) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: actionSize)
         bytes.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: UInt32(bitPattern: egress), toByteOffset: 0, as: UInt32.self)
@@ -76,9 +77,36 @@ package final class FastPathMaps {
             raw.storeBytes(of: tci, toByteOffset: 6, as: UInt16.self)
             raw.storeBytes(of: expires == .max ? 0 : expires, toByteOffset: 8, as: UInt64.self)
             raw.storeBytes(of: maximumLength, toByteOffset: 16, as: UInt32.self)
+            guard let rewrite else { return }
+            raw.storeBytes(of: rewriteMACs | rewriteL3, toByteOffset: 20, as: UInt16.self)
+            raw.storeBytes(of: rewrite.ipChecksumDelta, toByteOffset: 22, as: UInt16.self)
+            for i in 0..<6 {
+                raw[24 + i] = UInt8(truncatingIfNeeded: rewrite.dst >> UInt64(40 - 8 * i))
+                raw[30 + i] = UInt8(truncatingIfNeeded: rewrite.src >> UInt64(40 - 8 * i))
+            }
+            raw.storeBytes(of: rewrite.source.rawValue.bigEndian, toByteOffset: 36, as: UInt32.self)
+            raw.storeBytes(of: rewrite.destination.rawValue.bigEndian, toByteOffset: 40, as: UInt32.self)
+            raw.storeBytes(of: rewrite.sourcePort.bigEndian, toByteOffset: 44, as: UInt16.self)
+            raw.storeBytes(of: rewrite.destinationPort.bigEndian, toByteOffset: 46, as: UInt16.self)
+            raw.storeBytes(of: rewrite.transportChecksumDelta, toByteOffset: 48, as: UInt16.self)
+            raw[50] = rewrite.ttl
         }
         return bytes
     }
+
+    /// The action bytes of `decision` leaving by `egress`: its tag operation and rewrite,
+    /// frames up to `maximumLength` bytes (and its router's MTU).
+    package static func actionBytes(of decision: FastPathDecision, egress: Int32, expires: UInt64, maximumLength: UInt32) -> [UInt8] {
+        actionBytes(egress: egress, operation: decision.tagOperation, tci: decision.outTCI, expires: expires,
+                    maximumLength: min(maximumLength, decision.route?.maximumLength ?? .max), rewrite: decision.rewrite)
+    }
+
+    /// `fp_action.rewrite` bits: write the MACs; write addresses, ports and TTL with their
+    /// checksum deltas (after verifying the IPv4 header checksum).
+    static let rewriteMACs: UInt16 = 1
+    static let rewriteL3: UInt16 = 2
+    /// Where the rewrite lies in the action bytes.
+    static let rewriteBytes = 20..<actionSize
 
     /// Lets the program redirect to `ifindex`.
     package func addDevice(_ ifindex: Int32) throws(AFXDPError) {

@@ -154,6 +154,18 @@ extension BenchScenario {
         return nil
     }
 
+    /// A frame the generator's side sends before measuring, nil for none: on `snat` and
+    /// `fip` the ARP request for the router's address on that side (the VM's gateway, the
+    /// floating IP) that a host sends before its first packet — the router's answer teaches
+    /// the bridge on that side the router's MAC, so the stream reaches the router as
+    /// learned unicast, not flooded (what the in-kernel fast path repeats).
+    public func generatorPrimeFrame() -> [UInt8]? {
+        guard let nat else { return nil }
+        let (from, to) = natAddresses
+        return ScenarioFrames.arpRequest(senderMAC: Self.generatorMAC, sender: from,
+                                         target: nat == .snat ? Self.internalRouterIP : to)
+    }
+
     /// Where the measured stream's conntrack verdict is counted, nil for no firewall: the
     /// OpenFlow table (`sg`: the VM's ingress, 82; `compute`: its egress, 72) on our bridge,
     /// and the iptables chain of the Linux peer.

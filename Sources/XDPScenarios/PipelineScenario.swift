@@ -170,7 +170,8 @@ public struct PipelineScenario {
         let frame = scenario.generatorFrame(size: 60).frame
         let arp = scenario.primeFrame(size: 60)!.frame
         return PipelineScenario(name: scenario.name, configuration: scenario.natDatapathConfiguration(a: "a", b: "b"),
-                                input: "a", output: "b", templates: [frame], prime: [(arp, "b"), (frame, "a")])
+                                input: "a", output: "b", templates: [frame],
+                                prime: [(scenario.generatorPrimeFrame()!, "a"), (arp, "b"), (frame, "a")])
     }
 
     /// `compute`: the bench's compute node (br-int with the security-group flows, patch,

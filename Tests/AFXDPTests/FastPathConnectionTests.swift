@@ -223,9 +223,7 @@ extension AFXDPIntegrationTests {
                 let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.outPort.index].name
                 let key = FastPathMaps.keyBytes(ifindex: ifindex[inName]!, key: decision.key)
                 try program.fastPath.addDevice(ifindex[outName]!)
-                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
-                    egress: ifindex[outName]!, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds,
-                    maximumLength: 1792), fresh: true)
+                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(of: decision, egress: ifindex[outName]!, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
                 installed[key] = decision
                 // The key read back from the map's bytes is the decision's (adoption reads it so).
                 var readBack = FastPathMaps.key(of: key).key
@@ -297,7 +295,8 @@ extension AFXDPIntegrationTests {
     @Suite("Fast path: every bench stage, program vs pipeline")
     struct FastPathScenarioDifferentialTests {
         /// The stages whose frames the fast path carries once recorded.
-        static let carried: Set<String> = ["l2", "vlan-push", "vlan-pop", "flows-1", "flows-100", "flows-10000", "sg-10", "sg-100"]
+        static let carried: Set<String> = ["l2", "vlan-push", "vlan-pop", "flows-1", "flows-100", "flows-10000", "sg-10", "sg-100",
+                                           "snat", "fip"]
 
         @Test func everyStageIsCarriedExactlyWhenItShouldBeAndWithThePipelinesBytes() throws {
             var failures: [String] = []
@@ -333,8 +332,11 @@ extension AFXDPIntegrationTests {
         static func compare(_ scenario: PipelineScenario, wires: [String]) throws -> (Bool, [String]) {
             var failures: [String] = []
             let now = DatapathInstant.now()
-            let reference = try Datapath(configuration: scenario.configuration, pool: FramePool(frameCount: 512), now: now)
-            let cached = try Datapath(configuration: scenario.configuration, pool: FramePool(frameCount: 512), now: now)
+            // One seed for both: the trackers pick the same SNAT ports.
+            var configuration = scenario.configuration
+            configuration.randomSeed = 7
+            let reference = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
+            let cached = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
             let program = try SteeringProgram()
             var ifindex: [String: Int32] = [:]
             for (slot, wire) in wires.enumerated() {
@@ -355,9 +357,7 @@ extension AFXDPIntegrationTests {
                       let outIndex = ifindex[outName] else { failures.append("\(decision.key): does not hold or no wire"); continue }
                 let key = FastPathMaps.keyBytes(ifindex: inIndex, key: decision.key)
                 try program.fastPath.addDevice(outIndex)
-                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
-                    egress: outIndex, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds,
-                    maximumLength: 1792), fresh: true)
+                try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(of: decision, egress: outIndex, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
                 installed[key] = decision
             }
             var carried = 0, counted: [[UInt8]: UInt64] = [:]
@@ -382,7 +382,9 @@ extension AFXDPIntegrationTests {
                 guard let hit, let decision = installed[hit] else { failures.append("template \(i): redirected by no entry"); continue }
                 let egress = cached.ports[decision.outPort.index].name
                 if outputs.count != 1 || outputs[0].0 != egress || outputs[0].1 != run.output {
-                    failures.append("template \(i): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
+                    let differ = outputs.first.flatMap { out in zip(out.1, run.output).enumerated().first { $0.element.0 != $0.element.1 } }
+                    failures.append("template \(i): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })"
+                                    + (differ.map { ", first difference at byte \($0.offset): pipeline \($0.element.0), program \($0.element.1)" } ?? ""))
                 }
                 cached.creditFastPath(decision, packets: 1, bytes: UInt64(frame.count), lastUsed: now)
             }
@@ -399,6 +401,10 @@ extension AFXDPIntegrationTests {
                 let a = (try? reference.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
                 let b = (try? cached.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
                 if a != b { failures.append("\(bridge) flow packets: reference \(a), with the fast path \(b)") }
+            }
+            // Routers count the carried frames as forwarded (and translated) by them.
+            for (x, y) in zip(reference.routers, cached.routers) where x.stats != y.stats {
+                failures.append("router \(x.name): reference \(x.stats), with the fast path \(y.stats)")
             }
             return (carried > 0, failures)
         }

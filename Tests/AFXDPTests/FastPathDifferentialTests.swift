@@ -176,8 +176,7 @@ struct FastPathDifferentialTests {
             let key = FastPathMaps.keyBytes(ifindex: ifindex[decision.key.inPort]!, key: decision.key)
             let egress = ifindex[decision.outPort]!
             try program.fastPath.addDevice(egress)
-            try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
-                egress: egress, operation: decision.tagOperation, tci: decision.outTCI, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
+            try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(of: decision, egress: egress, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
             installed[key] = decision
         }
         // 12 pairs in each VLAN, and the two priority-tagged ones.

@@ -120,14 +120,31 @@ struct fp_key {
 #define FP_TAG_PUSH 2  // insert an 802.1Q tag with `tci`
 #define FP_TAG_SET  3  // rewrite the tag's TCI to `tci`
 
-// The flattened result. 24 bytes.
+#define FP_REWRITE_MACS 1  // write `dst` and `src`
+#define FP_REWRITE_L3   2  // verify the IPv4 header checksum, then write the addresses,
+                           // ports and TTL and add the checksum deltas
+
+// The flattened result. 56 bytes. A router's rewrite (FastPathRewrite in Swift): the key
+// fixes every old value, so the checksum deltas (RFC 1624: the one's complement sum of
+// ~old + new over the words that change) are constants of the entry.
 struct fp_action {
 	__u32 egress;     // egress ifindex, a key of fp_devs
 	__u16 tag_op;     // FP_TAG_*
 	__u16 tci;        // for PUSH and SET (host order)
 	__u64 expires;    // bpf_ktime_get_boot_ns() after which the entry no longer holds; 0: never
 	__u32 max_len;    // longer frames go to the slow path
-	__u32 pad;
+	__u16 rewrite;    // FP_REWRITE_* bits; 0: none
+	__u16 ip_csum;    // delta added to the complemented IPv4 header checksum
+	__u8 dst[6];      // MACs as the frame leaves (FP_REWRITE_MACS)
+	__u8 src[6];
+	__u8 saddr[4];    // as on the wire (FP_REWRITE_L3)
+	__u8 daddr[4];
+	__u8 sport[2];
+	__u8 dport[2];
+	__u16 l4_csum;    // delta added to the complemented TCP/UDP checksum
+	__u8 ttl;
+	__u8 pad1;
+	__u32 pad2;
 };
 
 struct fp_counters {
@@ -220,6 +237,74 @@ static __always_inline int ipv4_acceptable(void *l3, void *end)
 	}
 }
 
+// `~(~checksum + delta)` in one's complement arithmetic (RFC 1624 eqn. 3).
+static __always_inline __u16 csum_adjust(__u16 checksum, __u16 delta)
+{
+	__u32 sum = (__u16)~checksum + (__u32)delta;
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	return ~(__u16)sum;
+}
+
+// Whether the 20-byte IPv4 header at `ip` sums to all ones (the router drops others).
+static __always_inline int ipv4_checksum_ok(__u8 *ip)
+{
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 0; i < 20; i += 2)
+		sum += ((__u32)ip[i] << 8) | ip[i + 1];
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	return sum == 0xFFFF;
+}
+
+// Applies a router's rewrite to the frame at `data` whose IPv4 header starts at `l3`
+// (14 or 18). 0 when done, -1 when the frame is too short (cannot happen: the key matched).
+static __always_inline int rewrite_frame(struct fp_action *action, void *data, void *end, __u32 l3)
+{
+	__u8 *eth = data;
+	if ((void *)(eth + 14) > end)
+		return -1;
+	if (action->rewrite & FP_REWRITE_MACS) {
+		__builtin_memcpy(eth, action->dst, 6);
+		__builtin_memcpy(eth + 6, action->src, 6);
+	}
+	if (!(action->rewrite & FP_REWRITE_L3))
+		return 0;
+	__u8 *ip = eth + (l3 == 18 ? 18 : 14);
+	if ((void *)(ip + 28) > end)
+		return -1;
+	__u8 proto = ip[9];
+	__builtin_memcpy(ip + 12, action->saddr, 4);
+	__builtin_memcpy(ip + 16, action->daddr, 4);
+	ip[8] = action->ttl;
+	__u16 ck = ((__u16)ip[10] << 8) | ip[11];
+	ck = csum_adjust(ck, action->ip_csum);
+	ip[10] = ck >> 8;
+	ip[11] = ck & 0xFF;
+	__u8 *l4 = ip + 20;
+	__builtin_memcpy(l4, action->sport, 2);
+	__builtin_memcpy(l4 + 2, action->dport, 2);
+	if (proto == 6) {
+		if ((void *)(l4 + 18) > end)
+			return -1;
+		ck = ((__u16)l4[16] << 8) | l4[17];
+		ck = csum_adjust(ck, action->l4_csum);
+		l4[16] = ck >> 8;
+		l4[17] = ck & 0xFF;
+	} else {
+		ck = ((__u16)l4[6] << 8) | l4[7];
+		if (ck) {                                // UDP: 0 means none
+			ck = csum_adjust(ck, action->l4_csum);
+			if (!ck)
+				ck = 0xFFFF;
+			l4[6] = ck >> 8;
+			l4[7] = ck & 0xFF;
+		}
+	}
+	return 0;
+}
+
 // XDP_REDIRECT when the fast path carried the frame, else -1 (go on to the socket).
 static __always_inline int fast_path(struct xdp_md *ctx)
 {
@@ -280,6 +365,13 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	__u64 length = (__u64)(end - data);
 	if (length > action->max_len)
 		return -1;
+	if (action->rewrite & FP_REWRITE_L3) {
+		__u8 *ip = l3;
+		if ((void *)(ip + 20) > end || !ipv4_checksum_ok(ip))
+			return -1;
+	}
+	// Where the IPv4 header is once the tag operation is done.
+	__u32 out_l3 = key.tagged ? 18 : 14;
 	// Resolve the egress before touching the frame: a missing device leaves it intact
 	// for the slow path.
 	if (bpf_redirect_map(&fp_devs, action->egress, 0) != XDP_REDIRECT)
@@ -297,6 +389,7 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 		if (data + 12 > end)
 			return XDP_DROP;                     // cannot happen: the frame had 18+ bytes
 		__builtin_memcpy(data, addresses, 12);
+		out_l3 = 14;
 	} else if (op == FP_TAG_PUSH) {
 		if (bpf_xdp_adjust_head(ctx, -4))
 			return -1;
@@ -310,10 +403,13 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 		frame[13] = 0x00;
 		frame[14] = tci >> 8;
 		frame[15] = tci & 0xFF;
+		out_l3 = 18;
 	} else if (op == FP_TAG_SET) {
 		eth[14] = tci >> 8;
 		eth[15] = tci & 0xFF;
 	}
+	if (action->rewrite && rewrite_frame(action, data, end, out_l3))
+		return XDP_DROP;                         // cannot happen: the key's headers are there
 	struct fp_counters *counters = bpf_map_lookup_elem(&fp_stats, &key);
 	if (counters) {
 		counters->packets += 1;

@@ -152,13 +152,7 @@ public final class NetworkNodeFuzzer {
             guard datapath.fastPathDecision(for: decision.key, now: at) == decision else {
                 fatalError("\(decision.key): worked out again as another decision")
             }
-            var expected = frame
-            switch decision.tagOperation {
-            case .keep: break
-            case .pop: expected.removeSubrange(12..<16)
-            case .push: expected.insert(contentsOf: [0x81, 0x00, UInt8(decision.outTCI >> 8), UInt8(decision.outTCI & 0xFF)], at: 12)
-            case .set: expected[14] = UInt8(decision.outTCI >> 8); expected[15] = UInt8(decision.outTCI & 0xFF)
-            }
+            let expected = decision.applied(to: frame)
             datapath.inject(frame, into: port, now: at)
             var left: [(String, [UInt8])] = []
             for out in datapath.ports { for bytes in datapath.drainTransmitted(out) { left.append((out.name, bytes)) } }

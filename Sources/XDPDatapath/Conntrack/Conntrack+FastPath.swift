@@ -12,6 +12,13 @@
 // IP_CT_TCP_FLAG_BE_LIBERAL on a connection it offloads), a TCP connection taken by the fast
 // path is tracked liberally from then on (`ConntrackEntry.liberal`): its segments that reach
 // the tracker are not refused for being out of the window it last saw.
+//
+// A router's tracker (DatapathRouter+NAT.swift) is asked another question: the translated
+// connection a packet belongs to (`fastPathTranslated`). The router translates every packet
+// of such a connection the same way, replied or not, so a UDP connection's original
+// direction may be carried before any reply (its reply direction only once one was seen,
+// since the first reply changes the entry); TCP still only once both sides are
+// ESTABLISHED. The credit refreshes the timer in the class the entry is in.
 extension ConnectionTracker {
     /// The established, untranslated connection `key` (zone, family 4, protocol, addresses,
     /// ports) belongs to, at `now`: its entry, whether `key` is its reply direction, its mark
@@ -31,6 +38,27 @@ extension ConnectionTracker {
         return (e, found & 1 == 1, entry.mark, entry.expiration)
     }
 
+    /// The translated connection `key` belongs to at `now` (a router's question, see the
+    /// top): its entry, whether `key` is its reply direction, the tuple the packet leaves
+    /// with (the other direction's key reversed) and when the connection expires; nil when
+    /// there is none, it is untranslated, or it is not one the fast path may carry. Changes
+    /// nothing.
+    func fastPathTranslated(_ key: ConntrackKey, now: UInt64)
+        -> (entry: Int, reply: Bool, translated: ConntrackKey, expiration: UInt64)? {
+        let found = lookup(key, hash: key.hash(seed: seed))
+        guard found >= 0 else { return nil }
+        let e = found >> 1, reply = found & 1 == 1
+        let entry = entries[e]
+        guard entry.flags & ConntrackEntry.inUse != 0, entry.expiration > now, entry.flags & ConntrackEntry.natMask != 0,
+              !reply || entry.flags & ConntrackEntry.seenReply != 0 else { return nil }
+        if key.proto == 6 {
+            guard peers[2 &* e].state == TCPBits.established, peers[2 &* e &+ 1].state == TCPBits.established else { return nil }
+        } else if key.proto != 17 {
+            return nil
+        }
+        return (e, reply, (reply ? entry.original : entry.reply).reversed(), entry.expiration)
+    }
+
     /// Whether `entry` still holds the connection `original`.
     func fastPathHolds(entry e: Int, original: ConntrackKey) -> Bool {
         e >= 0 && e < capacity && entries[e].flags & ConntrackEntry.inUse != 0 && entries[e].original == original
@@ -47,7 +75,7 @@ extension ConnectionTracker {
         guard fastPathHolds(entry: e, original: original) else { return }
         let timeoutClass: ConntrackTimeoutClass = switch original.proto {
         case 6: .tcpEstablished
-        case 17: .udpMultiple
+        case 17: entries[e].flags & ConntrackEntry.seenReply != 0 ? .udpMultiple : .udpFirst
         default: .otherMultiple
         }
         let refreshed = lastUsed &+ timeoutNanos[Int(timeoutClass.rawValue)]

@@ -75,7 +75,7 @@ extension Datapath {
     }
 
     /// Frames on every port's transmit queue.
-    private var framesInTransmitQueues: Int {
+    var framesInTransmitQueues: Int {
         var total = 0
         for id in 0..<ports.count { total &+= fastPorts[PortID(id)].txQueue.countPointer.pointee }
         return total
@@ -116,7 +116,10 @@ extension Datapath {
     /// length), as the MAC tables stand: its steps into `fastPath.steps`, its port, tag and
     /// length as it leaves into `record`. `tablesAtFirstStep`: the first bridge may have
     /// OpenFlow tables (an `output:NORMAL` there); every later one must be NORMAL-only.
-    func walkNormal(_ record: inout FastPathRecord, from inID: PortID, now: UInt64, tablesAtFirstStep: Bool) -> Bool {
+    /// `toRouter`: the walk must end on a router port instead, the frame untagged there
+    /// (Datapath+FastPathRoutes.swift).
+    func walkNormal(_ record: inout FastPathRecord, from inID: PortID, now: UInt64, tablesAtFirstStep: Bool,
+                    toRouter: Bool = false) -> Bool {
         var current = inID
         var tagged = record.tagged, tci = record.tci, currentLength = record.inLength
         for depth in 0..<FastPathStage.maximumSteps {
@@ -156,7 +159,7 @@ extension Datapath {
                 tci = tci & 0xF000 | vlan
             }
             switch out.egressKind {
-            case .queue:
+            case .queue where !toRouter:
                 record.outPort = learned
                 record.outTagged = tagged
                 record.outTCI = tagged ? tci : 0
@@ -164,7 +167,13 @@ extension Datapath {
                 return true
             case .patch:
                 current = out.peerID
-            case .tunnel, .service:
+            case .service where toRouter && !tagged && services.targets[learned].kind == ServiceKind.router.rawValue:
+                record.outPort = learned
+                record.outTagged = false
+                record.outTCI = 0
+                record.outLength = currentLength
+                return true
+            case .queue, .tunnel, .service:
                 return false
             }
         }
@@ -271,13 +280,17 @@ extension Datapath {
     /// (Datapath+FastPathConnections.swift).
     public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
         let now = instant.nanoseconds
+        if decision.route != nil {
+            guard let (again, expiry) = workOutRoutedPath(decision.key, now: now), again == decision else { return nil }
+            return DatapathInstant(nanoseconds: expiry)
+        }
         if decision.key.connection != nil {
             return connectionExpiry(of: decision, now: now).map { DatapathInstant(nanoseconds: $0) }
         }
         for step in decision.steps where step.bridge.index >= 0 && step.bridge.index < l2.bridgeCount {
             guard !openFlow.active[step.bridge.index] else { return nil }
         }
-        return macExpiry(of: decision.steps, key: decision.key, now: now).map { DatapathInstant(nanoseconds: $0) }
+        return macExpiry(of: decision.steps[...], src: decision.key.src, dst: decision.key.dst, now: now).map { DatapathInstant(nanoseconds: $0) }
     }
 
     /// Adds what the kernel forwarded for `decision` — `packets` frames of `bytes` bytes as
@@ -288,7 +301,8 @@ extension Datapath {
         func adjusted(_ delta: Int) -> UInt64 {
             delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
         }
-        for step in decision.steps where ports.indices.contains(step.inPort.index) && ports.indices.contains(step.outPort.index) {
+        for (index, step) in decision.steps.enumerated()
+        where ports.indices.contains(step.inPort.index) && ports.indices.contains(step.outPort.index) {
             let inSlots = fastPorts[step.inPort].counters.slots
             inSlots[0] &+= packets
             inSlots[1] &+= adjusted(step.inLengthDelta)
@@ -296,10 +310,11 @@ extension Datapath {
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)
             if step.learnsSource && (0..<l2.bridgeCount).contains(step.bridge.index) {
-                l2.macTables[step.bridge.index].refresh(decision.key.src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed.nanoseconds)
+                l2.macTables[step.bridge.index].refresh(decision.macs(onStep: index).src, vlan: step.vlan, port: step.inPort.index, seen: lastUsed.nanoseconds)
             }
         }
         creditDependencies(decision.dependencies, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
+        creditRoute(decision, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
     }
 }
 

@@ -2,7 +2,7 @@ import XDPPacket
 
 extension Datapath {
     /// The decision the datapath takes now for an IPv4 frame with `key` (NORMAL's, or for a
-    /// connection key the one through the tables), or nil when it is nothing
+    /// connection key the one through the tables or a router), or nil when it is nothing
     /// the fast path repeats (Datapath+FastPath.swift). For a transport that adopts the
     /// entries a previous process left in the kernel: an entry holds only its key and the
     /// flattened action, so the path along the bridges is worked out again from the MAC
@@ -11,7 +11,7 @@ extension Datapath {
     public func fastPathDecision(for key: FastPathKey, now instant: DatapathInstant) -> FastPathDecision? {
         let now = instant.nanoseconds
         if key.connection != nil {
-            guard let (decision, _) = workOutConnectionPath(key, now: now) else { return nil }
+            guard let (decision, _) = workOutConnectionPath(key, now: now) ?? workOutRoutedPath(key, now: now) else { return nil }
             trackLiberally(decision)
             return decision
         }

@@ -42,8 +42,7 @@ extension Datapath {
     /// The connection key of the frame at `address` entering by `inID` when it is a
     /// candidate for the fast path through tables (see the top), else nil.
     func connectionCandidate(address: UInt64, length: UInt32, from inID: PortID) -> FastPathKey? {
-        let port = fastPorts[inID]
-        guard !port.isUnderlay, openFlow.active[port.bridgeID.index] else { return nil }
+        guard !fastPorts[inID].isUnderlay else { return nil }
         var meta = PacketMetadata()
         _ = PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta)
         // A FIN or RST may close a cached connection, however the segment looks otherwise.
@@ -85,6 +84,10 @@ extension Datapath {
     func recordConnectionFrame(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) {
         guard let key = connectionCandidate(address: address, length: length, from: inID) else {
             ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            return
+        }
+        guard openFlow.active[fastPorts[inID].bridgeID.index] else {
+            recordRoutedFrame(key, address: address, length: length, from: inID, now: now)
             return
         }
         let inHash = headerHash(address: address, length: length, tagged: key.tagged)
@@ -209,7 +212,7 @@ extension Datapath {
                     record.outDst = record.dst
                     record.outSrc = record.src
                     guard let normal = self.decision(of: record, steps: fastPath.steps),
-                          let macExpiry = macExpiry(of: normal.steps, key: key, now: now) else { return nil }
+                          let macExpiry = macExpiry(of: normal.steps[...], src: key.src, dst: key.dst, now: now) else { return nil }
                     decision = normal
                     decision.key = key
                     expiry = min(expiry, macExpiry)
@@ -292,7 +295,7 @@ extension Datapath {
             guard let (again, expiry) = workOutConnectionPath(decision.key, now: now), again == decision else { return nil }
             return expiry
         }
-        guard var expiry = macExpiry(of: decision.steps, key: decision.key, now: now) else { return nil }
+        guard var expiry = macExpiry(of: decision.steps[...], src: decision.key.src, dst: decision.key.dst, now: now) else { return nil }
         if !dependencies.connections.isEmpty {
             guard let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return nil }
             for connection in dependencies.connections {
@@ -305,9 +308,9 @@ extension Datapath {
         return expiry
     }
 
-    /// When the first MAC entry `steps` (NORMAL decisions) depend on ages out, or nil when
-    /// one of them no longer gives the same port.
-    func macExpiry(of steps: [FastPathStep], key: FastPathKey, now: UInt64) -> UInt64? {
+    /// When the first MAC entry `steps` (NORMAL decisions of a frame from `src` to `dst`)
+    /// depend on ages out, or nil when one of them no longer gives the same port.
+    func macExpiry(of steps: ArraySlice<FastPathStep>, src: UInt64, dst: UInt64, now: UInt64) -> UInt64? {
         var expiry = UInt64.max
         for step in steps {
             let bridge = step.bridge.index, inPort = step.inPort.index, outPort = step.outPort.index
@@ -315,8 +318,8 @@ extension Datapath {
             else { return nil }
             guard step.learnsSource else { continue }
             let table = l2.macTables[bridge]
-            guard let srcSeen = table.seen(key.src, vlan: step.vlan, port: inPort, now: now),
-                  let dstSeen = table.seen(key.dst, vlan: step.vlan, port: outPort, now: now)
+            guard let srcSeen = table.seen(src, vlan: step.vlan, port: inPort, now: now),
+                  let dstSeen = table.seen(dst, vlan: step.vlan, port: outPort, now: now)
             else { return nil }
             expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
         }
@@ -337,8 +340,12 @@ extension Datapath {
         }
     }
 
-    /// Tracks the TCP connections of `decision` liberally from now on (Conntrack+FastPath.swift).
+    /// Tracks the TCP connections of `decision` liberally from now on (Conntrack+FastPath.swift),
+    /// its router's translation too.
     func trackLiberally(_ decision: FastPathDecision) {
+        if let route = decision.route, let translation = route.translation, routers.indices.contains(route.router) {
+            routers[route.router].trackLiberally(translation)
+        }
         guard decision.key.connection?.proto == 6, let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return }
         for connection in decision.dependencies.connections where tracker.fastPathHolds(entry: connection.entry, original: connection.original) {
             tracker.trackLiberally(entry: connection.entry)

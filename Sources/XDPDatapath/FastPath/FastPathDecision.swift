@@ -167,6 +167,122 @@ public struct FastPathDependencies: Sendable, Equatable {
     }
 }
 
+/// What a router along a cached path does to the frame, flattened into fields to write
+/// and checksum deltas (RFC 1624): the kernel program writes the MACs, the addresses, the
+/// ports and the TTL, and adds each delta to the complemented checksum it covers. The key
+/// fixes every old value, so the deltas are constants of the entry.
+public struct FastPathRewrite: Sendable, Equatable {
+    /// The Ethernet destination and source as the frame leaves (the next hop's, the
+    /// router interface's), in the low 48 bits.
+    public var dst: UInt64
+    public var src: UInt64
+    /// The IPv4 addresses, transport ports and TTL as it leaves (translated or not).
+    public var source: IPv4Address
+    public var destination: IPv4Address
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var ttl: UInt8
+    /// The one's complement sum to add to the complemented IPv4 header checksum.
+    public var ipChecksumDelta: UInt16
+    /// The same for the TCP or UDP checksum (pseudo-header addresses and ports); a UDP
+    /// checksum of 0 (none) stays 0.
+    public var transportChecksumDelta: UInt16
+
+    /// The rewrite of a frame whose fields are `connection` into one that leaves with these
+    /// MACs, addresses, ports and TTL.
+    public init(dst: UInt64, src: UInt64, from connection: FastPathConnection, source: IPv4Address, destination: IPv4Address,
+                sourcePort: UInt16, destinationPort: UInt16, ttl: UInt8) {
+        self.dst = dst
+        self.src = src
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.ttl = ttl
+        // The words that change, as the router's own updates count them (Conntrack+NAT.swift:
+        // a changed address as both its halves, a changed port, the TTL's word), so the
+        // result has the same bits.
+        var addresses: [(UInt16, UInt16)] = []
+        for (old, new) in [(connection.source, source), (connection.destination, destination)] where old != new {
+            addresses += [(UInt16(truncatingIfNeeded: old.rawValue >> 16), UInt16(truncatingIfNeeded: new.rawValue >> 16)),
+                          (UInt16(truncatingIfNeeded: old.rawValue), UInt16(truncatingIfNeeded: new.rawValue))]
+        }
+        let ttlWord = (UInt16(connection.ttl) << 8 | UInt16(connection.proto), UInt16(ttl) << 8 | UInt16(connection.proto))
+        ipChecksumDelta = Self.delta(addresses, [ttlWord])
+        transportChecksumDelta = Self.delta(addresses, [(connection.sourcePort, sourcePort),
+                                                        (connection.destinationPort, destinationPort)])
+    }
+
+    /// The one's complement sum of `~old + new` over every pair of `always` (the halves of
+    /// a changed address, changed or not) and the pairs of `ifChanged` whose words differ.
+    static func delta(_ always: [(UInt16, UInt16)], _ ifChanged: [(UInt16, UInt16)]) -> UInt16 {
+        var sum: UInt64 = 0
+        for (old, new) in always { sum &+= UInt64(~old) &+ UInt64(new) }
+        for (old, new) in ifChanged where old != new { sum &+= UInt64(~old) &+ UInt64(new) }
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        return UInt16(truncatingIfNeeded: sum)
+    }
+
+    /// `checksum` with `delta` added the way the kernel program does: `~(~checksum + delta)`.
+    static func adjusted(_ checksum: UInt16, by delta: UInt16) -> UInt16 {
+        var sum = UInt32(~checksum) &+ UInt32(delta)
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        return ~UInt16(truncatingIfNeeded: (sum & 0xFFFF) &+ (sum >> 16))
+    }
+
+    /// Applies the rewrite to the `length`-byte frame at `frame` whose IPv4 header (no
+    /// options) starts at `l3`, as the kernel program does.
+    func apply(to frame: UnsafeMutableRawPointer, l3: Int, length: Int) {
+        guard length >= l3 + 28 else { return }
+        frame.storeBE48(dst, at: 0)
+        frame.storeBE48(src, at: 6)
+        let ip = frame + l3
+        let proto = ip.loadBE8(at: 9)
+        ip.storeBE32(source.rawValue, at: 12)
+        ip.storeBE32(destination.rawValue, at: 16)
+        ip.storeBE8(ttl, at: 8)
+        ip.storeBE16(Self.adjusted(ip.loadBE16(at: 10), by: ipChecksumDelta), at: 10)
+        let l4 = ip + 20
+        l4.storeBE16(sourcePort, at: 0)
+        l4.storeBE16(destinationPort, at: 2)
+        if proto == 6, length >= l3 + 40 {
+            l4.storeBE16(Self.adjusted(l4.loadBE16(at: 16), by: transportChecksumDelta), at: 16)
+        } else if proto == 17, l4.loadBE16(at: 6) != 0 {
+            let checksum = Self.adjusted(l4.loadBE16(at: 6), by: transportChecksumDelta)
+            l4.storeBE16(checksum == 0 ? 0xFFFF : checksum, at: 6)
+        }
+    }
+
+    /// `set(eth(src=…,dst=…)),set(ipv4(src=…,dst=…,ttl=…)),set(udp(src=…,dst=…))`, as
+    /// `dpctl/dump-flows`.
+    public func actionsText(proto: UInt8) -> String {
+        "set(eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))),"
+            + "set(ipv4(src=\(source),dst=\(destination),ttl=\(ttl))),"
+            + "set(\(proto == 6 ? "tcp" : "udp")(src=\(sourcePort),dst=\(destinationPort)))"
+    }
+}
+
+/// The router a routed decision went through and what it depends on there: the route and
+/// neighbour that sent the frame on (worked out again on every re-check) and the
+/// translated connection, if any, whose timer the cached frames refresh.
+public struct FastPathRoute: Sendable, Equatable {
+    /// The router (its index in `Datapath.routers`).
+    public var router: Int
+    /// The interfaces the frame entered and left the router by.
+    public var inInterface: Int
+    public var outInterface: Int
+    /// The next hop whose MAC the frame leaves with.
+    public var nextHop: IPv4Address
+    /// The translated connection in the router's tracker (NAT), if any.
+    public var translation: FastPathDependencies.Connection?
+    /// How many of the decision's `steps` come before the router (those after it see the
+    /// rewritten MACs).
+    public var stepsBefore: Int
+    /// The longest frame, as received, whose IPv4 packet fits the output interface's MTU.
+    public var maximumLength: UInt32
+}
+
 /// A decision of the Swift pipeline that the in-kernel fast path may repeat: a frame with
 /// `key` leaves by `outPort` after `tagOperation`, through `steps` (one per bridge, joined
 /// by patch ports). It holds while every step's MAC lookups give the same ports, the
@@ -185,10 +301,41 @@ public struct FastPathDecision: Sendable, Equatable {
     /// The flows and connections a decision through OpenFlow tables depends on (empty for
     /// a NORMAL-only one).
     public var dependencies = FastPathDependencies()
+    /// For a decision through a router: what it rewrites, and the router's part.
+    public var rewrite: FastPathRewrite? = nil
+    public var route: FastPathRoute? = nil
 
-    /// The actions as `dpctl/dump-flows` words: `pop_vlan`, `push_vlan(vid=..)`, then the port.
+    /// The MACs (source, destination) the frame carries on step `index`: the key's, or the
+    /// router's rewrite after it.
+    public func macs(onStep index: Int) -> (src: UInt64, dst: UInt64) {
+        if let route, let rewrite, index >= route.stepsBefore { return (rewrite.src, rewrite.dst) }
+        return (key.src, key.dst)
+    }
+
+    /// `frame` (one with the decision's key) as the kernel program sends it on: the tag
+    /// operation, then the router's rewrite.
+    public func applied(to frame: [UInt8]) -> [UInt8] {
+        var out = frame
+        switch tagOperation {
+        case .keep: break
+        case .pop: out.removeSubrange(12..<16)
+        case .push: out.insert(contentsOf: [0x81, 0x00, UInt8(outTCI >> 8), UInt8(outTCI & 0xFF)], at: 12)
+        case .set: out[14] = UInt8(outTCI >> 8); out[15] = UInt8(outTCI & 0xFF)
+        }
+        guard let rewrite else { return out }
+        let tagged = tagOperation == .push || tagOperation == .set || (tagOperation == .keep && key.tagged)
+        out.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            rewrite.apply(to: base, l3: tagged ? 18 : 14, length: raw.count)
+        }
+        return out
+    }
+
+    /// The actions as `dpctl/dump-flows` words: the router's `set(…)`s, `pop_vlan`,
+    /// `push_vlan(vid=..)`, then the port.
     public func actionsText(portName: (PortID) -> String) -> String {
         var words: [String] = []
+        if let rewrite { words.append(rewrite.actionsText(proto: key.connection?.proto ?? 0)) }
         switch tagOperation {
         case .keep: break
         case .pop: words.append("pop_vlan")

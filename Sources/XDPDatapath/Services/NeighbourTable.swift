@@ -12,6 +12,8 @@ struct NeighbourTable {
     @usableFromInline let keys: UnsafeMutablePointer<UInt32>
     @usableFromInline let macs: UnsafeMutablePointer<UInt64>
     @usableFromInline let countPointer: UnsafeMutablePointer<Int>
+    /// How many times a known entry's MAC changed (the fast path re-checks then).
+    @usableFromInline let changes: UnsafeMutablePointer<UInt64>
     @usableFromInline let slotMask: Int
     @usableFromInline let shift: UInt64
     @usableFromInline let capacity: Int
@@ -28,6 +30,8 @@ struct NeighbourTable {
         macs.initialize(repeating: 0, count: slots)
         countPointer = .allocate(capacity: 1)
         countPointer.initialize(to: 0)
+        changes = .allocate(capacity: 1)
+        changes.initialize(to: 0)
     }
 
     /// Frees the memory (the owner calls it once).
@@ -35,6 +39,7 @@ struct NeighbourTable {
         keys.deallocate()
         macs.deallocate()
         countPointer.deallocate()
+        changes.deallocate()
     }
 
     /// The MAC of `address`, or nil.
@@ -59,6 +64,8 @@ struct NeighbourTable {
             guard countPointer.pointee < min(limit ?? capacity, capacity) else { return false }
             countPointer.pointee &+= 1  // < capacity
             keys[slot] = address
+        } else if macs[slot] != mac {
+            changes.pointee &+= 1
         }
         macs[slot] = mac
         return true
