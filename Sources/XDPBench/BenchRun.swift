@@ -232,6 +232,15 @@ public struct BenchRun {
         let label = "\(scenario.name) \(peer.name) run \(round + 1)/\(repeats)"
 
         try sleep(seconds: 1, interrupted: interrupted)        // warm-up
+        if let arp = scenario.generatorPrimeFrame() {
+            // snat/fip: the generator's side asks for its gateway as a host does, and the
+            // router's answer teaches the bridge on that side the router's MAC.
+            let asking = TrafficGenerator(interface: path.generator, namespace: lab.gen, frame: arp, flows: 1, portOffset: 34)
+            do { try asking.start() } catch { throw BenchFailure("generator's ARP request: \(error)") }
+            try sleep(seconds: 0.1, interrupted: interrupted)
+            asking.stop()
+            if let error = asking.error { throw BenchFailure("generator's ARP request: \(error)") }
+        }
         if let prime = scenario.primeFrame(size: size - 4) {
             // sg: the sink answers every flow (one BPF_PROG_RUN call or more), so the measured
             // stream is established in every peer's tracker; snat/fip: the sink's ARP request

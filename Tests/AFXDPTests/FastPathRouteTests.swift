@@ -1,0 +1,305 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import AFXDP
+import Testing
+@testable import XDPDatapath
+import XDPLab
+import XDPPacket
+import XDPScenarios
+
+/// The fast path through a router (the `snat` and `fip` bench scenarios: br-int, the
+/// router's `qr-`/`qg-` ports, br-ex): the decision is worked out from the key alone —
+/// the NORMAL walks on both sides, the route, the next hop's MAC, the translation — and
+/// flattened into a rewrite; it holds while all of them do.
+@Suite("Fast path: routers, SNAT and floating IPs")
+struct FastPathRouteTests {
+    /// A datapath of the scenario (`snat` or `fip`), seeded, recording, primed as the bench
+    /// primes it (the generator's ARP for its gateway, the sink's ARP, one datagram that
+    /// commits the translation), and the scenario's datagram.
+    static func primed(_ name: String, mtu: Int? = nil) throws -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
+        let pipeline = try #require(try PipelineScenario.named(name))
+        var configuration = pipeline.configuration
+        configuration.randomSeed = 7
+        if let mtu { for i in configuration.routers[0].interfaces.indices { configuration.routers[0].interfaces[i].mtu = mtu } }
+        let now = DatapathInstant.now()
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
+        datapath.fastPathRecording = true
+        for (frame, port) in pipeline.prime {
+            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
+            _ = FastPathConnectionTests.drain(datapath)
+            _ = datapath.takeFastPathDecisions()
+        }
+        return (datapath, pipeline.templates[0], now)
+    }
+
+    /// Sends `frame` by `a` and answers what left and the decisions taken.
+    static func send(_ frame: [UInt8], _ datapath: Datapath, now: DatapathInstant, port: String = "a")
+        -> (left: [(String, [UInt8])], decisions: [FastPathDecision]) {
+        datapath.inject(frame, into: datapath.port(named: port)!, now: now)
+        return (FastPathConnectionTests.drain(datapath), datapath.takeFastPathDecisions())
+    }
+
+    static func ip(_ bytes: [UInt8]) -> IPv4Address { IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3]) }
+
+    @Test func aSourceNATedDatagramIsDecidedWithItsRewriteAndHoldsWhileTheTranslationDoes() throws {
+        let (datapath, frame, now) = try Self.primed("snat")
+        let (left, decisions) = Self.send(frame, datapath, now: now)
+        #expect(left.map(\.0) == ["b"])
+        let decision = try #require(decisions.first)
+        #expect(decisions.count == 1)
+        let rewrite = try #require(decision.rewrite), route = try #require(decision.route)
+        let connection = try #require(decision.key.connection)
+        #expect(rewrite.source == Self.ip(BenchScenario.externalRouterIP), "leaves from the gateway address")
+        #expect(rewrite.destination == Self.ip(BenchScenario.externalHostIP))
+        #expect(rewrite.ttl == connection.ttl - 1)
+        #expect(rewrite.dst == MACAddress(BenchScenario.colon(BenchScenario.sinkMAC))!.rawValue, "to the next hop's MAC")
+        #expect(rewrite.src == MACAddress(BenchScenario.colon(BenchScenario.bMAC))!.rawValue, "from the gateway interface's MAC")
+        #expect(route.translation != nil)
+        #expect(route.stepsBefore == 1 && decision.steps.count == 2, "br-int to qr-, then qg- to b on br-ex")
+        #expect(decision.outPort == datapath.port(named: "b")!.id && decision.tagOperation == .keep)
+        // The same frame leaves exactly as the kernel program would send it.
+        #expect(decision.applied(to: frame) == left[0].1)
+        // Worked out again from the key alone: the same decision.
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+        #expect(decision.actionsText { datapath.ports[$0.index].name }
+            == "set(eth(src=\(FastPathKey.macText(rewrite.src)),dst=\(FastPathKey.macText(rewrite.dst)))),"
+            + "set(ipv4(src=10.78.0.1,dst=10.78.0.2,ttl=\(rewrite.ttl))),set(udp(src=\(rewrite.sourcePort),dst=9)),b")
+    }
+
+    @Test func whatTheKernelCarriedCountsInTheRouterAndRefreshesTheTranslation() throws {
+        let (datapath, frame, now) = try Self.primed("snat")
+        let decision = try #require(Self.send(frame, datapath, now: now).decisions.first)
+        let router = try #require(datapath.router(named: "bench"))
+        let before = router.stats
+        let (aBefore, bBefore) = (datapath.port(named: "a")!.stats, datapath.port(named: "b")!.stats)
+        let expiry = try #require(datapath.fastPathExpiry(of: decision, now: now))
+        let later = DatapathInstant(nanoseconds: now.nanoseconds + 20_000_000_000)
+        datapath.creditFastPath(decision, packets: 5, bytes: 300, lastUsed: later)
+        let after = router.stats
+        #expect(after.forwarded == before.forwarded + 5)
+        #expect(after.natTranslated == before.natTranslated + 5)
+        #expect(after.interfaces[0].rxPackets == before.interfaces[0].rxPackets + 5, "entered by qr-")
+        #expect(after.interfaces[0].rxBytes == before.interfaces[0].rxBytes + 300)
+        #expect(after.interfaces[1].txPackets == before.interfaces[1].txPackets + 5, "left by qg-")
+        #expect(datapath.port(named: "a")!.stats.rxPackets == aBefore.rxPackets + 5)
+        #expect(datapath.port(named: "b")!.stats.txPackets == bBefore.txPackets + 5)
+        #expect(datapath.port(named: "b")!.stats.txBytes == bBefore.txBytes + 300)
+        // The translation's timer runs from the last carried packet.
+        let refreshed = try #require(datapath.fastPathExpiry(of: decision, now: later))
+        #expect(refreshed > expiry)
+    }
+
+    @Test func aFloatingIPRemovedARouteChangedOrANeighbourMovedUndoesTheDecision() throws {
+        // The floating IP goes: its connections are flushed, the decision with them.
+        do {
+            let (datapath, frame, now) = try Self.primed("fip")
+            let decision = try #require(Self.send(frame, datapath, now: now).decisions.first)
+            #expect(decision.rewrite?.destination == Self.ip(BenchScenario.fixedIP))
+            #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+            _ = try datapath.router(named: "bench")!.updateFloatingIPs([])
+            #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        }
+        // A host route through another next hop (not resolved yet).
+        do {
+            let (datapath, frame, now) = try Self.primed("snat")
+            let decision = try #require(Self.send(frame, datapath, now: now).decisions.first)
+            try datapath.router(named: "bench")!.updateRoutes(
+                [.init(prefix: IPv4Prefix(Self.ip(BenchScenario.externalHostIP), length: 32)!, nextHop: IPv4Address(10, 78, 0, 3))],
+                defaultGateway: nil)
+            #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        }
+        // The sink answers from another MAC: the neighbour entry changes, and says so.
+        do {
+            let (datapath, frame, now) = try Self.primed("snat")
+            let decision = try #require(Self.send(frame, datapath, now: now).decisions.first)
+            let changes = datapath.routerNeighbourChanges
+            let moved = ScenarioFrames.arpRequest(senderMAC: [0x02, 0, 0, 0, 0, 0x44], sender: BenchScenario.externalHostIP,
+                                                  target: BenchScenario.externalRouterIP)
+            _ = Self.send(moved, datapath, now: now, port: "b")
+            #expect(datapath.routerNeighbourChanges == changes + 1)
+            #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+            // And the next datagram is decided with the new MAC.
+            let again = try #require(Self.send(frame, datapath, now: now).decisions.first)
+            #expect(again.rewrite?.dst == 0x02_00_00_00_00_44)
+        }
+    }
+
+    @Test func whatTheRouterDoesNotSimplyForwardIsNeverDecided() throws {
+        let (datapath, frame, now) = try Self.primed("snat")
+        let meta = PacketParser.parse(frame)
+        let ip = Int(meta.l3Offset)
+        func variant(_ change: (inout [UInt8]) -> Void) -> [UInt8] {
+            var f = frame
+            change(&f)
+            return f
+        }
+        // TTL 1: time exceeded. A bad header checksum: dropped. To the router itself: local.
+        var ttl1 = variant { $0[ip + 8] = 1 }
+        TestChecksums.fix(&ttl1, l3: ip)
+        #expect(Self.send(ttl1, datapath, now: now).decisions.isEmpty)
+        #expect(Self.send(variant { $0[ip + 10] ^= 0xFF }, datapath, now: now).decisions.isEmpty)
+        var local = variant { for i in 0..<4 { $0[ip + 16 + i] = BenchScenario.internalRouterIP[i] } }
+        TestChecksums.fix(&local, l3: ip)
+        #expect(Self.send(local, datapath, now: now).decisions.isEmpty)
+        // A destination whose next hop is not resolved: the frame waits for ARP.
+        var unresolved = variant { $0[ip + 19] = 77 }
+        TestChecksums.fix(&unresolved, l3: ip)
+        #expect(Self.send(unresolved, datapath, now: now).decisions.isEmpty)
+        // The untouched datagram still is.
+        #expect(Self.send(frame, datapath, now: now).decisions.count == 1)
+    }
+
+    @Test func aTranslatedTCPConnectionIsCachedOnlyOnceEstablishedAndAFINFromEitherSideConcernsIt() throws {
+        let (datapath, _, now) = try Self.primed("snat")
+        let gen = MACAddress(BenchScenario.colon(BenchScenario.generatorMAC))!, sink = MACAddress(BenchScenario.colon(BenchScenario.sinkMAC))!
+        let qr = MACAddress(BenchScenario.colon(BenchScenario.aMAC))!, qg = MACAddress(BenchScenario.colon(BenchScenario.bMAC))!
+        let vm = Self.ip(BenchScenario.vmIP), host = Self.ip(BenchScenario.externalHostIP), gateway = Self.ip(BenchScenario.externalRouterIP)
+        func out(_ flags: TCPFlags, seq: UInt32, ack: UInt32) -> [UInt8] {
+            FrameBuilder().ethernet(source: gen, destination: qr).ipv4(source: vm, destination: host)
+                .tcp(sourcePort: 40000, destinationPort: 80, sequence: seq, acknowledgment: ack, flags: flags).build()
+        }
+        let syn = Self.send(out(.syn, seq: 100, ack: 0), datapath, now: now)
+        #expect(syn.decisions.isEmpty, "a handshake is never cached")
+        let translated = PacketParser.parse(try #require(syn.left.first?.1))
+        #expect(translated.nwSrc == gateway.rawValue)
+        let synAck = FrameBuilder().ethernet(source: sink, destination: qg).ipv4(source: host, destination: gateway)
+            .tcp(sourcePort: 80, destinationPort: translated.tpSrc, sequence: 500, acknowledgment: 101, flags: [.syn, .ack]).build()
+        #expect(Self.send(synAck, datapath, now: now, port: "b").left.map(\.0) == ["a"])
+        // The ACK completing the handshake, then another: one of them is decided.
+        let handshake = Self.send(out(.ack, seq: 101, ack: 501), datapath, now: now)
+        let ack = Self.send(out(.ack, seq: 101, ack: 501), datapath, now: now)
+        #expect(handshake.left.map(\.0) == ["b"] && ack.left.map(\.0) == ["b"])
+        let decision = try #require((handshake.decisions + ack.decisions).first, "an established connection's ACK is cached")
+        #expect(decision.applied(to: out(.ack, seq: 101, ack: 501)) == ack.left[0].1, "the TCP checksum moved by the delta")
+        // A FIN from the far side names the translated tuple: it concerns the VM's entry.
+        let fin = FastPathConnection(source: host, destination: gateway, proto: 6, tos: 0, ttl: 0, tcpFlags: 0,
+                                     sourcePort: 80, destinationPort: translated.tpSrc)
+        #expect(decision.concerns(fin))
+        let finFrame = FrameBuilder().ethernet(source: sink, destination: qg).ipv4(source: host, destination: gateway)
+            .tcp(sourcePort: 80, destinationPort: translated.tpSrc, sequence: 501, acknowledgment: 101, flags: [.fin, .ack]).build()
+        _ = Self.send(finFrame, datapath, now: now, port: "b")
+        let closing = try #require(datapath.takeFastPathClosingConnections())
+        #expect(closing.contains { decision.concerns($0) })
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil, "a closing connection is not carried")
+    }
+}
+
+/// Sets an IPv4 header checksum right (test frames changed by hand).
+enum TestChecksums {
+    static func fix(_ frame: inout [UInt8], l3: Int) {
+        frame[l3 + 10] = 0
+        frame[l3 + 11] = 0
+        let checksum = frame.withUnsafeBytes { Checksum.ipv4Header($0.baseAddress! + l3, headerLength: 20) }
+        frame[l3 + 10] = UInt8(checksum >> 8)
+        frame[l3 + 11] = UInt8(checksum & 0xFF)
+    }
+}
+
+extension AFXDPIntegrationTests {
+    /// The program against the pipeline through the router (BPF_PROG_TEST_RUN): the
+    /// translated datagram — with its UDP checksum, without, with trailing bytes — is carried
+    /// with the pipeline's bytes; a bad IPv4 checksum, another TTL, a frame longer than the
+    /// output interface's MTU allows go to the slow path; the relieved datapath's router and
+    /// ports count what the reference's do.
+    @Suite("Fast path: XDP program vs Swift pipeline through a router")
+    struct FastPathRouteDifferentialTests {
+        @Test(arguments: ["snat", "fip"])
+        func theProgramRepeatsTheRouterFrameByFrame(_ name: String) throws {
+            let lab = LabNetwork(tag: "fpr")
+            defer { lab.tearDown() }
+            let namespace = try lab.addNamespace("dp")
+            for wire in ["a", "b"] {
+                try Shell.check(["ip", "-n", namespace, "link", "add", "name", wire, "type", "veth", "peer", "name", "fpr" + wire])
+                try Shell.check(["ip", "-n", namespace, "link", "set", "dev", wire, "up"])
+            }
+            let failures = try LabNetwork.inNamespace(namespace) { () throws -> [String] in try Self.compare(name) }
+            #expect(failures.isEmpty, "\(failures.prefix(20).joined(separator: "\n"))")
+        }
+
+        static func compare(_ name: String) throws -> [String] {
+            var failures: [String] = []
+            // An MTU of 200 on the router's interfaces: the long variant does not fit.
+            let (reference, frame, now) = try FastPathRouteTests.primed(name, mtu: 200)
+            let (cached, _, _) = try FastPathRouteTests.primed(name, mtu: 200)
+            reference.fastPathRecording = false
+            let program = try SteeringProgram()
+            var ifindex: [String: Int32] = [:]
+            for (slot, wire) in ["a", "b"].enumerated() {
+                ifindex[wire] = Int32(bitPattern: if_nametoindex(wire))
+                try program.setPort(ifindex: ifindex[wire]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: wire)
+            }
+            try program.fastPath.setEnabled(true)
+            // A datagram with a UDP checksum (the scenario's has none): its own connection.
+            let meta = PacketParser.parse(frame)
+            let withChecksum = FrameBuilder().ethernet(source: MACAddress(rawValue: meta.dlSrc), destination: MACAddress(rawValue: meta.dlDst))
+                .ipv4(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst))
+                .udp(sourcePort: 5000, destinationPort: 53).payload([1, 2, 3, 4, 5, 6, 7, 8]).build()
+            let ip = Int(meta.l3Offset)
+            func variant(_ base: [UInt8], _ change: (inout [UInt8]) -> Void) -> [UInt8] { var f = base; change(&f); return f }
+            var ttl = variant(frame) { $0[ip + 8] -= 1 }
+            TestChecksums.fix(&ttl, l3: ip)
+            // The scenario's datagram made 240 bytes long: beyond the MTU.
+            var long = variant(frame) { $0[ip + 2] = 0; $0[ip + 3] = 226; $0[ip + 24] = 0; $0[ip + 25] = 206 }
+            long += [UInt8](repeating: 0, count: 240 - long.count)
+            TestChecksums.fix(&long, l3: ip)
+            for f in [frame, withChecksum] {
+                for datapath in [reference, cached] { _ = FastPathRouteTests.send(f, datapath, now: now) }
+            }
+            // Record once more; install what was decided.
+            var installed: [[UInt8]: FastPathDecision] = [:]
+            for f in [frame, withChecksum] {
+                _ = FastPathRouteTests.send(f, reference, now: now)
+                for decision in FastPathRouteTests.send(f, cached, now: now).decisions {
+                    guard let expiry = cached.fastPathExpiry(of: decision, now: now) else { failures.append("\(decision.key): does not hold"); continue }
+                    let key = FastPathMaps.keyBytes(ifindex: ifindex["a"]!, key: decision.key)
+                    try program.fastPath.addDevice(ifindex["b"]!)
+                    try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
+                        of: decision, egress: ifindex["b"]!, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
+                    installed[key] = decision
+                }
+            }
+            if installed.count != 2 { failures.append("\(installed.count) entries installed, 2 expected") }
+            let corpus: [(String, [UInt8], Bool)] = [
+                ("datagram", frame, true), ("udp-checksum", withChecksum, true),
+                ("trailing-bytes", frame + [UInt8](repeating: 0xAB, count: 10), true),
+                ("bad-ip-checksum", variant(frame) { $0[ip + 10] ^= 0x55 }, false),
+                ("ttl", ttl, false), ("longer-than-the-mtu", long, false),
+            ]
+            var carried = 0
+            for (what, f, cacheable) in corpus {
+                let run = try program.testRun(frame: f, ifindex: ifindex["a"]!)
+                reference.inject(f, into: reference.port(named: "a")!, now: now)
+                let outputs = FastPathConnectionTests.drain(reference)
+                if run.verdict == FastPathDifferentialTests.redirect {
+                    carried += 1
+                    if !cacheable { failures.append("\(what): carried") }
+                    if outputs.count != 1 || outputs[0].0 != "b" || outputs[0].1 != run.output {
+                        failures.append("\(what): the program's bytes differ from the pipeline's \(outputs.map(\.0))")
+                    }
+                } else {
+                    if cacheable { failures.append("\(what): not carried (verdict \(run.verdict))") }
+                    if run.output != f { failures.append("\(what): changed on its way to the socket") }
+                    cached.inject(f, into: cached.port(named: "a")!, now: now)
+                    _ = FastPathConnectionTests.drain(cached)
+                }
+            }
+            if carried != 3 { failures.append("carried \(carried), 3 expected") }
+            for (key, decision) in installed {
+                let counters = program.fastPath.counters(key: key)
+                cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
+                                      lastUsed: DatapathInstant(nanoseconds: max(counters.lastUsed, now.nanoseconds)))
+            }
+            let (x, y) = (reference.router(named: "bench")!.stats, cached.router(named: "bench")!.stats)
+            if x != y { failures.append("router: reference \(x), with the fast path \(y)") }
+            for wire in ["a", "b"] {
+                let p = reference.port(named: wire)!.stats, q = cached.port(named: wire)!.stats
+                if (p.rxPackets, p.rxBytes, p.txPackets, p.txBytes) != (q.rxPackets, q.rxBytes, q.txPackets, q.txBytes) {
+                    failures.append("\(wire): reference \(p), with the fast path \(q)")
+                }
+            }
+            return failures
+        }
+    }
+}
