@@ -226,35 +226,37 @@ extension Datapath {
         // One tag at most, and an 802.1Q one (the kernel program parses just that).
         guard record.vlanCount <= 1, !record.tagged || record.tpid == 0x8100 else { return nil }
         guard record.dst & 0x0100_0000_0000 == 0, record.outDst == record.dst, record.outSrc == record.src else { return nil }
-        var path: [FastPathStep] = []
         let n = record.stepCount
         for i in 0..<n {
             let step = steps[i]
             guard step.depth == i else { return nil }
             let out = fastPorts[PortID(step.outPort)]
-            let outLength = i + 1 < n ? steps[i + 1].inLength : record.outLength
             if i + 1 < n {
                 guard out.egressKind == .patch, out.peerID.index == steps[i + 1].inPort else { return nil }
             } else {
                 guard out.egressKind == .queue, step.outPort == record.outPort else { return nil }
             }
-            path.append(FastPathStep(bridge: BridgeID(step.bridge), vlan: step.vlan, inPort: PortID(step.inPort), outPort: PortID(step.outPort),
-                                     inLengthDelta: Int(step.inLength) - Int(record.inLength),
-                                     outLengthDelta: Int(outLength) - Int(record.inLength)))
         }
-        let operation: FastPathTagOperation
-        switch (record.tagged, record.outTagged) {
-        case (false, false): operation = .keep
-        case (true, false): operation = .pop
-        case (false, true): operation = .push
-        case (true, true): operation = record.tci == record.outTCI ? .keep : .set
-        }
+        let path = fastPathSteps(record, steps: steps, base: record.inLength)
+        let operation = FastPathTagOperation.between(tagged: record.tagged, tci: record.tci,
+                                                     outTagged: record.outTagged, outTCI: record.outTCI)
         let expected = Int(record.inLength) + (operation == .push ? 4 : operation == .pop ? -4 : 0)
         guard Int(record.outLength) == expected else { return nil }
         return FastPathDecision(key: FastPathKey(inPort: path[0].inPort, tagged: record.tagged, tci: record.tci,
                                                  dst: record.dst, src: record.src),
                                 steps: path, outPort: PortID(record.outPort), tagOperation: operation,
                                 outTCI: operation == .push || operation == .set ? record.outTCI : 0)
+    }
+
+    /// The `record.stepCount` steps at `steps` (a walk's, `walkNormal`) as `FastPathStep`s,
+    /// their lengths relative to a frame of `base` bytes as it entered the datapath.
+    func fastPathSteps(_ record: FastPathRecord, steps: UnsafeMutablePointer<FastPathRecordStep>, base: UInt32) -> [FastPathStep] {
+        (0..<record.stepCount).map { i in
+            let step = steps[i]
+            let outLength = i + 1 < record.stepCount ? steps[i + 1].inLength : record.outLength
+            return FastPathStep(bridge: BridgeID(step.bridge), vlan: step.vlan, inPort: PortID(step.inPort), outPort: PortID(step.outPort),
+                                inLengthDelta: Int(step.inLength) - Int(base), outLengthDelta: Int(outLength) - Int(base))
+        }
     }
 
     /// Whether a MAC entry moved since the last call (the fast path's entries must be
@@ -298,9 +300,7 @@ extension Datapath {
     /// refreshes its source MAC entries as NORMAL would have.
     public func creditFastPath(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: DatapathInstant) {
         guard packets > 0 else { return }
-        func adjusted(_ delta: Int) -> UInt64 {
-            delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
-        }
+        func adjusted(_ delta: Int) -> UInt64 { FastPathStep.bytes(bytes, packets: packets, delta: delta) }
         for (index, step) in decision.steps.enumerated()
         where ports.indices.contains(step.inPort.index) && ports.indices.contains(step.outPort.index) {
             let inSlots = fastPorts[step.inPort].counters.slots

@@ -113,7 +113,7 @@ extension Datapath {
         // To the router port. Lengths are relative: a nominal frame of 64 bytes.
         var toRouter = FastPathRecord(entering: key, length: 64)
         guard walkNormal(&toRouter, from: key.inPort, now: now, tablesAtFirstStep: false, toRouter: true) else { return nil }
-        var steps = fastPathSteps(toRouter, base: 64)
+        var steps = fastPathSteps(toRouter, steps: fastPath.steps, base: 64)
         let stepsBefore = steps.count
         let target = services.targets[toRouter.outPort]
         let router = routers[target.index]
@@ -129,14 +129,9 @@ extension Datapath {
         fromRouter.src = forward.source
         fromRouter.inLength = toRouter.outLength
         guard walkNormal(&fromRouter, from: PortID(outService), now: now, tablesAtFirstStep: false) else { return nil }
-        steps += fastPathSteps(fromRouter, base: 64)
-        let operation: FastPathTagOperation
-        switch (key.tagged, fromRouter.outTagged) {
-        case (false, false): operation = .keep
-        case (true, false): operation = .pop
-        case (false, true): operation = .push
-        case (true, true): operation = key.tci == fromRouter.outTCI ? .keep : .set
-        }
+        steps += fastPathSteps(fromRouter, steps: fastPath.steps, base: 64)
+        let operation = FastPathTagOperation.between(tagged: key.tagged, tci: key.tci,
+                                                     outTagged: fromRouter.outTagged, outTCI: fromRouter.outTCI)
         let rewrite = FastPathRewrite(dst: forward.destination, src: forward.source, from: connection,
                                       source: IPv4Address(rawValue: UInt32(truncatingIfNeeded: forward.tuple.srcLo)),
                                       destination: IPv4Address(rawValue: UInt32(truncatingIfNeeded: forward.tuple.dstLo)),
@@ -155,24 +150,12 @@ extension Datapath {
         return (decision, min(before, after, forward.expiration))
     }
 
-    /// The steps `walkNormal` left in `fastPath.steps` for `record`, their lengths relative
-    /// to a frame of `base` bytes as it entered the datapath.
-    private func fastPathSteps(_ record: FastPathRecord, base: UInt32) -> [FastPathStep] {
-        (0..<record.stepCount).map { i in
-            let step = fastPath.steps[i]
-            let outLength = i + 1 < record.stepCount ? fastPath.steps[i + 1].inLength : record.outLength
-            return FastPathStep(bridge: BridgeID(step.bridge), vlan: step.vlan, inPort: PortID(step.inPort), outPort: PortID(step.outPort),
-                                inLengthDelta: Int(step.inLength) - Int(base), outLengthDelta: Int(outLength) - Int(base))
-        }
-    }
-
     /// Adds what the kernel carried for a routed decision to its router (`creditFastPath`
     /// does the ports and MACs): `packets` frames of `bytes` bytes as they entered.
     func creditRoute(_ decision: FastPathDecision, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
         guard let route = decision.route, routers.indices.contains(route.router), route.stepsBefore > 0,
               route.stepsBefore <= decision.steps.count else { return }
-        let delta = decision.steps[route.stepsBefore - 1].outLengthDelta
-        let routerBytes = delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
+        let routerBytes = FastPathStep.bytes(bytes, packets: packets, delta: decision.steps[route.stepsBefore - 1].outLengthDelta)
         routers[route.router].creditFastPath(inInterface: route.inInterface, outInterface: route.outInterface,
                                              translation: route.translation, packets: packets, bytes: routerBytes, lastUsed: lastUsed)
     }

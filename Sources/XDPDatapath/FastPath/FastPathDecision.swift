@@ -104,6 +104,17 @@ public enum FastPathTagOperation: UInt16, Sendable, Equatable {
     case push = 2
     /// Rewrite the outer tag's TCI to `outTCI`.
     case set = 3
+
+    /// What turns a frame that entered tagged (or not) with `tci` into one that leaves
+    /// tagged (or not) with `outTCI`.
+    static func between(tagged: Bool, tci: UInt16, outTagged: Bool, outTCI: UInt16) -> FastPathTagOperation {
+        switch (tagged, outTagged) {
+        case (false, false): .keep
+        case (true, false): .pop
+        case (false, true): .push
+        case (true, true): tci == outTCI ? .keep : .set
+        }
+    }
 }
 
 /// One NORMAL decision along a cached path: on `bridge`, in `vlan`, the frame went from
@@ -125,6 +136,11 @@ public struct FastPathStep: Sendable, Equatable {
     /// Whether the bridge learned the frame's source MAC on the way (NORMAL did; an
     /// OpenFlow `output:N` does not), so the fast path's frames refresh that entry.
     public var learnsSource: Bool = true
+
+    /// `bytes` of `packets` frames as they entered, `delta` bytes more (or fewer) each.
+    static func bytes(_ bytes: UInt64, packets: UInt64, delta: Int) -> UInt64 {
+        delta >= 0 ? bytes &+ packets &* UInt64(delta) : bytes &- packets &* UInt64(-delta)
+    }
 }
 
 /// What a decision through OpenFlow tables depends on besides MAC entries: the flows it
