@@ -18,8 +18,12 @@ import XDPScenarios
 /// BENCHMARKS.md.
 /// A few batches run before the measured ones (MAC learning, caches, conntrack entries).
 public enum MicroBench {
-    /// The stages, in `bench-micro list` order.
-    public static var stages: [String] { PipelineScenario.names }
+    /// The stages, in `bench-micro list` order: every `PipelineScenario`, then the first
+    /// packets of connections (`snat-new`: each frame opens a translated connection of its
+    /// own; `snat-new-recorded`: the same with the in-kernel fast path's recorder on, each
+    /// batch's decisions taken as the engine takes them — the slow path's share of a first
+    /// packet's cost with the fast path on).
+    public static var stages: [String] { PipelineScenario.names + ["snat-new", "snat-new-recorded"] }
 
     /// Runs `batches` measured batches of `stage` (after a few warm-up ones) and returns
     /// the packets measured. Throws `ScenarioError` for an unknown stage or a set-up that failed.
@@ -34,7 +38,7 @@ public enum MicroBench {
 
 /// One stage's rig: a scenario's datapath with its frames, or the parser / classifier alone.
 final class MicroStage {
-    enum Kind { case pipeline, parse, classifier(ClassifierScenario) }
+    enum Kind { case pipeline, parse, classifier(ClassifierScenario), newConnections(recorded: Bool) }
 
     let kind: Kind
     let rig: ScenarioRig
@@ -44,8 +48,23 @@ final class MicroStage {
     let batch: PacketBatch
     let input: PortID
     var now: UInt64 = 2
+    /// `snat-new*`: the next UDP source port written into the frames.
+    var nextPort: UInt16 = 1
 
     init(_ name: String) throws {
+        if name.hasPrefix("snat-new") {
+            // Room for every connection the warm-up and measured batches open.
+            let snat = try PipelineScenario.named("snat")!
+            var configuration = snat.configuration
+            configuration.routers[0].natConnections = 1 << 17
+            let recorded = name == "snat-new-recorded"
+            kind = .newConnections(recorded: recorded)
+            rig = try ScenarioRig(PipelineScenario(name: name, configuration: configuration, input: snat.input, output: snat.output,
+                                                   templates: snat.templates, prime: snat.prime))
+            (datapath, batch, input) = (rig.datapath, rig.batch, rig.input)
+            datapath.fastPathRecording = recorded
+            return
+        }
         if name.hasPrefix("classifier-"), let n = Int(name.dropFirst("classifier-".count)) {
             kind = .classifier(ClassifierScenario(flows: n))
             rig = try ScenarioRig(PipelineScenario.named("flows-1")!)
@@ -87,6 +106,22 @@ final class MicroStage {
             rig.refill()
             sink &+= measured ? xdpswitchMicroParse(rig) : xdpswitchMicroParseWarm(rig)
             return
+        case .newConnections(let recorded):
+            rig.refill()
+            // A source port of its own per frame (UDP without a checksum: nothing else changes).
+            let storage = batch.storage
+            for i in 0..<storage.countPointer.pointee {
+                rig.pool.pointer(storage.addresses[i]).storeBytes(of: nextPort.bigEndian, toByteOffset: 34, as: UInt16.self)
+                nextPort = nextPort == .max ? 1 : nextPort &+ 1
+            }
+            if measured {
+                xdpswitchMicroProcessNew(self, recorded: recorded)
+            } else {
+                datapath.process(batch, from: input, now: DatapathInstant(nanoseconds: now))
+                if recorded { _ = datapath.takeFastPathDecisions() }
+            }
+            now &+= 1000
+            rig.checkRecycled(rig.recycle())
         case .pipeline:
             rig.refill()
             if measured { xdpswitchMicroProcess(self) } else { datapath.process(batch, from: input, now: DatapathInstant(nanoseconds: now)) }
@@ -102,6 +137,13 @@ final class MicroStage {
 @inline(never) @_silgen_name("xdpswitch_micro_process")
 func xdpswitchMicroProcess(_ stage: MicroStage) {
     stage.datapath.process(stage.batch, from: stage.input, now: DatapathInstant(nanoseconds: stage.now))
+}
+
+/// A batch of first packets, and with the recorder on the decisions taken after it.
+@inline(never) @_silgen_name("xdpswitch_micro_process_new")
+func xdpswitchMicroProcessNew(_ stage: MicroStage, recorded: Bool) {
+    stage.datapath.process(stage.batch, from: stage.input, now: DatapathInstant(nanoseconds: stage.now))
+    if recorded { _ = stage.datapath.takeFastPathDecisions() }
 }
 
 @inline(never) @_silgen_name("xdpswitch_micro_parse")

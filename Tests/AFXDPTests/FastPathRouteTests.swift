@@ -247,9 +247,27 @@ extension AFXDPIntegrationTests {
             for f in [frame, withChecksum] {
                 for datapath in [reference, cached] { _ = FastPathRouteTests.send(f, datapath, now: now) }
             }
+            // A TCP connection through the router, opened both ways, then a segment with data.
+            let (client, server) = (IPv4Address(rawValue: meta.nwSrc), IPv4Address(rawValue: meta.nwDst))
+            func segment(_ flags: TCPFlags, seq: UInt32, ack: UInt32, data: Int = 0) -> [UInt8] {
+                FrameBuilder().ethernet(source: MACAddress(rawValue: meta.dlSrc), destination: MACAddress(rawValue: meta.dlDst))
+                    .ipv4(source: client, destination: server).tcp(sourcePort: 41000, destinationPort: 443, sequence: seq, acknowledgment: ack, flags: flags)
+                    .payload([UInt8](repeating: 0x5A, count: data)).build()
+            }
+            for datapath in [reference, cached] {
+                let syn = FastPathRouteTests.send(segment(.syn, seq: 1000, ack: 0), datapath, now: now)
+                guard let out = syn.left.first?.1 else { failures.append("the SYN did not leave"); continue }
+                let m = PacketParser.parse(out)
+                let answer = FrameBuilder().ethernet(source: MACAddress(rawValue: m.dlDst), destination: MACAddress(rawValue: m.dlSrc))
+                    .ipv4(source: IPv4Address(rawValue: m.nwDst), destination: IPv4Address(rawValue: m.nwSrc))
+                    .tcp(sourcePort: m.tpDst, destinationPort: m.tpSrc, sequence: 7000, acknowledgment: 1001, flags: [.syn, .ack]).build()
+                _ = FastPathRouteTests.send(answer, datapath, now: now, port: "b")
+                _ = FastPathRouteTests.send(segment(.ack, seq: 1001, ack: 7001), datapath, now: now)
+            }
+            let data = segment([.psh, .ack], seq: 1001, ack: 7001, data: 100)
             // Record once more; install what was decided.
             var installed: [[UInt8]: FastPathDecision] = [:]
-            for f in [frame, withChecksum] {
+            for f in [frame, withChecksum, data] {
                 _ = FastPathRouteTests.send(f, reference, now: now)
                 for decision in FastPathRouteTests.send(f, cached, now: now).decisions {
                     guard let expiry = cached.fastPathExpiry(of: decision, now: now) else { failures.append("\(decision.key): does not hold"); continue }
@@ -260,9 +278,9 @@ extension AFXDPIntegrationTests {
                     installed[key] = decision
                 }
             }
-            if installed.count != 2 { failures.append("\(installed.count) entries installed, 2 expected") }
+            if installed.count != 3 { failures.append("\(installed.count) entries installed, 3 expected") }
             let corpus: [(String, [UInt8], Bool)] = [
-                ("datagram", frame, true), ("udp-checksum", withChecksum, true),
+                ("datagram", frame, true), ("udp-checksum", withChecksum, true), ("tcp-data", data, true),
                 ("trailing-bytes", frame + [UInt8](repeating: 0xAB, count: 10), true),
                 ("bad-ip-checksum", variant(frame) { $0[ip + 10] ^= 0x55 }, false),
                 ("ttl", ttl, false), ("longer-than-the-mtu", long, false),
@@ -285,7 +303,7 @@ extension AFXDPIntegrationTests {
                     _ = FastPathConnectionTests.drain(cached)
                 }
             }
-            if carried != 3 { failures.append("carried \(carried), 3 expected") }
+            if carried != 4 { failures.append("carried \(carried), 4 expected") }
             for (key, decision) in installed {
                 let counters = program.fastPath.counters(key: key)
                 cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
