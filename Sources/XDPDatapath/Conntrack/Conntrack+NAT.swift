@@ -160,6 +160,8 @@ public struct ConntrackNAT: Sendable, Equatable {
 extension ConnectionTracker {
     /// Candidate tuples tried at most per commit before `nat-exhausted`.
     static let natProbeLimit = 4096
+    /// Ports tried one after another before a larger range is entered elsewhere.
+    static let natProbeRun: UInt32 = 64
 
     /// Addresses in `min...max` (capped at 2^32), for a range within one family.
     @inline(__always)
@@ -237,9 +239,19 @@ extension ConnectionTracker {
                 probes &+= 1
                 if tupleFree(t, now: now) { return t }
             }
+            // A range the probes cover is walked once from a hashed start. A larger one in runs
+            // of `natProbeRun` from hashed starts (as Linux's nf_nat does from random ones): a
+            // block of taken ports — own ports kept, allocated one after another — ends a
+            // run, not the search.
             var p: UInt32 = 0
+            var start = firstPort
+            var run: UInt64 = 0
             while p < ports && probes < Self.natProbeLimit {
-                let port = pmin &+ (firstPort &+ p) % ports
+                if ports > UInt32(Self.natProbeLimit) && p > 0 && p % Self.natProbeRun == 0 {
+                    run &+= 1
+                    start = UInt32(truncatingIfNeeded: DatapathConfiguration.splitMix64(h, run) % UInt64(ports)) &- p
+                }
+                let port = pmin &+ (start &+ p) % ports
                 p &+= 1
                 if keepOwn && port == UInt32(own) { continue }
                 t.ports = t.ports & 0xFFFF | port << 16

@@ -56,10 +56,7 @@ extension Datapath {
         guard tcp || meta.flags.contains(.udp) else { return nil }
         // Only the low 8 flag bits are keyed; SYN, FIN, RST, URG change or end a connection.
         guard !tcp || meta.tcpFlags & 0xF27 == 0 else { return nil }
-        let connection = FastPathConnection(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst),
-                                            proto: meta.nwProto, tos: meta.nwTOS, ttl: meta.nwTTL,
-                                            tcpFlags: UInt8(truncatingIfNeeded: meta.tcpFlags),
-                                            sourcePort: meta.tpSrc, destinationPort: meta.tpDst)
+        let connection = FastPathConnection(meta)
         let tagged = meta.vlanCount == 1
         return FastPathKey(inPort: inID, tagged: tagged, tci: tagged ? frame.loadBE16(at: 14) : 0,
                            dst: meta.dlDst, src: meta.dlSrc, connection: connection)
@@ -363,8 +360,7 @@ extension Datapath {
 
     /// Notes the connection of a TCP segment with FIN or RST (see `takeFastPathClosingConnections`).
     private func noteClosing(_ meta: PacketMetadata) {
-        let connection = FastPathConnection(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst),
-                                            proto: 6, tos: 0, ttl: 0, tcpFlags: 0, sourcePort: meta.tpSrc, destinationPort: meta.tpDst)
+        let connection = FastPathConnection(meta)
         let closing = fastPath.closing
         guard !closing.pointee.contains(where: { $0.sameTuple(connection) }) else { return }
         guard closing.pointee.count < FastPathStage.closingCapacity else { fastPath.closingOverflow.pointee = true; return }
@@ -381,6 +377,15 @@ extension Datapath {
             fastPath.closingOverflow.pointee = false
         }
         return fastPath.closingOverflow.pointee ? nil : fastPath.closing.pointee
+    }
+}
+
+extension FastPathConnection {
+    /// The fields of the IPv4 TCP or UDP packet `meta` describes.
+    init(_ meta: PacketMetadata) {
+        self.init(source: IPv4Address(rawValue: meta.nwSrc), destination: IPv4Address(rawValue: meta.nwDst), proto: meta.nwProto,
+                  tos: meta.nwTOS, ttl: meta.nwTTL, tcpFlags: UInt8(truncatingIfNeeded: meta.tcpFlags),
+                  sourcePort: meta.tpSrc, destinationPort: meta.tpDst)
     }
 }
 

@@ -124,6 +124,23 @@ struct ConntrackNATTests {
         #expect((3000...3001).contains(bytes.routerBE16(34)))
     }
 
+    /// Sources keep their own ports while they can; a run of them taken one after another
+    /// (a client opening connections from consecutive ports, ports below the range moved into
+    /// it first) must not end the search for the next one: 20,000 connections to one
+    /// destination through one address are all translated, to distinct tuples.
+    @Test func aLongBlockOfTakenPortsDoesNotExhaustTheSearch() {
+        let h = H { $0.capacity = 32768 }
+        var taken: Set<UInt16> = []
+        var refused = 0
+        for sp in UInt16(1)...20000 {
+            let (r, bytes) = h.trackNAT(Self.udp(H.a, Self.ext, sp, 53, checksum: false), nat: Self.snat)
+            if r.disposition != .forward { refused += 1; continue }
+            taken.insert(bytes.routerBE16(34))
+        }
+        #expect(refused == 0 && h.ct.count(.natExhausted) == 0)
+        #expect(taken.count == 20000 && taken.allSatisfy { $0 >= 1024 })
+    }
+
     @Test func severalSourceAddressesAreUsedWhenPortsRunOut() {
         let h = H()
         let nat = ConntrackNAT.source(IPv4Address(172, 24, 4, 230), IPv4Address(172, 24, 4, 231), ports: 4000...4000)
