@@ -115,6 +115,38 @@ struct RestartFastPathLiveTests {
         #expect(output.contains("fast path: adopted 2 entries left pinned by the previous run, removed 0 "), "\(output)")
     }
 
+    /// A TCP transfer vm2 → ext through the router's SNAT across a `kill -9` and a restart,
+    /// with the fast path: intact, and the restarted switch adopted the routed entries
+    /// (the path worked out again from the restored MAC entries, neighbours and
+    /// translation, to the same rewrite) and removed none.
+    @Test func aRoutedTransferIsIntactAndItsEntriesAdoptedAcrossAKill() throws {
+        let lab = try RestartLab(hosts: [("vm1", "10.1.0.5", "fa:16:3e:aa:00:05"), ("vm2", "10.1.0.6", "fa:16:3e:aa:00:06"),
+                                         ("ext", "172.24.4.225", "02:42:ac:18:04:e1")])
+        defer { lab.tearDown() }
+        try lab.topo.acceptRedirects(["vm1", "vm2", "ext"])
+        for vm in ["vm1", "vm2"] {
+            try Shell.check(["ip", "-n", lab.topo.namespace(vm), "route", "add", "default", "via", "10.1.0.1"])
+        }
+        try lab.write(RestartStateLiveTests.routerYAML(lab, securityGroup: false))
+        let ports = [lab.topo.port("vm1"), lab.topo.port("vm2"), lab.topo.port("ext")]
+        try lab.start(["--fresh", "--fast-path", "on"], interfaces: ports)
+        var before = "", second = ""
+        let result = try lab.transfer("vm2", to: "ext", address: "172.24.4.225", port: 5004) {
+            sleep(3)
+            before = lab.control(["dump-fastpath"]).output
+            #expect(lab.waitForLearnedSnapshot(macEntries: 4))
+            lab.stopSwitch(SIGKILL)
+            sleep(1)
+            second = try lab.start(["--fast-path", "on"], interfaces: ports)
+        }
+        let output = lab.log(second)
+        #expect(result.intact, "\(result.detail)\nswitch: \(output)")
+        #expect(before.contains("set(ipv4(src=172.24.4.227,dst=172.24.4.225"), "the transfer was carried, translated: \(before)")
+        let adopted = output.split(separator: "\n").first { $0.contains("fast path: adopted ") }
+            .flatMap { $0.components(separatedBy: "fast path: adopted ").last?.split(separator: " ").first.flatMap { Int($0) } }
+        #expect((adopted ?? 0) >= 2 && output.contains("left pinned by the previous run, removed 0 "), "\(output)")
+    }
+
     /// SIGTERM with `--on-exit keep` leaves the program attached and pinned (a cached ping
     /// goes on with no switch), the next run adopts it, and a SIGTERM with `--on-exit
     /// detach` leaves no program and no pin.

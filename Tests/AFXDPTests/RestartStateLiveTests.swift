@@ -264,8 +264,19 @@ struct RestartStateLiveTests {
     /// router1 between br-int (vm1 10.1.0.5 with floating IP 172.24.4.228 and a security
     /// group letting TCP 5002 in; vm2 10.1.0.6 without one) and br-ex (ext 172.24.4.225),
     /// SNAT to ports 20000-29999 (so a new translation would not keep the client's port).
-    static func routerYAML(_ lab: RestartLab) -> String {
+    /// Without `securityGroup`, br-int has no flow tables.
+    static func routerYAML(_ lab: RestartLab, securityGroup: Bool = true) -> String {
         let vm1 = lab.topo.port("vm1"), vm2 = lab.topo.port("vm2"), ext = lab.topo.port("ext")
+        let group = """
+            security_groups:
+              - name: web
+                rules:
+                  - {direction: egress}
+                  - {direction: ingress, protocol: tcp, port_range_min: 5002, port_range_max: 5002}
+            ports:
+              - {name: \(vm1), mac_address: "fa:16:3e:aa:00:05", fixed_ips: [10.1.0.5], security_groups: [web]}
+
+            """
         return """
             bridges:
               - name: br-int
@@ -286,15 +297,8 @@ struct RestartStateLiveTests {
                 snat: {enabled: true, ports: 20000-29999}
                 floating_ips:
                   - {floating: 172.24.4.228, fixed: 10.1.0.5}
-            security_groups:
-              - name: web
-                rules:
-                  - {direction: egress}
-                  - {direction: ingress, protocol: tcp, port_range_min: 5002, port_range_max: 5002}
-            ports:
-              - {name: \(vm1), mac_address: "fa:16:3e:aa:00:05", fixed_ips: [10.1.0.5], security_groups: [web]}
 
-            """
+            """ + (securityGroup ? group : "")
     }
 
     /// A stream through the router's SNAT (vm2 → ext) and one through the floating IP

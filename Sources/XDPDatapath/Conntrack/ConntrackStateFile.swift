@@ -89,7 +89,7 @@ extension ConnectionTracker {
         var dropped = 0
         for e in 0..<capacity where entries[e].flags & ConntrackEntry.inUse != 0 {
             let entry = entries[e]
-            let valid = entry.flags & ~(ConntrackEntry.inUse | ConntrackEntry.seenReply | ConntrackEntry.natMask) == 0
+            let valid = entry.flags & ~(ConntrackEntry.inUse | ConntrackEntry.seenReply | ConntrackEntry.natMask | ConntrackEntry.liberal) == 0
                 && Int(entry.timeoutClass) < ConntrackTimeoutClass.count
                 && (entry.original.family == 4 || entry.original.family == 6)
                 && entry.reply.family == entry.original.family && entry.reply.zone == entry.original.zone

@@ -135,6 +135,26 @@ import XDPPacket
         }
     }
 
+    /// A TCP connection the in-kernel fast path carried is tracked liberally
+    /// (Conntrack+FastPath.swift); after a crash the next tracker adopts it, liberal still,
+    /// so a mid-stream segment beyond the window it last saw is established, not invalid.
+    @Test func aConnectionTrackedLiberallyIsAdoptedAfterACrash() throws {
+        withDirectory { dir in
+            let path = dir + "/conntrack.state", copy = dir + "/crashed.state"
+            let first = harness(path)
+            openConnections(first)
+            let tcp = (0..<first.ct.capacity).first { first.ct.entries[$0].flags & ConntrackEntry.inUse != 0
+                && first.ct.entries[$0].original.proto == 6 }!
+            first.ct.trackLiberally(entry: tcp)
+            #expect((try? FileManager.default.copyItem(atPath: path, toPath: copy)) != nil)
+            let second = harness(copy)
+            #expect(second.ct.connectionCount == 3, "\(second.ct.stateReport ?? "nil")")
+            #expect(second.ct.stateReport?.contains("inconsistent") == false, "\(second.ct.stateReport ?? "nil")")
+            let far = second.track(H.tcp(H.a, H.b, 40000, 5001, seq: 50_000_000, ack: 901, flags: .ack), commit: false)
+            #expect(far.state.contains(.established) && !far.state.contains(.invalid), "\(far.state)")
+        }
+    }
+
     /// Torn updates: an entry with an unknown timeout class and one whose key another
     /// entry holds are dropped, the rest adopted and consistent.
     @Test func inconsistentEntriesAreDroppedTheRestAdopted() throws {
