@@ -188,15 +188,19 @@ public struct FastPathDependencies: Sendable, Equatable {
 /// ports and the TTL, and adds each delta to the complemented checksum it covers. The key
 /// fixes every old value, so the deltas are constants of the entry.
 public struct FastPathRewrite: Sendable, Equatable {
-    /// The Ethernet destination and source as the frame leaves (the next hop's, the
-    /// router interface's), in the low 48 bits.
+    /// The Ethernet destination as the frame leaves (the next hop's), in the low 48 bits.
     public var dst: UInt64
+    /// The Ethernet source as it leaves (the router interface's).
     public var src: UInt64
-    /// The IPv4 addresses, transport ports and TTL as it leaves (translated or not).
+    /// The IPv4 source as it leaves (translated or not).
     public var source: IPv4Address
+    /// The IPv4 destination as it leaves.
     public var destination: IPv4Address
+    /// The transport source port as it leaves.
     public var sourcePort: UInt16
+    /// The transport destination port as it leaves.
     public var destinationPort: UInt16
+    /// The TTL as it leaves (one less than it entered with).
     public var ttl: UInt8
     /// The one's complement sum to add to the complemented IPv4 header checksum.
     public var ipChecksumDelta: UInt16
@@ -285,8 +289,9 @@ public struct FastPathRewrite: Sendable, Equatable {
 public struct FastPathRoute: Sendable, Equatable {
     /// The router (its index in `Datapath.routers`).
     public var router: Int
-    /// The interfaces the frame entered and left the router by.
+    /// The interface the frame entered the router by (its index in `DatapathRouter.interfaces`).
     public var inInterface: Int
+    /// The interface it left by.
     public var outInterface: Int
     /// The next hop whose MAC the frame leaves with.
     public var nextHop: IPv4Address
@@ -317,8 +322,9 @@ public struct FastPathDecision: Sendable, Equatable {
     /// The flows and connections a decision through OpenFlow tables depends on (empty for
     /// a NORMAL-only one).
     public var dependencies = FastPathDependencies()
-    /// For a decision through a router: what it rewrites, and the router's part.
+    /// For a decision through a router: what the kernel rewrites.
     public var rewrite: FastPathRewrite? = nil
+    /// For a decision through a router: the router's part (what it depends on there).
     public var route: FastPathRoute? = nil
 
     /// The MACs (source, destination) the frame carries on step `index`: the key's, or the
