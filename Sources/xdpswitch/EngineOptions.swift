@@ -19,7 +19,7 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .long, help: "Entries of every AF_XDP ring (a power of two, 64-16384; default 4096).")
     var ringSize: Int?
 
-    @Option(name: .long, help: ArgumentHelp("In-kernel fast path: the XDP program forwards learned unicast and established connections through security-group tables the datapath already decided (dump-fastpath lists it). Default off.", valueName: "on|off"))
+    @Option(name: .long, help: ArgumentHelp("In-kernel fast path: the XDP program forwards learned unicast, established connections through security-group tables and connections routers forward (NAT included) that the datapath already decided (dump-fastpath lists it). Default off.", valueName: "on|off"))
     var fastPath: String?
 
     @Option(name: .long, help: "The control socket for dump-flows, add-flow, fdb/show... (mode 0600).")

@@ -283,7 +283,10 @@ extension Datapath {
     public func fastPathExpiry(of decision: FastPathDecision, now instant: DatapathInstant) -> DatapathInstant? {
         let now = instant.nanoseconds
         if decision.route != nil {
-            guard let (again, expiry) = workOutRoutedPath(decision.key, now: now), again == decision else { return nil }
+            // Worked out afresh: through the tables first when it went through them.
+            let again = decision.dependencies.bridge.index >= 0 ? workOutConnectionPath(decision.key, now: now)
+                                                                : workOutRoutedPath(decision.key, now: now)
+            guard let (again, expiry) = again, again == decision else { return nil }
             return DatapathInstant(nanoseconds: expiry)
         }
         if decision.key.connection != nil {

@@ -89,17 +89,37 @@ extension Datapath {
         }
         let inHash = headerHash(address: address, length: length, tagged: key.tagged)
         let portCount = ports.count
-        let outPort = withUnsafeTemporaryAllocation(of: Int.self, capacity: portCount) { queued -> Int in
-            for id in 0..<portCount { queued[id] = fastPorts[PortID(id)].txQueue.countPointer.pointee }
-            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+        let pending = fastPath.pendingConnections, refused = fastPath.refusedConnections
+        func open() -> Bool {
+            pending.pointee.count < FastPathStage.pendingCapacity && !pending.pointee.contains(where: { $0.key == key })
+                && !refused.pointee.contains(key)
+        }
+        let (routed, outPort) = withUnsafeTemporaryAllocation(of: Int.self, capacity: portCount) { queued -> (FastPathDecision?, Int) in
+            // Through the tables to a router (Datapath+FastPathRoutes.swift), or out of one port.
+            let routed = runWatchingRouters(key, address: address, length: length, from: inID, now: now) {
+                for id in 0..<portCount { queued[id] = fastPorts[PortID(id)].txQueue.countPointer.pointee }
+            } decide: { _ in
+                for id in 0..<portCount where fastPorts[PortID(id)].txQueue.countPointer.pointee != queued[id] { return nil }
+                guard open() else { return nil }
+                guard let (decision, _) = workOutConnectionPath(key, now: now), decision.route != nil else {
+                    if refused.pointee.count < FastPathStage.pendingCapacity { refused.pointee.append(key) }
+                    return nil
+                }
+                return decision
+            }
             var outPort = -1
             for id in 0..<portCount {
                 let count = fastPorts[PortID(id)].txQueue.countPointer.pointee
                 guard count != queued[id] else { continue }
-                guard count == queued[id] &+ 1, outPort < 0 else { return -1 }
+                guard count == queued[id] &+ 1, outPort < 0 else { return (routed, -1) }
                 outPort = id
             }
-            return outPort
+            return (routed, outPort)
+        }
+        if let routed {
+            trackLiberally(routed)
+            pending.pointee.append(routed)
+            return
         }
         guard outPort >= 0 else { return }
         let out = fastPorts[PortID(outPort)].txQueue
@@ -110,9 +130,7 @@ extension Datapath {
         record.outLength = out.lengths[outCount &- 1]
         record.inHeaderHash = inHash
         record.recordedAt = now
-        let pending = fastPath.pendingConnections, refused = fastPath.refusedConnections
-        guard pending.pointee.count < FastPathStage.pendingCapacity, !pending.pointee.contains(where: { $0.key == key }),
-              !refused.pointee.contains(key) else { return }
+        guard open() else { return }
         // Read what left now, and work the decision out while the segments this frame went
         // through are in the cache for sure (a later frame may take their slots).
         let frame = pool.pointer(record.outAddress)
@@ -205,14 +223,22 @@ extension Datapath {
                                                 outPort: outID, tagOperation: .keep, outTCI: 0)
                 case .normal:
                     var record = FastPathRecord(entering: key, length: length)
-                    guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: true) else { return nil }
-                    record.outDst = record.dst
-                    record.outSrc = record.src
-                    guard let normal = self.decision(of: record, steps: fastPath.steps),
-                          let macExpiry = macExpiry(of: normal.steps[...], src: key.src, dst: key.dst, now: now) else { return nil }
-                    decision = normal
-                    decision.key = key
-                    expiry = min(expiry, macExpiry)
+                    if walkNormal(&record, from: inID, now: now, tablesAtFirstStep: true) {
+                        record.outDst = record.dst
+                        record.outSrc = record.src
+                        guard let normal = self.decision(of: record, steps: fastPath.steps),
+                              let macExpiry = macExpiry(of: normal.steps[...], src: key.src, dst: key.dst, now: now) else { return nil }
+                        decision = normal
+                        decision.key = key
+                        expiry = min(expiry, macExpiry)
+                    } else {
+                        // NORMAL to a router port: on through the router (Datapath+FastPathRoutes.swift).
+                        var toRouter = FastPathRecord(entering: key, length: 64)
+                        guard walkNormal(&toRouter, from: inID, now: now, tablesAtFirstStep: true, toRouter: true),
+                              let (routed, routedExpiry) = routeOnward(key, toRouter: toRouter, now: now) else { return nil }
+                        decision = routed
+                        expiry = min(expiry, routedExpiry)
+                    }
                 case .flood, .all:
                     return nil
                 }

@@ -11,7 +11,9 @@ import XDPPacket
 // Which frames. A connection candidate (Datapath+FastPathConnections.swift: unicast IPv4,
 // no options or fragment, UDP or TCP without SYN/FIN/RST/URG, at most one 802.1Q tag)
 // entering a NORMAL-only bridge whose NORMAL sends it to a router port (through patch
-// ports, untagged there), that the router forwards — addressed to its MAC, routed to a
+// ports, untagged there) — or a bridge with OpenFlow tables whose walk (a firewall's
+// segments and established connections, as Datapath+FastPathConnections.swift works it
+// out) ends in NORMAL to a router port — that the router forwards — addressed to its MAC, routed to a
 // resolved next hop within the output interface's MTU, TTL > 1, and, when the router does
 // NAT, a packet of a connection the router's tracker translated — and that NORMAL then
 // takes from the output interface's port to one port with a transmit queue (through
@@ -27,17 +29,20 @@ import XDPPacket
 // and sends longer frames than the output interface's MTU allows to the slow path.
 //
 // How a decision is made. As for connections through tables, from the key alone and at
-// the moment the frame is recorded (`recordRoutedFrame`): the frame runs through the
+// the moment the frame is recorded (`recordRoutedFrame`, or `recordConnectionFrame` for a
+// bridge with tables, both through `runWatchingRouters`): the frame runs through the
 // pipeline; when the router forwarded it — one frame more on one of its interfaces'
 // queues, none on a port's — the path is worked out from the key (`workOutRoutedPath`:
-// the NORMAL walk to the router port, `DatapathRouter.fastPathForward`, the NORMAL walk
-// from the output interface's port), and the decision stands when the router's frame is
-// the entering frame with that rewrite applied, byte for byte over its headers. The first
+// the NORMAL walk to the router port, or `workOutConnectionPath` through the tables to it;
+// then `routeOnward`: `DatapathRouter.fastPathForward` and the NORMAL walk from the output
+// interface's port), and the decision stands when the router's frame is the entering
+// frame with that rewrite applied, byte for byte over its headers. The first
 // packet of a translated connection commits the translation as it runs, so the decision
 // made right after it already finds it.
 //
 // Staying true. A routed decision is worked out afresh at every re-check and must come out
-// the same: same MAC entries, route, next hop and its MAC, translation. It expires with
+// the same: same MAC entries, route, next hop and its MAC, translation, and through tables
+// the same tables version, flows and connections. It expires with
 // the first of its MAC entries and its translated connection. The transport re-checks
 // around every control operation (routes, floating IPs, flushes), after a batch that moved
 // a MAC or changed a neighbour's MAC (`routerNeighbourChanges`), and after a FIN or RST of
@@ -59,32 +64,57 @@ extension Datapath {
             ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
             return
         }
-        let target = services.targets[toRouter.outPort]
-        let router = routers[target.index]
-        let interfaceCount = router.interfaceCount
+        let decision = runWatchingRouters(key, address: address, length: length, from: inID, now: now) {
+            // No port's queue may grow: the frame is on one router interface's only.
+            framesInTransmitQueues
+        } decide: { queuedBefore in
+            guard framesInTransmitQueues == queuedBefore, let (decision, _) = workOutRoutedPath(key, now: now) else { return nil }
+            return decision
+        }
+        guard let decision else {
+            if refused.pointee.count < FastPathStage.pendingCapacity { refused.pointee.append(key) }
+            return
+        }
+        trackLiberally(decision)
+        pending.pointee.append(decision)
+    }
+
+    /// Runs the frame at `address` (a connection candidate with `key`) through the pipeline
+    /// with its first 64 bytes and the lengths of every router interface's queue kept
+    /// aside (`before` runs just before it, its answer is handed to `decide`); when exactly
+    /// one router interface's queue grew by one frame and `decide` gives a routed decision
+    /// that leaves by that router and interface, answers the decision if the router's frame
+    /// is the entering one with the decision's rewrite applied, byte for byte over what was
+    /// kept. Nil otherwise (the frame went wherever the pipeline sent it).
+    func runWatchingRouters<T>(_ key: FastPathKey, address: UInt64, length: UInt32, from inID: PortID, now: UInt64,
+                               before: () -> T, decide: (T) -> FastPathDecision?) -> FastPathDecision? {
+        let slots = routers.reduce(0) { $0 + $1.interfaceCount }
         let headerBytes = min(Int(length), 64)
-        let decision = withUnsafeTemporaryAllocation(of: Int.self, capacity: 8 + interfaceCount) { scratch -> FastPathDecision? in
-            // The router rewrites the frame in place: keep its headers (64 bytes), and the
-            // lengths of the router's queues.
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 8 + slots) { scratch -> FastPathDecision? in
             let entered = UnsafeMutableRawPointer(scratch.baseAddress!)
             entered.copyMemory(from: pool.pointer(address), byteCount: headerBytes)
-            let txBefore = scratch.baseAddress! + 8
-            for i in 0..<interfaceCount { txBefore[i] = router.fast[i].tx.countPointer.pointee }
-            let queuedBefore = framesInTransmitQueues
-            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
-            guard framesInTransmitQueues == queuedBefore else { return nil }
-            var outInterface = -1
-            for i in 0..<interfaceCount {
-                let count = router.fast[i].tx.countPointer.pointee
-                guard count != txBefore[i] else { continue }
-                guard count == txBefore[i] &+ 1, outInterface < 0 else { return nil }
-                outInterface = i
+            let queued = scratch.baseAddress! + 8
+            var slot = 0
+            for router in routers {
+                for i in 0..<router.interfaceCount { queued[slot] = router.fast[i].tx.countPointer.pointee; slot &+= 1 }
             }
-            guard outInterface >= 0, let (decision, _) = workOutRoutedPath(key, now: now),
-                  let route = decision.route, let rewrite = decision.rewrite,
-                  route.router == target.index, route.outInterface == outInterface else { return nil }
+            let state = before()
+            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            var grown: (router: Int, interface: Int)?
+            slot = 0
+            for (r, router) in routers.enumerated() {
+                for i in 0..<router.interfaceCount {
+                    let count = router.fast[i].tx.countPointer.pointee
+                    defer { slot &+= 1 }
+                    guard count != queued[slot] else { continue }
+                    guard count == queued[slot] &+ 1, grown == nil else { return nil }
+                    grown = (r, i)
+                }
+            }
+            guard let grown, let decision = decide(state), let route = decision.route, let rewrite = decision.rewrite,
+                  route.router == grown.router, route.outInterface == grown.interface else { return nil }
             // What the router sent: the entering frame untagged, with the rewrite applied.
-            let tx = router.fast[outInterface].tx
+            let tx = routers[grown.router].fast[grown.interface].tx
             let sentAddress = tx.addresses[tx.countPointer.pointee &- 1], sentLength = Int(tx.lengths[tx.countPointer.pointee &- 1])
             var expectedLength = headerBytes
             if key.tagged {
@@ -96,12 +126,6 @@ extension Datapath {
                   memcmp(entered, pool.pointer(sentAddress), min(expectedLength, sentLength)) == 0 else { return nil }
             return decision
         }
-        guard let decision else {
-            if refused.pointee.count < FastPathStage.pendingCapacity { refused.pointee.append(key) }
-            return
-        }
-        trackLiberally(decision)
-        pending.pointee.append(decision)
     }
 
     /// The path the next frame with `key` (a connection key) takes through a router as the
@@ -113,6 +137,15 @@ extension Datapath {
         // To the router port. Lengths are relative: a nominal frame of 64 bytes.
         var toRouter = FastPathRecord(entering: key, length: 64)
         guard walkNormal(&toRouter, from: key.inPort, now: now, tablesAtFirstStep: false, toRouter: true) else { return nil }
+        return routeOnward(key, toRouter: toRouter, now: now)
+    }
+
+    /// The rest of the path of `key` from the router port a NORMAL walk ended on
+    /// (`toRouter`, its steps in `fastPath.steps`, lengths relative to 64 bytes): the
+    /// router's answer and the NORMAL walk from its output interface's port, as a decision,
+    /// and when the first thing it depends on expires. Changes nothing.
+    func routeOnward(_ key: FastPathKey, toRouter: FastPathRecord, now: UInt64) -> (FastPathDecision, expiry: UInt64)? {
+        guard let connection = key.connection, services.targets[toRouter.outPort].kind == ServiceKind.router.rawValue else { return nil }
         var steps = fastPathSteps(toRouter, steps: fastPath.steps, base: 64)
         let stepsBefore = steps.count
         let target = services.targets[toRouter.outPort]
