@@ -76,8 +76,9 @@ extension Datapath {
     }
 
     /// `process` while recording, for a frame NORMAL alone does not explain: runs it, and
-    /// keeps a record when it is a candidate that left by exactly one port with its headers
-    /// unchanged (`takeFastPathDecisions` checks the rest).
+    /// keeps a decision when it is a candidate that left by exactly one port with its
+    /// headers unchanged, or that a router forwarded as its key says (through the tables,
+    /// or NORMAL alone: Datapath+FastPathRoutes.swift).
     func recordConnectionFrame(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) {
         guard let key = connectionCandidate(address: address, length: length, from: inID) else {
             ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
