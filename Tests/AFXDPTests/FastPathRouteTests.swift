@@ -16,12 +16,15 @@ import XDPScenarios
 struct FastPathRouteTests {
     /// A datapath of the scenario (`snat` or `fip`), seeded, recording, primed as the bench
     /// primes it (the generator's ARP for its gateway, the sink's ARP, one datagram that
-    /// commits the translation), and the scenario's datagram.
-    static func primed(_ name: String, mtu: Int? = nil) throws -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
+    /// commits the translation), and the scenario's datagram. `mtu`: the router
+    /// interfaces'; `flows`: br-int's.
+    static func primed(_ name: String, mtu: Int? = nil, flows: [String] = []) throws
+        -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
         let pipeline = try #require(try PipelineScenario.named(name))
         var configuration = pipeline.configuration
         configuration.randomSeed = 7
         if let mtu { for i in configuration.routers[0].interfaces.indices { configuration.routers[0].interfaces[i].mtu = mtu } }
+        configuration.bridges[0].flows = flows
         let now = DatapathInstant.now()
         let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
         datapath.fastPathRecording = true
@@ -33,30 +36,16 @@ struct FastPathRouteTests {
         return (datapath, pipeline.templates[0], now)
     }
 
-    /// `primed`, with a stateful firewall in br-int's tables before NORMAL takes the frame to
-    /// the router (Neutron's security groups are such tables): table 0 sends IPv4 to
+    /// A stateful firewall for br-int's tables before NORMAL takes the frame to the router
+    /// (Neutron's security groups are such tables): table 0 sends IPv4 to
     /// `ct(table=2,zone=1)`, table 2 commits new connections and lets established ones on
     /// to NORMAL. (With table 1 the two segments of this stream's one key share a slot of
     /// the flow-segment cache, which leaves it uncached: a known limit, FlowSegmentCache.swift.)
-    static func primedBehindTables(_ name: String) throws -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
-        let pipeline = try #require(try PipelineScenario.named(name))
-        var configuration = pipeline.configuration
-        configuration.randomSeed = 7
-        configuration.bridges[0].flows = [
-            "table=0,priority=10,ip,actions=ct(table=2,zone=1)", "table=0,priority=0,actions=NORMAL",
-            "table=2,priority=10,ct_state=+trk+new,ip,actions=ct(commit,zone=1),NORMAL",
-            "table=2,priority=10,ct_state=+trk+est,ip,actions=NORMAL", "table=2,priority=0,actions=drop",
-        ]
-        let now = DatapathInstant.now()
-        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
-        datapath.fastPathRecording = true
-        for (frame, port) in pipeline.prime {
-            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
-            _ = FastPathConnectionTests.drain(datapath)
-            _ = datapath.takeFastPathDecisions()
-        }
-        return (datapath, pipeline.templates[0], now)
-    }
+    static let firewall = [
+        "table=0,priority=10,ip,actions=ct(table=2,zone=1)", "table=0,priority=0,actions=NORMAL",
+        "table=2,priority=10,ct_state=+trk+new,ip,actions=ct(commit,zone=1),NORMAL",
+        "table=2,priority=10,ct_state=+trk+est,ip,actions=NORMAL", "table=2,priority=0,actions=drop",
+    ]
 
     /// Sends `frame` by `a` and answers what left and the decisions taken.
     static func send(_ frame: [UInt8], _ datapath: Datapath, now: DatapathInstant, port: String = "a")
@@ -152,7 +141,7 @@ struct FastPathRouteTests {
     }
 
     @Test func aConnectionThroughAFirewallInTablesAndThenTheRouterIsDecidedWithBoth() throws {
-        let (datapath, frame, now) = try Self.primedBehindTables("snat")
+        let (datapath, frame, now) = try Self.primed("snat", flows: Self.firewall)
         // Not yet: the firewall's connection has seen no reply.
         let first = Self.send(frame, datapath, now: now)
         #expect(first.left.map(\.0) == ["b"] && first.decisions.isEmpty)

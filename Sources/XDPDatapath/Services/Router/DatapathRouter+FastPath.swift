@@ -66,13 +66,6 @@ extension DatapathRouter {
                                tuple: leaving, translation: translation, expiration: expiration, mtu: fast[route.interface].mtu)
     }
 
-    /// Whether the translated connection of a forward still holds (the entry is the same
-    /// connection). Changes nothing.
-    func fastPathHolds(_ translation: FastPathDependencies.Connection) -> Bool {
-        guard let tracker = natPath.pointee.tracker?.takeUnretainedValue() else { return false }
-        return tracker.fastPathHolds(entry: translation.entry, original: translation.original)
-    }
-
     /// Counts `packets` packets of `bytes` bytes (as the router received them, untagged)
     /// that the kernel forwarded from `inInterface` to `outInterface` as the router would
     /// have, and refreshes their translated connection's timer from `lastUsed`.
