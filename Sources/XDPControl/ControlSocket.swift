@@ -117,16 +117,20 @@ public enum ControlSocket {
 
 /// Serves a control socket on a thread of its own until closed.
 ///
-/// Why `@unchecked Sendable` holds: `path`, `fd` and `handler` (itself `@Sendable`) are
-/// set in init and never change; `thread` is written only in init, before the serving
-/// thread starts; `isStopped` is read and written only under `stopped`. The serving
-/// thread touches nothing else of the server.
+/// The serving thread holds none of the server: it gets the listening descriptor and the
+/// handler, so the server can go away at any time — before the thread has even started —
+/// and `close()` (or deinit) ends the thread by shutting the socket down. The thread closes
+/// the descriptor itself when `accept` fails, so its number cannot be reused by another
+/// file while the thread may still call `accept` on it. (The thread once held the server
+/// `unowned`: a server dropped before its thread ran crashed the process with "Attempted
+/// to read an unowned reference but object … was already destroyed".)
+///
+/// Why `@unchecked Sendable` holds: `path` and `fd` are set in init and never change;
+/// `isStopped` is read and written only under `stopped`.
 public final class ControlServer: @unchecked Sendable {
     /// The socket file's path.
     public let path: String
     private let fd: Int32
-    private let handler: @Sendable (ControlSocket.Request) -> ControlSocket.Reply
-    private var thread: Thread?
     private let stopped = NSLock()
     private var isStopped = false
 
@@ -135,7 +139,6 @@ public final class ControlServer: @unchecked Sendable {
     /// listens there or the socket cannot be made.
     public init(path: String, handler: @escaping @Sendable (ControlSocket.Request) -> ControlSocket.Reply) throws(ControlSocket.Failure) {
         self.path = path
-        self.handler = handler
         if (try? ControlSocket.send(ControlSocket.Request(command: "ping"), to: path)) != nil {
             throw ControlSocket.Failure(description: "\(path): another xdpswitch is already listening there")
         }
@@ -153,18 +156,20 @@ public final class ControlServer: @unchecked Sendable {
             Glibc.close(fd)
             throw ControlSocket.Failure(description: "\(path): bind: \(text)")
         }
-        let thread = Thread { [unowned self] in self.serve() }
+        let thread = Thread { [fd] in ControlServer.serve(fd, handler) }
         thread.name = "xdpswitch-control"
-        self.thread = thread
         thread.start()
     }
 
-    private func serve() {
+    /// The serving thread: answers until `accept` fails (the socket shut down by `close()`),
+    /// then closes the descriptor.
+    private static func serve(_ fd: Int32, _ handler: @Sendable (ControlSocket.Request) -> ControlSocket.Reply) {
         while true {
             let client = accept(fd, nil, nil)
             if client < 0 {
                 if errno == EINTR { continue }
-                return  // closed
+                Glibc.close(fd)
+                return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // a child started meanwhile must not keep it
             let data = ControlSocket.readAll(client, limit: 1 << 20)
@@ -188,8 +193,7 @@ public final class ControlServer: @unchecked Sendable {
         defer { stopped.unlock() }
         guard !isStopped else { return }
         isStopped = true
-        shutdown(fd, Int32(SHUT_RDWR))
-        Glibc.close(fd)
+        shutdown(fd, Int32(SHUT_RDWR))  // the serving thread's accept fails: it closes the descriptor
         unlink(path)
     }
 

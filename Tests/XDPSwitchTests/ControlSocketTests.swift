@@ -58,4 +58,29 @@ import XDPSwitch
         #expect(access(path, F_OK) != 0, "the socket file is removed on close")
         #expect(throws: ControlSocket.Failure.self) { _ = try ControlSocket.send(.init(command: "show"), to: path) }
     }
+
+    /// A server dropped without `close()` — before its thread has run, or while that thread
+    /// waits in accept — goes away and its thread ends: the thread holds none of it. (It held
+    /// the server `unowned`: one dropped before its thread ran crashed the process, one whose
+    /// thread ran was never freed and kept answering.)
+    @Test func aServerDroppedWithoutCloseGoesAwayAndItsThreadEnds() throws {
+        for _ in 0..<200 {
+            let path = Self.path()
+            _ = try ControlServer(path: path) { _ in .success("dropped") }
+            #expect(access(path, F_OK) != 0, "deinit closed it and removed its file")
+        }
+        let path = Self.path()
+        var server: ControlServer? = try ControlServer(path: path) { _ in .success("answer") }
+        #expect(try ControlSocket.send(.init(command: "show"), to: path).output == "answer")
+        server = nil
+        #expect(server == nil && access(path, F_OK) != 0)
+        #expect(throws: ControlSocket.Failure.self) { _ = try ControlSocket.send(.init(command: "show"), to: path) }
+        // The 201 serving threads end (other tests' servers may have a few of their own).
+        func servingThreads() -> Int {
+            guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return -1 }
+            return tasks.filter { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?.hasPrefix("xdpswitch-cont") == true }.count
+        }
+        for _ in 0..<100 where servingThreads() >= 20 { usleep(50_000) }
+        #expect((0..<20).contains(servingThreads()), "\(servingThreads()) serving threads left")
+    }
 }
