@@ -62,6 +62,11 @@ bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh
 
+# The AF_XDP integration tests again with the in-kernel fast path on (root; scripts/test-fast-path.sh).
+.PHONY: test-fast-path
+test-fast-path: deps-test
+	@SWIFT=$(SWIFT) scripts/test-fast-path.sh
+
 # libFuzzer targets (Fuzz/, docs/SECURITY.md): FUZZ_SECONDS per target; fuzz-ci is CI's short pass.
 .PHONY: fuzz fuzz-ci test-sanitize
 FUZZ_SECONDS ?= 300

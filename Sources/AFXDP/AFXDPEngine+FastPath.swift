@@ -39,6 +39,9 @@ extension AFXDPEngine {
         let decision: FastPathDecision
         let keyBytes: [UInt8]
         let egressIfindex: Int32
+        /// The interfaces its frames enter and leave by (credited with what it carried).
+        let ingress: IOPort
+        let egress: IOPort
         var expiry: UInt64
         /// Counters already credited to the datapath.
         var packets: UInt64 = 0
@@ -82,21 +85,25 @@ extension AFXDPEngine {
         }
     }
 
-    /// The ifindex of datapath port `id` when its interface is attached, else nil.
-    private func fastPathIfindex(ofPort id: PortID) -> Int32? {
+    /// The interface of datapath port `id` when it is attached, else nil.
+    func fastPathInterface(ofPort id: PortID) -> IOPort? {
         guard ioPortOfDatapathPort.indices.contains(id.index) else { return nil }
         let io = ioPortOfDatapathPort[id.index]
         guard io >= 0, ports[io].state == .attached, !ports[io].sockets.isEmpty, ports[io].ifindex > 0 else { return nil }
-        return ports[io].ifindex
+        return ports[io]
     }
+
+    /// The ifindex of datapath port `id` when its interface is attached, else nil.
+    private func fastPathIfindex(ofPort id: PortID) -> Int32? { fastPathInterface(ofPort: id)?.ifindex }
 
     private func fastPathInstall(_ decision: FastPathDecision, datapath: Datapath, now: UInt64) {
         guard fastPathEntries.count < Self.fastPathCapacity,
-              let inIfindex = fastPathIfindex(ofPort: decision.key.inPort),
-              let outIfindex = fastPathIfindex(ofPort: decision.outPort),
+              let ingress = fastPathInterface(ofPort: decision.key.inPort),
+              let egress = fastPathInterface(ofPort: decision.outPort),
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
-              egressAcceptsRedirects(outIfindex, now: now)
+              egressAcceptsRedirects(egress.ifindex, now: now)
         else { return }
+        let (inIfindex, outIfindex) = (ingress.ifindex, egress.ifindex)
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
         let action = FastPathMaps.actionBytes(of: decision, egress: outIfindex, expires: expiry, maximumLength: fastPathMaximumLength)
         do {
@@ -107,7 +114,7 @@ extension AFXDPEngine {
             return
         }
         fastPathEntries[decision.key] = InstalledFastPathEntry(decision: decision, keyBytes: key, egressIfindex: outIfindex,
-                                                               expiry: expiry, installed: now)
+                                                               ingress: ingress, egress: egress, expiry: expiry, installed: now)
     }
 
     /// Whether `ifindex` takes XDP redirects (NetdevXDPFeatures), asked at most once a
@@ -184,9 +191,13 @@ extension AFXDPEngine {
     private func credit(_ entry: inout InstalledFastPathEntry, datapath: Datapath) {
         let counters = steering.fastPath.counters(key: entry.keyBytes)
         guard counters.packets > entry.packets else { return }
-        datapath.creditFastPath(entry.decision, packets: counters.packets &- entry.packets,
-                                bytes: counters.bytes &- entry.bytes, lastUsed: DatapathInstant(nanoseconds: counters.lastUsed))
-        fastPathPackets &+= counters.packets &- entry.packets
+        let (packets, bytes) = (counters.packets &- entry.packets, counters.bytes &- entry.bytes)
+        datapath.creditFastPath(entry.decision, packets: packets, bytes: bytes, lastUsed: DatapathInstant(nanoseconds: counters.lastUsed))
+        fastPathPackets &+= packets
+        entry.ingress.fastPathRx.packets &+= packets
+        entry.ingress.fastPathRx.bytes &+= bytes
+        entry.egress.fastPathTx.packets &+= packets
+        entry.egress.fastPathTx.bytes &+= entry.decision.bytesLeaving(bytes, packets: packets)
         entry.packets = counters.packets
         entry.bytes = counters.bytes
         entry.lastUsed = counters.lastUsed

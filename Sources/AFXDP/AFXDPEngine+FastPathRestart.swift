@@ -92,6 +92,7 @@ extension AFXDPEngine {
               decision.tagOperation == action.operation,
               decision.tagOperation == .keep || decision.tagOperation == .pop || decision.outTCI == action.tci,
               portOfIfindex[action.egress] == decision.outPort,
+              let ingress = fastPathInterface(ofPort: key.inPort), let egress = fastPathInterface(ofPort: decision.outPort),
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now
         else { return nil }
         // The same rewrite (a router's, or none); the expiry and longest frame are this process's.
@@ -101,7 +102,8 @@ extension AFXDPEngine {
             guard (try? steering.fastPath.install(key: keyBytes, action: updated, fresh: false)) != nil else { return nil }
         }
         let counters = steering.fastPath.counters(key: keyBytes)
-        return InstalledFastPathEntry(decision: decision, keyBytes: keyBytes, egressIfindex: action.egress, expiry: expiry,
+        return InstalledFastPathEntry(decision: decision, keyBytes: keyBytes, egressIfindex: action.egress,
+                                      ingress: ingress, egress: egress, expiry: expiry,
                                       packets: counters.packets, bytes: counters.bytes, lastUsed: counters.lastUsed,
                                       installed: now)
     }

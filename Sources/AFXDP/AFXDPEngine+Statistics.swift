@@ -33,6 +33,8 @@ extension AFXDPEngine {
             var interface = InterfaceStatistics(name: port.name, sockets: port.sockets, link: port.link,
                                                 noTransportDrops: port.noTransportDrops)
             interface.add(port.closedSocketCounters)
+            (interface.fastPathRxPackets, interface.fastPathRxBytes) = port.fastPathRx
+            (interface.fastPathTxPackets, interface.fastPathTxBytes) = port.fastPathTx
             stats.interfaces.append(interface)
         }
         if let datapath {

@@ -79,6 +79,9 @@ public final class AFXDPEngine: @unchecked Sendable {
         var noTransportDrops: UInt64 = 0
         /// The counters of this port's sockets closed so far (added to the open ones').
         var closedSocketCounters: InterfaceStatistics
+        /// Frames (and bytes) the in-kernel fast path took in and sent out here.
+        var fastPathRx: (packets: UInt64, bytes: UInt64) = (0, 0)
+        var fastPathTx: (packets: UInt64, bytes: UInt64) = (0, 0)
         init(name: String, ifindex: Int32, datapathPortID: PortID?) {
             closedSocketCounters = InterfaceStatistics(name: name, sockets: [], link: nil)
             self.name = name

@@ -110,9 +110,23 @@ public struct InterfaceStatistics: Sendable, Equatable {
     public var rxWakeups: UInt64 = 0
     /// The kernel's counters (XDP_STATISTICS), summed over queues.
     public var kernel = KernelXSKStatistics()
+    /// Frames received here that the in-kernel fast path forwarded: they never reached an
+    /// RX ring, so `rxPackets` does not count them (AFXDPEngine+FastPath.swift).
+    public var fastPathRxPackets: UInt64 = 0
+    /// Bytes of those frames, as they entered.
+    public var fastPathRxBytes: UInt64 = 0
+    /// Frames the in-kernel fast path sent out of this interface (redirected to it, never
+    /// on a TX ring, so not in `txPackets`).
+    public var fastPathTxPackets: UInt64 = 0
+    /// Bytes of those frames, as they left (a VLAN tag pushed or popped counted).
+    public var fastPathTxBytes: UInt64 = 0
 
     /// All drops of the interface, every reason together.
     public var totalDrops: UInt64 { drops.values.reduce(0, +) }
+    /// Frames received here by either path: off the RX rings and by the in-kernel fast path.
+    public var receivedPackets: UInt64 { rxPackets + fastPathRxPackets }
+    /// Frames sent out of here by either path: onto the TX rings and by the in-kernel fast path.
+    public var sentPackets: UInt64 { txPackets + fastPathTxPackets }
 
     /// The counters of `sockets` (one interface's queues) summed, the kernel's read now.
     /// Worker thread (or a stopped worker) only.
@@ -153,6 +167,8 @@ public struct InterfaceStatistics: Sendable, Equatable {
         txKicks += other.txKicks
         rxWakeups += other.rxWakeups
         kernel = kernel + other.kernel
+        fastPathRxPackets += other.fastPathRxPackets; fastPathRxBytes += other.fastPathRxBytes
+        fastPathTxPackets += other.fastPathTxPackets; fastPathTxBytes += other.fastPathTxBytes
         drops.merge(other.drops, uniquingKeysWith: +)
     }
 }

@@ -101,7 +101,10 @@ public struct BenchRun {
         let interrupted = BenchSignals.install(outputClosed: output.isClosed)
 
         let lab = try BenchLab()
-        var peers: [any BenchPeer] = [EnginePeer(options: options)]
+        // `xdpswitch` is the slow path whatever XDPSWITCH_FAST_PATH says; `fastpath` adds the other.
+        var slowPath = options
+        slowPath.fastPath = false
+        var peers: [any BenchPeer] = [EnginePeer(options: slowPath)]
         for name in compared {
             switch name {
             case "raw": peers.append(RawPeer(options: options))

@@ -87,13 +87,14 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         // Before the first packet: what the state files gave (adopted, or refused and why),
-        // and what the previous run had learned (MAC entries, neighbours).
-        for line in engine.perform({ datapath, _ in datapath.stateReports }) ?? [] { printLine("xdpswitch: " + line) }
+        // and what the previous run had learned (MAC entries, neighbours). Printed once the
+        // control socket and metrics are up too, so that a refusal of either is one line.
+        var reports = engine.perform({ datapath, _ in datapath.stateReports }) ?? []
         let learnedFile = stateDirectory.map(AFXDPEngine.learnedStatePath(inStateDirectory:))
-        if let learnedFile, let report = engine.restoreLearnedState(from: learnedFile) { printLine("xdpswitch: " + report) }
+        if let learnedFile, let report = engine.restoreLearnedState(from: learnedFile) { reports.append(report) }
         // The fast path left pinned by the previous run: adopted with the learned state back.
-        for line in engine.fastPathPinningReports { printLine("xdpswitch: " + line) }
-        if let adopted = engine.adoptFastPath() { printLine("xdpswitch: " + adopted) }
+        reports += engine.fastPathPinningReports
+        if let adopted = engine.adoptFastPath() { reports.append(adopted) }
         let described = engine.attachments.map { a in
             var text = "\(a.interface) (\(a.mode), \(a.queues) queue\(a.queues == 1 ? "" : "s"), \(a.zeroCopy ? "zero-copy" : "copy"))"
             if let replaced = a.replaced { text += " replacing stale XDP program \(replaced)" }
@@ -115,6 +116,7 @@ struct RunCommand: ParsableCommand {
         let exporter: MetricsHTTPServer?
         do { exporter = try metrics.start(metricsEndpoint) { engine } } catch { engine.close(); throw error }
         defer { exporter?.close() }
+        for line in reports { printLine("xdpswitch: " + line) }
         log.notice("""
             forwarding on \(described.joined(separator: ", ")); control socket \(control)\
             \(exporter.map { "; metrics \($0.url)" } ?? ""); SIGINT or SIGTERM stops
@@ -191,7 +193,9 @@ struct RunCommand: ParsableCommand {
     private func printStatistics(_ stats: EngineStatistics, _ log: Logger) {
         for i in stats.interfaces {
             let drops = i.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
+            let fastPath = i.fastPathRxPackets + i.fastPathTxPackets > 0
+                ? " fast-path rx \(i.fastPathRxPackets) tx \(i.fastPathTxPackets)" : ""
+            log.info("\(i.name): rx \(i.rxPackets) tx \(i.txPackets)\(fastPath) kicks \(i.txKicks) wakeups \(i.rxWakeups)\(drops.isEmpty ? "" : " drops: \(drops)")")
         }
         log.info("\(stats.frames)")
         if stats.framesDroppedWithoutSocket > 0 {

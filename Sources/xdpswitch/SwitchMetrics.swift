@@ -102,6 +102,14 @@ enum SwitchMetrics {
     static let interfaceWakeups = MetricFamily.counter("xdpswitch_interface_rx_wakeups_total", "RX wakeups (recvfrom, poll) on an interface's sockets.")
     static let interfaceFillStarved = MetricFamily.counter("xdpswitch_interface_fill_starved_total", "Times the free list could not refill the fill ring.")
     static let interfaceTxRingFull = MetricFamily.counter("xdpswitch_interface_tx_ring_full_total", "Times the TX ring had no room for a whole batch.")
+    static let interfaceFastPathRxPackets = MetricFamily.counter("xdpswitch_interface_fast_path_rx_packets_total",
+                                                                 "Frames received on an interface that the in-kernel fast path forwarded.")
+    static let interfaceFastPathRxBytes = MetricFamily.counter("xdpswitch_interface_fast_path_rx_bytes_total",
+                                                               "Bytes received on an interface that the in-kernel fast path forwarded.")
+    static let interfaceFastPathTxPackets = MetricFamily.counter("xdpswitch_interface_fast_path_tx_packets_total",
+                                                                 "Frames the in-kernel fast path sent out of an interface.")
+    static let interfaceFastPathTxBytes = MetricFamily.counter("xdpswitch_interface_fast_path_tx_bytes_total",
+                                                               "Bytes the in-kernel fast path sent out of an interface.")
 
     // The engine's worker and its UMEM.
     static let umemFrames = MetricFamily.gauge("xdpswitch_umem_frames", "UMEM frames by where they are now.")
@@ -112,6 +120,8 @@ enum SwitchMetrics {
     static let engineSleeps = MetricFamily.counter("xdpswitch_engine_sleeps_total", "Worker loop iterations that ended asleep in poll().")
     static let engineRxBatches = MetricFamily.counter("xdpswitch_engine_rx_batches_total", "RX batches taken off the rings.")
     static let engineCPU = MetricFamily.counter("xdpswitch_engine_worker_cpu_seconds_total", "CPU time (user and system) of the worker thread.")
+    static let fastPathEntries = MetricFamily.gauge("xdpswitch_fast_path_entries", "Entries of the in-kernel fast path (dump-fastpath).")
+    static let fastPathPackets = MetricFamily.counter("xdpswitch_fast_path_packets_total", "Frames the in-kernel fast path forwarded.")
 
     // Bridges: flows and the caches in front of the classifier.
     static let bridgeFlows = MetricFamily.gauge("xdpswitch_bridge_flows", "OpenFlow flows installed, by bridge and table.")
@@ -167,6 +177,10 @@ enum SwitchMetrics {
             out.add(interfaceWakeups, l, i.rxWakeups)
             out.add(interfaceFillStarved, l, i.fillStarved)
             out.add(interfaceTxRingFull, l, i.txRingFullEvents)
+            out.add(interfaceFastPathRxPackets, l, i.fastPathRxPackets)
+            out.add(interfaceFastPathRxBytes, l, i.fastPathRxBytes)
+            out.add(interfaceFastPathTxPackets, l, i.fastPathTxPackets)
+            out.add(interfaceFastPathTxBytes, l, i.fastPathTxBytes)
             for (reason, n) in i.drops.sorted(by: { $0.key < $1.key }) { out.add(interfaceDrops, l + [("reason", reason)], n) }
         }
         let f = stats.frames
@@ -182,6 +196,8 @@ enum SwitchMetrics {
         out.add(engineSleeps, [], stats.sleeps)
         out.add(engineRxBatches, [], stats.rxBatches)
         out.add(engineCPU, [], stats.workerCPUTime.secondsValue)
+        out.add(fastPathEntries, [], stats.fastPathEntries)
+        out.add(fastPathPackets, [], stats.fastPathPackets)
     }
 
     /// Reads the datapath: on the engine's worker, between two iterations (`AFXDPEngine.perform`).

@@ -35,12 +35,15 @@ final class Topology {
     /// Host name → (namespace, switch-side interface, IPv4 address).
     private(set) var hosts: [String: (namespace: String, port: String, ip: String)] = [:]
 
-    func addHost(_ name: String, ip: String, mac: String, queues: Int = 1) throws {
+    /// A host `name` in its own namespace. `acceptsRedirects`: its end takes the fast
+    /// path's redirects (GRO on) — by default when the suites run with the fast path
+    /// (XDPSWITCH_FAST_PATH=on).
+    func addHost(_ name: String, ip: String, mac: String, queues: Int = 1,
+                 acceptsRedirects: Bool = EngineConfiguration.fastPathByDefault) throws {
         let ns = try lab.addNamespace(name)
         let port = try lab.addHost(namespace: ns, switchSide: name, mac: mac, address: "\(ip)/24", queues: queues)
         hosts[name] = (ns, port, ip)
-        // With XDPSWITCH_FAST_PATH=on the suites run with the fast path.
-        if EngineConfiguration.fastPathByDefault { try acceptRedirects([name]) }
+        if acceptsRedirects { try acceptRedirects([name]) }
     }
 
     /// GRO on the hosts' ends: a veth takes XDP redirects (the in-kernel fast path's) only

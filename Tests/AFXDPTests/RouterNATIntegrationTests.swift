@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import AFXDP
+import Foundation
+import XDPControl
 import XDPLab
 import Testing
 import XDPDatapath
@@ -137,6 +139,53 @@ struct RouterNATIntegrationTests {
             } else {
                 #expect(engine.statistics().fastPathPackets == 0)
             }
+        }
+    }
+    /// With the fast path on, a neighbour that changes its MAC (ext, the router's default
+    /// gateway, announcing itself with an ARP request from its new address) gets the very
+    /// next datagram of a connection the kernel was carrying: the router's neighbour change
+    /// removes the entry that wrote the old MAC, and the next entry writes the new one.
+    @Test func aNeighbourThatChangesItsMACGetsTheNextDatagramsOfACarriedConnection() throws {
+        var options = EngineConfiguration()
+        options.fastPath = true
+        try Node.withEngine(options: options) { node, engine in
+            for namespace in [node.vm1, node.vm2, node.ext] {
+                try Shell.check(["ip", "netns", "exec", namespace, "ethtool", "-K", "eth0", "gro", "on"])
+            }
+            #expect(node.ping(from: node.vm2, "172.24.4.225").succeeded)
+            let dir = "/tmp/\(node.lab.prefix)-neigh"
+            try Shell.check(["mkdir", "-p", dir])
+            defer { Shell.run(["rm", "-rf", dir]) }
+            // ext counts the datagrams to 172.24.4.225:6000 until two seconds pass without one.
+            let receiver = "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('172.24.4.225', 6000)); "
+                + "s.settimeout(2)\nn=0\ntry:\n  while True: s.recv(2048); n+=1\nexcept socket.timeout: print(n)"
+            // vm2 sends 200 of them from one source port: one connection through SNAT.
+            let sender = "import socket, time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.1.0.6', 40000))\n"
+                + "for i in range(200): s.sendto(b'x' * 64, ('172.24.4.225', 6000)); time.sleep(0.005)"
+            func exchange(_ round: String) throws -> Int {
+                let log = "\(dir)/\(round)"
+                let pid = try Shell.spawn(["ip", "netns", "exec", node.ext, "timeout", "30", "python3", "-c", receiver], logPath: log)
+                usleep(500_000)
+                let sent = node.lab.run(in: node.vm2, ["python3", "-c", sender])
+                #expect(sent.succeeded, "\(sent.output)")
+                #expect(Shell.wait(pid) == 0)
+                return Int(Shell.run(["cat", log]).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            #expect(try exchange("before") == 200)
+            let carried = engine.statistics().fastPathPackets
+            #expect(carried >= 150, "the kernel carried \(carried) of 200")
+            var dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
+            #expect(dump.contains("02:42:ac:18:04:e1"), "\(dump)")
+
+            // ext takes another MAC and asks for the router's: the router learns it from the request.
+            try Shell.check(["ip", "-n", node.ext, "link", "set", "eth0", "address", "02:42:ac:18:04:ee"])
+            try Shell.check(["ip", "-n", node.ext, "neigh", "flush", "all"])
+            #expect(node.ping(from: node.ext, "172.24.4.227", count: 1).succeeded)
+            #expect(try exchange("after") == 200, "every datagram reached ext at its new MAC")
+            #expect(engine.statistics().fastPathPackets >= carried + 150, "the kernel carried them again")
+            dump = engine.perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
+            #expect(dump.contains("dst=02:42:ac:18:04:ee") && !dump.contains("dst=02:42:ac:18:04:e1"), "\(dump)")
+            #expect(engine.statistics().frames.isBalanced)
         }
     }
 }

@@ -334,6 +334,12 @@ public struct FastPathDecision: Sendable, Equatable {
         return (key.src, key.dst)
     }
 
+    /// `bytes` of `packets` frames as they entered, as they leave by `outPort` (a tag
+    /// pushed or popped on the way).
+    public func bytesLeaving(_ bytes: UInt64, packets: UInt64) -> UInt64 {
+        FastPathStep.bytes(bytes, packets: packets, delta: steps.last?.outLengthDelta ?? 0)
+    }
+
     /// `frame` (one with the decision's key) as the kernel program sends it on: the tag
     /// operation, then the router's rewrite.
     public func applied(to frame: [UInt8]) -> [UInt8] {
