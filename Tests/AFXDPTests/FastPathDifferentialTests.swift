@@ -65,7 +65,8 @@ struct FastPathDifferentialTests {
     }
 
     /// The kinds of frame sent from `from` to `to`, each with whether the program may carry
-    /// it once `from` → `to` is cached (IPv4 the Swift parser accepts, no options or fragment).
+    /// it once `from` → `to` is cached (IPv4 the Swift parser accepts, no options or
+    /// fragment; IPv6 it accepts, no extension header).
     static func corpus(_ from: Host, _ to: Host, seed: UInt16) -> [(name: String, bytes: [UInt8], cacheable: Bool)] {
         let ip = ethernet(from, to: to.mac).ipv4(source: from.ip, destination: to.ip)
         let udp = ip.udp(sourcePort: 1000 &+ seed, destinationPort: 53).payload(count: Int(seed % 40)).build()
@@ -82,10 +83,38 @@ struct FastPathDifferentialTests {
                 .udp(sourcePort: 1, destinationPort: 2).payload(count: 16).build(), false),
             ("arp", ethernet(from, to: to.mac).arp(operation: .reply, senderMAC: from.mac, senderIP: from.ip,
                                                     targetMAC: to.mac, targetIP: to.ip).build(), false),
-            ("ipv6", ethernet(from, to: to.mac).ipv6(source: IPv6Address(high: 0xfd00 << 48, low: 1), destination: IPv6Address(high: 0xfd00 << 48, low: 2))
-                .udp(sourcePort: 1, destinationPort: 2).build(), false),
         ]
         let l3 = from.vlan == nil ? 14 : 18
+        // IPv6: learned unicast with the Ethernet-only key; an extension header, which the
+        // program does not walk, takes the slow path.
+        let ip6 = ethernet(from, to: to.mac).ipv6(source: IPv6Address(high: 0xfd00 << 48, low: UInt64(seed)), destination: IPv6Address(high: 0xfd00 << 48, low: 2))
+        let udp6 = ip6.udp(sourcePort: 1000 &+ seed, destinationPort: 53).payload(count: Int(seed % 40)).build()
+        frames += [
+            ("ipv6-udp", udp6, true),
+            ("ipv6-tcp", ip6.tcp(sourcePort: 2000 &+ seed, destinationPort: 80, flags: .ack).payload(count: 100).build(), true),
+            ("icmpv6", ip6.icmpv6Echo(identifier: seed, sequence: 1).payload(count: 56).build(), true),
+            ("ipv6-other-protocol", ethernet(from, to: to.mac).ipv6(source: IPv6Address(high: 0xfd00 << 48, low: 1),
+                destination: IPv6Address(high: 0xfd00 << 48, low: 2), nextHeader: IPProtocol(rawValue: 132)).payload(count: 20).build(), true),
+            ("ipv6-trailing-bytes", udp6 + [UInt8](repeating: 0xEE, count: 10), true),
+            ("ipv6-hop-by-hop", ethernet(from, to: to.mac).ipv6(source: IPv6Address(high: 0xfd00 << 48, low: 1),
+                destination: IPv6Address(high: 0xfd00 << 48, low: 2), nextHeader: IPProtocol(rawValue: 0))
+                .payload([17, 0, 1, 4, 0, 0, 0, 0, 0, 1, 0, 2, 0, 8, 0, 0]).build(), false),
+        ]
+        var udp6Zero = udp6
+        udp6Zero[l3 + 44] = 0; udp6Zero[l3 + 45] = 0
+        frames.append(("ipv6-udp-length-0", udp6Zero, true))
+        var ip6Long = udp6
+        ip6Long[l3 + 5] = ip6Long[l3 + 5] &+ 8                // payload length beyond the frame
+        frames.append(("ipv6-length-beyond-frame", ip6Long, false))
+        var udp6Long = udp6
+        udp6Long[l3 + 44] = 0xFF; udp6Long[l3 + 45] = 0xFF
+        frames.append(("ipv6-udp-length-beyond-packet", udp6Long, false))
+        var ip6Version = udp6
+        ip6Version[l3] = 0x40
+        frames.append(("ipv6-version-4", ip6Version, false))
+        var tcp6Offset = ip6.tcp(sourcePort: 1, destinationPort: 2, flags: .ack).build()
+        tcp6Offset[l3 + 52] = 0xF0
+        frames.append(("ipv6-tcp-offset-beyond-packet", tcp6Offset, false))
         var truncated = udp
         truncated.removeLast(min(6, truncated.count - l3 - 20))
         truncated[l3 + 3] = truncated[l3 + 3] &+ 8           // total length beyond the frame

@@ -145,6 +145,33 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
         #expect(dump.split(separator: "\n").count == 1 && dump.contains("actions:\(topo.port("b"))"), "\(dump)")
     }
 
+    /// IPv6 is learned unicast like IPv4: after the first echo request and reply the kernel
+    /// carries the rest both ways (neighbour discovery's multicast stays on the slow path),
+    /// and the datapath's port counters count them.
+    @Test func ipv6EchoesAreCarriedAsLearnedUnicast() throws {
+        let topo = Topology()
+        defer { topo.tearDown() }
+        try topo.addHost("a", ip: "10.78.0.1", mac: "02:00:00:78:00:01")
+        try topo.addHost("b", ip: "10.78.0.2", mac: "02:00:00:78:00:02")
+        let engine = try Self.fastPathEngine(topo, ["a", "b"], tag: 11)
+        defer { engine.close() }
+        try engine.start()
+        for (host, address) in [("a", "fd00:78::1"), ("b", "fd00:78::2")] {
+            let namespace = topo.namespace(host)
+            try Shell.check(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0"])
+            try Shell.check(["ip", "-n", namespace, "-6", "addr", "add", "\(address)/64", "dev", "eth0", "nodad"])
+        }
+        let ping = topo.lab.run(in: topo.namespace("a"), ["ping", "-6", "-n", "-q", "-c", "20", "-i", "0.05", "-W", "2", "fd00:78::2"])
+        #expect(ping.succeeded, "\(ping.output)")
+        let stats = engine.statistics()
+        #expect(stats.fastPathPackets >= 30, "the kernel carried \(stats.fastPathPackets) of the 40 echo frames")
+        #expect(stats.interface(topo.port("a"))!.fastPathRxPackets >= 15 && stats.interface(topo.port("b"))!.fastPathRxPackets >= 15,
+                "\(stats.interfaces)")
+        let b = try #require(stats.datapathPorts[topo.port("b")])
+        #expect(b.txPackets >= 20 && b.rxPackets >= 20, "the port counters include the kernel's: \(b)")
+        #expect(stats.frames.isBalanced, "\(stats.frames)")
+    }
+
     @Test func tcpTransferOfTwelveMegabytesArrivesIntactThroughTheFastPath() throws {
         let topo = Topology()
         defer { topo.tearDown() }

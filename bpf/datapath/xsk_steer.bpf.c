@@ -29,11 +29,13 @@
 // without SYN/FIN/RST/URG with the connection fields filled in. This program looks every
 // frame of a served interface up there first; a hit whose entry has not expired applies the
 // tag operation and redirects the frame through the DEVMAP `fp_devs` to the egress interface,
-// counting packets, bytes and the last use in the per-CPU `fp_stats`. Everything else —
-// misses, expired entries, broadcast/multicast (never installed), ARP, IPv6, any EtherType
-// but IPv4, IPv4 with options or fragments, and any frame the Swift parser would refuse
-// (the checks below repeat PacketParser's for IPv4/TCP/UDP/ICMP) — goes to the AF_XDP
-// socket exactly as without the fast path. The Swift side stays the only truth: it removes
+// counting packets, bytes and the last use in the per-CPU `fp_stats`. IPv6 takes the
+// Ethernet-only key (learned unicast); only the connection key is IPv4's. Everything else —
+// misses, expired entries, broadcast/multicast (never installed), ARP, any EtherType but
+// IPv4 and IPv6, IPv4 with options or fragments, IPv6 with extension headers, and any
+// frame the Swift parser would refuse (the checks below repeat PacketParser's for
+// IPv4/IPv6/TCP/UDP/ICMP/ICMPv6, stricter where they can be: a frame they wrongly refuse
+// only takes the slow path) — goes to the AF_XDP socket exactly as without the fast path. The Swift side stays the only truth: it removes
 // entries before any change that could alter their outcome, and it folds `fp_stats` into
 // its port and flow counters.
 //
@@ -237,6 +239,49 @@ static __always_inline int ipv4_acceptable(void *l3, void *end)
 	}
 }
 
+// Whether PacketParser accepts the IPv6 packet at `l3` and it has no extension header
+// (those the parser walks go to the slow path here: stricter, never wrong): the fixed
+// header, the payload length within the frame, and the TCP/UDP/ICMPv6 header as
+// ipv4_acceptable checks it (a UDP length of 0 is accepted, as the parser does for IPv6).
+static __always_inline int ipv6_acceptable(void *l3, void *end)
+{
+	__u8 *ip = l3;
+	if ((void *)(ip + 40) > end)
+		return 0;
+	if ((ip[0] >> 4) != 6)
+		return 0;
+	__u32 payload = ((__u32)ip[4] << 8) | ip[5];
+	__u8 *l4 = ip + 40;
+	void *l4end = (void *)l4 + payload;
+	if (l4end > end)
+		return 0;
+	switch (ip[6]) {
+	case 6: {                                    // TCP
+		if ((void *)(l4 + 20) > end || (void *)(l4 + 20) > l4end)
+			return 0;
+		__u32 hlen = (l4[12] >> 4) * 4;
+		if (hlen < 20 || (void *)l4 + hlen > l4end)
+			return 0;
+		return 1;
+	}
+	case 17: {                                   // UDP
+		if ((void *)(l4 + 8) > end || (void *)(l4 + 8) > l4end)
+			return 0;
+		__u32 ulen = ((__u32)l4[4] << 8) | l4[5];
+		if ((ulen < 8 && ulen != 0) || (void *)l4 + ulen > l4end)
+			return 0;
+		return 1;
+	}
+	case 58:                                     // ICMPv6
+	case 47:                                     // GRE
+		return (void *)(l4 + 4) <= end && (void *)(l4 + 4) <= l4end;
+	case 0: case 43: case 44: case 51: case 60:  // extension headers: the slow path
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 // `~(~checksum + delta)` in one's complement arithmetic (RFC 1624 eqn. 3).
 static __always_inline __u16 csum_adjust(__u16 checksum, __u16 delta)
 {
@@ -333,10 +378,14 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 		type = ((__u16)eth[16] << 8) | eth[17];
 		l3 = eth + 18;
 	}
-	if (type != 0x0800 || !ipv4_acceptable(l3, end))
+	if (type == 0x86DD) {
+		if (!ipv6_acceptable(l3, end))
+			return -1;
+	} else if (type != 0x0800 || !ipv4_acceptable(l3, end)) {
 		return -1;
+	}
 	struct fp_action *action = bpf_map_lookup_elem(&fp_flows, &key);
-	if (!action) {
+	if (!action && type == 0x0800) {
 		// A connection through the tables: UDP, or TCP with no SYN, FIN, RST, URG (nor
 		// the NS and reserved bits), which could open, close or change it.
 		__u8 *ip = l3;
@@ -356,9 +405,9 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 		__builtin_memcpy(key.sport, l4, 2);
 		__builtin_memcpy(key.dport, l4 + 2, 2);
 		action = bpf_map_lookup_elem(&fp_flows, &key);
-		if (!action)
-			return -1;
 	}
+	if (!action)
+		return -1;
 	__u64 now = bpf_ktime_get_boot_ns();
 	if (action->expires && now >= action->expires)
 		return -1;
