@@ -26,16 +26,9 @@ extension ConnectionTracker {
     /// fast path may carry. Changes nothing.
     func fastPathEstablished(_ key: ConntrackKey, now: UInt64)
         -> (entry: Int, reply: Bool, mark: UInt32, expiration: UInt64)? {
-        let found = lookup(key, hash: key.hash(seed: seed))
-        guard found >= 0 else { return nil }
-        let e = found >> 1
-        let entry = entries[e]
-        guard entry.flags & ConntrackEntry.inUse != 0, entry.expiration > now,
+        guard let (e, reply, entry) = fastPathLookup(key, now: now),
               entry.flags & ConntrackEntry.seenReply != 0, entry.flags & ConntrackEntry.natMask == 0 else { return nil }
-        if key.proto == 6 {
-            guard peers[2 &* e].state == TCPBits.established, peers[2 &* e &+ 1].state == TCPBits.established else { return nil }
-        }
-        return (e, found & 1 == 1, entry.mark, entry.expiration)
+        return (e, reply, entry.mark, entry.expiration)
     }
 
     /// The translated connection `key` belongs to at `now` (a router's question, see the
@@ -45,18 +38,23 @@ extension ConnectionTracker {
     /// nothing.
     func fastPathTranslated(_ key: ConntrackKey, now: UInt64)
         -> (entry: Int, reply: Bool, translated: ConntrackKey, expiration: UInt64)? {
+        guard key.proto == 6 || key.proto == 17, let (e, reply, entry) = fastPathLookup(key, now: now),
+              entry.flags & ConntrackEntry.natMask != 0, !reply || entry.flags & ConntrackEntry.seenReply != 0 else { return nil }
+        return (e, reply, (reply ? entry.original : entry.reply).reversed(), entry.expiration)
+    }
+
+    /// The live entry `key` finds at `now`, a TCP connection's only while both its sides are
+    /// ESTABLISHED: its index, whether `key` is its reply direction, and the entry. Changes nothing.
+    private func fastPathLookup(_ key: ConntrackKey, now: UInt64) -> (entry: Int, reply: Bool, value: ConntrackEntry)? {
         let found = lookup(key, hash: key.hash(seed: seed))
         guard found >= 0 else { return nil }
-        let e = found >> 1, reply = found & 1 == 1
+        let e = found >> 1
         let entry = entries[e]
-        guard entry.flags & ConntrackEntry.inUse != 0, entry.expiration > now, entry.flags & ConntrackEntry.natMask != 0,
-              !reply || entry.flags & ConntrackEntry.seenReply != 0 else { return nil }
+        guard entry.flags & ConntrackEntry.inUse != 0, entry.expiration > now else { return nil }
         if key.proto == 6 {
             guard peers[2 &* e].state == TCPBits.established, peers[2 &* e &+ 1].state == TCPBits.established else { return nil }
-        } else if key.proto != 17 {
-            return nil
         }
-        return (e, reply, (reply ? entry.original : entry.reply).reversed(), entry.expiration)
+        return (e, found & 1 == 1, entry)
     }
 
     /// Whether `entry` still holds the connection `original`.
