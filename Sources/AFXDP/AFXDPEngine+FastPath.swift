@@ -63,7 +63,7 @@ extension AFXDPEngine {
         }
         fastPathEvictions = datapath.macEvictions
         fastPathTablesGeneration = datapath.flowTablesGeneration
-        fastPathNeighbourChanges = datapath.routerNeighbourChanges
+        fastPathNeighbourChanges = datapath.neighbourChanges
         try steering.fastPath.setEnabled(true)
     }
 
@@ -74,7 +74,7 @@ extension AFXDPEngine {
         let closing = datapath.takeFastPathClosingConnections()
         if datapath.takeFastPathMACChanged() || datapath.macEvictions != fastPathEvictions || closing == nil
             || (!fastPathEntries.isEmpty && datapath.flowTablesGeneration != fastPathTablesGeneration)
-            || (!fastPathEntries.isEmpty && datapath.routerNeighbourChanges != fastPathNeighbourChanges) {
+            || (!fastPathEntries.isEmpty && datapath.neighbourChanges != fastPathNeighbourChanges) {
             fastPathEvictions = datapath.macEvictions
             fastPathSync(datapath, now: now)
         } else if let closing, !closing.isEmpty, !fastPathEntries.isEmpty {
@@ -99,7 +99,7 @@ extension AFXDPEngine {
     private func fastPathInstall(_ decision: FastPathDecision, datapath: Datapath, now: UInt64) {
         guard fastPathEntries.count < Self.fastPathCapacity,
               let ingress = fastPathInterface(ofPort: decision.key.inPort),
-              let egress = fastPathInterface(ofPort: decision.outPort),
+              let egress = fastPathInterface(ofPort: decision.egressPort),
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
               egressAcceptsRedirects(egress.ifindex, now: now)
         else { return }
@@ -136,7 +136,7 @@ extension AFXDPEngine {
     /// Folds every entry's counters into `datapath` and re-checks it (see the top).
     func fastPathSync(_ datapath: Datapath, now: UInt64) {
         fastPathTablesGeneration = datapath.flowTablesGeneration
-        fastPathNeighbourChanges = datapath.routerNeighbourChanges
+        fastPathNeighbourChanges = datapath.neighbourChanges
         guard !fastPathEntries.isEmpty else { return }
         lastFastPathSync = now
         for key in fastPathEntries.keys { fastPathRecheck(key, datapath: datapath, now: now) }
@@ -157,7 +157,7 @@ extension AFXDPEngine {
         credit(&entry, datapath: datapath)
         guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
               fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
-              fastPathIfindex(ofPort: entry.decision.outPort) == entry.egressIfindex,
+              fastPathIfindex(ofPort: entry.decision.egressPort) == entry.egressIfindex,
               egressAcceptsRedirects(entry.egressIfindex, now: now)
         else {
             fastPathRemove(entry, datapath: datapath)
@@ -238,9 +238,10 @@ extension AFXDPEngine {
         let entries = fastPathEntries.values
             .sorted { $0.installed != $1.installed ? $0.installed < $1.installed : $0.decision.key.description < $1.decision.key.description }
             .map { entry in
-                FastPathEntry(decision: entry.decision, inPort: name(entry.decision.key.inPort), outPort: name(entry.decision.outPort),
+                FastPathEntry(decision: entry.decision, inPort: name(entry.decision.key.inPort), outPort: name(entry.decision.egressPort),
                               packets: entry.packets, bytes: entry.bytes,
-                              sinceLastUse: entry.lastUsed == 0 ? nil : .nanoseconds(Int64(now &- min(entry.lastUsed, now))))
+                              sinceLastUse: entry.lastUsed == 0 ? nil : .nanoseconds(Int64(now &- min(entry.lastUsed, now))),
+                              tunnelPort: entry.decision.encapsulation.map { name($0.tunnelPort) })
             }
         // Frames the program dropped while no switch ran (SteeringPins.swift), when any.
         return FastPathDump(entries: entries, framesDroppedWithoutSocket: steering.framesDroppedWithoutSocket)

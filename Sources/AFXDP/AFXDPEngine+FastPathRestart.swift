@@ -91,8 +91,8 @@ extension AFXDPEngine {
         guard let decision = datapath.fastPathDecision(for: key, now: DatapathInstant(nanoseconds: now)),
               decision.tagOperation == action.operation,
               decision.tagOperation == .keep || decision.tagOperation == .pop || decision.outTCI == action.tci,
-              portOfIfindex[action.egress] == decision.outPort,
-              let ingress = fastPathInterface(ofPort: key.inPort), let egress = fastPathInterface(ofPort: decision.outPort),
+              portOfIfindex[action.egress] == decision.egressPort,
+              let ingress = fastPathInterface(ofPort: key.inPort), let egress = fastPathInterface(ofPort: decision.egressPort),
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now
         else { return nil }
         // The same rewrite (a router's, or none); the expiry and longest frame are this process's.

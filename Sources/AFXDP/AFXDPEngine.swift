@@ -153,7 +153,7 @@ public final class AFXDPEngine: @unchecked Sendable {
     var fastPathEvictions: UInt64 = 0
     /// `Datapath.flowTablesGeneration` when the fast path's entries were last re-checked.
     var fastPathTablesGeneration: UInt64 = 0
-    /// `Datapath.routerNeighbourChanges` when the entries were last re-checked.
+    /// `Datapath.neighbourChanges` when the entries were last re-checked.
     var fastPathNeighbourChanges: UInt64 = 0
     var lastFastPathSync: UInt64 = 0
     /// Frames the kernel's fast path carried (credited to the datapath so far).

@@ -13,7 +13,7 @@ import XDPDatapath
 package final class FastPathMaps {
     /// Bytes of `struct fp_key`, `struct fp_action` and one CPU's `struct fp_counters`.
     static let keySize = 36
-    static let actionSize = 56
+    static let actionSize = 104
     static let countersSize = 24
 
     private let flowsFD: Int32
@@ -69,9 +69,15 @@ package final class FastPathMaps {
     /// The action bytes: egress ifindex, tag operation, TCI, expiry, longest frame, then
     /// a router's rewrite (`struct fp_action`).
     package static func actionBytes(egress: Int32, operation: FastPathTagOperation, tci: UInt16, expires: UInt64,
-                                    maximumLength: UInt32, rewrite: FastPathRewrite? = nil) -> [UInt8] {
+                                    maximumLength: UInt32, rewrite: FastPathRewrite? = nil,
+                                    encapsulation: FastPathEncapsulation? = nil) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: actionSize)
         bytes.withUnsafeMutableBytes { raw in
+            if let encapsulation, encapsulation.header.count <= 44 {
+                raw.storeBytes(of: UInt16(encapsulation.header.count), toByteOffset: 56, as: UInt16.self)
+                raw.storeBytes(of: encapsulation.headerSum, toByteOffset: 58, as: UInt16.self)
+                for (i, byte) in encapsulation.header.enumerated() { raw[60 + i] = byte }
+            }
             raw.storeBytes(of: UInt32(bitPattern: egress), toByteOffset: 0, as: UInt32.self)
             raw.storeBytes(of: operation.rawValue, toByteOffset: 4, as: UInt16.self)
             raw.storeBytes(of: tci, toByteOffset: 6, as: UInt16.self)
@@ -98,14 +104,16 @@ package final class FastPathMaps {
     /// frames up to `maximumLength` bytes (and its router's MTU).
     package static func actionBytes(of decision: FastPathDecision, egress: Int32, expires: UInt64, maximumLength: UInt32) -> [UInt8] {
         actionBytes(egress: egress, operation: decision.tagOperation, tci: decision.outTCI, expires: expires,
-                    maximumLength: min(maximumLength, decision.route?.maximumLength ?? .max), rewrite: decision.rewrite)
+                    maximumLength: min(maximumLength, decision.route?.maximumLength ?? .max,
+                                       decision.encapsulation?.maximumLength ?? .max),
+                    rewrite: decision.rewrite, encapsulation: decision.encapsulation)
     }
 
     /// `fp_action.rewrite` bits: write the MACs; write addresses, ports and TTL with their
     /// checksum deltas (after verifying the IPv4 header checksum).
     static let rewriteMACs: UInt16 = 1
     static let rewriteL3: UInt16 = 2
-    /// Where the rewrite lies in the action bytes.
+    /// Where the rewrite and the outer headers lie in the action bytes.
     static let rewriteBytes = 20..<actionSize
 
     /// Lets the program redirect to `ifindex`.

@@ -128,11 +128,11 @@ struct FastPathRouteTests {
         do {
             let (datapath, frame, now) = try Self.primed("snat")
             let decision = try #require(Self.send(frame, datapath, now: now).decisions.first)
-            let changes = datapath.routerNeighbourChanges
+            let changes = datapath.neighbourChanges
             let moved = ScenarioFrames.arpRequest(senderMAC: [0x02, 0, 0, 0, 0, 0x44], sender: BenchScenario.externalHostIP,
                                                   target: BenchScenario.externalRouterIP)
             _ = Self.send(moved, datapath, now: now, port: "b")
-            #expect(datapath.routerNeighbourChanges == changes + 1)
+            #expect(datapath.neighbourChanges == changes + 1)
             #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
             // And the next datagram is decided with the new MAC.
             let again = try #require(Self.send(frame, datapath, now: now).decisions.first)

@@ -126,7 +126,7 @@ struct fp_key {
 #define FP_REWRITE_L3   2  // verify the IPv4 header checksum, then write the addresses,
                            // ports and TTL and add the checksum deltas
 
-// The flattened result. 56 bytes. A router's rewrite (FastPathRewrite in Swift): the key
+// The flattened result. 104 bytes. A router's rewrite (FastPathRewrite in Swift): the key
 // fixes every old value, so the checksum deltas (RFC 1624: the one's complement sum of
 // ~old + new over the words that change) are constants of the entry.
 struct fp_action {
@@ -147,6 +147,11 @@ struct fp_action {
 	__u8 ttl;
 	__u8 pad1;
 	__u32 pad2;
+	__u16 encap_len;  // bytes of outer headers pushed in front of the frame (GRE: 38, or 42
+	                  // with a key), 0: none
+	__u16 encap_sum;  // one's complement sum (folded) of the outer IPv4 header with its
+	                  // total length and checksum zero: + the total length = ~checksum
+	__u8 encap[44];   // outer Ethernet, IPv4 (total length and checksum zero), GRE
 };
 
 struct fp_counters {
@@ -350,6 +355,37 @@ static __always_inline int rewrite_frame(struct fp_action *action, void *data, v
 	return 0;
 }
 
+// Pushes the entry's outer headers (a GRE tunnel's Ethernet, IPv4 and GRE, as the Swift
+// tunnel writes them: TunnelTable.swift) in front of the `inner`-byte frame and writes the outer IPv4
+// total length and checksum. 0 when done, -1 when the headroom would not take them (cannot
+// happen: XDP leaves every frame 256 bytes of headroom).
+static __always_inline int encapsulate(struct xdp_md *ctx, struct fp_action *action, __u32 inner)
+{
+	__u32 hlen = action->encap_len;
+	if (hlen != 38 && hlen != 42)
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, -(int)hlen))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *outer = data;
+	if ((void *)(outer + 52) > end)              // hlen + the inner Ethernet header
+		return -1;
+	if (hlen == 42)
+		__builtin_memcpy(outer, action->encap, 42);
+	else
+		__builtin_memcpy(outer, action->encap, 38);
+	__u32 total = inner + hlen - 14;
+	__u32 sum = (__u32)action->encap_sum + (total & 0xFFFF);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	__u16 ck = ~(__u16)sum;
+	outer[16] = (total >> 8) & 0xFF;
+	outer[17] = total & 0xFF;
+	outer[24] = ck >> 8;
+	outer[25] = ck & 0xFF;
+	return 0;
+}
+
 // XDP_REDIRECT when the fast path carried the frame, else -1 (go on to the socket).
 static __always_inline int fast_path(struct xdp_md *ctx)
 {
@@ -414,6 +450,8 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	__u64 length = (__u64)(end - data);
 	if (length > action->max_len)
 		return -1;
+	if (action->encap_len && action->encap_len != 38 && action->encap_len != 42)
+		return -1;
 	if (action->rewrite & FP_REWRITE_L3) {
 		__u8 *ip = l3;
 		if ((void *)(ip + 20) > end || !ipv4_checksum_ok(ip))
@@ -459,6 +497,11 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	}
 	if (action->rewrite && rewrite_frame(action, data, end, out_l3))
 		return XDP_DROP;                         // cannot happen: the key's headers are there
+	// The frame's length now, from the length received (the packet pointers are not kept
+	// across the helper calls: the verifier refuses a spilled half of one).
+	__u32 inner = (__u32)length + (op == FP_TAG_PUSH ? 4 : 0) - (op == FP_TAG_POP ? 4 : 0);
+	if (action->encap_len && encapsulate(ctx, action, inner))
+		return XDP_DROP;                         // cannot happen: see encapsulate
 	struct fp_counters *counters = bpf_map_lookup_elem(&fp_stats, &key);
 	if (counters) {
 		counters->packets += 1;

@@ -63,9 +63,11 @@ extension Datapath {
                 continue
             }
             let queuedBefore = framesInTransmitQueues
-            let outBefore = fastPorts[PortID(record.pointee.outPort)].txQueue.countPointer.pointee
+            // A frame output to a tunnel is queued on the underlay.
+            let queueID = record.pointee.outerLength > 0 ? PortID(tunnel.table.underlayPortID) : PortID(record.pointee.outPort)
+            let outBefore = fastPorts[queueID].txQueue.countPointer.pointee
             ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
-            let out = fastPorts[PortID(record.pointee.outPort)].txQueue
+            let out = fastPorts[queueID].txQueue
             let outCount = out.countPointer.pointee
             guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { continue }
             record.pointee.outAddress = out.addresses[outCount &- 1]
@@ -107,7 +109,7 @@ extension Datapath {
             return false
         }
         record.inLength = length
-        guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: false) else { return false }
+        guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: false, toTunnel: true) else { return false }
         fastPath.record.pointee = record
         return true
     }
@@ -117,9 +119,11 @@ extension Datapath {
     /// length as it leaves into `record`. `tablesAtFirstStep`: the first bridge may have
     /// OpenFlow tables (an `output:NORMAL` there); every later one must be NORMAL-only.
     /// `toRouter`: the walk must end on a router port instead, the frame untagged there
-    /// (Datapath+FastPathRoutes.swift).
+    /// (Datapath+FastPathRoutes.swift). `toTunnel`: the walk may end on a GRE port whose
+    /// headers the fast path can push (`record.outerLength` then says how many bytes;
+    /// Datapath+FastPathTunnels.swift).
     func walkNormal(_ record: inout FastPathRecord, from inID: PortID, now: UInt64, tablesAtFirstStep: Bool,
-                    toRouter: Bool = false) -> Bool {
+                    toRouter: Bool = false, toTunnel: Bool = false) -> Bool {
         var current = inID
         var tagged = record.tagged, tci = record.tci, currentLength = record.inLength
         for depth in 0..<FastPathStage.maximumSteps {
@@ -173,6 +177,15 @@ extension Datapath {
                 record.outTCI = 0
                 record.outLength = currentLength
                 return true
+            case .tunnel where toTunnel:
+                guard let encapsulation = fastPathEncapsulation(tunnelPort: outID, delta: Int(currentLength) - Int(record.inLength))
+                else { return false }
+                record.outPort = learned
+                record.outTagged = tagged
+                record.outTCI = tagged ? tci : 0
+                record.outLength = currentLength
+                record.outerLength = UInt32(encapsulation.header.count)
+                return true
             case .queue, .tunnel, .service:
                 return false
             }
@@ -186,9 +199,13 @@ extension Datapath {
         let record = fastPath.record
         let count = fastPath.pendingCount.pointee
         guard count < FastPathStage.pendingCapacity else { return }
+        // The frame as it left the bridge: inside the tunnel's outer headers, if any.
+        let outer = record.pointee.outerLength
+        guard record.pointee.outLength >= outer &+ 14 else { return }
+        record.pointee.outAddress &+= UInt64(outer)
+        record.pointee.outLength &-= outer
         let frame = pool.pointer(record.pointee.outAddress)
         let length = record.pointee.outLength
-        guard length >= 14 else { return }
         record.pointee.outDst = frame.loadBE48(at: 0)
         record.pointee.outSrc = frame.loadBE48(at: 6)
         record.pointee.outTagged = length >= 18 && frame.loadBE16(at: 12) == 0x8100
@@ -234,7 +251,7 @@ extension Datapath {
             if i + 1 < n {
                 guard out.egressKind == .patch, out.peerID.index == steps[i + 1].inPort else { return nil }
             } else {
-                guard out.egressKind == .queue, step.outPort == record.outPort else { return nil }
+                guard out.egressKind == (record.outerLength > 0 ? .tunnel : .queue), step.outPort == record.outPort else { return nil }
             }
         }
         let path = fastPathSteps(record, steps: steps, base: record.inLength)
@@ -242,10 +259,15 @@ extension Datapath {
                                                      outTagged: record.outTagged, outTCI: record.outTCI)
         let expected = Int(record.inLength) + (operation == .push ? 4 : operation == .pop ? -4 : 0)
         guard Int(record.outLength) == expected else { return nil }
+        var encapsulation: FastPathEncapsulation?
+        if record.outerLength > 0 {
+            encapsulation = fastPathEncapsulation(tunnelPort: PortID(record.outPort), delta: expected - Int(record.inLength))
+            guard encapsulation?.header.count == Int(record.outerLength) else { return nil }
+        }
         return FastPathDecision(key: FastPathKey(inPort: path[0].inPort, tagged: record.tagged, tci: record.tci,
                                                  dst: record.dst, src: record.src),
                                 steps: path, outPort: PortID(record.outPort), tagOperation: operation,
-                                outTCI: operation == .push || operation == .set ? record.outTCI : 0)
+                                outTCI: operation == .push || operation == .set ? record.outTCI : 0, encapsulation: encapsulation)
     }
 
     /// The `record.stepCount` steps at `steps` (a walk's, `walkNormal`) as `FastPathStep`s,
@@ -295,6 +317,7 @@ extension Datapath {
         for step in decision.steps where step.bridge.index >= 0 && step.bridge.index < l2.bridgeCount {
             guard !openFlow.active[step.bridge.index] else { return nil }
         }
+        guard fastPathEncapsulationHolds(decision) else { return nil }
         return macExpiry(of: decision.steps[...], src: decision.key.src, dst: decision.key.dst, now: now).map { DatapathInstant(nanoseconds: $0) }
     }
 
@@ -318,6 +341,7 @@ extension Datapath {
         }
         creditDependencies(decision.dependencies, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
         creditRoute(decision, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
+        creditEncapsulation(decision, packets: packets, bytes: bytes)
     }
 }
 

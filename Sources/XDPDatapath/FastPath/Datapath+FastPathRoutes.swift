@@ -45,7 +45,7 @@ import XDPPacket
 // the same tables version, flows and connections. It expires with
 // the first of its MAC entries and its translated connection. The transport re-checks
 // around every control operation (routes, floating IPs, flushes), after a batch that moved
-// a MAC or changed a neighbour's MAC (`routerNeighbourChanges`), and after a FIN or RST of
+// a MAC or changed a neighbour's MAC (`neighbourChanges`), and after a FIN or RST of
 // the connection in either direction, translated or not (`FastPathDecision.concerns`).
 // Credit: the ports along both walks, the source MACs NORMAL learned on the way (the
 // router interface's on the far bridge), the router's interface counters and `forwarded`
@@ -193,10 +193,11 @@ extension Datapath {
                                              translation: route.translation, packets: packets, bytes: routerBytes, lastUsed: lastUsed)
     }
 
-    /// How many times a router's neighbour changed its MAC, over every router: the fast
+    /// How many times a router's neighbour changed its MAC, over every router, plus how
+    /// many times the tunnels' outer headers changed (`Underlay.headerChanges`): the fast
     /// path re-checks its entries when it moved.
-    public var routerNeighbourChanges: UInt64 {
-        routers.reduce(0) { $0 &+ $1.neighbourChanges }
+    public var neighbourChanges: UInt64 {
+        routers.reduce(underlay?.headerChanges ?? 0) { $0 &+ $1.neighbourChanges }
     }
 }
 

@@ -283,6 +283,49 @@ public struct FastPathRewrite: Sendable, Equatable {
     }
 }
 
+/// What a GRE tunnel port at the end of a cached path does to the frame: the outer
+/// Ethernet, IPv4 and GRE headers it pushes, as the tunnel writes them, and the underlay
+/// port the encapsulated frame leaves by. The kernel program copies `header` in front of
+/// the frame and writes the outer IPv4 total length and checksum (`headerSum` + the total
+/// length, complemented), as `TunnelEndpoint.write` does.
+public struct FastPathEncapsulation: Sendable, Equatable {
+    /// The tunnel port the frame is output to (the decision's `outPort`).
+    public var tunnelPort: PortID
+    /// The underlay port the encapsulated frame leaves by.
+    public var underlayPort: PortID
+    /// The outer headers (38 bytes, or 42 with the GRE key), the IPv4 total length and
+    /// checksum zero.
+    public var header: [UInt8]
+    /// The one's complement sum (RFC 1071, folded) of the outer IPv4 header in `header`.
+    public var headerSum: UInt16
+    /// The longest frame, as received, whose encapsulated packet fits the underlay MTU
+    /// (longer ones take the slow path, which refuses them).
+    public var maximumLength: UInt32
+
+    /// `frame` (the inner frame as it leaves the bridge) inside the outer headers.
+    public func applied(to frame: [UInt8]) -> [UInt8] {
+        var out = header + frame
+        let total = UInt16(truncatingIfNeeded: header.count - 14 + frame.count)
+        var sum = UInt32(headerSum) &+ UInt32(total)
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        let checksum = ~UInt16(truncatingIfNeeded: sum)
+        out[16] = UInt8(total >> 8); out[17] = UInt8(total & 0xFF)
+        out[24] = UInt8(checksum >> 8); out[25] = UInt8(checksum & 0xFF)
+        return out
+    }
+
+    /// `tnl_push(tnl_port(gre-1),header(size=42,type=gre,eth(dst=…,src=…),ipv4(src=…,dst=…),gre(key=0x7)))`,
+    /// as `dpctl/dump-flows`.
+    public func actionsText(tunnelName: String) -> String {
+        func mac(_ at: Int) -> UInt64 { header[at..<at + 6].reduce(0) { $0 << 8 | UInt64($1) } }
+        func ip(_ at: Int) -> IPv4Address { IPv4Address(header[at], header[at + 1], header[at + 2], header[at + 3]) }
+        let key = header.count >= 42 ? ",gre(key=0x" + String(header[38..<42].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }, radix: 16) + ")" : ""
+        return "tnl_push(tnl_port(\(tunnelName)),header(size=\(header.count),type=gre,"
+            + "eth(dst=\(FastPathKey.macText(mac(0))),src=\(FastPathKey.macText(mac(6)))),"
+            + "ipv4(src=\(ip(26)),dst=\(ip(30)))\(key)))"
+    }
+}
+
 /// The router a routed decision went through and what it depends on there: the route and
 /// neighbour that sent the frame on (worked out again on every re-check) and the
 /// translated connection, if any, whose timer the cached frames refresh.
@@ -326,6 +369,13 @@ public struct FastPathDecision: Sendable, Equatable {
     public var rewrite: FastPathRewrite? = nil
     /// For a decision through a router: the router's part (what it depends on there).
     public var route: FastPathRoute? = nil
+    /// For a decision that ends on a GRE tunnel port: the outer headers pushed and the
+    /// underlay port the frame leaves by.
+    public var encapsulation: FastPathEncapsulation? = nil
+
+    /// The port whose interface the frame leaves by: `outPort`, or the underlay when the
+    /// decision ends on a tunnel.
+    public var egressPort: PortID { encapsulation?.underlayPort ?? outPort }
 
     /// The MACs (source, destination) the frame carries on step `index`: the key's, or the
     /// router's rewrite after it.
@@ -334,10 +384,10 @@ public struct FastPathDecision: Sendable, Equatable {
         return (key.src, key.dst)
     }
 
-    /// `bytes` of `packets` frames as they entered, as they leave by `outPort` (a tag
-    /// pushed or popped on the way).
+    /// `bytes` of `packets` frames as they entered, as they leave by `egressPort` (a tag
+    /// pushed or popped on the way, the outer headers of a tunnel).
     public func bytesLeaving(_ bytes: UInt64, packets: UInt64) -> UInt64 {
-        FastPathStep.bytes(bytes, packets: packets, delta: steps.last?.outLengthDelta ?? 0)
+        FastPathStep.bytes(bytes, packets: packets, delta: (steps.last?.outLengthDelta ?? 0) + (encapsulation?.header.count ?? 0))
     }
 
     /// `frame` (one with the decision's key) as the kernel program sends it on: the tag
@@ -350,17 +400,18 @@ public struct FastPathDecision: Sendable, Equatable {
         case .push: out.insert(contentsOf: [0x81, 0x00, UInt8(outTCI >> 8), UInt8(outTCI & 0xFF)], at: 12)
         case .set: out[14] = UInt8(outTCI >> 8); out[15] = UInt8(outTCI & 0xFF)
         }
-        guard let rewrite else { return out }
+        guard let rewrite else { return encapsulation?.applied(to: out) ?? out }
         let tagged = tagOperation == .push || tagOperation == .set || (tagOperation == .keep && key.tagged)
         out.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }
             rewrite.apply(to: base, l3: tagged ? 18 : 14, length: raw.count)
         }
-        return out
+        return encapsulation?.applied(to: out) ?? out
     }
 
     /// The actions as `dpctl/dump-flows` words: the router's `set(…)`s, `pop_vlan`,
-    /// `push_vlan(vid=..)`, then the port.
+    /// `push_vlan(vid=..)`, a tunnel's `tnl_push(…)`, then the port the frame leaves by
+    /// (`egressPort`).
     public func actionsText(portName: (PortID) -> String) -> String {
         var words: [String] = []
         if let rewrite { words.append(rewrite.actionsText(proto: key.connection?.proto ?? 0)) }
@@ -370,7 +421,8 @@ public struct FastPathDecision: Sendable, Equatable {
         case .push: words.append("push_vlan(vid=\(outTCI & 0x0FFF),pcp=\(outTCI >> 13))")
         case .set: words.append("set(vlan(vid=\(outTCI & 0x0FFF),pcp=\(outTCI >> 13)))")
         }
-        words.append(portName(outPort))
+        if let encapsulation { words.append(encapsulation.actionsText(tunnelName: portName(outPort))) }
+        words.append(portName(egressPort))
         return words.joined(separator: ",")
     }
 }
@@ -382,8 +434,11 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
     public var decision: FastPathDecision
     /// The name of the port its frames enter by (`decision.key.inPort`).
     public var inPort: String
-    /// The name of the port they leave by (`decision.outPort`).
+    /// The name of the port they leave by (`decision.egressPort`: the underlay when the
+    /// decision ends on a tunnel).
     public var outPort: String
+    /// The name of the tunnel port they are output to, when the decision ends on one.
+    public var tunnelPort: String?
     /// Frames the kernel forwarded by it.
     public var packets: UInt64
     /// Bytes of those frames, as they entered.
@@ -392,7 +447,9 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
     public var sinceLastUse: Duration?
 
     /// An entry.
-    public init(decision: FastPathDecision, inPort: String, outPort: String, packets: UInt64, bytes: UInt64, sinceLastUse: Duration?) {
+    public init(decision: FastPathDecision, inPort: String, outPort: String, packets: UInt64, bytes: UInt64, sinceLastUse: Duration?,
+                tunnelPort: String? = nil) {
+        self.tunnelPort = tunnelPort
         self.decision = decision
         self.inPort = inPort
         self.outPort = outPort
@@ -416,7 +473,7 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
             used = "\(ms / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
         }
         text += ", packets:\(packets), bytes:\(bytes), used:\(used)"
-        return text + ", actions:" + decision.actionsText { _ in outPort }
+        return text + ", actions:" + decision.actionsText { $0 == decision.egressPort ? outPort : tunnelPort ?? outPort }
     }
 }
 

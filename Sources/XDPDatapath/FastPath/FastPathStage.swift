@@ -115,6 +115,9 @@ struct FastPathRecord {
     @usableFromInline var outSrc: UInt64 = 0
     @usableFromInline var outTagged = false
     @usableFromInline var outTCI: UInt16 = 0
+    /// Bytes of outer headers a tunnel at the end of the path prepends (0: none); the
+    /// queued frame is the encapsulated one.
+    @usableFromInline var outerLength: UInt32 = 0
     // A frame through OpenFlow tables (Datapath+FastPathConnections.swift): its connection
     // fields, a hash of its IPv4 and transport headers as it entered and as it left, and
     // when it was forwarded.

@@ -71,6 +71,7 @@ public final class Underlay {
     /// Writes our MAC and each tunnel's next-hop MAC (zero while unknown) into the
     /// tunnels' prebuilt headers. Runs whenever `mac` or `neighbours` change.
     func refreshTunnels() {
+        headerChanges &+= 1
         tunnels.localMAC?.pointee = mac.rawValue
         guard let endpoints = tunnels.endpoints else { return }
         for i in 0..<tunnels.count {
@@ -81,6 +82,10 @@ public final class Underlay {
             t.pointee.nextHopKnown = known != nil
         }
     }
+
+    /// How many times the tunnels' prebuilt headers were rewritten (our MAC or a next
+    /// hop's changed): the in-kernel fast path re-checks the encapsulations it repeats.
+    public private(set) var headerChanges: UInt64 = 0
 
     /// The neighbours known now (static and learned), by address.
     public var neighbourTable: [IPv4Address: MACAddress] {

@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import AFXDP
+import Testing
+@testable import XDPDatapath
+import XDPLab
+import XDPPacket
+import XDPScenarios
+
+/// GRE encapsulation in the fast path: a learned unicast NORMAL sends to a `gre` port is
+/// decided with the outer headers the tunnel writes (Datapath+FastPathTunnels.swift), and
+/// holds while the next hop's MAC does.
+@Suite("Fast path: GRE encapsulation")
+struct FastPathTunnelTests {
+    /// The remote tunnel endpoints: the first three are static neighbours, the fourth is
+    /// learned by ARP (unknown until it answers).
+    static let remotes = [IPv4Address(172, 16, 0, 2), IPv4Address(172, 16, 0, 3), IPv4Address(172, 16, 0, 4), IPv4Address(172, 16, 0, 5)]
+    static let remoteMACs = [MACAddress(rawValue: 0x0200_00ac_1002), MACAddress(rawValue: 0x0200_00ac_1003),
+                             MACAddress(rawValue: 0x0200_00ac_1004)]
+    static let localMAC = MACAddress(rawValue: 0x0200_00ac_1001)
+    /// A GRE port of each key mode (none, 0x1234, flow) and one whose next hop is not known.
+    static let tunnels: [(name: String, key: GREOptions.Key, wireKey: UInt32?)] = [
+        ("gre-none", .none, nil), ("gre-fixed", .fixed(0x1234), 0x1234), ("gre-flow", .flow, 0x99), ("gre-far", .none, nil),
+    ]
+    /// The hosts behind each tunnel (in VLAN 10), and the local ones: `a` (access, VLAN 10), `t` (trunk, tagged 10).
+    static let farMACs = (0..<4).map { MACAddress(rawValue: 0x0200_0000_ee00 | UInt64($0)) }
+    static let localHosts: [(port: String, mac: MACAddress, tagged: Bool)] = [
+        ("a", MACAddress(rawValue: 0x0200_0000_0a01), false), ("t", MACAddress(rawValue: 0x0200_0000_0a02), true),
+    ]
+
+    /// The underlay's MTU: a 280-byte frame does not fit once encapsulated.
+    static func configuration(mtu: Int = 300) -> DatapathConfiguration {
+        var ports = [PortConfiguration(name: "a", tag: 10), PortConfiguration(name: "t", trunks: [10])]
+        for (i, tunnel) in tunnels.enumerated() {
+            ports.append(PortConfiguration(name: tunnel.name, type: .gre(GREOptions(remoteIP: remotes[i], key: tunnel.key))))
+        }
+        var neighbours: [IPv4Address: MACAddress] = [:]
+        for i in 0..<3 { neighbours[remotes[i]] = remoteMACs[i] }
+        return DatapathConfiguration(bridges: [BridgeConfiguration(name: "br-int", ports: ports)],
+                                     underlay: UnderlayConfiguration(interface: "u", address: IPv4Address(172, 16, 0, 1), prefixLength: 24,
+                                                                     mac: localMAC, mtu: mtu, neighbours: neighbours))
+    }
+
+    /// A GRE packet from tunnel `i`'s remote carrying `inner`.
+    static func fromTunnel(_ i: Int, inner: [UInt8], remoteMAC: MACAddress = MACAddress(rawValue: 0x0200_00ac_10ff)) -> [UInt8] {
+        FrameBuilder().ethernet(source: remoteMAC, destination: localMAC)
+            .ipv4(source: remotes[i], destination: IPv4Address(172, 16, 0, 1), identification: 0, dontFragment: true)
+            .gre(key: tunnels[i].wireKey, protocolType: .transparentEthernetBridging).payload(inner).build()
+    }
+
+    /// A datapath that has learned every host: the far ones through their tunnels (their
+    /// broadcasts, tagged with VLAN 10 as a trunk carries them), the local ones by theirs.
+    static func learned(_ configuration: DatapathConfiguration, now: DatapathInstant) throws -> Datapath {
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
+        datapath.fastPathRecording = true
+        for i in 0..<tunnels.count {
+            let hello = FrameBuilder().ethernet(source: farMACs[i], destination: .broadcast).vlan(vid: 10)
+                .ipv4(source: IPv4Address(10, 0, 0, 100 + UInt8(i)), destination: IPv4Address(10, 0, 0, 255))
+                .udp(sourcePort: 68, destinationPort: 67).build()
+            datapath.inject(fromTunnel(i, inner: hello), into: datapath.port(named: "u")!, now: now)
+            _ = FastPathConnectionTests.drain(datapath)
+        }
+        for host in localHosts {
+            var hello = FrameBuilder().ethernet(source: host.mac, destination: .broadcast)
+            if host.tagged { hello = hello.vlan(vid: 10) }
+            datapath.inject(hello.ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 255))
+                .udp(sourcePort: 68, destinationPort: 67).build(), into: datapath.port(named: host.port)!, now: now)
+            _ = FastPathConnectionTests.drain(datapath)
+        }
+        _ = datapath.takeFastPathDecisions()
+        return datapath
+    }
+
+    static func datagram(from host: (port: String, mac: MACAddress, tagged: Bool), to mac: MACAddress, size: Int = 0) -> [UInt8] {
+        var f = FrameBuilder().ethernet(source: host.mac, destination: mac)
+        if host.tagged { f = f.vlan(vid: 10) }
+        return f.ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2)).udp(sourcePort: 4000, destinationPort: 53)
+            .payload(count: size).build()
+    }
+
+    @Test func aFrameToAHostBehindAGREPortIsDecidedWithTheTunnelsOuterHeaders() throws {
+        let now = DatapathInstant.now()
+        let datapath = try Self.learned(Self.configuration(), now: now)
+        for host in Self.localHosts {
+            for i in 0..<3 {
+                let frame = Self.datagram(from: host, to: Self.farMACs[i])
+                let (left, decisions) = FastPathRouteTests.send(frame, datapath, now: now, port: host.port)
+                try #require(left.count == 1 && left[0].0 == "u", "\(left.map(\.0))")
+                let decision = try #require(decisions.first, "\(host.port) → \(Self.tunnels[i].name): nothing decided")
+                let encapsulation = try #require(decision.encapsulation)
+                #expect(decisions.count == 1)
+                #expect(decision.outPort == datapath.port(named: Self.tunnels[i].name)!.id)
+                #expect(decision.egressPort == datapath.port(named: "u")!.id)
+                #expect(encapsulation.header.count == (Self.tunnels[i].wireKey == nil ? 38 : 42))
+                // The kernel's bytes are the tunnel's: the tag pushed (access port), the outer
+                // headers with their length and checksum; the flow-keyed port sends key 0.
+                #expect(decision.applied(to: frame) == left[0].1)
+                #expect(decision.tagOperation == (host.tagged ? .keep : .push))
+                #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+                // The adoption at restart works it out again from the key alone.
+                #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision)
+                // Longest frame as received: 300 + 14 - overhead - the tag pushed.
+                #expect(encapsulation.maximumLength == UInt32(314 - encapsulation.header.count - (host.tagged ? 0 : 4)))
+            }
+        }
+    }
+
+    @Test func aNextHopWithoutAKnownMACIsNotDecidedAndItsAnswerThenAMoveDecideAndUndo() throws {
+        let now = DatapathInstant.now()
+        let datapath = try Self.learned(Self.configuration(), now: now)
+        let far = Self.farMACs[3]
+        let first = FastPathRouteTests.send(Self.datagram(from: Self.localHosts[0], to: far), datapath, now: now)
+        #expect(first.decisions.isEmpty, "decided while the next hop's MAC is unknown")
+        // The remote answers the tunnel's ARP: the waiting frame leaves, the next is decided.
+        func arpReply(_ mac: MACAddress) -> [UInt8] {
+            FrameBuilder().ethernet(source: mac, destination: Self.localMAC)
+                .arp(operation: .reply, senderMAC: mac, senderIP: Self.remotes[3], targetMAC: Self.localMAC, targetIP: IPv4Address(172, 16, 0, 1))
+                .build()
+        }
+        datapath.inject(arpReply(MACAddress(rawValue: 0x0200_00ac_1005)), into: datapath.port(named: "u")!, now: now)
+        _ = FastPathConnectionTests.drain(datapath)
+        let second = FastPathRouteTests.send(Self.datagram(from: Self.localHosts[0], to: far), datapath, now: now)
+        let decision = try #require(second.decisions.first)
+        #expect(Array(decision.encapsulation!.header[0..<6]) == [0x02, 0, 0, 0xac, 0x10, 0x05])
+        #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+        // The remote moves to another MAC: the transport is told, and the decision no longer holds.
+        let changes = datapath.neighbourChanges
+        datapath.inject(arpReply(MACAddress(rawValue: 0x0200_00ac_1006)), into: datapath.port(named: "u")!, now: now)
+        _ = FastPathConnectionTests.drain(datapath)
+        #expect(datapath.neighbourChanges > changes)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        let third = FastPathRouteTests.send(Self.datagram(from: Self.localHosts[0], to: far), datapath, now: now)
+        #expect(third.decisions.first?.encapsulation?.header[5] == 0x06)
+    }
+
+    @Test func aVXLANPortIsNotRepeated() throws {
+        let now = DatapathInstant.now()
+        let configuration = DatapathConfiguration(
+            bridges: [BridgeConfiguration(name: "br-int", ports: [PortConfiguration(name: "a"),
+                                                                   PortConfiguration(name: "vx", type: .vxlan(VXLANOptions(remoteIP: Self.remotes[0])))])],
+            underlay: UnderlayConfiguration(interface: "u", address: IPv4Address(172, 16, 0, 1), mac: Self.localMAC,
+                                            neighbours: [Self.remotes[0]: Self.remoteMACs[0]]))
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: now)
+        datapath.fastPathRecording = true
+        let hello = FrameBuilder().ethernet(source: Self.farMACs[0], destination: .broadcast)
+            .ipv4(source: IPv4Address(10, 0, 0, 9), destination: IPv4Address(10, 0, 0, 255)).udp(sourcePort: 1, destinationPort: 2).build()
+        datapath.inject(ScenarioFrames.vxlan(inner: hello, destination: [2, 0, 0, 0xac, 0x10, 0x01], source: [2, 0, 0, 0, 0, 9],
+                                             from: [172, 16, 0, 2], to: [172, 16, 0, 1]), into: datapath.port(named: "u")!, now: now)
+        _ = FastPathConnectionTests.drain(datapath)
+        let sent = FastPathRouteTests.send(Self.datagram(from: ("a", MACAddress(rawValue: 0x0200_0000_0a01), false), to: Self.farMACs[0]),
+                                           datapath, now: now)
+        #expect(sent.left.map(\.0) == ["u"])
+        #expect(sent.decisions.isEmpty)
+    }
+}
+
+extension AFXDPIntegrationTests {
+    /// The program's GRE encapsulation against the pipeline's, frame by frame
+    /// (`BPF_PROG_TEST_RUN`, as FastPathDifferentialTests): every key mode, from an access
+    /// port (tag pushed) and a trunk; frames too long for the underlay once encapsulated,
+    /// IP options and a next hop without a MAC take the slow path; the relieved datapath's
+    /// ports, the tunnels' and the underlay's included, count what the reference's do.
+    @Suite("Fast path: XDP program vs Swift pipeline through GRE")
+    struct FastPathTunnelDifferentialTests {
+        @Test func theProgramEncapsulatesAsTheTunnelDoesFrameByFrame() throws {
+            let lab = LabNetwork(tag: "fpg")
+            defer { lab.tearDown() }
+            let namespace = try lab.addNamespace("dp")
+            for wire in ["a", "t", "u"] {
+                try Shell.check(["ip", "-n", namespace, "link", "add", "name", wire, "type", "veth", "peer", "name", "fpg" + wire])
+                try Shell.check(["ip", "-n", namespace, "link", "set", "dev", wire, "up"])
+            }
+            let failures = try LabNetwork.inNamespace(namespace) { () throws -> [String] in try Self.compare() }
+            #expect(failures.isEmpty, "\(failures.prefix(20).joined(separator: "\n"))")
+        }
+
+        static func compare() throws -> [String] {
+            var failures: [String] = []
+            let now = DatapathInstant.now()
+            let reference = try FastPathTunnelTests.learned(FastPathTunnelTests.configuration(), now: now)
+            let cached = try FastPathTunnelTests.learned(FastPathTunnelTests.configuration(), now: now)
+            reference.fastPathRecording = false
+            let program = try SteeringProgram()
+            var ifindex: [String: Int32] = [:]
+            for (slot, wire) in ["a", "t", "u"].enumerated() {
+                ifindex[wire] = Int32(bitPattern: if_nametoindex(wire))
+                try program.setPort(ifindex: ifindex[wire]!, portID: slot, slotBase: UInt32(slot), queues: 1, interface: wire)
+            }
+            try program.fastPath.setEnabled(true)
+            // One datagram per pair records the decisions (none toward gre-far: no MAC yet).
+            var installed: [[UInt8]: FastPathDecision] = [:]
+            for host in FastPathTunnelTests.localHosts {
+                for far in FastPathTunnelTests.farMACs {
+                    let frame = FastPathTunnelTests.datagram(from: host, to: far)
+                    _ = FastPathRouteTests.send(frame, reference, now: now, port: host.port)
+                    for decision in FastPathRouteTests.send(frame, cached, now: now, port: host.port).decisions {
+                        guard let expiry = cached.fastPathExpiry(of: decision, now: now) else { failures.append("\(decision.key): does not hold"); continue }
+                        let key = FastPathMaps.keyBytes(ifindex: ifindex[host.port]!, key: decision.key)
+                        try program.fastPath.addDevice(ifindex["u"]!)
+                        try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
+                            of: decision, egress: ifindex["u"]!, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
+                        installed[key] = decision
+                    }
+                }
+            }
+            if installed.count != 6 { failures.append("\(installed.count) entries installed, 6 expected") }
+            var carried = 0, expected = 0
+            for host in FastPathTunnelTests.localHosts {
+                for (i, far) in FastPathTunnelTests.farMACs.enumerated() {
+                    let base = FastPathTunnelTests.datagram(from: host, to: far, size: 17)
+                    var f = FrameBuilder().ethernet(source: host.mac, destination: far)
+                    if host.tagged { f = f.vlan(vid: 10) }
+                    let ip = f.ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))
+                    let corpus: [(String, [UInt8], Bool)] = [
+                        ("udp", base, true),
+                        ("tcp", ip.tcp(sourcePort: 5, destinationPort: 80, flags: .ack).payload(count: 60).build(), true),
+                        ("ipv6", { var g = FrameBuilder().ethernet(source: host.mac, destination: far)
+                                   if host.tagged { g = g.vlan(vid: 10) }
+                                   return g.ipv6(source: IPv6Address(high: 0xfd00 << 48, low: 1), destination: IPv6Address(high: 0xfd00 << 48, low: 2))
+                                       .udp(sourcePort: 1, destinationPort: 2).payload(count: 8).build() }(), true),
+                        ("trailing-bytes", base + [UInt8](repeating: 0xEE, count: 6), true),
+                        // 286 bytes as the tunnel port takes it (tagged): 286 + 38 - 14 > 300.
+                        ("too-long-once-encapsulated", FastPathTunnelTests.datagram(from: host, to: far, size: 240), false),
+                        ("ip-options", f.ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2), options: [1, 1, 1, 1])
+                            .udp(sourcePort: 1, destinationPort: 2).build(), false),
+                    ]
+                    for (what, frame, cacheable) in corpus {
+                        let label = "\(host.port)→\(FastPathTunnelTests.tunnels[i].name) \(what)"
+                        let carriedHere = cacheable && i < 3
+                        if carriedHere { expected += 1 }
+                        let run = try program.testRun(frame: frame, ifindex: ifindex[host.port]!)
+                        reference.inject(frame, into: reference.port(named: host.port)!, now: now)
+                        let outputs = FastPathConnectionTests.drain(reference)
+                        if run.verdict == FastPathDifferentialTests.redirect {
+                            carried += 1
+                            if !carriedHere { failures.append("\(label): carried") }
+                            if outputs.count != 1 || outputs[0].0 != "u" || outputs[0].1 != run.output {
+                                failures.append("\(label): program \(run.output.count) bytes, pipeline \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
+                            }
+                        } else {
+                            if carriedHere { failures.append("\(label): not carried (verdict \(run.verdict))") }
+                            if run.output != frame { failures.append("\(label): changed on its way to the socket") }
+                            cached.inject(frame, into: cached.port(named: host.port)!, now: now)
+                            _ = FastPathConnectionTests.drain(cached)
+                        }
+                    }
+                }
+            }
+            if carried != expected || carried == 0 { failures.append("carried \(carried), \(expected) expected") }
+            for (key, decision) in installed {
+                let counters = program.fastPath.counters(key: key)
+                cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
+                                      lastUsed: DatapathInstant(nanoseconds: max(counters.lastUsed, now.nanoseconds)))
+            }
+            for port in reference.ports {
+                let p = port.stats, q = cached.port(named: port.name)!.stats
+                if (p.rxPackets, p.rxBytes, p.txPackets, p.txBytes) != (q.rxPackets, q.rxBytes, q.txPackets, q.txBytes) {
+                    failures.append("\(port.name): reference \(p), with the fast path \(q)")
+                }
+            }
+            return failures
+        }
+    }
+}
