@@ -66,9 +66,9 @@ final class TwoNodeGRE {
         ], underlay: UnderlayConfiguration(interface: underlay, address: IPv4Address("172.31.\(net).\(node)")!, prefixLength: 24))
     }
 
-    func start() throws {
+    func start(options: EngineConfiguration = EngineConfiguration()) throws {
         for node in [1, 2] {
-            let engine = try AFXDPEngine(configuration: configuration(node: node))
+            let engine = try AFXDPEngine(configuration: configuration(node: node), options: options)
             engines.append(engine)
             try engine.start()
         }
