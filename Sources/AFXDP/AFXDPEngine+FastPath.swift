@@ -64,6 +64,10 @@ extension AFXDPEngine {
         fastPathEvictions = datapath.macEvictions
         fastPathTablesGeneration = datapath.flowTablesGeneration
         fastPathNeighbourChanges = datapath.neighbourChanges
+        if fastPathEntries.isEmpty {
+            steering.fastPath.removeTunnels()
+            fastPathTunnelIDs.removeAll()
+        }
         try steering.fastPath.setEnabled(true)
     }
 
@@ -98,12 +102,21 @@ extension AFXDPEngine {
 
     private func fastPathInstall(_ decision: FastPathDecision, datapath: Datapath, now: UInt64) {
         guard fastPathEntries.count < Self.fastPathCapacity,
-              let ingress = fastPathInterface(ofPort: decision.key.inPort),
+              let ingress = fastPathInterface(ofPort: decision.ingressPort),
               let egress = fastPathInterface(ofPort: decision.egressPort),
               let expiry = datapath.fastPathExpiry(of: decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
               egressAcceptsRedirects(egress.ifindex, now: now)
         else { return }
-        let (inIfindex, outIfindex) = (ingress.ifindex, egress.ifindex)
+        var inIfindex = ingress.ifindex
+        let outIfindex = egress.ifindex
+        if let decapsulation = decision.decapsulation {
+            // Keyed by the tunnel's id in place of the underlay's ifindex.
+            guard let id = fastPathTunnelID(decapsulation, ifindex: ingress.ifindex) else {
+                fastPathInstallErrors &+= 1
+                return
+            }
+            inIfindex = Int32(bitPattern: id)
+        }
         let key = FastPathMaps.keyBytes(ifindex: inIfindex, key: decision.key)
         let action = FastPathMaps.actionBytes(of: decision, egress: outIfindex, expires: expiry, maximumLength: fastPathMaximumLength)
         do {
@@ -115,6 +128,19 @@ extension AFXDPEngine {
         }
         fastPathEntries[decision.key] = InstalledFastPathEntry(decision: decision, keyBytes: key, egressIfindex: outIfindex,
                                                                ingress: ingress, egress: egress, expiry: expiry, installed: now)
+    }
+
+    /// The id the fast path's keys use for the inner frames of `decapsulation`'s packets
+    /// arriving on `ifindex`, installed in `fp_tunnels` the first time. Tunnels stay
+    /// installed until the entries are flushed: one that no entry uses only costs a lookup
+    /// that finds no entry under its id, and the slow path takes the packet whole.
+    private func fastPathTunnelID(_ decapsulation: FastPathDecapsulation, ifindex: Int32) -> UInt32? {
+        let key = FastPathMaps.tunnelKeyBytes(ifindex: ifindex, decapsulation: decapsulation)
+        if let id = fastPathTunnelIDs[key] { return id }
+        let id = FastPathMaps.firstTunnelID + UInt32(fastPathTunnelIDs.count)
+        guard (try? steering.fastPath.installTunnel(key: key, id: id)) != nil else { return nil }
+        fastPathTunnelIDs[key] = id
+        return id
     }
 
     /// Whether `ifindex` takes XDP redirects (NetdevXDPFeatures), asked at most once a
@@ -156,7 +182,7 @@ extension AFXDPEngine {
         guard var entry = fastPathEntries[key] else { return }
         credit(&entry, datapath: datapath)
         guard let expiry = datapath.fastPathExpiry(of: entry.decision, now: DatapathInstant(nanoseconds: now))?.nanoseconds, expiry > now,
-              fastPathIfindex(ofPort: entry.decision.key.inPort) != nil,
+              fastPathIfindex(ofPort: entry.decision.ingressPort) != nil,
               fastPathIfindex(ofPort: entry.decision.egressPort) == entry.egressIfindex,
               egressAcceptsRedirects(entry.egressIfindex, now: now)
         else {
@@ -185,6 +211,8 @@ extension AFXDPEngine {
         }
         fastPathEntries.removeAll()
         steering.fastPath.removeDevices()
+        steering.fastPath.removeTunnels()
+        fastPathTunnelIDs.removeAll()
     }
 
     /// The new counters of `entry` into the datapath.
@@ -195,7 +223,7 @@ extension AFXDPEngine {
         datapath.creditFastPath(entry.decision, packets: packets, bytes: bytes, lastUsed: DatapathInstant(nanoseconds: counters.lastUsed))
         fastPathPackets &+= packets
         entry.ingress.fastPathRx.packets &+= packets
-        entry.ingress.fastPathRx.bytes &+= bytes
+        entry.ingress.fastPathRx.bytes &+= entry.decision.bytesArriving(bytes, packets: packets)
         entry.egress.fastPathTx.packets &+= packets
         entry.egress.fastPathTx.bytes &+= entry.decision.bytesLeaving(bytes, packets: packets)
         entry.packets = counters.packets

@@ -150,6 +150,8 @@ public final class AFXDPEngine: @unchecked Sendable {
     var workerCPUStart: Int64 = 0
     // The fast path's state (AFXDPEngine+FastPath.swift), the worker's.
     var fastPathEntries: [FastPathKey: InstalledFastPathEntry] = [:]
+    /// The tunnels installed in `fp_tunnels` (by their key bytes) and the ids they map to.
+    var fastPathTunnelIDs: [[UInt8]: UInt32] = [:]
     var fastPathEvictions: UInt64 = 0
     /// `Datapath.flowTablesGeneration` when the fast path's entries were last re-checked.
     var fastPathTablesGeneration: UInt64 = 0

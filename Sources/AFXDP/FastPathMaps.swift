@@ -7,7 +7,8 @@ import XDPDatapath
 
 /// The fast path's maps in the steering program (bpf/datapath/xsk_steer.bpf.c): `fp_flows`
 /// (key → action), `fp_stats` (key → per-CPU packets, bytes, last use), `fp_devs` (the
-/// egress interfaces `bpf_redirect_map` may send to) and `fp_config` (on/off). Control path
+/// egress interfaces `bpf_redirect_map` may send to), `fp_config` (on/off) and `fp_tunnels`
+/// (the GRE packets whose inner frames are looked up as entering by a tunnel, → that id). Control path
 /// only: every call is a system call. The byte layouts are the C structs' (host order,
 /// MACs in wire order).
 package final class FastPathMaps {
@@ -15,11 +16,17 @@ package final class FastPathMaps {
     static let keySize = 36
     static let actionSize = 104
     static let countersSize = 24
+    /// Bytes of `struct fp_tunnel_key` and `struct fp_tunnel`.
+    static let tunnelKeySize = 24
+    static let tunnelSize = 8
+    /// The ids of tunnels (`fp_tunnel.id`) start here: no ifindex is this large.
+    package static let firstTunnelID: UInt32 = 0x8000_0000
 
     private let flowsFD: Int32
     private let statsFD: Int32
     private let devicesFD: Int32
     private let configFD: Int32
+    private let tunnelsFD: Int32
     private let possibleCPUs: Int
     private var devices: Set<Int32> = []
 
@@ -28,6 +35,7 @@ package final class FastPathMaps {
         statsFD = try object.mapFD("fp_stats")
         devicesFD = try object.mapFD("fp_devs")
         configFD = try object.mapFD("fp_config")
+        tunnelsFD = try object.mapFD("fp_tunnels")
         possibleCPUs = max(1, Int(libbpf_num_possible_cpus()))
     }
 
@@ -117,6 +125,33 @@ package final class FastPathMaps {
     static let rewriteBytes = 20..<actionSize
 
     /// Lets the program redirect to `ifindex`.
+    /// The `fp_tunnels` key of the GRE packets of `decapsulation` arriving on `ifindex`.
+    package static func tunnelKeyBytes(ifindex: Int32, decapsulation: FastPathDecapsulation) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: tunnelKeySize)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(bitPattern: ifindex), toByteOffset: 0, as: UInt32.self)
+            for i in 0..<6 { raw[4 + i] = UInt8(truncatingIfNeeded: decapsulation.localMAC >> UInt64(40 - 8 * i)) }
+            raw.storeBytes(of: UInt16(decapsulation.key == nil ? 0 : 1), toByteOffset: 10, as: UInt16.self)
+            raw.storeBytes(of: decapsulation.remote.rawValue.bigEndian, toByteOffset: 12, as: UInt32.self)
+            raw.storeBytes(of: decapsulation.local.rawValue.bigEndian, toByteOffset: 16, as: UInt32.self)
+            raw.storeBytes(of: (decapsulation.key ?? 0).bigEndian, toByteOffset: 20, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    /// Makes the GRE packets of `key` (`tunnelKeyBytes`) enter the fast path as tunnel `id`.
+    package func installTunnel(key: [UInt8], id: UInt32) throws(AFXDPError) {
+        var value: (UInt32, UInt32) = (id, 0)
+        guard bpf_map_update_elem(tunnelsFD, key, &value, UInt64(BPF_ANY)) == 0 else {
+            throw AFXDPError(call: "bpf_map_update_elem(fp_tunnels)", errno: errno)
+        }
+    }
+
+    /// Removes every tunnel (those a previous process left too).
+    package func removeTunnels() {
+        for key in Self.keys(mapFD: tunnelsFD, keySize: Self.tunnelKeySize) { _ = bpf_map_delete_elem(tunnelsFD, key) }
+    }
+
     package func addDevice(_ ifindex: Int32) throws(AFXDPError) {
         guard !devices.contains(ifindex) else { return }
         var key = UInt32(bitPattern: ifindex)

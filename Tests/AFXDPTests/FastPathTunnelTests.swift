@@ -8,10 +8,11 @@ import XDPLab
 import XDPPacket
 import XDPScenarios
 
-/// GRE encapsulation in the fast path: a learned unicast NORMAL sends to a `gre` port is
-/// decided with the outer headers the tunnel writes (Datapath+FastPathTunnels.swift), and
-/// holds while the next hop's MAC does.
-@Suite("Fast path: GRE encapsulation")
+/// GRE in the fast path (Datapath+FastPathTunnels.swift): a learned unicast NORMAL sends to
+/// a `gre` port is decided with the outer headers the tunnel writes, and holds while the
+/// next hop's MAC does; one whose frames arrive in GRE packets is decided as entering by the
+/// tunnel port, with the packets they must arrive in.
+@Suite("Fast path: GRE encapsulation and decapsulation")
 struct FastPathTunnelTests {
     /// The remote tunnel endpoints: the first three are static neighbours, the fourth is
     /// learned by ARP (unknown until it answers).
@@ -134,6 +135,58 @@ struct FastPathTunnelTests {
         #expect(third.decisions.first?.encapsulation?.header[5] == 0x06)
     }
 
+    /// Tunnel `i`'s GRE packet carrying a datagram from its far host to local host `to`
+    /// (tagged with VLAN 10, as a trunk carries it).
+    static func inbound(_ i: Int, to: (port: String, mac: MACAddress, tagged: Bool), size: Int = 0) -> (packet: [UInt8], inner: [UInt8]) {
+        let inner = FrameBuilder().ethernet(source: farMACs[i], destination: to.mac).vlan(vid: 10)
+            .ipv4(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 1)).udp(sourcePort: 53, destinationPort: 4000)
+            .payload(count: size).build()
+        return (fromTunnel(i, inner: inner), inner)
+    }
+
+    @Test func aGREPacketForALocalHostIsDecidedAsEnteringByItsTunnel() throws {
+        let now = DatapathInstant.now()
+        let datapath = try Self.learned(Self.configuration(), now: now)
+        let underlay = datapath.port(named: "u")!.id
+        for host in Self.localHosts {
+            // Every tunnel, gre-far too: taking a packet in needs no next hop.
+            for i in 0..<Self.tunnels.count {
+                let (packet, inner) = Self.inbound(i, to: host)
+                let (left, decisions) = FastPathRouteTests.send(packet, datapath, now: now, port: "u")
+                try #require(left.count == 1 && left[0].0 == host.port, "\(left.map(\.0))")
+                let decision = try #require(decisions.first, "\(Self.tunnels[i].name) → \(host.port): nothing decided")
+                let decapsulation = try #require(decision.decapsulation)
+                #expect(decision.key.inPort == datapath.port(named: Self.tunnels[i].name)!.id)
+                #expect(decision.key.tunnelID == UInt64(Self.tunnels[i].wireKey ?? 0))
+                #expect(decision.ingressPort == underlay)
+                #expect(decapsulation.key == Self.tunnels[i].wireKey && decapsulation.remote == Self.remotes[i])
+                #expect(decapsulation.headerLength == packet.count - inner.count)
+                #expect(decision.applied(to: inner) == left[0].1)
+                #expect(decision.tagOperation == (host.tagged ? .keep : .pop))
+                #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+                #expect(decision.bytesArriving(UInt64(inner.count), packets: 1) == UInt64(packet.count))
+            }
+        }
+        // What the tunnel stage takes in only on its general path, or not at all, is not decided.
+        let (packet, _) = Self.inbound(1, to: Self.localHosts[0])
+        func variant(_ change: (inout [UInt8]) -> Void) -> [UInt8] { var f = packet; change(&f); return f }
+        let others: [(String, [UInt8], Int)] = [
+            ("trailing bytes", packet + [0, 0, 0, 0], 1),
+            ("another key", variant { $0[41] ^= 1; TestChecksums.fix(&$0, l3: 14) }, 0),
+            ("bad outer checksum", variant { $0[24] ^= 0x10 }, 0),
+            ("another remote", variant { $0[29] = 9; TestChecksums.fix(&$0, l3: 14) }, 0),
+        ]
+        for (what, frame, leaving) in others {
+            let (left, decisions) = FastPathRouteTests.send(frame, datapath, now: now, port: "u")
+            #expect(left.count == leaving, "\(what): \(left.map(\.0))")
+            #expect(decisions.isEmpty, "\(what): decided")
+        }
+        // The adoption at restart does not take a tunnel's entry (its id was the old process's).
+        let decided = FastPathRouteTests.send(packet, datapath, now: now, port: "u").decisions
+        #expect(decided.count == 1)
+        #expect(decided.first.map { datapath.fastPathDecision(for: $0.key, now: now) } == .some(nil))
+    }
+
     @Test func aVXLANPortIsNotRepeated() throws {
         let now = DatapathInstant.now()
         let configuration = DatapathConfiguration(
@@ -152,18 +205,27 @@ struct FastPathTunnelTests {
                                            datapath, now: now)
         #expect(sent.left.map(\.0) == ["u"])
         #expect(sent.decisions.isEmpty)
+        let back = FrameBuilder().ethernet(source: Self.farMACs[0], destination: MACAddress(rawValue: 0x0200_0000_0a01))
+            .ipv4(source: IPv4Address(10, 0, 0, 9), destination: IPv4Address(10, 0, 0, 1)).udp(sourcePort: 1, destinationPort: 2).build()
+        let inbound = FastPathRouteTests.send(ScenarioFrames.vxlan(inner: back, destination: [2, 0, 0, 0xac, 0x10, 0x01], source: [2, 0, 0, 0, 0, 9],
+                                                                   from: [172, 16, 0, 2], to: [172, 16, 0, 1]), datapath, now: now, port: "u")
+        #expect(inbound.left.map(\.0) == ["a"])
+        #expect(inbound.decisions.isEmpty)
     }
 }
 
 extension AFXDPIntegrationTests {
-    /// The program's GRE encapsulation against the pipeline's, frame by frame
-    /// (`BPF_PROG_TEST_RUN`, as FastPathDifferentialTests): every key mode, from an access
-    /// port (tag pushed) and a trunk; frames too long for the underlay once encapsulated,
-    /// IP options and a next hop without a MAC take the slow path; the relieved datapath's
-    /// ports, the tunnels' and the underlay's included, count what the reference's do.
-    @Suite("Fast path: XDP program vs Swift pipeline through GRE")
+    /// The program's GRE encapsulation and decapsulation against the pipeline's, frame by
+    /// frame (`BPF_PROG_TEST_RUN`, as FastPathDifferentialTests): every key mode, from an
+    /// access port (tag pushed) and a trunk, and back (tag popped, kept); frames too long for
+    /// the underlay once encapsulated, IP options and a next hop without a MAC take the slow
+    /// path, and so do GRE packets the tunnel stage takes only on its general path or not at
+    /// all (trailing bytes, a bad outer checksum, a fragment, another MAC, remote or key, GRE
+    /// flags, an inner broadcast); the relieved datapath's ports, the tunnels' and the
+    /// underlay's included, count what the reference's do.
+    @Suite("Fast path: XDP program vs Swift pipeline through GRE, both ways")
     struct FastPathTunnelDifferentialTests {
-        @Test func theProgramEncapsulatesAsTheTunnelDoesFrameByFrame() throws {
+        @Test func theProgramEncapsulatesAndDecapsulatesAsTheTunnelDoesFrameByFrame() throws {
             let lab = LabNetwork(tag: "fpg")
             defer { lab.tearDown() }
             let namespace = try lab.addNamespace("dp")
@@ -248,6 +310,7 @@ extension AFXDPIntegrationTests {
                 }
             }
             if carried != expected || carried == 0 { failures.append("carried \(carried), \(expected) expected") }
+            failures += try inbound(reference: reference, cached: cached, program: program, ifindex: ifindex, installed: &installed, now: now)
             for (key, decision) in installed {
                 let counters = program.fastPath.counters(key: key)
                 cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
@@ -259,6 +322,87 @@ extension AFXDPIntegrationTests {
                     failures.append("\(port.name): reference \(p), with the fast path \(q)")
                 }
             }
+            return failures
+        }
+
+        /// GRE packets from every tunnel to both local hosts: installed as the engine does
+        /// (an id per tunnel in `fp_tunnels`, the inner frame's key under it), then a corpus
+        /// of inner frames and of outer headers the program must leave to the slow path.
+        static func inbound(reference: Datapath, cached: Datapath, program: SteeringProgram, ifindex: [String: Int32],
+                            installed: inout [[UInt8]: FastPathDecision], now: DatapathInstant) throws -> [String] {
+            var failures: [String] = []
+            var tunnelIDs: [[UInt8]: UInt32] = [:]
+            _ = cached.takeFastPathDecisions()   // what the outbound corpus's slow-path frames recorded again
+            for host in FastPathTunnelTests.localHosts {
+                for i in 0..<FastPathTunnelTests.tunnels.count {
+                    let packet = FastPathTunnelTests.inbound(i, to: host).packet
+                    _ = FastPathRouteTests.send(packet, reference, now: now, port: "u")
+                    for decision in FastPathRouteTests.send(packet, cached, now: now, port: "u").decisions {
+                        guard let decapsulation = decision.decapsulation, let expiry = cached.fastPathExpiry(of: decision, now: now) else {
+                            failures.append("\(decision.key): not a tunnel's or does not hold"); continue
+                        }
+                        let tunnelKey = FastPathMaps.tunnelKeyBytes(ifindex: ifindex["u"]!, decapsulation: decapsulation)
+                        let id = tunnelIDs[tunnelKey] ?? FastPathMaps.firstTunnelID + UInt32(tunnelIDs.count)
+                        tunnelIDs[tunnelKey] = id
+                        try program.fastPath.installTunnel(key: tunnelKey, id: id)
+                        let key = FastPathMaps.keyBytes(ifindex: Int32(bitPattern: id), key: decision.key)
+                        try program.fastPath.addDevice(ifindex[host.port]!)
+                        try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(
+                            of: decision, egress: ifindex[host.port]!, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
+                        installed[key] = decision
+                    }
+                }
+            }
+            if tunnelIDs.count != 4 { failures.append("\(tunnelIDs.count) tunnels installed, 4 expected") }
+            var carried = 0, expected = 0
+            for host in FastPathTunnelTests.localHosts {
+                for i in 0..<FastPathTunnelTests.tunnels.count {
+                    let (packet, inner) = FastPathTunnelTests.inbound(i, to: host, size: 30)
+                    func variant(_ change: (inout [UInt8]) -> Void) -> [UInt8] { var f = packet; change(&f); return f }
+                    func wrapped(_ inner: [UInt8]) -> [UInt8] { FastPathTunnelTests.fromTunnel(i, inner: inner) }
+                    let innerFrame = FrameBuilder().ethernet(source: FastPathTunnelTests.farMACs[i], destination: host.mac).vlan(vid: 10)
+                    let keyed = FastPathTunnelTests.tunnels[i].wireKey != nil
+                    let corpus: [(String, [UInt8], Bool)] = [
+                        ("udp", packet, true),
+                        ("tcp", wrapped(innerFrame.ipv4(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 1))
+                            .tcp(sourcePort: 80, destinationPort: 5, flags: .ack).payload(count: 40).build()), true),
+                        ("ipv6", wrapped(innerFrame.ipv6(source: IPv6Address(high: 0xfd00 << 48, low: 2), destination: IPv6Address(high: 0xfd00 << 48, low: 1))
+                            .udp(sourcePort: 2, destinationPort: 1).payload(count: 8).build()), true),
+                        ("outer-ttl-and-source-mac", variant { $0[6] = 0x0e; $0[22] = 3; TestChecksums.fix(&$0, l3: 14) }, true),
+                        ("trailing-bytes", packet + [0xEE, 0xEE], false),
+                        ("bad-outer-checksum", variant { $0[24] ^= 0x40 }, false),
+                        ("outer-fragment", variant { $0[20] = 0x20; TestChecksums.fix(&$0, l3: 14) }, false),
+                        ("another-destination-mac", variant { $0[5] ^= 0x01 }, false),
+                        ("another-remote", variant { $0[29] = 77; TestChecksums.fix(&$0, l3: 14) }, false),
+                        ("gre-checksum-flag", variant { $0[34] |= 0x80 }, false),
+                        ("another-key", keyed ? variant { $0[41] ^= 0x02 } : variant { $0[34] = 0x20 }, false),
+                        ("inner-broadcast", wrapped(FrameBuilder().ethernet(source: FastPathTunnelTests.farMACs[i], destination: .broadcast)
+                            .vlan(vid: 10).ipv4(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 255)).udp(sourcePort: 1, destinationPort: 2).build()), false),
+                        ("inner-ip-options", wrapped(innerFrame.ipv4(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 1), options: [1, 1, 1, 1])
+                            .udp(sourcePort: 1, destinationPort: 2).build()), false),
+                    ]
+                    for (what, frame, cacheable) in corpus {
+                        let label = "\(FastPathTunnelTests.tunnels[i].name)→\(host.port) \(what)"
+                        if cacheable { expected += 1 }
+                        let run = try program.testRun(frame: frame, ifindex: ifindex["u"]!)
+                        reference.inject(frame, into: reference.port(named: "u")!, now: now)
+                        let outputs = FastPathConnectionTests.drain(reference)
+                        if run.verdict == FastPathDifferentialTests.redirect {
+                            carried += 1
+                            if !cacheable { failures.append("\(label): carried") }
+                            if outputs.count != 1 || outputs[0].0 != host.port || outputs[0].1 != run.output {
+                                failures.append("\(label): program \(run.output.count) bytes, pipeline \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
+                            }
+                        } else {
+                            if cacheable { failures.append("\(label): not carried (verdict \(run.verdict))") }
+                            if run.output != frame { failures.append("\(label): changed on its way to the socket") }
+                            cached.inject(frame, into: cached.port(named: "u")!, now: now)
+                            _ = FastPathConnectionTests.drain(cached)
+                        }
+                    }
+                }
+            }
+            if carried != expected || carried == 0 { failures.append("inbound: carried \(carried), \(expected) expected") }
             return failures
         }
     }

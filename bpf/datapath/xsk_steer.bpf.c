@@ -193,6 +193,30 @@ struct {
 	__type(value, struct fp_settings);
 } fp_config SEC(".maps");
 
+// A GRE packet that a tunnel port takes in (exact match). 24 bytes, no holes.
+struct fp_tunnel_key {
+	__u32 ifindex;    // the underlay interface it arrived on
+	__u8 dst[6];      // our underlay MAC (the outer destination)
+	__u16 keyed;      // 1: GRE flags K only (8-byte GRE header), 0: no flags (4 bytes)
+	__u8 saddr[4];    // the remote endpoint (outer source), as on the wire
+	__u8 daddr[4];    // our underlay address (outer destination)
+	__u8 key[4];      // the GRE key as on the wire; zero when not keyed
+};
+
+// The tunnel port and tun_id it enters by, as the id the fast path's keys use in place of
+// an ifindex for the inner frame (assigned by the engine; never an ifindex).
+struct fp_tunnel {
+	__u32 id;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct fp_tunnel_key);
+	__type(value, struct fp_tunnel);
+} fp_tunnels SEC(".maps");
+
 static __always_inline int pass(void)
 {
 	__u32 k = 0;
@@ -386,6 +410,52 @@ static __always_inline int encapsulate(struct xdp_md *ctx, struct fp_action *act
 	return 0;
 }
 
+// When the frame at `eth` is a GRE packet a tunnel port takes in, as the Swift underlay
+// checks it on its common path (Datapath+Tunnel.swift): untagged IPv4 without options, not
+// a fragment, a correct header checksum, GRE with no flags or K only, protocol 0x6558, the
+// IPv4 packet ending exactly where the frame does (trailing bytes: the slow path), and an
+// `fp_tunnels` entry for (interface, our MAC, remote, our address, key): the outer
+// headers' length (38 or 42), with `*ingress` set to the tunnel's id. Else 0, `*ingress`
+// untouched (the frame is looked up as it is; a GRE packet of a VM is just a frame).
+static __always_inline __u32 decapsulation(__u8 *eth, void *end, __u32 *ingress)
+{
+	if ((void *)(eth + 42) > end)
+		return 0;
+	if (eth[12] != 0x08 || eth[13] != 0x00)
+		return 0;
+	__u8 *ip = eth + 14;
+	if (ip[0] != 0x45 || ip[9] != 47 || ((((__u32)ip[6] << 8) | ip[7]) & 0x3FFF))
+		return 0;
+	__u8 *gre = ip + 20;
+	if (gre[2] != 0x65 || gre[3] != 0x58)
+		return 0;
+	__u32 hlen;
+	if (gre[0] == 0x20 && gre[1] == 0)
+		hlen = 42;
+	else if (gre[0] == 0 && gre[1] == 0)
+		hlen = 38;
+	else
+		return 0;
+	__u32 total = ((__u32)ip[2] << 8) | ip[3];
+	if ((void *)eth + 14 + total != end || total < hlen)   // inner Ethernet header included
+		return 0;
+	if (!ipv4_checksum_ok(ip))
+		return 0;
+	struct fp_tunnel_key tkey = {};
+	tkey.ifindex = *ingress;
+	__builtin_memcpy(tkey.dst, eth, 6);
+	tkey.keyed = hlen == 42;
+	__builtin_memcpy(tkey.saddr, ip + 12, 4);
+	__builtin_memcpy(tkey.daddr, ip + 16, 4);
+	if (hlen == 42)
+		__builtin_memcpy(tkey.key, gre + 4, 4);
+	struct fp_tunnel *tunnel = bpf_map_lookup_elem(&fp_tunnels, &tkey);
+	if (!tunnel)
+		return 0;
+	*ingress = tunnel->id;
+	return hlen;
+}
+
 // XDP_REDIRECT when the fast path carried the frame, else -1 (go on to the socket).
 static __always_inline int fast_path(struct xdp_md *ctx)
 {
@@ -398,10 +468,16 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	__u8 *eth = data;
 	if ((void *)(eth + 14) > end)
 		return -1;
+	__u32 ingress = ctx->ingress_ifindex;
+	// GRE to a tunnel port: the inner frame is looked up as entering by the tunnel.
+	__u32 outer = decapsulation(eth, end, &ingress);
+	eth += outer;
+	if ((void *)(eth + 14) > end)
+		return -1;
 	if (eth[0] & 1)                              // broadcast/multicast: never cached
 		return -1;
 	struct fp_key key = {};
-	key.ifindex = ctx->ingress_ifindex;
+	key.ifindex = ingress;
 	__builtin_memcpy(key.dst, eth, 6);
 	__builtin_memcpy(key.src, eth + 6, 6);
 	__u16 type = ((__u16)eth[12] << 8) | eth[13];
@@ -447,7 +523,7 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	__u64 now = bpf_ktime_get_boot_ns();
 	if (action->expires && now >= action->expires)
 		return -1;
-	__u64 length = (__u64)(end - data);
+	__u64 length = (__u64)(end - (void *)eth);   // the inner frame's, after a tunnel
 	if (length > action->max_len)
 		return -1;
 	if (action->encap_len && action->encap_len != 38 && action->encap_len != 42)
@@ -463,6 +539,16 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	// for the slow path.
 	if (bpf_redirect_map(&fp_devs, action->egress, 0) != XDP_REDIRECT)
 		return -1;
+	if (outer) {
+		// Strip the outer headers: the frame is the inner one from here on.
+		if (bpf_xdp_adjust_head(ctx, (int)outer))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		eth = data;
+		if ((void *)(eth + 14) > end)
+			return XDP_DROP;                     // cannot happen: the inner frame has 14+ bytes
+	}
 	__u16 op = action->tag_op;
 	__u16 tci = action->tci;
 	if (op == FP_TAG_POP) {
@@ -492,6 +578,8 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 		frame[15] = tci & 0xFF;
 		out_l3 = 18;
 	} else if (op == FP_TAG_SET) {
+		if ((void *)(eth + 18) > end)
+			return XDP_DROP;                     // cannot happen: the key had the tag
 		eth[14] = tci >> 8;
 		eth[15] = tci & 0xFF;
 	}

@@ -62,18 +62,27 @@ extension Datapath {
                 recordConnectionFrame(address: address, length: length, from: inID, now: now)
                 continue
             }
-            let queuedBefore = framesInTransmitQueues
             // A frame output to a tunnel is queued on the underlay.
             let queueID = record.pointee.outerLength > 0 ? PortID(tunnel.table.underlayPortID) : PortID(record.pointee.outPort)
-            let outBefore = fastPorts[queueID].txQueue.countPointer.pointee
-            ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
-            let out = fastPorts[queueID].txQueue
-            let outCount = out.countPointer.pointee
-            guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { continue }
-            record.pointee.outAddress = out.addresses[outCount &- 1]
-            record.pointee.outLength = out.lengths[outCount &- 1]
-            keepRecord()
+            keepIfForwarded(on: queueID) {
+                ingress(address: address, length: length, port: inID, now: now, depth: 0, tunnelID: 0)
+            }
         }
+    }
+
+    /// Runs `body` (one frame through the pipeline) and keeps `fastPath.record` when exactly
+    /// one frame more was queued in the whole datapath, on `queueID`'s transmit queue.
+    @inline(__always)
+    func keepIfForwarded(on queueID: PortID, _ body: () -> Void) {
+        let queuedBefore = framesInTransmitQueues
+        let out = fastPorts[queueID].txQueue
+        let outBefore = out.countPointer.pointee
+        body()
+        let outCount = out.countPointer.pointee
+        guard outCount == outBefore &+ 1, framesInTransmitQueues == queuedBefore &+ 1 else { return }
+        fastPath.record.pointee.outAddress = out.addresses[outCount &- 1]
+        fastPath.record.pointee.outLength = out.lengths[outCount &- 1]
+        keepRecord()
     }
 
     /// Frames on every port's transmit queue.
@@ -89,7 +98,7 @@ extension Datapath {
     /// (`outTagged`, `outTCI`, `outLength`; the recorder overwrites them with what the frame
     /// did). False when the frame is nothing the fast path repeats (multicast, unknown
     /// destination, flow tables, tunnels, services, two tags, a refusal).
-    func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64) -> Bool {
+    func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64, toTunnel: Bool = true) -> Bool {
         guard length >= 14 else { return false }
         let frame = pool.pointer(address)
         var record = FastPathRecord()
@@ -109,7 +118,7 @@ extension Datapath {
             return false
         }
         record.inLength = length
-        guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: false, toTunnel: true) else { return false }
+        guard walkNormal(&record, from: inID, now: now, tablesAtFirstStep: false, toTunnel: toTunnel) else { return false }
         fastPath.record.pointee = record
         return true
     }
@@ -264,10 +273,16 @@ extension Datapath {
             encapsulation = fastPathEncapsulation(tunnelPort: PortID(record.outPort), delta: expected - Int(record.inLength))
             guard encapsulation?.header.count == Int(record.outerLength) else { return nil }
         }
+        var decapsulation: FastPathDecapsulation?
+        if record.fromTunnel {
+            decapsulation = fastPathDecapsulation(tunnelPort: path[0].inPort, tunnelID: record.tunnelID)
+            guard decapsulation != nil, encapsulation == nil else { return nil }
+        }
         return FastPathDecision(key: FastPathKey(inPort: path[0].inPort, tagged: record.tagged, tci: record.tci,
-                                                 dst: record.dst, src: record.src),
+                                                 dst: record.dst, src: record.src, tunnelID: record.fromTunnel ? record.tunnelID : nil),
                                 steps: path, outPort: PortID(record.outPort), tagOperation: operation,
-                                outTCI: operation == .push || operation == .set ? record.outTCI : 0, encapsulation: encapsulation)
+                                outTCI: operation == .push || operation == .set ? record.outTCI : 0, encapsulation: encapsulation,
+                                decapsulation: decapsulation)
     }
 
     /// The `record.stepCount` steps at `steps` (a walk's, `walkNormal`) as `FastPathStep`s,
@@ -317,7 +332,7 @@ extension Datapath {
         for step in decision.steps where step.bridge.index >= 0 && step.bridge.index < l2.bridgeCount {
             guard !openFlow.active[step.bridge.index] else { return nil }
         }
-        guard fastPathEncapsulationHolds(decision) else { return nil }
+        guard fastPathEncapsulationHolds(decision), fastPathDecapsulationHolds(decision) else { return nil }
         return macExpiry(of: decision.steps[...], src: decision.key.src, dst: decision.key.dst, now: now).map { DatapathInstant(nanoseconds: $0) }
     }
 
@@ -342,6 +357,7 @@ extension Datapath {
         creditDependencies(decision.dependencies, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
         creditRoute(decision, packets: packets, bytes: bytes, lastUsed: lastUsed.nanoseconds)
         creditEncapsulation(decision, packets: packets, bytes: bytes)
+        creditDecapsulation(decision, packets: packets, bytes: bytes)
     }
 }
 

@@ -10,6 +10,8 @@ extension Datapath {
     /// same action. Control path (borrows one frame of the pool for the header).
     public func fastPathDecision(for key: FastPathKey, now instant: DatapathInstant) -> FastPathDecision? {
         let now = instant.nanoseconds
+        // A tunnel's entries are keyed by an id the process that installed them assigned.
+        guard key.tunnelID == nil else { return nil }
         if key.connection != nil {
             guard let (decision, _) = workOutConnectionPath(key, now: now) ?? workOutRoutedPath(key, now: now) else { return nil }
             trackLiberally(decision)

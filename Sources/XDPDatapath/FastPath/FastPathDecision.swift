@@ -67,9 +67,14 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     /// For a decision that went through OpenFlow tables: the IPv4 and transport fields it
     /// depends on; nil for a NORMAL-only decision (a function of the Ethernet header).
     public var connection: FastPathConnection?
+    /// For a frame that enters by a tunnel port (decapsulated): the tun_id it enters with
+    /// (the GRE key, 0 without one); nil for a frame that enters by an interface.
+    public var tunnelID: UInt64?
 
     /// A key; `tci` is ignored (stored as 0) when `tagged` is false, so equal frames make equal keys.
-    public init(inPort: PortID, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64, connection: FastPathConnection? = nil) {
+    public init(inPort: PortID, tagged: Bool, tci: UInt16, dst: UInt64, src: UInt64, connection: FastPathConnection? = nil,
+                tunnelID: UInt64? = nil) {
+        self.tunnelID = tunnelID
         self.inPort = inPort
         self.tagged = tagged
         self.tci = tagged ? tci : 0
@@ -82,7 +87,7 @@ public struct FastPathKey: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let vlan = tagged ? "vlan(vid=\(tci & 0x0FFF),pcp=\(tci >> 13))" : "vlan(none)"
         let connectionText = connection.map { "," + $0.description } ?? ""
-        return "in_port(\(inPort.index)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))" + connectionText
+        return (tunnelID.map { "tunnel(tun_id=0x\(String($0, radix: 16))),"} ?? "") + "in_port(\(inPort.index)),\(vlan),eth(src=\(FastPathKey.macText(src)),dst=\(FastPathKey.macText(dst)))" + connectionText
     }
 
     /// A 48-bit MAC in the low bits of `mac` as `aa:bb:cc:dd:ee:ff`.
@@ -326,6 +331,27 @@ public struct FastPathEncapsulation: Sendable, Equatable {
     }
 }
 
+/// Where the frames of a decision that enters by a GRE tunnel port come from: GRE packets
+/// on the underlay, to our MAC and address, from the port's remote, with its key (or
+/// none). The kernel program recognises them as the underlay does on its common path
+/// (`decapsulation` in bpf/datapath/xsk_steer.bpf.c), strips the `headerLength` outer
+/// bytes and looks the inner frame up as entering by the tunnel.
+public struct FastPathDecapsulation: Sendable, Hashable {
+    /// The underlay port the GRE packets arrive on.
+    public var underlayPort: PortID
+    /// Our underlay MAC (the outer destination), in the low 48 bits.
+    public var localMAC: UInt64
+    /// Our underlay address (the outer IPv4 destination).
+    public var local: IPv4Address
+    /// The tunnel port's remote (the outer IPv4 source).
+    public var remote: IPv4Address
+    /// The GRE key on the wire; nil for a port without a key (no GRE flags).
+    public var key: UInt32?
+
+    /// Bytes of outer headers: Ethernet, IPv4, GRE (and key).
+    public var headerLength: Int { key == nil ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey }
+}
+
 /// The router a routed decision went through and what it depends on there: the route and
 /// neighbour that sent the frame on (worked out again on every re-check) and the
 /// translated connection, if any, whose timer the cached frames refresh.
@@ -372,6 +398,18 @@ public struct FastPathDecision: Sendable, Equatable {
     /// For a decision that ends on a GRE tunnel port: the outer headers pushed and the
     /// underlay port the frame leaves by.
     public var encapsulation: FastPathEncapsulation? = nil
+    /// For a decision whose frames enter by a GRE tunnel port: the GRE packets they arrive in.
+    public var decapsulation: FastPathDecapsulation? = nil
+
+    /// The port whose interface the frames arrive on: the key's, or the underlay when they
+    /// enter by a tunnel.
+    public var ingressPort: PortID { decapsulation?.underlayPort ?? key.inPort }
+
+    /// `bytes` of `packets` frames as they entered the bridge, as they arrived on
+    /// `ingressPort` (inside the outer headers of a tunnel).
+    public func bytesArriving(_ bytes: UInt64, packets: UInt64) -> UInt64 {
+        FastPathStep.bytes(bytes, packets: packets, delta: decapsulation?.headerLength ?? 0)
+    }
 
     /// The port whose interface the frame leaves by: `outPort`, or the underlay when the
     /// decision ends on a tunnel.
@@ -462,7 +500,8 @@ public struct FastPathEntry: Sendable, Equatable, CustomStringConvertible {
     /// `in_port(vm1),eth(src=…,dst=…), packets:3, bytes:180, used:0.250s, actions:vm2`.
     public var description: String {
         let key = decision.key
-        var text = "in_port(\(inPort))"
+        var text = (key.tunnelID.map { "tunnel(tun_id=0x\(String($0, radix: 16)),src=\(decision.decapsulation?.remote.description ?? "?")),"} ?? "")
+            + "in_port(\(inPort))"
         text += key.tagged ? ",vlan(vid=\(key.tci & 0x0FFF),pcp=\(key.tci >> 13))" : ""
         text += ",eth(src=\(FastPathKey.macText(key.src)),dst=\(FastPathKey.macText(key.dst)))"
         if let connection = key.connection { text += "," + connection.description }

@@ -118,6 +118,10 @@ struct FastPathRecord {
     /// Bytes of outer headers a tunnel at the end of the path prepends (0: none); the
     /// queued frame is the encapsulated one.
     @usableFromInline var outerLength: UInt32 = 0
+    /// Whether the frame entered by a tunnel port (decapsulated from the underlay), and
+    /// the tun_id it entered with.
+    @usableFromInline var fromTunnel = false
+    @usableFromInline var tunnelID: UInt64 = 0
     // A frame through OpenFlow tables (Datapath+FastPathConnections.swift): its connection
     // fields, a hash of its IPv4 and transport headers as it entered and as it left, and
     // when it was forwarded.

@@ -39,8 +39,12 @@ extension Datapath {
         // stage here, once per batch, so `ingress` needs no per-frame check (nothing else
         // hands it a frame of the underlay port, which is on no bridge).
         if fastPorts[inID].isUnderlay {
-            for i in 0..<count {
-                underlayIngress(address: storage.addresses[i], length: storage.lengths[i], wireID: inID, now: now)
+            if fastPath.recording.pointee {
+                processRecordingDecapsulation(storage, count: count, from: inID, now: now)
+            } else {
+                for i in 0..<count {
+                    underlayIngress(address: storage.addresses[i], length: storage.lengths[i], wireID: inID, now: now)
+                }
             }
         } else if fastPath.recording.pointee {
             processRecordingFastPath(storage, count: count, from: inID, now: now)
