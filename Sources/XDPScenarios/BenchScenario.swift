@@ -130,8 +130,9 @@ extension BenchScenario {
     /// A frame the sink sends before measuring, nil for none: the replies that make an `sg`
     /// stream established (`perFlow`: rewritten per flow like the generator's; `compute`:
     /// GRE-encapsulated), the ARP request that teaches our router the sink's MAC (`snat`, `fip`),
-    /// or on `l2` and `vlan-*` the sink's ARP request that every bridge learns its MAC from, so
-    /// the stream is learned unicast, not flooded (what the in-kernel fast path repeats).
+    /// or on `l2`, `vlan-*` and `gre-*` the sink's ARP request (through the tunnel for
+    /// `gre-encap`) that every bridge learns its MAC from, so the stream is learned unicast,
+    /// not flooded (what the in-kernel fast path repeats).
     public func primeFrame(size: Int) -> (frame: [UInt8], portOffset: Int, perFlow: Bool)? {
         if compute {
             let reply = computeReplyFrame(size: size)
@@ -145,10 +146,17 @@ extension BenchScenario {
             return (ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: natSinkSide.sink, target: natSinkSide.router),
                     34, false)
         }
-        if name == "l2" || name.hasPrefix("vlan-") {
+        if tunnel == .encap && tunnelProtocol == .gre {
+            // The host behind the remote endpoint says who it is through the tunnel: the
+            // bridge learns its MAC on the gre port.
+            let arp = ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: [10, 76, 0, 2], target: [10, 76, 0, 1])
+            return (ScenarioFrames.gre(inner: arp, destination: Self.bMAC, source: Self.sinkMAC, from: Self.remoteIP, to: Self.localIP),
+                    ScenarioFrames.greHeaderBytes(key: nil) + 34, false)
+        }
+        if name == "l2" || name.hasPrefix("vlan-") || (tunnel == .decap && tunnelProtocol == .gre) {
             var arp = ScenarioFrames.arpRequest(senderMAC: Self.sinkMAC, sender: [10, 76, 0, 2], target: [10, 76, 0, 1])
             // The sink behind a trunk tags it, as its frames are.
-            if portB == .trunk { arp.insert(contentsOf: [0x81, 0x00, UInt8(Self.vlan >> 8), UInt8(Self.vlan & 0xFF)], at: 12) }
+            if portB == .trunk && tunnel == nil { arp.insert(contentsOf: [0x81, 0x00, UInt8(Self.vlan >> 8), UInt8(Self.vlan & 0xFF)], at: 12) }
             return (arp, 34, false)
         }
         return nil

@@ -187,6 +187,22 @@ struct FastPathTunnelTests {
         #expect(decided.first.map { datapath.fastPathDecision(for: $0.key, now: now) } == .some(nil))
     }
 
+    /// The bench's `gre-encap` and `gre-decap`: after the sink's prime frame (through the
+    /// tunnel for `gre-encap`) the generator's stream is learned unicast, and decided.
+    @Test(arguments: ["gre-encap", "gre-decap"])
+    func theBenchsGREStreamsAreDecidedAfterTheirPrimeFrame(_ name: String) throws {
+        let scenario = try #require(BenchScenario.select(name)?.first)
+        let now = DatapathInstant.now()
+        let datapath = try Datapath(configuration: try scenario.datapathConfiguration(a: "a", b: "b"), pool: FramePool(frameCount: 256), now: now)
+        datapath.fastPathRecording = true
+        let prime = try #require(scenario.primeFrame(size: 60))
+        _ = FastPathRouteTests.send(prime.frame, datapath, now: now, port: "b")
+        let (left, decisions) = FastPathRouteTests.send(scenario.generatorFrame(size: 60).frame, datapath, now: now)
+        #expect(left.map(\.0) == ["b"])
+        let decision = try #require(decisions.first, "\(name): nothing decided")
+        #expect(name == "gre-encap" ? decision.encapsulation != nil : decision.decapsulation != nil)
+    }
+
     @Test func aVXLANPortIsNotRepeated() throws {
         let now = DatapathInstant.now()
         let configuration = DatapathConfiguration(

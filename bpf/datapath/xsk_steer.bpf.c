@@ -26,7 +26,13 @@
 // joined by `ct()` lookups that find it established) is keyed by its IPv4 and transport
 // fields too (Sources/XDPDatapath/FastPath/Datapath+FastPathConnections.swift): the program
 // looks the Ethernet-only key up first and, on a miss, a UDP datagram or a TCP segment
-// without SYN/FIN/RST/URG with the connection fields filled in. This program looks every
+// without SYN/FIN/RST/URG with the connection fields filled in. GRE tunnels at either end
+// of a NORMAL path (Sources/XDPDatapath/FastPath/Datapath+FastPathTunnels.swift): an entry
+// may carry outer headers to push (`encapsulate`: a gre port's Ethernet/IPv4/GRE, length
+// and checksum written per frame) before the redirect to the underlay; and a GRE packet
+// that `fp_tunnels` knows (`decapsulation`: underlay interface, our MAC, remote, our
+// address, key) has its inner frame looked up under the tunnel's id in place of the
+// ifindex, its outer bytes stripped on a hit. This program looks every
 // frame of a served interface up there first; a hit whose entry has not expired applies the
 // tag operation and redirects the frame through the DEVMAP `fp_devs` to the egress interface,
 // counting packets, bytes and the last use in the per-CPU `fp_stats`. IPv6 takes the

@@ -9,7 +9,9 @@ import XDPPacket
 // learned unicast — through NORMAL-only bridges (no flow but the default), patch ports
 // between them, one output on a port with a transmit queue, the VLAN popped, pushed or
 // rewritten on the way — and nothing else: no flood, no flow table (so no `ct()`, `learn`,
-// controller action or security group), no tunnel, no service port, at most one 802.1Q tag.
+// controller action or security group), no service port, at most one 802.1Q tag; a GRE
+// tunnel only at either end, whose outer headers are as much a function of the port as a
+// tag (Datapath+FastPathTunnels.swift).
 // Such a frame's fate is a pure function of (ingress port, VLAN tag, destination MAC, source
 // MAC) and of the MAC tables: while `fastPathRecording` is on, `process` works each frame's
 // NORMAL path out from the MAC tables before running it and keeps it when the frame did
@@ -97,7 +99,8 @@ extension Datapath {
     /// one port with a transmit queue, with the frame's predicted tag and length as it leaves
     /// (`outTagged`, `outTCI`, `outLength`; the recorder overwrites them with what the frame
     /// did). False when the frame is nothing the fast path repeats (multicast, unknown
-    /// destination, flow tables, tunnels, services, two tags, a refusal).
+    /// destination, flow tables, VXLAN, services, two tags, a refusal; a GRE port at the
+    /// end unless `toTunnel`).
     func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64, toTunnel: Bool = true) -> Bool {
         guard length >= 14 else { return false }
         let frame = pool.pointer(address)
