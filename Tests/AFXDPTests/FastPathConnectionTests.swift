@@ -251,17 +251,10 @@ extension AFXDPIntegrationTests {
             }
             var carried = 0
             for (name, frame, port, cacheable) in corpus {
-                let run = try program.testRun(frame: frame, ifindex: ifindex[port]!)
-                reference.inject(frame, into: reference.port(named: port)!, now: now)
-                let outputs = FastPathConnectionTests.drain(reference)
-                if run.verdict == FastPathDifferentialTests.redirect {
+                if try FastPathDifferentialTests.compareFrame(name, frame, cacheable: cacheable, program: program, ifindex: ifindex[port]!,
+                                                              port: port, egress: port == "a" ? "b" : "a", reference: reference,
+                                                              cached: cached, now: now, failures: &failures) {
                     carried += 1
-                    if !cacheable { failures.append("\(name): carried") }
-                    if outputs.count != 1 || outputs[0].1 != run.output { failures.append("\(name): program's bytes differ from \(outputs.map(\.0))") }
-                } else {
-                    if cacheable { failures.append("\(name): not carried (verdict \(run.verdict))") }
-                    cached.inject(frame, into: cached.port(named: port)!, now: now)
-                    _ = FastPathConnectionTests.drain(cached)
                 }
             }
             for (key, decision) in installed {

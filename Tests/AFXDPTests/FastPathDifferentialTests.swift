@@ -283,5 +283,30 @@ struct FastPathDifferentialTests {
         }
         return failures
     }
+
+    /// One frame of a differential corpus: through the program, as received on `ifindex`,
+    /// and through `reference` by `port`. Carried: the program's bytes must be the
+    /// pipeline's one output, on `egress`, and `cacheable` must say so. Not carried: the
+    /// program must have left the frame intact, `cacheable` must say so, and `cached` (the
+    /// relieved datapath) takes it by the slow path. Returns whether the program carried it.
+    static func compareFrame(_ label: String, _ frame: [UInt8], cacheable: Bool, program: SteeringProgram, ifindex: Int32,
+                             port: String, egress: String, reference: Datapath, cached: Datapath, now: DatapathInstant,
+                             failures: inout [String]) throws -> Bool {
+        let run = try program.testRun(frame: frame, ifindex: ifindex)
+        reference.inject(frame, into: reference.port(named: port)!, now: now)
+        let outputs = FastPathConnectionTests.drain(reference)
+        guard run.verdict == redirect else {
+            if cacheable { failures.append("\(label): not carried (verdict \(run.verdict))") }
+            if run.output != frame { failures.append("\(label): changed on its way to the socket") }
+            cached.inject(frame, into: cached.port(named: port)!, now: now)
+            _ = FastPathConnectionTests.drain(cached)
+            return false
+        }
+        if !cacheable { failures.append("\(label): carried") }
+        if outputs.count != 1 || outputs[0].0 != egress || outputs[0].1 != run.output {
+            failures.append("\(label): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
+        }
+        return true
+    }
 }
 }

@@ -334,20 +334,10 @@ extension AFXDPIntegrationTests {
             ]
             var carried = 0
             for (what, f, cacheable) in corpus {
-                let run = try program.testRun(frame: f, ifindex: ifindex["a"]!)
-                reference.inject(f, into: reference.port(named: "a")!, now: now)
-                let outputs = FastPathConnectionTests.drain(reference)
-                if run.verdict == FastPathDifferentialTests.redirect {
+                if try FastPathDifferentialTests.compareFrame(what, f, cacheable: cacheable, program: program, ifindex: ifindex["a"]!,
+                                                              port: "a", egress: "b", reference: reference, cached: cached, now: now,
+                                                              failures: &failures) {
                     carried += 1
-                    if !cacheable { failures.append("\(what): carried") }
-                    if outputs.count != 1 || outputs[0].0 != "b" || outputs[0].1 != run.output {
-                        failures.append("\(what): the program's bytes differ from the pipeline's \(outputs.map(\.0))")
-                    }
-                } else {
-                    if cacheable { failures.append("\(what): not carried (verdict \(run.verdict))") }
-                    if run.output != f { failures.append("\(what): changed on its way to the socket") }
-                    cached.inject(f, into: cached.port(named: "a")!, now: now)
-                    _ = FastPathConnectionTests.drain(cached)
                 }
             }
             if carried != 4 { failures.append("carried \(carried), 4 expected") }

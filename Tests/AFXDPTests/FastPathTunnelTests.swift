@@ -305,22 +305,11 @@ extension AFXDPIntegrationTests {
                     ]
                     for (what, frame, cacheable) in corpus {
                         let label = "\(host.port)→\(FastPathTunnelTests.tunnels[i].name) \(what)"
-                        let carriedHere = cacheable && i < 3
-                        if carriedHere { expected += 1 }
-                        let run = try program.testRun(frame: frame, ifindex: ifindex[host.port]!)
-                        reference.inject(frame, into: reference.port(named: host.port)!, now: now)
-                        let outputs = FastPathConnectionTests.drain(reference)
-                        if run.verdict == FastPathDifferentialTests.redirect {
+                        if cacheable && i < 3 { expected += 1 }
+                        if try FastPathDifferentialTests.compareFrame(label, frame, cacheable: cacheable && i < 3, program: program,
+                                                                      ifindex: ifindex[host.port]!, port: host.port, egress: "u",
+                                                                      reference: reference, cached: cached, now: now, failures: &failures) {
                             carried += 1
-                            if !carriedHere { failures.append("\(label): carried") }
-                            if outputs.count != 1 || outputs[0].0 != "u" || outputs[0].1 != run.output {
-                                failures.append("\(label): program \(run.output.count) bytes, pipeline \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
-                            }
-                        } else {
-                            if carriedHere { failures.append("\(label): not carried (verdict \(run.verdict))") }
-                            if run.output != frame { failures.append("\(label): changed on its way to the socket") }
-                            cached.inject(frame, into: cached.port(named: host.port)!, now: now)
-                            _ = FastPathConnectionTests.drain(cached)
                         }
                     }
                 }
@@ -400,20 +389,10 @@ extension AFXDPIntegrationTests {
                     for (what, frame, cacheable) in corpus {
                         let label = "\(FastPathTunnelTests.tunnels[i].name)→\(host.port) \(what)"
                         if cacheable { expected += 1 }
-                        let run = try program.testRun(frame: frame, ifindex: ifindex["u"]!)
-                        reference.inject(frame, into: reference.port(named: "u")!, now: now)
-                        let outputs = FastPathConnectionTests.drain(reference)
-                        if run.verdict == FastPathDifferentialTests.redirect {
+                        if try FastPathDifferentialTests.compareFrame(label, frame, cacheable: cacheable, program: program,
+                                                                      ifindex: ifindex["u"]!, port: "u", egress: host.port,
+                                                                      reference: reference, cached: cached, now: now, failures: &failures) {
                             carried += 1
-                            if !cacheable { failures.append("\(label): carried") }
-                            if outputs.count != 1 || outputs[0].0 != host.port || outputs[0].1 != run.output {
-                                failures.append("\(label): program \(run.output.count) bytes, pipeline \(outputs.map { "\($0.0) \($0.1.count) bytes" })")
-                            }
-                        } else {
-                            if cacheable { failures.append("\(label): not carried (verdict \(run.verdict))") }
-                            if run.output != frame { failures.append("\(label): changed on its way to the socket") }
-                            cached.inject(frame, into: cached.port(named: "u")!, now: now)
-                            _ = FastPathConnectionTests.drain(cached)
                         }
                     }
                 }
