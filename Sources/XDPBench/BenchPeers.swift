@@ -233,8 +233,35 @@ final class DirectPeer: BenchPeer {
 /// or for `snat`/`fip` the namespace routing with iptables NAT (BenchScenario+NAT.swift).
 /// GRO is turned on on `a` while it runs: a frame sent by XDP into a veth whose peer has
 /// neither XDP nor GRO is dropped.
+/// Debian packages a peer runs, installed when missing (`make bench` installs them first;
+/// the bench binary run by itself does it here).
+enum BenchPackages {
+    /// Installs `packages` with apt-get unless every one of `commands` is found; true when
+    /// it installed them. Throws when apt-get fails (after one `apt-get update`).
+    static func ensure(commands: [String], packages: [String], peer: String, output: BenchOutput) throws -> Bool {
+        let probe = commands.map { "command -v \($0) >/dev/null" }.joined(separator: " && ")
+        if Shell.run(["sh", "-c", probe]).succeeded { return false }
+        output.line("bench: installing \(packages.joined(separator: " ")) (apt-get)")
+        let install = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends"] + packages
+        var r = Shell.run(install)
+        if !r.succeeded {
+            Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"])
+            r = Shell.run(install)
+        }
+        guard r.succeeded else {
+            throw BenchFailure("\(peer): apt-get install \(packages.joined(separator: " ")) failed: \(r.output.suffix(400))")
+        }
+        return true
+    }
+}
+
 final class KernelPeer: BenchPeer {
     let name = "kernel"
+    let output: BenchOutput
+
+    init(output: BenchOutput) {
+        self.output = output
+    }
     private var lab: BenchLab?
     private var bridge = ""
     /// The iptables rules file of an `sg` run (removed with the rules in `stop`).
@@ -263,6 +290,11 @@ final class KernelPeer: BenchPeer {
     func start(_ scenario: BenchScenario, lab: BenchLab) throws {
         self.lab = lab
         bridge = lab.network.prefix + "br"
+        if scenario.nat != nil || scenario.securityGroupRules != nil || scenario.compute {
+            // Linux's firewall and NAT: iptables, and conntrack to flush the tracker.
+            _ = try BenchPackages.ensure(commands: ["iptables", "iptables-restore", "conntrack"], packages: ["iptables", "conntrack"],
+                                         peer: "kernel", output: output)
+        }
         if scenario.nat != nil {
             // The L3 agent's namespace: no bridge, routing and iptables NAT.
             router = scenario
@@ -414,16 +446,8 @@ final class OVSPeer: BenchPeer {
     /// Installs Open vSwitch when missing (Debian `openvswitch-switch`) and stops the
     /// distribution's daemons if the package started them.
     func ensureInstalled() throws {
-        if Shell.run(["sh", "-c", "command -v ovs-vswitchd && command -v ovsdb-server"]).succeeded { return }
-        output.line("bench: installing openvswitch-switch (apt-get)")
-        var r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                           "--no-install-recommends", "openvswitch-switch"])
-        if !r.succeeded {
-            Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"])
-            r = Shell.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                           "--no-install-recommends", "openvswitch-switch"])
-        }
-        guard r.succeeded else { throw BenchFailure("ovs: apt-get install openvswitch-switch failed: \(r.output.suffix(400))") }
+        guard try BenchPackages.ensure(commands: ["ovs-vswitchd", "ovsdb-server"], packages: ["openvswitch-switch"],
+                                       peer: "ovs", output: output) else { return }
         // The package's own service (if its postinst started it) is not ours to measure with.
         Shell.run(["sh", "-c", "/usr/share/openvswitch/scripts/ovs-ctl status >/dev/null 2>&1 && "
             + "/usr/share/openvswitch/scripts/ovs-ctl stop"])

@@ -112,7 +112,7 @@ public struct BenchRun {
                 var fast = options
                 fast.fastPath = true
                 peers.append(EnginePeer(name: "xdpswitch-fp", options: fast))
-            case "kernel": peers.append(KernelPeer())
+            case "kernel": peers.append(KernelPeer(output: output))
             case "direct": peers.append(DirectPeer())
             default: peers.append(OVSPeer(rundir: "/tmp/xdpswitch-bench-\(lab.network.prefix)", pmdCPU: placement.forwarder,
                                           output: output))
