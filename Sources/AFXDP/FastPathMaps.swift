@@ -16,9 +16,8 @@ package final class FastPathMaps {
     static let keySize = 36
     static let actionSize = 104
     static let countersSize = 24
-    /// Bytes of `struct fp_tunnel_key` and `struct fp_tunnel`.
+    /// Bytes of `struct fp_tunnel_key`.
     static let tunnelKeySize = 24
-    static let tunnelSize = 8
     /// The ids of tunnels (`fp_tunnel.id`) start here: no ifindex is this large.
     package static let firstTunnelID: UInt32 = 0x8000_0000
 
@@ -75,7 +74,7 @@ package final class FastPathMaps {
     }
 
     /// The action bytes: egress ifindex, tag operation, TCI, expiry, longest frame, then
-    /// a router's rewrite (`struct fp_action`).
+    /// a router's rewrite and a tunnel's outer headers (`struct fp_action`).
     package static func actionBytes(egress: Int32, operation: FastPathTagOperation, tci: UInt16, expires: UInt64,
                                     maximumLength: UInt32, rewrite: FastPathRewrite? = nil,
                                     encapsulation: FastPathEncapsulation? = nil) -> [UInt8] {
@@ -124,7 +123,6 @@ package final class FastPathMaps {
     /// Where the rewrite and the outer headers lie in the action bytes.
     static let rewriteBytes = 20..<actionSize
 
-    /// Lets the program redirect to `ifindex`.
     /// The `fp_tunnels` key of the GRE packets of `decapsulation` arriving on `ifindex`.
     package static func tunnelKeyBytes(ifindex: Int32, decapsulation: FastPathDecapsulation) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: tunnelKeySize)
@@ -141,7 +139,7 @@ package final class FastPathMaps {
 
     /// Makes the GRE packets of `key` (`tunnelKeyBytes`) enter the fast path as tunnel `id`.
     package func installTunnel(key: [UInt8], id: UInt32) throws(AFXDPError) {
-        var value: (UInt32, UInt32) = (id, 0)
+        var value: (UInt32, UInt32) = (id, 0)  // struct fp_tunnel
         guard bpf_map_update_elem(tunnelsFD, key, &value, UInt64(BPF_ANY)) == 0 else {
             throw AFXDPError(call: "bpf_map_update_elem(fp_tunnels)", errno: errno)
         }
@@ -152,6 +150,7 @@ package final class FastPathMaps {
         for key in Self.keys(mapFD: tunnelsFD, keySize: Self.tunnelKeySize) { _ = bpf_map_delete_elem(tunnelsFD, key) }
     }
 
+    /// Lets the program redirect to `ifindex`.
     package func addDevice(_ ifindex: Int32) throws(AFXDPError) {
         guard !devices.contains(ifindex) else { return }
         var key = UInt32(bitPattern: ifindex)

@@ -386,9 +386,9 @@ static __always_inline int rewrite_frame(struct fp_action *action, void *data, v
 }
 
 // Pushes the entry's outer headers (a GRE tunnel's Ethernet, IPv4 and GRE, as the Swift
-// tunnel writes them: TunnelTable.swift) in front of the `inner`-byte frame and writes the outer IPv4
-// total length and checksum. 0 when done, -1 when the headroom would not take them (cannot
-// happen: XDP leaves every frame 256 bytes of headroom).
+// tunnel writes them: TunnelTable.swift) in front of the `inner`-byte frame and writes the
+// outer IPv4 total length and checksum. 0 when done, -1 when the headroom would not take
+// them (cannot happen: XDP leaves every frame 256 bytes of headroom).
 static __always_inline int encapsulate(struct xdp_md *ctx, struct fp_action *action, __u32 inner)
 {
 	__u32 hlen = action->encap_len;

@@ -428,8 +428,9 @@ public struct FastPathDecision: Sendable, Equatable {
         FastPathStep.bytes(bytes, packets: packets, delta: (steps.last?.outLengthDelta ?? 0) + (encapsulation?.header.count ?? 0))
     }
 
-    /// `frame` (one with the decision's key) as the kernel program sends it on: the tag
-    /// operation, then the router's rewrite.
+    /// `frame` (one with the decision's key: for a decision that enters by a tunnel, the
+    /// inner frame) as the kernel program sends it on: the tag operation, then the router's
+    /// rewrite, then a tunnel's outer headers.
     public func applied(to frame: [UInt8]) -> [UInt8] {
         var out = frame
         switch tagOperation {
