@@ -56,9 +56,11 @@ struct FastPathConnectionTests {
         datapath.inject(reply, into: datapath.port(named: "b")!, now: now)
         #expect(Self.drain(datapath).map(\.0) == ["a"])
         let decisions = datapath.takeFastPathDecisions()
-        // The reply is flooded, not cached: its destination was never learned (the
-        // firewall sends the VM's ingress to its port with `output:N`, not NORMAL).
-        #expect(decisions.count == 1, "\(decisions.map(\.key))")
+        // The reply is flooded, its destination never learned (the firewall sends the VM's
+        // frames out with `output:N`, not NORMAL), to `a` alone: decided as a flood.
+        #expect(decisions.count == 2, "\(decisions.map(\.key))")
+        let flood = try #require(decisions.first(where: { $0.key.inPort == datapath.port(named: "b")!.id }))
+        #expect(flood.steps.map(\.flooded) == [true] && flood.outPort == datapath.port(named: "a")!.id)
         guard let decision = decisions.first(where: { $0.key.inPort == datapath.port(named: "a")!.id }) else { return }
         #expect(decision.key.connection?.proto == 17)
         #expect(decision.outPort == datapath.port(named: "b")!.id)
@@ -220,7 +222,7 @@ extension AFXDPIntegrationTests {
             var installed: [[UInt8]: FastPathDecision] = [:]
             for decision in cached.takeFastPathDecisions() {
                 guard let expiry = cached.fastPathExpiry(of: decision, now: now) else { failures.append("\(decision.key): does not hold"); continue }
-                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.outPort.index].name
+                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.egressPort.index].name
                 let key = FastPathMaps.keyBytes(ifindex: ifindex[inName]!, key: decision.key)
                 try program.fastPath.addDevice(ifindex[outName]!)
                 try program.fastPath.install(key: key, action: FastPathMaps.actionBytes(of: decision, egress: ifindex[outName]!, expires: expiry.nanoseconds, maximumLength: 1792), fresh: true)
@@ -230,14 +232,17 @@ extension AFXDPIntegrationTests {
                 readBack.inPort = decision.key.inPort
                 if readBack != decision.key { failures.append("key bytes read back as \(readBack), not \(decision.key)") }
             }
-            if installed.count != 1 { failures.append("\(installed.count) entries installed, 1 expected (the reply is flooded)") }
+            // The reply too: NORMAL floods it (the firewall sends the VM's frames out with
+            // `output:N`, so its MAC is never learned), and `a` is the one port to flood to.
+            if installed.count != 2 { failures.append("\(installed.count) entries installed, 2 expected (the forward and the flooded reply)") }
+            if installed.values.filter({ $0.steps.contains(where: \.flooded) }).count != 1 { failures.append("the reply's decision is not a flood") }
 
             // The corpus: the established datagrams, and variants that must take the slow path.
             func variant(_ frame: [UInt8], _ change: (inout [UInt8]) -> Void) -> [UInt8] { var f = frame; change(&f); return f }
             let meta = PacketParser.parse(forward)
             let ip = Int(meta.l3Offset), l4 = Int(meta.l4Offset)
             var corpus: [(String, [UInt8], String, Bool)] = [
-                ("forward", forward, "a", true), ("reply-flooded", reply, "b", false),
+                ("forward", forward, "a", true), ("reply-flooded", reply, "b", true),
                 ("trailing-bytes", forward + [UInt8](repeating: 0xAB, count: 10), "a", true),
                 ("ttl", variant(forward) { $0[ip + 8] &-= 1 }, "a", false),
                 ("tos", variant(forward) { $0[ip + 1] = 0x10 }, "a", false),
@@ -262,14 +267,16 @@ extension AFXDPIntegrationTests {
                 cached.creditFastPath(decision, packets: counters.packets, bytes: counters.bytes,
                                       lastUsed: DatapathInstant(nanoseconds: max(counters.lastUsed, now.nanoseconds)))
             }
-            if carried != 2 { failures.append("carried \(carried), 2 expected") }
+            if carried != 3 { failures.append("carried \(carried), 3 expected") }
             // The flows and ports of the relieved datapath count what the reference's did.
             let a = try reference.flowStatistics(bridge: "br", now: now).map(\.packets)
             let b = try cached.flowStatistics(bridge: "br", now: now).map(\.packets)
             if a != b { failures.append("flow packets: reference \(a), with the fast path \(b)") }
             for name in ["a", "b"] {
                 let x = reference.port(named: name)!.stats, y = cached.port(named: name)!.stats
-                if (x.rxPackets, x.txPackets) != (y.rxPackets, y.txPackets) { failures.append("\(name): reference \(x), fast path \(y)") }
+                if (x.rxPackets, x.txPackets, x.floodedPackets) != (y.rxPackets, y.txPackets, y.floodedPackets) {
+                    failures.append("\(name): reference \(x), fast path \(y)")
+                }
             }
             return failures
         }
@@ -289,7 +296,7 @@ extension AFXDPIntegrationTests {
     struct FastPathScenarioDifferentialTests {
         /// The stages whose frames the fast path carries once recorded.
         static let carried: Set<String> = ["l2", "vlan-push", "vlan-pop", "flows-1", "flows-100", "flows-10000", "sg-10", "sg-100",
-                                           "snat", "fip"]
+                                           "snat", "fip", "compute"]
 
         @Test func everyStageIsCarriedExactlyWhenItShouldBeAndWithThePipelinesBytes() throws {
             var failures: [String] = []
@@ -345,7 +352,7 @@ extension AFXDPIntegrationTests {
             for frame in scenario.templates { both(frame, scenario.input) }
             var installed: [[UInt8]: FastPathDecision] = [:]
             for decision in cached.takeFastPathDecisions() {
-                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.outPort.index].name
+                let inName = cached.ports[decision.key.inPort.index].name, outName = cached.ports[decision.egressPort.index].name
                 guard let expiry = cached.fastPathExpiry(of: decision, now: now), let inIndex = ifindex[inName],
                       let outIndex = ifindex[outName] else { failures.append("\(decision.key): does not hold or no wire"); continue }
                 let key = FastPathMaps.keyBytes(ifindex: inIndex, key: decision.key)
@@ -373,7 +380,7 @@ extension AFXDPIntegrationTests {
                     if packets != counted[key, default: 0] { hit = key; counted[key] = packets }
                 }
                 guard let hit, let decision = installed[hit] else { failures.append("template \(i): redirected by no entry"); continue }
-                let egress = cached.ports[decision.outPort.index].name
+                let egress = cached.ports[decision.egressPort.index].name
                 if outputs.count != 1 || outputs[0].0 != egress || outputs[0].1 != run.output {
                     let differ = outputs.first.flatMap { out in zip(out.1, run.output).enumerated().first { $0.element.0 != $0.element.1 } }
                     failures.append("template \(i): program → \(egress) \(run.output.count) bytes, pipeline → \(outputs.map { "\($0.0) \($0.1.count) bytes" })"
@@ -386,14 +393,14 @@ extension AFXDPIntegrationTests {
             }
             for port in reference.ports {
                 let x = port.stats, y = cached.port(named: port.name)!.stats
-                if (x.rxPackets, x.rxBytes, x.txPackets, x.txBytes) != (y.rxPackets, y.rxBytes, y.txPackets, y.txBytes) {
+                if (x.rxPackets, x.rxBytes, x.txPackets, x.txBytes, x.floodedPackets) != (y.rxPackets, y.rxBytes, y.txPackets, y.txBytes, y.floodedPackets) {
                     failures.append("\(port.name): reference \(x), with the fast path \(y)")
                 }
             }
             for bridge in reference.topology().bridges.map(\.name) {
-                let a = (try? reference.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
-                let b = (try? cached.flowStatistics(bridge: bridge, now: now).map(\.packets)) ?? []
-                if a != b { failures.append("\(bridge) flow packets: reference \(a), with the fast path \(b)") }
+                let a = (try? reference.flowStatistics(bridge: bridge, now: now).map { [$0.packets, $0.bytes] }) ?? []
+                let b = (try? cached.flowStatistics(bridge: bridge, now: now).map { [$0.packets, $0.bytes] }) ?? []
+                if a != b { failures.append("\(bridge) flow packets and bytes: reference \(a), with the fast path \(b)") }
             }
             // Routers count the carried frames as forwarded (and translated) by them.
             for (x, y) in zip(reference.routers, cached.routers) where x.stats != y.stats {

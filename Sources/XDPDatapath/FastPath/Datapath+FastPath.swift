@@ -133,13 +133,24 @@ extension Datapath {
     /// `toRouter`: the walk must end on a router port instead, the frame untagged there
     /// (Datapath+FastPathRoutes.swift). `toTunnel`: the walk may end on a GRE port whose
     /// headers the fast path can push (`record.outerLength` then says how many bytes;
-    /// Datapath+FastPathTunnels.swift).
+    /// Datapath+FastPathTunnels.swift). `intoTables`: the walk may end on entering a later
+    /// bridge with tables through a patch port (`record.tablesPort` then says by which port,
+    /// `outTagged`, `outTCI` and `outLength` how the frame enters it;
+    /// Datapath+FastPathConnections.swift goes on from there).
     func walkNormal(_ record: inout FastPathRecord, from inID: PortID, now: UInt64, tablesAtFirstStep: Bool,
-                    toRouter: Bool = false, toTunnel: Bool = false) -> Bool {
+                    toRouter: Bool = false, toTunnel: Bool = false, intoTables: Bool = false) -> Bool {
         var current = inID
         var tagged = record.tagged, tci = record.tci, currentLength = record.inLength
+        record.tablesPort = -1
         for depth in 0..<FastPathStage.maximumSteps {
             let port = fastPorts[current]
+            if depth > 0 && intoTables && !port.isUnderlay && openFlow.active[port.bridgeID.index] {
+                record.tablesPort = current.index
+                record.outTagged = tagged
+                record.outTCI = tagged ? tci : 0
+                record.outLength = currentLength
+                return true
+            }
             guard !port.isUnderlay, !openFlow.active[port.bridgeID.index] || (depth == 0 && tablesAtFirstStep) else { return false }
             let vlan: UInt16
             if port.tag != 0 {
@@ -149,8 +160,15 @@ extension Datapath {
                 vlan = tagged ? tci & 0x0FFF : 0
                 guard port.carries(vlan) else { return false }
             }
-            let learned = l2.macTables[port.bridgeID.index].lookup(record.dst, vlan: vlan, now: now)
-            guard learned >= 0, learned != current.index else { return false }
+            var learned = l2.macTables[port.bridgeID.index].lookup(record.dst, vlan: vlan, now: now)
+            let flooded = learned < 0
+            if flooded {
+                // An unknown destination: NORMAL floods the VLAN, which is one output when
+                // one port but the input carries it (a compute node's br-int to patch-tun).
+                learned = soleFloodPort(bridge: port.bridgeID, except: current, vlan: vlan)
+                guard learned >= 0 else { return false }
+            }
+            guard learned != current.index else { return false }
             let outID = PortID(learned)
             let out = fastPorts[outID]
             var step = FastPathRecordStep()
@@ -160,6 +178,7 @@ extension Datapath {
             step.inPort = current.index
             step.outPort = learned
             step.inLength = currentLength
+            step.flooded = flooded
             fastPath.steps[depth] = step
             record.stepCount = depth &+ 1
             // NORMAL's egress VLAN step (Datapath+Egress.swift, egressVLAN).
@@ -203,6 +222,20 @@ extension Datapath {
             }
         }
         return false
+    }
+
+    /// The one port of `bridge` but `inID` that carries `vlan`, where NORMAL floods a frame
+    /// to an unknown destination; -1 when there are none or several.
+    func soleFloodPort(bridge id: BridgeID, except inID: PortID, vlan: UInt16) -> Int {
+        let bridge = fastBridges[id]
+        var sole = -1
+        for j in 0..<bridge.portCount {
+            let port = PortID(bridge.portList[j])
+            guard port != inID, fastPorts[port].carries(vlan) else { continue }
+            guard sole < 0 else { return -1 }
+            sole = port.index
+        }
+        return sole
     }
 
     /// Keeps the finished record (its output read from the queued frame) for
@@ -295,7 +328,8 @@ extension Datapath {
             let step = steps[i]
             let outLength = i + 1 < record.stepCount ? steps[i + 1].inLength : record.outLength
             return FastPathStep(bridge: BridgeID(step.bridge), vlan: step.vlan, inPort: PortID(step.inPort), outPort: PortID(step.outPort),
-                                inLengthDelta: Int(step.inLength) - Int(base), outLengthDelta: Int(outLength) - Int(base))
+                                inLengthDelta: Int(step.inLength) - Int(base), outLengthDelta: Int(outLength) - Int(base),
+                                flooded: step.flooded)
         }
     }
 
@@ -350,6 +384,7 @@ extension Datapath {
             let inSlots = fastPorts[step.inPort].counters.slots
             inSlots[0] &+= packets
             inSlots[1] &+= adjusted(step.inLengthDelta)
+            if step.flooded { inSlots[4] &+= packets }  // PortCounters.flooded()
             let outSlots = fastPorts[step.outPort].counters.slots
             outSlots[2] &+= packets
             outSlots[3] &+= adjusted(step.outLengthDelta)

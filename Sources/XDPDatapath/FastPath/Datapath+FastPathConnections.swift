@@ -62,6 +62,19 @@ extension Datapath {
                            dst: meta.dlDst, src: meta.dlSrc, connection: connection)
     }
 
+    /// The length of the outer Ethernet, IPv4 and GRE headers of the frame at `address`
+    /// queued on the underlay (38, or 42 with a key), as a GRE port writes them; 0 when it
+    /// is no such frame with an inner Ethernet header.
+    func greOuterLength(address: UInt64, length: UInt32) -> UInt32 {
+        let frame = pool.pointer(address)
+        guard length >= 52, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
+              frame.loadBE16(at: 36) == 0x6558 else { return 0 }
+        let flags = frame.loadBE16(at: 34)
+        let outer = UInt32(flags == GREHeader.keyPresentBit ? GREEncapsulation.overheadWithKey
+                           : flags == 0 ? GREEncapsulation.overheadWithoutKey : 0)
+        return outer > 0 && length >= outer &+ 14 ? outer : 0
+    }
+
     /// A hash of the 40 bytes after the Ethernet header (and tag) of the frame at `address`
     /// (its IPv4 header and the start of the transport one): what must come out unchanged.
     func headerHash(address: UInt64, length: UInt32, tagged: Bool) -> UInt64 {
@@ -132,6 +145,14 @@ extension Datapath {
         record.inHeaderHash = inHash
         record.recordedAt = now
         guard open() else { return }
+        // A frame output to a GRE port leaves by the underlay: the frame as it left the
+        // bridge is inside the outer headers.
+        if fastPorts[PortID(outPort)].isUnderlay {
+            record.outerLength = greOuterLength(address: record.outAddress, length: record.outLength)
+            guard record.outerLength > 0 else { return }
+            record.outAddress &+= UInt64(record.outerLength)
+            record.outLength &-= record.outerLength
+        }
         // Read what left now, and work the decision out while the segments this frame went
         // through are in the cache for sure (a later frame may take their slots).
         let frame = pool.pointer(record.outAddress)
@@ -157,7 +178,8 @@ extension Datapath {
               record.outDst == record.dst, record.outSrc == record.src,
               ports.indices.contains(record.inPort) else { return nil }
         guard let (decision, _) = workOutConnectionPath(key, now: record.recordedAt),
-              decision.outPort.index == record.outPort else { return nil }
+              decision.egressPort.index == record.outPort,
+              decision.encapsulation?.header.count ?? 0 == Int(record.outerLength) else { return nil }
         let outTagged = decision.tagOperation == .push || decision.tagOperation == .set
             || (decision.tagOperation == .keep && record.tagged)
         let outTCI = decision.tagOperation == .keep ? record.tci : decision.outTCI
@@ -171,19 +193,118 @@ extension Datapath {
     /// at `now`, and when the first thing it depends on expires; nil when it is nothing
     /// the fast path repeats. Changes nothing (control path: borrows one frame of the pool
     /// for the headers).
+    ///
+    /// The walk goes bridge by bridge: through the tables of the bridge the frame is in
+    /// (`walkTables`), then on from their output — a port with a transmit queue or a GRE
+    /// port ends it, a patch port to a bridge with tables starts the next hop, NORMAL goes
+    /// on as Datapath+FastPath.swift walks it (to a port, a GRE port, a router, or into the
+    /// next bridge with tables: the reference design's br-int → br-tun). The tables may
+    /// change the frame's VLAN tag before an output (br-tun's `strip_vlan`), nothing else.
     func workOutConnectionPath(_ key: FastPathKey, now: UInt64) -> (FastPathDecision, expiry: UInt64)? {
         guard let connection = key.connection, ports.indices.contains(key.inPort.index),
               connection.proto == 17 || (connection.proto == 6 && connection.tcpFlags & 0x37 == 0x10),
-              let frameAddress = pool.allocate() else { return nil }
+              openFlow.segmentCacheEnabled, let frameAddress = pool.allocate() else { return nil }
         defer { pool.free(frameAddress) }
         let address = frameAddress &+ UInt64(pool.headroom)
-        let length = writeConnectionHeaders(key, connection, at: address)
+        var dependencies = FastPathDependencies()
+        var expiry = UInt64.max
+        var steps: [FastPathStep] = []
+        // The frame as it enters the bridge with tables the walk is in: by which port, its
+        // tag, and bytes more (or fewer) than as it entered the datapath.
+        var at = key.inPort, tagged = key.tagged, tci = key.tagged ? key.tci : 0, delta = 0
+        func finish(_ outID: PortID, tagged outTagged: Bool, tci outTCI: UInt16,
+                    encapsulation: FastPathEncapsulation? = nil) -> (FastPathDecision, expiry: UInt64) {
+            let operation = FastPathTagOperation.between(tagged: key.tagged, tci: key.tci, outTagged: outTagged, outTCI: outTCI)
+            var decision = FastPathDecision(key: key, steps: steps, outPort: outID, tagOperation: operation,
+                                            outTCI: operation == .push || operation == .set ? outTCI : 0, encapsulation: encapsulation)
+            decision.dependencies = dependencies
+            return (decision, expiry)
+        }
+        for hop in 0..<FastPathStage.maximumSteps {
+            var entering = key
+            entering.tagged = tagged
+            entering.tci = tci
+            let length = writeConnectionHeaders(entering, connection, at: address)
+            guard let end = walkTables(connection, address: address, length: length, from: at, lengthDelta: delta, now: now,
+                                       dependencies: &dependencies, expiry: &expiry) else { return nil }
+            // The tag as the output writes it to the frame (FlowInterpreter's writeKeyToFrame).
+            let outTagged = end.key.hasVLAN, outTCI = outTagged ? end.key.wireTCI : 0
+            let outDelta = delta + (outTagged ? 4 : 0) - (tagged ? 4 : 0)
+            switch end.output {
+            case .port(let outID):
+                guard outID != at else { return nil }
+                steps.append(FastPathStep(bridge: fastPorts[at].bridgeID, vlan: 0, inPort: at, outPort: outID,
+                                          inLengthDelta: delta, outLengthDelta: outDelta, learnsSource: false))
+                switch fastPorts[outID].egressKind {
+                case .queue:
+                    return finish(outID, tagged: outTagged, tci: outTCI)
+                case .tunnel:
+                    guard let encapsulation = fastPathEncapsulation(tunnelPort: outID, delta: outDelta, tunnelID: end.key.tunID)
+                    else { return nil }
+                    return finish(outID, tagged: outTagged, tci: outTCI, encapsulation: encapsulation)
+                case .patch:
+                    // On into the peer's tables (a NORMAL-only bridge after an output:patch is not repeated).
+                    let peer = fastPorts[outID].peerID
+                    guard openFlow.active[fastPorts[peer].bridgeID.index] else { return nil }
+                    (at, tagged, tci, delta) = (peer, outTagged, outTCI, outDelta)
+                case .service:
+                    return nil
+                }
+            case .normal:
+                // Lengths relative to the frame as it entered the datapath: `base` stands for it.
+                let base: UInt32 = 1 << 16
+                var record = FastPathRecord(entering: entering, length: UInt32(Int(base) + outDelta))
+                (record.tagged, record.tci) = (outTagged, outTCI)
+                (record.tpid, record.vlanCount) = outTagged ? (0x8100, 1) : (0, 0)
+                if walkNormal(&record, from: at, now: now, tablesAtFirstStep: true, toTunnel: true, intoTables: true) {
+                    let normalSteps = fastPathSteps(record, steps: fastPath.steps, base: base)
+                    guard let macExpiry = macExpiry(of: normalSteps[...], src: key.src, dst: key.dst, now: now) else { return nil }
+                    expiry = min(expiry, macExpiry)
+                    steps += normalSteps
+                    let leftDelta = Int(record.outLength) - Int(base)
+                    if record.tablesPort >= 0 {
+                        (at, tagged, tci, delta) = (PortID(record.tablesPort), record.outTagged, record.outTCI, leftDelta)
+                        continue
+                    }
+                    let outID = PortID(record.outPort)
+                    guard record.outerLength > 0 else { return finish(outID, tagged: record.outTagged, tci: record.outTCI) }
+                    // NORMAL outputs with the key's tun_id (0 after a patch port).
+                    guard let encapsulation = fastPathEncapsulation(tunnelPort: outID, delta: leftDelta, tunnelID: end.key.tunID)
+                    else { return nil }
+                    return finish(outID, tagged: record.outTagged, tci: record.outTCI, encapsulation: encapsulation)
+                }
+                // NORMAL to a router port: on through the router (Datapath+FastPathRoutes.swift),
+                // from the bridge the frame entered by, its tag untouched.
+                guard hop == 0, outTagged == key.tagged, outTCI == tci else { return nil }
+                var toRouter = FastPathRecord(entering: key, length: 64)
+                guard walkNormal(&toRouter, from: at, now: now, tablesAtFirstStep: true, toRouter: true),
+                      let onward = routeOnward(key, toRouter: toRouter, now: now) else { return nil }
+                var routed = onward.0
+                routed.dependencies = dependencies
+                return (routed, min(expiry, onward.expiry))
+            case .flood, .all:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// The walk through the tables of the bridge of `inID` (entered by it) of the frame
+    /// `address` holds (the connection's headers, `lengthDelta` bytes more or fewer than
+    /// as it entered the datapath), made of remembered segments joined by `ct(table=T)`s
+    /// that find the connection established: its output and the flow key then; nil when it
+    /// is nothing the fast path repeats. Adds the bridge's tables version, the flows hit and
+    /// the connections found to `dependencies`, and their expiry to `expiry`.
+    private func walkTables(_ connection: FastPathConnection, address: UInt64, length: UInt32, from inID: PortID,
+                            lengthDelta: Int, now: UInt64, dependencies: inout FastPathDependencies,
+                            expiry: inout UInt64) -> (output: OutputTarget, key: FlowKey)? {
         var meta = PacketMetadata()
         guard PacketParser.parse(pool.pointer(address), length: Int(length), into: &meta), meta.error == .none else { return nil }
-        let inID = key.inPort
         let port = fastPorts[inID]
         let bridge = port.bridgeID.index
-        guard !port.isUnderlay, openFlow.active[bridge], openFlow.segmentCacheEnabled else { return nil }
+        // Each bridge once (a loop through patch ports is nothing to repeat).
+        guard !port.isUnderlay, openFlow.active[bridge], !dependencies.tables.contains(where: { $0.bridge == port.bridgeID })
+        else { return nil }
         let table = openFlow.views[bridge]
         let flows = openFlow.tables[bridge].takeUnretainedValue().flows
         let cache = openFlow.segmentCaches[bridge]
@@ -191,10 +312,7 @@ extension Datapath {
         // What the frame's bytes say (the ct fields follow the key: they are not in the bytes).
         var flowKey = start, frameKey = start
         let facts = UInt16(0x100) | UInt16(connection.proto)
-        var dependencies = FastPathDependencies()
-        dependencies.bridge = port.bridgeID
-        dependencies.tablesVersion = table.version
-        var expiry = UInt64.max
+        dependencies.tables.append(.init(bridge: port.bridgeID, version: table.version))
         var t = 0, resubmits = 0
         for _ in 0..<FastPathStage.maximumSegments {
             let slot = cache.slot(key: flowKey, table: t)
@@ -204,47 +322,20 @@ extension Datapath {
             for i in 0..<Int(slot.pointee.hitCount) {
                 let hit = Int(FlowSegment.hit(slot, i))
                 guard flows.indices.contains(hit) else { return nil }
-                dependencies.flows.append(flows[hit].counters)
+                dependencies.flows.append(.init(counters: flows[hit].counters, lengthDelta: lengthDelta))
             }
             resubmits &+= Int(slot.pointee.resubmits)
             flowKey = slot.pointee.endKey
-            // The tables may not change the frame's bytes (writeKeyToFrame's words).
-            guard flowKey.w0 == frameKey.w0, flowKey.w1 == frameKey.w1, flowKey.w2 == frameKey.w2,
-                  flowKey.w3 == frameKey.w3, flowKey.w4 == frameKey.w4 else { return nil }
+            // The tables may not change the frame's bytes (writeKeyToFrame's words) but for
+            // the VLAN tag, and that only before an output.
+            let tagKept = flowKey.w2 == frameKey.w2
+            guard flowKey.w0 == frameKey.w0, flowKey.w1 == frameKey.w1, flowKey.w2 & 0x0000_FFFF_FFFF_FFFF == frameKey.w2 & 0x0000_FFFF_FFFF_FFFF,
+                  flowKey.w3 == frameKey.w3, flowKey.w4 == frameKey.w4, tagKept || slot.pointee.end == .output else { return nil }
             switch slot.pointee.end {
             case .none:
                 return nil
             case .output:
-                var decision: FastPathDecision
-                switch slot.pointee.output {
-                case .port(let outID):
-                    guard outID != inID, fastPorts[outID].egressKind == .queue else { return nil }
-                    decision = FastPathDecision(key: key, steps: [FastPathStep(bridge: port.bridgeID, vlan: 0, inPort: inID, outPort: outID,
-                                                                              inLengthDelta: 0, outLengthDelta: 0, learnsSource: false)],
-                                                outPort: outID, tagOperation: .keep, outTCI: 0)
-                case .normal:
-                    var record = FastPathRecord(entering: key, length: length)
-                    if walkNormal(&record, from: inID, now: now, tablesAtFirstStep: true) {
-                        record.outDst = record.dst
-                        record.outSrc = record.src
-                        guard let normal = self.decision(of: record, steps: fastPath.steps),
-                              let macExpiry = macExpiry(of: normal.steps[...], src: key.src, dst: key.dst, now: now) else { return nil }
-                        decision = normal
-                        decision.key = key
-                        expiry = min(expiry, macExpiry)
-                    } else {
-                        // NORMAL to a router port: on through the router (Datapath+FastPathRoutes.swift).
-                        var toRouter = FastPathRecord(entering: key, length: 64)
-                        guard walkNormal(&toRouter, from: inID, now: now, tablesAtFirstStep: true, toRouter: true),
-                              let (routed, routedExpiry) = routeOnward(key, toRouter: toRouter, now: now) else { return nil }
-                        decision = routed
-                        expiry = min(expiry, routedExpiry)
-                    }
-                case .flood, .all:
-                    return nil
-                }
-                decision.dependencies = dependencies
-                return (decision, expiry)
+                return (slot.pointee.output, flowKey)
             case .conntrack:
                 guard let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return nil }
                 let list = table.actionLists[Int(slot.pointee.conntrackFlow)]
@@ -308,17 +399,21 @@ extension Datapath {
     }
 
     /// When a decision through tables stops holding, or nil when it no longer holds now.
-    /// While its bridge's tables are the version it was made under, its segments give the
+    /// While its bridges' tables are the versions it was made under, its segments give the
     /// same answers, so only its connections (still established, same entry, direction and
-    /// mark) and MAC entries are looked at again; after a change of the tables it is worked
-    /// out afresh and must come out the same (it does not: the version is part of it).
+    /// mark), MAC entries and tunnel headers are looked at again; after a change of the
+    /// tables it is worked out afresh and must come out the same (it does not: the versions
+    /// are part of it).
     func connectionExpiry(of decision: FastPathDecision, now: UInt64) -> UInt64? {
         let dependencies = decision.dependencies
-        let bridge = dependencies.bridge.index
-        guard bridge >= 0, bridge < openFlow.bridgeCount, openFlow.views[bridge].version == dependencies.tablesVersion else {
+        let unchanged = !dependencies.tables.isEmpty && dependencies.tables.allSatisfy {
+            $0.bridge.index >= 0 && $0.bridge.index < openFlow.bridgeCount && openFlow.views[$0.bridge.index].version == $0.version
+        }
+        guard unchanged else {
             guard let (again, expiry) = workOutConnectionPath(decision.key, now: now), again == decision else { return nil }
             return expiry
         }
+        guard fastPathEncapsulationHolds(decision) else { return nil }
         guard var expiry = macExpiry(of: decision.steps[...], src: decision.key.src, dst: decision.key.dst, now: now) else { return nil }
         if !dependencies.connections.isEmpty {
             guard let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return nil }
@@ -333,7 +428,8 @@ extension Datapath {
     }
 
     /// When the first MAC entry `steps` (NORMAL decisions of a frame from `src` to `dst`)
-    /// depend on ages out, or nil when one of them no longer gives the same port.
+    /// depend on ages out, or nil when one of them no longer gives the same port (or, for a
+    /// flooded step, the destination became known).
     func macExpiry(of steps: ArraySlice<FastPathStep>, src: UInt64, dst: UInt64, now: UInt64) -> UInt64? {
         var expiry = UInt64.max
         for step in steps {
@@ -342,10 +438,17 @@ extension Datapath {
             else { return nil }
             guard step.learnsSource else { continue }
             let table = l2.macTables[bridge]
-            guard let srcSeen = table.seen(src, vlan: step.vlan, port: inPort, now: now),
-                  let dstSeen = table.seen(dst, vlan: step.vlan, port: outPort, now: now)
-            else { return nil }
-            expiry = min(expiry, srcSeen &+ table.agingTime, dstSeen &+ table.agingTime)
+            guard let srcSeen = table.seen(src, vlan: step.vlan, port: inPort, now: now) else { return nil }
+            expiry = min(expiry, srcSeen &+ table.agingTime)
+            if step.flooded {
+                // Still unknown, and still one port to flood to (learning it makes the
+                // transport re-check: NormalAction's `macChanged`).
+                guard table.lookup(dst, vlan: step.vlan, now: now) < 0,
+                      soleFloodPort(bridge: step.bridge, except: step.inPort, vlan: step.vlan) == outPort else { return nil }
+            } else {
+                guard let dstSeen = table.seen(dst, vlan: step.vlan, port: outPort, now: now) else { return nil }
+                expiry = min(expiry, dstSeen &+ table.agingTime)
+            }
         }
         return expiry
     }
@@ -353,9 +456,10 @@ extension Datapath {
     /// Adds what the kernel carried for a decision through tables to the flows it hit and
     /// refreshes its connections (`creditFastPath` does the ports and MACs).
     func creditDependencies(_ dependencies: FastPathDependencies, packets: UInt64, bytes: UInt64, lastUsed: UInt64) {
-        for counters in dependencies.flows {
+        for flow in dependencies.flows {
+            let counters = flow.counters
             counters.slots[0] &+= packets
-            counters.slots[1] &+= bytes
+            counters.slots[1] &+= FastPathStep.bytes(bytes, packets: packets, delta: flow.lengthDelta)
             if counters.slots[3] < lastUsed { counters.slots[3] = lastUsed }
         }
         guard !dependencies.connections.isEmpty, let tracker = connectionTracking.tracker.pointee?.takeUnretainedValue() else { return }

@@ -42,11 +42,11 @@ import XDPPacket
 // (frames wait for ARP in the slow path), a tunnel to a tunnel, and decapsulated frames
 // through OpenFlow tables (their connections are keyed by interface).
 extension Datapath {
-    /// The outer headers a frame output to `gre` port `id` gets now, for a frame `delta`
-    /// bytes longer as it reaches the port than as it entered the datapath; nil when the
-    /// port is nothing the fast path repeats: no underlay, not GRE, no route to its remote
-    /// or its next hop's MAC not known yet.
-    func fastPathEncapsulation(tunnelPort id: PortID, delta: Int) -> FastPathEncapsulation? {
+    /// The outer headers a frame output to `gre` port `id` with `tunnelID` gets now, for a
+    /// frame `delta` bytes longer as it reaches the port than as it entered the datapath;
+    /// nil when the port is nothing the fast path repeats: no underlay, not GRE, no route to
+    /// its remote or its next hop's MAC not known yet.
+    func fastPathEncapsulation(tunnelPort id: PortID, delta: Int, tunnelID: UInt64 = 0) -> FastPathEncapsulation? {
         let table = tunnel.table
         guard table.underlayPortID >= 0, let slots = table.slots, let endpoints = table.endpoints,
               ports.indices.contains(id.index), fastPorts[id].egressKind == .tunnel else { return nil }
@@ -60,19 +60,20 @@ extension Datapath {
             header[38] = UInt8(key >> 24); header[39] = UInt8((key >> 16) & 0xFF)
             header[40] = UInt8((key >> 8) & 0xFF); header[41] = UInt8(key & 0xFF)
         } else if endpoint.keyMode == TunnelEndpoint.flowKey {
-            header.replaceSubrange(38..<42, with: [0, 0, 0, 0])  // tun_id 0: the frame entered by an interface
+            let key = UInt32(truncatingIfNeeded: tunnelID)  // as tunnelEgress writes it
+            header.replaceSubrange(38..<42, with: [UInt8(key >> 24), UInt8((key >> 16) & 0xFF), UInt8((key >> 8) & 0xFF), UInt8(key & 0xFF)])
         }
         let longest = table.mtu + 14 - endpoint.overhead - delta
         guard longest >= 14 else { return nil }
         return FastPathEncapsulation(tunnelPort: id, underlayPort: PortID(table.underlayPortID), header: header,
-                                     headerSum: endpoint.headerSum, maximumLength: UInt32(longest))
+                                     headerSum: endpoint.headerSum, maximumLength: UInt32(longest), tunnelID: tunnelID)
     }
 
     /// Whether `decision`'s tunnel, if any, would still write the same outer headers.
     func fastPathEncapsulationHolds(_ decision: FastPathDecision) -> Bool {
         guard let encapsulation = decision.encapsulation else { return true }
-        return fastPathEncapsulation(tunnelPort: encapsulation.tunnelPort, delta: decision.steps.last?.outLengthDelta ?? 0)
-            == encapsulation
+        return fastPathEncapsulation(tunnelPort: encapsulation.tunnelPort, delta: decision.steps.last?.outLengthDelta ?? 0,
+                                     tunnelID: encapsulation.tunnelID) == encapsulation
     }
 
     /// Adds what the kernel encapsulated for `decision` to the underlay port's transmit

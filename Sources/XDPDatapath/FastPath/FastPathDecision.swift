@@ -141,6 +141,10 @@ public struct FastPathStep: Sendable, Equatable {
     /// Whether the bridge learned the frame's source MAC on the way (NORMAL did; an
     /// OpenFlow `output:N` does not), so the fast path's frames refresh that entry.
     public var learnsSource: Bool = true
+    /// Whether NORMAL flooded the frame, its destination unknown in `vlan`, and `outPort`
+    /// was the one port but `inPort` to carry the VLAN: the decision holds while the
+    /// destination stays unknown there.
+    public var flooded: Bool = false
 
     /// `bytes` of `packets` frames as they entered, `delta` bytes more (or fewer) each.
     static func bytes(_ bytes: UInt64, packets: UInt64, delta: Int) -> UInt64 {
@@ -167,24 +171,43 @@ public struct FastPathDependencies: Sendable, Equatable {
         public var mark: UInt32
     }
 
-    /// The bridge whose tables the decision went through, and their version then: while it
-    /// is the same, every segment of the walk gives the same answer (FlowSegmentCache.swift).
-    public var bridge = BridgeID(-1)
-    /// See `bridge`.
-    public var tablesVersion: UInt64 = 0
+    /// One bridge whose tables a decision went through, and their version then: while it
+    /// is the same, every segment of the walk there gives the same answer
+    /// (FlowSegmentCache.swift).
+    public struct Tables: Sendable, Equatable {
+        /// The bridge.
+        public var bridge: BridgeID
+        /// Its tables' version when the decision was made.
+        public var version: UInt64
+    }
 
-    /// The counters of the flows hit, in the order hit (a flow hit twice is here twice);
-    /// the frame is as it entered when it hits them (the tables do not change it).
-    public var flows: [FlowCounters] = []
+    /// One flow a decision hit: its counters, and how many bytes more (or fewer) than as
+    /// it entered the datapath the frame had there (a tag NORMAL pushed on the way to a
+    /// second bridge).
+    public struct Flow: Sendable {
+        /// The flow's counters.
+        public var counters: FlowCounters
+        /// See `Flow`.
+        public var lengthDelta: Int
+    }
+
+    /// The bridges with tables the decision went through, in the order crossed (the
+    /// first is the one the frame entered by).
+    public var tables: [Tables] = []
+    /// The first bridge whose tables the decision went through; -1 for none.
+    public var bridge: BridgeID { tables.first?.bridge ?? BridgeID(-1) }
+
+    /// The flows hit, in the order hit (a flow hit twice is here twice).
+    public var flows: [Flow] = []
     /// The connections looked up, in the order looked up.
     public var connections: [Connection] = []
 
-    /// Equal when the same tables version, the same flows (the same counters) and the same
-    /// connections.
+    /// Equal when the same tables versions, the same flows (the same counters, the same
+    /// lengths) and the same connections.
     public static func == (a: FastPathDependencies, b: FastPathDependencies) -> Bool {
-        a.bridge == b.bridge && a.tablesVersion == b.tablesVersion && a.connections == b.connections
+        a.tables == b.tables && a.connections == b.connections
             && a.flows.count == b.flows.count
-            && zip(a.flows, b.flows).allSatisfy { $0 === $1 }
+            && zip(a.flows, b.flows).allSatisfy { $0.counters === $1.counters && $0.lengthDelta == $1.lengthDelta }
     }
 }
 
@@ -306,6 +329,9 @@ public struct FastPathEncapsulation: Sendable, Equatable {
     /// The longest frame, as received, whose encapsulated packet fits the underlay MTU
     /// (longer ones take the slow path, which refuses them).
     public var maximumLength: UInt32
+    /// The tun_id the frame reaches the port with: 0 after NORMAL, what the tables set
+    /// before an `output` (a `key=flow` port writes it as the GRE key).
+    public var tunnelID: UInt64 = 0
 
     /// `frame` (the inner frame as it leaves the bridge) inside the outer headers.
     public func applied(to frame: [UInt8]) -> [UInt8] {

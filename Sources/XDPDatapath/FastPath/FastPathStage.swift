@@ -118,6 +118,9 @@ struct FastPathRecord {
     /// Bytes of outer headers a tunnel at the end of the path prepends (0: none); the
     /// queued frame is the encapsulated one.
     @usableFromInline var outerLength: UInt32 = 0
+    /// The port by which a NORMAL walk entered a later bridge with OpenFlow tables
+    /// (`walkNormal`'s `intoTables`); -1 when it did not.
+    @usableFromInline var tablesPort = -1
     /// Whether the frame entered by a tunnel port (decapsulated from the underlay), and
     /// the tun_id it entered with.
     @usableFromInline var fromTunnel = false
@@ -143,6 +146,8 @@ struct FastPathRecordStep {
     @usableFromInline var inPort = 0
     @usableFromInline var outPort = 0
     @usableFromInline var inLength: UInt32 = 0
+    /// Whether NORMAL flooded the frame (its destination unknown) to its one output.
+    @usableFromInline var flooded = false
 
     @inlinable init() {}
 }

@@ -45,7 +45,7 @@ public final class MACTable {
     public func learn(_ mac: UInt64, vlan: UInt16, port: PortID, now instant: DatapathInstant) -> PortID? {
         let now = instant.nanoseconds
         let previous = storage.learn(mac, vlan: vlan, port: port.index, now: now)
-        return previous < 0 ? nil : PortID(previous)
+        return previous >= 0 ? PortID(previous) : nil
     }
 
     @usableFromInline static let emptyPort: Int32 = -1
@@ -152,7 +152,11 @@ struct MACTableStorage {
         return -1
     }
 
-    /// Learns `mac` in `vlan` on `port`; returns the port it moved from, or -1.
+    /// `learn`'s answer for a MAC that was not live before (new, or aged out).
+    @usableFromInline static var newlyLive: Int { -2 }
+
+    /// Learns `mac` in `vlan` on `port`; returns the port it moved from, `newlyLive` when
+    /// it was not live, or -1 (seen again where it was).
     @inlinable
     func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
@@ -166,7 +170,7 @@ struct MACTableStorage {
                 let wasLive = isLive(index, now: now)
                 ports[index] = Int32(truncatingIfNeeded: port)
                 seen[index] = now
-                return wasLive && previous != port ? previous : -1
+                return wasLive ? (previous != port ? previous : -1) : Self.newlyLive
             }
             if free < 0 && !isLive(index, now: now) { free = index }
             if seen[index] < seen[oldest] { oldest = index }
@@ -176,6 +180,6 @@ struct MACTableStorage {
         keys[free] = key
         ports[free] = Int32(truncatingIfNeeded: port)
         seen[free] = now
-        return -1
+        return Self.newlyLive
     }
 }

@@ -1,0 +1,143 @@
+@testable import AFXDP
+import Testing
+@testable import XDPDatapath
+import XDPPacket
+import XDPScenarios
+
+/// The reference design's compute node in the fast path (Datapath+FastPathConnections.swift):
+/// a VM's established stream through br-int's firewall tables, NORMAL, the patch ports and
+/// br-tun's tables (`strip_vlan,set_tunnel:…,output:gre`) is one decision — the tables of
+/// both bridges, the connection, a flood to the one port left and the tunnel's outer
+/// headers with the key the tables set. And NORMAL floods to a single port in general:
+/// decided while the destination stays unknown.
+@Suite("Fast path: through two bridges' tables into a tunnel, and floods to one port")
+struct FastPathComputeTests {
+    /// The bench's `compute` datapath after its prime (the VM's first datagram, the
+    /// sink's GRE reply: the stream is established), recording.
+    static func primedCompute() throws -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
+        let pipeline = try #require(try PipelineScenario.named("compute"))
+        let now = DatapathInstant.now()
+        let datapath = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
+        datapath.fastPathRecording = true
+        for (frame, port) in pipeline.prime {
+            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
+            _ = FastPathConnectionTests.drain(datapath)
+            _ = datapath.takeFastPathDecisions()
+        }
+        return (datapath, pipeline.templates[0], now)
+    }
+
+    @Test func theVMsStreamIsDecidedThroughBothBridgesTablesAndTheTunnel() throws {
+        let (datapath, frame, now) = try Self.primedCompute()
+        let (left, decisions) = FastPathRouteTests.send(frame, datapath, now: now)
+        #expect(left.map(\.0) == ["b"])
+        let decision = try #require(decisions.first, "the VM's stream was not decided")
+        #expect(decisions.count == 1)
+        let ids = (a: datapath.port(named: "a")!.id, patchTun: datapath.port(named: "patch-tun")!.id,
+                   patchInt: datapath.port(named: "patch-int")!.id, gre: datapath.port(named: "gre-bench")!.id,
+                   b: datapath.port(named: "b")!.id)
+        // br-int: NORMAL floods VLAN 100 to patch-tun, the one port left (the sink's MAC is
+        // never learned: the firewall outputs ingress frames with `output:N`), the tag pushed;
+        // br-tun: its tables pop the tag, set tun_id 1001 and output to the gre port.
+        #expect(decision.steps.map(\.inPort) == [ids.a, ids.patchInt] && decision.steps.map(\.outPort) == [ids.patchTun, ids.gre])
+        #expect(decision.steps.map(\.flooded) == [true, false] && decision.steps.map(\.learnsSource) == [true, false])
+        #expect(decision.steps.map(\.outLengthDelta) == [4, 0])
+        #expect(decision.tagOperation == .keep && decision.outPort == ids.gre && decision.egressPort == ids.b)
+        let encapsulation = try #require(decision.encapsulation)
+        #expect(encapsulation.tunnelID == UInt64(BenchScenario.computeTunnelID))
+        #expect(Array(encapsulation.header[38..<42]) == [0, 0, 0x03, 0xE9], "the key the tables set, 1001")
+        #expect(decision.applied(to: frame) == left[0].1, "the kernel's bytes are the tunnel's")
+        // It depends on both bridges' tables, br-tun's flows counted with the tag's 4 bytes.
+        let bridges = decision.dependencies.tables.map { datapath.topology().bridges[$0.bridge.index].name }
+        #expect(bridges == ["br-int", "br-tun"])
+        #expect(Set(decision.dependencies.flows.map(\.lengthDelta)) == [0, 4])
+        #expect(decision.dependencies.connections.count == 1)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision, "worked out again from the key alone")
+
+        // Credited: br-tun's flows count the tagged length, the underlay the encapsulated one.
+        let tunBefore = try datapath.flowStatistics(bridge: "br-tun", now: now).map(\.bytes).reduce(0, +)
+        let underlayBefore = datapath.port(named: "b")!.stats
+        datapath.creditFastPath(decision, packets: 3, bytes: 3 * UInt64(frame.count), lastUsed: now)
+        let tunAfter = try datapath.flowStatistics(bridge: "br-tun", now: now).map(\.bytes).reduce(0, +)
+        let hitsInTun = decision.dependencies.flows.filter { $0.lengthDelta == 4 }.count
+        #expect(tunAfter - tunBefore == UInt64(hitsInTun) * 3 * UInt64(frame.count + 4))
+        let underlayAfter = datapath.port(named: "b")!.stats
+        #expect(underlayAfter.txPackets - underlayBefore.txPackets == 3)
+        #expect(underlayAfter.txBytes - underlayBefore.txBytes == 3 * UInt64(left[0].1.count))
+        #expect(datapath.port(named: "a")!.stats.floodedPackets >= 3)
+
+        // A change of br-tun's tables (l2population's entry for the sink replaced) undoes it.
+        let rule = try FlowParser.parse("table=20,priority=2,dl_vlan=\(BenchScenario.vlan),dl_dst=\(BenchScenario.colon(BenchScenario.sinkMAC)),"
+                                        + "actions=strip_vlan,set_tunnel:2002,output:2")
+        try datapath.addFlow(rule, bridge: "br-tun", now: now)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        let again = FastPathRouteTests.send(frame, datapath, now: now)
+        let redecided = try #require(again.decisions.first)
+        #expect(redecided.encapsulation?.tunnelID == 2002 && redecided.applied(to: frame) == again.left[0].1)
+    }
+
+    /// The sink's MAC learned in br-int (by NORMAL, on patch-tun): the flood became a
+    /// unicast, so the flooded decision no longer holds, and the next frame is decided as
+    /// the unicast, the rest of the path the same.
+    @Test func theComputeDecisionIsRemadeWhenBrIntLearnsTheDestination() throws {
+        let (datapath, frame, now) = try Self.primedCompute()
+        let decision = try #require(FastPathRouteTests.send(frame, datapath, now: now).decisions.first)
+        let sink = try #require(MACAddress(BenchScenario.colon(BenchScenario.sinkMAC)))
+        let brInt = try #require(datapath.topology().bridges.firstIndex { $0.name == "br-int" })
+        let previous = datapath.l2.macTables[brInt].learn(sink.rawValue, vlan: BenchScenario.vlan,
+                                                          port: datapath.port(named: "patch-tun")!.id.index, now: now.nanoseconds)
+        #expect(previous == MACTableStorage.newlyLive)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        let again = try #require(FastPathRouteTests.send(frame, datapath, now: now).decisions.first)
+        #expect(again.steps.map(\.flooded) == [false, false])
+        #expect(again.steps.map(\.outPort) == decision.steps.map(\.outPort) && again.encapsulation == decision.encapsulation)
+    }
+
+    /// A NORMAL-only bridge of two ports: a frame to an unknown destination is flooded to
+    /// the other port, and decided so; once the destination is learned the transport is
+    /// told to re-check, the flood no longer holds, and the next frame is decided as the
+    /// unicast it now is. With a third port the flood is two outputs: not decided.
+    @Test func aFloodToTheOnePortLeftIsDecidedUntilTheDestinationIsLearned() throws {
+        let now = DatapathInstant.now()
+        func datapath(ports: [String]) throws -> Datapath {
+            let configuration = DatapathConfiguration(bridges: [BridgeConfiguration(name: "br", ports: ports.map { PortConfiguration(name: $0) })])
+            let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: now)
+            datapath.fastPathRecording = true
+            return datapath
+        }
+        let (a, x) = (MACAddress(rawValue: 0x0200_0000_0001), MACAddress(rawValue: 0x0200_0000_0099))
+        func datagram(from: MACAddress, to: MACAddress) -> [UInt8] {
+            FrameBuilder().ethernet(source: from, destination: to).ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))
+                .udp(sourcePort: 1, destinationPort: 2).build()
+        }
+        let two = try datapath(ports: ["a", "b"])
+        let frame = datagram(from: a, to: x)
+        let (left, decisions) = FastPathRouteTests.send(frame, two, now: now)
+        #expect(left.map(\.0) == ["b"])
+        let flood = try #require(decisions.first, "the flood to b was not decided")
+        #expect(flood.steps.map(\.flooded) == [true] && flood.outPort == two.port(named: "b")!.id)
+        #expect(flood.applied(to: frame) == left[0].1)
+        #expect(two.fastPathExpiry(of: flood, now: now) != nil)
+        _ = two.takeFastPathMACChanged()
+        // What the kernel carried counts as flooded on the input port, as NORMAL counts it.
+        let floodedBefore = two.port(named: "a")!.stats.floodedPackets
+        two.creditFastPath(flood, packets: 4, bytes: 4 * UInt64(frame.count), lastUsed: now)
+        #expect(two.port(named: "a")!.stats.floodedPackets == floodedBefore + 4)
+
+        // x speaks from b: learned, so NORMAL's answer changed.
+        _ = FastPathRouteTests.send(datagram(from: x, to: a), two, now: now, port: "b")
+        #expect(two.takeFastPathMACChanged(), "a newly learned MAC makes the transport re-check")
+        #expect(two.fastPathExpiry(of: flood, now: now) == nil)
+        let unicast = try #require(FastPathRouteTests.send(frame, two, now: now).decisions.first)
+        #expect(unicast.steps.map(\.flooded) == [false] && unicast.outPort == two.port(named: "b")!.id)
+        // Seen again where it was: no re-check.
+        _ = FastPathRouteTests.send(datagram(from: x, to: a), two, now: now, port: "b")
+        #expect(!two.takeFastPathMACChanged())
+
+        let three = try datapath(ports: ["a", "b", "c"])
+        let sent = FastPathRouteTests.send(frame, three, now: now)
+        #expect(Set(sent.left.map(\.0)) == ["b", "c"])
+        #expect(sent.decisions.isEmpty, "a flood to two ports is not repeated")
+    }
+}
