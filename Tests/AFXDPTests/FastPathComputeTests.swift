@@ -9,7 +9,7 @@ import XDPScenarios
 /// br-tun's tables (`strip_vlan,set_tunnel:…,output:gre`) is one decision — the tables of
 /// both bridges, the connection, a flood to the one port left and the tunnel's outer
 /// headers with the key the tables set. And NORMAL floods to a single port in general:
-/// decided while the destination stays unknown.
+/// decided while the MAC table has no entry for the destination.
 @Suite("Fast path: through two bridges' tables into a tunnel, and floods to one port")
 struct FastPathComputeTests {
     /// The bench's `compute` datapath after its prime (the VM's first datagram, the
@@ -97,7 +97,8 @@ struct FastPathComputeTests {
     /// A NORMAL-only bridge of two ports: a frame to an unknown destination is flooded to
     /// the other port, and decided so; once the destination is learned the transport is
     /// told to re-check, the flood no longer holds, and the next frame is decided as the
-    /// unicast it now is. With a third port the flood is two outputs: not decided.
+    /// unicast it now is; once that entry aged, the flood is not decided. With a third port
+    /// the flood is two outputs: not decided.
     @Test func aFloodToTheOnePortLeftIsDecidedUntilTheDestinationIsLearned() throws {
         let now = DatapathInstant.now()
         func datapath(ports: [String]) throws -> Datapath {
@@ -134,6 +135,13 @@ struct FastPathComputeTests {
         // Seen again where it was: no re-check.
         _ = FastPathRouteTests.send(datagram(from: x, to: a), two, now: now, port: "b")
         #expect(!two.takeFastPathMACChanged())
+
+        // x's entry aged out: NORMAL floods again, but seeing x again where it was would not
+        // tell the transport (`learn` tells only of MACs without an entry): not decided.
+        let later = now + .seconds(400)
+        let aged = FastPathRouteTests.send(frame, two, now: later)
+        #expect(aged.left.map(\.0) == ["b"] && two.port(named: "a")!.stats.floodedPackets > floodedBefore + 4)
+        #expect(aged.decisions.isEmpty, "a flood to a MAC with an aged entry is not repeated")
 
         let three = try datapath(ports: ["a", "b", "c"])
         let sent = FastPathRouteTests.send(frame, three, now: now)

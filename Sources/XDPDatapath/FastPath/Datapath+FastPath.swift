@@ -160,11 +160,15 @@ extension Datapath {
                 vlan = tagged ? tci & 0x0FFF : 0
                 guard port.carries(vlan) else { return false }
             }
-            var learned = l2.macTables[port.bridgeID.index].lookup(record.dst, vlan: vlan, now: now)
+            let table = l2.macTables[port.bridgeID.index]
+            var learned = table.lookup(record.dst, vlan: vlan, now: now)
             let flooded = learned < 0
             if flooded {
                 // An unknown destination: NORMAL floods the VLAN, which is one output when
                 // one port but the input carries it (a compute node's br-int to patch-tun).
+                // Repeated while the table has no entry for it at all: a new one makes
+                // `learn` say so (the transport re-checks), an aged one seen again would not.
+                guard !table.hasEntry(record.dst, vlan: vlan) else { return false }
                 learned = soleFloodPort(bridge: port.bridgeID, except: current, vlan: vlan)
                 guard learned >= 0 else { return false }
             }

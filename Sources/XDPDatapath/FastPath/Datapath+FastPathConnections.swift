@@ -441,9 +441,9 @@ extension Datapath {
             guard let srcSeen = table.seen(src, vlan: step.vlan, port: inPort, now: now) else { return nil }
             expiry = min(expiry, srcSeen &+ table.agingTime)
             if step.flooded {
-                // Still unknown, and still one port to flood to (learning it makes the
+                // Still no entry, and still one port to flood to (learning it makes the
                 // transport re-check: NormalAction's `macChanged`).
-                guard table.lookup(dst, vlan: step.vlan, now: now) < 0,
+                guard !table.hasEntry(dst, vlan: step.vlan),
                       soleFloodPort(bridge: step.bridge, except: step.inPort, vlan: step.vlan) == outPort else { return nil }
             } else {
                 guard let dstSeen = table.seen(dst, vlan: step.vlan, port: outPort, now: now) else { return nil }

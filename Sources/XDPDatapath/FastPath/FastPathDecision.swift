@@ -142,8 +142,8 @@ public struct FastPathStep: Sendable, Equatable {
     /// OpenFlow `output:N` does not), so the fast path's frames refresh that entry.
     public var learnsSource: Bool = true
     /// Whether NORMAL flooded the frame, its destination unknown in `vlan`, and `outPort`
-    /// was the one port but `inPort` to carry the VLAN: the decision holds while the
-    /// destination stays unknown there.
+    /// was the one port but `inPort` to carry the VLAN: the decision holds while the MAC
+    /// table has no entry for the destination there.
     public var flooded: Bool = false
 
     /// `bytes` of `packets` frames as they entered, `delta` bytes more (or fewer) each.

@@ -140,6 +140,18 @@ struct MACTableStorage {
         ports[index] >= 0 && now < seen[index] &+ agingTime
     }
 
+    /// Whether the table has an entry for `mac` in `vlan`, live or aged out (`learn` tells
+    /// only of a MAC that had none).
+    func hasEntry(_ mac: UInt64, vlan: UInt16) -> Bool {
+        let key = Self.key(mac, vlan)
+        var index = slot(for: key)
+        for _ in 0..<Self.probeLimit {
+            if keys[index] == key && ports[index] >= 0 { return true }
+            index = (index &+ 1) & mask
+        }
+        return false
+    }
+
     /// The port `mac` was learned on in `vlan`, or -1.
     @inlinable
     func lookup(_ mac: UInt64, vlan: UInt16, now: UInt64) -> Int {
@@ -152,11 +164,12 @@ struct MACTableStorage {
         return -1
     }
 
-    /// `learn`'s answer for a MAC that was not live before (new, or aged out).
+    /// `learn`'s answer for a MAC the table had no entry for (none, or one flushed).
     @usableFromInline static var newlyLive: Int { -2 }
 
     /// Learns `mac` in `vlan` on `port`; returns the port it moved from, `newlyLive` when
-    /// it was not live, or -1 (seen again where it was).
+    /// the table had no entry for it, or -1 (seen again where it was, or an aged entry
+    /// seen again: `hasEntry` was true before).
     @inlinable
     func learn(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> Int {
         let key = Self.key(mac, vlan)
@@ -170,7 +183,7 @@ struct MACTableStorage {
                 let wasLive = isLive(index, now: now)
                 ports[index] = Int32(truncatingIfNeeded: port)
                 seen[index] = now
-                return wasLive ? (previous != port ? previous : -1) : Self.newlyLive
+                return wasLive && previous != port ? previous : -1
             }
             if free < 0 && !isLive(index, now: now) { free = index }
             if seen[index] < seen[oldest] { oldest = index }

@@ -40,8 +40,8 @@ extension Datapath {
         let bridge = fastBridges[inPort.bridgeID]
         let macTable = l2.macTables[inPort.bridgeID.index]
         if dlSrc & 0x0100_0000_0000 == 0 {
-            // A move, or a MAC that was not live: NORMAL's answer for it changed (a flood
-            // the fast path repeats depends on its destination being unknown).
+            // A move, or a MAC the table had no entry for: NORMAL's answer for it changed (a
+            // flood the fast path repeats depends on its destination having no entry).
             let previous = macTable.learn(dlSrc, vlan: vlan, port: inID.index, now: now)
             if previous != -1 {
                 if previous >= 0 { inPort.counters.macMoved() }
