@@ -156,10 +156,18 @@ public final class ControlServer: @unchecked Sendable {
             Glibc.close(fd)
             throw ControlSocket.Failure(description: "\(path): bind: \(text)")
         }
-        let thread = Thread { [fd] in ControlServer.serve(fd, handler) }
-        thread.name = "xdpswitch-control"
+        let thread = Thread { [fd] in
+            // Named from the thread itself: a name set on the Thread before `start()` does
+            // not reach the kernel (/proc/<pid>/task/*/comm) on Linux.
+            Thread.current.name = ControlServer.threadName
+            ControlServer.serve(fd, handler)
+        }
         thread.start()
     }
+
+    /// The serving thread's name, as `top -H` and /proc/<pid>/task/*/comm show it (Linux
+    /// takes 15 bytes at most: a longer one is refused and the thread stays unnamed).
+    public static let threadName = "xdpswitch-ctl"
 
     /// The serving thread: answers until `accept` fails (the socket shut down by `close()`),
     /// then closes the descriptor.

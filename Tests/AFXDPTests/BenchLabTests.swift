@@ -232,6 +232,25 @@ struct BenchLabLiveTests {
         #expect(run.contains("conntrack: 100.00% of "), "\(run)")
     }
 
+    /// The same with the fast path (`--compare fastpath`): the kernel carries the VM's
+    /// established stream through both bridges' tables into the tunnel — nearly every frame
+    /// of the window — and the sink still gets GRE frames of the expected size, every one
+    /// through the VM's egress filter as established.
+    @Test func computeRunIsCarriedByTheKernelWithTheFastPath() throws {
+        let binary = try #require(xdpswitchBinary(), "build xdpswitch first (swift build)")
+        let r = Shell.run([binary, "bench", "compute", "--compare", "fastpath", "--seconds", "1", "--repeat", "1", "--verbose"])
+        #expect(r.succeeded, "\(r.output)")
+        let run = try #require(r.output.split(separator: "\n").first { $0.contains("run 1 xdpswitch-fp") }, "\(r.output)")
+        func count(_ name: String) -> Double? {
+            guard let k = run.range(of: " \(name) ") else { return nil }
+            return Double(run[k.upperBound...].prefix { $0.isNumber })
+        }
+        let carried = try #require(count("fast-path"), "\(run)"), worker = try #require(count("rx"), "\(run)")
+        #expect(carried > 10_000 && worker < carried / 10, "the kernel carried \(carried), the worker received \(worker): \(run)")
+        #expect(run.contains(" \(BenchComputeTests.expectedSinkFrame) B/frame at sink"), "\(run)")
+        #expect(run.contains("conntrack: 100.00% of "), "\(run)")
+    }
+
     /// `--verbose` prints each run's counter growth over the measured window (not the
     /// totals since start, which include the warm-up second); by default the forwarder
     /// runs on the last CPU and the generator on CPU 0.

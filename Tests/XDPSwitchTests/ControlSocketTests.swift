@@ -78,8 +78,18 @@ import XDPSwitch
         // The serving threads alive.
         func servingThreads() -> Int {
             guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return -1 }
-            return tasks.filter { name(ofThread: $0)?.hasPrefix("xdpswitch-cont") == true }.count
+            return tasks.filter { name(ofThread: $0)?.hasPrefix(ControlServer.threadName) == true }.count
         }
+        // The count sees a live server's thread (it named itself when it started).
+        let live = try ControlServer(path: Self.path()) { _ in .success("live") }
+        var seen = 0
+        for _ in 0..<100 {
+            seen = servingThreads()
+            if seen >= 1 { break }
+            usleep(10_000)
+        }
+        #expect(seen >= 1, "no thread named \(ControlServer.threadName) while a server runs")
+        live.close()
         for _ in 0..<200 {
             let path = Self.path()
             _ = try ControlServer(path: path) { _ in .success("dropped") }

@@ -8,10 +8,14 @@ import XDPPacket
 // Which frames: a frame received from outside whose whole path was NORMAL deciding a
 // learned unicast — through NORMAL-only bridges (no flow but the default), patch ports
 // between them, one output on a port with a transmit queue, the VLAN popped, pushed or
-// rewritten on the way — and nothing else: no flood, no flow table (so no `ct()`, `learn`,
-// controller action or security group), no service port, at most one 802.1Q tag; a GRE
-// tunnel only at either end, whose outer headers are as much a function of the port as a
-// tag (Datapath+FastPathTunnels.swift).
+// rewritten on the way — and nothing else: no flood to several ports, no flow table (so no
+// `ct()`, `learn`, controller action or security group), no service port, at most one
+// 802.1Q tag; a GRE tunnel only at either end, whose outer headers are as much a function
+// of the port as a tag (Datapath+FastPathTunnels.swift). A unicast to a destination the
+// MAC table has no entry for counts too when NORMAL's flood is one output (one port but
+// the input carries the VLAN): such a step (`FastPathStep.flooded`) holds while there is
+// still no entry, and `learn` tells when one appears (NormalAction's `macChanged`; an aged
+// entry seen again would not tell, so a flood to a destination with one is not decided).
 // Such a frame's fate is a pure function of (ingress port, VLAN tag, destination MAC, source
 // MAC) and of the MAC tables: while `fastPathRecording` is on, `process` works each frame's
 // NORMAL path out from the MAC tables before running it and keeps it when the frame did
@@ -98,8 +102,8 @@ extension Datapath {
     /// `fastPath.record` and `fastPath.steps`: through NORMAL-only bridges and patch ports to
     /// one port with a transmit queue, with the frame's predicted tag and length as it leaves
     /// (`outTagged`, `outTCI`, `outLength`; the recorder overwrites them with what the frame
-    /// did). False when the frame is nothing the fast path repeats (multicast, unknown
-    /// destination, flow tables, VXLAN, services, two tags, a refusal; a GRE port at the
+    /// did). False when the frame is nothing the fast path repeats (multicast, a flood to
+    /// several ports, flow tables, VXLAN, services, two tags, a refusal; a GRE port at the
     /// end unless `toTunnel`).
     func predictNormalPath(address: UInt64, length: UInt32, from inID: PortID, now: UInt64, toTunnel: Bool = true) -> Bool {
         guard length >= 14 else { return false }

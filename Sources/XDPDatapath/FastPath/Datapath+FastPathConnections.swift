@@ -8,16 +8,23 @@ import XDPPacket
 // walk through them is made of remembered segments (FlowSegmentCache.swift: runs of
 // lookups that are a function of the flow key alone) joined by `ct(table=T)` lookups that
 // found an established, untranslated connection, and which ends in one output: to a port
-// with a transmit queue, or NORMAL to a learned unicast (then on through patch ports and
-// NORMAL-only bridges as Datapath+FastPath.swift does). The tables may not rewrite the
-// frame (no `mod_*`, `set_field`, `dec_ttl` that reaches the bytes) and the `ct()`s may not
-// commit a mark or translate. Such a frame's fate is a function of its key — the Ethernet
-// header and every IPv4 and transport field a flow can match (`FastPathConnection`) — and
-// of state the datapath can name: the tables' version, the connections, the MAC entries.
+// with a transmit queue, to a GRE port (the tun_id the flows set is a `key=flow` port's
+// key), to a patch port into another bridge with tables (whose walk goes on the same way),
+// or NORMAL to a learned unicast or a one-port flood (then on through patch ports and
+// NORMAL-only bridges as Datapath+FastPath.swift does, to a port, a GRE port, a router, or
+// into the next bridge with tables). That is the reference design's compute node: br-int's
+// firewall, NORMAL, patch-tun, br-tun's `strip_vlan,set_tunnel:N,output:gre`. The tables
+// may change the VLAN tag before an output, and nothing else of the frame (no `mod_dl_*`,
+// `set_field`, `dec_ttl` that reaches the bytes); the `ct()`s may not commit a mark or
+// translate. Such a frame's fate is a function of its key — the Ethernet header and every
+// IPv4 and transport field a flow can match (`FastPathConnection`) — and of state the
+// datapath can name: each crossed bridge's tables version, the connections, the MAC entries,
+// the tunnel's headers.
 //
 // How a decision is made. The recorder (while recording, in `process`) notes a candidate
-// frame's key and where it went: exactly one frame more on one port's transmit queue, its
-// headers beyond the Ethernet header unchanged. Right then — while the segments the frame
+// frame's key and where it went: exactly one frame more on one port's transmit queue (the
+// underlay's for a tunnel: the frame inside its outer headers), its headers beyond the
+// Ethernet header unchanged. Right then — while the segments the frame
 // went through are in the cache for sure — it works the path out again from the key alone
 // (`connectionDecision`): it builds the frame's headers, and follows the segment cache and
 // the tracker as the next frame with that key would — without running anything, so nothing
@@ -25,17 +32,18 @@ import XDPPacket
 // that path leaves by the port the recorded frame did, with the same bytes; it waits, one
 // per key, for `takeFastPathDecisions`.
 //
-// Staying true. A decision notes the version of the tables it went through: while that is
-// the bridge's version, each segment still gives the answer it gave (the segment cache's
-// own premise), so revalidation (`fastPathExpiry`) looks again only at what can change
-// under the same tables — the connections (still established, same entry, direction and
-// mark) and the MAC entries — and needs no cache slot (a slot evicted by other traffic
+// Staying true. A decision notes the version of the tables it went through, in each
+// bridge: while those are the bridges' versions, each segment still gives the answer it
+// gave (the segment cache's own premise), so revalidation (`fastPathExpiry`) looks again
+// only at what can change under the same tables — the connections (still established, same
+// entry, direction and mark), the MAC entries and a tunnel's headers — and needs no cache slot (a slot evicted by other traffic
 // does not drop the entry). After a change of the tables the path is worked out afresh,
 // and the version being part of the decision, it never comes out the same: the entry goes.
 // The decision expires when the first of its connections or MAC entries would. So a flow
-// change, a security-group update, a connection flushed, closed or timed out, a MAC moved:
-// each makes the next revalidation drop the entry, and the transport revalidates around every control
-// operation and after a batch that moved a MAC or saw a FIN or RST. The connection's timer
+// change, a security-group update, a connection flushed, closed or timed out, a MAC moved
+// (or, under a flood, learned): each makes the next revalidation drop the entry, and the
+// transport revalidates around every control operation and after a batch that moved or
+// newly learned a MAC or saw a FIN or RST. The connection's timer
 // and the flows' counters are credited with what the kernel carried (`creditFastPath`), and a
 // TCP connection is tracked liberally once cached (Conntrack+FastPath.swift).
 extension Datapath {

@@ -37,6 +37,10 @@ import XDPPacket
 // kernel is stricter on one point: an IPv4 packet that ends before the frame (trailing
 // bytes) takes the slow path, which trims it.
 //
+// A GRE port may also end a connection's walk through OpenFlow tables
+// (Datapath+FastPathConnections.swift: br-tun's `set_tunnel:N,output:gre`); the key of a
+// `key=flow` port is then the tun_id the flows set (`FastPathEncapsulation.tunnelID`).
+//
 // Not here: VXLAN (its outer UDP source port is a hash of the inner frame's addresses and
 // ports, which an Ethernet-only key does not fix), a next hop whose MAC is not known yet
 // (frames wait for ARP in the slow path), a tunnel to a tunnel, and decapsulated frames
