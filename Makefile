@@ -62,7 +62,7 @@ bench-instructions: deps
 	@scripts/install-deps.sh valgrind binutils
 	@scripts/bench-instructions.sh
 
-# The AF_XDP integration tests again with the in-kernel fast path on (root; scripts/test-fast-path.sh).
+# The AF_XDP integration tests and the cloud demo again with the in-kernel fast path on (root; scripts/test-fast-path.sh).
 .PHONY: test-fast-path
 test-fast-path: deps-test
 	@SWIFT=$(SWIFT) scripts/test-fast-path.sh

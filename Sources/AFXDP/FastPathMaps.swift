@@ -145,6 +145,14 @@ package final class FastPathMaps {
         }
     }
 
+    /// Every `fp_tunnels` entry the kernel holds: key bytes and tunnel id.
+    package func kernelTunnels() -> [(key: [UInt8], id: UInt32)] {
+        Self.keys(mapFD: tunnelsFD, keySize: Self.tunnelKeySize).compactMap { key in
+            var value: (UInt32, UInt32) = (0, 0)
+            return bpf_map_lookup_elem(tunnelsFD, key, &value) == 0 ? (key, value.0) : nil
+        }
+    }
+
     /// Removes every tunnel (those a previous process left too).
     package func removeTunnels() {
         for key in Self.keys(mapFD: tunnelsFD, keySize: Self.tunnelKeySize) { _ = bpf_map_delete_elem(tunnelsFD, key) }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import AFXDP
+@testable import AFXDP
 import XDPControl
 import Foundation
 import Testing
@@ -201,8 +201,9 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
     /// once each node knows the other VM's MAC, the kernel of each node encapsulates its
     /// VM's echoes into the tunnel and takes the other's out of it (every end takes
     /// redirects: GRO on); the datapaths count them on the underlays, and `dump-fastpath`
-    /// shows the push and the tunnel the inner frames enter by.
-    @Test func theKernelCarriesAPingIntoAndOutOfTheTunnel() throws {
+    /// shows the push and the tunnel the inner frames enter by. A reconfiguration empties
+    /// `fp_tunnels`, and the tunnel comes back under the same id.
+    @Test func theKernelCarriesAPingIntoAndOutOfTheTunnel() async throws {
         let nodes = try TwoNodeGRE(net: 94, key: 0x5)
         defer { nodes.tearDown() }
         for end in ["u1p", "u2p"] { try Shell.check(["ip", "netns", "exec", nodes.wire, "ethtool", "-K", end, "gro", "on"]) }
@@ -227,10 +228,23 @@ extension AFXDPIntegrationTests.FastPathLiveTests {
             #expect(socketRX <= 2, "node \(node + 1): the underlay's socket received \(socketRX)")
             #expect(after[node].frames.isBalanced, "\(after[node].frames)")
         }
-        let dump = nodes.engines[0].perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
+        let dump = await nodes.engines[0].perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
         #expect(dump.contains("tnl_push(tnl_port(gre-node2),header(size=42,type=gre,") && dump.contains("gre(key=0x5)")
             && dump.contains("actions:") && dump.contains(nodes.underlay1), "\(dump)")
         #expect(dump.contains("tunnel(tun_id=0x5,src=172.31.94.2),in_port(gre-node2)"), "\(dump)")
+
+        // One tunnel in each node's `fp_tunnels`, under the first id. A reconfiguration
+        // removes it with the entries; the next decisions install it again under the same id.
+        for engine in nodes.engines {
+            #expect(engine.steering.fastPath.kernelTunnels().map(\.id) == [FastPathMaps.firstTunnelID])
+        }
+        _ = try await nodes.engines[0].reconfigure(to: nodes.configuration(node: 1))
+        #expect(nodes.engines[0].statistics().fastPathEntries == 0)
+        #expect(nodes.engines[0].steering.fastPath.kernelTunnels().isEmpty)
+        #expect(nodes.topo.ping("a", "b", count: 3).succeeded)
+        #expect(nodes.engines[0].steering.fastPath.kernelTunnels().map(\.id) == [FastPathMaps.firstTunnelID])
+        let again = await nodes.engines[0].perform { datapath, now in SwitchText.fastPath(datapath.fastPathDump(now: now)) } ?? ""
+        #expect(again.contains("tunnel(tun_id=0x5,src=172.31.94.2),in_port(gre-node2)"), "\(again)")
     }
 
     @Test func aReconfigurationRemovesEveryEntryFirst() async throws {
