@@ -15,16 +15,7 @@ struct FastPathComputeTests {
     /// The bench's `compute` datapath after its prime (the VM's first datagram, the
     /// sink's GRE reply: the stream is established), recording.
     static func primedCompute() throws -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
-        let pipeline = try #require(try PipelineScenario.named("compute"))
-        let now = DatapathInstant.now()
-        let datapath = try Datapath(configuration: pipeline.configuration, pool: FramePool(frameCount: 512), now: now)
-        datapath.fastPathRecording = true
-        for (frame, port) in pipeline.prime {
-            datapath.inject(frame, into: datapath.port(named: port)!, now: now)
-            _ = FastPathConnectionTests.drain(datapath)
-            _ = datapath.takeFastPathDecisions()
-        }
-        return (datapath, pipeline.templates[0], now)
+        try FastPathRouteTests.primed("compute", flows: nil)
     }
 
     @Test func theVMsStreamIsDecidedThroughBothBridgesTablesAndTheTunnel() throws {

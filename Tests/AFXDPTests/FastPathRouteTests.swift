@@ -14,17 +14,17 @@ import XDPScenarios
 /// flattened into a rewrite; it holds while all of them do.
 @Suite("Fast path: routers, SNAT and floating IPs")
 struct FastPathRouteTests {
-    /// A datapath of the scenario (`snat` or `fip`), seeded, recording, primed as the bench
-    /// primes it (the generator's ARP for its gateway, the sink's ARP, one datagram that
-    /// commits the translation), and the scenario's datagram. `mtu`: the router
-    /// interfaces'; `flows`: br-int's.
-    static func primed(_ name: String, mtu: Int? = nil, flows: [String] = []) throws
+    /// A datapath of the scenario (`snat`, `fip`, `compute`), seeded, recording, primed as
+    /// the bench primes it (the generator's ARP for its gateway, the sink's ARP, one datagram
+    /// that commits the translation), and the scenario's datagram. `mtu`: the router
+    /// interfaces'; `flows`: the first bridge's (nil: the scenario's own).
+    static func primed(_ name: String, mtu: Int? = nil, flows: [String]? = []) throws
         -> (datapath: Datapath, frame: [UInt8], now: DatapathInstant) {
         let pipeline = try #require(try PipelineScenario.named(name))
         var configuration = pipeline.configuration
         configuration.randomSeed = 7
         if let mtu { for i in configuration.routers[0].interfaces.indices { configuration.routers[0].interfaces[i].mtu = mtu } }
-        configuration.bridges[0].flows = flows
+        if let flows { configuration.bridges[0].flows = flows }
         let now = DatapathInstant.now()
         let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 512), now: now)
         datapath.fastPathRecording = true

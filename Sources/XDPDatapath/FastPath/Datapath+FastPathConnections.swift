@@ -24,8 +24,8 @@ import XDPPacket
 // How a decision is made. The recorder (while recording, in `process`) notes a candidate
 // frame's key and where it went: exactly one frame more on one port's transmit queue (the
 // underlay's for a tunnel: the frame inside its outer headers), its headers beyond the
-// Ethernet header unchanged. Right then — while the segments the frame
-// went through are in the cache for sure — it works the path out again from the key alone
+// Ethernet header unchanged. Right then — while the segments the frame went through are in
+// the cache for sure — it works the path out again from the key alone
 // (`connectionDecision`): it builds the frame's headers, and follows the segment cache and
 // the tracker as the next frame with that key would — without running anything, so nothing
 // changes — collecting the flows hit and the connections found. The decision stands when
@@ -35,16 +35,17 @@ import XDPPacket
 // Staying true. A decision notes the version of the tables it went through, in each
 // bridge: while those are the bridges' versions, each segment still gives the answer it
 // gave (the segment cache's own premise), so revalidation (`fastPathExpiry`) looks again
-// only at what can change under the same tables — the connections (still established, same
-// entry, direction and mark), the MAC entries and a tunnel's headers — and needs no cache slot (a slot evicted by other traffic
-// does not drop the entry). After a change of the tables the path is worked out afresh,
-// and the version being part of the decision, it never comes out the same: the entry goes.
-// The decision expires when the first of its connections or MAC entries would. So a flow
-// change, a security-group update, a connection flushed, closed or timed out, a MAC moved
-// (or, under a flood, learned): each makes the next revalidation drop the entry, and the
-// transport revalidates around every control operation and after a batch that moved or
-// newly learned a MAC or saw a FIN or RST. The connection's timer
-// and the flows' counters are credited with what the kernel carried (`creditFastPath`), and a
+// only at what can change under the same tables — the connections (still established,
+// same entry, direction and mark), the MAC entries and a tunnel's headers — and needs no
+// cache slot (a slot evicted by other traffic does not drop the entry). After a change of
+// the tables the path is worked out afresh, and the version being part of the decision, it
+// never comes out the same: the entry goes. The decision expires when the first of its
+// connections or MAC entries would. So a flow change, a security-group update, a
+// connection flushed, closed or timed out, a MAC moved (or, under a flood, learned): each
+// makes the next revalidation drop the entry, and the transport revalidates around every
+// control operation and after a batch that moved or newly learned a MAC or saw a FIN or
+// RST. The connection's timer and the flows' counters are credited with what the kernel
+// carried (`creditFastPath`, each flow with the length the frame had in its bridge), and a
 // TCP connection is tracked liberally once cached (Conntrack+FastPath.swift).
 extension Datapath {
     /// The connection key of the frame at `address` entering by `inID` when it is a
