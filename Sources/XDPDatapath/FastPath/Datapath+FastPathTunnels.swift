@@ -59,13 +59,10 @@ extension Datapath {
         let endpoint = endpoints[slot]
         guard !endpoint.isVXLAN, endpoint.hasRoute, endpoint.nextHopKnown else { return nil }
         var header = [UInt8](UnsafeRawBufferPointer(start: endpoint.header, count: endpoint.overhead))
-        if endpoint.keyMode == TunnelEndpoint.fixedKey {
-            let key = endpoint.fixedKey
-            header[38] = UInt8(key >> 24); header[39] = UInt8((key >> 16) & 0xFF)
-            header[40] = UInt8((key >> 8) & 0xFF); header[41] = UInt8(key & 0xFF)
-        } else if endpoint.keyMode == TunnelEndpoint.flowKey {
-            let key = UInt32(truncatingIfNeeded: tunnelID)  // as tunnelEgress writes it
-            header.replaceSubrange(38..<42, with: [UInt8(key >> 24), UInt8((key >> 16) & 0xFF), UInt8((key >> 8) & 0xFF), UInt8(key & 0xFF)])
+        if endpoint.keyMode != TunnelEndpoint.noKey {
+            // The key as tunnelEgress writes it: the port's, or the frame's tun_id.
+            let key = endpoint.keyMode == TunnelEndpoint.fixedKey ? endpoint.fixedKey : UInt32(truncatingIfNeeded: tunnelID)
+            header.withUnsafeMutableBytes { $0.baseAddress!.storeBE32(key, at: 38) }
         }
         let longest = table.mtu + 14 - endpoint.overhead - delta
         guard longest >= 14 else { return nil }

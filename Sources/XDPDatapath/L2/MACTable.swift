@@ -165,9 +165,9 @@ struct MACTableStorage {
     }
 
     /// `learn`'s answer for a MAC the table had no entry for (none, or one flushed).
-    @usableFromInline static var newlyLive: Int { -2 }
+    @usableFromInline static var newEntry: Int { -2 }
 
-    /// Learns `mac` in `vlan` on `port`; returns the port it moved from, `newlyLive` when
+    /// Learns `mac` in `vlan` on `port`; returns the port it moved from, `newEntry` when
     /// the table had no entry for it, or -1 (seen again where it was, or an aged entry
     /// seen again: `hasEntry` was true before).
     @inlinable
@@ -193,6 +193,6 @@ struct MACTableStorage {
         keys[free] = key
         ports[free] = Int32(truncatingIfNeeded: port)
         seen[free] = now
-        return Self.newlyLive
+        return Self.newEntry
     }
 }
