@@ -140,4 +140,104 @@ struct FastPathComputeTests {
         #expect(Set(sent.left.map(\.0)) == ["b", "c"])
         #expect(sent.decisions.isEmpty, "a flood to two ports is not repeated")
     }
+
+    /// Two bridges with tables joined by a patch pair: br-x's flow outputs `a`'s frames to
+    /// the patch port, br-y's pushes VLAN 5 and outputs to `b`. One decision through both
+    /// bridges' tables, with the tag br-y's flow pushed; credited to both flows; and undone
+    /// by a change of the second bridge's tables, after which the frame is dropped as the
+    /// new flow says and nothing is decided.
+    @Test func anOutputToAPatchPortGoesOnThroughThePeerBridgesTables() throws {
+        let now = DatapathInstant.now()
+        let configuration = DatapathConfiguration(bridges: [
+            BridgeConfiguration(name: "br-x", ports: [PortConfiguration(name: "a", ofport: 1),
+                                                      PortConfiguration(name: "px", type: .patch(peer: "py"), ofport: 2)],
+                                flows: ["table=0,priority=1,in_port=1,actions=output:2", "table=0,priority=0,actions=drop"]),
+            BridgeConfiguration(name: "br-y", ports: [PortConfiguration(name: "py", type: .patch(peer: "px"), ofport: 1),
+                                                      PortConfiguration(name: "b", ofport: 2)],
+                                flows: ["table=0,priority=1,in_port=1,actions=mod_vlan_vid:5,output:2", "table=0,priority=0,actions=drop"]),
+        ])
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: now)
+        datapath.fastPathRecording = true
+        let frame = FrameBuilder().ethernet(source: MACAddress(rawValue: 0x0200_0000_0001), destination: MACAddress(rawValue: 0x0200_0000_0002))
+            .ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2)).udp(sourcePort: 5000, destinationPort: 53)
+            .payload(count: 40).build()
+        let (left, decisions) = FastPathRouteTests.send(frame, datapath, now: now)
+        #expect(left.map(\.0) == ["b"])
+        let decision = try #require(decisions.first, "the path through both bridges' tables was not decided")
+        let id = { (name: String) in datapath.port(named: name)!.id }
+        #expect(decision.steps.map(\.inPort) == [id("a"), id("py")] && decision.steps.map(\.outPort) == [id("px"), id("b")])
+        #expect(decision.steps.map(\.flooded) == [false, false] && decision.steps.map(\.outLengthDelta) == [0, 4])
+        #expect(decision.tagOperation == .push && decision.outTCI & 0x0FFF == 5 && decision.outPort == id("b"))
+        #expect(decision.encapsulation == nil)
+        #expect(decision.applied(to: frame) == left[0].1, "the kernel's bytes are the second bridge's")
+        let bridges = decision.dependencies.tables.map { datapath.topology().bridges[$0.bridge.index].name }
+        #expect(bridges == ["br-x", "br-y"] && decision.dependencies.flows.count == 2)
+        #expect(decision.dependencies.connections.isEmpty)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision, "worked out again from the key alone")
+
+        // Credited: each bridge's forwarding flow counts the frames the kernel carried.
+        func hits(_ bridge: String) throws -> [UInt64] { try datapath.flowStatistics(bridge: bridge, now: now).map(\.packets) }
+        let (xBefore, yBefore) = (try hits("br-x"), try hits("br-y"))
+        datapath.creditFastPath(decision, packets: 5, bytes: 5 * UInt64(frame.count), lastUsed: now)
+        #expect(zip(try hits("br-x"), xBefore).map { $0 - $1 }.sorted() == [0, 5])
+        #expect(zip(try hits("br-y"), yBefore).map { $0 - $1 }.sorted() == [0, 5])
+
+        // br-y's tables change: the decision no longer holds, and the frame now goes nowhere.
+        try datapath.addFlow(try FlowParser.parse("table=0,priority=5,in_port=1,actions=drop"), bridge: "br-y", now: now)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        let again = FastPathRouteTests.send(frame, datapath, now: now)
+        #expect(again.left.isEmpty && again.decisions.isEmpty)
+    }
+
+    /// `set_tunnel` then NORMAL, to a destination learned on a `key=flow` GRE port: NORMAL
+    /// outputs with the key the tables set, and the decision's outer headers carry it; a
+    /// change of the flow's key is a change of the tables, so the next frame is decided
+    /// with the new key.
+    @Test func setTunnelThenNormalToAKeyFlowPortCarriesTheKeyTheTablesSet() throws {
+        let now = DatapathInstant.now()
+        let remote = FastPathTunnelTests.remotes[0], local = FastPathTunnelTests.localMAC
+        let configuration = DatapathConfiguration(
+            bridges: [BridgeConfiguration(name: "br", ports: [
+                PortConfiguration(name: "a", ofport: 1, tag: 10),
+                PortConfiguration(name: "gre", type: .gre(GREOptions(remoteIP: remote, key: .flow)), ofport: 2),
+            ], flows: ["table=0,priority=1,in_port=1,actions=set_tunnel:0x77,NORMAL", "table=0,priority=0,actions=NORMAL"])],
+            underlay: UnderlayConfiguration(interface: "u", address: IPv4Address(172, 16, 0, 1), prefixLength: 24, mac: local, mtu: 1500,
+                                            neighbours: [remote: FastPathTunnelTests.remoteMACs[0]]))
+        let datapath = try Datapath(configuration: configuration, pool: FramePool(frameCount: 256), now: now)
+        datapath.fastPathRecording = true
+        let (vm, far) = (MACAddress(rawValue: 0x0200_0000_0a01), MACAddress(rawValue: 0x0200_0000_ee01))
+        // The far host speaks first, through the tunnel (VLAN 10, as a trunk carries it): learned on `gre`.
+        let hello = FrameBuilder().ethernet(source: far, destination: .broadcast).vlan(vid: 10)
+            .ipv4(source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 255)).udp(sourcePort: 68, destinationPort: 67).build()
+        let gre = FrameBuilder().ethernet(source: FastPathTunnelTests.remoteMACs[0], destination: local)
+            .ipv4(source: remote, destination: IPv4Address(172, 16, 0, 1), identification: 0, dontFragment: true)
+            .gre(key: 0x77, protocolType: .transparentEthernetBridging).payload(hello).build()
+        datapath.inject(gre, into: datapath.port(named: "u")!, now: now)
+        _ = FastPathConnectionTests.drain(datapath)
+        _ = datapath.takeFastPathDecisions()
+
+        let frame = FrameBuilder().ethernet(source: vm, destination: far)
+            .ipv4(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2)).udp(sourcePort: 5000, destinationPort: 53)
+            .payload(count: 40).build()
+        let (left, decisions) = FastPathRouteTests.send(frame, datapath, now: now)
+        #expect(left.map(\.0) == ["u"])
+        let decision = try #require(decisions.first, "set_tunnel then NORMAL to the GRE port was not decided")
+        #expect(decision.steps.map(\.flooded) == [false] && decision.steps.map(\.outPort) == [datapath.port(named: "gre")!.id])
+        #expect(decision.egressPort == datapath.port(named: "u")!.id)
+        let encapsulation = try #require(decision.encapsulation)
+        #expect(encapsulation.tunnelID == 0x77)
+        #expect(Array(encapsulation.header[38..<42]) == [0, 0, 0, 0x77], "the key the tables set")
+        #expect(Array(left[0].1[38..<42]) == [0, 0, 0, 0x77], "and the one the tunnel wrote")
+        #expect(decision.applied(to: frame) == left[0].1, "the kernel's bytes are the tunnel's")
+        #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision, "worked out again from the key alone")
+
+        // Another key in the flow: a change of the tables, and the next frame carries it.
+        try datapath.addFlow(try FlowParser.parse("table=0,priority=5,in_port=1,actions=set_tunnel:0x88,NORMAL"), bridge: "br", now: now)
+        #expect(datapath.fastPathExpiry(of: decision, now: now) == nil)
+        let again = FastPathRouteTests.send(frame, datapath, now: now)
+        let redecided = try #require(again.decisions.first)
+        #expect(redecided.encapsulation?.tunnelID == 0x88 && Array(again.left[0].1[38..<42]) == [0, 0, 0, 0x88])
+        #expect(redecided.applied(to: frame) == again.left[0].1)
+    }
 }
