@@ -1,5 +1,5 @@
 import Testing
-import XDPDatapath
+@testable import XDPDatapath
 import XDPPacket
 
 /// Our GRE framing against scapy's, byte for byte (Scripts/gre_fixtures.py printed these).
@@ -70,5 +70,24 @@ import XDPPacket
         var cut = Array(Self.bytes(Self.keyed)[0..<40])
         cut[16] = 0; cut[17] = 26  // IP total length = 20 + 6
         if case .failure(let e)? = decapsulate(cut) { #expect(e.refusal == .malformed) } else { Issue.record("cut key accepted") }
+    }
+
+    /// The layout every fast recognition of GRE takes (the receive path, the fast path's
+    /// recorder and decapsulation candidates): plain outer headers as a GRE port writes
+    /// them give 38 or 42; any other flag, version, protocol, IPv4 header length,
+    /// EtherType, or a frame shorter than 52 bytes gives 0 (the general path's business).
+    @Test func onlyThePlainLayoutIsRecognisedFromTheBytes() {
+        func outer(_ frame: [UInt8]) -> Int {
+            var frame = frame
+            return frame.withUnsafeMutableBytes { GREEncapsulation.plainOuterLength($0.baseAddress!, length: UInt32($0.count)) }
+        }
+        let keyed = Self.bytes(Self.keyed), unkeyed = Self.bytes(Self.unkeyed)
+        #expect(outer(keyed) == GREEncapsulation.overheadWithKey && outer(unkeyed) == GREEncapsulation.overheadWithoutKey)
+        for (offset, value) in [(34, 0xA0), (34, 0x30), (35, 0x01), (36, 0x08), (37, 0x00), (14, 0x46), (12, 0x81), (23, 17)] {
+            var changed = keyed
+            changed[offset] = UInt8(value)
+            #expect(outer(changed) == 0, "byte \(offset) = \(value) recognised")
+        }
+        #expect(outer(Array(keyed[0..<51])) == 0 && outer(Array(unkeyed[0..<52])) == 38)
     }
 }

@@ -75,13 +75,8 @@ extension Datapath {
     /// queued on the underlay (38, or 42 with a key), as a GRE port writes them; 0 when it
     /// is no such frame with an inner Ethernet header.
     func greOuterLength(address: UInt64, length: UInt32) -> UInt32 {
-        let frame = pool.pointer(address)
-        guard length >= 52, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
-              frame.loadBE16(at: 36) == 0x6558 else { return 0 }
-        let flags = frame.loadBE16(at: 34)
-        let outer = UInt32(flags == GREHeader.keyPresentBit ? GREEncapsulation.overheadWithKey
-                           : flags == 0 ? GREEncapsulation.overheadWithoutKey : 0)
-        return outer > 0 && length >= outer &+ 14 ? outer : 0
+        let outer = GREEncapsulation.plainOuterLength(pool.pointer(address), length: length)
+        return outer > 0 && Int(length) >= outer &+ 14 ? UInt32(outer) : 0
     }
 
     /// A hash of the 40 bytes after the Ethernet header (and tag) of the frame at `address`

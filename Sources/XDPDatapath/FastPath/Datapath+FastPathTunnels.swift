@@ -122,20 +122,14 @@ extension Datapath {
     /// the tun_id its inner frame enters with.
     func fastPathDecapsulationCandidate(address: UInt64, length: UInt32) -> (outer: Int, port: PortID, tunnelID: UInt64)? {
         let table = tunnel.table
-        guard table.underlayPortID >= 0, length >= 52, let localMAC = table.localMAC else { return nil }
+        guard table.underlayPortID >= 0 else { return nil }
         let frame = pool.pointer(address)
-        guard frame.loadBE48(at: 0) == localMAC.pointee, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45,
-              frame.loadBE8(at: 23) == 47, frame.loadBE16(at: 20) & 0x3FFF == 0, frame.loadBE32(at: 30) == table.address,
-              frame.loadBE16(at: 36) == 0x6558 else { return nil }
-        let flags = frame.loadBE16(at: 34)
-        guard flags == GREHeader.keyPresentBit || flags == 0 else { return nil }
-        let outer = flags == 0 ? GREEncapsulation.overheadWithoutKey : GREEncapsulation.overheadWithKey
-        guard 14 + Int(frame.loadBE16(at: 16)) == Int(length), Int(length) - outer >= 14,
+        guard let gre = table.plainGREForUs(frame, length: length), gre.end == Int(length),
               Checksum.verifyIPv4Header(frame + 14, headerLength: 20) else { return nil }
-        let key: UInt32? = flags == 0 ? nil : frame.loadBE32(at: 38)
+        let key: UInt32? = gre.outer == GREEncapsulation.overheadWithKey ? frame.loadBE32(at: 38) : nil
         let port = table.port(remote: frame.loadBE32(at: 26), key: key)
         guard port >= 0 else { return nil }
-        return (outer, PortID(port), UInt64(key ?? 0))
+        return (gre.outer, PortID(port), UInt64(key ?? 0))
     }
 
     /// `process` for the underlay's frames while recording: each runs through the tunnel

@@ -107,28 +107,20 @@ extension Datapath {
         let frame = pool.pointer(address)
         // The common case is recognised from the bytes alone: to our MAC, untagged IPv4
         // without options, not a fragment, GRE to our address, no GRE flags but K, carrying
-        // Ethernet. The parser and `GREEncapsulation.decapsulate` would accept such a frame
-        // with these same offsets; every other frame takes the general path below (same
-        // checks, same drop reasons).
-        if length >= 52, frame.loadBE48(at: 0) == table.localMAC.unsafelyUnwrapped.pointee,
-           frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
-           frame.loadBE16(at: 20) & 0x3FFF == 0, frame.loadBE32(at: 30) == table.address, frame.loadBE16(at: 36) == 0x6558 {
-            let end = 14 &+ Int(frame.loadBE16(at: 16))
-            let flags = frame.loadBE16(at: 34)
-            let keyed = flags == GREHeader.keyPresentBit
-            let inner = keyed ? 42 : 38
-            if end <= Int(length), keyed || flags == 0, end &- inner >= 14 {
-                guard Checksum.verifyIPv4Header(frame + 14, headerLength: 20) else {
-                    drop(address, reason: .underlayBadIPv4Checksum, port: wireID)
-                    return
-                }
-                let key: UInt32? = keyed ? frame.loadBE32(at: 38) : nil
-                let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
-                guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
-                ingress(address: address &+ UInt64(inner), length: UInt32(end &- inner), port: PortID(portID), now: now, depth: 0,
-                        tunnelID: UInt64(key ?? 0))
+        // Ethernet (`plainGREForUs`). The parser and `GREEncapsulation.decapsulate` would
+        // accept such a frame with these same offsets; every other frame takes the general
+        // path below (same checks, same drop reasons).
+        if let gre = table.plainGREForUs(frame, length: length) {
+            guard Checksum.verifyIPv4Header(frame + 14, headerLength: 20) else {
+                drop(address, reason: .underlayBadIPv4Checksum, port: wireID)
                 return
             }
+            let key: UInt32? = gre.outer == GREEncapsulation.overheadWithKey ? frame.loadBE32(at: 38) : nil
+            let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
+            guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
+            ingress(address: address &+ UInt64(gre.outer), length: UInt32(gre.end &- gre.outer), port: PortID(portID), now: now,
+                    depth: 0, tunnelID: UInt64(key ?? 0))
+            return
         }
         // The same for VXLAN: to our MAC, untagged IPv4 without options, not a fragment, UDP
         // to our address on the first vxlan port's UDP port, the UDP length exactly the

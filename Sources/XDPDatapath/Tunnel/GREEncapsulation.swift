@@ -17,6 +17,21 @@ public enum GREEncapsulation {
     /// Bytes prepended without a key.
     public static let overheadWithoutKey = 38
 
+    /// The length of the frame's outer headers when they have the one layout a GRE port
+    /// writes — untagged IPv4 without options, GRE with no flag but K, carrying Ethernet:
+    /// 38, or 42 with a key; 0 for any other frame. Only the outer headers are looked at
+    /// (at least 52 bytes): not the addresses, not the IPv4 length, not whether a whole
+    /// inner Ethernet header follows a key. The per-packet receive path, the fast path's
+    /// recorder and its decapsulation candidates all recognise GRE with it.
+    @inlinable @inline(__always)
+    static func plainOuterLength(_ frame: UnsafeMutableRawPointer, length: UInt32) -> Int {
+        guard length >= 52, frame.loadBE16(at: 12) == 0x0800, frame.loadBE8(at: 14) == 0x45, frame.loadBE8(at: 23) == 47,
+              frame.loadBE16(at: 36) == 0x6558 else { return 0 }
+        let flags = frame.loadBE16(at: 34)
+        guard flags & ~GREHeader.keyPresentBit == 0 else { return 0 }
+        return overheadWithoutKey &+ Int(flags >> 11)  // K (0x2000) is the key's 4 bytes
+    }
+
     /// The addresses of one tunnel hop.
     public struct Endpoint: Sendable, Equatable {
         /// Our MAC on the underlay: the outer source.
