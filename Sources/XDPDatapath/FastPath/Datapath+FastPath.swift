@@ -410,27 +410,13 @@ extension Datapath {
 extension MACTableStorage {
     /// When `mac` in `vlan` was last seen, if it is live on `port`.
     func seen(_ mac: UInt64, vlan: UInt16, port: Int, now: UInt64) -> UInt64? {
-        let key = Self.key(mac, vlan)
-        var index = slot(for: key)
-        for _ in 0..<Self.probeLimit {
-            if keys[index] == key && isLive(index, now: now) {
-                return Int(ports[index]) == port ? seen[index] : nil
-            }
-            index = (index &+ 1) & mask
-        }
-        return nil
+        let index = entryIndex(of: Self.key(mac, vlan))
+        return index >= 0 && isLive(index, now: now) && Int(ports[index]) == port ? seen[index] : nil
     }
 
     /// Moves the last-seen time of `mac` in `vlan`, live on `port`, forward to `seen`.
     func refresh(_ mac: UInt64, vlan: UInt16, port: Int, seen time: UInt64) {
-        let key = Self.key(mac, vlan)
-        var index = slot(for: key)
-        for _ in 0..<Self.probeLimit {
-            if keys[index] == key && ports[index] >= 0 {
-                if Int(ports[index]) == port && seen[index] < time { seen[index] = time }
-                return
-            }
-            index = (index &+ 1) & mask
-        }
+        let index = entryIndex(of: Self.key(mac, vlan))
+        if index >= 0 && Int(ports[index]) == port && seen[index] < time { seen[index] = time }
     }
 }
