@@ -388,12 +388,11 @@ static __always_inline int rewrite_frame(struct fp_action *action, void *data, v
 // Pushes the entry's outer headers (a GRE tunnel's Ethernet, IPv4 and GRE, as the Swift
 // tunnel writes them: TunnelTable.swift) in front of the `inner`-byte frame and writes the
 // outer IPv4 total length and checksum. 0 when done, -1 when the headroom would not take
-// them (cannot happen: XDP leaves every frame 256 bytes of headroom).
-static __always_inline int encapsulate(struct xdp_md *ctx, struct fp_action *action, __u32 inner)
+// them (cannot happen: XDP leaves every frame 256 bytes of headroom). `hlen` is the
+// entry's `encap_len` as the caller read it once and checked it (38 or 42) before it
+// rewrote anything.
+static __always_inline int encapsulate(struct xdp_md *ctx, struct fp_action *action, __u32 hlen, __u32 inner)
 {
-	__u32 hlen = action->encap_len;
-	if (hlen != 38 && hlen != 42)
-		return -1;
 	if (bpf_xdp_adjust_head(ctx, -(int)hlen))
 		return -1;
 	void *data = (void *)(long)ctx->data;
@@ -532,7 +531,8 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	__u64 length = (__u64)(end - (void *)eth);   // the inner frame's, after a tunnel
 	if (length > action->max_len)
 		return -1;
-	if (action->encap_len && action->encap_len != 38 && action->encap_len != 42)
+	__u32 encap_len = action->encap_len;
+	if (encap_len && encap_len != 38 && encap_len != 42)
 		return -1;
 	if (action->rewrite & FP_REWRITE_L3) {
 		__u8 *ip = l3;
@@ -594,7 +594,7 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	// The frame's length now, from the length received (the packet pointers are not kept
 	// across the helper calls: the verifier refuses a spilled half of one).
 	__u32 inner = (__u32)length + (op == FP_TAG_PUSH ? 4 : 0) - (op == FP_TAG_POP ? 4 : 0);
-	if (action->encap_len && encapsulate(ctx, action, inner))
+	if (encap_len && encapsulate(ctx, action, encap_len, inner))
 		return XDP_DROP;                         // cannot happen: see encapsulate
 	struct fp_counters *counters = bpf_map_lookup_elem(&fp_stats, &key);
 	if (counters) {
