@@ -27,7 +27,7 @@ ARC = ("swift_retain", "swift_release", "swift_retain_n", "swift_release_n", "sw
        "swift_bridgeObjectRelease", "swift_unknownObjectRetain", "swift_unknownObjectRelease")
 EXCL = ("swift_beginAccess",)
 # Swift seeds its Hasher per process: with the seed fixed, whatever a Set or Dictionary
-# probes (the classifier's, the tracker's set-up) takes the same steps every run.
+# probes (the classifier's) takes the same steps every run.
 ENV = dict(os.environ, SWIFT_DETERMINISTIC_HASHING="1")
 
 
