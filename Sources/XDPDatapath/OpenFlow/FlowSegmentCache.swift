@@ -47,6 +47,14 @@
 // actions read besides the key (IPv4 or not, which L4 checksum follows): a hit means
 // the walk would have taken exactly the same steps.
 //
+// Collisions. The array is direct mapped: a segment goes to the slot its key and table
+// hash to, replacing what was there. Two segments of one frame's walk that hash alike
+// replace each other on every frame: such a connection always walks the tables, and the
+// fast path, which works a path out from the cache, never repeats it (`bench sg --flows
+// 1000`: 0.4% of the frames). Two slots per hash, filled alternately, end that, but in
+// the forms tried they cost every hit 9 to 16 instructions more (`make bench-instructions`,
+// flows-1), a price the common case would pay for the rare one; the map stays direct.
+//
 // Cost. A hit is a hash of the key (17 multiply-adds), one 17-word compare, a copy of
 // the end key and the counter updates: about the cost of one exact-match lookup,
 // instead of one per table plus the actions. Memory is allocated once per bridge;
