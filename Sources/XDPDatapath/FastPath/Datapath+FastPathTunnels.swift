@@ -126,10 +126,9 @@ extension Datapath {
         let frame = pool.pointer(address)
         guard let gre = table.plainGREForUs(frame, length: length), gre.end == Int(length),
               Checksum.verifyIPv4Header(frame + 14, headerLength: 20) else { return nil }
-        let key: UInt32? = gre.outer == GREEncapsulation.overheadWithKey ? frame.loadBE32(at: 38) : nil
-        let port = table.port(remote: frame.loadBE32(at: 26), key: key)
+        let port = table.port(remote: frame.loadBE32(at: 26), key: gre.key)
         guard port >= 0 else { return nil }
-        return (gre.outer, PortID(port), UInt64(key ?? 0))
+        return (gre.outer, PortID(port), UInt64(gre.key ?? 0))
     }
 
     /// `process` for the underlay's frames while recording: each runs through the tunnel

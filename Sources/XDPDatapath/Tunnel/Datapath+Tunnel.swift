@@ -115,11 +115,10 @@ extension Datapath {
                 drop(address, reason: .underlayBadIPv4Checksum, port: wireID)
                 return
             }
-            let key: UInt32? = gre.outer == GREEncapsulation.overheadWithKey ? frame.loadBE32(at: 38) : nil
-            let portID = table.port(remote: frame.loadBE32(at: 26), key: key)
+            let portID = table.port(remote: frame.loadBE32(at: 26), key: gre.key)
             guard portID >= 0 else { drop(address, reason: .tunnelNoPort, port: wireID); return }
             ingress(address: address &+ UInt64(gre.outer), length: UInt32(gre.end &- gre.outer), port: PortID(portID), now: now,
-                    depth: 0, tunnelID: UInt64(key ?? 0))
+                    depth: 0, tunnelID: UInt64(gre.key ?? 0))
             return
         }
         // The same for VXLAN: to our MAC, untagged IPv4 without options, not a fragment, UDP

@@ -112,19 +112,19 @@ struct TunnelTable {
         return flowPort
     }
 
-    /// The outer headers' length (`GREEncapsulation.plainOuterLength`) and where the IPv4
-    /// packet ends, when the underlay frame at `frame` is a plain GRE packet for us: to our
-    /// MAC and our address, not a fragment, its IPv4 length within the frame and leaving
-    /// an inner Ethernet header. The header checksum is not verified. Only for a table
-    /// with an underlay.
+    /// The outer headers' length (`GREEncapsulation.plainOuterLength`), where the IPv4
+    /// packet ends and the GRE key (nil without one), when the underlay frame at `frame` is
+    /// a plain GRE packet for us: to our MAC and our address, not a fragment, its IPv4
+    /// length within the frame and leaving an inner Ethernet header. The header checksum is
+    /// not verified. Only for a table with an underlay.
     @inlinable @inline(__always)
-    func plainGREForUs(_ frame: UnsafeMutableRawPointer, length: UInt32) -> (outer: Int, end: Int)? {
+    func plainGREForUs(_ frame: UnsafeMutableRawPointer, length: UInt32) -> (outer: Int, end: Int, key: UInt32?)? {
         let outer = GREEncapsulation.plainOuterLength(frame, length: length)
         guard outer > 0, frame.loadBE48(at: 0) == localMAC.unsafelyUnwrapped.pointee, frame.loadBE16(at: 20) & 0x3FFF == 0,
               frame.loadBE32(at: 30) == address else { return nil }
         let end = 14 &+ Int(frame.loadBE16(at: 16))
         guard end <= Int(length), end &- outer >= 14 else { return nil }
-        return (outer, end)
+        return (outer, end, outer == GREEncapsulation.overheadWithKey ? frame.loadBE32(at: 38) : nil)
     }
 
     /// Whether some `vxlan` port receives on UDP port `port` (the general receive path).
