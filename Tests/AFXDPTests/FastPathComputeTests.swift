@@ -176,12 +176,16 @@ struct FastPathComputeTests {
         #expect(datapath.fastPathExpiry(of: decision, now: now) != nil)
         #expect(datapath.fastPathDecision(for: decision.key, now: now) == decision, "worked out again from the key alone")
 
-        // Credited: each bridge's forwarding flow counts the frames the kernel carried.
-        func hits(_ bridge: String) throws -> [UInt64] { try datapath.flowStatistics(bridge: bridge, now: now).map(\.packets) }
-        let (xBefore, yBefore) = (try hits("br-x"), try hits("br-y"))
+        // Credited: each bridge's forwarding flow counts the frames the kernel carried, with
+        // the length they had there (untagged in both: the tag is pushed at br-y's output).
+        func counts(_ bridge: String) throws -> [[UInt64]] {
+            try datapath.flowStatistics(bridge: bridge, now: now).map { [$0.packets, $0.bytes] }
+        }
+        let (xBefore, yBefore) = (try counts("br-x"), try counts("br-y"))
         datapath.creditFastPath(decision, packets: 5, bytes: 5 * UInt64(frame.count), lastUsed: now)
-        #expect(zip(try hits("br-x"), xBefore).map { $0 - $1 }.sorted() == [0, 5])
-        #expect(zip(try hits("br-y"), yBefore).map { $0 - $1 }.sorted() == [0, 5])
+        let credited = [[0, 0], [5, 5 * UInt64(frame.count)]]
+        #expect(zip(try counts("br-x"), xBefore).map { [$0[0] - $1[0], $0[1] - $1[1]] }.sorted { $0[0] < $1[0] } == credited)
+        #expect(zip(try counts("br-y"), yBefore).map { [$0[0] - $1[0], $0[1] - $1[1]] }.sorted { $0[0] < $1[0] } == credited)
 
         // br-y's tables change: the decision no longer holds, and the frame now goes nowhere.
         try datapath.addFlow(try FlowParser.parse("table=0,priority=5,in_port=1,actions=drop"), bridge: "br-y", now: now)
